@@ -1,0 +1,561 @@
+//! The `ScalePolicy` custom resource (`ebbflow.dev/v1alpha1`): what users write with kubectl, and
+//! the status the controller writes back.
+//!
+//! These are wire types only. [`crate::core::Policy::from_spec`] turns a spec into the validated
+//! domain value the decision core works with, so every rule about what a valid spec is lives in one
+//! place and is shared by the controller, the simulator and `ebbflow validate`.
+
+use std::collections::BTreeMap;
+
+use kube::{CustomResource, KubeSchema};
+use serde::{Deserialize, Serialize};
+
+use crate::core::state::PolicyState;
+
+/// A Go-style duration string as Kubernetes CEL's `duration()` accepts it: `"90s"`, `"5m"`, `"1h30m"`.
+pub const DURATION_PATTERN: &str = r"^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$";
+
+/// Desired autoscaling behaviour for one target.
+#[derive(CustomResource, KubeSchema, Deserialize, Serialize, Clone, Debug, PartialEq)]
+#[kube(
+    group = "ebbflow.dev",
+    version = "v1alpha1",
+    kind = "ScalePolicy",
+    plural = "scalepolicies",
+    shortname = "sp",
+    namespaced,
+    status = "ScalePolicyStatus",
+    printcolumn = r#"{"name":"Target","type":"string","jsonPath":".status.target"}"#,
+    printcolumn = r#"{"name":"Mode","type":"string","jsonPath":".spec.mode"}"#,
+    printcolumn = r#"{"name":"Current","type":"integer","jsonPath":".status.currentSize"}"#,
+    printcolumn = r#"{"name":"Desired","type":"integer","jsonPath":".status.desiredSize"}"#,
+    printcolumn = r#"{"name":"Last Action","type":"string","jsonPath":".status.lastDecision.reason"}"#,
+    printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
+)]
+#[x_kube(validation = Rule::new("self.minSize <= self.maxSize").message("minSize must not be greater than maxSize").field_path(".minSize"))]
+#[serde(rename_all = "camelCase")]
+pub struct ScalePolicySpec {
+    /// What to scale: exactly one of bigtableCluster, gkeNodePool or workload. Immutable once set:
+    /// create a new ScalePolicy to scale something else.
+    #[x_kube(
+        validation = Rule::new("self == oldSelf").message("target is immutable; create a new ScalePolicy to scale a different target"),
+        validation = Rule::new("[has(self.bigtableCluster), has(self.gkeNodePool), has(self.workload)].filter(x, x).size() == 1").message("set exactly one of target.bigtableCluster, target.gkeNodePool or target.workload")
+    )]
+    pub target: TargetRef,
+
+    /// Smallest size (nodes or replicas) the policy will ever ask for. At least 1.
+    #[schemars(range(min = 1))]
+    pub min_size: u32,
+
+    /// Largest size the policy will ever ask for.
+    #[schemars(range(min = 1))]
+    pub max_size: u32,
+
+    /// Metrics that drive the size. With several, the desired size is the largest any one of them asks for.
+    #[schemars(length(min = 1, max = 10))]
+    pub metrics: Vec<MetricSpec>,
+
+    /// How a real spike is told from noise, and what a spike does.
+    #[serde(default)]
+    pub spike: SpikeSpec,
+
+    /// How fast the policy adds capacity. Defaults: no cooldown, no stabilization, steps of 100% or 4 nodes.
+    #[serde(default = "ScaleRules::default_out")]
+    pub scale_out: ScaleRules,
+
+    /// How fast the policy removes capacity. Defaults: 10m cooldown, 15m stabilization, steps of 10% or 1 node.
+    #[serde(default = "ScaleRules::default_in")]
+    pub scale_in: ScaleRules,
+
+    /// Dead band around the target, as a fraction: no resize while the smoothed value is within
+    /// target × (1 ± tolerance). Default 0.1.
+    #[serde(default = "default_tolerance")]
+    #[schemars(range(min = 0.0, max = 0.9))]
+    pub tolerance: f64,
+
+    /// How often the policy is evaluated, e.g. "60s". Default "60s"; at least "10s".
+    #[serde(default = "default_interval")]
+    #[schemars(regex(pattern = DURATION_PATTERN))]
+    #[x_kube(validation = Rule::new("duration(self) >= duration('10s')").message("interval must be at least 10s"))]
+    pub interval: String,
+
+    /// Enforce (resize the target), DryRun (decide and report, never touch the target) or Paused (do nothing).
+    #[serde(default)]
+    pub mode: Mode,
+
+    /// What to do when a metric is missing, stale, NaN or partial.
+    #[serde(default)]
+    pub on_missing_data: MissingDataPolicy,
+
+    /// Most resizes the policy may issue in any 24-hour span, counted from the first resize of the
+    /// span (Bigtable allows 500 cluster writes per project per day). Default 100.
+    #[serde(default = "default_max_resizes_per_day")]
+    #[schemars(range(min = 1))]
+    pub max_resizes_per_day: u32,
+}
+
+fn default_tolerance() -> f64 {
+    0.1
+}
+fn default_interval() -> String {
+    "60s".to_string()
+}
+fn default_max_resizes_per_day() -> u32 {
+    100
+}
+
+/// The thing a policy scales. Exactly one variant.
+#[derive(schemars::JsonSchema, Deserialize, Serialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub enum TargetRef {
+    /// A Cloud Bigtable cluster; the policy sets its serve nodes.
+    BigtableCluster(BigtableClusterRef),
+    /// A GKE node pool; the policy sets its node count.
+    GkeNodePool(GkeNodePoolRef),
+    /// A Kubernetes workload in the policy's namespace with a `/scale` subresource (Deployment,
+    /// StatefulSet, ...); the policy sets its replicas.
+    Workload(WorkloadRef),
+}
+
+/// A Cloud Bigtable cluster.
+#[derive(KubeSchema, Deserialize, Serialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct BigtableClusterRef {
+    /// Google Cloud project ID.
+    #[schemars(length(min = 1))]
+    pub project: String,
+    /// Bigtable instance ID.
+    #[schemars(length(min = 1))]
+    pub instance: String,
+    /// Bigtable cluster ID.
+    #[schemars(length(min = 1))]
+    pub cluster: String,
+    /// Storage utilization (fraction of per-node storage capacity) never to exceed by scaling in.
+    /// The policy never scales in below the nodes the cluster's data needs at this utilization. Default 0.5.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0.05, max = 0.95))]
+    pub storage_target: Option<f64>,
+}
+
+/// A GKE node pool.
+#[derive(KubeSchema, Deserialize, Serialize, Clone, Debug, PartialEq, Eq, Hash)]
+#[serde(rename_all = "camelCase")]
+pub struct GkeNodePoolRef {
+    /// Google Cloud project ID.
+    #[schemars(length(min = 1))]
+    pub project: String,
+    /// Region or zone of the GKE cluster, e.g. "us-central1".
+    #[schemars(length(min = 1))]
+    pub location: String,
+    /// GKE cluster name.
+    #[schemars(length(min = 1))]
+    pub cluster: String,
+    /// Node pool name.
+    #[schemars(length(min = 1))]
+    pub node_pool: String,
+    /// When the pool's cluster autoscaler is enabled, adjust its min/max node count instead of
+    /// refusing to act. Default false.
+    #[serde(default)]
+    pub adjust_cluster_autoscaler: bool,
+}
+
+/// A Kubernetes workload with a `/scale` subresource, in the policy's namespace.
+#[derive(KubeSchema, Deserialize, Serialize, Clone, Debug, PartialEq, Eq, Hash)]
+#[serde(rename_all = "camelCase")]
+pub struct WorkloadRef {
+    /// API version of the workload, e.g. "apps/v1".
+    #[schemars(length(min = 1))]
+    pub api_version: String,
+    /// Kind of the workload, e.g. "Deployment".
+    #[schemars(length(min = 1))]
+    pub kind: String,
+    /// Name of the workload.
+    #[schemars(length(min = 1))]
+    pub name: String,
+}
+
+/// One metric that drives the size.
+#[derive(KubeSchema, Deserialize, Serialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct MetricSpec {
+    /// Short name used in status, events and the dashboard, e.g. "cpu".
+    #[schemars(length(min = 1, max = 63))]
+    pub name: String,
+    /// The Cloud Monitoring query that returns exactly one time series.
+    pub query: MonitoringQuery,
+    /// The value to hold the metric at, in the metric's own units. For a perNode metric this is the
+    /// per-node value (e.g. 0.6 for 60% CPU); for a total metric it is what one node can serve
+    /// (e.g. 5000 requests/s per node).
+    #[x_kube(validation = Rule::new("self > 0.0").message("target must be greater than 0"))]
+    pub target: f64,
+    /// perNode: the metric is a per-node average (CPU utilization) and falls as nodes are added;
+    /// total: the metric is a total (requests/s) that is divided across the nodes.
+    #[serde(default)]
+    pub kind: MetricKind,
+    /// How raw samples are smoothed before sizing.
+    #[serde(default)]
+    pub smoothing: Smoothing,
+    /// Samples older than this count as missing. Default "5m".
+    #[serde(default = "default_max_data_age")]
+    #[schemars(regex(pattern = DURATION_PATTERN))]
+    #[x_kube(validation = Rule::new("duration(self) > duration('0s')").message("maxDataAge must be greater than 0"))]
+    pub max_data_age: String,
+}
+
+fn default_max_data_age() -> String {
+    "5m".to_string()
+}
+
+/// Whether a metric is a per-node average or a total spread over the nodes.
+#[derive(schemars::JsonSchema, Deserialize, Serialize, Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub enum MetricKind {
+    /// Per-node average, e.g. CPU utilization.
+    #[default]
+    PerNode,
+    /// Total over the target, divided across its nodes, e.g. requests per second.
+    Total,
+}
+
+/// A Cloud Monitoring `projects.timeSeries.list` query.
+#[derive(KubeSchema, Deserialize, Serialize, Clone, Debug, PartialEq, Eq, Hash)]
+#[serde(rename_all = "camelCase")]
+pub struct MonitoringQuery {
+    /// Project to query; defaults to the target's project.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub project: Option<String>,
+    /// Monitoring filter, e.g. `metric.type="bigtable.googleapis.com/cluster/cpu_load" AND resource.labels.cluster="c1"`.
+    #[schemars(length(min = 1))]
+    pub filter: String,
+    /// Alignment period, at least "60s". Default "60s".
+    #[serde(default = "default_alignment_period")]
+    #[schemars(regex(pattern = DURATION_PATTERN))]
+    #[x_kube(validation = Rule::new("duration(self) >= duration('60s')").message("alignmentPeriod must be at least 60s"))]
+    pub alignment_period: String,
+    /// Per-series aligner, e.g. ALIGN_MEAN. Default ALIGN_MEAN.
+    #[serde(default = "default_aligner")]
+    #[schemars(regex(pattern = "^ALIGN_[A-Z0-9_]+$"))]
+    pub per_series_aligner: String,
+    /// Cross-series reducer, e.g. REDUCE_MEAN. Optional.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = "^REDUCE_[A-Z0-9_]+$"))]
+    pub cross_series_reducer: Option<String>,
+    /// Fields to group by when reducing, e.g. ["resource.labels.cluster"].
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub group_by_fields: Vec<String>,
+}
+
+fn default_alignment_period() -> String {
+    "60s".to_string()
+}
+fn default_aligner() -> String {
+    "ALIGN_MEAN".to_string()
+}
+
+/// Smoothing of the raw samples.
+#[derive(KubeSchema, Deserialize, Serialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Smoothing {
+    /// sma: simple moving average over the window; ema: exponential moving average whose weights
+    /// halve every half window.
+    #[serde(default, rename = "type")]
+    pub kind: SmoothingKind,
+    /// Window length, e.g. "10m". Default "10m".
+    #[serde(default = "default_smoothing_window")]
+    #[schemars(regex(pattern = DURATION_PATTERN))]
+    #[x_kube(validation = Rule::new("duration(self) > duration('0s')").message("smoothing.window must be greater than 0"))]
+    pub window: String,
+}
+
+impl Default for Smoothing {
+    fn default() -> Self {
+        Self { kind: SmoothingKind::default(), window: default_smoothing_window() }
+    }
+}
+
+fn default_smoothing_window() -> String {
+    "10m".to_string()
+}
+
+/// The moving average used for smoothing.
+#[derive(schemars::JsonSchema, Deserialize, Serialize, Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub enum SmoothingKind {
+    /// Simple moving average over the window.
+    Sma,
+    /// Exponential moving average with a half-life of half the window.
+    #[default]
+    Ema,
+}
+
+/// Spike detection: a robust deviation of the newest raw samples above the smoothed baseline.
+#[derive(KubeSchema, Deserialize, Serialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct SpikeSpec {
+    /// Turn spike handling on or off. Default true.
+    #[serde(default = "default_true")]
+    pub enabled: bool,
+    /// How many robust deviations (a running mean absolute deviation of raw samples around the
+    /// smoothed baseline, scaled to a standard deviation) a raw sample must rise above the
+    /// baseline to count. Default 3.
+    #[serde(default = "default_spike_threshold")]
+    #[schemars(range(min = 1.0, max = 20.0))]
+    pub threshold: f64,
+    /// A raw sample must also be at least this fraction above the baseline, so that a very quiet
+    /// metric does not call every ripple a spike. Default 0.2 (20%).
+    #[serde(default = "default_spike_min_rise")]
+    #[schemars(range(min = 0.0, max = 10.0))]
+    pub min_rise: f64,
+    /// Consecutive raw samples that must be above the threshold. Default 2.
+    #[serde(default = "default_spike_samples")]
+    #[schemars(range(min = 1, max = 60))]
+    pub sustained_samples: u32,
+    /// After a spike, block scale-in for this long. Default "30m".
+    #[serde(default = "default_spike_hold")]
+    #[schemars(regex(pattern = DURATION_PATTERN))]
+    pub hold: String,
+}
+
+impl Default for SpikeSpec {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            threshold: default_spike_threshold(),
+            min_rise: default_spike_min_rise(),
+            sustained_samples: default_spike_samples(),
+            hold: default_spike_hold(),
+        }
+    }
+}
+
+fn default_true() -> bool {
+    true
+}
+fn default_spike_threshold() -> f64 {
+    3.0
+}
+fn default_spike_min_rise() -> f64 {
+    0.2
+}
+fn default_spike_samples() -> u32 {
+    2
+}
+fn default_spike_hold() -> String {
+    "30m".to_string()
+}
+
+/// Pace limits for one direction of scaling.
+#[derive(KubeSchema, Deserialize, Serialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ScaleRules {
+    /// Time after the last resize finished before a resize in this direction. For scale-in, the
+    /// last resize in either direction counts; for scale-out, only the last scale-out.
+    #[serde(default = "zero_duration")]
+    #[schemars(regex(pattern = DURATION_PATTERN))]
+    pub cooldown: String,
+    /// Scale to the most conservative recommendation seen within this window (the highest for
+    /// scale-in, the lowest for scale-out), as the HPA does.
+    #[serde(default = "zero_duration")]
+    #[schemars(regex(pattern = DURATION_PATTERN))]
+    pub stabilization_window: String,
+    /// Most nodes added or removed in one step.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1))]
+    pub max_step_nodes: Option<u32>,
+    /// Most nodes added or removed in one step, as a percent of the current size. With
+    /// maxStepNodes as well, the larger step is allowed (the HPA's selectPolicy: Max).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 1000))]
+    pub max_step_percent: Option<u32>,
+    /// Scale-out only: how long new capacity takes to carry load after its resize finished
+    /// (Bigtable rebalances for up to 20 minutes). Samples taken before then are read as load on
+    /// the old size, so the policy does not add nodes twice for the same load. Defaults by target:
+    /// bigtableCluster 20m, gkeNodePool 3m, workload 1m.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = DURATION_PATTERN))]
+    pub warmup: Option<String>,
+}
+
+fn zero_duration() -> String {
+    "0s".to_string()
+}
+
+impl ScaleRules {
+    /// Fast-out defaults.
+    pub fn default_out() -> Self {
+        Self {
+            cooldown: "0s".into(),
+            stabilization_window: "0s".into(),
+            max_step_nodes: Some(4),
+            max_step_percent: Some(100),
+            warmup: None,
+        }
+    }
+
+    /// Slow-in defaults.
+    pub fn default_in() -> Self {
+        Self {
+            cooldown: "10m".into(),
+            stabilization_window: "15m".into(),
+            max_step_nodes: Some(1),
+            max_step_percent: Some(10),
+            warmup: None,
+        }
+    }
+}
+
+/// Whether the controller acts on its decisions.
+#[derive(schemars::JsonSchema, Deserialize, Serialize, Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Mode {
+    /// Decide and resize the target.
+    #[default]
+    Enforce,
+    /// Decide and report, never touch the target.
+    DryRun,
+    /// Do nothing; keep the state as it is.
+    Paused,
+}
+
+/// What missing, stale, NaN or partial data does.
+#[derive(schemars::JsonSchema, Deserialize, Serialize, Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum MissingDataPolicy {
+    /// Keep the current size while any metric is missing.
+    #[default]
+    Hold,
+    /// Let the metrics that do have data scale out; never scale in while any metric is missing.
+    ScaleOutOnly,
+}
+
+/// What the controller observed and decided. Everything the decision core needs to decide exactly
+/// as before a restart lives here (`state`).
+#[derive(KubeSchema, Deserialize, Serialize, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ScalePolicyStatus {
+    /// The spec generation this status was computed from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+    /// The target in one line, e.g. "bigtable p1/i1/c1".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
+    /// Size the target has now.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub current_size: Option<u32>,
+    /// Size the policy wants.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub desired_size: Option<u32>,
+    /// The last decision and the numbers behind it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_decision: Option<DecisionRecord>,
+    /// When each direction may act again, and the spike hold.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cooldown: Option<CooldownStatus>,
+    /// Name of the resize operation in flight, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub operation: Option<String>,
+    /// Ready, AbleToScale, ScalingActive, ScalingLimited.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conditions: Vec<Condition>,
+    /// The decision core's state, so a restarted controller decides exactly as before.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "opaque_object")]
+    pub state: Option<PolicyState>,
+}
+
+/// The core's state is versioned with the controller, not the API: the schema keeps it opaque.
+fn opaque_object(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({
+        "type": "object",
+        "nullable": true,
+        "x-kubernetes-preserve-unknown-fields": true,
+        "description": "The decision core's state (signals, recent recommendations, resize history, budget), so a restarted controller decides exactly as before."
+    })
+}
+
+/// One decision, as shown in status and on the dashboard.
+#[derive(KubeSchema, Deserialize, Serialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct DecisionRecord {
+    /// When the decision was made (RFC 3339).
+    pub time: String,
+    /// Up, Down or None.
+    pub direction: String,
+    /// Machine-readable reason (a `Reason` variant name).
+    pub reason: String,
+    /// Human-readable explanation.
+    pub message: String,
+    /// Size before the decision.
+    pub from: u32,
+    /// Size the decision asked for.
+    pub to: u32,
+    /// Per metric: the newest raw value and the smoothed value it was sized on.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub metrics: BTreeMap<String, MetricReading>,
+}
+
+/// The values of one metric behind a decision.
+#[derive(KubeSchema, Deserialize, Serialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct MetricReading {
+    /// Newest raw per-node (or total) value.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub raw: Option<f64>,
+    /// Smoothed value on the same scale as raw.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub smoothed: Option<f64>,
+    /// The metric's target.
+    pub target: f64,
+    /// Size this metric alone asks for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recommended: Option<u32>,
+    /// Whether a spike was detected on this tick.
+    #[serde(default)]
+    pub spike: bool,
+}
+
+/// Cooldown timers, for humans; the authoritative copy is in `state`.
+#[derive(KubeSchema, Deserialize, Serialize, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct CooldownStatus {
+    /// Earliest time a scale-out may happen (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scale_out_allowed_at: Option<String>,
+    /// Earliest time a scale-in may happen (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scale_in_allowed_at: Option<String>,
+    /// Scale-in is blocked by a spike until this time (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spike_hold_until: Option<String>,
+}
+
+/// A standard Kubernetes condition.
+#[derive(KubeSchema, Deserialize, Serialize, Clone, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct Condition {
+    /// Ready, AbleToScale, ScalingActive or ScalingLimited.
+    #[serde(rename = "type")]
+    pub type_: String,
+    /// "True", "False" or "Unknown".
+    pub status: String,
+    /// CamelCase reason (a `Reason` variant name).
+    pub reason: String,
+    /// Human-readable message.
+    pub message: String,
+    /// When the status last changed (RFC 3339).
+    pub last_transition_time: String,
+    /// The spec generation the condition was computed from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+}
+
+impl TargetRef {
+    /// The target in one line, for status, logs and the dashboard.
+    pub fn describe(&self) -> String {
+        match self {
+            TargetRef::BigtableCluster(b) => format!("bigtable {}/{}/{}", b.project, b.instance, b.cluster),
+            TargetRef::GkeNodePool(g) => {
+                format!("gke {}/{}/{}/{}", g.project, g.location, g.cluster, g.node_pool)
+            }
+            TargetRef::Workload(w) => format!("{} {}", w.kind.to_lowercase(), w.name),
+        }
+    }
+}

@@ -1,0 +1,612 @@
+//! `decide`: one evaluation of a policy. Pure: data, state and `now` in; decision and next state out.
+//!
+//! The rules, in the order they apply:
+//! 1. Fold the tick's new samples into each metric's signal (smoothing, spike detection).
+//! 2. Judge each metric's data: missing, stale, NaN/negative, partial or ambiguous data is
+//!    *missing*, never zero.
+//! 3. Each metric with data recommends `ceil(smoothed demand / target)`, or the current size when
+//!    the smoothed value is inside the dead band; a detected spike recommends
+//!    `ceil(spike level / target)` at once. The policy's recommendation is the largest.
+//! 4. Stabilization (as the HPA): scale out only to the lowest recommendation within the scale-out
+//!    window, scale in only to the highest within the scale-in window. A spike skips the former.
+//! 5. Guards: min/max bounds, the storage floor, cooldowns from when the last resize finished,
+//!    the warm-up of new capacity, the spike hold, missing data, the step limits, a resize in
+//!    flight, and the daily resize budget.
+
+use std::fmt::Write as _;
+
+use crate::api::{MissingDataPolicy, Mode};
+use crate::core::policy::Policy;
+use crate::core::signal::{Ingest, Sample};
+use crate::core::state::PolicyState;
+use crate::core::time::{Dur, Ts};
+
+/// Most metrics a policy may have (the CRD enforces it too).
+pub const MAX_METRICS: usize = 10;
+
+/// Why a metric source could not give clean data this tick.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DataProblem {
+    /// The response carried execution errors: some data is missing.
+    Partial,
+    /// The query returned this many series where one was expected.
+    MultipleSeries(u32),
+    /// The query failed (error, timeout, malformed response).
+    QueryFailed,
+}
+
+/// One metric's input for a tick.
+#[derive(Debug, Clone, Copy)]
+pub struct MetricInput<'a> {
+    /// Raw samples, oldest first. May overlap what earlier ticks saw.
+    pub samples: &'a [Sample],
+    /// Set when the source knows the data is not clean.
+    pub problem: Option<DataProblem>,
+}
+
+/// A lower bound on the size from the target itself (Bigtable storage).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Floor {
+    /// The target has no such bound.
+    #[default]
+    None,
+    /// The target needs at least this many nodes.
+    Nodes(u32),
+    /// The bound could not be read: scale-in is blocked.
+    Unknown,
+}
+
+/// Everything observed for one tick.
+#[derive(Debug, Clone, Copy)]
+pub struct Inputs<'a> {
+    /// Size the target reports now.
+    pub current: u32,
+    /// One entry per policy metric, in spec order.
+    pub metrics: &'a [MetricInput<'a>],
+    /// Lower bound from the target.
+    pub floor: Floor,
+}
+
+/// Why a metric counts as missing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Missing {
+    /// No sample has ever been seen.
+    NoData,
+    /// The newest sample is older than `maxDataAge`.
+    Stale,
+    /// The newest sample is NaN, infinite or negative.
+    Invalid,
+    /// The source reported a problem.
+    Source(DataProblem),
+}
+
+/// How one metric fared this tick.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct MetricOutcome {
+    /// Why the metric is missing, if it is.
+    pub missing: Option<Missing>,
+    /// Size the smoothed value asks for.
+    pub recommended: Option<u32>,
+    /// Size a detected spike asks for.
+    pub spike: Option<u32>,
+    /// Valid new samples folded in this tick.
+    pub accepted: u32,
+}
+
+/// Why the decision came out as it did. Variant names are used as condition reasons, Event
+/// reasons, metric labels and on the dashboard.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Reason {
+    /// The smoothed metric is above the dead band.
+    ScaleOut,
+    /// A sustained spike: scale out on the raw value at once.
+    ScaleOutOnSpike,
+    /// The smoothed metric is below the dead band for the whole stabilization window.
+    ScaleIn,
+    /// The size is below `minSize`.
+    RaiseToMinSize,
+    /// The size is above `maxSize`.
+    LowerToMaxSize,
+    /// The target's storage needs more nodes.
+    RaiseToStorageFloor,
+    /// The smoothed metric is inside the dead band.
+    WithinTolerance,
+    /// A lower size is recommended, but not for the whole scale-in stabilization window.
+    StabilizingScaleIn,
+    /// A higher size is recommended, but not for the whole scale-out stabilization window.
+    StabilizingScaleOut,
+    /// Scale-out waits for its cooldown.
+    ScaleOutCooldown,
+    /// Scale-in waits for its cooldown or for new capacity to warm up.
+    ScaleInCooldown,
+    /// Scale-in is blocked after a spike.
+    SpikeHold,
+    /// More is wanted but the size is at `maxSize`.
+    AtMaxSize,
+    /// Less is wanted but the size is at `minSize`.
+    AtMinSize,
+    /// Less is wanted but the storage floor forbids it.
+    AtStorageFloor,
+    /// The storage floor could not be read, so scale-in is blocked.
+    StorageFloorUnknown,
+    /// Metric data is missing, stale, invalid or partial: the size is held.
+    MissingData,
+    /// A resize is still running on the target.
+    ResizeInProgress,
+    /// The daily resize budget is used up.
+    ResizeBudgetExhausted,
+    /// The policy is paused.
+    Paused,
+}
+
+impl Reason {
+    /// The CamelCase name, as used in conditions, Events and metric labels.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reason::ScaleOut => "ScaleOut",
+            Reason::ScaleOutOnSpike => "ScaleOutOnSpike",
+            Reason::ScaleIn => "ScaleIn",
+            Reason::RaiseToMinSize => "RaiseToMinSize",
+            Reason::LowerToMaxSize => "LowerToMaxSize",
+            Reason::RaiseToStorageFloor => "RaiseToStorageFloor",
+            Reason::WithinTolerance => "WithinTolerance",
+            Reason::StabilizingScaleIn => "StabilizingScaleIn",
+            Reason::StabilizingScaleOut => "StabilizingScaleOut",
+            Reason::ScaleOutCooldown => "ScaleOutCooldown",
+            Reason::ScaleInCooldown => "ScaleInCooldown",
+            Reason::SpikeHold => "SpikeHold",
+            Reason::AtMaxSize => "AtMaxSize",
+            Reason::AtMinSize => "AtMinSize",
+            Reason::AtStorageFloor => "AtStorageFloor",
+            Reason::StorageFloorUnknown => "StorageFloorUnknown",
+            Reason::MissingData => "MissingData",
+            Reason::ResizeInProgress => "ResizeInProgress",
+            Reason::ResizeBudgetExhausted => "ResizeBudgetExhausted",
+            Reason::Paused => "Paused",
+        }
+    }
+
+    /// Every reason, for metric registration and documentation.
+    pub const ALL: [Reason; 20] = [
+        Reason::ScaleOut,
+        Reason::ScaleOutOnSpike,
+        Reason::ScaleIn,
+        Reason::RaiseToMinSize,
+        Reason::LowerToMaxSize,
+        Reason::RaiseToStorageFloor,
+        Reason::WithinTolerance,
+        Reason::StabilizingScaleIn,
+        Reason::StabilizingScaleOut,
+        Reason::ScaleOutCooldown,
+        Reason::ScaleInCooldown,
+        Reason::SpikeHold,
+        Reason::AtMaxSize,
+        Reason::AtMinSize,
+        Reason::AtStorageFloor,
+        Reason::StorageFloorUnknown,
+        Reason::MissingData,
+        Reason::ResizeInProgress,
+        Reason::ResizeBudgetExhausted,
+        Reason::Paused,
+    ];
+
+    /// Parse a name produced by [`Reason::as_str`].
+    pub fn parse(name: &str) -> Option<Reason> {
+        Reason::ALL.into_iter().find(|r| r.as_str() == name)
+    }
+}
+
+/// Which way a decision moves the size.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    /// More capacity.
+    Up,
+    /// Less capacity.
+    Down,
+    /// No change.
+    None,
+}
+
+impl Direction {
+    /// "Up", "Down" or "None".
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Direction::Up => "Up",
+            Direction::Down => "Down",
+            Direction::None => "None",
+        }
+    }
+}
+
+/// What limited a decision below (or above) what the metrics asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Limit {
+    /// Clamped to `maxSize`.
+    MaxSize,
+    /// Clamped to `minSize`.
+    MinSize,
+    /// Clamped to the storage floor.
+    StorageFloor,
+    /// Cut to the step limit.
+    Step,
+}
+
+impl Limit {
+    /// CamelCase name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Limit::MaxSize => "MaxSize",
+            Limit::MinSize => "MinSize",
+            Limit::StorageFloor => "StorageFloor",
+            Limit::Step => "StepLimit",
+        }
+    }
+}
+
+/// The outcome of one evaluation.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Decision {
+    /// When it was made.
+    pub at: Ts,
+    /// Size before.
+    pub current: u32,
+    /// Size to set; equal to `current` when nothing should change.
+    pub desired: u32,
+    /// The policy's combined recommendation before stabilization and guards, if it had data.
+    pub recommended: Option<u32>,
+    /// Why.
+    pub reason: Reason,
+    /// What cut the change short, if anything.
+    pub limited_by: Option<Limit>,
+    /// Until when the reason holds, for cooldowns and holds.
+    pub wait_until: Option<Ts>,
+    /// Per metric, in spec order (only the first `policy.metrics.len()` entries are used).
+    pub metrics: [MetricOutcome; MAX_METRICS],
+    /// State to carry into the next evaluation.
+    pub state: PolicyState,
+}
+
+impl Decision {
+    /// Up, Down or None.
+    pub fn direction(&self) -> Direction {
+        use std::cmp::Ordering::*;
+        match self.desired.cmp(&self.current) {
+            Greater => Direction::Up,
+            Less => Direction::Down,
+            Equal => Direction::None,
+        }
+    }
+
+    /// Whether the target should be resized.
+    pub fn is_resize(&self) -> bool {
+        self.desired != self.current
+    }
+
+    /// Whether a spike was detected on any metric.
+    pub fn spike(&self, policy: &Policy) -> bool {
+        self.metrics[..policy.metrics.len()].iter().any(|m| m.spike.is_some())
+    }
+
+    /// Smoothed value of metric `i` on the scale of its raw values: per node at the current size
+    /// for a per-node metric, the total for a total metric.
+    pub fn smoothed(&self, policy: &Policy, i: usize) -> Option<f64> {
+        let demand = self.state.signals.get(i)?.smoothed_demand()?;
+        Some(match policy.metrics[i].kind {
+            crate::api::MetricKind::PerNode => demand / self.current.max(1) as f64,
+            crate::api::MetricKind::Total => demand,
+        })
+    }
+
+    /// Newest raw value of metric `i`.
+    pub fn raw(&self, i: usize) -> Option<f64> {
+        self.state.signals.get(i)?.last_raw
+    }
+
+    /// A one-line explanation for people: status messages, Events, the dashboard.
+    pub fn message(&self, policy: &Policy) -> String {
+        let mut m = String::new();
+        let until = |t: Option<Ts>| t.map(|t| format!(" until {t}")).unwrap_or_default();
+        let _ = match self.reason {
+            Reason::ScaleOut => write!(m, "scale out {} -> {}: smoothed load is above target", self.current, self.desired),
+            Reason::ScaleOutOnSpike => write!(m, "scale out {} -> {} at once: sustained spike", self.current, self.desired),
+            Reason::ScaleIn => write!(m, "scale in {} -> {}: load stayed below target for the stabilization window", self.current, self.desired),
+            Reason::RaiseToMinSize => write!(m, "raise {} -> {}: below minSize", self.current, self.desired),
+            Reason::LowerToMaxSize => write!(m, "lower {} -> {}: above maxSize", self.current, self.desired),
+            Reason::RaiseToStorageFloor => write!(m, "raise {} -> {}: storage needs more nodes", self.current, self.desired),
+            Reason::WithinTolerance => write!(m, "hold at {}: within {:.0}% of target", self.current, policy.tolerance * 100.0),
+            Reason::StabilizingScaleIn => write!(m, "hold at {}: a higher size was recommended within the scale-in stabilization window", self.current),
+            Reason::StabilizingScaleOut => write!(m, "hold at {}: a lower size was recommended within the scale-out stabilization window", self.current),
+            Reason::ScaleOutCooldown => write!(m, "scale-out blocked: cooldown{}", until(self.wait_until)),
+            Reason::ScaleInCooldown => write!(m, "scale-in blocked: cooldown{}", until(self.wait_until)),
+            Reason::SpikeHold => write!(m, "scale-in blocked: spike hold{}", until(self.wait_until)),
+            Reason::AtMaxSize => write!(m, "at maxSize {}: load asks for {}", self.current, self.recommended.unwrap_or(self.current)),
+            Reason::AtMinSize => write!(m, "at minSize {}", self.current),
+            Reason::AtStorageFloor => write!(m, "scale-in blocked: storage floor {} nodes", self.desired),
+            Reason::StorageFloorUnknown => write!(m, "scale-in blocked: storage utilization is unknown"),
+            Reason::MissingData => {
+                let names: Vec<String> = policy
+                    .metrics
+                    .iter()
+                    .zip(&self.metrics)
+                    .filter_map(|(p, o)| o.missing.map(|why| format!("{} ({})", p.name, missing_text(why))))
+                    .collect();
+                write!(m, "hold at {}: missing data for {}", self.current, names.join(", "))
+            }
+            Reason::ResizeInProgress => write!(m, "hold: a resize is in progress"),
+            Reason::ResizeBudgetExhausted => write!(
+                m,
+                "resize to {} blocked: {} resizes per day used{}",
+                self.recommended.unwrap_or(self.current),
+                policy.max_resizes_per_day,
+                until(self.wait_until)
+            ),
+            Reason::Paused => write!(m, "paused"),
+        };
+        if let Some(limit) = self.limited_by {
+            let _ = write!(m, " (limited by {})", limit.as_str());
+        }
+        m
+    }
+}
+
+fn missing_text(why: Missing) -> String {
+    match why {
+        Missing::NoData => "no data".into(),
+        Missing::Stale => "stale".into(),
+        Missing::Invalid => "NaN or negative value".into(),
+        Missing::Source(DataProblem::Partial) => "partial result".into(),
+        Missing::Source(DataProblem::MultipleSeries(n)) => format!("{n} series where one was expected"),
+        Missing::Source(DataProblem::QueryFailed) => "query failed".into(),
+    }
+}
+
+/// The size demand asks for at `target` per node, with the dead band around `current`.
+#[inline]
+fn recommend(demand: f64, target: f64, current: u32, tolerance: f64, max: u32) -> u32 {
+    let ratio = demand / (target * current.max(1) as f64);
+    if (ratio - 1.0).abs() <= tolerance {
+        return current;
+    }
+    size_for(demand, target, max)
+}
+
+#[inline]
+fn size_for(demand: f64, target: f64, max: u32) -> u32 {
+    // Guard against rounding up an exact fit (0.6 * 5 / 0.6 = 5.000000000000001).
+    let nodes = (demand / target - 1e-9).ceil();
+    if nodes >= max as f64 { max } else if nodes < 1.0 { 1 } else { nodes as u32 }
+}
+
+/// Evaluate `policy` once. Consumes the state and returns the next one inside the decision, so a
+/// tick allocates nothing on the common path.
+pub fn decide(policy: &Policy, mut state: PolicyState, inputs: &Inputs<'_>, now: Ts) -> Decision {
+    let current = inputs.current;
+    state.align(policy);
+
+    // 1-2. Fold in samples and judge each metric's data.
+    let mut metrics = [MetricOutcome::default(); MAX_METRICS];
+    let spike_policy = policy.spike.as_ref();
+    {
+        let resizes = &state.resizes;
+        let warmup = policy.warmup;
+        for (i, (metric, signal)) in policy.metrics.iter().zip(state.signals.iter_mut()).enumerate().take(MAX_METRICS) {
+            let input = inputs.metrics.get(i).copied().unwrap_or(MetricInput { samples: &[], problem: None });
+            let ingest: Ingest = signal.ingest(metric, spike_policy, input.samples, |at| {
+                PolicyState::capacity_at(resizes, at, current, warmup)
+            });
+            let out = &mut metrics[i];
+            out.accepted = ingest.accepted;
+            out.missing = if let Some(p) = input.problem {
+                Some(Missing::Source(p))
+            } else if ingest.newest_invalid {
+                Some(Missing::Invalid)
+            } else {
+                match signal.age(now) {
+                    None => Some(Missing::NoData),
+                    Some(age) if age > metric.max_age => Some(Missing::Stale),
+                    Some(_) => None,
+                }
+            };
+            if out.missing.is_none() {
+                if let Some(demand) = signal.smoothed_demand() {
+                    out.recommended = Some(recommend(demand, metric.target, current, policy.tolerance, policy.max_size.max(current)));
+                }
+                if let Some(level) = signal.spike_level(spike_policy) {
+                    out.spike = Some(size_for(level, metric.target, policy.max_size.max(current)));
+                }
+            }
+        }
+    }
+    let n = policy.metrics.len().min(MAX_METRICS);
+    let missing = metrics[..n].iter().filter(|m| m.missing.is_some()).count();
+
+    let mut d = Decision {
+        at: now,
+        current,
+        desired: current,
+        recommended: None,
+        reason: Reason::WithinTolerance,
+        limited_by: None,
+        wait_until: None,
+        metrics,
+        state,
+    };
+
+    if policy.mode == Mode::Paused {
+        d.reason = Reason::Paused;
+        return d;
+    }
+
+    // 3. Combine. Missing data under Hold, or on every metric, gives no recommendation.
+    let usable = missing < n && (missing == 0 || policy.on_missing_data == MissingDataPolicy::ScaleOutOnly);
+    let mut spike_rec: Option<u32> = None;
+    if usable {
+        let mut rec = 0u32;
+        for m in &d.metrics[..n] {
+            if let Some(r) = m.recommended {
+                rec = rec.max(r);
+            }
+            if let Some(s) = m.spike {
+                spike_rec = Some(spike_rec.map_or(s, |x: u32| x.max(s)));
+            }
+        }
+        // A spike only matters when it asks for more than the current size.
+        spike_rec = spike_rec.filter(|&s| s > current);
+        if let Some(s) = spike_rec {
+            rec = rec.max(s);
+            if let Some(p) = spike_policy {
+                let until = now + p.hold;
+                d.state.spike_hold_until = Some(d.state.spike_hold_until.map_or(until, |u| u.max(until)));
+            }
+        }
+        d.recommended = Some(rec);
+        let keep = policy.scale_in.stabilization.max(policy.scale_out.stabilization);
+        let recs = &mut d.state.recommendations;
+        recs.push_back((now, rec));
+        while recs.front().is_some_and(|&(t, _)| now - t > keep) {
+            recs.pop_front();
+        }
+    }
+
+    if d.state.in_flight.is_some() {
+        d.reason = Reason::ResizeInProgress;
+        return d;
+    }
+
+    // 5a. Hard bounds are the user's intent and apply whatever the metrics say.
+    let floor = match inputs.floor {
+        Floor::Nodes(f) => f.min(policy.max_size),
+        _ => 0,
+    };
+    if current < policy.min_size {
+        d.desired = policy.min_size.max(floor);
+        d.reason = Reason::RaiseToMinSize;
+    } else if current > policy.max_size {
+        d.desired = policy.max_size;
+        d.reason = Reason::LowerToMaxSize;
+    } else if current < floor {
+        d.desired = floor;
+        d.reason = Reason::RaiseToStorageFloor;
+    } else if let Some(rec) = d.recommended {
+        // 4. Stabilization over the recent recommendations.
+        let (mut up, mut down) = (rec, rec);
+        for &(t, r) in &d.state.recommendations {
+            if now - t <= policy.scale_out.stabilization {
+                up = up.min(r);
+            }
+            if now - t <= policy.scale_in.stabilization {
+                down = down.max(r);
+            }
+        }
+        if let Some(s) = spike_rec {
+            up = up.max(s);
+        }
+        if up > current {
+            scale_out(policy, &mut d, up, spike_rec.is_some_and(|s| s >= up), now);
+        } else if down < current {
+            scale_in(policy, &mut d, down, floor, inputs.floor, missing > 0, now);
+        } else if rec < current {
+            d.reason = Reason::StabilizingScaleIn;
+        } else if rec > current {
+            d.reason = Reason::StabilizingScaleOut;
+        } else {
+            d.reason = Reason::WithinTolerance;
+        }
+    } else {
+        d.reason = Reason::MissingData;
+    }
+
+    // 5b. The daily resize budget is the last word.
+    if d.is_resize() && d.state.budget_left(policy, now) == 0 {
+        d.desired = current;
+        d.reason = Reason::ResizeBudgetExhausted;
+        d.wait_until = d.state.budget_resets_at();
+    }
+    d
+}
+
+fn scale_out(policy: &Policy, d: &mut Decision, want: u32, on_spike: bool, now: Ts) {
+    let current = d.current;
+    let capped = want.min(policy.max_size);
+    if capped <= current {
+        d.reason = Reason::AtMaxSize;
+        d.limited_by = Some(Limit::MaxSize);
+        return;
+    }
+    if let Some(last) = d.state.last_scale_out_at {
+        let allowed = last + policy.scale_out.cooldown;
+        if now < allowed {
+            d.reason = Reason::ScaleOutCooldown;
+            d.wait_until = Some(allowed);
+            return;
+        }
+    }
+    let step = policy.scale_out.max_step(current, true);
+    let stepped = capped.min(current.saturating_add(step));
+    d.desired = stepped;
+    d.reason = if on_spike { Reason::ScaleOutOnSpike } else { Reason::ScaleOut };
+    d.limited_by = if stepped < capped {
+        Some(Limit::Step)
+    } else if capped < want {
+        Some(Limit::MaxSize)
+    } else {
+        None
+    };
+}
+
+fn scale_in(policy: &Policy, d: &mut Decision, want: u32, floor: u32, floor_kind: Floor, missing: bool, now: Ts) {
+    let current = d.current;
+    if missing {
+        d.reason = Reason::MissingData;
+        return;
+    }
+    if floor_kind == Floor::Unknown {
+        d.reason = Reason::StorageFloorUnknown;
+        return;
+    }
+    let lower = policy.min_size.max(floor);
+    let bounded = want.max(lower);
+    if bounded >= current {
+        if floor > policy.min_size && floor >= current {
+            d.reason = Reason::AtStorageFloor;
+            d.limited_by = Some(Limit::StorageFloor);
+        } else {
+            d.reason = Reason::AtMinSize;
+            d.limited_by = Some(Limit::MinSize);
+        }
+        return;
+    }
+    if let Some(until) = d.state.spike_hold_until
+        && now < until
+    {
+        d.reason = Reason::SpikeHold;
+        d.wait_until = Some(until);
+        return;
+    }
+    // Scale-in waits for the cooldown after any resize, and after a scale-out also until the new
+    // capacity has warmed up and a full smoothing window has been measured on it.
+    let mut allowed: Option<Ts> = d.state.last_resize_at.map(|t| t + policy.scale_in.cooldown);
+    if let Some(out) = d.state.last_scale_out_at {
+        let window = policy.metrics.iter().map(|m| m.window).max().unwrap_or(Dur::ZERO);
+        let warm = out + policy.warmup + window;
+        allowed = Some(allowed.map_or(warm, |a| a.max(warm)));
+    }
+    if let Some(allowed) = allowed
+        && now < allowed
+    {
+        d.reason = Reason::ScaleInCooldown;
+        d.wait_until = Some(allowed);
+        return;
+    }
+    let step = policy.scale_in.max_step(current, false);
+    let stepped = bounded.max(current.saturating_sub(step));
+    d.desired = stepped;
+    d.reason = Reason::ScaleIn;
+    d.limited_by = if stepped > bounded {
+        Some(Limit::Step)
+    } else if bounded > want {
+        Some(if floor > policy.min_size && bounded == floor { Limit::StorageFloor } else { Limit::MinSize })
+    } else {
+        None
+    };
+}

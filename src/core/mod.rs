@@ -1,0 +1,27 @@
+//! The decision core: pure, IO-free, clock-free. The controller and the simulator both call it.
+//!
+//! ```text
+//!  samples ──► signal (demand smoothing, spike detection) ──► recommendation per metric
+//!                                                                  │ max
+//!  PolicyState (from status) ──► decide(policy, state, inputs, now) ──► Decision { desired, reason, next state }
+//! ```
+//!
+//! Nothing here reads a clock or performs IO: `now` and all data are arguments, so a replay and a
+//! table test are exact, and a restarted controller decides exactly as before from the state it
+//! stored.
+
+pub mod decide;
+pub mod policy;
+pub mod signal;
+pub mod smoothing;
+pub mod state;
+pub mod time;
+
+pub use decide::{DataProblem, Decision, Direction, Floor, Inputs, Limit, MetricInput, MetricOutcome, Missing, Reason, decide};
+pub use policy::{FieldIssue, Policy, PolicyError};
+pub use signal::Sample;
+pub use state::PolicyState;
+pub use time::{Dur, Ts};
+
+#[cfg(test)]
+mod tests;
