@@ -47,8 +47,8 @@ pub enum LoadError {
 
 /// Parse a ScalePolicy from YAML text (`path` is only used in messages).
 pub fn parse_policy(path: &str, text: &str) -> Result<ScalePolicy, LoadError> {
-    let sp: ScalePolicy =
-        serde_saphyr::from_str(text).map_err(|e| LoadError::Parse { path: path.to_string(), message: e.to_string() })?;
+    let sp: ScalePolicy = serde_saphyr::from_str(text)
+        .map_err(|e| LoadError::Parse { path: path.to_string(), message: e.to_string() })?;
     if sp.metadata.name.as_deref().unwrap_or("").is_empty() {
         return Err(LoadError::Parse { path: path.to_string(), message: "metadata.name is required".into() });
     }

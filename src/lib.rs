@@ -2,8 +2,12 @@
 //!
 //! - [`api`]: the `ScalePolicy` custom resource.
 //! - [`core`]: the pure decision core (smoothing, spike detection, cooldown state machine).
+//! - [`adapters`]: the ports every backend implements (`MetricSource`, `ScaleTarget`).
+//! - [`tick`]: gather → decide → actuate, shared by the controller and the simulator.
 //! - [`crd`]: CRD generation and policy file loading.
 
+pub mod adapters;
 pub mod api;
 pub mod core;
 pub mod crd;
+pub mod tick;

@@ -65,6 +65,8 @@ pub struct Inputs<'a> {
     pub metrics: &'a [MetricInput<'a>],
     /// Lower bound from the target.
     pub floor: Floor,
+    /// The target reports a resize running that this policy did not start.
+    pub busy: bool,
 }
 
 /// Why a metric counts as missing.
@@ -307,19 +309,41 @@ impl Decision {
         let mut m = String::new();
         let until = |t: Option<Ts>| t.map(|t| format!(" until {t}")).unwrap_or_default();
         let _ = match self.reason {
-            Reason::ScaleOut => write!(m, "scale out {} -> {}: smoothed load is above target", self.current, self.desired),
-            Reason::ScaleOutOnSpike => write!(m, "scale out {} -> {} at once: sustained spike", self.current, self.desired),
-            Reason::ScaleIn => write!(m, "scale in {} -> {}: load stayed below target for the stabilization window", self.current, self.desired),
+            Reason::ScaleOut => {
+                write!(m, "scale out {} -> {}: smoothed load is above target", self.current, self.desired)
+            }
+            Reason::ScaleOutOnSpike => {
+                write!(m, "scale out {} -> {} at once: sustained spike", self.current, self.desired)
+            }
+            Reason::ScaleIn => write!(
+                m,
+                "scale in {} -> {}: load stayed below target for the stabilization window",
+                self.current, self.desired
+            ),
             Reason::RaiseToMinSize => write!(m, "raise {} -> {}: below minSize", self.current, self.desired),
             Reason::LowerToMaxSize => write!(m, "lower {} -> {}: above maxSize", self.current, self.desired),
-            Reason::RaiseToStorageFloor => write!(m, "raise {} -> {}: storage needs more nodes", self.current, self.desired),
-            Reason::WithinTolerance => write!(m, "hold at {}: within {:.0}% of target", self.current, policy.tolerance * 100.0),
-            Reason::StabilizingScaleIn => write!(m, "hold at {}: a higher size was recommended within the scale-in stabilization window", self.current),
-            Reason::StabilizingScaleOut => write!(m, "hold at {}: a lower size was recommended within the scale-out stabilization window", self.current),
+            Reason::RaiseToStorageFloor => {
+                write!(m, "raise {} -> {}: storage needs more nodes", self.current, self.desired)
+            }
+            Reason::WithinTolerance => {
+                write!(m, "hold at {}: within {:.0}% of target", self.current, policy.tolerance * 100.0)
+            }
+            Reason::StabilizingScaleIn => write!(
+                m,
+                "hold at {}: a higher size was recommended within the scale-in stabilization window",
+                self.current
+            ),
+            Reason::StabilizingScaleOut => write!(
+                m,
+                "hold at {}: a lower size was recommended within the scale-out stabilization window",
+                self.current
+            ),
             Reason::ScaleOutCooldown => write!(m, "scale-out blocked: cooldown{}", until(self.wait_until)),
             Reason::ScaleInCooldown => write!(m, "scale-in blocked: cooldown{}", until(self.wait_until)),
             Reason::SpikeHold => write!(m, "scale-in blocked: spike hold{}", until(self.wait_until)),
-            Reason::AtMaxSize => write!(m, "at maxSize {}: load asks for {}", self.current, self.recommended.unwrap_or(self.current)),
+            Reason::AtMaxSize => {
+                write!(m, "at maxSize {}: load asks for {}", self.current, self.recommended.unwrap_or(self.current))
+            }
             Reason::AtMinSize => write!(m, "at minSize {}", self.current),
             Reason::AtStorageFloor => write!(m, "scale-in blocked: storage floor {} nodes", self.desired),
             Reason::StorageFloorUnknown => write!(m, "scale-in blocked: storage utilization is unknown"),
@@ -374,7 +398,13 @@ fn recommend(demand: f64, target: f64, current: u32, tolerance: f64, max: u32) -
 fn size_for(demand: f64, target: f64, max: u32) -> u32 {
     // Guard against rounding up an exact fit (0.6 * 5 / 0.6 = 5.000000000000001).
     let nodes = (demand / target - 1e-9).ceil();
-    if nodes >= max as f64 { max } else if nodes < 1.0 { 1 } else { nodes as u32 }
+    if nodes >= max as f64 {
+        max
+    } else if nodes < 1.0 {
+        1
+    } else {
+        nodes as u32
+    }
 }
 
 /// Evaluate `policy` once. Consumes the state and returns the next one inside the decision, so a
@@ -409,7 +439,8 @@ pub fn decide(policy: &Policy, mut state: PolicyState, inputs: &Inputs<'_>, now:
             };
             if out.missing.is_none() {
                 if let Some(demand) = signal.smoothed_demand() {
-                    out.recommended = Some(recommend(demand, metric.target, current, policy.tolerance, policy.max_size.max(current)));
+                    out.recommended =
+                        Some(recommend(demand, metric.target, current, policy.tolerance, policy.max_size.max(current)));
                 }
                 if let Some(level) = signal.spike_level(spike_policy) {
                     out.spike = Some(size_for(level, metric.target, policy.max_size.max(current)));
@@ -468,7 +499,7 @@ pub fn decide(policy: &Policy, mut state: PolicyState, inputs: &Inputs<'_>, now:
         }
     }
 
-    if d.state.in_flight.is_some() {
+    if d.state.in_flight.is_some() || inputs.busy {
         d.reason = Reason::ResizeInProgress;
         return d;
     }

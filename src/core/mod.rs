@@ -17,7 +17,9 @@ pub mod smoothing;
 pub mod state;
 pub mod time;
 
-pub use decide::{DataProblem, Decision, Direction, Floor, Inputs, Limit, MetricInput, MetricOutcome, Missing, Reason, decide};
+pub use decide::{
+    DataProblem, Decision, Direction, Floor, Inputs, Limit, MetricInput, MetricOutcome, Missing, Reason, decide,
+};
 pub use policy::{FieldIssue, Policy, PolicyError};
 pub use signal::Sample;
 pub use state::PolicyState;

@@ -188,7 +188,10 @@ impl Policy {
         if spec.min_size > spec.max_size {
             c.fail(
                 "spec.minSize",
-                format!("minSize ({}) is greater than maxSize ({}); raise maxSize or lower minSize", spec.min_size, spec.max_size),
+                format!(
+                    "minSize ({}) is greater than maxSize ({}); raise maxSize or lower minSize",
+                    spec.min_size, spec.max_size
+                ),
             );
         }
         match &spec.target {
@@ -201,11 +204,19 @@ impl Policy {
                 if let Some(t) = b.storage_target
                     && !(0.05..=0.95).contains(&t)
                 {
-                    c.fail("spec.target.bigtableCluster.storageTarget", format!("must be between 0.05 and 0.95 (got {t})"));
+                    c.fail(
+                        "spec.target.bigtableCluster.storageTarget",
+                        format!("must be between 0.05 and 0.95 (got {t})"),
+                    );
                 }
             }
             TargetRef::GkeNodePool(g) => {
-                for (field, value) in [("project", &g.project), ("location", &g.location), ("cluster", &g.cluster), ("nodePool", &g.node_pool)] {
+                for (field, value) in [
+                    ("project", &g.project),
+                    ("location", &g.location),
+                    ("cluster", &g.cluster),
+                    ("nodePool", &g.node_pool),
+                ] {
                     if value.trim().is_empty() {
                         c.fail(format!("spec.target.gkeNodePool.{field}"), "must not be empty");
                     }
@@ -233,19 +244,28 @@ impl Policy {
                 c.fail(format!("{base}.name"), "must not be empty; e.g. \"cpu\"");
             }
             if spec.metrics[..i].iter().any(|other| other.name == m.name) {
-                c.fail(format!("{base}.name"), format!("\"{}\" is used by an earlier metric; names must be unique", m.name));
+                c.fail(
+                    format!("{base}.name"),
+                    format!("\"{}\" is used by an earlier metric; names must be unique", m.name),
+                );
             }
             if !(m.target.is_finite() && m.target > 0.0) {
                 c.fail(format!("{base}.target"), format!("must be a number greater than 0 (got {})", m.target));
             }
             if m.query.filter.trim().is_empty() {
-                c.fail(format!("{base}.query.filter"), "must not be empty; e.g. metric.type=\"bigtable.googleapis.com/cluster/cpu_load\"");
+                c.fail(
+                    format!("{base}.query.filter"),
+                    "must not be empty; e.g. metric.type=\"bigtable.googleapis.com/cluster/cpu_load\"",
+                );
             }
             let align = c.duration(&format!("{base}.query.alignmentPeriod"), &m.query.alignment_period);
             if Dur::parse(&m.query.alignment_period).is_ok() && align < Dur::secs(60) {
                 c.fail(
                     format!("{base}.query.alignmentPeriod"),
-                    format!("must be at least 60s (got \"{}\"): Cloud Monitoring stores points at most once a minute", m.query.alignment_period),
+                    format!(
+                        "must be at least 60s (got \"{}\"): Cloud Monitoring stores points at most once a minute",
+                        m.query.alignment_period
+                    ),
                 );
             }
             let window = c.positive_duration(&format!("{base}.smoothing.window"), &m.smoothing.window);
@@ -272,7 +292,12 @@ impl Policy {
                 c.fail("spec.spike.sustainedSamples", "must be at least 1");
             }
             let hold = c.duration("spec.spike.hold", &s.hold);
-            Some(SpikePolicy { threshold: s.threshold, min_rise: s.min_rise, sustained: s.sustained_samples.max(1), hold })
+            Some(SpikePolicy {
+                threshold: s.threshold,
+                min_rise: s.min_rise,
+                sustained: s.sustained_samples.max(1),
+                hold,
+            })
         } else {
             None
         };
@@ -284,10 +309,16 @@ impl Policy {
             None => default_warmup(&spec.target),
         };
         if spec.scale_in.warmup.is_some() {
-            c.fail("spec.scaleIn.warmup", "only applies to scale-out (removed capacity stops serving at once); move it to spec.scaleOut.warmup");
+            c.fail(
+                "spec.scaleIn.warmup",
+                "only applies to scale-out (removed capacity stops serving at once); move it to spec.scaleOut.warmup",
+            );
         }
         if !(spec.tolerance.is_finite() && (0.0..=0.9).contains(&spec.tolerance)) {
-            c.fail("spec.tolerance", format!("must be between 0 and 0.9 (got {}); 0.1 means a 10% dead band", spec.tolerance));
+            c.fail(
+                "spec.tolerance",
+                format!("must be between 0 and 0.9 (got {}); 0.1 means a 10% dead band", spec.tolerance),
+            );
         }
         let interval = c.duration("spec.interval", &spec.interval);
         if Dur::parse(&spec.interval).is_ok() && interval < Dur::secs(10) {

@@ -50,7 +50,10 @@ impl Dur {
                 i += 1;
             }
             if start == i {
-                return Err(format!("\"{text}\" is not a duration: expected a number at \"{}\"; write e.g. \"30s\", \"5m\" or \"1h30m\"", &s[start..]));
+                return Err(format!(
+                    "\"{text}\" is not a duration: expected a number at \"{}\"; write e.g. \"30s\", \"5m\" or \"1h30m\"",
+                    &s[start..]
+                ));
             }
             let number: f64 = s[start..i]
                 .parse()
@@ -65,7 +68,9 @@ impl Dur {
                 "m" => 60_000.0,
                 "h" => 3_600_000.0,
                 "" => {
-                    return Err(format!("\"{text}\" is not a duration: missing unit after {number}; use ms, s, m or h"));
+                    return Err(format!(
+                        "\"{text}\" is not a duration: missing unit after {number}; use ms, s, m or h"
+                    ));
                 }
                 other => {
                     return Err(format!("\"{text}\" is not a duration: unknown unit \"{other}\"; use ms, s, m or h"));

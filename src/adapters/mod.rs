@@ -1,0 +1,164 @@
+//! Ports: the two small traits every backend implements. The core never sees a cloud type; the
+//! controller and the simulator only see these traits.
+//!
+//! - [`MetricSource`]: Cloud Monitoring in production, a replayed trace in the simulator.
+//! - [`ScaleTarget`]: a Bigtable cluster, a GKE node pool or a `/scale` subresource in production,
+//!   a simulated fleet in the simulator.
+
+use std::future::Future;
+
+use crate::api::MonitoringQuery;
+use crate::core::{DataProblem, Dur, Floor, Sample, Ts};
+
+/// A Cloud Monitoring query, resolved (durations parsed, project filled in).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct MetricQuery {
+    /// Project to query.
+    pub project: String,
+    /// Monitoring filter.
+    pub filter: String,
+    /// Alignment period.
+    pub alignment_period: Dur,
+    /// Per-series aligner, e.g. `ALIGN_MEAN`.
+    pub per_series_aligner: String,
+    /// Cross-series reducer, e.g. `REDUCE_MEAN`.
+    pub cross_series_reducer: Option<String>,
+    /// Group-by fields.
+    pub group_by_fields: Vec<String>,
+}
+
+impl MetricQuery {
+    /// Resolve a spec query; `default_project` is the target's project.
+    pub fn from_spec(q: &MonitoringQuery, default_project: &str) -> MetricQuery {
+        MetricQuery {
+            project: q.project.clone().unwrap_or_else(|| default_project.to_string()),
+            filter: q.filter.clone(),
+            alignment_period: Dur::parse(&q.alignment_period).unwrap_or(Dur::secs(60)),
+            per_series_aligner: q.per_series_aligner.clone(),
+            cross_series_reducer: q.cross_series_reducer.clone(),
+            group_by_fields: q.group_by_fields.clone(),
+        }
+    }
+}
+
+/// Samples of one query over a time range.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Series {
+    /// Samples, oldest first.
+    pub samples: Vec<Sample>,
+    /// Set when the data is known not to be clean (partial, several series).
+    pub problem: Option<DataProblem>,
+}
+
+/// What kind of failure a backend call hit; drives retries, conditions and Events.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ErrorKind {
+    /// Worth retrying: 429, 503, timeouts, connection resets.
+    Transient,
+    /// The caller lacks an IAM permission (403).
+    PermissionDenied,
+    /// The target or metric does not exist (404).
+    NotFound,
+    /// The target is busy with another operation.
+    Busy,
+    /// The backend refuses for a reason the user must fix (e.g. built-in autoscaling enabled).
+    Refused,
+    /// The backend answered something we cannot read.
+    Malformed,
+    /// Anything else.
+    Other,
+}
+
+impl ErrorKind {
+    /// CamelCase name, for Events and metric labels.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorKind::Transient => "Transient",
+            ErrorKind::PermissionDenied => "PermissionDenied",
+            ErrorKind::NotFound => "NotFound",
+            ErrorKind::Busy => "TargetBusy",
+            ErrorKind::Refused => "Refused",
+            ErrorKind::Malformed => "Malformed",
+            ErrorKind::Other => "Other",
+        }
+    }
+}
+
+/// A failed backend call.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{backend}: {message}")]
+pub struct AdapterError {
+    /// Which backend, e.g. "monitoring", "bigtable", "gke", "kubernetes".
+    pub backend: &'static str,
+    /// What kind of failure.
+    pub kind: ErrorKind,
+    /// HTTP status code, if there was one.
+    pub code: Option<u16>,
+    /// What happened and, where known, how to fix it (e.g. the missing IAM permission).
+    pub message: String,
+}
+
+impl AdapterError {
+    /// Build an error.
+    pub fn new(backend: &'static str, kind: ErrorKind, message: impl Into<String>) -> AdapterError {
+        AdapterError { backend, kind, code: None, message: message.into() }
+    }
+
+    /// Whether retrying later may succeed.
+    pub fn is_transient(&self) -> bool {
+        matches!(self.kind, ErrorKind::Transient | ErrorKind::Busy)
+    }
+}
+
+/// Where metrics come from.
+pub trait MetricSource: Send + Sync {
+    /// Samples of `query` measured in `(after, until]`, oldest first. Missing data is an empty
+    /// series or a `problem`, never zeros.
+    fn fetch(
+        &self,
+        query: &MetricQuery,
+        after: Ts,
+        until: Ts,
+    ) -> impl Future<Output = Result<Series, AdapterError>> + Send;
+}
+
+/// What a target reports about itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TargetObservation {
+    /// Size now (nodes or replicas).
+    pub size: u32,
+    /// Someone (maybe not us) is resizing it right now.
+    pub busy: bool,
+    /// A lower bound the target itself needs (Bigtable storage).
+    pub floor: Floor,
+}
+
+/// How a resize request was taken.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ResizeStarted {
+    /// Applied at once (e.g. a `/scale` subresource write).
+    Done,
+    /// Accepted as a long-running operation with this name; check it with [`ScaleTarget::operation`].
+    Operation(String),
+}
+
+/// State of a long-running resize operation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OperationStatus {
+    /// Still running.
+    Running,
+    /// Finished successfully.
+    Done,
+    /// Finished with an error.
+    Failed(String),
+}
+
+/// What gets resized.
+pub trait ScaleTarget: Send + Sync {
+    /// Read the current size and anything that limits resizing.
+    fn observe(&self) -> impl Future<Output = Result<TargetObservation, AdapterError>> + Send;
+    /// Ask for an absolute size (never a delta, so a retried request is harmless).
+    fn resize(&self, to: u32) -> impl Future<Output = Result<ResizeStarted, AdapterError>> + Send;
+    /// Check an operation started by [`ScaleTarget::resize`].
+    fn operation(&self, name: &str) -> impl Future<Output = Result<OperationStatus, AdapterError>> + Send;
+}

@@ -1,0 +1,199 @@
+//! One evaluation of one policy: gather (IO) → decide (pure) → actuate (IO).
+//!
+//! The controller and the simulator both call [`tick`]; they differ only in the adapters they pass
+//! and in where they keep the state, so a dry run and production cannot drift apart.
+
+use crate::adapters::{
+    AdapterError, ErrorKind, MetricQuery, MetricSource, OperationStatus, ResizeStarted, ScaleTarget, Series,
+    TargetObservation,
+};
+use crate::api::Mode;
+use crate::core::{DataProblem, Decision, Dur, Inputs, MetricInput, Policy, PolicyState, Ts, decide};
+
+/// What happened to a resize the previous ticks had started.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OperationOutcome {
+    /// Still running.
+    Running,
+    /// Finished: cooldowns start now.
+    Finished {
+        /// Size before.
+        from: u32,
+        /// Size after.
+        to: u32,
+    },
+    /// Failed or vanished: no cooldown starts.
+    Failed {
+        /// Size asked for.
+        to: u32,
+        /// Why.
+        message: String,
+    },
+}
+
+/// What the actuation step did with the decision.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Actuation {
+    /// Nothing to do: the decision keeps the size.
+    None,
+    /// DryRun: the resize was decided but not sent.
+    DryRun {
+        /// The size that would have been set.
+        to: u32,
+    },
+    /// The resize was sent.
+    Started {
+        /// Size asked for.
+        to: u32,
+        /// Operation name, if the target runs resizes as operations.
+        operation: Option<String>,
+        /// Whether the target reported it done at once.
+        done: bool,
+    },
+    /// Sending the resize failed.
+    Failed {
+        /// Size asked for.
+        to: u32,
+        /// Why.
+        error: AdapterError,
+    },
+}
+
+/// Everything one tick saw and did.
+#[derive(Debug, Clone)]
+pub struct TickReport {
+    /// What the target reported.
+    pub observation: TargetObservation,
+    /// What happened to an operation started earlier, if one was in flight.
+    pub operation: Option<OperationOutcome>,
+    /// Metric fetches that failed, by metric index.
+    pub metric_errors: Vec<(usize, AdapterError)>,
+    /// The decision (with the next state).
+    pub decision: Decision,
+    /// What was done with it.
+    pub actuation: Actuation,
+}
+
+/// A tick that could not reach a decision.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum TickError {
+    /// The target could not be read.
+    #[error("reading the target failed: {0}")]
+    Target(#[source] AdapterError),
+    /// An in-flight operation could not be checked.
+    #[error("checking the resize operation failed: {0}")]
+    Operation(#[source] AdapterError),
+}
+
+impl TickError {
+    /// The adapter error behind this one.
+    pub fn adapter(&self) -> &AdapterError {
+        match self {
+            TickError::Target(e) | TickError::Operation(e) => e,
+        }
+    }
+}
+
+/// How far back the first fetch of a metric reaches: enough history to fill the smoothing window
+/// and warm up the spike detector's deviation estimate.
+pub fn history(window: Dur, max_age: Dur) -> Dur {
+    Dur((window.0 * 3).max(max_age.0).max(Dur::mins(30).0).min(Dur::mins(360).0))
+}
+
+/// Run one evaluation. On error the state is untouched (the caller keeps its copy).
+pub async fn tick<M: MetricSource, T: ScaleTarget>(
+    policy: &Policy,
+    queries: &[MetricQuery],
+    mut state: PolicyState,
+    source: &M,
+    target: &T,
+    now: Ts,
+) -> Result<TickReport, TickError> {
+    // observe the target (IO)
+    let observation = target.observe().await.map_err(TickError::Target)?;
+
+    // settle a resize started earlier (IO)
+    let mut operation = None;
+    if let Some(flight) = state.in_flight.clone() {
+        let status = match &flight.operation {
+            Some(name) => match target.operation(name).await {
+                Ok(s) => s,
+                // The operation is gone (expired or never recorded): the size tells what happened.
+                Err(e) if e.kind == ErrorKind::NotFound => {
+                    if observation.size == flight.to {
+                        OperationStatus::Done
+                    } else {
+                        OperationStatus::Failed(format!(
+                            "operation {name} vanished and the size is {} not {}",
+                            observation.size, flight.to
+                        ))
+                    }
+                }
+                Err(e) => return Err(TickError::Operation(e)),
+            },
+            None if observation.size == flight.to || !observation.busy => OperationStatus::Done,
+            None => OperationStatus::Running,
+        };
+        operation = Some(match status {
+            OperationStatus::Running => OperationOutcome::Running,
+            OperationStatus::Done => {
+                state.finish_resize(now);
+                OperationOutcome::Finished { from: flight.from, to: flight.to }
+            }
+            OperationStatus::Failed(message) => {
+                state.abandon_resize();
+                OperationOutcome::Failed { to: flight.to, message }
+            }
+        });
+    }
+
+    // gather (IO): only what each signal has not seen yet
+    state.align(policy);
+    let mut series: Vec<Series> = Vec::with_capacity(queries.len());
+    let mut metric_errors = Vec::new();
+    for (i, (query, metric)) in queries.iter().zip(&policy.metrics).enumerate() {
+        let earliest = now - history(metric.window, metric.max_age);
+        let after = state.signals.get(i).and_then(|s| s.last_at).map_or(earliest, |t| t.max(earliest));
+        match source.fetch(query, after, now).await {
+            Ok(s) => series.push(s),
+            Err(e) => {
+                series.push(Series { samples: Vec::new(), problem: Some(DataProblem::QueryFailed) });
+                metric_errors.push((i, e));
+            }
+        }
+    }
+    let inputs: Vec<MetricInput<'_>> =
+        series.iter().map(|s| MetricInput { samples: &s.samples, problem: s.problem }).collect();
+
+    // decide (pure)
+    let busy = observation.busy && state.in_flight.is_none();
+    let mut decision = decide(
+        policy,
+        state,
+        &Inputs { current: observation.size, metrics: &inputs, floor: observation.floor, busy },
+        now,
+    );
+
+    // actuate (IO)
+    let actuation = if !decision.is_resize() {
+        Actuation::None
+    } else if policy.mode != Mode::Enforce {
+        Actuation::DryRun { to: decision.desired }
+    } else {
+        let (from, to) = (decision.current, decision.desired);
+        match target.resize(to).await {
+            Ok(ResizeStarted::Done) => {
+                decision.state.begin_resize(from, to, None, now);
+                decision.state.finish_resize(now);
+                Actuation::Started { to, operation: None, done: true }
+            }
+            Ok(ResizeStarted::Operation(name)) => {
+                decision.state.begin_resize(from, to, Some(name.clone()), now);
+                Actuation::Started { to, operation: Some(name), done: false }
+            }
+            Err(error) => Actuation::Failed { to, error },
+        }
+    };
+
+    Ok(TickReport { observation, operation, metric_errors, decision, actuation })
+}
