@@ -3,6 +3,8 @@
 //! The controller and the simulator both call [`tick`]; they differ only in the adapters they pass
 //! and in where they keep the state, so a dry run and production cannot drift apart.
 
+use std::future::Future;
+
 use crate::adapters::{
     AdapterError, ErrorKind, MetricQuery, MetricSource, OperationStatus, ResizeStarted, ScaleTarget, Series,
     TargetObservation,
@@ -100,15 +102,68 @@ pub fn history(window: Dur, max_age: Dur) -> Dur {
     Dur((window.0 * 3).max(max_age.0).max(Dur::mins(30).0).min(Dur::mins(360).0))
 }
 
+/// A hook that runs after the decision and before the target is resized: the controller uses it
+/// to re-check leadership and to record the intended size in status under a precondition, so a
+/// controller killed mid-resize finds the resize in the state it stored.
+pub trait BeforeActuate: Send {
+    /// Why the resize must not be sent.
+    type Refusal: Send;
+    /// Called only for a resize in Enforce mode. `intent` is the state with the resize begun (no
+    /// operation name yet). An error means: send nothing, and the tick's decision is void.
+    fn before_actuate(
+        &mut self,
+        decision: &Decision,
+        intent: &PolicyState,
+    ) -> impl Future<Output = Result<(), Self::Refusal>> + Send;
+}
+
+/// The guard [`tick`] uses: never refuses.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoGuard;
+
+impl BeforeActuate for NoGuard {
+    type Refusal = std::convert::Infallible;
+    async fn before_actuate(&mut self, _: &Decision, _: &PolicyState) -> Result<(), Self::Refusal> {
+        Ok(())
+    }
+}
+
+/// The result of [`tick_with_guard`].
+#[derive(Debug, Clone)]
+pub struct GuardedTick<R> {
+    /// What the tick saw and did. When the guard refused, `actuation` is [`Actuation::None`] and
+    /// the decision's state must not be stored: the caller re-reads and decides again.
+    pub report: TickReport,
+    /// Why the guard refused to let the resize through, if it did.
+    pub refused: Option<R>,
+}
+
 /// Run one evaluation. On error the state is untouched (the caller keeps its copy).
 pub async fn tick<M: MetricSource, T: ScaleTarget>(
+    policy: &Policy,
+    queries: &[MetricQuery],
+    state: PolicyState,
+    source: &M,
+    target: &T,
+    now: Ts,
+) -> Result<TickReport, TickError> {
+    let guarded = tick_with_guard(policy, queries, state, source, target, now, &mut NoGuard).await?;
+    if let Some(never) = guarded.refused {
+        match never {}
+    }
+    Ok(guarded.report)
+}
+
+/// [`tick`] with a hook between deciding and resizing (see [`BeforeActuate`]).
+pub async fn tick_with_guard<M: MetricSource, T: ScaleTarget, G: BeforeActuate>(
     policy: &Policy,
     queries: &[MetricQuery],
     mut state: PolicyState,
     source: &M,
     target: &T,
     now: Ts,
-) -> Result<TickReport, TickError> {
+    guard: &mut G,
+) -> Result<GuardedTick<G::Refusal>, TickError> {
     // observe the target (IO)
     let observation = target.observe().await.map_err(TickError::Target)?;
 
@@ -181,6 +236,12 @@ pub async fn tick<M: MetricSource, T: ScaleTarget>(
         Actuation::DryRun { to: decision.desired }
     } else {
         let (from, to) = (decision.current, decision.desired);
+        let mut intent = decision.state.clone();
+        intent.begin_resize(from, to, None, now);
+        if let Err(refusal) = guard.before_actuate(&decision, &intent).await {
+            let report = TickReport { observation, operation, metric_errors, decision, actuation: Actuation::None };
+            return Ok(GuardedTick { report, refused: Some(refusal) });
+        }
         match target.resize(to).await {
             Ok(ResizeStarted::Done) => {
                 decision.state.begin_resize(from, to, None, now);
@@ -195,5 +256,5 @@ pub async fn tick<M: MetricSource, T: ScaleTarget>(
         }
     };
 
-    Ok(TickReport { observation, operation, metric_errors, decision, actuation })
+    Ok(GuardedTick { report: TickReport { observation, operation, metric_errors, decision, actuation }, refused: None })
 }
