@@ -24,6 +24,10 @@ use crate::core::time::{Dur, Ts};
 /// Most metrics a policy may have (the CRD enforces it too).
 pub const MAX_METRICS: usize = 10;
 
+/// Recommendations are capped far above any real size (not at maxSize), so that "load asks for
+/// more than maxSize" stays visible in decisions and status.
+const REC_CAP: u32 = 1_000_000;
+
 /// Why a metric source could not give clean data this tick.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DataProblem {
@@ -131,6 +135,8 @@ pub enum Reason {
     AtStorageFloor,
     /// The storage floor could not be read, so scale-in is blocked.
     StorageFloorUnknown,
+    /// Scale-in waits for a tick that brings a new sample: it never acts on an empty response.
+    AwaitingFreshData,
     /// Metric data is missing, stale, invalid or partial: the size is held.
     MissingData,
     /// A resize is still running on the target.
@@ -161,6 +167,7 @@ impl Reason {
             Reason::AtMinSize => "AtMinSize",
             Reason::AtStorageFloor => "AtStorageFloor",
             Reason::StorageFloorUnknown => "StorageFloorUnknown",
+            Reason::AwaitingFreshData => "AwaitingFreshData",
             Reason::MissingData => "MissingData",
             Reason::ResizeInProgress => "ResizeInProgress",
             Reason::ResizeBudgetExhausted => "ResizeBudgetExhausted",
@@ -169,7 +176,7 @@ impl Reason {
     }
 
     /// Every reason, for metric registration and documentation.
-    pub const ALL: [Reason; 20] = [
+    pub const ALL: [Reason; 21] = [
         Reason::ScaleOut,
         Reason::ScaleOutOnSpike,
         Reason::ScaleIn,
@@ -186,6 +193,7 @@ impl Reason {
         Reason::AtMinSize,
         Reason::AtStorageFloor,
         Reason::StorageFloorUnknown,
+        Reason::AwaitingFreshData,
         Reason::MissingData,
         Reason::ResizeInProgress,
         Reason::ResizeBudgetExhausted,
@@ -347,6 +355,7 @@ impl Decision {
             Reason::AtMinSize => write!(m, "at minSize {}", self.current),
             Reason::AtStorageFloor => write!(m, "scale-in blocked: storage floor {} nodes", self.desired),
             Reason::StorageFloorUnknown => write!(m, "scale-in blocked: storage utilization is unknown"),
+            Reason::AwaitingFreshData => write!(m, "scale-in waits for a fresh sample"),
             Reason::MissingData => {
                 let names: Vec<String> = policy
                     .metrics
@@ -439,11 +448,10 @@ pub fn decide(policy: &Policy, mut state: PolicyState, inputs: &Inputs<'_>, now:
             };
             if out.missing.is_none() {
                 if let Some(demand) = signal.smoothed_demand() {
-                    out.recommended =
-                        Some(recommend(demand, metric.target, current, policy.tolerance, policy.max_size.max(current)));
+                    out.recommended = Some(recommend(demand, metric.target, current, policy.tolerance, REC_CAP));
                 }
                 if let Some(level) = signal.spike_level(spike_policy) {
-                    out.spike = Some(size_for(level, metric.target, policy.max_size.max(current)));
+                    out.spike = Some(size_for(level, metric.target, REC_CAP));
                 }
             }
         }
@@ -535,7 +543,8 @@ pub fn decide(policy: &Policy, mut state: PolicyState, inputs: &Inputs<'_>, now:
         if up > current {
             scale_out(policy, &mut d, up, spike_rec.is_some_and(|s| s >= up), now);
         } else if down < current {
-            scale_in(policy, &mut d, down, floor, inputs.floor, missing > 0, now);
+            let fresh = d.metrics[..n].iter().any(|m| m.accepted > 0);
+            scale_in(policy, &mut d, down, floor, inputs.floor, missing > 0, fresh, now);
         } else if rec < current {
             d.reason = Reason::StabilizingScaleIn;
         } else if rec > current {
@@ -585,10 +594,24 @@ fn scale_out(policy: &Policy, d: &mut Decision, want: u32, on_spike: bool, now: 
     };
 }
 
-fn scale_in(policy: &Policy, d: &mut Decision, want: u32, floor: u32, floor_kind: Floor, missing: bool, now: Ts) {
+#[allow(clippy::too_many_arguments)]
+fn scale_in(
+    policy: &Policy,
+    d: &mut Decision,
+    want: u32,
+    floor: u32,
+    floor_kind: Floor,
+    missing: bool,
+    fresh: bool,
+    now: Ts,
+) {
     let current = d.current;
     if missing {
         d.reason = Reason::MissingData;
+        return;
+    }
+    if !fresh {
+        d.reason = Reason::AwaitingFreshData;
         return;
     }
     if floor_kind == Floor::Unknown {

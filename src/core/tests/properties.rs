@@ -1,1 +1,152 @@
+//! Property tests of the invariants every decision must keep, whatever the history.
 
+use proptest::prelude::*;
+
+use super::fixtures::*;
+use crate::api::{MissingDataPolicy, SmoothingKind};
+use crate::core::*;
+
+/// A random but valid policy.
+fn arb_policy() -> impl Strategy<Value = Policy> {
+    (
+        1u32..5,
+        5u32..40,
+        prop::bool::ANY,
+        1u32..30,
+        prop::option::of(1u32..6),
+        prop::option::of(5u32..200),
+        0u32..20,
+        prop::bool::ANY,
+        prop::bool::ANY,
+    )
+        .prop_map(|(min, max, ema, window, step_nodes, step_pct, cooldown_in, spike, out_only)| {
+            let mut s = spec();
+            s.min_size = min;
+            s.max_size = max;
+            s.metrics[0].smoothing.kind = if ema { SmoothingKind::Ema } else { SmoothingKind::Sma };
+            s.metrics[0].smoothing.window = format!("{window}m");
+            s.scale_in.max_step_nodes = step_nodes;
+            s.scale_in.max_step_percent = step_pct;
+            s.scale_out.max_step_nodes = step_nodes;
+            s.scale_out.max_step_percent = step_pct;
+            s.scale_in.cooldown = format!("{cooldown_in}m");
+            s.spike.enabled = spike;
+            s.on_missing_data = if out_only { MissingDataPolicy::ScaleOutOnly } else { MissingDataPolicy::Hold };
+            policy_of(&s)
+        })
+}
+
+/// One tick's input: a value, or a data fault.
+#[derive(Debug, Clone, Copy)]
+enum Tick {
+    Value(f64),
+    Nothing,
+    Nan,
+    Partial(f64),
+}
+
+fn arb_tick() -> impl Strategy<Value = Tick> {
+    prop_oneof![
+        8 => (0.0f64..3.0).prop_map(Tick::Value),
+        1 => Just(Tick::Nothing),
+        1 => Just(Tick::Nan),
+        1 => (0.0f64..3.0).prop_map(Tick::Partial),
+    ]
+}
+
+fn input_of(tick: Tick, now: i64) -> (Vec<Sample>, Option<DataProblem>) {
+    match tick {
+        Tick::Value(v) => (vec![Sample { at: at(now), value: v }], None),
+        Tick::Nothing => (vec![], None),
+        Tick::Nan => (vec![Sample { at: at(now), value: f64::NAN }], None),
+        Tick::Partial(v) => (vec![Sample { at: at(now), value: v }], Some(DataProblem::Partial)),
+    }
+}
+
+/// Drive a world through `ticks`, checking `check` on every decision.
+fn drive(policy: Policy, start: u32, ticks: &[Tick], mut check: impl FnMut(&World, &Decision, Tick)) -> World {
+    let mut w = World::new(policy, start);
+    for &t in ticks {
+        let (samples, problem) = input_of(t, w.now + 1);
+        let before = w.state.clone();
+        let d = w.step_with(&samples, problem);
+        let snapshot = World { policy: w.policy.clone(), state: before, size: d.current, now: w.now, floor: w.floor };
+        check(&snapshot, &d, t);
+    }
+    w
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    #[test]
+    fn size_never_leaves_min_max(policy in arb_policy(), ticks in prop::collection::vec(arb_tick(), 1..120)) {
+        let start = (policy.min_size + policy.max_size) / 2;
+        drive(policy, start, &ticks, |w, d, _| {
+            assert!(d.desired >= w.policy.min_size && d.desired <= w.policy.max_size, "{} not in [{}, {}]", d.desired, w.policy.min_size, w.policy.max_size);
+        });
+    }
+
+    #[test]
+    fn no_scale_in_inside_cooldown_or_spike_hold(policy in arb_policy(), ticks in prop::collection::vec(arb_tick(), 1..120)) {
+        let start = policy.max_size;
+        drive(policy, start, &ticks, |w, d, _| {
+            if d.direction() == Direction::Down {
+                let now = d.at;
+                if let Some(last) = w.state.last_resize_at {
+                    assert!(now >= last + w.policy.scale_in.cooldown, "scale-in inside cooldown");
+                }
+                if let Some(hold) = w.state.spike_hold_until {
+                    assert!(now >= hold, "scale-in inside spike hold");
+                }
+            }
+        });
+    }
+
+    #[test]
+    fn bad_data_never_lowers_the_size(policy in arb_policy(), ticks in prop::collection::vec(arb_tick(), 1..120)) {
+        let start = policy.max_size;
+        drive(policy, start, &ticks, |_, d, t| {
+            if matches!(t, Tick::Nothing | Tick::Nan | Tick::Partial(_)) {
+                assert!(d.direction() != Direction::Down, "{:?} lowered the size on {t:?}", d.reason);
+            }
+        });
+    }
+
+    #[test]
+    fn more_load_never_asks_for_less(policy in arb_policy(), ticks in prop::collection::vec(arb_tick(), 1..60), v in 0.0f64..3.0, extra in 0.0f64..2.0) {
+        let start = (policy.min_size + policy.max_size) / 2;
+        let w = drive(policy, start, &ticks, |_, _, _| {});
+        let now = at(w.now + 1);
+        let decide_on = |value: f64| {
+            let s = [Sample { at: now, value }];
+            let input = [MetricInput { samples: &s, problem: None }];
+            decide(&w.policy, w.state.clone(), &Inputs { current: w.size, metrics: &input, floor: Floor::None, busy: false }, now)
+        };
+        let low = decide_on(v);
+        let high = decide_on(v + extra);
+        assert!(high.desired >= low.desired, "{} at {v} but {} at {}", low.desired, high.desired, v + extra);
+    }
+
+    #[test]
+    fn same_inputs_same_decision(policy in arb_policy(), ticks in prop::collection::vec(arb_tick(), 1..80)) {
+        let start = policy.min_size;
+        let a = drive(policy.clone(), start, &ticks, |_, _, _| {});
+        let b = drive(policy, start, &ticks, |_, _, _| {});
+        assert_eq!(a.state, b.state);
+        assert_eq!(a.size, b.size);
+    }
+
+    #[test]
+    fn a_step_never_exceeds_its_limit(policy in arb_policy(), ticks in prop::collection::vec(arb_tick(), 1..120)) {
+        let start = (policy.min_size + policy.max_size) / 2;
+        drive(policy, start, &ticks, |w, d, _| {
+            let in_range = d.current >= w.policy.min_size && d.current <= w.policy.max_size;
+            match d.direction() {
+                Direction::Up if in_range => assert!(d.desired - d.current <= w.policy.scale_out.max_step(d.current, true)),
+                Direction::Down if in_range => assert!(d.current - d.desired <= w.policy.scale_in.max_step(d.current, false)),
+                _ => {}
+            }
+        });
+    }
+}

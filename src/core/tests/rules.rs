@@ -1,1 +1,314 @@
+//! One test per decision rule.
 
+use super::fixtures::*;
+use crate::api::{MissingDataPolicy, Mode, SmoothingKind};
+use crate::core::*;
+
+#[test]
+fn load_above_the_dead_band_scales_out_to_the_needed_size() {
+    let mut w = World::new(policy(), 4);
+    // 4 nodes at 0.9 = 3.6 nodes of work; at 0.6 per node that needs 6 nodes.
+    let ds: Vec<_> = (0..3).map(|_| w.step(0.9)).collect();
+    let out = ds.iter().find(|d| d.is_resize()).expect("a scale-out");
+    assert_eq!(out.reason, Reason::ScaleOut);
+    assert_eq!(out.desired, 6);
+}
+
+#[test]
+fn inside_the_dead_band_nothing_moves() {
+    let mut w = World::new(policy(), 5);
+    for _ in 0..30 {
+        let d = w.step(0.64); // 6.7% above target, inside the 10% band
+        assert!(!d.is_resize(), "{:?}", d.reason);
+    }
+    assert_eq!(w.step(0.64).reason, Reason::WithinTolerance);
+}
+
+#[test]
+fn scale_in_waits_for_the_whole_stabilization_window() {
+    let mut spec = spec();
+    spec.scale_in.cooldown = "0s".into();
+    spec.spike.enabled = false;
+    let mut w = World::new(policy_of(&spec), 10);
+    // Settle at target, then load drops to half.
+    w.run_demand(6.0, 20);
+    let ds = w.run_demand(3.0, 30);
+    let first_in = ds.iter().position(|d| d.reason == Reason::ScaleIn).expect("scale-in eventually");
+    // The 15m window must be full of lower recommendations first.
+    assert!(first_in >= 15, "scaled in after {first_in} minutes");
+    assert!(ds[..first_in].iter().all(|d| !d.is_resize()));
+}
+
+#[test]
+fn scale_in_is_limited_to_its_step() {
+    let mut spec = spec();
+    spec.scale_in.cooldown = "0s".into();
+    spec.scale_in.stabilization_window = "0s".into();
+    spec.scale_in.max_step_nodes = Some(1);
+    spec.scale_in.max_step_percent = Some(10);
+    spec.spike.enabled = false;
+    let mut w = World::new(policy_of(&spec), 20);
+    let ds = w.run_demand(1.0, 10);
+    for d in ds.iter().filter(|d| d.reason == Reason::ScaleIn) {
+        // 10% of 20 is 2 nodes, more than maxStepNodes 1: the larger step is allowed.
+        assert!(d.current - d.desired <= (d.current / 10).max(1), "{} -> {}", d.current, d.desired);
+    }
+}
+
+#[test]
+fn scale_out_is_limited_to_its_step() {
+    let mut spec = spec();
+    spec.scale_out.max_step_nodes = Some(2);
+    spec.scale_out.max_step_percent = None;
+    let mut w = World::new(policy_of(&spec), 4);
+    let d = (0..5).map(|_| w.step(1.0)).find(|d| d.is_resize()).unwrap();
+    assert_eq!(d.desired, 6);
+    assert_eq!(d.limited_by, Some(Limit::Step));
+}
+
+#[test]
+fn scale_in_cooldown_counts_from_the_last_resize() {
+    let mut spec = spec();
+    spec.scale_in.cooldown = "10m".into();
+    spec.scale_in.stabilization_window = "0s".into();
+    spec.spike.enabled = false;
+    let mut w = World::new(policy_of(&spec), 4);
+    let ds = w.run_demand(6.0, 6); // scale out to ~10
+    let out_at = ds.iter().position(|d| d.is_resize()).unwrap() as i64 + 1;
+    let ds = w.run_demand(2.0, 20);
+    let first_in = ds.iter().find(|d| d.reason == Reason::ScaleIn).unwrap();
+    // Cooldown 10m after the scale-out, and the 5m smoothing window after warm-up (0s here).
+    assert!(first_in.at >= at(out_at + 10), "{:?}", first_in.at);
+    assert!(ds.iter().any(|d| d.reason == Reason::ScaleInCooldown));
+}
+
+#[test]
+fn a_sustained_spike_scales_out_at_once_on_the_raw_value() {
+    let mut spec = spec();
+    spec.metrics[0].smoothing.window = "30m".into();
+    let mut w = World::new(policy_of(&spec), 5);
+    for i in 0..60 {
+        w.step(0.5 + 0.01 * (i % 3) as f64);
+    }
+    let a = w.step(1.8);
+    assert!(!a.is_resize(), "one sample is not sustained: {:?}", a.reason);
+    let b = w.step(1.8);
+    assert_eq!(b.reason, Reason::ScaleOutOnSpike);
+    // 5 nodes x 1.8 = 9 nodes of work at 100%; at 0.6 that needs 15; step limit is 100% or 4.
+    assert_eq!(b.desired, 10);
+    assert!(b.state.spike_hold_until.is_some());
+}
+
+#[test]
+fn spike_hold_blocks_scale_in() {
+    let mut spec = spec();
+    spec.scale_in.cooldown = "0s".into();
+    spec.scale_in.stabilization_window = "0s".into();
+    spec.scale_out.warmup = Some("0s".into());
+    spec.spike.hold = "30m".into();
+    let mut w = World::new(policy_of(&spec), 5);
+    for i in 0..60 {
+        w.step(0.5 + 0.01 * (i % 3) as f64);
+    }
+    w.step(1.8);
+    let spike = w.step(1.8);
+    assert_eq!(spike.reason, Reason::ScaleOutOnSpike);
+    let ds = w.run_demand(1.0, 25);
+    assert!(ds.iter().all(|d| d.direction() != Direction::Down));
+    assert!(ds.iter().any(|d| d.reason == Reason::SpikeHold));
+}
+
+#[test]
+fn missing_stale_and_nan_data_hold_the_size() {
+    let mut w = World::new(policy(), 8);
+    w.run_demand(4.8, 10);
+    let size = w.size;
+    // No samples for long enough to go stale.
+    let mut reasons = Vec::new();
+    for _ in 0..5 {
+        reasons.push(w.step_with(&[], None).reason);
+    }
+    assert_eq!(*reasons.last().unwrap(), Reason::MissingData);
+    let nan = [Sample { at: at(w.now + 1), value: f64::NAN }];
+    let d = w.step_with(&nan, None);
+    assert_eq!(d.reason, Reason::MissingData);
+    assert_eq!(d.metrics[0].missing, Some(Missing::Invalid));
+    let partial = [Sample { at: at(w.now + 1), value: 0.01 }];
+    let d = w.step_with(&partial, Some(DataProblem::Partial));
+    assert_eq!(d.reason, Reason::MissingData);
+    assert_eq!(w.size, size);
+}
+
+#[test]
+fn scale_out_only_lets_healthy_metrics_scale_out_but_never_in() {
+    let mut spec = spec();
+    let mut second = spec.metrics[0].clone();
+    second.name = "rps".into();
+    spec.metrics.push(second);
+    spec.on_missing_data = MissingDataPolicy::ScaleOutOnly;
+    spec.scale_in.cooldown = "0s".into();
+    spec.scale_in.stabilization_window = "0s".into();
+    let policy = policy_of(&spec);
+    let mut state = PolicyState::default();
+    let mut now = 0;
+    let mut size = 4;
+    let mut last = None;
+    for value in [1.2, 1.2, 1.2, 0.05, 0.05, 0.05] {
+        now += 1;
+        let good = [Sample { at: at(now), value }];
+        let inputs = [
+            MetricInput { samples: &good, problem: None },
+            MetricInput { samples: &[], problem: Some(DataProblem::QueryFailed) },
+        ];
+        let d = decide(
+            &policy,
+            state,
+            &Inputs { current: size, metrics: &inputs, floor: Floor::None, busy: false },
+            at(now),
+        );
+        state = d.state.clone();
+        if d.is_resize() {
+            assert_eq!(d.direction(), Direction::Up);
+            state.begin_resize(size, d.desired, None, at(now));
+            state.finish_resize(at(now));
+            size = d.desired;
+        }
+        last = Some(d);
+    }
+    assert!(size > 4, "scaled out on the healthy metric");
+    assert_eq!(last.unwrap().reason, Reason::MissingData);
+}
+
+#[test]
+fn bounds_apply_whatever_the_metrics_say() {
+    let mut w = World::new(policy(), 1);
+    assert_eq!(w.step(0.0).reason, Reason::RaiseToMinSize);
+    assert_eq!(w.size, 2);
+    let mut w = World::new(policy(), 30);
+    let d = w.step(0.6);
+    assert_eq!((d.reason, d.desired), (Reason::LowerToMaxSize, 20));
+    let mut w = World::new(policy(), 20);
+    let d = (0..4).map(|_| w.step(1.0)).last().unwrap();
+    assert_eq!((d.reason, d.limited_by), (Reason::AtMaxSize, Some(Limit::MaxSize)));
+}
+
+#[test]
+fn storage_floor_blocks_scale_in_and_unknown_floor_blocks_it_too() {
+    let mut spec = spec();
+    spec.scale_in.cooldown = "0s".into();
+    spec.scale_in.stabilization_window = "0s".into();
+    let mut w = World::new(policy_of(&spec), 10);
+    w.floor = Floor::Nodes(9);
+    let ds = w.run_demand(1.0, 5);
+    assert_eq!(w.size, 9);
+    assert!(ds.iter().any(|d| d.reason == Reason::AtStorageFloor));
+    w.floor = Floor::Unknown;
+    let d = w.run_demand(1.0, 3).pop().unwrap();
+    assert_eq!(d.reason, Reason::StorageFloorUnknown);
+    w.floor = Floor::Nodes(12);
+    assert_eq!(w.step(0.1).reason, Reason::RaiseToStorageFloor);
+    assert_eq!(w.size, 12);
+}
+
+#[test]
+fn a_resize_in_flight_blocks_further_resizes() {
+    let p = policy();
+    let mut state = PolicyState::default();
+    state.begin_resize(4, 6, Some("operations/1".into()), at(0));
+    let s = [Sample { at: at(1), value: 1.0 }];
+    let input = [MetricInput { samples: &s, problem: None }];
+    let d = decide(&p, state, &Inputs { current: 4, metrics: &input, floor: Floor::None, busy: false }, at(1));
+    assert_eq!(d.reason, Reason::ResizeInProgress);
+    assert!(!d.is_resize());
+}
+
+#[test]
+fn the_daily_budget_stops_resizes_and_says_until_when() {
+    let mut spec = spec();
+    spec.max_resizes_per_day = 2;
+    spec.scale_out.max_step_nodes = Some(1);
+    spec.scale_out.max_step_percent = None;
+    let mut w = World::new(policy_of(&spec), 2);
+    let ds = w.run_demand(10.0, 5);
+    assert_eq!(ds.iter().filter(|d| d.is_resize()).count(), 2);
+    let blocked = ds.iter().find(|d| d.reason == Reason::ResizeBudgetExhausted).unwrap();
+    assert_eq!(blocked.wait_until, Some(at(1) + state::BUDGET_SPAN));
+    assert!(blocked.message(&w.policy).contains("2 resizes per day"));
+}
+
+#[test]
+fn dry_run_and_enforce_decide_alike_and_paused_does_nothing() {
+    let mut dry = spec();
+    dry.mode = Mode::DryRun;
+    let mut a = World::new(policy(), 4);
+    let mut b = World::new(policy_of(&dry), 4);
+    for _ in 0..3 {
+        assert_eq!(a.step(0.9).desired, b.step(0.9).desired);
+    }
+    let mut paused = spec();
+    paused.mode = Mode::Paused;
+    let mut c = World::new(policy_of(&paused), 4);
+    assert!((0..5).all(|_| c.step(2.0).reason == Reason::Paused));
+}
+
+#[test]
+fn warmup_reads_samples_during_it_as_load_on_the_old_size() {
+    // With 20m warm-up, a per-node value that stays high right after scale-out (the new nodes do
+    // not carry load yet) must not trigger a second scale-out for the same load.
+    let mut spec = spec();
+    spec.scale_out.warmup = Some("20m".into());
+    spec.spike.enabled = false;
+    spec.metrics[0].smoothing.kind = SmoothingKind::Ema;
+    let mut w = World::new(policy_of(&spec), 4);
+    let first = (0..10).map(|_| w.step(0.9)).find(|d| d.is_resize()).unwrap();
+    assert_eq!(first.desired, 6);
+    // The old 4 nodes still carry all the work: the per-node value stays 0.9.
+    let ds: Vec<_> = (0..15).map(|_| w.step(0.9)).collect();
+    assert!(ds.iter().all(|d| !d.is_resize()), "{:?}", ds.iter().map(|d| d.reason).collect::<Vec<_>>());
+}
+
+#[test]
+fn state_survives_a_round_trip_and_decides_the_same() {
+    let mut w = World::new(policy(), 4);
+    w.run_demand(5.0, 30);
+    let json = serde_json::to_string(&w.state).unwrap();
+    let restored: PolicyState = serde_json::from_str(&json).unwrap();
+    let s = [Sample { at: at(w.now + 1), value: 0.2 }];
+    let input = [MetricInput { samples: &s, problem: None }];
+    let inputs = Inputs { current: w.size, metrics: &input, floor: Floor::None, busy: false };
+    let a = decide(&w.policy, w.state.clone(), &inputs, at(w.now + 1));
+    let b = decide(&w.policy, restored, &inputs, at(w.now + 1));
+    assert_eq!(a, b);
+}
+
+#[test]
+fn every_spec_problem_is_reported_with_its_field() {
+    let mut s = spec();
+    s.min_size = 30;
+    s.metrics[0].smoothing.window = "0s".into();
+    s.metrics[0].query.alignment_period = "30s".into();
+    s.metrics[0].target = -1.0;
+    s.scale_in.cooldown = "5 minutes".into();
+    s.tolerance = 2.0;
+    let err = Policy::from_spec(&s).unwrap_err();
+    let fields: Vec<&str> = err.issues.iter().map(|i| i.field.as_str()).collect();
+    assert_eq!(
+        fields,
+        [
+            "spec.minSize",
+            "spec.metrics[0].target",
+            "spec.metrics[0].query.alignmentPeriod",
+            "spec.metrics[0].smoothing.window",
+            "spec.scaleIn.cooldown",
+            "spec.tolerance"
+        ]
+    );
+    assert!(err.to_string().contains("raise maxSize or lower minSize"));
+}
+
+#[test]
+fn reasons_round_trip_through_their_names() {
+    for r in Reason::ALL {
+        assert_eq!(Reason::parse(r.as_str()), Some(r));
+    }
+}
