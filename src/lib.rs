@@ -5,9 +5,11 @@
 //! - [`adapters`]: the ports every backend implements (`MetricSource`, `ScaleTarget`).
 //! - [`tick`]: gather → decide → actuate, shared by the controller and the simulator.
 //! - [`crd`]: CRD generation and policy file loading.
+//! - [`chart`]: the SVG/PNG time-series chart shared by the simulator and the dashboard.
 
 pub mod adapters;
 pub mod api;
+pub mod chart;
 pub mod core;
 pub mod crd;
 pub mod tick;
