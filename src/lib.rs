@@ -5,11 +5,14 @@
 //! - [`adapters`]: the ports every backend implements (`MetricSource`, `ScaleTarget`).
 //! - [`tick`]: gather → decide → actuate, shared by the controller and the simulator.
 //! - [`crd`]: CRD generation and policy file loading.
+//! - [`controller`]: `ebbflow run`, in a cluster or standalone.
 //! - [`chart`]: the SVG/PNG time-series chart shared by the simulator and the dashboard.
 
 pub mod adapters;
 pub mod api;
 pub mod chart;
+pub mod clock;
+pub mod controller;
 pub mod core;
 pub mod crd;
 pub mod tick;

@@ -17,6 +17,8 @@ struct Cli {
 enum Command {
     /// Print the ScalePolicy CustomResourceDefinition as YAML.
     Crd,
+    /// Run the controller: in-cluster (default) or standalone with --policies and --state.
+    Run(RunArgs),
     /// Check ScalePolicy files and report every problem with its field.
     Validate {
         /// ScalePolicy YAML files.
@@ -32,6 +34,7 @@ fn main() -> Result<()> {
             print!("{}", ebbflow::crd::crd_yaml());
             Ok(())
         }
+        Command::Run(args) => run(args),
         Command::Validate { files } => {
             let mut failed = 0;
             for f in &files {
@@ -49,4 +52,63 @@ fn main() -> Result<()> {
             Ok(())
         }
     }
+}
+
+/// `ebbflow run` options.
+#[derive(clap::Args, Debug)]
+struct RunArgs {
+    /// Standalone mode: a directory of ScalePolicy YAML files (no cluster needed). Without it,
+    /// run as the in-cluster controller.
+    #[arg(long, requires = "state")]
+    policies: Option<PathBuf>,
+    /// Standalone mode: the JSON file that keeps each policy's status and state across restarts.
+    #[arg(long, requires = "policies")]
+    state: Option<PathBuf>,
+    /// Address for /metrics, /healthz and /readyz.
+    #[arg(long, default_value = "0.0.0.0:8080", env = "EBBFLOW_LISTEN")]
+    listen: std::net::SocketAddr,
+    /// Override the Google API endpoint (e.g. a local fake).
+    #[arg(long, env = "EBBFLOW_GCP_ENDPOINT")]
+    gcp_endpoint: Option<String>,
+    /// Namespace of the leader-election Lease (in-cluster).
+    #[arg(long, env = "POD_NAMESPACE", default_value = "ebbflow-system")]
+    lease_namespace: String,
+    /// This instance's identity in the Lease (in-cluster; the pod name).
+    #[arg(long, env = "POD_NAME")]
+    identity: Option<String>,
+}
+
+fn run(args: RunArgs) -> Result<()> {
+    use ebbflow::controller::{backends::BackendConfig, cluster, standalone};
+    tracing_subscriber::fmt()
+        .json()
+        .with_current_span(true)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .init();
+    let backends = BackendConfig { gcp_endpoint: args.gcp_endpoint };
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    rt.block_on(async move {
+        match (args.policies, args.state) {
+            (Some(policies), Some(state)) => {
+                standalone::run(standalone::StandaloneOptions { policies, state, listen: args.listen, backends })
+                    .await?;
+            }
+            _ => {
+                let identity = args.identity.unwrap_or_else(|| {
+                    std::env::var("HOSTNAME").unwrap_or_else(|_| format!("ebbflow-{}", std::process::id()))
+                });
+                cluster::run(cluster::ClusterOptions {
+                    listen: args.listen,
+                    lease_namespace: args.lease_namespace,
+                    identity,
+                    backends,
+                })
+                .await?;
+            }
+        }
+        Ok(())
+    })
 }

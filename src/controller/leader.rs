@@ -1,0 +1,92 @@
+//! Leader election on a Lease (`kube-lease-manager`). Only the leader evaluates policies and
+//! writes to targets; followers keep their watch caches warm so a failover is quick.
+//!
+//! Leadership is re-checked right before every resize, after the intent is recorded in status
+//! (see [`crate::controller::reconcile`]). Two instances that both believe they lead for a moment
+//! (a lease that expired during a GC pause) cannot both resize from the same state: the intent
+//! write carries a resourceVersion precondition, and only one of them gets it through.
+
+use kube_lease_manager::{LeaseManagerBuilder, LeaseManagerError};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+/// Whether this instance may act. Cheap to clone; reads never block.
+#[derive(Debug, Clone)]
+pub struct Leadership {
+    rx: watch::Receiver<bool>,
+    // Keeps a fixed or test-controlled channel open.
+    tx: Option<std::sync::Arc<watch::Sender<bool>>>,
+}
+
+impl Leadership {
+    /// Always the leader (standalone mode: one process, no Lease).
+    pub fn always() -> Leadership {
+        Leadership::manual(true)
+    }
+
+    /// A leadership flag set by hand (tests).
+    pub fn manual(initial: bool) -> Leadership {
+        let (tx, rx) = watch::channel(initial);
+        Leadership { rx, tx: Some(std::sync::Arc::new(tx)) }
+    }
+
+    /// Follow a channel that a lease manager publishes to.
+    pub fn from_channel(rx: watch::Receiver<bool>) -> Leadership {
+        Leadership { rx, tx: None }
+    }
+
+    /// Whether this instance holds the lease right now.
+    pub fn is_leader(&self) -> bool {
+        *self.rx.borrow()
+    }
+
+    /// Change a manual flag (tests); does nothing for a lease-backed one.
+    pub fn set(&self, leader: bool) {
+        if let Some(tx) = &self.tx {
+            tx.send_replace(leader);
+        }
+    }
+
+    /// Wait until leadership changes.
+    pub async fn changed(&mut self) -> bool {
+        let _ = self.rx.changed().await;
+        self.is_leader()
+    }
+}
+
+/// A running lease manager: dropping every [`Leadership`] clone and awaiting [`Lease::release`]
+/// gives the lease up so a standby takes over at once rather than after the lease expires.
+pub struct Lease {
+    task: JoinHandle<Result<kube_lease_manager::LeaseManager, LeaseManagerError>>,
+}
+
+impl Lease {
+    /// Start competing for the Lease `name` in `namespace` as `identity` (the pod name).
+    /// A 15s lease renewed 5s before expiry: a failover takes at most about 15s.
+    pub async fn start(
+        client: kube::Client,
+        namespace: &str,
+        name: &str,
+        identity: &str,
+    ) -> Result<(Lease, Leadership), LeaseManagerError> {
+        let manager = LeaseManagerBuilder::new(client, name)
+            .with_namespace(namespace)
+            .with_identity(identity)
+            .with_duration(15)
+            .with_grace(5)
+            .build()
+            .await?;
+        let (rx, task) = manager.watch().await;
+        Ok((Lease { task }, Leadership::from_channel(rx)))
+    }
+
+    /// Release the lease. Every [`Leadership`] clone must be dropped first: the manager releases
+    /// when its channel closes.
+    pub async fn release(self) {
+        match self.task.await {
+            Ok(Ok(_)) => tracing::info!("leader lease released"),
+            Ok(Err(e)) => tracing::warn!(error = %e, "releasing the leader lease failed"),
+            Err(e) => tracing::warn!(error = %e, "the lease task panicked"),
+        }
+    }
+}

@@ -1,0 +1,85 @@
+//! `ebbflow run`: the controller. One loop, two homes:
+//!
+//! - **in a cluster** ([`cluster::run`]): a kube-rs `Controller` over `ScalePolicy`, state in
+//!   `.status.state`, Events through `events.k8s.io/v1`, leader election on a Lease;
+//! - **standalone** ([`standalone::run`]): policies from YAML files, state in a local JSON file.
+//!
+//! Both call [`reconcile::Engine::evaluate`], which calls [`crate::tick::tick_with_guard`]: the
+//! decision logic lives in the core and the tick only.
+//!
+//! ```text
+//!  ScalePolicy ─► validate ─► conflict check ─► tick: observe, gather, decide
+//!                                                  │ resize wanted (Enforce)?
+//!                                                  ▼
+//!                       fence: still leader? write intent to status (resourceVersion precondition)
+//!                                                  │ ok             │ 409 / not leader
+//!                                                  ▼                ▼
+//!                                       resize (absolute size)   send nothing; re-read, re-decide
+//!                                                  ▼
+//!                                   status (server-side apply), Events, metrics
+//! ```
+
+pub mod backends;
+pub mod cluster;
+pub mod events;
+pub mod http;
+pub mod leader;
+pub mod metrics;
+pub mod reconcile;
+pub mod standalone;
+pub mod status;
+pub mod workload;
+
+pub use reconcile::{Backends, Engine, Next, StatusStore, StoreError};
+
+/// The field manager for server-side apply of status.
+pub const FIELD_MANAGER: &str = "ebbflow";
+
+/// The name of the leader-election Lease.
+pub const LEASE_NAME: &str = "ebbflow-leader";
+
+/// Every `(apiGroup, resource, verb)` the controller's code calls on the Kubernetes API, in one
+/// place. `deploy/rbac.yaml` must grant exactly these (a test compares them).
+pub const RBAC: &[(&str, &str, &str)] = &[
+    // The Controller's watch, and the re-read after a 409 on a status write.
+    ("ebbflow.dev", "scalepolicies", "get"),
+    ("ebbflow.dev", "scalepolicies", "list"),
+    ("ebbflow.dev", "scalepolicies", "watch"),
+    // Server-side apply of status is a PATCH on the status subresource.
+    ("ebbflow.dev", "scalepolicies/status", "patch"),
+    // kube's Recorder creates an Event and patches it into a series when it repeats.
+    ("events.k8s.io", "events", "create"),
+    ("events.k8s.io", "events", "patch"),
+    // kube-lease-manager reads, creates and applies (PATCH) the Lease.
+    ("coordination.k8s.io", "leases", "get"),
+    ("coordination.k8s.io", "leases", "create"),
+    ("coordination.k8s.io", "leases", "patch"),
+    // Workload targets: read and merge-patch the /scale subresource.
+    ("apps", "deployments/scale", "get"),
+    ("apps", "deployments/scale", "patch"),
+    ("apps", "statefulsets/scale", "get"),
+    ("apps", "statefulsets/scale", "patch"),
+];
+
+/// Resolves on SIGTERM (what Kubernetes sends) or Ctrl-C.
+pub async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = tokio::signal::ctrl_c() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

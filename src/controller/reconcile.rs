@@ -1,0 +1,493 @@
+//! One evaluation of one policy, shared by the in-cluster controller and standalone mode:
+//! validate → refuse a second policy on a target → tick (with the write fence) → status, Events,
+//! metrics.
+
+use std::collections::{BTreeMap, HashMap};
+use std::future::Future;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use kube::ResourceExt;
+
+use crate::adapters::{AdapterError, MetricQuery, MetricSource, ScaleTarget};
+use crate::api::{ScalePolicy, ScalePolicyStatus, TargetRef};
+use crate::controller::events::{self, Dedup, EventSink, PolicyEvent};
+use crate::controller::leader::Leadership;
+use crate::controller::metrics::Metrics;
+use crate::controller::status::{self, Meta};
+use crate::core::{Decision, Dur, Policy, PolicyState, Ts};
+use crate::tick::{BeforeActuate, TickError, tick_with_guard};
+
+/// Where metrics come from and what gets resized, per policy.
+pub trait Backends: Send + Sync + 'static {
+    /// The metric source, shared by all policies.
+    type Source: MetricSource;
+    /// A target handle, made for one tick.
+    type Target: ScaleTarget;
+    /// The metric source.
+    fn source(&self) -> &Self::Source;
+    /// A handle on `target`; `namespace` is the policy's (workload targets live there).
+    fn target(&self, namespace: &str, target: &TargetRef) -> Result<Self::Target, AdapterError>;
+}
+
+/// A status write that did not happen.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StoreError {
+    /// The object changed since it was read (HTTP 409): re-read and decide again.
+    #[error("the policy changed since it was read")]
+    Conflict,
+    /// Any other failure.
+    #[error("writing status failed: {message}")]
+    Failed {
+        /// HTTP status code, if any.
+        code: Option<u16>,
+        /// What happened.
+        message: String,
+    },
+}
+
+/// Where status lives: the status subresource in a cluster, a JSON file in standalone mode.
+pub trait StatusStore: Send + Sync {
+    /// Write `status`. With `precondition`, only if the object's resourceVersion is still that
+    /// one ([`StoreError::Conflict`] otherwise). Returns the new resourceVersion, if known.
+    fn write(
+        &self,
+        sp: &ScalePolicy,
+        status: &ScalePolicyStatus,
+        precondition: Option<&str>,
+    ) -> impl Future<Output = Result<Option<String>, StoreError>> + Send;
+    /// The policy as stored now.
+    fn reread(&self, sp: &ScalePolicy) -> impl Future<Output = Result<ScalePolicy, StoreError>> + Send;
+}
+
+/// Why a reconcile failed; the error policy retries it with backoff.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The target or an operation could not be read.
+    #[error(transparent)]
+    Tick(#[from] TickError),
+    /// Status could not be written or read.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl Error {
+    /// Short label for logs and metrics.
+    pub fn label(&self) -> &'static str {
+        match self {
+            Error::Tick(e) => e.adapter().kind.as_str(),
+            Error::Store(StoreError::Conflict) => "StatusConflict",
+            Error::Store(_) => "StatusWriteFailed",
+        }
+    }
+}
+
+/// When to evaluate a policy next.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Next {
+    /// After this long.
+    After(Duration),
+    /// Only when the spec changes (invalid spec).
+    AwaitChange,
+}
+
+/// A clock, injectable for tests.
+pub type Clock = Arc<dyn Fn() -> Ts + Send + Sync>;
+
+/// The wall clock.
+pub fn wall_clock() -> Clock {
+    Arc::new(crate::clock::now)
+}
+
+/// The latest view of each policy (object with its newest status), for the dashboard.
+pub type Snapshots = Arc<RwLock<BTreeMap<String, ScalePolicy>>>;
+
+/// Interval when the spec cannot say (invalid spec, or a follower).
+const DEFAULT_INTERVAL: Duration = Duration::from_secs(60);
+/// Re-reads after a 409 before giving up until the next requeue.
+const MAX_CONFLICT_RETRIES: usize = 2;
+
+/// Everything one evaluation needs; shared by all policies.
+pub struct Engine<B, S, E> {
+    /// Metric source and target factory.
+    pub backends: B,
+    /// Where status goes.
+    pub store: S,
+    /// Where Events go.
+    pub events: E,
+    /// Whether this instance may write to targets.
+    pub leadership: Leadership,
+    /// Prometheus metrics.
+    pub metrics: Arc<Metrics>,
+    /// Event de-duplication.
+    pub dedup: Dedup,
+    /// Time source.
+    pub clock: Clock,
+    /// Newest view of each policy.
+    pub snapshots: Snapshots,
+    failures: Mutex<HashMap<String, u32>>,
+}
+
+/// `namespace/name`.
+pub fn key(sp: &ScalePolicy) -> String {
+    format!("{}/{}", sp.namespace().unwrap_or_default(), sp.name_any())
+}
+
+/// What makes two policies aim at the same target. Workloads are namespaced, so their namespace
+/// is part of the identity; cloud targets are global.
+pub fn target_identity(sp: &ScalePolicy) -> String {
+    match &sp.spec.target {
+        TargetRef::Workload(w) => {
+            format!("{}/{} {}", sp.namespace().unwrap_or_default(), w.api_version, sp.spec.target.describe())
+        }
+        other => other.describe(),
+    }
+}
+
+/// The project a target lives in, the default for metric queries.
+fn target_project(t: &TargetRef) -> &str {
+    match t {
+        TargetRef::BigtableCluster(b) => &b.project,
+        TargetRef::GkeNodePool(g) => &g.project,
+        TargetRef::Workload(_) => "",
+    }
+}
+
+/// The policy that owns `sp`'s target when it is not `sp`: the oldest by creationTimestamp
+/// (ties by namespace/name).
+pub fn conflicting_owner<'a>(
+    sp: &ScalePolicy,
+    peers: impl IntoIterator<Item = &'a ScalePolicy>,
+) -> Option<&'a ScalePolicy> {
+    let me = target_identity(sp);
+    let rank = |p: &ScalePolicy| (p.metadata.creation_timestamp.as_ref().map(|t| t.0), key(p));
+    let mine = rank(sp);
+    peers
+        .into_iter()
+        .filter(|p| key(p) != key(sp) && target_identity(p) == me)
+        .filter(|p| rank(p) < mine)
+        .min_by_key(|p| rank(p))
+}
+
+impl<B: Backends, S: StatusStore, E: EventSink> Engine<B, S, E> {
+    /// Assemble an engine.
+    pub fn new(backends: B, store: S, events: E, leadership: Leadership, metrics: Arc<Metrics>) -> Self {
+        Engine {
+            backends,
+            store,
+            events,
+            leadership,
+            metrics,
+            dedup: Dedup::default(),
+            clock: wall_clock(),
+            snapshots: Snapshots::default(),
+            failures: Mutex::default(),
+        }
+    }
+
+    /// Replace the clock (tests, replays).
+    pub fn with_clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Evaluate one policy. A 409 on a status write re-reads the policy and decides again, so a
+    /// resize is never sent from a stale state.
+    pub async fn evaluate(&self, sp: Arc<ScalePolicy>, peers: &[Arc<ScalePolicy>]) -> Result<Next, Error> {
+        let mut sp = sp;
+        let mut attempt = 0;
+        let result = loop {
+            match self.evaluate_once(&sp, peers).await {
+                Err(Error::Store(StoreError::Conflict)) if attempt < MAX_CONFLICT_RETRIES => {
+                    attempt += 1;
+                    tracing::info!(attempt, "status changed under us; re-reading and deciding again");
+                    sp = Arc::new(self.store.reread(&sp).await?);
+                }
+                other => break other,
+            }
+        };
+        let k = key(&sp);
+        let mut failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+        if result.is_ok() {
+            failures.remove(&k);
+        } else {
+            *failures.entry(k).or_default() += 1;
+        }
+        result
+    }
+
+    /// How long to wait after a failed evaluation: exponential per policy, with jitter so that
+    /// policies failing together (an outage) do not retry in lockstep.
+    pub fn backoff(&self, sp: &ScalePolicy) -> Duration {
+        let k = key(sp);
+        let n = self.failures.lock().unwrap_or_else(|p| p.into_inner()).get(&k).copied().unwrap_or(1);
+        backoff(n, &k, (self.clock)())
+    }
+
+    async fn evaluate_once(&self, sp: &ScalePolicy, peers: &[Arc<ScalePolicy>]) -> Result<Next, Error> {
+        let now = (self.clock)();
+        let target_desc = sp.spec.target.describe();
+        let meta = Meta { generation: sp.metadata.generation, target: &target_desc, now };
+        let prev = sp.status.clone().unwrap_or_default();
+
+        // Followers keep their caches warm and nothing else: status carries the core's state,
+        // and two writers of one state would fight.
+        if !self.leadership.is_leader() {
+            let interval = Policy::from_spec(&sp.spec).map(|p| to_std(p.interval)).unwrap_or(DEFAULT_INTERVAL);
+            return Ok(Next::After(interval));
+        }
+
+        let policy = match Policy::from_spec(&sp.spec) {
+            Ok(p) => p,
+            Err(err) => {
+                tracing::warn!(error = %err, "invalid spec");
+                let status = status::invalid_spec(&prev, &err, meta);
+                self.write(sp, &status, None).await?;
+                let msg = status.conditions.iter().find(|c| c.type_ == status::READY).map(|c| c.message.clone());
+                self.announce(
+                    sp,
+                    vec![PolicyEvent {
+                        warning: true,
+                        reason: "InvalidSpec".into(),
+                        note: msg.unwrap_or_default(),
+                        action: "Validate".into(),
+                    }],
+                )
+                .await;
+                return Ok(Next::AwaitChange);
+            }
+        };
+        let interval = to_std(policy.interval);
+
+        if let Some(owner) = conflicting_owner(sp, peers.iter().map(|p| p.as_ref())) {
+            let owner = key(owner);
+            let status = status::target_conflict(&prev, &owner, meta);
+            self.write(sp, &status, None).await?;
+            let note = format!("{target_desc} is already scaled by ScalePolicy {owner}");
+            self.announce(
+                sp,
+                vec![PolicyEvent { warning: true, reason: "TargetConflict".into(), note, action: "Validate".into() }],
+            )
+            .await;
+            self.metrics.skip("TargetConflict");
+            return Ok(Next::After(interval));
+        }
+
+        // A status write wakes the watch; evaluate at the policy's pace, not at every event.
+        if prev.observed_generation == sp.metadata.generation
+            && let Some(last) = prev.last_decision.as_ref().and_then(|d| Ts::parse_rfc3339(&d.time).ok())
+            && now < last + policy.interval
+        {
+            return Ok(Next::After(to_std((last + policy.interval) - now)));
+        }
+
+        let target = match self.backends.target(&sp.namespace().unwrap_or_default(), &sp.spec.target) {
+            Ok(t) => t,
+            Err(e) => return self.tick_failed(sp, &prev, TickError::Target(e), meta).await,
+        };
+        let project = target_project(&sp.spec.target);
+        let queries: Vec<MetricQuery> =
+            sp.spec.metrics.iter().map(|m| MetricQuery::from_spec(&m.query, project)).collect();
+        let state = prev.state.clone().unwrap_or_default();
+        let rv = sp.resource_version();
+        let mut fence = Fence { engine: self, sp, policy: &policy, prev: &prev, meta, rv: rv.as_deref(), wrote: false };
+
+        let guarded =
+            match tick_with_guard(&policy, &queries, state, self.backends.source(), &target, now, &mut fence).await {
+                Ok(g) => g,
+                Err(e) => return self.tick_failed(sp, &prev, e, meta).await,
+            };
+        let wrote_intent = fence.wrote;
+        let report = guarded.report;
+        match guarded.refused {
+            Some(Refusal::NotLeader) => {
+                tracing::warn!("lost leadership before resizing; nothing sent");
+                self.metrics.skip("NotLeader");
+                return Ok(Next::After(interval));
+            }
+            Some(Refusal::Store(StoreError::Conflict)) => {
+                self.metrics.skip("StatusConflict");
+                return Err(StoreError::Conflict.into());
+            }
+            Some(Refusal::Store(e)) => {
+                self.metrics.skip("StatusWriteFailed");
+                return Err(e.into());
+            }
+            None => {}
+        }
+
+        let status = status::from_report(&prev, &policy, &report, meta);
+        // The intent write already fenced this tick (and moved the resourceVersion): the outcome of
+        // a resize that was sent must be recorded whatever else changed since.
+        let precondition = if wrote_intent { None } else { rv.as_deref() };
+        self.write(sp, &status, precondition).await?;
+        tracing::info!(
+            reason = report.decision.reason.as_str(),
+            current = report.observation.size,
+            desired = report.decision.desired,
+            "{}",
+            report.decision.message(&policy)
+        );
+        self.metrics.record_report(&sp.namespace().unwrap_or_default(), &sp.name_any(), &policy, &report);
+        if matches!(report.actuation, crate::tick::Actuation::DryRun { .. }) {
+            self.metrics.skip("DryRun");
+        }
+        self.announce(sp, events::for_report(&policy, &report)).await;
+        Ok(Next::After(interval))
+    }
+
+    async fn tick_failed(
+        &self,
+        sp: &ScalePolicy,
+        prev: &ScalePolicyStatus,
+        err: TickError,
+        meta: Meta<'_>,
+    ) -> Result<Next, Error> {
+        tracing::warn!(error = %err, "tick failed");
+        self.metrics.api_error(err.adapter());
+        let status = status::target_error(prev, &err, meta);
+        // Best effort: the error is what the caller must hear about.
+        if let Err(e) = self.write(sp, &status, sp.resource_version().as_deref()).await {
+            tracing::debug!(error = %e, "recording the tick error in status failed");
+        }
+        self.announce(sp, events::for_tick_error(&err)).await;
+        Err(err.into())
+    }
+
+    async fn write(
+        &self,
+        sp: &ScalePolicy,
+        status: &ScalePolicyStatus,
+        precondition: Option<&str>,
+    ) -> Result<Option<String>, StoreError> {
+        let rv = self.store.write(sp, status, precondition).await?;
+        let mut snapshot = sp.clone();
+        snapshot.status = Some(status.clone());
+        if rv.is_some() {
+            snapshot.metadata.resource_version = rv.clone();
+        }
+        self.snapshots.write().unwrap_or_else(|p| p.into_inner()).insert(key(sp), snapshot);
+        Ok(rv)
+    }
+
+    async fn announce(&self, sp: &ScalePolicy, events: Vec<PolicyEvent>) {
+        for ev in self.dedup.filter(&key(sp), events) {
+            self.events.publish(sp, &ev).await;
+        }
+    }
+
+    /// Forget a deleted policy (metrics, event memory, dashboard).
+    pub fn forget(&self, sp: &ScalePolicy) {
+        let k = key(sp);
+        self.dedup.forget(&k);
+        self.snapshots.write().unwrap_or_else(|p| p.into_inner()).remove(&k);
+        self.metrics.forget(
+            &sp.namespace().unwrap_or_default(),
+            &sp.name_any(),
+            Policy::from_spec(&sp.spec).ok().as_ref(),
+        );
+    }
+}
+
+/// Why the fence stopped a resize.
+#[derive(Debug)]
+pub enum Refusal {
+    /// This instance is no longer the leader.
+    NotLeader,
+    /// The intent could not be recorded.
+    Store(StoreError),
+}
+
+/// The write fence between deciding and resizing: leadership, then the intended size recorded in
+/// status under the resourceVersion the decision was made from.
+struct Fence<'a, B, S, E> {
+    engine: &'a Engine<B, S, E>,
+    sp: &'a ScalePolicy,
+    policy: &'a Policy,
+    prev: &'a ScalePolicyStatus,
+    meta: Meta<'a>,
+    rv: Option<&'a str>,
+    wrote: bool,
+}
+
+impl<B: Backends, S: StatusStore, E: EventSink> BeforeActuate for Fence<'_, B, S, E> {
+    type Refusal = Refusal;
+
+    async fn before_actuate(&mut self, decision: &Decision, intent: &PolicyState) -> Result<(), Refusal> {
+        if !self.engine.leadership.is_leader() {
+            return Err(Refusal::NotLeader);
+        }
+        let status = status::intent(self.prev, self.policy, decision, intent, self.meta);
+        self.engine.write(self.sp, &status, self.rv).await.map_err(Refusal::Store)?;
+        // Leadership can be lost while the write was in flight; the write is harmless (it only
+        // records an intent), the resize would not be.
+        if !self.engine.leadership.is_leader() {
+            return Err(Refusal::NotLeader);
+        }
+        self.wrote = true;
+        Ok(())
+    }
+}
+
+fn to_std(d: Dur) -> Duration {
+    Duration::from_millis(d.0.max(0) as u64)
+}
+
+/// Exponential backoff from 5s to 5m after `failures` consecutive failures, plus up to 20% jitter
+/// derived from the policy key and the time (no RNG dependency needed for this).
+pub fn backoff(failures: u32, key: &str, now: Ts) -> Duration {
+    let base = 5_000u64.saturating_mul(1u64 << failures.saturating_sub(1).min(6)).min(300_000);
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in key.bytes().chain(now.0.to_le_bytes()) {
+        h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+    }
+    Duration::from_millis(base + h % (base / 5 + 1))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sp(ns: &str, name: &str, created: i64, target: serde_json::Value) -> ScalePolicy {
+        serde_json::from_value(serde_json::json!({
+            "apiVersion": "ebbflow.dev/v1alpha1", "kind": "ScalePolicy",
+            "metadata": {"name": name, "namespace": ns,
+                          "creationTimestamp": Ts(created).to_rfc3339()},
+            "spec": {"target": target, "minSize": 1, "maxSize": 5,
+                     "metrics": [{"name": "cpu", "target": 0.5, "query": {"filter": "x"}}]}
+        }))
+        .expect("policy")
+    }
+
+    /// The oldest policy on a target wins; workloads of the same name in two namespaces are two
+    /// targets; cloud targets are global.
+    #[test]
+    fn oldest_policy_on_a_target_wins() {
+        let bt = serde_json::json!({"bigtableCluster": {"project": "p", "instance": "i", "cluster": "c"}});
+        let old = sp("a", "first", 1_000_000, bt.clone());
+        let young = sp("b", "second", 2_000_000, bt);
+        let all = [old.clone(), young.clone()];
+        assert_eq!(conflicting_owner(&young, &all).map(key), Some("a/first".to_string()));
+        assert!(conflicting_owner(&old, &all).is_none());
+
+        let w = serde_json::json!({"workload": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"}});
+        let w1 = sp("a", "w1", 1_000_000, w.clone());
+        let w2 = sp("b", "w2", 2_000_000, w.clone());
+        let w3 = sp("a", "w3", 3_000_000, w);
+        let all = [w1.clone(), w2.clone(), w3.clone()];
+        assert!(conflicting_owner(&w2, &all).is_none());
+        assert_eq!(conflicting_owner(&w3, &all).map(key), Some("a/w1".to_string()));
+    }
+
+    /// Backoff grows per failure, is capped at about 5 minutes, and is jittered.
+    #[test]
+    fn backoff_grows_is_capped_and_jittered() {
+        let d1 = backoff(1, "ns/a", Ts(0));
+        let d3 = backoff(3, "ns/a", Ts(0));
+        assert!(d1 >= Duration::from_secs(5) && d1 <= Duration::from_secs(6), "{d1:?}");
+        assert!(d3 >= Duration::from_secs(20) && d3 <= Duration::from_secs(24), "{d3:?}");
+        assert!(backoff(30, "ns/a", Ts(0)) <= Duration::from_secs(360));
+        let spread: std::collections::HashSet<Duration> = (0..20).map(|i| backoff(2, "ns/a", Ts(i))).collect();
+        assert!(spread.len() > 1, "no jitter");
+    }
+}

@@ -1,0 +1,442 @@
+//! Status: a pure function from what a tick saw and did to the `ScalePolicyStatus` to store.
+//!
+//! Every builder starts from the previous status, because status is written with server-side
+//! apply: a field the controller owned and leaves out is deleted, and `state` must survive ticks
+//! that could not decide (invalid spec, unreadable target).
+
+use std::collections::BTreeMap;
+
+use crate::api::{Condition, CooldownStatus, DecisionRecord, MetricReading, Mode, ScalePolicyStatus};
+use crate::core::{Decision, Dur, Policy, PolicyError, PolicyState, Reason, Ts};
+use crate::tick::{Actuation, OperationOutcome, TickError, TickReport};
+
+/// Condition type: the policy is valid, unique for its target, and its target is readable.
+pub const READY: &str = "Ready";
+/// Condition type: the target can be resized now (no resize running, no cooldown, no failure).
+pub const ABLE_TO_SCALE: &str = "AbleToScale";
+/// Condition type: the metrics are flowing and drive the size.
+pub const SCALING_ACTIVE: &str = "ScalingActive";
+/// Condition type: the size the metrics ask for is cut by a bound, a step limit or the budget.
+pub const SCALING_LIMITED: &str = "ScalingLimited";
+
+/// Identity of the object a status is computed for.
+#[derive(Debug, Clone, Copy)]
+pub struct Meta<'a> {
+    /// `metadata.generation`.
+    pub generation: Option<i64>,
+    /// `TargetRef::describe()`.
+    pub target: &'a str,
+    /// When the status is computed.
+    pub now: Ts,
+}
+
+/// Set a condition, keeping its `lastTransitionTime` unless its status flips.
+pub fn set_condition(
+    conditions: &mut Vec<Condition>,
+    type_: &str,
+    ok: Option<bool>,
+    reason: &str,
+    message: impl Into<String>,
+    meta: Meta<'_>,
+) {
+    let status = match ok {
+        Some(true) => "True",
+        Some(false) => "False",
+        None => "Unknown",
+    };
+    let previous = conditions.iter().position(|c| c.type_ == type_);
+    let last_transition_time = match previous.map(|i| &conditions[i]) {
+        Some(c) if c.status == status => c.last_transition_time.clone(),
+        _ => meta.now.to_rfc3339(),
+    };
+    let c = Condition {
+        type_: type_.to_string(),
+        status: status.to_string(),
+        reason: reason.to_string(),
+        message: message.into(),
+        last_transition_time,
+        observed_generation: meta.generation,
+    };
+    match previous {
+        Some(i) => conditions[i] = c,
+        None => conditions.push(c),
+    }
+}
+
+/// Status after a tick that reached a decision.
+pub fn from_report(
+    prev: &ScalePolicyStatus,
+    policy: &Policy,
+    report: &TickReport,
+    meta: Meta<'_>,
+) -> ScalePolicyStatus {
+    let d = &report.decision;
+    let state = &d.state;
+    let mut s = base(prev, meta);
+    s.current_size = Some(report.observation.size);
+    s.desired_size = Some(match &report.actuation {
+        Actuation::Started { to, .. } | Actuation::DryRun { to } => *to,
+        Actuation::Failed { .. } | Actuation::None => state.in_flight.as_ref().map_or(d.desired, |f| f.to),
+    });
+    s.last_decision = Some(decision_record(policy, d));
+    s.cooldown = cooldown(policy, state, meta.now);
+    s.operation = state.in_flight.as_ref().and_then(|f| f.operation.clone());
+    s.state = Some(state.clone());
+
+    set_condition(&mut s.conditions, READY, Some(true), "Reconciled", format!("evaluating {}", meta.target), meta);
+    able_to_scale(&mut s.conditions, policy, report, meta);
+    scaling_active(&mut s.conditions, policy, d, meta);
+    scaling_limited(&mut s.conditions, policy, d, meta);
+    s
+}
+
+/// Status recorded just before a resize is sent: the intended size and the state with the resize
+/// begun, so a restarted controller resumes instead of resizing again.
+pub fn intent(
+    prev: &ScalePolicyStatus,
+    policy: &Policy,
+    decision: &Decision,
+    intent: &PolicyState,
+    meta: Meta<'_>,
+) -> ScalePolicyStatus {
+    let mut s = base(prev, meta);
+    s.current_size = Some(decision.current);
+    s.desired_size = Some(decision.desired);
+    s.last_decision = Some(decision_record(policy, decision));
+    s.cooldown = cooldown(policy, intent, meta.now);
+    s.operation = None;
+    s.state = Some(intent.clone());
+    set_condition(&mut s.conditions, READY, Some(true), "Reconciled", format!("evaluating {}", meta.target), meta);
+    set_condition(
+        &mut s.conditions,
+        ABLE_TO_SCALE,
+        Some(false),
+        Reason::ResizeInProgress.as_str(),
+        format!("resizing {} -> {}", decision.current, decision.desired),
+        meta,
+    );
+    s
+}
+
+/// Status for a spec that does not validate: every field issue in the message; the state is kept.
+pub fn invalid_spec(prev: &ScalePolicyStatus, err: &PolicyError, meta: Meta<'_>) -> ScalePolicyStatus {
+    let mut s = base(prev, meta);
+    let message = err.issues.iter().map(|i| i.to_string()).collect::<Vec<_>>().join("; ");
+    set_condition(&mut s.conditions, READY, Some(false), "InvalidSpec", message, meta);
+    s
+}
+
+/// Status for the younger of two policies on one target: it is refused, naming the other.
+pub fn target_conflict(prev: &ScalePolicyStatus, owner: &str, meta: Meta<'_>) -> ScalePolicyStatus {
+    let mut s = base(prev, meta);
+    let message =
+        format!("{} is already scaled by ScalePolicy {owner} (the oldest policy on a target wins)", meta.target);
+    set_condition(&mut s.conditions, READY, Some(false), "TargetConflict", message, meta);
+    set_condition(&mut s.conditions, ABLE_TO_SCALE, Some(false), "TargetConflict", "refused", meta);
+    s
+}
+
+/// Status after a tick that could not read its target or its resize operation.
+pub fn target_error(prev: &ScalePolicyStatus, err: &TickError, meta: Meta<'_>) -> ScalePolicyStatus {
+    let mut s = base(prev, meta);
+    let reason = err.adapter().kind.as_str();
+    set_condition(&mut s.conditions, READY, Some(false), reason, err.to_string(), meta);
+    set_condition(&mut s.conditions, ABLE_TO_SCALE, Some(false), reason, err.to_string(), meta);
+    s
+}
+
+fn base(prev: &ScalePolicyStatus, meta: Meta<'_>) -> ScalePolicyStatus {
+    let mut s = prev.clone();
+    s.observed_generation = meta.generation;
+    s.target = Some(meta.target.to_string());
+    s
+}
+
+/// The decision as shown in status.
+pub fn decision_record(policy: &Policy, d: &Decision) -> DecisionRecord {
+    let mut metrics = BTreeMap::new();
+    for (i, (m, o)) in policy.metrics.iter().zip(&d.metrics).enumerate() {
+        metrics.insert(
+            m.name.clone(),
+            MetricReading {
+                raw: d.raw(i),
+                smoothed: d.smoothed(policy, i),
+                target: m.target,
+                recommended: o.recommended,
+                spike: o.spike.is_some(),
+            },
+        );
+    }
+    DecisionRecord {
+        time: d.at.to_rfc3339(),
+        direction: d.direction().as_str().to_string(),
+        reason: d.reason.as_str().to_string(),
+        message: d.message(policy),
+        from: d.current,
+        to: d.desired,
+        metrics,
+    }
+}
+
+/// Cooldown timers derived from the state, with the same rules `decide` applies; `None` when no
+/// timer is set.
+pub fn cooldown(policy: &Policy, state: &PolicyState, now: Ts) -> Option<CooldownStatus> {
+    let out = state.last_scale_out_at.map(|t| t + policy.scale_out.cooldown);
+    let mut scale_in = state.last_resize_at.map(|t| t + policy.scale_in.cooldown);
+    if let Some(last_out) = state.last_scale_out_at {
+        let window = policy.metrics.iter().map(|m| m.window).max().unwrap_or(Dur::ZERO);
+        let warm = last_out + policy.warmup + window;
+        scale_in = Some(scale_in.map_or(warm, |a| a.max(warm)));
+    }
+    // Timers in the past say nothing a reader needs; dropping them keeps status stable.
+    let future = |t: Option<Ts>| t.filter(|t| *t > now).map(Ts::to_rfc3339);
+    let c = CooldownStatus {
+        scale_out_allowed_at: future(out),
+        scale_in_allowed_at: future(scale_in),
+        spike_hold_until: future(state.spike_hold_until),
+    };
+    (c != CooldownStatus::default()).then_some(c)
+}
+
+fn able_to_scale(conditions: &mut Vec<Condition>, policy: &Policy, report: &TickReport, meta: Meta<'_>) {
+    let d = &report.decision;
+    let (ok, reason, message): (bool, &str, String) = match (&report.actuation, &report.operation) {
+        (Actuation::Failed { to, error }, _) => {
+            let reason = match error.kind {
+                crate::adapters::ErrorKind::PermissionDenied => "PermissionDenied",
+                crate::adapters::ErrorKind::Busy => "TargetBusy",
+                _ => "ResizeFailed",
+            };
+            (false, reason, format!("resize to {to} failed: {error}"))
+        }
+        (Actuation::Started { to, done: false, .. }, _) => {
+            (false, Reason::ResizeInProgress.as_str(), format!("resizing {} -> {to}", d.current))
+        }
+        (_, Some(OperationOutcome::Failed { to, message })) => {
+            (false, "ResizeFailed", format!("resize to {to} failed: {message}"))
+        }
+        _ => match d.reason {
+            Reason::ResizeInProgress
+            | Reason::ScaleOutCooldown
+            | Reason::ScaleInCooldown
+            | Reason::SpikeHold
+            | Reason::ResizeBudgetExhausted => (false, d.reason.as_str(), d.message(policy)),
+            _ if policy.mode == Mode::DryRun => {
+                (true, "DryRun", "DryRun: decisions are reported, never applied".into())
+            }
+            _ => (true, "ReadyForNewScale", "the target can be resized".into()),
+        },
+    };
+    set_condition(conditions, ABLE_TO_SCALE, Some(ok), reason, message, meta);
+}
+
+fn scaling_active(conditions: &mut Vec<Condition>, policy: &Policy, d: &Decision, meta: Meta<'_>) {
+    let any_missing = d.metrics[..policy.metrics.len()].iter().any(|m| m.missing.is_some());
+    let (ok, reason) = match d.reason {
+        Reason::Paused => (false, Reason::Paused),
+        Reason::MissingData => (false, Reason::MissingData),
+        _ if any_missing && d.recommended.is_none() => (false, Reason::MissingData),
+        r => (true, r),
+    };
+    let message = if reason == Reason::MissingData && d.reason != Reason::MissingData {
+        let names: Vec<&str> = policy
+            .metrics
+            .iter()
+            .zip(&d.metrics)
+            .filter(|(_, o)| o.missing.is_some())
+            .map(|(p, _)| p.name.as_str())
+            .collect();
+        format!("missing data for {}", names.join(", "))
+    } else {
+        d.message(policy)
+    };
+    set_condition(conditions, SCALING_ACTIVE, Some(ok), reason.as_str(), message, meta);
+}
+
+fn scaling_limited(conditions: &mut Vec<Condition>, policy: &Policy, d: &Decision, meta: Meta<'_>) {
+    let limited = d.limited_by.is_some()
+        || matches!(
+            d.reason,
+            Reason::AtMaxSize
+                | Reason::AtMinSize
+                | Reason::AtStorageFloor
+                | Reason::RaiseToMinSize
+                | Reason::LowerToMaxSize
+                | Reason::RaiseToStorageFloor
+                | Reason::ResizeBudgetExhausted
+        );
+    let reason = match (limited, d.limited_by) {
+        (true, Some(l)) if !matches!(d.reason, Reason::AtMaxSize | Reason::AtMinSize | Reason::AtStorageFloor) => {
+            l.as_str()
+        }
+        (true, _) => d.reason.as_str(),
+        (false, _) => "DesiredWithinRange",
+    };
+    let message = if limited { d.message(policy) } else { "the desired size is within bounds".to_string() };
+    set_condition(conditions, SCALING_LIMITED, Some(limited), reason, message, meta);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::adapters::{AdapterError, ErrorKind, TargetObservation};
+    use crate::api::ScalePolicySpec;
+    use crate::core::{Floor, Inputs, MetricInput, Sample, decide};
+
+    fn policy(mode: &str) -> Policy {
+        let spec: ScalePolicySpec = serde_json::from_value(serde_json::json!({
+            "target": {"workload": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"}},
+            "minSize": 2, "maxSize": 10, "mode": mode,
+            "metrics": [{"name": "cpu", "target": 0.5, "query": {"filter": "metric.type=\"x\""},
+                          "smoothing": {"type": "sma", "window": "2m"}}]
+        }))
+        .expect("spec");
+        Policy::from_spec(&spec).expect("valid")
+    }
+
+    fn meta(now: Ts) -> Meta<'static> {
+        Meta { generation: Some(3), target: "deployment web", now }
+    }
+
+    fn decision_with(policy: &Policy, current: u32, value: Option<f64>, now: Ts) -> Decision {
+        let samples: Vec<Sample> = value
+            .map(|v| (0..5).map(|i| Sample { at: Ts(now.0 - 60_000 * (4 - i)), value: v }).collect())
+            .unwrap_or_default();
+        let inputs = [MetricInput { samples: &samples, problem: None }];
+        let mut state = PolicyState::default();
+        state.align(policy);
+        decide(policy, state, &Inputs { current, metrics: &inputs, floor: Floor::None, busy: false }, now)
+    }
+
+    fn report(d: Decision, actuation: Actuation) -> TickReport {
+        TickReport {
+            observation: TargetObservation { size: d.current, busy: false, floor: Floor::None },
+            operation: None,
+            metric_errors: Vec::new(),
+            decision: d,
+            actuation,
+        }
+    }
+
+    fn cond<'a>(s: &'a ScalePolicyStatus, t: &str) -> &'a Condition {
+        s.conditions.iter().find(|c| c.type_ == t).unwrap_or_else(|| panic!("no {t} condition"))
+    }
+
+    /// A scale-out tick fills every field a reader needs: sizes, the decision with per-metric
+    /// numbers, the state, and conditions whose reasons are `Reason` names.
+    #[test]
+    fn scale_out_report_fills_status() {
+        let p = policy("Enforce");
+        let now = Ts(1_800_000_000_000);
+        let d = decision_with(&p, 2, Some(1.0), now);
+        assert!(d.is_resize(), "{:?}", d.reason);
+        let to = d.desired;
+        let r = report(d, Actuation::Started { to, operation: None, done: true });
+        let s = from_report(&ScalePolicyStatus::default(), &p, &r, meta(now));
+        assert_eq!(s.observed_generation, Some(3));
+        assert_eq!(s.target.as_deref(), Some("deployment web"));
+        assert_eq!((s.current_size, s.desired_size), (Some(2), Some(to)));
+        let ld = s.last_decision.as_ref().expect("decision");
+        assert_eq!((ld.direction.as_str(), ld.reason.as_str(), ld.from, ld.to), ("Up", "ScaleOut", 2, to));
+        let cpu = &ld.metrics["cpu"];
+        assert_eq!((cpu.raw, cpu.target), (Some(1.0), 0.5));
+        assert!(cpu.smoothed.is_some() && cpu.recommended.is_some());
+        assert!(s.state.is_some());
+        assert_eq!(cond(&s, READY).status, "True");
+        assert_eq!(cond(&s, SCALING_ACTIVE).reason, "ScaleOut");
+        assert_eq!(cond(&s, ABLE_TO_SCALE).status, "True");
+    }
+
+    /// Missing metrics hold the size and turn ScalingActive off with the MissingData reason.
+    #[test]
+    fn missing_data_sets_scaling_active_false() {
+        let p = policy("Enforce");
+        let now = Ts(1_800_000_000_000);
+        let d = decision_with(&p, 4, None, now);
+        assert_eq!(d.desired, 4);
+        let s = from_report(&ScalePolicyStatus::default(), &p, &report(d, Actuation::None), meta(now));
+        let c = cond(&s, SCALING_ACTIVE);
+        assert_eq!((c.status.as_str(), c.reason.as_str()), ("False", "MissingData"));
+        assert!(c.message.contains("cpu"), "{}", c.message);
+        assert_eq!(s.desired_size, Some(4));
+    }
+
+    /// lastTransitionTime moves only when a condition's status flips.
+    #[test]
+    fn transition_time_changes_only_on_flip() {
+        let mut conds = Vec::new();
+        let t1 = Ts(1_000_000);
+        let t2 = Ts(2_000_000);
+        let t3 = Ts(3_000_000);
+        set_condition(&mut conds, READY, Some(true), "A", "a", meta(t1));
+        set_condition(&mut conds, READY, Some(true), "B", "b", meta(t2));
+        assert_eq!(conds[0].last_transition_time, t1.to_rfc3339());
+        assert_eq!(conds[0].reason, "B");
+        set_condition(&mut conds, READY, Some(false), "C", "c", meta(t3));
+        assert_eq!(conds[0].last_transition_time, t3.to_rfc3339());
+        assert_eq!(conds.len(), 1);
+    }
+
+    /// An invalid spec names every field issue, and keeps the stored state for when it is fixed.
+    #[test]
+    fn invalid_spec_lists_every_issue_and_keeps_state() {
+        let mut spec: ScalePolicySpec = serde_json::from_value(serde_json::json!({
+            "target": {"workload": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"}},
+            "minSize": 5, "maxSize": 3, "interval": "1s",
+            "metrics": [{"name": "cpu", "target": 0.5, "query": {"filter": "x"}}]
+        }))
+        .expect("spec");
+        spec.tolerance = 2.0;
+        let err = Policy::from_spec(&spec).expect_err("invalid");
+        let prev = ScalePolicyStatus { state: Some(PolicyState::default()), ..Default::default() };
+        let s = invalid_spec(&prev, &err, meta(Ts(1)));
+        let c = cond(&s, READY);
+        assert_eq!((c.status.as_str(), c.reason.as_str()), ("False", "InvalidSpec"));
+        for field in ["spec.minSize", "spec.interval", "spec.tolerance"] {
+            assert!(c.message.contains(field), "{field} missing from {}", c.message);
+        }
+        assert_eq!(s.state, prev.state);
+    }
+
+    /// Cooldown timers follow decide's rules and disappear once they pass.
+    #[test]
+    fn cooldown_timers_are_derived_from_state() {
+        let p = policy("Enforce");
+        let mut st = PolicyState::default();
+        st.begin_resize(2, 4, None, Ts(0));
+        st.finish_resize(Ts(0));
+        let c = cooldown(&p, &st, Ts(1)).expect("timers");
+        // scale-out cooldown is 0s by default: already allowed.
+        assert_eq!(c.scale_out_allowed_at, None);
+        // scale-in: max(10m cooldown, 1m warmup + 2m window) after the scale-out.
+        assert_eq!(c.scale_in_allowed_at, Some(Ts(600_000).to_rfc3339()));
+        assert_eq!(cooldown(&p, &st, Ts(600_000)), None);
+    }
+
+    /// A failed resize shows on AbleToScale with the backend's reason.
+    #[test]
+    fn failed_resize_sets_able_to_scale_false() {
+        let p = policy("Enforce");
+        let now = Ts(1_800_000_000_000);
+        let d = decision_with(&p, 2, Some(1.0), now);
+        let to = d.desired;
+        let error = AdapterError::new("kubernetes", ErrorKind::PermissionDenied, "forbidden");
+        let s = from_report(&ScalePolicyStatus::default(), &p, &report(d, Actuation::Failed { to, error }), meta(now));
+        let c = cond(&s, ABLE_TO_SCALE);
+        assert_eq!((c.status.as_str(), c.reason.as_str()), ("False", "PermissionDenied"));
+        assert_eq!(s.state.as_ref().and_then(|s| s.in_flight.as_ref()), None);
+    }
+
+    /// The intent status records the resize as begun, with the size asked for.
+    #[test]
+    fn intent_records_in_flight_resize() {
+        let p = policy("Enforce");
+        let now = Ts(1_800_000_000_000);
+        let d = decision_with(&p, 2, Some(1.0), now);
+        let mut st = d.state.clone();
+        st.begin_resize(d.current, d.desired, None, now);
+        let s = intent(&ScalePolicyStatus::default(), &p, &d, &st, meta(now));
+        assert_eq!(s.state.as_ref().and_then(|s| s.in_flight.as_ref()).map(|f| f.to), Some(d.desired));
+        assert_eq!(cond(&s, ABLE_TO_SCALE).reason, "ResizeInProgress");
+    }
+}
