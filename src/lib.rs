@@ -6,6 +6,8 @@
 //! - [`tick`]: gather → decide → actuate, shared by the controller and the simulator.
 //! - [`crd`]: CRD generation and policy file loading.
 //! - [`controller`]: `ebbflow run`, in a cluster or standalone.
+//! - [`sim`]: `ebbflow simulate`, replaying recorded metrics through the same tick.
+//! - [`gcp`]: Google Cloud adapters (Cloud Monitoring, Bigtable, GKE) and a local fake of their APIs.
 //! - [`chart`]: the SVG/PNG time-series chart shared by the simulator and the dashboard.
 
 pub mod adapters;
@@ -15,4 +17,6 @@ pub mod clock;
 pub mod controller;
 pub mod core;
 pub mod crd;
+pub mod gcp;
+pub mod sim;
 pub mod tick;

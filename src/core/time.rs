@@ -116,6 +116,13 @@ impl fmt::Display for Dur {
     }
 }
 
+impl std::ops::Add<Dur> for Dur {
+    type Output = Dur;
+    fn add(self, d: Dur) -> Dur {
+        Dur(self.0.saturating_add(d.0))
+    }
+}
+
 impl std::ops::Add<Dur> for Ts {
     type Output = Ts;
     fn add(self, d: Dur) -> Ts {

@@ -1,0 +1,816 @@
+//! A local fake of the three Google REST APIs ebbflow uses, for tests, the controller benchmark
+//! and demos. One axum server on `127.0.0.1:0` answers:
+//!
+//! | API | request | what the fake does |
+//! |---|---|---|
+//! | Monitoring | `GET /v3/projects/{p}/timeSeries` | serves the [`Script`] set for the exact `filter`, points in `(startTime, endTime]`, newest first, paged |
+//! | Bigtable | `GET /v2/projects/{p}/instances/{i}/clusters/{c}` | a stateful cluster |
+//! | Bigtable | `PATCH` the same, `updateMask=serve_nodes` or `serveNodes` | starts a google.longrunning operation; the cluster is RESIZING until it is done |
+//! | Bigtable | `GET /v2/operations/**` | the operation; it finishes on the N-th poll ([`FakeGcp::set_polls_to_finish`]) and only then changes the node count |
+//! | GKE | `GET /v1/projects/{p}/locations/{l}/clusters/{c}` | the cluster with its pools (gcloud reads it before resizing) |
+//! | GKE | `GET …/clusters/{c}/nodePools/{np}` | a stateful node pool |
+//! | GKE | `POST …/nodePools/{np}:setSize`, `:setAutoscaling` | starts a GKE `Operation`; the pool is RECONCILING until it is done |
+//! | GKE | `GET /v1/projects/{p}/locations/{l}/operations/{id}` | the operation, finishing as above |
+//!
+//! It accepts both the Rust clients' requests (`$alt=json;enum-encoding=int`, `updateMask=serveNodes`)
+//! and gcloud's (`alt=json`, `updateMask=serve_nodes`). Faults are injected per [`Endpoint`]
+//! ([`FakeGcp::inject`]); bad data (empty, NaN, stale, partial, several series) is scripted in the
+//! time series themselves. Every request is logged ([`FakeGcp::requests`]) so a test can assert,
+//! for example, that no resize was sent.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Query, State};
+use axum::http::{Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+
+use crate::core::{Dur, Ts};
+
+/// The API method a request was routed to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Endpoint {
+    /// Monitoring `projects.timeSeries.list`.
+    ListTimeSeries,
+    /// Bigtable `GetCluster`.
+    GetCluster,
+    /// Bigtable `PartialUpdateCluster`.
+    UpdateCluster,
+    /// Bigtable `GetOperation`.
+    BigtableOperation,
+    /// GKE `GetCluster`.
+    GkeGetCluster,
+    /// GKE `GetNodePool`.
+    GetNodePool,
+    /// GKE `SetNodePoolSize`.
+    SetNodePoolSize,
+    /// GKE `SetNodePoolAutoscaling`.
+    SetNodePoolAutoscaling,
+    /// GKE `GetOperation`.
+    GkeOperation,
+    /// Anything else (answered 404).
+    Unknown,
+}
+
+impl Endpoint {
+    /// Whether this method changes a target's size.
+    pub fn is_resize(self) -> bool {
+        matches!(self, Endpoint::UpdateCluster | Endpoint::SetNodePoolSize | Endpoint::SetNodePoolAutoscaling)
+    }
+
+    fn permission(self) -> (&'static str, &'static str) {
+        match self {
+            Endpoint::ListTimeSeries => ("monitoring.googleapis.com", "monitoring.timeSeries.list"),
+            Endpoint::GetCluster | Endpoint::BigtableOperation => {
+                ("bigtableadmin.googleapis.com", "bigtable.clusters.get")
+            }
+            Endpoint::UpdateCluster => ("bigtableadmin.googleapis.com", "bigtable.clusters.update"),
+            Endpoint::GkeGetCluster | Endpoint::GetNodePool => ("container.googleapis.com", "container.clusters.get"),
+            Endpoint::SetNodePoolSize | Endpoint::SetNodePoolAutoscaling => {
+                ("container.googleapis.com", "container.clusters.update")
+            }
+            Endpoint::GkeOperation => ("container.googleapis.com", "container.operations.get"),
+            Endpoint::Unknown => ("googleapis.com", "unknown"),
+        }
+    }
+}
+
+/// A failure the fake answers with instead of the real response.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Fault {
+    /// 429 RESOURCE_EXHAUSTED, as a quota overrun.
+    TooManyRequests,
+    /// 503 UNAVAILABLE.
+    Unavailable,
+    /// Answer normally, but only after this long (a client with a shorter timeout sees a timeout).
+    Delay(Duration),
+    /// 200 with a truncated JSON body.
+    MalformedJson,
+    /// 403 PERMISSION_DENIED with an `ErrorInfo` naming the endpoint's IAM permission.
+    PermissionDenied,
+    /// 404 NOT_FOUND.
+    NotFound,
+    /// 400 FAILED_PRECONDITION: another operation is in progress on the resource.
+    OperationInProgress,
+}
+
+/// One request the fake received.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LoggedRequest {
+    /// Where it was routed.
+    pub endpoint: Endpoint,
+    /// HTTP method.
+    pub method: String,
+    /// Decoded path.
+    pub path: String,
+    /// Decoded query parameters, in order.
+    pub query: Vec<(String, String)>,
+    /// Request body.
+    pub body: String,
+    /// The fault injected into the answer, if any.
+    pub fault: Option<Fault>,
+}
+
+impl LoggedRequest {
+    /// The first value of a query parameter.
+    pub fn param(&self, key: &str) -> Option<&str> {
+        self.query.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+    }
+}
+
+/// A point value, as Monitoring types it on the wire.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum FakeValue {
+    /// `doubleValue` (NaN goes out as the string `"NaN"`, as proto3 JSON has it).
+    Double(f64),
+    /// `int64Value` (a JSON string, as proto3 JSON has it).
+    Int(i64),
+}
+
+/// One scripted time series.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct FakeSeries {
+    /// Resource labels that tell this series apart from others of the same query.
+    pub labels: Vec<(String, String)>,
+    /// Points, in any order; each is served for a query whose interval contains its time.
+    pub points: Vec<(Ts, FakeValue)>,
+}
+
+/// What `timeSeries.list` returns for one filter.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Script {
+    /// The series (none: the query matches nothing).
+    pub series: Vec<FakeSeries>,
+    /// Messages returned as `executionErrors` (partial data).
+    pub execution_errors: Vec<String>,
+}
+
+impl Script {
+    /// One series with a double point every `step`, the first at `start`.
+    pub fn regular(start: Ts, step: Dur, values: &[f64]) -> Script {
+        let points = values.iter().enumerate().map(|(i, v)| (start + Dur(step.0 * i as i64), FakeValue::Double(*v)));
+        Script {
+            series: vec![FakeSeries { labels: Vec::new(), points: points.collect() }],
+            execution_errors: Vec::new(),
+        }
+    }
+
+    /// Add another series with the same points but different labels (a query without a reducer).
+    pub fn duplicated(mut self, label: &str, values: &[&str]) -> Script {
+        let points = self.series.first().map(|s| s.points.clone()).unwrap_or_default();
+        self.series = values
+            .iter()
+            .map(|v| FakeSeries { labels: vec![(label.to_string(), v.to_string())], points: points.clone() })
+            .collect();
+        self
+    }
+
+    /// Report partial data.
+    pub fn partial(mut self, message: &str) -> Script {
+        self.execution_errors.push(message.to_string());
+        self
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Cluster {
+    project: String,
+    zone: String,
+    nodes: u32,
+    autoscaling: bool,
+    busy_op: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+struct Pool {
+    per_zone: u32,
+    zones: Vec<String>,
+    autoscaling: Option<(u32, u32)>,
+    busy_op: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+enum Change {
+    ServeNodes(u32),
+    PoolSize(u32),
+    PoolAutoscaling(Value),
+}
+
+#[derive(Debug, Clone)]
+struct Op {
+    target: String,
+    change: Change,
+    polls_left: u32,
+    done: bool,
+    error: Option<String>,
+    kind: &'static str,
+}
+
+#[derive(Default)]
+struct FakeState {
+    base: String,
+    log: Vec<LoggedRequest>,
+    scripts: HashMap<String, Script>,
+    points_per_page: usize,
+    faults: Vec<(Endpoint, Fault, u32)>,
+    clusters: HashMap<String, Cluster>,
+    pools: HashMap<String, Pool>,
+    ops: HashMap<String, Op>,
+    next_op: u64,
+    polls_to_finish: u32,
+    next_op_error: Option<String>,
+}
+
+type Shared = Arc<Mutex<FakeState>>;
+
+/// A running fake. Dropping it stops the server.
+pub struct FakeGcp {
+    addr: SocketAddr,
+    state: Shared,
+    _stop: tokio::sync::oneshot::Sender<()>,
+}
+
+impl FakeGcp {
+    /// Start on the current tokio runtime, on a free port of 127.0.0.1.
+    pub async fn start() -> std::io::Result<FakeGcp> {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        let state: Shared = Arc::new(Mutex::new(FakeState {
+            base: format!("http://{addr}"),
+            points_per_page: 1000,
+            polls_to_finish: 1,
+            ..FakeState::default()
+        }));
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let app = Router::new().fallback(handle).with_state(state.clone());
+        tokio::spawn(async move {
+            let serve = axum::serve(listener, app).with_graceful_shutdown(async {
+                let _ = stopped.await;
+            });
+            if let Err(e) = serve.await {
+                tracing::error!(error = %e, "fake GCP server failed");
+            }
+        });
+        Ok(FakeGcp { addr, state, _stop: stop })
+    }
+
+    /// Start on a thread of its own, for callers without a tokio runtime (benchmarks, a browser
+    /// test's setup). The server stops when the returned value is dropped.
+    pub fn start_on_thread() -> std::io::Result<FakeGcp> {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        std::thread::spawn(move || {
+            let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+                Ok(rt) => rt,
+                Err(e) => {
+                    let _ = tx.send(Err(e));
+                    return;
+                }
+            };
+            rt.block_on(async move {
+                match FakeGcp::start().await {
+                    Ok(fake) => {
+                        let _ = tx.send(Ok((fake.addr, fake.state.clone())));
+                        // Keep this runtime, and with it the server, alive until the handle drops.
+                        let _ = stopped.await;
+                        drop(fake);
+                    }
+                    Err(e) => {
+                        let _ = tx.send(Err(e));
+                    }
+                }
+            });
+        });
+        let (addr, state) = rx.recv().map_err(std::io::Error::other)??;
+        Ok(FakeGcp { addr, state, _stop: stop })
+    }
+
+    /// Base URL to give a client: `http://127.0.0.1:PORT`.
+    pub fn endpoint(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// The socket address the fake listens on.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    fn state(&self) -> MutexGuard<'_, FakeState> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Serve `script` for queries whose `filter` is exactly `filter`.
+    pub fn set_time_series(&self, filter: &str, script: Script) {
+        self.state().scripts.insert(filter.to_string(), script);
+    }
+
+    /// Points per `timeSeries.list` page (default 1000); a series longer than this is split over
+    /// pages, with its labels repeated on each, as the real API does.
+    pub fn set_points_per_page(&self, n: usize) {
+        self.state().points_per_page = n.max(1);
+    }
+
+    /// Answer the next `times` requests to `endpoint` with `fault` (`u32::MAX`: always).
+    pub fn inject(&self, endpoint: Endpoint, fault: Fault, times: u32) {
+        self.state().faults.push((endpoint, fault, times));
+    }
+
+    /// Remove all injected faults.
+    pub fn clear_faults(&self) {
+        self.state().faults.clear();
+    }
+
+    /// Operations report done on the `n`-th poll (0: done at once, in the resize answer). Default 1.
+    pub fn set_polls_to_finish(&self, n: u32) {
+        self.state().polls_to_finish = n;
+    }
+
+    /// The next operation started finishes with this error and changes nothing.
+    pub fn fail_next_operation(&self, message: &str) {
+        self.state().next_op_error = Some(message.to_string());
+    }
+
+    /// Add (or replace) a Bigtable cluster `projects/{project}/instances/{instance}/clusters/{cluster}`.
+    pub fn add_bigtable_cluster(&self, project: &str, instance: &str, cluster: &str, zone: &str, nodes: u32) {
+        self.state().clusters.insert(
+            format!("projects/{project}/instances/{instance}/clusters/{cluster}"),
+            Cluster { project: project.into(), zone: zone.into(), nodes, autoscaling: false, busy_op: None },
+        );
+    }
+
+    /// Turn Bigtable's built-in autoscaling on or off for a cluster (by full name).
+    pub fn set_bigtable_autoscaling(&self, name: &str, on: bool) {
+        if let Some(c) = self.state().clusters.get_mut(name) {
+            c.autoscaling = on;
+        }
+    }
+
+    /// A cluster's serve nodes now (by full name).
+    pub fn bigtable_nodes(&self, name: &str) -> Option<u32> {
+        self.state().clusters.get(name).map(|c| c.nodes)
+    }
+
+    /// Add (or replace) a GKE node pool `projects/{p}/locations/{l}/clusters/{c}/nodePools/{np}`
+    /// with `per_zone` nodes in each of `zones`.
+    pub fn add_node_pool(
+        &self,
+        project: &str,
+        location: &str,
+        cluster: &str,
+        pool: &str,
+        per_zone: u32,
+        zones: &[&str],
+    ) {
+        self.state().pools.insert(
+            format!("projects/{project}/locations/{location}/clusters/{cluster}/nodePools/{pool}"),
+            Pool { per_zone, zones: zones.iter().map(|z| z.to_string()).collect(), autoscaling: None, busy_op: None },
+        );
+    }
+
+    /// Enable the cluster autoscaler on a pool (by full name) with per-zone limits, or disable it.
+    pub fn set_node_pool_autoscaling(&self, name: &str, limits: Option<(u32, u32)>) {
+        if let Some(p) = self.state().pools.get_mut(name) {
+            p.autoscaling = limits;
+        }
+    }
+
+    /// A pool's nodes per zone now, and its autoscaler limits (by full name).
+    pub fn node_pool(&self, name: &str) -> Option<(u32, Option<(u32, u32)>)> {
+        self.state().pools.get(name).map(|p| (p.per_zone, p.autoscaling))
+    }
+
+    /// Every request so far, oldest first.
+    pub fn requests(&self) -> Vec<LoggedRequest> {
+        self.state().log.clone()
+    }
+
+    /// Requests routed to `endpoint`.
+    pub fn requests_to(&self, endpoint: Endpoint) -> Vec<LoggedRequest> {
+        self.state().log.iter().filter(|r| r.endpoint == endpoint).cloned().collect()
+    }
+
+    /// Requests that would change a target's size (answered or not).
+    pub fn resize_requests(&self) -> Vec<LoggedRequest> {
+        self.state().log.iter().filter(|r| r.endpoint.is_resize()).cloned().collect()
+    }
+
+    /// Forget the request log.
+    pub fn clear_log(&self) {
+        self.state().log.clear();
+    }
+}
+
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = (bytes[i] == b'%' && i + 2 < bytes.len())
+            .then(|| std::str::from_utf8(&bytes[i + 1..i + 3]).ok().and_then(|h| u8::from_str_radix(h, 16).ok()))
+            .flatten();
+        if let Some(b) = hex {
+            out.push(b);
+            i += 3;
+            continue;
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn route(method: &Method, path: &str) -> Endpoint {
+    let seg: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    match (method.as_str(), seg.as_slice()) {
+        ("GET", ["v3", "projects", _, "timeSeries"]) => Endpoint::ListTimeSeries,
+        ("GET", ["v2", "projects", _, "instances", _, "clusters", _]) => Endpoint::GetCluster,
+        ("PATCH", ["v2", "projects", _, "instances", _, "clusters", _]) => Endpoint::UpdateCluster,
+        ("GET", ["v2", "operations", ..]) => Endpoint::BigtableOperation,
+        ("GET", ["v1", "projects", _, "locations", _, "clusters", _]) => Endpoint::GkeGetCluster,
+        ("GET", ["v1", "projects", _, "locations", _, "clusters", _, "nodePools", _]) => Endpoint::GetNodePool,
+        ("POST", ["v1", "projects", _, "locations", _, "clusters", _, "nodePools", np]) if np.ends_with(":setSize") => {
+            Endpoint::SetNodePoolSize
+        }
+        ("POST", ["v1", "projects", _, "locations", _, "clusters", _, "nodePools", np])
+            if np.ends_with(":setAutoscaling") =>
+        {
+            Endpoint::SetNodePoolAutoscaling
+        }
+        ("GET", ["v1", "projects", _, "locations", _, "operations", _]) => Endpoint::GkeOperation,
+        _ => Endpoint::Unknown,
+    }
+}
+
+/// A Google API error body: `{"error": {"code", "message", "status", "details"}}`.
+fn google_error(http: StatusCode, status: &str, message: &str, details: Value) -> Response {
+    let body = json!({"error": {"code": http.as_u16(), "message": message, "status": status, "details": details}});
+    (http, [("content-type", "application/json; charset=UTF-8")], body.to_string()).into_response()
+}
+
+fn fault_response(endpoint: Endpoint, fault: &Fault, resource: &str) -> Option<Response> {
+    let (domain, permission) = endpoint.permission();
+    Some(match fault {
+        Fault::TooManyRequests => google_error(
+            StatusCode::TOO_MANY_REQUESTS,
+            "RESOURCE_EXHAUSTED",
+            &format!(
+                "Quota exceeded for quota metric 'Read requests' and limit 'Read requests per minute' of service '{domain}' for consumer 'project_number:123456789'."
+            ),
+            json!([{"@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": "RATE_LIMIT_EXCEEDED", "domain": "googleapis.com",
+                    "metadata": {"service": domain, "consumer": "projects/123456789", "quota_limit": "ReadRequestsPerMinutePerProject"}}]),
+        ),
+        Fault::Unavailable => google_error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "UNAVAILABLE",
+            "The service is currently unavailable.",
+            json!([]),
+        ),
+        Fault::MalformedJson => {
+            (StatusCode::OK, [("content-type", "application/json")], "{\"timeSeries\": [{\"points\": [{\"interval\": ")
+                .into_response()
+        }
+        Fault::PermissionDenied => google_error(
+            StatusCode::FORBIDDEN,
+            "PERMISSION_DENIED",
+            &format!("Permission '{permission}' denied on resource '//{domain}/{resource}' (or it may not exist)."),
+            json!([{"@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": "IAM_PERMISSION_DENIED", "domain": "iam.googleapis.com",
+                    "metadata": {"permission": permission, "resource": resource}}]),
+        ),
+        Fault::NotFound => google_error(
+            StatusCode::NOT_FOUND,
+            "NOT_FOUND",
+            &format!("Resource '{resource}' was not found."),
+            json!([]),
+        ),
+        Fault::OperationInProgress => google_error(
+            StatusCode::BAD_REQUEST,
+            "FAILED_PRECONDITION",
+            &format!(
+                "Cannot modify '{resource}': another operation is in progress (incompatible operation operation-0)."
+            ),
+            json!([]),
+        ),
+        Fault::Delay(_) => return None,
+    })
+}
+
+fn ok(v: Value) -> Response {
+    (StatusCode::OK, [("content-type", "application/json; charset=UTF-8")], v.to_string()).into_response()
+}
+
+async fn handle(State(shared): State<Shared>, method: Method, uri: Uri, body: Bytes) -> Response {
+    let path = percent_decode(uri.path());
+    let query = Query::<Vec<(String, String)>>::try_from_uri(&uri).map(|q| q.0).unwrap_or_default();
+    let endpoint = route(&method, &path);
+    let resource = path.trim_start_matches('/').split_once('/').map_or(String::new(), |(_, r)| r.to_string());
+    let fault = {
+        let mut st = shared.lock().unwrap_or_else(|p| p.into_inner());
+        let fault = st.faults.iter_mut().find(|(e, _, n)| *e == endpoint && *n > 0).map(|(_, f, n)| {
+            *n = n.saturating_sub(if *n == u32::MAX { 0 } else { 1 });
+            f.clone()
+        });
+        st.log.push(LoggedRequest {
+            endpoint,
+            method: method.to_string(),
+            path: path.clone(),
+            query: query.clone(),
+            body: String::from_utf8_lossy(&body).into_owned(),
+            fault: fault.clone(),
+        });
+        fault
+    };
+    if let Some(f) = &fault {
+        if let Fault::Delay(d) = f {
+            tokio::time::sleep(*d).await;
+        } else if let Some(r) = fault_response(endpoint, f, resource.split(':').next().unwrap_or_default()) {
+            return r;
+        }
+    }
+    let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    let mut st = shared.lock().unwrap_or_else(|p| p.into_inner());
+    let name = resource.split(':').next().unwrap_or_default().to_string();
+    match endpoint {
+        Endpoint::ListTimeSeries => list_time_series(&st, &query),
+        Endpoint::GetCluster => match st.clusters.get(&name) {
+            Some(c) => ok(cluster_json(&name, c)),
+            None => fault_response(endpoint, &Fault::NotFound, &name).unwrap_or_else(|| ok(json!({}))),
+        },
+        Endpoint::UpdateCluster => update_cluster(&mut st, &name, &query, &body),
+        Endpoint::BigtableOperation | Endpoint::GkeOperation => get_operation(&mut st, endpoint, &name),
+        Endpoint::GkeGetCluster => {
+            let prefix = format!("{name}/nodePools/");
+            let pools: Vec<Value> =
+                st.pools.iter().filter(|(n, _)| n.starts_with(&prefix)).map(|(n, p)| pool_json(n, p)).collect();
+            if pools.is_empty() {
+                return fault_response(endpoint, &Fault::NotFound, &name).unwrap_or_else(|| ok(json!({})));
+            }
+            let location = name.split('/').nth(3).unwrap_or_default();
+            ok(json!({"name": name.rsplit('/').next(), "location": location, "status": "RUNNING", "nodePools": pools}))
+        }
+        Endpoint::GetNodePool => match st.pools.get(&name) {
+            Some(p) => ok(pool_json(&name, p)),
+            None => fault_response(endpoint, &Fault::NotFound, &name).unwrap_or_else(|| ok(json!({}))),
+        },
+        Endpoint::SetNodePoolSize | Endpoint::SetNodePoolAutoscaling => set_pool(&mut st, endpoint, &name, &body),
+        Endpoint::Unknown => {
+            google_error(StatusCode::NOT_FOUND, "NOT_FOUND", &format!("no fake for {method} {path}"), json!([]))
+        }
+    }
+}
+
+fn list_time_series(st: &FakeState, query: &[(String, String)]) -> Response {
+    let param = |k: &str| query.iter().find(|(key, _)| key == k).map(|(_, v)| v.as_str());
+    let parse = |k: &str| param(k).and_then(|v| Ts::parse_rfc3339(v).ok());
+    let (Some(filter), Some(end)) = (param("filter"), parse("interval.endTime")) else {
+        return google_error(
+            StatusCode::BAD_REQUEST,
+            "INVALID_ARGUMENT",
+            "filter and interval.endTime are required",
+            json!([]),
+        );
+    };
+    let start = parse("interval.startTime").unwrap_or(end);
+    let Some(script) = st.scripts.get(filter) else { return ok(json!({})) };
+    // (series, point) pairs in response order: series by series, each newest first.
+    let mut flat: Vec<(usize, Ts, FakeValue)> = Vec::new();
+    for (i, s) in script.series.iter().enumerate() {
+        let mut pts: Vec<_> = s.points.iter().filter(|(t, _)| *t > start && *t <= end).collect();
+        pts.sort_by_key(|(t, _)| std::cmp::Reverse(*t));
+        flat.extend(pts.into_iter().map(|(t, v)| (i, *t, *v)));
+    }
+    let offset: usize =
+        param("pageToken").and_then(|t| t.strip_prefix("offset-")).and_then(|n| n.parse().ok()).unwrap_or(0);
+    let page = flat.iter().skip(offset).take(st.points_per_page);
+    let metric_type = filter.split('"').nth(1).unwrap_or("custom.googleapis.com/fake");
+    let mut series: Vec<Value> = Vec::new();
+    let mut current: Option<usize> = None;
+    for (i, t, v) in page {
+        if current != Some(*i) {
+            current = Some(*i);
+            let labels: serde_json::Map<String, Value> =
+                script.series[*i].labels.iter().map(|(k, v)| (k.clone(), json!(v))).collect();
+            let value_type = if matches!(v, FakeValue::Int(_)) { "INT64" } else { "DOUBLE" };
+            series.push(
+                json!({"metric": {"type": metric_type}, "resource": {"type": "bigtable_cluster", "labels": labels},
+                "metricKind": "GAUGE", "valueType": value_type, "points": []}),
+            );
+        }
+        let value = match v {
+            FakeValue::Double(d) if d.is_nan() => json!({"doubleValue": "NaN"}),
+            FakeValue::Double(d) => json!({"doubleValue": d}),
+            FakeValue::Int(n) => json!({"int64Value": n.to_string()}),
+        };
+        let when = t.to_rfc3339();
+        if let Some(points) = series.last_mut().and_then(|s| s["points"].as_array_mut()) {
+            points.push(json!({"interval": {"startTime": when, "endTime": when}, "value": value}));
+        }
+    }
+    let mut out = json!({});
+    if !series.is_empty() {
+        out["timeSeries"] = json!(series);
+    }
+    if offset + st.points_per_page < flat.len() {
+        out["nextPageToken"] = json!(format!("offset-{}", offset + st.points_per_page));
+    }
+    if !script.execution_errors.is_empty() {
+        out["executionErrors"] =
+            json!(script.execution_errors.iter().map(|m| json!({"code": 14, "message": m})).collect::<Vec<_>>());
+    }
+    ok(out)
+}
+
+fn cluster_json(name: &str, c: &Cluster) -> Value {
+    let mut v = json!({
+        "name": name, "location": format!("projects/{}/locations/{}", c.project, c.zone),
+        "state": if c.busy_op.is_some() { "RESIZING" } else { "READY" },
+        "serveNodes": c.nodes, "nodeScalingFactor": "NODE_SCALING_FACTOR_1X", "defaultStorageType": "SSD",
+    });
+    if c.autoscaling {
+        v["clusterConfig"] = json!({"clusterAutoscalingConfig": {
+            "autoscalingLimits": {"minServeNodes": 1, "maxServeNodes": 10},
+            "autoscalingTargets": {"cpuUtilizationPercent": 60, "storageUtilizationGibPerNode": 2560}}});
+    }
+    v
+}
+
+fn pool_json(name: &str, p: &Pool) -> Value {
+    let mut v = json!({
+        "name": name.rsplit('/').next(), "config": {"machineType": "e2-standard-4", "diskSizeGb": 100},
+        "initialNodeCount": p.per_zone, "locations": p.zones, "version": "1.33.5-gke.1000000",
+        "status": if p.busy_op.is_some() { "RECONCILING" } else { "RUNNING" },
+        "selfLink": format!("https://container.googleapis.com/v1/{name}"),
+    });
+    if let Some((min, max)) = p.autoscaling {
+        v["autoscaling"] =
+            json!({"enabled": true, "minNodeCount": min, "maxNodeCount": max, "locationPolicy": "BALANCED"});
+    }
+    v
+}
+
+fn new_op(st: &mut FakeState, target: &str, change: Change, kind: &'static str, prefix: String) -> (String, Op) {
+    st.next_op += 1;
+    let name = format!("{prefix}{}", st.next_op);
+    let op = Op {
+        target: target.to_string(),
+        change,
+        polls_left: st.polls_to_finish,
+        done: false,
+        error: st.next_op_error.take(),
+        kind,
+    };
+    (name, op)
+}
+
+fn update_cluster(st: &mut FakeState, name: &str, query: &[(String, String)], body: &Value) -> Response {
+    let mask = query.iter().find(|(k, _)| k == "updateMask").map(|(_, v)| v.as_str()).unwrap_or_default();
+    if !mask.split(',').any(|m| m == "serve_nodes" || m == "serveNodes") {
+        return google_error(
+            StatusCode::BAD_REQUEST,
+            "INVALID_ARGUMENT",
+            &format!("unsupported update mask {mask:?}"),
+            json!([]),
+        );
+    }
+    let nodes = body["serveNodes"].as_u64().or_else(|| body["serveNodes"].as_str().and_then(|s| s.parse().ok()));
+    let Some(nodes) = nodes.and_then(|n| u32::try_from(n).ok()).filter(|n| *n > 0) else {
+        return google_error(StatusCode::BAD_REQUEST, "INVALID_ARGUMENT", "serve_nodes must be positive", json!([]));
+    };
+    let Some(c) = st.clusters.get(name).cloned() else {
+        return fault_response(Endpoint::UpdateCluster, &Fault::NotFound, name).unwrap_or_else(|| ok(json!({})));
+    };
+    if c.busy_op.is_some() {
+        return fault_response(Endpoint::UpdateCluster, &Fault::OperationInProgress, name)
+            .unwrap_or_else(|| ok(json!({})));
+    }
+    let prefix = format!("operations/{name}/locations/{}/operations/", c.zone);
+    let (op_name, op) = new_op(st, name, Change::ServeNodes(nodes), "bigtable", prefix);
+    st.ops.insert(op_name.clone(), op);
+    if let Some(c) = st.clusters.get_mut(name) {
+        c.busy_op = Some(op_name.clone());
+    }
+    if st.polls_to_finish == 0 {
+        finish(st, &op_name);
+    }
+    ok(bigtable_op_json(st, &op_name))
+}
+
+fn set_pool(st: &mut FakeState, endpoint: Endpoint, name: &str, body: &Value) -> Response {
+    let Some(p) = st.pools.get(name).cloned() else {
+        return fault_response(endpoint, &Fault::NotFound, name).unwrap_or_else(|| ok(json!({})));
+    };
+    if let Some(busy) = &p.busy_op {
+        let msg = format!("Cluster is running incompatible operation {}.", busy.rsplit('/').next().unwrap_or_default());
+        return google_error(StatusCode::BAD_REQUEST, "FAILED_PRECONDITION", &msg, json!([]));
+    }
+    let (change, kind) = if endpoint == Endpoint::SetNodePoolSize {
+        let Some(n) = body["nodeCount"].as_u64().and_then(|n| u32::try_from(n).ok()) else {
+            return google_error(StatusCode::BAD_REQUEST, "INVALID_ARGUMENT", "nodeCount is required", json!([]));
+        };
+        (Change::PoolSize(n), "SET_NODE_POOL_SIZE")
+    } else {
+        (Change::PoolAutoscaling(body["autoscaling"].clone()), "SET_NODE_POOL_MANAGEMENT")
+    };
+    let location = name.split('/').nth(3).unwrap_or_default().to_string();
+    let project = name.split('/').nth(1).unwrap_or_default().to_string();
+    let (short, op) = new_op(st, name, change, kind, "operation-".to_string());
+    let full = format!("projects/{project}/locations/{location}/operations/{short}");
+    st.ops.insert(full.clone(), op);
+    if let Some(p) = st.pools.get_mut(name) {
+        p.busy_op = Some(full.clone());
+    }
+    if st.polls_to_finish == 0 {
+        finish(st, &full);
+    }
+    ok(gke_op_json(st, &full))
+}
+
+fn get_operation(st: &mut FakeState, endpoint: Endpoint, name: &str) -> Response {
+    let name = if endpoint == Endpoint::BigtableOperation {
+        format!("operations/{}", name.trim_start_matches("operations/"))
+    } else {
+        name.to_string()
+    };
+    let Some(op) = st.ops.get_mut(&name) else {
+        return fault_response(endpoint, &Fault::NotFound, &name).unwrap_or_else(|| ok(json!({})));
+    };
+    if !op.done {
+        op.polls_left = op.polls_left.saturating_sub(1);
+        if op.polls_left == 0 {
+            finish(st, &name);
+        }
+    }
+    if endpoint == Endpoint::BigtableOperation { ok(bigtable_op_json(st, &name)) } else { ok(gke_op_json(st, &name)) }
+}
+
+/// Complete an operation: apply its change (unless it fails) and free its target.
+fn finish(st: &mut FakeState, name: &str) {
+    let Some(op) = st.ops.get_mut(name) else { return };
+    op.done = true;
+    let (target, change, failed) = (op.target.clone(), op.change.clone(), op.error.is_some());
+    match change {
+        Change::ServeNodes(n) => {
+            if let Some(c) = st.clusters.get_mut(&target) {
+                c.busy_op = None;
+                if !failed {
+                    c.nodes = n;
+                }
+            }
+        }
+        Change::PoolSize(n) => {
+            if let Some(p) = st.pools.get_mut(&target) {
+                p.busy_op = None;
+                if !failed {
+                    p.per_zone = n;
+                }
+            }
+        }
+        Change::PoolAutoscaling(a) => {
+            if let Some(p) = st.pools.get_mut(&target) {
+                p.busy_op = None;
+                if !failed {
+                    let n = |k: &str| a[k].as_u64().and_then(|v| u32::try_from(v).ok()).unwrap_or(0);
+                    p.autoscaling =
+                        a["enabled"].as_bool().unwrap_or(false).then(|| (n("minNodeCount"), n("maxNodeCount")));
+                }
+            }
+        }
+    }
+}
+
+fn bigtable_op_json(st: &FakeState, name: &str) -> Value {
+    let Some(op) = st.ops.get(name) else { return json!({}) };
+    let mut v = json!({"name": name, "done": op.done, "metadata": {
+        "@type": "type.googleapis.com/google.bigtable.admin.v2.PartialUpdateClusterMetadata",
+        "originalRequest": {"cluster": {"name": op.target}, "updateMask": "serveNodes"}}});
+    if op.done {
+        match (&op.error, st.clusters.get(&op.target)) {
+            (Some(msg), _) => v["error"] = json!({"code": 9, "message": msg}),
+            (None, Some(c)) => {
+                let mut cluster = cluster_json(&op.target, c);
+                cluster["@type"] = json!("type.googleapis.com/google.bigtable.admin.v2.Cluster");
+                v["response"] = cluster;
+            }
+            (None, None) => {}
+        }
+    }
+    v
+}
+
+fn gke_op_json(st: &FakeState, full: &str) -> Value {
+    let Some(op) = st.ops.get(full) else { return json!({}) };
+    let short = full.rsplit('/').next().unwrap_or_default();
+    let location = full.split('/').nth(3).unwrap_or_default();
+    let mut v = json!({"name": short, "zone": location, "location": location, "operationType": op.kind,
+        "status": if op.done { "DONE" } else { "RUNNING" },
+        "selfLink": format!("{}/v1/{full}", st.base), "targetLink": format!("{}/v1/{}", st.base, op.target)});
+    if let Some(msg) = op.error.as_ref().filter(|_| op.done) {
+        v["error"] = json!({"code": 9, "message": msg});
+        v["statusMessage"] = json!(msg);
+    }
+    v
+}

@@ -1,0 +1,259 @@
+//! A GKE node pool as a [`ScaleTarget`]: its node count.
+//!
+//! - observe: `GetNodePool`. The size is `initialNodeCount × zones`, where zones are the pool's
+//!   `locations` (GKE sizes every zone of a pool alike). A pool that is PROVISIONING, RECONCILING
+//!   or STOPPING has an operation in progress and is busy; ERROR is an error.
+//! - resize: `SetNodePoolSize` with the per-zone count: `nodeCount` is applied to every zone of the
+//!   pool ("the new size will be used for all replicas"), so a total of `n` over `z` zones becomes
+//!   `ceil(n / z)` per zone. Rounding up keeps at least the capacity the policy asked for; the
+//!   observed size is then `z × ceil(n / z)`.
+//! - operation: the GKE `Operation` (not google.longrunning) by full name
+//!   `projects/{p}/locations/{loc}/operations/{id}`; `status == DONE` with an `error` is a failure.
+//! - FAILED_PRECONDITION "incompatible operation" / "in progress" answers are [`ErrorKind::Busy`]:
+//!   someone else's upgrade or resize holds the cluster; try again later.
+//!
+//! ## Cluster autoscaler
+//!
+//! While the pool's cluster autoscaler is enabled, a size set with `SetNodePoolSize` is undone by
+//! the autoscaler, so observe refuses the pool unless `adjustClusterAutoscaler: true`. With it, the
+//! policy's size becomes the autoscaler's lower bound instead: resize calls
+//! `SetNodePoolAutoscaling` with the minimum set to the new size (per zone, rounded up as above;
+//! or `totalMinNodeCount` when the pool uses total limits) and the maximum raised to it if it was
+//! lower. The autoscaler may still add nodes above that for pending pods, and removes nodes down to
+//! it when they are idle. In this mode the observed size is that minimum, i.e. what the policy
+//! controls, not the live node count.
+//!
+//! Caveat: `initialNodeCount` is the only node count a NodePool carries. Whether GKE keeps it equal
+//! to the size set by `SetNodePoolSize` has not been verified against the real service (the local
+//! fake does); the live count is the instance groups' target size (Compute API).
+
+use google_cloud_container_v1::client::ClusterManager;
+use google_cloud_container_v1::model::node_pool::Status as PoolStatus;
+use google_cloud_container_v1::model::operation::Status as OpStatus;
+use google_cloud_container_v1::model::{NodePool, NodePoolAutoscaling};
+
+use crate::adapters::{AdapterError, ErrorKind, OperationStatus, ResizeStarted, ScaleTarget, TargetObservation};
+use crate::api::GkeNodePoolRef;
+use crate::core::Floor;
+use crate::gcp::{GcpConfig, RetryConfig, gke_client, map_error, retry};
+
+const BACKEND: &str = "gke";
+
+/// One GKE node pool.
+pub struct GkeNodePool {
+    client: ClusterManager,
+    retry: RetryConfig,
+    project: String,
+    location: String,
+    name: String,
+    adjust_cluster_autoscaler: bool,
+}
+
+/// How a pool's size is read and set, from its current configuration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Sizing {
+    /// `SetNodePoolSize`, per zone.
+    Fixed { zones: u32 },
+    /// Autoscaler limits per zone.
+    AutoscalerPerZone { zones: u32 },
+    /// Autoscaler total limits.
+    AutoscalerTotal,
+}
+
+/// Total nodes → nodes per zone, rounded up so the pool gets at least what was asked.
+pub fn per_zone(total: u32, zones: u32) -> u32 {
+    total.div_ceil(zones.max(1))
+}
+
+impl GkeNodePool {
+    /// Connect to the node pool `target` names, building the client as `cfg` says.
+    pub async fn connect(cfg: &GcpConfig, target: &GkeNodePoolRef) -> Result<GkeNodePool, AdapterError> {
+        Ok(GkeNodePool::new(gke_client(cfg).await?, cfg, target))
+    }
+
+    /// Use an existing client.
+    pub fn new(client: ClusterManager, cfg: &GcpConfig, target: &GkeNodePoolRef) -> GkeNodePool {
+        GkeNodePool {
+            client,
+            retry: cfg.retry,
+            project: target.project.clone(),
+            location: target.location.clone(),
+            name: format!(
+                "projects/{}/locations/{}/clusters/{}/nodePools/{}",
+                target.project, target.location, target.cluster, target.node_pool
+            ),
+            adjust_cluster_autoscaler: target.adjust_cluster_autoscaler,
+        }
+    }
+
+    /// Full resource name, `projects/P/locations/L/clusters/C/nodePools/N`.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    async fn get(&self) -> Result<NodePool, AdapterError> {
+        retry(BACKEND, &self.retry, || async {
+            self.client
+                .get_node_pool()
+                .set_name(self.name.clone())
+                .send()
+                .await
+                .map_err(|e| map_error(BACKEND, "container.clusters.get", &e))
+        })
+        .await
+    }
+
+    fn sizing(&self, pool: &NodePool) -> Result<Sizing, AdapterError> {
+        let zones = u32::try_from(pool.locations.len()).unwrap_or(u32::MAX).max(1);
+        match &pool.autoscaling {
+            Some(a) if a.enabled && !self.adjust_cluster_autoscaler => Err(AdapterError::new(
+                BACKEND,
+                ErrorKind::Refused,
+                format!(
+                    "{} has the cluster autoscaler enabled, which would undo every resize; disable it (gcloud container node-pools update ... --no-enable-autoscaling) or set adjustClusterAutoscaler: true to let the policy set the autoscaler's minimum",
+                    self.name
+                ),
+            )),
+            Some(a) if a.enabled && (a.total_min_node_count > 0 || a.total_max_node_count > 0) => {
+                Ok(Sizing::AutoscalerTotal)
+            }
+            Some(a) if a.enabled => Ok(Sizing::AutoscalerPerZone { zones }),
+            _ => Ok(Sizing::Fixed { zones }),
+        }
+    }
+
+    fn full_operation_name(&self, op_name: &str) -> String {
+        if op_name.starts_with("projects/") {
+            op_name.to_string()
+        } else {
+            format!("projects/{}/locations/{}/operations/{op_name}", self.project, self.location)
+        }
+    }
+}
+
+fn count(v: i32, what: &str) -> Result<u32, AdapterError> {
+    u32::try_from(v).map_err(|_| AdapterError::new(BACKEND, ErrorKind::Malformed, format!("{what} is {v}")))
+}
+
+fn to_i32(v: u32) -> Result<i32, AdapterError> {
+    i32::try_from(v).map_err(|_| AdapterError::new(BACKEND, ErrorKind::Refused, format!("{v} nodes is too many")))
+}
+
+impl ScaleTarget for GkeNodePool {
+    async fn observe(&self) -> Result<TargetObservation, AdapterError> {
+        let pool = self.get().await?;
+        let busy = match pool.status {
+            PoolStatus::Running | PoolStatus::RunningWithError => false,
+            PoolStatus::Error => {
+                return Err(AdapterError::new(
+                    BACKEND,
+                    ErrorKind::Other,
+                    format!(
+                        "{} is in state ERROR: {}",
+                        self.name,
+                        pool.conditions.iter().map(|c| c.message.as_str()).collect::<Vec<_>>().join("; ")
+                    ),
+                ));
+            }
+            _ => true,
+        };
+        let size = match (self.sizing(&pool)?, &pool.autoscaling) {
+            (Sizing::Fixed { zones }, _) => count(pool.initial_node_count, "initialNodeCount")? * zones,
+            (Sizing::AutoscalerPerZone { zones }, Some(a)) => count(a.min_node_count, "minNodeCount")? * zones,
+            (Sizing::AutoscalerTotal, Some(a)) => count(a.total_min_node_count, "totalMinNodeCount")?,
+            (_, None) => 0,
+        };
+        Ok(TargetObservation { size, busy, floor: Floor::None })
+    }
+
+    async fn resize(&self, to: u32) -> Result<ResizeStarted, AdapterError> {
+        // Read the pool again: its zones and autoscaler decide what request means `to` nodes.
+        let pool = self.get().await?;
+        let sizing = self.sizing(&pool)?;
+        let op = retry(BACKEND, &self.retry, || async {
+            let sent = match (sizing, &pool.autoscaling) {
+                (Sizing::Fixed { zones }, _) => {
+                    self.client
+                        .set_node_pool_size()
+                        .set_name(self.name.clone())
+                        .set_node_count(to_i32(per_zone(to, zones))?)
+                        .send()
+                        .await
+                }
+                (Sizing::AutoscalerPerZone { zones }, Some(a)) => {
+                    let min = to_i32(per_zone(to, zones))?;
+                    let limits = a.clone().set_min_node_count(min).set_max_node_count(a.max_node_count.max(min));
+                    self.set_autoscaling(limits).await
+                }
+                (Sizing::AutoscalerTotal, Some(a)) => {
+                    let min = to_i32(to)?;
+                    let limits = a
+                        .clone()
+                        .set_total_min_node_count(min)
+                        .set_total_max_node_count(a.total_max_node_count.max(min));
+                    self.set_autoscaling(limits).await
+                }
+                (_, None) => unreachable_sizing(),
+            };
+            sent.map_err(|e| map_error(BACKEND, "container.clusters.update", &e))
+        })
+        .await?;
+        let name = self.full_operation_name(&op.name);
+        tracing::info!(pool = %self.name, to, operation = %name, "resize requested");
+        match op.status {
+            OpStatus::Done => match op.error.filter(|e| e.code != 0) {
+                Some(e) => Err(AdapterError::new(BACKEND, ErrorKind::Other, e.message)),
+                None => Ok(ResizeStarted::Done),
+            },
+            _ => Ok(ResizeStarted::Operation(name)),
+        }
+    }
+
+    async fn operation(&self, name: &str) -> Result<OperationStatus, AdapterError> {
+        let name = self.full_operation_name(name);
+        let op = retry(BACKEND, &self.retry, || async {
+            self.client
+                .get_operation()
+                .set_name(name.clone())
+                .send()
+                .await
+                .map_err(|e| map_error(BACKEND, "container.operations.get", &e))
+        })
+        .await?;
+        Ok(match op.status {
+            OpStatus::Done => match op.error.filter(|e| e.code != 0) {
+                Some(e) => OperationStatus::Failed(format!("{} (code {})", e.message, e.code)),
+                None => OperationStatus::Done,
+            },
+            _ => OperationStatus::Running,
+        })
+    }
+}
+
+impl GkeNodePool {
+    async fn set_autoscaling(
+        &self,
+        limits: NodePoolAutoscaling,
+    ) -> Result<google_cloud_container_v1::model::Operation, google_cloud_gax::error::Error> {
+        self.client.set_node_pool_autoscaling().set_name(self.name.clone()).set_autoscaling(limits).send().await
+    }
+}
+
+/// `sizing` returns an autoscaler variant only when `autoscaling` is present.
+fn unreachable_sizing() -> Result<google_cloud_container_v1::model::Operation, google_cloud_gax::error::Error> {
+    Err(google_cloud_gax::error::Error::binding("node pool autoscaling vanished between reads"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn totals_become_per_zone_counts_rounded_up() {
+        assert_eq!(per_zone(6, 3), 2);
+        assert_eq!(per_zone(7, 3), 3);
+        assert_eq!(per_zone(1, 3), 1);
+        assert_eq!(per_zone(5, 1), 5);
+        assert_eq!(per_zone(5, 0), 5);
+    }
+}

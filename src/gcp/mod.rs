@@ -1,0 +1,386 @@
+//! Google Cloud adapters: Cloud Monitoring as a [`MetricSource`](crate::adapters::MetricSource),
+//! Bigtable clusters and GKE node pools as [`ScaleTarget`](crate::adapters::ScaleTarget)s, and a
+//! local fake of the three REST APIs for tests ([`fake`]).
+//!
+//! All three are Google's generated REST clients (`google-cloud-*-v*`). They are built here, in
+//! one place, so that a test can never reach a real endpoint by accident: with
+//! [`GcpConfig::endpoint`] set, every client talks to that URL with anonymous credentials; only
+//! without it do the clients use the real endpoints and Application Default Credentials (on GKE:
+//! Workload Identity).
+//!
+//! Retries are ours, not the clients': every call goes through [`retry`], which retries only
+//! [`ErrorKind::Transient`] failures (429, 5xx, timeouts, connection errors) with exponential
+//! backoff and full jitter, a bounded number of times. The clients' own retry policy is turned off
+//! so that attempts are not multiplied.
+
+pub mod bigtable;
+pub mod fake;
+pub mod gke;
+pub mod monitoring;
+
+use std::future::Future;
+use std::hash::{BuildHasher, Hasher};
+use std::sync::Arc;
+use std::time::Duration;
+
+use google_cloud_auth::credentials::anonymous::Builder as Anonymous;
+use google_cloud_gax::error::rpc::{Code, StatusDetails};
+use google_cloud_gax::retry_policy::NeverRetry;
+use tokio::sync::Mutex;
+use tokio::time::Instant;
+
+use crate::adapters::{AdapterError, ErrorKind};
+use crate::core::Ts;
+
+pub use bigtable::BigtableCluster;
+pub use gke::GkeNodePool;
+pub use monitoring::{CloudMonitoring, SharedSource};
+
+/// Cloud Monitoring's default quota for `timeSeries.list` (and other read queries):
+/// 6,000 per minute per project.
+pub const MONITORING_QUERIES_PER_MINUTE: u32 = 6_000;
+
+/// The time now, as the adapters that need it (the Bigtable storage floor) read it. Injected so
+/// that tests and the simulator control time and the library never reads a clock itself.
+pub type Clock = Arc<dyn Fn() -> Ts + Send + Sync>;
+
+/// How transient failures are retried.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryConfig {
+    /// Attempts in all, including the first. At least 1.
+    pub attempts: u32,
+    /// Upper bound of the first backoff; doubles each attempt.
+    pub initial_backoff: Duration,
+    /// Largest backoff between two attempts.
+    pub max_backoff: Duration,
+    /// Time limit of one attempt; a slower answer counts as a transient failure.
+    pub attempt_timeout: Duration,
+}
+
+impl Default for RetryConfig {
+    /// Four attempts over at most about 7 s of backoff: enough to ride out a 429 burst within one
+    /// 60 s evaluation interval, short enough not to delay the next tick.
+    fn default() -> Self {
+        RetryConfig {
+            attempts: 4,
+            initial_backoff: Duration::from_millis(500),
+            max_backoff: Duration::from_secs(4),
+            attempt_timeout: Duration::from_secs(20),
+        }
+    }
+}
+
+impl RetryConfig {
+    /// Millisecond backoffs and a short attempt timeout, for tests against the local fake.
+    pub fn fast() -> RetryConfig {
+        RetryConfig {
+            attempts: 3,
+            initial_backoff: Duration::from_millis(2),
+            max_backoff: Duration::from_millis(10),
+            attempt_timeout: Duration::from_millis(300),
+        }
+    }
+}
+
+/// Where and how the Google clients connect.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GcpConfig {
+    /// Base URL of a fake or emulator (`http://127.0.0.1:PORT`), used for all three APIs with
+    /// anonymous credentials. `None`: the real endpoints with Application Default Credentials.
+    pub endpoint: Option<String>,
+    /// Retries of transient failures.
+    pub retry: RetryConfig,
+    /// Cloud Monitoring queries allowed per minute per project, shared by every query this
+    /// process makes through one [`CloudMonitoring`].
+    pub monitoring_queries_per_minute: u32,
+}
+
+impl Default for GcpConfig {
+    fn default() -> Self {
+        GcpConfig {
+            endpoint: None,
+            retry: RetryConfig::default(),
+            monitoring_queries_per_minute: MONITORING_QUERIES_PER_MINUTE,
+        }
+    }
+}
+
+impl GcpConfig {
+    /// Real endpoints when `endpoint` is `None`, else the given fake.
+    pub fn new(endpoint: Option<String>) -> GcpConfig {
+        GcpConfig { endpoint, ..GcpConfig::default() }
+    }
+
+    /// A local fake with fast retries, for tests.
+    pub fn for_fake(endpoint: impl Into<String>) -> GcpConfig {
+        GcpConfig { endpoint: Some(endpoint.into()), retry: RetryConfig::fast(), ..GcpConfig::default() }
+    }
+}
+
+/// Configure a gax client builder the same way for every API. A macro because the three builders
+/// are distinct generic types with no common trait for these methods.
+macro_rules! configure {
+    ($builder:expr, $cfg:expr) => {{
+        let b = $builder.with_retry_policy(NeverRetry);
+        match &$cfg.endpoint {
+            Some(url) => b.with_endpoint(url.clone()).with_credentials(Anonymous::new().build()),
+            None => b,
+        }
+    }};
+}
+
+fn build_error(api: &str, e: impl std::fmt::Display) -> AdapterError {
+    AdapterError::new(
+        "gcp",
+        ErrorKind::PermissionDenied,
+        format!(
+            "could not build the {api} client: {e}. Without --gcp-endpoint the client needs Application Default Credentials (on GKE: Workload Identity)"
+        ),
+    )
+}
+
+/// The Cloud Monitoring client.
+pub async fn monitoring_client(
+    cfg: &GcpConfig,
+) -> Result<google_cloud_monitoring_v3::client::MetricService, AdapterError> {
+    configure!(google_cloud_monitoring_v3::client::MetricService::builder(), cfg)
+        .build()
+        .await
+        .map_err(|e| build_error("Cloud Monitoring", e))
+}
+
+/// The Bigtable instance admin client.
+pub async fn bigtable_client(
+    cfg: &GcpConfig,
+) -> Result<google_cloud_bigtable_admin_v2::client::BigtableInstanceAdmin, AdapterError> {
+    configure!(google_cloud_bigtable_admin_v2::client::BigtableInstanceAdmin::builder(), cfg)
+        .build()
+        .await
+        .map_err(|e| build_error("Bigtable admin", e))
+}
+
+/// The GKE cluster manager client.
+pub async fn gke_client(cfg: &GcpConfig) -> Result<google_cloud_container_v1::client::ClusterManager, AdapterError> {
+    configure!(google_cloud_container_v1::client::ClusterManager::builder(), cfg)
+        .build()
+        .await
+        .map_err(|e| build_error("GKE", e))
+}
+
+/// Translate a client error into an [`AdapterError`].
+///
+/// `permission` is the IAM permission the call needs; a 403 names it, so the fix is in the
+/// message even when the server's body does not say (Google's usually does, in an `ErrorInfo`
+/// detail, and that one wins).
+pub fn map_error(backend: &'static str, permission: &str, e: &google_cloud_gax::error::Error) -> AdapterError {
+    let http = e.http_status_code();
+    let status = e.status();
+    let server_message = status.map(|s| s.message.clone()).unwrap_or_else(|| e.to_string());
+    let kind = if e.is_timeout() || e.is_connect() || e.is_io() {
+        ErrorKind::Transient
+    } else if e.is_deserialization() {
+        ErrorKind::Malformed
+    } else if e.is_authentication() {
+        ErrorKind::PermissionDenied
+    } else if let Some(s) = status {
+        match s.code {
+            Code::ResourceExhausted | Code::Unavailable | Code::DeadlineExceeded | Code::Internal => {
+                ErrorKind::Transient
+            }
+            Code::PermissionDenied | Code::Unauthenticated => ErrorKind::PermissionDenied,
+            Code::NotFound => ErrorKind::NotFound,
+            Code::FailedPrecondition | Code::Aborted if mentions_operation_in_progress(&s.message) => ErrorKind::Busy,
+            Code::FailedPrecondition => ErrorKind::Refused,
+            Code::Aborted => ErrorKind::Busy,
+            _ => kind_from_http(http),
+        }
+    } else {
+        kind_from_http(http)
+    };
+    let message = match kind {
+        ErrorKind::PermissionDenied => {
+            let named = status
+                .and_then(|s| {
+                    s.details.iter().find_map(|d| match d {
+                        StatusDetails::ErrorInfo(info) => info.metadata.get("permission").cloned(),
+                        _ => None,
+                    })
+                })
+                .unwrap_or_else(|| permission.to_string());
+            format!(
+                "permission denied: the controller's service account lacks IAM permission {named} (grant it through the ebbflow custom role, see docs/gcp.md): {server_message}"
+            )
+        }
+        ErrorKind::Malformed => format!("unreadable response: {e}"),
+        _ => match http {
+            Some(code) => format!("HTTP {code}: {server_message}"),
+            None => server_message,
+        },
+    };
+    AdapterError { backend, kind, code: http, message }
+}
+
+fn kind_from_http(http: Option<u16>) -> ErrorKind {
+    match http {
+        Some(429 | 500 | 502 | 503 | 504) => ErrorKind::Transient,
+        Some(401 | 403) => ErrorKind::PermissionDenied,
+        Some(404) => ErrorKind::NotFound,
+        Some(409) => ErrorKind::Busy,
+        Some(_) => ErrorKind::Other,
+        // No HTTP status and not classified above: a transport failure before any answer.
+        None => ErrorKind::Transient,
+    }
+}
+
+/// Whether a FAILED_PRECONDITION / ABORTED message says another operation holds the resource
+/// (Bigtable: "...another operation is in progress"; GKE: "Cluster is running incompatible
+/// operation ..."), which means "try later", not "fix your setup".
+fn mentions_operation_in_progress(message: &str) -> bool {
+    let m = message.to_ascii_lowercase();
+    m.contains("in progress") || m.contains("incompatible operation") || m.contains("another operation")
+}
+
+/// Run `attempt` until it succeeds, fails with a non-transient error, or `cfg.attempts` are used.
+/// Each attempt is cut off after `cfg.attempt_timeout`. Between attempts: full-jitter exponential
+/// backoff (a random delay up to `initial × 2^n`, capped at `max_backoff`), which spreads the
+/// retries of many policies hitting the same 429 instead of synchronising them.
+pub async fn retry<T, F, Fut>(backend: &'static str, cfg: &RetryConfig, mut attempt: F) -> Result<T, AdapterError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, AdapterError>>,
+{
+    let attempts = cfg.attempts.max(1);
+    let mut n = 0;
+    loop {
+        n += 1;
+        let result = match tokio::time::timeout(cfg.attempt_timeout, attempt()).await {
+            Ok(r) => r,
+            Err(_) => Err(AdapterError::new(
+                backend,
+                ErrorKind::Transient,
+                format!("no answer within {:?}", cfg.attempt_timeout),
+            )),
+        };
+        match result {
+            Err(e) if e.kind == ErrorKind::Transient && n < attempts => {
+                tracing::debug!(backend, attempt = n, error = %e, "retrying");
+                tokio::time::sleep(backoff(cfg, n)).await;
+            }
+            Err(mut e) if e.kind == ErrorKind::Transient && attempts > 1 => {
+                e.message = format!("{} (gave up after {attempts} attempts)", e.message);
+                return Err(e);
+            }
+            other => return other,
+        }
+    }
+}
+
+/// The delay before attempt `n + 1`.
+fn backoff(cfg: &RetryConfig, n: u32) -> Duration {
+    let cap = cfg.initial_backoff.saturating_mul(1u32 << (n - 1).min(16)).min(cfg.max_backoff);
+    // A randomly keyed hasher is random enough for jitter and needs no extra dependency.
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u32(n);
+    let fraction = (h.finish() % 1_000_001) as f64 / 1_000_000.0;
+    cap.mul_f64(fraction)
+}
+
+/// A token bucket per project that keeps this process within Cloud Monitoring's query quota.
+/// A caller over the rate waits for its token instead of being refused with a 429.
+#[derive(Debug)]
+pub struct QuotaLimiter {
+    per_minute: u32,
+    buckets: Mutex<std::collections::HashMap<String, (f64, Instant)>>,
+}
+
+impl QuotaLimiter {
+    /// At most `per_minute` queries per minute per project, with bursts of up to one second's
+    /// worth (`per_minute / 60`, at least 1), so the minute's quota is never spent in a burst.
+    pub fn new(per_minute: u32) -> QuotaLimiter {
+        QuotaLimiter { per_minute: per_minute.max(1), buckets: Mutex::new(Default::default()) }
+    }
+
+    fn burst(&self) -> f64 {
+        (f64::from(self.per_minute) / 60.0).max(1.0)
+    }
+
+    /// Wait until `project` may send one more query, and take the token.
+    pub async fn acquire(&self, project: &str) {
+        let rate = f64::from(self.per_minute) / 60.0; // tokens per second
+        loop {
+            let wait = {
+                let mut buckets = self.buckets.lock().await;
+                let now = Instant::now();
+                let (tokens, last) = buckets.entry(project.to_string()).or_insert((self.burst(), now));
+                *tokens = (*tokens + now.duration_since(*last).as_secs_f64() * rate).min(self.burst());
+                *last = now;
+                if *tokens >= 1.0 {
+                    *tokens -= 1.0;
+                    return;
+                }
+                Duration::from_secs_f64((1.0 - *tokens) / rate)
+            };
+            tokio::time::sleep(wait).await;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn limiter_keeps_a_project_within_its_per_minute_quota() {
+        let limiter = QuotaLimiter::new(120); // 2/s, bursts of 2
+        let start = Instant::now();
+        for _ in 0..12 {
+            limiter.acquire("p1").await;
+        }
+        // 2 from the burst, then 10 more at 2 per second.
+        let took = start.elapsed();
+        assert!(took >= Duration::from_secs(5) && took < Duration::from_millis(5100), "{took:?}");
+        // another project has its own bucket
+        let other = Instant::now();
+        limiter.acquire("p2").await;
+        assert!(other.elapsed() < Duration::from_millis(1));
+    }
+
+    #[test]
+    fn backoff_is_jittered_within_the_exponential_cap() {
+        let cfg = RetryConfig {
+            attempts: 5,
+            initial_backoff: Duration::from_millis(100),
+            max_backoff: Duration::from_millis(300),
+            attempt_timeout: Duration::from_secs(1),
+        };
+        for _ in 0..50 {
+            assert!(backoff(&cfg, 1) <= Duration::from_millis(100));
+            assert!(backoff(&cfg, 2) <= Duration::from_millis(200));
+            assert!(backoff(&cfg, 4) <= Duration::from_millis(300));
+        }
+        let distinct: std::collections::HashSet<_> = (0..20).map(|_| backoff(&cfg, 3)).collect();
+        assert!(distinct.len() > 1, "backoff must vary between calls");
+    }
+
+    #[tokio::test]
+    async fn retry_stops_at_non_transient_errors_and_bounds_attempts() {
+        let cfg = RetryConfig::fast();
+        let mut calls = 0;
+        let r: Result<(), _> = retry("t", &cfg, || {
+            calls += 1;
+            async { Err(AdapterError::new("t", ErrorKind::Transient, "503")) }
+        })
+        .await;
+        assert_eq!(calls, 3);
+        assert!(r.unwrap_err().message.contains("gave up after 3 attempts"));
+
+        let mut calls = 0;
+        let r: Result<(), _> = retry("t", &cfg, || {
+            calls += 1;
+            async { Err(AdapterError::new("t", ErrorKind::PermissionDenied, "403")) }
+        })
+        .await;
+        assert_eq!(calls, 1);
+        assert_eq!(r.unwrap_err().kind, ErrorKind::PermissionDenied);
+    }
+}

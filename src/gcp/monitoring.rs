@@ -1,0 +1,356 @@
+//! Cloud Monitoring as a [`MetricSource`]: `projects.timeSeries.list` with the policy's filter
+//! and aggregation, every page followed.
+//!
+//! Missing data is reported as missing, never as zero:
+//! - no series at all → no samples (the core marks the metric `NoData` or `Stale`);
+//! - a NaN point stays NaN (the core marks it `Invalid`);
+//! - a response with `executionErrors` → [`DataProblem::Partial`], samples kept;
+//! - more than one series where the query should return one → [`DataProblem::MultipleSeries`],
+//!   no samples (which series it was is logged), because picking one would be a guess;
+//! - the newest, still-filling alignment period is dropped (see [`complete_until`]).
+//!
+//! [`SharedSource`] sits in front of a source so that many policies with the same query cost one
+//! query per tick.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use google_cloud_monitoring_v3::client::MetricService;
+use google_cloud_monitoring_v3::model::aggregation::{Aligner, Reducer};
+use google_cloud_monitoring_v3::model::typed_value::Value;
+use google_cloud_monitoring_v3::model::{Aggregation, ListTimeSeriesResponse, TimeInterval, TimeSeries};
+
+use crate::adapters::{AdapterError, ErrorKind, MetricQuery, MetricSource, Series};
+use crate::core::{DataProblem, Dur, Sample, Ts};
+use crate::gcp::{GcpConfig, QuotaLimiter, RetryConfig, map_error, monitoring_client, retry};
+
+const BACKEND: &str = "monitoring";
+const PERMISSION: &str = "monitoring.timeSeries.list";
+
+/// Cloud Monitoring, read through `projects.timeSeries.list`.
+pub struct CloudMonitoring {
+    client: MetricService,
+    retry: RetryConfig,
+    limiter: QuotaLimiter,
+    requests: AtomicU64,
+}
+
+impl CloudMonitoring {
+    /// Build the client as `cfg` says (a fake's endpoint, or the real one with ADC).
+    pub async fn new(cfg: &GcpConfig) -> Result<CloudMonitoring, AdapterError> {
+        Ok(CloudMonitoring::from_client(monitoring_client(cfg).await?, cfg))
+    }
+
+    /// Wrap an existing client.
+    pub fn from_client(client: MetricService, cfg: &GcpConfig) -> CloudMonitoring {
+        CloudMonitoring {
+            client,
+            retry: cfg.retry,
+            limiter: QuotaLimiter::new(cfg.monitoring_queries_per_minute),
+            requests: AtomicU64::new(0),
+        }
+    }
+
+    /// HTTP requests sent so far (pages and retries each count).
+    pub fn requests_sent(&self) -> u64 {
+        self.requests.load(Ordering::Relaxed)
+    }
+
+    /// Every page of `query` over `(start, end]`, as the API returned them.
+    pub async fn list_pages(
+        &self,
+        query: &MetricQuery,
+        start: Ts,
+        end: Ts,
+    ) -> Result<Vec<ListTimeSeriesResponse>, AdapterError> {
+        let aligner = Aligner::from(query.per_series_aligner.as_str());
+        if aligner.value().is_none() {
+            return Err(AdapterError::new(
+                BACKEND,
+                ErrorKind::Refused,
+                format!("unknown perSeriesAligner {:?}", query.per_series_aligner),
+            ));
+        }
+        let mut aggregation = Aggregation::new()
+            .set_alignment_period(dur_to_wkt(query.alignment_period))
+            .set_per_series_aligner(aligner)
+            .set_group_by_fields(query.group_by_fields.clone());
+        if let Some(reducer) = &query.cross_series_reducer {
+            let r = Reducer::from(reducer.as_str());
+            if r.value().is_none() {
+                return Err(AdapterError::new(
+                    BACKEND,
+                    ErrorKind::Refused,
+                    format!("unknown crossSeriesReducer {reducer:?}"),
+                ));
+            }
+            aggregation = aggregation.set_cross_series_reducer(r);
+        }
+        let request = self
+            .client
+            .list_time_series()
+            .set_name(format!("projects/{}", query.project))
+            .set_filter(query.filter.clone())
+            .set_interval(TimeInterval::new().set_start_time(ts_to_wkt(start)).set_end_time(ts_to_wkt(end)))
+            .set_aggregation(aggregation);
+
+        let mut pages = Vec::new();
+        let mut token = String::new();
+        loop {
+            let page = retry(BACKEND, &self.retry, || {
+                let req = request.clone().set_page_token(token.clone());
+                async {
+                    self.limiter.acquire(&query.project).await;
+                    self.requests.fetch_add(1, Ordering::Relaxed);
+                    req.send().await.map_err(|e| map_error(BACKEND, PERMISSION, &e))
+                }
+            })
+            .await?;
+            token = page.next_page_token.clone();
+            pages.push(page);
+            if token.is_empty() {
+                return Ok(pages);
+            }
+            if pages.len() > 10_000 {
+                return Err(AdapterError::new(BACKEND, ErrorKind::Malformed, "more than 10000 pages: paging loop?"));
+            }
+        }
+    }
+}
+
+impl MetricSource for CloudMonitoring {
+    async fn fetch(&self, query: &MetricQuery, after: Ts, until: Ts) -> Result<Series, AdapterError> {
+        let pages = self.list_pages(query, after, until).await?;
+        Ok(series_from_responses(&pages, query.alignment_period, after, until))
+    }
+}
+
+/// `ebbflow record`: every `timeSeries.list` page of `query` over `(from, to]`, as a JSON array
+/// of response objects (the REST API's own shape: camelCase, int64 values as strings), which
+/// `ebbflow simulate` reads. Nothing is dropped or merged here: the file is the raw answer.
+pub async fn record(cfg: &GcpConfig, query: &MetricQuery, from: Ts, to: Ts) -> Result<serde_json::Value, AdapterError> {
+    if to <= from {
+        return Err(AdapterError::new(BACKEND, ErrorKind::Refused, format!("--to {to} is not after --from {from}")));
+    }
+    let source = CloudMonitoring::new(cfg).await?;
+    let pages = source.list_pages(query, from, to).await?;
+    serde_json::to_value(&pages)
+        .map_err(|e| AdapterError::new(BACKEND, ErrorKind::Malformed, format!("cannot serialise the responses: {e}")))
+}
+
+/// The newest point time kept for a query over `(…, until]`: `until − alignment_period`.
+///
+/// Monitoring ingests samples minutes late, and the aligned point of the newest period is computed
+/// from whatever has arrived, so it reads low (a sum or count) or noisy (a mean of a few). The rule:
+/// a point counts as complete once a whole alignment period has passed since its interval ended;
+/// anything newer is dropped and fetched again on a later tick (the next fetch starts after the
+/// newest sample kept, so nothing is lost).
+pub fn complete_until(until: Ts, alignment_period: Dur) -> Ts {
+    until - alignment_period
+}
+
+/// Turn raw `timeSeries.list` pages into the samples of one series, oldest first, applying the
+/// missing-data rules of this module. Also used to read `ebbflow record` files.
+pub fn series_from_responses(pages: &[ListTimeSeriesResponse], alignment_period: Dur, after: Ts, until: Ts) -> Series {
+    let newest_kept = complete_until(until, alignment_period);
+    // Pages may split one series' points, repeating its labels: group by identity.
+    let mut by_series: BTreeMap<String, Vec<Sample>> = BTreeMap::new();
+    let mut partial = Vec::new();
+    for page in pages {
+        partial.extend(page.execution_errors.iter().map(|s| s.message.clone()));
+        for ts in &page.time_series {
+            let samples = by_series.entry(series_identity(ts)).or_default();
+            for p in &ts.points {
+                let Some(end) = p.interval.as_ref().and_then(|i| i.end_time.as_ref()) else { continue };
+                let at = wkt_to_ts(end);
+                if at <= after || at > newest_kept {
+                    continue;
+                }
+                samples.push(Sample { at, value: point_value(p.value.as_ref().and_then(|v| v.value.as_ref())) });
+            }
+        }
+    }
+    if by_series.len() > 1 {
+        tracing::warn!(
+            series = by_series.len(),
+            which = %by_series.keys().cloned().collect::<Vec<_>>().join("; "),
+            "the query returned several time series where one was expected; add a crossSeriesReducer or narrow the filter"
+        );
+        return Series { samples: Vec::new(), problem: Some(DataProblem::MultipleSeries(by_series.len() as u32)) };
+    }
+    let mut samples = by_series.into_values().next().unwrap_or_default();
+    // The API returns points newest first; the core wants oldest first, one per instant.
+    samples.sort_by_key(|s| s.at);
+    samples.dedup_by_key(|s| s.at);
+    let problem = if partial.is_empty() {
+        None
+    } else {
+        tracing::warn!(errors = %partial.join("; "), "Cloud Monitoring returned partial data");
+        Some(DataProblem::Partial)
+    };
+    Series { samples, problem }
+}
+
+/// A series' labels in a stable order, to tell series apart and to name them in messages.
+fn series_identity(ts: &TimeSeries) -> String {
+    let mut out = String::new();
+    if let Some(m) = &ts.metric {
+        let labels: BTreeMap<_, _> = m.labels.iter().collect();
+        out.push_str(&format!("{} {labels:?}", m.r#type));
+    }
+    if let Some(r) = &ts.resource {
+        let labels: BTreeMap<_, _> = r.labels.iter().collect();
+        out.push_str(&format!(" {} {labels:?}", r.r#type));
+    }
+    out
+}
+
+/// A point's value as f64. Types that have no single number (strings, missing values) become
+/// NaN, which the core treats as invalid data rather than zero.
+fn point_value(v: Option<&Value>) -> f64 {
+    match v {
+        Some(Value::DoubleValue(d)) => *d,
+        // i64 → f64 loses precision only above 2^53, far beyond any load metric.
+        Some(Value::Int64Value(i)) => *i as f64,
+        Some(Value::BoolValue(b)) => f64::from(u8::from(*b)),
+        Some(Value::DistributionValue(d)) if d.count > 0 => d.mean,
+        _ => f64::NAN,
+    }
+}
+
+fn ts_to_wkt(t: Ts) -> google_cloud_wkt::Timestamp {
+    google_cloud_wkt::Timestamp::clamp(t.0.div_euclid(1000), (t.0.rem_euclid(1000) * 1_000_000) as i32)
+}
+
+fn wkt_to_ts(t: &google_cloud_wkt::Timestamp) -> Ts {
+    Ts(t.seconds() * 1000 + i64::from(t.nanos()) / 1_000_000)
+}
+
+fn dur_to_wkt(d: Dur) -> google_cloud_wkt::Duration {
+    google_cloud_wkt::Duration::clamp(d.0.div_euclid(1000), (d.0.rem_euclid(1000) * 1_000_000) as i32)
+}
+
+/// One fetch remembered by [`SharedSource`].
+#[derive(Clone)]
+struct Cached {
+    after: Ts,
+    until: Ts,
+    result: Result<Series, AdapterError>,
+}
+
+/// Shares queries between policies: N policies with the same [`MetricQuery`] cost one query per
+/// tick instead of N.
+///
+/// A fetch of `(after, until]` is served from the last query of the same `MetricQuery` when that
+/// query covered the range (its `after` no later) and was made for an `until` at most `tick` away;
+/// the samples are cut to the range asked. Otherwise the widest range known is queried again. A
+/// failure is shared the same way, so a failing backend is not hammered by every policy in turn.
+/// Concurrent fetches of the same query wait for the one in flight.
+pub struct SharedSource<M> {
+    inner: M,
+    tick: Dur,
+    entries: std::sync::Mutex<HashMap<MetricQuery, Arc<tokio::sync::Mutex<Option<Cached>>>>>,
+    queries: AtomicU64,
+}
+
+impl<M: MetricSource> SharedSource<M> {
+    /// Share `inner`'s results for fetches whose `until` lies within `tick` of a cached query's.
+    pub fn new(inner: M, tick: Dur) -> SharedSource<M> {
+        SharedSource { inner, tick, entries: Default::default(), queries: AtomicU64::new(0) }
+    }
+
+    /// Queries passed to the inner source so far.
+    pub fn queries_issued(&self) -> u64 {
+        self.queries.load(Ordering::Relaxed)
+    }
+
+    /// The wrapped source.
+    pub fn inner(&self) -> &M {
+        &self.inner
+    }
+}
+
+impl<M: MetricSource> MetricSource for SharedSource<M> {
+    async fn fetch(&self, query: &MetricQuery, after: Ts, until: Ts) -> Result<Series, AdapterError> {
+        let slot = {
+            let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+            entries.entry(query.clone()).or_default().clone()
+        };
+        let mut cached = slot.lock().await;
+        let fresh = cached.as_ref().filter(|c| (until - c.until).0.abs() <= self.tick.0);
+        let hit = fresh.filter(|c| c.after <= after).cloned();
+        let entry = match hit {
+            Some(c) => c,
+            None => {
+                // Widen to what the last query covered, so the next policy's range is a subset.
+                let from = fresh.map_or(after, |c| c.after.min(after));
+                let to = fresh.map_or(until, |c| c.until.max(until));
+                self.queries.fetch_add(1, Ordering::Relaxed);
+                let result = self.inner.fetch(query, from, to).await;
+                let c = Cached { after: from, until: to, result };
+                *cached = Some(c.clone());
+                c
+            }
+        };
+        entry.result.map(|s| Series {
+            samples: s.samples.into_iter().filter(|x| x.at > after && x.at <= until).collect(),
+            problem: s.problem,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::Ts;
+    use std::sync::Mutex;
+
+    struct Counting(Mutex<Vec<(Ts, Ts)>>);
+    impl MetricSource for Counting {
+        async fn fetch(&self, _q: &MetricQuery, after: Ts, until: Ts) -> Result<Series, AdapterError> {
+            self.0.lock().unwrap().push((after, until));
+            let samples = (1..=20).map(|i| Sample { at: Ts(i * 60_000), value: i as f64 }).collect();
+            Ok(Series { samples, problem: None })
+        }
+    }
+
+    fn q(filter: &str) -> MetricQuery {
+        MetricQuery {
+            project: "p1".into(),
+            filter: filter.into(),
+            alignment_period: Dur::secs(60),
+            per_series_aligner: "ALIGN_MEAN".into(),
+            cross_series_reducer: None,
+            group_by_fields: vec![],
+        }
+    }
+
+    #[tokio::test]
+    async fn shared_source_issues_one_query_per_distinct_query_per_tick() {
+        let shared = SharedSource::new(Counting(Mutex::new(vec![])), Dur::secs(10));
+        let now = Ts(20 * 60_000);
+        // three policies on the same query, with different history needs, one on another query
+        let a = shared.fetch(&q("cpu"), Ts(5 * 60_000), now).await.unwrap();
+        let b = shared.fetch(&q("cpu"), Ts(15 * 60_000), now + Dur::secs(2)).await.unwrap();
+        let c = shared.fetch(&q("other"), Ts(0), now).await.unwrap();
+        assert_eq!(shared.queries_issued(), 2);
+        assert_eq!(a.samples.len(), 15);
+        assert_eq!(b.samples.first().unwrap().at, Ts(16 * 60_000), "served as a subset");
+        assert_eq!(c.samples.len(), 20);
+        // a wider range than cached in the same tick widens the query once
+        shared.fetch(&q("cpu"), Ts(0), now).await.unwrap();
+        shared.fetch(&q("cpu"), Ts(60_000), now).await.unwrap();
+        assert_eq!(shared.queries_issued(), 3);
+        // next tick: a new query
+        shared.fetch(&q("cpu"), Ts(15 * 60_000), now + Dur::secs(60)).await.unwrap();
+        assert_eq!(shared.queries_issued(), 4);
+        let calls = shared.inner().0.lock().unwrap().clone();
+        assert_eq!(calls[2], (Ts(0), now + Dur::secs(2)));
+    }
+
+    #[test]
+    fn newest_still_filling_period_is_dropped() {
+        assert_eq!(complete_until(Ts(600_000), Dur::secs(60)), Ts(540_000));
+    }
+}

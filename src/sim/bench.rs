@@ -1,0 +1,91 @@
+//! Speed and memory figures for `simulate --bench` (never asserted in timed tests).
+
+use std::time::Instant;
+
+use crate::api::{MetricKind, SmoothingKind};
+use crate::core::policy::{MetricPolicy, Pace, SpikePolicy};
+use crate::core::{Dur, Floor, Inputs, MetricInput, Policy, PolicyState, Sample, Ts, decide};
+
+fn bench_policy(smoothing: SmoothingKind) -> Policy {
+    Policy {
+        min_size: 2,
+        max_size: 200,
+        metrics: vec![MetricPolicy {
+            name: "cpu".into(),
+            target: 0.6,
+            kind: MetricKind::PerNode,
+            smoothing,
+            window: Dur::mins(10),
+            max_age: Dur::mins(5),
+        }],
+        spike: Some(SpikePolicy { threshold: 3.0, min_rise: 0.2, sustained: 2, hold: Dur::mins(30) }),
+        scale_out: Pace { cooldown: Dur::ZERO, stabilization: Dur::ZERO, step_nodes: Some(4), step_percent: Some(100) },
+        scale_in: Pace {
+            cooldown: Dur::mins(10),
+            stabilization: Dur::mins(15),
+            step_nodes: Some(1),
+            step_percent: Some(10),
+        },
+        warmup: Dur::mins(3),
+        tolerance: 0.1,
+        interval: Dur::secs(60),
+        mode: crate::api::Mode::Enforce,
+        on_missing_data: crate::api::MissingDataPolicy::Hold,
+        max_resizes_per_day: 1000,
+    }
+}
+
+/// A deterministic, noisy, cyclic load with bursts, `n` samples one minute apart.
+fn load(n: usize) -> Vec<f64> {
+    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+    (0..n)
+        .map(|i| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let noise = (x % 1000) as f64 / 1000.0 - 0.5;
+            let day = (i as f64 / 1440.0 * std::f64::consts::TAU).sin();
+            let burst = if i % 997 < 5 { 0.6 } else { 0.0 };
+            (0.5 + 0.2 * day + 0.05 * noise + burst).max(0.0)
+        })
+        .collect()
+}
+
+fn drive(policy: &Policy, values: &[f64]) -> (PolicyState, u32) {
+    let mut state = PolicyState::default();
+    let mut size = 10u32;
+    for (i, &v) in values.iter().enumerate() {
+        let now = Ts(i as i64 * 60_000);
+        let s = [Sample { at: now, value: v * 10.0 / size as f64 }];
+        let input = [MetricInput { samples: &s, problem: None }];
+        let d = decide(policy, state, &Inputs { current: size, metrics: &input, floor: Floor::None, busy: false }, now);
+        state = d.state;
+        if d.desired != size {
+            state.begin_resize(size, d.desired, None, now);
+            state.finish_resize(now);
+            size = d.desired;
+        }
+    }
+    (state, size)
+}
+
+/// Samples per second through smoothing, spike detection and `decide`, one decision per sample.
+pub fn core_samples_per_second() -> f64 {
+    let values = load(2_000_000);
+    let mut best: f64 = 0.0;
+    for kind in [SmoothingKind::Ema, SmoothingKind::Sma] {
+        let policy = bench_policy(kind);
+        let started = Instant::now();
+        let out = drive(&policy, &values);
+        std::hint::black_box(out);
+        let rate = values.len() as f64 / started.elapsed().as_secs_f64();
+        best = if best == 0.0 { rate } else { best.min(rate) };
+    }
+    best
+}
+
+/// Serialized size of the state after a long run: it must not grow with the trace.
+pub fn state_bytes_after_long_run() -> usize {
+    let (state, _) = drive(&bench_policy(SmoothingKind::Sma), &load(1_000_000));
+    serde_json::to_vec(&state).map(|v| v.len()).unwrap_or(0)
+}

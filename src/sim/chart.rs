@@ -1,0 +1,58 @@
+//! The simulation's chart: demand against the capacity the policy provided, with scale actions
+//! and spikes marked, drawn by the same renderer the dashboard uses.
+
+use std::path::Path;
+
+use crate::chart::{ChartData, Marker, MarkerKind, Series, Style, write_chart};
+use crate::sim::{Run, Scenario};
+
+/// Chart data for a comparison (`runs[0]` is the policy, `runs[1]` the HPA baseline).
+pub fn chart_data(sc: &Scenario, runs: &[Run]) -> ChartData {
+    let policy = &runs[0];
+    let target = sc.policy.metrics[0].target;
+    let (start, end) = sc.trace.span();
+    let pts = |f: &dyn Fn(&crate::sim::Step) -> f64, run: &Run| -> Vec<(i64, f64)> {
+        run.steps.iter().map(|s| (s.at.0, f(s))).collect()
+    };
+    let mut sizes = vec![
+        Series::new(format!("{} serving", policy.summary.algorithm), Style::Step, pts(&|s| s.serving as f64, policy)),
+        Series::new(format!("{} desired", policy.summary.algorithm), Style::Dashed, pts(&|s| s.desired as f64, policy)),
+    ];
+    if let Some(hpa) = runs.iter().find(|r| r.summary.algorithm == "hpa") {
+        sizes.push(Series::new("hpa serving", Style::Step, pts(&|s| s.serving as f64, hpa)));
+    }
+    let mut markers = Vec::new();
+    let mut prev = sc.model.start_size;
+    for s in &policy.steps {
+        if s.desired != prev {
+            let kind = if s.desired > prev { MarkerKind::ScaleOut } else { MarkerKind::ScaleIn };
+            markers.push(Marker { at_ms: s.at.0, kind, label: format!("{prev}->{} {}", s.desired, s.reason) });
+        }
+        if s.spike && s.reason == "ScaleOutOnSpike" {
+            markers.push(Marker { at_ms: s.at.0, kind: MarkerKind::Spike, label: "spike".into() });
+        }
+        prev = s.desired;
+    }
+    let limit = sc.limit;
+    ChartData {
+        title: format!("{} on {}", policy.summary.algorithm, sc.trace.name),
+        start_ms: start.0,
+        end_ms: end.0,
+        load: vec![Series::new("demand (nodes at target)", Style::Area, pts(&|s| s.demand / target, policy))],
+        sizes,
+        markers,
+        y_label: "nodes".into(),
+        per_node: vec![
+            Series::new("observed", Style::Line, pts(&|s| s.observed, policy)),
+            Series::new("smoothed", Style::Line, pts(&|s| s.smoothed, policy)),
+            Series::new("target", Style::Dashed, vec![(start.0, target), (end.0, target)]),
+            Series::new("limit", Style::Dashed, vec![(start.0, limit), (end.0, limit)]),
+        ],
+        per_node_label: format!("{} per node", sc.policy.metrics[0].name),
+    }
+}
+
+/// Write the chart as SVG or PNG, by extension.
+pub fn write(path: &Path, sc: &Scenario, runs: &[Run]) -> std::io::Result<()> {
+    write_chart(path, &chart_data(sc, runs))
+}

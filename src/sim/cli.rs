@@ -1,0 +1,373 @@
+//! The `ebbflow simulate` command line.
+
+use std::io::{IsTerminal, Write as _};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use serde::Serialize;
+
+use crate::sim::report::{self, Summary};
+use crate::sim::scenario::{Scenario, ScenarioFile};
+use crate::sim::{Run, compare};
+
+/// Replay recorded metrics through the policy and compare it with baselines.
+///
+/// With no arguments, replays the embedded default: a bundled NAB trace
+/// (ec2_cpu_utilization_ac20cd.csv, recorded on 10 nodes) through simulations/policies/bigtable-cpu.yaml.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct SimulateArgs {
+    /// Scenario YAML (trace, policy, recordedSize, startSize, provisionDelay, metricDelay, limit,
+    /// metric); flags override its values.
+    #[arg(long, value_name = "FILE")]
+    pub scenario: Option<PathBuf>,
+    /// Recorded metric: CSV `timestamp,value` or a Cloud Monitoring ListTimeSeries JSON response
+    /// (several pages concatenated or in an array), e.g. from `ebbflow record`.
+    #[arg(long, value_name = "FILE")]
+    pub trace: Option<PathBuf>,
+    /// ScalePolicy YAML, the same file `kubectl apply` takes.
+    #[arg(long, value_name = "FILE")]
+    pub policy: Option<PathBuf>,
+    /// Nodes the target had while the trace was recorded (needed for perNode metrics).
+    #[arg(long, value_name = "N")]
+    pub recorded_size: Option<u32>,
+    /// Nodes at the start of the replay [default: recorded size; minSize for total metrics].
+    #[arg(long, value_name = "N")]
+    pub start_size: Option<u32>,
+    /// Time before added capacity serves, e.g. 20m for Bigtable, 2m for a node pool
+    /// [default: the policy's scaleOut.warmup].
+    #[arg(long, value_name = "DUR")]
+    pub provision_delay: Option<String>,
+    /// Time before a sample is visible to the policy [default: 4m, Cloud Monitoring's latency].
+    #[arg(long, value_name = "DUR")]
+    pub metric_delay: Option<String>,
+    /// Per-node value counted as overload ("minutes over limit") [default: target × 1.25].
+    #[arg(long, value_name = "VALUE")]
+    pub limit: Option<f64>,
+    /// Which policy metric the trace feeds [default: the first].
+    #[arg(long, value_name = "NAME")]
+    pub metric: Option<String>,
+    /// Print the comparison as JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    /// Write one row per evaluation of the policy:
+    /// timestamp,demand,observed,smoothed,spike,desired,serving,reason.
+    #[arg(long, value_name = "FILE.csv")]
+    pub steps_out: Option<PathBuf>,
+    /// Write a chart of demand vs serving capacity, with scale actions marked (.svg or .png).
+    #[arg(long, value_name = "FILE")]
+    pub chart: Option<PathBuf>,
+    /// Evaluate a grid of policy variants: a spec path and values, e.g.
+    /// `--sweep scaleIn.cooldown=5m,10m,20m --sweep metrics[0].smoothing.window=5m,15m`. Repeatable.
+    #[arg(long, value_name = "KEY=V1,V2,...")]
+    pub sweep: Vec<String>,
+    /// How to rank sweep variants: over-limit (minutes over limit, then node-minutes),
+    /// node-minutes, or over-target.
+    #[arg(long, default_value = "over-limit", value_name = "ORDER")]
+    pub rank_by: String,
+    /// Report speed instead: samples per second through the decision core, and the time to run
+    /// every scenario in --scenarios-dir with all baselines.
+    #[arg(long)]
+    pub bench: bool,
+    /// Folder of scenario files for --bench.
+    #[arg(long, value_name = "DIR", default_value = "simulations/scenarios")]
+    pub scenarios_dir: PathBuf,
+    /// Never show a progress bar.
+    #[arg(long)]
+    pub no_progress: bool,
+}
+
+impl SimulateArgs {
+    fn overrides(&self) -> ScenarioFile {
+        ScenarioFile {
+            name: None,
+            trace: self.trace.clone(),
+            policy: self.policy.clone(),
+            recorded_size: self.recorded_size,
+            start_size: self.start_size,
+            provision_delay: self.provision_delay.clone(),
+            metric_delay: self.metric_delay.clone(),
+            limit: self.limit,
+            metric: self.metric.clone(),
+        }
+    }
+
+    /// The scenario these arguments describe.
+    pub fn scenario(&self) -> Result<Scenario, String> {
+        let base = match &self.scenario {
+            Some(p) => ScenarioFile::load(p)?,
+            None if self.trace.is_none() && self.policy.is_none() => default_file(),
+            None => ScenarioFile::default(),
+        };
+        Scenario::build(self.overrides().over(base))
+    }
+}
+
+/// The embedded default's model.
+fn default_file() -> ScenarioFile {
+    ScenarioFile {
+        name: Some("bigtable-cpu".into()),
+        recorded_size: Some(10),
+        start_size: Some(10),
+        provision_delay: Some("20m".into()),
+        metric_delay: Some("4m".into()),
+        ..ScenarioFile::default()
+    }
+}
+
+/// The machine-readable result of a comparison.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Report {
+    /// The scenario, in one line.
+    pub scenario: String,
+    /// Assumptions and warnings.
+    pub notes: Vec<String>,
+    /// The policy first, then hpa, static-peak and oracle.
+    pub results: Vec<Summary>,
+}
+
+/// Run the command; the error is the message for the user.
+pub fn run(args: &SimulateArgs) -> Result<(), String> {
+    if args.bench {
+        return bench(args);
+    }
+    let sc = args.scenario()?;
+    if !args.sweep.is_empty() {
+        return sweep(args, &sc);
+    }
+    let runs = compare(&sc);
+    output(args, &sc, &runs)
+}
+
+fn output(args: &SimulateArgs, sc: &Scenario, runs: &[Run]) -> Result<(), String> {
+    if let Some(path) = &args.steps_out {
+        let mut f = std::fs::File::create(path).map_err(|e| format!("{}: cannot write: {e}", path.display()))?;
+        report::write_steps(&mut std::io::BufWriter::new(&mut f), &runs[0].steps)
+            .map_err(|e| format!("{}: cannot write: {e}", path.display()))?;
+    }
+    if let Some(path) = &args.chart {
+        crate::sim::chart::write(path, sc, runs).map_err(|e| format!("{}: {e}", path.display()))?;
+    }
+    let summaries: Vec<Summary> = runs.iter().map(|r| r.summary.clone()).collect();
+    if args.json {
+        let rep = Report { scenario: sc.describe(), notes: sc.notes.clone(), results: summaries };
+        println!("{}", serde_json::to_string_pretty(&rep).map_err(|e| e.to_string())?);
+    } else {
+        println!("{}", sc.describe());
+        for n in &sc.notes {
+            println!("note: {n}");
+        }
+        println!();
+        print!("{}", report::table(&summaries));
+        println!();
+        println!(
+            "node-min: node-minutes billed; x lower: relative to the oracle (the lower bound); min>target / min>limit:"
+        );
+        println!("minutes with per-node load above the target / the limit; revs: scale-ins undone within an hour.");
+    }
+    Ok(())
+}
+
+/// Parse `key=v1,v2` into the key and its values as JSON.
+fn parse_sweep(arg: &str) -> Result<(String, Vec<serde_json::Value>), String> {
+    let (key, values) = arg
+        .split_once('=')
+        .ok_or_else(|| format!("--sweep {arg}: expected KEY=V1,V2,... e.g. scaleIn.cooldown=5m,10m"))?;
+    let values: Vec<serde_json::Value> = values
+        .split(',')
+        .map(|v| {
+            let v = v.trim();
+            serde_json::from_str::<serde_json::Value>(v)
+                .ok()
+                .filter(|j| j.is_number() || j.is_boolean())
+                .unwrap_or_else(|| serde_json::Value::String(v.to_string()))
+        })
+        .collect();
+    if key.is_empty() || values.iter().any(|v| v.as_str() == Some("")) {
+        return Err(format!("--sweep {arg}: empty key or value"));
+    }
+    Ok((key.to_string(), values))
+}
+
+/// Set `path` (e.g. `metrics[0].smoothing.window`) inside a spec as JSON.
+fn set_path(spec: &mut serde_json::Value, path: &str, value: serde_json::Value) -> Result<(), String> {
+    let mut cur = spec;
+    let parts: Vec<&str> = path.split('.').collect();
+    for (i, part) in parts.iter().enumerate() {
+        let (name, index) = match part.split_once('[') {
+            Some((n, rest)) => {
+                let idx: usize = rest
+                    .trim_end_matches(']')
+                    .parse()
+                    .map_err(|_| format!("--sweep {path}: bad index in \"{part}\""))?;
+                (n, Some(idx))
+            }
+            None => (*part, None),
+        };
+        let last = i + 1 == parts.len() && index.is_none();
+        let obj = cur.as_object_mut().ok_or_else(|| format!("--sweep {path}: \"{name}\" is not inside an object"))?;
+        if last {
+            obj.insert(name.to_string(), value);
+            return Ok(());
+        }
+        cur = obj.entry(name.to_string()).or_insert_with(|| serde_json::json!({}));
+        if let Some(idx) = index {
+            let len = cur.as_array().map(|a| a.len()).unwrap_or(0);
+            cur = cur
+                .as_array_mut()
+                .and_then(|a| a.get_mut(idx))
+                .ok_or_else(|| format!("--sweep {path}: \"{name}\" has {len} entries, no [{idx}]"))?;
+            if i + 1 == parts.len() {
+                *cur = value;
+                return Ok(());
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A variant: its label and its summary.
+struct Variant {
+    label: String,
+    summary: Summary,
+}
+
+fn sweep(args: &SimulateArgs, base: &Scenario) -> Result<(), String> {
+    let axes: Vec<(String, Vec<serde_json::Value>)> =
+        args.sweep.iter().map(|s| parse_sweep(s)).collect::<Result<_, _>>()?;
+    let total: usize = axes.iter().map(|a| a.1.len()).product();
+    if total > 10_000 {
+        return Err(format!("--sweep: {total} variants is too many; at most 10000"));
+    }
+    let base_json = serde_json::to_value(&base.spec).map_err(|e| e.to_string())?;
+    let lower = crate::sim::baselines::oracle(base).summary.node_minutes;
+    let mut progress = Progress::new(total, args.no_progress);
+    let mut variants = Vec::with_capacity(total);
+    for n in 0..total {
+        let mut spec_json = base_json.clone();
+        let mut label = Vec::new();
+        let mut k = n;
+        for (key, values) in &axes {
+            let v = &values[k % values.len()];
+            k /= values.len();
+            set_path(&mut spec_json, key, v.clone())?;
+            label.push(format!("{key}={}", v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string())));
+        }
+        let label = label.join(" ");
+        let spec: crate::api::ScalePolicySpec =
+            serde_json::from_value(spec_json).map_err(|e| format!("variant {label}: not a valid spec: {e}"))?;
+        let policy = crate::core::Policy::from_spec(&spec).map_err(|e| format!("variant {label}: {e}"))?;
+        let sc = Scenario { spec, policy, ..base.clone() };
+        let mut run = crate::sim::run_policy(&sc);
+        if lower > 0.0 {
+            run.summary.vs_lower_bound = Some(run.summary.node_minutes / lower);
+        }
+        run.summary.algorithm = label.clone();
+        variants.push(Variant { label, summary: run.summary });
+        progress.tick(n + 1);
+    }
+    progress.done();
+    let key = |s: &Summary| -> (f64, f64, f64) {
+        match args.rank_by.as_str() {
+            "node-minutes" => (s.node_minutes, s.minutes_over_limit, s.minutes_over_target),
+            "over-target" => (s.minutes_over_target, s.node_minutes, 0.0),
+            _ => (s.minutes_over_limit, s.node_minutes, s.minutes_over_target),
+        }
+    };
+    if !matches!(args.rank_by.as_str(), "over-limit" | "node-minutes" | "over-target") {
+        return Err(format!("--rank-by {}: use over-limit, node-minutes or over-target", args.rank_by));
+    }
+    variants.sort_by(|a, b| {
+        let (x, y) = (key(&a.summary), key(&b.summary));
+        x.0.total_cmp(&y.0).then(x.1.total_cmp(&y.1)).then(x.2.total_cmp(&y.2)).then(a.label.cmp(&b.label))
+    });
+    let summaries: Vec<Summary> = variants.into_iter().map(|v| v.summary).collect();
+    if args.json {
+        let rep = Report { scenario: base.describe(), notes: base.notes.clone(), results: summaries };
+        println!("{}", serde_json::to_string_pretty(&rep).map_err(|e| e.to_string())?);
+    } else {
+        println!("{}", base.describe());
+        println!("{total} variants ranked by {}:\n", args.rank_by);
+        print!("{}", report::table(&summaries));
+    }
+    Ok(())
+}
+
+/// A progress bar on stderr, shown only on a terminal.
+struct Progress {
+    total: usize,
+    show: bool,
+    started: Instant,
+    last_draw: Option<Instant>,
+}
+
+impl Progress {
+    fn new(total: usize, off: bool) -> Progress {
+        Progress {
+            total,
+            show: !off && total > 1 && std::io::stderr().is_terminal(),
+            started: Instant::now(),
+            last_draw: None,
+        }
+    }
+
+    fn tick(&mut self, done: usize) {
+        if !self.show || self.last_draw.is_some_and(|t| t.elapsed().as_millis() < 100) && done < self.total {
+            return;
+        }
+        self.last_draw = Some(Instant::now());
+        let width = 30;
+        let filled = done * width / self.total.max(1);
+        let mut err = std::io::stderr();
+        let _ = write!(
+            err,
+            "\r[{}{}] {done}/{} {:.1}s",
+            "#".repeat(filled),
+            " ".repeat(width - filled),
+            self.total,
+            self.started.elapsed().as_secs_f64()
+        );
+        let _ = err.flush();
+    }
+
+    fn done(&self) {
+        if self.show {
+            eprintln!();
+        }
+    }
+}
+
+/// Scenario files in a folder, sorted.
+pub fn scenario_files(dir: &Path) -> Result<Vec<PathBuf>, String> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(|e| format!("{}: cannot list scenarios: {e}", dir.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "yaml" || x == "yml"))
+        .collect();
+    files.sort();
+    Ok(files)
+}
+
+fn bench(args: &SimulateArgs) -> Result<(), String> {
+    let core = crate::sim::bench::core_samples_per_second();
+    println!("decision core: {:.1} million samples/s (one sample and one decision each, single core)", core / 1e6);
+    let files = scenario_files(&args.scenarios_dir)?;
+    let scenarios: Vec<Scenario> =
+        files.iter().map(|f| ScenarioFile::load(f).and_then(Scenario::build)).collect::<Result<_, _>>()?;
+    let samples: usize = scenarios.iter().map(|s| s.trace.points.len()).sum();
+    let evaluations: usize = scenarios.iter().map(|s| s.evaluations()).sum();
+    let started = Instant::now();
+    for sc in &scenarios {
+        let runs = compare(sc);
+        std::hint::black_box(&runs);
+    }
+    let secs = started.elapsed().as_secs_f64();
+    println!(
+        "whole bundled set: {} scenarios, {samples} samples, {evaluations} evaluations x 4 algorithms in {secs:.2}s ({:.1} million samples/s through the closed loop)",
+        scenarios.len(),
+        samples as f64 / secs / 1e6
+    );
+    let state = crate::sim::bench::state_bytes_after_long_run();
+    println!("policy state after 1,000,000 samples: {state} bytes serialized (bounded by the windows, not the trace)");
+    Ok(())
+}

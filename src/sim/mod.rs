@@ -1,0 +1,125 @@
+//! `ebbflow simulate`: replay a recorded trace through the same `tick` (and so the same decision
+//! core) the controller runs, in a closed-loop model of the target, and compare the result with
+//! baseline algorithms run through the same model.
+
+pub mod baselines;
+pub mod bench;
+pub mod chart;
+pub mod cli;
+pub mod model;
+pub mod report;
+pub mod scenario;
+pub mod trace;
+
+use std::future::Future;
+use std::pin::pin;
+use std::task::{Context, Poll, Waker};
+
+use crate::adapters::MetricQuery;
+use crate::api::{MetricKind, Mode, ScalePolicySpec};
+use crate::core::{Policy, PolicyState, Ts};
+use crate::tick::tick;
+
+pub use model::Model;
+pub use report::{Step, Summary};
+pub use scenario::Scenario;
+pub use trace::Trace;
+
+/// Everything one simulated algorithm produced.
+#[derive(Debug, Clone)]
+pub struct Run {
+    /// One row per evaluation.
+    pub steps: Vec<Step>,
+    /// Figures computed from the rows.
+    pub summary: Summary,
+}
+
+/// Run a future that never waits (the simulator's adapters answer at once).
+fn run_now<F: Future>(f: F) -> F::Output {
+    let mut f = pin!(f);
+    let mut cx = Context::from_waker(Waker::noop());
+    match f.as_mut().poll(&mut cx) {
+        Poll::Ready(v) => v,
+        // The simulated world answers every call synchronously; a pending future here is a bug.
+        Poll::Pending => unreachable!("simulated adapters never wait"),
+    }
+}
+
+/// The metric the trace feeds, and the policy reduced to it (a trace replays one metric).
+pub fn replay_policy(spec: &ScalePolicySpec, metric: Option<&str>) -> Result<(ScalePolicySpec, usize), String> {
+    let index = match metric {
+        Some(name) => spec.metrics.iter().position(|m| m.name == name).ok_or_else(|| {
+            let names: Vec<&str> = spec.metrics.iter().map(|m| m.name.as_str()).collect();
+            format!("--metric {name}: the policy has no such metric (it has: {})", names.join(", "))
+        })?,
+        None => 0,
+    };
+    let mut s = spec.clone();
+    s.metrics = vec![spec.metrics[index].clone()];
+    // A simulation shows what enforcing the policy would do.
+    s.mode = Mode::Enforce;
+    Ok((s, index))
+}
+
+/// Demand at evaluation time `t`: the newest sample at or before `t`, unless it is older than
+/// `gap` (then the trace has a gap there and demand is unknown).
+pub(crate) fn demand_at(trace: &Trace, kind: MetricKind, recorded: u32, t: Ts, gap: crate::core::Dur) -> f64 {
+    let i = trace.points.partition_point(|p| p.0 <= t);
+    if i == 0 {
+        return f64::NAN;
+    }
+    let (at, v) = trace.points[i - 1];
+    if t - at > gap { f64::NAN } else { model::demand_of(kind, recorded, v) }
+}
+
+/// Evaluation times: every policy interval across the trace.
+pub(crate) fn grid(trace: &Trace, policy: &Policy) -> impl Iterator<Item = Ts> {
+    let (start, end) = trace.span();
+    let step = policy.interval.0.max(1);
+    (0..).map(move |k| Ts(start.0 + k * step)).take_while(move |t| *t <= end)
+}
+
+/// Replay the scenario's policy.
+pub fn run_policy(sc: &Scenario) -> Run {
+    let metric = &sc.policy.metrics[0];
+    let world = model::World::new(&sc.trace, metric.kind, sc.model);
+    let queries = [MetricQuery::from_spec(&sc.spec.metrics[0].query, "simulated")];
+    let gap = sc.gap();
+    let mut state = PolicyState::default();
+    let mut steps = Vec::with_capacity(sc.evaluations());
+    for now in grid(&sc.trace, &sc.policy) {
+        world.advance(now);
+        let report = match run_now(tick(&sc.policy, &queries, state.clone(), &world, &world, now)) {
+            Ok(r) => r,
+            // The simulated target never fails; keep the state and move on if it ever does.
+            Err(_) => continue,
+        };
+        let d = &report.decision;
+        let (requested, serving) = world.sizes();
+        steps.push(Step {
+            at: now,
+            demand: demand_at(&sc.trace, metric.kind, sc.model.recorded_size, now, gap),
+            observed: d.raw(0).unwrap_or(f64::NAN),
+            smoothed: d.smoothed(&sc.policy, 0).unwrap_or(f64::NAN),
+            spike: d.spike(&sc.policy),
+            desired: requested,
+            serving,
+            reason: d.reason.as_str(),
+        });
+        state = report.decision.state;
+    }
+    let summary = Summary::from_steps(&sc.name, &steps, metric.target, sc.limit, sc.model.start_size);
+    Run { steps, summary }
+}
+
+/// The policy and every baseline, side by side; `vs_lower_bound` filled in against the oracle.
+pub fn compare(sc: &Scenario) -> Vec<Run> {
+    let mut runs = vec![run_policy(sc), baselines::hpa(sc), baselines::static_peak(sc), baselines::oracle(sc)];
+    let lower = runs[3].summary.node_minutes;
+    for r in &mut runs {
+        if lower > 0.0 {
+            r.summary.vs_lower_bound = Some(r.summary.node_minutes / lower);
+        }
+    }
+    runs
+}

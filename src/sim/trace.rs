@@ -1,0 +1,316 @@
+//! Recorded metric traces: CSV `timestamp,value` and Cloud Monitoring `ListTimeSeries` JSON.
+//!
+//! Nothing is interpolated: a gap stays a gap, and the simulator shows the policy no sample there.
+//! Every error names the file, the line and the fix.
+
+use std::path::Path;
+
+use serde::Deserialize;
+
+use crate::core::{Dur, Ts};
+
+/// A recorded series, sorted, without duplicates.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Trace {
+    /// Where it came from (file name), for reports.
+    pub name: String,
+    /// Samples `(time, value)`, strictly increasing in time.
+    pub points: Vec<(Ts, f64)>,
+}
+
+/// A trace that cannot be used.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{file}{}: {message}", .line.map(|l| format!(":{l}")).unwrap_or_default())]
+pub struct TraceError {
+    /// The file.
+    pub file: String,
+    /// 1-based line, where it applies.
+    pub line: Option<usize>,
+    /// What is wrong and how to fix it.
+    pub message: String,
+}
+
+fn err(file: &str, line: Option<usize>, message: impl Into<String>) -> TraceError {
+    TraceError { file: file.to_string(), line, message: message.into() }
+}
+
+/// Parse a naive (`2014-02-14 14:30:00`) or RFC 3339 timestamp; naive times are taken as UTC.
+pub fn parse_time(text: &str) -> Option<Ts> {
+    let t = text.trim();
+    if let Ok(ts) = t.parse::<jiff::Timestamp>() {
+        return Some(Ts(ts.as_millisecond()));
+    }
+    let dt: jiff::civil::DateTime = t.parse().ok()?;
+    dt.to_zoned(jiff::tz::TimeZone::UTC).ok().map(|z| Ts(z.timestamp().as_millisecond()))
+}
+
+impl Trace {
+    /// Read a trace, choosing the format by content: JSON if it starts with `{` or `[`, else CSV.
+    pub fn load(path: &Path) -> Result<Trace, TraceError> {
+        let file = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|e| err(&file, None, format!("cannot read: {e}")))?;
+        Trace::parse(&file, &text)
+    }
+
+    /// Parse trace text; `file` is used in messages and as the trace's name.
+    pub fn parse(file: &str, text: &str) -> Result<Trace, TraceError> {
+        let first = text.trim_start().chars().next();
+        let points = match first {
+            Some('{') | Some('[') => parse_monitoring_json(file, text)?,
+            _ => parse_csv(file, text)?,
+        };
+        let name = Path::new(file).file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| file.into());
+        Ok(Trace { name, points })
+    }
+
+    /// Median spacing between samples: the trace's nominal interval.
+    pub fn interval(&self) -> Dur {
+        let mut gaps: Vec<i64> = self.points.windows(2).map(|w| w[1].0.0 - w[0].0.0).collect();
+        if gaps.is_empty() {
+            return Dur::mins(1);
+        }
+        let mid = gaps.len() / 2;
+        let (_, m, _) = gaps.select_nth_unstable(mid);
+        Dur(*m)
+    }
+
+    /// First and last sample times.
+    pub fn span(&self) -> (Ts, Ts) {
+        (self.points[0].0, self.points[self.points.len() - 1].0)
+    }
+}
+
+fn parse_csv(file: &str, text: &str) -> Result<Vec<(Ts, f64)>, TraceError> {
+    let mut points: Vec<(Ts, f64)> = Vec::new();
+    let mut lines: Vec<usize> = Vec::new();
+    for (i, raw) in text.lines().enumerate() {
+        let n = i + 1;
+        let line = raw.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let mut cols = line.split(',');
+        let (Some(ts), Some(val)) = (cols.next(), cols.next()) else {
+            return Err(err(file, Some(n), format!("expected \"timestamp,value\", got \"{line}\"")));
+        };
+        if points.is_empty() && lines.is_empty() && parse_time(ts).is_none() && val.trim().parse::<f64>().is_err() {
+            // The header row.
+            lines.push(0);
+            continue;
+        }
+        if cols.next().is_some() {
+            return Err(err(file, Some(n), format!("expected two columns \"timestamp,value\", got \"{line}\"")));
+        }
+        let at = parse_time(ts).ok_or_else(|| {
+            err(
+                file,
+                Some(n),
+                format!("\"{}\" is not a timestamp; write \"2014-02-14 14:30:00\" (UTC) or RFC 3339", ts.trim()),
+            )
+        })?;
+        let value: f64 = val
+            .trim()
+            .parse()
+            .map_err(|_| err(file, Some(n), format!("\"{}\" is not a number; write e.g. 42.5", val.trim())))?;
+        if let Some(&(prev, _)) = points.last() {
+            let prev_line = lines.last().copied().unwrap_or(0);
+            if at == prev {
+                return Err(err(
+                    file,
+                    Some(n),
+                    format!("duplicate timestamp {} (also on line {prev_line}); keep one row per time", ts.trim()),
+                ));
+            }
+            if at < prev {
+                return Err(err(
+                    file,
+                    Some(n),
+                    format!(
+                        "timestamp {} is earlier than line {prev_line}; sort the rows by time (e.g. `sort -t, -k1,1`)",
+                        ts.trim()
+                    ),
+                ));
+            }
+        }
+        points.push((at, value));
+        lines.push(n);
+    }
+    if points.is_empty() {
+        return Err(err(file, None, "the trace has no samples; expected rows of \"timestamp,value\" after the header"));
+    }
+    Ok(points)
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ListResponse {
+    #[serde(default)]
+    time_series: Vec<TimeSeries>,
+    #[serde(default)]
+    execution_errors: Vec<serde_json::Value>,
+}
+
+#[derive(Deserialize)]
+struct TimeSeries {
+    #[serde(default)]
+    points: Vec<Point>,
+}
+
+#[derive(Deserialize)]
+struct Point {
+    interval: Interval,
+    value: TypedValue,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Interval {
+    end_time: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct TypedValue {
+    double_value: Option<f64>,
+    // int64 travels as a JSON string in the REST API.
+    int64_value: Option<serde_json::Value>,
+}
+
+/// One or more `ListTimeSeries` responses: a single object, a JSON array of them, or several
+/// objects one after another (pages concatenated).
+fn parse_monitoring_json(file: &str, text: &str) -> Result<Vec<(Ts, f64)>, TraceError> {
+    let mut pages: Vec<ListResponse> = Vec::new();
+    let trimmed = text.trim_start();
+    let json_err = |e: serde_json::Error| {
+        err(
+            file,
+            Some(e.line()),
+            format!(
+                "not a Cloud Monitoring ListTimeSeries response: {e}; expected {{\"timeSeries\":[{{\"points\":[...]}}]}} or an array of such pages"
+            ),
+        )
+    };
+    if trimmed.starts_with('[') {
+        pages = serde_json::from_str(text).map_err(json_err)?;
+    } else {
+        for page in serde_json::Deserializer::from_str(text).into_iter::<ListResponse>() {
+            pages.push(page.map_err(json_err)?);
+        }
+    }
+    let mut points: Vec<(Ts, f64)> = Vec::new();
+    let mut series_seen = 0;
+    for (p, page) in pages.iter().enumerate() {
+        if !page.execution_errors.is_empty() {
+            return Err(err(
+                file,
+                None,
+                format!("page {} reports executionErrors (partial data); record the range again or trim it", p + 1),
+            ));
+        }
+        if page.time_series.len() > 1 {
+            return Err(err(
+                file,
+                None,
+                format!(
+                    "page {} holds {} time series; the simulator replays one: narrow the filter or add a crossSeriesReducer when recording",
+                    p + 1,
+                    page.time_series.len()
+                ),
+            ));
+        }
+        for series in &page.time_series {
+            series_seen += 1;
+            for point in &series.points {
+                let at = Ts::parse_rfc3339(&point.interval.end_time).map_err(|e| err(file, None, e))?;
+                let value = match (&point.value.double_value, &point.value.int64_value) {
+                    (Some(v), _) => *v,
+                    (None, Some(serde_json::Value::String(s))) => {
+                        s.parse().map_err(|_| err(file, None, format!("int64Value \"{s}\" is not a number")))?
+                    }
+                    (None, Some(serde_json::Value::Number(n))) => n.as_f64().unwrap_or(f64::NAN),
+                    _ => {
+                        return Err(err(
+                            file,
+                            None,
+                            format!(
+                                "point at {} has no doubleValue or int64Value; record a numeric metric (use an aligner for distributions)",
+                                point.interval.end_time
+                            ),
+                        ));
+                    }
+                };
+                points.push((at, value));
+            }
+        }
+    }
+    if series_seen == 0 || points.is_empty() {
+        return Err(err(file, None, "the response holds no points; check the filter and the time range you recorded"));
+    }
+    // The API returns points newest first, and pages continue the same series.
+    points.sort_by_key(|p| p.0);
+    for w in points.windows(2) {
+        if w[0].0 == w[1].0 {
+            return Err(err(file, None, format!("duplicate point at {}; a page was recorded twice", w[0].0)));
+        }
+    }
+    Ok(points)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_nab_csv_with_naive_utc_times() {
+        let t =
+            Trace::parse("x.csv", "timestamp,value\n2014-02-14 14:30:00,0.132\n2014-02-14 14:35:00,0.134\n").unwrap();
+        assert_eq!(t.points.len(), 2);
+        assert_eq!(t.points[0].0, Ts::parse_rfc3339("2014-02-14T14:30:00Z").unwrap());
+        assert_eq!(t.interval(), Dur::mins(5));
+    }
+
+    #[test]
+    fn errors_name_file_line_and_fix() {
+        let e = Trace::parse("t.csv", "timestamp,value\n2014-02-14 14:30:00,abc\n").unwrap_err();
+        assert_eq!(e.to_string(), "t.csv:2: \"abc\" is not a number; write e.g. 42.5");
+        let e = Trace::parse("t.csv", "timestamp,value\n2014-02-14 14:35:00,1\n2014-02-14 14:30:00,2\n").unwrap_err();
+        assert_eq!(e.line, Some(3));
+        assert!(e.message.contains("sort the rows"), "{e}");
+        let e = Trace::parse("t.csv", "timestamp,value\n2014-02-14 14:35:00,1\n2014-02-14 14:35:00,2\n").unwrap_err();
+        assert!(e.message.contains("duplicate timestamp") && e.message.contains("line 2"), "{e}");
+        let e = Trace::parse("t.csv", "timestamp,value\n").unwrap_err();
+        assert!(e.message.contains("no samples"), "{e}");
+        let e = Trace::parse("t.csv", "timestamp,value\nyesterday,4\n").unwrap_err();
+        assert!(e.message.contains("is not a timestamp"), "{e}");
+    }
+
+    #[test]
+    fn reads_concatenated_monitoring_pages_newest_first() {
+        let page = |a: &str, b: &str| {
+            format!(
+                r#"{{"timeSeries":[{{"metric":{{"type":"x"}},"points":[
+                {{"interval":{{"endTime":"{b}"}},"value":{{"doubleValue":0.5}}}},
+                {{"interval":{{"endTime":"{a}"}},"value":{{"int64Value":"3"}}}}]}}],"nextPageToken":"p"}}"#
+            )
+        };
+        let text = format!(
+            "{}\n{}",
+            page("2026-01-01T00:02:00Z", "2026-01-01T00:03:00Z"),
+            page("2026-01-01T00:00:00Z", "2026-01-01T00:01:00Z")
+        );
+        let t = Trace::parse("rec.json", &text).unwrap();
+        let values: Vec<f64> = t.points.iter().map(|p| p.1).collect();
+        assert_eq!(values, [3.0, 0.5, 3.0, 0.5]);
+        let arr = format!("[{}]", page("2026-01-01T00:02:00Z", "2026-01-01T00:03:00Z"));
+        assert_eq!(Trace::parse("rec.json", &arr).unwrap().points.len(), 2);
+    }
+
+    #[test]
+    fn rejects_partial_and_multi_series_recordings() {
+        let partial = r#"{"timeSeries":[{"points":[{"interval":{"endTime":"2026-01-01T00:00:00Z"},"value":{"doubleValue":1}}]}],"executionErrors":[{"code":8}]}"#;
+        assert!(Trace::parse("r.json", partial).unwrap_err().message.contains("executionErrors"));
+        let multi = r#"{"timeSeries":[{"points":[]},{"points":[]}]}"#;
+        assert!(Trace::parse("r.json", multi).unwrap_err().message.contains("2 time series"));
+        assert!(Trace::parse("r.json", "{\"timeSeries\": [").unwrap_err().message.contains("ListTimeSeries"));
+    }
+}

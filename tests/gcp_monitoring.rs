@@ -1,0 +1,203 @@
+//! Cloud Monitoring through the real Rust client against the local fake: request shape, paging,
+//! value types, the missing-data rules, query sharing and `ebbflow record`.
+
+mod gcp_support;
+
+use std::sync::Arc;
+
+use ebbflow::adapters::{ErrorKind, MetricSource};
+use ebbflow::core::{DataProblem, Dur, Ts};
+use ebbflow::gcp::fake::{Endpoint, FakeSeries, FakeValue, Fault, Script};
+use ebbflow::gcp::{CloudMonitoring, SharedSource};
+use gcp_support::*;
+
+#[tokio::test]
+async fn list_time_series_sends_the_query_and_returns_points_oldest_first() {
+    let (fake, cfg) = fake().await;
+    fake.set_time_series(CPU, cpu_script(0.4));
+    let source = CloudMonitoring::new(&cfg).await.unwrap();
+    let (_, queries) = policy();
+    let after = now() - Dur::mins(10);
+    let series = source.fetch(&queries[0], after, now()).await.unwrap();
+
+    let reqs = fake.requests_to(Endpoint::ListTimeSeries);
+    assert_eq!(reqs.len(), 1);
+    let r = &reqs[0];
+    assert_eq!(r.path, "/v3/projects/p1/timeSeries");
+    assert_eq!(r.param("filter"), Some(CPU));
+    assert_eq!(r.param("interval.startTime"), Some("2026-11-23T03:50:30Z"));
+    assert_eq!(r.param("interval.endTime"), Some("2026-11-23T04:00:30Z"));
+    assert_eq!(r.param("aggregation.alignmentPeriod"), Some("60s"));
+    assert_eq!(r.param("aggregation.perSeriesAligner"), Some("12"), "ALIGN_MEAN as an int enum");
+    assert_eq!(r.param("aggregation.crossSeriesReducer"), Some("1"), "REDUCE_MEAN");
+    assert_eq!(r.param("aggregation.groupByFields"), Some("resource.labels.cluster"));
+
+    // Samples at 03:51:30 … 03:59:30: the one at 04:00:30 ends inside the last alignment period
+    // before `until` (after 03:59:30) and is dropped as still filling.
+    assert_eq!(series.problem, None);
+    assert_eq!(series.samples.len(), 9);
+    assert_eq!(series.samples.first().unwrap().at, Ts::parse_rfc3339("2026-11-23T03:51:30Z").unwrap());
+    assert_eq!(series.samples.last().unwrap().at, Ts::parse_rfc3339("2026-11-23T03:59:30Z").unwrap());
+    assert!(series.samples.windows(2).all(|w| w[0].at < w[1].at));
+    assert!(series.samples.iter().all(|s| s.value == 0.4));
+}
+
+#[tokio::test]
+async fn every_page_is_followed_and_a_series_split_over_pages_stays_one_series() {
+    let (fake, cfg) = fake().await;
+    let values: Vec<f64> = (0..31).map(f64::from).collect();
+    fake.set_time_series(CPU, Script::regular(now() - Dur::mins(30), Dur::mins(1), &values));
+    fake.set_points_per_page(7);
+    let source = CloudMonitoring::new(&cfg).await.unwrap();
+    let (_, queries) = policy();
+    let series = source.fetch(&queries[0], now() - Dur::mins(31), now()).await.unwrap();
+
+    let reqs = fake.requests_to(Endpoint::ListTimeSeries);
+    assert_eq!(reqs.len(), 5, "31 points at 7 per page");
+    assert_eq!(reqs[0].param("pageToken"), Some(""));
+    assert_eq!(reqs[1].param("pageToken"), Some("offset-7"));
+    assert_eq!(source.requests_sent(), 5);
+    assert_eq!(series.problem, None, "one series split over pages is not several series");
+    let got: Vec<f64> = series.samples.iter().map(|s| s.value).collect();
+    assert_eq!(got, (0..30).map(f64::from).collect::<Vec<_>>(), "oldest first, newest period dropped");
+}
+
+#[tokio::test]
+async fn int64_values_nan_and_missing_series_are_reported_as_such() {
+    let (fake, cfg) = fake().await;
+    let source = CloudMonitoring::new(&cfg).await.unwrap();
+    let (_, queries) = policy();
+    let q = &queries[0];
+    let t = |m: i64| now() - Dur::mins(m);
+
+    // int64Value travels as a JSON string
+    let ints = Script {
+        series: vec![FakeSeries { labels: vec![], points: vec![(t(3), FakeValue::Int(7)), (t(2), FakeValue::Int(9))] }],
+        execution_errors: vec![],
+    };
+    fake.set_time_series(CPU, ints);
+    let s = source.fetch(q, t(10), now()).await.unwrap();
+    assert_eq!(s.samples.iter().map(|s| s.value).collect::<Vec<_>>(), vec![7.0, 9.0]);
+
+    // NaN stays NaN (the core marks it invalid), never 0
+    fake.set_time_series(CPU, Script::regular(t(3), Dur::mins(1), &[0.3, f64::NAN]));
+    let s = source.fetch(q, t(10), now()).await.unwrap();
+    assert_eq!(s.samples.len(), 2);
+    assert!(s.samples[1].value.is_nan());
+
+    // no series: no samples, no zeros
+    fake.set_time_series(CPU, Script::default());
+    let s = source.fetch(q, t(10), now()).await.unwrap();
+    assert!(s.samples.is_empty());
+    assert_eq!(s.problem, None);
+
+    // executionErrors: partial
+    fake.set_time_series(CPU, cpu_script(0.3).partial("some points could not be read"));
+    let s = source.fetch(q, t(10), now()).await.unwrap();
+    assert_eq!(s.problem, Some(DataProblem::Partial));
+
+    // several series where one was expected
+    fake.set_time_series(CPU, cpu_script(0.3).duplicated("cluster", &["c1", "c2", "c3"]));
+    let s = source.fetch(q, t(10), now()).await.unwrap();
+    assert_eq!(s.problem, Some(DataProblem::MultipleSeries(3)));
+    assert!(s.samples.is_empty());
+}
+
+#[tokio::test]
+async fn faults_map_to_error_kinds_and_transient_ones_are_retried() {
+    let (fake, cfg) = fake().await;
+    fake.set_time_series(CPU, cpu_script(0.3));
+    let source = CloudMonitoring::new(&cfg).await.unwrap();
+    let (_, queries) = policy();
+    let q = &queries[0];
+    let fetch = || source.fetch(q, now() - Dur::mins(10), now());
+
+    // one 503 then success: retried
+    fake.inject(Endpoint::ListTimeSeries, Fault::Unavailable, 1);
+    assert_eq!(fetch().await.unwrap().samples.len(), 9);
+    assert_eq!(fake.requests_to(Endpoint::ListTimeSeries).len(), 2);
+
+    let cases = [
+        (Fault::TooManyRequests, ErrorKind::Transient, Some(429), 3),
+        (Fault::Unavailable, ErrorKind::Transient, Some(503), 3),
+        (Fault::Delay(std::time::Duration::from_millis(600)), ErrorKind::Transient, None, 3),
+        (Fault::MalformedJson, ErrorKind::Malformed, None, 1),
+        (Fault::PermissionDenied, ErrorKind::PermissionDenied, Some(403), 1),
+        (Fault::NotFound, ErrorKind::NotFound, Some(404), 1),
+    ];
+    for (fault, kind, code, attempts) in cases {
+        fake.clear_faults();
+        fake.clear_log();
+        fake.inject(Endpoint::ListTimeSeries, fault.clone(), u32::MAX);
+        let e = fetch().await.unwrap_err();
+        assert_eq!((e.kind, e.code), (kind, code), "{fault:?}: {e}");
+        assert_eq!(fake.requests_to(Endpoint::ListTimeSeries).len(), attempts, "{fault:?}");
+        if kind == ErrorKind::PermissionDenied {
+            assert!(e.message.contains("monitoring.timeSeries.list"), "{e}");
+        }
+        if kind == ErrorKind::Transient {
+            assert!(e.message.contains("gave up after 3 attempts"), "{e}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn shared_source_sends_one_query_for_many_policies_with_the_same_query() {
+    let (fake, cfg) = fake().await;
+    fake.set_time_series(CPU, cpu_script(0.3));
+    let shared = Arc::new(SharedSource::new(CloudMonitoring::new(&cfg).await.unwrap(), Dur::secs(10)));
+    let (_, queries) = policy();
+    // the policy with the longest history asks first; the others, concurrently, ask for less
+    shared.fetch(&queries[0], now() - Dur::mins(12), now()).await.unwrap();
+    let mut tasks = Vec::new();
+    for i in 0..19 {
+        let (shared, q) = (shared.clone(), queries[0].clone());
+        let until = now() + Dur::secs(i % 5);
+        let task = tokio::spawn(async move { shared.fetch(&q, now() - Dur::mins(10 + i % 3), until).await });
+        tasks.push((9 + i % 3, task));
+    }
+    for (expected, t) in tasks {
+        let got = t.await.unwrap().unwrap().samples.len() as i64;
+        assert_eq!(got, expected, "served as a subset of the cached range");
+    }
+    assert_eq!(shared.queries_issued(), 1);
+    assert_eq!(fake.requests_to(Endpoint::ListTimeSeries).len(), 1);
+    assert_eq!(shared.inner().requests_sent(), 1);
+}
+
+#[test]
+fn record_writes_every_page_as_a_json_array() {
+    let fake = ebbflow::gcp::fake::FakeGcp::start_on_thread().unwrap();
+    let values: Vec<f64> = (0..31).map(|i| f64::from(i) / 10.0).collect();
+    fake.set_time_series(CPU, Script::regular(now() - Dur::mins(30), Dur::mins(1), &values));
+    fake.set_points_per_page(10);
+    let out = std::env::temp_dir().join(format!("ebbflow-record-{}.json", std::process::id()));
+    let status = std::process::Command::new(env!("CARGO_BIN_EXE_ebbflow"))
+        .args(["record", "--project", "p1", "--filter", CPU, "--from", "2026-11-23T03:30:00Z"])
+        .args(["--to", "2026-11-23T04:00:30Z", "--out"])
+        .arg(&out)
+        .args(["--aligner", "ALIGN_MAX", "--reducer", "REDUCE_MAX"])
+        .env("EBBFLOW_GCP_ENDPOINT", fake.endpoint())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let text = std::fs::read_to_string(&out).unwrap();
+    std::fs::remove_file(&out).ok();
+    let pages: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let pages = pages.as_array().unwrap();
+    assert_eq!(pages.len(), 4, "31 points at 10 per page");
+    let points: Vec<&serde_json::Value> =
+        pages.iter().flat_map(|p| p["timeSeries"][0]["points"].as_array().unwrap()).collect();
+    assert_eq!(points.len(), 31, "the raw answer, nothing dropped");
+    let newest = Ts::parse_rfc3339(points[0]["interval"]["endTime"].as_str().unwrap()).unwrap();
+    assert_eq!(newest, now(), "newest first, as the API sends them");
+    assert_eq!(points[0]["value"]["doubleValue"], 3.0);
+    assert_eq!(pages[0]["nextPageToken"], "offset-10");
+    let req = &fake.requests_to(Endpoint::ListTimeSeries)[0];
+    assert_eq!(req.param("aggregation.perSeriesAligner"), Some("11"), "ALIGN_MAX");
+    assert_eq!(req.param("aggregation.crossSeriesReducer"), Some("3"), "REDUCE_MAX");
+    // and the library reads the recording back into one series
+    let parsed: Vec<google_cloud_monitoring_v3::model::ListTimeSeriesResponse> = serde_json::from_str(&text).unwrap();
+    let s = ebbflow::gcp::monitoring::series_from_responses(&parsed, Dur::secs(60), Ts(0), now());
+    assert_eq!(s.samples.len(), 30);
+}

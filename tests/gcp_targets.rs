@@ -1,0 +1,332 @@
+//! Bigtable and GKE targets through the real Rust clients against the local fake, and whole ticks
+//! (`ebbflow::tick::tick`) with every fault: what the adapters report, and that bad data never
+//! leads to a resize request.
+
+mod gcp_support;
+
+use std::sync::Arc;
+
+use ebbflow::adapters::{ErrorKind, OperationStatus, ResizeStarted, ScaleTarget};
+use ebbflow::core::{DataProblem, Dur, Floor, Missing, PolicyState, Reason};
+use ebbflow::gcp::CloudMonitoring;
+use ebbflow::gcp::bigtable::storage_utilization_query;
+use ebbflow::gcp::fake::{Endpoint, Fault, Script};
+use ebbflow::tick::{Actuation, OperationOutcome, tick};
+use gcp_support::*;
+
+fn storage_filter() -> String {
+    storage_utilization_query(&bigtable_ref()).filter
+}
+
+/// Good data on a 3-node cluster at 0.9 CPU (target 0.5): the tick resizes. The fault tests
+/// below differ from this one only in the fault, so their "no resize" is meaningful.
+#[tokio::test]
+async fn good_data_resizes_through_a_long_running_operation() {
+    let (fake, cfg) = fake().await;
+    fake.add_bigtable_cluster("p1", "i1", "c1", "us-central1-b", 3);
+    fake.set_time_series(CPU, cpu_script(0.9));
+    fake.set_time_series(&storage_filter(), Script::regular(now() - Dur::mins(5), Dur::mins(1), &[0.1; 6]));
+    fake.set_polls_to_finish(2);
+    let source = Arc::new(CloudMonitoring::new(&cfg).await.unwrap());
+    let target = bigtable(&cfg, source.clone()).await;
+    let (policy, queries) = policy();
+
+    let r = tick(&policy, &queries, PolicyState::default(), source.as_ref(), &target, now()).await.unwrap();
+    assert_eq!(r.observation.floor, Floor::Nodes(1));
+    assert_eq!(r.decision.reason, Reason::ScaleOut);
+    let Actuation::Started { to: 6, operation: Some(op), done: false } = &r.actuation else {
+        panic!("{:?}", r.actuation)
+    };
+    assert!(op.starts_with("operations/projects/p1/instances/i1/clusters/c1/locations/us-central1-b/operations/"));
+    let patch = &fake.requests_to(Endpoint::UpdateCluster)[0];
+    assert_eq!(patch.method, "PATCH");
+    assert_eq!(patch.path, "/v2/projects/p1/instances/i1/clusters/c1");
+    assert_eq!(patch.param("updateMask"), Some("serveNodes"));
+    let body: serde_json::Value = serde_json::from_str(&patch.body).unwrap();
+    assert_eq!(body["serveNodes"], 6);
+    assert_eq!(fake.bigtable_nodes(CLUSTER), Some(3), "not applied before the operation completes");
+
+    // next tick: the operation is still running (first poll), the cluster is RESIZING
+    let later = now() + Dur::mins(1);
+    let r2 = tick(&policy, &queries, r.decision.state.clone(), source.as_ref(), &target, later).await.unwrap();
+    assert_eq!(r2.operation, Some(OperationOutcome::Running));
+    assert!(r2.observation.busy);
+    assert_eq!(r2.actuation, Actuation::None);
+    // and then done: the size changed, cooldowns start
+    let r3 = tick(&policy, &queries, r2.decision.state.clone(), source.as_ref(), &target, later + Dur::mins(1)).await;
+    assert_eq!(r3.unwrap().operation, Some(OperationOutcome::Finished { from: 3, to: 6 }));
+    assert_eq!(fake.bigtable_nodes(CLUSTER), Some(6));
+    assert_eq!(fake.resize_requests().len(), 1);
+}
+
+/// Every data fault: the tick holds the size and no resize request reaches the fake.
+#[tokio::test]
+async fn bad_data_never_sends_a_resize() {
+    type Case = (&'static str, Script, Option<(Endpoint, Fault)>, Missing);
+    let cases: Vec<Case> = vec![
+        ("empty series", Script::default(), None, Missing::NoData),
+        (
+            "NaN newest point",
+            Script::regular(now() - Dur::mins(5), Dur::mins(1), &[0.9, 0.9, 0.9, 0.9, f64::NAN]),
+            None,
+            Missing::Invalid,
+        ),
+        ("stale points", Script::regular(now() - Dur::mins(30), Dur::mins(1), &[0.9; 20]), None, Missing::Stale),
+        (
+            "partial",
+            cpu_script(0.9).partial("Internal error reading some series"),
+            None,
+            Missing::Source(DataProblem::Partial),
+        ),
+        (
+            "several series",
+            cpu_script(0.9).duplicated("cluster", &["c1", "c2"]),
+            None,
+            Missing::Source(DataProblem::MultipleSeries(2)),
+        ),
+        (
+            "429 throughout",
+            cpu_script(0.9),
+            Some((Endpoint::ListTimeSeries, Fault::TooManyRequests)),
+            Missing::Source(DataProblem::QueryFailed),
+        ),
+        (
+            "503 throughout",
+            cpu_script(0.9),
+            Some((Endpoint::ListTimeSeries, Fault::Unavailable)),
+            Missing::Source(DataProblem::QueryFailed),
+        ),
+        (
+            "timeout",
+            cpu_script(0.9),
+            Some((Endpoint::ListTimeSeries, Fault::Delay(std::time::Duration::from_millis(600)))),
+            Missing::Source(DataProblem::QueryFailed),
+        ),
+        (
+            "malformed JSON",
+            cpu_script(0.9),
+            Some((Endpoint::ListTimeSeries, Fault::MalformedJson)),
+            Missing::Source(DataProblem::QueryFailed),
+        ),
+        (
+            "403",
+            cpu_script(0.9),
+            Some((Endpoint::ListTimeSeries, Fault::PermissionDenied)),
+            Missing::Source(DataProblem::QueryFailed),
+        ),
+        (
+            "404",
+            cpu_script(0.9),
+            Some((Endpoint::ListTimeSeries, Fault::NotFound)),
+            Missing::Source(DataProblem::QueryFailed),
+        ),
+    ];
+    for (name, script, fault, missing) in cases {
+        let (fake, cfg) = fake().await;
+        fake.add_bigtable_cluster("p1", "i1", "c1", "us-central1-b", 3);
+        fake.set_time_series(CPU, script);
+        if let Some((endpoint, fault)) = fault {
+            fake.inject(endpoint, fault, u32::MAX);
+        }
+        let r = bigtable_tick(&cfg).await.unwrap();
+        assert_eq!(r.decision.reason, Reason::MissingData, "{name}: {:?}", r.decision);
+        assert_eq!(r.decision.metrics[0].missing, Some(missing), "{name}");
+        assert_eq!(r.actuation, Actuation::None, "{name}");
+        assert!(fake.resize_requests().is_empty(), "{name}: a resize was sent on bad data");
+        assert_eq!(fake.bigtable_nodes(CLUSTER), Some(3), "{name}");
+        if name == "403" {
+            let (_, e) = &r.metric_errors[0];
+            assert_eq!(e.kind, ErrorKind::PermissionDenied);
+            assert!(e.message.contains("monitoring.timeSeries.list"), "{e}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_single_transient_failure_is_retried_and_the_tick_goes_on() {
+    let (fake, cfg) = fake().await;
+    fake.add_bigtable_cluster("p1", "i1", "c1", "us-central1-b", 3);
+    fake.set_time_series(CPU, cpu_script(0.9));
+    fake.inject(Endpoint::ListTimeSeries, Fault::TooManyRequests, 1);
+    fake.inject(Endpoint::GetCluster, Fault::Unavailable, 1);
+    fake.inject(Endpoint::UpdateCluster, Fault::Unavailable, 1);
+    let r = bigtable_tick(&cfg).await.unwrap();
+    assert!(matches!(r.actuation, Actuation::Started { to: 6, .. }), "{:?}", r.actuation);
+    assert_eq!(fake.requests_to(Endpoint::UpdateCluster).len(), 2, "the absolute-size PATCH is safe to retry");
+}
+
+#[tokio::test]
+async fn target_faults_are_reported_with_their_kind_and_fix() {
+    // reading the cluster fails: no decision, no resize
+    for (fault, kind, needle) in [
+        (Fault::PermissionDenied, ErrorKind::PermissionDenied, "bigtable.clusters.get"),
+        (Fault::NotFound, ErrorKind::NotFound, "not found"),
+        (Fault::MalformedJson, ErrorKind::Malformed, "unreadable"),
+    ] {
+        let (fake, cfg) = fake().await;
+        fake.add_bigtable_cluster("p1", "i1", "c1", "us-central1-b", 3);
+        fake.set_time_series(CPU, cpu_script(0.9));
+        fake.inject(Endpoint::GetCluster, fault.clone(), u32::MAX);
+        let e = bigtable_tick(&cfg).await.unwrap_err();
+        assert_eq!(e.adapter().kind, kind, "{fault:?}: {e}");
+        assert!(e.to_string().contains(needle), "{fault:?}: {e}");
+        assert!(fake.resize_requests().is_empty());
+    }
+
+    // the resize itself is refused or the cluster is busy: reported, state unchanged
+    for (fault, kind, needle) in [
+        (Fault::PermissionDenied, ErrorKind::PermissionDenied, "bigtable.clusters.update"),
+        (Fault::OperationInProgress, ErrorKind::Busy, "in progress"),
+    ] {
+        let (fake, cfg) = fake().await;
+        fake.add_bigtable_cluster("p1", "i1", "c1", "us-central1-b", 3);
+        fake.set_time_series(CPU, cpu_script(0.9));
+        fake.inject(Endpoint::UpdateCluster, fault.clone(), u32::MAX);
+        let r = bigtable_tick(&cfg).await.unwrap();
+        let Actuation::Failed { to: 6, error } = &r.actuation else { panic!("{:?}", r.actuation) };
+        assert_eq!(error.kind, kind, "{error}");
+        assert!(error.message.contains(needle), "{error}");
+        assert_eq!(fake.requests_to(Endpoint::UpdateCluster).len(), 1, "not retried: {kind:?} is not transient");
+        assert!(r.decision.state.in_flight.is_none());
+        assert_eq!(fake.bigtable_nodes(CLUSTER), Some(3));
+    }
+}
+
+#[tokio::test]
+async fn bigtable_builtin_autoscaling_is_refused() {
+    let (fake, cfg) = fake().await;
+    fake.add_bigtable_cluster("p1", "i1", "c1", "us-central1-b", 3);
+    fake.set_bigtable_autoscaling(CLUSTER, true);
+    fake.set_time_series(CPU, cpu_script(0.9));
+    let e = bigtable_tick(&cfg).await.unwrap_err();
+    assert_eq!(e.adapter().kind, ErrorKind::Refused);
+    assert!(e.adapter().message.contains("built-in autoscaling"), "{e}");
+    assert!(e.adapter().message.contains("ignored"), "{e}");
+    assert!(fake.resize_requests().is_empty());
+}
+
+#[tokio::test]
+async fn bigtable_storage_floor_and_busy_state() {
+    let (fake, cfg) = fake().await;
+    fake.add_bigtable_cluster("p1", "i1", "c1", "us-central1-b", 4);
+    let source = Arc::new(CloudMonitoring::new(&cfg).await.unwrap());
+    let target = bigtable(&cfg, source.clone()).await;
+
+    // no storage metric: unknown floor (blocks scale-in in the core)
+    assert_eq!(target.observe().await.unwrap().floor, Floor::Unknown);
+    // 4 nodes at 30% storage, target 50% → 2.4 nodes of data → 3
+    fake.set_time_series(&storage_filter(), Script::regular(now() - Dur::mins(5), Dur::mins(1), &[0.3; 6]));
+    let obs = target.observe().await.unwrap();
+    assert_eq!((obs.size, obs.busy, obs.floor), (4, false, Floor::Nodes(3)));
+    let req = fake.requests_to(Endpoint::ListTimeSeries).pop().unwrap();
+    assert_eq!(req.param("aggregation.perSeriesAligner"), Some("11"), "ALIGN_MAX");
+    // a NaN storage sample or a failed query: unknown again
+    fake.set_time_series(&storage_filter(), Script::regular(now() - Dur::mins(3), Dur::mins(1), &[0.3, f64::NAN]));
+    assert_eq!(target.observe().await.unwrap().floor, Floor::Unknown);
+    fake.inject(Endpoint::ListTimeSeries, Fault::PermissionDenied, u32::MAX);
+    assert_eq!(target.observe().await.unwrap().floor, Floor::Unknown);
+    fake.clear_faults();
+
+    // someone else resizes (gcloud, console): RESIZING → busy; a second resize is Busy, not a failure
+    fake.set_polls_to_finish(5);
+    assert!(matches!(target.resize(5).await.unwrap(), ResizeStarted::Operation(_)));
+    assert!(target.observe().await.unwrap().busy);
+    assert_eq!(target.resize(6).await.unwrap_err().kind, ErrorKind::Busy);
+}
+
+#[tokio::test]
+async fn bigtable_operation_states() {
+    let (fake, cfg) = fake().await;
+    fake.add_bigtable_cluster("p1", "i1", "c1", "us-central1-b", 3);
+    let source = Arc::new(CloudMonitoring::new(&cfg).await.unwrap());
+    let target = bigtable(&cfg, source).await;
+
+    fake.fail_next_operation("Insufficient node quota in us-central1-b");
+    let ResizeStarted::Operation(op) = target.resize(9).await.unwrap() else { panic!() };
+    let poll = &fake.requests_to(Endpoint::UpdateCluster)[0];
+    assert_eq!(poll.param("$alt"), Some("json;enum-encoding=int"));
+    let OperationStatus::Failed(msg) = target.operation(&op).await.unwrap() else { panic!() };
+    assert!(msg.contains("Insufficient node quota"), "{msg}");
+    assert_eq!(fake.bigtable_nodes(CLUSTER), Some(3));
+    assert_eq!(fake.requests_to(Endpoint::BigtableOperation)[0].path, format!("/v2/{op}"));
+
+    fake.set_polls_to_finish(0);
+    assert_eq!(target.resize(4).await.unwrap(), ResizeStarted::Done, "an operation done at once");
+    assert_eq!(fake.bigtable_nodes(CLUSTER), Some(4));
+    let e = target.operation("operations/projects/p1/instances/i1/clusters/c1/locations/x/operations/999").await;
+    assert_eq!(e.unwrap_err().kind, ErrorKind::NotFound, "an expired operation: the tick falls back to the size");
+}
+
+#[tokio::test]
+async fn gke_pool_size_is_per_zone_times_zones_and_resizes_round_up() {
+    let (fake, cfg) = fake().await;
+    fake.add_node_pool("p1", "us-central1", "gke1", "pool-1", 2, &["us-central1-a", "us-central1-b", "us-central1-c"]);
+    let pool = gke(&cfg, false).await;
+    let obs = pool.observe().await.unwrap();
+    assert_eq!((obs.size, obs.busy, obs.floor), (6, false, Floor::None));
+
+    let ResizeStarted::Operation(op) = pool.resize(7).await.unwrap() else { panic!() };
+    assert_eq!(op, "projects/p1/locations/us-central1/operations/operation-1", "full name from the short id");
+    let req = &fake.requests_to(Endpoint::SetNodePoolSize)[0];
+    assert_eq!(req.method, "POST");
+    assert_eq!(req.path, format!("/v1/{POOL}:setSize"));
+    let body: serde_json::Value = serde_json::from_str(&req.body).unwrap();
+    assert_eq!(body["nodeCount"], 3, "7 over 3 zones → 3 per zone");
+    assert!(pool.observe().await.unwrap().busy, "RECONCILING while the operation runs");
+    // another resize while that runs: GKE says FAILED_PRECONDITION "incompatible operation" → Busy
+    let e = pool.resize(8).await.unwrap_err();
+    assert_eq!(e.kind, ErrorKind::Busy, "{e}");
+    assert_eq!(pool.operation(&op).await.unwrap(), OperationStatus::Done);
+    assert_eq!(fake.requests_to(Endpoint::GkeOperation)[0].path, format!("/v1/{op}"));
+    assert_eq!(pool.observe().await.unwrap().size, 9);
+    assert_eq!(fake.node_pool(POOL), Some((3, None)));
+}
+
+#[tokio::test]
+async fn gke_faults_and_failed_operations() {
+    let (fake, cfg) = fake().await;
+    fake.add_node_pool("p1", "us-central1", "gke1", "pool-1", 2, &["us-central1-a"]);
+    let pool = gke(&cfg, false).await;
+    fake.inject(Endpoint::SetNodePoolSize, Fault::PermissionDenied, 1);
+    let e = pool.resize(3).await.unwrap_err();
+    assert_eq!(e.kind, ErrorKind::PermissionDenied);
+    assert!(e.message.contains("container.clusters.update"), "{e}");
+    fake.inject(Endpoint::SetNodePoolSize, Fault::OperationInProgress, 1);
+    assert_eq!(pool.resize(3).await.unwrap_err().kind, ErrorKind::Busy);
+    fake.inject(Endpoint::GetNodePool, Fault::NotFound, 1);
+    assert_eq!(pool.observe().await.unwrap_err().kind, ErrorKind::NotFound);
+    fake.inject(Endpoint::GkeOperation, Fault::PermissionDenied, 1);
+    let ResizeStarted::Operation(op) = pool.resize(3).await.unwrap() else { panic!() };
+    assert!(pool.operation(&op).await.unwrap_err().message.contains("container.operations.get"));
+    assert_eq!(pool.operation(&op).await.unwrap(), OperationStatus::Done);
+
+    fake.fail_next_operation("Not enough resources available in zone us-central1-a");
+    let ResizeStarted::Operation(op) = pool.resize(4).await.unwrap() else { panic!() };
+    let OperationStatus::Failed(msg) = pool.operation(&op).await.unwrap() else { panic!() };
+    assert!(msg.contains("Not enough resources"), "{msg}");
+    assert_eq!(fake.node_pool(POOL), Some((3, None)), "the failed resize changed nothing");
+}
+
+#[tokio::test]
+async fn gke_cluster_autoscaler_is_refused_or_adjusted() {
+    let (fake, cfg) = fake().await;
+    fake.add_node_pool("p1", "us-central1", "gke1", "pool-1", 2, &["us-central1-a", "us-central1-b"]);
+    fake.set_node_pool_autoscaling(POOL, Some((1, 3)));
+
+    let refused = gke(&cfg, false).await.observe().await.unwrap_err();
+    assert_eq!(refused.kind, ErrorKind::Refused);
+    assert!(refused.message.contains("adjustClusterAutoscaler"), "{refused}");
+
+    let pool = gke(&cfg, true).await;
+    assert_eq!(pool.observe().await.unwrap().size, 2, "the autoscaler's minimum, 1 per zone × 2");
+    let ResizeStarted::Operation(op) = pool.resize(9).await.unwrap() else { panic!() };
+    assert!(fake.requests_to(Endpoint::SetNodePoolSize).is_empty());
+    let req = &fake.requests_to(Endpoint::SetNodePoolAutoscaling)[0];
+    let body: serde_json::Value = serde_json::from_str(&req.body).unwrap();
+    assert_eq!(body["autoscaling"]["minNodeCount"], 5, "9 over 2 zones → 5 per zone");
+    assert_eq!(body["autoscaling"]["maxNodeCount"], 5, "max raised to the new min");
+    assert_eq!(body["autoscaling"]["enabled"], true);
+    assert_eq!(pool.operation(&op).await.unwrap(), OperationStatus::Done);
+    assert_eq!(fake.node_pool(POOL), Some((2, Some((5, 5)))));
+    assert_eq!(pool.observe().await.unwrap().size, 10);
+}
