@@ -1,0 +1,182 @@
+//! Standalone mode: policies from YAML files, state in a local JSON file, the same engine.
+
+mod controller_support;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use controller_support::*;
+use ebbflow::adapters::OperationStatus;
+use ebbflow::controller::events::LogEvents;
+use ebbflow::controller::leader::Leadership;
+use ebbflow::controller::metrics::Metrics;
+use ebbflow::controller::standalone::{FileStore, load_dir, run_policies, write_atomically};
+use ebbflow::controller::{Engine, StatusStore, StoreError};
+use ebbflow::core::{Dur, Ts};
+use serde_json::Value;
+use tokio::sync::watch;
+
+fn tempdir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("ebbflow-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(dir.join("policies")).expect("mkdir");
+    dir
+}
+
+const VALID: &str = r#"
+apiVersion: ebbflow.dev/v1alpha1
+kind: ScalePolicy
+metadata:
+  name: orders
+spec:
+  target:
+    bigtableCluster: {project: p1, instance: i1, cluster: c1}
+  minSize: 2
+  maxSize: 20
+  interval: 60s
+  metrics:
+    - name: cpu
+      target: 0.5
+      query:
+        filter: metric.type="bigtable.googleapis.com/cluster/cpu_load"
+"#;
+
+const INVALID: &str = r#"
+apiVersion: ebbflow.dev/v1alpha1
+kind: ScalePolicy
+metadata:
+  name: broken
+  namespace: team-b
+spec:
+  target:
+    gkeNodePool: {project: p1, location: us-central1, cluster: k1, nodePool: pool}
+  minSize: 9
+  maxSize: 3
+  metrics:
+    - name: cpu
+      target: 0.5
+      query:
+        filter: x
+"#;
+
+fn write_policies(dir: &Path) {
+    std::fs::write(dir.join("policies/orders.yaml"), VALID).expect("write");
+    std::fs::write(dir.join("policies/broken.yml"), INVALID).expect("write");
+    std::fs::write(dir.join("policies/README.md"), "not a policy").expect("write");
+}
+
+fn engine(store: FileStore, fake: &Fake, at: Ts) -> Arc<Engine<FakeBackends, FileStore, LogEvents>> {
+    Arc::new(
+        Engine::new(FakeBackends(fake.clone()), store, LogEvents, Leadership::always(), Arc::new(Metrics::default()))
+            .with_clock(Arc::new(move || at)),
+    )
+}
+
+/// Run until `done` holds for the store (polling), then shut down and wait for the flush.
+async fn run_until(engine: Arc<Engine<FakeBackends, FileStore, LogEvents>>, done: impl Fn(&FileStore) -> bool) {
+    let (stop, shutdown) = watch::channel(false);
+    let task = tokio::spawn(run_policies(engine.clone(), shutdown));
+    for _ in 0..200 {
+        if done(&engine.store) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(done(&engine.store), "the policies were not evaluated in time");
+    stop.send_replace(true);
+    tokio::time::timeout(Duration::from_secs(5), task).await.expect("shutdown").expect("task").expect("flush");
+}
+
+fn status_of(store: &FileStore, key: &str) -> Option<Value> {
+    store.current(key).and_then(|sp| sp.status).map(|s| serde_json::to_value(s).expect("json"))
+}
+
+/// A restart in the middle of a resize operation: the first process starts the resize and
+/// records it in the state file; the second process, started from that file, checks the
+/// operation, finds it done and sends no second resize. The invalid policy gets its InvalidSpec
+/// condition without stopping the valid one.
+#[tokio::test]
+async fn standalone_restart_resumes_from_the_state_file() {
+    let dir = tempdir("restart");
+    write_policies(&dir);
+    let state = dir.join("state.json");
+    let fake = Fake::default();
+    {
+        let mut w = fake.world();
+        w.size = 4;
+        w.samples = trace(0.5, 1.6, 3);
+        w.resize_operation = Some("operations/op-1".into());
+    }
+
+    let policies = load_dir(&dir.join("policies")).expect("load");
+    assert_eq!(policies.len(), 2, "README.md is not a policy");
+    let e1 = engine(FileStore::open(&state, policies).expect("open"), &fake, now());
+    run_until(e1, |s| {
+        status_of(s, "default/orders").is_some_and(|v| v["lastDecision"].is_object() && v.get("operation").is_some())
+            && status_of(s, "team-b/broken").is_some()
+    })
+    .await;
+    assert_eq!(fake.world().resizes, vec![8]);
+
+    // The file on disk (not the in-memory copy) carries everything the next process needs.
+    let on_disk: Value = serde_json::from_slice(&std::fs::read(&state).expect("state file")).expect("json");
+    let orders = &on_disk["policies"]["default/orders"]["status"];
+    assert_eq!(orders["state"]["inFlight"]["operation"], "operations/op-1", "{orders}");
+    assert_eq!(orders["operation"], "operations/op-1");
+    let broken = &on_disk["policies"]["team-b/broken"]["status"];
+    assert_eq!(condition(broken, "Ready")["reason"], "InvalidSpec");
+    assert!(
+        std::fs::read_dir(&dir).expect("dir").all(|e| !e
+            .expect("entry")
+            .file_name()
+            .to_string_lossy()
+            .contains(".tmp"))
+    );
+
+    // The operation finishes while no controller runs; a new process starts a minute later.
+    fake.world().operations.insert("operations/op-1".into(), OperationStatus::Done);
+    fake.world().size = 8;
+    fake.world().busy = false;
+    let later = now() + Dur::secs(61);
+    // The spike is over: the new minute's sample is back to the old load, spread over 8 nodes.
+    fake.world().samples.push(ebbflow::core::Sample { at: now() + Dur::secs(60), value: 0.25 });
+    let policies = load_dir(&dir.join("policies")).expect("load");
+    let e2 = engine(FileStore::open(&state, policies).expect("reopen"), &fake, later);
+    run_until(e2, |s| status_of(s, "default/orders").is_some_and(|v| v["lastDecision"]["time"] == later.to_rfc3339()))
+        .await;
+    assert_eq!(fake.world().resizes, vec![8], "no second resize after the restart");
+    let on_disk: Value = serde_json::from_slice(&std::fs::read(&state).expect("state file")).expect("json");
+    let orders = &on_disk["policies"]["default/orders"]["status"];
+    assert!(orders["state"].get("inFlight").is_none(), "{orders}");
+    assert_eq!(orders["state"]["resizes"][0]["to"], 8);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The file store honours resourceVersion preconditions like the API server, and replaces the
+/// file atomically.
+#[tokio::test]
+async fn file_store_preconditions_and_atomic_replace() {
+    let dir = tempdir("store");
+    write_policies(&dir);
+    let state = dir.join("state.json");
+    let store = FileStore::open(&state, load_dir(&dir.join("policies")).expect("load")).expect("open");
+    let sp = store.current("default/orders").expect("loaded");
+    assert_eq!(sp.metadata.resource_version.as_deref(), Some("0"));
+    let status = ebbflow::api::ScalePolicyStatus { current_size: Some(3), ..Default::default() };
+    let rv = store.write(&sp, &status, Some("0")).await.expect("write");
+    assert_eq!(rv.as_deref(), Some("1"));
+    assert_eq!(store.write(&sp, &status, Some("0")).await, Err(StoreError::Conflict));
+    // A precondition write is on disk at once (it announces a resize).
+    let on_disk: Value = serde_json::from_slice(&std::fs::read(&state).expect("file")).expect("json");
+    assert_eq!(on_disk["policies"]["default/orders"]["status"]["currentSize"], 3);
+    let reread = store.reread(&sp).await.expect("reread");
+    assert_eq!(reread.metadata.resource_version.as_deref(), Some("1"));
+
+    write_atomically(&state, b"{\"policies\":{}}").expect("replace");
+    assert_eq!(std::fs::read_to_string(&state).expect("read"), "{\"policies\":{}}");
+    std::fs::write(&state, b"not json").expect("write");
+    let err = FileStore::open(&state, Vec::new()).err().expect("corrupt file is refused");
+    assert!(err.to_string().contains("not an ebbflow state file"), "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
