@@ -346,7 +346,7 @@ mod tests {
         shared.fetch(&q("cpu"), Ts(15 * 60_000), now + Dur::secs(60)).await.unwrap();
         assert_eq!(shared.queries_issued(), 4);
         let calls = shared.inner().0.lock().unwrap().clone();
-        assert_eq!(calls[2], (Ts(0), now + Dur::secs(2)));
+        assert_eq!(calls[2], (Ts(0), now), "widened to the earliest start asked for");
     }
 
     #[test]
