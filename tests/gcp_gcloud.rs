@@ -24,7 +24,7 @@ impl Gcloud {
     fn new(fake: &FakeGcp, name: &str) -> Gcloud {
         // A private configuration directory: no user settings, credentials or state leak in or out.
         let config_dir = std::env::temp_dir().join(format!("ebbflow-gcloud-{name}-{}", std::process::id()));
-        std::fs::create_dir_all(&config_dir).unwrap();
+        std::fs::create_dir_all(&config_dir).expect("create a gcloud config dir");
         Gcloud { endpoint: format!("{}/", fake.endpoint()), config_dir }
     }
 
@@ -41,7 +41,7 @@ impl Gcloud {
             .env("CLOUDSDK_COMPONENT_MANAGER_DISABLE_UPDATE_CHECK", "true")
             .env("CLOUDSDK_SURVEY_DISABLE_PROMPTS", "true")
             .output()
-            .unwrap();
+            .expect("run gcloud");
         eprintln!("gcloud {}: {}\n{}", args.join(" "), out.status, String::from_utf8_lossy(&out.stderr));
         out
     }
