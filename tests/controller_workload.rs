@@ -108,7 +108,16 @@ async fn workload_policy_reconciles_end_to_end() {
     sp.spec.metrics[0].query.project = Some("p1".into());
     let (store, _w) = kube::runtime::reflector::store();
     let engine = Engine::new(
-        Mixed { prod: ProdBackends::new(Some(client.clone()), BackendConfig::default()), source },
+        Mixed {
+            // The Google clients point at a closed local port: nothing may leave the machine.
+            prod: ProdBackends::connect(
+                Some(client.clone()),
+                &BackendConfig { gcp_endpoint: Some("http://127.0.0.1:9".into()) },
+                Arc::new(now),
+            )
+            .await,
+            source,
+        },
         KubeStatus::new(client.clone()),
         KubeEvents::new(client, Some("test-pod".into())),
         Leadership::manual(true),

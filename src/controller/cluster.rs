@@ -148,7 +148,7 @@ pub async fn run(opts: ClusterOptions) -> Result<(), RunError> {
     let controller = Controller::new(api, watcher::Config::default().any_semantic()).shutdown_on_signal();
     let store = controller.store();
     let engine = Engine::new(
-        ProdBackends::new(Some(client.clone()), opts.backends.clone()),
+        ProdBackends::connect(Some(client.clone()), &opts.backends, crate::controller::reconcile::wall_clock()).await,
         KubeStatus::new(client.clone()),
         KubeEvents::new(client.clone(), Some(opts.identity.clone())),
         leadership.clone(),
