@@ -157,6 +157,17 @@ pub async fn run(opts: ClusterOptions) -> Result<(), RunError> {
     let ready = Arc::new(AtomicBool::new(false));
     let state = AppState { registry: Arc::new(registry), ready: ready.clone(), snapshots: engine.snapshots.clone() };
     let ctx = Arc::new(Context { engine, store: store.clone() });
+    // The Controller reports no deletions (there is no finalizer: nothing to clean up in the
+    // cloud), so deleted policies are dropped from metrics and memory by comparing with the cache.
+    let pruner = tokio::spawn({
+        let ctx = ctx.clone();
+        async move {
+            loop {
+                tokio::time::sleep(std::time::Duration::from_secs(60)).await;
+                prune(&ctx);
+            }
+        }
+    });
 
     let (stop_http, http_stopped) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(http::serve(opts.listen, http::router(state), async {
@@ -193,6 +204,7 @@ pub async fn run(opts: ClusterOptions) -> Result<(), RunError> {
         })
         .await;
 
+    pruner.abort();
     tracing::info!("shutting down: releasing the lease");
     // The lease manager releases once every receiver of its channel is gone.
     leader_gauge.abort();
@@ -205,4 +217,26 @@ pub async fn run(opts: ClusterOptions) -> Result<(), RunError> {
         Err(e) => tracing::warn!(error = %e, "http server task failed"),
     }
     Ok(())
+}
+
+/// Forget policies that are no longer in the Controller's cache.
+pub fn prune<B: Backends>(ctx: &Context<B>) {
+    if ctx.store.is_empty() {
+        // An empty cache may just not be synced yet.
+        return;
+    }
+    let live: std::collections::HashSet<String> = ctx.store.state().iter().map(|p| key(p)).collect();
+    let gone: Vec<ScalePolicy> = ctx
+        .engine
+        .snapshots
+        .read()
+        .unwrap_or_else(|p| p.into_inner())
+        .iter()
+        .filter(|(k, _)| !live.contains(*k))
+        .map(|(_, sp)| sp.clone())
+        .collect();
+    for sp in gone {
+        tracing::info!(policy = %key(&sp), "policy deleted; forgetting it");
+        ctx.engine.forget(&sp);
+    }
 }
