@@ -67,8 +67,9 @@ pub struct ScalePolicySpec {
     #[serde(default = "ScaleRules::default_in")]
     pub scale_in: ScaleRules,
 
-    /// Dead band around the target, as a fraction: no resize while the smoothed value is within
-    /// target × (1 ± tolerance). Default 0.1.
+    /// Dead band under the target, as a fraction: no resize while the smoothed value is between
+    /// target × (1 − tolerance) and the target. Outside it, the policy resizes to land in the
+    /// middle of the band. Default 0.1.
     #[serde(default = "default_tolerance")]
     #[schemars(range(min = 0.0, max = 0.9))]
     pub tolerance: f64,

@@ -4,8 +4,10 @@
 //! 1. Fold the tick's new samples into each metric's signal (smoothing, spike detection).
 //! 2. Judge each metric's data: missing, stale, NaN/negative, partial or ambiguous data is
 //!    *missing*, never zero.
-//! 3. Each metric with data recommends `ceil(smoothed demand / target)`, or the current size when
-//!    the smoothed value is inside the dead band; a detected spike recommends
+//! 3. The target is a ceiling and the dead band lies under it: `[target × (1 − tolerance), target]`.
+//!    Each metric with data recommends the current size while its smoothed value is inside the
+//!    band, and otherwise the size that puts the smoothed value in the middle of the band
+//!    (`ceil(demand / (target × (1 − tolerance / 2)))`); a detected spike recommends
 //!    `ceil(spike level / target)` at once. The policy's recommendation is the largest.
 //! 4. Stabilization (as the HPA): scale out only to the lowest recommendation within the scale-out
 //!    window, scale in only to the highest within the scale-in window. A spike skips the former.
@@ -103,7 +105,7 @@ pub struct MetricOutcome {
 /// reasons, metric labels and on the dashboard.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Reason {
-    /// The smoothed metric is above the dead band.
+    /// The smoothed metric is above the target.
     ScaleOut,
     /// A sustained spike: scale out on the raw value at once.
     ScaleOutOnSpike,
@@ -396,11 +398,14 @@ fn missing_text(why: Missing) -> String {
 /// The size demand asks for at `target` per node, with the dead band around `current`.
 #[inline]
 fn recommend(demand: f64, target: f64, current: u32, tolerance: f64, max: u32) -> u32 {
+    // The target is a ceiling: the dead band is [target × (1 − tolerance), target]. Leaving it in
+    // either direction resizes to land in the middle of the band, so ordinary noise does not push
+    // the new size straight back out of it (and time over target stays low).
     let ratio = demand / (target * current.max(1) as f64);
-    if (ratio - 1.0).abs() <= tolerance {
+    if ratio <= 1.0 && ratio >= 1.0 - tolerance {
         return current;
     }
-    size_for(demand, target, max)
+    size_for(demand, target * (1.0 - tolerance / 2.0), max)
 }
 
 #[inline]

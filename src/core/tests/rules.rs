@@ -7,21 +7,32 @@ use crate::core::*;
 #[test]
 fn load_above_the_dead_band_scales_out_to_the_needed_size() {
     let mut w = World::new(policy(), 4);
-    // 4 nodes at 0.9 = 3.6 nodes of work; at 0.6 per node that needs 6 nodes.
+    // 4 nodes at 0.9 = 3.6 nodes of work; landing in the middle of the band (0.57 per node)
+    // needs ceil(3.6 / 0.57) = 7 nodes.
     let ds: Vec<_> = (0..3).map(|_| w.step(0.9)).collect();
     let out = ds.iter().find(|d| d.is_resize()).expect("a scale-out");
     assert_eq!(out.reason, Reason::ScaleOut);
-    assert_eq!(out.desired, 6);
+    assert_eq!(out.desired, 7);
 }
 
 #[test]
 fn inside_the_dead_band_nothing_moves() {
     let mut w = World::new(policy(), 5);
     for _ in 0..30 {
-        let d = w.step(0.64); // 6.7% above target, inside the 10% band
+        let d = w.step(0.56); // 6.7% under target, inside the 10% band under it
         assert!(!d.is_resize(), "{:?}", d.reason);
     }
-    assert_eq!(w.step(0.64).reason, Reason::WithinTolerance);
+    assert_eq!(w.step(0.56).reason, Reason::WithinTolerance);
+}
+
+#[test]
+fn the_target_is_a_ceiling() {
+    let mut w = World::new(policy(), 5);
+    // 3% over target is outside the band: scale out even though it is "close".
+    let d = (0..3).map(|_| w.step(0.618)).find(|d| d.is_resize()).expect("scale-out");
+    assert_eq!(d.reason, Reason::ScaleOut);
+    // 5 x 0.618 = 3.09 nodes of work; ceil(3.09 / 0.57) = 6.
+    assert_eq!(d.desired, 6);
 }
 
 #[test]
@@ -261,7 +272,7 @@ fn warmup_reads_samples_during_it_as_load_on_the_old_size() {
     spec.metrics[0].smoothing.kind = SmoothingKind::Ema;
     let mut w = World::new(policy_of(&spec), 4);
     let first = (0..10).map(|_| w.step(0.9)).find(|d| d.is_resize()).unwrap();
-    assert_eq!(first.desired, 6);
+    assert_eq!(first.desired, 7);
     // The old 4 nodes still carry all the work: the per-node value stays 0.9.
     let ds: Vec<_> = (0..15).map(|_| w.step(0.9)).collect();
     assert!(ds.iter().all(|d| !d.is_resize()), "{:?}", ds.iter().map(|d| d.reason).collect::<Vec<_>>());
