@@ -186,8 +186,16 @@ pub async fn tick_with_guard<M: MetricSource, T: ScaleTarget, G: BeforeActuate>(
                 }
                 Err(e) => return Err(TickError::Operation(e)),
             },
-            None if observation.size == flight.to || !observation.busy => OperationStatus::Done,
-            None => OperationStatus::Running,
+            // No operation name: the resize was recorded as an intent (see `BeforeActuate`) and
+            // the process stopped before the target answered. The size tells whether it took
+            // effect; a busy target is still applying it; otherwise it never happened, and must
+            // not enter the resize history (which attributes samples to capacity).
+            None if observation.size == flight.to => OperationStatus::Done,
+            None if observation.busy => OperationStatus::Running,
+            None => OperationStatus::Failed(format!(
+                "the resize to {} recorded before a restart did not take effect (size is {})",
+                flight.to, observation.size
+            )),
         };
         operation = Some(match status {
             OperationStatus::Running => OperationOutcome::Running,

@@ -204,6 +204,36 @@ async fn restart_after_intent_settles_by_size() {
     assert!(fake.world().resizes.is_empty());
 }
 
+/// A controller that crashed after recording its intent but before sending the resize finds the
+/// intent, the target still at the old size and not busy: the resize never happened, so it is
+/// dropped from the state (no phantom entry in the resize history, no cooldown) and reported.
+#[tokio::test]
+async fn restart_after_unsent_intent_drops_it() {
+    let (client, handle) = mock_client();
+    let fake = world(4, trace(0.5, 0.5, 0));
+    let sp = policy(
+        "shop",
+        "orders",
+        "Enforce",
+        json!({"state": {"inFlight": {"from": 4, "to": 8, "startedAt": "2026-11-22T04:58:00Z"}, "budgetUsed": 1,
+                         "budgetSince": "2026-11-22T04:58:00Z"}}),
+    );
+    let ctx = context(client, &fake, Leadership::manual(true), std::slice::from_ref(&sp));
+    let steps: Vec<Step> = vec![
+        expect_status_patch(&sp, "101", |b| {
+            let s = &b["status"];
+            assert!(s["state"].get("inFlight").is_none(), "{s}");
+            assert!(s["state"].get("resizes").is_none_or(|r| r.as_array().is_none_or(|a| a.is_empty())), "{s}");
+            assert!(s["state"].get("lastResizeAt").is_none(), "no cooldown for a resize that never happened");
+            assert_eq!(condition(s, "AbleToScale")["reason"], "ResizeFailed");
+        }),
+        expect_event("shop", "ResizeFailed"),
+    ];
+    let (result, _, _) = run(sp, ctx, handle, steps).await;
+    result.expect("reconcile");
+    assert!(fake.world().resizes.is_empty(), "steady load: nothing to resize now");
+}
+
 /// A follower sends nothing: no API request, no target call, not even a metric query.
 #[tokio::test]
 async fn follower_never_writes() {

@@ -167,11 +167,17 @@ async fn file_store_preconditions_and_atomic_replace() {
     let rv = store.write(&sp, &status, Some("0")).await.expect("write");
     assert_eq!(rv.as_deref(), Some("1"));
     assert_eq!(store.write(&sp, &status, Some("0")).await, Err(StoreError::Conflict));
-    // A precondition write is on disk at once (it announces a resize).
+    // A plain status change waits for the periodic flush...
+    assert!(!state.exists());
+    // ...but a resize intent is on disk before the write returns.
+    let mut intent = ebbflow::core::PolicyState::default();
+    intent.begin_resize(3, 5, None, now());
+    let status = ebbflow::api::ScalePolicyStatus { current_size: Some(3), state: Some(intent), ..Default::default() };
+    store.write(&sp, &status, Some("1")).await.expect("intent");
     let on_disk: Value = serde_json::from_slice(&std::fs::read(&state).expect("file")).expect("json");
-    assert_eq!(on_disk["policies"]["default/orders"]["status"]["currentSize"], 3);
+    assert_eq!(on_disk["policies"]["default/orders"]["status"]["state"]["inFlight"]["to"], 5);
     let reread = store.reread(&sp).await.expect("reread");
-    assert_eq!(reread.metadata.resource_version.as_deref(), Some("1"));
+    assert_eq!(reread.metadata.resource_version.as_deref(), Some("2"));
 
     write_atomically(&state, b"{\"policies\":{}}").expect("replace");
     assert_eq!(std::fs::read_to_string(&state).expect("read"), "{\"policies\":{}}");

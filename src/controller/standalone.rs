@@ -2,8 +2,9 @@
 //! (with the core's state) lives in one local JSON file, Events go to the log.
 //!
 //! The file is replaced atomically (write a temporary file, fsync, rename), so a crash leaves the
-//! old or the new version, never a torn one. Intents (the size about to be sent) are written
-//! through at once; other status changes are batched and flushed every second and at shutdown.
+//! old or the new version, never a torn one. A status that records a new resize in flight (the
+//! intent, then its operation name) is written through at once; other changes are batched and
+//! flushed every second and at shutdown.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -166,7 +167,7 @@ impl StatusStore for FileStore {
         precondition: Option<&str>,
     ) -> Result<Option<String>, StoreError> {
         let k = key(sp);
-        let rv = {
+        let (rv, announces_resize) = {
             let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
             let entry = state.policies.entry(k).or_default();
             if let Some(want) = precondition
@@ -174,13 +175,16 @@ impl StatusStore for FileStore {
             {
                 return Err(StoreError::Conflict);
             }
+            let in_flight = |s: &ScalePolicyStatus| s.state.as_ref().and_then(|st| st.in_flight.clone());
+            let announces_resize = in_flight(status).is_some() && in_flight(status) != in_flight(&entry.status);
             entry.resource_version += 1;
             entry.status = status.clone();
-            entry.resource_version
+            (entry.resource_version, announces_resize)
         };
         self.dirty.store(true, Ordering::Release);
-        // An intent must be on disk before the resize it announces is sent.
-        if precondition.is_some() {
+        // A resize intent (or its operation name) must be on disk before the resize is sent (or
+        // before the next one could be decided); everything else can wait for the periodic flush.
+        if announces_resize {
             self.flush().await.map_err(|e| StoreError::Failed { code: None, message: e.to_string() })?;
         }
         Ok(Some(rv.to_string()))
