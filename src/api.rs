@@ -427,6 +427,10 @@ pub enum MissingDataPolicy {
     ScaleOutOnly,
 }
 
+/// Most entries kept in [`ScalePolicyStatus::recent_decisions`]: enough to see the last changes,
+/// small enough that status stays a few kilobytes.
+pub const RECENT_DECISIONS: usize = 20;
+
 /// What the controller observed and decided. Everything the decision core needs to decide exactly
 /// as before a restart lives here (`state`).
 #[derive(KubeSchema, Deserialize, Serialize, Clone, Debug, Default, PartialEq)]
@@ -447,6 +451,12 @@ pub struct ScalePolicyStatus {
     /// The last decision and the numbers behind it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_decision: Option<DecisionRecord>,
+    /// The most recent distinct decisions, oldest first, at most 20, without per-metric readings.
+    /// A decision is added only when its reason or sizes differ from the newest entry, so an
+    /// entry keeps the time its state began and a steady state does not push changes out.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 20))]
+    pub recent_decisions: Vec<DecisionRecord>,
     /// When each direction may act again, and the spike hold.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cooldown: Option<CooldownStatus>,

@@ -9,6 +9,8 @@
 //! - [`sim`]: `ebbflow simulate`, replaying recorded metrics through the same tick.
 //! - [`gcp`]: Google Cloud adapters (Cloud Monitoring, Bigtable, GKE) and a local fake of their APIs.
 //! - [`chart`]: the SVG/PNG time-series chart shared by the simulator and the dashboard.
+//! - [`readout`]: `ebbflow status`, the ops readout (pure rows and text, shared with the dashboard).
+//! - [`dashboard`]: the controller's web page and JSON API, and `simulate --html`.
 
 pub mod adapters;
 pub mod api;
@@ -17,6 +19,8 @@ pub mod clock;
 pub mod controller;
 pub mod core;
 pub mod crd;
+pub mod dashboard;
 pub mod gcp;
+pub mod readout;
 pub mod sim;
 pub mod tick;

@@ -23,6 +23,8 @@ enum Command {
     Run(RunArgs),
     /// Save Cloud Monitoring ListTimeSeries responses (all pages, as a JSON array) for `simulate`.
     Record(RecordArgs),
+    /// Show what every policy is doing and why (from the cluster, or --state FILE in standalone mode).
+    Status(ebbflow::readout::cli::StatusArgs),
     /// Check ScalePolicy files and report every problem with its field.
     Validate {
         /// ScalePolicy YAML files.
@@ -41,6 +43,7 @@ fn main() -> Result<()> {
         Command::Run(args) => run(args),
         Command::Simulate(args) => ebbflow::sim::cli::run(&args).map_err(anyhow::Error::msg),
         Command::Record(args) => record(args),
+        Command::Status(args) => ebbflow::readout::cli::run(&args).map_err(anyhow::Error::msg),
         Command::Validate { files } => {
             let mut failed = 0;
             for f in &files {

@@ -155,7 +155,12 @@ pub async fn run(opts: ClusterOptions) -> Result<(), RunError> {
         metrics.clone(),
     );
     let ready = Arc::new(AtomicBool::new(false));
-    let state = AppState { registry: Arc::new(registry), ready: ready.clone(), snapshots: engine.snapshots.clone() };
+    let state = AppState {
+        registry: Arc::new(registry),
+        ready: ready.clone(),
+        snapshots: engine.snapshots.clone(),
+        history: engine.history.clone(),
+    };
     let ctx = Arc::new(Context { engine, store: store.clone() });
     // The Controller reports no deletions (there is no finalizer: nothing to clean up in the
     // cloud), so deleted policies are dropped from metrics and memory by comparing with the cache.

@@ -26,15 +26,19 @@ pub struct AppState {
     pub ready: Arc<AtomicBool>,
     /// Newest view of each policy, keyed `namespace/name`.
     pub snapshots: Snapshots,
+    /// Recent decisions per policy, for the dashboard's charts.
+    pub history: crate::dashboard::History,
 }
 
-/// The routes: `/metrics`, `/healthz`, `/readyz`.
+/// The routes: `/metrics`, `/healthz`, `/readyz`, and the dashboard (`/`, `/api/policies`).
 pub fn router(state: AppState) -> Router {
+    let dashboard = crate::dashboard::Dashboard { snapshots: state.snapshots.clone(), history: state.history.clone() };
     Router::new()
         .route("/metrics", get(metrics))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
         .with_state(state)
+        .merge(crate::dashboard::router(dashboard))
 }
 
 async fn metrics(State(s): State<AppState>) -> impl IntoResponse {
@@ -72,7 +76,12 @@ mod tests {
         let mut registry = Registry::default();
         let m = Metrics::register(&mut registry);
         m.skip("DryRun");
-        let state = AppState { registry: Arc::new(registry), ready: Arc::default(), snapshots: Snapshots::default() };
+        let state = AppState {
+            registry: Arc::new(registry),
+            ready: Arc::default(),
+            snapshots: Snapshots::default(),
+            history: Default::default(),
+        };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr");
         let ready = state.ready.clone();

@@ -125,6 +125,8 @@ pub struct Engine<B, S, E> {
     pub clock: Clock,
     /// Newest view of each policy.
     pub snapshots: Snapshots,
+    /// The last hours of decisions per policy, for the dashboard's charts.
+    pub history: crate::dashboard::History,
     failures: Mutex<HashMap<String, u32>>,
 }
 
@@ -181,6 +183,7 @@ impl<B: Backends, S: StatusStore, E: EventSink> Engine<B, S, E> {
             dedup: Dedup::default(),
             clock: wall_clock(),
             snapshots: Snapshots::default(),
+            history: crate::dashboard::History::default(),
             failures: Mutex::default(),
         }
     }
@@ -367,6 +370,7 @@ impl<B: Backends, S: StatusStore, E: EventSink> Engine<B, S, E> {
             snapshot.metadata.resource_version = rv.clone();
         }
         self.snapshots.write().unwrap_or_else(|p| p.into_inner()).insert(key(sp), snapshot);
+        self.history.record(&key(sp), sp, status);
         Ok(rv)
     }
 
@@ -381,6 +385,7 @@ impl<B: Backends, S: StatusStore, E: EventSink> Engine<B, S, E> {
         let k = key(sp);
         self.dedup.forget(&k);
         self.snapshots.write().unwrap_or_else(|p| p.into_inner()).remove(&k);
+        self.history.forget(&k);
         self.metrics.forget(
             &sp.namespace().unwrap_or_default(),
             &sp.name_any(),

@@ -333,6 +333,7 @@ pub async fn run(opts: StandaloneOptions) -> Result<(), StandaloneError> {
         registry: Arc::new(registry),
         ready: Arc::new(AtomicBool::new(true)),
         snapshots: engine.snapshots.clone(),
+        history: engine.history.clone(),
     };
 
     let (stop, shutdown) = watch::channel(false);

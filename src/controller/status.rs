@@ -79,6 +79,7 @@ pub fn from_report(
         Actuation::Failed { .. } | Actuation::None => state.in_flight.as_ref().map_or(d.desired, |f| f.to),
     });
     s.last_decision = Some(decision_record(policy, d));
+    remember(&mut s.recent_decisions, decision_record(policy, d));
     s.cooldown = cooldown(policy, state, meta.now);
     s.operation = state.in_flight.as_ref().and_then(|f| f.operation.clone());
     s.state = Some(state.clone());
@@ -103,6 +104,7 @@ pub fn intent(
     s.current_size = Some(decision.current);
     s.desired_size = Some(decision.desired);
     s.last_decision = Some(decision_record(policy, decision));
+    remember(&mut s.recent_decisions, decision_record(policy, decision));
     s.cooldown = cooldown(policy, intent, meta.now);
     s.operation = None;
     s.state = Some(intent.clone());
@@ -176,6 +178,26 @@ pub fn decision_record(policy: &Policy, d: &Decision) -> DecisionRecord {
         to: d.desired,
         metrics,
     }
+}
+
+/// Add `record` to the recent decisions (for `ebbflow status NAME` and the dashboard). A decision
+/// with the same reason and sizes as the newest entry is not added, so the entry keeps the time
+/// its state began and a steady state does not push older changes out; the intent and the
+/// outcome of one tick share an entry.
+pub fn remember(recent: &mut Vec<DecisionRecord>, mut record: DecisionRecord) {
+    record.metrics.clear();
+    if let Some(last) = recent.last_mut() {
+        if last.time == record.time {
+            *last = record;
+            return;
+        }
+        if (last.reason.as_str(), last.from, last.to) == (record.reason.as_str(), record.from, record.to) {
+            return;
+        }
+    }
+    recent.push(record);
+    let excess = recent.len().saturating_sub(crate::api::RECENT_DECISIONS);
+    recent.drain(..excess);
 }
 
 /// Cooldown timers derived from the state, with the same rules `decide` applies; `None` when no

@@ -56,6 +56,10 @@ pub struct SimulateArgs {
     /// Write a chart of demand vs serving capacity, with scale actions marked (.svg or .png).
     #[arg(long, value_name = "FILE")]
     pub chart: Option<PathBuf>,
+    /// Write a self-contained HTML report (summary against the baselines, the chart, every scale
+    /// action) to attach to a change review.
+    #[arg(long, value_name = "FILE.html")]
+    pub html: Option<PathBuf>,
     /// Evaluate a grid of policy variants: a spec path and values, e.g.
     /// `--sweep scaleIn.cooldown=5m,10m,20m --sweep metrics[0].smoothing.window=5m,15m`. Repeatable.
     #[arg(long, value_name = "KEY=V1,V2,...")]
@@ -147,6 +151,10 @@ fn output(args: &SimulateArgs, sc: &Scenario, runs: &[Run]) -> Result<(), String
     }
     if let Some(path) = &args.chart {
         crate::sim::chart::write(path, sc, runs).map_err(|e| format!("{}: {e}", path.display()))?;
+    }
+    if let Some(path) = &args.html {
+        crate::dashboard::simreport::write(path, sc, runs)
+            .map_err(|e| format!("{}: cannot write: {e}", path.display()))?;
     }
     let summaries: Vec<Summary> = runs.iter().map(|r| r.summary.clone()).collect();
     if args.json {

@@ -1,0 +1,209 @@
+//! `ebbflow status`: the IO around the readout. Reads policies from the Kubernetes API or from
+//! standalone mode's state file, then hands them to the pure functions in [`crate::readout`].
+
+use std::io::{IsTerminal, Write as _};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::api::{ScalePolicy, ScalePolicyStatus};
+use crate::core::Ts;
+use crate::readout::{self, Paint, PolicyView};
+
+/// Show every policy: size, metric vs target, last decision, timers and health.
+///
+/// With NAME, explain one policy in full: why it is or is not scaling now, its conditions and its
+/// recent decisions.
+#[derive(clap::Args, Debug, Clone)]
+pub struct StatusArgs {
+    /// One policy to explain in full: NAME or NAMESPACE/NAME.
+    pub name: Option<String>,
+    /// Only this namespace [default: all namespaces].
+    #[arg(short = 'n', long)]
+    pub namespace: Option<String>,
+    /// Read standalone mode's state file instead of the Kubernetes API.
+    #[arg(long, value_name = "FILE")]
+    pub state: Option<PathBuf>,
+    /// With --state: the policies directory standalone mode runs with, so the readout knows each
+    /// policy's mode and metric order (the state file holds status only).
+    #[arg(long, value_name = "DIR", requires = "state")]
+    pub policies: Option<PathBuf>,
+    /// Refresh in place until interrupted.
+    #[arg(short = 'w', long)]
+    pub watch: bool,
+    /// Refresh period for --watch, e.g. 2s.
+    #[arg(long, default_value = "2s", value_name = "DUR")]
+    pub interval: humantime::Duration,
+    /// Output format.
+    #[arg(short = 'o', long, value_enum, default_value_t = Output::Table)]
+    pub output: Output,
+}
+
+/// `-o` formats.
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Output {
+    /// Aligned text for people.
+    Table,
+    /// JSON.
+    Json,
+    /// YAML.
+    Yaml,
+}
+
+/// Read standalone mode's state file: `{"policies": {"ns/name": {"status": {...}}}}`.
+pub fn views_from_state_file(path: &Path, specs: &[ScalePolicy]) -> Result<Vec<PolicyView>, String> {
+    let bytes = std::fs::read(path).map_err(|e| format!("{}: cannot read: {e}", path.display()))?;
+    parse_state_file(&bytes, specs).map_err(|e| format!("{}: not an ebbflow state file: {e}", path.display()))
+}
+
+/// The views in a state file's content; `specs` (from the policies directory) fill in the spec.
+pub fn parse_state_file(bytes: &[u8], specs: &[ScalePolicy]) -> Result<Vec<PolicyView>, String> {
+    #[derive(serde::Deserialize)]
+    struct Entry {
+        #[serde(default)]
+        status: ScalePolicyStatus,
+    }
+    #[derive(serde::Deserialize)]
+    struct File {
+        policies: std::collections::BTreeMap<String, Entry>,
+    }
+    let file: File = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
+    let mut views: Vec<PolicyView> = file
+        .policies
+        .into_iter()
+        .map(|(key, e)| {
+            let (ns, name) = key.split_once('/').unwrap_or(("default", &key));
+            let spec = specs.iter().find(|sp| PolicyView::from_policy(sp).key() == key).map(|sp| sp.spec.clone());
+            PolicyView { namespace: ns.to_string(), name: name.to_string(), spec, status: Some(e.status) }
+        })
+        .collect();
+    // Policies in the directory that the controller has not written yet still exist.
+    for sp in specs {
+        let v = PolicyView::from_policy(sp);
+        if !views.iter().any(|x| x.key() == v.key()) {
+            views.push(PolicyView { status: None, ..v });
+        }
+    }
+    views.sort_by_key(PolicyView::key);
+    Ok(views)
+}
+
+async fn views_from_cluster(namespace: Option<&str>) -> Result<Vec<PolicyView>, String> {
+    let client = kube::Client::try_default()
+        .await
+        .map_err(|e| format!("no Kubernetes API ({e}); for standalone mode use --state FILE"))?;
+    let api: kube::Api<ScalePolicy> = match namespace {
+        Some(ns) => kube::Api::namespaced(client, ns),
+        None => kube::Api::all(client),
+    };
+    let list = api.list(&Default::default()).await.map_err(|e| match e {
+        kube::Error::Api(s) if s.code == 403 => format!(
+            "listing ScalePolicies was refused ({}); try -n NAMESPACE or ask for list on scalepolicies.ebbflow.dev",
+            s.message
+        ),
+        kube::Error::Api(s) if s.code == 404 => {
+            "the ScalePolicy CRD is not installed: kubectl apply -f deploy/crd.yaml".to_string()
+        }
+        other => format!("listing ScalePolicies failed: {other}"),
+    })?;
+    let mut views: Vec<PolicyView> = list.items.iter().map(PolicyView::from_policy).collect();
+    views.sort_by_key(PolicyView::key);
+    Ok(views)
+}
+
+fn load(args: &StatusArgs, rt: &tokio::runtime::Runtime) -> Result<Vec<PolicyView>, String> {
+    let mut views = match &args.state {
+        Some(path) => {
+            let specs = match &args.policies {
+                Some(dir) => crate::controller::standalone::load_dir(dir).map_err(|e| e.to_string())?,
+                None => Vec::new(),
+            };
+            views_from_state_file(path, &specs)?
+        }
+        None => rt.block_on(views_from_cluster(args.namespace.as_deref()))?,
+    };
+    if let Some(ns) = &args.namespace {
+        views.retain(|v| &v.namespace == ns);
+    }
+    Ok(views)
+}
+
+/// The one policy `name` (NAME or NAMESPACE/NAME) designates among `views`.
+pub fn find<'a>(views: &'a [PolicyView], name: &str) -> Result<&'a PolicyView, String> {
+    let hits: Vec<&PolicyView> = views.iter().filter(|v| v.key() == name || v.name == name).collect();
+    match hits.as_slice() {
+        [one] => Ok(one),
+        [] => Err(format!("no ScalePolicy named {name}")),
+        many => {
+            let keys: Vec<String> = many.iter().map(|v| v.key()).collect();
+            Err(format!("{name} is ambiguous: {}; use NAMESPACE/NAME or -n", keys.join(", ")))
+        }
+    }
+}
+
+/// Render `views` as `args` asks, at `now`.
+pub fn render(args: &StatusArgs, views: &[PolicyView], now: Ts, paint: Paint) -> Result<String, String> {
+    let ser = |v: &dyn erased::Ser| -> Result<String, String> {
+        match args.output {
+            Output::Json => v.json(),
+            _ => v.yaml(),
+        }
+    };
+    match (&args.name, args.output) {
+        (Some(name), Output::Table) => Ok(readout::explain(find(views, name)?, now, paint)),
+        (Some(name), _) => ser(&readout::detail(find(views, name)?, now)),
+        (None, Output::Table) => {
+            let rows: Vec<readout::Row> = views.iter().map(|v| readout::row(v, now)).collect();
+            Ok(readout::table(&rows, paint))
+        }
+        (None, _) => {
+            let rows: Vec<readout::Row> = views.iter().map(|v| readout::row(v, now)).collect();
+            ser(&rows)
+        }
+    }
+}
+
+/// Serialize either of the two shapes without making `render` generic over them.
+mod erased {
+    pub trait Ser {
+        fn json(&self) -> Result<String, String>;
+        fn yaml(&self) -> Result<String, String>;
+    }
+    impl<T: serde::Serialize> Ser for T {
+        fn json(&self) -> Result<String, String> {
+            serde_json::to_string_pretty(self).map(|s| s + "\n").map_err(|e| e.to_string())
+        }
+        fn yaml(&self) -> Result<String, String> {
+            serde_saphyr::to_string(self).map_err(|e| e.to_string())
+        }
+    }
+}
+
+/// Run the command; the error is the message for the user.
+pub fn run(args: &StatusArgs) -> Result<(), String> {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
+    let paint = readout::stdout_paint();
+    let tty = std::io::stdout().is_terminal();
+    let mut stdout = std::io::stdout();
+    let mut first = true;
+    loop {
+        let now = crate::clock::now();
+        let text = load(args, &rt).and_then(|views| render(args, &views, now, paint));
+        if !args.watch {
+            print!("{}", text?);
+            return Ok(());
+        }
+        // In watch mode a failed read is shown and retried: the controller may be restarting.
+        let body = text.unwrap_or_else(|e| format!("error: {e}\n"));
+        let header = format!("every {}: ebbflow status  {}\n\n", args.interval, now.to_rfc3339());
+        let frame = if tty {
+            // Home, draw, clear what is left of the previous frame: no flicker.
+            let clear = if std::mem::take(&mut first) { "\x1b[2J" } else { "" };
+            format!("{clear}\x1b[H{}{}\x1b[J", paint.dim(&header), body.replace('\n', "\x1b[K\n"))
+        } else {
+            format!("{header}{body}\n")
+        };
+        let _ = stdout.write_all(frame.as_bytes());
+        let _ = stdout.flush();
+        std::thread::sleep(Duration::from(args.interval));
+    }
+}

@@ -1,0 +1,248 @@
+//! The dashboard without a browser: the history the engine keeps, the chart built from it, and
+//! the routes as the controller serves them next to `/metrics`.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, RwLock};
+
+use ebbflow::api::{ScalePolicy, ScalePolicyStatus};
+use ebbflow::chart::MarkerKind;
+use ebbflow::core::{Dur, Ts};
+use ebbflow::dashboard::history::{MAX_AGE, MAX_POINTS};
+use ebbflow::dashboard::{Dashboard, History, card, chart_data, overview};
+use serde_json::{Value, json};
+
+fn t0() -> Ts {
+    Ts::parse_rfc3339("2026-11-23T12:00:00Z").expect("time")
+}
+
+fn policy(mode: &str) -> ScalePolicy {
+    serde_json::from_value(json!({
+        "apiVersion": "ebbflow.dev/v1alpha1", "kind": "ScalePolicy",
+        "metadata": {"name": "orders", "namespace": "data"},
+        "spec": {"target": {"bigtableCluster": {"project": "p1", "instance": "i1", "cluster": "c1"}},
+                 "minSize": 3, "maxSize": 12, "mode": mode,
+                 "metrics": [{"name": "cpu", "target": 0.5, "query": {"filter": "x"}}]}
+    }))
+    .expect("policy")
+}
+
+/// A status as the controller writes it after a tick at `at`.
+fn status(at: Ts, reason: &str, from: u32, to: u32, raw: f64, spike: bool) -> ScalePolicyStatus {
+    serde_json::from_value(json!({
+        "target": "bigtable p1/i1/c1", "currentSize": from, "desiredSize": to,
+        "lastDecision": {"time": at.to_rfc3339(), "direction": if to > from { "Up" } else { "None" },
+                         "reason": reason, "message": format!("{reason} {from} -> {to}"), "from": from, "to": to,
+                         "metrics": {"cpu": {"raw": raw, "smoothed": raw * 0.8, "target": 0.5, "spike": spike}}},
+        "conditions": [{"type": "Ready", "status": "True", "reason": "Reconciled", "message": "ok",
+                        "lastTransitionTime": t0().to_rfc3339()}]
+    }))
+    .expect("status")
+}
+
+/// History keeps one point per decision (the intent and the outcome of a tick are one), and
+/// drops points past 720 or 6 hours.
+#[test]
+fn history_is_bounded_and_one_point_per_decision() {
+    let sp = policy("Enforce");
+    let h = History::default();
+    h.record("data/orders", &sp, &status(t0(), "ScaleOutOnSpike", 3, 7, 1.2, true));
+    h.record("data/orders", &sp, &status(t0(), "ScaleOutOnSpike", 3, 7, 1.2, true));
+    assert_eq!(h.points("data/orders").len(), 1);
+    // An older decision arriving late (a re-read status) is not history.
+    h.record("data/orders", &sp, &status(t0() - Dur::secs(60), "WithinTolerance", 3, 3, 0.3, false));
+    assert_eq!(h.points("data/orders").len(), 1);
+
+    for i in 1..=1000 {
+        h.record("data/orders", &sp, &status(t0() + Dur::secs(10 * i), "WithinTolerance", 7, 7, 0.4, false));
+    }
+    let p = h.points("data/orders");
+    assert_eq!(p.len(), MAX_POINTS);
+    assert_eq!(p.last().expect("newest").time, t0() + Dur::secs(10_000));
+
+    for i in 1..=10 {
+        h.record(
+            "data/orders",
+            &sp,
+            &status(t0() + Dur::secs(10_000) + Dur::mins(60 * i), "WithinTolerance", 7, 7, 0.4, false),
+        );
+    }
+    let p = h.points("data/orders");
+    let newest = p.last().expect("newest").time;
+    assert!(p.iter().all(|x| newest - x.time <= MAX_AGE), "nothing older than 6h");
+    h.forget("data/orders");
+    assert!(h.points("data/orders").is_empty());
+}
+
+/// The chart shows load, serving and desired size, observed and smoothed against the target, a
+/// marker for the scale-out and one per spike (not one per spiking tick).
+#[test]
+fn chart_marks_scale_actions_and_spikes() {
+    let sp = policy("Enforce");
+    let h = History::default();
+    h.record("k", &sp, &status(t0(), "WithinTolerance", 3, 3, 0.3, false));
+    h.record("k", &sp, &status(t0() + Dur::secs(60), "ScaleOutOnSpike", 3, 7, 1.2, true));
+    h.record("k", &sp, &status(t0() + Dur::secs(120), "ResizeInProgress", 3, 3, 1.1, true));
+    h.record("k", &sp, &status(t0() + Dur::secs(180), "WithinTolerance", 7, 7, 0.5, false));
+    let points = h.points("k");
+    let data = chart_data(&sp, &points, t0() + Dur::secs(200)).expect("chart");
+    let kinds: Vec<MarkerKind> = data.markers.iter().map(|m| m.kind).collect();
+    assert_eq!(kinds, vec![MarkerKind::ScaleOut, MarkerKind::Spike]);
+    assert_eq!(data.markers[0].label, "3->7 ScaleOutOnSpike");
+    // Load in nodes at the target: 1.2 per node on 3 nodes at 0.5 per node is 7.2 nodes.
+    assert!((data.load[0].points[1].1 - 7.2).abs() < 1e-9);
+    let names: Vec<&str> = data.sizes.iter().chain(&data.per_node).map(|s| s.name.as_str()).collect();
+    assert_eq!(names, ["serving", "desired", "observed", "smoothed", "target"]);
+    assert!(data.start_ms < t0().0 && data.end_ms == (t0() + Dur::secs(200)).0, "the data fills the width");
+    let single = chart_data(&sp, &points[..1], t0()).expect("chart");
+    assert!(single.end_ms - single.start_ms >= Dur::secs(30).0, "one point still gets an axis");
+    let svg = ebbflow::chart::render_svg(&data, 1100, 520);
+    assert!(svg.contains("ScaleOutOnSpike"), "the marker's tooltip");
+
+    let dry = chart_data(&policy("DryRun"), &points, t0() + Dur::secs(200)).expect("chart");
+    assert_eq!(dry.markers[0].label, "3->7 ScaleOutOnSpike (dry run)");
+    assert!(chart_data(&sp, &[], t0()).is_none(), "no chart without data");
+}
+
+/// A policy without history has a card without a chart (the page says "no data yet").
+#[test]
+fn card_without_history_has_no_chart() {
+    let mut sp = policy("Enforce");
+    sp.status = Some(ScalePolicyStatus::default());
+    let c = card(&sp, &[], t0());
+    assert_eq!(c.chart, None);
+    assert_eq!(c.points, 0);
+    let j = serde_json::to_value(&c).expect("json");
+    assert_eq!(j["policy"], "data/orders");
+    assert_eq!(j["health"]["level"], "Pending");
+}
+
+fn get(addr: std::net::SocketAddr, path: &str) -> (String, String) {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).expect("connect");
+    s.write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes()).expect("write");
+    let mut out = String::new();
+    s.read_to_string(&mut out).expect("read");
+    let (head, body) = out.split_once("\r\n\r\n").unwrap_or((&out, ""));
+    (head.to_string(), body.to_string())
+}
+
+/// The routes answer with the page, the JSON and the chart; the JSON leaves out the core's
+/// internal state and anything not about the policy.
+#[tokio::test(flavor = "multi_thread")]
+async fn routes_serve_page_json_and_chart() {
+    let mut sp = policy("Enforce");
+    let mut st = status(t0(), "ScaleOutOnSpike", 3, 7, 1.2, true);
+    st.state = Some(Default::default());
+    sp.status = Some(st.clone());
+    let snapshots = Arc::new(RwLock::new(BTreeMap::from([("data/orders".to_string(), sp.clone())])));
+    let history = History::default();
+    history.record("data/orders", &sp, &st);
+    let d = Dashboard { snapshots, history };
+    let ov = overview(&d, t0() + Dur::secs(30));
+    assert_eq!(ov.policies.len(), 1);
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move { axum::serve(listener, ebbflow::dashboard::router(d)).await });
+    let (head, body, list, one, chart, missing, js) = tokio::task::spawn_blocking(move || {
+        let (head, body) = get(addr, "/");
+        (
+            head,
+            body,
+            get(addr, "/api/policies").1,
+            get(addr, "/api/policies/data/orders").1,
+            get(addr, "/api/policies/data/orders/chart.svg"),
+            get(addr, "/api/policies/data/nope").0,
+            get(addr, "/assets/dashboard.js").1,
+        )
+    })
+    .await
+    .expect("client");
+    assert!(head.contains("text/html"), "{head}");
+    assert!(head.to_lowercase().contains("content-security-policy: default-src 'none'"), "{head}");
+    assert!(body.contains("/assets/dashboard.js") && !body.contains("http://") && !body.contains("https://"));
+    assert!(js.contains("fetch(\"/api/policies\""));
+
+    let list: Value = serde_json::from_str(&list).expect("json");
+    let p = &list["policies"][0];
+    assert_eq!(p["policy"], "data/orders");
+    assert_eq!(p["last"]["reason"], "ScaleOutOnSpike");
+    assert!(p["chart"].as_str().expect("chart url").starts_with("/api/policies/data/orders/chart.svg?v="));
+    assert!(!list.to_string().contains("\"state\""), "the core's state is not shown");
+
+    let one: Value = serde_json::from_str(&one).expect("json");
+    assert_eq!(one["history"].as_array().map(Vec::len), Some(1));
+    assert_eq!(one["history"][0]["reason"], "ScaleOutOnSpike");
+    assert!(chart.0.contains("image/svg+xml"), "{}", chart.0);
+    assert!(chart.1.starts_with("<svg") || chart.1.starts_with("<?xml"), "{}", &chart.1[..60.min(chart.1.len())]);
+    assert!(missing.starts_with("HTTP/1.1 404"), "{missing}");
+}
+
+/// `simulate --html` is one self-contained file: the summary with every baseline, the chart
+/// inline, the scale actions; no scripts and nothing fetched from elsewhere.
+#[test]
+fn simulation_report_is_self_contained() {
+    let sc = ebbflow::sim::cli::SimulateArgs::default().scenario().expect("embedded default scenario");
+    let runs = ebbflow::sim::compare(&sc);
+    let html = ebbflow::dashboard::simreport::html(&sc, &runs);
+    for algorithm in ["hpa", "static-peak", "oracle"] {
+        assert!(html.contains(&format!("<td>{algorithm}</td>")), "{algorithm} row");
+    }
+    assert!(html.contains("<svg"), "the chart is inline");
+    assert!(html.contains("Scale actions ("));
+    assert!(!html.contains("<script") && !html.contains("src=\"http") && !html.contains("href=\"http"));
+}
+
+/// Every series deploy/grafana/ebbflow.json queries is one the controller exports, so the
+/// dashboard breaks in review, not in Grafana, when a metric is renamed.
+#[test]
+fn grafana_dashboard_queries_exported_metrics() {
+    let mut registry = prometheus_client::registry::Registry::default();
+    let m = ebbflow::controller::metrics::Metrics::register(&mut registry);
+    // Families without a series print nothing: give each one.
+    use ebbflow::controller::metrics::{MetricLabels, PolicyLabels, ReasonLabels};
+    let pl = PolicyLabels { namespace: "n".into(), policy: "p".into() };
+    let ml = MetricLabels { namespace: "n".into(), policy: "p".into(), metric: "cpu".into() };
+    m.current_size.get_or_create(&pl).set(1);
+    m.desired_size.get_or_create(&pl).set(1);
+    m.observed.get_or_create(&ml).set(0.5);
+    m.smoothed.get_or_create(&ml).set(0.5);
+    m.decisions.get_or_create(&ReasonLabels { reason: "ScaleOut".into() }).inc();
+    m.skip("DryRun");
+    m.api_error(&ebbflow::adapters::AdapterError::new("bigtable", ebbflow::adapters::ErrorKind::PermissionDenied, "x"));
+    let text = ebbflow::controller::metrics::encode(&registry);
+    let mut exported = std::collections::BTreeSet::new();
+    for line in text.lines().filter_map(|l| l.strip_prefix("# TYPE ")) {
+        let (name, kind) = line.split_once(' ').expect("name and type");
+        match kind {
+            "counter" => exported.extend([format!("{name}_total")]),
+            "histogram" => exported.extend(["_bucket", "_sum", "_count"].map(|s| format!("{name}{s}"))),
+            _ => exported.extend([name.to_string()]),
+        }
+    }
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/grafana/ebbflow.json");
+    let dash: Value = serde_json::from_str(&std::fs::read_to_string(path).expect("dashboard")).expect("valid JSON");
+    let mut used = std::collections::BTreeSet::new();
+    let mut exprs = Vec::new();
+    for p in dash["panels"].as_array().expect("panels") {
+        for t in p["targets"].as_array().into_iter().flatten() {
+            exprs.push(t["expr"].as_str().expect("expr").to_string());
+        }
+    }
+    for v in dash["templating"]["list"].as_array().expect("variables") {
+        if let Some(q) = v["definition"].as_str() {
+            exprs.push(q.to_string());
+        }
+    }
+    for e in &exprs {
+        let mut rest = e.as_str();
+        while let Some(i) = rest.find("ebbflow_") {
+            let name: String = rest[i..].chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect();
+            rest = &rest[i + name.len()..];
+            used.insert(name);
+        }
+    }
+    assert!(used.len() >= 8, "{used:?}");
+    let unknown: Vec<&String> = used.iter().filter(|n| !exported.contains(*n)).collect();
+    assert!(unknown.is_empty(), "not exported: {unknown:?}; exported: {exported:?}");
+}
