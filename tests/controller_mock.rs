@@ -145,9 +145,14 @@ async fn conflict_on_intent_rereads_and_never_double_resizes() {
             assert_eq!(condition(s, "AbleToScale")["status"], "False");
         }),
     ];
-    let (result, _, _) = run(sp, ctx, handle, steps).await;
+    let (result, _, _) = run(sp, ctx.clone(), handle, steps).await;
     result.expect("reconcile");
     assert!(fake.world().resizes.is_empty(), "no resize may be sent after a 409");
+    let m = &ctx.engine.metrics;
+    let conflicts = ebbflow::controller::metrics::ApiErrorLabels { backend: "kubernetes".into(), code: "409".into() };
+    assert_eq!(m.api_errors.get_or_create(&conflicts).get(), 1);
+    let skipped = ebbflow::controller::metrics::ReasonLabels { reason: "StatusConflict".into() };
+    assert_eq!(m.skipped.get_or_create(&skipped).get(), 1);
 }
 
 /// A controller restarted while a resize operation was running finds it in status, checks the

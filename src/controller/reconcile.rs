@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use kube::ResourceExt;
 
-use crate::adapters::{AdapterError, MetricQuery, MetricSource, ScaleTarget};
+use crate::adapters::{AdapterError, ErrorKind, MetricQuery, MetricSource, ScaleTarget};
 use crate::api::{ScalePolicy, ScalePolicyStatus, TargetRef};
 use crate::controller::events::{self, Dedup, EventSink, PolicyEvent};
 use crate::controller::leader::Leadership;
@@ -363,7 +363,14 @@ impl<B: Backends, S: StatusStore, E: EventSink> Engine<B, S, E> {
         status: &ScalePolicyStatus,
         precondition: Option<&str>,
     ) -> Result<Option<String>, StoreError> {
-        let rv = self.store.write(sp, status, precondition).await?;
+        let rv = self.store.write(sp, status, precondition).await.inspect_err(|e| {
+            let code = match e {
+                StoreError::Conflict => Some(409),
+                StoreError::Failed { code, .. } => *code,
+            };
+            let kind = if code == Some(409) { ErrorKind::Busy } else { ErrorKind::Other };
+            self.metrics.api_error(&AdapterError { backend: "kubernetes", kind, code, message: e.to_string() });
+        })?;
         let mut snapshot = sp.clone();
         snapshot.status = Some(status.clone());
         if rv.is_some() {
