@@ -445,3 +445,24 @@ async fn target_error_backs_off_and_reports() {
     let action = error_policy(sp, &err, ctx);
     assert_ne!(action, Action::await_change());
 }
+
+/// Policies deleted from the cluster are dropped from the dashboard's view and the metrics.
+#[tokio::test]
+async fn deleted_policies_are_forgotten() {
+    let (client, _handle) = mock_client();
+    let fake = world(4, Vec::new());
+    let kept = policy("shop", "orders", "Enforce", Value::Null);
+    let gone = policy("shop", "old", "Enforce", Value::Null);
+    let ctx = context(client, &fake, Leadership::manual(true), std::slice::from_ref(&kept));
+    {
+        let mut snapshots = ctx.engine.snapshots.write().expect("lock");
+        snapshots.insert("shop/orders".into(), kept.clone());
+        snapshots.insert("shop/old".into(), gone.clone());
+    }
+    let labels = ebbflow::controller::metrics::PolicyLabels { namespace: "shop".into(), policy: "old".into() };
+    ctx.engine.metrics.current_size.get_or_create(&labels).set(3);
+    ebbflow::controller::cluster::prune(&ctx);
+    let snapshots = ctx.engine.snapshots.read().expect("lock");
+    assert_eq!(snapshots.keys().collect::<Vec<_>>(), vec!["shop/orders"]);
+    assert_eq!(ctx.engine.metrics.current_size.get_or_create(&labels).get(), 0, "the series was removed");
+}

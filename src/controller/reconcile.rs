@@ -146,6 +146,17 @@ pub fn target_identity(sp: &ScalePolicy) -> String {
     }
 }
 
+/// Whether two targets have the same kind and innermost name; a necessary condition for being
+/// the same target that needs no allocation.
+fn same_leaf(a: &TargetRef, b: &TargetRef) -> bool {
+    match (a, b) {
+        (TargetRef::BigtableCluster(x), TargetRef::BigtableCluster(y)) => x.cluster == y.cluster,
+        (TargetRef::GkeNodePool(x), TargetRef::GkeNodePool(y)) => x.node_pool == y.node_pool,
+        (TargetRef::Workload(x), TargetRef::Workload(y)) => x.name == y.name,
+        _ => false,
+    }
+}
+
 /// The project a target lives in, the default for metric queries.
 fn target_project(t: &TargetRef) -> &str {
     match t {
@@ -166,6 +177,8 @@ pub fn conflicting_owner<'a>(
     let mine = rank(sp);
     peers
         .into_iter()
+        // The cheap check first: every reconcile scans all policies.
+        .filter(|p| same_leaf(&p.spec.target, &sp.spec.target))
         .filter(|p| key(p) != key(sp) && target_identity(p) == me)
         .filter(|p| rank(p) < mine)
         .min_by_key(|p| rank(p))
