@@ -466,3 +466,67 @@ async fn deleted_policies_are_forgotten() {
     assert_eq!(snapshots.keys().collect::<Vec<_>>(), vec!["shop/orders"]);
     assert_eq!(ctx.engine.metrics.current_size.get_or_create(&labels).get(), 0, "the series was removed");
 }
+
+/// The kube-rs `Controller` drives reconcile over the mock API server: it lists the policies,
+/// opens a watch (held open here), reconciles the one policy (a spike: intent, resize, outcome,
+/// Event) with the Controller's cache as the peer list, and requeues it at its interval.
+#[tokio::test]
+async fn controller_loop_lists_watches_and_reconciles() {
+    use futures::StreamExt;
+    use kube::runtime::controller::Controller;
+    let (client, mut handle) = mock_client();
+    let fake = world(4, trace(0.5, 1.6, 3));
+    let sp = policy("shop", "orders", "Enforce", Value::Null);
+    let list = json!({"apiVersion": "ebbflow.dev/v1alpha1", "kind": "ScalePolicyList",
+                      "metadata": {"resourceVersion": "100"}, "items": [serde_json::to_value(&sp).expect("json")]});
+    let seen = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let server = tokio::spawn({
+        let seen = seen.clone();
+        let object = serde_json::to_value(&sp).expect("json");
+        async move {
+            let mut held = Vec::new();
+            while let Some((request, send)) = handle.next_request().await {
+                let (method, uri) = (request.method().clone(), request.uri().to_string());
+                seen.lock().expect("lock").push(format!("{method} {uri}"));
+                let (code, body) = if uri.contains("watch=true") {
+                    // An open watch that never reports anything.
+                    held.push(send);
+                    continue;
+                } else if method == Method::GET && uri.starts_with("/apis/ebbflow.dev/v1alpha1/scalepolicies") {
+                    (200, list.clone())
+                } else if method == Method::PATCH && uri.contains("/status") {
+                    (200, object.clone())
+                } else if method == Method::POST && uri.contains("/events") {
+                    (201, json!({}))
+                } else {
+                    panic!("unexpected request {method} {uri}");
+                };
+                let response = http::Response::builder()
+                    .status(code)
+                    .body(kube::client::Body::from(serde_json::to_vec(&body).expect("json")))
+                    .expect("response");
+                send.send_response(response);
+            }
+        }
+    });
+
+    let api = kube::Api::<ScalePolicy>::all(client.clone());
+    let controller = Controller::new(api, watcher::Config::default().any_semantic());
+    let mut ctx = context(client, &fake, Leadership::manual(true), &[]);
+    Arc::get_mut(&mut ctx).expect("unique").store = controller.store();
+    let outcome = tokio::time::timeout(
+        Duration::from_secs(5),
+        controller.run(reconcile, ebbflow::controller::cluster::error_policy, ctx).take(1).collect::<Vec<_>>(),
+    )
+    .await
+    .expect("one reconcile");
+    let (object, action) = outcome.into_iter().next().expect("an outcome").expect("reconciled");
+    assert_eq!(object.name, "orders");
+    assert_eq!(action, Action::requeue(Duration::from_secs(60)));
+    assert_eq!(fake.world().resizes, vec![8]);
+    let seen = seen.lock().expect("lock").clone();
+    assert!(seen[0].starts_with("GET /apis/ebbflow.dev/v1alpha1/scalepolicies?"), "{seen:?}");
+    assert_eq!(seen.iter().filter(|r| r.starts_with("PATCH") && r.contains("/status")).count(), 2, "{seen:?}");
+    assert_eq!(seen.iter().filter(|r| r.starts_with("POST") && r.contains("/events")).count(), 1, "{seen:?}");
+    server.abort();
+}
