@@ -145,7 +145,9 @@ pub async fn run(opts: ClusterOptions) -> Result<(), RunError> {
     let (lease, leadership) = Lease::start(client.clone(), &opts.lease_namespace, LEASE_NAME, &opts.identity).await?;
 
     let api = Api::<ScalePolicy>::all(client.clone());
-    let controller = Controller::new(api, watcher::Config::default().any_semantic()).shutdown_on_signal();
+    let controller = Controller::new(api, watcher::Config::default().any_semantic())
+        .reconcile_all_on(leadership.acquired())
+        .shutdown_on_signal();
     let store = controller.store();
     let engine = Engine::new(
         ProdBackends::connect(Some(client.clone()), &opts.backends, crate::controller::reconcile::wall_clock()).await,

@@ -47,6 +47,19 @@ impl Leadership {
         }
     }
 
+    /// Yields each time this instance becomes the leader, so a new leader evaluates every policy
+    /// at once instead of at each policy's next requeue. Ends when the lease manager stops.
+    pub fn acquired(&self) -> impl futures::Stream<Item = ()> + Send + 'static {
+        futures::stream::unfold(self.rx.clone(), |mut rx| async move {
+            loop {
+                rx.changed().await.ok()?;
+                if *rx.borrow_and_update() {
+                    return Some(((), rx));
+                }
+            }
+        })
+    }
+
     /// Wait until leadership changes.
     pub async fn changed(&mut self) -> bool {
         let _ = self.rx.changed().await;
@@ -88,5 +101,27 @@ impl Lease {
             Ok(Err(e)) => tracing::warn!(error = %e, "releasing the leader lease failed"),
             Err(e) => tracing::warn!(error = %e, "the lease task panicked"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use futures::StreamExt;
+
+    use super::*;
+
+    /// `acquired` fires on each change to leader, not on losing it, and ends with the channel.
+    #[tokio::test]
+    async fn acquired_fires_when_leadership_is_gained() {
+        let (tx, rx) = watch::channel(false);
+        let l = Leadership::from_channel(rx);
+        let mut gained = Box::pin(l.acquired());
+        tx.send_replace(true);
+        assert_eq!(gained.next().await, Some(()));
+        tx.send_replace(false);
+        tx.send_replace(true);
+        assert_eq!(gained.next().await, Some(()));
+        drop(tx);
+        assert_eq!(gained.next().await, None);
     }
 }
