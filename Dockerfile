@@ -11,8 +11,11 @@ RUN apk add --no-cache build-base cmake perl
 WORKDIR /src
 # Dependencies first, so code edits do not rebuild them.
 COPY Cargo.toml Cargo.lock ./
+COPY benches ./benches
 RUN mkdir src && echo 'fn main() {}' > src/main.rs && touch src/lib.rs \
     && cargo build --release --locked --bin ebbflow || true
+# The simulator embeds its default trace and policy from simulations/.
+COPY simulations ./simulations
 COPY src ./src
 RUN touch src/main.rs src/lib.rs \
     && cargo build --release --locked --bin ebbflow \
