@@ -99,15 +99,16 @@ impl SimulateArgs {
     pub fn scenario(&self) -> Result<Scenario, String> {
         let base = match &self.scenario {
             Some(p) => ScenarioFile::load(p)?,
-            None if self.trace.is_none() && self.policy.is_none() => default_file(),
+            None if self.trace.is_none() && self.policy.is_none() => default_scenario_file(),
             None => ScenarioFile::default(),
         };
         Scenario::build(self.overrides().over(base))
     }
 }
 
-/// The embedded default's model.
-fn default_file() -> ScenarioFile {
+/// The embedded default scenario (what `ebbflow simulate` with no arguments runs): the bundled
+/// Bigtable CPU policy on the embedded trace, recorded on 10 nodes, 20m provisioning, 4m metric delay.
+pub fn default_scenario_file() -> ScenarioFile {
     ScenarioFile {
         name: Some("bigtable-cpu".into()),
         recorded_size: Some(10),

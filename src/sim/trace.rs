@@ -16,6 +16,8 @@ pub struct Trace {
     pub name: String,
     /// Samples `(time, value)`, strictly increasing in time.
     pub points: Vec<(Ts, f64)>,
+    /// Median spacing, computed once: every evaluation of a replay asks for it.
+    interval: Dur,
 }
 
 /// A trace that cannot be used.
@@ -60,24 +62,29 @@ impl Trace {
             _ => parse_csv(file, text)?,
         };
         let name = Path::new(file).file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| file.into());
-        Ok(Trace { name, points })
+        let interval = median_spacing(&points);
+        Ok(Trace { name, points, interval })
     }
 
     /// Median spacing between samples: the trace's nominal interval.
     pub fn interval(&self) -> Dur {
-        let mut gaps: Vec<i64> = self.points.windows(2).map(|w| w[1].0.0 - w[0].0.0).collect();
-        if gaps.is_empty() {
-            return Dur::mins(1);
-        }
-        let mid = gaps.len() / 2;
-        let (_, m, _) = gaps.select_nth_unstable(mid);
-        Dur(*m)
+        self.interval
     }
 
     /// First and last sample times.
     pub fn span(&self) -> (Ts, Ts) {
         (self.points[0].0, self.points[self.points.len() - 1].0)
     }
+}
+
+fn median_spacing(points: &[(Ts, f64)]) -> Dur {
+    let mut gaps: Vec<i64> = points.windows(2).map(|w| w[1].0.0 - w[0].0.0).collect();
+    if gaps.is_empty() {
+        return Dur::mins(1);
+    }
+    let mid = gaps.len() / 2;
+    let (_, m, _) = gaps.select_nth_unstable(mid);
+    Dur(*m)
 }
 
 fn parse_csv(file: &str, text: &str) -> Result<Vec<(Ts, f64)>, TraceError> {
