@@ -60,12 +60,12 @@ pub struct ScalePolicySpec {
     pub spike: SpikeSpec,
 
     /// How fast the policy adds capacity. Defaults: no cooldown, no stabilization, steps of 100% or 4 nodes.
-    #[serde(default = "ScaleRules::default_out")]
-    pub scale_out: ScaleRules,
+    #[serde(default)]
+    pub scale_out: ScaleOutRules,
 
     /// How fast the policy removes capacity. Defaults: 10m cooldown, 15m stabilization, steps of 10% or 1 node.
-    #[serde(default = "ScaleRules::default_in")]
-    pub scale_in: ScaleRules,
+    #[serde(default)]
+    pub scale_in: ScaleInRules,
 
     /// Dead band under the target, as a fraction: no resize while the smoothed value is between
     /// target × (1 − tolerance) and the target. Outside it, the policy resizes to land in the
@@ -222,7 +222,7 @@ pub enum MetricKind {
 #[derive(KubeSchema, Deserialize, Serialize, Clone, Debug, PartialEq, Eq, Hash)]
 #[serde(rename_all = "camelCase")]
 pub struct MonitoringQuery {
-    /// Project to query; defaults to the target's project.
+    /// Project to query; defaults to the target's project (required for a workload target).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub project: Option<String>,
     /// Monitoring filter, e.g. `metric.type="bigtable.googleapis.com/cluster/cpu_load" AND resource.labels.cluster="c1"`.
@@ -345,62 +345,106 @@ fn default_spike_hold() -> String {
     "30m".to_string()
 }
 
-/// Pace limits for one direction of scaling.
+/// How fast the policy adds capacity. Every field left out takes its fast-out default, so
+/// setting one field never drops the others to "no limit".
 #[derive(KubeSchema, Deserialize, Serialize, Clone, Debug, PartialEq)]
 #[serde(rename_all = "camelCase")]
-pub struct ScaleRules {
-    /// Time after the last resize finished before a resize in this direction. For scale-in, the
-    /// last resize in either direction counts; for scale-out, only the last scale-out.
+pub struct ScaleOutRules {
+    /// Time after the last scale-out finished before the next one. Default 0s.
     #[serde(default = "zero_duration")]
     #[schemars(regex(pattern = DURATION_PATTERN))]
     pub cooldown: String,
-    /// Scale to the most conservative recommendation seen within this window (the highest for
-    /// scale-in, the lowest for scale-out), as the HPA does.
+    /// Scale out only to the lowest recommendation seen within this window, so one high sample
+    /// does not add nodes on its own (spikes bypass it). Default 0s.
     #[serde(default = "zero_duration")]
     #[schemars(regex(pattern = DURATION_PATTERN))]
     pub stabilization_window: String,
-    /// Most nodes added or removed in one step.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Most nodes added in one step. Default 4; null for no limit.
+    #[serde(default = "default_out_step_nodes")]
     #[schemars(range(min = 1))]
     pub max_step_nodes: Option<u32>,
-    /// Most nodes added or removed in one step, as a percent of the current size. With
-    /// maxStepNodes as well, the larger step is allowed (the HPA's selectPolicy: Max).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Most nodes added in one step, as a percent of the current size. With maxStepNodes as well,
+    /// the larger step is allowed (the HPA's selectPolicy: Max). Default 100; null for no limit.
+    #[serde(default = "default_out_step_percent")]
     #[schemars(range(min = 1, max = 1000))]
     pub max_step_percent: Option<u32>,
-    /// Scale-out only: how long new capacity takes to carry load after its resize finished
-    /// (Bigtable rebalances for up to 20 minutes). Samples taken before then are read as load on
-    /// the old size, so the policy does not add nodes twice for the same load. Defaults by target:
-    /// bigtableCluster 20m, gkeNodePool 3m, workload 1m.
+    /// How long new capacity takes to carry load after its resize finished (Bigtable rebalances
+    /// for up to 20 minutes). Samples taken before then are read as load on the old size, so the
+    /// policy does not add nodes twice for the same load. Defaults by target: bigtableCluster
+    /// 20m, gkeNodePool 3m, workload 1m.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(regex(pattern = DURATION_PATTERN))]
     pub warmup: Option<String>,
 }
 
+/// How fast the policy removes capacity. Every field left out takes its slow-in default, so
+/// setting one field never drops the others to "no limit".
+#[derive(KubeSchema, Deserialize, Serialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ScaleInRules {
+    /// Time after the last resize (in either direction) finished before a scale-in. Default 10m.
+    #[serde(default = "default_in_cooldown")]
+    #[schemars(regex(pattern = DURATION_PATTERN))]
+    pub cooldown: String,
+    /// Scale in only to the highest recommendation seen within this window, as the HPA does.
+    /// Default 15m.
+    #[serde(default = "default_in_stabilization")]
+    #[schemars(regex(pattern = DURATION_PATTERN))]
+    pub stabilization_window: String,
+    /// Most nodes removed in one step. Default 1; null for no limit.
+    #[serde(default = "default_in_step_nodes")]
+    #[schemars(range(min = 1))]
+    pub max_step_nodes: Option<u32>,
+    /// Most nodes removed in one step, as a percent of the current size. With maxStepNodes as
+    /// well, the larger step is allowed. Default 10; null for no limit.
+    #[serde(default = "default_in_step_percent")]
+    #[schemars(range(min = 1, max = 100))]
+    pub max_step_percent: Option<u32>,
+}
+
 fn zero_duration() -> String {
     "0s".to_string()
 }
+fn default_out_step_nodes() -> Option<u32> {
+    Some(4)
+}
+fn default_out_step_percent() -> Option<u32> {
+    Some(100)
+}
+fn default_in_cooldown() -> String {
+    "10m".to_string()
+}
+fn default_in_stabilization() -> String {
+    "15m".to_string()
+}
+fn default_in_step_nodes() -> Option<u32> {
+    Some(1)
+}
+fn default_in_step_percent() -> Option<u32> {
+    Some(10)
+}
 
-impl ScaleRules {
-    /// Fast-out defaults.
-    pub fn default_out() -> Self {
+impl Default for ScaleOutRules {
+    /// Fast out: no cooldown, no stabilization, steps of 100% or 4 nodes.
+    fn default() -> Self {
         Self {
-            cooldown: "0s".into(),
-            stabilization_window: "0s".into(),
-            max_step_nodes: Some(4),
-            max_step_percent: Some(100),
+            cooldown: zero_duration(),
+            stabilization_window: zero_duration(),
+            max_step_nodes: default_out_step_nodes(),
+            max_step_percent: default_out_step_percent(),
             warmup: None,
         }
     }
+}
 
-    /// Slow-in defaults.
-    pub fn default_in() -> Self {
+impl Default for ScaleInRules {
+    /// Slow in: 10m cooldown, 15m stabilization, steps of 10% or 1 node.
+    fn default() -> Self {
         Self {
-            cooldown: "10m".into(),
-            stabilization_window: "15m".into(),
-            max_step_nodes: Some(1),
-            max_step_percent: Some(10),
-            warmup: None,
+            cooldown: default_in_cooldown(),
+            stabilization_window: default_in_stabilization(),
+            max_step_nodes: default_in_step_nodes(),
+            max_step_percent: default_in_step_percent(),
         }
     }
 }

@@ -309,7 +309,7 @@ mod tests {
         let spec: ScalePolicySpec = serde_json::from_value(serde_json::json!({
             "target": {"workload": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"}},
             "minSize": 2, "maxSize": 10, "mode": mode,
-            "metrics": [{"name": "cpu", "target": 0.5, "query": {"filter": "metric.type=\"x\""},
+            "metrics": [{"name": "cpu", "target": 0.5, "query": {"project": "p", "filter": "metric.type=\"x\""},
                           "smoothing": {"type": "sma", "window": "2m"}}]
         }))
         .expect("spec");

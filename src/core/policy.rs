@@ -7,7 +7,7 @@
 
 use std::fmt;
 
-use crate::api::{MetricKind, MissingDataPolicy, Mode, ScalePolicySpec, ScaleRules, SmoothingKind, TargetRef};
+use crate::api::{MetricKind, MissingDataPolicy, Mode, ScalePolicySpec, SmoothingKind, TargetRef};
 use crate::core::time::Dur;
 
 /// One problem with a spec: the field path, what is wrong, and how to fix it.
@@ -150,16 +150,23 @@ impl Checker {
         d
     }
 
-    fn pace(&mut self, field: &str, rules: &ScaleRules) -> Pace {
-        let cooldown = self.duration(&format!("{field}.cooldown"), &rules.cooldown);
-        let stabilization = self.duration(&format!("{field}.stabilizationWindow"), &rules.stabilization_window);
-        if rules.max_step_nodes == Some(0) {
-            self.fail(format!("{field}.maxStepNodes"), "must be at least 1; leave it out for no limit");
+    fn pace(
+        &mut self,
+        field: &str,
+        cooldown: &str,
+        stabilization: &str,
+        nodes: Option<u32>,
+        percent: Option<u32>,
+    ) -> Pace {
+        let cooldown = self.duration(&format!("{field}.cooldown"), cooldown);
+        let stabilization = self.duration(&format!("{field}.stabilizationWindow"), stabilization);
+        if nodes == Some(0) {
+            self.fail(format!("{field}.maxStepNodes"), "must be at least 1; set it to null for no limit");
         }
-        if rules.max_step_percent == Some(0) {
-            self.fail(format!("{field}.maxStepPercent"), "must be at least 1; leave it out for no limit");
+        if percent == Some(0) {
+            self.fail(format!("{field}.maxStepPercent"), "must be at least 1; set it to null for no limit");
         }
-        Pace { cooldown, stabilization, step_nodes: rules.max_step_nodes, step_percent: rules.max_step_percent }
+        Pace { cooldown, stabilization, step_nodes: nodes, step_percent: percent }
     }
 }
 
@@ -258,6 +265,14 @@ impl Policy {
                     "must not be empty; e.g. metric.type=\"bigtable.googleapis.com/cluster/cpu_load\"",
                 );
             }
+            if matches!(spec.target, TargetRef::Workload(_))
+                && m.query.project.as_deref().is_none_or(|p| p.trim().is_empty())
+            {
+                c.fail(
+                    format!("{base}.query.project"),
+                    "is required for a workload target (there is no Google Cloud project to take it from); e.g. \"my-project\"",
+                );
+            }
             let align = c.duration(&format!("{base}.query.alignmentPeriod"), &m.query.alignment_period);
             if Dur::parse(&m.query.alignment_period).is_ok() && align < Dur::secs(60) {
                 c.fail(
@@ -302,18 +317,15 @@ impl Policy {
             None
         };
 
-        let scale_out = c.pace("spec.scaleOut", &spec.scale_out);
-        let scale_in = c.pace("spec.scaleIn", &spec.scale_in);
-        let warmup = match &spec.scale_out.warmup {
+        let (o, i) = (&spec.scale_out, &spec.scale_in);
+        let scale_out =
+            c.pace("spec.scaleOut", &o.cooldown, &o.stabilization_window, o.max_step_nodes, o.max_step_percent);
+        let scale_in =
+            c.pace("spec.scaleIn", &i.cooldown, &i.stabilization_window, i.max_step_nodes, i.max_step_percent);
+        let warmup = match &o.warmup {
             Some(text) => c.duration("spec.scaleOut.warmup", text),
             None => default_warmup(&spec.target),
         };
-        if spec.scale_in.warmup.is_some() {
-            c.fail(
-                "spec.scaleIn.warmup",
-                "only applies to scale-out (removed capacity stops serving at once); move it to spec.scaleOut.warmup",
-            );
-        }
         if !(spec.tolerance.is_finite() && (0.0..=0.9).contains(&spec.tolerance)) {
             c.fail(
                 "spec.tolerance",

@@ -17,7 +17,7 @@ pub fn spec() -> ScalePolicySpec {
         metrics: vec![MetricSpec {
             name: "cpu".into(),
             query: MonitoringQuery {
-                project: None,
+                project: Some("p".into()),
                 filter: "metric.type=\"x\"".into(),
                 alignment_period: "60s".into(),
                 per_series_aligner: "ALIGN_MEAN".into(),
@@ -30,8 +30,8 @@ pub fn spec() -> ScalePolicySpec {
             max_data_age: "3m".into(),
         }],
         spike: SpikeSpec::default(),
-        scale_out: ScaleRules { warmup: Some("0s".into()), ..ScaleRules::default_out() },
-        scale_in: ScaleRules::default_in(),
+        scale_out: ScaleOutRules { warmup: Some("0s".into()), ..ScaleOutRules::default() },
+        scale_in: ScaleInRules::default(),
         tolerance: 0.1,
         interval: "60s".into(),
         mode: Mode::Enforce,
