@@ -184,6 +184,19 @@ impl SignalState {
         self.smoother.value()
     }
 
+    /// An upper confidence bound on the smoothed demand: the average plus `z` standard errors of
+    /// the noise around it. Scale-in sizes on this, so it acts only when load is lower beyond
+    /// reasonable doubt, not when noise happens to dip the average.
+    #[inline]
+    pub fn smoothed_demand_upper(&self, z: f64) -> Option<f64> {
+        let mean = self.smoother.value()?;
+        let n = self.smoother.effective_samples();
+        if n < 1.0 {
+            return Some(mean);
+        }
+        Some(mean + z * self.deviation * MAD_TO_SIGMA / n.sqrt())
+    }
+
     /// The demand level of a detected spike (the lowest demand over the sustained run), if the
     /// newest samples form one.
     #[inline]

@@ -28,6 +28,12 @@ pub enum Smoother {
         value: Option<f64>,
         /// Time of the last sample folded in.
         at: Option<i64>,
+        /// Sum of the sample weights (the newest weighs 1).
+        #[serde(default)]
+        weight: f64,
+        /// Sum of the squared sample weights.
+        #[serde(default)]
+        weight_sq: f64,
     },
 }
 
@@ -36,7 +42,7 @@ impl Smoother {
     pub fn new(kind: SmoothingKind) -> Smoother {
         match kind {
             SmoothingKind::Sma => Smoother::Sma { window: VecDeque::new(), sum: 0.0 },
-            SmoothingKind::Ema => Smoother::Ema { value: None, at: None },
+            SmoothingKind::Ema => Smoother::Ema { value: None, at: None, weight: 0.0, weight_sq: 0.0 },
         }
     }
 
@@ -66,7 +72,7 @@ impl Smoother {
                     *sum = value;
                 }
             }
-            Smoother::Ema { value: avg, at: last } => {
+            Smoother::Ema { value: avg, at: last, weight, weight_sq } => {
                 match (*avg, *last) {
                     (Some(prev), Some(prev_at)) => {
                         let half_life = (window.0 as f64 / 2.0).max(1.0);
@@ -74,10 +80,32 @@ impl Smoother {
                         // Weight of the old average after dt: 2^(-dt / half-life).
                         let keep = (-dt / half_life * std::f64::consts::LN_2).exp();
                         *avg = Some(value + (prev - value) * keep);
+                        *weight = 1.0 + *weight * keep;
+                        *weight_sq = 1.0 + *weight_sq * keep * keep;
                     }
-                    _ => *avg = Some(value),
+                    _ => {
+                        *avg = Some(value);
+                        *weight = 1.0;
+                        *weight_sq = 1.0;
+                    }
                 }
                 *last = Some(at.0);
+            }
+        }
+    }
+
+    /// How many independent samples the average is worth (Kish's effective sample size): the
+    /// standard error of the average is the noise's deviation divided by its square root.
+    #[inline]
+    pub fn effective_samples(&self) -> f64 {
+        match self {
+            Smoother::Sma { window, .. } => window.len() as f64,
+            Smoother::Ema { weight, weight_sq, .. } => {
+                if *weight_sq > 0.0 {
+                    weight * weight / weight_sq
+                } else {
+                    0.0
+                }
             }
         }
     }
