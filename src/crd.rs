@@ -1,11 +1,13 @@
 //! CRD generation and loading of `ScalePolicy` YAML files.
 
 use std::path::Path;
+use std::sync::OnceLock;
 
 use kube::CustomResourceExt;
+use serde_json::Value;
 
 use crate::api::ScalePolicy;
-use crate::core::{Policy, PolicyError};
+use crate::core::{FieldIssue, Policy, PolicyError};
 
 /// The CRD as YAML, exactly as committed in `crds/scalepolicy.yaml`.
 pub fn crd_yaml() -> String {
@@ -34,6 +36,14 @@ pub enum LoadError {
         /// What the parser said, with line and column.
         message: String,
     },
+    /// The document breaks the CRD's OpenAPI schema (what the API server would refuse or prune).
+    #[error("{path}: does not match the ScalePolicy schema: {}", .issues.iter().map(|i| i.to_string()).collect::<Vec<_>>().join("; "))]
+    Schema {
+        /// The file.
+        path: String,
+        /// Every mismatch, each naming its field.
+        issues: Vec<FieldIssue>,
+    },
     /// The spec parsed but breaks a rule.
     #[error("{path}: {source}")]
     Invalid {
@@ -46,9 +56,19 @@ pub enum LoadError {
 }
 
 /// Parse a ScalePolicy from YAML text (`path` is only used in messages).
+///
+/// The document is first checked against the generated CRD schema, so a misspelt or misplaced
+/// field is an error naming it rather than a setting silently dropped (the API server prunes
+/// unknown fields; a file loaded in standalone mode must not behave differently).
 pub fn parse_policy(path: &str, text: &str) -> Result<ScalePolicy, LoadError> {
-    let sp: ScalePolicy = serde_saphyr::from_str(text)
+    let doc: Value = serde_saphyr::from_str(text)
         .map_err(|e| LoadError::Parse { path: path.to_string(), message: e.to_string() })?;
+    let issues = schema_issues(&doc);
+    if !issues.is_empty() {
+        return Err(LoadError::Schema { path: path.to_string(), issues });
+    }
+    let sp: ScalePolicy =
+        serde_json::from_value(doc).map_err(|e| LoadError::Parse { path: path.to_string(), message: e.to_string() })?;
     if sp.metadata.name.as_deref().unwrap_or("").is_empty() {
         return Err(LoadError::Parse { path: path.to_string(), message: "metadata.name is required".into() });
     }
@@ -62,4 +82,213 @@ pub fn load_policy(path: &Path) -> Result<(ScalePolicy, Policy), LoadError> {
     let sp = parse_policy(&display, &text)?;
     let policy = Policy::from_spec(&sp.spec).map_err(|source| LoadError::Invalid { path: display, source })?;
     Ok((sp, policy))
+}
+
+/// The generated `openAPIV3Schema` of the served version, as JSON.
+fn schema() -> &'static Value {
+    static SCHEMA: OnceLock<Value> = OnceLock::new();
+    SCHEMA.get_or_init(|| {
+        let crd = ScalePolicy::crd();
+        let props =
+            crd.spec.versions.first().and_then(|v| v.schema.as_ref()).and_then(|s| s.open_api_v3_schema.as_ref());
+        props.and_then(|p| serde_json::to_value(p).ok()).unwrap_or(Value::Null)
+    })
+}
+
+/// Check a ScalePolicy document (as parsed from YAML) against the CRD's OpenAPI schema, the way
+/// the API server's structural validation does: types, required fields, enums, bounds, string
+/// patterns, the one-of on `target`, and unknown fields. Every mismatch is returned with its field
+/// path (`spec.metrics[0].smoothing.window`). The CEL rules are not evaluated here;
+/// [`Policy::from_spec`] enforces the same rules with the same field names.
+pub fn schema_issues(doc: &Value) -> Vec<FieldIssue> {
+    let mut issues = Vec::new();
+    let Some(obj) = doc.as_object() else {
+        issues
+            .push(FieldIssue { field: "(document)".into(), message: "must be a YAML mapping (a ScalePolicy)".into() });
+        return issues;
+    };
+    match obj.get("apiVersion").and_then(Value::as_str) {
+        Some("ebbflow.dev/v1alpha1") => {}
+        other => issues.push(FieldIssue {
+            field: "apiVersion".into(),
+            message: format!("must be \"ebbflow.dev/v1alpha1\" (got {})", shown(other)),
+        }),
+    }
+    match obj.get("kind").and_then(Value::as_str) {
+        Some("ScalePolicy") => {}
+        other => issues.push(FieldIssue {
+            field: "kind".into(),
+            message: format!("must be \"ScalePolicy\" (got {})", shown(other)),
+        }),
+    }
+    if let Some(meta) = obj.get("metadata")
+        && !meta.is_object()
+    {
+        issues.push(FieldIssue { field: "metadata".into(), message: "must be a mapping with at least `name`".into() });
+    }
+    // apiVersion, kind and metadata are implicit in every Kubernetes object's schema.
+    let body: serde_json::Map<String, Value> = obj
+        .iter()
+        .filter(|(k, _)| !matches!(k.as_str(), "apiVersion" | "kind" | "metadata"))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    check(&Value::Object(body), schema(), "", &mut issues);
+    issues
+}
+
+fn shown(v: Option<&str>) -> String {
+    v.map(|s| format!("\"{s}\"")).unwrap_or_else(|| "nothing".into())
+}
+
+fn join(path: &str, key: &str) -> String {
+    if path.is_empty() { key.to_string() } else { format!("{path}.{key}") }
+}
+
+fn type_name(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(n) if n.is_f64() => "a number",
+        Value::Number(_) => "an integer",
+        Value::String(_) => "a string",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "a mapping",
+    }
+}
+
+fn check(v: &Value, s: &Value, path: &str, out: &mut Vec<FieldIssue>) {
+    let field = if path.is_empty() { "(document)".to_string() } else { path.to_string() };
+    let mut fail = |message: String| out.push(FieldIssue { field: field.clone(), message });
+    if v.is_null() {
+        if s["nullable"] != Value::Bool(true) {
+            fail("must not be null; remove the key to use the default".into());
+        }
+        return;
+    }
+    let ty = s["type"].as_str();
+    let type_ok = match ty {
+        Some("object") => v.is_object(),
+        Some("array") => v.is_array(),
+        Some("string") => v.is_string(),
+        Some("integer") => v.is_i64() || v.is_u64(),
+        Some("number") => v.is_number(),
+        Some("boolean") => v.is_boolean(),
+        _ => true,
+    };
+    if !type_ok {
+        let want = match ty {
+            Some("object") => "a mapping",
+            Some("array") => "a list",
+            Some("integer") => "a whole number",
+            Some("number") => "a number",
+            Some("string") => "a string (quote it)",
+            Some("boolean") => "true or false",
+            Some(other) => other,
+            None => "something else",
+        };
+        fail(format!("must be {want} (got {})", type_name(v)));
+        return;
+    }
+    if let Some(allowed) = s["enum"].as_array()
+        && !allowed.contains(v)
+    {
+        let names: Vec<String> = allowed.iter().map(|a| a.to_string()).collect();
+        fail(format!("must be one of {} (got {v})", names.join(", ")));
+    }
+    if let Some(x) = v.as_f64() {
+        if let Some(min) = s["minimum"].as_f64()
+            && x < min
+        {
+            fail(format!("must be at least {min} (got {x})"));
+        }
+        if let Some(max) = s["maximum"].as_f64()
+            && x > max
+        {
+            fail(format!("must be at most {max} (got {x})"));
+        }
+    }
+    if let Some(text) = v.as_str() {
+        let len = text.chars().count() as u64;
+        if let Some(min) = s["minLength"].as_u64()
+            && len < min
+        {
+            fail(if min == 1 { "must not be empty".into() } else { format!("must be at least {min} characters") });
+        }
+        if let Some(max) = s["maxLength"].as_u64()
+            && len > max
+        {
+            fail(format!("must be at most {max} characters"));
+        }
+        if let Some(pattern) = s["pattern"].as_str() {
+            match regex::Regex::new(pattern) {
+                Ok(re) if !re.is_match(text) => fail(pattern_hint(pattern, text)),
+                _ => {}
+            }
+        }
+    }
+    if let Some(items) = v.as_array() {
+        if let Some(min) = s["minItems"].as_u64()
+            && (items.len() as u64) < min
+        {
+            fail(format!("needs at least {min} item(s)"));
+        }
+        if let Some(max) = s["maxItems"].as_u64()
+            && items.len() as u64 > max
+        {
+            fail(format!("has {} items; at most {max} are allowed", items.len()));
+        }
+        for (i, item) in items.iter().enumerate() {
+            check(item, &s["items"], &format!("{path}[{i}]"), out);
+        }
+    }
+    let Some(obj) = v.as_object() else { return };
+    let props = s["properties"].as_object();
+    let preserve = s["x-kubernetes-preserve-unknown-fields"] == Value::Bool(true);
+    if let Some(required) = s["required"].as_array() {
+        for key in required.iter().filter_map(Value::as_str) {
+            if !obj.contains_key(key) {
+                out.push(FieldIssue { field: join(path, key), message: "is required".into() });
+            }
+        }
+    }
+    for (key, child) in obj {
+        match props.and_then(|p| p.get(key)) {
+            Some(child_schema) => check(child, child_schema, &join(path, key), out),
+            None if s["additionalProperties"].is_object() => {
+                check(child, &s["additionalProperties"], &join(path, key), out)
+            }
+            None if preserve || (props.is_none() && s["additionalProperties"] != Value::Bool(false)) => {}
+            None => {
+                let known: Vec<&str> = props.map(|p| p.keys().map(String::as_str).collect()).unwrap_or_default();
+                out.push(FieldIssue {
+                    field: join(path, key),
+                    message: format!("unknown field; the fields here are: {}", known.join(", ")),
+                });
+            }
+        }
+    }
+    if let Some(branches) = s["oneOf"].as_array() {
+        let names: Vec<&str> =
+            branches.iter().filter_map(|b| b["required"].as_array()).flatten().filter_map(Value::as_str).collect();
+        let set = names.iter().filter(|n| obj.contains_key(**n)).count();
+        if set != 1 {
+            out.push(FieldIssue {
+                field: if path.is_empty() { "(document)".into() } else { path.to_string() },
+                message: format!("set exactly one of {} (found {set})", names.join(", ")),
+            });
+        }
+    }
+}
+
+/// A readable message for the few patterns the schema uses.
+fn pattern_hint(pattern: &str, text: &str) -> String {
+    if pattern.contains("(ms|s|m|h)") {
+        format!("\"{text}\" is not a duration; write e.g. \"30s\", \"5m\", \"1h30m\"")
+    } else if pattern.starts_with("^ALIGN_") {
+        format!("\"{text}\" is not a Cloud Monitoring aligner; e.g. ALIGN_MEAN, ALIGN_RATE, ALIGN_MAX")
+    } else if pattern.starts_with("^REDUCE_") {
+        format!("\"{text}\" is not a Cloud Monitoring reducer; e.g. REDUCE_MEAN, REDUCE_SUM, REDUCE_MAX")
+    } else {
+        format!("\"{text}\" does not match {pattern}")
+    }
 }

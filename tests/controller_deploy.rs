@@ -59,12 +59,19 @@ fn lease_role_lives_in_the_controller_namespace() {
     assert_eq!(pod_ns["valueFrom"]["fieldRef"]["fieldPath"], "metadata.namespace");
 }
 
-/// deploy/crd.yaml is what `ebbflow crd` prints.
+/// crds/scalepolicy.yaml is what `ebbflow crd` prints, and the deploy kustomization includes it.
 #[test]
 fn crd_manifest_matches_the_code() {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/crd.yaml");
-    let on_disk = std::fs::read_to_string(path).expect("deploy/crd.yaml");
-    assert!(on_disk == ebbflow::crd::crd_yaml(), "deploy/crd.yaml drifted: run `cargo run -- crd > deploy/crd.yaml`");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let on_disk = std::fs::read_to_string(root.join("crds/scalepolicy.yaml")).expect("crds/scalepolicy.yaml");
+    assert!(
+        on_disk == ebbflow::crd::crd_yaml(),
+        "crds/scalepolicy.yaml drifted from the code: run `cargo run -- crd > crds/scalepolicy.yaml`"
+    );
+    let crds = &docs("../crds/kustomization.yaml")[0];
+    assert_eq!(strs(&crds["resources"]), ["scalepolicy.yaml"]);
+    let deploy = &docs("kustomization.yaml")[0];
+    assert!(strs(&deploy["resources"]).contains(&"../crds".to_string()), "deploy/ must include ../crds");
 }
 
 /// Two replicas, non-root, read-only root filesystem, no capabilities, RuntimeDefault seccomp,
@@ -105,6 +112,7 @@ fn kustomization_lists_every_manifest() {
         .expect("deploy/")
         .filter_map(|e| e.ok().map(|e| e.file_name().to_string_lossy().into_owned()))
         .filter(|f| f.ends_with(".yaml") && f != "kustomization.yaml")
+        .chain(["../crds".to_string()])
         .collect();
-    assert_eq!(listed, files);
+    assert_eq!(listed, files, "deploy/kustomization.yaml lists every manifest here plus ../crds");
 }

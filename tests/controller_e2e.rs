@@ -3,7 +3,7 @@
 //!
 //! ```sh
 //! kind create cluster --name ebbflow          # or: k3d cluster create ebbflow
-//! kubectl apply -f deploy/crd.yaml
+//! kubectl apply -f crds/scalepolicy.yaml
 //! cargo test --test controller_e2e -- --ignored --test-threads=1
 //! ```
 //!

@@ -101,7 +101,7 @@ async fn views_from_cluster(namespace: Option<&str>) -> Result<Vec<PolicyView>, 
             s.message
         ),
         kube::Error::Api(s) if s.code == 404 => {
-            "the ScalePolicy CRD is not installed: kubectl apply -f deploy/crd.yaml".to_string()
+            "the ScalePolicy CRD is not installed: kubectl apply -f crds/scalepolicy.yaml".to_string()
         }
         other => format!("listing ScalePolicies failed: {other}"),
     })?;

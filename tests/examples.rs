@@ -1,0 +1,193 @@
+//! The example policies in `deploy/examples/` (one per target kind) and `simulations/policies/`
+//! pass the generated CRD schema and the core's validation; broken variants of them are refused
+//! with messages that name the field and say how to fix it.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use ebbflow::crd::{LoadError, parse_policy, schema_issues};
+use serde_json::{Value, json};
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn yaml_files(dir: &str) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(root().join(dir))
+        .unwrap_or_else(|e| panic!("{dir}: {e}"))
+        .map(|e| e.expect("dir entry").path())
+        .filter(|p| p.extension().is_some_and(|x| x == "yaml"))
+        .collect();
+    files.sort();
+    files
+}
+
+fn doc(path: &Path) -> Value {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_saphyr::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+#[test]
+fn every_example_matches_the_schema_and_validates() {
+    let mut kinds = Vec::new();
+    for path in yaml_files("deploy/examples").into_iter().chain(yaml_files("simulations/policies")) {
+        let issues = schema_issues(&doc(&path));
+        assert!(issues.is_empty(), "{}: {issues:?}", path.display());
+        let (sp, _) = ebbflow::crd::load_policy(&path).unwrap_or_else(|e| panic!("{e}"));
+        if path.starts_with(root().join("deploy/examples")) {
+            kinds.push(sp.spec.target.describe().split(' ').next().unwrap_or_default().to_string());
+        }
+    }
+    kinds.sort();
+    kinds.dedup();
+    assert_eq!(kinds.len(), 3, "one example per target kind, got {kinds:?}");
+}
+
+/// What loading a broken variant of the workload example says, as one string.
+fn refusal(edit: impl FnOnce(&mut Value)) -> String {
+    let mut d = doc(&root().join("deploy/examples/workload.yaml"));
+    edit(&mut d);
+    let text = serde_saphyr::to_string(&d).expect("yaml");
+    let sp = match parse_policy("bad.yaml", &text) {
+        Ok(sp) => sp,
+        Err(e @ (LoadError::Schema { .. } | LoadError::Parse { .. })) => return e.to_string(),
+        Err(e) => panic!("unexpected: {e}"),
+    };
+    match ebbflow::core::Policy::from_spec(&sp.spec) {
+        Ok(_) => panic!("accepted a bad policy: {text}"),
+        Err(e) => format!("bad.yaml: {e}"),
+    }
+}
+
+fn set(path: &str, v: Value) -> impl FnOnce(&mut Value) {
+    let path = path.to_string();
+    move |d: &mut Value| *d.pointer_mut(&path).unwrap_or_else(|| panic!("no {path}")) = v
+}
+
+fn insert(path: &str, key: &str, v: Value) -> impl FnOnce(&mut Value) {
+    let (path, key) = (path.to_string(), key.to_string());
+    move |d: &mut Value| {
+        d.pointer_mut(&path).and_then(Value::as_object_mut).unwrap_or_else(|| panic!("no {path}")).insert(key, v);
+    }
+}
+
+fn remove(path: &str, key: &str) -> impl FnOnce(&mut Value) {
+    let (path, key) = (path.to_string(), key.to_string());
+    move |d: &mut Value| {
+        d.pointer_mut(&path).and_then(Value::as_object_mut).unwrap_or_else(|| panic!("no {path}")).remove(&key);
+    }
+}
+
+#[track_caller]
+fn refused(message: String, field: &str, hint: &str) {
+    assert!(message.starts_with("bad.yaml: "), "names the file: {message}");
+    assert!(message.contains(&format!("{field}: ")), "names {field}: {message}");
+    assert!(message.contains(hint), "says {hint:?}: {message}");
+}
+
+#[test]
+fn schema_errors_name_the_field() {
+    // A misspelt key would be pruned by the API server and silently ignored; here it is an error.
+    refused(refusal(insert("/spec", "minsize", json!(2))), "spec.minsize", "unknown field; the fields here are:");
+    refused(refusal(set("/spec/scaleIn/cooldown", json!("5 minutes"))), "spec.scaleIn.cooldown", "e.g. \"30s\"");
+    refused(refusal(insert("/spec", "mode", json!("enforce"))), "spec.mode", "\"Enforce\"");
+    refused(refusal(set("/spec/metrics/0/target", json!("high"))), "spec.metrics[0].target", "must be a number");
+    refused(refusal(set("/spec/minSize", json!(1.5))), "spec.minSize", "whole number");
+    refused(
+        refusal(set("/spec/metrics/0/query/perSeriesAligner", json!("MEAN"))),
+        "spec.metrics[0].query.perSeriesAligner",
+        "ALIGN_MEAN",
+    );
+    refused(refusal(remove("/spec", "metrics")), "spec.metrics", "is required");
+    refused(refusal(set("/spec/target/workload/name", json!(""))), "spec.target.workload.name", "must not be empty");
+    refused(refusal(set("/apiVersion", json!("ebbflow.dev/v1"))), "apiVersion", "ebbflow.dev/v1alpha1");
+    refused(
+        refusal(insert("/spec/target", "bigtableCluster", json!({"project": "p", "instance": "i", "cluster": "c"}))),
+        "spec.target",
+        "exactly one of bigtableCluster, gkeNodePool, workload (found 2)",
+    );
+    refused(refusal(set("/spec/target", json!({}))), "spec.target", "(found 0)");
+    // Warm-up only exists for scale-out (removed capacity stops serving at once).
+    refused(refusal(insert("/spec/scaleIn", "warmup", json!("1m"))), "spec.scaleIn.warmup", "unknown field");
+    refused(
+        refusal(insert("/spec/scaleIn", "maxStepPercent", json!(150))),
+        "spec.scaleIn.maxStepPercent",
+        "at most 100",
+    );
+}
+
+/// The CRD's CEL rules run in the API server; `Policy::from_spec` enforces the same rules for
+/// files and the simulator, with the same field names.
+#[test]
+fn cel_rules_are_enforced_for_files_too() {
+    let crd = ebbflow::crd::crd_yaml();
+    for rule in [
+        "self.minSize <= self.maxSize",
+        "duration(self) > duration('0s')",
+        "duration(self) >= duration('60s')",
+        "duration(self) >= duration('10s')",
+    ] {
+        assert!(crd.contains(rule), "the CRD carries {rule}");
+    }
+    refused(refusal(set("/spec/minSize", json!(50))), "spec.minSize", "greater than maxSize (40)");
+    refused(
+        refusal(set("/spec/metrics/0/smoothing/window", json!("0s"))),
+        "spec.metrics[0].smoothing.window",
+        "greater than 0",
+    );
+    refused(
+        refusal(set("/spec/metrics/0/query/alignmentPeriod", json!("30s"))),
+        "spec.metrics[0].query.alignmentPeriod",
+        "at least 60s",
+    );
+    refused(refusal(insert("/spec", "interval", json!("5s"))), "spec.interval", "at least 10s");
+    refused(
+        refusal(remove("/spec/metrics/0/query", "project")),
+        "spec.metrics[0].query.project",
+        "required for a workload target",
+    );
+}
+
+/// Setting one pace field keeps the defaults of the others (fast out, slow in), and null lifts a
+/// step limit.
+#[test]
+fn partial_pace_blocks_keep_their_defaults() {
+    let mut d = doc(&root().join("deploy/examples/workload.yaml"));
+    d["spec"]["scaleOut"] = json!({"cooldown": "1m", "maxStepPercent": null});
+    let text = serde_saphyr::to_string(&d).expect("yaml");
+    let sp = parse_policy("p.yaml", &text).expect("parse");
+    let p = ebbflow::core::Policy::from_spec(&sp.spec).expect("valid");
+    // workload.yaml sets scaleIn.cooldown and stabilizationWindow only.
+    assert_eq!((p.scale_in.step_nodes, p.scale_in.step_percent), (Some(1), Some(10)));
+    assert_eq!(p.scale_in.cooldown, ebbflow::core::Dur::mins(5));
+    assert_eq!((p.scale_out.step_nodes, p.scale_out.step_percent), (Some(4), None));
+    assert_eq!(p.scale_out.cooldown, ebbflow::core::Dur::mins(1));
+}
+
+/// `ebbflow validate` accepts the examples and lists every problem of a bad file, by field.
+#[test]
+fn validate_command_reports_every_problem() {
+    let ok = Command::new(env!("CARGO_BIN_EXE_ebbflow"))
+        .arg("validate")
+        .args(yaml_files("deploy/examples"))
+        .output()
+        .expect("run ebbflow");
+    assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
+    assert_eq!(String::from_utf8_lossy(&ok.stdout).matches(": ok (").count(), 3);
+
+    let dir = std::env::temp_dir().join(format!("ebbflow-validate-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let bad = dir.join("bad.yaml");
+    let text = std::fs::read_to_string(root().join("deploy/examples/workload.yaml"))
+        .expect("example")
+        .replace("minSize: 1", "minSize: 100")
+        .replace("window: 4m", "window: 0s");
+    std::fs::write(&bad, text).expect("write");
+    let out = Command::new(env!("CARGO_BIN_EXE_ebbflow")).arg("validate").arg(&bad).output().expect("run ebbflow");
+    std::fs::remove_dir_all(&dir).ok();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("bad.yaml"), "{err}");
+    assert!(err.contains("spec.minSize: minSize (100) is greater than maxSize (40)"), "{err}");
+    assert!(err.contains("spec.metrics[0].smoothing.window: must be greater than 0"), "{err}");
+}
