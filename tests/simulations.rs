@@ -1,0 +1,237 @@
+//! `ebbflow simulate` on the bundled traces against reviewed expected results, the summary
+//! recomputed from the steps file, and the baselines on hand-made traces whose answer is known.
+//!
+//! The expected results live in `simulations/expected/<scenario>.json`. When a change to the
+//! decision core moves them on purpose, review the difference and rewrite them with
+//! `UPDATE_GOLDEN=1 cargo test --test simulations`.
+
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use ebbflow::sim::report::{Summary, read_steps, write_steps};
+use ebbflow::sim::scenario::ScenarioFile;
+use ebbflow::sim::{Run, Scenario, baselines, compare};
+use serde_json::Value;
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Every bundled scenario plus the embedded default the README runs, each compared with the
+/// baselines once and shared by the tests below (a debug-build replay of the set takes a while).
+fn compared() -> &'static [(String, Vec<Run>)] {
+    static RUNS: OnceLock<Vec<(String, Vec<Run>)>> = OnceLock::new();
+    RUNS.get_or_init(|| {
+        let default = Scenario::build(ebbflow::sim::cli::default_scenario_file()).expect("embedded default");
+        let mut out = vec![("default".to_string(), compare(&default))];
+        for path in ebbflow::sim::cli::scenario_files(&root().join("simulations/scenarios")).expect("scenarios") {
+            let name = path.file_stem().expect("stem").to_string_lossy().into_owned();
+            let file = ScenarioFile::load(&path).expect("scenario file");
+            let sc = Scenario::build(file).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            out.push((name, compare(&sc)));
+        }
+        assert!(out.len() >= 10, "the bundled set is there");
+        out
+    })
+}
+
+/// Numbers equal to 1e-9 relative (the replay is deterministic; this only absorbs the last digit
+/// of float formatting), everything else exactly. Returns the first differing path.
+fn differs(a: &Value, b: &Value, path: &str) -> Option<String> {
+    match (a, b) {
+        (Value::Number(x), Value::Number(y)) => {
+            let (x, y) = (x.as_f64().unwrap_or(f64::NAN), y.as_f64().unwrap_or(f64::NAN));
+            ((x - y).abs() > 1e-9 * x.abs().max(y.abs()).max(1.0)).then(|| format!("{path}: {y} expected, got {x}"))
+        }
+        (Value::Array(x), Value::Array(y)) if x.len() == y.len() => {
+            x.iter().zip(y).enumerate().find_map(|(i, (x, y))| differs(x, y, &format!("{path}[{i}]")))
+        }
+        (Value::Object(x), Value::Object(y)) if x.len() == y.len() => x.iter().find_map(|(k, v)| match y.get(k) {
+            Some(w) => differs(v, w, &format!("{path}.{k}")),
+            None => Some(format!("{path}.{k}: not in the expected file")),
+        }),
+        _ => (a != b).then(|| format!("{path}: {b} expected, got {a}")),
+    }
+}
+
+#[test]
+fn bundled_scenarios_match_reviewed_results() {
+    let update = std::env::var_os("UPDATE_GOLDEN").is_some();
+    let dir = root().join("simulations/expected");
+    let mut failures = Vec::new();
+    for (name, runs) in compared() {
+        let got = serde_json::to_value(runs.iter().map(|r| &r.summary).collect::<Vec<_>>()).expect("json");
+        let path = dir.join(format!("{name}.json"));
+        if update {
+            std::fs::create_dir_all(&dir).expect("mkdir");
+            let text = serde_json::to_string_pretty(&got).expect("json") + "\n";
+            std::fs::write(&path, text).expect("write expected");
+            continue;
+        }
+        let text = std::fs::read_to_string(&path)
+            .unwrap_or_else(|e| panic!("{}: {e}; create it with UPDATE_GOLDEN=1 and review it", path.display()));
+        let expected: Value = serde_json::from_str(&text).expect("expected json");
+        if let Some(d) = differs(&got, &expected, name) {
+            failures.push(d);
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "simulation results moved:\n  {}\nIf intended, review and rerun with UPDATE_GOLDEN=1",
+        failures.join("\n  ")
+    );
+}
+
+/// Every summary figure of every algorithm is what its steps CSV recomputes to.
+#[test]
+fn every_summary_recomputes_from_its_steps_file() {
+    for (name, runs) in compared() {
+        for Run { steps, summary } in runs {
+            let mut csv = Vec::new();
+            write_steps(&mut csv, steps).expect("csv");
+            let back = read_steps(std::str::from_utf8(&csv).expect("utf8")).expect("parse steps");
+            let again =
+                Summary::from_steps(&summary.algorithm, &back, summary.target, summary.limit, summary.start_size);
+            let mut expected = summary.clone();
+            expected.vs_lower_bound = None;
+            let (a, b) = (serde_json::to_value(&again).expect("json"), serde_json::to_value(&expected).expect("json"));
+            assert!(differs(&a, &b, "").is_none(), "{name}/{}: {:?}", summary.algorithm, differs(&a, &b, ""));
+        }
+    }
+}
+
+/// The bundled comparison the README reports: over the whole set the policy costs less than the
+/// HPA baseline and spends less time over target.
+#[test]
+fn policy_beats_hpa_on_the_bundled_set() {
+    let (mut policy, mut hpa) = ((0.0, 0.0), (0.0, 0.0));
+    for (_, runs) in compared() {
+        let r = |i: usize| (runs[i].summary.vs_lower_bound.unwrap_or(1.0), runs[i].summary.minutes_over_target);
+        policy = (policy.0 + r(0).0, policy.1 + r(0).1);
+        hpa = (hpa.0 + r(1).0, hpa.1 + r(1).1);
+    }
+    assert!(policy.0 < hpa.0, "cost vs lower bound: policy {} hpa {}", policy.0, hpa.0);
+    assert!(policy.1 < hpa.1, "minutes over target: policy {} hpa {}", policy.1, hpa.1);
+}
+
+/// A scenario from a hand-made trace: one sample a minute, a total metric with target 10 per
+/// node, so the right size at each minute is ceil(value / 10).
+fn hand_made(values: &[f64], provision: &str) -> Scenario {
+    // Tests run in parallel: one folder per call.
+    static CALLS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let call = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir = std::env::temp_dir().join(format!("ebbflow-sim-{}-{call}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    let mut csv = String::from("timestamp,value\n");
+    for (i, v) in values.iter().enumerate() {
+        csv.push_str(&format!("2024-01-01 {:02}:{:02}:00,{v}\n", i / 60, i % 60));
+    }
+    let trace = dir.join("trace.csv");
+    std::fs::write(&trace, csv).expect("trace");
+    let policy = dir.join("policy.yaml");
+    std::fs::write(
+        &policy,
+        r#"apiVersion: ebbflow.dev/v1alpha1
+kind: ScalePolicy
+metadata: {name: hand}
+spec:
+  target: {workload: {apiVersion: apps/v1, kind: Deployment, name: w}}
+  minSize: 1
+  maxSize: 100
+  metrics:
+    - name: load
+      query: {project: p, filter: 'metric.type="x"', alignmentPeriod: 60s, perSeriesAligner: ALIGN_MEAN}
+      target: 10
+      kind: total
+      smoothing: {type: sma, window: 3m}
+      maxDataAge: 3m
+"#,
+    )
+    .expect("policy");
+    let file = ScenarioFile {
+        trace: Some(trace),
+        policy: Some(policy),
+        start_size: Some(2),
+        provision_delay: Some(provision.into()),
+        metric_delay: Some("0s".into()),
+        ..ScenarioFile::default()
+    };
+    let sc = Scenario::build(file).expect("hand-made scenario");
+    std::fs::remove_dir_all(&dir).ok();
+    sc
+}
+
+/// 10 minutes at 20, 10 at 95, 10 at 20.
+fn step_trace() -> Vec<f64> {
+    [20.0; 10].into_iter().chain([95.0; 10]).chain([20.0; 10]).collect()
+}
+
+#[test]
+fn oracle_and_static_peak_on_a_known_trace() {
+    let sc = hand_made(&step_trace(), "0s");
+    let oracle = baselines::oracle(&sc);
+    let sizes: Vec<u32> = oracle.steps.iter().map(|s| s.desired).collect();
+    assert_eq!(sizes, [[2; 10], [10; 10], [2; 10]].concat());
+    assert_eq!(oracle.summary.node_minutes, 140.0);
+    assert_eq!(oracle.summary.minutes_over_target, 0.0);
+    assert_eq!((oracle.summary.scale_outs, oracle.summary.scale_ins), (1, 1));
+
+    let peak = baselines::static_peak(&sc);
+    assert!(peak.steps.iter().all(|s| s.desired == 10 && s.serving == 10));
+    assert_eq!(peak.summary.node_minutes, 300.0);
+    assert_eq!((peak.summary.scale_outs, peak.summary.scale_ins, peak.summary.minutes_over_target), (0, 0, 0.0));
+}
+
+#[test]
+fn hpa_follows_the_documented_algorithm() {
+    // Minute 10: 95 / (2 × 10) = 4.75 → ceil(2 × 4.75) = 10 (within the default scale-up policy:
+    // 2 → 48 in four 15 s periods). Minute 20: the load drops to 20 → 2 nodes, but the 5-minute
+    // scale-down stabilization keeps the highest recommendation of the last 5 minutes (10, from
+    // minute 19) until minute 25.
+    let sc = hand_made(&step_trace(), "0s");
+    let hpa = baselines::hpa(&sc);
+    let sizes: Vec<u32> = hpa.steps.iter().map(|s| s.desired).collect();
+    assert_eq!(sizes, [[2; 10].as_slice(), &[10; 15], &[2; 5]].concat());
+    assert_eq!(hpa.summary.node_minutes, 180.0);
+    assert_eq!((hpa.summary.scale_outs, hpa.summary.scale_ins, hpa.summary.reversals), (1, 1, 0));
+    assert_eq!(hpa.summary.minutes_over_target, 0.0);
+
+    // 90 % of target is inside the 10 % tolerance: no resize.
+    let quiet = hand_made(&[18.0; 10], "0s");
+    assert!(baselines::hpa(&quiet).steps.iter().all(|s| s.desired == 2));
+
+    // With 2 minutes of provisioning the new nodes serve from minute 12: two minutes at
+    // 95 / 2 = 47.5 per node, over the limit (12.5), then recovered.
+    let slow = hand_made(&step_trace(), "2m");
+    let s = baselines::hpa(&slow).summary;
+    assert_eq!((s.minutes_over_target, s.minutes_over_limit, s.overloads), (2.0, 2.0, 1));
+    assert_eq!(s.recovery_minutes, [2.0]);
+}
+
+/// The policy itself on a step, with the default pace (no provisioning delay here): it acts on
+/// the first sample over target and covers the load within the 3-minute smoothing window; once the
+/// load falls it holds through the 30-minute spike hold, then scales in by the default step
+/// (1 node, or 10 %) no more often than the 10-minute scale-in cooldown, never below the need.
+#[test]
+fn policy_scales_out_fast_and_in_slowly_on_a_known_trace() {
+    let values: Vec<f64> = [20.0; 10].into_iter().chain([95.0; 10]).chain([20.0; 50]).collect();
+    let sc = hand_made(&values, "0s");
+    let run = ebbflow::sim::run_policy(&sc);
+    let sizes: Vec<u32> = run.steps.iter().map(|s| s.desired).collect();
+    assert!(sizes[..10].iter().all(|&n| n == 2), "{sizes:?}");
+    assert!(sizes[10] > 2, "acts on the first sample over target: {sizes:?}");
+    assert!(sizes[13..20].iter().all(|&n| n >= 10), "covers 95 within the 3-minute window: {sizes:?}");
+    assert!(sizes[20..40].iter().all(|&n| n >= 10), "no scale-in inside the spike hold: {sizes:?}");
+    let ins: Vec<usize> = (1..sizes.len()).filter(|&i| sizes[i] < sizes[i - 1]).collect();
+    assert!(ins.len() >= 2 && sizes[69] < 10, "scales in after the hold: {sizes:?}");
+    assert!(ins.iter().all(|&i| sizes[i - 1] - sizes[i] == 1), "one node per step: {sizes:?}");
+    assert!(ins.windows(2).all(|w| w[1] - w[0] >= 10), "10-minute cooldown between steps: {sizes:?}");
+    assert!(sizes.iter().all(|&n| n >= 2), "never below the load's need: {sizes:?}");
+}
+
+#[test]
+fn scenario_paths_are_relative_to_the_file() {
+    let f = ScenarioFile::load(Path::new(&root().join("simulations/scenarios/tweets-flash-crowd.yaml"))).expect("load");
+    assert!(f.trace.as_deref().is_some_and(Path::exists));
+    assert!(f.policy.as_deref().is_some_and(Path::exists));
+}
