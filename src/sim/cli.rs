@@ -359,7 +359,12 @@ pub fn scenario_files(dir: &Path) -> Result<Vec<PathBuf>, String> {
 
 fn bench(args: &SimulateArgs) -> Result<(), String> {
     let core = crate::sim::bench::core_samples_per_second();
-    println!("decision core: {:.1} million samples/s (one sample and one decision each, single core)", core / 1e6);
+    let signal = crate::sim::bench::signal_samples_per_second();
+    println!(
+        "signal step: {:.1} million samples/s (smoothing and spike detection per sample, single core)",
+        signal / 1e6
+    );
+    println!("decision core: {:.1} million samples/s (one sample and one full decision each, single core)", core / 1e6);
     let files = scenario_files(&args.scenarios_dir)?;
     let scenarios: Vec<Scenario> =
         files.iter().map(|f| ScenarioFile::load(f).and_then(Scenario::build)).collect::<Result<_, _>>()?;
