@@ -4,7 +4,7 @@
 #   docker build -t ebbflow:latest .
 #
 # Alpine's Rust targets musl, so the binary is statically linked; aws-lc-rs (the TLS crypto
-# provider, see ECOSYSTEM.md) needs a C toolchain, cmake and perl to build.
+# provider used by kube's rustls) needs a C toolchain, cmake and perl to build.
 
 FROM rust:1.95-alpine AS build
 RUN apk add --no-cache build-base cmake perl
