@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::api::MetricKind;
 use crate::core::policy::{MetricPolicy, SpikePolicy};
-use crate::core::smoothing::Smoother;
+use crate::core::smoothing::{Decay, Smoother};
 use crate::core::time::{Dur, Ts};
 
 /// One raw sample of a metric.
@@ -65,6 +65,9 @@ pub struct SignalState {
     /// Lowest demand within that run: the level the spike has held.
     #[serde(default)]
     pub run_min: f64,
+    /// Cache of the deviation's last decay factor.
+    #[serde(skip)]
+    decay: Decay,
 }
 
 /// What ingesting one tick's samples found, besides the state change.
@@ -91,6 +94,7 @@ impl SignalState {
             seen: 0,
             run: 0,
             run_min: 0.0,
+            decay: Decay::default(),
         }
     }
 
@@ -164,7 +168,7 @@ impl SignalState {
                 let keep = match self.last_at {
                     Some(prev) => {
                         let half_life = (metric.window.0 as f64 * DEVIATION_HALF_LIFE_WINDOWS).max(1.0);
-                        (-((at.0 - prev.0).max(0) as f64) / half_life * std::f64::consts::LN_2).exp()
+                        self.decay.keep(at.0 - prev.0, half_life)
                     }
                     None => 0.0,
                 };

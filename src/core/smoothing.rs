@@ -34,7 +34,42 @@ pub enum Smoother {
         /// Sum of the squared sample weights.
         #[serde(default)]
         weight_sq: f64,
+        /// Cache of the last decay factor.
+        #[serde(skip)]
+        decay: Decay,
     },
+}
+
+/// The weight left after `dt` for a half-life, `2^(-dt / half-life)`, remembered for the last
+/// `(dt, half-life)` asked: samples are usually evenly spaced, so without it every sample pays
+/// for the same `exp`. A cache only: never serialized, and it never makes two states unequal.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Decay {
+    dt: i64,
+    half_life_bits: u64,
+    keep: f64,
+}
+
+impl PartialEq for Decay {
+    fn eq(&self, _: &Decay) -> bool {
+        true
+    }
+}
+
+impl Decay {
+    /// `2^(-dt / half_life)` for `dt` in milliseconds (negative counts as 0).
+    #[inline]
+    pub fn keep(&mut self, dt: i64, half_life: f64) -> f64 {
+        let dt = dt.max(0);
+        let bits = half_life.to_bits();
+        // A default cache has half_life_bits 0 (half-life 0.0), which no caller asks for.
+        if self.dt != dt || self.half_life_bits != bits {
+            self.keep = (-(dt as f64) / half_life * std::f64::consts::LN_2).exp();
+            self.dt = dt;
+            self.half_life_bits = bits;
+        }
+        self.keep
+    }
 }
 
 impl Smoother {
@@ -42,7 +77,9 @@ impl Smoother {
     pub fn new(kind: SmoothingKind) -> Smoother {
         match kind {
             SmoothingKind::Sma => Smoother::Sma { window: VecDeque::new(), sum: 0.0 },
-            SmoothingKind::Ema => Smoother::Ema { value: None, at: None, weight: 0.0, weight_sq: 0.0 },
+            SmoothingKind::Ema => {
+                Smoother::Ema { value: None, at: None, weight: 0.0, weight_sq: 0.0, decay: Decay::default() }
+            }
         }
     }
 
@@ -72,13 +109,11 @@ impl Smoother {
                     *sum = value;
                 }
             }
-            Smoother::Ema { value: avg, at: last, weight, weight_sq } => {
+            Smoother::Ema { value: avg, at: last, weight, weight_sq, decay } => {
                 match (*avg, *last) {
                     (Some(prev), Some(prev_at)) => {
                         let half_life = (window.0 as f64 / 2.0).max(1.0);
-                        let dt = (at.0 - prev_at).max(0) as f64;
-                        // Weight of the old average after dt: 2^(-dt / half-life).
-                        let keep = (-dt / half_life * std::f64::consts::LN_2).exp();
+                        let keep = decay.keep(at.0 - prev_at, half_life);
                         *avg = Some(value + (prev - value) * keep);
                         *weight = 1.0 + *weight * keep;
                         *weight_sq = 1.0 + *weight_sq * keep * keep;
