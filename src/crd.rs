@@ -1,7 +1,8 @@
 //! CRD generation and loading of `ScalePolicy` YAML files.
 
+use std::collections::HashMap;
 use std::path::Path;
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
 
 use kube::CustomResourceExt;
 use serde_json::Value;
@@ -219,11 +220,10 @@ fn check(v: &Value, s: &Value, path: &str, out: &mut Vec<FieldIssue>) {
         {
             fail(format!("must be at most {max} characters"));
         }
-        if let Some(pattern) = s["pattern"].as_str() {
-            match regex::Regex::new(pattern) {
-                Ok(re) if !re.is_match(text) => fail(pattern_hint(pattern, text)),
-                _ => {}
-            }
+        if let Some(pattern) = s["pattern"].as_str()
+            && compiled(pattern).is_some_and(|re| !re.is_match(text))
+        {
+            fail(pattern_hint(pattern, text));
         }
     }
     if let Some(items) = v.as_array() {
@@ -272,12 +272,17 @@ fn check(v: &Value, s: &Value, path: &str, out: &mut Vec<FieldIssue>) {
             branches.iter().filter_map(|b| b["required"].as_array()).flatten().filter_map(Value::as_str).collect();
         let set = names.iter().filter(|n| obj.contains_key(**n)).count();
         if set != 1 {
-            out.push(FieldIssue {
-                field: if path.is_empty() { "(document)".into() } else { path.to_string() },
-                message: format!("set exactly one of {} (found {set})", names.join(", ")),
-            });
+            out.push(FieldIssue { field, message: format!("set exactly one of {} (found {set})", names.join(", ")) });
         }
     }
+}
+
+/// The schema's patterns, compiled once each: standalone mode loads every policy file at start,
+/// and each file has a pattern check per duration field.
+fn compiled(pattern: &str) -> Option<regex::Regex> {
+    static CACHE: OnceLock<Mutex<HashMap<String, Option<regex::Regex>>>> = OnceLock::new();
+    let mut cache = CACHE.get_or_init(Default::default).lock().unwrap_or_else(|e| e.into_inner());
+    cache.entry(pattern.to_string()).or_insert_with(|| regex::Regex::new(pattern).ok()).clone()
 }
 
 /// A readable message for the few patterns the schema uses.
