@@ -10,6 +10,7 @@ use crate::adapters::{
     TargetObservation,
 };
 use crate::api::Mode;
+use crate::core::state::InFlight;
 use crate::core::{DataProblem, Decision, Dur, Inputs, MetricInput, Policy, PolicyState, Ts, decide};
 
 /// What happened to a resize the previous ticks had started.
@@ -23,6 +24,14 @@ pub enum OperationOutcome {
         from: u32,
         /// Size after.
         to: u32,
+    },
+    /// The target reported it done, but its size did not change: the request was accepted and
+    /// ignored (e.g. built-in autoscaling owns the size). No cooldown starts; resizes back off.
+    NoEffect {
+        /// Size asked for.
+        to: u32,
+        /// Size the target still has.
+        size: u32,
     },
     /// Failed or vanished: no cooldown starts.
     Failed {
@@ -74,6 +83,8 @@ pub struct TickReport {
     pub decision: Decision,
     /// What was done with it.
     pub actuation: Actuation,
+    /// Timestamps of the stored state that lay in the future and were clamped to now.
+    pub clock_skew: Vec<&'static str>,
 }
 
 /// A tick that could not reach a decision.
@@ -96,11 +107,7 @@ impl TickError {
     }
 }
 
-/// How far back the first fetch of a metric reaches: enough history to fill the smoothing window
-/// and warm up the spike detector's deviation estimate.
-pub fn history(window: Dur, max_age: Dur) -> Dur {
-    Dur((window.0 * 3).max(max_age.0).max(Dur::mins(30).0).min(Dur::mins(360).0))
-}
+pub use crate::core::policy::history;
 
 /// A hook that runs after the decision and before the target is resized: the controller uses it
 /// to re-check leadership and to record the intended size in status under a precondition, so a
@@ -164,52 +171,52 @@ pub async fn tick_with_guard<M: MetricSource, T: ScaleTarget, G: BeforeActuate>(
     now: Ts,
     guard: &mut G,
 ) -> Result<GuardedTick<G::Refusal>, TickError> {
+    // settle (IO): ask about a resize started earlier before observing, so the observation is
+    // never older than the operation's answer (a target can report its old size while the
+    // operation runs; read before the operation finished, it made the finished resize look
+    // undone, and it was sent again).
+    let flight = state.in_flight.clone();
+    let op_status = match flight.as_ref().and_then(|f| f.operation.as_deref()) {
+        Some(name) => Some(target.operation(name).await),
+        None => None,
+    };
+
     // observe the target (IO)
     let observation = target.observe().await.map_err(TickError::Target)?;
 
-    // settle a resize started earlier (IO)
+    let clock_skew = state.clamp_future(now, policy.spike.as_ref().map_or(Dur::ZERO, |s| s.hold));
     let mut operation = None;
-    if let Some(flight) = state.in_flight.clone() {
-        let status = match &flight.operation {
-            Some(name) => match target.operation(name).await {
-                Ok(s) => s,
-                // The operation is gone (expired or never recorded): the size tells what happened.
-                Err(e) if e.kind == ErrorKind::NotFound => {
-                    if observation.size == flight.to {
-                        OperationStatus::Done
-                    } else {
-                        OperationStatus::Failed(format!(
-                            "operation {name} vanished and the size is {} not {}",
-                            observation.size, flight.to
-                        ))
-                    }
+    if let Some(flight) = flight {
+        let status = match op_status {
+            Some(Ok(s)) => s,
+            // The operation is gone (expired or never recorded): the size tells what happened.
+            Some(Err(e)) if e.kind == ErrorKind::NotFound => {
+                if observation.size == flight.to {
+                    OperationStatus::Done
+                } else {
+                    OperationStatus::Failed(format!(
+                        "operation {} vanished and the size is {} not {}",
+                        flight.operation.as_deref().unwrap_or_default(),
+                        observation.size,
+                        flight.to
+                    ))
                 }
-                Err(e) => return Err(TickError::Operation(e)),
-            },
+            }
+            Some(Err(e)) => return Err(TickError::Operation(e)),
             // No operation name: the resize was recorded as an intent (see `BeforeActuate`) and
-            // the process stopped before the target answered. The size tells whether it took
-            // effect; a busy target is still applying it; otherwise it never happened, and must
-            // not enter the resize history (which attributes samples to capacity).
+            // the process stopped before the target answered, or the request timed out and the
+            // target showed it taken. The size tells whether it took effect; a busy target is
+            // still applying it; otherwise it never happened, and must not enter the resize
+            // history (which attributes samples to capacity).
             None if observation.size == flight.to => OperationStatus::Done,
             None if observation.busy => OperationStatus::Running,
             None => OperationStatus::Failed(format!(
-                "the resize to {} recorded before a restart did not take effect (size is {})",
+                "the resize to {} did not take effect (size is {})",
                 flight.to, observation.size
             )),
         };
-        operation = Some(match status {
-            OperationStatus::Running => OperationOutcome::Running,
-            OperationStatus::Done => {
-                state.finish_resize(now);
-                OperationOutcome::Finished { from: flight.from, to: flight.to }
-            }
-            OperationStatus::Failed(message) => {
-                state.abandon_resize();
-                OperationOutcome::Failed { to: flight.to, message }
-            }
-        });
+        operation = Some(settle(&mut state, &flight, status, observation.size, now));
     }
-
     // gather (IO): only what each signal has not seen yet
     state.align(policy);
     let mut series: Vec<Series> = Vec::with_capacity(queries.len());
@@ -230,12 +237,8 @@ pub async fn tick_with_guard<M: MetricSource, T: ScaleTarget, G: BeforeActuate>(
 
     // decide (pure)
     let busy = observation.busy && state.in_flight.is_none();
-    let mut decision = decide(
-        policy,
-        state,
-        &Inputs { current: observation.size, metrics: &inputs, floor: observation.floor, busy },
-        now,
-    );
+    let floor = crate::core::floor::resolve(&observation.floor, &state, observation.size);
+    let mut decision = decide(policy, state, &Inputs { current: observation.size, metrics: &inputs, floor, busy }, now);
 
     // actuate (IO)
     let actuation = if !decision.is_resize() {
@@ -247,22 +250,60 @@ pub async fn tick_with_guard<M: MetricSource, T: ScaleTarget, G: BeforeActuate>(
         let mut intent = decision.state.clone();
         intent.begin_resize(from, to, None, now);
         if let Err(refusal) = guard.before_actuate(&decision, &intent).await {
-            let report = TickReport { observation, operation, metric_errors, decision, actuation: Actuation::None };
+            let report =
+                TickReport { observation, operation, metric_errors, decision, actuation: Actuation::None, clock_skew };
             return Ok(GuardedTick { report, refused: Some(refusal) });
         }
         match target.resize(to).await {
             Ok(ResizeStarted::Done) => {
                 decision.state.begin_resize(from, to, None, now);
                 decision.state.finish_resize(now);
+                decision.state.note_resize_success();
                 Actuation::Started { to, operation: None, done: true }
             }
             Ok(ResizeStarted::Operation(name)) => {
                 decision.state.begin_resize(from, to, Some(name.clone()), now);
                 Actuation::Started { to, operation: Some(name), done: false }
             }
-            Err(error) => Actuation::Failed { to, error },
+            Ok(ResizeStarted::Unconfirmed) => {
+                decision.state.begin_resize(from, to, None, now);
+                Actuation::Started { to, operation: None, done: false }
+            }
+            Err(error) => {
+                decision.state.note_resize_failure(now);
+                Actuation::Failed { to, error }
+            }
         }
     };
 
-    Ok(GuardedTick { report: TickReport { observation, operation, metric_errors, decision, actuation }, refused: None })
+    Ok(GuardedTick {
+        report: TickReport { observation, operation, metric_errors, decision, actuation, clock_skew },
+        refused: None,
+    })
+}
+
+/// Apply what became of the resize in flight to the state: the rules for settling an earlier
+/// resize, apart from the IO that found them out.
+fn settle(state: &mut PolicyState, flight: &InFlight, status: OperationStatus, size: u32, now: Ts) -> OperationOutcome {
+    match status {
+        OperationStatus::Running => OperationOutcome::Running,
+        // Done, and nothing changed: the request was taken and ignored. Re-sending it every tick
+        // would change nothing either; back off, and say so.
+        OperationStatus::Done if size == flight.from => {
+            state.abandon_resize();
+            state.note_resize_failure(now);
+            OperationOutcome::NoEffect { to: flight.to, size }
+        }
+        // Done: record the size the target really has (it may round, e.g. 2x node scaling).
+        OperationStatus::Done => {
+            state.finish_resize_at_size(size, now);
+            state.note_resize_success();
+            OperationOutcome::Finished { from: flight.from, to: size }
+        }
+        OperationStatus::Failed(message) => {
+            state.abandon_resize();
+            state.note_resize_failure(now);
+            OperationOutcome::Failed { to: flight.to, message }
+        }
+    }
 }

@@ -90,6 +90,11 @@ async fn bigtable_resize_through_fake_google_survives_restarts() {
     // The operation is still running at the first check and done at the second.
     fake.set_polls_to_finish(2);
     fake.set_time_series(CPU, Script::regular(start() - Dur::mins(30), Dur::mins(1), &[0.9; 31]));
+    // Little stored data: the storage floor is 1 node and never in the way.
+    let cluster: ebbflow::api::BigtableClusterRef =
+        serde_json::from_value(json!({"project": "p1", "instance": "i1", "cluster": "c1"})).expect("ref");
+    let storage = ebbflow::gcp::bigtable::storage_utilization_query(&cluster).filter;
+    fake.set_time_series(&storage, Script::regular(start() - Dur::mins(30), Dur::mins(1), &[0.05; 33]));
     let at = Arc::new(AtomicI64::new(start().0));
 
     // 1. Decide, fence, resize.

@@ -7,12 +7,17 @@ mod gcp_support;
 use std::sync::Arc;
 
 use ebbflow::adapters::{ErrorKind, OperationStatus, ResizeStarted, ScaleTarget};
-use ebbflow::core::{DataProblem, Dur, Floor, Missing, PolicyState, Reason};
+use ebbflow::core::{DataProblem, Dur, Floor, FloorInput, Missing, PolicyState, Reason};
 use ebbflow::gcp::CloudMonitoring;
 use ebbflow::gcp::bigtable::storage_utilization_query;
 use ebbflow::gcp::fake::{Endpoint, Fault, Script};
 use ebbflow::tick::{Actuation, OperationOutcome, tick};
 use gcp_support::*;
+
+/// The floor an observation sets for a policy that has not resized yet.
+fn floor(o: &ebbflow::adapters::TargetObservation) -> Floor {
+    ebbflow::core::floor::resolve(&o.floor, &PolicyState::default(), o.size)
+}
 
 fn storage_filter() -> String {
     storage_utilization_query(&bigtable_ref()).filter
@@ -32,7 +37,7 @@ async fn good_data_resizes_through_a_long_running_operation() {
     let (policy, queries) = policy();
 
     let r = tick(&policy, &queries, PolicyState::default(), source.as_ref(), &target, now()).await.unwrap();
-    assert_eq!(r.observation.floor, Floor::Nodes(1));
+    assert_eq!(floor(&r.observation), Floor::Nodes(1));
     assert_eq!(r.decision.reason, Reason::ScaleOut);
     let Actuation::Started { to: 6, operation: Some(op), done: false } = &r.actuation else {
         panic!("{:?}", r.actuation)
@@ -213,18 +218,20 @@ async fn bigtable_storage_floor_and_busy_state() {
     let target = bigtable(&cfg, source.clone()).await;
 
     // no storage metric: unknown floor (blocks scale-in in the core)
-    assert_eq!(target.observe().await.unwrap().floor, Floor::Unknown);
+    assert_eq!(floor(&target.observe().await.unwrap()), Floor::Unknown);
     // 4 nodes at 30% storage, target 50% → 2.4 nodes of data → 3
     fake.set_time_series(&storage_filter(), Script::regular(now() - Dur::mins(5), Dur::mins(1), &[0.3; 6]));
     let obs = target.observe().await.unwrap();
-    assert_eq!((obs.size, obs.busy, obs.floor), (4, false, Floor::Nodes(3)));
+    assert_eq!((obs.size, obs.busy, floor(&obs)), (4, false, Floor::Nodes(3)));
     let req = fake.requests_to(Endpoint::ListTimeSeries).pop().unwrap();
     assert_eq!(req.param("aggregation.perSeriesAligner"), Some("11"), "ALIGN_MAX");
     // a NaN storage sample or a failed query: unknown again
     fake.set_time_series(&storage_filter(), Script::regular(now() - Dur::mins(3), Dur::mins(1), &[0.3, f64::NAN]));
-    assert_eq!(target.observe().await.unwrap().floor, Floor::Unknown);
+    assert_eq!(floor(&target.observe().await.unwrap()), Floor::Unknown);
     fake.inject(Endpoint::ListTimeSeries, Fault::PermissionDenied, u32::MAX);
-    assert_eq!(target.observe().await.unwrap().floor, Floor::Unknown);
+    // Unreadable, and the reason names the missing permission (status and Events show it).
+    let FloorInput::Unreadable(why) = target.observe().await.unwrap().floor else { panic!("readable") };
+    assert!(why.contains("monitoring.timeSeries.list"), "{why}");
     fake.clear_faults();
 
     // someone else resizes (gcloud, console): RESIZING → busy; a second resize is Busy, not a failure
@@ -263,7 +270,7 @@ async fn gke_pool_size_is_per_zone_times_zones_and_resizes_round_up() {
     fake.add_node_pool("p1", "us-central1", "gke1", "pool-1", 2, &["us-central1-a", "us-central1-b", "us-central1-c"]);
     let pool = gke(&cfg, false).await;
     let obs = pool.observe().await.unwrap();
-    assert_eq!((obs.size, obs.busy, obs.floor), (6, false, Floor::None));
+    assert_eq!((obs.size, obs.busy, floor(&obs)), (6, false, Floor::None));
 
     let ResizeStarted::Operation(op) = pool.resize(7).await.unwrap() else { panic!() };
     assert_eq!(op, "projects/p1/locations/us-central1/operations/operation-1", "full name from the short id");

@@ -8,7 +8,7 @@
 use std::future::Future;
 
 use crate::api::MonitoringQuery;
-use crate::core::{DataProblem, Dur, Floor, Sample, Ts};
+use crate::core::{DataProblem, Dur, FloorInput, Sample, Ts};
 
 /// A Cloud Monitoring query, resolved (durations parsed, project filled in).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -123,14 +123,15 @@ pub trait MetricSource: Send + Sync {
 }
 
 /// What a target reports about itself.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct TargetObservation {
     /// Size now (nodes or replicas).
     pub size: u32,
     /// Someone (maybe not us) is resizing it right now.
     pub busy: bool,
-    /// A lower bound the target itself needs (Bigtable storage).
-    pub floor: Floor,
+    /// What the target says about a lower bound of its own (Bigtable storage); the core turns
+    /// it into a floor against the resize history.
+    pub floor: FloorInput,
 }
 
 /// How a resize request was taken.
@@ -140,6 +141,9 @@ pub enum ResizeStarted {
     Done,
     /// Accepted as a long-running operation with this name; check it with [`ScaleTarget::operation`].
     Operation(String),
+    /// The request timed out, and reading the target afterwards showed it busy or at the new
+    /// size: it was taken, but its operation is unknown. Settled by watching the size.
+    Unconfirmed,
 }
 
 /// State of a long-running resize operation.

@@ -63,7 +63,29 @@ pub fn for_report(policy: &Policy, r: &TickReport) -> Vec<PolicyEvent> {
         if parts.is_empty() {
             parts.push(d.message(policy));
         }
-        out.push(PolicyEvent::warning("MetricsUnavailable", "Evaluate", parts.join("; ")));
+        let denied = r.metric_errors.iter().any(|(_, e)| e.kind == ErrorKind::PermissionDenied);
+        let reason = if denied { "PermissionDenied" } else { "MetricsUnavailable" };
+        out.push(PolicyEvent::warning(reason, "Evaluate", parts.join("; ")));
+    }
+    if let crate::core::FloorInput::Unreadable(why) = &r.observation.floor {
+        out.push(PolicyEvent::warning("StorageUnreadable", "Evaluate", format!("scale-in blocked: {why}")));
+    }
+    if let Some(OperationOutcome::NoEffect { to, size }) = &r.operation {
+        out.push(PolicyEvent::warning(
+            "ResizeHadNoEffect",
+            "Resize",
+            format!(
+                "the target accepted a resize to {to} and reported it done, but it still has {size} (is something else, such as built-in autoscaling, managing its size?); resizes back off: {}",
+                d.message(policy)
+            ),
+        ));
+    }
+    if !r.clock_skew.is_empty() {
+        out.push(PolicyEvent::warning(
+            "ClockSkew",
+            "Evaluate",
+            format!("stored state had timestamps in the future ({}); clamped them to now", r.clock_skew.join(", ")),
+        ));
     }
     if let Some(OperationOutcome::Failed { to, message }) = &r.operation {
         out.push(PolicyEvent::warning("ResizeFailed", "Resize", format!("resize to {to} failed: {message}")));

@@ -289,12 +289,21 @@ impl<B: Backends, S: StatusStore, E: EventSink> Engine<B, S, E> {
             return Ok(Next::After(interval));
         }
 
-        // A status write wakes the watch; evaluate at the policy's pace, not at every event.
+        // A status write wakes the watch; evaluate at the policy's pace, not at every event. A last
+        // decision from the future (a skewed clock, a hand-edited status) is not obeyed: it would
+        // stop evaluation silently until then.
         if prev.observed_generation == sp.metadata.generation
             && let Some(last) = prev.last_decision.as_ref().and_then(|d| Ts::parse_rfc3339(&d.time).ok())
-            && now < last + policy.interval
         {
-            return Ok(Next::After(to_std((last + policy.interval) - now)));
+            if last > now + crate::core::state::CLOCK_SKEW_TOLERANCE {
+                tracing::warn!(
+                    last_decision = %last,
+                    now = %now,
+                    "the last decision is dated in the future (clock skew?): evaluating now"
+                );
+            } else if now < last + policy.interval {
+                return Ok(Next::After(to_std((last + policy.interval) - now)));
+            }
         }
 
         let target = match self.backends.target(&sp.namespace().unwrap_or_default(), &sp.spec.target) {
@@ -332,6 +341,13 @@ impl<B: Backends, S: StatusStore, E: EventSink> Engine<B, S, E> {
             None => {}
         }
 
+        if !report.clock_skew.is_empty() {
+            tracing::warn!(
+                fields = ?report.clock_skew,
+                now = %now,
+                "stored state had timestamps in the future (clock skew?); clamped them to now"
+            );
+        }
         let status = status::from_report(&prev, &policy, &report, meta);
         // The intent write already fenced this tick (and moved the resourceVersion): the outcome of
         // a resize that was sent must be recorded whatever else changed since.
@@ -459,14 +475,10 @@ fn to_std(d: Dur) -> Duration {
 }
 
 /// Exponential backoff from 5s to 5m after `failures` consecutive failures, plus up to 20% jitter
-/// derived from the policy key and the time (no RNG dependency needed for this).
+/// derived from the policy key and the time (the crate's one backoff, [`crate::core::backoff`]).
 pub fn backoff(failures: u32, key: &str, now: Ts) -> Duration {
-    let base = 5_000u64.saturating_mul(1u64 << failures.saturating_sub(1).min(6)).min(300_000);
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in key.bytes().chain(now.0.to_le_bytes()) {
-        h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
-    }
-    Duration::from_millis(base + h % (base / 5 + 1))
+    let seed: Vec<u8> = key.bytes().chain(now.0.to_le_bytes()).collect();
+    to_std(crate::core::backoff::exponential(failures, Dur::secs(5), Dur::secs(300), &seed))
 }
 
 #[cfg(test)]

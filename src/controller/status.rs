@@ -86,7 +86,7 @@ pub fn from_report(
 
     set_condition(&mut s.conditions, READY, Some(true), "Reconciled", format!("evaluating {}", meta.target), meta);
     able_to_scale(&mut s.conditions, policy, report, meta);
-    scaling_active(&mut s.conditions, policy, d, meta);
+    scaling_active(&mut s.conditions, policy, report, meta);
     scaling_limited(&mut s.conditions, policy, d, meta);
     s
 }
@@ -237,12 +237,21 @@ fn able_to_scale(conditions: &mut Vec<Condition>, policy: &Policy, report: &Tick
         (_, Some(OperationOutcome::Failed { to, message })) => {
             (false, "ResizeFailed", format!("resize to {to} failed: {message}"))
         }
+        (_, Some(OperationOutcome::NoEffect { to, size })) => (
+            false,
+            "ResizeHadNoEffect",
+            format!(
+                "the target accepted a resize to {to} and reported it done, but it still has {size}; {}",
+                d.message(policy)
+            ),
+        ),
         _ => match d.reason {
             Reason::ResizeInProgress
             | Reason::ScaleOutCooldown
             | Reason::ScaleInCooldown
             | Reason::SpikeHold
-            | Reason::ResizeBudgetExhausted => (false, d.reason.as_str(), d.message(policy)),
+            | Reason::ResizeBudgetExhausted
+            | Reason::ResizeBackoff => (false, d.reason.as_str(), d.message(policy)),
             _ if policy.mode == Mode::DryRun => {
                 (true, "DryRun", "DryRun: decisions are reported, never applied".into())
             }
@@ -252,15 +261,16 @@ fn able_to_scale(conditions: &mut Vec<Condition>, policy: &Policy, report: &Tick
     set_condition(conditions, ABLE_TO_SCALE, Some(ok), reason, message, meta);
 }
 
-fn scaling_active(conditions: &mut Vec<Condition>, policy: &Policy, d: &Decision, meta: Meta<'_>) {
+fn scaling_active(conditions: &mut Vec<Condition>, policy: &Policy, report: &TickReport, meta: Meta<'_>) {
+    let d = &report.decision;
     let any_missing = d.metrics[..policy.metrics.len()].iter().any(|m| m.missing.is_some());
     let (ok, reason) = match d.reason {
-        Reason::Paused => (false, Reason::Paused),
-        Reason::MissingData => (false, Reason::MissingData),
-        _ if any_missing && d.recommended.is_none() => (false, Reason::MissingData),
-        r => (true, r),
+        Reason::Paused => (false, Reason::Paused.as_str()),
+        Reason::MissingData => (false, Reason::MissingData.as_str()),
+        _ if any_missing && d.recommended.is_none() => (false, Reason::MissingData.as_str()),
+        r => (true, r.as_str()),
     };
-    let message = if reason == Reason::MissingData && d.reason != Reason::MissingData {
+    let mut message = if reason == Reason::MissingData.as_str() && d.reason != Reason::MissingData {
         let names: Vec<&str> = policy
             .metrics
             .iter()
@@ -272,7 +282,20 @@ fn scaling_active(conditions: &mut Vec<Condition>, policy: &Policy, d: &Decision
     } else {
         d.message(policy)
     };
-    set_condition(conditions, SCALING_ACTIVE, Some(ok), reason.as_str(), message, meta);
+    // Say why a query failed (a 403 names the IAM permission), not only that it did.
+    for (i, e) in &report.metric_errors {
+        message.push_str(&format!("; {}: {e}", policy.metrics[*i].name));
+    }
+    let reason = if report.metric_errors.iter().any(|(_, e)| e.kind == crate::adapters::ErrorKind::PermissionDenied) {
+        (false, "PermissionDenied")
+    } else if let (true, crate::core::FloorInput::Unreadable(why)) = (ok, &report.observation.floor) {
+        // Scaling works, but scale-in is blocked until the floor can be read: not OK.
+        message = format!("scale-in blocked: {why}; {message}");
+        (false, "StorageUnreadable")
+    } else {
+        (ok, reason)
+    };
+    set_condition(conditions, SCALING_ACTIVE, Some(reason.0), reason.1, message, meta);
 }
 
 fn scaling_limited(conditions: &mut Vec<Condition>, policy: &Policy, d: &Decision, meta: Meta<'_>) {
@@ -303,7 +326,7 @@ mod tests {
     use super::*;
     use crate::adapters::{AdapterError, ErrorKind, TargetObservation};
     use crate::api::ScalePolicySpec;
-    use crate::core::{Floor, Inputs, MetricInput, Sample, decide};
+    use crate::core::{Floor, FloorInput, Inputs, MetricInput, Sample, decide};
 
     fn policy(mode: &str) -> Policy {
         let spec: ScalePolicySpec = serde_json::from_value(serde_json::json!({
@@ -332,11 +355,12 @@ mod tests {
 
     fn report(d: Decision, actuation: Actuation) -> TickReport {
         TickReport {
-            observation: TargetObservation { size: d.current, busy: false, floor: Floor::None },
+            observation: TargetObservation { size: d.current, busy: false, floor: FloorInput::None },
             operation: None,
             metric_errors: Vec::new(),
             decision: d,
             actuation,
+            clock_skew: Vec::new(),
         }
     }
 

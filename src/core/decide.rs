@@ -152,6 +152,8 @@ pub enum Reason {
     ResizeInProgress,
     /// The daily resize budget is used up.
     ResizeBudgetExhausted,
+    /// Earlier resizes failed, were refused or had no effect: the next waits (exponential backoff).
+    ResizeBackoff,
     /// The policy is paused.
     Paused,
 }
@@ -180,12 +182,13 @@ impl Reason {
             Reason::MissingData => "MissingData",
             Reason::ResizeInProgress => "ResizeInProgress",
             Reason::ResizeBudgetExhausted => "ResizeBudgetExhausted",
+            Reason::ResizeBackoff => "ResizeBackoff",
             Reason::Paused => "Paused",
         }
     }
 
     /// Every reason, for metric registration and documentation.
-    pub const ALL: [Reason; 21] = [
+    pub const ALL: [Reason; 22] = [
         Reason::ScaleOut,
         Reason::ScaleOutOnSpike,
         Reason::ScaleIn,
@@ -206,6 +209,7 @@ impl Reason {
         Reason::MissingData,
         Reason::ResizeInProgress,
         Reason::ResizeBudgetExhausted,
+        Reason::ResizeBackoff,
         Reason::Paused,
     ];
 
@@ -382,6 +386,13 @@ impl Decision {
                 policy.max_resizes_per_day,
                 until(self.wait_until)
             ),
+            Reason::ResizeBackoff => write!(
+                m,
+                "resize to {} waits: {} earlier resize(s) failed or had no effect; retrying{}",
+                self.recommended.unwrap_or(self.current),
+                self.state.resize_failures,
+                until(self.wait_until)
+            ),
             Reason::Paused => write!(m, "paused"),
         };
         if let Some(limit) = self.limited_by {
@@ -438,6 +449,8 @@ fn size_for(demand: f64, target: f64, max: u32) -> u32 {
 pub fn decide(policy: &Policy, mut state: PolicyState, inputs: &Inputs<'_>, now: Ts) -> Decision {
     let current = inputs.current;
     state.align(policy);
+    state.evaluating_since.get_or_insert(now);
+    state.prune_resizes(now, policy.sample_reach(), policy.warmup);
 
     // 1-2. Fold in samples and judge each metric's data.
     let mut metrics = [MetricOutcome::default(); MAX_METRICS];
@@ -575,7 +588,16 @@ pub fn decide(policy: &Policy, mut state: PolicyState, inputs: &Inputs<'_>, now:
         d.reason = Reason::MissingData;
     }
 
-    // 5b. The daily resize budget is the last word.
+    // 5b. After failed resizes, wait out the backoff; the daily resize budget is the last word.
+    if d.is_resize()
+        && let Some(retry) = d.state.retry_resize_at
+        && now < retry
+    {
+        d.desired = current;
+        d.reason = Reason::ResizeBackoff;
+        d.limited_by = None;
+        d.wait_until = Some(retry);
+    }
     if d.is_resize() && d.state.budget_left(policy, now) == 0 {
         d.desired = current;
         d.reason = Reason::ResizeBudgetExhausted;
@@ -633,10 +655,6 @@ fn scale_in(
         d.reason = Reason::AwaitingFreshData;
         return;
     }
-    if floor_kind == Floor::Unknown {
-        d.reason = Reason::StorageFloorUnknown;
-        return;
-    }
     let lower = policy.min_size.max(floor);
     let bounded = want.max(lower);
     if bounded >= current {
@@ -669,6 +687,21 @@ fn scale_in(
     {
         d.reason = Reason::ScaleInCooldown;
         d.wait_until = Some(allowed);
+        return;
+    }
+    // A state without history has not watched the load for a stabilization window yet: the
+    // samples it back-filled at start-up say what the load was, not that it stayed there while
+    // this policy was in charge.
+    let watched_from = d.state.evaluating_since.unwrap_or(now);
+    if now - watched_from < policy.scale_in.stabilization {
+        d.reason = Reason::StabilizingScaleIn;
+        d.wait_until = Some(watched_from + policy.scale_in.stabilization);
+        return;
+    }
+    // Checked after the timers, so that right after a resize the reason names the cooldown (the
+    // floor waits for a sample measured on the new size then, see `core::floor`).
+    if floor_kind == Floor::Unknown {
+        d.reason = Reason::StorageFloorUnknown;
         return;
     }
     let step = policy.scale_in.max_step(current, false);

@@ -10,7 +10,9 @@
 //! table test are exact, and a restarted controller decides exactly as before from the state it
 //! stored.
 
+pub mod backoff;
 pub mod decide;
+pub mod floor;
 pub mod policy;
 pub mod signal;
 pub mod smoothing;
@@ -20,6 +22,7 @@ pub mod time;
 pub use decide::{
     DataProblem, Decision, Direction, Floor, Inputs, Limit, MetricInput, MetricOutcome, Missing, Reason, decide,
 };
+pub use floor::{FloorInput, StorageReading};
 pub use policy::{FieldIssue, Policy, PolicyError};
 pub use signal::Sample;
 pub use state::PolicyState;

@@ -181,7 +181,19 @@ pub fn default_warmup(target: &TargetRef) -> Dur {
     }
 }
 
+/// How far back the first fetch of a metric reaches: enough history to fill the smoothing window
+/// and warm up the spike detector's deviation estimate.
+pub fn history(window: Dur, max_age: Dur) -> Dur {
+    Dur((window.0 * 3).max(max_age.0).max(Dur::mins(30).0).min(Dur::mins(360).0))
+}
+
 impl Policy {
+    /// The oldest a sample can be when it is first read: the longest first fetch of any metric.
+    /// Resize history older than this (plus the warm-up) can no longer matter.
+    pub fn sample_reach(&self) -> Dur {
+        self.metrics.iter().map(|m| history(m.window, m.max_age)).max().unwrap_or(Dur::mins(30))
+    }
+
     /// Validate a spec. Every problem is reported, each naming its field and the fix.
     pub fn from_spec(spec: &ScalePolicySpec) -> Result<Policy, PolicyError> {
         let mut c = Checker { issues: Vec::new() };

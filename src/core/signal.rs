@@ -10,6 +10,20 @@
 //! units of a robust running deviation: an exponentially weighted mean absolute deviation whose
 //! updates are clipped (winsorized) and frozen during a spike, so a spike cannot inflate the very
 //! yardstick that measures it.
+//!
+//! A lone outlier is winsorized before it enters the average: a sample further below the
+//! baseline than [`OUTLIER_SIGMAS`] deviations (the band is never narrower than
+//! [`OUTLIER_MIN_BAND`] of the baseline), or above both that band and [`OUTLIER_PEAK_MULTIPLE`]
+//! times the signal's recent peak (a burst the size of recent ones is load, and must count from
+//! its first sample), enters clipped to the band's edge. It is an outlier only if the sample
+//! before it was not out of the band on the same side: the second sample of a move is sustained,
+//! and both the average and spike detection see it in full. One absurd sample (a 1e6 CPU ratio,
+//! a glitch to zero) moves the smoothed value by a bounded fraction, not by orders of magnitude;
+//! an unprecedented jump counts in part on its first sample and in full from its second.
+//! Clipping, not replacing by the baseline, keeps the decision monotone: more load never asks
+//! for less (a replaced outlier would ask for less than a slightly smaller accepted sample).
+//! Values above [`MAX_VALUE`] are no measurement of anything and count as invalid, so no
+//! overflow can reach the state.
 
 use serde::{Deserialize, Serialize};
 
@@ -35,6 +49,19 @@ const MAD_TO_SIGMA: f64 = 1.253_314_137_315_500_3;
 const CLIP_SIGMAS: f64 = 3.0;
 /// The deviation estimate forgets with a half-life of this many smoothing windows.
 const DEVIATION_HALF_LIFE_WINDOWS: f64 = 3.0;
+/// Hampel's conventional band: a lone sample further than this many deviations from the baseline
+/// is an outlier.
+pub const OUTLIER_SIGMAS: f64 = 3.0;
+/// Upward, an outlier must also exceed this multiple of the signal's recent peak.
+pub const OUTLIER_PEAK_MULTIPLE: f64 = 4.0;
+/// The band is never narrower than this fraction of the baseline, so a very quiet metric still
+/// follows ordinary moves at once.
+pub const OUTLIER_MIN_BAND: f64 = 0.25;
+/// Before the deviation is trusted, the band is this fraction of the baseline.
+const OUTLIER_WARMUP_BAND: f64 = 1.0;
+/// Largest raw value or demand taken as a measurement (a petabyte is 1e15; nothing real is near
+/// this). Larger values are invalid, which also keeps sums of a window far from overflow.
+pub const MAX_VALUE: f64 = 1e30;
 
 /// Streaming state of one metric. Serializable: it lives in the policy status.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -65,6 +92,13 @@ pub struct SignalState {
     /// Lowest demand within that run: the level the spike has held.
     #[serde(default)]
     pub run_min: f64,
+    /// Which side of the outlier band the newest sample fell on: 1 above, -1 below, 0 inside.
+    #[serde(default)]
+    pub outlier_side: i8,
+    /// Recent peak of demand (a decaying maximum): bursts this signal has seen before are load,
+    /// not outliers.
+    #[serde(default)]
+    pub peak: f64,
     /// Cache of the deviation's last decay factor.
     #[serde(skip)]
     decay: Decay,
@@ -75,8 +109,10 @@ pub struct SignalState {
 pub struct Ingest {
     /// New valid samples folded in.
     pub accepted: u32,
-    /// Samples that were NaN, infinite or negative.
+    /// Samples that were NaN, infinite, negative or absurdly large.
     pub invalid: u32,
+    /// Samples that entered the average clipped as lone outliers.
+    pub winsorized: u32,
     /// Whether the newest sample offered this tick was invalid.
     pub newest_invalid: bool,
 }
@@ -94,8 +130,26 @@ impl SignalState {
             seen: 0,
             run: 0,
             run_min: 0.0,
+            outlier_side: 0,
+            peak: 0.0,
             decay: Decay::default(),
         }
+    }
+
+    /// An empty signal for the same metric and smoothing as this one.
+    pub fn fresh(&self) -> SignalState {
+        let mut s = self.clone();
+        s.smoother = s.smoother.emptied();
+        s.last_at = None;
+        s.last_raw = None;
+        s.last_demand = None;
+        s.deviation = 0.0;
+        s.seen = 0;
+        s.run = 0;
+        s.run_min = 0.0;
+        s.outlier_side = 0;
+        s.peak = 0.0;
+        s
     }
 
     /// Whether this state belongs to `metric` as currently specified.
@@ -124,29 +178,65 @@ impl SignalState {
             if self.last_at.is_some_and(|last| s.at <= last) {
                 continue;
             }
-            if !s.value.is_finite() || s.value < 0.0 {
+            let demand = match metric.kind {
+                MetricKind::PerNode => s.value * basis(s.at) as f64,
+                MetricKind::Total => s.value,
+            };
+            // `!(x <= MAX)` is also true for NaN.
+            if !(s.value >= 0.0 && s.value <= MAX_VALUE && demand <= MAX_VALUE) {
                 out.invalid += 1;
                 if newest == Some(s.at) {
                     out.newest_invalid = true;
                 }
                 continue;
             }
-            let demand = match metric.kind {
-                MetricKind::PerNode => s.value * basis(s.at) as f64,
-                MetricKind::Total => s.value,
-            };
-            self.fold(metric, spike, s.at, s.value, demand);
+            if self.fold(metric, spike, s.at, s.value, demand) {
+                out.winsorized += 1;
+            }
             out.accepted += 1;
         }
         out
     }
 
+    /// Fold one valid sample in; returns whether it entered the average clipped.
     #[inline]
-    fn fold(&mut self, metric: &MetricPolicy, spike: Option<&SpikePolicy>, at: Ts, raw: f64, demand: f64) {
+    fn fold(&mut self, metric: &MetricPolicy, spike: Option<&SpikePolicy>, at: Ts, raw: f64, demand: f64) -> bool {
         let baseline = self.smoother.value();
+        let mut smoothed_input = demand;
+        let mut clipped_outlier = false;
+        let keep = match self.last_at {
+            Some(prev) => {
+                let half_life = (metric.window.0 as f64 * DEVIATION_HALF_LIFE_WINDOWS).max(1.0);
+                self.decay.keep(at.0 - prev.0, half_life)
+            }
+            None => 0.0,
+        };
         if let Some(base) = baseline {
-            let residual = demand - base;
+            // Hampel-style filter: a lone sample outside the band enters clipped to it.
             let sigma = self.deviation * MAD_TO_SIGMA;
+            let band = if self.seen >= SPIKE_WARMUP_SAMPLES {
+                (OUTLIER_SIGMAS * sigma).max(OUTLIER_MIN_BAND * base.abs())
+            } else {
+                OUTLIER_WARMUP_BAND * base.abs()
+            };
+            // Upward, a sample must also be unprecedented: bursts of the size this signal has
+            // seen lately are load, and the policy must react to their first sample.
+            let upper = (base + band).max(OUTLIER_PEAK_MULTIPLE * self.peak);
+            let lower = base - band;
+            let side: i8 = if demand > upper {
+                1
+            } else if demand < lower {
+                -1
+            } else {
+                0
+            };
+            if side != 0 && side != self.outlier_side {
+                // Clipped to the band, not replaced: more load never counts for less.
+                smoothed_input = if side > 0 { upper } else { lower.max(0.0) };
+                clipped_outlier = true;
+            }
+            self.outlier_side = side;
+            let residual = demand - base;
             let above = match spike {
                 Some(p) if self.seen >= SPIKE_WARMUP_SAMPLES => {
                     residual > p.threshold * sigma && residual > p.min_rise * base && residual > 0.0
@@ -165,21 +255,16 @@ impl SignalState {
                 } else {
                     magnitude
                 };
-                let keep = match self.last_at {
-                    Some(prev) => {
-                        let half_life = (metric.window.0 as f64 * DEVIATION_HALF_LIFE_WINDOWS).max(1.0);
-                        self.decay.keep(at.0 - prev.0, half_life)
-                    }
-                    None => 0.0,
-                };
                 self.deviation = clipped + (self.deviation - clipped) * keep;
             }
         }
-        self.smoother.push(at, demand, metric.window);
+        self.peak = if clipped_outlier { self.peak * keep } else { smoothed_input.max(self.peak * keep) };
+        self.smoother.push(at, smoothed_input, metric.window);
         self.last_at = Some(at);
         self.last_raw = Some(raw);
         self.last_demand = Some(demand);
         self.seen = self.seen.saturating_add(1);
+        clipped_outlier
     }
 
     /// Smoothed demand, if any.
@@ -301,5 +386,58 @@ mod tests {
         let r = sig.ingest(&m, None, &samples[..1], |_| 2);
         assert_eq!(r.accepted, 0);
         assert_eq!(sig.smoothed_demand(), Some(1.0));
+    }
+
+    /// One absurd sample (1e6 on a CPU ratio) moves the smoothed value by a bounded fraction
+    /// (it enters clipped at four times the recent peak), not by orders of magnitude; the same
+    /// value twice in a row is a sustained move and is taken in full.
+    #[test]
+    fn a_lone_outlier_is_clipped_and_a_sustained_one_is_not() {
+        let mut sig = SignalState::new(&metric());
+        let xs: Vec<f64> = (0..60).map(|i| 0.5 + 0.01 * ((i % 3) as f64)).collect();
+        feed(&mut sig, &xs, 0);
+        let before = sig.smoothed_demand().expect("smoothed");
+        feed(&mut sig, &[1e6], 60);
+        let after = sig.smoothed_demand().expect("smoothed");
+        assert!(after < 1.5 * before, "{before} -> {after}");
+        feed(&mut sig, &[0.5], 61);
+        // A glitch to zero is an outlier too.
+        feed(&mut sig, &[0.0], 62);
+        let glitch = sig.smoothed_demand().expect("smoothed");
+        assert!(glitch > 0.8 * before, "{before} -> {glitch}");
+        // Two in a row: real, and the second counts in full.
+        feed(&mut sig, &[0.5, 0.5, 0.5, 0.5, 50.0, 50.0], 63);
+        assert!(sig.smoothed_demand().expect("smoothed") > 10.0 * before);
+    }
+
+    /// A burst as large as recent ones is load, not an outlier: its first sample counts.
+    #[test]
+    fn a_burst_like_recent_ones_counts_at_its_first_sample() {
+        let mut sig = SignalState::new(&metric());
+        let mut xs: Vec<f64> = Vec::new();
+        for i in 0..60 {
+            xs.push(if i % 10 == 0 { 0.9 } else { 0.2 });
+        }
+        feed(&mut sig, &xs, 0);
+        let before = sig.smoothed_demand().expect("smoothed");
+        let r = sig.ingest(&metric(), Some(&spike()), &[Sample { at: Ts(60 * 60_000), value: 0.9 }], |_| 4);
+        assert_eq!(r.winsorized, 0);
+        assert!(sig.smoothed_demand().expect("smoothed") > before);
+    }
+
+    /// Values whose demand would overflow, or that no metric produces, never enter the state.
+    #[test]
+    fn absurd_values_are_invalid_and_the_state_stays_finite() {
+        let m = metric();
+        let mut sig = SignalState::new(&m);
+        feed(&mut sig, &[0.5; 10], 0);
+        for v in [3.7e307, f64::MAX, 1e31, f64::INFINITY, f64::NAN] {
+            let at = Ts((10 + sig.seen as i64) * 60_000);
+            let r = sig.ingest(&m, None, &[Sample { at, value: v }], |_| 5);
+            assert_eq!((r.accepted, r.invalid), (0, 1), "{v}");
+        }
+        let json = serde_json::to_string(&sig).expect("json");
+        assert!(!json.contains("null"), "{json}");
+        assert!(sig.smoothed_demand().expect("smoothed").is_finite());
     }
 }

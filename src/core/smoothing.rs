@@ -83,6 +83,14 @@ impl Smoother {
         }
     }
 
+    /// An empty smoother of the same kind.
+    pub fn emptied(&self) -> Smoother {
+        Smoother::new(match self {
+            Smoother::Sma { .. } => SmoothingKind::Sma,
+            Smoother::Ema { .. } => SmoothingKind::Ema,
+        })
+    }
+
     /// Whether this smoother is of `kind`.
     pub fn is_kind(&self, kind: SmoothingKind) -> bool {
         matches!((self, kind), (Smoother::Sma { .. }, SmoothingKind::Sma) | (Smoother::Ema { .. }, SmoothingKind::Ema))

@@ -15,10 +15,15 @@ use crate::core::policy::Policy;
 use crate::core::signal::SignalState;
 use crate::core::time::{Dur, Ts};
 
-/// How many finished resizes are remembered for attributing samples to the capacity that served them.
-const RESIZE_HISTORY: usize = 4;
+/// Most finished resizes remembered, whatever their age: a bound on the state's size only. The
+/// history is bounded by time (see [`PolicyState::prune_resizes`]); a count alone counted nodes
+/// still warming up as serving once more resizes than it held fell inside one warm-up.
+const MAX_RESIZE_RECORDS: usize = 256;
 /// The resize budget is counted over this rolling span.
 pub const BUDGET_SPAN: Dur = Dur(24 * 3_600_000);
+/// Timestamps stored in the state may run ahead of `now` by this much (clocks of two replicas,
+/// rounding) before they count as skew and are clamped.
+pub const CLOCK_SKEW_TOLERANCE: Dur = Dur(60_000);
 
 /// A resize that was started and has not finished.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -78,7 +83,27 @@ pub struct PolicyState {
     /// Resizes started in the current budget span.
     #[serde(default)]
     pub budget_used: u32,
+    /// When this state made its first decision. A state without history waits one scale-in
+    /// stabilization window of its own decisions before any scale-in (back-filled samples are
+    /// no substitute for having watched the load).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub evaluating_since: Option<Ts>,
+    /// Consecutive resizes that failed, were refused, or had no effect.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub resize_failures: u32,
+    /// After failed resizes, no resize is sent before this time (exponential backoff).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_resize_at: Option<Ts>,
 }
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
+}
+
+/// First backoff after a failed resize; it doubles with each further failure.
+pub const RESIZE_BACKOFF_BASE: Dur = Dur(60_000);
+/// Longest backoff after failed resizes.
+pub const RESIZE_BACKOFF_CAP: Dur = Dur(30 * 60_000);
 
 impl PolicyState {
     /// Make `signals` line up with the policy's metrics, resetting those whose spec changed.
@@ -107,6 +132,81 @@ impl PolicyState {
             }
         }
         first.from
+    }
+
+    /// Forget resizes that no sample still to be read can fall under: a sample is read at most
+    /// `reach` after it was measured, so a resize whose effect started before `now - reach` only
+    /// matters as the `from` of the one after it (which is kept).
+    pub fn prune_resizes(&mut self, now: Ts, reach: Dur, warmup: Dur) {
+        let cutoff = now - reach;
+        // Keep the newest record whose effect began before the cutoff: it says what served then.
+        let effective = |r: &ResizeRecord| if r.to > r.from { r.finished_at + warmup } else { r.finished_at };
+        let first_needed = self.resizes.iter().rposition(|r| effective(r) < cutoff).unwrap_or(0);
+        let drop = first_needed.max(self.resizes.len().saturating_sub(MAX_RESIZE_RECORDS));
+        if drop > 0 {
+            self.resizes.drain(..drop);
+        }
+    }
+
+    /// Clamp timestamps that lie in the future (clock skew between replicas, a hand-edited
+    /// status) to `now`, so a wrong clock cannot silently stop evaluation or exhaust the budget.
+    /// Returns the fields that were clamped, for a warning.
+    pub fn clamp_future(&mut self, now: Ts, spike_hold: Dur) -> Vec<&'static str> {
+        let limit = now + CLOCK_SKEW_TOLERANCE;
+        // Clamp one timestamp; report whether it was ahead of `bound`.
+        let fix = |t: &mut Ts, bound: Ts| {
+            let ahead = *t > bound;
+            if ahead {
+                *t = now;
+            }
+            ahead
+        };
+        let mut clamped = Vec::new();
+        // A budget span dated in the future would keep the budget exhausted until then; its
+        // count was kept on a clock we cannot trust, so the span starts again now.
+        if self.budget_since.is_some_and(|t| t > limit) {
+            self.budget_since = Some(now);
+            self.budget_used = 0;
+            clamped.push("budgetSince");
+        }
+        for (field, slot) in [
+            ("lastScaleOutAt", &mut self.last_scale_out_at),
+            ("lastResizeAt", &mut self.last_resize_at),
+            ("evaluatingSince", &mut self.evaluating_since),
+        ] {
+            if slot.as_mut().is_some_and(|t| fix(t, limit)) {
+                clamped.push(field);
+            }
+        }
+        // These two lie in the future by design, but never by more than their own length.
+        if self.spike_hold_until.as_mut().is_some_and(|t| fix(t, limit + spike_hold)) {
+            clamped.push("spikeHoldUntil");
+        }
+        if self.retry_resize_at.as_mut().is_some_and(|t| fix(t, limit + RESIZE_BACKOFF_CAP)) {
+            clamped.push("retryResizeAt");
+        }
+        if self.in_flight.as_mut().is_some_and(|f| fix(&mut f.started_at, limit)) {
+            clamped.push("inFlight.startedAt");
+        }
+        if self.resizes.iter_mut().fold(false, |any, r| fix(&mut r.finished_at, limit) | any) {
+            clamped.push("resizes");
+        }
+        if self.recommendations.iter_mut().fold(false, |any, (t, _)| fix(t, limit) | any) {
+            clamped.push("recommendations");
+        }
+        let mut signals = false;
+        for s in &mut self.signals {
+            if s.last_at.is_some_and(|t| t > limit) {
+                // Its samples were read on a clock we cannot trust: start the signal afresh rather
+                // than skip every real sample until that time.
+                *s = s.fresh();
+                signals = true;
+            }
+        }
+        if signals {
+            clamped.push("signals");
+        }
+        clamped
     }
 
     /// Resizes still available in the budget span at `now`.
@@ -142,15 +242,48 @@ impl PolicyState {
             }
             self.last_resize_at = Some(now);
             self.resizes.push(ResizeRecord { from: f.from, to: f.to, finished_at: now });
-            if self.resizes.len() > RESIZE_HISTORY {
+            if self.resizes.len() > MAX_RESIZE_RECORDS {
                 self.resizes.remove(0);
             }
         }
     }
 
-    /// The resize in flight failed or vanished: forget it without starting cooldowns.
+    /// The resize in flight finished at a size other than the one asked for (the target rounds,
+    /// e.g. Bigtable's 2x node scaling): record what the target really has.
+    pub fn finish_resize_at_size(&mut self, size: u32, now: Ts) {
+        if let Some(f) = self.in_flight.as_mut() {
+            f.to = size;
+        }
+        self.finish_resize(now);
+    }
+
+    /// The resize in flight failed, vanished or had no effect: forget it without starting
+    /// cooldowns. It changed nothing, so it does not count against the daily budget.
     pub fn abandon_resize(&mut self) {
-        self.in_flight = None;
+        if let Some(f) = self.in_flight.take()
+            && self.budget_since.is_some_and(|since| f.started_at >= since)
+        {
+            self.budget_used = self.budget_used.saturating_sub(1);
+        }
+    }
+
+    /// A resize failed (refused, failed, or without effect): no resize is sent for an
+    /// exponentially growing, capped and jittered time.
+    pub fn note_resize_failure(&mut self, now: Ts) {
+        self.resize_failures = self.resize_failures.saturating_add(1);
+        let wait = crate::core::backoff::exponential(
+            self.resize_failures,
+            RESIZE_BACKOFF_BASE,
+            RESIZE_BACKOFF_CAP,
+            &now.0.to_le_bytes(),
+        );
+        self.retry_resize_at = Some(now + wait);
+    }
+
+    /// A resize took effect: the backoff is over.
+    pub fn note_resize_success(&mut self) {
+        self.resize_failures = 0;
+        self.retry_resize_at = None;
     }
 }
 
@@ -182,5 +315,62 @@ mod tests {
         let json = serde_json::to_string(&s).unwrap();
         let back: PolicyState = serde_json::from_str(&json).unwrap();
         assert_eq!(back, s);
+    }
+
+    /// More resizes than any count inside one warm-up: the history is bounded by time, so nodes
+    /// still warming up are never counted as serving (with a history of four, the fifth resize
+    /// made the first one's from-size vanish and inflated demand).
+    #[test]
+    fn resize_history_is_bounded_by_time_not_count() {
+        let warm = Dur::mins(20);
+        let mut s = PolicyState::default();
+        for (i, (from, to)) in [(3, 4), (4, 5), (5, 6), (6, 7), (7, 8), (8, 9)].into_iter().enumerate() {
+            let t = Ts(i as i64 * 60_000);
+            s.begin_resize(from, to, None, t);
+            s.finish_resize(t);
+            s.prune_resizes(t, Dur::mins(30), warm);
+        }
+        assert_eq!(s.resizes.len(), 6);
+        // A sample taken after the last resize, inside the first one's warm-up: 3 nodes served.
+        assert_eq!(PolicyState::capacity_at(&s.resizes, Ts(6 * 60_000), 9, warm), 3);
+        // Hours later the old records go, but the newest one stays as the base.
+        s.prune_resizes(Ts(5 * 3_600_000), Dur::mins(30), warm);
+        assert_eq!(s.resizes.len(), 1);
+        assert_eq!(PolicyState::capacity_at(&s.resizes, Ts(5 * 3_600_000), 9, warm), 9);
+    }
+
+    /// A resize that never took effect is given back to the budget.
+    #[test]
+    fn abandoned_resizes_do_not_count_against_the_budget() {
+        let mut s = PolicyState::default();
+        s.begin_resize(3, 5, None, Ts(0));
+        s.finish_resize(Ts(1_000));
+        s.begin_resize(5, 7, None, Ts(2_000));
+        assert_eq!(s.budget_used, 2);
+        s.abandon_resize();
+        assert_eq!(s.budget_used, 1);
+        assert!(s.in_flight.is_none());
+    }
+
+    /// Timestamps from the future are clamped to now and named; a signal dated in the future
+    /// starts afresh instead of skipping every real sample until then.
+    #[test]
+    fn future_timestamps_are_clamped() {
+        let now = Ts(10 * 3_600_000);
+        let future = now + Dur::mins(60);
+        let mut s = PolicyState {
+            last_resize_at: Some(future),
+            budget_since: Some(future),
+            budget_used: 100,
+            spike_hold_until: Some(now + Dur::mins(20)),
+            ..PolicyState::default()
+        };
+        let clamped = s.clamp_future(now, Dur::mins(30));
+        assert_eq!(clamped, vec!["budgetSince", "lastResizeAt"]);
+        assert_eq!(s.last_resize_at, Some(now));
+        assert_eq!(s.budget_left(&crate::core::tests::fixtures::policy(), now), 100);
+        // A legitimate hold (shorter than its length) is kept.
+        assert_eq!(s.spike_hold_until, Some(now + Dur::mins(20)));
+        assert!(s.clamp_future(now, Dur::mins(30)).is_empty());
     }
 }

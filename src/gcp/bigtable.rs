@@ -12,20 +12,19 @@
 //!
 //! ## Storage floor
 //!
-//! `bigtable.googleapis.com/cluster/storage_utilization` is the data stored divided by the
-//! storage capacity of the cluster's current nodes (`serve_nodes × per-node capacity`). So the
-//! data fills `utilization × serve_nodes` nodes' worth of capacity, and to keep utilization at or
-//! below `storage_target` (default 0.5) the cluster needs
+//! observe reports the newest complete `bigtable.googleapis.com/cluster/storage_utilization`
+//! sample of the last 15 minutes (the metric moves slowly) with its time; the core reads it
+//! against the node count of that time (`core::floor`), because Monitoring lags and a sample
+//! taken before a resize describes the old size. No sample, NaN, partial or ambiguous data, or a
+//! failed query is reported as unreadable, with why, which blocks scale-in and shows in status
+//! and Events.
 //!
-//! ```text
-//! floor = max(1, ceil(utilization × serve_nodes / storage_target))
-//! ```
+//! ## A resize whose outcome is unknown
 //!
-//! nodes, whatever the per-node capacity (SSD or HDD). The newest complete sample of the last
-//! 15 minutes is used (the metric moves slowly). No sample, NaN, partial or ambiguous data, or a
-//! failed query gives [`Floor::Unknown`], which blocks scale-in. Caveat: just after a resize the
-//! newest sample may still be relative to the old node count; the cooldowns that follow every
-//! resize cover that window.
+//! A `PartialUpdateCluster` that times out may still have been taken. Before retrying it, the
+//! cluster is read: if it is resizing or already at the new size, the request is not sent again
+//! (a second request would leave an orphan operation, or fail as busy) and the resize is
+//! reported [`ResizeStarted::Unconfirmed`].
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -39,8 +38,8 @@ use crate::adapters::{
     AdapterError, ErrorKind, MetricQuery, MetricSource, OperationStatus, ResizeStarted, ScaleTarget, TargetObservation,
 };
 use crate::api::BigtableClusterRef;
-use crate::core::{Dur, Floor};
-use crate::gcp::{Clock, GcpConfig, RetryConfig, bigtable_client, map_error, retry};
+use crate::core::{Dur, FloorInput, StorageReading};
+use crate::gcp::{Clock, GcpConfig, RetryConfig, bigtable_client, map_error, retry, retry_write};
 
 const BACKEND: &str = "bigtable";
 
@@ -109,31 +108,26 @@ impl<M: MetricSource> BigtableCluster<M> {
         .await
     }
 
-    async fn storage_floor(&self, serve_nodes: u32) -> Floor {
+    async fn storage_reading(&self) -> FloorInput {
         let now = (self.clock)();
         let series = match self.storage.fetch(&self.storage_query, now - Dur::mins(15), now).await {
             Ok(s) => s,
             Err(e) => {
                 tracing::warn!(cluster = %self.name, error = %e, "storage utilization unreadable: scale-in blocked");
-                return Floor::Unknown;
+                return FloorInput::Unreadable(format!("storage utilization query failed: {e}"));
             }
         };
         match (series.problem, series.samples.last()) {
-            (None, Some(s)) => storage_floor(s.value, serve_nodes, self.storage_target),
-            _ => Floor::Unknown,
+            (None, Some(s)) if s.value.is_finite() && s.value >= 0.0 => FloorInput::Storage(StorageReading {
+                at: s.at,
+                utilization: s.value,
+                storage_target: self.storage_target,
+            }),
+            (None, Some(s)) => FloorInput::Unreadable(format!("storage utilization is {} (not a fraction)", s.value)),
+            (None, None) => FloorInput::Unreadable("no storage utilization sample in the last 15 minutes".into()),
+            (Some(p), _) => FloorInput::Unreadable(format!("storage utilization data is not clean: {p:?}")),
         }
     }
-}
-
-/// The nodes the stored data needs at `storage_target`, from the current utilization (see the
-/// module docs). Invalid utilization gives [`Floor::Unknown`].
-pub fn storage_floor(utilization: f64, serve_nodes: u32, storage_target: f64) -> Floor {
-    if !utilization.is_finite() || utilization < 0.0 || storage_target <= 0.0 {
-        return Floor::Unknown;
-    }
-    // The small slack keeps 0.25 × 4 / 0.5 = 2.0000000000000004 from asking for 3 nodes.
-    let nodes = (utilization * f64::from(serve_nodes) / storage_target - 1e-9).ceil();
-    Floor::Nodes(nodes.clamp(1.0, f64::from(u32::MAX)) as u32)
 }
 
 /// The Monitoring query for a cluster's storage utilization: the largest value of any of its
@@ -171,7 +165,7 @@ impl<M: MetricSource> ScaleTarget for BigtableCluster<M> {
             AdapterError::new(BACKEND, ErrorKind::Malformed, format!("serve_nodes is {}", cluster.serve_nodes))
         })?;
         let busy = cluster.state != State::Ready;
-        let floor = self.storage_floor(size).await;
+        let floor = self.storage_reading().await;
         Ok(TargetObservation { size, busy, floor })
     }
 
@@ -180,16 +174,28 @@ impl<M: MetricSource> ScaleTarget for BigtableCluster<M> {
         let to = if self.two_x.load(Ordering::Relaxed) { to.div_ceil(2) * 2 } else { to };
         let nodes = i32::try_from(to)
             .map_err(|_| AdapterError::new(BACKEND, ErrorKind::Refused, format!("{to} nodes is too many")))?;
-        let op = retry(BACKEND, &self.retry, || async {
-            self.client
-                .partial_update_cluster()
-                .set_cluster(Cluster::new().set_name(self.name.clone()).set_serve_nodes(nodes))
-                .set_update_mask(FieldMask::default().set_paths(["serve_nodes"]))
-                .send()
-                .await
-                .map_err(|e| map_error(BACKEND, "bigtable.clusters.update", &e))
-        })
+        let sent = retry_write(
+            BACKEND,
+            &self.retry,
+            || async {
+                self.client
+                    .partial_update_cluster()
+                    .set_cluster(Cluster::new().set_name(self.name.clone()).set_serve_nodes(nodes))
+                    .set_update_mask(FieldMask::default().set_paths(["serve_nodes"]))
+                    .send()
+                    .await
+                    .map_err(|e| map_error(BACKEND, "bigtable.clusters.update", &e))
+            },
+            || async {
+                let c = self.get_cluster().await?;
+                Ok(c.state != State::Ready || c.serve_nodes == nodes)
+            },
+        )
         .await?;
+        let Some(op) = sent else {
+            tracing::warn!(cluster = %self.name, to, "resize timed out but the cluster shows it taken; not re-sent");
+            return Ok(ResizeStarted::Unconfirmed);
+        };
         tracing::info!(cluster = %self.name, project = %self.project, to, operation = %op.name, "resize requested");
         match (op.done, op.error()) {
             (true, Some(err)) => Err(AdapterError::new(BACKEND, ErrorKind::Other, err.message.clone())),
@@ -213,21 +219,5 @@ impl<M: MetricSource> ScaleTarget for BigtableCluster<M> {
             (true, Some(err)) => OperationStatus::Failed(format!("{} (code {})", err.message, err.code)),
             (true, None) => OperationStatus::Done,
         })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn storage_floor_is_the_nodes_the_data_needs_at_the_target() {
-        // 4 nodes at 30% → 1.2 nodes of data → at 50% → 2.4 → 3
-        assert_eq!(storage_floor(0.3, 4, 0.5), Floor::Nodes(3));
-        assert_eq!(storage_floor(0.25, 4, 0.5), Floor::Nodes(2));
-        assert_eq!(storage_floor(0.0, 4, 0.5), Floor::Nodes(1));
-        assert_eq!(storage_floor(0.9, 10, 0.6), Floor::Nodes(15));
-        assert_eq!(storage_floor(f64::NAN, 4, 0.5), Floor::Unknown);
-        assert_eq!(storage_floor(-0.1, 4, 0.5), Floor::Unknown);
     }
 }

@@ -34,8 +34,8 @@ use google_cloud_container_v1::model::{NodePool, NodePoolAutoscaling};
 
 use crate::adapters::{AdapterError, ErrorKind, OperationStatus, ResizeStarted, ScaleTarget, TargetObservation};
 use crate::api::GkeNodePoolRef;
-use crate::core::Floor;
-use crate::gcp::{GcpConfig, RetryConfig, gke_client, map_error, retry};
+use crate::core::FloorInput;
+use crate::gcp::{GcpConfig, RetryConfig, gke_client, map_error, retry, retry_write};
 
 const BACKEND: &str = "gke";
 
@@ -163,41 +163,58 @@ impl ScaleTarget for GkeNodePool {
             (Sizing::AutoscalerTotal, Some(a)) => count(a.total_min_node_count, "totalMinNodeCount")?,
             (_, None) => 0,
         };
-        Ok(TargetObservation { size, busy, floor: Floor::None })
+        Ok(TargetObservation { size, busy, floor: FloorInput::None })
     }
 
     async fn resize(&self, to: u32) -> Result<ResizeStarted, AdapterError> {
         // Read the pool again: its zones and autoscaler decide what request means `to` nodes.
         let pool = self.get().await?;
         let sizing = self.sizing(&pool)?;
-        let op = retry(BACKEND, &self.retry, || async {
-            let sent = match (sizing, &pool.autoscaling) {
-                (Sizing::Fixed { zones }, _) => {
-                    self.client
-                        .set_node_pool_size()
-                        .set_name(self.name.clone())
-                        .set_node_count(to_i32(per_zone(to, zones))?)
-                        .send()
-                        .await
-                }
-                (Sizing::AutoscalerPerZone { zones }, Some(a)) => {
-                    let min = to_i32(per_zone(to, zones))?;
-                    let limits = a.clone().set_min_node_count(min).set_max_node_count(a.max_node_count.max(min));
-                    self.set_autoscaling(limits).await
-                }
-                (Sizing::AutoscalerTotal, Some(a)) => {
-                    let min = to_i32(to)?;
-                    let limits = a
-                        .clone()
-                        .set_total_min_node_count(min)
-                        .set_total_max_node_count(a.total_max_node_count.max(min));
-                    self.set_autoscaling(limits).await
-                }
-                (_, None) => unreachable_sizing(),
-            };
-            sent.map_err(|e| map_error(BACKEND, "container.clusters.update", &e))
-        })
+        let op = retry_write(
+            BACKEND,
+            &self.retry,
+            || async {
+                let sent = match (sizing, &pool.autoscaling) {
+                    (Sizing::Fixed { zones }, _) => {
+                        self.client
+                            .set_node_pool_size()
+                            .set_name(self.name.clone())
+                            .set_node_count(to_i32(per_zone(to, zones))?)
+                            .send()
+                            .await
+                    }
+                    (Sizing::AutoscalerPerZone { zones }, Some(a)) => {
+                        let min = to_i32(per_zone(to, zones))?;
+                        let limits = a.clone().set_min_node_count(min).set_max_node_count(a.max_node_count.max(min));
+                        self.set_autoscaling(limits).await
+                    }
+                    (Sizing::AutoscalerTotal, Some(a)) => {
+                        let min = to_i32(to)?;
+                        let limits = a
+                            .clone()
+                            .set_total_min_node_count(min)
+                            .set_total_max_node_count(a.total_max_node_count.max(min));
+                        self.set_autoscaling(limits).await
+                    }
+                    (_, None) => unreachable_sizing(),
+                };
+                sent.map_err(|e| map_error(BACKEND, "container.clusters.update", &e))
+            },
+            || async {
+                // Taken if the pool is busy or already has the size the request makes of `to`.
+                let expected = match sizing {
+                    Sizing::Fixed { zones } | Sizing::AutoscalerPerZone { zones } => per_zone(to, zones) * zones,
+                    Sizing::AutoscalerTotal => to,
+                };
+                let now = self.observe().await?;
+                Ok(now.busy || now.size == expected)
+            },
+        )
         .await?;
+        let Some(op) = op else {
+            tracing::warn!(pool = %self.name, to, "resize timed out but the pool shows it taken; not re-sent");
+            return Ok(ResizeStarted::Unconfirmed);
+        };
         let name = self.full_operation_name(&op.name);
         tracing::info!(pool = %self.name, to, operation = %name, "resize requested");
         match op.status {

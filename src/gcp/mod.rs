@@ -275,6 +275,63 @@ where
     }
 }
 
+/// [`retry`] for a write whose outcome is unknown after a transient failure: a timeout or a
+/// dropped connection can come after the server took the request. Before each retry, `landed`
+/// reads the target; if it shows the write taken, nothing is re-sent and the answer is `None`
+/// (a retried resize would leave an orphan operation behind, or fail as busy). If the target
+/// cannot be read, the write is not retried either: the caller backs off and looks again.
+pub async fn retry_write<T, F, Fut, L, LFut>(
+    backend: &'static str,
+    cfg: &RetryConfig,
+    mut attempt: F,
+    mut landed: L,
+) -> Result<Option<T>, AdapterError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, AdapterError>>,
+    L: FnMut() -> LFut,
+    LFut: Future<Output = Result<bool, AdapterError>>,
+{
+    let attempts = cfg.attempts.max(1);
+    let mut n = 0;
+    loop {
+        n += 1;
+        let result = match tokio::time::timeout(cfg.attempt_timeout, attempt()).await {
+            Ok(r) => r,
+            Err(_) => Err(AdapterError::new(
+                backend,
+                ErrorKind::Transient,
+                format!("no answer within {:?}", cfg.attempt_timeout),
+            )),
+        };
+        let e = match result {
+            Ok(v) => return Ok(Some(v)),
+            Err(e) if e.kind == ErrorKind::Transient => e,
+            Err(e) => return Err(e),
+        };
+        if n >= attempts {
+            return Err(AdapterError { message: format!("{} (gave up after {n} attempts)", e.message), ..e });
+        }
+        tokio::time::sleep(backoff(cfg, n)).await;
+        match tokio::time::timeout(cfg.attempt_timeout, landed()).await {
+            Ok(Ok(true)) => return Ok(None),
+            Ok(Ok(false)) => tracing::debug!(backend, attempt = n, error = %e, "write not taken; retrying"),
+            Ok(Err(read)) => {
+                return Err(AdapterError {
+                    message: format!("{}; its outcome is unknown (reading the target failed: {read})", e.message),
+                    ..e
+                });
+            }
+            Err(_) => {
+                return Err(AdapterError {
+                    message: format!("{}; its outcome is unknown (reading the target timed out)", e.message),
+                    ..e
+                });
+            }
+        }
+    }
+}
+
 /// The delay before attempt `n + 1`.
 fn backoff(cfg: &RetryConfig, n: u32) -> Duration {
     let cap = cfg.initial_backoff.saturating_mul(1u32 << (n - 1).min(16)).min(cfg.max_backoff);

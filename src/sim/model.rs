@@ -13,7 +13,7 @@ use crate::adapters::{
     AdapterError, MetricQuery, MetricSource, OperationStatus, ResizeStarted, ScaleTarget, Series, TargetObservation,
 };
 use crate::api::MetricKind;
-use crate::core::{Dur, Floor, Sample, Ts};
+use crate::core::{Dur, FloorInput, Sample, Ts};
 use crate::sim::trace::Trace;
 
 /// Parameters of the simulated world.
@@ -201,7 +201,7 @@ impl MetricSource for World<'_> {
 impl ScaleTarget for World<'_> {
     fn observe(&self) -> impl Future<Output = Result<TargetObservation, AdapterError>> + Send {
         let size = self.lock().0.requested();
-        std::future::ready(Ok(TargetObservation { size, busy: false, floor: Floor::None }))
+        std::future::ready(Ok(TargetObservation { size, busy: false, floor: FloorInput::None }))
     }
 
     fn resize(&self, to: u32) -> impl Future<Output = Result<ResizeStarted, AdapterError>> + Send {

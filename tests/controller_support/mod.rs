@@ -15,7 +15,7 @@ use ebbflow::adapters::{
 use ebbflow::api::{ScalePolicy, TargetRef};
 use ebbflow::controller::Backends;
 use ebbflow::controller::leader::Leadership;
-use ebbflow::core::{Floor, Sample, Ts};
+use ebbflow::core::{FloorInput, Sample, Ts};
 use http::{Method, Request, Response};
 use http_body_util::BodyExt;
 use kube::client::Body;
@@ -172,7 +172,7 @@ impl ScaleTarget for Fake {
     async fn observe(&self) -> Result<TargetObservation, AdapterError> {
         let mut w = self.world();
         w.observes += 1;
-        Ok(TargetObservation { size: w.size, busy: w.busy, floor: Floor::None })
+        Ok(TargetObservation { size: w.size, busy: w.busy, floor: FloorInput::None })
     }
     async fn resize(&self, to: u32) -> Result<ResizeStarted, AdapterError> {
         let mut w = self.world();

@@ -1,5 +1,5 @@
 //! Table tests of each decision rule, and property tests of the invariants.
 
-mod fixtures;
+pub(crate) mod fixtures;
 mod properties;
 mod rules;

@@ -323,3 +323,46 @@ fn reasons_round_trip_through_their_names() {
         assert_eq!(Reason::parse(r.as_str()), Some(r));
     }
 }
+
+/// A state with no decisions of its own waits one scale-in stabilization window before any
+/// scale-in, even when a back-filled half hour of low samples arrives with its first tick (a
+/// second controller with an empty state file scaled 9 -> 7 within seconds).
+#[test]
+fn a_fresh_state_watches_a_stabilization_window_before_scaling_in() {
+    let p = policy();
+    let window = p.scale_in.stabilization;
+    let mut w = World::new(p, 9);
+    w.now = 30;
+    let backfill: Vec<Sample> = (1..=30).map(|m| Sample { at: at(m), value: 0.1 }).collect();
+    let first = w.step_with(&backfill, None);
+    assert!(!first.is_resize(), "{:?}", first.reason);
+    assert_eq!(first.reason, Reason::StabilizingScaleIn);
+    assert_eq!(first.wait_until, Some(at(31) + window));
+    // It scales in once the window has passed under its own watch.
+    let later: Vec<Decision> = (0..30).map(|_| w.step(0.1)).collect();
+    let first_in = later.iter().find(|d| d.is_resize()).expect("scale-in");
+    assert!(first_in.at >= at(31) + window, "{} {}", first_in.at, at(31) + window);
+}
+
+/// After a failed resize the next waits, exponentially longer with each failure, and a success
+/// ends the backoff.
+#[test]
+fn failed_resizes_back_off() {
+    let mut w = World::new(policy(), 4);
+    w.state.note_resize_failure(at(0));
+    let d = w.step(0.9);
+    assert_eq!(d.reason, Reason::ResizeBackoff);
+    assert!(!d.is_resize());
+    let first = d.wait_until.expect("until");
+    assert!(first >= at(1) && first <= at(2), "{first}");
+    w.state.note_resize_failure(at(1));
+    w.state.note_resize_failure(at(1));
+    let second = w.state.retry_resize_at.expect("until");
+    assert!(second >= at(1) + Dur::mins(4), "{second}");
+    // Once the time has come, it resizes, and a finished resize clears the failures.
+    w.now = 10;
+    let d = w.step(0.9);
+    assert!(d.is_resize(), "{:?}", d.reason);
+    w.state.note_resize_success();
+    assert_eq!((w.state.resize_failures, w.state.retry_resize_at), (0, None));
+}
