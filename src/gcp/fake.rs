@@ -12,6 +12,17 @@
 //! | GKE | `POST …/nodePools/{np}:setSize`, `:setAutoscaling` | starts a GKE `Operation`; the pool is RECONCILING until it is done |
 //! | GKE | `GET /v1/projects/{p}/locations/{l}/operations/{id}` | the operation, finishing as above |
 //!
+//! ## Closed loop ([`FakeGcp::set_world`])
+//!
+//! With a [`World`], one Bigtable cluster behaves like the service instead of like a script: its
+//! CPU and storage series are computed from a demand model and from the node count *of each
+//! point's own minute* (new nodes carry load only after a warm-up, removed ones stop at once;
+//! CPU saturates at 100%), points become visible only after a Monitoring lag, a resize takes
+//! time on a clock the test owns, and while it runs the cluster reports either `RESIZING` with
+//! the new size or `READY` with the old one (both are seen in the wild). A test can then ask
+//! whether the controller settles where the arithmetic says, instead of whether it sent what the
+//! script expected.
+//!
 //! It accepts both the Rust clients' requests (`$alt=json;enum-encoding=int`, `updateMask=serveNodes`)
 //! and gcloud's (`alt=json`, `updateMask=serve_nodes`). Faults are injected per [`Endpoint`]
 //! ([`FakeGcp::inject`]); bad data (empty, NaN, stale, partial, several series) is scripted in the
@@ -177,6 +188,74 @@ impl Script {
     }
 }
 
+/// How a Bigtable cluster reports itself while a resize operation runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WhileResizing {
+    /// `state: RESIZING`, `serveNodes` already the new size.
+    ResizingWithNewSize,
+    /// `state: READY`, `serveNodes` still the old size, until the operation is done.
+    ReadyWithOldSize,
+}
+
+/// Demand over time, in nodes' worth of CPU at 100% (5.1: five nodes and a tenth, fully busy).
+pub type Demand = Arc<dyn Fn(Ts) -> f64 + Send + Sync>;
+
+/// A Bigtable cluster that responds to its own size as the service does (see the module docs).
+#[derive(Clone)]
+pub struct World {
+    /// Full cluster name, `projects/P/instances/I/clusters/C` (added with `add_bigtable_cluster`).
+    pub cluster: String,
+    /// The `filter` of the policy's CPU query; served `min(1, demand / serving nodes)`.
+    pub cpu_filter: String,
+    /// The `filter` of the storage utilization query; served `data_nodes / nodes`.
+    pub storage_filter: String,
+    /// Demand at a time.
+    pub demand: Demand,
+    /// Stored data, in nodes' worth of storage capacity.
+    pub data_nodes: f64,
+    /// How long new nodes take to carry load after the resize finished.
+    pub warmup: Dur,
+    /// How long a resize operation runs.
+    pub resize_time: Dur,
+    /// A point for minute `t` is served from `t + lag` on.
+    pub lag: Dur,
+    /// How the cluster reports itself during a resize.
+    pub while_resizing: WhileResizing,
+    /// CPU points that read this value instead of the model's (a glitch, an absurd sample).
+    pub cpu_overrides: Vec<(Ts, f64)>,
+    /// The clock shared with the controller under test.
+    pub clock: Arc<dyn Fn() -> Ts + Send + Sync>,
+}
+
+struct WorldState {
+    world: World,
+    /// When the node count changed, and to what, oldest first (the first entry is the start).
+    nodes: Vec<(Ts, u32)>,
+}
+
+impl WorldState {
+    fn nodes_at(&self, t: Ts) -> u32 {
+        self.nodes.iter().rev().find(|(at, _)| *at <= t).or(self.nodes.first()).map_or(0, |(_, n)| *n)
+    }
+
+    /// Nodes carrying load at `t`: added ones only after the warm-up.
+    fn serving_at(&self, t: Ts) -> u32 {
+        self.nodes_at(t).min(self.nodes_at(t - self.world.warmup))
+    }
+
+    fn cpu_at(&self, t: Ts) -> f64 {
+        if let Some((_, v)) = self.world.cpu_overrides.iter().find(|(at, _)| *at == t) {
+            return *v;
+        }
+        let serving = f64::from(self.serving_at(t).max(1));
+        ((self.world.demand)(t) / serving).clamp(0.0, 1.0)
+    }
+
+    fn storage_at(&self, t: Ts) -> f64 {
+        self.world.data_nodes / f64::from(self.nodes_at(t).max(1))
+    }
+}
+
 #[derive(Debug, Clone)]
 struct Cluster {
     project: String,
@@ -206,6 +285,10 @@ struct Op {
     target: String,
     change: Change,
     polls_left: u32,
+    /// In a [`World`]: when the operation finishes, whatever the polls.
+    finishes_at: Option<Ts>,
+    /// The node count before (for a world cluster reporting READY with the old size).
+    from: u32,
     done: bool,
     error: Option<String>,
     kind: &'static str,
@@ -224,6 +307,7 @@ struct FakeState {
     next_op: u64,
     polls_to_finish: u32,
     next_op_error: Option<String>,
+    world: Option<WorldState>,
 }
 
 type Shared = Arc<Mutex<FakeState>>;
@@ -302,6 +386,19 @@ impl FakeGcp {
 
     fn state(&self) -> MutexGuard<'_, FakeState> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Make the cluster `world.cluster` (already added) respond to its size as the service does.
+    pub fn set_world(&self, world: World) {
+        let mut st = self.state();
+        let nodes = st.clusters.get(&world.cluster).map_or(1, |c| c.nodes);
+        let start = (world.clock)();
+        st.world = Some(WorldState { world, nodes: vec![(Ts(i64::MIN / 2), nodes), (start, nodes)] });
+    }
+
+    /// The world cluster's node count over time: `(since, nodes)`, oldest first.
+    pub fn world_history(&self) -> Vec<(Ts, u32)> {
+        self.state().world.as_ref().map(|w| w.nodes[1..].to_vec()).unwrap_or_default()
     }
 
     /// Serve `script` for queries whose `filter` is exactly `filter`.
@@ -533,11 +630,12 @@ async fn handle(State(shared): State<Shared>, method: Method, uri: Uri, body: By
     }
     let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
     let mut st = shared.lock().unwrap_or_else(|p| p.into_inner());
+    advance_world(&mut st);
     let name = resource.split(':').next().unwrap_or_default().to_string();
     match endpoint {
         Endpoint::ListTimeSeries => list_time_series(&st, &query),
         Endpoint::GetCluster => match st.clusters.get(&name) {
-            Some(c) => ok(cluster_json(&name, c)),
+            Some(c) => ok(world_cluster_json(&st, &name, c)),
             None => fault_response(endpoint, &Fault::NotFound, &name).unwrap_or_else(|| ok(json!({}))),
         },
         Endpoint::UpdateCluster => update_cluster(&mut st, &name, &query, &body),
@@ -575,7 +673,15 @@ fn list_time_series(st: &FakeState, query: &[(String, String)]) -> Response {
         );
     };
     let start = parse("interval.startTime").unwrap_or(end);
-    let Some(script) = st.scripts.get(filter) else { return ok(json!({})) };
+    let computed;
+    let script = match (st.scripts.get(filter), world_script(st, filter, start, end)) {
+        (_, Some(s)) => {
+            computed = s;
+            &computed
+        }
+        (Some(s), None) => s,
+        (None, None) => return ok(json!({})),
+    };
     // (series, point) pairs in response order: series by series, each newest first.
     let mut flat: Vec<(usize, Ts, FakeValue)> = Vec::new();
     for (i, s) in script.series.iter().enumerate() {
@@ -655,10 +761,13 @@ fn pool_json(name: &str, p: &Pool) -> Value {
 fn new_op(st: &mut FakeState, target: &str, change: Change, kind: &'static str, prefix: String) -> (String, Op) {
     st.next_op += 1;
     let name = format!("{prefix}{}", st.next_op);
+    let world = st.world.as_ref().filter(|w| w.world.cluster == target);
     let op = Op {
         target: target.to_string(),
         change,
         polls_left: st.polls_to_finish,
+        finishes_at: world.map(|w| (w.world.clock)() + w.world.resize_time),
+        from: st.clusters.get(target).map_or(0, |c| c.nodes),
         done: false,
         error: st.next_op_error.take(),
         kind,
@@ -693,7 +802,7 @@ fn update_cluster(st: &mut FakeState, name: &str, query: &[(String, String)], bo
     if let Some(c) = st.clusters.get_mut(name) {
         c.busy_op = Some(op_name.clone());
     }
-    if st.polls_to_finish == 0 {
+    if st.polls_to_finish == 0 && st.ops.get(&op_name).is_some_and(|o| o.finishes_at.is_none()) {
         finish(st, &op_name);
     }
     ok(bigtable_op_json(st, &op_name))
@@ -738,7 +847,8 @@ fn get_operation(st: &mut FakeState, endpoint: Endpoint, name: &str) -> Response
     let Some(op) = st.ops.get_mut(&name) else {
         return fault_response(endpoint, &Fault::NotFound, &name).unwrap_or_else(|| ok(json!({})));
     };
-    if !op.done {
+    // A world operation finishes by the clock (see `advance_world`), not by polls.
+    if !op.done && op.finishes_at.is_none() {
         op.polls_left = op.polls_left.saturating_sub(1);
         if op.polls_left == 0 {
             finish(st, &name);
@@ -760,6 +870,12 @@ fn finish(st: &mut FakeState, name: &str) {
                     c.nodes = n;
                 }
             }
+            let at = st.ops.get(name).and_then(|o| o.finishes_at);
+            if let (Some(w), Some(at), false) = (st.world.as_mut(), at, failed)
+                && w.world.cluster == target
+            {
+                w.nodes.push((at, n));
+            }
         }
         Change::PoolSize(n) => {
             if let Some(p) = st.pools.get_mut(&target) {
@@ -780,6 +896,62 @@ fn finish(st: &mut FakeState, name: &str) {
             }
         }
     }
+}
+
+/// Finish the world's operations whose time has come, in order.
+fn advance_world(st: &mut FakeState) {
+    let Some(now) = st.world.as_ref().map(|w| (w.world.clock)()) else { return };
+    let mut due: Vec<(Ts, String)> = st
+        .ops
+        .iter()
+        .filter(|(_, o)| !o.done && o.finishes_at.is_some_and(|t| t <= now))
+        .map(|(n, o)| (o.finishes_at.unwrap_or(now), n.clone()))
+        .collect();
+    due.sort();
+    for (_, name) in due {
+        finish(st, &name);
+    }
+}
+
+/// A cluster as the API shows it; a world cluster in the middle of a resize shows itself as its
+/// [`WhileResizing`] says.
+fn world_cluster_json(st: &FakeState, name: &str, c: &Cluster) -> Value {
+    let mut v = cluster_json(name, c);
+    let running = c.busy_op.as_ref().and_then(|op| st.ops.get(op));
+    match (st.world.as_ref().filter(|w| w.world.cluster == name), running) {
+        (Some(w), Some(op)) => {
+            let Change::ServeNodes(to) = op.change else { return v };
+            match w.world.while_resizing {
+                WhileResizing::ResizingWithNewSize => v["serveNodes"] = json!(to),
+                WhileResizing::ReadyWithOldSize => {
+                    v["serveNodes"] = json!(op.from);
+                    v["state"] = json!("READY");
+                }
+            }
+            v
+        }
+        _ => v,
+    }
+}
+
+/// The world's series for `filter`, one point a minute in `(start, end]`, as visible now.
+fn world_script(st: &FakeState, filter: &str, start: Ts, end: Ts) -> Option<Script> {
+    let w = st.world.as_ref()?;
+    let cpu = filter == w.world.cpu_filter;
+    if !cpu && filter != w.world.storage_filter {
+        return None;
+    }
+    let visible = end.min((w.world.clock)() - w.world.lag);
+    let minute = Dur::mins(1).0;
+    let mut points = Vec::new();
+    let mut t = Ts((start.0.div_euclid(minute) + 1) * minute);
+    // Bounded by the query's own interval (the controller asks for hours at most).
+    while t <= visible && points.len() < 10_000 {
+        let v = if cpu { w.cpu_at(t) } else { w.storage_at(t) };
+        points.push((t, FakeValue::Double(v)));
+        t = t + Dur::mins(1);
+    }
+    Some(Script { series: vec![FakeSeries { labels: Vec::new(), points }], execution_errors: Vec::new() })
 }
 
 fn bigtable_op_json(st: &FakeState, name: &str) -> Value {
