@@ -46,14 +46,28 @@ fn main() -> Result<()> {
         Command::Status(args) => ebbflow::readout::cli::run(&args).map_err(anyhow::Error::msg),
         Command::Validate { files } => {
             let mut failed = 0;
+            let mut loaded = Vec::new();
             for f in &files {
                 match ebbflow::crd::load_policy(f) {
-                    Ok((sp, _)) => println!("{}: ok ({})", f.display(), sp.spec.target.describe()),
+                    Ok((sp, _)) => loaded.push((f.display().to_string(), sp)),
                     Err(e) => {
                         failed += 1;
                         eprintln!("{e}");
                     }
                 }
+            }
+            // Names and duplicates across the files: standalone mode refuses both.
+            let problems =
+                ebbflow::controller::policyfiles::problems(loaded.iter().map(|(path, sp)| (path.as_str(), sp)));
+            for (path, sp) in &loaded {
+                if problems.iter().any(|p| p.concerns(path)) {
+                    failed += 1;
+                } else {
+                    println!("{path}: ok ({})", sp.spec.target.describe());
+                }
+            }
+            for p in &problems {
+                eprintln!("{p}");
             }
             if failed > 0 {
                 anyhow::bail!("{failed} of {} files are invalid", files.len());
