@@ -62,6 +62,25 @@ pub const RBAC: &[(&str, &str, &str)] = &[
     ("apps", "statefulsets/scale", "patch"),
 ];
 
+/// Check a `--gcp-endpoint` value: an `http://` or `https://` URL with a host. Without this, a
+/// typo surfaced later as an unrelated client error on every call.
+pub fn check_gcp_endpoint(url: &str) -> Result<(), String> {
+    let problem = match url.parse::<axum::http::Uri>() {
+        Ok(uri) => match (uri.scheme_str(), uri.host()) {
+            (Some("http" | "https"), Some(host)) if !host.is_empty() => None,
+            (Some("http" | "https"), _) => Some("it has no host"),
+            _ => Some("it does not start with http:// or https://"),
+        },
+        Err(_) => Some("it is not a URL"),
+    };
+    match problem {
+        None => Ok(()),
+        Some(why) => Err(format!(
+            "--gcp-endpoint {url:?}: {why}; give an http:// or https:// URL with a host, e.g. http://127.0.0.1:8085 (or leave the flag out to use Google's endpoints)"
+        )),
+    }
+}
+
 /// Resolves on SIGTERM (what Kubernetes sends) or Ctrl-C.
 pub async fn shutdown_signal() {
     #[cfg(unix)]
@@ -82,5 +101,21 @@ pub async fn shutdown_signal() {
     #[cfg(not(unix))]
     {
         let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gcp_endpoint_must_be_an_http_url_with_a_host() {
+        for ok in ["http://127.0.0.1:8085", "https://monitoring.googleapis.com", "http://localhost"] {
+            assert_eq!(check_gcp_endpoint(ok), Ok(()), "{ok}");
+        }
+        for bad in ["not-a-url", "127.0.0.1:8085", "ftp://x", "http://", "", "http:///path"] {
+            let err = check_gcp_endpoint(bad).expect_err(bad);
+            assert!(err.starts_with("--gcp-endpoint"), "{err}");
+        }
     }
 }
