@@ -124,6 +124,35 @@ async fn healthz_answers_while_idle_and_slow_clients_crowd_the_server() {
     }
 }
 
+/// The production limits against the numbers: 1,100 idle connections leave at most 512
+/// open on the server (so descriptors stay bounded whatever the clients do), and `/healthz`
+/// still answers at once. Needs about 1,700 descriptors for the test process itself.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn default_limits_cap_1100_idle_connections_at_512() {
+    let soft_limit = std::fs::read_to_string("/proc/self/limits")
+        .ok()
+        .and_then(|t| t.lines().find(|l| l.starts_with("Max open files")).map(str::to_string))
+        .and_then(|l| l.split_whitespace().nth(3).and_then(|n| n.parse::<u64>().ok()));
+    if soft_limit.is_some_and(|n| n < 2048) {
+        eprintln!("skipped: the test process may open only {soft_limit:?} files; it needs about 1,700");
+        return;
+    }
+    let limits = Limits::default();
+    assert_eq!(limits.max_connections, 512);
+    let addr = start(limits).await;
+    let mut idle: Vec<TcpStream> = tokio::task::spawn_blocking(move || {
+        (0..1100).map(|_| TcpStream::connect(addr).expect("connect")).collect::<Vec<_>>()
+    })
+    .await
+    .expect("connect thread");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let still_open = idle.iter_mut().map(closed_by_server).filter(|closed| !closed).count();
+    assert!(still_open <= 512, "{still_open} of 1,100 idle connections held open; the cap is 512");
+    let (status, took) = healthz(addr).await;
+    let status = status.unwrap_or_else(|e| panic!("no answer: {e}"));
+    assert!(status.starts_with("HTTP/1.1 200") && took < Duration::from_secs(2), "{status} after {took:?}");
+}
+
 /// A connection that never sends a byte, and one that sends its headers a byte at a time and
 /// never finishes, are both closed once the header timeout has passed (and not long after).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
