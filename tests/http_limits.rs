@@ -10,6 +10,10 @@ use std::time::{Duration, Instant};
 use ebbflow::controller::http::{AppState, Limits, router, serve_on};
 use prometheus_client::registry::Registry;
 
+/// The two tests that open hundreds of connections run one at a time: on a small machine, sharing
+/// it made each one's timing depend on the other.
+static CROWD: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 async fn start(limits: Limits) -> SocketAddr {
     let state = AppState {
         registry: Arc::new(Registry::default()),
@@ -53,6 +57,21 @@ fn closed_by_server(s: &mut TcpStream) -> bool {
     }
 }
 
+/// How many of `conns` the server still holds open, once that is at most `cap` or at `until`.
+async fn open_after_settling(conns: &mut [TcpStream], cap: usize, until: Instant) -> usize {
+    let mut closed = vec![false; conns.len()];
+    loop {
+        for (c, done) in conns.iter_mut().zip(closed.iter_mut()) {
+            *done = *done || closed_by_server(c);
+        }
+        let open = closed.iter().filter(|c| !**c).count();
+        if open <= cap || Instant::now() >= until {
+            return open;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 /// Wait until the server closes `s` (or `limit` passes); how long that took.
 fn time_to_close(s: &mut TcpStream, limit: Duration) -> Option<Duration> {
     let started = Instant::now();
@@ -72,10 +91,12 @@ fn time_to_close(s: &mut TcpStream, limit: Duration) -> Option<Duration> {
 /// descriptors stay bounded), and `/healthz` on a new connection answers at once, every time.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn healthz_answers_while_idle_and_slow_clients_crowd_the_server() {
+    let _crowd = CROWD.lock().await;
+    let header_timeout = Duration::from_secs(10);
     let limits = Limits {
         max_connections: 64,
-        header_timeout: Duration::from_secs(3),
-        idle_timeout: Duration::from_secs(5),
+        header_timeout,
+        idle_timeout: Duration::from_secs(20),
         shutdown_grace: Duration::from_secs(1),
     };
     let addr = start(limits).await;
@@ -86,10 +107,15 @@ async fn healthz_answers_while_idle_and_slow_clients_crowd_the_server() {
     })
     .await
     .expect("connect thread");
-    // Let the accept loop catch up (well inside the header timeout).
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    let still_open = idle.iter_mut().map(closed_by_server).filter(|closed| !closed).count();
-    assert!(opened.elapsed() < Duration::from_secs(3), "the check ran after the header timeout");
+    // Let the accept loop catch up, before the first connection's header timeout (after which
+    // all would be closed anyway, and the count would prove nothing).
+    let deadline = (Instant::now() + Duration::from_secs(3)).min(opened + header_timeout - Duration::from_secs(1));
+    let still_open = open_after_settling(&mut idle, 64, deadline).await;
+    assert!(
+        opened.elapsed() < header_timeout,
+        "the check ran after the header timeout ({still_open} open after {:?})",
+        opened.elapsed()
+    );
     assert!(still_open <= 64, "{still_open} of 600 idle connections held open; the cap is 64");
 
     // Slow clients: one header byte every 100 ms, never finishing within the test.
@@ -129,6 +155,7 @@ async fn healthz_answers_while_idle_and_slow_clients_crowd_the_server() {
 /// still answers at once. Needs about 1,700 descriptors for the test process itself.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn default_limits_cap_1100_idle_connections_at_512() {
+    let _crowd = CROWD.lock().await;
     let soft_limit = std::fs::read_to_string("/proc/self/limits")
         .ok()
         .and_then(|t| t.lines().find(|l| l.starts_with("Max open files")).map(str::to_string))
@@ -139,14 +166,17 @@ async fn default_limits_cap_1100_idle_connections_at_512() {
     }
     let limits = Limits::default();
     assert_eq!(limits.max_connections, 512);
+    let header_timeout = limits.header_timeout;
     let addr = start(limits).await;
+    let opened = Instant::now();
     let mut idle: Vec<TcpStream> = tokio::task::spawn_blocking(move || {
         (0..1100).map(|_| TcpStream::connect(addr).expect("connect")).collect::<Vec<_>>()
     })
     .await
     .expect("connect thread");
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    let still_open = idle.iter_mut().map(closed_by_server).filter(|closed| !closed).count();
+    let deadline = (Instant::now() + Duration::from_secs(3)).min(opened + header_timeout - Duration::from_secs(1));
+    let still_open = open_after_settling(&mut idle, 512, deadline).await;
+    assert!(opened.elapsed() < header_timeout, "the check ran after the header timeout ({:?})", opened.elapsed());
     assert!(still_open <= 512, "{still_open} of 1,100 idle connections held open; the cap is 512");
     let (status, took) = healthz(addr).await;
     let status = status.unwrap_or_else(|e| panic!("no answer: {e}"));
