@@ -219,14 +219,8 @@ pub async fn run(opts: ClusterOptions) -> Result<(), RunError> {
     // The Controller stops on the signal itself, after the reconciles in progress; this bounds
     // how long they may take.
     let grace = opts.shutdown_grace;
-    tokio::select! {
-        () = controller => {}
-        () = async {
-            crate::controller::shutdown_signal().await;
-            tokio::time::sleep(grace).await;
-        } => {
-            tracing::warn!(?grace, "shutting down: abandoning reconciles still running after the grace period");
-        }
+    if !crate::controller::run_with_grace(controller, crate::controller::shutdown_signal(), grace).await {
+        tracing::warn!(?grace, "shutting down: abandoning reconciles still running after the grace period");
     }
 
     pruner.abort();

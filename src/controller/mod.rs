@@ -81,6 +81,24 @@ pub fn check_gcp_endpoint(url: &str) -> Result<(), String> {
     }
 }
 
+/// Drive `work` until it ends, or until `grace` has passed since `signal` resolved; whether `work`
+/// ended by itself. `work` is expected to stop on the same signal (the kube-rs Controller's
+/// `shutdown_on_signal`); this bounds how long it may take, so a call that hangs cannot keep the
+/// process alive past its termination grace period.
+pub async fn run_with_grace(
+    work: impl std::future::Future<Output = ()>,
+    signal: impl std::future::Future<Output = ()>,
+    grace: std::time::Duration,
+) -> bool {
+    tokio::select! {
+        () = work => true,
+        () = async {
+            signal.await;
+            tokio::time::sleep(grace).await;
+        } => false,
+    }
+}
+
 /// Resolves on SIGTERM (what Kubernetes sends) or Ctrl-C.
 pub async fn shutdown_signal() {
     #[cfg(unix)]
@@ -107,6 +125,28 @@ pub async fn shutdown_signal() {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Work that stops on the signal by itself ends normally; work that hangs is dropped once the
+    /// grace has passed after the signal, and not before.
+    #[tokio::test(start_paused = true)]
+    async fn work_is_bounded_by_the_grace_after_the_signal() {
+        use std::time::Duration;
+        use tokio::time::{Instant, sleep};
+        let grace = Duration::from_secs(10);
+        let started = Instant::now();
+        assert!(run_with_grace(sleep(Duration::from_secs(3)), sleep(Duration::from_secs(1)), grace).await);
+        assert_eq!(started.elapsed(), Duration::from_secs(3));
+
+        let started = Instant::now();
+        let hangs = std::future::pending::<()>();
+        assert!(!run_with_grace(hangs, sleep(Duration::from_secs(5)), grace).await);
+        assert_eq!(started.elapsed(), Duration::from_secs(15), "signal at 5 s + 10 s grace");
+
+        // Without a signal, work runs as long as it takes.
+        let started = Instant::now();
+        assert!(run_with_grace(sleep(Duration::from_secs(3600)), std::future::pending(), grace).await);
+        assert_eq!(started.elapsed(), Duration::from_secs(3600));
+    }
 
     #[test]
     fn gcp_endpoint_must_be_an_http_url_with_a_host() {
