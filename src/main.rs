@@ -93,7 +93,7 @@ struct RunArgs {
     listen: std::net::SocketAddr,
     /// After SIGTERM, how long ticks in progress may run on before they are abandoned (the state
     /// is saved and the process exits).
-    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+    #[arg(long, default_value = "10s", env = "EBBFLOW_SHUTDOWN_GRACE", value_parser = humantime::parse_duration)]
     shutdown_grace: std::time::Duration,
     /// Override the Google API endpoint (e.g. a local fake).
     #[arg(long, env = "EBBFLOW_GCP_ENDPOINT")]

@@ -60,6 +60,7 @@ fn ebbflow(args: &[&str]) -> Command {
     c.args(args)
         .env_remove("EBBFLOW_LISTEN")
         .env_remove("EBBFLOW_GCP_ENDPOINT")
+        .env_remove("EBBFLOW_SHUTDOWN_GRACE")
         .env_remove("GOOGLE_APPLICATION_CREDENTIALS")
         .env("RUST_LOG", "info")
         .stdin(Stdio::null())
