@@ -46,28 +46,22 @@ fn main() -> Result<()> {
         Command::Status(args) => ebbflow::readout::cli::run(&args).map_err(anyhow::Error::msg),
         Command::Validate { files } => {
             let mut failed = 0;
-            let mut loaded = Vec::new();
-            for f in &files {
+            // Names and duplicates across the files (standalone mode refuses both): the files
+            // involved are reported here, and not as ok below.
+            let across = ebbflow::controller::policyfiles::check_paths(&files);
+            for p in &across {
+                eprintln!("{p}");
+            }
+            let involved = |f: &PathBuf| across.iter().any(|p| p.concerns(&f.display().to_string()));
+            failed += files.iter().filter(|f| involved(f)).count();
+            for f in files.iter().filter(|f| !involved(f)) {
                 match ebbflow::crd::load_policy(f) {
-                    Ok((sp, _)) => loaded.push((f.display().to_string(), sp)),
+                    Ok((sp, _)) => println!("{}: ok ({})", f.display(), sp.spec.target.describe()),
                     Err(e) => {
                         failed += 1;
                         eprintln!("{e}");
                     }
                 }
-            }
-            // Names and duplicates across the files: standalone mode refuses both.
-            let problems =
-                ebbflow::controller::policyfiles::problems(loaded.iter().map(|(path, sp)| (path.as_str(), sp)));
-            for (path, sp) in &loaded {
-                if problems.iter().any(|p| p.concerns(path)) {
-                    failed += 1;
-                } else {
-                    println!("{path}: ok ({})", sp.spec.target.describe());
-                }
-            }
-            for p in &problems {
-                eprintln!("{p}");
             }
             if failed > 0 {
                 anyhow::bail!("{failed} of {} files are invalid", files.len());

@@ -99,6 +99,16 @@ pub fn problems<'a>(files: impl IntoIterator<Item = (&'a str, &'a ScalePolicy)>)
     invalid
 }
 
+/// [`problems`] of the files at `paths` that load (`ebbflow validate`; files that do not load
+/// are left to the caller's per-file report).
+pub fn check_paths(paths: &[std::path::PathBuf]) -> Vec<PolicyFileError> {
+    let loaded: Vec<(String, ScalePolicy)> = paths
+        .iter()
+        .filter_map(|p| crate::crd::load_policy(p).ok().map(|(sp, _)| (p.display().to_string(), sp)))
+        .collect();
+    problems(loaded.iter().map(|(path, sp)| (path.as_str(), sp)))
+}
+
 const SUBDOMAIN_RULE: &str = "an RFC 1123 DNS subdomain (at most 253 characters: lowercase letters, digits, '-' and '.', starting and ending with a letter or digit), e.g. \"orders-bigtable\"";
 const LABEL_RULE: &str = "an RFC 1123 DNS label (at most 63 characters: lowercase letters, digits and '-', starting and ending with a letter or digit), e.g. \"team-a\"";
 
