@@ -46,7 +46,15 @@ fn main() -> Result<()> {
         Command::Status(args) => ebbflow::readout::cli::run(&args).map_err(anyhow::Error::msg),
         Command::Validate { files } => {
             let mut failed = 0;
-            for f in &files {
+            // Names and duplicates across the files (standalone mode refuses both): the files
+            // involved are reported here, and not as ok below.
+            let across = ebbflow::controller::policyfiles::check_paths(&files);
+            for p in &across {
+                eprintln!("{p}");
+            }
+            let involved = |f: &PathBuf| across.iter().any(|p| p.concerns(&f.display().to_string()));
+            failed += files.iter().filter(|f| involved(f)).count();
+            for f in files.iter().filter(|f| !involved(f)) {
                 match ebbflow::crd::load_policy(f) {
                     Ok((sp, _)) => println!("{}: ok ({})", f.display(), sp.spec.target.describe()),
                     Err(e) => {
@@ -73,9 +81,14 @@ struct RunArgs {
     /// Standalone mode: the JSON file that keeps each policy's status and state across restarts.
     #[arg(long, requires = "policies")]
     state: Option<PathBuf>,
-    /// Address for /metrics, /healthz and /readyz.
-    #[arg(long, default_value = "0.0.0.0:8080", env = "EBBFLOW_LISTEN")]
+    /// Address for /metrics, /healthz, /readyz and the dashboard (no authentication; the
+    /// in-cluster Deployment passes 0.0.0.0:8080 for Prometheus).
+    #[arg(long, default_value = "127.0.0.1:8080", env = "EBBFLOW_LISTEN")]
     listen: std::net::SocketAddr,
+    /// After SIGTERM, how long ticks in progress may run on before they are abandoned (the state
+    /// is saved and the process exits).
+    #[arg(long, default_value = "10s", env = "EBBFLOW_SHUTDOWN_GRACE", value_parser = humantime::parse_duration)]
+    shutdown_grace: std::time::Duration,
     /// Override the Google API endpoint (e.g. a local fake).
     #[arg(long, env = "EBBFLOW_GCP_ENDPOINT")]
     gcp_endpoint: Option<String>,
@@ -97,13 +110,23 @@ fn run(args: RunArgs) -> Result<()> {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .init();
+    if let Some(url) = &args.gcp_endpoint {
+        ebbflow::controller::check_gcp_endpoint(url).map_err(anyhow::Error::msg)?;
+    }
     let backends = BackendConfig { gcp_endpoint: args.gcp_endpoint };
+    let shutdown_grace = args.shutdown_grace;
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    rt.block_on(async move {
+    let result = rt.block_on(async move {
         match (args.policies, args.state) {
             (Some(policies), Some(state)) => {
-                standalone::run(standalone::StandaloneOptions { policies, state, listen: args.listen, backends })
-                    .await?;
+                standalone::run(standalone::StandaloneOptions {
+                    policies,
+                    state,
+                    listen: args.listen,
+                    backends,
+                    shutdown_grace,
+                })
+                .await?;
             }
             _ => {
                 let identity = args.identity.unwrap_or_else(|| {
@@ -114,12 +137,16 @@ fn run(args: RunArgs) -> Result<()> {
                     lease_namespace: args.lease_namespace,
                     identity,
                     backends,
+                    shutdown_grace,
                 })
                 .await?;
             }
         }
         Ok(())
-    })
+    });
+    // Abandoned calls may still hold runtime threads; they must not keep the process alive.
+    rt.shutdown_timeout(std::time::Duration::from_secs(1));
+    result
 }
 
 /// `ebbflow record` options.

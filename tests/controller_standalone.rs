@@ -179,6 +179,8 @@ async fn file_store_preconditions_and_atomic_replace() {
     let reread = store.reread(&sp).await.expect("reread");
     assert_eq!(reread.metadata.resource_version.as_deref(), Some("2"));
 
+    // One store per state file: the lock goes with the first store.
+    drop(store);
     write_atomically(&state, b"{\"policies\":{}}").expect("replace");
     assert_eq!(std::fs::read_to_string(&state).expect("read"), "{\"policies\":{}}");
     std::fs::write(&state, b"not json").expect("write");

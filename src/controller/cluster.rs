@@ -120,6 +120,8 @@ pub struct ClusterOptions {
     pub identity: String,
     /// Backend settings.
     pub backends: BackendConfig,
+    /// How long reconciles in progress may run on after SIGTERM before they are abandoned.
+    pub shutdown_grace: std::time::Duration,
 }
 
 /// Why the controller could not start.
@@ -134,11 +136,17 @@ pub enum RunError {
     /// The HTTP server failed.
     #[error("http server: {0}")]
     Http(#[from] std::io::Error),
+    /// The `--listen` address could not be bound.
+    #[error(transparent)]
+    Listen(#[from] http::ListenError),
 }
 
-/// Run the controller until SIGTERM or Ctrl-C: finish the reconciles in progress, then give up
-/// the lease so a standby takes over at once.
+/// Run the controller until SIGTERM or Ctrl-C: finish the reconciles in progress (for at most
+/// `shutdown_grace`; a Google call that hangs is abandoned then), then give up the lease so a
+/// standby takes over at once.
 pub async fn run(opts: ClusterOptions) -> Result<(), RunError> {
+    // Bound first: a taken port stops the start, before the lease is contended.
+    let listener = http::bind(opts.listen).await?;
     let client = Client::try_default().await?;
     let mut registry = Registry::default();
     let metrics = Arc::new(Metrics::register(&mut registry));
@@ -177,7 +185,7 @@ pub async fn run(opts: ClusterOptions) -> Result<(), RunError> {
     });
 
     let (stop_http, http_stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(http::serve(opts.listen, http::router(state), async {
+    let server = tokio::spawn(http::serve_on(listener, http::router(state), http::Limits::default(), async {
         let _ = http_stopped.await;
     }));
     tokio::spawn({
@@ -202,14 +210,18 @@ pub async fn run(opts: ClusterOptions) -> Result<(), RunError> {
         }
     });
 
-    controller
-        .run(reconcile::<ProdBackends>, error_policy::<ProdBackends>, ctx)
-        .for_each(|r| async move {
+    let controller =
+        controller.run(reconcile::<ProdBackends>, error_policy::<ProdBackends>, ctx).for_each(|r| async move {
             if let Err(e) = r {
                 tracing::debug!(error = %e, "controller event");
             }
-        })
-        .await;
+        });
+    // The Controller stops on the signal itself, after the reconciles in progress; this bounds
+    // how long they may take.
+    let grace = opts.shutdown_grace;
+    if !crate::controller::run_with_grace(controller, crate::controller::shutdown_signal(), grace).await {
+        tracing::warn!(?grace, "shutting down: abandoning reconciles still running after the grace period");
+    }
 
     pruner.abort();
     tracing::info!("shutting down: releasing the lease");

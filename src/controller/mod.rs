@@ -25,6 +25,7 @@ pub mod events;
 pub mod http;
 pub mod leader;
 pub mod metrics;
+pub mod policyfiles;
 pub mod reconcile;
 pub mod standalone;
 pub mod status;
@@ -61,6 +62,43 @@ pub const RBAC: &[(&str, &str, &str)] = &[
     ("apps", "statefulsets/scale", "patch"),
 ];
 
+/// Check a `--gcp-endpoint` value: an `http://` or `https://` URL with a host. Without this, a
+/// typo surfaced later as an unrelated client error on every call.
+pub fn check_gcp_endpoint(url: &str) -> Result<(), String> {
+    let problem = match url.parse::<axum::http::Uri>() {
+        Ok(uri) => match (uri.scheme_str(), uri.host()) {
+            (Some("http" | "https"), Some(host)) if !host.is_empty() => None,
+            (Some("http" | "https"), _) => Some("it has no host"),
+            _ => Some("it does not start with http:// or https://"),
+        },
+        Err(_) => Some("it is not a URL"),
+    };
+    match problem {
+        None => Ok(()),
+        Some(why) => Err(format!(
+            "--gcp-endpoint {url:?}: {why}; give an http:// or https:// URL with a host, e.g. http://127.0.0.1:8085 (or leave the flag out to use Google's endpoints)"
+        )),
+    }
+}
+
+/// Drive `work` until it ends, or until `grace` has passed since `signal` resolved; whether `work`
+/// ended by itself. `work` is expected to stop on the same signal (the kube-rs Controller's
+/// `shutdown_on_signal`); this bounds how long it may take, so a call that hangs cannot keep the
+/// process alive past its termination grace period.
+pub async fn run_with_grace(
+    work: impl std::future::Future<Output = ()>,
+    signal: impl std::future::Future<Output = ()>,
+    grace: std::time::Duration,
+) -> bool {
+    tokio::select! {
+        () = work => true,
+        () = async {
+            signal.await;
+            tokio::time::sleep(grace).await;
+        } => false,
+    }
+}
+
 /// Resolves on SIGTERM (what Kubernetes sends) or Ctrl-C.
 pub async fn shutdown_signal() {
     #[cfg(unix)]
@@ -81,5 +119,43 @@ pub async fn shutdown_signal() {
     #[cfg(not(unix))]
     {
         let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Work that stops on the signal by itself ends normally; work that hangs is dropped once the
+    /// grace has passed after the signal, and not before.
+    #[tokio::test(start_paused = true)]
+    async fn work_is_bounded_by_the_grace_after_the_signal() {
+        use std::time::Duration;
+        use tokio::time::{Instant, sleep};
+        let grace = Duration::from_secs(10);
+        let started = Instant::now();
+        assert!(run_with_grace(sleep(Duration::from_secs(3)), sleep(Duration::from_secs(1)), grace).await);
+        assert_eq!(started.elapsed(), Duration::from_secs(3));
+
+        let started = Instant::now();
+        let hangs = std::future::pending::<()>();
+        assert!(!run_with_grace(hangs, sleep(Duration::from_secs(5)), grace).await);
+        assert_eq!(started.elapsed(), Duration::from_secs(15), "signal at 5 s + 10 s grace");
+
+        // Without a signal, work runs as long as it takes.
+        let started = Instant::now();
+        assert!(run_with_grace(sleep(Duration::from_secs(3600)), std::future::pending(), grace).await);
+        assert_eq!(started.elapsed(), Duration::from_secs(3600));
+    }
+
+    #[test]
+    fn gcp_endpoint_must_be_an_http_url_with_a_host() {
+        for ok in ["http://127.0.0.1:8085", "https://monitoring.googleapis.com", "http://localhost"] {
+            assert_eq!(check_gcp_endpoint(ok), Ok(()), "{ok}");
+        }
+        for bad in ["not-a-url", "127.0.0.1:8085", "ftp://x", "http://", "", "http:///path"] {
+            let err = check_gcp_endpoint(bad).expect_err(bad);
+            assert!(err.starts_with("--gcp-endpoint"), "{err}");
+        }
     }
 }

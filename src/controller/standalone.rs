@@ -5,11 +5,19 @@
 //! old or the new version, never a torn one. A status that records a new resize in flight (the
 //! intent, then its operation name) is written through at once; other changes are batched and
 //! flushed every second and at shutdown.
+//!
+//! One state file belongs to one process: [`FileStore::open`] takes an exclusive lock on a
+//! sidecar `<state>.lock` (the state file itself is replaced by rename, so a lock on it would be
+//! lost at the first write). Two instances sharing a file sent every resize twice.
+//!
+//! Each entry records the target it was written for. An entry whose policy now points at another
+//! target is started afresh (its in-flight resize belonged to the old target's operation), and
+//! entries of policies that are gone are dropped, both with a warning.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -24,13 +32,18 @@ use crate::controller::events::{EventSink, LogEvents};
 use crate::controller::http::{self, AppState};
 use crate::controller::leader::Leadership;
 use crate::controller::metrics::Metrics;
-use crate::controller::reconcile::{Backends, Engine, Next, StatusStore, StoreError, key};
+use crate::controller::policyfiles::{self, PolicyFileError};
+use crate::controller::reconcile::{Backends, Engine, Next, StatusStore, StoreError, key, target_identity};
 
 /// One policy's entry in the state file.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct Entry {
     resource_version: u64,
+    /// [`target_identity`] of the policy when this entry was written. Files written before this
+    /// field existed have none: the entry is kept and the target recorded from then on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    target: Option<String>,
     status: ScalePolicyStatus,
 }
 
@@ -40,14 +53,27 @@ struct StateFile {
     policies: BTreeMap<String, Entry>,
 }
 
-/// Status in a local JSON file.
+/// The state in memory and how many changes it has seen.
+struct Versioned {
+    file: StateFile,
+    /// Bumped by every change; compared with [`FileStore::durable`] to know what is on disk.
+    generation: u64,
+}
+
+/// Status in a local JSON file, locked for this process.
 pub struct FileStore {
     path: PathBuf,
     policies: BTreeMap<String, ScalePolicy>,
-    state: Mutex<StateFile>,
-    dirty: AtomicBool,
-    // Serializes file replacement; the map lock is never held across IO.
-    io: tokio::sync::Mutex<()>,
+    state: Mutex<Versioned>,
+    /// The newest generation known to be on disk. Only raised (`fetch_max`), so a slow flush of
+    /// an older snapshot finishing late cannot lower it.
+    durable: AtomicU64,
+    // Serializes file replacement; the map lock is never held across IO. Shared so that the
+    // blocking write owns it: a flush abandoned mid-write (shutdown) still keeps a later flush
+    // from racing it, so an older snapshot can never be renamed over a newer one.
+    io: Arc<tokio::sync::Mutex<()>>,
+    // Held for the life of the store; closing it releases the lock.
+    _lock: std::fs::File,
 }
 
 /// Why standalone mode could not start or stop cleanly.
@@ -73,6 +99,35 @@ pub enum StandaloneError {
     /// No policy could be loaded.
     #[error("no ScalePolicy files (*.yaml, *.yml) in {0}")]
     NoPolicies(String),
+    /// Policy files that cannot be loaded together (duplicate or invalid names).
+    #[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))]
+    PolicyFiles(Vec<PolicyFileError>),
+    /// The state file's directory does not exist.
+    #[error(
+        "--state {path}: the directory {dir} does not exist (create it, or point --state at a file in an existing directory)"
+    )]
+    StateDir {
+        /// The state file.
+        path: String,
+        /// Its directory.
+        dir: String,
+    },
+    /// Another process holds the state file.
+    #[error(
+        "--state {path} is in use by another ebbflow process{}: two instances on one state file would send every resize twice; stop the other instance or give this one its own --state (lock file: {lock})",
+        .holder.map(|p| format!(" (pid {p})")).unwrap_or_default()
+    )]
+    Locked {
+        /// The state file.
+        path: String,
+        /// The lock file.
+        lock: String,
+        /// The holder's process id, as it wrote it into the lock file.
+        holder: Option<u32>,
+    },
+    /// The HTTP listener could not be bound.
+    #[error(transparent)]
+    Listen(#[from] http::ListenError),
 }
 
 fn io_err(path: &Path, source: std::io::Error) -> StandaloneError {
@@ -80,20 +135,34 @@ fn io_err(path: &Path, source: std::io::Error) -> StandaloneError {
 }
 
 impl FileStore {
-    /// Open (or start) the state file for `policies`.
+    /// Open (or start) the state file for `policies`, taking its lock.
+    ///
+    /// Fails when the file's directory does not exist, when another process holds the lock, or
+    /// when the file is not ebbflow's. Entries are matched with `policies`: an entry written for
+    /// another target is reset, and entries of policies not in `policies` are dropped; both are
+    /// logged as warnings.
     pub fn open(path: &Path, policies: Vec<ScalePolicy>) -> Result<FileStore, StandaloneError> {
-        let state = match std::fs::read(path) {
+        let dir = parent_dir(path);
+        if !dir.is_dir() {
+            return Err(StandaloneError::StateDir { path: path.display().to_string(), dir: dir.display().to_string() });
+        }
+        let lock = lock_state_file(path)?;
+        let mut file = match std::fs::read(path) {
             Ok(bytes) => serde_json::from_slice::<StateFile>(&bytes)
                 .map_err(|e| StandaloneError::Corrupt { path: path.display().to_string(), message: e.to_string() })?,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => StateFile::default(),
             Err(e) => return Err(io_err(path, e)),
         };
+        let policies: BTreeMap<String, ScalePolicy> = policies.into_iter().map(|p| (key(&p), p)).collect();
+        let changed = match_entries(&mut file, &policies, path);
         Ok(FileStore {
             path: path.to_path_buf(),
-            policies: policies.into_iter().map(|p| (key(&p), p)).collect(),
-            state: Mutex::new(state),
-            dirty: AtomicBool::new(false),
-            io: tokio::sync::Mutex::new(()),
+            policies,
+            // Generation 1 against durable 0: the corrections reach the disk at the next flush.
+            state: Mutex::new(Versioned { file, generation: u64::from(changed) }),
+            durable: AtomicU64::new(0),
+            io: Arc::new(tokio::sync::Mutex::new(())),
+            _lock: lock,
         })
     }
 
@@ -106,7 +175,7 @@ impl FileStore {
     pub fn current(&self, k: &str) -> Option<ScalePolicy> {
         let mut sp = self.policies.get(k)?.clone();
         let state = self.state.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(e) = state.policies.get(k) {
+        if let Some(e) = state.file.policies.get(k) {
             sp.status = Some(e.status.clone());
             sp.metadata.resource_version = Some(e.resource_version.to_string());
         } else {
@@ -115,29 +184,125 @@ impl FileStore {
         Some(sp)
     }
 
-    /// Write the file if anything changed since the last flush.
+    /// Write the file if anything changed since the last flush. When this returns `Ok`, every
+    /// change made before the call is on disk, even if another flush was running meanwhile.
     pub async fn flush(&self) -> Result<(), StandaloneError> {
-        if !self.dirty.swap(false, Ordering::AcqRel) {
-            return Ok(());
-        }
-        let _io = self.io.lock().await;
-        let bytes = {
+        let guard = self.io.clone().lock_owned().await;
+        // The snapshot is taken under the IO lock: a flush that started earlier and wrote an
+        // older snapshot has finished, and this one includes every change made before the call.
+        let (bytes, generation) = {
             let state = self.state.lock().unwrap_or_else(|p| p.into_inner());
-            serde_json::to_vec(&*state).map_err(|e| StandaloneError::Corrupt {
+            if state.generation <= self.durable.load(Ordering::Acquire) {
+                return Ok(());
+            }
+            let bytes = serde_json::to_vec(&state.file).map_err(|e| StandaloneError::Corrupt {
                 path: self.path.display().to_string(),
                 message: e.to_string(),
-            })?
+            })?;
+            (bytes, state.generation)
         };
         let path = self.path.clone();
-        let result = tokio::task::spawn_blocking(move || write_atomically(&path, &bytes))
-            .await
-            .unwrap_or_else(|e| Err(std::io::Error::other(e)));
-        if let Err(e) = result {
-            self.dirty.store(true, Ordering::Release);
-            return Err(io_err(&self.path, e));
-        }
+        let result = tokio::task::spawn_blocking(move || {
+            let result = write_atomically(&path, &bytes);
+            drop(guard);
+            result
+        })
+        .await
+        .unwrap_or_else(|e| Err(std::io::Error::other(e)));
+        result.map_err(|e| io_err(&self.path, e))?;
+        self.durable.fetch_max(generation, Ordering::AcqRel);
         Ok(())
     }
+
+    /// The lock file next to the state file `path`.
+    pub fn lock_path(path: &Path) -> PathBuf {
+        let mut name = path.file_name().map(|n| n.to_os_string()).unwrap_or_else(|| "state".into());
+        name.push(".lock");
+        parent_dir(path).join(name)
+    }
+}
+
+/// The directory a file named `path` lives in (`.` for a bare file name).
+fn parent_dir(path: &Path) -> PathBuf {
+    path.parent().filter(|d| !d.as_os_str().is_empty()).map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("."))
+}
+
+/// Take the exclusive lock on `<path>.lock` and write this process's id into it (for the next
+/// one's error message). The lock lives as long as the returned file is open; a crashed
+/// process's lock goes with it.
+fn lock_state_file(path: &Path) -> Result<std::fs::File, StandaloneError> {
+    use std::io::{Read, Seek, Write};
+    let lock_path = FileStore::lock_path(path);
+    let mut file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&lock_path)
+        .map_err(|e| io_err(&lock_path, e))?;
+    match file.try_lock() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => {
+            let mut text = String::new();
+            let _ = file.read_to_string(&mut text);
+            return Err(StandaloneError::Locked {
+                path: path.display().to_string(),
+                lock: lock_path.display().to_string(),
+                holder: text.trim().parse().ok(),
+            });
+        }
+        Err(std::fs::TryLockError::Error(e)) => return Err(io_err(&lock_path, e)),
+    }
+    let written = file
+        .set_len(0)
+        .and_then(|()| file.seek(std::io::SeekFrom::Start(0)))
+        .and_then(|_| writeln!(file, "{}", std::process::id()));
+    written.map_err(|e| io_err(&lock_path, e))?;
+    Ok(file)
+}
+
+/// Reset entries written for another target and drop entries of policies that are gone;
+/// whether anything changed.
+fn match_entries(file: &mut StateFile, policies: &BTreeMap<String, ScalePolicy>, path: &Path) -> bool {
+    let mut changed = false;
+    let gone: Vec<String> = file.policies.keys().filter(|k| !policies.contains_key(*k)).cloned().collect();
+    if !gone.is_empty() {
+        tracing::warn!(
+            state = %path.display(),
+            policies = ?gone,
+            "the state file has entries for policies that are not loaded; dropping them"
+        );
+        for k in &gone {
+            file.policies.remove(k);
+        }
+        changed = true;
+    }
+    for (k, sp) in policies {
+        let Some(entry) = file.policies.get_mut(k) else { continue };
+        let now = target_identity(sp);
+        match &entry.target {
+            Some(was) if *was != now => {
+                tracing::warn!(
+                    policy = %k,
+                    was = %was,
+                    now = %now,
+                    "the policy's target changed since its state was saved; starting its state afresh"
+                );
+                *entry = Entry {
+                    resource_version: entry.resource_version + 1,
+                    target: Some(now),
+                    status: Default::default(),
+                };
+                changed = true;
+            }
+            Some(_) => {}
+            None => {
+                entry.target = Some(now);
+                changed = true;
+            }
+        }
+    }
+    changed
 }
 
 /// Replace `path` with `bytes` so that a reader (or a crash) sees the old or the new content.
@@ -145,7 +310,9 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     use std::io::Write;
     let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "state".into());
-    let tmp = dir.join(format!(".{name}.tmp.{}", std::process::id()));
+    // Unique per call: an abandoned write must not share its temporary file with the next one.
+    static SEQ: AtomicU64 = AtomicU64::new(0);
+    let tmp = dir.join(format!(".{name}.tmp.{}.{}", std::process::id(), SEQ.fetch_add(1, Ordering::Relaxed)));
     {
         let mut f = std::fs::File::create(&tmp)?;
         f.write_all(bytes)?;
@@ -169,7 +336,7 @@ impl StatusStore for FileStore {
         let k = key(sp);
         let (rv, announces_resize) = {
             let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
-            let entry = state.policies.entry(k).or_default();
+            let entry = state.file.policies.entry(k).or_default();
             if let Some(want) = precondition
                 && want != entry.resource_version.to_string()
             {
@@ -178,10 +345,12 @@ impl StatusStore for FileStore {
             let in_flight = |s: &ScalePolicyStatus| s.state.as_ref().and_then(|st| st.in_flight.clone());
             let announces_resize = in_flight(status).is_some() && in_flight(status) != in_flight(&entry.status);
             entry.resource_version += 1;
+            entry.target = Some(target_identity(sp));
             entry.status = status.clone();
-            (entry.resource_version, announces_resize)
+            let rv = entry.resource_version;
+            state.generation += 1;
+            (rv, announces_resize)
         };
-        self.dirty.store(true, Ordering::Release);
         // A resize intent (or its operation name) must be on disk before the resize is sent (or
         // before the next one could be decided); everything else can wait for the periodic flush.
         if announces_resize {
@@ -198,6 +367,10 @@ impl StatusStore for FileStore {
 
 /// Load every `*.yaml` / `*.yml` ScalePolicy in `dir`. Files that do not parse are reported and
 /// skipped; specs that parse but break a rule are kept, so they get an InvalidSpec status.
+///
+/// Two files with the same `namespace/name`, or a name Kubernetes would refuse, fail the load
+/// ([`StandaloneError::PolicyFiles`], naming the files): keeping one of two files silently is how
+/// a policy got lost.
 pub fn load_dir(dir: &Path) -> Result<Vec<ScalePolicy>, StandaloneError> {
     let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
         .map_err(|e| io_err(dir, e))?
@@ -205,70 +378,99 @@ pub fn load_dir(dir: &Path) -> Result<Vec<ScalePolicy>, StandaloneError> {
         .filter(|p| p.extension().is_some_and(|x| x == "yaml" || x == "yml"))
         .collect();
     files.sort();
-    let mut out = Vec::new();
+    let mut loaded: Vec<(String, ScalePolicy)> = Vec::new();
     for f in files {
         let text = std::fs::read_to_string(&f).map_err(|e| io_err(&f, e))?;
-        match crate::crd::parse_policy(&f.display().to_string(), &text) {
+        let path = f.display().to_string();
+        match crate::crd::parse_policy(&path, &text) {
             Ok(mut sp) => {
                 if sp.metadata.namespace.is_none() {
-                    sp.metadata.namespace = Some("default".into());
+                    sp.metadata.namespace = Some(policyfiles::DEFAULT_NAMESPACE.into());
                 }
                 sp.metadata.generation = Some(1);
-                out.push(sp);
+                loaded.push((path, sp));
             }
             Err(e) => tracing::error!(error = %e, "skipping policy file"),
         }
     }
-    if out.is_empty() {
+    let problems = policyfiles::problems(loaded.iter().map(|(path, sp)| (path.as_str(), sp)));
+    if !problems.is_empty() {
+        return Err(StandaloneError::PolicyFiles(problems));
+    }
+    if loaded.is_empty() {
         return Err(StandaloneError::NoPolicies(dir.display().to_string()));
     }
-    Ok(out)
+    Ok(loaded.into_iter().map(|(_, sp)| sp).collect())
 }
 
-/// Evaluate every policy in `engine.store` on its own schedule until `shutdown` turns true. A
-/// tick in progress finishes; then the state file is flushed.
+/// How long ticks in progress may run on after the shutdown signal, by default.
+pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+/// [`run_policies_with_grace`] with [`DEFAULT_SHUTDOWN_GRACE`].
 pub async fn run_policies<B: Backends, E: EventSink + 'static>(
     engine: Arc<Engine<B, FileStore, E>>,
     shutdown: watch::Receiver<bool>,
 ) -> Result<(), StandaloneError> {
+    run_policies_with_grace(engine, shutdown, DEFAULT_SHUTDOWN_GRACE).await
+}
+
+/// Evaluate every policy in `engine.store` on its own schedule until `shutdown` turns true (or its
+/// sender goes away). Ticks in progress then get `grace` to finish; those still running (a Google
+/// call that hangs) are abandoned, and the state file is flushed.
+///
+/// Abandoning is safe: a resize intent is on disk before the resize is sent, and the next start
+/// settles an intent without an operation name by looking at the target.
+pub async fn run_policies_with_grace<B: Backends, E: EventSink + 'static>(
+    engine: Arc<Engine<B, FileStore, E>>,
+    mut shutdown: watch::Receiver<bool>,
+    grace: Duration,
+) -> Result<(), StandaloneError> {
     let peers = engine.store.all();
     let mut tasks = tokio::task::JoinSet::new();
+    let mut names = std::collections::HashMap::new();
     for sp in &peers {
         let k = key(sp);
         let engine = engine.clone();
         let peers = peers.clone();
         let mut shutdown = shutdown.clone();
-        tasks.spawn(async move {
-            let span = tracing::info_span!("reconcile", policy = %k);
-            loop {
-                let Some(sp) = engine.store.current(&k) else { return };
-                let started = std::time::Instant::now();
-                let result = {
-                    use tracing::Instrument;
-                    engine.evaluate(Arc::new(sp.clone()), &peers).instrument(span.clone()).await
-                };
-                engine.metrics.reconcile_duration.0.observe(started.elapsed().as_secs_f64());
-                let wait = match result {
-                    Ok(Next::After(d)) => d,
-                    Ok(Next::AwaitChange) => {
-                        // Files are read once; a fix needs a restart.
-                        let _ = shutdown.wait_for(|s| *s).await;
+        let handle = tasks.spawn({
+            let k = k.clone();
+            async move {
+                let span = tracing::info_span!("reconcile", policy = %k);
+                loop {
+                    let Some(sp) = engine.store.current(&k) else { return };
+                    let started = std::time::Instant::now();
+                    let result = {
+                        use tracing::Instrument;
+                        engine.evaluate(Arc::new(sp.clone()), &peers).instrument(span.clone()).await
+                    };
+                    engine.metrics.reconcile_duration.0.observe(started.elapsed().as_secs_f64());
+                    if *shutdown.borrow() {
                         return;
                     }
-                    Err(e) => {
-                        let d = engine.backoff(&sp);
-                        span.in_scope(|| tracing::warn!(error = %e, retry_in = ?d, "evaluation failed"));
-                        d
+                    let wait = match result {
+                        Ok(Next::After(d)) => d,
+                        Ok(Next::AwaitChange) => {
+                            // Files are read once; a fix needs a restart.
+                            let _ = shutdown.wait_for(|s| *s).await;
+                            return;
+                        }
+                        Err(e) => {
+                            let d = engine.backoff(&sp);
+                            span.in_scope(|| tracing::warn!(error = %e, retry_in = ?d, "evaluation failed"));
+                            d
+                        }
+                    };
+                    tokio::select! {
+                        _ = tokio::time::sleep(wait) => {}
+                        _ = shutdown.wait_for(|s| *s) => return,
                     }
-                };
-                tokio::select! {
-                    _ = tokio::time::sleep(wait) => {}
-                    _ = shutdown.wait_for(|s| *s) => return,
                 }
             }
         });
+        names.insert(handle.id(), k);
     }
-    let flusher = {
+    let flusher = tokio::spawn({
         let engine = engine.clone();
         let mut shutdown = shutdown.clone();
         async move {
@@ -282,8 +484,38 @@ pub async fn run_policies<B: Backends, E: EventSink + 'static>(
                 }
             }
         }
-    };
-    let ((), ()) = tokio::join!(async { while tasks.join_next().await.is_some() {} }, flusher);
+    });
+
+    // A dropped sender counts as the signal: nobody could send it any more.
+    let _ = shutdown.wait_for(|s| *s).await;
+    let deadline = tokio::time::Instant::now() + grace;
+    loop {
+        match tokio::time::timeout_at(deadline, tasks.join_next_with_id()).await {
+            Ok(None) => break,
+            Ok(Some(Ok((id, ())))) => {
+                names.remove(&id);
+            }
+            Ok(Some(Err(e))) => {
+                if let Some(k) = names.remove(&e.id()) {
+                    tracing::error!(policy = %k, error = %e, "policy task failed");
+                }
+            }
+            Err(_) => {
+                let abandoned: Vec<&String> = names.values().collect();
+                tracing::warn!(
+                    ?grace,
+                    policies = ?abandoned,
+                    "shutting down: abandoning ticks still running after the grace period"
+                );
+                tasks.abort_all();
+                while tasks.join_next().await.is_some() {}
+                break;
+            }
+        }
+    }
+    if let Err(e) = flusher.await {
+        tracing::warn!(error = %e, "the periodic flush task failed");
+    }
     engine.store.flush().await
 }
 
@@ -294,17 +526,28 @@ pub struct StandaloneOptions {
     pub policies: PathBuf,
     /// The JSON state file.
     pub state: PathBuf,
-    /// Where `/metrics`, `/healthz`, `/readyz` listen.
+    /// Where `/metrics`, `/healthz`, `/readyz` and the dashboard listen.
     pub listen: SocketAddr,
     /// Backend settings.
     pub backends: BackendConfig,
+    /// How long ticks in progress may run on after SIGTERM before they are abandoned.
+    pub shutdown_grace: Duration,
 }
 
 /// Run standalone until SIGTERM or Ctrl-C.
+///
+/// Everything that can be checked is checked before any policy is evaluated, so a mistake stops
+/// the start instead of being logged every second: the policy files, the state file (its
+/// directory, its lock, its content) and the `--listen` address (bound here, not later).
 pub async fn run(opts: StandaloneOptions) -> Result<(), StandaloneError> {
     let policies = load_dir(&opts.policies)?;
     // Workload targets need an API server; everything else works without one.
-    let client = if policies.iter().any(|p| matches!(p.spec.target, TargetRef::Workload(_))) {
+    let needs_kube = policies.iter().any(|p| matches!(p.spec.target, TargetRef::Workload(_)));
+    let names: Vec<String> = policies.iter().map(|p| p.name_any()).collect();
+    let count = policies.len();
+    let store = FileStore::open(&opts.state, policies)?;
+    let listener = http::bind(opts.listen).await?;
+    let client = if needs_kube {
         match kube::Client::try_default().await {
             Ok(c) => Some(c),
             Err(e) => {
@@ -315,10 +558,8 @@ pub async fn run(opts: StandaloneOptions) -> Result<(), StandaloneError> {
     } else {
         None
     };
-    tracing::info!(policies = policies.len(), state = %opts.state.display(), "standalone mode");
-    let names: Vec<String> = policies.iter().map(|p| p.name_any()).collect();
+    tracing::info!(policies = count, state = %opts.state.display(), "standalone mode");
     tracing::debug!(?names, "loaded policies");
-    let store = FileStore::open(&opts.state, policies)?;
     let mut registry = Registry::default();
     let metrics = Arc::new(Metrics::register(&mut registry));
     metrics.leader.set(1);
@@ -338,7 +579,7 @@ pub async fn run(opts: StandaloneOptions) -> Result<(), StandaloneError> {
 
     let (stop, shutdown) = watch::channel(false);
     let stop = Arc::new(stop);
-    let server = tokio::spawn(http::serve(opts.listen, http::router(state), {
+    let server = tokio::spawn(http::serve_on(listener, http::router(state), http::Limits::default(), {
         let mut s = shutdown.clone();
         async move {
             let _ = s.wait_for(|v| *v).await;
@@ -346,13 +587,14 @@ pub async fn run(opts: StandaloneOptions) -> Result<(), StandaloneError> {
     }));
     tokio::spawn({
         let stop = stop.clone();
+        let grace = opts.shutdown_grace;
         async move {
             crate::controller::shutdown_signal().await;
-            tracing::info!("shutting down: finishing ticks in progress");
+            tracing::info!(?grace, "shutting down: finishing ticks in progress");
             stop.send_replace(true);
         }
     });
-    let result = run_policies(engine, shutdown).await;
+    let result = run_policies_with_grace(engine, shutdown, opts.shutdown_grace).await;
     stop.send_replace(true);
     match server.await {
         Ok(Err(e)) => tracing::warn!(error = %e, "http server failed"),

@@ -1,0 +1,309 @@
+//! The `ebbflow` binary at start-up and shutdown (issue #10): mistakes stop the start with a
+//! message naming the flag or file, before any work; a second process on one state file is
+//! refused; SIGTERM ends the process within `--shutdown-grace` even when a Google call hangs.
+//! Every Google endpoint given is on 127.0.0.1.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use ebbflow::gcp::fake::{Endpoint, FakeGcp, Fault};
+
+fn tempdir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("ebbflow-startup-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(dir.join("policies")).expect("mkdir");
+    dir
+}
+
+fn bigtable_policy(ns: Option<&str>, name: &str, cluster: &str) -> String {
+    let ns = ns.map(|n| format!("\n  namespace: {n}")).unwrap_or_default();
+    format!(
+        r#"apiVersion: ebbflow.dev/v1alpha1
+kind: ScalePolicy
+metadata:
+  name: "{name}"{ns}
+spec:
+  target:
+    bigtableCluster: {{project: p1, instance: i1, cluster: {cluster}}}
+  minSize: 1
+  maxSize: 20
+  interval: 60s
+  metrics:
+    - name: cpu
+      target: 0.5
+      query:
+        filter: metric.type="bigtable.googleapis.com/cluster/cpu_load" AND resource.labels.cluster="{cluster}"
+"#
+    )
+}
+
+const GKE_POLICY: &str = r#"apiVersion: ebbflow.dev/v1alpha1
+kind: ScalePolicy
+metadata:
+  name: pool
+spec:
+  target:
+    gkeNodePool: {project: p1, location: us-central1-a, cluster: k1, nodePool: np}
+  minSize: 1
+  maxSize: 20
+  interval: 60s
+  metrics:
+    - name: cpu
+      target: 0.5
+      query:
+        filter: metric.type="kubernetes.io/node/cpu/allocatable_utilization"
+"#;
+
+fn ebbflow(args: &[&str]) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_ebbflow"));
+    c.args(args)
+        .env_remove("EBBFLOW_LISTEN")
+        .env_remove("EBBFLOW_GCP_ENDPOINT")
+        .env_remove("EBBFLOW_SHUTDOWN_GRACE")
+        .env_remove("GOOGLE_APPLICATION_CREDENTIALS")
+        .env("RUST_LOG", "info")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    c
+}
+
+/// Wait for `child` at most `limit`; kill it if it is still running then.
+fn wait_bounded(mut child: Child, limit: Duration) -> (Option<ExitStatus>, String) {
+    let started = Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait().expect("wait") {
+            break Some(s);
+        }
+        if started.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let mut err = String::new();
+    if let Some(mut e) = child.stderr.take() {
+        use std::io::Read;
+        let _ = e.read_to_string(&mut err);
+    }
+    (status, err)
+}
+
+/// Run to completion (at most 10 s): the exit status (None: still running, killed) and stderr.
+fn run(args: &[&str]) -> (Option<ExitStatus>, String) {
+    wait_bounded(ebbflow(args).spawn().expect("spawn ebbflow"), Duration::from_secs(10))
+}
+
+fn s(p: &Path) -> String {
+    p.display().to_string()
+}
+
+/// Assert a refused start: it exited (did not keep running), non-zero, and said `needles`.
+fn assert_refused(what: &str, (status, stderr): (Option<ExitStatus>, String), needles: &[&str]) {
+    let status = status.unwrap_or_else(|| panic!("{what}: still running after 10 s; stderr: {stderr}"));
+    assert!(!status.success(), "{what}: exited 0; stderr: {stderr}");
+    for n in needles {
+        assert!(stderr.contains(n), "{what}: stderr does not mention {n:?}: {stderr}");
+    }
+}
+
+// === item 7 in `validate` ===
+
+/// `ebbflow validate a.yaml b.yaml` with the same namespace/name reports the duplicate naming
+/// both files, and fails.
+#[test]
+fn validate_reports_duplicate_names_naming_both_files() {
+    let dir = tempdir("validate-dup");
+    let a = dir.join("policies/a.yaml");
+    let b = dir.join("policies/b.yaml");
+    std::fs::write(&a, bigtable_policy(None, "orders", "c1")).expect("write");
+    std::fs::write(&b, bigtable_policy(Some("default"), "orders", "c2")).expect("write");
+    assert_refused("validate", run(&["validate", &s(&a), &s(&b)]), &[&s(&a), &s(&b), "default/orders"]);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// An invalid name is reported with its field and rule.
+#[test]
+fn validate_reports_invalid_names_with_field_and_rule() {
+    let dir = tempdir("validate-name");
+    let a = dir.join("policies/a.yaml");
+    std::fs::write(&a, bigtable_policy(None, "team/orders", "c1")).expect("write");
+    assert_refused("validate", run(&["validate", &s(&a)]), &[&s(&a), "metadata.name", "RFC 1123 DNS subdomain"]);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+// === item 13: start-up checks ===
+
+/// `--state` in a directory that does not exist stops the start (it used to run and log an
+/// error every second).
+#[test]
+fn run_refuses_a_state_file_in_a_missing_directory() {
+    let dir = tempdir("nodir");
+    std::fs::write(dir.join("policies/orders.yaml"), bigtable_policy(None, "orders", "c1")).expect("write");
+    let state = dir.join("no-such-dir/state.json");
+    let out = run(&[
+        "run",
+        "--policies",
+        &s(&dir.join("policies")),
+        "--state",
+        &s(&state),
+        "--listen",
+        "127.0.0.1:0",
+        "--gcp-endpoint",
+        "http://127.0.0.1:9",
+    ]);
+    assert_refused("missing state directory", out, &["--state", "no-such-dir", "does not exist"]);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `--gcp-endpoint not-a-url` is refused naming the flag and what is expected.
+#[test]
+fn run_refuses_a_gcp_endpoint_that_is_not_an_http_url() {
+    let dir = tempdir("endpoint");
+    std::fs::write(dir.join("policies/orders.yaml"), bigtable_policy(None, "orders", "c1")).expect("write");
+    let out = run(&[
+        "run",
+        "--policies",
+        &s(&dir.join("policies")),
+        "--state",
+        &s(&dir.join("state.json")),
+        "--listen",
+        "127.0.0.1:0",
+        "--gcp-endpoint",
+        "not-a-url",
+    ]);
+    assert_refused("bad endpoint", out, &["--gcp-endpoint", "not-a-url", "http://"]);
+    assert!(!dir.join("state.json").exists(), "no work was done");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A `--listen` port that is taken stops the start (it was only logged at shutdown), and no
+/// policy was evaluated: the state file was not written.
+#[test]
+fn run_refuses_a_listen_address_in_use() {
+    let dir = tempdir("listen");
+    std::fs::write(dir.join("policies/orders.yaml"), bigtable_policy(None, "orders", "c1")).expect("write");
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = taken.local_addr().expect("addr").to_string();
+    let out = run(&[
+        "run",
+        "--policies",
+        &s(&dir.join("policies")),
+        "--state",
+        &s(&dir.join("state.json")),
+        "--listen",
+        &addr,
+        "--gcp-endpoint",
+        "http://127.0.0.1:9",
+    ]);
+    assert_refused("listen in use", out, &["--listen", &addr, "address in use"]);
+    assert!(!dir.join("state.json").exists(), "no policy was evaluated");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Without `--listen`, the server binds loopback only (the dashboard has no authentication).
+#[test]
+fn default_listen_is_loopback() {
+    let out = Command::new(env!("CARGO_BIN_EXE_ebbflow")).args(["run", "--help"]).output().expect("help");
+    let help = String::from_utf8_lossy(&out.stdout);
+    assert!(help.contains("[default: 127.0.0.1:8080]"), "{help}");
+}
+
+// === item 8 (a): one process per state file ===
+
+/// A second `ebbflow run --state same.json` exits at start-up naming the file and the first
+/// process's pid; the first keeps running.
+#[test]
+fn second_instance_on_the_same_state_file_is_refused() {
+    let dir = tempdir("two");
+    std::fs::write(dir.join("policies/orders.yaml"), bigtable_policy(None, "orders", "c1")).expect("write");
+    let state = dir.join("same.json");
+    let args = [
+        "run",
+        "--policies",
+        &s(&dir.join("policies")),
+        "--state",
+        &s(&state),
+        "--listen",
+        "127.0.0.1:0",
+        "--gcp-endpoint",
+        "http://127.0.0.1:9",
+    ];
+    let mut first = ebbflow(&args).stderr(Stdio::null()).spawn().expect("spawn first");
+    let pid = first.id().to_string();
+    let lock = dir.join("same.json.lock");
+    let started = Instant::now();
+    while std::fs::read_to_string(&lock).map(|t| t.trim() != pid).unwrap_or(true) {
+        if started.elapsed() > Duration::from_secs(10) {
+            let _ = first.kill();
+            let _ = first.wait();
+            panic!("the first instance never took the lock at {}", lock.display());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let out = run(&args);
+    let first_alive = first.try_wait().expect("wait").is_none();
+    let _ = first.kill();
+    let _ = first.wait();
+    assert_refused("second instance", out, &[&s(&state), &format!("pid {pid}"), "in use"]);
+    assert!(first_alive, "the first instance kept running");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+// === item 12: SIGTERM within the grace ===
+
+/// SIGTERM while a Google call hangs (the fake delays Bigtable's GetCluster far beyond the
+/// grace): the process exits 0 within `--shutdown-grace` plus a margin, and the other policy's
+/// status is in the state file.
+#[cfg(unix)]
+#[test]
+fn sigterm_exits_within_the_grace_while_a_google_call_hangs() {
+    let fake = FakeGcp::start_on_thread().expect("fake");
+    fake.add_bigtable_cluster("p1", "i1", "c1", "us-central1-b", 3);
+    fake.add_node_pool("p1", "us-central1-a", "k1", "np", 3, &["us-central1-a"]);
+    fake.inject(Endpoint::GetCluster, Fault::Delay(Duration::from_secs(600)), 1000);
+    let dir = tempdir("sigterm");
+    std::fs::write(dir.join("policies/orders.yaml"), bigtable_policy(None, "orders", "c1")).expect("write");
+    std::fs::write(dir.join("policies/pool.yaml"), GKE_POLICY).expect("write");
+    let state = dir.join("state.json");
+    let endpoint = fake.endpoint();
+    let child = ebbflow(&[
+        "run",
+        "--policies",
+        &s(&dir.join("policies")),
+        "--state",
+        &s(&state),
+        "--listen",
+        "127.0.0.1:0",
+        "--gcp-endpoint",
+        &endpoint,
+        "--shutdown-grace",
+        "1s",
+    ])
+    .spawn()
+    .expect("spawn");
+    // Wait until the hanging call is in progress and the other policy has been evaluated.
+    let started = Instant::now();
+    while fake.requests_to(Endpoint::GetCluster).is_empty() || fake.requests_to(Endpoint::GetNodePool).is_empty() {
+        assert!(started.elapsed() < Duration::from_secs(15), "the policies were never evaluated");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    let pid = child.id().to_string();
+    let signalled = Instant::now();
+    let kill = Command::new("kill").args(["-TERM", &pid]).status().expect("kill");
+    assert!(kill.success());
+    let (status, stderr) = wait_bounded(child, Duration::from_secs(6));
+    let took = signalled.elapsed();
+    let status = status.unwrap_or_else(|| panic!("still running 6 s after SIGTERM with a 1 s grace; stderr: {stderr}"));
+    assert!(status.success(), "{status:?}: {stderr}");
+    assert!(took < Duration::from_secs(4), "exit took {took:?} with a 1 s grace");
+    // The hanging tick was in progress and got its grace (an idle process exits at once).
+    assert!(took >= Duration::from_millis(900), "exit took only {took:?}: no tick was in progress");
+    let on_disk: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&state).expect("the state file was written")).expect("json");
+    assert!(on_disk["policies"]["default/pool"]["status"].is_object(), "{on_disk}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
