@@ -458,10 +458,13 @@ pub fn decide(policy: &Policy, mut state: PolicyState, inputs: &Inputs<'_>, now:
     {
         let resizes = &state.resizes;
         let warmup = policy.warmup;
+        // While a resize runs, the old capacity is what serves, whatever size the target
+        // reports (a cluster can show the new size as soon as the resize starts).
+        let serving = state.in_flight.as_ref().map_or(current, |f| f.from);
         for (i, (metric, signal)) in policy.metrics.iter().zip(state.signals.iter_mut()).enumerate().take(MAX_METRICS) {
             let input = inputs.metrics.get(i).copied().unwrap_or(MetricInput { samples: &[], problem: None });
             let ingest: Ingest = signal.ingest(metric, spike_policy, input.samples, |at| {
-                PolicyState::capacity_at(resizes, at, current, warmup)
+                PolicyState::capacity_at(resizes, at, serving, warmup)
             });
             let out = &mut metrics[i];
             out.accepted = ingest.accepted;
