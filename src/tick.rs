@@ -109,6 +109,10 @@ impl TickError {
 
 pub use crate::core::policy::history;
 
+/// How long a resize whose answer was lost (but which the target showed taken) may run without
+/// the size changing before it counts as failed.
+pub const UNCONFIRMED_GRACE: Dur = Dur(20 * 60_000);
+
 /// A hook that runs after the decision and before the target is resized: the controller uses it
 /// to re-check leadership and to record the intended size in status under a precondition, so a
 /// controller killed mid-resize finds the resize in the state it stored.
@@ -208,8 +212,10 @@ pub async fn tick_with_guard<M: MetricSource, T: ScaleTarget, G: BeforeActuate>(
             // target showed it taken. The size tells whether it took effect; a busy target is
             // still applying it; otherwise it never happened, and must not enter the resize
             // history (which attributes samples to capacity).
-            None if observation.size == flight.to => OperationStatus::Done,
+            // A target can show the new size as soon as the resize starts: done only when idle.
             None if observation.busy => OperationStatus::Running,
+            None if observation.size == flight.to => OperationStatus::Done,
+            None if flight.confirm_by.is_some_and(|t| now < t) => OperationStatus::Running,
             None => OperationStatus::Failed(format!(
                 "the resize to {} did not take effect (size is {})",
                 flight.to, observation.size
@@ -267,6 +273,9 @@ pub async fn tick_with_guard<M: MetricSource, T: ScaleTarget, G: BeforeActuate>(
             }
             Ok(ResizeStarted::Unconfirmed) => {
                 decision.state.begin_resize(from, to, None, now);
+                if let Some(f) = decision.state.in_flight.as_mut() {
+                    f.confirm_by = Some(now + UNCONFIRMED_GRACE);
+                }
                 Actuation::Started { to, operation: None, done: false }
             }
             Err(error) => {

@@ -13,17 +13,17 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 
 use ebbflow::api::{BigtableClusterRef, ScalePolicy};
-use ebbflow::controller::Engine;
 use ebbflow::controller::backends::ProdBackends;
 use ebbflow::controller::events::LogEvents;
 use ebbflow::controller::leader::Leadership;
 use ebbflow::controller::metrics::Metrics;
 use ebbflow::controller::reconcile::key;
 use ebbflow::controller::standalone::FileStore;
+use ebbflow::controller::{Engine, StatusStore};
 use ebbflow::core::{Dur, Ts};
 use ebbflow::gcp::GcpConfig;
 use ebbflow::gcp::bigtable::storage_utilization_query;
-use ebbflow::gcp::fake::{Demand, FakeGcp, WhileResizing, World};
+use ebbflow::gcp::fake::{Demand, Endpoint, FakeGcp, Fault, WhileResizing, World};
 
 const CLUSTER: &str = "projects/p1/instances/i1/clusters/c1";
 const CPU: &str = r#"metric.type="bigtable.googleapis.com/cluster/cpu_load" AND resource.labels.cluster="c1""#;
@@ -65,10 +65,22 @@ struct Run {
     writes: Vec<u32>,
     /// The size at the end.
     end: u32,
+    /// The policy's status at the end.
+    status: serde_json::Value,
+    /// Operations the fake started (accepted resizes).
+    operations: usize,
 }
 
 /// Run the controller for `hours` of simulated time against a world cluster of `nodes` nodes.
-async fn run(name: &str, nodes: u32, min: u32, hours: i64, mode: WhileResizing, shape: impl FnOnce(&mut World)) -> Run {
+async fn run(
+    name: &str,
+    nodes: u32,
+    min: u32,
+    hours: i64,
+    mode: WhileResizing,
+    seed: Option<serde_json::Value>,
+    shape: impl FnOnce(&mut World, &FakeGcp),
+) -> Run {
     let fake = FakeGcp::start().await.expect("fake");
     fake.add_bigtable_cluster("p1", "i1", "c1", "us-central1-b", nodes);
     let now = Arc::new(AtomicI64::new(start().0));
@@ -90,9 +102,10 @@ async fn run(name: &str, nodes: u32, min: u32, hours: i64, mode: WhileResizing, 
         lag: Dur::mins(3),
         while_resizing: mode,
         cpu_overrides: Vec::new(),
+        ignores_resizes: false,
         clock: clock.clone(),
     };
-    shape(&mut world);
+    shape(&mut world, &fake);
     fake.set_world(world);
 
     let dir = std::env::temp_dir().join(format!("ebbflow-closed-loop-{name}-{}", std::process::id()));
@@ -104,6 +117,11 @@ async fn run(name: &str, nodes: u32, min: u32, hours: i64, mode: WhileResizing, 
     let backends = ProdBackends::with_gcp(None, GcpConfig::for_fake(fake.endpoint()), clock.clone()).await;
     let engine =
         Engine::new(backends, store, LogEvents, Leadership::always(), Arc::new(Metrics::default())).with_clock(clock);
+    if let Some(status) = seed {
+        let sp = engine.store.current(&k).expect("policy");
+        let status = serde_json::from_value(status).expect("seed status");
+        engine.store.write(&sp, &status, None).await.expect("seed");
+    }
 
     for minute in 0..hours * 60 {
         now.store((start() + Dur::mins(minute)).0, Ordering::SeqCst);
@@ -117,8 +135,16 @@ async fn run(name: &str, nodes: u32, min: u32, hours: i64, mode: WhileResizing, 
         .filter_map(|r| serde_json::from_str::<serde_json::Value>(&r.body).ok())
         .filter_map(|b| b["serveNodes"].as_u64().map(|n| n as u32))
         .collect();
+    let status = serde_json::to_value(engine.store.current(&k).expect("policy").status).expect("status");
+    drop(engine);
     let _ = std::fs::remove_dir_all(&dir);
-    Run { history: fake.world_history(), writes, end: fake.bigtable_nodes(CLUSTER).expect("cluster") }
+    Run {
+        history: fake.world_history(),
+        writes,
+        end: fake.bigtable_nodes(CLUSTER).expect("cluster"),
+        status,
+        operations: fake.operations_started(),
+    }
 }
 
 /// No size was asked for twice in a row: each resize was sent once.
@@ -137,7 +163,7 @@ const MODES: [WhileResizing; 2] = [WhileResizing::ResizingWithNewSize, WhileResi
 #[tokio::test]
 async fn constant_load_settles_at_the_arithmetic_size_in_one_write() {
     for mode in MODES {
-        let r = run("constant", 6, 1, 4, mode, |w| w.demand = Arc::new(|_| 5.1)).await;
+        let r = run("constant", 6, 1, 4, mode, None, |w, _| w.demand = Arc::new(|_| 5.1)).await;
         assert_eq!(r.end, 9, "{mode:?}: {:?}", r.history);
         assert_eq!(r.writes, vec![9], "{mode:?}");
     }
@@ -160,7 +186,7 @@ async fn stepped_load_is_followed_without_overshoot() {
     });
     for mode in MODES {
         let d = demand.clone();
-        let r = run("stepped", 4, 1, 7, mode, move |w| w.demand = d).await;
+        let r = run("stepped", 4, 1, 7, mode, None, move |w, _| w.demand = d).await;
         assert_no_repeated_write(&r);
         // 3 nodes' worth at the end: a scale-in lands at or under the middle of the band,
         // ceil(3 / 0.57) = 6 (3 / 6 = 0.5; 5 nodes would run at the target itself).
@@ -178,7 +204,7 @@ async fn stepped_load_is_followed_without_overshoot() {
 #[tokio::test]
 async fn storage_floor_is_met_once_without_ratcheting() {
     for mode in MODES {
-        let r = run("storage", 3, 1, 3, mode, |w| {
+        let r = run("storage", 3, 1, 3, mode, None, |w, _| {
             w.demand = Arc::new(|_| 0.5);
             w.data_nodes = 2.0;
         })
@@ -193,7 +219,7 @@ async fn storage_floor_is_met_once_without_ratcheting() {
 #[tokio::test]
 async fn lone_absurd_samples_do_not_move_the_cluster_far() {
     for mode in MODES {
-        let r = run("spiky", 6, 1, 4, mode, |w| {
+        let r = run("spiky", 6, 1, 4, mode, None, |w, _| {
             w.demand = Arc::new(|_| 3.3);
             w.cpu_overrides =
                 (1..8).map(|i| (start() + Dur::mins(i * 29), if i % 2 == 0 { 0.0 } else { 1e6 })).collect();
@@ -205,4 +231,93 @@ async fn lone_absurd_samples_do_not_move_the_cluster_far() {
         assert!(most <= 6 + 1, "{mode:?}: ran up to {most}: {:?} {:?}", r.history, r.writes);
         assert!(r.end >= 6, "{mode:?}: scaled in on a glitch: {:?}", r.history);
     }
+}
+
+/// The condition of `type_` in a status.
+fn condition<'a>(status: &'a serde_json::Value, type_: &str) -> &'a serde_json::Value {
+    status["conditions"]
+        .as_array()
+        .and_then(|cs| cs.iter().find(|c| c["type"] == type_))
+        .unwrap_or(&serde_json::Value::Null)
+}
+
+/// The API accepts every resize and reports it done, but the size never changes. Re-sending it
+/// every other tick (30 times in an hour before) changes nothing either: the policy backs off
+/// exponentially and says why in its status.
+#[tokio::test]
+async fn a_resize_without_effect_backs_off_and_says_so() {
+    for mode in MODES {
+        let r = run("no-effect", 6, 1, 2, mode, None, |w, _| {
+            w.demand = Arc::new(|_| 5.1);
+            w.ignores_resizes = true;
+        })
+        .await;
+        assert_eq!(r.end, 6);
+        assert!(r.writes.iter().all(|&n| n == 9), "{:?}", r.writes);
+        // Backoff 1, 2, 4, 8, 16, 30 minutes (plus jitter and 4-minute operations) in 2 hours.
+        assert!((2..=7).contains(&r.writes.len()), "{mode:?}: {} writes: {:?}", r.writes.len(), r.writes);
+        let able = condition(&r.status, "AbleToScale");
+        assert_eq!(able["status"], "False", "{}", r.status);
+        assert!(
+            matches!(able["reason"].as_str(), Some("ResizeBackoff" | "ResizeHadNoEffect" | "ResizeInProgress")),
+            "{able}"
+        );
+        let failures = r.status["state"]["resizeFailures"].as_u64().unwrap_or(0);
+        assert!(failures >= 2, "{}", r.status);
+    }
+}
+
+/// A resize whose answer is lost (the request was carried out, the client timed out) does not
+/// start a second operation: reading the cluster shows it taken (RESIZING), or, where the
+/// cluster still shows READY at the old size, the one retry is refused as busy and taken as
+/// proof; either way the resize is followed to the end and recorded. Before, the retry was sent
+/// whatever the cluster said.
+#[tokio::test]
+async fn a_resize_whose_answer_is_lost_starts_one_operation() {
+    for mode in MODES {
+        let r = run("lost-answer", 6, 1, 2, mode, None, |w, fake| {
+            w.demand = Arc::new(|_| 5.1);
+            fake.inject(Endpoint::UpdateCluster, Fault::LostResponse(std::time::Duration::from_secs(1)), 1);
+        })
+        .await;
+        assert_eq!(r.operations, 1, "{mode:?}: {:?}", r.writes);
+        match mode {
+            WhileResizing::ResizingWithNewSize => assert_eq!(r.writes, vec![9]),
+            WhileResizing::ReadyWithOldSize => assert_eq!(r.writes, vec![9, 9]),
+        }
+        assert_eq!(r.end, 9, "{mode:?}: {:?}", r.history);
+        // Followed to the end and recorded, so the warm-up of the new nodes is accounted for.
+        assert_eq!(r.status["state"]["resizes"].as_array().map(Vec::len), Some(1), "{mode:?}: {}", r.status);
+    }
+}
+
+/// A controller that starts with no state (a second instance, a lost state file) on a cluster
+/// larger than the load needs: it watches one scale-in stabilization window (15 minutes) of its
+/// own decisions before removing anything, though it back-fills 30 minutes of low samples at
+/// once (before, it scaled 9 -> 7 within seconds of starting).
+#[tokio::test]
+async fn a_fresh_state_does_not_scale_in_at_once() {
+    let r = run("fresh", 9, 1, 2, WhileResizing::ResizingWithNewSize, None, |w, _| w.demand = Arc::new(|_| 3.0)).await;
+    let first_change = r.history.get(1).map(|(t, _)| *t - start()).expect("it scales in eventually");
+    assert!(first_change >= Dur::mins(15), "scaled in after {first_change:?}: {:?}", r.history);
+    assert_eq!(r.end, 6, "ceil(3 / 0.57) = 6: {:?}", r.history);
+}
+
+/// A status written by a controller whose clock ran an hour ahead: its last decision and its
+/// resize-budget span lie in the future, and the budget is used up. The policy keeps running on
+/// this clock (before, it stopped evaluating silently for an hour, and the budget stayed
+/// exhausted until then), and says what it clamped.
+#[tokio::test]
+async fn timestamps_from_the_future_do_not_stop_the_policy() {
+    let ahead = start() + Dur::mins(60);
+    let seed = serde_json::json!({
+        "observedGeneration": 1,
+        "lastDecision": {"time": ahead.to_rfc3339(), "direction": "None", "reason": "WithinTolerance",
+                          "message": "hold", "from": 6, "to": 6},
+        "state": {"budgetSince": ahead.to_rfc3339(), "budgetUsed": 100, "evaluatingSince": ahead.to_rfc3339()}
+    });
+    let r =
+        run("skew", 6, 1, 1, WhileResizing::ResizingWithNewSize, Some(seed), |w, _| w.demand = Arc::new(|_| 5.1)).await;
+    assert_eq!(r.writes, vec![9], "{}", r.status);
+    assert_eq!(r.end, 9);
 }

@@ -38,6 +38,10 @@ pub struct InFlight {
     /// The target's operation name, if it has one (Bigtable LRO, GKE operation).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub operation: Option<String>,
+    /// For a request whose answer was lost but which the target showed taken: until then, a
+    /// target that still has the old size is taken to be applying it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub confirm_by: Option<Ts>,
 }
 
 /// A finished resize.
@@ -102,8 +106,10 @@ fn is_zero(n: &u32) -> bool {
 
 /// First backoff after a failed resize; it doubles with each further failure.
 pub const RESIZE_BACKOFF_BASE: Dur = Dur(60_000);
-/// Longest backoff after failed resizes.
+/// Longest backoff after failed resizes, before jitter.
 pub const RESIZE_BACKOFF_CAP: Dur = Dur(30 * 60_000);
+/// Longest backoff after failed resizes, with the jitter (up to a fifth more).
+pub const RESIZE_BACKOFF_MAX: Dur = Dur(RESIZE_BACKOFF_CAP.0 * 6 / 5);
 
 impl PolicyState {
     /// Make `signals` line up with the policy's metrics, resetting those whose spec changed.
@@ -182,7 +188,7 @@ impl PolicyState {
         if self.spike_hold_until.as_mut().is_some_and(|t| fix(t, limit + spike_hold)) {
             clamped.push("spikeHoldUntil");
         }
-        if self.retry_resize_at.as_mut().is_some_and(|t| fix(t, limit + RESIZE_BACKOFF_CAP)) {
+        if self.retry_resize_at.as_mut().is_some_and(|t| fix(t, limit + RESIZE_BACKOFF_MAX)) {
             clamped.push("retryResizeAt");
         }
         if self.in_flight.as_mut().is_some_and(|f| fix(&mut f.started_at, limit)) {
@@ -231,7 +237,7 @@ impl PolicyState {
                 self.budget_used = 1;
             }
         }
-        self.in_flight = Some(InFlight { from, to, started_at: now, operation });
+        self.in_flight = Some(InFlight { from, to, started_at: now, operation, confirm_by: None });
     }
 
     /// The target reports the resize in flight done: cooldowns start now.

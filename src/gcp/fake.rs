@@ -100,6 +100,9 @@ pub enum Fault {
     Unavailable,
     /// Answer normally, but only after this long (a client with a shorter timeout sees a timeout).
     Delay(Duration),
+    /// Carry the request out at once, but answer only after this long: a client with a shorter
+    /// timeout never learns that its write was taken (the case that leaves orphan operations).
+    LostResponse(Duration),
     /// 200 with a truncated JSON body.
     MalformedJson,
     /// 403 PERMISSION_DENIED with an `ErrorInfo` naming the endpoint's IAM permission.
@@ -223,6 +226,9 @@ pub struct World {
     pub while_resizing: WhileResizing,
     /// CPU points that read this value instead of the model's (a glitch, an absurd sample).
     pub cpu_overrides: Vec<(Ts, f64)>,
+    /// Resizes are accepted and reported done, but the size never changes (as when something
+    /// else owns the size).
+    pub ignores_resizes: bool,
     /// The clock shared with the controller under test.
     pub clock: Arc<dyn Fn() -> Ts + Send + Sync>,
 }
@@ -496,6 +502,11 @@ impl FakeGcp {
         self.state().log.iter().filter(|r| r.endpoint.is_resize()).cloned().collect()
     }
 
+    /// How many long-running operations the fake has started (each accepted resize starts one).
+    pub fn operations_started(&self) -> usize {
+        self.state().ops.len()
+    }
+
     /// Forget the request log.
     pub fn clear_log(&self) {
         self.state().log.clear();
@@ -592,7 +603,7 @@ fn fault_response(endpoint: Endpoint, fault: &Fault, resource: &str) -> Option<R
             ),
             json!([]),
         ),
-        Fault::Delay(_) => return None,
+        Fault::Delay(_) | Fault::LostResponse(_) => return None,
     })
 }
 
@@ -628,17 +639,33 @@ async fn handle(State(shared): State<Shared>, method: Method, uri: Uri, body: By
             return r;
         }
     }
-    let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    let response = respond(&shared, endpoint, &method, &path, &resource, &query, &body);
+    if let Some(Fault::LostResponse(d)) = &fault {
+        tokio::time::sleep(*d).await;
+    }
+    response
+}
+
+fn respond(
+    shared: &Shared,
+    endpoint: Endpoint,
+    method: &Method,
+    path: &str,
+    resource: &str,
+    query: &[(String, String)],
+    body: &Bytes,
+) -> Response {
+    let body: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
     let mut st = shared.lock().unwrap_or_else(|p| p.into_inner());
     advance_world(&mut st);
     let name = resource.split(':').next().unwrap_or_default().to_string();
     match endpoint {
-        Endpoint::ListTimeSeries => list_time_series(&st, &query),
+        Endpoint::ListTimeSeries => list_time_series(&st, query),
         Endpoint::GetCluster => match st.clusters.get(&name) {
             Some(c) => ok(world_cluster_json(&st, &name, c)),
             None => fault_response(endpoint, &Fault::NotFound, &name).unwrap_or_else(|| ok(json!({}))),
         },
-        Endpoint::UpdateCluster => update_cluster(&mut st, &name, &query, &body),
+        Endpoint::UpdateCluster => update_cluster(&mut st, &name, query, &body),
         Endpoint::BigtableOperation | Endpoint::GkeOperation => get_operation(&mut st, endpoint, &name),
         Endpoint::GkeGetCluster => {
             let prefix = format!("{name}/nodePools/");
@@ -864,6 +891,8 @@ fn finish(st: &mut FakeState, name: &str) {
     let (target, change, failed) = (op.target.clone(), op.change.clone(), op.error.is_some());
     match change {
         Change::ServeNodes(n) => {
+            let ignored = st.world.as_ref().is_some_and(|w| w.world.cluster == target && w.world.ignores_resizes);
+            let failed = failed || ignored;
             if let Some(c) = st.clusters.get_mut(&target) {
                 c.busy_op = None;
                 if !failed {

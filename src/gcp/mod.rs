@@ -278,8 +278,9 @@ where
 /// [`retry`] for a write whose outcome is unknown after a transient failure: a timeout or a
 /// dropped connection can come after the server took the request. Before each retry, `landed`
 /// reads the target; if it shows the write taken, nothing is re-sent and the answer is `None`
-/// (a retried resize would leave an orphan operation behind, or fail as busy). If the target
-/// cannot be read, the write is not retried either: the caller backs off and looks again.
+/// (a retried resize would leave an orphan operation behind). A retry refused because another
+/// operation is in progress also means the lost attempt was taken (`None`). If the target cannot
+/// be read, the write is not retried: the caller backs off and looks again.
 pub async fn retry_write<T, F, Fut, L, LFut>(
     backend: &'static str,
     cfg: &RetryConfig,
@@ -307,6 +308,12 @@ where
         let e = match result {
             Ok(v) => return Ok(Some(v)),
             Err(e) if e.kind == ErrorKind::Transient => e,
+            // After an attempt whose answer was lost, "another operation is in progress" is
+            // that attempt, running.
+            Err(e) if e.kind == ErrorKind::Busy && n > 1 => {
+                tracing::info!(backend, error = %e, "an earlier attempt whose answer was lost is running");
+                return Ok(None);
+            }
             Err(e) => return Err(e),
         };
         if n >= attempts {
