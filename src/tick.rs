@@ -279,7 +279,7 @@ pub async fn tick_with_guard<M: MetricSource, T: ScaleTarget, G: BeforeActuate>(
                 Actuation::Started { to, operation: None, done: false }
             }
             Err(error) => {
-                decision.state.note_resize_failure(now);
+                decision.state.note_resize_failure(now, &error.to_string());
                 Actuation::Failed { to, error }
             }
         }
@@ -300,7 +300,10 @@ fn settle(state: &mut PolicyState, flight: &InFlight, status: OperationStatus, s
         // would change nothing either; back off, and say so.
         OperationStatus::Done if size == flight.from => {
             state.abandon_resize();
-            state.note_resize_failure(now);
+            state.note_resize_failure(
+                now,
+                &format!("the resize to {} was reported done but the size is still {size}", flight.to),
+            );
             OperationOutcome::NoEffect { to: flight.to, size }
         }
         // Done: record the size the target really has (it may round, e.g. 2x node scaling).
@@ -311,7 +314,7 @@ fn settle(state: &mut PolicyState, flight: &InFlight, status: OperationStatus, s
         }
         OperationStatus::Failed(message) => {
             state.abandon_resize();
-            state.note_resize_failure(now);
+            state.note_resize_failure(now, &message);
             OperationOutcome::Failed { to: flight.to, message }
         }
     }

@@ -321,3 +321,23 @@ async fn timestamps_from_the_future_do_not_stop_the_policy() {
     assert_eq!(r.writes, vec![9], "{}", r.status);
     assert_eq!(r.end, 9);
 }
+
+/// The service refuses every resize (403: the role lacks bigtable.clusters.update). Sending it
+/// again every minute only floods the audit log: the policy backs off exponentially, and its
+/// status names the missing permission.
+#[tokio::test]
+async fn a_refused_resize_backs_off_and_names_the_permission() {
+    let r = run("refused", 6, 1, 2, WhileResizing::ResizingWithNewSize, None, |w, fake| {
+        w.demand = Arc::new(|_| 5.1);
+        fake.inject(Endpoint::UpdateCluster, Fault::PermissionDenied, u32::MAX);
+    })
+    .await;
+    assert_eq!(r.end, 6);
+    assert_eq!(r.operations, 0);
+    // 1, 2, 4, 8, 16, 30, 30 minutes apart: at most 8 attempts in two hours (before: 120).
+    assert!((3..=8).contains(&r.writes.len()), "{} writes", r.writes.len());
+    let able = condition(&r.status, "AbleToScale");
+    assert_eq!(able["status"], "False");
+    let text = format!("{}", r.status);
+    assert!(text.contains("bigtable.clusters.update"), "{text}");
+}

@@ -216,4 +216,50 @@ mod tests {
         assert_eq!(d.filter("ns/a", vec![up.clone()]).len(), 1);
         assert_eq!(d.filter("ns/a", vec![up]).len(), 1);
     }
+
+    /// A refused metric query says PermissionDenied (with the permission in the note), an
+    /// unreadable storage floor and a resize without effect each get their own warning.
+    #[test]
+    fn problems_are_named_for_what_they_are() {
+        use crate::adapters::{AdapterError, TargetObservation};
+        use crate::core::{FloorInput, Inputs, MetricInput, decide};
+        let policy = crate::core::Policy::from_spec(
+            &serde_json::from_value(serde_json::json!({
+                "target": {"bigtableCluster": {"project": "p", "instance": "i", "cluster": "c"}},
+                "minSize": 1, "maxSize": 10,
+                "metrics": [{"name": "cpu", "target": 0.6, "query": {"filter": "x"}}]
+            }))
+            .expect("spec"),
+        )
+        .expect("policy");
+        let input = [MetricInput { samples: &[], problem: Some(crate::core::DataProblem::QueryFailed) }];
+        let d = decide(
+            &policy,
+            crate::core::PolicyState::default(),
+            &Inputs { current: 3, metrics: &input, floor: crate::core::Floor::Unknown, busy: false },
+            crate::core::Ts(0),
+        );
+        let denied = AdapterError::new(
+            "monitoring",
+            ErrorKind::PermissionDenied,
+            "permission denied: lacks IAM permission monitoring.timeSeries.list",
+        );
+        let report = TickReport {
+            observation: TargetObservation {
+                size: 3,
+                busy: false,
+                floor: FloorInput::Unreadable("storage utilization query failed: 403".into()),
+            },
+            operation: Some(OperationOutcome::NoEffect { to: 5, size: 3 }),
+            metric_errors: vec![(0, denied)],
+            decision: d,
+            actuation: Actuation::None,
+            clock_skew: vec!["budgetSince"],
+        };
+        let events = for_report(&policy, &report);
+        let reasons: Vec<&str> = events.iter().map(|e| e.reason.as_str()).collect();
+        assert_eq!(reasons, ["PermissionDenied", "StorageUnreadable", "ResizeHadNoEffect", "ClockSkew"]);
+        assert!(events[0].note.contains("monitoring.timeSeries.list"), "{}", events[0].note);
+        assert!(events.iter().all(|e| e.warning));
+    }
 }

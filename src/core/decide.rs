@@ -388,9 +388,10 @@ impl Decision {
             ),
             Reason::ResizeBackoff => write!(
                 m,
-                "resize to {} waits: {} earlier resize(s) failed or had no effect; retrying{}",
+                "resize to {} waits: {} earlier resize(s) failed or had no effect (last: {}); retrying{}",
                 self.recommended.unwrap_or(self.current),
                 self.state.resize_failures,
+                self.state.last_resize_error.as_deref().unwrap_or("unknown"),
                 until(self.wait_until)
             ),
             Reason::Paused => write!(m, "paused"),

@@ -98,6 +98,9 @@ pub struct PolicyState {
     /// After failed resizes, no resize is sent before this time (exponential backoff).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retry_resize_at: Option<Ts>,
+    /// Why the last resize failed, for people (kept while the backoff lasts).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_resize_error: Option<String>,
 }
 
 fn is_zero(n: &u32) -> bool {
@@ -275,7 +278,16 @@ impl PolicyState {
 
     /// A resize failed (refused, failed, or without effect): no resize is sent for an
     /// exponentially growing, capped and jittered time.
-    pub fn note_resize_failure(&mut self, now: Ts) {
+    pub fn note_resize_failure(&mut self, now: Ts, why: &str) {
+        // Status has a size budget; the start of an error says what it is.
+        const MAX_ERROR: usize = 300;
+        let mut why = why.to_string();
+        if why.len() > MAX_ERROR {
+            let cut = (0..=MAX_ERROR).rev().find(|&i| why.is_char_boundary(i)).unwrap_or(0);
+            why.truncate(cut);
+            why.push('…');
+        }
+        self.last_resize_error = Some(why);
         self.resize_failures = self.resize_failures.saturating_add(1);
         let wait = crate::core::backoff::exponential(
             self.resize_failures,
@@ -290,6 +302,7 @@ impl PolicyState {
     pub fn note_resize_success(&mut self) {
         self.resize_failures = 0;
         self.retry_resize_at = None;
+        self.last_resize_error = None;
     }
 }
 

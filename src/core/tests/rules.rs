@@ -349,14 +349,15 @@ fn a_fresh_state_watches_a_stabilization_window_before_scaling_in() {
 #[test]
 fn failed_resizes_back_off() {
     let mut w = World::new(policy(), 4);
-    w.state.note_resize_failure(at(0));
+    w.state.note_resize_failure(at(0), "403: lacks bigtable.clusters.update");
     let d = w.step(0.9);
     assert_eq!(d.reason, Reason::ResizeBackoff);
     assert!(!d.is_resize());
+    assert!(d.message(&w.policy).contains("bigtable.clusters.update"), "{}", d.message(&w.policy));
     let first = d.wait_until.expect("until");
     assert!(first >= at(1) && first <= at(2), "{first}");
-    w.state.note_resize_failure(at(1));
-    w.state.note_resize_failure(at(1));
+    w.state.note_resize_failure(at(1), "503");
+    w.state.note_resize_failure(at(1), "503");
     let second = w.state.retry_resize_at.expect("until");
     assert!(second >= at(1) + Dur::mins(4), "{second}");
     // Once the time has come, it resizes, and a finished resize clears the failures.
@@ -364,5 +365,5 @@ fn failed_resizes_back_off() {
     let d = w.step(0.9);
     assert!(d.is_resize(), "{:?}", d.reason);
     w.state.note_resize_success();
-    assert_eq!((w.state.resize_failures, w.state.retry_resize_at), (0, None));
+    assert_eq!((w.state.resize_failures, w.state.retry_resize_at, w.state.last_resize_error), (0, None, None));
 }
