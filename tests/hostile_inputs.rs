@@ -115,6 +115,25 @@ fn monitoring_json_errors_quote_a_short_excerpt() {
     }
 }
 
+#[test]
+fn policy_errors_quote_a_short_excerpt() {
+    let long = "z".repeat(1_000_000);
+    let base = std::fs::read_to_string(bigtable_policy()).expect("policy");
+    let cases = [
+        // A syntax error on a huge line: the parser's snippet would echo the whole line.
+        base.replace("  minSize: 2\n", &format!("  minSize: 2\n   {long}: [\n")),
+        base.replace("cooldown: 10m", &format!("cooldown: {long}")),
+        base.replace("  minSize: 2\n", &format!("  minSize: 2\n  {long}: 1\n")),
+        base.replace("  minSize: 2\n", &format!("  minSize: 2\n  mode: {long}\n")),
+        base.replace("kind: ScalePolicy", &format!("kind: {long}")),
+    ];
+    for text in cases {
+        let e = ebbflow::crd::parse_policy("p.yaml", &text).expect_err("refused").to_string();
+        short(&e);
+        assert!(e.starts_with("p.yaml"), "names the file: {e}");
+    }
+}
+
 // --- item 13: non-finite values are missing samples --------------------------------------------
 
 #[test]
@@ -133,6 +152,50 @@ fn monitoring_json_non_finite_doubles_are_missing_samples() {
     let values: Vec<f64> = t.points.iter().map(|p| p.1).collect();
     assert_eq!(values, [1e3, 0.5, 0.7], "non-finite points are gaps, numeric strings are numbers");
     assert_eq!(t.missing(), 3);
+}
+
+/// A trace with NaN/inf values: a minute a sample, 60 minutes, some values not numbers.
+fn csv_with_missing() -> String {
+    let mut csv = String::from("timestamp,value\n");
+    for i in 0..60 {
+        let v = match i {
+            10 => "NaN".to_string(),
+            11 => "inf".to_string(),
+            12 => "-inf".to_string(),
+            13 => "infinity".to_string(),
+            14 => String::new(),
+            _ => format!("{}", 40 + (i % 7) * 5),
+        };
+        csv.push_str(&format!("2024-01-01 00:{i:02}:00,{v}\n"));
+    }
+    csv
+}
+
+#[test]
+fn csv_nan_and_inf_are_missing_samples_and_never_reach_smoothing() {
+    let t = Trace::parse("t.csv", &csv_with_missing()).unwrap_or_else(|e| panic!("{e}"));
+    assert!(t.points.iter().all(|p| p.1.is_finite()), "no non-finite value stays in the trace");
+    assert_eq!((t.points.len(), t.missing()), (55, 5));
+
+    let dir = tmp();
+    let trace = write(&dir, "t.csv", &csv_with_missing());
+    let file = ScenarioFile {
+        trace: Some(trace),
+        policy: Some(bigtable_policy()),
+        recorded_size: Some(4),
+        ..ScenarioFile::default()
+    };
+    let sc = Scenario::build(file).unwrap_or_else(|e| panic!("{e}"));
+    assert!(sc.notes.iter().any(|n| n.contains("5 samples")), "the user is told: {:?}", sc.notes);
+    let run = ebbflow::sim::run_policy(&sc);
+    for s in &run.steps {
+        assert!(!s.observed.is_infinite() && !s.smoothed.is_infinite(), "{s:?}");
+    }
+    // Had NaN entered an average, it would have stayed NaN to the end.
+    let last = run.steps.last().expect("steps");
+    assert!(last.smoothed.is_finite() && last.observed.is_finite(), "{last:?}");
+    assert!(run.summary.minutes_without_data > 0.0, "the gap counts as no data");
+    std::fs::remove_dir_all(&dir).ok();
 }
 
 #[test]
@@ -158,13 +221,101 @@ fn values_near_f64_max_never_reach_the_policy_as_infinity() {
 
 // --- item 13: YAML errors in the user's terms ---------------------------------------------------
 
+#[track_caller]
+fn user_terms(msg: &str) {
+    for word in
+        ["Option<", "Options", "DuplicateKeyPolicy", "serde", "saphyr", "struct ", "ScalePolicySpec", "-->", "u32"]
+    {
+        assert!(!msg.contains(word), "library words ({word}) in: {msg}");
+    }
+}
+
+#[test]
+fn yaml_errors_name_the_file_line_and_column_in_policy_terms() {
+    let base = std::fs::read_to_string(bigtable_policy()).expect("policy");
+    let bad_indent = base.replace("  maxSize: 40\n", "   maxSize: 40\n");
+    let line = base.lines().position(|l| l == "  maxSize: 40").expect("maxSize line") + 1;
+    let e = ebbflow::crd::parse_policy("p.yaml", &bad_indent).expect_err("refused").to_string();
+    user_terms(&e);
+    assert!(e.starts_with(&format!("p.yaml:{line}:")), "file:line:column first: {e}");
+
+    let dup = base.replace("  maxSize: 40\n", "  maxSize: 40\n  minSize: 3\n");
+    let e = ebbflow::crd::parse_policy("p.yaml", &dup).expect_err("refused").to_string();
+    user_terms(&e);
+    assert!(e.starts_with(&format!("p.yaml:{}:", line + 1)), "{e}");
+    assert!(e.contains("minSize") && e.contains("more than once"), "{e}");
+
+    let e = ebbflow::crd::parse_policy("p.yaml", "\t- : : [\n").expect_err("refused").to_string();
+    user_terms(&e);
+    assert!(e.starts_with("p.yaml:1:"), "{e}");
+
+    // Scenario files are deserialized straight into a type: the library speaks of Rust types.
+    let dir = tmp();
+    for (text, field, hint) in [
+        ("recordedSize: ten\n", "recordedSize", "whole number"),
+        ("recordedSize: -3\n", "recordedSize", "whole number"),
+        ("limit: [1]\n", "limit", "single value"),
+        ("tracee: x.csv\n", "tracee", "trace"),
+        ("trace: {a: 1}\n", "trace", "single value"),
+    ] {
+        let f = write(&dir, "s.yaml", text);
+        let e = ScenarioFile::load(&f).expect_err("refused");
+        user_terms(&e);
+        assert!(e.contains(&format!("{}:1:", f.display())), "file:line: {e}");
+        assert!(e.contains(field) && e.contains(hint), "names {field} and says {hint}: {e}");
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}
+
 // --- item 13: validate reports everything at once ----------------------------------------------
+
+#[test]
+fn validate_reports_schema_and_rule_problems_together() {
+    let dir = tmp();
+    let text = std::fs::read_to_string(root().join("deploy/examples/workload.yaml"))
+        .expect("example")
+        .replace("minSize: 1", "minSize: 100\n  mode: enforce")
+        .replace("window: 4m", "window: 0s");
+    let bad = write(&dir, "bad.yaml", &text);
+    let e = ebbflow::crd::load_policy(&bad).expect_err("refused").to_string();
+    for part in [
+        "spec.mode: must be one of",
+        "spec.minSize: minSize (100) is greater than maxSize (40)",
+        "spec.metrics[0].smoothing.window: must be greater than 0",
+    ] {
+        assert!(e.contains(part), "reports {part:?}: {e}");
+    }
+    let out = ebbflow(&["validate", bad.to_str().expect("utf-8")], &[], Duration::from_secs(30));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(err.contains("spec.mode") && err.contains("spec.minSize") && err.contains("smoothing.window"), "{err}");
+    std::fs::remove_dir_all(&dir).ok();
+}
 
 // --- item 13: status --interval ----------------------------------------------------------------
 
 // --- item 13: sweep keys -----------------------------------------------------------------------
 
 // --- item 13: no backtrace ---------------------------------------------------------------------
+
+#[test]
+fn an_invalid_file_prints_no_backtrace_even_with_rust_backtrace() {
+    let dir = tmp();
+    let bad = write(&dir, "bad.yaml", "apiVersion: ebbflow.dev/v1alpha1\nkind: ScalePolicy\nspec: [1]\n");
+    let trace = write(&dir, "t.csv", "timestamp,value\nyesterday,1\n");
+    let policy = bigtable_policy();
+    for args in [
+        vec!["validate", bad.to_str().expect("utf-8")],
+        vec!["simulate", "--trace", trace.to_str().expect("utf-8"), "--policy", policy.to_str().expect("utf-8")],
+    ] {
+        let out = ebbflow(&args, &[("RUST_BACKTRACE", "1"), ("RUST_LIB_BACKTRACE", "1")], Duration::from_secs(30));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success());
+        assert!(!err.contains("acktrace") && !err.contains("anyhow"), "{args:?}: {err}");
+        assert!(err.lines().any(|l| l.starts_with("error: ")), "{args:?}: {err}");
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}
 
 // --- item 14: rendering is total ---------------------------------------------------------------
 
@@ -257,6 +408,36 @@ fn the_chart_renders_any_data() {
 }
 
 // --- item 14: no allocation scales with the time span ------------------------------------------
+
+#[test]
+fn a_trace_spanning_millennia_is_refused_quickly_in_bounded_memory() {
+    let dir = tmp();
+    let trace = write(
+        &dir,
+        "years.csv",
+        "timestamp,value\n0001-01-01 00:00:00,1\n0001-01-01 00:05:00,2\n2024-06-01 00:00:00,3\n9998-12-31 00:00:00,4\n",
+    );
+    let policy = bigtable_policy();
+    // 2 GB of address space: a replay that sized anything by the span would die here.
+    let cmd = format!(
+        "ulimit -v 2000000; exec '{}' simulate --trace '{}' --policy '{}' --recorded-size 10 --chart '{}' --html '{}'",
+        env!("CARGO_BIN_EXE_ebbflow"),
+        trace.display(),
+        policy.display(),
+        dir.join("c.svg").display(),
+        dir.join("r.html").display()
+    );
+    let started = Instant::now();
+    let out = Command::new("sh").arg("-c").arg(&cmd).output().expect("sh");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(started.elapsed() < Duration::from_secs(30), "took {:?}", started.elapsed());
+    assert!(!out.status.success(), "refused");
+    assert!(out.status.code().is_some(), "exited, not killed: {:?} {err}", out.status);
+    for part in ["years.csv", "evaluations", "10,000,000", "0001-01-01", "9998-12-31"] {
+        assert!(err.contains(part), "says {part:?}: {err}");
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}
 
 #[test]
 fn a_long_policy_interval_does_not_overflow_the_hpa_baseline() {
