@@ -134,6 +134,20 @@ fn policy_errors_quote_a_short_excerpt() {
     }
 }
 
+#[test]
+fn state_file_errors_quote_a_short_excerpt() {
+    let long = "s".repeat(1_000_000);
+    for text in [
+        format!(r#"{{"policies": "{long}"}}"#),
+        format!(r#"{{"policies": {{"a/b": {{"status": {{"observedGeneration": "{long}"}}}}}}}}"#),
+        format!(r#"{{"policies": {{"a/b": {{"status": {{"lastDecision": {{"{long}": 1}}}}}}}}}}"#),
+        format!("{{\"policies\": {{\"a/b\": {long}"),
+    ] {
+        let e = ebbflow::readout::cli::parse_state_file(text.as_bytes(), &[]).expect_err("refused");
+        short(&e);
+    }
+}
+
 // --- item 13: non-finite values are missing samples --------------------------------------------
 
 #[test]
@@ -293,6 +307,20 @@ fn validate_reports_schema_and_rule_problems_together() {
 }
 
 // --- item 13: status --interval ----------------------------------------------------------------
+
+#[test]
+fn status_watch_refuses_a_zero_negative_or_absurd_interval() {
+    for interval in ["0s", "0ms", "-1s", "100years"] {
+        let out = ebbflow(
+            &["status", "--state", "/nonexistent/state.json", "-w", "--interval", interval],
+            &[],
+            Duration::from_secs(10),
+        );
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "--interval {interval} accepted");
+        assert!(err.contains("--interval"), "names the flag: {err}");
+    }
+}
 
 // --- item 13: sweep keys -----------------------------------------------------------------------
 
