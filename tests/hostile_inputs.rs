@@ -324,6 +324,21 @@ fn status_watch_refuses_a_zero_negative_or_absurd_interval() {
 
 // --- item 13: sweep keys -----------------------------------------------------------------------
 
+#[test]
+fn sweep_key_matching_no_policy_field_is_refused_with_the_valid_keys() {
+    for key in ["scaleIn.cooldwn", "metrics[0].smoothing.windw", "spike.treshold", "minsize"] {
+        let args = SimulateArgs {
+            sweep: vec![format!("{key}=5,10")],
+            rank_by: "over-limit".into(),
+            no_progress: true,
+            ..SimulateArgs::default()
+        };
+        let e = ebbflow::sim::cli::run(&args).expect_err("a sweep of nothing is refused");
+        assert!(e.contains(key), "names the key: {e}");
+        assert!(e.contains("scaleIn.cooldown") && e.contains("metrics[0].smoothing.window"), "lists keys: {e}");
+    }
+}
+
 // --- item 13: no backtrace ---------------------------------------------------------------------
 
 #[test]
