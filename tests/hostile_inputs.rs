@@ -226,6 +226,16 @@ fn values_near_f64_max_never_reach_the_policy_as_infinity() {
         ..ScenarioFile::default()
     };
     let sc = Scenario::build(file).unwrap_or_else(|e| panic!("{e}"));
+    // What the simulated Cloud Monitoring hands the policy: 1e308 × 10 nodes overflows, and
+    // must arrive as no sample rather than as infinity.
+    use ebbflow::adapters::{MetricQuery, MetricSource as _};
+    let world = ebbflow::sim::model::World::new(&sc.trace, sc.policy.metrics[0].kind, sc.model);
+    let query = MetricQuery::from_spec(&sc.spec.metrics[0].query, "simulated");
+    let series =
+        futures::executor::block_on(world.fetch(&query, ebbflow::core::Ts(i64::MIN), ebbflow::core::Ts(i64::MAX)))
+            .expect("fetch");
+    assert_eq!(series.samples.len(), 15, "the 15 samples of 50 arrive");
+    assert!(series.samples.iter().all(|s| s.value.is_finite()), "{:?}", series.samples);
     let run = ebbflow::sim::run_policy(&sc);
     for s in &run.steps {
         assert!(!s.observed.is_infinite() && !s.smoothed.is_infinite(), "{s:?}");
@@ -382,13 +392,19 @@ fn rendering_is_total_on_degenerate_traces() {
         ("negative", series(&["-5", "-7", "-1e300"])),
     ];
     let dir = tmp();
+    // Live Bigtable CPU is a fraction: target 0.6, so ±1e308 stay finite per node but their range
+    // does not fit an f64.
+    let fraction = std::fs::read_to_string(bigtable_policy()).expect("policy").replace("target: 60", "target: 0.6");
+    let fraction = write(&dir, "fraction.yaml", &fraction);
     for (name, csv) in traces {
         let trace = write(&dir, &format!("{name}.csv"), &csv);
-        for chart in ["c.svg", "c.png"] {
+        for (chart, policy, recorded) in
+            [("c.svg", bigtable_policy(), 10), ("c.png", bigtable_policy(), 10), ("c.svg", fraction.clone(), 1)]
+        {
             let args = SimulateArgs {
                 trace: Some(trace.clone()),
-                policy: Some(bigtable_policy()),
-                recorded_size: Some(10),
+                policy: Some(policy),
+                recorded_size: Some(recorded),
                 chart: Some(dir.join(chart)),
                 html: Some(dir.join("r.html")),
                 steps_out: Some(dir.join("steps.csv")),
