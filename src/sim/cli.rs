@@ -21,7 +21,10 @@ pub struct SimulateArgs {
     #[arg(long, value_name = "FILE")]
     pub scenario: Option<PathBuf>,
     /// Recorded metric: CSV `timestamp,value` or a Cloud Monitoring ListTimeSeries JSON response
-    /// (several pages concatenated or in an array), e.g. from `ebbflow record`.
+    /// (several pages concatenated or in an array), e.g. from `ebbflow record`. Values that are
+    /// not finite numbers (NaN, inf, empty; "NaN"/"Infinity" in JSON) are gaps. A trace whose
+    /// span needs more than 10,000,000 evaluations at the policy's interval is refused, naming its
+    /// longest gap.
     #[arg(long, value_name = "FILE")]
     pub trace: Option<PathBuf>,
     /// ScalePolicy YAML, the same file `kubectl apply` takes.

@@ -151,7 +151,8 @@ impl Scenario {
         };
         let dur = |flag: &str, text: &Option<String>, default: Dur| -> Result<Dur, String> {
             match text {
-                Some(t) => Dur::parse(t).map_err(|e| format!("--{flag}: {e}")),
+                // The value may come from a scenario file: quote it short.
+                Some(t) => Dur::parse(t).map_err(|e| format!("--{flag}: {}", crate::excerpt::shorten_quotes(&e))),
                 None => Ok(default),
             }
         };
