@@ -106,6 +106,10 @@ pub fn parse_policy(path: &str, text: &str) -> Result<ScalePolicy, LoadError> {
 pub fn check_policy(path: &str, text: &str) -> Result<(ScalePolicy, Policy), LoadError> {
     let doc = parse_yaml(path, text)?;
     let mut issues = schema_issues(&doc);
+    // The schema leaves metadata to the API server, which requires a name.
+    if doc.is_object() && doc["metadata"]["name"].as_str().is_none_or(str::is_empty) {
+        issues.push(FieldIssue { field: "metadata.name".into(), message: "is required".into() });
+    }
     if issues.is_empty() {
         let sp = typed(path, doc)?;
         let policy = Policy::from_spec(&sp.spec)

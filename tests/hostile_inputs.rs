@@ -309,6 +309,10 @@ fn validate_reports_schema_and_rule_problems_together() {
     ] {
         assert!(e.contains(part), "reports {part:?}: {e}");
     }
+    // A missing name is reported with the rest too.
+    let nameless = write(&dir, "nameless.yaml", &text.replace("metadata:\n  name: worker\n", "metadata:\n"));
+    let e = ebbflow::crd::load_policy(&nameless).expect_err("refused").to_string();
+    assert!(e.contains("metadata.name: is required") && e.contains("spec.minSize"), "{e}");
     let out = ebbflow(&["validate", bad.to_str().expect("utf-8")], &[], Duration::from_secs(30));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
