@@ -56,6 +56,8 @@ pub enum LoadError {
         path: String,
         /// Every mismatch, each naming its field.
         issues: Vec<FieldIssue>,
+        /// The 1-based line of each issue's field in the file, where it could be found.
+        at: Vec<Option<usize>>,
     },
     /// The spec parsed but breaks a rule.
     #[error("{path}: {source}")]
@@ -65,6 +67,8 @@ pub enum LoadError {
         /// Every problem.
         #[source]
         source: PolicyError,
+        /// The 1-based line of each issue's field in the file, where it could be found.
+        at: Vec<Option<usize>>,
     },
 }
 
@@ -72,12 +76,19 @@ impl LoadError {
     /// One line per problem, each starting with the file (and line, where known), for a
     /// command that lists every problem of a file.
     pub fn lines(&self) -> Vec<String> {
-        let per_issue = |path: &str, issues: &[FieldIssue]| -> Vec<String> {
-            issues.iter().map(|i| format!("{path}: {i}")).collect()
+        let per_issue = |path: &str, issues: &[FieldIssue], at: &[Option<usize>]| -> Vec<String> {
+            issues
+                .iter()
+                .enumerate()
+                .map(|(n, i)| match at.get(n).copied().flatten() {
+                    Some(line) => format!("{path}:{line}: {i}"),
+                    None => format!("{path}: {i}"),
+                })
+                .collect()
         };
         match self {
-            LoadError::Schema { path, issues } => per_issue(path, issues),
-            LoadError::Invalid { path, source } => per_issue(path, &source.issues),
+            LoadError::Schema { path, issues, at } => per_issue(path, issues, at),
+            LoadError::Invalid { path, source, at } => per_issue(path, &source.issues, at),
             other => vec![other.to_string()],
         }
     }
@@ -93,7 +104,8 @@ pub fn parse_policy(path: &str, text: &str) -> Result<ScalePolicy, LoadError> {
     let doc = parse_yaml(path, text)?;
     let issues = schema_issues(&doc);
     if !issues.is_empty() {
-        return Err(LoadError::Schema { path: path.to_string(), issues });
+        let at = issues.iter().map(|i| field_line(text, &i.field)).collect();
+        return Err(LoadError::Schema { path: path.to_string(), issues, at });
     }
     typed(path, doc)
 }
@@ -112,8 +124,10 @@ pub fn check_policy(path: &str, text: &str) -> Result<(ScalePolicy, Policy), Loa
     }
     if issues.is_empty() {
         let sp = typed(path, doc)?;
-        let policy = Policy::from_spec(&sp.spec)
-            .map_err(|e| LoadError::Invalid { path: path.to_string(), source: shortened(e) })?;
+        let policy = Policy::from_spec(&sp.spec).map_err(|e| {
+            let at = e.issues.iter().map(|i| field_line(text, &i.field)).collect();
+            LoadError::Invalid { path: path.to_string(), source: shortened(e), at }
+        })?;
         return Ok((sp, policy));
     }
     let mut pruned = doc;
@@ -129,7 +143,80 @@ pub fn check_policy(path: &str, text: &str) -> Result<(ScalePolicy, Policy), Loa
             }
         }
     }
-    Err(LoadError::Schema { path: path.to_string(), issues })
+    let at = issues.iter().map(|i| field_line(text, &i.field)).collect();
+    Err(LoadError::Schema { path: path.to_string(), issues, at })
+}
+
+/// A non-blank, non-comment line of block-style YAML: the column its content starts at (after
+/// a list item's `- `), the column of that dash if it starts a list item, and the content.
+struct YamlLine<'a> {
+    col: usize,
+    dash: Option<usize>,
+    content: &'a str,
+}
+
+fn yaml_line(line: &str) -> Option<YamlLine<'_>> {
+    let trimmed = line.trim_start();
+    if trimmed.is_empty() || trimmed.starts_with('#') {
+        return None;
+    }
+    let indent = line.len() - trimmed.len();
+    match trimmed.strip_prefix('-') {
+        Some(rest) if rest.is_empty() || rest.starts_with(' ') => {
+            let content = rest.trim_start();
+            Some(YamlLine { col: indent + 1 + (rest.len() - content.len()), dash: Some(indent), content })
+        }
+        _ => Some(YamlLine { col: indent, dash: None, content: trimmed }),
+    }
+}
+
+/// The 1-based line of `field` (a path such as `spec.metrics[0].smoothing.window`) in block-style
+/// YAML, or of its nearest enclosing field that can be found (where a missing field belongs).
+/// A best effort for messages: a flow-style (`{...}`) value ends the search at its key.
+fn field_line(text: &str, field: &str) -> Option<usize> {
+    let lines: Vec<Option<YamlLine<'_>>> = text.lines().map(yaml_line).collect();
+    let first = |lo: usize, hi: usize| (lo..hi).find_map(|j| lines[j].as_ref().map(|l| (j, l)));
+    // The block being searched: lines lo..hi.
+    let (mut lo, mut hi) = (0, lines.len());
+    let mut found = None;
+    for part in field.split('.') {
+        let mut pieces = part.split('[');
+        let key = pieces.next().unwrap_or_default();
+        // A key: among the block's entries (lines at the column of its first line).
+        let Some((_, head)) = first(lo, hi) else { break };
+        let col = head.col;
+        let hit = (lo..hi).find(|&j| {
+            lines[j].as_ref().is_some_and(|l| {
+                l.col == col && l.content.split_once(':').map(|(k, _)| k.trim().trim_matches(['"', '\''])) == Some(key)
+            })
+        });
+        let Some(i) = hit else { break };
+        found = Some(i);
+        // Its value: the lines below until one at its column or left of it (a list may start at
+        // the key's own column).
+        let end = (i + 1..hi)
+            .find(|&j| {
+                lines[j].as_ref().is_some_and(|l| match l.dash {
+                    Some(d) => d < col,
+                    None => l.col <= col,
+                })
+            })
+            .unwrap_or(hi);
+        (lo, hi) = (i + 1, end);
+        for index in pieces {
+            let Ok(n) = index.trim_end_matches(']').parse::<usize>() else { return found.map(|i| i + 1) };
+            // The list's items: lines with a dash at the column of the first one.
+            let Some((_, head)) = first(lo, hi) else { return found.map(|i| i + 1) };
+            let Some(dash) = head.dash else { return found.map(|i| i + 1) };
+            let items: Vec<usize> =
+                (lo..hi).filter(|&j| lines[j].as_ref().is_some_and(|l| l.dash == Some(dash))).collect();
+            let Some(&i) = items.get(n) else { return found.map(|i| i + 1) };
+            found = Some(i);
+            // The item's entries start on its own line, after the dash.
+            (lo, hi) = (i, items.get(n + 1).copied().unwrap_or(hi));
+        }
+    }
+    found.map(|i| i + 1)
 }
 
 /// Read, parse and validate a ScalePolicy file, reporting every problem (see [`check_policy`]).
@@ -577,5 +664,55 @@ fn pattern_hint(pattern: &str, text: &str) -> String {
         format!("{text} is not a Cloud Monitoring reducer; e.g. REDUCE_MEAN, REDUCE_SUM, REDUCE_MAX")
     } else {
         format!("{text} does not match {pattern}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const POLICY: &str = include_str!("../simulations/policies/bigtable-cpu.yaml");
+
+    fn line_of(text: &str, needle: &str) -> usize {
+        text.lines().position(|l| l.contains(needle)).map(|i| i + 1).unwrap_or_else(|| panic!("no {needle}"))
+    }
+
+    #[test]
+    fn fields_are_found_on_their_lines() {
+        for (field, needle) in [
+            ("spec.minSize", "minSize: 2"),
+            ("spec.scaleIn.cooldown", "cooldown: 10m"),
+            ("spec.metrics[0].name", "- name: cpu"),
+            ("spec.metrics[0].smoothing.window", "window: 10m"),
+            ("spec.metrics[0].query.alignmentPeriod", "alignmentPeriod: 60s"),
+            ("spec.target.bigtableCluster.cluster", "cluster: prod-c1"),
+            // Missing fields point at where they belong.
+            ("spec.metrics[0].smoothing.nothing", "smoothing:"),
+            ("spec.interval", "spec:"),
+            ("spec.metrics[3].name", "metrics:"),
+        ] {
+            assert_eq!(field_line(POLICY, field), Some(line_of(POLICY, needle)), "{field}");
+        }
+    }
+
+    #[test]
+    fn lists_at_the_keys_column_and_flow_values_are_handled() {
+        let text = "spec:\n  metrics:\n  - name: a\n    target: 1\n  - name: b\n    target: {x: 1}\n  minSize: 3\n";
+        assert_eq!(field_line(text, "spec.metrics[1].target"), Some(6));
+        assert_eq!(field_line(text, "spec.metrics[1].target.x"), Some(6));
+        assert_eq!(field_line(text, "spec.minSize"), Some(7));
+        assert_eq!(field_line(text, "spec.metrics[0].target"), Some(4));
+        assert_eq!(field_line("{}", "spec.minSize"), None);
+    }
+
+    #[test]
+    fn validate_lines_carry_the_line_of_each_problem() {
+        let text = POLICY.replace("cooldown: 10m", "cooldown: 10 minutes").replace("minSize: 2", "minSize: 50");
+        let e = check_policy("p.yaml", &text).expect_err("refused");
+        let lines = e.lines();
+        let cooldown = format!("p.yaml:{}: spec.scaleIn.cooldown: ", line_of(&text, "cooldown: 10 minutes"));
+        let min = format!("p.yaml:{}: spec.minSize: ", line_of(&text, "minSize: 50"));
+        assert!(lines.iter().any(|l| l.starts_with(&cooldown)), "{lines:?}");
+        assert!(lines.iter().any(|l| l.starts_with(&min)), "{lines:?}");
     }
 }
