@@ -327,8 +327,12 @@ struct Panel<'a> {
 }
 
 impl Panel<'_> {
+    /// Pixel row of `v`, always finite: a value beyond the scale (only possible past the
+    /// ±f64::MAX / 4 the scale is capped at) is drawn just outside the plot, where it is clipped.
     fn y_px(&self, v: f64) -> f64 {
-        self.rect.bottom() - (v - self.y_lo) / (self.y_hi - self.y_lo) * self.rect.h
+        let f = (v - self.y_lo) / (self.y_hi - self.y_lo);
+        let f = if f.is_nan() { 0.0 } else { f.clamp(-1.0, 2.0) };
+        self.rect.bottom() - f * self.rect.h
     }
 }
 
@@ -338,7 +342,7 @@ fn build_scene(data: &ChartData, width: u32, height: u32) -> Scene {
     let height = height.max(120);
     let (w, h) = (f64::from(width), f64::from(height));
     let start = data.start_ms;
-    let end = if data.end_ms > data.start_ms { data.end_ms } else { data.start_ms + 1 };
+    let end = if data.end_ms > data.start_ms { data.end_ms } else { data.start_ms.saturating_add(1) };
 
     let mut scene = Scene { width, height, title: data.title.clone(), clips: Vec::new(), prims: Vec::new() };
     scene.rect(Rect { x: 0.0, y: 0.0, w, h }, WHITE, 1.0);
@@ -482,8 +486,12 @@ fn build_scene(data: &ChartData, width: u32, height: u32) -> Scene {
                 }
             }
         }
-        if !hi.is_finite() || hi <= lo {
-            hi = lo + 1.0;
+        // The scale spans at most f64::MAX / 2, so every difference below stays finite; a range
+        // too small to divide into ticks (all values equal, or subnormal) is drawn as flat.
+        let cap = f64::MAX / 4.0;
+        let (lo, mut hi) = (lo.max(-cap), hi.min(cap));
+        if !hi.is_finite() || hi - lo < f64::MIN_POSITIVE * 1e10 || hi - lo < lo.abs() * 1e-9 {
+            hi = lo + lo.abs().max(1.0);
         }
         // Headroom keeps a line at the maximum from merging into the panel's top edge.
         let hi = hi + (hi - lo) * 0.03;
@@ -503,7 +511,9 @@ fn build_scene(data: &ChartData, width: u32, height: u32) -> Scene {
         p.rect.w = (plot_right - plot_x).max(20.0);
     }
     let plot_w = panels[0].rect.w;
-    let x_px = |t: i64| plot_x + (t - start) as f64 / (end - start) as f64 * plot_w;
+    // In i128: the span of two arbitrary i64 times does not fit an i64.
+    let span_ms = (i128::from(end) - i128::from(start)).max(1) as f64;
+    let x_px = |t: i64| plot_x + (i128::from(t) - i128::from(start)) as f64 / span_ms * plot_w;
 
     // Title, and the full UTC range on the right so the year and dates are never ambiguous.
     let range = format!("{} to {} UTC", format_full(start), format_full(end));
@@ -617,7 +627,7 @@ fn build_scene(data: &ChartData, width: u32, height: u32) -> Scene {
                     continue;
                 }
                 if d.series.style == Style::Area {
-                    let base = p.y_px(0.0f64.clamp(p.y_lo, p.y_hi));
+                    let base = p.y_px(0.0f64.max(p.y_lo).min(p.y_hi));
                     let mut poly = pts.clone();
                     if let (Some(first), Some(last)) = (pts.first(), pts.last()) {
                         poly.push((last.0, base));
@@ -690,7 +700,8 @@ fn build_scene(data: &ChartData, width: u32, height: u32) -> Scene {
             // Labels at the ends of the axis are pulled in rather than cut off at the image edge.
             for (t, label) in &ticks {
                 let half = text_width(label) / 2.0;
-                let x = x_px(*t).clamp(PAD / 2.0 + half, w - PAD / 2.0 - half);
+                // max/min rather than clamp: a label wider than the image must not panic.
+                let x = x_px(*t).max(PAD / 2.0 + half).min(w - PAD / 2.0 - half);
                 scene.text(x, by + 15.0, label.clone(), Anchor::Middle, MUTED);
             }
         }
@@ -772,9 +783,9 @@ fn visible(points: &[(i64, f64)], start: i64, end: i64) -> &[(i64, f64)] {
 /// Returns x in column units (0.0 = `start`, `columns` = `end`) and the values unchanged. Keeping
 /// the extremes of each column means a one-sample spike survives among any number of samples.
 fn decimate(points: &[(i64, f64)], start: i64, end: i64, columns: usize) -> Vec<Vec<(f64, f64)>> {
-    let span = (end - start).max(1) as f64;
+    let span = (i128::from(end) - i128::from(start)).max(1) as f64;
     let cols = columns as f64;
-    let x_of = |t: i64| (t - start) as f64 / span * cols;
+    let x_of = |t: i64| (i128::from(t) - i128::from(start)) as f64 / span * cols;
     let col_of = |x: f64| x.floor().clamp(-1.0, cols) as i64;
 
     let mut runs = Vec::new();
@@ -894,7 +905,7 @@ fn shortfall_polygons(
     p: &Panel<'_>,
 ) -> Vec<Vec<(f64, f64)>> {
     let columns = r.w.ceil().max(1.0) as usize;
-    let span = (end - start) as f64;
+    let span = (i128::from(end) - i128::from(start)) as f64;
     let t_at = |c: f64| start as f64 + c / columns as f64 * span;
     let d = &demand.points;
     let mut polys = Vec::new();
@@ -949,7 +960,7 @@ fn interpolate(points: &[(i64, f64)], t: f64) -> Option<f64> {
     if b.0 == a.0 {
         return Some(a.1);
     }
-    Some(a.1 + (b.1 - a.1) * (t - a.0 as f64) / (b.0 - a.0) as f64)
+    Some(a.1 + (b.1 - a.1) * (t - a.0 as f64) / (b.0 as f64 - a.0 as f64))
 }
 
 // === axes ===
@@ -969,10 +980,15 @@ fn nice_ticks(lo: f64, hi: f64, target: f64) -> (Vec<f64>, f64) {
         } else {
             10.0
         };
-    let first = (lo / step).floor() as i64;
-    let last = (hi / step).ceil() as i64;
+    let first = (lo / step).floor();
+    let last = (hi / step).ceil();
+    // A range the scale could not divide (callers avoid it) gets its two ends as ticks rather
+    // than an unbounded or empty list.
+    if !(step.is_finite() && step > 0.0 && first.is_finite() && last.is_finite() && last - first <= 1000.0) {
+        return (vec![lo, hi], hi - lo);
+    }
     // Multiplying an integer by the step avoids the drift of repeated addition.
-    ((first..=last).map(|k| k as f64 * step).collect(), step)
+    ((first as i64..=last as i64).map(|k| k as f64 * step).collect(), step)
 }
 
 /// [`nice_ticks`] for about `target` to `target + 2` ticks, whichever wastes the least of the
@@ -1010,11 +1026,13 @@ const SECOND: i64 = 1_000;
 const MINUTE: i64 = 60 * SECOND;
 const HOUR: i64 = 60 * MINUTE;
 const DAY: i64 = 24 * HOUR;
+/// Ticks of a year or more sit on 364-day multiples, like the longest step before them.
+const YEAR: i64 = 364 * DAY;
 
 /// Time ticks at round UTC times with labels; the interval is the smallest that leaves room
 /// between labels.
 fn time_ticks(start: i64, end: i64, plot_w: f64) -> Vec<(i64, String)> {
-    const STEPS: [i64; 25] = [
+    const STEPS: [i64; 30] = [
         SECOND,
         2 * SECOND,
         5 * SECOND,
@@ -1040,9 +1058,14 @@ fn time_ticks(start: i64, end: i64, plot_w: f64) -> Vec<(i64, String)> {
         56 * DAY,
         182 * DAY,
         364 * DAY,
+        2 * YEAR,
+        5 * YEAR,
+        10 * YEAR,
+        100 * YEAR,
+        1000 * YEAR,
     ];
-    let span = (end - start).max(1);
-    let multi_day = start.div_euclid(DAY) != end.div_euclid(DAY) && span > HOUR;
+    let span = (i128::from(end) - i128::from(start)).max(1);
+    let multi_day = start.div_euclid(DAY) != end.div_euclid(DAY) && span > i128::from(HOUR);
     let mut chosen = STEPS[STEPS.len() - 1];
     for step in STEPS {
         let label_w = text_width(&format_tick(start, step, multi_day)) + 24.0;
@@ -1052,23 +1075,33 @@ fn time_ticks(start: i64, end: i64, plot_w: f64) -> Vec<(i64, String)> {
             break;
         }
     }
+    // Spans beyond the table (any i64 range is accepted) still get a bounded number of ticks.
+    let most = (plot_w / 40.0).max(1.0) as i128;
+    if span / i128::from(chosen) > most {
+        chosen = i64::try_from(span / most + 1).unwrap_or(i64::MAX);
+    }
     // Weekly ticks fall on Mondays; 1970-01-01 was a Thursday, four days after one.
     let offset = if chosen >= 7 * DAY { 4 * DAY } else { 0 };
-    let mut t = (start - offset).div_euclid(chosen) * chosen + offset;
+    let mut t = start.saturating_sub(offset).div_euclid(chosen).saturating_mul(chosen).saturating_add(offset);
     if t < start {
-        t += chosen;
+        t = t.saturating_add(chosen);
     }
     let mut out = Vec::new();
-    while t <= end {
+    while t >= start && t <= end {
         out.push((t, format_tick(t, chosen, multi_day)));
-        t += chosen;
+        match t.checked_add(chosen) {
+            Some(next) => t = next,
+            None => break,
+        }
     }
     out
 }
 
 fn format_tick(t: i64, step: i64, multi_day: bool) -> String {
-    let (_, mo, d, hh, mm, ss) = civil(t);
-    if step >= DAY {
+    let (y, mo, d, hh, mm, ss) = civil(t);
+    if step >= 2 * YEAR {
+        format!("{y:04}")
+    } else if step >= DAY {
         format!("{mo:02}-{d:02}")
     } else if step < MINUTE {
         format!("{hh:02}:{mm:02}:{ss:02}")

@@ -9,6 +9,7 @@ use serde_json::Value;
 
 use crate::api::ScalePolicy;
 use crate::core::{FieldIssue, Policy, PolicyError};
+use crate::excerpt::{excerpt, quoted, shorten_quotes};
 
 /// The CRD as YAML, exactly as committed in `crds/scalepolicy.yaml`.
 pub fn crd_yaml() -> String {
@@ -29,6 +30,16 @@ pub enum LoadError {
         #[source]
         source: std::io::Error,
     },
+    /// The text is not YAML (a syntax error, a duplicate key, several documents).
+    #[error("{path}{}: not valid YAML: {message}", .location.map(|(l, c)| format!(":{l}:{c}")).unwrap_or_default())]
+    Syntax {
+        /// The file.
+        path: String,
+        /// 1-based line and column, when the parser knows them.
+        location: Option<(u64, u64)>,
+        /// What is wrong, in the file's terms.
+        message: String,
+    },
     /// The YAML does not describe a ScalePolicy.
     #[error("{path}: not a valid ScalePolicy: {message}")]
     Parse {
@@ -37,13 +48,16 @@ pub enum LoadError {
         /// What the parser said, with line and column.
         message: String,
     },
-    /// The document breaks the CRD's OpenAPI schema (what the API server would refuse or prune).
-    #[error("{path}: does not match the ScalePolicy schema: {}", .issues.iter().map(|i| i.to_string()).collect::<Vec<_>>().join("; "))]
+    /// The document breaks the CRD's OpenAPI schema (what the API server would refuse or prune),
+    /// and, from [`check_policy`], the rules too.
+    #[error("{path}: invalid ScalePolicy: {}", .issues.iter().map(|i| i.to_string()).collect::<Vec<_>>().join("; "))]
     Schema {
         /// The file.
         path: String,
         /// Every mismatch, each naming its field.
         issues: Vec<FieldIssue>,
+        /// The 1-based line of each issue's field in the file, where it could be found.
+        at: Vec<Option<usize>>,
     },
     /// The spec parsed but breaks a rule.
     #[error("{path}: {source}")]
@@ -53,36 +67,349 @@ pub enum LoadError {
         /// Every problem.
         #[source]
         source: PolicyError,
+        /// The 1-based line of each issue's field in the file, where it could be found.
+        at: Vec<Option<usize>>,
     },
+}
+
+impl LoadError {
+    /// One line per problem, each starting with the file (and line, where known), for a
+    /// command that lists every problem of a file.
+    pub fn lines(&self) -> Vec<String> {
+        let per_issue = |path: &str, issues: &[FieldIssue], at: &[Option<usize>]| -> Vec<String> {
+            issues
+                .iter()
+                .enumerate()
+                .map(|(n, i)| match at.get(n).copied().flatten() {
+                    Some(line) => format!("{path}:{line}: {i}"),
+                    None => format!("{path}: {i}"),
+                })
+                .collect()
+        };
+        match self {
+            LoadError::Schema { path, issues, at } => per_issue(path, issues, at),
+            LoadError::Invalid { path, source, at } => per_issue(path, &source.issues, at),
+            other => vec![other.to_string()],
+        }
+    }
 }
 
 /// Parse a ScalePolicy from YAML text (`path` is only used in messages).
 ///
 /// The document is first checked against the generated CRD schema, so a misspelt or misplaced
 /// field is an error naming it rather than a setting silently dropped (the API server prunes
-/// unknown fields; a file loaded in standalone mode must not behave differently).
+/// unknown fields; a file loaded in standalone mode must not behave differently). The rules
+/// ([`Policy::from_spec`]) are not checked here; [`check_policy`] checks both.
 pub fn parse_policy(path: &str, text: &str) -> Result<ScalePolicy, LoadError> {
-    let doc: Value = serde_saphyr::from_str(text)
-        .map_err(|e| LoadError::Parse { path: path.to_string(), message: e.to_string() })?;
+    let doc = parse_yaml(path, text)?;
     let issues = schema_issues(&doc);
     if !issues.is_empty() {
-        return Err(LoadError::Schema { path: path.to_string(), issues });
+        let at = issues.iter().map(|i| field_line(text, &i.field)).collect();
+        return Err(LoadError::Schema { path: path.to_string(), issues, at });
     }
-    let sp: ScalePolicy =
-        serde_json::from_value(doc).map_err(|e| LoadError::Parse { path: path.to_string(), message: e.to_string() })?;
+    typed(path, doc)
+}
+
+/// Parse and validate a ScalePolicy: every schema and rule problem in one error.
+///
+/// When the schema refuses some values, the rules are still checked on the rest (each refused
+/// value is left out, so its default applies), and rule problems on fields the schema already
+/// reported, or that contain or sit under them, are left out as consequences.
+pub fn check_policy(path: &str, text: &str) -> Result<(ScalePolicy, Policy), LoadError> {
+    let doc = parse_yaml(path, text)?;
+    let mut issues = schema_issues(&doc);
+    // The schema leaves metadata to the API server, which requires a name.
+    if doc.is_object() && doc["metadata"]["name"].as_str().is_none_or(str::is_empty) {
+        issues.push(FieldIssue { field: "metadata.name".into(), message: "is required".into() });
+    }
+    if issues.is_empty() {
+        let sp = typed(path, doc)?;
+        let policy = Policy::from_spec(&sp.spec).map_err(|e| {
+            let at = e.issues.iter().map(|i| field_line(text, &i.field)).collect();
+            LoadError::Invalid { path: path.to_string(), source: shortened(e), at }
+        })?;
+        return Ok((sp, policy));
+    }
+    let mut pruned = doc;
+    for issue in &issues {
+        remove_field(&mut pruned, &issue.field);
+    }
+    if let Ok(sp) = serde_json::from_value::<ScalePolicy>(pruned)
+        && let Err(e) = Policy::from_spec(&sp.spec)
+    {
+        for rule in shortened(e).issues {
+            if !issues.iter().any(|s| related(&s.field, &rule.field)) {
+                issues.push(rule);
+            }
+        }
+    }
+    let at = issues.iter().map(|i| field_line(text, &i.field)).collect();
+    Err(LoadError::Schema { path: path.to_string(), issues, at })
+}
+
+/// A non-blank, non-comment line of block-style YAML: the column its content starts at (after
+/// a list item's `- `), the column of that dash if it starts a list item, and the content.
+struct YamlLine<'a> {
+    col: usize,
+    dash: Option<usize>,
+    content: &'a str,
+}
+
+fn yaml_line(line: &str) -> Option<YamlLine<'_>> {
+    let trimmed = line.trim_start();
+    if trimmed.is_empty() || trimmed.starts_with('#') {
+        return None;
+    }
+    let indent = line.len() - trimmed.len();
+    match trimmed.strip_prefix('-') {
+        Some(rest) if rest.is_empty() || rest.starts_with(' ') => {
+            let content = rest.trim_start();
+            Some(YamlLine { col: indent + 1 + (rest.len() - content.len()), dash: Some(indent), content })
+        }
+        _ => Some(YamlLine { col: indent, dash: None, content: trimmed }),
+    }
+}
+
+/// The 1-based line of `field` (a path such as `spec.metrics[0].smoothing.window`) in block-style
+/// YAML, or of its nearest enclosing field that can be found (where a missing field belongs).
+/// A best effort for messages: a flow-style (`{...}`) value ends the search at its key.
+fn field_line(text: &str, field: &str) -> Option<usize> {
+    let lines: Vec<Option<YamlLine<'_>>> = text.lines().map(yaml_line).collect();
+    let first = |lo: usize, hi: usize| (lo..hi).find_map(|j| lines[j].as_ref().map(|l| (j, l)));
+    // The block being searched: lines lo..hi.
+    let (mut lo, mut hi) = (0, lines.len());
+    let mut found = None;
+    for part in field.split('.') {
+        let mut pieces = part.split('[');
+        let key = pieces.next().unwrap_or_default();
+        // A key: among the block's entries (lines at the column of its first line).
+        let Some((_, head)) = first(lo, hi) else { break };
+        let col = head.col;
+        let hit = (lo..hi).find(|&j| {
+            lines[j].as_ref().is_some_and(|l| {
+                l.col == col && l.content.split_once(':').map(|(k, _)| k.trim().trim_matches(['"', '\''])) == Some(key)
+            })
+        });
+        let Some(i) = hit else { break };
+        found = Some(i);
+        // Its value: the lines below until one at its column or left of it (a list may start at
+        // the key's own column).
+        let end = (i + 1..hi)
+            .find(|&j| {
+                lines[j].as_ref().is_some_and(|l| match l.dash {
+                    Some(d) => d < col,
+                    None => l.col <= col,
+                })
+            })
+            .unwrap_or(hi);
+        (lo, hi) = (i + 1, end);
+        for index in pieces {
+            let Ok(n) = index.trim_end_matches(']').parse::<usize>() else { return found.map(|i| i + 1) };
+            // The list's items: lines with a dash at the column of the first one.
+            let Some((_, head)) = first(lo, hi) else { return found.map(|i| i + 1) };
+            let Some(dash) = head.dash else { return found.map(|i| i + 1) };
+            let items: Vec<usize> =
+                (lo..hi).filter(|&j| lines[j].as_ref().is_some_and(|l| l.dash == Some(dash))).collect();
+            let Some(&i) = items.get(n) else { return found.map(|i| i + 1) };
+            found = Some(i);
+            // The item's entries start on its own line, after the dash.
+            (lo, hi) = (i, items.get(n + 1).copied().unwrap_or(hi));
+        }
+    }
+    found.map(|i| i + 1)
+}
+
+/// Read, parse and validate a ScalePolicy file, reporting every problem (see [`check_policy`]).
+pub fn load_policy(path: &Path) -> Result<(ScalePolicy, Policy), LoadError> {
+    let display = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|source| LoadError::Read { path: display.clone(), source })?;
+    check_policy(&display, &text)
+}
+
+/// The YAML document as JSON, or the parser's complaint in the file's terms.
+fn parse_yaml(path: &str, text: &str) -> Result<Value, LoadError> {
+    serde_saphyr::from_str(text).map_err(|e| {
+        let (location, message) = yaml_problem(&e, text);
+        LoadError::Syntax { path: path.to_string(), location, message }
+    })
+}
+
+/// The checked document as a typed ScalePolicy.
+fn typed(path: &str, doc: Value) -> Result<ScalePolicy, LoadError> {
+    let sp: ScalePolicy = serde_json::from_value(doc)
+        .map_err(|e| LoadError::Parse { path: path.to_string(), message: humanize_serde(&e.to_string()) })?;
     if sp.metadata.name.as_deref().unwrap_or("").is_empty() {
         return Err(LoadError::Parse { path: path.to_string(), message: "metadata.name is required".into() });
     }
     Ok(sp)
 }
 
-/// Read, parse and validate a ScalePolicy file.
-pub fn load_policy(path: &Path) -> Result<(ScalePolicy, Policy), LoadError> {
-    let display = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|source| LoadError::Read { path: display.clone(), source })?;
-    let sp = parse_policy(&display, &text)?;
-    let policy = Policy::from_spec(&sp.spec).map_err(|source| LoadError::Invalid { path: display, source })?;
-    Ok((sp, policy))
+/// The rules' messages with any long quoted value cut (a metric name can be any length).
+fn shortened(mut e: PolicyError) -> PolicyError {
+    for i in &mut e.issues {
+        i.message = shorten_quotes(&i.message);
+    }
+    e
+}
+
+/// Whether two field paths are the same field or one contains the other.
+fn related(a: &str, b: &str) -> bool {
+    let under = |x: &str, y: &str| x.strip_prefix(y).is_some_and(|rest| rest.starts_with(['.', '[']));
+    a == b || under(a, b) || under(b, a)
+}
+
+/// Remove the value at a field path such as `spec.metrics[0].smoothing.window` (a path from
+/// [`schema_issues`]); `apiVersion` and `kind` are set to the right values instead.
+fn remove_field(doc: &mut Value, field: &str) {
+    match field {
+        "apiVersion" => {
+            doc["apiVersion"] = Value::from("ebbflow.dev/v1alpha1");
+            return;
+        }
+        "kind" => {
+            doc["kind"] = Value::from("ScalePolicy");
+            return;
+        }
+        _ => {}
+    }
+    // Each step: a key, then any number of [index].
+    let mut steps: Vec<(String, Vec<usize>)> = Vec::new();
+    for part in field.split('.') {
+        let mut pieces = part.split('[');
+        let key = pieces.next().unwrap_or_default().to_string();
+        let indices = pieces.filter_map(|p| p.trim_end_matches(']').parse().ok()).collect();
+        steps.push((key, indices));
+    }
+    let Some((last_key, last_indices)) = steps.pop() else { return };
+    let mut cur = doc;
+    for (key, indices) in steps {
+        let Some(next) = cur.get_mut(&key) else { return };
+        cur = next;
+        for i in indices {
+            let Some(next) = cur.get_mut(i) else { return };
+            cur = next;
+        }
+    }
+    if last_indices.is_empty() {
+        if let Some(obj) = cur.as_object_mut() {
+            obj.remove(&last_key);
+        }
+        return;
+    }
+    // A bad list item: the item goes, the list stays (its length may matter to the rules, but a
+    // list with a bad item is reported already).
+    let Some(mut list) = cur.get_mut(&last_key) else { return };
+    let (&last_index, outer) = last_indices.split_last().unwrap_or((&0, &[]));
+    for &i in outer {
+        let Some(next) = list.get_mut(i) else { return };
+        list = next;
+    }
+    if let Some(items) = list.as_array_mut()
+        && last_index < items.len()
+    {
+        items.remove(last_index);
+    }
+}
+
+/// Line, column and message of a YAML parser error, in the file's terms: no snippet of the
+/// input (a line can be gigabytes), no advice about the parser's API.
+pub(crate) fn yaml_problem(e: &serde_saphyr::Error, text: &str) -> (Option<(u64, u64)>, String) {
+    use serde_saphyr::MessageFormatter as _;
+    let location = e.location().filter(|l| l.line() > 0).map(|l| (l.line(), l.column()));
+    let inner = e.without_snippet();
+    let message = match inner {
+        serde_saphyr::Error::DuplicateMappingKey { key: Some(k), .. } => {
+            format!("`{}` appears more than once in this mapping; keep one", excerpt(k))
+        }
+        serde_saphyr::Error::DuplicateMappingKey { key: None, .. } => {
+            "a key appears more than once in this mapping; keep one".to_string()
+        }
+        serde_saphyr::Error::NullIntoString { .. } => {
+            "an empty key (as in `- : value`); every key must be a name followed by `: value`".to_string()
+        }
+        other => {
+            let m = match other {
+                serde_saphyr::Error::Unexpected { expected, .. } => format!("expected {}", expected_in_words(expected)),
+                _ => humanize_serde(&serde_saphyr::UserMessageFormatter.format_message(other)),
+            };
+            // A value of the wrong type: name its key, which the message does not.
+            match location.and_then(|(line, _)| key_on_line(text, line)) {
+                Some(key) if m.starts_with("expected ") => format!("{key}: {m}"),
+                _ => m,
+            }
+        }
+    };
+    (location, shorten_quotes(&message))
+}
+
+/// The mapping key on 1-based `line` of `text` (`  recordedSize: ten` → `recordedSize`).
+fn key_on_line(text: &str, line: u64) -> Option<String> {
+    let l = text.lines().nth(usize::try_from(line).ok()?.checked_sub(1)?)?;
+    let key = l.trim_start().trim_start_matches("- ").split_once(':')?.0.trim();
+    (!key.is_empty() && !key.contains(' ')).then(|| excerpt(key))
+}
+
+/// A serde message in a file's terms: "invalid type: string \"ten\", expected u32" becomes
+/// "expected a whole number, 0 or more (got string \"ten\")"; Rust type names go.
+pub(crate) fn humanize_serde(msg: &str) -> String {
+    let msg = shorten_quotes(msg);
+    // serde_json appends " at line L column C"; callers give the location their own way.
+    let msg = match msg.rfind(" at line ") {
+        Some(i) if msg[i..].contains(" column ") => msg[..i].to_string(),
+        _ => msg,
+    };
+    for prefix in ["invalid type: ", "invalid value: ", "invalid length "] {
+        if let Some(rest) = msg.strip_prefix(prefix)
+            && let Some((got, expected)) = rest.rsplit_once(", expected ")
+        {
+            return format!("expected {} (got {got})", expected_in_words(expected));
+        }
+    }
+    if let Some(rest) = msg.strip_prefix("unknown field ") {
+        if let Some((field, known)) = rest.split_once(", expected ") {
+            let known = known.trim_start_matches("one of ").replace('`', "");
+            return format!("unknown field {field}; the fields here are: {known}");
+        }
+        if let Some((field, _)) = rest.split_once(", there are no fields") {
+            return format!("unknown field {field}; nothing may be set here");
+        }
+    }
+    if let Some(rest) = msg.strip_prefix("unknown variant ")
+        && let Some((got, known)) = rest.split_once(", expected ")
+    {
+        let known = known.trim_start_matches("one of ").replace('`', "");
+        return format!("{got} is not allowed; use one of {known}");
+    }
+    if let Some(rest) = msg.strip_prefix("missing field ") {
+        return format!("{rest} is required");
+    }
+    // The YAML parser's own "invalid u32" for a scalar that does not read as the type.
+    if let Some(ty) = msg.strip_prefix("invalid ")
+        && !ty.contains(' ')
+    {
+        return format!("expected {}", expected_in_words(ty));
+    }
+    msg
+}
+
+/// What serde says it expected, in words a user of the file knows.
+fn expected_in_words(expected: &str) -> String {
+    let e = expected.trim();
+    let words = match e {
+        "u8" | "u16" | "u32" | "u64" | "u128" | "usize" => "a whole number, 0 or more",
+        "i8" | "i16" | "i32" | "i64" | "i128" | "isize" => "a whole number",
+        "f32" | "f64" => "a number",
+        "a boolean" | "bool" => "true or false",
+        "a string" | "a borrowed string" | "string" | "a char" => "a string",
+        "path string" => "a file name",
+        "scalar" | "string scalar" | "a scalar" => "a single value, not a list or mapping",
+        "unit" => "nothing",
+        _ if e.starts_with("struct ") || e.starts_with("a map") || e == "map" => "a mapping",
+        _ if e.starts_with("a sequence") || e.starts_with("tuple") => "a list",
+        _ if e.starts_with("enum ") || e.starts_with("variant ") => "one of the allowed names",
+        _ => return e.to_string(),
+    };
+    words.to_string()
 }
 
 /// The generated `openAPIV3Schema` of the served version, as JSON.
@@ -94,6 +421,26 @@ fn schema() -> &'static Value {
             crd.spec.versions.first().and_then(|v| v.schema.as_ref()).and_then(|s| s.open_api_v3_schema.as_ref());
         props.and_then(|p| serde_json::to_value(p).ok()).unwrap_or(Value::Null)
     })
+}
+
+/// Every field of a ScalePolicy `spec` that holds a value (not a mapping of further fields), as
+/// paths like `scaleIn.cooldown` and `metrics[0].smoothing.window` (list items as `[0]`).
+pub fn spec_field_paths() -> Vec<String> {
+    fn walk(s: &Value, path: &str, out: &mut Vec<String>) {
+        if let Some(props) = s["properties"].as_object() {
+            for (key, child) in props {
+                let p = if path.is_empty() { key.clone() } else { format!("{path}.{key}") };
+                walk(child, &p, out);
+            }
+        } else if s["type"] == "array" && s["items"]["properties"].is_object() {
+            walk(&s["items"], &format!("{path}[0]"), out);
+        } else if !path.is_empty() {
+            out.push(path.to_string());
+        }
+    }
+    let mut out = Vec::new();
+    walk(&schema()["properties"]["spec"], "", &mut out);
+    out
 }
 
 /// Check a ScalePolicy document (as parsed from YAML) against the CRD's OpenAPI schema, the way
@@ -138,11 +485,21 @@ pub fn schema_issues(doc: &Value) -> Vec<FieldIssue> {
 }
 
 fn shown(v: Option<&str>) -> String {
-    v.map(|s| format!("\"{s}\"")).unwrap_or_else(|| "nothing".into())
+    v.map(quoted).unwrap_or_else(|| "nothing".into())
 }
 
+/// A value as quoted in a message: strings cut to an excerpt, other values as JSON (short, since
+/// only scalars are quoted).
+fn shown_value(v: &Value) -> String {
+    match v {
+        Value::String(s) => quoted(s),
+        other => excerpt(&other.to_string()),
+    }
+}
+
+/// `path.key`, with a key from the user's file cut to an excerpt.
 fn join(path: &str, key: &str) -> String {
-    if path.is_empty() { key.to_string() } else { format!("{path}.{key}") }
+    if path.is_empty() { excerpt(key) } else { format!("{path}.{}", excerpt(key)) }
 }
 
 fn type_name(v: &Value) -> &'static str {
@@ -194,9 +551,21 @@ fn check(v: &Value, s: &Value, path: &str, out: &mut Vec<FieldIssue>) {
         && !allowed.contains(v)
     {
         let names: Vec<String> = allowed.iter().map(|a| a.to_string()).collect();
-        fail(format!("must be one of {} (got {v})", names.join(", ")));
+        fail(format!("must be one of {} (got {})", names.join(", "), shown_value(v)));
     }
     if let Some(x) = v.as_f64() {
+        // The schema's integer formats bound the value too: a maxSize of 2^40 must be an error
+        // naming the field, not a failure to read the file.
+        let format_max = match s["format"].as_str() {
+            Some("uint32") => Some(f64::from(u32::MAX)),
+            Some("int32") => Some(f64::from(i32::MAX)),
+            _ => None,
+        };
+        if let Some(max) = format_max
+            && x > max
+        {
+            fail(format!("must be at most {max} (got {x})"));
+        }
         if let Some(min) = s["minimum"].as_f64()
             && x < min
         {
@@ -223,7 +592,7 @@ fn check(v: &Value, s: &Value, path: &str, out: &mut Vec<FieldIssue>) {
         if let Some(pattern) = s["pattern"].as_str()
             && compiled(pattern).is_some_and(|re| !re.is_match(text))
         {
-            fail(pattern_hint(pattern, text));
+            fail(pattern_hint(pattern, &quoted(text)));
         }
     }
     if let Some(items) = v.as_array() {
@@ -285,15 +654,65 @@ fn compiled(pattern: &str) -> Option<regex::Regex> {
     cache.entry(pattern.to_string()).or_insert_with(|| regex::Regex::new(pattern).ok()).clone()
 }
 
-/// A readable message for the few patterns the schema uses.
+/// A readable message for the few patterns the schema uses; `text` is the value, quoted.
 fn pattern_hint(pattern: &str, text: &str) -> String {
     if pattern.contains("(ms|s|m|h)") {
-        format!("\"{text}\" is not a duration; write e.g. \"30s\", \"5m\", \"1h30m\"")
+        format!("{text} is not a duration; write e.g. \"30s\", \"5m\", \"1h30m\"")
     } else if pattern.starts_with("^ALIGN_") {
-        format!("\"{text}\" is not a Cloud Monitoring aligner; e.g. ALIGN_MEAN, ALIGN_RATE, ALIGN_MAX")
+        format!("{text} is not a Cloud Monitoring aligner; e.g. ALIGN_MEAN, ALIGN_RATE, ALIGN_MAX")
     } else if pattern.starts_with("^REDUCE_") {
-        format!("\"{text}\" is not a Cloud Monitoring reducer; e.g. REDUCE_MEAN, REDUCE_SUM, REDUCE_MAX")
+        format!("{text} is not a Cloud Monitoring reducer; e.g. REDUCE_MEAN, REDUCE_SUM, REDUCE_MAX")
     } else {
-        format!("\"{text}\" does not match {pattern}")
+        format!("{text} does not match {pattern}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const POLICY: &str = include_str!("../simulations/policies/bigtable-cpu.yaml");
+
+    fn line_of(text: &str, needle: &str) -> usize {
+        text.lines().position(|l| l.contains(needle)).map(|i| i + 1).unwrap_or_else(|| panic!("no {needle}"))
+    }
+
+    #[test]
+    fn fields_are_found_on_their_lines() {
+        for (field, needle) in [
+            ("spec.minSize", "minSize: 2"),
+            ("spec.scaleIn.cooldown", "cooldown: 10m"),
+            ("spec.metrics[0].name", "- name: cpu"),
+            ("spec.metrics[0].smoothing.window", "window: 10m"),
+            ("spec.metrics[0].query.alignmentPeriod", "alignmentPeriod: 60s"),
+            ("spec.target.bigtableCluster.cluster", "cluster: prod-c1"),
+            // Missing fields point at where they belong.
+            ("spec.metrics[0].smoothing.nothing", "smoothing:"),
+            ("spec.interval", "spec:"),
+            ("spec.metrics[3].name", "metrics:"),
+        ] {
+            assert_eq!(field_line(POLICY, field), Some(line_of(POLICY, needle)), "{field}");
+        }
+    }
+
+    #[test]
+    fn lists_at_the_keys_column_and_flow_values_are_handled() {
+        let text = "spec:\n  metrics:\n  - name: a\n    target: 1\n  - name: b\n    target: {x: 1}\n  minSize: 3\n";
+        assert_eq!(field_line(text, "spec.metrics[1].target"), Some(6));
+        assert_eq!(field_line(text, "spec.metrics[1].target.x"), Some(6));
+        assert_eq!(field_line(text, "spec.minSize"), Some(7));
+        assert_eq!(field_line(text, "spec.metrics[0].target"), Some(4));
+        assert_eq!(field_line("{}", "spec.minSize"), None);
+    }
+
+    #[test]
+    fn validate_lines_carry_the_line_of_each_problem() {
+        let text = POLICY.replace("cooldown: 10m", "cooldown: 10 minutes").replace("minSize: 2", "minSize: 50");
+        let e = check_policy("p.yaml", &text).expect_err("refused");
+        let lines = e.lines();
+        let cooldown = format!("p.yaml:{}: spec.scaleIn.cooldown: ", line_of(&text, "cooldown: 10 minutes"));
+        let min = format!("p.yaml:{}: spec.minSize: ", line_of(&text, "minSize: 50"));
+        assert!(lines.iter().any(|l| l.starts_with(&cooldown)), "{lines:?}");
+        assert!(lines.iter().any(|l| l.starts_with(&min)), "{lines:?}");
     }
 }

@@ -11,6 +11,7 @@
 //! - [`chart`]: the SVG/PNG time-series chart shared by the simulator and the dashboard.
 //! - [`readout`]: `ebbflow status`, the ops readout (pure rows and text, shared with the dashboard).
 //! - [`dashboard`]: the controller's web page and JSON API, and `simulate --html`.
+//! - [`excerpt`]: short, printable quotes of user input for error messages.
 
 pub mod adapters;
 pub mod api;
@@ -20,6 +21,7 @@ pub mod controller;
 pub mod core;
 pub mod crd;
 pub mod dashboard;
+pub mod excerpt;
 pub mod gcp;
 pub mod readout;
 pub mod sim;

@@ -1,6 +1,7 @@
 //! The `ebbflow` command: wiring only; the work lives in the library.
 
 use std::path::PathBuf;
+use std::process::ExitCode;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
@@ -33,7 +34,22 @@ enum Command {
     },
 }
 
-fn main() -> Result<()> {
+/// Print an error as `error: ` and its causes, never with `{:?}`: for an anyhow error that
+/// includes a backtrace whenever RUST_BACKTRACE is set, and a bad input file is not a crash.
+fn main() -> ExitCode {
+    match try_main() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            for cause in e.chain().skip(1) {
+                eprintln!("  caused by: {cause}");
+            }
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn try_main() -> Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Command::Crd => {
@@ -59,7 +75,10 @@ fn main() -> Result<()> {
                     Ok((sp, _)) => println!("{}: ok ({})", f.display(), sp.spec.target.describe()),
                     Err(e) => {
                         failed += 1;
-                        eprintln!("{e}");
+                        // One line per problem: schema and rule problems together, each with its field.
+                        for line in e.lines() {
+                            eprintln!("{line}");
+                        }
                     }
                 }
             }

@@ -31,7 +31,9 @@ pub struct StatusArgs {
     #[arg(short = 'w', long)]
     pub watch: bool,
     /// Refresh period for --watch, e.g. 2s.
-    #[arg(long, default_value = "2s", value_name = "DUR")]
+    // Hyphen values reach the parser, so `--interval -1s` is refused as a bad duration of
+    // --interval rather than as an unknown flag `-1`.
+    #[arg(long, default_value = "2s", value_name = "DUR", allow_hyphen_values = true)]
     pub interval: humantime::Duration,
     /// Output format.
     #[arg(short = 'o', long, value_enum, default_value_t = Output::Table)]
@@ -66,7 +68,11 @@ pub fn parse_state_file(bytes: &[u8], specs: &[ScalePolicy]) -> Result<Vec<Polic
     struct File {
         policies: std::collections::BTreeMap<String, Entry>,
     }
-    let file: File = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
+    // serde_json quotes a wrong value whole, and a state file may be damaged into one huge line.
+    let file: File = serde_json::from_slice(bytes).map_err(|e| {
+        let at = if e.line() > 0 { format!(" (line {}, column {})", e.line(), e.column()) } else { String::new() };
+        format!("{}{at}", crate::crd::humanize_serde(&e.to_string()))
+    })?;
     let mut views: Vec<PolicyView> = file
         .policies
         .into_iter()
@@ -178,8 +184,31 @@ mod erased {
     }
 }
 
+/// Shortest refresh period for --watch: each refresh lists every policy from the API server
+/// (or reads the state file), and a tighter loop only burns the server's and the terminal's time.
+pub const MIN_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Longest refresh period for --watch; beyond a day a watch is almost certainly a typo.
+pub const MAX_INTERVAL: Duration = Duration::from_secs(24 * 3600);
+
+/// Check `--interval` (negative values never get here: clap refuses them as not a duration).
+pub fn check_interval(interval: Duration) -> Result<(), String> {
+    if interval < MIN_INTERVAL || interval > MAX_INTERVAL {
+        return Err(format!(
+            "--interval {}: the refresh period must be between {} and {}; e.g. --interval 2s",
+            humantime::format_duration(interval),
+            humantime::format_duration(MIN_INTERVAL),
+            humantime::format_duration(MAX_INTERVAL)
+        ));
+    }
+    Ok(())
+}
+
 /// Run the command; the error is the message for the user.
 pub fn run(args: &StatusArgs) -> Result<(), String> {
+    // Checked with or without --watch: a wrong value is a mistake either way, and it is cheaper
+    // to hear about it before the first refresh.
+    check_interval(Duration::from(args.interval))?;
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
     let paint = readout::stdout_paint();
     let tty = std::io::stdout().is_terminal();

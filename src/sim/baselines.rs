@@ -24,7 +24,7 @@ const HPA_TOLERANCE: f64 = 0.1;
 
 fn clamp(sc: &Scenario, n: f64) -> u32 {
     let p = &sc.policy;
-    if !n.is_finite() || n <= p.min_size as f64 {
+    if n.is_nan() || n <= p.min_size as f64 {
         p.min_size
     } else if n >= p.max_size as f64 {
         p.max_size
@@ -58,8 +58,10 @@ pub fn hpa(sc: &Scenario) -> Run {
         if visible > 0 {
             let (at, raw) = sc.trace.points[visible - 1];
             // Stale metrics make the HPA skip the evaluation, as a failed metrics query does.
-            if now - at <= metric.max_age.max(sc.trace.interval() + sc.model.metric_delay) {
-                observed = observed_of(kind, demand_of(kind, recorded, raw), fleet.serving_at(at), raw);
+            let seen = observed_of(kind, demand_of(kind, recorded, raw), fleet.serving_at(at), raw);
+            // A value that overflows with the recorded size is a failed metrics query too.
+            if now - at <= metric.max_age.max(sc.trace.interval() + sc.model.metric_delay) && seen.is_finite() {
+                observed = seen;
                 let usage_ratio = match kind {
                     MetricKind::PerNode => observed / target,
                     MetricKind::Total => observed / (target * current.max(1) as f64),
@@ -76,8 +78,13 @@ pub fn hpa(sc: &Scenario) -> Run {
                 desired = if rec < current { recs.iter().map(|r| r.1).max().unwrap_or(rec).min(current) } else { rec };
                 if desired > current {
                     let mut allowed = current;
+                    // A long policy interval holds many HPA periods; past max_size more make no
+                    // difference (and would overflow).
                     for _ in 0..periods {
-                        allowed = (allowed * 2).max(allowed + 4);
+                        allowed = allowed.saturating_mul(2).max(allowed.saturating_add(4));
+                        if allowed >= sc.policy.max_size {
+                            break;
+                        }
                     }
                     desired = desired.min(allowed);
                 }
@@ -103,7 +110,13 @@ pub fn hpa(sc: &Scenario) -> Run {
 /// The size that covers the peak, all the time.
 pub fn static_peak(sc: &Scenario) -> Run {
     let metric = &sc.policy.metrics[0];
-    let peak = sc.trace.points.iter().map(|p| demand_of(metric.kind, sc.model.recorded_size, p.1)).fold(0.0, f64::max);
+    let peak = sc
+        .trace
+        .points
+        .iter()
+        .map(|p| demand_of(metric.kind, sc.model.recorded_size, p.1))
+        .filter(|d| d.is_finite())
+        .fold(0.0, f64::max);
     let size = clamp(sc, (peak / metric.target - 1e-9).ceil());
     let gap = sc.gap();
     let steps = grid(&sc.trace, &sc.policy)

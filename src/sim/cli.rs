@@ -21,7 +21,10 @@ pub struct SimulateArgs {
     #[arg(long, value_name = "FILE")]
     pub scenario: Option<PathBuf>,
     /// Recorded metric: CSV `timestamp,value` or a Cloud Monitoring ListTimeSeries JSON response
-    /// (several pages concatenated or in an array), e.g. from `ebbflow record`.
+    /// (several pages concatenated or in an array), e.g. from `ebbflow record`. Values that are
+    /// not finite numbers (NaN, inf, empty; "NaN"/"Infinity" in JSON) are gaps. A trace whose
+    /// span needs more than 10,000,000 evaluations at the policy's interval is refused, naming its
+    /// longest gap.
     #[arg(long, value_name = "FILE")]
     pub trace: Option<PathBuf>,
     /// ScalePolicy YAML, the same file `kubectl apply` takes.
@@ -241,17 +244,79 @@ struct Variant {
     summary: Summary,
 }
 
+/// `key` with every list index written as `[0]`, the form [`crate::crd::spec_field_paths`] lists.
+fn index_free(key: &str) -> String {
+    let mut out = String::new();
+    let mut in_index = false;
+    for c in key.chars() {
+        match c {
+            '[' => {
+                in_index = true;
+                out.push_str("[0]");
+            }
+            ']' => in_index = false,
+            _ if in_index => {}
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Edit distance, for "did you mean".
+fn distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut prev = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let cur = row[j + 1];
+            row[j + 1] = if ca == *cb { prev } else { 1 + prev.min(cur).min(row[j]) };
+            prev = cur;
+        }
+    }
+    row[b.len()]
+}
+
+/// Refuse a sweep key that names no policy field: it would change nothing, and every variant
+/// would silently be the base policy.
+fn check_sweep_key(key: &str) -> Result<(), String> {
+    let known = crate::crd::spec_field_paths();
+    let normal = index_free(key);
+    if known.contains(&normal) {
+        return Ok(());
+    }
+    let shown = crate::excerpt::excerpt(key);
+    let hint = known
+        .iter()
+        .map(|k| (distance(&normal.to_lowercase(), &k.to_lowercase()), k))
+        .min()
+        .filter(|(d, _)| *d <= 3)
+        .map(|(_, k)| format!(" Did you mean {k}?"))
+        .unwrap_or_default();
+    Err(format!(
+        "--sweep {shown}: no policy field is called that.{hint} The fields you can sweep (paths inside spec): {}",
+        known.join(", ")
+    ))
+}
+
 fn sweep(args: &SimulateArgs, base: &Scenario) -> Result<(), String> {
+    if !matches!(args.rank_by.as_str(), "over-limit" | "node-minutes" | "over-target") {
+        return Err(format!("--rank-by {}: use over-limit, node-minutes or over-target", args.rank_by));
+    }
     let axes: Vec<(String, Vec<serde_json::Value>)> =
         args.sweep.iter().map(|s| parse_sweep(s)).collect::<Result<_, _>>()?;
+    for (key, _) in &axes {
+        check_sweep_key(key)?;
+    }
     let total: usize = axes.iter().map(|a| a.1.len()).product();
     if total > 10_000 {
         return Err(format!("--sweep: {total} variants is too many; at most 10000"));
     }
     let base_json = serde_json::to_value(&base.spec).map_err(|e| e.to_string())?;
-    let lower = crate::sim::baselines::oracle(base).summary.node_minutes;
-    let mut progress = Progress::new(total, args.no_progress);
-    let mut variants = Vec::with_capacity(total);
+    // Every variant is built and checked before any runs: a bad value in the last one must not
+    // cost the time of all the others first.
+    let mut built = Vec::with_capacity(total);
     for n in 0..total {
         let mut spec_json = base_json.clone();
         let mut label = Vec::new();
@@ -263,9 +328,23 @@ fn sweep(args: &SimulateArgs, base: &Scenario) -> Result<(), String> {
             label.push(format!("{key}={}", v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string())));
         }
         let label = label.join(" ");
-        let spec: crate::api::ScalePolicySpec =
-            serde_json::from_value(spec_json).map_err(|e| format!("variant {label}: not a valid spec: {e}"))?;
-        let policy = crate::core::Policy::from_spec(&spec).map_err(|e| format!("variant {label}: {e}"))?;
+        let doc = serde_json::json!({"apiVersion": "ebbflow.dev/v1alpha1", "kind": "ScalePolicy", "metadata": {"name": "sweep"}, "spec": spec_json});
+        let issues = crate::crd::schema_issues(&doc);
+        if !issues.is_empty() {
+            let list: Vec<String> = issues.iter().map(|i| i.to_string()).collect();
+            return Err(format!("--sweep variant {label}: {}", list.join("; ")));
+        }
+        let spec: crate::api::ScalePolicySpec = serde_json::from_value(spec_json)
+            .map_err(|e| format!("--sweep variant {label}: {}", crate::crd::humanize_serde(&e.to_string())))?;
+        let policy = crate::core::Policy::from_spec(&spec).map_err(|e| format!("--sweep variant {label}: {e}"))?;
+        crate::sim::scenario::check_span(&base.trace, policy.interval)
+            .map_err(|e| format!("--sweep variant {label}: {e}"))?;
+        built.push((label, spec, policy));
+    }
+    let lower = crate::sim::baselines::oracle(base).summary.node_minutes;
+    let mut progress = Progress::new(total, args.no_progress);
+    let mut variants = Vec::with_capacity(total);
+    for (n, (label, spec, policy)) in built.into_iter().enumerate() {
         let sc = Scenario { spec, policy, ..base.clone() };
         let mut run = crate::sim::run_policy(&sc);
         if lower > 0.0 {
@@ -283,9 +362,6 @@ fn sweep(args: &SimulateArgs, base: &Scenario) -> Result<(), String> {
             _ => (s.minutes_over_limit, s.node_minutes, s.minutes_over_target),
         }
     };
-    if !matches!(args.rank_by.as_str(), "over-limit" | "node-minutes" | "over-target") {
-        return Err(format!("--rank-by {}: use over-limit, node-minutes or over-target", args.rank_by));
-    }
     variants.sort_by(|a, b| {
         let (x, y) = (key(&a.summary), key(&b.summary));
         x.0.total_cmp(&y.0).then(x.1.total_cmp(&y.1)).then(x.2.total_cmp(&y.2)).then(a.label.cmp(&b.label))

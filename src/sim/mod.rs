@@ -62,14 +62,16 @@ pub fn replay_policy(spec: &ScalePolicySpec, metric: Option<&str>) -> Result<(Sc
 }
 
 /// Demand at evaluation time `t`: the newest sample at or before `t`, unless it is older than
-/// `gap` (then the trace has a gap there and demand is unknown).
+/// `gap` (then the trace has a gap there and demand is unknown). Demand too large for an `f64`
+/// (a value near `f64::MAX` times the recorded size) is unknown too, never infinite.
 pub(crate) fn demand_at(trace: &Trace, kind: MetricKind, recorded: u32, t: Ts, gap: crate::core::Dur) -> f64 {
     let i = trace.points.partition_point(|p| p.0 <= t);
     if i == 0 {
         return f64::NAN;
     }
     let (at, v) = trace.points[i - 1];
-    if t - at > gap { f64::NAN } else { model::demand_of(kind, recorded, v) }
+    let demand = model::demand_of(kind, recorded, v);
+    if t - at > gap || !demand.is_finite() { f64::NAN } else { demand }
 }
 
 /// Evaluation times: every policy interval across the trace.

@@ -189,6 +189,9 @@ impl MetricSource for World<'_> {
                     let demand = demand_of(self.kind, self.model.recorded_size, raw);
                     Sample { at, value: observed_of(self.kind, demand, g.0.serving_at(at), raw) }
                 })
+                // A value near f64::MAX times the recorded size overflows: the policy sees no
+                // sample there rather than an infinity in its averages.
+                .filter(|s| s.value.is_finite())
                 .collect()
         } else {
             Vec::new()

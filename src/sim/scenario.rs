@@ -38,8 +38,11 @@ impl ScenarioFile {
     /// Read a scenario file; its relative paths are resolved against its folder.
     pub fn load(path: &Path) -> Result<ScenarioFile, String> {
         let text = std::fs::read_to_string(path).map_err(|e| format!("{}: cannot read: {e}", path.display()))?;
-        let mut f: ScenarioFile =
-            serde_saphyr::from_str(&text).map_err(|e| format!("{}: not a valid scenario: {e}", path.display()))?;
+        let mut f: ScenarioFile = serde_saphyr::from_str(&text).map_err(|e| {
+            let (location, message) = crate::crd::yaml_problem(&e, &text);
+            let at = location.map(|(l, c)| format!(":{l}:{c}")).unwrap_or_default();
+            format!("{}{at}: not a valid scenario: {message}", path.display())
+        })?;
         let base = path.parent().unwrap_or(Path::new("."));
         f.trace = f.trace.map(|p| base.join(p));
         f.policy = f.policy.map(|p| base.join(p));
@@ -84,6 +87,11 @@ pub struct Scenario {
     pub notes: Vec<String>,
 }
 
+/// Most evaluations one replay may make (19 years at a 1-minute interval). Every evaluation is a
+/// row per algorithm, so a trace whose span needs more, nearly always one row with a wrong year,
+/// is refused with the gap to fix rather than replayed for hours into gigabytes of rows.
+pub const MAX_EVALUATIONS: u64 = 10_000_000;
+
 /// Bigtable and most Google Cloud metrics: "sampled every 60 seconds; after sampling, data is not
 /// visible for up to 240 seconds".
 pub const DEFAULT_METRIC_DELAY: &str = "4m";
@@ -115,7 +123,7 @@ impl Scenario {
                 return Err("--policy needs --trace FILE (a CSV or ListTimeSeries JSON recording)".into());
             }
         };
-        let sp = crate::crd::parse_policy(&policy_name, &policy_text).map_err(|e| e.to_string())?;
+        let (sp, _) = crate::crd::check_policy(&policy_name, &policy_text).map_err(|e| e.to_string())?;
         let (spec, _) = super::replay_policy(&sp.spec, file.metric.as_deref())?;
         let policy = Policy::from_spec(&spec).map_err(|e| format!("{policy_name}: {e}"))?;
         let metric = &policy.metrics[0];
@@ -143,7 +151,8 @@ impl Scenario {
         };
         let dur = |flag: &str, text: &Option<String>, default: Dur| -> Result<Dur, String> {
             match text {
-                Some(t) => Dur::parse(t).map_err(|e| format!("--{flag}: {e}")),
+                // The value may come from a scenario file: quote it short.
+                Some(t) => Dur::parse(t).map_err(|e| format!("--{flag}: {}", crate::excerpt::shorten_quotes(&e))),
                 None => Ok(default),
             }
         };
@@ -153,6 +162,13 @@ impl Scenario {
         let limit = file.limit.unwrap_or(metric.target * 1.25);
         if !(limit.is_finite() && limit > 0.0) {
             return Err(format!("--limit must be a number greater than 0 (got {limit})"));
+        }
+        check_span(&trace, policy.interval)?;
+        if trace.missing() > 0 {
+            notes.push(format!(
+                "{} samples of the trace are not numbers (NaN, Infinity or empty) and count as missing data",
+                trace.missing()
+            ));
         }
         let interval = trace.interval();
         if metric.max_age < interval + metric_delay {
@@ -201,4 +217,57 @@ impl Scenario {
             self.limit
         )
     }
+}
+
+/// Refuse a trace whose span needs more than [`MAX_EVALUATIONS`] evaluations at `interval`,
+/// naming the longest gap: that is where the wrong row almost always is.
+pub(crate) fn check_span(trace: &Trace, interval: Dur) -> Result<(), String> {
+    let (a, b) = trace.span();
+    let step = interval.0.max(1) as i128;
+    let evaluations = (b.0 as i128 - a.0 as i128) / step + 1;
+    if evaluations <= MAX_EVALUATIONS as i128 {
+        return Ok(());
+    }
+    let (gap_from, gap_to) = trace
+        .points
+        .windows(2)
+        .map(|w| (w[0].0, w[1].0))
+        .max_by_key(|(x, y)| y.0 as i128 - x.0 as i128)
+        .unwrap_or((a, b));
+    Err(format!(
+        "{}: the trace spans {} ({a} to {b}); at the policy's {interval} interval that is {} evaluations, more than the {} limit. \
+         The longest gap is {} ({gap_from} to {gap_to}): fix or remove the rows around it, or split the trace into shorter files",
+        trace.name,
+        span_text(a, b),
+        thousands(evaluations),
+        thousands(MAX_EVALUATIONS as i128),
+        span_text(gap_from, gap_to),
+    ))
+}
+
+/// A time span in the largest unit that reads well: "9997 years", "40 days", "5 hours".
+fn span_text(a: crate::core::Ts, b: crate::core::Ts) -> String {
+    let ms = b.0 as i128 - a.0 as i128;
+    let hours = ms / 3_600_000;
+    let days = hours / 24;
+    if days >= 730 {
+        format!("{} years", days * 100 / 36_525)
+    } else if days >= 2 {
+        format!("{days} days")
+    } else {
+        format!("{hours} hours")
+    }
+}
+
+/// `5256000001` as `5,256,000,001`.
+fn thousands(n: i128) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) && c.is_ascii_digit() {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
 }

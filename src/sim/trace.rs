@@ -1,13 +1,18 @@
 //! Recorded metric traces: CSV `timestamp,value` and Cloud Monitoring `ListTimeSeries` JSON.
 //!
 //! Nothing is interpolated: a gap stays a gap, and the simulator shows the policy no sample there.
-//! Every error names the file, the line and the fix.
+//! A value that is not a finite number (`NaN`, `inf`, an empty CSV field, or the REST encoding
+//! `"NaN"`, `"Infinity"`, `"-Infinity"` of a Cloud Monitoring double) is such a gap: the sample
+//! is left out and counted in [`Trace::missing`], so no non-finite number ever reaches the
+//! policy's smoothing. Every error names the file, the line and the fix, and quotes at most a
+//! short excerpt of the input.
 
 use std::path::Path;
 
 use serde::Deserialize;
 
 use crate::core::{Dur, Ts};
+use crate::excerpt::{quoted, shorten_quotes};
 
 /// A recorded series, sorted, without duplicates.
 #[derive(Debug, Clone, PartialEq)]
@@ -18,6 +23,8 @@ pub struct Trace {
     pub points: Vec<(Ts, f64)>,
     /// Median spacing, computed once: every evaluation of a replay asks for it.
     interval: Dur,
+    /// Samples left out because their value was not a finite number.
+    missing: usize,
 }
 
 /// A trace that cannot be used.
@@ -57,18 +64,32 @@ impl Trace {
     /// Parse trace text; `file` is used in messages and as the trace's name.
     pub fn parse(file: &str, text: &str) -> Result<Trace, TraceError> {
         let first = text.trim_start().chars().next();
-        let points = match first {
+        let (points, missing) = match first {
             Some('{') | Some('[') => parse_monitoring_json(file, text)?,
             _ => parse_csv(file, text)?,
         };
+        if points.is_empty() {
+            return Err(err(
+                file,
+                None,
+                format!(
+                    "the trace has no usable samples: all {missing} values are NaN, Infinity or empty; record a metric that has data"
+                ),
+            ));
+        }
         let name = Path::new(file).file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| file.into());
         let interval = median_spacing(&points);
-        Ok(Trace { name, points, interval })
+        Ok(Trace { name, points, interval, missing })
     }
 
     /// Median spacing between samples: the trace's nominal interval.
     pub fn interval(&self) -> Dur {
         self.interval
+    }
+
+    /// Samples whose value was not a finite number (NaN, ±Infinity, empty), left out as gaps.
+    pub fn missing(&self) -> usize {
+        self.missing
     }
 
     /// First and last sample times.
@@ -87,9 +108,25 @@ fn median_spacing(points: &[(Ts, f64)]) -> Dur {
     Dur(*m)
 }
 
-fn parse_csv(file: &str, text: &str) -> Result<Vec<(Ts, f64)>, TraceError> {
+/// A sample's value: `None` for a value that is not a finite number (a gap), an error for text
+/// that is not a number at all.
+fn csv_value(text: &str) -> Result<Option<f64>, ()> {
+    let t = text.trim();
+    if t.is_empty() {
+        return Ok(None);
+    }
+    // Rust reads NaN, inf and infinity in any case, as exporters write them; 1e999 overflows to inf.
+    let v: f64 = t.parse().map_err(|_| ())?;
+    Ok(v.is_finite().then_some(v))
+}
+
+/// Samples and the number of rows whose value was missing.
+fn parse_csv(file: &str, text: &str) -> Result<(Vec<(Ts, f64)>, usize), TraceError> {
     let mut points: Vec<(Ts, f64)> = Vec::new();
-    let mut lines: Vec<usize> = Vec::new();
+    let mut missing = 0;
+    // The previous data row's time and line, missing values included: order is checked on rows.
+    let mut prev: Option<(Ts, usize)> = None;
+    let mut header_seen = false;
     for (i, raw) in text.lines().enumerate() {
         let n = i + 1;
         let line = raw.trim();
@@ -98,54 +135,52 @@ fn parse_csv(file: &str, text: &str) -> Result<Vec<(Ts, f64)>, TraceError> {
         }
         let mut cols = line.split(',');
         let (Some(ts), Some(val)) = (cols.next(), cols.next()) else {
-            return Err(err(file, Some(n), format!("expected \"timestamp,value\", got \"{line}\"")));
+            return Err(err(file, Some(n), format!("expected \"timestamp,value\", got {}", quoted(line))));
         };
-        if points.is_empty() && lines.is_empty() && parse_time(ts).is_none() && val.trim().parse::<f64>().is_err() {
-            // The header row.
-            lines.push(0);
+        if prev.is_none() && !header_seen && parse_time(ts).is_none() && csv_value(val).is_err() {
+            header_seen = true;
             continue;
         }
         if cols.next().is_some() {
-            return Err(err(file, Some(n), format!("expected two columns \"timestamp,value\", got \"{line}\"")));
+            return Err(err(file, Some(n), format!("expected two columns \"timestamp,value\", got {}", quoted(line))));
         }
         let at = parse_time(ts).ok_or_else(|| {
             err(
                 file,
                 Some(n),
-                format!("\"{}\" is not a timestamp; write \"2014-02-14 14:30:00\" (UTC) or RFC 3339", ts.trim()),
+                format!("{} is not a timestamp; write \"2014-02-14 14:30:00\" (UTC) or RFC 3339", quoted(ts.trim())),
             )
         })?;
-        let value: f64 = val
-            .trim()
-            .parse()
-            .map_err(|_| err(file, Some(n), format!("\"{}\" is not a number; write e.g. 42.5", val.trim())))?;
-        if let Some(&(prev, _)) = points.last() {
-            let prev_line = lines.last().copied().unwrap_or(0);
-            if at == prev {
+        let value = csv_value(val)
+            .map_err(|_| err(file, Some(n), format!("{} is not a number; write e.g. 42.5", quoted(val.trim()))))?;
+        if let Some((prev_at, prev_line)) = prev {
+            if at == prev_at {
                 return Err(err(
                     file,
                     Some(n),
-                    format!("duplicate timestamp {} (also on line {prev_line}); keep one row per time", ts.trim()),
+                    format!("duplicate timestamp {at} (also on line {prev_line}); keep one row per time"),
                 ));
             }
-            if at < prev {
+            if at < prev_at {
                 return Err(err(
                     file,
                     Some(n),
                     format!(
-                        "timestamp {} is earlier than line {prev_line}; sort the rows by time (e.g. `sort -t, -k1,1`)",
-                        ts.trim()
+                        "timestamp {at} is earlier than line {prev_line}; sort the rows by time (e.g. `sort -t, -k1,1`)"
                     ),
                 ));
             }
         }
-        points.push((at, value));
-        lines.push(n);
+        prev = Some((at, n));
+        match value {
+            Some(v) => points.push((at, v)),
+            None => missing += 1,
+        }
     }
-    if points.is_empty() {
+    if prev.is_none() {
         return Err(err(file, None, "the trace has no samples; expected rows of \"timestamp,value\" after the header"));
     }
-    Ok(points)
+    Ok((points, missing))
 }
 
 #[derive(Deserialize)]
@@ -178,14 +213,38 @@ struct Interval {
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct TypedValue {
-    double_value: Option<f64>,
+    // A JSON number, or in the REST (proto3 JSON) encoding a string: "NaN", "Infinity",
+    // "-Infinity", or a number written as a string.
+    double_value: Option<serde_json::Value>,
     // int64 travels as a JSON string in the REST API.
     int64_value: Option<serde_json::Value>,
 }
 
+/// A point's value: `Ok(None)` when it is not a finite number (a gap), an error when it is not a
+/// number at all.
+fn typed_number(field: &str, v: &serde_json::Value) -> Result<Option<f64>, String> {
+    let n = match v {
+        serde_json::Value::Number(n) => n.as_f64(),
+        serde_json::Value::String(s) => match s.trim() {
+            "NaN" | "Infinity" | "-Infinity" => None,
+            t => Some(t.parse::<f64>().map_err(|_| format!("{field} {} is not a number", quoted(s)))?),
+        },
+        other => {
+            let kind = match other {
+                serde_json::Value::Bool(_) => "a boolean",
+                serde_json::Value::Array(_) => "a list",
+                serde_json::Value::Object(_) => "an object",
+                _ => "null",
+            };
+            return Err(format!("{field} is {kind}; expected a number or a number in a string"));
+        }
+    };
+    Ok(n.filter(|x| x.is_finite()))
+}
+
 /// One or more `ListTimeSeries` responses: a single object, a JSON array of them, or several
 /// objects one after another (pages concatenated).
-fn parse_monitoring_json(file: &str, text: &str) -> Result<Vec<(Ts, f64)>, TraceError> {
+fn parse_monitoring_json(file: &str, text: &str) -> Result<(Vec<(Ts, f64)>, usize), TraceError> {
     let mut pages: Vec<ListResponse> = Vec::new();
     let trimmed = text.trim_start();
     let json_err = |e: serde_json::Error| {
@@ -193,7 +252,8 @@ fn parse_monitoring_json(file: &str, text: &str) -> Result<Vec<(Ts, f64)>, Trace
             file,
             Some(e.line()),
             format!(
-                "not a Cloud Monitoring ListTimeSeries response: {e}; expected {{\"timeSeries\":[{{\"points\":[...]}}]}} or an array of such pages"
+                "not a Cloud Monitoring ListTimeSeries response: {}; expected {{\"timeSeries\":[{{\"points\":[...]}}]}} or an array of such pages",
+                shorten_quotes(&e.to_string())
             ),
         )
     };
@@ -205,6 +265,7 @@ fn parse_monitoring_json(file: &str, text: &str) -> Result<Vec<(Ts, f64)>, Trace
         }
     }
     let mut points: Vec<(Ts, f64)> = Vec::new();
+    let mut missing = 0;
     let mut series_seen = 0;
     for (p, page) in pages.iter().enumerate() {
         if !page.execution_errors.is_empty() {
@@ -228,29 +289,30 @@ fn parse_monitoring_json(file: &str, text: &str) -> Result<Vec<(Ts, f64)>, Trace
         for series in &page.time_series {
             series_seen += 1;
             for point in &series.points {
-                let at = Ts::parse_rfc3339(&point.interval.end_time).map_err(|e| err(file, None, e))?;
+                let at = Ts::parse_rfc3339(&point.interval.end_time)
+                    .map_err(|e| err(file, None, format!("endTime: {}", shorten_quotes(&e))))?;
                 let value = match (&point.value.double_value, &point.value.int64_value) {
-                    (Some(v), _) => *v,
-                    (None, Some(serde_json::Value::String(s))) => {
-                        s.parse().map_err(|_| err(file, None, format!("int64Value \"{s}\" is not a number")))?
-                    }
-                    (None, Some(serde_json::Value::Number(n))) => n.as_f64().unwrap_or(f64::NAN),
+                    (Some(v), _) if !v.is_null() => typed_number("doubleValue", v),
+                    (_, Some(v)) if !v.is_null() => typed_number("int64Value", v),
                     _ => {
                         return Err(err(
                             file,
                             None,
                             format!(
-                                "point at {} has no doubleValue or int64Value; record a numeric metric (use an aligner for distributions)",
-                                point.interval.end_time
+                                "point at {at} has no doubleValue or int64Value; record a numeric metric (use an aligner for distributions)"
                             ),
                         ));
                     }
-                };
-                points.push((at, value));
+                }
+                .map_err(|m| err(file, None, format!("point at {at}: {m}")))?;
+                match value {
+                    Some(v) => points.push((at, v)),
+                    None => missing += 1,
+                }
             }
         }
     }
-    if series_seen == 0 || points.is_empty() {
+    if series_seen == 0 || points.len() + missing == 0 {
         return Err(err(file, None, "the response holds no points; check the filter and the time range you recorded"));
     }
     // The API returns points newest first, and pages continue the same series.
@@ -260,7 +322,7 @@ fn parse_monitoring_json(file: &str, text: &str) -> Result<Vec<(Ts, f64)>, Trace
             return Err(err(file, None, format!("duplicate point at {}; a page was recorded twice", w[0].0)));
         }
     }
-    Ok(points)
+    Ok((points, missing))
 }
 
 #[cfg(test)]
