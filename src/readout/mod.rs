@@ -242,7 +242,8 @@ fn metric_cell(v: &PolicyView) -> Option<MetricCell> {
 
 /// Reasons of AbleToScale=False that mean the target cannot be resized at all (as opposed to a
 /// timer or a running resize).
-const BROKEN: &[&str] = &["PermissionDenied", "ResizeFailed", "TargetBusy", "TargetConflict"];
+const BROKEN: &[&str] =
+    &["PermissionDenied", "ResizeFailed", "TargetBusy", "TargetConflict", "ResizeBackoff", "ResizeHadNoEffect"];
 
 fn health(v: &PolicyView, resizing: bool) -> Health {
     let h = |level, text: &str| Health { level, text: text.to_string() };
@@ -651,5 +652,28 @@ mod tests {
         let now = Ts::parse_rfc3339("2026-11-23T14:20:00Z").unwrap();
         assert_eq!(clock_time(Ts::parse_rfc3339("2026-11-23T14:32:10Z").unwrap(), now), "14:32 UTC");
         assert_eq!(clock_time(Ts::parse_rfc3339("2026-11-24T00:10:00Z").unwrap(), now), "2026-11-24 00:10 UTC");
+    }
+
+    /// A policy backing off after failed resizes, or whose resizes had no effect, cannot resize:
+    /// its health is an error, not OK, and the readout says why.
+    #[test]
+    fn backoff_and_no_effect_are_errors() {
+        for reason in ["ResizeBackoff", "ResizeHadNoEffect"] {
+            let status: ScalePolicyStatus = serde_json::from_value(serde_json::json!({
+                "conditions": [
+                    {"type": "Ready", "status": "True", "reason": "Reconciled", "message": "evaluating",
+                     "lastTransitionTime": "2026-11-23T14:00:00Z"},
+                    {"type": "AbleToScale", "status": "False", "reason": reason,
+                     "message": "resize to 9 waits: 3 earlier resize(s) failed (last: 403)",
+                     "lastTransitionTime": "2026-11-23T14:00:00Z"},
+                    {"type": "ScalingActive", "status": "True", "reason": reason, "message": "x",
+                     "lastTransitionTime": "2026-11-23T14:00:00Z"}
+                ]
+            }))
+            .unwrap();
+            let v = PolicyView { namespace: "data".into(), name: "orders".into(), spec: None, status: Some(status) };
+            let h = health(&v, false);
+            assert_eq!((h.level, h.text.as_str()), (Level::Error, reason));
+        }
     }
 }
