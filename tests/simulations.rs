@@ -235,3 +235,16 @@ fn scenario_paths_are_relative_to_the_file() {
     assert!(f.trace.as_deref().is_some_and(Path::exists));
     assert!(f.policy.as_deref().is_some_and(Path::exists));
 }
+
+/// One absurd sample in a recording (1e100 where the load is 30, and a 0 later): the replay
+/// neither jumps to maxSize and stays there (as it did) nor scales in on the glitch. The load
+/// needs ceil(30 / 9.5) = 4 at the policy's landing point; the size never leaves 4.
+#[test]
+fn one_absurd_sample_in_a_trace_moves_nothing() {
+    let mut values = vec![30.0; 120];
+    values[40] = 1e100;
+    values[80] = 0.0;
+    let run = ebbflow::sim::run_policy(&hand_made(&values, "0s"));
+    let sizes: Vec<u32> = run.steps.iter().map(|s| s.desired).collect();
+    assert!(sizes[20..].iter().all(|&n| n == 4), "{sizes:?}");
+}
