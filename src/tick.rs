@@ -1,4 +1,6 @@
-//! One evaluation of one policy: gather (IO) → decide (pure) → actuate (IO).
+//! One evaluation of one policy: settle (IO: the resize in flight, asked about first) → observe
+//! (IO) → clamp timestamps from the future and resolve the storage floor (pure) → gather (IO) →
+//! decide (pure) → actuate (IO).
 //!
 //! The controller and the simulator both call [`tick`]; they differ only in the adapters they pass
 //! and in where they keep the state, so a dry run and production cannot drift apart.
@@ -109,9 +111,11 @@ impl TickError {
 
 pub use crate::core::policy::history;
 
-/// How long a resize whose answer was lost (but which the target showed taken) may run without
-/// the size changing before it counts as failed.
-pub const UNCONFIRMED_GRACE: Dur = Dur(20 * 60_000);
+pub use crate::core::state::UNCONFIRMED_GRACE;
+
+/// How long a target may stay busy with a resize that has no operation name to ask about before
+/// the resize counts as failed (something else is keeping the target busy).
+pub const MAX_BUSY: Dur = Dur(60 * 60_000);
 
 /// A hook that runs after the decision and before the target is resized: the controller uses it
 /// to re-check leadership and to record the intended size in status under a precondition, so a
@@ -191,11 +195,16 @@ pub async fn tick_with_guard<M: MetricSource, T: ScaleTarget, G: BeforeActuate>(
     let clock_skew = state.clamp_future(now, policy.spike.as_ref().map_or(Dur::ZERO, |s| s.hold));
     let mut operation = None;
     if let Some(flight) = flight {
+        // Whether the target got where the resize was going. A target may round (Bigtable's 2x
+        // node scaling to even sizes, a node pool to whole nodes per zone), so a scale-in counts
+        // as done once the size dropped, a scale-out once it reached the size asked for.
+        let reached = |size: u32| if flight.to > flight.from { size >= flight.to } else { size < flight.from };
+        let mut backoff = true;
         let status = match op_status {
             Some(Ok(s)) => s,
             // The operation is gone (expired or never recorded): the size tells what happened.
             Some(Err(e)) if e.kind == ErrorKind::NotFound => {
-                if observation.size == flight.to {
+                if reached(observation.size) {
                     OperationStatus::Done
                 } else {
                     OperationStatus::Failed(format!(
@@ -210,18 +219,22 @@ pub async fn tick_with_guard<M: MetricSource, T: ScaleTarget, G: BeforeActuate>(
             // No operation name: the resize was recorded as an intent (see `BeforeActuate`) and
             // the process stopped before the target answered, or the request timed out and the
             // target showed it taken. The size tells whether it took effect; a busy target is
-            // still applying it; otherwise it never happened, and must not enter the resize
-            // history (which attributes samples to capacity).
-            // A target can show the new size as soon as the resize starts: done only when idle.
-            None if observation.busy => OperationStatus::Running,
-            None if observation.size == flight.to => OperationStatus::Done,
+            // still applying it (a target can show the new size as soon as a resize starts, so
+            // done only when idle), but not forever; otherwise it never happened, and must not
+            // enter the resize history (which attributes samples to capacity).
+            None if observation.busy && now - flight.started_at < MAX_BUSY => OperationStatus::Running,
+            None if !observation.busy && reached(observation.size) => OperationStatus::Done,
             None if flight.confirm_by.is_some_and(|t| now < t) => OperationStatus::Running,
-            None => OperationStatus::Failed(format!(
-                "the resize to {} did not take effect (size is {})",
-                flight.to, observation.size
-            )),
+            None => {
+                // An intent a restart found unsent is no failure of the target: no backoff.
+                backoff = flight.confirm_by.is_some();
+                OperationStatus::Failed(format!(
+                    "the resize to {} did not take effect (size is {})",
+                    flight.to, observation.size
+                ))
+            }
         };
-        operation = Some(settle(&mut state, &flight, status, observation.size, now));
+        operation = Some(settle(&mut state, &flight, status, observation.size, now, backoff));
     }
     // gather (IO): only what each signal has not seen yet
     state.align(policy);
@@ -293,11 +306,19 @@ pub async fn tick_with_guard<M: MetricSource, T: ScaleTarget, G: BeforeActuate>(
 
 /// Apply what became of the resize in flight to the state: the rules for settling an earlier
 /// resize, apart from the IO that found them out.
-fn settle(state: &mut PolicyState, flight: &InFlight, status: OperationStatus, size: u32, now: Ts) -> OperationOutcome {
+fn settle(
+    state: &mut PolicyState,
+    flight: &InFlight,
+    status: OperationStatus,
+    size: u32,
+    now: Ts,
+    backoff: bool,
+) -> OperationOutcome {
     match status {
         OperationStatus::Running => OperationOutcome::Running,
-        // Done, and nothing changed: the request was taken and ignored. Re-sending it every tick
-        // would change nothing either; back off, and say so.
+        // Done, and nothing changed: the request was taken and ignored (or the target rounded it
+        // back to the size it had). Re-sending it every tick would change nothing either: back
+        // off, and say so.
         OperationStatus::Done if size == flight.from => {
             state.abandon_resize();
             state.note_resize_failure(
@@ -314,7 +335,9 @@ fn settle(state: &mut PolicyState, flight: &InFlight, status: OperationStatus, s
         }
         OperationStatus::Failed(message) => {
             state.abandon_resize();
-            state.note_resize_failure(now, &message);
+            if backoff {
+                state.note_resize_failure(now, &message);
+            }
             OperationOutcome::Failed { to: flight.to, message }
         }
     }

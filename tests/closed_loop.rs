@@ -264,6 +264,8 @@ async fn a_resize_without_effect_backs_off_and_says_so() {
         );
         let failures = r.status["state"]["resizeFailures"].as_u64().unwrap_or(0);
         assert!(failures >= 2, "{}", r.status);
+        let why = r.status["state"]["lastResizeError"].as_str().unwrap_or_default();
+        assert!(why.contains("reported done but the size is still 6"), "{why}");
     }
 }
 
@@ -298,15 +300,17 @@ async fn a_resize_whose_answer_is_lost_starts_one_operation() {
 #[tokio::test]
 async fn a_fresh_state_does_not_scale_in_at_once() {
     let r = run("fresh", 9, 1, 2, WhileResizing::ResizingWithNewSize, None, |w, _| w.demand = Arc::new(|_| 3.0)).await;
+    // The history records when an operation finished; it was sent one resize time (4 minutes)
+    // before.
     let first_change = r.history.get(1).map(|(t, _)| *t - start()).expect("it scales in eventually");
-    assert!(first_change >= Dur::mins(15), "scaled in after {first_change:?}: {:?}", r.history);
+    assert!(first_change >= Dur::mins(15 + 4), "scaled in after {first_change:?}: {:?}", r.history);
     assert_eq!(r.end, 6, "ceil(3 / 0.57) = 6: {:?}", r.history);
 }
 
 /// A status written by a controller whose clock ran an hour ahead: its last decision and its
 /// resize-budget span lie in the future, and the budget is used up. The policy keeps running on
 /// this clock (before, it stopped evaluating silently for an hour, and the budget stayed
-/// exhausted until then), and says what it clamped.
+/// exhausted until then).
 #[tokio::test]
 async fn timestamps_from_the_future_do_not_stop_the_policy() {
     let ahead = start() + Dur::mins(60);

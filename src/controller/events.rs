@@ -75,7 +75,7 @@ pub fn for_report(policy: &Policy, r: &TickReport) -> Vec<PolicyEvent> {
             "ResizeHadNoEffect",
             "Resize",
             format!(
-                "the target accepted a resize to {to} and reported it done, but it still has {size} (is something else, such as built-in autoscaling, managing its size?); resizes back off: {}",
+                "the target accepted a resize to {to} and reported it done, but it still has {size} (is something else, such as built-in autoscaling, managing its size, or does the target round {to} back to {size}?); resizes back off: {}",
                 d.message(policy)
             ),
         ));

@@ -1,6 +1,7 @@
-//! Exponential backoff with deterministic jitter: the one backoff of the crate's own retry
-//! schedules (resizes after failures, evaluations after errors). Pure: the jitter comes from a
+//! Exponential backoff with deterministic jitter for the schedules the controller keeps between
+//! evaluations (resizes after failures, evaluations after errors). Pure: the jitter comes from a
 //! seed the caller passes (a policy key, a time), not from a random source, so replays repeat.
+//! (Retries of one request within an evaluation use `gcp::retry`'s random full jitter.)
 
 use crate::core::time::Dur;
 

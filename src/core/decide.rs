@@ -130,6 +130,9 @@ pub enum Reason {
     StabilizingScaleIn,
     /// A higher size is recommended, but not for the whole scale-out stabilization window.
     StabilizingScaleOut,
+    /// Scale-in waits until this policy has watched the load for one scale-in stabilization
+    /// window of its own decisions (a new policy, a lost state file).
+    WatchingNewLoad,
     /// Scale-out waits for its cooldown.
     ScaleOutCooldown,
     /// Scale-in waits for its cooldown or for new capacity to warm up.
@@ -171,6 +174,7 @@ impl Reason {
             Reason::WithinTolerance => "WithinTolerance",
             Reason::StabilizingScaleIn => "StabilizingScaleIn",
             Reason::StabilizingScaleOut => "StabilizingScaleOut",
+            Reason::WatchingNewLoad => "WatchingNewLoad",
             Reason::ScaleOutCooldown => "ScaleOutCooldown",
             Reason::ScaleInCooldown => "ScaleInCooldown",
             Reason::SpikeHold => "SpikeHold",
@@ -188,7 +192,7 @@ impl Reason {
     }
 
     /// Every reason, for metric registration and documentation.
-    pub const ALL: [Reason; 22] = [
+    pub const ALL: [Reason; 23] = [
         Reason::ScaleOut,
         Reason::ScaleOutOnSpike,
         Reason::ScaleIn,
@@ -198,6 +202,7 @@ impl Reason {
         Reason::WithinTolerance,
         Reason::StabilizingScaleIn,
         Reason::StabilizingScaleOut,
+        Reason::WatchingNewLoad,
         Reason::ScaleOutCooldown,
         Reason::ScaleInCooldown,
         Reason::SpikeHold,
@@ -359,6 +364,11 @@ impl Decision {
                 "hold at {}: a lower size was recommended within the scale-out stabilization window",
                 self.current
             ),
+            Reason::WatchingNewLoad => write!(
+                m,
+                "scale-in waits{}: this policy has watched the load for less than its scale-in stabilization window",
+                until(self.wait_until)
+            ),
             Reason::ScaleOutCooldown => write!(m, "scale-out blocked: cooldown{}", until(self.wait_until)),
             Reason::ScaleInCooldown => write!(m, "scale-in blocked: cooldown{}", until(self.wait_until)),
             Reason::SpikeHold => write!(m, "scale-in blocked: spike hold{}", until(self.wait_until)),
@@ -388,8 +398,7 @@ impl Decision {
             ),
             Reason::ResizeBackoff => write!(
                 m,
-                "resize to {} waits: {} earlier resize(s) failed or had no effect (last: {}); retrying{}",
-                self.recommended.unwrap_or(self.current),
+                "a resize waits: {} earlier resize(s) failed or had no effect (last: {}); retrying{}",
                 self.state.resize_failures,
                 self.state.last_resize_error.as_deref().unwrap_or("unknown"),
                 until(self.wait_until)
@@ -407,7 +416,7 @@ fn missing_text(why: Missing) -> String {
     match why {
         Missing::NoData => "no data".into(),
         Missing::Stale => "stale".into(),
-        Missing::Invalid => "NaN or negative value".into(),
+        Missing::Invalid => "NaN, infinite, negative or absurdly large value".into(),
         Missing::Source(DataProblem::Partial) => "partial result".into(),
         Missing::Source(DataProblem::MultipleSeries(n)) => format!("{n} series where one was expected"),
         Missing::Source(DataProblem::QueryFailed) => "query failed".into(),
@@ -698,7 +707,7 @@ fn scale_in(
     // this policy was in charge.
     let watched_from = d.state.evaluating_since.unwrap_or(now);
     if now - watched_from < policy.scale_in.stabilization {
-        d.reason = Reason::StabilizingScaleIn;
+        d.reason = Reason::WatchingNewLoad;
         d.wait_until = Some(watched_from + policy.scale_in.stabilization);
         return;
     }

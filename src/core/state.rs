@@ -21,6 +21,9 @@ use crate::core::time::{Dur, Ts};
 const MAX_RESIZE_RECORDS: usize = 256;
 /// The resize budget is counted over this rolling span.
 pub const BUDGET_SPAN: Dur = Dur(24 * 3_600_000);
+/// How long a resize whose answer was lost (but which the target showed taken) may run without
+/// the size changing before it counts as failed.
+pub const UNCONFIRMED_GRACE: Dur = Dur(20 * 60_000);
 /// Timestamps stored in the state may run ahead of `now` by this much (clocks of two replicas,
 /// rounding) before they count as skew and are clamped.
 pub const CLOCK_SKEW_TOLERANCE: Dur = Dur(60_000);
@@ -196,6 +199,14 @@ impl PolicyState {
         }
         if self.in_flight.as_mut().is_some_and(|f| fix(&mut f.started_at, limit)) {
             clamped.push("inFlight.startedAt");
+        }
+        if self
+            .in_flight
+            .as_mut()
+            .and_then(|f| f.confirm_by.as_mut())
+            .is_some_and(|t| fix(t, limit + UNCONFIRMED_GRACE))
+        {
+            clamped.push("inFlight.confirmBy");
         }
         if self.resizes.iter_mut().fold(false, |any, r| fix(&mut r.finished_at, limit) | any) {
             clamped.push("resizes");

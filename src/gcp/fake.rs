@@ -244,9 +244,15 @@ impl WorldState {
         self.nodes.iter().rev().find(|(at, _)| *at <= t).or(self.nodes.first()).map_or(0, |(_, n)| *n)
     }
 
-    /// Nodes carrying load at `t`: added ones only after the warm-up.
+    /// Nodes carrying load at `t`: the fewest the cluster had at any time in the warm-up before
+    /// `t` (added ones carry load only after the warm-up; removed ones stop at once).
     fn serving_at(&self, t: Ts) -> u32 {
-        self.nodes_at(t).min(self.nodes_at(t - self.world.warmup))
+        let since = t - self.world.warmup;
+        self.nodes
+            .iter()
+            .filter(|(at, _)| *at > since && *at <= t)
+            .map(|(_, n)| *n)
+            .fold(self.nodes_at(since), u32::min)
     }
 
     fn cpu_at(&self, t: Ts) -> f64 {

@@ -278,9 +278,10 @@ where
 /// [`retry`] for a write whose outcome is unknown after a transient failure: a timeout or a
 /// dropped connection can come after the server took the request. Before each retry, `landed`
 /// reads the target; if it shows the write taken, nothing is re-sent and the answer is `None`
-/// (a retried resize would leave an orphan operation behind). A retry refused because another
-/// operation is in progress also means the lost attempt was taken (`None`). If the target cannot
-/// be read, the write is not retried: the caller backs off and looks again.
+/// (a retried resize would leave an orphan operation behind); the last attempt is checked the
+/// same way before giving up. A retry refused because another operation is in progress also
+/// means the lost attempt was taken (`None`). If the target cannot be read, the write is not
+/// retried: the caller backs off and looks again.
 pub async fn retry_write<T, F, Fut, L, LFut>(
     backend: &'static str,
     cfg: &RetryConfig,
@@ -316,12 +317,13 @@ where
             }
             Err(e) => return Err(e),
         };
-        if n >= attempts {
-            return Err(AdapterError { message: format!("{} (gave up after {n} attempts)", e.message), ..e });
-        }
         tokio::time::sleep(backoff(cfg, n)).await;
         match tokio::time::timeout(cfg.attempt_timeout, landed()).await {
             Ok(Ok(true)) => return Ok(None),
+            Ok(Ok(false)) if n >= attempts => {
+                let tries = if n == 1 { "1 attempt".to_string() } else { format!("{n} attempts") };
+                return Err(AdapterError { message: format!("{} (gave up after {tries})", e.message), ..e });
+            }
             Ok(Ok(false)) => tracing::debug!(backend, attempt = n, error = %e, "write not taken; retrying"),
             Ok(Err(read)) => {
                 return Err(AdapterError {
@@ -446,5 +448,68 @@ mod tests {
         .await;
         assert_eq!(calls, 1);
         assert_eq!(r.unwrap_err().kind, ErrorKind::PermissionDenied);
+    }
+
+    /// A write whose answer is lost is not sent again when the target shows it taken; a retry
+    /// refused as busy is the lost attempt running; the last attempt is checked too; a target
+    /// that cannot be read stops the retries with an error that says the outcome is unknown.
+    #[tokio::test]
+    async fn retry_write_reads_the_target_before_sending_again() {
+        use std::sync::atomic::{AtomicU32, Ordering};
+        let cfg = RetryConfig { attempts: 3, ..RetryConfig::fast() };
+        let timeout = || async { Err::<(), _>(AdapterError::new("t", ErrorKind::Transient, "timed out")) };
+
+        let sent = AtomicU32::new(0);
+        let r = retry_write(
+            "t",
+            &cfg,
+            || {
+                sent.fetch_add(1, Ordering::SeqCst);
+                timeout()
+            },
+            || async { Ok(true) },
+        )
+        .await;
+        assert_eq!((r, sent.load(Ordering::SeqCst)), (Ok(None), 1));
+
+        let sent = AtomicU32::new(0);
+        let r = retry_write(
+            "t",
+            &cfg,
+            || {
+                let n = sent.fetch_add(1, Ordering::SeqCst);
+                async move {
+                    if n == 0 {
+                        Err::<(), _>(AdapterError::new("t", ErrorKind::Transient, "timed out"))
+                    } else {
+                        Err(AdapterError::new("t", ErrorKind::Busy, "in progress"))
+                    }
+                }
+            },
+            || async { Ok(false) },
+        )
+        .await;
+        assert_eq!((r, sent.load(Ordering::SeqCst)), (Ok(None), 2));
+
+        let one = RetryConfig { attempts: 1, ..RetryConfig::fast() };
+        let r = retry_write("t", &one, timeout, || async { Ok(true) }).await;
+        assert_eq!(r, Ok(None), "the last attempt is checked before giving up");
+        let e = retry_write("t", &one, timeout, || async { Ok(false) }).await.expect_err("not taken");
+        assert!(e.message.ends_with("(gave up after 1 attempt)"), "{}", e.message);
+
+        let sent = AtomicU32::new(0);
+        let e = retry_write(
+            "t",
+            &cfg,
+            || {
+                sent.fetch_add(1, Ordering::SeqCst);
+                timeout()
+            },
+            || async { Err(AdapterError::new("t", ErrorKind::PermissionDenied, "403")) },
+        )
+        .await
+        .expect_err("unknown");
+        assert_eq!(sent.load(Ordering::SeqCst), 1);
+        assert!(e.message.contains("outcome is unknown"), "{}", e.message);
     }
 }

@@ -336,7 +336,7 @@ fn a_fresh_state_watches_a_stabilization_window_before_scaling_in() {
     let backfill: Vec<Sample> = (1..=30).map(|m| Sample { at: at(m), value: 0.1 }).collect();
     let first = w.step_with(&backfill, None);
     assert!(!first.is_resize(), "{:?}", first.reason);
-    assert_eq!(first.reason, Reason::StabilizingScaleIn);
+    assert_eq!(first.reason, Reason::WatchingNewLoad);
     assert_eq!(first.wait_until, Some(at(31) + window));
     // It scales in once the window has passed under its own watch.
     let later: Vec<Decision> = (0..30).map(|_| w.step(0.1)).collect();
