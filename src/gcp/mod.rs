@@ -253,15 +253,7 @@ where
     let mut n = 0;
     loop {
         n += 1;
-        let result = match tokio::time::timeout(cfg.attempt_timeout, attempt()).await {
-            Ok(r) => r,
-            Err(_) => Err(AdapterError::new(
-                backend,
-                ErrorKind::Transient,
-                format!("no answer within {:?}", cfg.attempt_timeout),
-            )),
-        };
-        match result {
+        match timed(backend, cfg, attempt()).await {
             Err(e) if e.kind == ErrorKind::Transient && n < attempts => {
                 tracing::debug!(backend, attempt = n, error = %e, "retrying");
                 tokio::time::sleep(backoff(cfg, n)).await;
@@ -298,15 +290,7 @@ where
     let mut n = 0;
     loop {
         n += 1;
-        let result = match tokio::time::timeout(cfg.attempt_timeout, attempt()).await {
-            Ok(r) => r,
-            Err(_) => Err(AdapterError::new(
-                backend,
-                ErrorKind::Transient,
-                format!("no answer within {:?}", cfg.attempt_timeout),
-            )),
-        };
-        let e = match result {
+        let e = match timed(backend, cfg, attempt()).await {
             Ok(v) => return Ok(Some(v)),
             Err(e) if e.kind == ErrorKind::Transient => e,
             // After an attempt whose answer was lost, "another operation is in progress" is
@@ -337,6 +321,20 @@ where
                     ..e
                 });
             }
+        }
+    }
+}
+
+/// One attempt, cut off after `cfg.attempt_timeout` (a slower answer is a transient failure).
+async fn timed<T>(
+    backend: &'static str,
+    cfg: &RetryConfig,
+    attempt: impl Future<Output = Result<T, AdapterError>>,
+) -> Result<T, AdapterError> {
+    match tokio::time::timeout(cfg.attempt_timeout, attempt).await {
+        Ok(r) => r,
+        Err(_) => {
+            Err(AdapterError::new(backend, ErrorKind::Transient, format!("no answer within {:?}", cfg.attempt_timeout)))
         }
     }
 }
