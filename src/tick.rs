@@ -1,6 +1,6 @@
-//! One evaluation of one policy: settle (IO: the resize in flight, asked about first) → observe
-//! (IO) → clamp timestamps from the future and resolve the storage floor (pure) → gather (IO) →
-//! decide (pure) → actuate (IO).
+//! One evaluation of one policy: clamp timestamps from the future (pure) → settle (IO: the
+//! resize in flight, asked about first) → observe (IO) → resolve the storage floor (pure) →
+//! gather (IO) → decide (pure) → actuate (IO).
 //!
 //! The controller and the simulator both call [`tick`]; they differ only in the adapters they pass
 //! and in where they keep the state, so a dry run and production cannot drift apart.
@@ -179,6 +179,9 @@ pub async fn tick_with_guard<M: MetricSource, T: ScaleTarget, G: BeforeActuate>(
     now: Ts,
     guard: &mut G,
 ) -> Result<GuardedTick<G::Refusal>, TickError> {
+    // A stored state written on a clock ahead of ours is brought back to now first (pure).
+    let clock_skew = state.clamp_future(now, policy.spike.as_ref().map_or(Dur::ZERO, |s| s.hold));
+
     // settle (IO): ask about a resize started earlier before observing, so the observation is
     // never older than the operation's answer (a target can report its old size while the
     // operation runs; read before the operation finished, it made the finished resize look
@@ -192,7 +195,6 @@ pub async fn tick_with_guard<M: MetricSource, T: ScaleTarget, G: BeforeActuate>(
     // observe the target (IO)
     let observation = target.observe().await.map_err(TickError::Target)?;
 
-    let clock_skew = state.clamp_future(now, policy.spike.as_ref().map_or(Dur::ZERO, |s| s.hold));
     let mut operation = None;
     if let Some(flight) = flight {
         // Whether the target got where the resize was going. A target may round (Bigtable's 2x
