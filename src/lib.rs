@@ -7,7 +7,8 @@
 //! - [`crd`]: CRD generation and policy file loading.
 //! - [`controller`]: `ebbflow run`, in a cluster or standalone.
 //! - [`sim`]: `ebbflow simulate`, replaying recorded metrics through the same tick.
-//! - [`gcp`]: Google Cloud adapters (Cloud Monitoring, Bigtable, GKE) and a local fake of their APIs.
+//! - [`gcp`]: Google Cloud adapters (Cloud Monitoring, Bigtable, GKE), and, with the `fake` feature
+//!   (on for tests and benchmarks only), a local fake of their APIs.
 //! - [`chart`]: the SVG/PNG time-series chart shared by the simulator and the dashboard.
 //! - [`readout`]: `ebbflow status`, the ops readout (pure rows and text, shared with the dashboard).
 //! - [`dashboard`]: the controller's web page and JSON API, and `simulate --html`.

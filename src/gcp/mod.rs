@@ -1,6 +1,6 @@
 //! Google Cloud adapters: Cloud Monitoring as a [`MetricSource`](crate::adapters::MetricSource),
 //! Bigtable clusters and GKE node pools as [`ScaleTarget`](crate::adapters::ScaleTarget)s, and a
-//! local fake of the three REST APIs for tests ([`fake`]).
+//! local fake of the three REST APIs for tests (`fake`, with the `fake` feature).
 //!
 //! All three are Google's generated REST clients (`google-cloud-*-v*`). They are built here, in
 //! one place, so that a test can never reach a real endpoint by accident: with
@@ -14,6 +14,7 @@
 //! so that attempts are not multiplied.
 
 pub mod bigtable;
+#[cfg(any(test, feature = "fake"))]
 pub mod fake;
 pub mod gke;
 pub mod monitoring;
