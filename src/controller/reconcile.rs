@@ -91,13 +91,7 @@ pub enum Next {
     AwaitChange,
 }
 
-/// A clock, injectable for tests.
-pub type Clock = Arc<dyn Fn() -> Ts + Send + Sync>;
-
-/// The wall clock.
-pub fn wall_clock() -> Clock {
-    Arc::new(crate::clock::now)
-}
+pub use crate::clock::{Clock, wall_clock};
 
 /// The latest view of each policy (object with its newest status), for the dashboard.
 pub type Snapshots = Arc<RwLock<BTreeMap<String, ScalePolicy>>>;

@@ -21,7 +21,6 @@ pub mod monitoring;
 
 use std::future::Future;
 use std::hash::{BuildHasher, Hasher};
-use std::sync::Arc;
 use std::time::Duration;
 
 use google_cloud_auth::credentials::anonymous::Builder as Anonymous;
@@ -31,7 +30,6 @@ use tokio::sync::Mutex;
 use tokio::time::Instant;
 
 use crate::adapters::{AdapterError, ErrorKind};
-use crate::core::Ts;
 
 pub use bigtable::BigtableCluster;
 pub use gke::GkeNodePool;
@@ -41,9 +39,8 @@ pub use monitoring::{CloudMonitoring, SharedSource};
 /// 6,000 per minute per project.
 pub const MONITORING_QUERIES_PER_MINUTE: u32 = 6_000;
 
-/// The time now, as the adapters that need it (the Bigtable storage floor) read it. Injected so
-/// that tests and the simulator control time and the library never reads a clock itself.
-pub type Clock = Arc<dyn Fn() -> Ts + Send + Sync>;
+/// The time now, as the adapters that need it (the Bigtable storage floor) read it.
+pub use crate::clock::Clock;
 
 /// How transient failures are retried.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
