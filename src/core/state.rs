@@ -300,12 +300,15 @@ impl PolicyState {
         }
         self.last_resize_error = Some(why);
         self.resize_failures = self.resize_failures.saturating_add(1);
-        let wait = crate::core::backoff::exponential(
-            self.resize_failures,
-            RESIZE_BACKOFF_BASE,
-            RESIZE_BACKOFF_CAP,
-            &now.0.to_le_bytes(),
-        );
+        // The jitter's seed: the time and what this policy's signals last saw, so policies that
+        // fail together (an outage) spread out instead of retrying in lockstep.
+        let mut seed = now.0.to_le_bytes().to_vec();
+        for sig in &self.signals {
+            seed.extend_from_slice(sig.name.as_bytes());
+            seed.extend_from_slice(&sig.last_demand.unwrap_or(0.0).to_bits().to_le_bytes());
+        }
+        let wait =
+            crate::core::backoff::exponential(self.resize_failures, RESIZE_BACKOFF_BASE, RESIZE_BACKOFF_CAP, &seed);
         self.retry_resize_at = Some(now + wait);
     }
 
@@ -402,5 +405,21 @@ mod tests {
         // A legitimate hold (shorter than its length) is kept.
         assert_eq!(s.spike_hold_until, Some(now + Dur::mins(20)));
         assert!(s.clamp_future(now, Dur::mins(30)).is_empty());
+    }
+
+    /// Policies that fail in the same millisecond (an outage) do not retry in lockstep: the
+    /// jitter also depends on what each policy's signals last saw.
+    #[test]
+    fn backoff_jitter_differs_between_policies_failing_together() {
+        let p = crate::core::tests::fixtures::policy();
+        let retry_at = |demand: f64| {
+            let mut s = PolicyState::default();
+            s.align(&p);
+            s.signals[0].last_demand = Some(demand);
+            s.note_resize_failure(Ts(1_000_000), "503");
+            s.retry_resize_at.expect("backoff")
+        };
+        let times: std::collections::HashSet<Ts> = (1..20).map(|i| retry_at(f64::from(i) * 0.37)).collect();
+        assert!(times.len() > 10, "{times:?}");
     }
 }
