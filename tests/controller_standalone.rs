@@ -2,7 +2,7 @@
 
 mod controller_support;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -16,13 +16,6 @@ use ebbflow::controller::{Engine, StatusStore, StoreError};
 use ebbflow::core::{Dur, Ts};
 use serde_json::Value;
 use tokio::sync::watch;
-
-fn tempdir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("ebbflow-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(dir.join("policies")).expect("mkdir");
-    dir
-}
 
 const VALID: &str = r#"
 apiVersion: ebbflow.dev/v1alpha1

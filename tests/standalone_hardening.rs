@@ -4,7 +4,7 @@
 
 mod controller_support;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -22,34 +22,9 @@ use ebbflow::controller::{Backends, Engine, StatusStore};
 use serde_json::{Value, json};
 use tokio::sync::watch;
 
-fn tempdir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("ebbflow-hardening-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(dir.join("policies")).expect("mkdir");
-    dir
-}
-
-/// A valid policy file; `namespace: None` leaves the field out (standalone reads it as `default`).
+/// A valid policy file at minSize 2.
 fn policy_yaml(namespace: Option<&str>, name: &str, cluster: &str) -> String {
-    let ns = namespace.map(|n| format!("\n  namespace: {n}")).unwrap_or_default();
-    format!(
-        r#"apiVersion: ebbflow.dev/v1alpha1
-kind: ScalePolicy
-metadata:
-  name: "{name}"{ns}
-spec:
-  target:
-    bigtableCluster: {{project: p1, instance: i1, cluster: {cluster}}}
-  minSize: 2
-  maxSize: 20
-  interval: 60s
-  metrics:
-    - name: cpu
-      target: 0.5
-      query:
-        filter: metric.type="bigtable.googleapis.com/cluster/cpu_load" AND resource.labels.cluster="{cluster}"
-"#
-    )
+    bigtable_policy_yaml(namespace, name, cluster, 2)
 }
 
 fn write(dir: &Path, file: &str, text: &str) -> String {
@@ -71,7 +46,7 @@ fn load_err(dir: &Path) -> String {
 /// message naming both files; before, the second silently replaced the first.
 #[test]
 fn duplicate_policy_names_refuse_to_load_naming_both_files() {
-    let dir = tempdir("dup");
+    let dir = tempdir("hardening-dup");
     let a = write(&dir, "a.yaml", &policy_yaml(None, "orders", "c1"));
     let b = write(&dir, "b.yaml", &policy_yaml(Some("default"), "orders", "c2"));
     write(&dir, "c.yaml", &policy_yaml(Some("team-a"), "orders", "c3"));
@@ -86,7 +61,7 @@ fn duplicate_policy_names_refuse_to_load_naming_both_files() {
 /// that is not a DNS label are refused with the field and the rule.
 #[test]
 fn invalid_names_refuse_to_load_naming_field_and_rule() {
-    let dir = tempdir("names");
+    let dir = tempdir("hardening-names");
     let slash = write(&dir, "slash.yaml", &policy_yaml(Some("team"), "a/orders", "c1"));
     let err = load_err(&dir);
     assert!(err.contains(&slash), "{err}");
@@ -114,7 +89,7 @@ fn policies(dir: &Path) -> Vec<ScalePolicy> {
 /// holder's pid; closing the first frees it.
 #[test]
 fn state_file_is_locked_for_one_process() {
-    let dir = tempdir("lock");
+    let dir = tempdir("hardening-lock");
     write(&dir, "orders.yaml", &policy_yaml(None, "orders", "c1"));
     let state = dir.join("state.json");
     let first = FileStore::open(&state, policies(&dir)).expect("first open");
@@ -135,7 +110,7 @@ fn state_file_is_locked_for_one_process() {
 /// would be on the replaced inode after the first write).
 #[tokio::test]
 async fn state_file_lock_survives_writes() {
-    let dir = tempdir("lock-write");
+    let dir = tempdir("hardening-lock-write");
     write(&dir, "orders.yaml", &policy_yaml(None, "orders", "c1"));
     let state = dir.join("state.json");
     let store = FileStore::open(&state, policies(&dir)).expect("open");
@@ -153,7 +128,7 @@ async fn state_file_lock_survives_writes() {
 /// A state file in a directory that does not exist is refused at open, naming `--state`.
 #[test]
 fn state_file_directory_must_exist() {
-    let dir = tempdir("nodir");
+    let dir = tempdir("hardening-nodir");
     write(&dir, "orders.yaml", &policy_yaml(None, "orders", "c1"));
     let state = dir.join("missing").join("state.json");
     let err = FileStore::open(&state, policies(&dir)).err().expect("refused").to_string();
@@ -192,7 +167,7 @@ fn in_flight_status(to: u32) -> Value {
 /// with a warning naming them.
 #[tokio::test]
 async fn state_entries_follow_their_targets_and_policies() {
-    let dir = tempdir("entries");
+    let dir = tempdir("hardening-entries");
     write(&dir, "moved.yaml", &policy_yaml(None, "moved", "c-new"));
     write(&dir, "legacy.yaml", &policy_yaml(None, "legacy", "c2"));
     let state = dir.join("state.json");
@@ -236,7 +211,7 @@ async fn state_entries_follow_their_targets_and_policies() {
 fn intent_is_durable_when_write_returns_despite_concurrent_flushes() {
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(4).enable_all().build().expect("runtime");
     rt.block_on(async {
-        let dir = tempdir("durable");
+        let dir = tempdir("hardening-durable");
         write(&dir, "orders.yaml", &policy_yaml(None, "orders", "c1"));
         write(&dir, "other.yaml", &policy_yaml(None, "other", "c2"));
         let state = dir.join("state.json");
@@ -355,7 +330,7 @@ impl Backends for HangingResize {
 /// writes in so short a run).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shutdown_abandons_a_hanging_tick_after_the_grace_and_flushes() {
-    let dir = tempdir("grace");
+    let dir = tempdir("hardening-grace");
     write(&dir, "spiky.yaml", &policy_yaml(None, "spiky", "c1"));
     write(&dir, "calm.yaml", &policy_yaml(None, "calm", "c2"));
     let state = dir.join("state.json");

@@ -3,39 +3,17 @@
 //! refused; SIGTERM ends the process within `--shutdown-grace` even when a Google call hangs.
 //! Every Google endpoint given is on 127.0.0.1.
 
-use std::path::{Path, PathBuf};
+mod controller_support;
+
+use std::path::Path;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
+use controller_support::{bigtable_policy_yaml, tempdir};
 use ebbflow::gcp::fake::{Endpoint, FakeGcp, Fault};
 
-fn tempdir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("ebbflow-startup-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(dir.join("policies")).expect("mkdir");
-    dir
-}
-
 fn bigtable_policy(ns: Option<&str>, name: &str, cluster: &str) -> String {
-    let ns = ns.map(|n| format!("\n  namespace: {n}")).unwrap_or_default();
-    format!(
-        r#"apiVersion: ebbflow.dev/v1alpha1
-kind: ScalePolicy
-metadata:
-  name: "{name}"{ns}
-spec:
-  target:
-    bigtableCluster: {{project: p1, instance: i1, cluster: {cluster}}}
-  minSize: 1
-  maxSize: 20
-  interval: 60s
-  metrics:
-    - name: cpu
-      target: 0.5
-      query:
-        filter: metric.type="bigtable.googleapis.com/cluster/cpu_load" AND resource.labels.cluster="{cluster}"
-"#
-    )
+    bigtable_policy_yaml(ns, name, cluster, 1)
 }
 
 const GKE_POLICY: &str = r#"apiVersion: ebbflow.dev/v1alpha1
@@ -115,7 +93,7 @@ fn assert_refused(what: &str, (status, stderr): (Option<ExitStatus>, String), ne
 /// both files, and fails.
 #[test]
 fn validate_reports_duplicate_names_naming_both_files() {
-    let dir = tempdir("validate-dup");
+    let dir = tempdir("startup-validate-dup");
     let a = dir.join("policies/a.yaml");
     let b = dir.join("policies/b.yaml");
     std::fs::write(&a, bigtable_policy(None, "orders", "c1")).expect("write");
@@ -127,7 +105,7 @@ fn validate_reports_duplicate_names_naming_both_files() {
 /// An invalid name is reported with its field and rule.
 #[test]
 fn validate_reports_invalid_names_with_field_and_rule() {
-    let dir = tempdir("validate-name");
+    let dir = tempdir("startup-validate-name");
     let a = dir.join("policies/a.yaml");
     std::fs::write(&a, bigtable_policy(None, "team/orders", "c1")).expect("write");
     assert_refused("validate", run(&["validate", &s(&a)]), &[&s(&a), "metadata.name", "RFC 1123 DNS subdomain"]);
@@ -140,7 +118,7 @@ fn validate_reports_invalid_names_with_field_and_rule() {
 /// error every second).
 #[test]
 fn run_refuses_a_state_file_in_a_missing_directory() {
-    let dir = tempdir("nodir");
+    let dir = tempdir("startup-nodir");
     std::fs::write(dir.join("policies/orders.yaml"), bigtable_policy(None, "orders", "c1")).expect("write");
     let state = dir.join("no-such-dir/state.json");
     let out = run(&[
@@ -161,7 +139,7 @@ fn run_refuses_a_state_file_in_a_missing_directory() {
 /// `--gcp-endpoint not-a-url` is refused naming the flag and what is expected.
 #[test]
 fn run_refuses_a_gcp_endpoint_that_is_not_an_http_url() {
-    let dir = tempdir("endpoint");
+    let dir = tempdir("startup-endpoint");
     std::fs::write(dir.join("policies/orders.yaml"), bigtable_policy(None, "orders", "c1")).expect("write");
     let out = run(&[
         "run",
@@ -183,7 +161,7 @@ fn run_refuses_a_gcp_endpoint_that_is_not_an_http_url() {
 /// policy was evaluated: the state file was not written.
 #[test]
 fn run_refuses_a_listen_address_in_use() {
-    let dir = tempdir("listen");
+    let dir = tempdir("startup-listen");
     std::fs::write(dir.join("policies/orders.yaml"), bigtable_policy(None, "orders", "c1")).expect("write");
     let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let addr = taken.local_addr().expect("addr").to_string();
@@ -217,7 +195,7 @@ fn default_listen_is_loopback() {
 /// process's pid; the first keeps running.
 #[test]
 fn second_instance_on_the_same_state_file_is_refused() {
-    let dir = tempdir("two");
+    let dir = tempdir("startup-two");
     std::fs::write(dir.join("policies/orders.yaml"), bigtable_policy(None, "orders", "c1")).expect("write");
     let state = dir.join("same.json");
     let args = [
@@ -264,7 +242,7 @@ fn sigterm_exits_within_the_grace_while_a_google_call_hangs() {
     fake.add_bigtable_cluster("p1", "i1", "c1", "us-central1-b", 3);
     fake.add_node_pool("p1", "us-central1-a", "k1", "np", 3, &["us-central1-a"]);
     fake.inject(Endpoint::GetCluster, Fault::Delay(Duration::from_secs(600)), 1000);
-    let dir = tempdir("sigterm");
+    let dir = tempdir("startup-sigterm");
     std::fs::write(dir.join("policies/orders.yaml"), bigtable_policy(None, "orders", "c1")).expect("write");
     std::fs::write(dir.join("policies/pool.yaml"), GKE_POLICY).expect("write");
     let state = dir.join("state.json");

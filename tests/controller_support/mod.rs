@@ -262,3 +262,35 @@ pub fn condition<'a>(status: &'a Value, type_: &str) -> &'a Value {
         .and_then(|cs| cs.iter().find(|c| c["type"] == type_))
         .unwrap_or_else(|| panic!("no {type_} condition in {status}"))
 }
+
+/// A fresh directory `$TMP/ebbflow-{name}-{pid}` with an empty `policies/` folder in it.
+pub fn tempdir(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("ebbflow-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(dir.join("policies")).expect("mkdir");
+    dir
+}
+
+/// A valid Bigtable policy file; `namespace: None` leaves the field out (standalone reads it as
+/// `default`).
+pub fn bigtable_policy_yaml(namespace: Option<&str>, name: &str, cluster: &str, min_size: u32) -> String {
+    let ns = namespace.map(|n| format!("\n  namespace: {n}")).unwrap_or_default();
+    format!(
+        r#"apiVersion: ebbflow.dev/v1alpha1
+kind: ScalePolicy
+metadata:
+  name: "{name}"{ns}
+spec:
+  target:
+    bigtableCluster: {{project: p1, instance: i1, cluster: {cluster}}}
+  minSize: {min_size}
+  maxSize: 20
+  interval: 60s
+  metrics:
+    - name: cpu
+      target: 0.5
+      query:
+        filter: metric.type="bigtable.googleapis.com/cluster/cpu_load" AND resource.labels.cluster="{cluster}"
+"#
+    )
+}
