@@ -84,7 +84,7 @@ async fn run(
     let fake = FakeGcp::start().await.expect("fake");
     fake.add_bigtable_cluster("p1", "i1", "c1", "us-central1-b", nodes);
     let now = Arc::new(AtomicI64::new(start().0));
-    let clock: Arc<dyn Fn() -> Ts + Send + Sync> = {
+    let clock: ebbflow::clock::Clock = {
         let now = now.clone();
         Arc::new(move || Ts(now.load(Ordering::SeqCst)))
     };

@@ -230,7 +230,7 @@ pub struct World {
     /// else owns the size).
     pub ignores_resizes: bool,
     /// The clock shared with the controller under test.
-    pub clock: Arc<dyn Fn() -> Ts + Send + Sync>,
+    pub clock: crate::clock::Clock,
 }
 
 struct WorldState {
