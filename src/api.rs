@@ -201,7 +201,48 @@ pub struct MetricSpec {
     #[schemars(regex(pattern = DURATION_PATTERN))]
     #[x_kube(validation = Rule::new("duration(self) > duration('0s')").message("maxDataAge must be greater than 0"))]
     pub max_data_age: String,
+    /// Room for noise: size so that single samples, not only their average, rarely pass a limit.
+    /// On by default (quantile 0.975, limit 1.25 x target).
+    #[serde(default)]
+    pub headroom: HeadroomSpec,
 }
+
+/// Noise-aware sizing. The target holds the *smoothed* metric; on noisy load single samples
+/// scatter far around it. With headroom, the policy also keeps the chosen quantile of single
+/// samples at or under `limit`, using a robust running estimate of the scatter: the effective
+/// target is `min(target, limit x smoothed / (smoothed + z(quantile) x noise))`, which is the
+/// target itself when the load is quiet.
+#[derive(KubeSchema, Deserialize, Serialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("!has(self.limit) || self.limit > 0.0").message("headroom.limit must be greater than 0"))]
+pub struct HeadroomSpec {
+    /// Turn noise-aware sizing on or off. Default true.
+    #[serde(default = "default_true")]
+    pub enabled: bool,
+    /// The share of single samples that should stay at or under `limit`, between 0.5 and 0.999.
+    /// Default 0.975 (about two standard deviations of the noise).
+    #[serde(default = "default_headroom_quantile")]
+    #[schemars(range(min = 0.5, max = 0.999))]
+    pub quantile: f64,
+    /// The per-node level (same units as `target`) single samples should rarely pass; at least
+    /// the target. Default: 1.25 x target.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<f64>,
+}
+
+impl Default for HeadroomSpec {
+    fn default() -> Self {
+        Self { enabled: true, quantile: default_headroom_quantile(), limit: None }
+    }
+}
+
+fn default_headroom_quantile() -> f64 {
+    0.975
+}
+
+/// The default limit as a multiple of the target: a quarter above it, the same limit the
+/// simulator's "minutes over limit" uses.
+pub const DEFAULT_LIMIT_RATIO: f64 = 1.25;
 
 fn default_max_data_age() -> String {
     "5m".to_string()

@@ -20,7 +20,7 @@
 use std::fmt::Write as _;
 
 use crate::api::{MissingDataPolicy, Mode};
-use crate::core::policy::Policy;
+use crate::core::policy::{MetricPolicy, Policy};
 use crate::core::signal::{Ingest, Sample};
 use crate::core::state::PolicyState;
 use crate::core::time::{Dur, Ts};
@@ -106,6 +106,12 @@ pub struct MetricOutcome {
     pub spike: Option<u32>,
     /// Valid new samples folded in this tick.
     pub accepted: u32,
+    /// The target this metric was sized on: the spec's target, or lower when headroom for noise
+    /// asks for it (see [`effective_target`]).
+    pub effective_target: Option<f64>,
+    /// How far single samples scatter around the smoothed value, as a fraction of it (a relative
+    /// standard deviation), when known.
+    pub noise: Option<f64>,
 }
 
 /// Why the decision came out as it did. Variant names are used as condition reasons, Event
@@ -423,35 +429,62 @@ fn missing_text(why: Missing) -> String {
     }
 }
 
-/// The size demand asks for at `target` per node, with the dead band around `current`.
+/// Nodes (fractional) that demand `x` needs. Without headroom: `x / target`. With headroom, the
+/// size must also keep the chosen quantile of single samples at or under the limit, so it is
+/// the larger of `x / target` and `(x + z x noise) / limit`; on quiet load that is the first.
 #[inline]
-fn recommend(demand: f64, upper: f64, target: f64, current: u32, tolerance: f64, max: u32) -> u32 {
+fn need(metric: &MetricPolicy, x: f64, noise: Option<f64>) -> f64 {
+    let plain = x / metric.target;
+    match (metric.headroom_z, noise) {
+        (Some(z), Some(sigma)) if sigma > 0.0 => plain.max((x + z.max(0.0) * sigma) / metric.limit),
+        _ => plain,
+    }
+}
+
+/// The per-node target a metric is effectively sized on at smoothed demand `smoothed`: the
+/// spec's target, or lower when headroom for noise asks for more nodes than the target does.
+pub fn effective_target(metric: &MetricPolicy, smoothed: f64, noise: Option<f64>) -> f64 {
+    let plain = smoothed / metric.target;
+    let nodes = need(metric, smoothed, noise);
+    if smoothed > 0.0 && nodes > plain { smoothed / nodes } else { metric.target }
+}
+
+/// The size the smoothed demand asks for, with the dead band around `current`.
+#[inline]
+fn recommend(metric: &MetricPolicy, demand: f64, upper: f64, noise: Option<f64>, current: u32, tolerance: f64) -> u32 {
     // The target is a ceiling: the dead band is [target × (1 − tolerance), target]. Leaving it in
     // either direction resizes to land in the middle of the band, so ordinary noise does not push
     // the new size straight back out of it (and time over target stays low). Going down, the
     // policy sizes on the upper confidence bound of demand, never below the current size.
-    let capacity = target * current.max(1) as f64;
-    let landing = target * (1.0 - tolerance / 2.0);
-    if demand > capacity {
-        return size_for(demand, landing, max);
+    let landing = 1.0 - tolerance / 2.0;
+    let now = need(metric, demand, noise);
+    if now > current.max(1) as f64 {
+        return nodes(now / landing, REC_CAP);
     }
-    if upper >= capacity * (1.0 - tolerance) {
+    let high = need(metric, upper, noise);
+    if high >= current.max(1) as f64 * (1.0 - tolerance) {
         return current;
     }
-    size_for(upper, landing, max).min(current)
+    nodes(high / landing, REC_CAP).min(current)
+}
+
+/// Whole nodes for a fractional need, at least 1 and at most `max`.
+#[inline]
+fn nodes(need: f64, max: u32) -> u32 {
+    // Guard against rounding up an exact fit (0.6 * 5 / 0.6 = 5.000000000000001).
+    let n = (need - 1e-9).ceil();
+    if n >= max as f64 {
+        max
+    } else if n < 1.0 {
+        1
+    } else {
+        n as u32
+    }
 }
 
 #[inline]
 fn size_for(demand: f64, target: f64, max: u32) -> u32 {
-    // Guard against rounding up an exact fit (0.6 * 5 / 0.6 = 5.000000000000001).
-    let nodes = (demand / target - 1e-9).ceil();
-    if nodes >= max as f64 {
-        max
-    } else if nodes < 1.0 {
-        1
-    } else {
-        nodes as u32
-    }
+    nodes(demand / target, max)
 }
 
 /// Evaluate `policy` once. Consumes the state and returns the next one inside the decision, so a
@@ -493,7 +526,10 @@ pub fn decide(policy: &Policy, mut state: PolicyState, inputs: &Inputs<'_>, now:
                 if let (Some(demand), Some(upper)) =
                     (signal.smoothed_demand(), signal.smoothed_demand_upper(SCALE_IN_CONFIDENCE_Z))
                 {
-                    out.recommended = Some(recommend(demand, upper, metric.target, current, policy.tolerance, REC_CAP));
+                    let noise = signal.noise();
+                    out.effective_target = Some(effective_target(metric, demand, noise));
+                    out.noise = noise.filter(|_| demand > 0.0).map(|n| n / demand);
+                    out.recommended = Some(recommend(metric, demand, upper, noise, current, policy.tolerance));
                 }
                 if let Some(level) = signal.spike_level(spike_policy) {
                     out.spike = Some(size_for(level, metric.target, REC_CAP));

@@ -21,6 +21,7 @@ pub mod time;
 
 pub use decide::{
     DataProblem, Decision, Direction, Floor, Inputs, Limit, MetricInput, MetricOutcome, Missing, Reason, decide,
+    effective_target,
 };
 pub use floor::{FloorInput, StorageReading};
 pub use policy::{FieldIssue, Policy, PolicyError};

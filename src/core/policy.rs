@@ -48,6 +48,11 @@ pub struct MetricPolicy {
     pub window: Dur,
     /// Older samples count as missing.
     pub max_age: Dur,
+    /// Per-node level single samples should rarely pass (same units as `target`).
+    pub limit: f64,
+    /// Standard normal quantile of the headroom (`z` for quantile 0.95 is 1.645); `None` sizes on
+    /// the smoothed value alone.
+    pub headroom_z: Option<f64>,
 }
 
 /// Spike handling, validated. `None` in [`Policy::spike`] when disabled.
@@ -297,6 +302,26 @@ impl Policy {
             }
             let window = c.positive_duration(&format!("{base}.smoothing.window"), &m.smoothing.window);
             let max_age = c.positive_duration(&format!("{base}.maxDataAge"), &m.max_data_age);
+            let h = &m.headroom;
+            let limit = h.limit.unwrap_or(m.target * crate::api::DEFAULT_LIMIT_RATIO);
+            if h.limit.is_some() && !(limit.is_finite() && limit >= m.target) {
+                c.fail(
+                    format!("{base}.headroom.limit"),
+                    format!(
+                        "must be a number at least the target {} (got {limit}); leave it out for 1.25 x target",
+                        m.target
+                    ),
+                );
+            }
+            if h.enabled && !(h.quantile.is_finite() && (0.5..=0.999).contains(&h.quantile)) {
+                c.fail(
+                    format!("{base}.headroom.quantile"),
+                    format!(
+                        "must be between 0.5 and 0.999 (got {}); 0.95 keeps 95% of single samples under the limit",
+                        h.quantile
+                    ),
+                );
+            }
             metrics.push(MetricPolicy {
                 name: m.name.clone(),
                 target: m.target,
@@ -304,6 +329,8 @@ impl Policy {
                 smoothing: m.smoothing.kind,
                 window,
                 max_age,
+                limit,
+                headroom_z: h.enabled.then(|| normal_quantile(h.quantile.clamp(0.5, 0.999))),
             });
         }
 
@@ -369,5 +396,76 @@ impl Policy {
             on_missing_data: spec.on_missing_data,
             max_resizes_per_day: spec.max_resizes_per_day,
         })
+    }
+}
+
+/// The standard normal quantile function (Acklam's rational approximation, relative error below
+/// 1.2e-9 on (0, 1)).
+pub fn normal_quantile(p: f64) -> f64 {
+    const A: [f64; 6] = [
+        -3.969_683_028_665_376e1,
+        2.209_460_984_245_205e2,
+        -2.759_285_104_469_687e2,
+        1.383_577_518_672_69e2,
+        -3.066_479_806_614_716e1,
+        2.506_628_277_459_239,
+    ];
+    const B: [f64; 5] = [
+        -5.447_609_879_822_406e1,
+        1.615_858_368_580_409e2,
+        -1.556_989_798_598_866e2,
+        6.680_131_188_771_972e1,
+        -1.328_068_155_288_572e1,
+    ];
+    const C: [f64; 6] = [
+        -7.784_894_002_430_293e-3,
+        -3.223_964_580_411_365e-1,
+        -2.400_758_277_161_838,
+        -2.549_732_539_343_734,
+        4.374_664_141_464_968,
+        2.938_163_982_698_783,
+    ];
+    const D: [f64; 4] =
+        [7.784_695_709_041_462e-3, 3.224_671_290_700_398e-1, 2.445_134_137_142_996, 3.754_408_661_907_416];
+    let tail = |q: f64| {
+        (((((C[0] * q + C[1]) * q + C[2]) * q + C[3]) * q + C[4]) * q + C[5])
+            / ((((D[0] * q + D[1]) * q + D[2]) * q + D[3]) * q + 1.0)
+    };
+    if p <= 0.0 {
+        return f64::NEG_INFINITY;
+    }
+    if p >= 1.0 {
+        return f64::INFINITY;
+    }
+    if p < 0.02425 {
+        tail((-2.0 * p.ln()).sqrt())
+    } else if p > 1.0 - 0.02425 {
+        -tail((-2.0 * (1.0 - p).ln()).sqrt())
+    } else {
+        let q = p - 0.5;
+        let r = q * q;
+        (((((A[0] * r + A[1]) * r + A[2]) * r + A[3]) * r + A[4]) * r + A[5]) * q
+            / (((((B[0] * r + B[1]) * r + B[2]) * r + B[3]) * r + B[4]) * r + 1.0)
+    }
+}
+
+#[cfg(test)]
+mod quantile_tests {
+    use super::normal_quantile;
+
+    /// Against published table values of the standard normal distribution.
+    #[test]
+    fn normal_quantile_matches_the_table() {
+        for (p, z) in [
+            (0.5, 0.0),
+            (0.8413447, 1.0),
+            (0.9, 1.2815516),
+            (0.95, 1.6448536),
+            (0.99, 2.3263479),
+            (0.999, 3.0902323),
+            (0.01, -2.3263479),
+        ] {
+            assert!((normal_quantile(p) - z).abs() < 1e-6, "{p}: {} vs {z}", normal_quantile(p));
+        }
     }
 }

@@ -351,6 +351,14 @@ impl SignalState {
         Some(mean + z * self.deviation * MAD_TO_SIGMA / n.sqrt())
     }
 
+    /// How far single samples of demand scatter around the smoothed value: a standard deviation,
+    /// from the robust running deviation (clipped, frozen during spikes, outliers held out).
+    /// `None` until enough samples were seen to trust it.
+    #[inline]
+    pub fn noise(&self) -> Option<f64> {
+        (self.seen >= SPIKE_WARMUP_SAMPLES).then_some(self.deviation * MAD_TO_SIGMA)
+    }
+
     /// The demand level of a detected spike (the lowest demand over the sustained run), if the
     /// newest samples form one.
     #[inline]
@@ -380,6 +388,8 @@ mod tests {
             smoothing: SmoothingKind::Ema,
             window: Dur::mins(10),
             max_age: Dur::mins(5),
+            limit: 0.75,
+            headroom_z: Some(1.645),
         }
     }
 

@@ -28,6 +28,7 @@ pub fn spec() -> ScalePolicySpec {
             kind: MetricKind::PerNode,
             smoothing: Smoothing { kind: SmoothingKind::Sma, window: "5m".into() },
             max_data_age: "3m".into(),
+            headroom: HeadroomSpec::default(),
         }],
         spike: SpikeSpec::default(),
         scale_out: ScaleOutRules { warmup: Some("0s".into()), ..ScaleOutRules::default() },

@@ -1,5 +1,6 @@
 //! Table tests of each decision rule, and property tests of the invariants.
 
 pub(crate) mod fixtures;
+mod headroom;
 mod properties;
 mod rules;
