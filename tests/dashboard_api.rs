@@ -189,6 +189,7 @@ fn simulation_report_is_self_contained() {
         assert!(html.contains(&format!("<td>{algorithm}</td>")), "{algorithm} row");
     }
     assert!(html.contains("<svg"), "the chart is inline");
+    assert!(html.contains("Elasticity (SPEC Research Group metrics)") && html.contains("θU"), "the scores table");
     assert!(html.contains("Scale actions ("));
     assert!(!html.contains("<script") && !html.contains("src=\"http") && !html.contains("href=\"http"));
 }
