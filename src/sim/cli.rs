@@ -182,7 +182,7 @@ fn output(args: &SimulateArgs, sc: &Scenario, runs: &[Run]) -> Result<(), String
         print!("{}", report::scores_table(&summaries));
         println!();
         println!(
-            "θU / θO: mean shortfall / excess of s against d, relative to d; τU / τO: share of time s < d / s > d;"
+            "θU / θO: mean shortfall / excess of s against d, relative to max(d, 1); τU / τO: share of time s < d / s > d;"
         );
         println!("υ: share of time s and d did not move the same way; jitter/h: (supply chg − demand chg) per hour.");
     }
