@@ -185,10 +185,11 @@ fn simulation_report_is_self_contained() {
     let sc = ebbflow::sim::cli::SimulateArgs::default().scenario().expect("embedded default scenario");
     let runs = ebbflow::sim::compare(&sc);
     let html = ebbflow::dashboard::simreport::html(&sc, &runs);
-    for algorithm in ["hpa", "static-peak", "oracle"] {
+    for algorithm in ["hpa", "static-peak", "oracle", "oracle-30"] {
         assert!(html.contains(&format!("<td>{algorithm}</td>")), "{algorithm} row");
     }
     assert!(html.contains("<svg"), "the chart is inline");
+    assert!(html.contains("Elasticity (SPEC Research Group metrics)") && html.contains("θU"), "the scores table");
     assert!(html.contains("Scale actions ("));
     assert!(!html.contains("<script") && !html.contains("src=\"http") && !html.contains("href=\"http"));
 }

@@ -182,6 +182,59 @@ fn oracle_and_static_peak_on_a_known_trace() {
     assert_eq!((peak.summary.scale_outs, peak.summary.scale_ins, peak.summary.minutes_over_target), (0, 0, 0.0));
 }
 
+/// oracle-30 on 70 minutes: block 0–29 peaks at 45 (5 nodes), block 30–59 at 95 (10 nodes),
+/// block 60–69 is flat at 12 (2 nodes). Sizes change only at block starts, serve at once, and
+/// cover every minute of their block.
+#[test]
+fn oracle_30_holds_each_block_at_its_peak() {
+    let mut values = vec![20.0; 70];
+    values[5] = 45.0;
+    values[40..45].fill(95.0);
+    values[60..].fill(12.0);
+    let sc = hand_made(&values, "0s");
+    let run = baselines::oracle_30(&sc);
+    let sizes: Vec<u32> = run.steps.iter().map(|s| s.desired).collect();
+    assert_eq!(sizes, [[5; 30].as_slice(), &[10; 30], &[2; 10]].concat());
+    assert!(run.steps.iter().all(|s| s.serving == s.desired && s.reason == "oracle-30"));
+    let s = &run.summary;
+    assert_eq!(s.algorithm, "oracle-30");
+    assert_eq!(s.node_minutes, (5 * 30 + 10 * 30 + 2 * 10) as f64);
+    assert_eq!((s.minutes_over_target, s.minutes_over_limit), (0.0, 0.0));
+    // Start size 2 → 5 → 10 → 2.
+    assert_eq!((s.scale_outs, s.scale_ins, s.reversals), (2, 1, 0));
+    // Never short; the excess is (5 − 2) / 2 for 29 minutes and (10 − 2) / 2 for 25 minutes, over
+    // 70 minutes.
+    let e = &s.elasticity;
+    assert_eq!((e.under_accuracy, e.under_timeshare), (0.0, 0.0));
+    assert!((e.over_accuracy - 100.0 * (29.0 * 1.5 + 25.0 * 4.0) / 70.0).abs() < 1e-9, "θO {}", e.over_accuracy);
+    assert!((e.over_timeshare - 100.0 * 54.0 / 70.0).abs() < 1e-9, "τO {}", e.over_timeshare);
+    // Demand in nodes changes at minutes 5, 6, 40 and 45 (2→5→2, 2→10→2; 12 at minute 60 still
+    // needs 2); supply at 30 and 60 (the first row has nothing before it to differ from).
+    assert_eq!((e.supply_changes, e.demand_changes), (2, 4));
+
+    // It never costs less than the per-sample oracle, and min/max bound it as they bound the oracle.
+    assert!(s.node_minutes >= baselines::oracle(&sc).summary.node_minutes);
+    let mut huge = vec![20.0; 40];
+    huge[35] = 5000.0; // 500 nodes at target 10; maxSize is 100
+    let capped = baselines::oracle_30(&hand_made(&huge, "0s"));
+    let sizes: Vec<u32> = capped.steps.iter().map(|s| s.desired).collect();
+    assert_eq!(sizes, [[2; 30].as_slice(), &[100; 10]].concat());
+    assert!(capped.summary.elasticity.under_accuracy > 0.0, "short of 500 while capped at 100");
+}
+
+/// Every comparison carries oracle-30 after the oracle, judged against the same lower bound.
+#[test]
+fn comparisons_include_oracle_30() {
+    for (name, runs) in compared() {
+        let names: Vec<&str> = runs.iter().map(|r| r.summary.algorithm.as_str()).collect();
+        assert_eq!(names[1..], ["hpa", "static-peak", "oracle", "oracle-30"], "{name}");
+        let (oracle, held) = (&runs[3].summary, &runs[4].summary);
+        assert!(held.node_minutes >= oracle.node_minutes, "{name}");
+        assert!(held.vs_lower_bound.is_some_and(|v| v >= 1.0), "{name}");
+        assert_eq!(held.minutes_over_target, oracle.minutes_over_target, "{name}: both cover every evaluation");
+    }
+}
+
 #[test]
 fn hpa_follows_the_documented_algorithm() {
     // Minute 10: 95 / (2 × 10) = 4.75 → ceil(2 × 4.75) = 10 (within the default scale-up policy:

@@ -105,6 +105,45 @@ pub fn html(sc: &Scenario, runs: &[Run]) -> String {
          per-node load above the target / the limit; reversals: scale-ins undone within an hour.</p>\n",
     );
 
+    o.push_str("<h2>Elasticity (SPEC Research Group metrics)</h2>\n<table><thead><tr>");
+    for h in [
+        "algorithm",
+        "θU under-provisioning accuracy %",
+        "θO over-provisioning accuracy %",
+        "τU time under %",
+        "τO time over %",
+        "υ instability %",
+        "jitter / h",
+        "supply changes",
+        "demand changes",
+    ] {
+        let _ = write!(o, "<th>{}</th>", escape(h));
+    }
+    o.push_str("</tr></thead><tbody>\n");
+    for (i, r) in runs.iter().enumerate() {
+        let (s, e) = (&r.summary, &r.summary.elasticity);
+        let class = if i == 0 { " class=\"policy\"" } else { "" };
+        let _ = writeln!(
+            o,
+            "<tr{class}><td>{}</td><td>{:.1}</td><td>{:.1}</td><td>{:.1}</td><td>{:.1}</td><td>{:.1}</td><td>{:.2}</td><td>{}</td><td>{}</td></tr>",
+            escape(&s.algorithm),
+            e.under_accuracy,
+            e.over_accuracy,
+            e.under_timeshare,
+            e.over_timeshare,
+            e.instability,
+            e.jitter_per_hour,
+            e.supply_changes,
+            e.demand_changes,
+        );
+    }
+    o.push_str("</tbody></table>\n");
+    o.push_str(
+        "<p class=\"sub\">Demand d = ceil(demand / target) nodes, supply s = serving nodes, over the time with data. \
+         θU / θO: mean shortfall / excess of s against d, relative to max(d, 1); τU / τO: share of time s &lt; d / s &gt; d; \
+         υ: share of time s and d did not move the same way; jitter: (supply changes − demand changes) per hour.</p>\n",
+    );
+
     if !runs.is_empty() {
         let data = crate::sim::chart::chart_data(sc, runs);
         o.push_str("<h2>Chart</h2>\n<figure>");

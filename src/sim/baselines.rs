@@ -6,6 +6,9 @@
 //! - `static-peak`: the size that covers the trace's peak, all the time.
 //! - `oracle`: the smallest size that keeps every evaluation at or under target with no delay:
 //!   the lower bound on cost.
+//! - `oracle-30`: the oracle held for 30 minutes at a time: each block of 30 minutes (from the
+//!   first evaluation) gets the smallest size that keeps the block's peak at or under target, with
+//!   no delay. The realistic cost floor: no real target can follow the per-sample oracle.
 
 use std::collections::VecDeque;
 
@@ -21,6 +24,8 @@ const HPA_DOWN_WINDOW: Dur = Dur::mins(5);
 const HPA_PERIOD: Dur = Dur::secs(15);
 /// The HPA's default tolerance.
 const HPA_TOLERANCE: f64 = 0.1;
+/// How long `oracle-30` holds each size.
+pub const ORACLE_HOLD: Dur = Dur::mins(30);
 
 fn clamp(sc: &Scenario, n: f64) -> u32 {
     let p = &sc.policy;
@@ -161,4 +166,40 @@ pub fn oracle(sc: &Scenario) -> Run {
         })
         .collect();
     finish(sc, "oracle", steps)
+}
+
+/// The oracle held for [`ORACLE_HOLD`]: it knows the future and gives each 30-minute block (from
+/// the first evaluation, so blocks line up with the trace's start) the smallest size, within
+/// min/max, that keeps the block's highest demand at or under target. Like `oracle`, new capacity
+/// serves at once (no provisioning delay): both are floors to compare a real plan with, not plans a
+/// real target could follow. A block without demand (a gap) keeps the size before it.
+pub fn oracle_30(sc: &Scenario) -> Run {
+    let metric = &sc.policy.metrics[0];
+    let gap = sc.gap();
+    let rows: Vec<(Ts, f64)> = grid(&sc.trace, &sc.policy)
+        .map(|now| (now, demand_at(&sc.trace, metric.kind, sc.model.recorded_size, now, gap)))
+        .collect();
+    let mut size = sc.model.start_size;
+    let mut steps = Vec::with_capacity(rows.len());
+    let mut i = 0;
+    while i < rows.len() {
+        let from = rows[i].0;
+        let end = i + rows[i..].partition_point(|r| r.0 - from < ORACLE_HOLD);
+        let peak = rows[i..end].iter().map(|r| r.1).filter(|d| !d.is_nan()).reduce(f64::max);
+        if let Some(peak) = peak {
+            size = clamp(sc, (peak / metric.target - 1e-9).ceil());
+        }
+        steps.extend(rows[i..end].iter().map(|&(at, demand)| Step {
+            at,
+            demand,
+            observed: f64::NAN,
+            smoothed: f64::NAN,
+            spike: false,
+            desired: size,
+            serving: size,
+            reason: "oracle-30",
+        }));
+        i = end;
+    }
+    finish(sc, "oracle-30", steps)
 }

@@ -130,7 +130,7 @@ pub struct Report {
     pub scenario: String,
     /// Assumptions and warnings.
     pub notes: Vec<String>,
-    /// The policy first, then hpa, static-peak and oracle.
+    /// The policy first, then hpa, static-peak, oracle and oracle-30.
     pub results: Vec<Summary>,
 }
 
@@ -176,6 +176,15 @@ fn output(args: &SimulateArgs, sc: &Scenario, runs: &[Run]) -> Result<(), String
             "node-min: node-minutes billed; x lower: relative to the oracle (the lower bound); min>target / min>limit:"
         );
         println!("minutes with per-node load above the target / the limit; revs: scale-ins undone within an hour.");
+        println!();
+        println!("Elasticity (SPEC RG metrics; demand d = ceil(demand / target) nodes, supply s = serving nodes):");
+        println!();
+        print!("{}", report::scores_table(&summaries));
+        println!();
+        println!(
+            "θU / θO: mean shortfall / excess of s against d, relative to max(d, 1); τU / τO: share of time s < d / s > d;"
+        );
+        println!("υ: share of time s and d did not move the same way; jitter/h: (supply chg − demand chg) per hour.");
     }
     Ok(())
 }
@@ -447,14 +456,17 @@ fn bench(args: &SimulateArgs) -> Result<(), String> {
     let samples: usize = scenarios.iter().map(|s| s.trace.points.len()).sum();
     let evaluations: usize = scenarios.iter().map(|s| s.evaluations()).sum();
     let started = Instant::now();
+    let mut algorithms = 0;
     for sc in &scenarios {
         let runs = compare(sc);
+        algorithms = runs.len();
         std::hint::black_box(&runs);
     }
     let secs = started.elapsed().as_secs_f64();
     println!(
-        "whole bundled set: {} scenarios, {samples} samples, {evaluations} evaluations x 4 algorithms in {secs:.2}s ({:.1} million samples/s through the closed loop)",
+        "whole bundled set: {} scenarios, {samples} samples, {evaluations} evaluations x {} algorithms in {secs:.2}s ({:.1} million samples/s through the closed loop)",
         scenarios.len(),
+        algorithms,
         samples as f64 / secs / 1e6
     );
     let state = crate::sim::bench::state_bytes_after_long_run();

@@ -114,9 +114,16 @@ pub fn run_policy(sc: &Scenario) -> Run {
     Run { steps, summary }
 }
 
-/// The policy and every baseline, side by side; `vs_lower_bound` filled in against the oracle.
+/// The policy and every baseline (hpa, static-peak, oracle, oracle-30, in that order), side by
+/// side; `vs_lower_bound` filled in against the oracle.
 pub fn compare(sc: &Scenario) -> Vec<Run> {
-    let mut runs = vec![run_policy(sc), baselines::hpa(sc), baselines::static_peak(sc), baselines::oracle(sc)];
+    let mut runs = vec![
+        run_policy(sc),
+        baselines::hpa(sc),
+        baselines::static_peak(sc),
+        baselines::oracle(sc),
+        baselines::oracle_30(sc),
+    ];
     let lower = runs[3].summary.node_minutes;
     for r in &mut runs {
         if lower > 0.0 {

@@ -4,6 +4,7 @@
 //! the rows (plus the target, limit and start size the summary itself states), so anyone can
 //! recompute every figure from a `--steps-out` file.
 
+use std::cmp::Ordering;
 use std::fmt::Write as _;
 
 use serde::{Deserialize, Serialize};
@@ -68,6 +69,106 @@ pub struct Summary {
     pub overloads: u32,
     /// Minutes from going over the limit to being back at or under the target, per overload.
     pub recovery_minutes: Vec<f64>,
+    /// The SPEC Research Group's elasticity metrics, from the same rows.
+    #[serde(default)]
+    pub elasticity: Elasticity,
+}
+
+/// The SPEC Research Group's elasticity metrics (Herbst et al., "Ready for Rain? A View from SPEC
+/// Research on the Future of Cloud Metrics", SPEC-RG-2016-01; Bauer et al., "Chameleon", IEEE TPDS
+/// 2019), computed from the steps.
+///
+/// Demand `d_t` is the resource demand in nodes, `ceil(demand / target)` (the size that keeps the
+/// row at or under the target, what the oracle asks for before min/max); supply `s_t` is the
+/// serving size. Rows without demand (gaps) are left out: `T` is the time with demand, and
+/// "consecutive" rows are consecutive among the rows kept. `Δt` is the row's length. All but the
+/// jitter and the counts are percentages.
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Elasticity {
+    /// θ_U = 100 / T · Σ max(d_t − s_t, 0) / max(d_t, 1) · Δt: mean relative shortfall, percent.
+    pub under_accuracy: f64,
+    /// θ_O = 100 / T · Σ max(s_t − d_t, 0) / max(d_t, 1) · Δt: mean relative excess, percent.
+    pub over_accuracy: f64,
+    /// τ_U = 100 / T · Σ [s_t < d_t] · Δt: share of time under-provisioned, percent.
+    pub under_timeshare: f64,
+    /// τ_O = 100 / T · Σ [s_t > d_t] · Δt: share of time over-provisioned, percent.
+    pub over_timeshare: f64,
+    /// υ = 100 / Σ_{t≥2} Δt · Σ_{t≥2} min(|sgn Δs_t − sgn Δd_t|, 1) · Δt: share of time supply and
+    /// demand did not move the same way (one changed and the other did not, or they went opposite
+    /// ways), percent.
+    pub instability: f64,
+    /// j = (supply adaptations − demand changes) / T, per hour: positive when supply moves more
+    /// often than demand (restless), negative when it moves less (inert).
+    pub jitter_per_hour: f64,
+    /// Supply adaptations: rows whose serving size differs from the previous kept row's.
+    pub supply_changes: u32,
+    /// Demand changes: rows whose demand in nodes differs from the previous kept row's.
+    pub demand_changes: u32,
+}
+
+/// The denominator's floor in θ_U and θ_O, in nodes: a row whose demand rounds to 0 nodes is
+/// judged against 1 node, so any excess there counts once per node instead of dividing by 0.
+const DEMAND_FLOOR_NODES: f64 = 1.0;
+
+/// Demand in nodes at the target: `ceil(demand / target)`, with the same 1e-9 slack the oracle
+/// sizes with, so a load of exactly 2 × target needs 2 nodes, not 3. NaN (unknown demand) stays
+/// NaN; a negative demand needs 0 nodes.
+pub fn demand_nodes(demand: f64, target: f64) -> f64 {
+    let n = (demand / target - 1e-9).ceil();
+    // Written as a comparison, not f64::max, which would turn NaN into 0.
+    if n < 0.0 { 0.0 } else { n }
+}
+
+impl Elasticity {
+    /// Compute the metrics from the rows, judged at `target` per node.
+    pub fn from_steps(steps: &[Step], target: f64) -> Elasticity {
+        let mut e = Elasticity::default();
+        let (mut t, mut paired) = (0.0, 0.0);
+        let (mut under, mut over, mut t_under, mut t_over, mut unstable) = (0.0, 0.0, 0.0, 0.0, 0.0);
+        let mut prev: Option<(f64, u32)> = None;
+        for (i, step) in steps.iter().enumerate() {
+            let d = demand_nodes(step.demand, target);
+            if !d.is_finite() {
+                continue;
+            }
+            let dt = step_minutes(steps, i);
+            let s = step.serving as f64;
+            t += dt;
+            match s.total_cmp(&d) {
+                Ordering::Less => {
+                    under += (d - s) / d.max(DEMAND_FLOOR_NODES) * dt;
+                    t_under += dt;
+                }
+                Ordering::Greater => {
+                    over += (s - d) / d.max(DEMAND_FLOOR_NODES) * dt;
+                    t_over += dt;
+                }
+                Ordering::Equal => {}
+            }
+            if let Some((pd, ps)) = prev {
+                paired += dt;
+                let (ds, dd) = (step.serving.cmp(&ps), d.total_cmp(&pd));
+                e.supply_changes += u32::from(ds != Ordering::Equal);
+                e.demand_changes += u32::from(dd != Ordering::Equal);
+                if ds != dd {
+                    unstable += dt;
+                }
+            }
+            prev = Some((d, step.serving));
+        }
+        if t > 0.0 {
+            e.under_accuracy = 100.0 * under / t;
+            e.over_accuracy = 100.0 * over / t;
+            e.under_timeshare = 100.0 * t_under / t;
+            e.over_timeshare = 100.0 * t_over / t;
+            e.jitter_per_hour = (e.supply_changes as f64 - e.demand_changes as f64) / (t / 60.0);
+        }
+        if paired > 0.0 {
+            e.instability = 100.0 * unstable / paired;
+        }
+        e
+    }
 }
 
 /// Reversal window: a scale-in undone within this many minutes was a mistake.
@@ -93,6 +194,7 @@ impl Summary {
             largest_size: 0,
             overloads: 0,
             recovery_minutes: Vec::new(),
+            elasticity: Elasticity::from_steps(steps, target),
         };
         let mut prev = start_size;
         let mut last_in: Option<Ts> = None;
@@ -236,26 +338,58 @@ pub fn table(rows: &[Summary]) -> String {
         "overloads",
         "recovery p50/max",
     ];
+    let body = rows
+        .iter()
+        .map(|r| {
+            let rec = match (r.recovery_median(), r.recovery_max()) {
+                (Some(m), Some(x)) => format!("{m:.0}m/{x:.0}m"),
+                _ => "-".into(),
+            };
+            vec![
+                r.algorithm.clone(),
+                format!("{:.0}", r.node_minutes),
+                r.vs_lower_bound.map(|v| format!("{v:.2}")).unwrap_or_else(|| "-".into()),
+                format!("{:.0}", r.minutes_over_target),
+                format!("{:.0}", r.minutes_over_limit),
+                r.scale_outs.to_string(),
+                r.scale_ins.to_string(),
+                r.reversals.to_string(),
+                r.largest_size.to_string(),
+                r.overloads.to_string(),
+                rec,
+            ]
+        })
+        .collect();
+    grid_text(&header, body)
+}
+
+/// Render the elasticity metrics of each summary as a second terminal table.
+pub fn scores_table(rows: &[Summary]) -> String {
+    let header = ["algorithm", "θU %", "θO %", "τU %", "τO %", "υ %", "jitter/h", "supply chg", "demand chg"];
+    let body = rows
+        .iter()
+        .map(|r| {
+            let e = &r.elasticity;
+            vec![
+                r.algorithm.clone(),
+                format!("{:.1}", e.under_accuracy),
+                format!("{:.1}", e.over_accuracy),
+                format!("{:.1}", e.under_timeshare),
+                format!("{:.1}", e.over_timeshare),
+                format!("{:.1}", e.instability),
+                format!("{:.2}", e.jitter_per_hour),
+                e.supply_changes.to_string(),
+                e.demand_changes.to_string(),
+            ]
+        })
+        .collect();
+    grid_text(&header, body)
+}
+
+/// A header, a rule and right-aligned columns (the first left-aligned).
+fn grid_text(header: &[&str], body: Vec<Vec<String>>) -> String {
     let mut cells: Vec<Vec<String>> = vec![header.iter().map(|s| s.to_string()).collect()];
-    for r in rows {
-        let rec = match (r.recovery_median(), r.recovery_max()) {
-            (Some(m), Some(x)) => format!("{m:.0}m/{x:.0}m"),
-            _ => "-".into(),
-        };
-        cells.push(vec![
-            r.algorithm.clone(),
-            format!("{:.0}", r.node_minutes),
-            r.vs_lower_bound.map(|v| format!("{v:.2}")).unwrap_or_else(|| "-".into()),
-            format!("{:.0}", r.minutes_over_target),
-            format!("{:.0}", r.minutes_over_limit),
-            r.scale_outs.to_string(),
-            r.scale_ins.to_string(),
-            r.reversals.to_string(),
-            r.largest_size.to_string(),
-            r.overloads.to_string(),
-            rec,
-        ]);
-    }
+    cells.extend(body);
     let widths: Vec<usize> =
         (0..header.len()).map(|c| cells.iter().map(|r| r[c].chars().count()).max().unwrap_or(0)).collect();
     let mut out = String::new();
@@ -314,6 +448,77 @@ mod tests {
         assert_eq!(s.largest_size, 4);
         assert_eq!(s.overloads, 2);
         assert_eq!(s.recovery_minutes, vec![2.0, 1.0]);
+    }
+
+    fn close(a: f64, b: f64) -> bool {
+        (a - b).abs() <= 1e-9 * a.abs().max(b.abs()).max(1.0)
+    }
+
+    /// Target 10 per node, one row a minute, so demand in nodes is ceil(demand / 10).
+    #[test]
+    fn elasticity_on_a_hand_made_run() {
+        let steps = vec![
+            step(0, 20.0, 2, 2),     // d 2 = s 2: exact (20 / 10 is 2 nodes, not 3)
+            step(1, 35.0, 2, 2),     // d 4 > s 2: short by 2 / 4 = 0.5; demand moved, supply not
+            step(2, 35.0, 5, 5),     // s 5 > d 4: excess 1 / 4 = 0.25; supply moved, demand not
+            step(3, f64::NAN, 5, 5), // gap: left out
+            step(4, 0.0, 1, 1),      // d 0 < s 1: excess 1 / max(0, 1) = 1; both fell
+            step(5, 10.0, 1, 1),     // d 1 = s 1: exact; demand rose, supply not
+        ];
+        let e = Elasticity::from_steps(&steps, 10.0);
+        // T = 5 minutes with demand.
+        assert!(close(e.under_accuracy, 100.0 * 0.5 / 5.0), "θU {}", e.under_accuracy);
+        assert!(close(e.over_accuracy, 100.0 * (0.25 + 1.0) / 5.0), "θO {}", e.over_accuracy);
+        assert!(close(e.under_timeshare, 20.0), "τU {}", e.under_timeshare);
+        assert!(close(e.over_timeshare, 40.0), "τO {}", e.over_timeshare);
+        // Pairs 0→1, 1→2, 2→4, 4→5 (4 minutes); 2→4 moved both down, the other three differ.
+        assert!(close(e.instability, 75.0), "υ {}", e.instability);
+        assert_eq!((e.supply_changes, e.demand_changes), (2, 3));
+        // (2 − 3) changes in 5 minutes = −12 per hour.
+        assert!(close(e.jitter_per_hour, -12.0), "j {}", e.jitter_per_hour);
+        // The summary carries the same figures.
+        assert_eq!(Summary::from_steps("t", &steps, 10.0, 12.5, 2).elasticity, e);
+    }
+
+    /// Rows of different lengths weigh by their length, and supply that follows demand exactly is
+    /// perfectly accurate and stable.
+    #[test]
+    fn elasticity_weighs_rows_by_their_length() {
+        let steps = vec![
+            step(0, 30.0, 2, 2),  // d 3 > s 2 for 10 minutes: 1 / 3 short
+            step(10, 30.0, 3, 3), // exact for 5 minutes
+            step(15, 50.0, 5, 5), // exact for 5 minutes (the last row lasts as long as the one before)
+        ];
+        let e = Elasticity::from_steps(&steps, 10.0);
+        assert!(close(e.under_accuracy, 100.0 * (10.0 / 3.0) / 20.0), "θU {}", e.under_accuracy);
+        assert!(close(e.under_timeshare, 50.0), "τU {}", e.under_timeshare);
+        assert_eq!((e.over_accuracy, e.over_timeshare), (0.0, 0.0));
+        // 0→10: supply up, demand flat (5 minutes unstable); 10→15: both up (stable).
+        assert!(close(e.instability, 50.0), "υ {}", e.instability);
+        assert_eq!((e.supply_changes, e.demand_changes), (2, 1));
+        assert!(close(e.jitter_per_hour, 1.0 / (20.0 / 60.0)), "j {}", e.jitter_per_hour);
+
+        let followed = vec![step(0, 20.0, 2, 2), step(1, 40.0, 4, 4), step(2, 10.0, 1, 1)];
+        let e = Elasticity::from_steps(&followed, 10.0);
+        assert_eq!(
+            (e.under_accuracy, e.over_accuracy, e.under_timeshare, e.over_timeshare, e.instability, e.jitter_per_hour),
+            (0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
+        );
+        assert_eq!((e.supply_changes, e.demand_changes), (2, 2));
+
+        // No demand at all: nothing to judge, every figure 0 (not NaN, which JSON cannot hold).
+        let empty = Elasticity::from_steps(&[step(0, f64::NAN, 2, 2)], 10.0);
+        assert_eq!(empty, Elasticity::default());
+    }
+
+    #[test]
+    fn scores_table_lists_every_algorithm() {
+        let steps = vec![step(0, 20.0, 2, 2), step(1, 35.0, 2, 2)];
+        let t = scores_table(&[Summary::from_steps("mine", &steps, 10.0, 12.5, 2)]);
+        let lines: Vec<&str> = t.lines().collect();
+        assert!(lines[0].starts_with("algorithm") && lines[0].contains("θU %"), "{t}");
+        // θU = 100 · (0 + 0.5 · 1) / 2 = 25 %, τU 50 %.
+        assert!(lines[2].starts_with("mine") && lines[2].contains("25.0") && lines[2].contains("50.0"), "{t}");
     }
 
     #[test]
