@@ -11,7 +11,7 @@ use crate::adapters::{
     AdapterError, ErrorKind, MetricQuery, MetricSource, OperationStatus, ResizeStarted, ScaleTarget, Series,
     TargetObservation,
 };
-use crate::api::Mode;
+use crate::core::Mode;
 use crate::core::state::InFlight;
 use crate::core::{DataProblem, Decision, Dur, Inputs, MetricInput, Policy, PolicyState, Ts, decide};
 

@@ -1,4 +1,6 @@
-//! The decision core: pure, IO-free, clock-free. The controller and the simulator both call it.
+//! The decision core of ebbflow: pure, IO-free, clock-free. The controller and the simulator both
+//! call it. It is its own crate, depending on serde and jiff only, so that purity is kept by the
+//! compiler: nothing here can reach the network, the clock or the CRD's wire types.
 //!
 //! ```text
 //!  samples ──► signal (demand smoothing, spike detection) ──► recommendation per metric
@@ -23,7 +25,7 @@ pub use decide::{
     DataProblem, Decision, Direction, Floor, Inputs, Limit, MetricInput, MetricOutcome, Missing, Reason, decide,
 };
 pub use floor::{FloorInput, StorageReading};
-pub use policy::{FieldIssue, Policy, PolicyError};
+pub use policy::{MetricKind, MissingDataPolicy, Mode, Policy, SmoothingKind};
 pub use signal::Sample;
 pub use state::PolicyState;
 pub use time::{Dur, Ts};
