@@ -11,13 +11,16 @@ RUN apk add --no-cache build-base cmake perl
 WORKDIR /src
 # Dependencies first, so code edits do not rebuild them.
 COPY Cargo.toml Cargo.lock ./
+COPY crates/ebbflow-core/Cargo.toml ./crates/ebbflow-core/
 COPY benches ./benches
-RUN mkdir src && echo 'fn main() {}' > src/main.rs && touch src/lib.rs \
+RUN mkdir -p src crates/ebbflow-core/src && echo 'fn main() {}' > src/main.rs \
+    && touch src/lib.rs crates/ebbflow-core/src/lib.rs \
     && cargo build --release --locked --bin ebbflow || true
 # The simulator embeds its default trace and policy from simulations/.
 COPY simulations ./simulations
+COPY crates ./crates
 COPY src ./src
-RUN touch src/main.rs src/lib.rs \
+RUN touch src/main.rs src/lib.rs crates/ebbflow-core/src/lib.rs \
     && cargo build --release --locked --bin ebbflow \
     && strip target/release/ebbflow
 

@@ -1,7 +1,7 @@
 //! The `ScalePolicy` custom resource (`ebbflow.dev/v1alpha1`): what users write with kubectl, and
 //! the status the controller writes back.
 //!
-//! These are wire types only. [`crate::core::Policy::from_spec`] turns a spec into the validated
+//! These are wire types only. [`crate::spec::policy_from_spec`] turns a spec into the validated
 //! domain value the decision core works with, so every rule about what a valid spec is lives in one
 //! place and is shared by the controller, the simulator and `ebbflow validate`.
 

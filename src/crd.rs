@@ -8,8 +8,9 @@ use kube::CustomResourceExt;
 use serde_json::Value;
 
 use crate::api::ScalePolicy;
-use crate::core::{FieldIssue, Policy, PolicyError};
+use crate::core::Policy;
 use crate::excerpt::{excerpt, quoted, shorten_quotes};
+use crate::spec::{FieldIssue, PolicyError, policy_from_spec};
 
 /// The CRD as YAML, exactly as committed in `crds/scalepolicy.yaml`.
 pub fn crd_yaml() -> String {
@@ -99,7 +100,7 @@ impl LoadError {
 /// The document is first checked against the generated CRD schema, so a misspelt or misplaced
 /// field is an error naming it rather than a setting silently dropped (the API server prunes
 /// unknown fields; a file loaded in standalone mode must not behave differently). The rules
-/// ([`Policy::from_spec`]) are not checked here; [`check_policy`] checks both.
+/// ([`policy_from_spec`]) are not checked here; [`check_policy`] checks both.
 pub fn parse_policy(path: &str, text: &str) -> Result<ScalePolicy, LoadError> {
     let doc = parse_yaml(path, text)?;
     let issues = schema_issues(&doc);
@@ -124,7 +125,7 @@ pub fn check_policy(path: &str, text: &str) -> Result<(ScalePolicy, Policy), Loa
     }
     if issues.is_empty() {
         let sp = typed(path, doc)?;
-        let policy = Policy::from_spec(&sp.spec).map_err(|e| {
+        let policy = policy_from_spec(&sp.spec).map_err(|e| {
             let at = e.issues.iter().map(|i| field_line(text, &i.field)).collect();
             LoadError::Invalid { path: path.to_string(), source: shortened(e), at }
         })?;
@@ -135,7 +136,7 @@ pub fn check_policy(path: &str, text: &str) -> Result<(ScalePolicy, Policy), Loa
         remove_field(&mut pruned, &issue.field);
     }
     if let Ok(sp) = serde_json::from_value::<ScalePolicy>(pruned)
-        && let Err(e) = Policy::from_spec(&sp.spec)
+        && let Err(e) = policy_from_spec(&sp.spec)
     {
         for rule in shortened(e).issues {
             if !issues.iter().any(|s| related(&s.field, &rule.field)) {
@@ -447,7 +448,7 @@ pub fn spec_field_paths() -> Vec<String> {
 /// the API server's structural validation does: types, required fields, enums, bounds, string
 /// patterns, the one-of on `target`, and unknown fields. Every mismatch is returned with its field
 /// path (`spec.metrics[0].smoothing.window`). The CEL rules are not evaluated here;
-/// [`Policy::from_spec`] enforces the same rules with the same field names.
+/// [`policy_from_spec`] enforces the same rules with the same field names.
 pub fn schema_issues(doc: &Value) -> Vec<FieldIssue> {
     let mut issues = Vec::new();
     let Some(obj) = doc.as_object() else {

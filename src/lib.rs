@@ -1,7 +1,9 @@
 //! ebbflow: a metric-driven autoscaler for Google Cloud that runs as a Kubernetes controller.
 //!
 //! - [`api`]: the `ScalePolicy` custom resource.
-//! - [`core`]: the pure decision core (smoothing, spike detection, cooldown state machine).
+//! - [`core`]: the pure decision core (smoothing, spike detection, cooldown state machine), the
+//!   `ebbflow-core` crate.
+//! - [`spec`]: spec → policy: the field checks and the conversion into the core's domain types.
 //! - [`adapters`]: the ports every backend implements (`MetricSource`, `ScaleTarget`).
 //! - [`tick`]: gather → decide → actuate, shared by the controller and the simulator.
 //! - [`crd`]: CRD generation and policy file loading.
@@ -19,11 +21,14 @@ pub mod api;
 pub mod chart;
 pub mod clock;
 pub mod controller;
-pub mod core;
+/// The decision core, its own crate (`ebbflow-core`) so the compiler keeps it pure; re-exported
+/// here so `ebbflow::core::...` paths keep working.
+pub use ebbflow_core as core;
 pub mod crd;
 pub mod dashboard;
 pub mod excerpt;
 pub mod gcp;
 pub mod readout;
 pub mod sim;
+pub mod spec;
 pub mod tick;

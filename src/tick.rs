@@ -1,6 +1,6 @@
-//! One evaluation of one policy: clamp timestamps from the future (pure) → settle (IO: the
-//! resize in flight, asked about first) → observe (IO) → resolve the storage floor (pure) →
-//! gather (IO) → decide (pure) → actuate (IO).
+//! One evaluation of one policy: clamp timestamps from the future (pure) → ask about the resize
+//! in flight (IO) → observe (IO) → settle that resize (pure, `core::settle`) → resolve the storage
+//! floor (pure) → gather (IO) → decide (pure) → actuate (IO).
 //!
 //! The controller and the simulator both call [`tick`]; they differ only in the adapters they pass
 //! and in where they keep the state, so a dry run and production cannot drift apart.
@@ -11,38 +11,11 @@ use crate::adapters::{
     AdapterError, ErrorKind, MetricQuery, MetricSource, OperationStatus, ResizeStarted, ScaleTarget, Series,
     TargetObservation,
 };
-use crate::api::Mode;
-use crate::core::state::InFlight;
+use crate::core::Mode;
+use crate::core::settle::{Answer, settle};
 use crate::core::{DataProblem, Decision, Dur, Inputs, MetricInput, Policy, PolicyState, Ts, decide};
 
-/// What happened to a resize the previous ticks had started.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum OperationOutcome {
-    /// Still running.
-    Running,
-    /// Finished: cooldowns start now.
-    Finished {
-        /// Size before.
-        from: u32,
-        /// Size after.
-        to: u32,
-    },
-    /// The target reported it done, but its size did not change: the request was accepted and
-    /// ignored (e.g. built-in autoscaling owns the size). No cooldown starts; resizes back off.
-    NoEffect {
-        /// Size asked for.
-        to: u32,
-        /// Size the target still has.
-        size: u32,
-    },
-    /// Failed or vanished: no cooldown starts.
-    Failed {
-        /// Size asked for.
-        to: u32,
-        /// Why.
-        message: String,
-    },
-}
+pub use crate::core::settle::{MAX_BUSY, OperationOutcome};
 
 /// What the actuation step did with the decision.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -112,10 +85,6 @@ impl TickError {
 pub use crate::core::policy::history;
 
 pub use crate::core::state::UNCONFIRMED_GRACE;
-
-/// How long a target may stay busy with a resize that has no operation name to ask about before
-/// the resize counts as failed (something else is keeping the target busy).
-pub const MAX_BUSY: Dur = Dur(60 * 60_000);
 
 /// A hook that runs after the decision and before the target is resized: the controller uses it
 /// to re-check leadership and to record the intended size in status under a precondition, so a
@@ -195,48 +164,18 @@ pub async fn tick_with_guard<M: MetricSource, T: ScaleTarget, G: BeforeActuate>(
     // observe the target (IO)
     let observation = target.observe().await.map_err(TickError::Target)?;
 
+    // settle (pure): what the answer and the size mean for the resize in flight
     let mut operation = None;
     if let Some(flight) = flight {
-        // Whether the target got where the resize was going. A target may round (Bigtable's 2x
-        // node scaling to even sizes, a node pool to whole nodes per zone), so a scale-in counts
-        // as done once the size dropped, a scale-out once it reached the size asked for.
-        let reached = |size: u32| if flight.to > flight.from { size >= flight.to } else { size < flight.from };
-        let mut backoff = true;
-        let status = match op_status {
-            Some(Ok(s)) => s,
-            // The operation is gone (expired or never recorded): the size tells what happened.
-            Some(Err(e)) if e.kind == ErrorKind::NotFound => {
-                if reached(observation.size) {
-                    OperationStatus::Done
-                } else {
-                    OperationStatus::Failed(format!(
-                        "operation {} vanished and the size is {} not {}",
-                        flight.operation.as_deref().unwrap_or_default(),
-                        observation.size,
-                        flight.to
-                    ))
-                }
-            }
+        let answer = match op_status {
+            Some(Ok(OperationStatus::Running)) => Answer::Running,
+            Some(Ok(OperationStatus::Done)) => Answer::Done,
+            Some(Ok(OperationStatus::Failed(message))) => Answer::Failed(message),
+            Some(Err(e)) if e.kind == ErrorKind::NotFound => Answer::Vanished,
             Some(Err(e)) => return Err(TickError::Operation(e)),
-            // No operation name: the resize was recorded as an intent (see `BeforeActuate`) and
-            // the process stopped before the target answered, or the request timed out and the
-            // target showed it taken. The size tells whether it took effect; a busy target is
-            // still applying it (a target can show the new size as soon as a resize starts, so
-            // done only when idle), but not forever; otherwise it never happened, and must not
-            // enter the resize history (which attributes samples to capacity).
-            None if observation.busy && now - flight.started_at < MAX_BUSY => OperationStatus::Running,
-            None if !observation.busy && reached(observation.size) => OperationStatus::Done,
-            None if flight.confirm_by.is_some_and(|t| now < t) => OperationStatus::Running,
-            None => {
-                // An intent a restart found unsent is no failure of the target: no backoff.
-                backoff = flight.confirm_by.is_some();
-                OperationStatus::Failed(format!(
-                    "the resize to {} did not take effect (size is {})",
-                    flight.to, observation.size
-                ))
-            }
+            None => Answer::NoOperation,
         };
-        operation = Some(settle(&mut state, &flight, status, observation.size, now, backoff));
+        operation = Some(settle(&mut state, &flight, answer, observation.size, observation.busy, now));
     }
     // gather (IO): only what each signal has not seen yet
     state.align(policy);
@@ -304,43 +243,4 @@ pub async fn tick_with_guard<M: MetricSource, T: ScaleTarget, G: BeforeActuate>(
         report: TickReport { observation, operation, metric_errors, decision, actuation, clock_skew },
         refused: None,
     })
-}
-
-/// Apply what became of the resize in flight to the state: the rules for settling an earlier
-/// resize, apart from the IO that found them out.
-fn settle(
-    state: &mut PolicyState,
-    flight: &InFlight,
-    status: OperationStatus,
-    size: u32,
-    now: Ts,
-    backoff: bool,
-) -> OperationOutcome {
-    match status {
-        OperationStatus::Running => OperationOutcome::Running,
-        // Done, and nothing changed: the request was taken and ignored (or the target rounded it
-        // back to the size it had). Re-sending it every tick would change nothing either: back
-        // off, and say so.
-        OperationStatus::Done if size == flight.from => {
-            state.abandon_resize();
-            state.note_resize_failure(
-                now,
-                &format!("the resize to {} was reported done but the size is still {size}", flight.to),
-            );
-            OperationOutcome::NoEffect { to: flight.to, size }
-        }
-        // Done: record the size the target really has (it may round, e.g. 2x node scaling).
-        OperationStatus::Done => {
-            state.finish_resize_at_size(size, now);
-            state.note_resize_success();
-            OperationOutcome::Finished { from: flight.from, to: size }
-        }
-        OperationStatus::Failed(message) => {
-            state.abandon_resize();
-            if backoff {
-                state.note_resize_failure(now, &message);
-            }
-            OperationOutcome::Failed { to: flight.to, message }
-        }
-    }
 }

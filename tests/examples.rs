@@ -53,7 +53,7 @@ fn refusal(edit: impl FnOnce(&mut Value)) -> String {
         Err(e @ (LoadError::Schema { .. } | LoadError::Parse { .. })) => return e.to_string(),
         Err(e) => panic!("unexpected: {e}"),
     };
-    match ebbflow::core::Policy::from_spec(&sp.spec) {
+    match ebbflow::spec::policy_from_spec(&sp.spec) {
         Ok(_) => panic!("accepted a bad policy: {text}"),
         Err(e) => format!("bad.yaml: {e}"),
     }
@@ -116,7 +116,7 @@ fn schema_errors_name_the_field() {
     );
 }
 
-/// The CRD's CEL rules run in the API server; `Policy::from_spec` enforces the same rules for
+/// The CRD's CEL rules run in the API server; `policy_from_spec` enforces the same rules for
 /// files and the simulator, with the same field names.
 #[test]
 fn cel_rules_are_enforced_for_files_too() {
@@ -156,7 +156,7 @@ fn partial_pace_blocks_keep_their_defaults() {
     d["spec"]["scaleOut"] = json!({"cooldown": "1m", "maxStepPercent": null});
     let text = serde_saphyr::to_string(&d).expect("yaml");
     let sp = parse_policy("p.yaml", &text).expect("parse");
-    let p = ebbflow::core::Policy::from_spec(&sp.spec).expect("valid");
+    let p = ebbflow::spec::policy_from_spec(&sp.spec).expect("valid");
     // workload.yaml sets scaleIn.cooldown and stabilizationWindow only.
     assert_eq!((p.scale_in.step_nodes, p.scale_in.step_percent), (Some(1), Some(10)));
     assert_eq!(p.scale_in.cooldown, ebbflow::core::Dur::mins(5));

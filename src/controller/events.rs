@@ -223,7 +223,7 @@ mod tests {
     fn problems_are_named_for_what_they_are() {
         use crate::adapters::{AdapterError, TargetObservation};
         use crate::core::{FloorInput, Inputs, MetricInput, decide};
-        let policy = crate::core::Policy::from_spec(
+        let policy = crate::spec::policy_from_spec(
             &serde_json::from_value(serde_json::json!({
                 "target": {"bigtableCluster": {"project": "p", "instance": "i", "cluster": "c"}},
                 "minSize": 1, "maxSize": 10,

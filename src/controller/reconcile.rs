@@ -16,6 +16,7 @@ use crate::controller::leader::Leadership;
 use crate::controller::metrics::Metrics;
 use crate::controller::status::{self, Meta};
 use crate::core::{Decision, Dur, Policy, PolicyState, Ts};
+use crate::spec::policy_from_spec;
 use crate::tick::{BeforeActuate, TickError, tick_with_guard};
 
 /// Where metrics come from and what gets resized, per policy.
@@ -243,11 +244,11 @@ impl<B: Backends, S: StatusStore, E: EventSink> Engine<B, S, E> {
         // Followers keep their caches warm and nothing else: status carries the core's state,
         // and two writers of one state would fight.
         if !self.leadership.is_leader() {
-            let interval = Policy::from_spec(&sp.spec).map(|p| to_std(p.interval)).unwrap_or(DEFAULT_INTERVAL);
+            let interval = policy_from_spec(&sp.spec).map(|p| to_std(p.interval)).unwrap_or(DEFAULT_INTERVAL);
             return Ok(Next::After(interval));
         }
 
-        let policy = match Policy::from_spec(&sp.spec) {
+        let policy = match policy_from_spec(&sp.spec) {
             Ok(p) => p,
             Err(err) => {
                 tracing::warn!(error = %err, "invalid spec");
@@ -419,7 +420,7 @@ impl<B: Backends, S: StatusStore, E: EventSink> Engine<B, S, E> {
         self.metrics.forget(
             &sp.namespace().unwrap_or_default(),
             &sp.name_any(),
-            Policy::from_spec(&sp.spec).ok().as_ref(),
+            policy_from_spec(&sp.spec).ok().as_ref(),
         );
     }
 }

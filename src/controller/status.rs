@@ -6,8 +6,9 @@
 
 use std::collections::BTreeMap;
 
-use crate::api::{Condition, CooldownStatus, DecisionRecord, MetricReading, Mode, ScalePolicyStatus};
-use crate::core::{Decision, Dur, Policy, PolicyError, PolicyState, Reason, Ts};
+use crate::api::{Condition, CooldownStatus, DecisionRecord, MetricReading, ScalePolicyStatus};
+use crate::core::{Decision, Dur, Mode, Policy, PolicyState, Reason, Ts};
+use crate::spec::PolicyError;
 use crate::tick::{Actuation, OperationOutcome, TickError, TickReport};
 
 /// Condition type: the policy is valid, unique for its target, and its target is readable.
@@ -327,6 +328,7 @@ mod tests {
     use crate::adapters::{AdapterError, ErrorKind, TargetObservation};
     use crate::api::ScalePolicySpec;
     use crate::core::{Floor, FloorInput, Inputs, MetricInput, Sample, decide};
+    use crate::spec::policy_from_spec;
 
     fn policy(mode: &str) -> Policy {
         let spec: ScalePolicySpec = serde_json::from_value(serde_json::json!({
@@ -336,7 +338,7 @@ mod tests {
                           "smoothing": {"type": "sma", "window": "2m"}}]
         }))
         .expect("spec");
-        Policy::from_spec(&spec).expect("valid")
+        policy_from_spec(&spec).expect("valid")
     }
 
     fn meta(now: Ts) -> Meta<'static> {
@@ -433,7 +435,7 @@ mod tests {
         }))
         .expect("spec");
         spec.tolerance = 2.0;
-        let err = Policy::from_spec(&spec).expect_err("invalid");
+        let err = policy_from_spec(&spec).expect_err("invalid");
         let prev = ScalePolicyStatus { state: Some(PolicyState::default()), ..Default::default() };
         let s = invalid_spec(&prev, &err, meta(Ts(1)));
         let c = cond(&s, READY);

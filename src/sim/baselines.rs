@@ -12,7 +12,7 @@
 
 use std::collections::VecDeque;
 
-use crate::api::MetricKind;
+use crate::core::MetricKind;
 use crate::core::{Dur, Ts};
 use crate::sim::model::{Fleet, demand_of, observed_of};
 use crate::sim::report::{Step, Summary};

@@ -2,10 +2,10 @@
 
 use std::time::Instant;
 
-use crate::api::{MetricKind, SmoothingKind};
 use crate::core::policy::{MetricPolicy, Pace, SpikePolicy};
 use crate::core::signal::SignalState;
 use crate::core::{Dur, Floor, Inputs, MetricInput, Policy, PolicyState, Sample, Ts, decide};
+use crate::core::{MetricKind, SmoothingKind};
 
 fn bench_policy(smoothing: SmoothingKind) -> Policy {
     Policy {
@@ -32,8 +32,8 @@ fn bench_policy(smoothing: SmoothingKind) -> Policy {
         warmup: Dur::mins(3),
         tolerance: 0.1,
         interval: Dur::secs(60),
-        mode: crate::api::Mode::Enforce,
-        on_missing_data: crate::api::MissingDataPolicy::Hold,
+        mode: crate::core::Mode::Enforce,
+        on_missing_data: crate::core::MissingDataPolicy::Hold,
         max_resizes_per_day: 1000,
     }
 }

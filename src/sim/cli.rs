@@ -345,7 +345,7 @@ fn sweep(args: &SimulateArgs, base: &Scenario) -> Result<(), String> {
         }
         let spec: crate::api::ScalePolicySpec = serde_json::from_value(spec_json)
             .map_err(|e| format!("--sweep variant {label}: {}", crate::crd::humanize_serde(&e.to_string())))?;
-        let policy = crate::core::Policy::from_spec(&spec).map_err(|e| format!("--sweep variant {label}: {e}"))?;
+        let policy = crate::spec::policy_from_spec(&spec).map_err(|e| format!("--sweep variant {label}: {e}"))?;
         crate::sim::scenario::check_span(&base.trace, policy.interval)
             .map_err(|e| format!("--sweep variant {label}: {e}"))?;
         built.push((label, spec, policy));

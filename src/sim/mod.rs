@@ -16,8 +16,8 @@ use std::pin::pin;
 use std::task::{Context, Poll, Waker};
 
 use crate::adapters::MetricQuery;
-use crate::api::{MetricKind, Mode, ScalePolicySpec};
-use crate::core::{Policy, PolicyState, Ts};
+use crate::api::{Mode, ScalePolicySpec};
+use crate::core::{MetricKind, Policy, PolicyState, Ts};
 use crate::tick::tick;
 
 pub use model::Model;

@@ -12,7 +12,7 @@ use std::sync::Mutex;
 use crate::adapters::{
     AdapterError, MetricQuery, MetricSource, OperationStatus, ResizeStarted, ScaleTarget, Series, TargetObservation,
 };
-use crate::api::MetricKind;
+use crate::core::MetricKind;
 use crate::core::{Dur, FloorInput, Sample, Ts};
 use crate::sim::trace::Trace;
 

@@ -5,7 +5,8 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use crate::api::{MetricKind, ScalePolicySpec};
+use crate::api::ScalePolicySpec;
+use crate::core::MetricKind;
 use crate::core::{Dur, Policy};
 use crate::sim::model::Model;
 use crate::sim::trace::{Trace, TraceError};
@@ -125,7 +126,7 @@ impl Scenario {
         };
         let (sp, _) = crate::crd::check_policy(&policy_name, &policy_text).map_err(|e| e.to_string())?;
         let (spec, _) = super::replay_policy(&sp.spec, file.metric.as_deref())?;
-        let policy = Policy::from_spec(&spec).map_err(|e| format!("{policy_name}: {e}"))?;
+        let policy = crate::spec::policy_from_spec(&spec).map_err(|e| format!("{policy_name}: {e}"))?;
         let metric = &policy.metrics[0];
         let mut notes = Vec::new();
         if sp.spec.metrics.len() > 1 {

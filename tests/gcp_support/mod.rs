@@ -62,7 +62,7 @@ pub fn policy() -> (Policy, Vec<MetricQuery>) {
         "scaleIn": {"cooldown": "0s", "stabilizationWindow": "0s", "maxStepNodes": 10}
     }))
     .unwrap();
-    let policy = Policy::from_spec(&spec).unwrap();
+    let policy = ebbflow::spec::policy_from_spec(&spec).unwrap();
     let queries = spec.metrics.iter().map(|m| MetricQuery::from_spec(&m.query, "p1")).collect();
     (policy, queries)
 }

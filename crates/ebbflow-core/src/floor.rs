@@ -13,9 +13,9 @@
 //! floor = max(1, ceil(utilization × serve_nodes / storage_target))
 //! ```
 
-use crate::core::decide::Floor;
-use crate::core::state::PolicyState;
-use crate::core::time::{Dur, Ts};
+use crate::decide::Floor;
+use crate::state::PolicyState;
+use crate::time::{Dur, Ts};
 
 /// The alignment period of a storage sample: the sample at `t` describes `(t − period, t]`.
 pub const STORAGE_SAMPLE_PERIOD: Dur = Dur::secs(60);

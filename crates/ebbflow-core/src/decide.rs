@@ -19,11 +19,10 @@
 
 use std::fmt::Write as _;
 
-use crate::api::{MissingDataPolicy, Mode};
-use crate::core::policy::{MetricPolicy, Policy};
-use crate::core::signal::{Ingest, Sample};
-use crate::core::state::PolicyState;
-use crate::core::time::{Dur, Ts};
+use crate::policy::{MetricPolicy, MissingDataPolicy, Mode, Policy};
+use crate::signal::{Ingest, Sample};
+use crate::state::PolicyState;
+use crate::time::{Dur, Ts};
 
 /// Most metrics a policy may have (the CRD enforces it too).
 pub const MAX_METRICS: usize = 10;
@@ -326,8 +325,8 @@ impl Decision {
     pub fn smoothed(&self, policy: &Policy, i: usize) -> Option<f64> {
         let demand = self.state.signals.get(i)?.smoothed_demand()?;
         Some(match policy.metrics[i].kind {
-            crate::api::MetricKind::PerNode => demand / self.current.max(1) as f64,
-            crate::api::MetricKind::Total => demand,
+            crate::MetricKind::PerNode => demand / self.current.max(1) as f64,
+            crate::MetricKind::Total => demand,
         })
     }
 

@@ -2,9 +2,8 @@
 //! the limit.
 
 use super::fixtures::*;
-use crate::api::{HeadroomSpec, Smoothing};
-use crate::core::policy::MetricPolicy;
-use crate::core::*;
+use crate::policy::{MetricKind, MetricPolicy, SmoothingKind, normal_quantile};
+use crate::*;
 
 /// A deterministic standard normal stream (a 64-bit LCG and Box-Muller), so the tests need no
 /// random-number crate and always see the same load.
@@ -21,12 +20,14 @@ impl Normal {
     }
 }
 
-/// The fixture policy with the default smoothing (a 10-minute EMA) and this headroom.
-fn policy_with(headroom: HeadroomSpec) -> Policy {
-    let mut s = spec();
-    s.metrics[0].smoothing = Smoothing::default();
-    s.metrics[0].headroom = headroom;
-    policy_of(&s)
+/// The fixture policy with the spec's default smoothing (a 10-minute EMA) and headroom at
+/// `quantile` (none for `None`).
+fn policy_with(quantile: Option<f64>) -> Policy {
+    let mut p = policy();
+    p.metrics[0].smoothing = SmoothingKind::Ema;
+    p.metrics[0].window = Dur::mins(10);
+    p.metrics[0].headroom_z = quantile.map(normal_quantile);
+    p
 }
 
 /// Closed loop on load worth `demand` nodes at 100% with relative noise `rsd`: the share of
@@ -53,9 +54,8 @@ fn run(policy: Policy, demand: f64, rsd: f64, minutes: usize, limit: f64) -> (f6
 #[test]
 fn on_noisy_load_single_samples_rarely_pass_the_limit() {
     let limit = 0.6 * 1.25;
-    let (off, off_size) =
-        run(policy_with(HeadroomSpec { enabled: false, ..HeadroomSpec::default() }), 6.0, 0.35, 4000, limit);
-    let (on, on_size) = run(policy_with(HeadroomSpec::default()), 6.0, 0.35, 4000, limit);
+    let (off, off_size) = run(policy_with(None), 6.0, 0.35, 4000, limit);
+    let (on, on_size) = run(policy_with(Some(0.975)), 6.0, 0.35, 4000, limit);
     // Measured: 4.5% of minutes over the limit without headroom, 0.3% with it (the sizes it
     // leaves behind after each noisy scale-out add to the margin the quantile asks for).
     assert!(off > 0.03, "without headroom {off:.4} of minutes over the limit");
@@ -65,8 +65,7 @@ fn on_noisy_load_single_samples_rarely_pass_the_limit() {
     let ratio = on_size / off_size;
     assert!((1.1..=1.35).contains(&ratio), "headroom costs {ratio:.2}x the nodes");
     // A higher quantile buys fewer minutes over the limit.
-    let (strict, _) =
-        run(policy_with(HeadroomSpec { quantile: 0.999, ..HeadroomSpec::default() }), 6.0, 0.35, 4000, limit);
+    let (strict, _) = run(policy_with(Some(0.999)), 6.0, 0.35, 4000, limit);
     assert!(strict < on, "quantile 0.999: {strict:.4} vs 0.975: {on:.4}");
 }
 
@@ -74,8 +73,8 @@ fn on_noisy_load_single_samples_rarely_pass_the_limit() {
 /// headroom, to the node and the reason.
 #[test]
 fn quiet_load_sizes_exactly_as_without_headroom() {
-    let mut a = World::new(policy_with(HeadroomSpec::default()), 4);
-    let mut b = World::new(policy_with(HeadroomSpec { enabled: false, ..HeadroomSpec::default() }), 4);
+    let mut a = World::new(policy_with(Some(0.975)), 4);
+    let mut b = World::new(policy_with(None), 4);
     let mut noise = Normal(3);
     for minute in 0..600 {
         // A slow ramp 3 -> 9 nodes of work and back, with 5% noise.
@@ -96,8 +95,8 @@ fn the_effective_target_by_hand() {
     let m = MetricPolicy {
         name: "cpu".into(),
         target: 0.6,
-        kind: crate::api::MetricKind::PerNode,
-        smoothing: crate::api::SmoothingKind::Ema,
+        kind: MetricKind::PerNode,
+        smoothing: SmoothingKind::Ema,
         window: Dur::mins(10),
         max_age: Dur::mins(5),
         limit: 0.75,
@@ -122,20 +121,4 @@ fn the_effective_target_by_hand() {
     };
     let rsd = d.metrics[0].noise.expect("noise known");
     assert!((0.2..0.5).contains(&rsd), "estimated relative noise {rsd:.3} for a true 0.35");
-}
-
-#[test]
-fn bad_headroom_settings_name_the_field_and_the_fix() {
-    let mut s = spec();
-    s.metrics[0].headroom = HeadroomSpec { enabled: true, quantile: 1.5, limit: Some(0.5) };
-    let err = Policy::from_spec(&s).expect_err("invalid");
-    let text = err.to_string();
-    assert!(text.contains("spec.metrics[0].headroom.quantile: must be between 0.5 and 0.999 (got 1.5)"), "{text}");
-    assert!(
-        text.contains("spec.metrics[0].headroom.limit: must be a number at least the target 0.6 (got 0.5)"),
-        "{text}"
-    );
-    // Off, the quantile is not used and not checked; the limit still is (it is the spec's word).
-    s.metrics[0].headroom = HeadroomSpec { enabled: false, quantile: 1.5, limit: None };
-    assert!(Policy::from_spec(&s).is_ok());
 }

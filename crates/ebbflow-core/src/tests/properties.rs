@@ -3,8 +3,7 @@
 use proptest::prelude::*;
 
 use super::fixtures::*;
-use crate::api::{MissingDataPolicy, SmoothingKind};
-use crate::core::*;
+use crate::*;
 
 /// A random but valid policy.
 fn arb_policy() -> impl Strategy<Value = Policy> {
@@ -20,19 +19,21 @@ fn arb_policy() -> impl Strategy<Value = Policy> {
         prop::bool::ANY,
     )
         .prop_map(|(min, max, ema, window, step_nodes, step_pct, cooldown_in, spike, out_only)| {
-            let mut s = spec();
+            let mut s = policy();
             s.min_size = min;
             s.max_size = max;
-            s.metrics[0].smoothing.kind = if ema { SmoothingKind::Ema } else { SmoothingKind::Sma };
-            s.metrics[0].smoothing.window = format!("{window}m");
-            s.scale_in.max_step_nodes = step_nodes;
-            s.scale_in.max_step_percent = step_pct;
-            s.scale_out.max_step_nodes = step_nodes;
-            s.scale_out.max_step_percent = step_pct;
-            s.scale_in.cooldown = format!("{cooldown_in}m");
-            s.spike.enabled = spike;
+            s.metrics[0].smoothing = if ema { SmoothingKind::Ema } else { SmoothingKind::Sma };
+            s.metrics[0].window = Dur::mins(i64::from(window));
+            s.scale_in.step_nodes = step_nodes;
+            s.scale_in.step_percent = step_pct;
+            s.scale_out.step_nodes = step_nodes;
+            s.scale_out.step_percent = step_pct;
+            s.scale_in.cooldown = Dur::mins(i64::from(cooldown_in));
+            if !spike {
+                s.spike = None;
+            }
             s.on_missing_data = if out_only { MissingDataPolicy::ScaleOutOnly } else { MissingDataPolicy::Hold };
-            policy_of(&s)
+            s
         })
 }
 

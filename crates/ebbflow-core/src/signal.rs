@@ -30,10 +30,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::api::MetricKind;
-use crate::core::policy::{MetricPolicy, SpikePolicy};
-use crate::core::smoothing::{Decay, Smoother};
-use crate::core::time::{Dur, Ts};
+use crate::policy::{MetricKind, MetricPolicy, SpikePolicy};
+use crate::smoothing::{Decay, Smoother};
+use crate::time::{Dur, Ts};
 
 /// One raw sample of a metric.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -378,7 +377,7 @@ impl SignalState {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::api::SmoothingKind;
+    use crate::policy::SmoothingKind;
 
     fn metric() -> MetricPolicy {
         MetricPolicy {

@@ -8,8 +8,8 @@ use std::collections::VecDeque;
 
 use serde::{Deserialize, Serialize};
 
-use crate::api::SmoothingKind;
-use crate::core::time::{Dur, Ts};
+use crate::policy::SmoothingKind;
+use crate::time::{Dur, Ts};
 
 /// A moving average's state: serializable, so it can live in the policy's status.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

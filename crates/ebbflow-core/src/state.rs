@@ -1,7 +1,7 @@
 //! The decision core's state: a small serializable value that lives in the policy's status, so a
 //! restarted controller decides exactly as before.
 //!
-//! State changes in two places only: [`crate::core::decide`] (signals, recommendations, spike
+//! State changes in two places only: [`crate::decide`] (signals, recommendations, spike
 //! hold) and the resize lifecycle below ([`PolicyState::begin_resize`],
 //! [`PolicyState::finish_resize`], [`PolicyState::abandon_resize`]), which the actuator calls
 //! when it starts a resize and when the target reports it done. Cooldowns are measured from when
@@ -11,9 +11,9 @@ use std::collections::VecDeque;
 
 use serde::{Deserialize, Serialize};
 
-use crate::core::policy::Policy;
-use crate::core::signal::SignalState;
-use crate::core::time::{Dur, Ts};
+use crate::policy::Policy;
+use crate::signal::SignalState;
+use crate::time::{Dur, Ts};
 
 /// Most finished resizes remembered, whatever their age: a bound on the state's size only. The
 /// history is bounded by time (see [`PolicyState::prune_resizes`]); a count alone counted nodes
@@ -307,8 +307,7 @@ impl PolicyState {
             seed.extend_from_slice(sig.name.as_bytes());
             seed.extend_from_slice(&sig.last_demand.unwrap_or(0.0).to_bits().to_le_bytes());
         }
-        let wait =
-            crate::core::backoff::exponential(self.resize_failures, RESIZE_BACKOFF_BASE, RESIZE_BACKOFF_CAP, &seed);
+        let wait = crate::backoff::exponential(self.resize_failures, RESIZE_BACKOFF_BASE, RESIZE_BACKOFF_CAP, &seed);
         self.retry_resize_at = Some(now + wait);
     }
 
@@ -401,7 +400,7 @@ mod tests {
         let clamped = s.clamp_future(now, Dur::mins(30));
         assert_eq!(clamped, vec!["budgetSince", "lastResizeAt"]);
         assert_eq!(s.last_resize_at, Some(now));
-        assert_eq!(s.budget_left(&crate::core::tests::fixtures::policy(), now), 100);
+        assert_eq!(s.budget_left(&crate::tests::fixtures::policy(), now), 100);
         // A legitimate hold (shorter than its length) is kept.
         assert_eq!(s.spike_hold_until, Some(now + Dur::mins(20)));
         assert!(s.clamp_future(now, Dur::mins(30)).is_empty());
@@ -411,7 +410,7 @@ mod tests {
     /// jitter also depends on what each policy's signals last saw.
     #[test]
     fn backoff_jitter_differs_between_policies_failing_together() {
-        let p = crate::core::tests::fixtures::policy();
+        let p = crate::tests::fixtures::policy();
         let retry_at = |demand: f64| {
             let mut s = PolicyState::default();
             s.align(&p);

@@ -1,52 +1,40 @@
-//! Builders for core tests: a spec with every knob at a readable value, and a driver that feeds
+//! Builders for core tests: a policy with every knob at a readable value, and a driver that feeds
 //! one sample per tick.
 
-use crate::api::*;
-use crate::core::*;
+use crate::policy::{MetricPolicy, Pace, SpikePolicy};
+use crate::*;
 
-/// A per-node CPU policy: target 0.6, 5m SMA, min 2, max 20, fast out, slow in.
-pub fn spec() -> ScalePolicySpec {
-    ScalePolicySpec {
-        target: TargetRef::Workload(WorkloadRef {
-            api_version: "apps/v1".into(),
-            kind: "Deployment".into(),
-            name: "web".into(),
-        }),
+/// A per-node CPU policy: target 0.6, 5m SMA, min 2, max 20, fast out, slow in (the spec
+/// defaults, with no warm-up).
+pub fn policy() -> Policy {
+    Policy {
         min_size: 2,
         max_size: 20,
-        metrics: vec![MetricSpec {
+        metrics: vec![MetricPolicy {
             name: "cpu".into(),
-            query: MonitoringQuery {
-                project: Some("p".into()),
-                filter: "metric.type=\"x\"".into(),
-                alignment_period: "60s".into(),
-                per_series_aligner: "ALIGN_MEAN".into(),
-                cross_series_reducer: None,
-                group_by_fields: vec![],
-            },
             target: 0.6,
             kind: MetricKind::PerNode,
-            smoothing: Smoothing { kind: SmoothingKind::Sma, window: "5m".into() },
-            max_data_age: "3m".into(),
-            headroom: HeadroomSpec::default(),
+            smoothing: SmoothingKind::Sma,
+            window: Dur::mins(5),
+            max_age: Dur::mins(3),
+            limit: 0.75,
+            headroom_z: Some(crate::policy::normal_quantile(0.975)),
         }],
-        spike: SpikeSpec::default(),
-        scale_out: ScaleOutRules { warmup: Some("0s".into()), ..ScaleOutRules::default() },
-        scale_in: ScaleInRules::default(),
+        spike: Some(SpikePolicy { threshold: 3.0, min_rise: 0.2, sustained: 2, hold: Dur::mins(30) }),
+        scale_out: Pace { cooldown: Dur::ZERO, stabilization: Dur::ZERO, step_nodes: Some(4), step_percent: Some(100) },
+        scale_in: Pace {
+            cooldown: Dur::mins(10),
+            stabilization: Dur::mins(15),
+            step_nodes: Some(1),
+            step_percent: Some(10),
+        },
+        warmup: Dur::ZERO,
         tolerance: 0.1,
-        interval: "60s".into(),
+        interval: Dur::secs(60),
         mode: Mode::Enforce,
         on_missing_data: MissingDataPolicy::Hold,
         max_resizes_per_day: 100,
     }
-}
-
-pub fn policy_of(spec: &ScalePolicySpec) -> Policy {
-    Policy::from_spec(spec).expect("valid fixture spec")
-}
-
-pub fn policy() -> Policy {
-    policy_of(&spec())
 }
 
 pub fn at(min: i64) -> Ts {
@@ -98,4 +86,9 @@ impl World {
             })
             .collect()
     }
+}
+
+/// A duration from its text, e.g. "5m".
+pub fn dur(text: &str) -> Dur {
+    Dur::parse(text).expect("valid duration")
 }

@@ -3,7 +3,7 @@
 //! seed the caller passes (a policy key, a time), not from a random source, so replays repeat.
 //! (Retries of one request within an evaluation use `gcp::retry`'s random full jitter.)
 
-use crate::core::time::Dur;
+use crate::time::Dur;
 
 /// `base × 2^(failures − 1)`, capped at `cap`, plus up to 20% of that as jitter drawn from
 /// `seed`, so that policies failing together (an outage) do not retry in lockstep.

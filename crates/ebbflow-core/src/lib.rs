@@ -1,4 +1,6 @@
-//! The decision core: pure, IO-free, clock-free. The controller and the simulator both call it.
+//! The decision core of ebbflow: pure, IO-free, clock-free. The controller and the simulator both
+//! call it. It is its own crate, depending on serde and jiff only, so that purity is kept by the
+//! compiler: nothing here can reach the network, the clock or the CRD's wire types.
 //!
 //! ```text
 //!  samples ──► signal (demand smoothing, spike detection) ──► recommendation per metric
@@ -14,6 +16,7 @@ pub mod backoff;
 pub mod decide;
 pub mod floor;
 pub mod policy;
+pub mod settle;
 pub mod signal;
 pub mod smoothing;
 pub mod state;
@@ -24,7 +27,7 @@ pub use decide::{
     effective_target,
 };
 pub use floor::{FloorInput, StorageReading};
-pub use policy::{FieldIssue, Policy, PolicyError};
+pub use policy::{MetricKind, MissingDataPolicy, Mode, Policy, SmoothingKind};
 pub use signal::Sample;
 pub use state::PolicyState;
 pub use time::{Dur, Ts};

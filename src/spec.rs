@@ -1,0 +1,460 @@
+//! Spec → policy: every rule about what a valid `ScalePolicySpec` is, and its conversion into the
+//! decision core's [`Policy`].
+//!
+//! The CRD's CEL rules catch the same mistakes at `kubectl apply` time, and this catches them
+//! wherever a spec enters without an API server (simulate, standalone mode, `ebbflow validate`).
+//! All problems are reported at once, each naming the field and the fix. The core never sees the
+//! wire types: this module maps them onto its own enums.
+
+use std::fmt;
+
+use crate::api::{self, ScalePolicySpec, TargetRef};
+use crate::core::policy::{MetricPolicy, Pace, SpikePolicy};
+use crate::core::{Dur, MetricKind, MissingDataPolicy, Mode, Policy, SmoothingKind};
+
+/// One problem with a spec: the field path, what is wrong, and how to fix it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldIssue {
+    /// Path from the spec root, e.g. `spec.metrics[0].smoothing.window`.
+    pub field: String,
+    /// What is wrong and how to fix it.
+    pub message: String,
+}
+
+impl fmt::Display for FieldIssue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.field, self.message)
+    }
+}
+
+/// A spec that cannot be used, with every problem found.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid ScalePolicy spec: {}", .issues.iter().map(|i| i.to_string()).collect::<Vec<_>>().join("; "))]
+pub struct PolicyError {
+    /// Each problem, in field order.
+    pub issues: Vec<FieldIssue>,
+}
+
+struct Checker {
+    issues: Vec<FieldIssue>,
+}
+
+impl Checker {
+    fn fail(&mut self, field: impl Into<String>, message: impl Into<String>) {
+        self.issues.push(FieldIssue { field: field.into(), message: message.into() });
+    }
+
+    fn duration(&mut self, field: &str, text: &str) -> Dur {
+        match Dur::parse(text) {
+            Ok(d) => d,
+            Err(e) => {
+                self.fail(field, e);
+                Dur::ZERO
+            }
+        }
+    }
+
+    fn positive_duration(&mut self, field: &str, text: &str) -> Dur {
+        let d = self.duration(field, text);
+        if d == Dur::ZERO && Dur::parse(text).is_ok() {
+            self.fail(field, format!("must be greater than 0 (got \"{text}\"); e.g. \"5m\""));
+        }
+        d
+    }
+
+    fn pace(
+        &mut self,
+        field: &str,
+        cooldown: &str,
+        stabilization: &str,
+        nodes: Option<u32>,
+        percent: Option<u32>,
+    ) -> Pace {
+        let cooldown = self.duration(&format!("{field}.cooldown"), cooldown);
+        let stabilization = self.duration(&format!("{field}.stabilizationWindow"), stabilization);
+        if nodes == Some(0) {
+            self.fail(format!("{field}.maxStepNodes"), "must be at least 1; set it to null for no limit");
+        }
+        if percent == Some(0) {
+            self.fail(format!("{field}.maxStepPercent"), "must be at least 1; set it to null for no limit");
+        }
+        Pace { cooldown, stabilization, step_nodes: nodes, step_percent: percent }
+    }
+}
+
+/// Default warm-up of new capacity per target kind, from how long each kind takes to carry load.
+pub fn default_warmup(target: &TargetRef) -> Dur {
+    match target {
+        // Bigtable: "it can take up to 20 minutes under load before you see a significant
+        // improvement in performance" after adding nodes (Bigtable docs, "Add or remove nodes").
+        TargetRef::BigtableCluster(_) => Dur::mins(20),
+        TargetRef::GkeNodePool(_) => Dur::mins(3),
+        TargetRef::Workload(_) => Dur::mins(1),
+    }
+}
+
+/// Validate a spec and convert it. Every problem is reported, each naming its field and the fix.
+pub fn policy_from_spec(spec: &ScalePolicySpec) -> Result<Policy, PolicyError> {
+    let mut c = Checker { issues: Vec::new() };
+
+    if spec.min_size == 0 {
+        c.fail("spec.minSize", "must be at least 1");
+    }
+    if spec.max_size == 0 {
+        c.fail("spec.maxSize", "must be at least 1");
+    }
+    if spec.min_size > spec.max_size {
+        c.fail(
+            "spec.minSize",
+            format!(
+                "minSize ({}) is greater than maxSize ({}); raise maxSize or lower minSize",
+                spec.min_size, spec.max_size
+            ),
+        );
+    }
+    match &spec.target {
+        TargetRef::BigtableCluster(b) => {
+            for (field, value) in [("project", &b.project), ("instance", &b.instance), ("cluster", &b.cluster)] {
+                if value.trim().is_empty() {
+                    c.fail(format!("spec.target.bigtableCluster.{field}"), "must not be empty");
+                }
+            }
+            if let Some(t) = b.storage_target
+                && !(0.05..=0.95).contains(&t)
+            {
+                c.fail("spec.target.bigtableCluster.storageTarget", format!("must be between 0.05 and 0.95 (got {t})"));
+            }
+        }
+        TargetRef::GkeNodePool(g) => {
+            for (field, value) in [
+                ("project", &g.project),
+                ("location", &g.location),
+                ("cluster", &g.cluster),
+                ("nodePool", &g.node_pool),
+            ] {
+                if value.trim().is_empty() {
+                    c.fail(format!("spec.target.gkeNodePool.{field}"), "must not be empty");
+                }
+            }
+        }
+        TargetRef::Workload(w) => {
+            for (field, value) in [("apiVersion", &w.api_version), ("kind", &w.kind), ("name", &w.name)] {
+                if value.trim().is_empty() {
+                    c.fail(format!("spec.target.workload.{field}"), "must not be empty");
+                }
+            }
+        }
+    }
+
+    if spec.metrics.is_empty() {
+        c.fail("spec.metrics", "needs at least one metric");
+    }
+    if spec.metrics.len() > 10 {
+        c.fail("spec.metrics", format!("has {} metrics; at most 10 are allowed", spec.metrics.len()));
+    }
+    let mut metrics = Vec::with_capacity(spec.metrics.len());
+    for (i, m) in spec.metrics.iter().enumerate() {
+        let base = format!("spec.metrics[{i}]");
+        if m.name.trim().is_empty() {
+            c.fail(format!("{base}.name"), "must not be empty; e.g. \"cpu\"");
+        }
+        if spec.metrics[..i].iter().any(|other| other.name == m.name) {
+            c.fail(
+                format!("{base}.name"),
+                format!("\"{}\" is used by an earlier metric; names must be unique", m.name),
+            );
+        }
+        if !(m.target.is_finite() && m.target > 0.0) {
+            c.fail(format!("{base}.target"), format!("must be a number greater than 0 (got {})", m.target));
+        }
+        if m.query.filter.trim().is_empty() {
+            c.fail(
+                format!("{base}.query.filter"),
+                "must not be empty; e.g. metric.type=\"bigtable.googleapis.com/cluster/cpu_load\"",
+            );
+        }
+        if matches!(spec.target, TargetRef::Workload(_))
+            && m.query.project.as_deref().is_none_or(|p| p.trim().is_empty())
+        {
+            c.fail(
+                format!("{base}.query.project"),
+                "is required for a workload target (there is no Google Cloud project to take it from); e.g. \"my-project\"",
+            );
+        }
+        let align = c.duration(&format!("{base}.query.alignmentPeriod"), &m.query.alignment_period);
+        if Dur::parse(&m.query.alignment_period).is_ok() && align < Dur::secs(60) {
+            c.fail(
+                format!("{base}.query.alignmentPeriod"),
+                format!(
+                    "must be at least 60s (got \"{}\"): Cloud Monitoring stores points at most once a minute",
+                    m.query.alignment_period
+                ),
+            );
+        }
+        let window = c.positive_duration(&format!("{base}.smoothing.window"), &m.smoothing.window);
+        let max_age = c.positive_duration(&format!("{base}.maxDataAge"), &m.max_data_age);
+        let h = &m.headroom;
+        let limit = h.limit.unwrap_or(m.target * crate::api::DEFAULT_LIMIT_RATIO);
+        if h.limit.is_some() && !(limit.is_finite() && limit >= m.target) {
+            c.fail(
+                format!("{base}.headroom.limit"),
+                format!(
+                    "must be a number at least the target {} (got {limit}); leave it out for 1.25 x target",
+                    m.target
+                ),
+            );
+        }
+        if h.enabled && !(h.quantile.is_finite() && (0.5..=0.999).contains(&h.quantile)) {
+            c.fail(
+                format!("{base}.headroom.quantile"),
+                format!(
+                    "must be between 0.5 and 0.999 (got {}); 0.975 keeps 97.5% of single samples under the limit",
+                    h.quantile
+                ),
+            );
+        }
+        metrics.push(MetricPolicy {
+            name: m.name.clone(),
+            target: m.target,
+            kind: m.kind.into(),
+            smoothing: m.smoothing.kind.into(),
+            window,
+            max_age,
+            limit,
+            headroom_z: h.enabled.then(|| crate::core::policy::normal_quantile(h.quantile.clamp(0.5, 0.999))),
+        });
+    }
+
+    let spike = if spec.spike.enabled {
+        let s = &spec.spike;
+        if !(s.threshold.is_finite() && s.threshold >= 1.0) {
+            c.fail("spec.spike.threshold", format!("must be at least 1 (got {})", s.threshold));
+        }
+        if !(s.min_rise.is_finite() && s.min_rise >= 0.0) {
+            c.fail("spec.spike.minRise", format!("must be 0 or more (got {})", s.min_rise));
+        }
+        if s.sustained_samples == 0 {
+            c.fail("spec.spike.sustainedSamples", "must be at least 1");
+        }
+        let hold = c.duration("spec.spike.hold", &s.hold);
+        Some(SpikePolicy { threshold: s.threshold, min_rise: s.min_rise, sustained: s.sustained_samples.max(1), hold })
+    } else {
+        None
+    };
+
+    let (o, i) = (&spec.scale_out, &spec.scale_in);
+    let scale_out = c.pace("spec.scaleOut", &o.cooldown, &o.stabilization_window, o.max_step_nodes, o.max_step_percent);
+    let scale_in = c.pace("spec.scaleIn", &i.cooldown, &i.stabilization_window, i.max_step_nodes, i.max_step_percent);
+    let warmup = match &o.warmup {
+        Some(text) => c.duration("spec.scaleOut.warmup", text),
+        None => default_warmup(&spec.target),
+    };
+    if !(spec.tolerance.is_finite() && (0.0..=0.9).contains(&spec.tolerance)) {
+        c.fail(
+            "spec.tolerance",
+            format!("must be between 0 and 0.9 (got {}); 0.1 means a 10% dead band", spec.tolerance),
+        );
+    }
+    let interval = c.duration("spec.interval", &spec.interval);
+    if Dur::parse(&spec.interval).is_ok() && interval < Dur::secs(10) {
+        c.fail("spec.interval", format!("must be at least 10s (got \"{}\")", spec.interval));
+    }
+    if spec.max_resizes_per_day == 0 {
+        c.fail("spec.maxResizesPerDay", "must be at least 1");
+    }
+
+    if !c.issues.is_empty() {
+        return Err(PolicyError { issues: c.issues });
+    }
+    Ok(Policy {
+        min_size: spec.min_size,
+        max_size: spec.max_size,
+        metrics,
+        spike,
+        scale_out,
+        scale_in,
+        warmup,
+        tolerance: spec.tolerance,
+        interval,
+        mode: spec.mode.into(),
+        on_missing_data: spec.on_missing_data.into(),
+        max_resizes_per_day: spec.max_resizes_per_day,
+    })
+}
+
+impl From<api::MetricKind> for MetricKind {
+    fn from(k: api::MetricKind) -> MetricKind {
+        match k {
+            api::MetricKind::PerNode => MetricKind::PerNode,
+            api::MetricKind::Total => MetricKind::Total,
+        }
+    }
+}
+
+impl From<api::SmoothingKind> for SmoothingKind {
+    fn from(k: api::SmoothingKind) -> SmoothingKind {
+        match k {
+            api::SmoothingKind::Sma => SmoothingKind::Sma,
+            api::SmoothingKind::Ema => SmoothingKind::Ema,
+        }
+    }
+}
+
+impl From<api::Mode> for Mode {
+    fn from(m: api::Mode) -> Mode {
+        match m {
+            api::Mode::Enforce => Mode::Enforce,
+            api::Mode::DryRun => Mode::DryRun,
+            api::Mode::Paused => Mode::Paused,
+        }
+    }
+}
+
+impl From<api::MissingDataPolicy> for MissingDataPolicy {
+    fn from(m: api::MissingDataPolicy) -> MissingDataPolicy {
+        match m {
+            api::MissingDataPolicy::Hold => MissingDataPolicy::Hold,
+            api::MissingDataPolicy::ScaleOutOnly => MissingDataPolicy::ScaleOutOnly,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::{
+        HeadroomSpec, MetricSpec, MonitoringQuery, ScaleInRules, ScaleOutRules, Smoothing, SpikeSpec, WorkloadRef,
+    };
+
+    /// A per-node CPU spec with every knob at a readable value.
+    fn spec() -> ScalePolicySpec {
+        ScalePolicySpec {
+            target: TargetRef::Workload(WorkloadRef {
+                api_version: "apps/v1".into(),
+                kind: "Deployment".into(),
+                name: "web".into(),
+            }),
+            min_size: 2,
+            max_size: 20,
+            metrics: vec![MetricSpec {
+                name: "cpu".into(),
+                query: MonitoringQuery {
+                    project: Some("p".into()),
+                    filter: "metric.type=\"x\"".into(),
+                    alignment_period: "60s".into(),
+                    per_series_aligner: "ALIGN_MEAN".into(),
+                    cross_series_reducer: None,
+                    group_by_fields: vec![],
+                },
+                target: 0.6,
+                kind: api::MetricKind::PerNode,
+                smoothing: Smoothing { kind: api::SmoothingKind::Sma, window: "5m".into() },
+                max_data_age: "3m".into(),
+                headroom: HeadroomSpec::default(),
+            }],
+            spike: SpikeSpec::default(),
+            scale_out: ScaleOutRules { warmup: Some("0s".into()), ..ScaleOutRules::default() },
+            scale_in: ScaleInRules::default(),
+            tolerance: 0.1,
+            interval: "60s".into(),
+            mode: api::Mode::Enforce,
+            on_missing_data: api::MissingDataPolicy::Hold,
+            max_resizes_per_day: 100,
+        }
+    }
+
+    /// The defaults of the spec land in the policy: every field, and the wire enums mapped onto
+    /// the core's own.
+    #[test]
+    fn a_spec_converts_with_its_defaults() {
+        let p = policy_from_spec(&spec()).expect("valid");
+        let expected = Policy {
+            min_size: 2,
+            max_size: 20,
+            metrics: vec![MetricPolicy {
+                name: "cpu".into(),
+                target: 0.6,
+                kind: MetricKind::PerNode,
+                smoothing: SmoothingKind::Sma,
+                window: Dur::mins(5),
+                max_age: Dur::mins(3),
+                limit: 0.75,
+                headroom_z: Some(crate::core::policy::normal_quantile(0.975)),
+            }],
+            spike: Some(SpikePolicy { threshold: 3.0, min_rise: 0.2, sustained: 2, hold: Dur::mins(30) }),
+            scale_out: Pace {
+                cooldown: Dur::ZERO,
+                stabilization: Dur::ZERO,
+                step_nodes: Some(4),
+                step_percent: Some(100),
+            },
+            scale_in: Pace {
+                cooldown: Dur::mins(10),
+                stabilization: Dur::mins(15),
+                step_nodes: Some(1),
+                step_percent: Some(10),
+            },
+            warmup: Dur::ZERO,
+            tolerance: 0.1,
+            interval: Dur::secs(60),
+            mode: Mode::Enforce,
+            on_missing_data: MissingDataPolicy::Hold,
+            max_resizes_per_day: 100,
+        };
+        assert_eq!(p, expected);
+        let mut dry = spec();
+        dry.mode = api::Mode::DryRun;
+        dry.on_missing_data = api::MissingDataPolicy::ScaleOutOnly;
+        dry.metrics[0].kind = api::MetricKind::Total;
+        dry.metrics[0].smoothing.kind = api::SmoothingKind::Ema;
+        let p = policy_from_spec(&dry).expect("valid");
+        assert_eq!((p.mode, p.on_missing_data), (Mode::DryRun, MissingDataPolicy::ScaleOutOnly));
+        assert_eq!((p.metrics[0].kind, p.metrics[0].smoothing), (MetricKind::Total, SmoothingKind::Ema));
+    }
+
+    #[test]
+    fn every_spec_problem_is_reported_with_its_field() {
+        let mut s = spec();
+        s.min_size = 30;
+        s.metrics[0].smoothing.window = "0s".into();
+        s.metrics[0].query.alignment_period = "30s".into();
+        s.metrics[0].target = -1.0;
+        s.scale_in.cooldown = "5 minutes".into();
+        s.tolerance = 2.0;
+        let err = policy_from_spec(&s).unwrap_err();
+        let fields: Vec<&str> = err.issues.iter().map(|i| i.field.as_str()).collect();
+        assert_eq!(
+            fields,
+            [
+                "spec.minSize",
+                "spec.metrics[0].target",
+                "spec.metrics[0].query.alignmentPeriod",
+                "spec.metrics[0].smoothing.window",
+                "spec.scaleIn.cooldown",
+                "spec.tolerance"
+            ]
+        );
+        assert!(err.to_string().contains("raise maxSize or lower minSize"));
+    }
+
+    #[test]
+    fn bad_headroom_settings_name_the_field_and_the_fix() {
+        let mut s = spec();
+        s.metrics[0].headroom = HeadroomSpec { enabled: true, quantile: 1.5, limit: Some(0.5) };
+        let text = policy_from_spec(&s).expect_err("invalid").to_string();
+        assert!(text.contains("spec.metrics[0].headroom.quantile: must be between 0.5 and 0.999 (got 1.5)"), "{text}");
+        assert!(
+            text.contains("spec.metrics[0].headroom.limit: must be a number at least the target 0.6 (got 0.5)"),
+            "{text}"
+        );
+        // Off, the quantile is not used and not checked; the limit still is (it is the spec's word).
+        s.metrics[0].headroom = HeadroomSpec { enabled: false, quantile: 1.5, limit: None };
+        let p = policy_from_spec(&s).expect("valid");
+        assert_eq!((p.metrics[0].headroom_z, p.metrics[0].limit), (None, 0.75));
+        // A limit of its own is kept; the quantile becomes its normal quantile.
+        s.metrics[0].headroom = HeadroomSpec { enabled: true, quantile: 0.95, limit: Some(0.9) };
+        let p = policy_from_spec(&s).expect("valid");
+        assert_eq!(p.metrics[0].limit, 0.9);
+        assert!((p.metrics[0].headroom_z.expect("on") - 1.6448536).abs() < 1e-6);
+    }
+}
