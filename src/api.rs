@@ -93,7 +93,55 @@ pub struct ScalePolicySpec {
     #[serde(default = "default_max_resizes_per_day")]
     #[schemars(range(min = 1))]
     pub max_resizes_per_day: u32,
+    /// Scale out ahead of rises the load's weekly shape predicts, learned from this policy's
+    /// own history.
+    #[serde(default)]
+    pub forecast: ForecastSpec,
 }
+
+/// Forecasting: each metric learns its load's weekly shape (the peak smoothed value of each hour
+/// of the week, UTC) and, when the shape predicts a rise within `lead`, the policy scales out
+/// early enough that the new capacity serves when the rise arrives. The forecast only adds
+/// capacity, never removes it, and earns its weight: an hour the shape did not predict lowers
+/// its say.
+#[derive(KubeSchema, Deserialize, Serialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ForecastSpec {
+    /// off: no forecast; report: learn and show what the forecast would do, decide without it;
+    /// act: scale out ahead of forecast rises. Default act.
+    #[serde(default = "default_forecast_mode")]
+    pub mode: ForecastMode,
+    /// How far ahead capacity is ordered. Default: the scale-out warm-up plus 5 minutes for the
+    /// resize itself.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = DURATION_PATTERN))]
+    pub lead: Option<String>,
+}
+
+impl Default for ForecastSpec {
+    fn default() -> Self {
+        Self { mode: default_forecast_mode(), lead: None }
+    }
+}
+
+fn default_forecast_mode() -> ForecastMode {
+    ForecastMode::Act
+}
+
+/// What a policy does with its forecast.
+#[derive(schemars::JsonSchema, Deserialize, Serialize, Clone, Copy, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub enum ForecastMode {
+    /// No forecast.
+    Off,
+    /// Learn and report what the forecast would do; decide without it.
+    Report,
+    /// Scale out ahead of forecast rises.
+    Act,
+}
+
+/// Time a resize itself takes, added to the warm-up for the default forecast lead.
+pub const FORECAST_OPERATION_TIME_MINUTES: i64 = 5;
 
 fn default_tolerance() -> f64 {
     0.1

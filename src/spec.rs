@@ -9,6 +9,7 @@
 use std::fmt;
 
 use crate::api::{self, ScalePolicySpec, TargetRef};
+use crate::core::forecast::{ForecastMode, ForecastPolicy};
 use crate::core::policy::{MetricPolicy, Pace, SpikePolicy};
 use crate::core::{Dur, MetricKind, MissingDataPolicy, Mode, Policy, SmoothingKind};
 
@@ -259,6 +260,18 @@ pub fn policy_from_spec(spec: &ScalePolicySpec) -> Result<Policy, PolicyError> {
     if Dur::parse(&spec.interval).is_ok() && interval < Dur::secs(10) {
         c.fail("spec.interval", format!("must be at least 10s (got \"{}\")", spec.interval));
     }
+    let forecast = {
+        let lead = match &spec.forecast.lead {
+            Some(text) => c.positive_duration("spec.forecast.lead", text),
+            None => warmup + Dur::mins(api::FORECAST_OPERATION_TIME_MINUTES),
+        };
+        let mode = match spec.forecast.mode {
+            api::ForecastMode::Off => None,
+            api::ForecastMode::Report => Some(ForecastMode::Report),
+            api::ForecastMode::Act => Some(ForecastMode::Act),
+        };
+        mode.map(|mode| ForecastPolicy { mode, lead })
+    };
     if spec.max_resizes_per_day == 0 {
         c.fail("spec.maxResizesPerDay", "must be at least 1");
     }
@@ -279,6 +292,7 @@ pub fn policy_from_spec(spec: &ScalePolicySpec) -> Result<Policy, PolicyError> {
         mode: spec.mode.into(),
         on_missing_data: spec.on_missing_data.into(),
         max_resizes_per_day: spec.max_resizes_per_day,
+        forecast,
     })
 }
 
@@ -360,6 +374,7 @@ mod tests {
             mode: api::Mode::Enforce,
             on_missing_data: api::MissingDataPolicy::Hold,
             max_resizes_per_day: 100,
+            forecast: api::ForecastSpec::default(),
         }
     }
 
@@ -400,6 +415,7 @@ mod tests {
             mode: Mode::Enforce,
             on_missing_data: MissingDataPolicy::Hold,
             max_resizes_per_day: 100,
+            forecast: Some(ForecastPolicy { mode: ForecastMode::Act, lead: Dur::mins(5) }),
         };
         assert_eq!(p, expected);
         let mut dry = spec();

@@ -35,6 +35,7 @@ fn bench_policy(smoothing: SmoothingKind) -> Policy {
         mode: crate::core::Mode::Enforce,
         on_missing_data: crate::core::MissingDataPolicy::Hold,
         max_resizes_per_day: 1000,
+        forecast: None,
     }
 }
 

@@ -19,6 +19,7 @@
 
 use std::fmt::Write as _;
 
+use crate::forecast::ForecastMode;
 use crate::policy::{MetricPolicy, MissingDataPolicy, Mode, Policy};
 use crate::signal::{Ingest, Sample};
 use crate::state::PolicyState;
@@ -111,6 +112,11 @@ pub struct MetricOutcome {
     /// How far single samples scatter around the smoothed value, as a fraction of it (a relative
     /// standard deviation), when known.
     pub noise: Option<f64>,
+    /// Size the smoothed demand plus the forecast rise asks for, when the forecast expects a rise
+    /// (whether or not the policy acts on it).
+    pub forecast: Option<u32>,
+    /// Demand the forecast expects at `now + lead` (smoothed demand plus the weighted rise).
+    pub forecast_demand: Option<f64>,
 }
 
 /// Why the decision came out as it did. Variant names are used as condition reasons, Event
@@ -121,6 +127,9 @@ pub enum Reason {
     ScaleOut,
     /// A sustained spike: scale out on the raw value at once.
     ScaleOutOnSpike,
+    /// The load's weekly shape forecasts a rise within the lead time: scale out so the new
+    /// capacity serves when it arrives.
+    ScaleOutAhead,
     /// The smoothed metric is below the dead band for the whole stabilization window.
     ScaleIn,
     /// The size is below `minSize`.
@@ -172,6 +181,7 @@ impl Reason {
         match self {
             Reason::ScaleOut => "ScaleOut",
             Reason::ScaleOutOnSpike => "ScaleOutOnSpike",
+            Reason::ScaleOutAhead => "ScaleOutAhead",
             Reason::ScaleIn => "ScaleIn",
             Reason::RaiseToMinSize => "RaiseToMinSize",
             Reason::LowerToMaxSize => "LowerToMaxSize",
@@ -197,9 +207,10 @@ impl Reason {
     }
 
     /// Every reason, for metric registration and documentation.
-    pub const ALL: [Reason; 23] = [
+    pub const ALL: [Reason; 24] = [
         Reason::ScaleOut,
         Reason::ScaleOutOnSpike,
+        Reason::ScaleOutAhead,
         Reason::ScaleIn,
         Reason::RaiseToMinSize,
         Reason::LowerToMaxSize,
@@ -343,6 +354,11 @@ impl Decision {
             Reason::ScaleOut => {
                 write!(m, "scale out {} -> {}: smoothed load is above target", self.current, self.desired)
             }
+            Reason::ScaleOutAhead => write!(
+                m,
+                "scale out {} -> {} ahead of a rise the load's weekly shape forecasts",
+                self.current, self.desired
+            ),
             Reason::ScaleOutOnSpike => {
                 write!(m, "scale out {} -> {} at once: sustained spike", self.current, self.desired)
             }
@@ -529,6 +545,21 @@ pub fn decide(policy: &Policy, mut state: PolicyState, inputs: &Inputs<'_>, now:
                     out.effective_target = Some(effective_target(metric, demand, noise));
                     out.noise = noise.filter(|_| demand > 0.0).map(|n| n / demand);
                     out.recommended = Some(recommend(metric, demand, upper, noise, current, policy.tolerance));
+                    if let Some(f) = &policy.forecast {
+                        let profile = signal.profile.get_or_insert_default();
+                        if let (true, Some(at)) = (out.accepted > 0, signal.last_at) {
+                            profile.observe(at, demand);
+                        }
+                        // The profile holds smoothed demand, which trails the load by about half
+                        // the smoothing window: look that much further ahead.
+                        let rise = profile.rise(now, f.lead + Dur(metric.window.0 / 2));
+                        if rise > 0.0 {
+                            let ahead = demand + rise;
+                            out.forecast_demand = Some(ahead);
+                            out.forecast =
+                                Some(nodes(need(metric, ahead, noise) / (1.0 - policy.tolerance / 2.0), REC_CAP));
+                        }
+                    }
                 }
                 if let Some(level) = signal.spike_level(spike_policy) {
                     out.spike = Some(size_for(level, metric.target, REC_CAP));
@@ -559,16 +590,23 @@ pub fn decide(policy: &Policy, mut state: PolicyState, inputs: &Inputs<'_>, now:
     // 3. Combine. Missing data under Hold, or on every metric, gives no recommendation.
     let usable = missing < n && (missing == 0 || policy.on_missing_data == MissingDataPolicy::ScaleOutOnly);
     let mut spike_rec: Option<u32> = None;
+    let mut plain = 0u32;
     if usable {
         let mut rec = 0u32;
+        let acts = policy.forecast.is_some_and(|f| f.mode == ForecastMode::Act);
         for m in &d.metrics[..n] {
             if let Some(r) = m.recommended {
                 rec = rec.max(r);
+            }
+            if let (true, Some(f)) = (acts, m.forecast) {
+                // Only ever more: a forecast never lowers a recommendation.
+                rec = rec.max(f);
             }
             if let Some(s) = m.spike {
                 spike_rec = Some(spike_rec.map_or(s, |x: u32| x.max(s)));
             }
         }
+        plain = d.metrics[..n].iter().filter_map(|m| m.recommended).max().unwrap_or(0);
         // A spike only matters when it asks for more than the current size.
         spike_rec = spike_rec.filter(|&s| s > current);
         if let Some(s) = spike_rec {
@@ -621,7 +659,14 @@ pub fn decide(policy: &Policy, mut state: PolicyState, inputs: &Inputs<'_>, now:
             up = up.max(s);
         }
         if up > current {
-            scale_out(policy, &mut d, up, spike_rec.is_some_and(|s| s >= up), now);
+            let why = if spike_rec.is_some_and(|s| s >= up) {
+                Reason::ScaleOutOnSpike
+            } else if up > plain {
+                Reason::ScaleOutAhead
+            } else {
+                Reason::ScaleOut
+            };
+            scale_out(policy, &mut d, up, why, now);
         } else if down < current {
             let fresh = d.metrics[..n].iter().any(|m| m.accepted > 0);
             scale_in(policy, &mut d, down, floor, inputs.floor, missing > 0, fresh, now);
@@ -654,7 +699,7 @@ pub fn decide(policy: &Policy, mut state: PolicyState, inputs: &Inputs<'_>, now:
     d
 }
 
-fn scale_out(policy: &Policy, d: &mut Decision, want: u32, on_spike: bool, now: Ts) {
+fn scale_out(policy: &Policy, d: &mut Decision, want: u32, why: Reason, now: Ts) {
     let current = d.current;
     let capped = want.min(policy.max_size);
     if capped <= current {
@@ -673,7 +718,7 @@ fn scale_out(policy: &Policy, d: &mut Decision, want: u32, on_spike: bool, now: 
     let step = policy.scale_out.max_step(current, true);
     let stepped = capped.min(current.saturating_add(step));
     d.desired = stepped;
-    d.reason = if on_spike { Reason::ScaleOutOnSpike } else { Reason::ScaleOut };
+    d.reason = why;
     d.limited_by = if stepped < capped {
         Some(Limit::Step)
     } else if capped < want {

@@ -3,6 +3,7 @@
 //! The wire form (the `ScalePolicy` spec) and the rules that turn it into this live outside the
 //! core, in the `ebbflow` crate's `spec` module; the core knows nothing of the CRD.
 
+use crate::forecast::ForecastPolicy;
 use crate::time::Dur;
 
 /// Whether a metric is a per-node average or a total spread over the nodes.
@@ -136,6 +137,8 @@ pub struct Policy {
     pub on_missing_data: MissingDataPolicy,
     /// Resize budget per rolling day.
     pub max_resizes_per_day: u32,
+    /// Forecasting from the load's weekly shape, if on.
+    pub forecast: Option<ForecastPolicy>,
 }
 
 /// How far back the first fetch of a metric reaches: enough history to fill the smoothing window

@@ -30,6 +30,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::forecast::Profile;
 use crate::policy::{MetricKind, MetricPolicy, SpikePolicy};
 use crate::smoothing::{Decay, Smoother};
 use crate::time::{Dur, Ts};
@@ -103,6 +104,9 @@ pub struct SignalState {
     /// not outliers.
     #[serde(default)]
     pub peak: f64,
+    /// The load's weekly shape, when the policy forecasts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub profile: Option<Box<Profile>>,
     /// Cache of the deviation's last decay factor.
     #[serde(skip)]
     decay: Decay,
@@ -156,6 +160,7 @@ impl SignalState {
             run_min: 0.0,
             held: None,
             peak: 0.0,
+            profile: None,
             decay: Decay::default(),
         }
     }
@@ -173,6 +178,10 @@ impl SignalState {
         s.run_min = 0.0;
         s.held = None;
         s.peak = 0.0;
+        // The shape learned so far stays; only the hour being observed started on the old clock.
+        if let Some(p) = s.profile.as_mut() {
+            p.open = None;
+        }
         s
     }
 

@@ -34,6 +34,7 @@ pub fn policy() -> Policy {
         mode: Mode::Enforce,
         on_missing_data: MissingDataPolicy::Hold,
         max_resizes_per_day: 100,
+        forecast: None,
     }
 }
 
