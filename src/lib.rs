@@ -9,7 +9,7 @@
 //! - [`sim`]: `ebbflow simulate`, replaying recorded metrics through the same tick.
 //! - [`gcp`]: Google Cloud adapters (Cloud Monitoring, Bigtable, GKE), and, with the `fake` feature
 //!   (on for tests and benchmarks only), a local fake of their APIs.
-//! - [`chart`]: the SVG/PNG time-series chart shared by the simulator and the dashboard.
+//! - [`chart`]: the SVG time-series chart shared by the simulator and the dashboard.
 //! - [`readout`]: `ebbflow status`, the ops readout (pure rows and text, shared with the dashboard).
 //! - [`dashboard`]: the controller's web page and JSON API, and `simulate --html`.
 //! - [`excerpt`]: short, printable quotes of user input for error messages.

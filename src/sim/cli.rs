@@ -56,8 +56,8 @@ pub struct SimulateArgs {
     /// timestamp,demand,observed,smoothed,spike,desired,serving,reason.
     #[arg(long, value_name = "FILE.csv")]
     pub steps_out: Option<PathBuf>,
-    /// Write a chart of demand vs serving capacity, with scale actions marked (.svg or .png).
-    #[arg(long, value_name = "FILE")]
+    /// Write an SVG chart of demand vs serving capacity, with scale actions marked (FILE.svg).
+    #[arg(long, value_name = "FILE.svg")]
     pub chart: Option<PathBuf>,
     /// Write a self-contained HTML report (summary against the baselines, the chart, every scale
     /// action) to attach to a change review.
@@ -138,6 +138,10 @@ pub struct Report {
 pub fn run(args: &SimulateArgs) -> Result<(), String> {
     if args.bench {
         return bench(args);
+    }
+    // Refused before the replay, which can take a while, rather than after it.
+    if let Some(path) = &args.chart {
+        crate::chart::check_path(path).map_err(|e| format!("--chart: {e}"))?;
     }
     let sc = args.scenario()?;
     if !args.sweep.is_empty() {
