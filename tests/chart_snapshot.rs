@@ -99,7 +99,11 @@ fn half_hour_one_panel() -> ChartData {
     let mut sizes = vec![Series::new("serving", Style::Step, series(T0, step, n, |i| 8.0 + (i / 40) as f64))];
     for k in 0..6 {
         let style = [Style::Line, Style::Dashed, Style::Step][k % 3];
-        sizes.push(Series::new(format!("baseline number {k} with a long name"), style, series(T0, step * 3, n / 3, move |i| 6.0 + k as f64 + wobble(i + k))));
+        sizes.push(Series::new(
+            format!("baseline number {k} with a long name"),
+            style,
+            series(T0, step * 3, n / 3, move |i| 6.0 + k as f64 + wobble(i + k)),
+        ));
     }
     ChartData {
         title: "data/orders: a dashboard chart whose title is long enough to meet the time range".into(),
