@@ -134,8 +134,10 @@ pub(super) fn time_ticks(start: i64, end: i64, plot_w: f64) -> Vec<(i64, String)
     out
 }
 
+/// The label of a time tick; the more the ticks are apart, the less it says.
 pub(super) fn format_tick(t: i64, step: i64, multi_day: bool) -> String {
-    let (y, mo, d, hh, mm, ss) = civil(t);
+    let Some(dt) = utc(t) else { return OUT_OF_RANGE.to_owned() };
+    let (y, mo, d, hh, mm, ss) = (dt.year(), dt.month(), dt.day(), dt.hour(), dt.minute(), dt.second());
     if step >= 2 * YEAR {
         format!("{y:04}")
     } else if step >= DAY {
@@ -149,24 +151,19 @@ pub(super) fn format_tick(t: i64, step: i64, multi_day: bool) -> String {
     }
 }
 
+/// A time in full to the minute, e.g. `2026-04-16 12:00`, for the title's range and tooltips.
 pub(super) fn format_full(t: i64) -> String {
-    let (y, mo, d, hh, mm, _) = civil(t);
-    format!("{y:04}-{mo:02}-{d:02} {hh:02}:{mm:02}")
+    match utc(t) {
+        Some(dt) => format!("{:04}-{:02}-{:02} {:02}:{:02}", dt.year(), dt.month(), dt.day(), dt.hour(), dt.minute()),
+        None => OUT_OF_RANGE.to_owned(),
+    }
 }
 
-/// UTC calendar fields of epoch milliseconds (Howard Hinnant's `civil_from_days`), so labels need
-/// neither a time zone database nor a fallible conversion.
-pub(super) fn civil(t: i64) -> (i64, u32, u32, u32, u32, u32) {
-    let days = t.div_euclid(DAY);
-    let ms = t.rem_euclid(DAY);
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m, d, (ms / HOUR) as u32, (ms % HOUR / MINUTE) as u32, (ms % MINUTE / SECOND) as u32)
+/// The label of a time outside the years -9999 to 9999: no trace the simulator accepts gets
+/// there, but the chart draws any `i64` range without panicking.
+const OUT_OF_RANGE: &str = "?";
+
+/// The UTC calendar date and time of epoch milliseconds, or `None` beyond what `jiff` represents.
+pub(super) fn utc(t: i64) -> Option<jiff::civil::DateTime> {
+    jiff::Timestamp::from_millisecond(t).ok().map(|ts| jiff::tz::Offset::UTC.to_datetime(ts))
 }
