@@ -149,6 +149,7 @@ pub fn check_path(path: &Path) -> io::Result<()> {
     ))
 }
 
+mod draw;
 mod layout;
 mod marks;
 mod palette;
