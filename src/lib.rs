@@ -4,7 +4,8 @@
 //! - [`core`]: the pure decision core (smoothing, spike detection, cooldown state machine).
 //! - [`adapters`]: the ports every backend implements (`MetricSource`, `ScaleTarget`).
 //! - [`tick`]: gather → decide → actuate, shared by the controller and the simulator.
-//! - [`crd`]: CRD generation and policy file loading.
+//! - [`crd`]: CRD generation and policy file parsing.
+//! - [`policyfiles`]: loading a directory of policy files, and the checks across them.
 //! - [`controller`]: `ebbflow run`, in a cluster or standalone.
 //! - [`sim`]: `ebbflow simulate`, replaying recorded metrics through the same tick.
 //! - [`gcp`]: Google Cloud adapters (Cloud Monitoring, Bigtable, GKE), and, with the `fake` feature
@@ -24,6 +25,7 @@ pub mod crd;
 pub mod dashboard;
 pub mod excerpt;
 pub mod gcp;
+pub mod policyfiles;
 pub mod readout;
 pub mod sim;
 pub mod tick;

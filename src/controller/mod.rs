@@ -25,7 +25,6 @@ pub mod events;
 pub mod http;
 pub mod leader;
 pub mod metrics;
-pub mod policyfiles;
 pub mod reconcile;
 pub mod standalone;
 pub mod status;

@@ -32,7 +32,7 @@ use crate::controller::events::{EventSink, LogEvents};
 use crate::controller::http::{self, AppState};
 use crate::controller::leader::Leadership;
 use crate::controller::metrics::Metrics;
-use crate::controller::policyfiles::{self, PolicyFileError};
+use crate::policyfiles::{self, PolicyFileError};
 use crate::controller::reconcile::{Backends, Engine, Next, StatusStore, StoreError, key, target_identity};
 
 /// One policy's entry in the state file.
