@@ -7,12 +7,12 @@
 //! - [`crd`]: CRD generation and policy file parsing.
 //! - [`policyfiles`]: loading a directory of policy files, and the checks across them.
 //! - [`controller`]: `ebbflow run`, in a cluster or standalone.
-//! - [`sim`]: `ebbflow simulate`, replaying recorded metrics through the same tick.
+//! - [`sim`]: `ebbflow simulate`, replaying recorded metrics through the same tick (and its HTML report).
 //! - [`gcp`]: Google Cloud adapters (Cloud Monitoring, Bigtable, GKE), and, with the `fake` feature
 //!   (on for tests and benchmarks only), a local fake of their APIs.
 //! - [`chart`]: the SVG time-series chart shared by the simulator and the dashboard.
 //! - [`readout`]: `ebbflow status`, the ops readout (pure rows and text, shared with the dashboard).
-//! - [`dashboard`]: the controller's web page and JSON API, and `simulate --html`.
+//! - [`dashboard`]: the controller's web page and JSON API.
 //! - [`excerpt`]: short, printable quotes of user input for error messages.
 
 pub mod adapters;

@@ -184,7 +184,7 @@ async fn routes_serve_page_json_and_chart() {
 fn simulation_report_is_self_contained() {
     let sc = ebbflow::sim::cli::SimulateArgs::default().scenario().expect("embedded default scenario");
     let runs = ebbflow::sim::compare(&sc);
-    let html = ebbflow::dashboard::simreport::html(&sc, &runs);
+    let html = ebbflow::sim::html::html(&sc, &runs);
     for algorithm in ["hpa", "static-peak", "oracle"] {
         assert!(html.contains(&format!("<td>{algorithm}</td>")), "{algorithm} row");
     }

@@ -11,7 +11,6 @@
 //! what status carries minus the core's internal `state`; no credentials or environment.
 
 pub mod history;
-pub mod simreport;
 
 use axum::Router;
 use axum::extract::{Path, State};

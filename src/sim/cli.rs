@@ -161,8 +161,7 @@ fn output(args: &SimulateArgs, sc: &Scenario, runs: &[Run]) -> Result<(), String
         crate::sim::chart::write(path, sc, runs).map_err(|e| format!("{}: {e}", path.display()))?;
     }
     if let Some(path) = &args.html {
-        crate::dashboard::simreport::write(path, sc, runs)
-            .map_err(|e| format!("{}: cannot write: {e}", path.display()))?;
+        crate::sim::html::write(path, sc, runs).map_err(|e| format!("{}: cannot write: {e}", path.display()))?;
     }
     let summaries: Vec<Summary> = runs.iter().map(|r| r.summary.clone()).collect();
     if args.json {
