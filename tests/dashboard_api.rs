@@ -7,8 +7,8 @@ use std::sync::{Arc, RwLock};
 use ebbflow::api::{ScalePolicy, ScalePolicyStatus};
 use ebbflow::chart::MarkerKind;
 use ebbflow::core::{Dur, Ts};
-use ebbflow::dashboard::history::{MAX_AGE, MAX_POINTS};
 use ebbflow::dashboard::{Dashboard, History, card, chart_data, overview};
+use ebbflow::readout::history::{MAX_AGE, MAX_POINTS};
 use serde_json::{Value, json};
 
 fn t0() -> Ts {

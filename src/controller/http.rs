@@ -40,7 +40,7 @@ pub struct AppState {
     /// Newest view of each policy, keyed `namespace/name`.
     pub snapshots: Snapshots,
     /// Recent decisions per policy, for the dashboard's charts.
-    pub history: crate::dashboard::History,
+    pub history: crate::readout::history::History,
 }
 
 /// The routes: `/metrics`, `/healthz`, `/readyz`, and the dashboard (`/`, `/api/policies`).

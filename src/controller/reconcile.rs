@@ -120,7 +120,7 @@ pub struct Engine<B, S, E> {
     /// Newest view of each policy.
     pub snapshots: Snapshots,
     /// The last hours of decisions per policy, for the dashboard's charts.
-    pub history: crate::dashboard::History,
+    pub history: crate::readout::history::History,
     failures: Mutex<HashMap<String, u32>>,
 }
 
@@ -190,7 +190,7 @@ impl<B: Backends, S: StatusStore, E: EventSink> Engine<B, S, E> {
             dedup: Dedup::default(),
             clock: wall_clock(),
             snapshots: Snapshots::default(),
-            history: crate::dashboard::History::default(),
+            history: crate::readout::history::History::default(),
             failures: Mutex::default(),
         }
     }

@@ -10,8 +10,6 @@
 //! Everything is embedded in the binary (no CDN: it works without internet). The JSON carries
 //! what status carries minus the core's internal `state`; no credentials or environment.
 
-pub mod history;
-
 use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
@@ -25,7 +23,7 @@ use crate::controller::reconcile::{Snapshots, key};
 use crate::core::{Dur, Ts};
 use crate::readout::{self, PolicyView};
 
-pub use history::{History, Point};
+pub use crate::readout::history::{self, History, Point};
 
 /// Chart size on the page; the page scales it to the card's width.
 pub const CHART_WIDTH: u32 = 1100;

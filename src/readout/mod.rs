@@ -9,6 +9,7 @@
 //! that time is the controller's `status.cooldown.scaleInAllowedAt`.
 
 pub mod cli;
+pub mod history;
 
 use std::fmt::Write as _;
 
