@@ -144,6 +144,7 @@ fn run(args: RunArgs) -> Result<()> {
                     listen: args.listen,
                     backends,
                     shutdown_grace,
+                    pages: ebbflow::dashboard::router,
                 })
                 .await?;
             }
@@ -157,6 +158,7 @@ fn run(args: RunArgs) -> Result<()> {
                     identity,
                     backends,
                     shutdown_grace,
+                    pages: ebbflow::dashboard::router,
                 })
                 .await?;
             }

@@ -2,9 +2,9 @@
 //! validate → refuse a second policy on a target → tick (with the write fence) → status, Events,
 //! metrics.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::future::Future;
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use kube::ResourceExt;
@@ -93,8 +93,7 @@ pub enum Next {
 
 pub use crate::clock::{Clock, wall_clock};
 
-/// The latest view of each policy (object with its newest status), for the dashboard.
-pub type Snapshots = Arc<RwLock<BTreeMap<String, ScalePolicy>>>;
+pub use crate::readout::published::{Published, Snapshots, key};
 
 /// Interval when the spec cannot say (invalid spec, or a follower).
 const DEFAULT_INTERVAL: Duration = Duration::from_secs(60);
@@ -117,16 +116,11 @@ pub struct Engine<B, S, E> {
     pub dedup: Dedup,
     /// Time source.
     pub clock: Clock,
-    /// Newest view of each policy.
+    /// Newest view of each policy, published for the dashboard.
     pub snapshots: Snapshots,
-    /// The last hours of decisions per policy, for the dashboard's charts.
+    /// The last hours of decisions per policy, published for the dashboard's charts.
     pub history: crate::readout::history::History,
     failures: Mutex<HashMap<String, u32>>,
-}
-
-/// `namespace/name`.
-pub fn key(sp: &ScalePolicy) -> String {
-    format!("{}/{}", sp.namespace().unwrap_or_default(), sp.name_any())
 }
 
 /// What makes two policies aim at the same target. Workloads are namespaced, so their namespace
@@ -193,6 +187,12 @@ impl<B: Backends, S: StatusStore, E: EventSink> Engine<B, S, E> {
             history: crate::readout::history::History::default(),
             failures: Mutex::default(),
         }
+    }
+
+    /// What this engine publishes (shared, not copied): the newest object of each policy and
+    /// its recent decisions, for the pages that show them.
+    pub fn published(&self) -> Published {
+        Published { snapshots: self.snapshots.clone(), history: self.history.clone() }
     }
 
     /// Replace the clock (tests, replays).

@@ -491,6 +491,8 @@ pub struct StandaloneOptions {
     pub backends: BackendConfig,
     /// How long ticks in progress may run on after SIGTERM before they are abandoned.
     pub shutdown_grace: Duration,
+    /// The pages served next to `/metrics` (`ebbflow run` passes the dashboard).
+    pub pages: http::Pages,
 }
 
 /// Run standalone until SIGTERM or Ctrl-C.
@@ -529,16 +531,12 @@ pub async fn run(opts: StandaloneOptions) -> Result<(), StandaloneError> {
         Leadership::always(),
         metrics,
     ));
-    let state = AppState {
-        registry: Arc::new(registry),
-        ready: Arc::new(AtomicBool::new(true)),
-        snapshots: engine.snapshots.clone(),
-        history: engine.history.clone(),
-    };
+    let state = AppState { registry: Arc::new(registry), ready: Arc::new(AtomicBool::new(true)) };
+    let pages = (opts.pages)(engine.published());
 
     let (stop, shutdown) = watch::channel(false);
     let stop = Arc::new(stop);
-    let server = tokio::spawn(http::serve_on(listener, http::router(state), http::Limits::default(), {
+    let server = tokio::spawn(http::serve_on(listener, http::router(state, pages), http::Limits::default(), {
         let mut s = shutdown.clone();
         async move {
             let _ = s.wait_for(|v| *v).await;

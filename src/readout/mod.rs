@@ -10,6 +10,7 @@
 
 pub mod cli;
 pub mod history;
+pub mod published;
 
 use std::fmt::Write as _;
 
