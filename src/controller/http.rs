@@ -41,13 +41,8 @@ pub struct AppState {
 }
 
 /// Builds the pages served next to the operations endpoints from what the engine publishes.
-/// `ebbflow run` passes the dashboard's router; [`no_pages`] serves none.
+/// `ebbflow run` passes the dashboard's router.
 pub type Pages = fn(Published) -> Router;
-
-/// [`Pages`] that add no routes.
-pub fn no_pages(_: Published) -> Router {
-    Router::new()
-}
 
 /// The routes: `/metrics`, `/healthz`, `/readyz`, and `pages` (e.g. the dashboard's `/` and
 /// `/api/policies`).
