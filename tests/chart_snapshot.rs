@@ -122,7 +122,7 @@ fn half_hour_one_panel() -> ChartData {
 /// with negative and fractional values.
 fn dense() -> ChartData {
     let n = 6 * 3600;
-    let v = |i: usize| (i as f64 / 900.0).sin() * 0.75 + if i % 997 == 0 { 2.0 } else { 0.0 } - 0.2;
+    let v = |i: usize| (i as f64 / 900.0).sin() * 0.75 + if i.is_multiple_of(997) { 2.0 } else { 0.0 } - 0.2;
     ChartData {
         title: "dense".into(),
         start_ms: T0,

@@ -14,6 +14,11 @@
 //! Long series are decimated to the first, minimum, maximum and last sample of each pixel column
 //! before drawing, which keeps single-sample peaks visible while holding an SVG of 100k-point
 //! series well under a megabyte.
+//!
+//! The parts: `layout` (panels, legends, placement, scales) and `draw` (primitives per panel)
+//! build the `scene`; `reduce` thins the data to pixel columns; `ticks` picks value and UTC time
+//! ticks (calendar fields from `jiff`); `marks` and `palette` hold the small shapes and colours;
+//! `svg` writes the scene.
 
 use std::io;
 use std::path::Path;

@@ -2,7 +2,7 @@
 //!
 //! One policy owns a target: when several aim at the same one, the oldest (by
 //! creationTimestamp, then namespace/name) acts and the others stand by
-//! ([`conflicting_owner`]). Before a resize, the [`Fence`] checks leadership and records the
+//! ([`conflicting_owner`]). Before a resize, the fence checks leadership and records the
 //! intended size in status under the resourceVersion the decision was made from, so a resize is
 //! never sent by a stale leader or on a stale read; leadership is checked again after the write.
 
