@@ -56,7 +56,7 @@ pub struct SimulateArgs {
     /// timestamp,demand,observed,smoothed,spike,desired,serving,reason.
     #[arg(long, value_name = "FILE.csv")]
     pub steps_out: Option<PathBuf>,
-    /// Write an SVG chart of demand vs serving capacity, with scale actions marked (FILE.svg).
+    /// Write an SVG chart of demand vs serving capacity, with scale actions marked.
     #[arg(long, value_name = "FILE.svg")]
     pub chart: Option<PathBuf>,
     /// Write a self-contained HTML report (summary against the baselines, the chart, every scale
