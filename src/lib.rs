@@ -6,14 +6,15 @@
 //! - [`spec`]: spec → policy: the field checks and the conversion into the core's domain types.
 //! - [`adapters`]: the ports every backend implements (`MetricSource`, `ScaleTarget`).
 //! - [`tick`]: gather → decide → actuate, shared by the controller and the simulator.
-//! - [`crd`]: CRD generation and policy file loading.
+//! - [`crd`]: CRD generation and policy file parsing.
+//! - [`policyfiles`]: loading a directory of policy files, and the checks across them.
 //! - [`controller`]: `ebbflow run`, in a cluster or standalone.
-//! - [`sim`]: `ebbflow simulate`, replaying recorded metrics through the same tick.
+//! - [`sim`]: `ebbflow simulate`, replaying recorded metrics through the same tick (and its HTML report).
 //! - [`gcp`]: Google Cloud adapters (Cloud Monitoring, Bigtable, GKE), and, with the `fake` feature
 //!   (on for tests and benchmarks only), a local fake of their APIs.
-//! - [`chart`]: the SVG/PNG time-series chart shared by the simulator and the dashboard.
+//! - [`chart`]: the SVG time-series chart shared by the simulator and the dashboard.
 //! - [`readout`]: `ebbflow status`, the ops readout (pure rows and text, shared with the dashboard).
-//! - [`dashboard`]: the controller's web page and JSON API, and `simulate --html`.
+//! - [`dashboard`]: the controller's web page and JSON API.
 //! - [`excerpt`]: short, printable quotes of user input for error messages.
 
 pub mod adapters;
@@ -28,6 +29,7 @@ pub mod crd;
 pub mod dashboard;
 pub mod excerpt;
 pub mod gcp;
+pub mod policyfiles;
 pub mod readout;
 pub mod sim;
 pub mod spec;

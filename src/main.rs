@@ -64,7 +64,7 @@ fn try_main() -> Result<()> {
             let mut failed = 0;
             // Names and duplicates across the files (standalone mode refuses both): the files
             // involved are reported here, and not as ok below.
-            let across = ebbflow::controller::policyfiles::check_paths(&files);
+            let across = ebbflow::policyfiles::check_paths(&files);
             for p in &across {
                 eprintln!("{p}");
             }
@@ -144,6 +144,7 @@ fn run(args: RunArgs) -> Result<()> {
                     listen: args.listen,
                     backends,
                     shutdown_grace,
+                    pages: ebbflow::dashboard::router,
                 })
                 .await?;
             }
@@ -157,6 +158,7 @@ fn run(args: RunArgs) -> Result<()> {
                     identity,
                     backends,
                     shutdown_grace,
+                    pages: ebbflow::dashboard::router,
                 })
                 .await?;
             }

@@ -7,8 +7,8 @@ use std::sync::{Arc, RwLock};
 use ebbflow::api::{ScalePolicy, ScalePolicyStatus};
 use ebbflow::chart::MarkerKind;
 use ebbflow::core::{Dur, Ts};
-use ebbflow::dashboard::history::{MAX_AGE, MAX_POINTS};
 use ebbflow::dashboard::{Dashboard, History, card, chart_data, overview};
+use ebbflow::readout::history::{MAX_AGE, MAX_POINTS};
 use serde_json::{Value, json};
 
 fn t0() -> Ts {
@@ -184,7 +184,7 @@ async fn routes_serve_page_json_and_chart() {
 fn simulation_report_is_self_contained() {
     let sc = ebbflow::sim::cli::SimulateArgs::default().scenario().expect("embedded default scenario");
     let runs = ebbflow::sim::compare(&sc);
-    let html = ebbflow::dashboard::simreport::html(&sc, &runs);
+    let html = ebbflow::sim::html::html(&sc, &runs);
     for algorithm in ["hpa", "static-peak", "oracle", "oracle-30"] {
         assert!(html.contains(&format!("<td>{algorithm}</td>")), "{algorithm} row");
     }

@@ -15,15 +15,10 @@ use prometheus_client::registry::Registry;
 static CROWD: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 async fn start(limits: Limits) -> SocketAddr {
-    let state = AppState {
-        registry: Arc::new(Registry::default()),
-        ready: Arc::default(),
-        snapshots: Default::default(),
-        history: Default::default(),
-    };
+    let state = AppState { registry: Arc::new(Registry::default()), ready: Arc::default() };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr");
-    tokio::spawn(serve_on(listener, router(state), limits, std::future::pending()));
+    tokio::spawn(serve_on(listener, router(state, axum::Router::new()), limits, std::future::pending()));
     addr
 }
 

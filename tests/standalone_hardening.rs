@@ -17,8 +17,9 @@ use ebbflow::controller::events::LogEvents;
 use ebbflow::controller::leader::Leadership;
 use ebbflow::controller::metrics::Metrics;
 use ebbflow::controller::reconcile::target_identity;
-use ebbflow::controller::standalone::{FileStore, StandaloneError, load_dir, run_policies_with_grace};
+use ebbflow::controller::standalone::{FileStore, StandaloneError, run_policies_with_grace};
 use ebbflow::controller::{Backends, Engine, StatusStore};
+use ebbflow::policyfiles::load_dir;
 use serde_json::{Value, json};
 use tokio::sync::watch;
 

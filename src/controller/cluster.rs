@@ -122,6 +122,8 @@ pub struct ClusterOptions {
     pub backends: BackendConfig,
     /// How long reconciles in progress may run on after SIGTERM before they are abandoned.
     pub shutdown_grace: std::time::Duration,
+    /// The pages served next to `/metrics` (`ebbflow run` passes the dashboard).
+    pub pages: http::Pages,
 }
 
 /// Why the controller could not start.
@@ -165,12 +167,8 @@ pub async fn run(opts: ClusterOptions) -> Result<(), RunError> {
         metrics.clone(),
     );
     let ready = Arc::new(AtomicBool::new(false));
-    let state = AppState {
-        registry: Arc::new(registry),
-        ready: ready.clone(),
-        snapshots: engine.snapshots.clone(),
-        history: engine.history.clone(),
-    };
+    let state = AppState { registry: Arc::new(registry), ready: ready.clone() };
+    let pages = (opts.pages)(engine.published());
     let ctx = Arc::new(Context { engine, store: store.clone() });
     // The Controller reports no deletions (there is no finalizer: nothing to clean up in the
     // cloud), so deleted policies are dropped from metrics and memory by comparing with the cache.
@@ -185,7 +183,7 @@ pub async fn run(opts: ClusterOptions) -> Result<(), RunError> {
     });
 
     let (stop_http, http_stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(http::serve_on(listener, http::router(state), http::Limits::default(), async {
+    let server = tokio::spawn(http::serve_on(listener, http::router(state, pages), http::Limits::default(), async {
         let _ = http_stopped.await;
     }));
     tokio::spawn({

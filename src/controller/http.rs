@@ -1,7 +1,8 @@
 //! The operations endpoint: `/metrics` (OpenMetrics), `/healthz`, `/readyz`.
 //!
-//! [`router`] returns a plain `axum::Router` so more routes (the dashboard's `/` and
-//! `/api/policies`) can be merged in with `Router::merge`.
+//! [`router`] merges in the pages that whoever starts the controller passes ([`Pages`]: `ebbflow
+//! run` passes the dashboard's `/` and `/api/policies`), so the controller serves them without
+//! knowing them.
 //!
 //! [`serve_on`] is a hand-written accept loop rather than `axum::serve`, which has no timeouts:
 //! idle or slow clients (headers sent a byte a second) held their connections, and their file
@@ -28,7 +29,7 @@ use axum::routing::get;
 use prometheus_client::registry::Registry;
 
 use crate::controller::metrics::encode;
-use crate::controller::reconcile::Snapshots;
+use crate::readout::published::Published;
 
 /// What the HTTP handlers read.
 #[derive(Clone)]
@@ -37,21 +38,21 @@ pub struct AppState {
     pub registry: Arc<Registry>,
     /// Set once the controller has loaded its policies (and, in a cluster, synced its cache).
     pub ready: Arc<AtomicBool>,
-    /// Newest view of each policy, keyed `namespace/name`.
-    pub snapshots: Snapshots,
-    /// Recent decisions per policy, for the dashboard's charts.
-    pub history: crate::dashboard::History,
 }
 
-/// The routes: `/metrics`, `/healthz`, `/readyz`, and the dashboard (`/`, `/api/policies`).
-pub fn router(state: AppState) -> Router {
-    let dashboard = crate::dashboard::Dashboard { snapshots: state.snapshots.clone(), history: state.history.clone() };
+/// Builds the pages served next to the operations endpoints from what the engine publishes.
+/// `ebbflow run` passes the dashboard's router.
+pub type Pages = fn(Published) -> Router;
+
+/// The routes: `/metrics`, `/healthz`, `/readyz`, and `pages` (e.g. the dashboard's `/` and
+/// `/api/policies`).
+pub fn router(state: AppState, pages: Router) -> Router {
     Router::new()
         .route("/metrics", get(metrics))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
         .with_state(state)
-        .merge(crate::dashboard::router(dashboard))
+        .merge(pages)
 }
 
 async fn metrics(State(s): State<AppState>) -> impl IntoResponse {
@@ -392,16 +393,11 @@ mod tests {
         let mut registry = Registry::default();
         let m = Metrics::register(&mut registry);
         m.skip("DryRun");
-        let state = AppState {
-            registry: Arc::new(registry),
-            ready: Arc::default(),
-            snapshots: Snapshots::default(),
-            history: Default::default(),
-        };
+        let state = AppState { registry: Arc::new(registry), ready: Arc::default() };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr");
         let ready = state.ready.clone();
-        tokio::spawn(serve_on(listener, router(state), Limits::default(), std::future::pending()));
+        tokio::spawn(serve_on(listener, router(state, Router::new()), Limits::default(), std::future::pending()));
 
         // A blocking std client on a blocking thread: the test needs no HTTP client crate.
         let get = |path: &'static str| async move {

@@ -5,7 +5,8 @@
 //! - **standalone** ([`standalone::run`]): policies from YAML files, state in a local JSON file.
 //!
 //! Both call [`reconcile::Engine::evaluate`], which calls [`crate::tick::tick_with_guard`]: the
-//! decision logic lives in the core and the tick only.
+//! decision logic lives in the core and the tick only. The conflict rule (one policy per target)
+//! and the write fence before a resize are in [`fence`].
 //!
 //! ```text
 //!  ScalePolicy ─► validate ─► conflict check ─► tick: observe, gather, decide
@@ -22,10 +23,10 @@
 pub mod backends;
 pub mod cluster;
 pub mod events;
+pub mod fence;
 pub mod http;
 pub mod leader;
 pub mod metrics;
-pub mod policyfiles;
 pub mod reconcile;
 pub mod standalone;
 pub mod status;

@@ -2,9 +2,9 @@
 //! validate → refuse a second policy on a target → tick (with the write fence) → status, Events,
 //! metrics.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::future::Future;
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use kube::ResourceExt;
@@ -15,9 +15,9 @@ use crate::controller::events::{self, Dedup, EventSink, PolicyEvent};
 use crate::controller::leader::Leadership;
 use crate::controller::metrics::Metrics;
 use crate::controller::status::{self, Meta};
-use crate::core::{Decision, Dur, Policy, PolicyState, Ts};
+use crate::core::{Dur, Ts};
 use crate::spec::policy_from_spec;
-use crate::tick::{BeforeActuate, TickError, tick_with_guard};
+use crate::tick::{TickError, tick_with_guard};
 
 /// Where metrics come from and what gets resized, per policy.
 pub trait Backends: Send + Sync + 'static {
@@ -94,8 +94,9 @@ pub enum Next {
 
 pub use crate::clock::{Clock, wall_clock};
 
-/// The latest view of each policy (object with its newest status), for the dashboard.
-pub type Snapshots = Arc<RwLock<BTreeMap<String, ScalePolicy>>>;
+use crate::controller::fence::Fence;
+pub use crate::controller::fence::{Refusal, conflicting_owner, target_identity};
+pub use crate::readout::published::{Published, Snapshots, key};
 
 /// Interval when the spec cannot say (invalid spec, or a follower).
 const DEFAULT_INTERVAL: Duration = Duration::from_secs(60);
@@ -118,38 +119,11 @@ pub struct Engine<B, S, E> {
     pub dedup: Dedup,
     /// Time source.
     pub clock: Clock,
-    /// Newest view of each policy.
+    /// Newest view of each policy, published for the dashboard.
     pub snapshots: Snapshots,
-    /// The last hours of decisions per policy, for the dashboard's charts.
-    pub history: crate::dashboard::History,
+    /// The last hours of decisions per policy, published for the dashboard's charts.
+    pub history: crate::readout::history::History,
     failures: Mutex<HashMap<String, u32>>,
-}
-
-/// `namespace/name`.
-pub fn key(sp: &ScalePolicy) -> String {
-    format!("{}/{}", sp.namespace().unwrap_or_default(), sp.name_any())
-}
-
-/// What makes two policies aim at the same target. Workloads are namespaced, so their namespace
-/// is part of the identity; cloud targets are global.
-pub fn target_identity(sp: &ScalePolicy) -> String {
-    match &sp.spec.target {
-        TargetRef::Workload(w) => {
-            format!("{}/{} {}", sp.namespace().unwrap_or_default(), w.api_version, sp.spec.target.describe())
-        }
-        other => other.describe(),
-    }
-}
-
-/// Whether two targets have the same kind and innermost name; a necessary condition for being
-/// the same target that needs no allocation.
-fn same_leaf(a: &TargetRef, b: &TargetRef) -> bool {
-    match (a, b) {
-        (TargetRef::BigtableCluster(x), TargetRef::BigtableCluster(y)) => x.cluster == y.cluster,
-        (TargetRef::GkeNodePool(x), TargetRef::GkeNodePool(y)) => x.node_pool == y.node_pool,
-        (TargetRef::Workload(x), TargetRef::Workload(y)) => x.name == y.name,
-        _ => false,
-    }
 }
 
 /// The project a target lives in, the default for metric queries.
@@ -159,24 +133,6 @@ fn target_project(t: &TargetRef) -> &str {
         TargetRef::GkeNodePool(g) => &g.project,
         TargetRef::Workload(_) => "",
     }
-}
-
-/// The policy that owns `sp`'s target when it is not `sp`: the oldest by creationTimestamp
-/// (ties by namespace/name).
-pub fn conflicting_owner<'a>(
-    sp: &ScalePolicy,
-    peers: impl IntoIterator<Item = &'a ScalePolicy>,
-) -> Option<&'a ScalePolicy> {
-    let me = target_identity(sp);
-    let rank = |p: &ScalePolicy| (p.metadata.creation_timestamp.as_ref().map(|t| t.0), key(p));
-    let mine = rank(sp);
-    peers
-        .into_iter()
-        // The cheap check first: every reconcile scans all policies.
-        .filter(|p| same_leaf(&p.spec.target, &sp.spec.target))
-        .filter(|p| key(p) != key(sp) && target_identity(p) == me)
-        .filter(|p| rank(p) < mine)
-        .min_by_key(|p| rank(p))
 }
 
 impl<B: Backends, S: StatusStore, E: EventSink> Engine<B, S, E> {
@@ -191,9 +147,15 @@ impl<B: Backends, S: StatusStore, E: EventSink> Engine<B, S, E> {
             dedup: Dedup::default(),
             clock: wall_clock(),
             snapshots: Snapshots::default(),
-            history: crate::dashboard::History::default(),
+            history: crate::readout::history::History::default(),
             failures: Mutex::default(),
         }
+    }
+
+    /// What this engine publishes (shared, not copied): the newest object of each policy and
+    /// its recent decisions, for the pages that show them.
+    pub fn published(&self) -> Published {
+        Published { snapshots: self.snapshots.clone(), history: self.history.clone() }
     }
 
     /// Replace the clock (tests, replays).
@@ -381,7 +343,7 @@ impl<B: Backends, S: StatusStore, E: EventSink> Engine<B, S, E> {
         Err(err.into())
     }
 
-    async fn write(
+    pub(super) async fn write(
         &self,
         sp: &ScalePolicy,
         status: &ScalePolicyStatus,
@@ -425,46 +387,6 @@ impl<B: Backends, S: StatusStore, E: EventSink> Engine<B, S, E> {
     }
 }
 
-/// Why the fence stopped a resize.
-#[derive(Debug)]
-pub enum Refusal {
-    /// This instance is no longer the leader.
-    NotLeader,
-    /// The intent could not be recorded.
-    Store(StoreError),
-}
-
-/// The write fence between deciding and resizing: leadership, then the intended size recorded in
-/// status under the resourceVersion the decision was made from.
-struct Fence<'a, B, S, E> {
-    engine: &'a Engine<B, S, E>,
-    sp: &'a ScalePolicy,
-    policy: &'a Policy,
-    prev: &'a ScalePolicyStatus,
-    meta: Meta<'a>,
-    rv: Option<&'a str>,
-    wrote: bool,
-}
-
-impl<B: Backends, S: StatusStore, E: EventSink> BeforeActuate for Fence<'_, B, S, E> {
-    type Refusal = Refusal;
-
-    async fn before_actuate(&mut self, decision: &Decision, intent: &PolicyState) -> Result<(), Refusal> {
-        if !self.engine.leadership.is_leader() {
-            return Err(Refusal::NotLeader);
-        }
-        let status = status::intent(self.prev, self.policy, decision, intent, self.meta);
-        self.engine.write(self.sp, &status, self.rv).await.map_err(Refusal::Store)?;
-        // Leadership can be lost while the write was in flight; the write is harmless (it only
-        // records an intent), the resize would not be.
-        if !self.engine.leadership.is_leader() {
-            return Err(Refusal::NotLeader);
-        }
-        self.wrote = true;
-        Ok(())
-    }
-}
-
 fn to_std(d: Dur) -> Duration {
     Duration::from_millis(d.0.max(0) as u64)
 }
@@ -479,37 +401,6 @@ pub fn backoff(failures: u32, key: &str, now: Ts) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn sp(ns: &str, name: &str, created: i64, target: serde_json::Value) -> ScalePolicy {
-        serde_json::from_value(serde_json::json!({
-            "apiVersion": "ebbflow.dev/v1alpha1", "kind": "ScalePolicy",
-            "metadata": {"name": name, "namespace": ns,
-                          "creationTimestamp": Ts(created).to_rfc3339()},
-            "spec": {"target": target, "minSize": 1, "maxSize": 5,
-                     "metrics": [{"name": "cpu", "target": 0.5, "query": {"filter": "x"}}]}
-        }))
-        .expect("policy")
-    }
-
-    /// The oldest policy on a target wins; workloads of the same name in two namespaces are two
-    /// targets; cloud targets are global.
-    #[test]
-    fn oldest_policy_on_a_target_wins() {
-        let bt = serde_json::json!({"bigtableCluster": {"project": "p", "instance": "i", "cluster": "c"}});
-        let old = sp("a", "first", 1_000_000, bt.clone());
-        let young = sp("b", "second", 2_000_000, bt);
-        let all = [old.clone(), young.clone()];
-        assert_eq!(conflicting_owner(&young, &all).map(key), Some("a/first".to_string()));
-        assert!(conflicting_owner(&old, &all).is_none());
-
-        let w = serde_json::json!({"workload": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"}});
-        let w1 = sp("a", "w1", 1_000_000, w.clone());
-        let w2 = sp("b", "w2", 2_000_000, w.clone());
-        let w3 = sp("a", "w3", 3_000_000, w);
-        let all = [w1.clone(), w2.clone(), w3.clone()];
-        assert!(conflicting_owner(&w2, &all).is_none());
-        assert_eq!(conflicting_owner(&w3, &all).map(key), Some("a/w1".to_string()));
-    }
 
     /// Backoff grows per failure, is capped at about 5 minutes, and is jittered.
     #[test]

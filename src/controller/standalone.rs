@@ -32,8 +32,8 @@ use crate::controller::events::{EventSink, LogEvents};
 use crate::controller::http::{self, AppState};
 use crate::controller::leader::Leadership;
 use crate::controller::metrics::Metrics;
-use crate::controller::policyfiles::{self, PolicyFileError};
 use crate::controller::reconcile::{Backends, Engine, Next, StatusStore, StoreError, key, target_identity};
+use crate::policyfiles;
 
 /// One policy's entry in the state file.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -96,12 +96,9 @@ pub enum StandaloneError {
         /// The parser's message.
         message: String,
     },
-    /// No policy could be loaded.
-    #[error("no ScalePolicy files (*.yaml, *.yml) in {0}")]
-    NoPolicies(String),
-    /// Policy files that cannot be loaded together (duplicate or invalid names).
-    #[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))]
-    PolicyFiles(Vec<PolicyFileError>),
+    /// The policy files could not be loaded.
+    #[error(transparent)]
+    Policies(#[from] policyfiles::DirError),
     /// The state file's directory does not exist.
     #[error(
         "--state {path}: the directory {dir} does not exist (create it, or point --state at a file in an existing directory)"
@@ -365,44 +362,6 @@ impl StatusStore for FileStore {
     }
 }
 
-/// Load every `*.yaml` / `*.yml` ScalePolicy in `dir`. Files that do not parse are reported and
-/// skipped; specs that parse but break a rule are kept, so they get an InvalidSpec status.
-///
-/// Two files with the same `namespace/name`, or a name Kubernetes would refuse, fail the load
-/// ([`StandaloneError::PolicyFiles`], naming the files): keeping one of two files silently is how
-/// a policy got lost.
-pub fn load_dir(dir: &Path) -> Result<Vec<ScalePolicy>, StandaloneError> {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
-        .map_err(|e| io_err(dir, e))?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "yaml" || x == "yml"))
-        .collect();
-    files.sort();
-    let mut loaded: Vec<(String, ScalePolicy)> = Vec::new();
-    for f in files {
-        let text = std::fs::read_to_string(&f).map_err(|e| io_err(&f, e))?;
-        let path = f.display().to_string();
-        match crate::crd::parse_policy(&path, &text) {
-            Ok(mut sp) => {
-                if sp.metadata.namespace.is_none() {
-                    sp.metadata.namespace = Some(policyfiles::DEFAULT_NAMESPACE.into());
-                }
-                sp.metadata.generation = Some(1);
-                loaded.push((path, sp));
-            }
-            Err(e) => tracing::error!(error = %e, "skipping policy file"),
-        }
-    }
-    let problems = policyfiles::problems(loaded.iter().map(|(path, sp)| (path.as_str(), sp)));
-    if !problems.is_empty() {
-        return Err(StandaloneError::PolicyFiles(problems));
-    }
-    if loaded.is_empty() {
-        return Err(StandaloneError::NoPolicies(dir.display().to_string()));
-    }
-    Ok(loaded.into_iter().map(|(_, sp)| sp).collect())
-}
-
 /// How long ticks in progress may run on after the shutdown signal, by default.
 pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
@@ -532,6 +491,8 @@ pub struct StandaloneOptions {
     pub backends: BackendConfig,
     /// How long ticks in progress may run on after SIGTERM before they are abandoned.
     pub shutdown_grace: Duration,
+    /// The pages served next to `/metrics` (`ebbflow run` passes the dashboard).
+    pub pages: http::Pages,
 }
 
 /// Run standalone until SIGTERM or Ctrl-C.
@@ -540,7 +501,7 @@ pub struct StandaloneOptions {
 /// the start instead of being logged every second: the policy files, the state file (its
 /// directory, its lock, its content) and the `--listen` address (bound here, not later).
 pub async fn run(opts: StandaloneOptions) -> Result<(), StandaloneError> {
-    let policies = load_dir(&opts.policies)?;
+    let policies = policyfiles::load_dir(&opts.policies)?;
     // Workload targets need an API server; everything else works without one.
     let needs_kube = policies.iter().any(|p| matches!(p.spec.target, TargetRef::Workload(_)));
     let names: Vec<String> = policies.iter().map(|p| p.name_any()).collect();
@@ -570,16 +531,12 @@ pub async fn run(opts: StandaloneOptions) -> Result<(), StandaloneError> {
         Leadership::always(),
         metrics,
     ));
-    let state = AppState {
-        registry: Arc::new(registry),
-        ready: Arc::new(AtomicBool::new(true)),
-        snapshots: engine.snapshots.clone(),
-        history: engine.history.clone(),
-    };
+    let state = AppState { registry: Arc::new(registry), ready: Arc::new(AtomicBool::new(true)) };
+    let pages = (opts.pages)(engine.published());
 
     let (stop, shutdown) = watch::channel(false);
     let stop = Arc::new(stop);
-    let server = tokio::spawn(http::serve_on(listener, http::router(state), http::Limits::default(), {
+    let server = tokio::spawn(http::serve_on(listener, http::router(state, pages), http::Limits::default(), {
         let mut s = shutdown.clone();
         async move {
             let _ = s.wait_for(|v| *v).await;

@@ -10,9 +10,6 @@
 //! Everything is embedded in the binary (no CDN: it works without internet). The JSON carries
 //! what status carries minus the core's internal `state`; no credentials or environment.
 
-pub mod history;
-pub mod simreport;
-
 use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
@@ -22,11 +19,11 @@ use serde::Serialize;
 
 use crate::api::{MetricKind, Mode, ScalePolicy};
 use crate::chart::{ChartData, Marker, MarkerKind, Series, Style};
-use crate::controller::reconcile::{Snapshots, key};
 use crate::core::{Dur, Ts};
 use crate::readout::{self, PolicyView};
 
-pub use history::{History, Point};
+pub use crate::readout::history::{self, History, Point};
+use crate::readout::published::{Published, key};
 
 /// Chart size on the page; the page scales it to the card's width.
 pub const CHART_WIDTH: u32 = 1100;
@@ -39,14 +36,9 @@ const INDEX_HTML: &str = include_str!("assets/index.html");
 const DASHBOARD_JS: &str = include_str!("assets/dashboard.js");
 const DASHBOARD_CSS: &str = include_str!("assets/dashboard.css");
 
-/// What the dashboard reads: the engine's newest view of each policy and its history.
-#[derive(Clone, Default)]
-pub struct Dashboard {
-    /// Newest object with status per policy.
-    pub snapshots: Snapshots,
-    /// Points per policy.
-    pub history: History,
-}
+/// What the dashboard reads: what the engine publishes, the newest view of each policy and its
+/// history.
+pub type Dashboard = Published;
 
 /// A card on the page: the readout of one policy plus what its chart needs.
 #[derive(Debug, Clone, PartialEq, Serialize)]

@@ -120,7 +120,7 @@ fn load(args: &StatusArgs, rt: &tokio::runtime::Runtime) -> Result<Vec<PolicyVie
     let mut views = match &args.state {
         Some(path) => {
             let specs = match &args.policies {
-                Some(dir) => crate::controller::standalone::load_dir(dir).map_err(|e| e.to_string())?,
+                Some(dir) => crate::policyfiles::load_dir(dir).map_err(|e| e.to_string())?,
                 None => Vec::new(),
             };
             views_from_state_file(path, &specs)?

@@ -52,7 +52,7 @@ pub fn chart_data(sc: &Scenario, runs: &[Run]) -> ChartData {
     }
 }
 
-/// Write the chart as SVG or PNG, by extension.
+/// Write the chart as SVG (the path must end in `.svg`).
 pub fn write(path: &Path, sc: &Scenario, runs: &[Run]) -> std::io::Result<()> {
     write_chart(path, &chart_data(sc, runs))
 }

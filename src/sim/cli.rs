@@ -56,8 +56,8 @@ pub struct SimulateArgs {
     /// timestamp,demand,observed,smoothed,spike,desired,serving,reason.
     #[arg(long, value_name = "FILE.csv")]
     pub steps_out: Option<PathBuf>,
-    /// Write a chart of demand vs serving capacity, with scale actions marked (.svg or .png).
-    #[arg(long, value_name = "FILE")]
+    /// Write an SVG chart of demand vs serving capacity, with scale actions marked.
+    #[arg(long, value_name = "FILE.svg")]
     pub chart: Option<PathBuf>,
     /// Write a self-contained HTML report (summary against the baselines, the chart, every scale
     /// action) to attach to a change review.
@@ -139,6 +139,10 @@ pub fn run(args: &SimulateArgs) -> Result<(), String> {
     if args.bench {
         return bench(args);
     }
+    // Refused before the replay, which can take a while, rather than after it.
+    if let Some(path) = &args.chart {
+        crate::chart::check_path(path).map_err(|e| format!("--chart: {e}"))?;
+    }
     let sc = args.scenario()?;
     if !args.sweep.is_empty() {
         return sweep(args, &sc);
@@ -157,8 +161,7 @@ fn output(args: &SimulateArgs, sc: &Scenario, runs: &[Run]) -> Result<(), String
         crate::sim::chart::write(path, sc, runs).map_err(|e| format!("{}: {e}", path.display()))?;
     }
     if let Some(path) = &args.html {
-        crate::dashboard::simreport::write(path, sc, runs)
-            .map_err(|e| format!("{}: cannot write: {e}", path.display()))?;
+        crate::sim::html::write(path, sc, runs).map_err(|e| format!("{}: cannot write: {e}", path.display()))?;
     }
     let summaries: Vec<Summary> = runs.iter().map(|r| r.summary.clone()).collect();
     if args.json {

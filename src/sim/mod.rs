@@ -6,6 +6,7 @@ pub mod baselines;
 pub mod bench;
 pub mod chart;
 pub mod cli;
+pub mod html;
 pub mod model;
 pub mod report;
 pub mod scenario;

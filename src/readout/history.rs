@@ -1,4 +1,5 @@
-//! The dashboard's memory: a bounded series of points per policy, fed by every status write.
+//! Recent decisions: a bounded series of points per policy, fed by every status write, for the
+//! dashboard's charts.
 //!
 //! Status holds one decision; a chart needs the last hours. The controller keeps them in memory
 //! only (a restart starts an empty chart) because they are for looking at, not for deciding:
@@ -9,9 +10,9 @@ use std::sync::{Arc, Mutex};
 
 use serde::Serialize;
 
+use super::PolicyView;
 use crate::api::{ScalePolicy, ScalePolicyStatus};
 use crate::core::{Dur, Ts};
-use crate::readout::PolicyView;
 
 /// Most points kept per policy: 6 hours at the default 60 s interval, twice over.
 pub const MAX_POINTS: usize = 720;
@@ -49,7 +50,7 @@ pub fn point_of(sp: &ScalePolicy, status: &ScalePolicyStatus) -> Option<Point> {
     let d = status.last_decision.as_ref()?;
     let time = Ts::parse_rfc3339(&d.time).ok()?;
     let view = PolicyView { status: Some(status.clone()), ..PolicyView::from_policy(sp) };
-    let m = crate::readout::row(&view, time).metric;
+    let m = super::row(&view, time).metric;
     Some(Point {
         time,
         observed: m.as_ref().and_then(|m| m.observed),

@@ -6,13 +6,81 @@
 //! `ebbflow validate`) have no API server in front of them. Without these checks a second file
 //! with the same name silently replaced the first in the state file's map, and a name with a `/`
 //! produced a key that could not be told apart from another policy's.
+//!
+//! [`load_dir`] loads a directory of policy files with these checks (standalone mode, and
+//! `ebbflow status --policies`).
 
 use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 
 use crate::api::ScalePolicy;
 
 /// The namespace a policy file gets when it names none (standalone mode's rule).
 pub const DEFAULT_NAMESPACE: &str = "default";
+
+/// Load every `*.yaml` / `*.yml` ScalePolicy in `dir`. Files that do not parse are reported and
+/// skipped; specs that parse but break a rule are kept, so they get an InvalidSpec status.
+///
+/// Two files with the same `namespace/name`, or a name Kubernetes would refuse, fail the load
+/// ([`DirError::PolicyFiles`], naming the files): keeping one of two files silently is how
+/// a policy got lost.
+pub fn load_dir(dir: &Path) -> Result<Vec<ScalePolicy>, DirError> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(|e| DirError::io(dir, e))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "yaml" || x == "yml"))
+        .collect();
+    files.sort();
+    let mut loaded: Vec<(String, ScalePolicy)> = Vec::new();
+    for f in files {
+        let text = std::fs::read_to_string(&f).map_err(|e| DirError::io(&f, e))?;
+        let path = f.display().to_string();
+        match crate::crd::parse_policy(&path, &text) {
+            Ok(mut sp) => {
+                if sp.metadata.namespace.is_none() {
+                    sp.metadata.namespace = Some(DEFAULT_NAMESPACE.into());
+                }
+                sp.metadata.generation = Some(1);
+                loaded.push((path, sp));
+            }
+            Err(e) => tracing::error!(error = %e, "skipping policy file"),
+        }
+    }
+    let problems = problems(loaded.iter().map(|(path, sp)| (path.as_str(), sp)));
+    if !problems.is_empty() {
+        return Err(DirError::PolicyFiles(problems));
+    }
+    if loaded.is_empty() {
+        return Err(DirError::NoPolicies(dir.display().to_string()));
+    }
+    Ok(loaded.into_iter().map(|(_, sp)| sp).collect())
+}
+
+/// Why a directory of policy files could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum DirError {
+    /// The directory or a file in it could not be read.
+    #[error("{path}: {source}")]
+    Io {
+        /// The directory or file.
+        path: String,
+        /// The error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// No policy could be loaded.
+    #[error("no ScalePolicy files (*.yaml, *.yml) in {0}")]
+    NoPolicies(String),
+    /// Policy files that cannot be loaded together (duplicate or invalid names).
+    #[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))]
+    PolicyFiles(Vec<PolicyFileError>),
+}
+
+impl DirError {
+    fn io(path: &Path, source: std::io::Error) -> Self {
+        DirError::Io { path: path.display().to_string(), source }
+    }
+}
 
 /// A problem with a set of policy files.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
