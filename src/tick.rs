@@ -198,7 +198,12 @@ pub async fn tick_with_guard<M: MetricSource, T: ScaleTarget, G: BeforeActuate>(
     // decide (pure)
     let busy = observation.busy && state.in_flight.is_none();
     let floor = crate::core::floor::resolve(&observation.floor, &state, observation.size);
-    let mut decision = decide(policy, state, &Inputs { current: observation.size, metrics: &inputs, floor, busy }, now);
+    let mut decision = decide(
+        policy,
+        state,
+        &Inputs { current: observation.size, metrics: &inputs, floor, busy, sizes: observation.sizes },
+        now,
+    );
 
     // actuate (IO)
     let actuation = if !decision.is_resize() {

@@ -8,7 +8,7 @@
 use std::future::Future;
 
 use crate::api::MonitoringQuery;
-use crate::core::{DataProblem, Dur, FloorInput, Sample, Ts};
+use crate::core::{DataProblem, Dur, FloorInput, Sample, SizeRule, Ts};
 
 /// A Cloud Monitoring query, resolved (durations parsed, project filled in).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -129,6 +129,9 @@ pub struct TargetObservation {
     pub size: u32,
     /// Someone (maybe not us) is resizing it right now.
     pub busy: bool,
+    /// The sizes it can take (a node pool: whole nodes per zone). The core only asks for
+    /// these, so an adapter never rounds a size it was asked for.
+    pub sizes: SizeRule,
     /// What the target says about a lower bound of its own (Bigtable storage); the core turns
     /// it into a floor against the resize history.
     pub floor: FloorInput,

@@ -236,7 +236,13 @@ mod tests {
         let d = decide(
             &policy,
             crate::core::PolicyState::default(),
-            &Inputs { current: 3, metrics: &input, floor: crate::core::Floor::Unknown, busy: false },
+            &Inputs {
+                current: 3,
+                metrics: &input,
+                floor: crate::core::Floor::Unknown,
+                busy: false,
+                sizes: crate::core::SizeRule::Any,
+            },
             crate::core::Ts(0),
         );
         let denied = AdapterError::new(
@@ -248,6 +254,7 @@ mod tests {
             observation: TargetObservation {
                 size: 3,
                 busy: false,
+                sizes: crate::core::SizeRule::Any,
                 floor: FloorInput::Unreadable("storage utilization query failed: 403".into()),
             },
             operation: Some(OperationOutcome::NoEffect { to: 5, size: 3 }),

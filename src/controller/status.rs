@@ -352,12 +352,22 @@ mod tests {
         let inputs = [MetricInput { samples: &samples, problem: None }];
         let mut state = PolicyState::default();
         state.align(policy);
-        decide(policy, state, &Inputs { current, metrics: &inputs, floor: Floor::None, busy: false }, now)
+        decide(
+            policy,
+            state,
+            &Inputs { current, metrics: &inputs, floor: Floor::None, busy: false, sizes: crate::core::SizeRule::Any },
+            now,
+        )
     }
 
     fn report(d: Decision, actuation: Actuation) -> TickReport {
         TickReport {
-            observation: TargetObservation { size: d.current, busy: false, floor: FloorInput::None },
+            observation: TargetObservation {
+                size: d.current,
+                busy: false,
+                sizes: crate::core::SizeRule::Any,
+                floor: FloorInput::None,
+            },
             operation: None,
             metric_errors: Vec::new(),
             decision: d,

@@ -38,7 +38,7 @@ use crate::adapters::{
     AdapterError, ErrorKind, MetricQuery, MetricSource, OperationStatus, ResizeStarted, ScaleTarget, TargetObservation,
 };
 use crate::api::BigtableClusterRef;
-use crate::core::{Dur, FloorInput, StorageReading};
+use crate::core::{Dur, FloorInput, SizeRule, StorageReading};
 use crate::gcp::{Clock, GcpConfig, RetryConfig, bigtable_client, map_error, retry, retry_write};
 
 const BACKEND: &str = "bigtable";
@@ -108,6 +108,11 @@ impl<M: MetricSource> BigtableCluster<M> {
         .await
     }
 
+    /// The sizes the cluster can take, as last observed: even only with 2x node scaling.
+    fn sizes(&self) -> SizeRule {
+        if self.two_x.load(Ordering::Relaxed) { SizeRule::Multiple(2) } else { SizeRule::Any }
+    }
+
     async fn storage_reading(&self) -> FloorInput {
         let now = (self.clock)();
         let series = match self.storage.fetch(&self.storage_query, now - Dur::mins(15), now).await {
@@ -166,12 +171,19 @@ impl<M: MetricSource> ScaleTarget for BigtableCluster<M> {
         })?;
         let busy = cluster.state != State::Ready;
         let floor = self.storage_reading().await;
-        Ok(TargetObservation { size, busy, floor })
+        Ok(TargetObservation { size, busy, sizes: self.sizes(), floor })
     }
 
-    /// With 2x node scaling, serve nodes must be even, so an odd size is rounded up.
+    /// With 2x node scaling, serve nodes must be even: the observation says so, the core asks
+    /// for even sizes only, and an odd size (the setting changed since) is refused, not rounded.
     async fn resize(&self, to: u32) -> Result<ResizeStarted, AdapterError> {
-        let to = if self.two_x.load(Ordering::Relaxed) { to.div_ceil(2) * 2 } else { to };
+        if !self.sizes().allows(to) {
+            return Err(AdapterError::new(
+                BACKEND,
+                ErrorKind::Refused,
+                format!("{to} nodes: {} takes {} only (2x node scaling)", self.name, self.sizes().describe()),
+            ));
+        }
         let nodes = i32::try_from(to)
             .map_err(|_| AdapterError::new(BACKEND, ErrorKind::Refused, format!("{to} nodes is too many")))?;
         let sent = retry_write(

@@ -204,7 +204,12 @@ impl MetricSource for World<'_> {
 impl ScaleTarget for World<'_> {
     fn observe(&self) -> impl Future<Output = Result<TargetObservation, AdapterError>> + Send {
         let size = self.lock().0.requested();
-        std::future::ready(Ok(TargetObservation { size, busy: false, floor: FloorInput::None }))
+        std::future::ready(Ok(TargetObservation {
+            size,
+            busy: false,
+            sizes: crate::core::SizeRule::Any,
+            floor: FloorInput::None,
+        }))
     }
 
     fn resize(&self, to: u32) -> impl Future<Output = Result<ResizeStarted, AdapterError>> + Send {

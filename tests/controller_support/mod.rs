@@ -172,7 +172,12 @@ impl ScaleTarget for Fake {
     async fn observe(&self) -> Result<TargetObservation, AdapterError> {
         let mut w = self.world();
         w.observes += 1;
-        Ok(TargetObservation { size: w.size, busy: w.busy, floor: FloorInput::None })
+        Ok(TargetObservation {
+            size: w.size,
+            busy: w.busy,
+            sizes: ebbflow::core::SizeRule::Any,
+            floor: FloorInput::None,
+        })
     }
     async fn resize(&self, to: u32) -> Result<ResizeStarted, AdapterError> {
         let mut w = self.world();

@@ -18,6 +18,7 @@ pub mod floor;
 pub mod policy;
 pub mod settle;
 pub mod signal;
+pub mod sizes;
 pub mod smoothing;
 pub mod state;
 pub mod time;
@@ -28,6 +29,7 @@ pub use decide::{
 pub use floor::{FloorInput, StorageReading};
 pub use policy::{MetricKind, MissingDataPolicy, Mode, Policy, SmoothingKind};
 pub use signal::Sample;
+pub use sizes::SizeRule;
 pub use state::PolicyState;
 pub use time::{Dur, Ts};
 
