@@ -6,17 +6,19 @@ mod gcp_support;
 
 use std::sync::Arc;
 
-use ebbflow::adapters::{ErrorKind, OperationStatus, ResizeStarted, ScaleTarget};
+use ebbflow::adapters::{ErrorKind, FloorMetric, OperationStatus, ResizeStarted, ScaleTarget};
 use ebbflow::core::{DataProblem, Dur, Floor, FloorInput, Missing, PolicyState, Reason, SizeRule};
 use ebbflow::gcp::CloudMonitoring;
 use ebbflow::gcp::bigtable::storage_utilization_query;
 use ebbflow::gcp::fake::{Endpoint, Fault, Script};
-use ebbflow::tick::{Actuation, OperationOutcome, tick};
+use ebbflow::tick::{Actuation, OperationOutcome, read_floor, tick};
 use gcp_support::*;
 
-/// The floor an observation sets for a policy that has not resized yet.
-fn floor(o: &ebbflow::adapters::TargetObservation) -> Floor {
-    ebbflow::core::floor::resolve(&o.floor, &PolicyState::default(), o.size)
+/// The floor an observation sets for a policy that has not resized yet, its metric read through
+/// `source` as the tick reads it.
+async fn floor(o: &ebbflow::adapters::TargetObservation, source: &CloudMonitoring) -> Floor {
+    let input = read_floor(&o.floor, source, now()).await;
+    ebbflow::core::floor::resolve(&input, &PolicyState::default(), o.size)
 }
 
 fn storage_filter() -> String {
@@ -33,11 +35,11 @@ async fn good_data_resizes_through_a_long_running_operation() {
     fake.set_time_series(&storage_filter(), Script::regular(now() - Dur::mins(5), Dur::mins(1), &[0.1; 6]));
     fake.set_polls_to_finish(2);
     let source = Arc::new(CloudMonitoring::new(&cfg).await.unwrap());
-    let target = bigtable(&cfg, source.clone()).await;
+    let target = bigtable(&cfg).await;
     let (policy, queries) = policy();
 
     let r = tick(&policy, &queries, PolicyState::default(), source.as_ref(), &target, now()).await.unwrap();
-    assert_eq!(floor(&r.observation), Floor::Nodes(1));
+    assert_eq!(ebbflow::core::floor::resolve(&r.floor, &PolicyState::default(), 3), Floor::Nodes(1));
     assert_eq!(r.decision.reason, Reason::ScaleOut);
     let Actuation::Started { to: 6, operation: Some(op), done: false } = &r.actuation else {
         panic!("{:?}", r.actuation)
@@ -215,22 +217,23 @@ async fn bigtable_storage_floor_and_busy_state() {
     let (fake, cfg) = fake().await;
     fake.add_bigtable_cluster("p1", "i1", "c1", "us-central1-b", 4);
     let source = Arc::new(CloudMonitoring::new(&cfg).await.unwrap());
-    let target = bigtable(&cfg, source.clone()).await;
+    let target = bigtable(&cfg).await;
 
     // no storage metric: unknown floor (blocks scale-in in the core)
-    assert_eq!(floor(&target.observe().await.unwrap()), Floor::Unknown);
+    assert_eq!(floor(&target.observe().await.unwrap(), &source).await, Floor::Unknown);
     // 4 nodes at 30% storage, target 50% → 2.4 nodes of data → 3
     fake.set_time_series(&storage_filter(), Script::regular(now() - Dur::mins(5), Dur::mins(1), &[0.3; 6]));
     let obs = target.observe().await.unwrap();
-    assert_eq!((obs.size, obs.busy, floor(&obs)), (4, false, Floor::Nodes(3)));
+    assert_eq!((obs.size, obs.busy, floor(&obs, &source).await), (4, false, Floor::Nodes(3)));
     let req = fake.requests_to(Endpoint::ListTimeSeries).pop().unwrap();
     assert_eq!(req.param("aggregation.perSeriesAligner"), Some("11"), "ALIGN_MAX");
     // a NaN storage sample or a failed query: unknown again
     fake.set_time_series(&storage_filter(), Script::regular(now() - Dur::mins(3), Dur::mins(1), &[0.3, f64::NAN]));
-    assert_eq!(floor(&target.observe().await.unwrap()), Floor::Unknown);
+    assert_eq!(floor(&target.observe().await.unwrap(), &source).await, Floor::Unknown);
     fake.inject(Endpoint::ListTimeSeries, Fault::PermissionDenied, u32::MAX);
     // Unreadable, and the reason names the missing permission (status and Events show it).
-    let FloorInput::Unreadable(why) = target.observe().await.unwrap().floor else { panic!("readable") };
+    let input = read_floor(&target.observe().await.unwrap().floor, source.as_ref(), now()).await;
+    let FloorInput::Unreadable(why) = input else { panic!("readable") };
     assert!(why.contains("monitoring.timeSeries.list"), "{why}");
     fake.clear_faults();
 
@@ -245,8 +248,7 @@ async fn bigtable_storage_floor_and_busy_state() {
 async fn bigtable_operation_states() {
     let (fake, cfg) = fake().await;
     fake.add_bigtable_cluster("p1", "i1", "c1", "us-central1-b", 3);
-    let source = Arc::new(CloudMonitoring::new(&cfg).await.unwrap());
-    let target = bigtable(&cfg, source).await;
+    let target = bigtable(&cfg).await;
 
     fake.fail_next_operation("Insufficient node quota in us-central1-b");
     let ResizeStarted::Operation(op) = target.resize(9).await.unwrap() else { panic!() };
@@ -270,7 +272,7 @@ async fn gke_pool_size_is_per_zone_times_zones_and_partial_zones_are_refused() {
     fake.add_node_pool("p1", "us-central1", "gke1", "pool-1", 2, &["us-central1-a", "us-central1-b", "us-central1-c"]);
     let pool = gke(&cfg, false).await;
     let obs = pool.observe().await.unwrap();
-    assert_eq!((obs.size, obs.busy, floor(&obs)), (6, false, Floor::None));
+    assert_eq!((obs.size, obs.busy, &obs.floor), (6, false, &FloorMetric::None));
     assert_eq!(obs.sizes, SizeRule::Multiple(3), "whole nodes per zone");
 
     // The core asks for multiples of 3 only; anything else is refused, not rounded.

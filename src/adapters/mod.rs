@@ -8,7 +8,7 @@
 use std::future::Future;
 
 use crate::api::MonitoringQuery;
-use crate::core::{DataProblem, Dur, FloorInput, Sample, SizeRule, Ts};
+use crate::core::{DataProblem, Dur, Sample, SizeRule, Ts};
 
 /// A Cloud Monitoring query, resolved (durations parsed, project filled in).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -132,9 +132,26 @@ pub struct TargetObservation {
     /// The sizes it can take (a node pool: whole nodes per zone). The core only asks for
     /// these, so an adapter never rounds a size it was asked for.
     pub sizes: SizeRule,
-    /// What the target says about a lower bound of its own (Bigtable storage); the core turns
-    /// it into a floor against the resize history.
-    pub floor: FloorInput,
+    /// The metric behind a lower bound of the target's own (Bigtable storage), which the tick
+    /// fetches and the core turns into a floor against the resize history.
+    pub floor: FloorMetric,
+}
+
+/// A lower bound the target's data sets on its size, as a metric the tick fetches through the
+/// same [`MetricSource`] as the policy's metrics (so the simulator can replay it too).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub enum FloorMetric {
+    /// The target has no such bound.
+    #[default]
+    None,
+    /// Storage utilization (stored bytes over the current nodes' capacity, 0..1), to be kept at
+    /// or under `storage_target` (see `core::floor`).
+    Storage {
+        /// The query that returns the utilization.
+        query: MetricQuery,
+        /// The utilization never to exceed by scaling in.
+        storage_target: f64,
+    },
 }
 
 /// How a resize request was taken.

@@ -2,7 +2,8 @@
 //!
 //! - metrics: Cloud Monitoring ([`crate::gcp::CloudMonitoring`]) behind a
 //!   [`SharedSource`], so policies that ask the same query cost one query per tick;
-//! - `bigtableCluster`: [`crate::gcp::BigtableCluster`] (its storage floor reads the same source);
+//! - `bigtableCluster`: [`crate::gcp::BigtableCluster`] (the tick reads its storage floor's metric
+//!   through the same source);
 //! - `gkeNodePool`: [`crate::gcp::GkeNodePool`];
 //! - `workload`: the Kubernetes `/scale` subresource ([`WorkloadTarget`]).
 //!
@@ -16,7 +17,7 @@ use crate::adapters::{
     TargetObservation,
 };
 use crate::api::TargetRef;
-use crate::controller::reconcile::{Backends, Clock};
+use crate::controller::reconcile::Backends;
 use crate::controller::workload::WorkloadTarget;
 use crate::core::{Dur, Ts};
 use crate::gcp::{BigtableCluster, CloudMonitoring, GcpConfig, GkeNodePool, SharedSource};
@@ -59,23 +60,22 @@ pub struct ProdBackends {
     source: Arc<Source>,
     bigtable: Result<google_cloud_bigtable_admin_v2::client::BigtableInstanceAdmin, AdapterError>,
     gke: Result<google_cloud_container_v1::client::ClusterManager, AdapterError>,
-    clock: Clock,
 }
 
 impl ProdBackends {
     /// Build the Google clients as `config` says (a fake's endpoint, or the real APIs with
     /// Application Default Credentials) and use `client` for workload targets (none in
     /// standalone mode without a kubeconfig).
-    pub async fn connect(client: Option<kube::Client>, config: &BackendConfig, clock: Clock) -> ProdBackends {
+    pub async fn connect(client: Option<kube::Client>, config: &BackendConfig) -> ProdBackends {
         let gcp = match &config.gcp_endpoint {
             Some(url) => GcpConfig::new(Some(url.clone())),
             None => GcpConfig::default(),
         };
-        ProdBackends::with_gcp(client, gcp, clock).await
+        ProdBackends::with_gcp(client, gcp).await
     }
 
     /// Like [`ProdBackends::connect`] with a full Google configuration (retries, quota).
-    pub async fn with_gcp(client: Option<kube::Client>, gcp: GcpConfig, clock: Clock) -> ProdBackends {
+    pub async fn with_gcp(client: Option<kube::Client>, gcp: GcpConfig) -> ProdBackends {
         let monitoring = match CloudMonitoring::new(&gcp).await {
             Ok(m) => GcpSource::Ready(m),
             Err(e) => {
@@ -85,14 +85,7 @@ impl ProdBackends {
         };
         let bigtable = crate::gcp::bigtable_client(&gcp).await;
         let gke = crate::gcp::gke_client(&gcp).await;
-        ProdBackends {
-            client,
-            source: Arc::new(SharedSource::new(monitoring, SHARE_WINDOW)),
-            gcp,
-            bigtable,
-            gke,
-            clock,
-        }
+        ProdBackends { client, source: Arc::new(SharedSource::new(monitoring, SHARE_WINDOW)), gcp, bigtable, gke }
     }
 
     /// Monitoring queries sent so far (after sharing), for the benchmark and `/metrics`.
@@ -104,7 +97,7 @@ impl ProdBackends {
 /// Any target kind.
 pub enum AnyTarget {
     /// A Bigtable cluster.
-    Bigtable(Box<BigtableCluster<Source>>),
+    Bigtable(Box<BigtableCluster>),
     /// A GKE node pool.
     Gke(Box<GkeNodePool>),
     /// A workload's `/scale` subresource.
@@ -151,13 +144,7 @@ impl Backends for ProdBackends {
     fn target(&self, namespace: &str, target: &TargetRef) -> Result<AnyTarget, AdapterError> {
         Ok(match target {
             TargetRef::BigtableCluster(b) => match &self.bigtable {
-                Ok(c) => AnyTarget::Bigtable(Box::new(BigtableCluster::new(
-                    c.clone(),
-                    &self.gcp,
-                    b,
-                    self.source.clone(),
-                    self.clock.clone(),
-                ))),
+                Ok(c) => AnyTarget::Bigtable(Box::new(BigtableCluster::new(c.clone(), &self.gcp, b))),
                 Err(e) => AnyTarget::Unavailable(e.clone()),
             },
             TargetRef::GkeNodePool(g) => match &self.gke {

@@ -67,7 +67,7 @@ pub fn for_report(policy: &Policy, r: &TickReport) -> Vec<PolicyEvent> {
         let reason = if denied { "PermissionDenied" } else { "MetricsUnavailable" };
         out.push(PolicyEvent::warning(reason, "Evaluate", parts.join("; ")));
     }
-    if let crate::core::FloorInput::Unreadable(why) = &r.observation.floor {
+    if let crate::core::FloorInput::Unreadable(why) = &r.floor {
         out.push(PolicyEvent::warning("StorageUnreadable", "Evaluate", format!("scale-in blocked: {why}")));
     }
     if let Some(OperationOutcome::NoEffect { to, size }) = &r.operation {
@@ -255,8 +255,9 @@ mod tests {
                 size: 3,
                 busy: false,
                 sizes: crate::core::SizeRule::Any,
-                floor: FloorInput::Unreadable("storage utilization query failed: 403".into()),
+                floor: crate::adapters::FloorMetric::None,
             },
+            floor: FloorInput::Unreadable("storage utilization query failed: 403".into()),
             operation: Some(OperationOutcome::NoEffect { to: 5, size: 3 }),
             metric_errors: vec![(0, denied)],
             decision: d,

@@ -564,7 +564,7 @@ pub async fn run(opts: StandaloneOptions) -> Result<(), StandaloneError> {
     let metrics = Arc::new(Metrics::register(&mut registry));
     metrics.leader.set(1);
     let engine = Arc::new(Engine::new(
-        ProdBackends::connect(client, &opts.backends, crate::controller::reconcile::wall_clock()).await,
+        ProdBackends::connect(client, &opts.backends).await,
         store,
         LogEvents,
         Leadership::always(),

@@ -289,7 +289,7 @@ fn scaling_active(conditions: &mut Vec<Condition>, policy: &Policy, report: &Tic
     }
     let reason = if report.metric_errors.iter().any(|(_, e)| e.kind == crate::adapters::ErrorKind::PermissionDenied) {
         (false, "PermissionDenied")
-    } else if let (true, crate::core::FloorInput::Unreadable(why)) = (ok, &report.observation.floor) {
+    } else if let (true, crate::core::FloorInput::Unreadable(why)) = (ok, &report.floor) {
         // Scaling works, but scale-in is blocked until the floor can be read: not OK.
         message = format!("scale-in blocked: {why}; {message}");
         (false, "StorageUnreadable")
@@ -366,8 +366,9 @@ mod tests {
                 size: d.current,
                 busy: false,
                 sizes: crate::core::SizeRule::Any,
-                floor: FloorInput::None,
+                floor: crate::adapters::FloorMetric::None,
             },
+            floor: FloorInput::None,
             operation: None,
             metric_errors: Vec::new(),
             decision: d,

@@ -3,9 +3,10 @@
 
 use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams};
 
-use crate::adapters::{AdapterError, ErrorKind, OperationStatus, ResizeStarted, ScaleTarget, TargetObservation};
+use crate::adapters::{
+    AdapterError, ErrorKind, FloorMetric, OperationStatus, ResizeStarted, ScaleTarget, TargetObservation,
+};
 use crate::api::WorkloadRef;
-use crate::core::FloorInput;
 
 /// A workload's `/scale` subresource.
 #[derive(Clone)]
@@ -52,7 +53,7 @@ impl ScaleTarget for WorkloadTarget {
         let size = scale.spec.and_then(|s| s.replicas).unwrap_or(0).max(0) as u32;
         // A /scale write takes effect at once (the workload controller converges on it), so
         // there is never a resize of ours in flight to wait for.
-        Ok(TargetObservation { size, busy: false, sizes: crate::core::SizeRule::Any, floor: FloorInput::None })
+        Ok(TargetObservation { size, busy: false, sizes: crate::core::SizeRule::Any, floor: FloorMetric::None })
     }
 
     async fn resize(&self, to: u32) -> Result<ResizeStarted, AdapterError> {

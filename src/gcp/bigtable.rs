@@ -1,7 +1,7 @@
 //! A Cloud Bigtable cluster as a [`ScaleTarget`]: its serve nodes.
 //!
 //! - observe: `GetCluster` (`serve_nodes`; any state but READY, e.g. RESIZING, is busy), plus the
-//!   storage floor from Cloud Monitoring.
+//!   storage floor's metric (the query, which the tick fetches).
 //! - resize: `PartialUpdateCluster` with update mask `serve_nodes`; returns the long-running
 //!   operation's name at once, without waiting.
 //! - operation: `GetOperation` on that name (`done`, `error`).
@@ -12,12 +12,12 @@
 //!
 //! ## Storage floor
 //!
-//! observe reports the newest complete `bigtable.googleapis.com/cluster/storage_utilization`
-//! sample of the last 15 minutes (the metric moves slowly) with its time; the core reads it
-//! against the node count of that time (`core::floor`), because Monitoring lags and a sample
-//! taken before a resize describes the old size. No sample, NaN, partial or ambiguous data, or a
-//! failed query is reported as unreadable, with why, which blocks scale-in and shows in status
-//! and Events.
+//! observe names the `bigtable.googleapis.com/cluster/storage_utilization` query and the
+//! `storageTarget` ([`FloorMetric::Storage`]); the tick fetches the newest sample of the last 15
+//! minutes (the metric moves slowly) through the policy's metric source, and the core reads it
+//! against the node count of its time (`core::floor`), because Monitoring lags and a sample taken
+//! before a resize describes the old size. No sample, NaN, partial or ambiguous data, or a failed
+//! query is unreadable, with why, which blocks scale-in and shows in status and Events.
 //!
 //! ## A resize whose outcome is unknown
 //!
@@ -26,7 +26,6 @@
 //! (a second request would leave an orphan operation, or fail as busy) and the resize is
 //! reported [`ResizeStarted::Unconfirmed`].
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use google_cloud_bigtable_admin_v2::client::BigtableInstanceAdmin;
@@ -35,49 +34,36 @@ use google_cloud_bigtable_admin_v2::model::cluster::{NodeScalingFactor, State};
 use google_cloud_wkt::FieldMask;
 
 use crate::adapters::{
-    AdapterError, ErrorKind, MetricQuery, MetricSource, OperationStatus, ResizeStarted, ScaleTarget, TargetObservation,
+    AdapterError, ErrorKind, FloorMetric, MetricQuery, OperationStatus, ResizeStarted, ScaleTarget, TargetObservation,
 };
 use crate::api::BigtableClusterRef;
-use crate::core::{Dur, FloorInput, SizeRule, StorageReading};
-use crate::gcp::{Clock, GcpConfig, RetryConfig, bigtable_client, map_error, retry, retry_write};
+use crate::core::{Dur, SizeRule};
+use crate::gcp::{GcpConfig, RetryConfig, bigtable_client, map_error, retry, retry_write};
 
 const BACKEND: &str = "bigtable";
 
 /// Default `storageTarget`: keep stored data at most at half of the nodes' storage capacity.
 pub const DEFAULT_STORAGE_TARGET: f64 = 0.5;
 
-/// One Bigtable cluster. `M` reads the storage utilization metric.
-pub struct BigtableCluster<M> {
+/// One Bigtable cluster.
+pub struct BigtableCluster {
     client: BigtableInstanceAdmin,
     retry: RetryConfig,
     project: String,
     name: String,
     storage_query: MetricQuery,
     storage_target: f64,
-    storage: Arc<M>,
-    clock: Clock,
     two_x: AtomicBool,
 }
 
-impl<M: MetricSource> BigtableCluster<M> {
+impl BigtableCluster {
     /// Connect to the cluster `target` names, building the client as `cfg` says.
-    pub async fn connect(
-        cfg: &GcpConfig,
-        target: &BigtableClusterRef,
-        storage: Arc<M>,
-        clock: Clock,
-    ) -> Result<BigtableCluster<M>, AdapterError> {
-        Ok(BigtableCluster::new(bigtable_client(cfg).await?, cfg, target, storage, clock))
+    pub async fn connect(cfg: &GcpConfig, target: &BigtableClusterRef) -> Result<BigtableCluster, AdapterError> {
+        Ok(BigtableCluster::new(bigtable_client(cfg).await?, cfg, target))
     }
 
     /// Use an existing client.
-    pub fn new(
-        client: BigtableInstanceAdmin,
-        cfg: &GcpConfig,
-        target: &BigtableClusterRef,
-        storage: Arc<M>,
-        clock: Clock,
-    ) -> BigtableCluster<M> {
+    pub fn new(client: BigtableInstanceAdmin, cfg: &GcpConfig, target: &BigtableClusterRef) -> BigtableCluster {
         BigtableCluster {
             client,
             retry: cfg.retry,
@@ -85,8 +71,6 @@ impl<M: MetricSource> BigtableCluster<M> {
             name: format!("projects/{}/instances/{}/clusters/{}", target.project, target.instance, target.cluster),
             storage_query: storage_utilization_query(target),
             storage_target: target.storage_target.unwrap_or(DEFAULT_STORAGE_TARGET),
-            storage,
-            clock,
             two_x: AtomicBool::new(false),
         }
     }
@@ -112,27 +96,6 @@ impl<M: MetricSource> BigtableCluster<M> {
     fn sizes(&self) -> SizeRule {
         if self.two_x.load(Ordering::Relaxed) { SizeRule::Multiple(2) } else { SizeRule::Any }
     }
-
-    async fn storage_reading(&self) -> FloorInput {
-        let now = (self.clock)();
-        let series = match self.storage.fetch(&self.storage_query, now - Dur::mins(15), now).await {
-            Ok(s) => s,
-            Err(e) => {
-                tracing::warn!(cluster = %self.name, error = %e, "storage utilization unreadable: scale-in blocked");
-                return FloorInput::Unreadable(format!("storage utilization query failed: {e}"));
-            }
-        };
-        match (series.problem, series.samples.last()) {
-            (None, Some(s)) if s.value.is_finite() && s.value >= 0.0 => FloorInput::Storage(StorageReading {
-                at: s.at,
-                utilization: s.value,
-                storage_target: self.storage_target,
-            }),
-            (None, Some(s)) => FloorInput::Unreadable(format!("storage utilization is {} (not a fraction)", s.value)),
-            (None, None) => FloorInput::Unreadable("no storage utilization sample in the last 15 minutes".into()),
-            (Some(p), _) => FloorInput::Unreadable(format!("storage utilization data is not clean: {p:?}")),
-        }
-    }
 }
 
 /// The Monitoring query for a cluster's storage utilization: the largest value of any of its
@@ -151,7 +114,7 @@ pub fn storage_utilization_query(target: &BigtableClusterRef) -> MetricQuery {
     }
 }
 
-impl<M: MetricSource> ScaleTarget for BigtableCluster<M> {
+impl ScaleTarget for BigtableCluster {
     async fn observe(&self) -> Result<TargetObservation, AdapterError> {
         let cluster = self.get_cluster().await?;
         if cluster.cluster_config().is_some_and(|c| c.cluster_autoscaling_config.is_some()) {
@@ -170,7 +133,7 @@ impl<M: MetricSource> ScaleTarget for BigtableCluster<M> {
             AdapterError::new(BACKEND, ErrorKind::Malformed, format!("serve_nodes is {}", cluster.serve_nodes))
         })?;
         let busy = cluster.state != State::Ready;
-        let floor = self.storage_reading().await;
+        let floor = FloorMetric::Storage { query: self.storage_query.clone(), storage_target: self.storage_target };
         Ok(TargetObservation { size, busy, sizes: self.sizes(), floor })
     }
 

@@ -32,9 +32,11 @@ use google_cloud_container_v1::model::node_pool::Status as PoolStatus;
 use google_cloud_container_v1::model::operation::Status as OpStatus;
 use google_cloud_container_v1::model::{NodePool, NodePoolAutoscaling};
 
-use crate::adapters::{AdapterError, ErrorKind, OperationStatus, ResizeStarted, ScaleTarget, TargetObservation};
+use crate::adapters::{
+    AdapterError, ErrorKind, FloorMetric, OperationStatus, ResizeStarted, ScaleTarget, TargetObservation,
+};
 use crate::api::GkeNodePoolRef;
-use crate::core::{FloorInput, SizeRule};
+use crate::core::SizeRule;
 use crate::gcp::{GcpConfig, RetryConfig, gke_client, map_error, retry, retry_write};
 
 const BACKEND: &str = "gke";
@@ -185,7 +187,7 @@ impl ScaleTarget for GkeNodePool {
             (Sizing::AutoscalerTotal, Some(a)) => count(a.total_min_node_count, "totalMinNodeCount")?,
             (_, None) => 0,
         };
-        Ok(TargetObservation { size, busy, sizes: sizing.rule(), floor: FloorInput::None })
+        Ok(TargetObservation { size, busy, sizes: sizing.rule(), floor: FloorMetric::None })
     }
 
     async fn resize(&self, to: u32) -> Result<ResizeStarted, AdapterError> {

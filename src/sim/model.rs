@@ -10,10 +10,11 @@ use std::collections::VecDeque;
 use std::sync::Mutex;
 
 use crate::adapters::{
-    AdapterError, MetricQuery, MetricSource, OperationStatus, ResizeStarted, ScaleTarget, Series, TargetObservation,
+    AdapterError, FloorMetric, MetricQuery, MetricSource, OperationStatus, ResizeStarted, ScaleTarget, Series,
+    TargetObservation,
 };
 use crate::core::MetricKind;
-use crate::core::{Dur, FloorInput, Sample, Ts};
+use crate::core::{Dur, Sample, Ts};
 use crate::sim::trace::Trace;
 
 /// Parameters of the simulated world.
@@ -208,7 +209,7 @@ impl ScaleTarget for World<'_> {
             size,
             busy: false,
             sizes: crate::core::SizeRule::Any,
-            floor: FloorInput::None,
+            floor: FloorMetric::None,
         }))
     }
 

@@ -9,13 +9,13 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use ebbflow::adapters::{
-    AdapterError, ErrorKind, MetricQuery, MetricSource, OperationStatus, ResizeStarted, ScaleTarget, Series,
-    TargetObservation,
+    AdapterError, ErrorKind, FloorMetric, MetricQuery, MetricSource, OperationStatus, ResizeStarted, ScaleTarget,
+    Series, TargetObservation,
 };
 use ebbflow::api::{ScalePolicy, TargetRef};
 use ebbflow::controller::Backends;
 use ebbflow::controller::leader::Leadership;
-use ebbflow::core::{FloorInput, Sample, Ts};
+use ebbflow::core::{Sample, Ts};
 use http::{Method, Request, Response};
 use http_body_util::BodyExt;
 use kube::client::Body;
@@ -176,7 +176,7 @@ impl ScaleTarget for Fake {
             size: w.size,
             busy: w.busy,
             sizes: ebbflow::core::SizeRule::Any,
-            floor: FloorInput::None,
+            floor: FloorMetric::None,
         })
     }
     async fn resize(&self, to: u32) -> Result<ResizeStarted, AdapterError> {
