@@ -2,25 +2,21 @@
 //!
 //! - metrics: Cloud Monitoring ([`crate::gcp::CloudMonitoring`]) behind a
 //!   [`SharedSource`], so policies that ask the same query cost one query per tick;
-//! - `bigtableCluster`: [`crate::gcp::BigtableCluster`] (the tick reads its storage floor's metric
-//!   through the same source);
-//! - `gkeNodePool`: [`crate::gcp::GkeNodePool`];
-//! - `workload`: the Kubernetes `/scale` subresource ([`WorkloadTarget`]).
+//! - targets: whatever the target's kind builds ([`crate::kinds::TargetKind::connect`]) from the
+//!   shared [`Clients`]: a Bigtable cluster, a GKE node pool, a workload's `/scale` subresource.
 //!
-//! The Google clients are built once at start-up. A client that cannot be built (no credentials)
-//! does not stop the controller: the policies that need it report the reason in their status.
+//! Cloud Monitoring is built at start-up; each kind's client once, on its first use. A client that
+//! cannot be built (no credentials) does not stop the controller: the policies that need it report
+//! the reason in their status.
 
 use std::sync::Arc;
 
-use crate::adapters::{
-    AdapterError, ErrorKind, MetricQuery, MetricSource, OperationStatus, ResizeStarted, ScaleTarget, Series,
-    TargetObservation,
-};
+use crate::adapters::{AdapterError, MetricQuery, MetricSource, Series};
 use crate::api::TargetRef;
 use crate::controller::reconcile::Backends;
-use crate::controller::workload::WorkloadTarget;
 use crate::core::{Dur, Ts};
-use crate::gcp::{BigtableCluster, CloudMonitoring, GcpConfig, GkeNodePool, SharedSource};
+use crate::gcp::{CloudMonitoring, GcpConfig, SharedSource};
+use crate::kinds::{BoxTarget, Clients, Unavailable};
 
 /// Settings for the production backends.
 #[derive(Debug, Clone, Default)]
@@ -55,15 +51,12 @@ pub type Source = SharedSource<GcpSource>;
 
 /// Production backends.
 pub struct ProdBackends {
-    client: Option<kube::Client>,
-    gcp: GcpConfig,
     source: Arc<Source>,
-    bigtable: Result<google_cloud_bigtable_admin_v2::client::BigtableInstanceAdmin, AdapterError>,
-    gke: Result<google_cloud_container_v1::client::ClusterManager, AdapterError>,
+    clients: Arc<Clients>,
 }
 
 impl ProdBackends {
-    /// Build the Google clients as `config` says (a fake's endpoint, or the real APIs with
+    /// Build Cloud Monitoring as `config` says (a fake's endpoint, or the real APIs with
     /// Application Default Credentials) and use `client` for workload targets (none in
     /// standalone mode without a kubeconfig).
     pub async fn connect(client: Option<kube::Client>, config: &BackendConfig) -> ProdBackends {
@@ -83,9 +76,10 @@ impl ProdBackends {
                 GcpSource::Unavailable(e)
             }
         };
-        let bigtable = crate::gcp::bigtable_client(&gcp).await;
-        let gke = crate::gcp::gke_client(&gcp).await;
-        ProdBackends { client, source: Arc::new(SharedSource::new(monitoring, SHARE_WINDOW)), gcp, bigtable, gke }
+        ProdBackends {
+            source: Arc::new(SharedSource::new(monitoring, SHARE_WINDOW)),
+            clients: Arc::new(Clients::new(gcp, client)),
+        }
     }
 
     /// Monitoring queries sent so far (after sharing), for the benchmark and `/metrics`.
@@ -94,71 +88,16 @@ impl ProdBackends {
     }
 }
 
-/// Any target kind.
-pub enum AnyTarget {
-    /// A Bigtable cluster.
-    Bigtable(Box<BigtableCluster>),
-    /// A GKE node pool.
-    Gke(Box<GkeNodePool>),
-    /// A workload's `/scale` subresource.
-    Workload(Box<WorkloadTarget>),
-    /// A target this process cannot serve; every call fails with the reason.
-    Unavailable(AdapterError),
-}
-
-impl ScaleTarget for AnyTarget {
-    async fn observe(&self) -> Result<TargetObservation, AdapterError> {
-        match self {
-            AnyTarget::Bigtable(t) => t.observe().await,
-            AnyTarget::Gke(t) => t.observe().await,
-            AnyTarget::Workload(t) => t.observe().await,
-            AnyTarget::Unavailable(e) => Err(e.clone()),
-        }
-    }
-    async fn resize(&self, to: u32) -> Result<ResizeStarted, AdapterError> {
-        match self {
-            AnyTarget::Bigtable(t) => t.resize(to).await,
-            AnyTarget::Gke(t) => t.resize(to).await,
-            AnyTarget::Workload(t) => t.resize(to).await,
-            AnyTarget::Unavailable(e) => Err(e.clone()),
-        }
-    }
-    async fn operation(&self, name: &str) -> Result<OperationStatus, AdapterError> {
-        match self {
-            AnyTarget::Bigtable(t) => t.operation(name).await,
-            AnyTarget::Gke(t) => t.operation(name).await,
-            AnyTarget::Workload(t) => t.operation(name).await,
-            AnyTarget::Unavailable(e) => Err(e.clone()),
-        }
-    }
-}
-
 impl Backends for ProdBackends {
     type Source = Source;
-    type Target = AnyTarget;
+    type Target = BoxTarget;
 
     fn source(&self) -> &Source {
         &self.source
     }
 
-    fn target(&self, namespace: &str, target: &TargetRef) -> Result<AnyTarget, AdapterError> {
-        Ok(match target {
-            TargetRef::BigtableCluster(b) => match &self.bigtable {
-                Ok(c) => AnyTarget::Bigtable(Box::new(BigtableCluster::new(c.clone(), &self.gcp, b))),
-                Err(e) => AnyTarget::Unavailable(e.clone()),
-            },
-            TargetRef::GkeNodePool(g) => match &self.gke {
-                Ok(c) => AnyTarget::Gke(Box::new(GkeNodePool::new(c.clone(), &self.gcp, g))),
-                Err(e) => AnyTarget::Unavailable(e.clone()),
-            },
-            TargetRef::Workload(w) => match &self.client {
-                Some(c) => AnyTarget::Workload(Box::new(WorkloadTarget::new(c.clone(), namespace, w))),
-                None => AnyTarget::Unavailable(AdapterError::new(
-                    "kubernetes",
-                    ErrorKind::Refused,
-                    "workload targets need a Kubernetes API (no kubeconfig or in-cluster config was found)",
-                )),
-            },
-        })
+    /// The target's kind builds its adapter; one it cannot build fails every call with the reason.
+    fn target(&self, namespace: &str, target: &TargetRef) -> Result<BoxTarget, AdapterError> {
+        Ok(target.kind().connect(&self.clients, namespace).unwrap_or_else(|e| BoxTarget::new(Unavailable(e))))
     }
 }

@@ -26,6 +26,7 @@
 //! (a second request would leave an orphan operation, or fail as busy) and the resize is
 //! reported [`ResizeStarted::Unconfirmed`].
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use google_cloud_bigtable_admin_v2::client::BigtableInstanceAdmin;
@@ -39,6 +40,7 @@ use crate::adapters::{
 use crate::api::BigtableClusterRef;
 use crate::core::{Dur, SizeRule};
 use crate::gcp::{GcpConfig, RetryConfig, bigtable_client, map_error, retry, retry_write};
+use crate::kinds::{BoxTarget, Clients, KindIssue, TargetKind, required};
 
 const BACKEND: &str = "bigtable";
 
@@ -194,5 +196,45 @@ impl ScaleTarget for BigtableCluster {
             (true, Some(err)) => OperationStatus::Failed(format!("{} (code {})", err.message, err.code)),
             (true, None) => OperationStatus::Done,
         })
+    }
+}
+
+impl TargetKind for BigtableClusterRef {
+    fn field(&self) -> &'static str {
+        "bigtableCluster"
+    }
+    fn describe(&self) -> String {
+        format!("bigtable {}/{}/{}", self.project, self.instance, self.cluster)
+    }
+    fn leaf(&self) -> &str {
+        &self.cluster
+    }
+    fn project(&self) -> Option<&str> {
+        Some(&self.project)
+    }
+    /// "It can take up to 20 minutes under load before you see a significant improvement in
+    /// performance" after adding nodes (Bigtable docs, "Add or remove nodes").
+    fn default_warmup(&self) -> Dur {
+        Dur::mins(20)
+    }
+    fn check(&self) -> Vec<KindIssue> {
+        let mut issues =
+            required(&[("project", &self.project), ("instance", &self.instance), ("cluster", &self.cluster)]);
+        if let Some(t) = self.storage_target
+            && !(0.05..=0.95).contains(&t)
+        {
+            issues.push(("storageTarget", format!("must be between 0.05 and 0.95 (got {t})")));
+        }
+        issues
+    }
+    fn connect(&self, clients: &Arc<Clients>, _namespace: &str) -> Result<BoxTarget, AdapterError> {
+        let (clients, target) = (clients.clone(), self.clone());
+        Ok(BoxTarget::lazy(move || {
+            let (clients, target) = (clients.clone(), target.clone());
+            async move {
+                let client = clients.get(|| bigtable_client(&clients.gcp)).await?;
+                Ok(BigtableCluster::new(client, &clients.gcp, &target))
+            }
+        }))
     }
 }

@@ -27,6 +27,8 @@
 //! to the size set by `SetNodePoolSize` has not been verified against the real service (the local
 //! fake does); the live count is the instance groups' target size (Compute API).
 
+use std::sync::Arc;
+
 use google_cloud_container_v1::client::ClusterManager;
 use google_cloud_container_v1::model::node_pool::Status as PoolStatus;
 use google_cloud_container_v1::model::operation::Status as OpStatus;
@@ -36,8 +38,9 @@ use crate::adapters::{
     AdapterError, ErrorKind, FloorMetric, OperationStatus, ResizeStarted, ScaleTarget, TargetObservation,
 };
 use crate::api::GkeNodePoolRef;
-use crate::core::SizeRule;
+use crate::core::{Dur, SizeRule};
 use crate::gcp::{GcpConfig, RetryConfig, gke_client, map_error, retry, retry_write};
+use crate::kinds::{BoxTarget, Clients, KindIssue, TargetKind, required};
 
 const BACKEND: &str = "gke";
 
@@ -282,6 +285,42 @@ impl GkeNodePool {
 /// `sizing` returns an autoscaler variant only when `autoscaling` is present.
 fn unreachable_sizing() -> Result<google_cloud_container_v1::model::Operation, google_cloud_gax::error::Error> {
     Err(google_cloud_gax::error::Error::binding("node pool autoscaling vanished between reads"))
+}
+
+impl TargetKind for GkeNodePoolRef {
+    fn field(&self) -> &'static str {
+        "gkeNodePool"
+    }
+    fn describe(&self) -> String {
+        format!("gke {}/{}/{}/{}", self.project, self.location, self.cluster, self.node_pool)
+    }
+    fn leaf(&self) -> &str {
+        &self.node_pool
+    }
+    fn project(&self) -> Option<&str> {
+        Some(&self.project)
+    }
+    fn default_warmup(&self) -> Dur {
+        Dur::mins(3)
+    }
+    fn check(&self) -> Vec<KindIssue> {
+        required(&[
+            ("project", &self.project),
+            ("location", &self.location),
+            ("cluster", &self.cluster),
+            ("nodePool", &self.node_pool),
+        ])
+    }
+    fn connect(&self, clients: &Arc<Clients>, _namespace: &str) -> Result<BoxTarget, AdapterError> {
+        let (clients, target) = (clients.clone(), self.clone());
+        Ok(BoxTarget::lazy(move || {
+            let (clients, target) = (clients.clone(), target.clone());
+            async move {
+                let client = clients.get(|| gke_client(&clients.gcp)).await?;
+                Ok(GkeNodePool::new(client, &clients.gcp, &target))
+            }
+        }))
+    }
 }
 
 #[cfg(test)]
