@@ -1,18 +1,66 @@
 //! Ports: the two small traits every backend implements. The core never sees a cloud type; the
 //! controller and the simulator only see these traits.
 //!
-//! - [`MetricSource`]: Cloud Monitoring in production, a replayed trace in the simulator.
+//! - [`MetricSource`]: Cloud Monitoring in production, a replayed trace in the simulator; queries
+//!   are a [`MetricQuery`] per source, routed by [`Sources`] and shared by [`SharedSource`].
 //! - [`ScaleTarget`]: a Bigtable cluster, a GKE node pool or a `/scale` subresource in production,
 //!   a simulated fleet in the simulator.
 
 use std::future::Future;
 
-use crate::api::MonitoringQuery;
+use crate::api;
 use crate::core::{DataProblem, Dur, Sample, SizeRule, Ts};
+
+mod shared;
+
+pub use shared::SharedSource;
+
+/// A metric query, by the source that answers it. [`Sources`] routes each variant to its source;
+/// a new source is a new variant (its query type in its own file) and its line in [`Sources`].
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum MetricQuery {
+    /// A Cloud Monitoring `projects.timeSeries.list` query.
+    Monitoring(MonitoringQuery),
+}
+
+impl MetricQuery {
+    /// Resolve a spec query; `default_project` is the target's project.
+    pub fn from_spec(q: &api::MonitoringQuery, default_project: &str) -> MetricQuery {
+        MetricQuery::Monitoring(MonitoringQuery::from_spec(q, default_project))
+    }
+
+    /// The Cloud Monitoring query, if this is one.
+    pub fn monitoring(&self) -> Option<&MonitoringQuery> {
+        match self {
+            MetricQuery::Monitoring(q) => Some(q),
+        }
+    }
+}
+
+impl From<MonitoringQuery> for MetricQuery {
+    fn from(q: MonitoringQuery) -> MetricQuery {
+        MetricQuery::Monitoring(q)
+    }
+}
+
+/// The metric sources, one per [`MetricQuery`] variant: the one routing source every tick reads
+/// through. Wrap it in a [`SharedSource`] to share answers between policies.
+pub struct Sources<Mon> {
+    /// Answers [`MetricQuery::Monitoring`].
+    pub monitoring: Mon,
+}
+
+impl<Mon: MetricSource> MetricSource for Sources<Mon> {
+    async fn fetch(&self, query: &MetricQuery, after: Ts, until: Ts) -> Result<Series, AdapterError> {
+        match query {
+            MetricQuery::Monitoring(_) => self.monitoring.fetch(query, after, until).await,
+        }
+    }
+}
 
 /// A Cloud Monitoring query, resolved (durations parsed, project filled in).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct MetricQuery {
+pub struct MonitoringQuery {
     /// Project to query.
     pub project: String,
     /// Monitoring filter.
@@ -27,10 +75,10 @@ pub struct MetricQuery {
     pub group_by_fields: Vec<String>,
 }
 
-impl MetricQuery {
+impl MonitoringQuery {
     /// Resolve a spec query; `default_project` is the target's project.
-    pub fn from_spec(q: &MonitoringQuery, default_project: &str) -> MetricQuery {
-        MetricQuery {
+    pub fn from_spec(q: &api::MonitoringQuery, default_project: &str) -> MonitoringQuery {
+        MonitoringQuery {
             project: q.project.clone().unwrap_or_else(|| default_project.to_string()),
             filter: q.filter.clone(),
             alignment_period: Dur::parse(&q.alignment_period).unwrap_or(Dur::secs(60)),

@@ -1,6 +1,6 @@
 //! The production backends: which adapter serves which target kind.
 //!
-//! - metrics: Cloud Monitoring ([`crate::gcp::CloudMonitoring`]) behind a
+//! - metrics: the routing [`Sources`] (Cloud Monitoring, [`crate::gcp::CloudMonitoring`]) behind a
 //!   [`SharedSource`], so policies that ask the same query cost one query per tick;
 //! - targets: whatever the target's kind builds ([`crate::kinds::TargetKind::connect`]) from the
 //!   shared [`Clients`]: a Bigtable cluster, a GKE node pool, a workload's `/scale` subresource.
@@ -11,11 +11,11 @@
 
 use std::sync::Arc;
 
-use crate::adapters::{AdapterError, MetricQuery, MetricSource, Series};
+use crate::adapters::{AdapterError, MetricQuery, MetricSource, Series, SharedSource, Sources};
 use crate::api::TargetRef;
 use crate::controller::reconcile::Backends;
 use crate::core::{Dur, Ts};
-use crate::gcp::{CloudMonitoring, GcpConfig, SharedSource};
+use crate::gcp::{CloudMonitoring, GcpConfig};
 use crate::kinds::{BoxTarget, Clients, Unavailable};
 
 /// Settings for the production backends.
@@ -47,7 +47,7 @@ impl MetricSource for GcpSource {
 }
 
 /// The metric source every policy reads through.
-pub type Source = SharedSource<GcpSource>;
+pub type Source = SharedSource<Sources<GcpSource>>;
 
 /// Production backends.
 pub struct ProdBackends {
@@ -77,7 +77,7 @@ impl ProdBackends {
             }
         };
         ProdBackends {
-            source: Arc::new(SharedSource::new(monitoring, SHARE_WINDOW)),
+            source: Arc::new(SharedSource::new(Sources { monitoring }, SHARE_WINDOW)),
             clients: Arc::new(Clients::new(gcp, client)),
         }
     }

@@ -35,7 +35,8 @@ use google_cloud_bigtable_admin_v2::model::cluster::{NodeScalingFactor, State};
 use google_cloud_wkt::FieldMask;
 
 use crate::adapters::{
-    AdapterError, ErrorKind, FloorMetric, MetricQuery, OperationStatus, ResizeStarted, ScaleTarget, TargetObservation,
+    AdapterError, ErrorKind, FloorMetric, MonitoringQuery, OperationStatus, ResizeStarted, ScaleTarget,
+    TargetObservation,
 };
 use crate::api::BigtableClusterRef;
 use crate::core::{Dur, SizeRule};
@@ -53,7 +54,7 @@ pub struct BigtableCluster {
     retry: RetryConfig,
     project: String,
     name: String,
-    storage_query: MetricQuery,
+    storage_query: MonitoringQuery,
     storage_target: f64,
     two_x: AtomicBool,
 }
@@ -102,8 +103,8 @@ impl BigtableCluster {
 
 /// The Monitoring query for a cluster's storage utilization: the largest value of any of its
 /// series (there is one per cluster; MAX is the safe reduction if there were more).
-pub fn storage_utilization_query(target: &BigtableClusterRef) -> MetricQuery {
-    MetricQuery {
+pub fn storage_utilization_query(target: &BigtableClusterRef) -> MonitoringQuery {
+    MonitoringQuery {
         project: target.project.clone(),
         filter: format!(
             "metric.type=\"bigtable.googleapis.com/cluster/storage_utilization\" AND resource.type=\"bigtable_cluster\" AND resource.labels.instance=\"{}\" AND resource.labels.cluster=\"{}\"",
@@ -135,7 +136,8 @@ impl ScaleTarget for BigtableCluster {
             AdapterError::new(BACKEND, ErrorKind::Malformed, format!("serve_nodes is {}", cluster.serve_nodes))
         })?;
         let busy = cluster.state != State::Ready;
-        let floor = FloorMetric::Storage { query: self.storage_query.clone(), storage_target: self.storage_target };
+        let floor =
+            FloorMetric::Storage { query: self.storage_query.clone().into(), storage_target: self.storage_target };
         Ok(TargetObservation { size, busy, sizes: self.sizes(), floor })
     }
 

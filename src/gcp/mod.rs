@@ -33,7 +33,7 @@ use crate::adapters::{AdapterError, ErrorKind};
 
 pub use bigtable::BigtableCluster;
 pub use gke::GkeNodePool;
-pub use monitoring::{CloudMonitoring, SharedSource};
+pub use monitoring::CloudMonitoring;
 
 /// Cloud Monitoring's default quota for `timeSeries.list` (and other read queries):
 /// 6,000 per minute per project.
