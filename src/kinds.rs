@@ -20,7 +20,6 @@ use tokio::sync::OnceCell;
 
 use crate::adapters::{AdapterError, OperationStatus, ResizeStarted, ScaleTarget, TargetObservation};
 use crate::core::Dur;
-use crate::gcp::GcpConfig;
 
 /// One problem with a kind's fields: the field under `spec.target.<kind>`, and what is wrong.
 pub type KindIssue = (&'static str, String);
@@ -59,21 +58,38 @@ pub fn required(fields: &[(&'static str, &str)]) -> Vec<KindIssue> {
     fields.iter().filter(|(_, v)| v.trim().is_empty()).map(|(f, _)| (*f, "must not be empty".to_string())).collect()
 }
 
-/// The clients the kinds build their adapters from: the Google configuration, the Kubernetes
-/// client (none in standalone mode without a kubeconfig), and each kind's API client, built once
-/// on first use and shared by every target of the kind.
+/// The clients the kinds build their adapters from: the Kubernetes client (none in standalone
+/// mode without a kubeconfig), settings by type (e.g. `gcp::GcpConfig`: this module names no
+/// backend), and each kind's API client, built once on first use and shared by every target of
+/// the kind.
 pub struct Clients {
-    /// How Google clients are built (endpoint, retries).
-    pub gcp: GcpConfig,
     /// The Kubernetes API, if there is one.
     pub kube: Option<kube::Client>,
+    settings: HashMap<TypeId, Box<dyn Any + Send + Sync>>,
     cache: Mutex<HashMap<TypeId, Arc<dyn Any + Send + Sync>>>,
 }
 
 impl Clients {
-    /// Clients for `gcp` and `kube`; nothing is built yet.
-    pub fn new(gcp: GcpConfig, kube: Option<kube::Client>) -> Clients {
-        Clients { gcp, kube, cache: Mutex::new(HashMap::new()) }
+    /// Clients for `kube`, with no settings; nothing is built yet.
+    pub fn new(kube: Option<kube::Client>) -> Clients {
+        Clients { kube, settings: HashMap::new(), cache: Mutex::new(HashMap::new()) }
+    }
+
+    /// Add a setting the kinds read by its type (one per type).
+    pub fn with<S: Send + Sync + 'static>(mut self, setting: S) -> Clients {
+        self.settings.insert(TypeId::of::<S>(), Box::new(setting));
+        self
+    }
+
+    /// The setting of type `S`; an error naming it when none was given.
+    pub fn setting<S: 'static>(&self) -> Result<&S, AdapterError> {
+        self.settings.get(&TypeId::of::<S>()).and_then(|s| s.downcast_ref::<S>()).ok_or_else(|| {
+            AdapterError::new(
+                "clients",
+                crate::adapters::ErrorKind::Other,
+                format!("no {} was configured", std::any::type_name::<S>()),
+            )
+        })
     }
 
     /// The shared client of type `C`, built by `build` the first time it is asked for. A client
@@ -210,10 +226,11 @@ mod tests {
     use super::*;
     use crate::adapters::ErrorKind;
     use crate::api::{GkeNodePoolRef, TargetRef, WorkloadRef};
+    use crate::gcp::GcpConfig;
 
     #[tokio::test]
     async fn a_client_is_built_once_and_a_failure_is_kept() {
-        let clients = Clients::new(GcpConfig::new(Some("http://127.0.0.1:9".into())), None);
+        let clients = Clients::new(None);
         let built = AtomicU32::new(0);
         for _ in 0..3 {
             let c: Result<u32, AdapterError> = clients
@@ -234,7 +251,9 @@ mod tests {
 
     #[tokio::test]
     async fn kinds_answer_for_their_targets() {
-        let clients = Arc::new(Clients::new(GcpConfig::new(Some("http://127.0.0.1:9".into())), None));
+        let clients = Arc::new(Clients::new(None).with(GcpConfig::new(Some("http://127.0.0.1:9".into()))));
+        assert!(clients.setting::<GcpConfig>().is_ok());
+        assert!(clients.setting::<String>().is_err());
         let w = TargetRef::Workload(WorkloadRef {
             api_version: "apps/v1".into(),
             kind: "Deployment".into(),

@@ -78,7 +78,7 @@ impl ProdBackends {
         };
         ProdBackends {
             source: Arc::new(SharedSource::new(Sources { monitoring }, SHARE_WINDOW)),
-            clients: Arc::new(Clients::new(gcp, client)),
+            clients: Arc::new(Clients::new(client).with(gcp)),
         }
     }
 

@@ -234,8 +234,9 @@ impl TargetKind for BigtableClusterRef {
         Ok(BoxTarget::lazy(move || {
             let (clients, target) = (clients.clone(), target.clone());
             async move {
-                let client = clients.get(|| bigtable_client(&clients.gcp)).await?;
-                Ok(BigtableCluster::new(client, &clients.gcp, &target))
+                let gcp = clients.setting::<GcpConfig>()?;
+                let client = clients.get(|| bigtable_client(gcp)).await?;
+                Ok(BigtableCluster::new(client, gcp, &target))
             }
         }))
     }

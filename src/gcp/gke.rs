@@ -316,8 +316,9 @@ impl TargetKind for GkeNodePoolRef {
         Ok(BoxTarget::lazy(move || {
             let (clients, target) = (clients.clone(), target.clone());
             async move {
-                let client = clients.get(|| gke_client(&clients.gcp)).await?;
-                Ok(GkeNodePool::new(client, &clients.gcp, &target))
+                let gcp = clients.setting::<GcpConfig>()?;
+                let client = clients.get(|| gke_client(gcp)).await?;
+                Ok(GkeNodePool::new(client, gcp, &target))
             }
         }))
     }
