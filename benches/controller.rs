@@ -116,7 +116,7 @@ fn main() {
     rt.block_on(async {
         // Quota pacing is Monitoring's real limit; the virtual minutes here pass in milliseconds.
         let gcp = GcpConfig { monitoring_queries_per_minute: u32::MAX, ..GcpConfig::for_fake(fake.endpoint()) };
-        let backends = ProdBackends::with_gcp(None, gcp, clock.clone()).await;
+        let backends = ProdBackends::with_gcp(None, gcp).await;
         let store = FileStore::open(&dir.join("state.json"), policies).expect("store");
         let engine = Arc::new(
             Engine::new(backends, store, LogEvents, Leadership::always(), Arc::new(Metrics::default()))

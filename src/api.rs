@@ -11,6 +11,7 @@ use kube::{CustomResource, KubeSchema};
 use serde::{Deserialize, Serialize};
 
 use crate::core::state::PolicyState;
+use crate::kinds::TargetKind;
 
 /// A Go-style duration string as Kubernetes CEL's `duration()` accepts it: `"90s"`, `"5m"`, `"1h30m"`.
 pub const DURATION_PATTERN: &str = r"^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$";
@@ -153,10 +154,31 @@ fn default_max_resizes_per_day() -> u32 {
     100
 }
 
-/// The thing a policy scales. Exactly one variant.
-#[derive(schemars::JsonSchema, Deserialize, Serialize, Clone, Debug, PartialEq)]
-#[serde(rename_all = "camelCase")]
-pub enum TargetRef {
+/// Declares [`TargetRef`], one variant per target kind, and its dispatch to the kind's
+/// descriptor ([`TargetKind`]): the one place target kinds are registered.
+macro_rules! target_kinds {
+    ($($(#[$doc:meta])* $variant:ident($reference:ty),)*) => {
+        /// The thing a policy scales. Exactly one variant.
+        #[derive(schemars::JsonSchema, Deserialize, Serialize, Clone, Debug, PartialEq)]
+        #[serde(rename_all = "camelCase")]
+        pub enum TargetRef {
+            $($(#[$doc])* $variant($reference),)*
+        }
+
+        impl TargetRef {
+            /// What the program knows about this target's kind.
+            pub fn kind(&self) -> &dyn TargetKind {
+                match self {
+                    $(TargetRef::$variant(r) => r,)*
+                }
+            }
+        }
+    };
+}
+
+// The registered target kinds. A new kind: its file (reference type, `TargetKind` impl,
+// adapter) and one line here.
+target_kinds! {
     /// A Cloud Bigtable cluster; the policy sets its serve nodes.
     BigtableCluster(BigtableClusterRef),
     /// A GKE node pool; the policy sets its node count.
@@ -694,12 +716,6 @@ pub struct Condition {
 impl TargetRef {
     /// The target in one line, for status, logs and the dashboard.
     pub fn describe(&self) -> String {
-        match self {
-            TargetRef::BigtableCluster(b) => format!("bigtable {}/{}/{}", b.project, b.instance, b.cluster),
-            TargetRef::GkeNodePool(g) => {
-                format!("gke {}/{}/{}/{}", g.project, g.location, g.cluster, g.node_pool)
-            }
-            TargetRef::Workload(w) => format!("{} {}", w.kind.to_lowercase(), w.name),
-        }
+        self.kind().describe()
     }
 }

@@ -5,6 +5,7 @@
 //!   `ebbflow-core` crate.
 //! - [`spec`]: spec → policy: the field checks and the conversion into the core's domain types.
 //! - [`adapters`]: the ports every backend implements (`MetricSource`, `ScaleTarget`).
+//! - [`kinds`]: one descriptor per target kind (identity, project, warm-up, checks, adapter).
 //! - [`tick`]: gather → decide → actuate, shared by the controller and the simulator.
 //! - [`crd`]: CRD generation and policy file parsing.
 //! - [`policyfiles`]: loading a directory of policy files, and the checks across them.
@@ -29,6 +30,7 @@ pub mod crd;
 pub mod dashboard;
 pub mod excerpt;
 pub mod gcp;
+pub mod kinds;
 pub mod policyfiles;
 pub mod readout;
 pub mod sim;

@@ -209,7 +209,7 @@ fn record(args: RecordArgs) -> Result<()> {
     use ebbflow::core::{Dur, Ts};
     let from = Ts::parse_rfc3339(&args.from).map_err(anyhow::Error::msg)?;
     let to = Ts::parse_rfc3339(&args.to).map_err(anyhow::Error::msg)?;
-    let query = ebbflow::adapters::MetricQuery {
+    let query = ebbflow::adapters::MonitoringQuery {
         project: args.project,
         filter: args.filter,
         alignment_period: Dur::parse(&args.alignment_period).map_err(anyhow::Error::msg)?,

@@ -8,7 +8,7 @@
 
 use std::fmt;
 
-use crate::api::{self, ScalePolicySpec, TargetRef};
+use crate::api::{self, ScalePolicySpec};
 use crate::core::forecast::{ForecastMode, ForecastPolicy};
 use crate::core::policy::{MetricPolicy, Pace, SpikePolicy};
 use crate::core::{Dur, MetricKind, MissingDataPolicy, Mode, Policy, SmoothingKind};
@@ -83,17 +83,6 @@ impl Checker {
     }
 }
 
-/// Default warm-up of new capacity per target kind, from how long each kind takes to carry load.
-pub fn default_warmup(target: &TargetRef) -> Dur {
-    match target {
-        // Bigtable: "it can take up to 20 minutes under load before you see a significant
-        // improvement in performance" after adding nodes (Bigtable docs, "Add or remove nodes").
-        TargetRef::BigtableCluster(_) => Dur::mins(20),
-        TargetRef::GkeNodePool(_) => Dur::mins(3),
-        TargetRef::Workload(_) => Dur::mins(1),
-    }
-}
-
 /// Validate a spec and convert it. Every problem is reported, each naming its field and the fix.
 pub fn policy_from_spec(spec: &ScalePolicySpec) -> Result<Policy, PolicyError> {
     let mut c = Checker { issues: Vec::new() };
@@ -113,38 +102,9 @@ pub fn policy_from_spec(spec: &ScalePolicySpec) -> Result<Policy, PolicyError> {
             ),
         );
     }
-    match &spec.target {
-        TargetRef::BigtableCluster(b) => {
-            for (field, value) in [("project", &b.project), ("instance", &b.instance), ("cluster", &b.cluster)] {
-                if value.trim().is_empty() {
-                    c.fail(format!("spec.target.bigtableCluster.{field}"), "must not be empty");
-                }
-            }
-            if let Some(t) = b.storage_target
-                && !(0.05..=0.95).contains(&t)
-            {
-                c.fail("spec.target.bigtableCluster.storageTarget", format!("must be between 0.05 and 0.95 (got {t})"));
-            }
-        }
-        TargetRef::GkeNodePool(g) => {
-            for (field, value) in [
-                ("project", &g.project),
-                ("location", &g.location),
-                ("cluster", &g.cluster),
-                ("nodePool", &g.node_pool),
-            ] {
-                if value.trim().is_empty() {
-                    c.fail(format!("spec.target.gkeNodePool.{field}"), "must not be empty");
-                }
-            }
-        }
-        TargetRef::Workload(w) => {
-            for (field, value) in [("apiVersion", &w.api_version), ("kind", &w.kind), ("name", &w.name)] {
-                if value.trim().is_empty() {
-                    c.fail(format!("spec.target.workload.{field}"), "must not be empty");
-                }
-            }
-        }
+    let kind = spec.target.kind();
+    for (field, message) in kind.check() {
+        c.fail(format!("spec.target.{}.{field}", kind.field()), message);
     }
 
     if spec.metrics.is_empty() {
@@ -174,9 +134,7 @@ pub fn policy_from_spec(spec: &ScalePolicySpec) -> Result<Policy, PolicyError> {
                 "must not be empty; e.g. metric.type=\"bigtable.googleapis.com/cluster/cpu_load\"",
             );
         }
-        if matches!(spec.target, TargetRef::Workload(_))
-            && m.query.project.as_deref().is_none_or(|p| p.trim().is_empty())
-        {
+        if kind.project().is_none() && m.query.project.as_deref().is_none_or(|p| p.trim().is_empty()) {
             c.fail(
                 format!("{base}.query.project"),
                 "is required for a workload target (there is no Google Cloud project to take it from); e.g. \"my-project\"",
@@ -248,7 +206,7 @@ pub fn policy_from_spec(spec: &ScalePolicySpec) -> Result<Policy, PolicyError> {
     let scale_in = c.pace("spec.scaleIn", &i.cooldown, &i.stabilization_window, i.max_step_nodes, i.max_step_percent);
     let warmup = match &o.warmup {
         Some(text) => c.duration("spec.scaleOut.warmup", text),
-        None => default_warmup(&spec.target),
+        None => kind.default_warmup(),
     };
     if !(spec.tolerance.is_finite() && (0.0..=0.9).contains(&spec.tolerance)) {
         c.fail(
@@ -337,7 +295,8 @@ impl From<api::MissingDataPolicy> for MissingDataPolicy {
 mod tests {
     use super::*;
     use crate::api::{
-        HeadroomSpec, MetricSpec, MonitoringQuery, ScaleInRules, ScaleOutRules, Smoothing, SpikeSpec, WorkloadRef,
+        HeadroomSpec, MetricSpec, MonitoringQuery, ScaleInRules, ScaleOutRules, Smoothing, SpikeSpec, TargetRef,
+        WorkloadRef,
     };
 
     /// A per-node CPU spec with every knob at a readable value.

@@ -8,10 +8,11 @@
 use std::future::Future;
 
 use crate::adapters::{
-    AdapterError, ErrorKind, MetricQuery, MetricSource, OperationStatus, ResizeStarted, ScaleTarget, Series,
-    TargetObservation,
+    AdapterError, ErrorKind, FloorMetric, MetricQuery, MetricSource, OperationStatus, ResizeStarted, ScaleTarget,
+    Series, TargetObservation,
 };
 use crate::core::Mode;
+use crate::core::floor::{self, FloorInput};
 use crate::core::settle::{Answer, settle};
 use crate::core::{DataProblem, Decision, Dur, Inputs, MetricInput, Policy, PolicyState, Ts, decide};
 
@@ -50,6 +51,8 @@ pub enum Actuation {
 pub struct TickReport {
     /// What the target reported.
     pub observation: TargetObservation,
+    /// What the target's floor metric read as (`FloorInput::None` for a target without one).
+    pub floor: FloorInput,
     /// What happened to an operation started earlier, if one was in flight.
     pub operation: Option<OperationOutcome>,
     /// Metric fetches that failed, by metric index.
@@ -122,6 +125,23 @@ pub struct GuardedTick<R> {
     pub refused: Option<R>,
 }
 
+/// Fetch the metric behind a target's floor (IO) and read it as the core's floor input (pure,
+/// `core::floor`): the step of [`tick`] that turns a [`FloorMetric`] into a [`FloorInput`].
+pub async fn read_floor<M: MetricSource>(metric: &FloorMetric, source: &M, now: Ts) -> FloorInput {
+    match metric {
+        FloorMetric::None => FloorInput::None,
+        FloorMetric::Storage { query, storage_target } => {
+            match source.fetch(query, now - floor::STORAGE_LOOKBACK, now).await {
+                Ok(s) => floor::storage_input(&s.samples, s.problem, *storage_target),
+                Err(e) => {
+                    tracing::warn!(error = %e, "storage utilization unreadable: scale-in blocked");
+                    FloorInput::Unreadable(format!("storage utilization query failed: {e}"))
+                }
+            }
+        }
+    }
+}
+
 /// Run one evaluation. On error the state is untouched (the caller keeps its copy).
 pub async fn tick<M: MetricSource, T: ScaleTarget>(
     policy: &Policy,
@@ -177,7 +197,8 @@ pub async fn tick_with_guard<M: MetricSource, T: ScaleTarget, G: BeforeActuate>(
         };
         operation = Some(settle(&mut state, &flight, answer, observation.size, observation.busy, now));
     }
-    // gather (IO): only what each signal has not seen yet
+    // gather (IO): the floor's metric, then only what each signal has not seen yet
+    let floor_input = read_floor(&observation.floor, source, now).await;
     state.align(policy);
     let mut series: Vec<Series> = Vec::with_capacity(queries.len());
     let mut metric_errors = Vec::new();
@@ -197,8 +218,13 @@ pub async fn tick_with_guard<M: MetricSource, T: ScaleTarget, G: BeforeActuate>(
 
     // decide (pure)
     let busy = observation.busy && state.in_flight.is_none();
-    let floor = crate::core::floor::resolve(&observation.floor, &state, observation.size);
-    let mut decision = decide(policy, state, &Inputs { current: observation.size, metrics: &inputs, floor, busy }, now);
+    let floor = crate::core::floor::resolve(&floor_input, &state, observation.size);
+    let mut decision = decide(
+        policy,
+        state,
+        &Inputs { current: observation.size, metrics: &inputs, floor, busy, sizes: observation.sizes },
+        now,
+    );
 
     // actuate (IO)
     let actuation = if !decision.is_resize() {
@@ -210,8 +236,15 @@ pub async fn tick_with_guard<M: MetricSource, T: ScaleTarget, G: BeforeActuate>(
         let mut intent = decision.state.clone();
         intent.begin_resize(from, to, None, now);
         if let Err(refusal) = guard.before_actuate(&decision, &intent).await {
-            let report =
-                TickReport { observation, operation, metric_errors, decision, actuation: Actuation::None, clock_skew };
+            let report = TickReport {
+                observation,
+                floor: floor_input,
+                operation,
+                metric_errors,
+                decision,
+                actuation: Actuation::None,
+                clock_skew,
+            };
             return Ok(GuardedTick { report, refused: Some(refusal) });
         }
         match target.resize(to).await {
@@ -240,7 +273,15 @@ pub async fn tick_with_guard<M: MetricSource, T: ScaleTarget, G: BeforeActuate>(
     };
 
     Ok(GuardedTick {
-        report: TickReport { observation, operation, metric_errors, decision, actuation, clock_skew },
+        report: TickReport {
+            observation,
+            floor: floor_input,
+            operation,
+            metric_errors,
+            decision,
+            actuation,
+            clock_skew,
+        },
         refused: None,
     })
 }

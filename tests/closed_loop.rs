@@ -114,7 +114,7 @@ async fn run(
     let sp = policy(min);
     let k = key(&sp);
     let store = FileStore::open(&dir.join("state.json"), vec![sp]).expect("store");
-    let backends = ProdBackends::with_gcp(None, GcpConfig::for_fake(fake.endpoint()), clock.clone()).await;
+    let backends = ProdBackends::with_gcp(None, GcpConfig::for_fake(fake.endpoint())).await;
     let engine =
         Engine::new(backends, store, LogEvents, Leadership::always(), Arc::new(Metrics::default())).with_clock(clock);
     if let Some(status) = seed {

@@ -115,7 +115,6 @@ async fn e2e_workload_policy_scales_a_deployment() {
     let prod = ProdBackends::connect(
         Some(c.client.clone()),
         &BackendConfig { gcp_endpoint: Some("http://127.0.0.1:9".into()) },
-        Arc::new(now),
     )
     .await;
     let engine = Engine::new(

@@ -53,7 +53,7 @@ fn policy(status: Value, rv: &str) -> ScalePolicy {
 /// A controller process as started at `at`: fresh backends, fresh engine, nothing in memory.
 async fn controller(fake: &FakeGcp, client: kube::Client, at: Arc<AtomicI64>) -> Arc<Context<ProdBackends>> {
     let clock: ebbflow::controller::reconcile::Clock = Arc::new(move || Ts(at.load(Ordering::SeqCst)));
-    let backends = ProdBackends::with_gcp(None, GcpConfig::for_fake(fake.endpoint()), clock.clone()).await;
+    let backends = ProdBackends::with_gcp(None, GcpConfig::for_fake(fake.endpoint())).await;
     let engine = Engine::new(
         backends,
         KubeStatus::new(client.clone()),

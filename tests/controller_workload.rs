@@ -113,7 +113,6 @@ async fn workload_policy_reconciles_end_to_end() {
             prod: ProdBackends::connect(
                 Some(client.clone()),
                 &BackendConfig { gcp_endpoint: Some("http://127.0.0.1:9".into()) },
-                Arc::new(now),
             )
             .await,
             source,

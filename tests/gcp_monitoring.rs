@@ -5,10 +5,11 @@ mod gcp_support;
 
 use std::sync::Arc;
 
+use ebbflow::adapters::SharedSource;
 use ebbflow::adapters::{ErrorKind, MetricSource};
 use ebbflow::core::{DataProblem, Dur, Ts};
+use ebbflow::gcp::CloudMonitoring;
 use ebbflow::gcp::fake::{Endpoint, FakeSeries, FakeValue, Fault, Script};
-use ebbflow::gcp::{CloudMonitoring, SharedSource};
 use gcp_support::*;
 
 #[tokio::test]

@@ -6,17 +6,19 @@ mod gcp_support;
 
 use std::sync::Arc;
 
-use ebbflow::adapters::{ErrorKind, OperationStatus, ResizeStarted, ScaleTarget};
-use ebbflow::core::{DataProblem, Dur, Floor, FloorInput, Missing, PolicyState, Reason};
+use ebbflow::adapters::{ErrorKind, FloorMetric, OperationStatus, ResizeStarted, ScaleTarget};
+use ebbflow::core::{DataProblem, Dur, Floor, FloorInput, Missing, PolicyState, Reason, SizeRule};
 use ebbflow::gcp::CloudMonitoring;
 use ebbflow::gcp::bigtable::storage_utilization_query;
 use ebbflow::gcp::fake::{Endpoint, Fault, Script};
-use ebbflow::tick::{Actuation, OperationOutcome, tick};
+use ebbflow::tick::{Actuation, OperationOutcome, read_floor, tick};
 use gcp_support::*;
 
-/// The floor an observation sets for a policy that has not resized yet.
-fn floor(o: &ebbflow::adapters::TargetObservation) -> Floor {
-    ebbflow::core::floor::resolve(&o.floor, &PolicyState::default(), o.size)
+/// The floor an observation sets for a policy that has not resized yet, its metric read through
+/// `source` as the tick reads it.
+async fn floor(o: &ebbflow::adapters::TargetObservation, source: &CloudMonitoring) -> Floor {
+    let input = read_floor(&o.floor, source, now()).await;
+    ebbflow::core::floor::resolve(&input, &PolicyState::default(), o.size)
 }
 
 fn storage_filter() -> String {
@@ -33,11 +35,11 @@ async fn good_data_resizes_through_a_long_running_operation() {
     fake.set_time_series(&storage_filter(), Script::regular(now() - Dur::mins(5), Dur::mins(1), &[0.1; 6]));
     fake.set_polls_to_finish(2);
     let source = Arc::new(CloudMonitoring::new(&cfg).await.unwrap());
-    let target = bigtable(&cfg, source.clone()).await;
+    let target = bigtable(&cfg).await;
     let (policy, queries) = policy();
 
     let r = tick(&policy, &queries, PolicyState::default(), source.as_ref(), &target, now()).await.unwrap();
-    assert_eq!(floor(&r.observation), Floor::Nodes(1));
+    assert_eq!(ebbflow::core::floor::resolve(&r.floor, &PolicyState::default(), 3), Floor::Nodes(1));
     assert_eq!(r.decision.reason, Reason::ScaleOut);
     let Actuation::Started { to: 6, operation: Some(op), done: false } = &r.actuation else {
         panic!("{:?}", r.actuation)
@@ -215,22 +217,23 @@ async fn bigtable_storage_floor_and_busy_state() {
     let (fake, cfg) = fake().await;
     fake.add_bigtable_cluster("p1", "i1", "c1", "us-central1-b", 4);
     let source = Arc::new(CloudMonitoring::new(&cfg).await.unwrap());
-    let target = bigtable(&cfg, source.clone()).await;
+    let target = bigtable(&cfg).await;
 
     // no storage metric: unknown floor (blocks scale-in in the core)
-    assert_eq!(floor(&target.observe().await.unwrap()), Floor::Unknown);
+    assert_eq!(floor(&target.observe().await.unwrap(), &source).await, Floor::Unknown);
     // 4 nodes at 30% storage, target 50% → 2.4 nodes of data → 3
     fake.set_time_series(&storage_filter(), Script::regular(now() - Dur::mins(5), Dur::mins(1), &[0.3; 6]));
     let obs = target.observe().await.unwrap();
-    assert_eq!((obs.size, obs.busy, floor(&obs)), (4, false, Floor::Nodes(3)));
+    assert_eq!((obs.size, obs.busy, floor(&obs, &source).await), (4, false, Floor::Nodes(3)));
     let req = fake.requests_to(Endpoint::ListTimeSeries).pop().unwrap();
     assert_eq!(req.param("aggregation.perSeriesAligner"), Some("11"), "ALIGN_MAX");
     // a NaN storage sample or a failed query: unknown again
     fake.set_time_series(&storage_filter(), Script::regular(now() - Dur::mins(3), Dur::mins(1), &[0.3, f64::NAN]));
-    assert_eq!(floor(&target.observe().await.unwrap()), Floor::Unknown);
+    assert_eq!(floor(&target.observe().await.unwrap(), &source).await, Floor::Unknown);
     fake.inject(Endpoint::ListTimeSeries, Fault::PermissionDenied, u32::MAX);
     // Unreadable, and the reason names the missing permission (status and Events show it).
-    let FloorInput::Unreadable(why) = target.observe().await.unwrap().floor else { panic!("readable") };
+    let input = read_floor(&target.observe().await.unwrap().floor, source.as_ref(), now()).await;
+    let FloorInput::Unreadable(why) = input else { panic!("readable") };
     assert!(why.contains("monitoring.timeSeries.list"), "{why}");
     fake.clear_faults();
 
@@ -245,8 +248,7 @@ async fn bigtable_storage_floor_and_busy_state() {
 async fn bigtable_operation_states() {
     let (fake, cfg) = fake().await;
     fake.add_bigtable_cluster("p1", "i1", "c1", "us-central1-b", 3);
-    let source = Arc::new(CloudMonitoring::new(&cfg).await.unwrap());
-    let target = bigtable(&cfg, source).await;
+    let target = bigtable(&cfg).await;
 
     fake.fail_next_operation("Insufficient node quota in us-central1-b");
     let ResizeStarted::Operation(op) = target.resize(9).await.unwrap() else { panic!() };
@@ -265,23 +267,28 @@ async fn bigtable_operation_states() {
 }
 
 #[tokio::test]
-async fn gke_pool_size_is_per_zone_times_zones_and_resizes_round_up() {
+async fn gke_pool_size_is_per_zone_times_zones_and_partial_zones_are_refused() {
     let (fake, cfg) = fake().await;
     fake.add_node_pool("p1", "us-central1", "gke1", "pool-1", 2, &["us-central1-a", "us-central1-b", "us-central1-c"]);
     let pool = gke(&cfg, false).await;
     let obs = pool.observe().await.unwrap();
-    assert_eq!((obs.size, obs.busy, floor(&obs)), (6, false, Floor::None));
+    assert_eq!((obs.size, obs.busy, &obs.floor), (6, false, &FloorMetric::None));
+    assert_eq!(obs.sizes, SizeRule::Multiple(3), "whole nodes per zone");
 
-    let ResizeStarted::Operation(op) = pool.resize(7).await.unwrap() else { panic!() };
+    // The core asks for multiples of 3 only; anything else is refused, not rounded.
+    let e = pool.resize(7).await.unwrap_err();
+    assert_eq!(e.kind, ErrorKind::Refused, "{e}");
+    assert!(fake.requests_to(Endpoint::SetNodePoolSize).is_empty(), "nothing sent");
+    let ResizeStarted::Operation(op) = pool.resize(9).await.unwrap() else { panic!() };
     assert_eq!(op, "projects/p1/locations/us-central1/operations/operation-1", "full name from the short id");
     let req = &fake.requests_to(Endpoint::SetNodePoolSize)[0];
     assert_eq!(req.method, "POST");
     assert_eq!(req.path, format!("/v1/{POOL}:setSize"));
     let body: serde_json::Value = serde_json::from_str(&req.body).unwrap();
-    assert_eq!(body["nodeCount"], 3, "7 over 3 zones → 3 per zone");
+    assert_eq!(body["nodeCount"], 3, "9 over 3 zones → 3 per zone");
     assert!(pool.observe().await.unwrap().busy, "RECONCILING while the operation runs");
     // another resize while that runs: GKE says FAILED_PRECONDITION "incompatible operation" → Busy
-    let e = pool.resize(8).await.unwrap_err();
+    let e = pool.resize(12).await.unwrap_err();
     assert_eq!(e.kind, ErrorKind::Busy, "{e}");
     assert_eq!(pool.operation(&op).await.unwrap(), OperationStatus::Done);
     assert_eq!(fake.requests_to(Endpoint::GkeOperation)[0].path, format!("/v1/{op}"));
@@ -325,15 +332,42 @@ async fn gke_cluster_autoscaler_is_refused_or_adjusted() {
     assert!(refused.message.contains("adjustClusterAutoscaler"), "{refused}");
 
     let pool = gke(&cfg, true).await;
-    assert_eq!(pool.observe().await.unwrap().size, 2, "the autoscaler's minimum, 1 per zone × 2");
-    let ResizeStarted::Operation(op) = pool.resize(9).await.unwrap() else { panic!() };
+    let obs = pool.observe().await.unwrap();
+    assert_eq!(obs.size, 2, "the autoscaler's minimum, 1 per zone × 2");
+    assert_eq!(obs.sizes, SizeRule::Multiple(2));
+    let ResizeStarted::Operation(op) = pool.resize(10).await.unwrap() else { panic!() };
     assert!(fake.requests_to(Endpoint::SetNodePoolSize).is_empty());
     let req = &fake.requests_to(Endpoint::SetNodePoolAutoscaling)[0];
     let body: serde_json::Value = serde_json::from_str(&req.body).unwrap();
-    assert_eq!(body["autoscaling"]["minNodeCount"], 5, "9 over 2 zones → 5 per zone");
+    assert_eq!(body["autoscaling"]["minNodeCount"], 5, "10 over 2 zones → 5 per zone");
     assert_eq!(body["autoscaling"]["maxNodeCount"], 5, "max raised to the new min");
     assert_eq!(body["autoscaling"]["enabled"], true);
     assert_eq!(pool.operation(&op).await.unwrap(), OperationStatus::Done);
     assert_eq!(fake.node_pool(POOL), Some((2, Some((5, 5)))));
     assert_eq!(pool.observe().await.unwrap().size, 10);
+}
+
+/// A pool in 3 zones says it takes multiples of 3, and the tick asks for one: 3 nodes at 0.7 CPU
+/// (target 0.5) need 5, and the pool is resized to 6, 2 per zone. The state records the 6.
+#[tokio::test]
+async fn a_three_zone_pool_is_resized_to_a_multiple_of_three() {
+    let (fake, cfg) = fake().await;
+    fake.add_node_pool("p1", "us-central1", "gke1", "pool-1", 1, &["us-central1-a", "us-central1-b", "us-central1-c"]);
+    fake.set_time_series(CPU, cpu_script(0.7));
+    let source = Arc::new(CloudMonitoring::new(&cfg).await.unwrap());
+    let pool = gke(&cfg, false).await;
+    let (policy, queries) = policy();
+
+    let r = tick(&policy, &queries, PolicyState::default(), source.as_ref(), &pool, now()).await.unwrap();
+    assert_eq!((r.observation.size, r.observation.sizes), (3, SizeRule::Multiple(3)));
+    assert_eq!(r.decision.recommended, Some(5), "the load needs 5 nodes");
+    let Actuation::Started { to: 6, .. } = &r.actuation else { panic!("{:?}", r.actuation) };
+    let body: serde_json::Value = serde_json::from_str(&fake.requests_to(Endpoint::SetNodePoolSize)[0].body).unwrap();
+    assert_eq!(body["nodeCount"], 2, "6 over 3 zones");
+
+    let r2 = tick(&policy, &queries, r.decision.state.clone(), source.as_ref(), &pool, now() + Dur::mins(1)).await;
+    let r2 = r2.unwrap();
+    assert_eq!(r2.operation, Some(OperationOutcome::Finished { from: 3, to: 6 }));
+    assert!(r2.decision.state.resizes.iter().all(|x| x.to % 3 == 0), "{:?}", r2.decision.state.resizes);
+    assert_eq!(fake.node_pool(POOL), Some((2, None)));
 }

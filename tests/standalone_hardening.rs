@@ -279,7 +279,7 @@ impl MetricSource for HangingResize {
         after: ebbflow::core::Ts,
         until: ebbflow::core::Ts,
     ) -> Result<Series, AdapterError> {
-        if q.filter.contains("\"c1\"") {
+        if q.monitoring().is_some_and(|m| m.filter.contains("\"c1\"")) {
             self.spiky.fetch(q, after, until).await
         } else {
             self.calm.fetch(q, after, until).await

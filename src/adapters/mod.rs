@@ -1,18 +1,66 @@
 //! Ports: the two small traits every backend implements. The core never sees a cloud type; the
 //! controller and the simulator only see these traits.
 //!
-//! - [`MetricSource`]: Cloud Monitoring in production, a replayed trace in the simulator.
+//! - [`MetricSource`]: Cloud Monitoring in production, a replayed trace in the simulator; queries
+//!   are a [`MetricQuery`] per source, routed by [`Sources`] and shared by [`SharedSource`].
 //! - [`ScaleTarget`]: a Bigtable cluster, a GKE node pool or a `/scale` subresource in production,
 //!   a simulated fleet in the simulator.
 
 use std::future::Future;
 
-use crate::api::MonitoringQuery;
-use crate::core::{DataProblem, Dur, FloorInput, Sample, Ts};
+use crate::api;
+use crate::core::{DataProblem, Dur, Sample, SizeRule, Ts};
+
+mod shared;
+
+pub use shared::SharedSource;
+
+/// A metric query, by the source that answers it. [`Sources`] routes each variant to its source;
+/// a new source is a new variant (its query type in its own file) and its line in [`Sources`].
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum MetricQuery {
+    /// A Cloud Monitoring `projects.timeSeries.list` query.
+    Monitoring(MonitoringQuery),
+}
+
+impl MetricQuery {
+    /// Resolve a spec query; `default_project` is the target's project.
+    pub fn from_spec(q: &api::MonitoringQuery, default_project: &str) -> MetricQuery {
+        MetricQuery::Monitoring(MonitoringQuery::from_spec(q, default_project))
+    }
+
+    /// The Cloud Monitoring query, if this is one.
+    pub fn monitoring(&self) -> Option<&MonitoringQuery> {
+        match self {
+            MetricQuery::Monitoring(q) => Some(q),
+        }
+    }
+}
+
+impl From<MonitoringQuery> for MetricQuery {
+    fn from(q: MonitoringQuery) -> MetricQuery {
+        MetricQuery::Monitoring(q)
+    }
+}
+
+/// The metric sources, one per [`MetricQuery`] variant: the one routing source every tick reads
+/// through. Wrap it in a [`SharedSource`] to share answers between policies.
+pub struct Sources<Mon> {
+    /// Answers [`MetricQuery::Monitoring`].
+    pub monitoring: Mon,
+}
+
+impl<Mon: MetricSource> MetricSource for Sources<Mon> {
+    async fn fetch(&self, query: &MetricQuery, after: Ts, until: Ts) -> Result<Series, AdapterError> {
+        match query {
+            MetricQuery::Monitoring(_) => self.monitoring.fetch(query, after, until).await,
+        }
+    }
+}
 
 /// A Cloud Monitoring query, resolved (durations parsed, project filled in).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct MetricQuery {
+pub struct MonitoringQuery {
     /// Project to query.
     pub project: String,
     /// Monitoring filter.
@@ -27,10 +75,10 @@ pub struct MetricQuery {
     pub group_by_fields: Vec<String>,
 }
 
-impl MetricQuery {
+impl MonitoringQuery {
     /// Resolve a spec query; `default_project` is the target's project.
-    pub fn from_spec(q: &MonitoringQuery, default_project: &str) -> MetricQuery {
-        MetricQuery {
+    pub fn from_spec(q: &api::MonitoringQuery, default_project: &str) -> MonitoringQuery {
+        MonitoringQuery {
             project: q.project.clone().unwrap_or_else(|| default_project.to_string()),
             filter: q.filter.clone(),
             alignment_period: Dur::parse(&q.alignment_period).unwrap_or(Dur::secs(60)),
@@ -129,9 +177,29 @@ pub struct TargetObservation {
     pub size: u32,
     /// Someone (maybe not us) is resizing it right now.
     pub busy: bool,
-    /// What the target says about a lower bound of its own (Bigtable storage); the core turns
-    /// it into a floor against the resize history.
-    pub floor: FloorInput,
+    /// The sizes it can take (a node pool: whole nodes per zone). The core only asks for
+    /// these, so an adapter never rounds a size it was asked for.
+    pub sizes: SizeRule,
+    /// The metric behind a lower bound of the target's own (Bigtable storage), which the tick
+    /// fetches and the core turns into a floor against the resize history.
+    pub floor: FloorMetric,
+}
+
+/// A lower bound the target's data sets on its size, as a metric the tick fetches through the
+/// same [`MetricSource`] as the policy's metrics (so the simulator can replay it too).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub enum FloorMetric {
+    /// The target has no such bound.
+    #[default]
+    None,
+    /// Storage utilization (stored bytes over the current nodes' capacity, 0..1), to be kept at
+    /// or under `storage_target` (see `core::floor`).
+    Storage {
+        /// The query that returns the utilization.
+        query: MetricQuery,
+        /// The utilization never to exceed by scaling in.
+        storage_target: f64,
+    },
 }
 
 /// How a resize request was taken.

@@ -1,25 +1,22 @@
 //! The production backends: which adapter serves which target kind.
 //!
-//! - metrics: Cloud Monitoring ([`crate::gcp::CloudMonitoring`]) behind a
+//! - metrics: the routing [`Sources`] (Cloud Monitoring, [`crate::gcp::CloudMonitoring`]) behind a
 //!   [`SharedSource`], so policies that ask the same query cost one query per tick;
-//! - `bigtableCluster`: [`crate::gcp::BigtableCluster`] (its storage floor reads the same source);
-//! - `gkeNodePool`: [`crate::gcp::GkeNodePool`];
-//! - `workload`: the Kubernetes `/scale` subresource ([`WorkloadTarget`]).
+//! - targets: whatever the target's kind builds ([`crate::kinds::TargetKind::connect`]) from the
+//!   shared [`Clients`]: a Bigtable cluster, a GKE node pool, a workload's `/scale` subresource.
 //!
-//! The Google clients are built once at start-up. A client that cannot be built (no credentials)
-//! does not stop the controller: the policies that need it report the reason in their status.
+//! Cloud Monitoring is built at start-up; each kind's client once, on its first use. A client that
+//! cannot be built (no credentials) does not stop the controller: the policies that need it report
+//! the reason in their status.
 
 use std::sync::Arc;
 
-use crate::adapters::{
-    AdapterError, ErrorKind, MetricQuery, MetricSource, OperationStatus, ResizeStarted, ScaleTarget, Series,
-    TargetObservation,
-};
+use crate::adapters::{AdapterError, MetricQuery, MetricSource, Series, SharedSource, Sources};
 use crate::api::TargetRef;
-use crate::controller::reconcile::{Backends, Clock};
-use crate::controller::workload::WorkloadTarget;
+use crate::controller::reconcile::Backends;
 use crate::core::{Dur, Ts};
-use crate::gcp::{BigtableCluster, CloudMonitoring, GcpConfig, GkeNodePool, SharedSource};
+use crate::gcp::{CloudMonitoring, GcpConfig};
+use crate::kinds::{BoxTarget, Clients, Unavailable};
 
 /// Settings for the production backends.
 #[derive(Debug, Clone, Default)]
@@ -50,32 +47,28 @@ impl MetricSource for GcpSource {
 }
 
 /// The metric source every policy reads through.
-pub type Source = SharedSource<GcpSource>;
+pub type Source = SharedSource<Sources<GcpSource>>;
 
 /// Production backends.
 pub struct ProdBackends {
-    client: Option<kube::Client>,
-    gcp: GcpConfig,
     source: Arc<Source>,
-    bigtable: Result<google_cloud_bigtable_admin_v2::client::BigtableInstanceAdmin, AdapterError>,
-    gke: Result<google_cloud_container_v1::client::ClusterManager, AdapterError>,
-    clock: Clock,
+    clients: Arc<Clients>,
 }
 
 impl ProdBackends {
-    /// Build the Google clients as `config` says (a fake's endpoint, or the real APIs with
+    /// Build Cloud Monitoring as `config` says (a fake's endpoint, or the real APIs with
     /// Application Default Credentials) and use `client` for workload targets (none in
     /// standalone mode without a kubeconfig).
-    pub async fn connect(client: Option<kube::Client>, config: &BackendConfig, clock: Clock) -> ProdBackends {
+    pub async fn connect(client: Option<kube::Client>, config: &BackendConfig) -> ProdBackends {
         let gcp = match &config.gcp_endpoint {
             Some(url) => GcpConfig::new(Some(url.clone())),
             None => GcpConfig::default(),
         };
-        ProdBackends::with_gcp(client, gcp, clock).await
+        ProdBackends::with_gcp(client, gcp).await
     }
 
     /// Like [`ProdBackends::connect`] with a full Google configuration (retries, quota).
-    pub async fn with_gcp(client: Option<kube::Client>, gcp: GcpConfig, clock: Clock) -> ProdBackends {
+    pub async fn with_gcp(client: Option<kube::Client>, gcp: GcpConfig) -> ProdBackends {
         let monitoring = match CloudMonitoring::new(&gcp).await {
             Ok(m) => GcpSource::Ready(m),
             Err(e) => {
@@ -83,15 +76,9 @@ impl ProdBackends {
                 GcpSource::Unavailable(e)
             }
         };
-        let bigtable = crate::gcp::bigtable_client(&gcp).await;
-        let gke = crate::gcp::gke_client(&gcp).await;
         ProdBackends {
-            client,
-            source: Arc::new(SharedSource::new(monitoring, SHARE_WINDOW)),
-            gcp,
-            bigtable,
-            gke,
-            clock,
+            source: Arc::new(SharedSource::new(Sources { monitoring }, SHARE_WINDOW)),
+            clients: Arc::new(Clients::new(client).with(gcp)),
         }
     }
 
@@ -101,77 +88,16 @@ impl ProdBackends {
     }
 }
 
-/// Any target kind.
-pub enum AnyTarget {
-    /// A Bigtable cluster.
-    Bigtable(Box<BigtableCluster<Source>>),
-    /// A GKE node pool.
-    Gke(Box<GkeNodePool>),
-    /// A workload's `/scale` subresource.
-    Workload(Box<WorkloadTarget>),
-    /// A target this process cannot serve; every call fails with the reason.
-    Unavailable(AdapterError),
-}
-
-impl ScaleTarget for AnyTarget {
-    async fn observe(&self) -> Result<TargetObservation, AdapterError> {
-        match self {
-            AnyTarget::Bigtable(t) => t.observe().await,
-            AnyTarget::Gke(t) => t.observe().await,
-            AnyTarget::Workload(t) => t.observe().await,
-            AnyTarget::Unavailable(e) => Err(e.clone()),
-        }
-    }
-    async fn resize(&self, to: u32) -> Result<ResizeStarted, AdapterError> {
-        match self {
-            AnyTarget::Bigtable(t) => t.resize(to).await,
-            AnyTarget::Gke(t) => t.resize(to).await,
-            AnyTarget::Workload(t) => t.resize(to).await,
-            AnyTarget::Unavailable(e) => Err(e.clone()),
-        }
-    }
-    async fn operation(&self, name: &str) -> Result<OperationStatus, AdapterError> {
-        match self {
-            AnyTarget::Bigtable(t) => t.operation(name).await,
-            AnyTarget::Gke(t) => t.operation(name).await,
-            AnyTarget::Workload(t) => t.operation(name).await,
-            AnyTarget::Unavailable(e) => Err(e.clone()),
-        }
-    }
-}
-
 impl Backends for ProdBackends {
     type Source = Source;
-    type Target = AnyTarget;
+    type Target = BoxTarget;
 
     fn source(&self) -> &Source {
         &self.source
     }
 
-    fn target(&self, namespace: &str, target: &TargetRef) -> Result<AnyTarget, AdapterError> {
-        Ok(match target {
-            TargetRef::BigtableCluster(b) => match &self.bigtable {
-                Ok(c) => AnyTarget::Bigtable(Box::new(BigtableCluster::new(
-                    c.clone(),
-                    &self.gcp,
-                    b,
-                    self.source.clone(),
-                    self.clock.clone(),
-                ))),
-                Err(e) => AnyTarget::Unavailable(e.clone()),
-            },
-            TargetRef::GkeNodePool(g) => match &self.gke {
-                Ok(c) => AnyTarget::Gke(Box::new(GkeNodePool::new(c.clone(), &self.gcp, g))),
-                Err(e) => AnyTarget::Unavailable(e.clone()),
-            },
-            TargetRef::Workload(w) => match &self.client {
-                Some(c) => AnyTarget::Workload(Box::new(WorkloadTarget::new(c.clone(), namespace, w))),
-                None => AnyTarget::Unavailable(AdapterError::new(
-                    "kubernetes",
-                    ErrorKind::Refused,
-                    "workload targets need a Kubernetes API (no kubeconfig or in-cluster config was found)",
-                )),
-            },
-        })
+    /// The target's kind builds its adapter; one it cannot build fails every call with the reason.
+    fn target(&self, namespace: &str, target: &TargetRef) -> Result<BoxTarget, AdapterError> {
+        Ok(target.kind().connect(&self.clients, namespace).unwrap_or_else(|e| BoxTarget::new(Unavailable(e))))
     }
 }

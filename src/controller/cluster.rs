@@ -160,7 +160,7 @@ pub async fn run(opts: ClusterOptions) -> Result<(), RunError> {
         .shutdown_on_signal();
     let store = controller.store();
     let engine = Engine::new(
-        ProdBackends::connect(Some(client.clone()), &opts.backends, crate::controller::reconcile::wall_clock()).await,
+        ProdBackends::connect(Some(client.clone()), &opts.backends).await,
         KubeStatus::new(client.clone()),
         KubeEvents::new(client.clone(), Some(opts.identity.clone())),
         leadership.clone(),

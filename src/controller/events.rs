@@ -67,7 +67,7 @@ pub fn for_report(policy: &Policy, r: &TickReport) -> Vec<PolicyEvent> {
         let reason = if denied { "PermissionDenied" } else { "MetricsUnavailable" };
         out.push(PolicyEvent::warning(reason, "Evaluate", parts.join("; ")));
     }
-    if let crate::core::FloorInput::Unreadable(why) = &r.observation.floor {
+    if let crate::core::FloorInput::Unreadable(why) = &r.floor {
         out.push(PolicyEvent::warning("StorageUnreadable", "Evaluate", format!("scale-in blocked: {why}")));
     }
     if let Some(OperationOutcome::NoEffect { to, size }) = &r.operation {
@@ -236,7 +236,13 @@ mod tests {
         let d = decide(
             &policy,
             crate::core::PolicyState::default(),
-            &Inputs { current: 3, metrics: &input, floor: crate::core::Floor::Unknown, busy: false },
+            &Inputs {
+                current: 3,
+                metrics: &input,
+                floor: crate::core::Floor::Unknown,
+                busy: false,
+                sizes: crate::core::SizeRule::Any,
+            },
             crate::core::Ts(0),
         );
         let denied = AdapterError::new(
@@ -248,8 +254,10 @@ mod tests {
             observation: TargetObservation {
                 size: 3,
                 busy: false,
-                floor: FloorInput::Unreadable("storage utilization query failed: 403".into()),
+                sizes: crate::core::SizeRule::Any,
+                floor: crate::adapters::FloorMetric::None,
             },
+            floor: FloorInput::Unreadable("storage utilization query failed: 403".into()),
             operation: Some(OperationOutcome::NoEffect { to: 5, size: 3 }),
             metric_errors: vec![(0, denied)],
             decision: d,

@@ -18,23 +18,14 @@ use crate::tick::BeforeActuate;
 /// What makes two policies aim at the same target. Workloads are namespaced, so their namespace
 /// is part of the identity; cloud targets are global.
 pub fn target_identity(sp: &ScalePolicy) -> String {
-    match &sp.spec.target {
-        TargetRef::Workload(w) => {
-            format!("{}/{} {}", sp.namespace().unwrap_or_default(), w.api_version, sp.spec.target.describe())
-        }
-        other => other.describe(),
-    }
+    sp.spec.target.kind().identity(&sp.namespace().unwrap_or_default())
 }
 
 /// Whether two targets have the same kind and innermost name; a necessary condition for being
 /// the same target that needs no allocation.
 fn same_leaf(a: &TargetRef, b: &TargetRef) -> bool {
-    match (a, b) {
-        (TargetRef::BigtableCluster(x), TargetRef::BigtableCluster(y)) => x.cluster == y.cluster,
-        (TargetRef::GkeNodePool(x), TargetRef::GkeNodePool(y)) => x.node_pool == y.node_pool,
-        (TargetRef::Workload(x), TargetRef::Workload(y)) => x.name == y.name,
-        _ => false,
-    }
+    let (a, b) = (a.kind(), b.kind());
+    a.field() == b.field() && a.leaf() == b.leaf()
 }
 
 /// The policy that owns `sp`'s target when it is not `sp`: the oldest by creationTimestamp

@@ -128,11 +128,7 @@ pub struct Engine<B, S, E> {
 
 /// The project a target lives in, the default for metric queries.
 fn target_project(t: &TargetRef) -> &str {
-    match t {
-        TargetRef::BigtableCluster(b) => &b.project,
-        TargetRef::GkeNodePool(g) => &g.project,
-        TargetRef::Workload(_) => "",
-    }
+    t.kind().project().unwrap_or_default()
 }
 
 impl<B: Backends, S: StatusStore, E: EventSink> Engine<B, S, E> {

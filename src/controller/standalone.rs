@@ -26,7 +26,7 @@ use prometheus_client::registry::Registry;
 use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 
-use crate::api::{ScalePolicy, ScalePolicyStatus, TargetRef};
+use crate::api::{ScalePolicy, ScalePolicyStatus};
 use crate::controller::backends::{BackendConfig, ProdBackends};
 use crate::controller::events::{EventSink, LogEvents};
 use crate::controller::http::{self, AppState};
@@ -503,7 +503,7 @@ pub struct StandaloneOptions {
 pub async fn run(opts: StandaloneOptions) -> Result<(), StandaloneError> {
     let policies = policyfiles::load_dir(&opts.policies)?;
     // Workload targets need an API server; everything else works without one.
-    let needs_kube = policies.iter().any(|p| matches!(p.spec.target, TargetRef::Workload(_)));
+    let needs_kube = policies.iter().any(|p| p.spec.target.kind().needs_kube());
     let names: Vec<String> = policies.iter().map(|p| p.name_any()).collect();
     let count = policies.len();
     let store = FileStore::open(&opts.state, policies)?;
@@ -525,7 +525,7 @@ pub async fn run(opts: StandaloneOptions) -> Result<(), StandaloneError> {
     let metrics = Arc::new(Metrics::register(&mut registry));
     metrics.leader.set(1);
     let engine = Arc::new(Engine::new(
-        ProdBackends::connect(client, &opts.backends, crate::controller::reconcile::wall_clock()).await,
+        ProdBackends::connect(client, &opts.backends).await,
         store,
         LogEvents,
         Leadership::always(),

@@ -289,7 +289,7 @@ fn scaling_active(conditions: &mut Vec<Condition>, policy: &Policy, report: &Tic
     }
     let reason = if report.metric_errors.iter().any(|(_, e)| e.kind == crate::adapters::ErrorKind::PermissionDenied) {
         (false, "PermissionDenied")
-    } else if let (true, crate::core::FloorInput::Unreadable(why)) = (ok, &report.observation.floor) {
+    } else if let (true, crate::core::FloorInput::Unreadable(why)) = (ok, &report.floor) {
         // Scaling works, but scale-in is blocked until the floor can be read: not OK.
         message = format!("scale-in blocked: {why}; {message}");
         (false, "StorageUnreadable")
@@ -352,12 +352,23 @@ mod tests {
         let inputs = [MetricInput { samples: &samples, problem: None }];
         let mut state = PolicyState::default();
         state.align(policy);
-        decide(policy, state, &Inputs { current, metrics: &inputs, floor: Floor::None, busy: false }, now)
+        decide(
+            policy,
+            state,
+            &Inputs { current, metrics: &inputs, floor: Floor::None, busy: false, sizes: crate::core::SizeRule::Any },
+            now,
+        )
     }
 
     fn report(d: Decision, actuation: Actuation) -> TickReport {
         TickReport {
-            observation: TargetObservation { size: d.current, busy: false, floor: FloorInput::None },
+            observation: TargetObservation {
+                size: d.current,
+                busy: false,
+                sizes: crate::core::SizeRule::Any,
+                floor: crate::adapters::FloorMetric::None,
+            },
+            floor: FloorInput::None,
             operation: None,
             metric_errors: Vec::new(),
             decision: d,

@@ -1,11 +1,16 @@
 //! The `workload` target: any Kubernetes resource with a `/scale` subresource (Deployment,
 //! StatefulSet, ...) in the policy's namespace, through kube's dynamic API.
 
+use std::sync::Arc;
+
 use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams};
 
-use crate::adapters::{AdapterError, ErrorKind, OperationStatus, ResizeStarted, ScaleTarget, TargetObservation};
+use crate::adapters::{
+    AdapterError, ErrorKind, FloorMetric, OperationStatus, ResizeStarted, ScaleTarget, TargetObservation,
+};
 use crate::api::WorkloadRef;
-use crate::core::FloorInput;
+use crate::core::Dur;
+use crate::kinds::{BoxTarget, Clients, KindIssue, TargetKind, required};
 
 /// A workload's `/scale` subresource.
 #[derive(Clone)]
@@ -52,7 +57,7 @@ impl ScaleTarget for WorkloadTarget {
         let size = scale.spec.and_then(|s| s.replicas).unwrap_or(0).max(0) as u32;
         // A /scale write takes effect at once (the workload controller converges on it), so
         // there is never a resize of ours in flight to wait for.
-        Ok(TargetObservation { size, busy: false, floor: FloorInput::None })
+        Ok(TargetObservation { size, busy: false, sizes: crate::core::SizeRule::Any, floor: FloorMetric::None })
     }
 
     async fn resize(&self, to: u32) -> Result<ResizeStarted, AdapterError> {
@@ -63,5 +68,44 @@ impl ScaleTarget for WorkloadTarget {
 
     async fn operation(&self, _name: &str) -> Result<OperationStatus, AdapterError> {
         Ok(OperationStatus::Done)
+    }
+}
+
+impl TargetKind for WorkloadRef {
+    fn field(&self) -> &'static str {
+        "workload"
+    }
+    fn describe(&self) -> String {
+        format!("{} {}", self.kind.to_lowercase(), self.name)
+    }
+    /// Workloads are namespaced: the policy's namespace is part of the identity.
+    fn identity(&self, namespace: &str) -> String {
+        format!("{namespace}/{} {}", self.api_version, self.describe())
+    }
+    fn leaf(&self) -> &str {
+        &self.name
+    }
+    /// A workload has no Google Cloud project: its queries must name theirs.
+    fn project(&self) -> Option<&str> {
+        None
+    }
+    fn default_warmup(&self) -> Dur {
+        Dur::mins(1)
+    }
+    fn check(&self) -> Vec<KindIssue> {
+        required(&[("apiVersion", &self.api_version), ("kind", &self.kind), ("name", &self.name)])
+    }
+    fn needs_kube(&self) -> bool {
+        true
+    }
+    fn connect(&self, clients: &Arc<Clients>, namespace: &str) -> Result<BoxTarget, AdapterError> {
+        match &clients.kube {
+            Some(c) => Ok(BoxTarget::new(WorkloadTarget::new(c.clone(), namespace, self))),
+            None => Err(AdapterError::new(
+                "kubernetes",
+                ErrorKind::Refused,
+                "workload targets need a Kubernetes API (no kubeconfig or in-cluster config was found)",
+            )),
+        }
     }
 }

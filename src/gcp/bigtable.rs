@@ -1,7 +1,7 @@
 //! A Cloud Bigtable cluster as a [`ScaleTarget`]: its serve nodes.
 //!
 //! - observe: `GetCluster` (`serve_nodes`; any state but READY, e.g. RESIZING, is busy), plus the
-//!   storage floor from Cloud Monitoring.
+//!   storage floor's metric (the query, which the tick fetches).
 //! - resize: `PartialUpdateCluster` with update mask `serve_nodes`; returns the long-running
 //!   operation's name at once, without waiting.
 //! - operation: `GetOperation` on that name (`done`, `error`).
@@ -12,12 +12,12 @@
 //!
 //! ## Storage floor
 //!
-//! observe reports the newest complete `bigtable.googleapis.com/cluster/storage_utilization`
-//! sample of the last 15 minutes (the metric moves slowly) with its time; the core reads it
-//! against the node count of that time (`core::floor`), because Monitoring lags and a sample
-//! taken before a resize describes the old size. No sample, NaN, partial or ambiguous data, or a
-//! failed query is reported as unreadable, with why, which blocks scale-in and shows in status
-//! and Events.
+//! observe names the `bigtable.googleapis.com/cluster/storage_utilization` query and the
+//! `storageTarget` ([`FloorMetric::Storage`]); the tick fetches the newest sample of the last 15
+//! minutes (the metric moves slowly) through the policy's metric source, and the core reads it
+//! against the node count of its time (`core::floor`), because Monitoring lags and a sample taken
+//! before a resize describes the old size. No sample, NaN, partial or ambiguous data, or a failed
+//! query is unreadable, with why, which blocks scale-in and shows in status and Events.
 //!
 //! ## A resize whose outcome is unknown
 //!
@@ -35,49 +35,38 @@ use google_cloud_bigtable_admin_v2::model::cluster::{NodeScalingFactor, State};
 use google_cloud_wkt::FieldMask;
 
 use crate::adapters::{
-    AdapterError, ErrorKind, MetricQuery, MetricSource, OperationStatus, ResizeStarted, ScaleTarget, TargetObservation,
+    AdapterError, ErrorKind, FloorMetric, MonitoringQuery, OperationStatus, ResizeStarted, ScaleTarget,
+    TargetObservation,
 };
 use crate::api::BigtableClusterRef;
-use crate::core::{Dur, FloorInput, StorageReading};
-use crate::gcp::{Clock, GcpConfig, RetryConfig, bigtable_client, map_error, retry, retry_write};
+use crate::core::{Dur, SizeRule};
+use crate::gcp::{GcpConfig, RetryConfig, bigtable_client, map_error, retry, retry_write};
+use crate::kinds::{BoxTarget, Clients, KindIssue, TargetKind, required};
 
 const BACKEND: &str = "bigtable";
 
 /// Default `storageTarget`: keep stored data at most at half of the nodes' storage capacity.
 pub const DEFAULT_STORAGE_TARGET: f64 = 0.5;
 
-/// One Bigtable cluster. `M` reads the storage utilization metric.
-pub struct BigtableCluster<M> {
+/// One Bigtable cluster.
+pub struct BigtableCluster {
     client: BigtableInstanceAdmin,
     retry: RetryConfig,
     project: String,
     name: String,
-    storage_query: MetricQuery,
+    storage_query: MonitoringQuery,
     storage_target: f64,
-    storage: Arc<M>,
-    clock: Clock,
     two_x: AtomicBool,
 }
 
-impl<M: MetricSource> BigtableCluster<M> {
+impl BigtableCluster {
     /// Connect to the cluster `target` names, building the client as `cfg` says.
-    pub async fn connect(
-        cfg: &GcpConfig,
-        target: &BigtableClusterRef,
-        storage: Arc<M>,
-        clock: Clock,
-    ) -> Result<BigtableCluster<M>, AdapterError> {
-        Ok(BigtableCluster::new(bigtable_client(cfg).await?, cfg, target, storage, clock))
+    pub async fn connect(cfg: &GcpConfig, target: &BigtableClusterRef) -> Result<BigtableCluster, AdapterError> {
+        Ok(BigtableCluster::new(bigtable_client(cfg).await?, cfg, target))
     }
 
     /// Use an existing client.
-    pub fn new(
-        client: BigtableInstanceAdmin,
-        cfg: &GcpConfig,
-        target: &BigtableClusterRef,
-        storage: Arc<M>,
-        clock: Clock,
-    ) -> BigtableCluster<M> {
+    pub fn new(client: BigtableInstanceAdmin, cfg: &GcpConfig, target: &BigtableClusterRef) -> BigtableCluster {
         BigtableCluster {
             client,
             retry: cfg.retry,
@@ -85,8 +74,6 @@ impl<M: MetricSource> BigtableCluster<M> {
             name: format!("projects/{}/instances/{}/clusters/{}", target.project, target.instance, target.cluster),
             storage_query: storage_utilization_query(target),
             storage_target: target.storage_target.unwrap_or(DEFAULT_STORAGE_TARGET),
-            storage,
-            clock,
             two_x: AtomicBool::new(false),
         }
     }
@@ -108,32 +95,16 @@ impl<M: MetricSource> BigtableCluster<M> {
         .await
     }
 
-    async fn storage_reading(&self) -> FloorInput {
-        let now = (self.clock)();
-        let series = match self.storage.fetch(&self.storage_query, now - Dur::mins(15), now).await {
-            Ok(s) => s,
-            Err(e) => {
-                tracing::warn!(cluster = %self.name, error = %e, "storage utilization unreadable: scale-in blocked");
-                return FloorInput::Unreadable(format!("storage utilization query failed: {e}"));
-            }
-        };
-        match (series.problem, series.samples.last()) {
-            (None, Some(s)) if s.value.is_finite() && s.value >= 0.0 => FloorInput::Storage(StorageReading {
-                at: s.at,
-                utilization: s.value,
-                storage_target: self.storage_target,
-            }),
-            (None, Some(s)) => FloorInput::Unreadable(format!("storage utilization is {} (not a fraction)", s.value)),
-            (None, None) => FloorInput::Unreadable("no storage utilization sample in the last 15 minutes".into()),
-            (Some(p), _) => FloorInput::Unreadable(format!("storage utilization data is not clean: {p:?}")),
-        }
+    /// The sizes the cluster can take, as last observed: even only with 2x node scaling.
+    fn sizes(&self) -> SizeRule {
+        if self.two_x.load(Ordering::Relaxed) { SizeRule::Multiple(2) } else { SizeRule::Any }
     }
 }
 
 /// The Monitoring query for a cluster's storage utilization: the largest value of any of its
 /// series (there is one per cluster; MAX is the safe reduction if there were more).
-pub fn storage_utilization_query(target: &BigtableClusterRef) -> MetricQuery {
-    MetricQuery {
+pub fn storage_utilization_query(target: &BigtableClusterRef) -> MonitoringQuery {
+    MonitoringQuery {
         project: target.project.clone(),
         filter: format!(
             "metric.type=\"bigtable.googleapis.com/cluster/storage_utilization\" AND resource.type=\"bigtable_cluster\" AND resource.labels.instance=\"{}\" AND resource.labels.cluster=\"{}\"",
@@ -146,7 +117,7 @@ pub fn storage_utilization_query(target: &BigtableClusterRef) -> MetricQuery {
     }
 }
 
-impl<M: MetricSource> ScaleTarget for BigtableCluster<M> {
+impl ScaleTarget for BigtableCluster {
     async fn observe(&self) -> Result<TargetObservation, AdapterError> {
         let cluster = self.get_cluster().await?;
         if cluster.cluster_config().is_some_and(|c| c.cluster_autoscaling_config.is_some()) {
@@ -165,13 +136,21 @@ impl<M: MetricSource> ScaleTarget for BigtableCluster<M> {
             AdapterError::new(BACKEND, ErrorKind::Malformed, format!("serve_nodes is {}", cluster.serve_nodes))
         })?;
         let busy = cluster.state != State::Ready;
-        let floor = self.storage_reading().await;
-        Ok(TargetObservation { size, busy, floor })
+        let floor =
+            FloorMetric::Storage { query: self.storage_query.clone().into(), storage_target: self.storage_target };
+        Ok(TargetObservation { size, busy, sizes: self.sizes(), floor })
     }
 
-    /// With 2x node scaling, serve nodes must be even, so an odd size is rounded up.
+    /// With 2x node scaling, serve nodes must be even: the observation says so, the core asks
+    /// for even sizes only, and an odd size (the setting changed since) is refused, not rounded.
     async fn resize(&self, to: u32) -> Result<ResizeStarted, AdapterError> {
-        let to = if self.two_x.load(Ordering::Relaxed) { to.div_ceil(2) * 2 } else { to };
+        if !self.sizes().allows(to) {
+            return Err(AdapterError::new(
+                BACKEND,
+                ErrorKind::Refused,
+                format!("{to} nodes: {} takes {} only (2x node scaling)", self.name, self.sizes().describe()),
+            ));
+        }
         let nodes = i32::try_from(to)
             .map_err(|_| AdapterError::new(BACKEND, ErrorKind::Refused, format!("{to} nodes is too many")))?;
         let sent = retry_write(
@@ -219,5 +198,46 @@ impl<M: MetricSource> ScaleTarget for BigtableCluster<M> {
             (true, Some(err)) => OperationStatus::Failed(format!("{} (code {})", err.message, err.code)),
             (true, None) => OperationStatus::Done,
         })
+    }
+}
+
+impl TargetKind for BigtableClusterRef {
+    fn field(&self) -> &'static str {
+        "bigtableCluster"
+    }
+    fn describe(&self) -> String {
+        format!("bigtable {}/{}/{}", self.project, self.instance, self.cluster)
+    }
+    fn leaf(&self) -> &str {
+        &self.cluster
+    }
+    fn project(&self) -> Option<&str> {
+        Some(&self.project)
+    }
+    /// "It can take up to 20 minutes under load before you see a significant improvement in
+    /// performance" after adding nodes (Bigtable docs, "Add or remove nodes").
+    fn default_warmup(&self) -> Dur {
+        Dur::mins(20)
+    }
+    fn check(&self) -> Vec<KindIssue> {
+        let mut issues =
+            required(&[("project", &self.project), ("instance", &self.instance), ("cluster", &self.cluster)]);
+        if let Some(t) = self.storage_target
+            && !(0.05..=0.95).contains(&t)
+        {
+            issues.push(("storageTarget", format!("must be between 0.05 and 0.95 (got {t})")));
+        }
+        issues
+    }
+    fn connect(&self, clients: &Arc<Clients>, _namespace: &str) -> Result<BoxTarget, AdapterError> {
+        let (clients, target) = (clients.clone(), self.clone());
+        Ok(BoxTarget::lazy(move || {
+            let (clients, target) = (clients.clone(), target.clone());
+            async move {
+                let gcp = clients.setting::<GcpConfig>()?;
+                let client = clients.get(|| bigtable_client(gcp)).await?;
+                Ok(BigtableCluster::new(client, gcp, &target))
+            }
+        }))
     }
 }

@@ -27,15 +27,20 @@
 //! to the size set by `SetNodePoolSize` has not been verified against the real service (the local
 //! fake does); the live count is the instance groups' target size (Compute API).
 
+use std::sync::Arc;
+
 use google_cloud_container_v1::client::ClusterManager;
 use google_cloud_container_v1::model::node_pool::Status as PoolStatus;
 use google_cloud_container_v1::model::operation::Status as OpStatus;
 use google_cloud_container_v1::model::{NodePool, NodePoolAutoscaling};
 
-use crate::adapters::{AdapterError, ErrorKind, OperationStatus, ResizeStarted, ScaleTarget, TargetObservation};
+use crate::adapters::{
+    AdapterError, ErrorKind, FloorMetric, OperationStatus, ResizeStarted, ScaleTarget, TargetObservation,
+};
 use crate::api::GkeNodePoolRef;
-use crate::core::FloorInput;
+use crate::core::{Dur, SizeRule};
 use crate::gcp::{GcpConfig, RetryConfig, gke_client, map_error, retry, retry_write};
+use crate::kinds::{BoxTarget, Clients, KindIssue, TargetKind, required};
 
 const BACKEND: &str = "gke";
 
@@ -60,9 +65,30 @@ enum Sizing {
     AutoscalerTotal,
 }
 
-/// Total nodes → nodes per zone, rounded up so the pool gets at least what was asked.
-pub fn per_zone(total: u32, zones: u32) -> u32 {
-    total.div_ceil(zones.max(1))
+/// Total nodes → nodes per zone. The pool reports its sizes as multiples of its zone count (see
+/// `observe`), so the core only asks for those; a total that is not one (the zones changed since
+/// the pool was observed) is refused rather than rounded behind the core's back.
+pub fn per_zone(total: u32, zones: u32) -> Result<u32, AdapterError> {
+    let zones = zones.max(1);
+    if total.is_multiple_of(zones) {
+        Ok(total / zones)
+    } else {
+        Err(AdapterError::new(
+            BACKEND,
+            ErrorKind::Refused,
+            format!("{total} nodes is not a whole number of nodes in each of the pool's {zones} zones"),
+        ))
+    }
+}
+
+impl Sizing {
+    /// The sizes a pool sized this way can take.
+    fn rule(self) -> SizeRule {
+        match self {
+            Sizing::Fixed { zones } | Sizing::AutoscalerPerZone { zones } => SizeRule::Multiple(zones),
+            Sizing::AutoscalerTotal => SizeRule::Any,
+        }
+    }
 }
 
 impl GkeNodePool {
@@ -157,19 +183,23 @@ impl ScaleTarget for GkeNodePool {
             }
             _ => true,
         };
-        let size = match (self.sizing(&pool)?, &pool.autoscaling) {
+        let sizing = self.sizing(&pool)?;
+        let size = match (sizing, &pool.autoscaling) {
             (Sizing::Fixed { zones }, _) => count(pool.initial_node_count, "initialNodeCount")? * zones,
             (Sizing::AutoscalerPerZone { zones }, Some(a)) => count(a.min_node_count, "minNodeCount")? * zones,
             (Sizing::AutoscalerTotal, Some(a)) => count(a.total_min_node_count, "totalMinNodeCount")?,
             (_, None) => 0,
         };
-        Ok(TargetObservation { size, busy, floor: FloorInput::None })
+        Ok(TargetObservation { size, busy, sizes: sizing.rule(), floor: FloorMetric::None })
     }
 
     async fn resize(&self, to: u32) -> Result<ResizeStarted, AdapterError> {
         // Read the pool again: its zones and autoscaler decide what request means `to` nodes.
         let pool = self.get().await?;
         let sizing = self.sizing(&pool)?;
+        if let Sizing::Fixed { zones } | Sizing::AutoscalerPerZone { zones } = sizing {
+            per_zone(to, zones)?;
+        }
         let op = retry_write(
             BACKEND,
             &self.retry,
@@ -179,12 +209,12 @@ impl ScaleTarget for GkeNodePool {
                         self.client
                             .set_node_pool_size()
                             .set_name(self.name.clone())
-                            .set_node_count(to_i32(per_zone(to, zones))?)
+                            .set_node_count(to_i32(per_zone(to, zones)?)?)
                             .send()
                             .await
                     }
                     (Sizing::AutoscalerPerZone { zones }, Some(a)) => {
-                        let min = to_i32(per_zone(to, zones))?;
+                        let min = to_i32(per_zone(to, zones)?)?;
                         let limits = a.clone().set_min_node_count(min).set_max_node_count(a.max_node_count.max(min));
                         self.set_autoscaling(limits).await
                     }
@@ -201,13 +231,9 @@ impl ScaleTarget for GkeNodePool {
                 sent.map_err(|e| map_error(BACKEND, "container.clusters.update", &e))
             },
             || async {
-                // Taken if the pool is busy or already has the size the request makes of `to`.
-                let expected = match sizing {
-                    Sizing::Fixed { zones } | Sizing::AutoscalerPerZone { zones } => per_zone(to, zones) * zones,
-                    Sizing::AutoscalerTotal => to,
-                };
+                // Taken if the pool is busy or already has the size asked for.
                 let now = self.observe().await?;
-                Ok(now.busy || now.size == expected)
+                Ok(now.busy || now.size == to)
             },
         )
         .await?;
@@ -261,16 +287,55 @@ fn unreachable_sizing() -> Result<google_cloud_container_v1::model::Operation, g
     Err(google_cloud_gax::error::Error::binding("node pool autoscaling vanished between reads"))
 }
 
+impl TargetKind for GkeNodePoolRef {
+    fn field(&self) -> &'static str {
+        "gkeNodePool"
+    }
+    fn describe(&self) -> String {
+        format!("gke {}/{}/{}/{}", self.project, self.location, self.cluster, self.node_pool)
+    }
+    fn leaf(&self) -> &str {
+        &self.node_pool
+    }
+    fn project(&self) -> Option<&str> {
+        Some(&self.project)
+    }
+    fn default_warmup(&self) -> Dur {
+        Dur::mins(3)
+    }
+    fn check(&self) -> Vec<KindIssue> {
+        required(&[
+            ("project", &self.project),
+            ("location", &self.location),
+            ("cluster", &self.cluster),
+            ("nodePool", &self.node_pool),
+        ])
+    }
+    fn connect(&self, clients: &Arc<Clients>, _namespace: &str) -> Result<BoxTarget, AdapterError> {
+        let (clients, target) = (clients.clone(), self.clone());
+        Ok(BoxTarget::lazy(move || {
+            let (clients, target) = (clients.clone(), target.clone());
+            async move {
+                let gcp = clients.setting::<GcpConfig>()?;
+                let client = clients.get(|| gke_client(gcp)).await?;
+                Ok(GkeNodePool::new(client, gcp, &target))
+            }
+        }))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn totals_become_per_zone_counts_rounded_up() {
-        assert_eq!(per_zone(6, 3), 2);
-        assert_eq!(per_zone(7, 3), 3);
-        assert_eq!(per_zone(1, 3), 1);
-        assert_eq!(per_zone(5, 1), 5);
-        assert_eq!(per_zone(5, 0), 5);
+    fn totals_become_per_zone_counts_and_partial_zones_are_refused() {
+        assert_eq!(per_zone(6, 3), Ok(2));
+        assert_eq!(per_zone(5, 1), Ok(5));
+        assert_eq!(per_zone(5, 0), Ok(5));
+        assert_eq!(per_zone(7, 3).unwrap_err().kind, ErrorKind::Refused);
+        assert_eq!(per_zone(1, 3).unwrap_err().kind, ErrorKind::Refused);
+        assert_eq!(Sizing::Fixed { zones: 3 }.rule(), SizeRule::Multiple(3));
+        assert_eq!(Sizing::AutoscalerTotal.rule(), SizeRule::Any);
     }
 }

@@ -9,8 +9,8 @@
 //! Workload Identity).
 //!
 //! Retries are ours, not the clients': every call goes through [`retry`], which retries only
-//! [`ErrorKind::Transient`] failures (429, 5xx, timeouts, connection errors) with exponential
-//! backoff and full jitter, a bounded number of times. The clients' own retry policy is turned off
+//! [`ErrorKind::Transient`] failures (429, 5xx, timeouts, connection errors) with jittered
+//! exponential backoff (`backon`), a bounded number of times. The clients' own retry policy is turned off
 //! so that attempts are not multiplied.
 
 pub mod bigtable;
@@ -20,7 +20,6 @@ pub mod gke;
 pub mod monitoring;
 
 use std::future::Future;
-use std::hash::{BuildHasher, Hasher};
 use std::time::Duration;
 
 use google_cloud_auth::credentials::anonymous::Builder as Anonymous;
@@ -33,7 +32,7 @@ use crate::adapters::{AdapterError, ErrorKind};
 
 pub use bigtable::BigtableCluster;
 pub use gke::GkeNodePool;
-pub use monitoring::{CloudMonitoring, SharedSource};
+pub use monitoring::CloudMonitoring;
 
 /// Cloud Monitoring's default quota for `timeSeries.list` (and other read queries):
 /// 6,000 per minute per project.
@@ -239,9 +238,10 @@ fn mentions_operation_in_progress(message: &str) -> bool {
 }
 
 /// Run `attempt` until it succeeds, fails with a non-transient error, or `cfg.attempts` are used.
-/// Each attempt is cut off after `cfg.attempt_timeout`. Between attempts: full-jitter exponential
-/// backoff (a random delay up to `initial × 2^n`, capped at `max_backoff`), which spreads the
-/// retries of many policies hitting the same 429 instead of synchronising them.
+/// Each attempt is cut off after `cfg.attempt_timeout`. Between attempts: jittered exponential
+/// backoff (see [`delays`]: a random delay in the upper half of `initial × 2^n`, capped at
+/// `max_backoff`), which spreads the retries of many policies hitting the same 429 instead of
+/// synchronising them.
 pub async fn retry<T, F, Fut>(backend: &'static str, cfg: &RetryConfig, mut attempt: F) -> Result<T, AdapterError>
 where
     F: FnMut() -> Fut,
@@ -249,12 +249,13 @@ where
 {
     let attempts = cfg.attempts.max(1);
     let mut n = 0;
+    let mut delays = delays(cfg);
     loop {
         n += 1;
         match timed(backend, cfg, attempt()).await {
             Err(e) if e.kind == ErrorKind::Transient && n < attempts => {
                 tracing::debug!(backend, attempt = n, error = %e, "retrying");
-                tokio::time::sleep(backoff(cfg, n)).await;
+                tokio::time::sleep(delays.next().unwrap_or(cfg.max_backoff)).await;
             }
             Err(mut e) if e.kind == ErrorKind::Transient && attempts > 1 => {
                 e.message = format!("{} (gave up after {attempts} attempts)", e.message);
@@ -286,6 +287,7 @@ where
 {
     let attempts = cfg.attempts.max(1);
     let mut n = 0;
+    let mut delays = delays(cfg);
     loop {
         n += 1;
         let e = match timed(backend, cfg, attempt()).await {
@@ -299,7 +301,7 @@ where
             }
             Err(e) => return Err(e),
         };
-        tokio::time::sleep(backoff(cfg, n)).await;
+        tokio::time::sleep(delays.next().unwrap_or(cfg.max_backoff)).await;
         match tokio::time::timeout(cfg.attempt_timeout, landed()).await {
             Ok(Ok(true)) => return Ok(None),
             Ok(Ok(false)) if n >= attempts => {
@@ -337,14 +339,20 @@ async fn timed<T>(
     }
 }
 
-/// The delay before attempt `n + 1`.
-fn backoff(cfg: &RetryConfig, n: u32) -> Duration {
-    let cap = cfg.initial_backoff.saturating_mul(1u32 << (n - 1).min(16)).min(cfg.max_backoff);
-    // A randomly keyed hasher is random enough for jitter and needs no extra dependency.
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u32(n);
-    let fraction = (h.finish() % 1_000_001) as f64 / 1_000_000.0;
-    cap.mul_f64(fraction)
+/// The delays between the attempts of one request: `backon`'s exponential backoff with random
+/// jitter. backon adds up to 100% of each step as jitter, so the steps start at half the
+/// configured delays: the delay before attempt `n + 1` lies in the upper half of
+/// `min(initial × 2^(n−1), max_backoff)` ("equal jitter"). The controller's schedules between
+/// evaluations are the core's seeded backoff instead (`core::backoff`), so replays repeat.
+fn delays(cfg: &RetryConfig) -> impl Iterator<Item = Duration> {
+    use backon::BackoffBuilder as _;
+    backon::ExponentialBuilder::new()
+        .with_min_delay(cfg.initial_backoff / 2)
+        .with_max_delay(cfg.max_backoff / 2)
+        .with_factor(2.0)
+        .with_jitter()
+        .without_max_times()
+        .build()
 }
 
 /// A token bucket per project that keeps this process within Cloud Monitoring's query quota.
@@ -415,12 +423,14 @@ mod tests {
             max_backoff: Duration::from_millis(300),
             attempt_timeout: Duration::from_secs(1),
         };
+        let ms = |d: Duration| d.as_millis();
         for _ in 0..50 {
-            assert!(backoff(&cfg, 1) <= Duration::from_millis(100));
-            assert!(backoff(&cfg, 2) <= Duration::from_millis(200));
-            assert!(backoff(&cfg, 4) <= Duration::from_millis(300));
+            let d: Vec<Duration> = delays(&cfg).take(4).collect();
+            assert!((50..=100).contains(&ms(d[0])), "{d:?}");
+            assert!((100..=200).contains(&ms(d[1])), "{d:?}");
+            assert!((150..=300).contains(&ms(d[2])) && (150..=300).contains(&ms(d[3])), "{d:?}");
         }
-        let distinct: std::collections::HashSet<_> = (0..20).map(|_| backoff(&cfg, 3)).collect();
+        let distinct: std::collections::HashSet<_> = (0..20).map(|_| delays(&cfg).nth(2)).collect();
         assert!(distinct.len() > 1, "backoff must vary between calls");
     }
 

@@ -9,11 +9,10 @@
 //!   no samples (which series it was is logged), because picking one would be a guess;
 //! - the newest, still-filling alignment period is dropped (see [`complete_until`]).
 //!
-//! [`SharedSource`] sits in front of a source so that many policies with the same query cost one
-//! query per tick.
+//! It answers [`MetricQuery::Monitoring`]; request sharing between policies is the port layer's
+//! ([`crate::adapters::SharedSource`]).
 
-use std::collections::{BTreeMap, HashMap};
-use std::sync::Arc;
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use google_cloud_monitoring_v3::client::MetricService;
@@ -21,7 +20,7 @@ use google_cloud_monitoring_v3::model::aggregation::{Aligner, Reducer};
 use google_cloud_monitoring_v3::model::typed_value::Value;
 use google_cloud_monitoring_v3::model::{Aggregation, ListTimeSeriesResponse, TimeInterval, TimeSeries};
 
-use crate::adapters::{AdapterError, ErrorKind, MetricQuery, MetricSource, Series};
+use crate::adapters::{AdapterError, ErrorKind, MetricQuery, MetricSource, MonitoringQuery, Series};
 use crate::core::{DataProblem, Dur, Sample, Ts};
 use crate::gcp::{GcpConfig, QuotaLimiter, RetryConfig, map_error, monitoring_client, retry};
 
@@ -60,7 +59,7 @@ impl CloudMonitoring {
     /// Every page of `query` over `(start, end]`, as the API returned them.
     pub async fn list_pages(
         &self,
-        query: &MetricQuery,
+        query: &MonitoringQuery,
         start: Ts,
         end: Ts,
     ) -> Result<Vec<ListTimeSeriesResponse>, AdapterError> {
@@ -121,6 +120,9 @@ impl CloudMonitoring {
 
 impl MetricSource for CloudMonitoring {
     async fn fetch(&self, query: &MetricQuery, after: Ts, until: Ts) -> Result<Series, AdapterError> {
+        let Some(query) = query.monitoring() else {
+            return Err(AdapterError::new(BACKEND, ErrorKind::Refused, "not a Cloud Monitoring query"));
+        };
         let pages = self.list_pages(query, after, until).await?;
         Ok(series_from_responses(&pages, query.alignment_period, after, until))
     }
@@ -129,7 +131,12 @@ impl MetricSource for CloudMonitoring {
 /// `ebbflow record`: every `timeSeries.list` page of `query` over `(from, to]`, as a JSON array
 /// of response objects (the REST API's own shape: camelCase, int64 values as strings), which
 /// `ebbflow simulate` reads. Nothing is dropped or merged here: the file is the raw answer.
-pub async fn record(cfg: &GcpConfig, query: &MetricQuery, from: Ts, to: Ts) -> Result<serde_json::Value, AdapterError> {
+pub async fn record(
+    cfg: &GcpConfig,
+    query: &MonitoringQuery,
+    from: Ts,
+    to: Ts,
+) -> Result<serde_json::Value, AdapterError> {
     if to <= from {
         return Err(AdapterError::new(BACKEND, ErrorKind::Refused, format!("--to {to} is not after --from {from}")));
     }
@@ -231,123 +238,9 @@ fn dur_to_wkt(d: Dur) -> google_cloud_wkt::Duration {
     google_cloud_wkt::Duration::clamp(d.0.div_euclid(1000), (d.0.rem_euclid(1000) * 1_000_000) as i32)
 }
 
-/// One fetch remembered by [`SharedSource`].
-#[derive(Clone)]
-struct Cached {
-    after: Ts,
-    until: Ts,
-    result: Result<Series, AdapterError>,
-}
-
-/// Shares queries between policies: N policies with the same [`MetricQuery`] cost one query per
-/// tick instead of N.
-///
-/// A fetch of `(after, until]` is served from the last query of the same `MetricQuery` when that
-/// query covered the range (its `after` no later) and was made for an `until` at most `tick` away;
-/// the samples are cut to the range asked. Otherwise the widest range known is queried again. A
-/// failure is shared the same way, so a failing backend is not hammered by every policy in turn.
-/// Concurrent fetches of the same query wait for the one in flight.
-pub struct SharedSource<M> {
-    inner: M,
-    tick: Dur,
-    entries: std::sync::Mutex<HashMap<MetricQuery, Arc<tokio::sync::Mutex<Option<Cached>>>>>,
-    queries: AtomicU64,
-}
-
-impl<M: MetricSource> SharedSource<M> {
-    /// Share `inner`'s results for fetches whose `until` lies within `tick` of a cached query's.
-    pub fn new(inner: M, tick: Dur) -> SharedSource<M> {
-        SharedSource { inner, tick, entries: Default::default(), queries: AtomicU64::new(0) }
-    }
-
-    /// Queries passed to the inner source so far.
-    pub fn queries_issued(&self) -> u64 {
-        self.queries.load(Ordering::Relaxed)
-    }
-
-    /// The wrapped source.
-    pub fn inner(&self) -> &M {
-        &self.inner
-    }
-}
-
-impl<M: MetricSource> MetricSource for SharedSource<M> {
-    async fn fetch(&self, query: &MetricQuery, after: Ts, until: Ts) -> Result<Series, AdapterError> {
-        let slot = {
-            let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
-            entries.entry(query.clone()).or_default().clone()
-        };
-        let mut cached = slot.lock().await;
-        let fresh = cached.as_ref().filter(|c| (until - c.until).0.abs() <= self.tick.0);
-        let hit = fresh.filter(|c| c.after <= after).cloned();
-        let entry = match hit {
-            Some(c) => c,
-            None => {
-                // Widen to what the last query covered, so the next policy's range is a subset.
-                let from = fresh.map_or(after, |c| c.after.min(after));
-                let to = fresh.map_or(until, |c| c.until.max(until));
-                self.queries.fetch_add(1, Ordering::Relaxed);
-                let result = self.inner.fetch(query, from, to).await;
-                let c = Cached { after: from, until: to, result };
-                *cached = Some(c.clone());
-                c
-            }
-        };
-        entry.result.map(|s| Series {
-            samples: s.samples.into_iter().filter(|x| x.at > after && x.at <= until).collect(),
-            problem: s.problem,
-        })
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::Ts;
-    use std::sync::Mutex;
-
-    struct Counting(Mutex<Vec<(Ts, Ts)>>);
-    impl MetricSource for Counting {
-        async fn fetch(&self, _q: &MetricQuery, after: Ts, until: Ts) -> Result<Series, AdapterError> {
-            self.0.lock().unwrap().push((after, until));
-            let samples = (1..=20).map(|i| Sample { at: Ts(i * 60_000), value: i as f64 }).collect();
-            Ok(Series { samples, problem: None })
-        }
-    }
-
-    fn q(filter: &str) -> MetricQuery {
-        MetricQuery {
-            project: "p1".into(),
-            filter: filter.into(),
-            alignment_period: Dur::secs(60),
-            per_series_aligner: "ALIGN_MEAN".into(),
-            cross_series_reducer: None,
-            group_by_fields: vec![],
-        }
-    }
-
-    #[tokio::test]
-    async fn shared_source_issues_one_query_per_distinct_query_per_tick() {
-        let shared = SharedSource::new(Counting(Mutex::new(vec![])), Dur::secs(10));
-        let now = Ts(20 * 60_000);
-        // three policies on the same query, with different history needs, one on another query
-        let a = shared.fetch(&q("cpu"), Ts(5 * 60_000), now).await.unwrap();
-        let b = shared.fetch(&q("cpu"), Ts(15 * 60_000), now + Dur::secs(2)).await.unwrap();
-        let c = shared.fetch(&q("other"), Ts(0), now).await.unwrap();
-        assert_eq!(shared.queries_issued(), 2);
-        assert_eq!(a.samples.len(), 15);
-        assert_eq!(b.samples.first().unwrap().at, Ts(16 * 60_000), "served as a subset");
-        assert_eq!(c.samples.len(), 20);
-        // a wider range than cached in the same tick widens the query once
-        shared.fetch(&q("cpu"), Ts(0), now).await.unwrap();
-        shared.fetch(&q("cpu"), Ts(60_000), now).await.unwrap();
-        assert_eq!(shared.queries_issued(), 3);
-        // next tick: a new query
-        shared.fetch(&q("cpu"), Ts(15 * 60_000), now + Dur::secs(60)).await.unwrap();
-        assert_eq!(shared.queries_issued(), 4);
-        let calls = shared.inner().0.lock().unwrap().clone();
-        assert_eq!(calls[2], (Ts(0), now), "widened to the earliest start asked for");
-    }
 
     #[test]
     fn newest_still_filling_period_is_dropped() {

@@ -62,7 +62,18 @@ fn drive(policy: &Policy, values: &[f64]) -> (PolicyState, u32) {
         let now = Ts(i as i64 * 60_000);
         let s = [Sample { at: now, value: v * 10.0 / size as f64 }];
         let input = [MetricInput { samples: &s, problem: None }];
-        let d = decide(policy, state, &Inputs { current: size, metrics: &input, floor: Floor::None, busy: false }, now);
+        let d = decide(
+            policy,
+            state,
+            &Inputs {
+                current: size,
+                metrics: &input,
+                floor: Floor::None,
+                busy: false,
+                sizes: crate::core::SizeRule::Any,
+            },
+            now,
+        );
         state = d.state;
         if d.desired != size {
             state.begin_resize(size, d.desired, None, now);

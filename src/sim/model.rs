@@ -10,10 +10,11 @@ use std::collections::VecDeque;
 use std::sync::Mutex;
 
 use crate::adapters::{
-    AdapterError, MetricQuery, MetricSource, OperationStatus, ResizeStarted, ScaleTarget, Series, TargetObservation,
+    AdapterError, FloorMetric, MetricQuery, MetricSource, OperationStatus, ResizeStarted, ScaleTarget, Series,
+    TargetObservation,
 };
 use crate::core::MetricKind;
-use crate::core::{Dur, FloorInput, Sample, Ts};
+use crate::core::{Dur, Sample, Ts};
 use crate::sim::trace::Trace;
 
 /// Parameters of the simulated world.
@@ -204,7 +205,12 @@ impl MetricSource for World<'_> {
 impl ScaleTarget for World<'_> {
     fn observe(&self) -> impl Future<Output = Result<TargetObservation, AdapterError>> + Send {
         let size = self.lock().0.requested();
-        std::future::ready(Ok(TargetObservation { size, busy: false, floor: FloorInput::None }))
+        std::future::ready(Ok(TargetObservation {
+            size,
+            busy: false,
+            sizes: crate::core::SizeRule::Any,
+            floor: FloorMetric::None,
+        }))
     }
 
     fn resize(&self, to: u32) -> impl Future<Output = Result<ResizeStarted, AdapterError>> + Send {

@@ -9,13 +9,13 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use ebbflow::adapters::{
-    AdapterError, ErrorKind, MetricQuery, MetricSource, OperationStatus, ResizeStarted, ScaleTarget, Series,
-    TargetObservation,
+    AdapterError, ErrorKind, FloorMetric, MetricQuery, MetricSource, OperationStatus, ResizeStarted, ScaleTarget,
+    Series, TargetObservation,
 };
 use ebbflow::api::{ScalePolicy, TargetRef};
 use ebbflow::controller::Backends;
 use ebbflow::controller::leader::Leadership;
-use ebbflow::core::{FloorInput, Sample, Ts};
+use ebbflow::core::{Sample, Ts};
 use http::{Method, Request, Response};
 use http_body_util::BodyExt;
 use kube::client::Body;
@@ -172,7 +172,12 @@ impl ScaleTarget for Fake {
     async fn observe(&self) -> Result<TargetObservation, AdapterError> {
         let mut w = self.world();
         w.observes += 1;
-        Ok(TargetObservation { size: w.size, busy: w.busy, floor: FloorInput::None })
+        Ok(TargetObservation {
+            size: w.size,
+            busy: w.busy,
+            sizes: ebbflow::core::SizeRule::Any,
+            floor: FloorMetric::None,
+        })
     }
     async fn resize(&self, to: u32) -> Result<ResizeStarted, AdapterError> {
         let mut w = self.world();

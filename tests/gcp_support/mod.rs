@@ -67,9 +67,9 @@ pub fn policy() -> (Policy, Vec<MetricQuery>) {
     (policy, queries)
 }
 
-/// A Bigtable cluster adapter whose storage floor is read through `source`.
-pub async fn bigtable(cfg: &GcpConfig, source: Arc<CloudMonitoring>) -> BigtableCluster<CloudMonitoring> {
-    BigtableCluster::connect(cfg, &bigtable_ref(), source, clock(now())).await.unwrap()
+/// A Bigtable cluster adapter (the tick reads its storage floor through the policy's source).
+pub async fn bigtable(cfg: &GcpConfig) -> BigtableCluster {
+    BigtableCluster::connect(cfg, &bigtable_ref()).await.unwrap()
 }
 
 pub async fn gke(cfg: &GcpConfig, adjust: bool) -> GkeNodePool {
@@ -79,7 +79,7 @@ pub async fn gke(cfg: &GcpConfig, adjust: bool) -> GkeNodePool {
 /// One tick of the Bigtable CPU policy against the fake, from a fresh state.
 pub async fn bigtable_tick(cfg: &GcpConfig) -> Result<TickReport, ebbflow::tick::TickError> {
     let source = Arc::new(CloudMonitoring::new(cfg).await.unwrap());
-    let target = bigtable(cfg, source.clone()).await;
+    let target = bigtable(cfg).await;
     let (policy, queries) = policy();
     tick(&policy, &queries, PolicyState::default(), source.as_ref(), &target, now()).await
 }

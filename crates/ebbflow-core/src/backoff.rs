@@ -1,7 +1,8 @@
 //! Exponential backoff with deterministic jitter for the schedules the controller keeps between
 //! evaluations (resizes after failures, evaluations after errors). Pure: the jitter comes from a
 //! seed the caller passes (a policy key, a time), not from a random source, so replays repeat.
-//! (Retries of one request within an evaluation use `gcp::retry`'s random full jitter.)
+//! This is the one seeded backoff; retries of one request within an evaluation use `backon`'s
+//! random jitter in `gcp::retry` (outside the core, which depends on serde and jiff only).
 
 use crate::time::Dur;
 

@@ -22,6 +22,7 @@ use std::fmt::Write as _;
 use crate::forecast::ForecastMode;
 use crate::policy::{MetricPolicy, MissingDataPolicy, Mode, Policy};
 use crate::signal::{Ingest, Sample};
+use crate::sizes::SizeRule;
 use crate::state::PolicyState;
 use crate::time::{Dur, Ts};
 
@@ -80,6 +81,8 @@ pub struct Inputs<'a> {
     pub floor: Floor,
     /// The target reports a resize running that this policy did not start.
     pub busy: bool,
+    /// The sizes the target can take: every size the decision asks for is one of them.
+    pub sizes: SizeRule,
 }
 
 /// Why a metric counts as missing.
@@ -630,16 +633,24 @@ pub fn decide(policy: &Policy, mut state: PolicyState, inputs: &Inputs<'_>, now:
         return d;
     }
 
-    // 5a. Hard bounds are the user's intent and apply whatever the metrics say.
+    // 5a. Hard bounds are the user's intent and apply whatever the metrics say. Only sizes the
+    // target can take are asked for (see `core::sizes`): the bounds are the reachable sizes
+    // inside [minSize, maxSize], and when there is none, no resize can honour both.
+    let sizes = inputs.sizes;
+    let Some((lo, hi)) = sizes.bounds(policy.min_size, policy.max_size) else {
+        d.reason = Reason::AtMaxSize;
+        d.limited_by = Some(Limit::MaxSize);
+        return d;
+    };
     let floor = match inputs.floor {
-        Floor::Nodes(f) => f.min(policy.max_size),
+        Floor::Nodes(f) => sizes.up(f).unwrap_or(hi).min(hi),
         _ => 0,
     };
     if current < policy.min_size {
-        d.desired = policy.min_size.max(floor);
+        d.desired = lo.max(floor);
         d.reason = Reason::RaiseToMinSize;
     } else if current > policy.max_size {
-        d.desired = policy.max_size;
+        d.desired = hi;
         d.reason = Reason::LowerToMaxSize;
     } else if current < floor {
         d.desired = floor;
@@ -666,10 +677,10 @@ pub fn decide(policy: &Policy, mut state: PolicyState, inputs: &Inputs<'_>, now:
             } else {
                 Reason::ScaleOut
             };
-            scale_out(policy, &mut d, up, why, now);
+            scale_out(policy, &mut d, up, why, (sizes, hi), now);
         } else if down < current {
             let fresh = d.metrics[..n].iter().any(|m| m.accepted > 0);
-            scale_in(policy, &mut d, down, floor, inputs.floor, missing > 0, fresh, now);
+            scale_in(policy, &mut d, down, floor, inputs.floor, missing > 0, fresh, (sizes, lo), now);
         } else if rec < current {
             d.reason = Reason::StabilizingScaleIn;
         } else if rec > current {
@@ -699,9 +710,9 @@ pub fn decide(policy: &Policy, mut state: PolicyState, inputs: &Inputs<'_>, now:
     d
 }
 
-fn scale_out(policy: &Policy, d: &mut Decision, want: u32, why: Reason, now: Ts) {
+fn scale_out(policy: &Policy, d: &mut Decision, want: u32, why: Reason, (sizes, hi): (SizeRule, u32), now: Ts) {
     let current = d.current;
-    let capped = want.min(policy.max_size);
+    let capped = sizes.up(want).unwrap_or(hi).min(hi);
     if capped <= current {
         d.reason = Reason::AtMaxSize;
         d.limited_by = Some(Limit::MaxSize);
@@ -716,7 +727,8 @@ fn scale_out(policy: &Policy, d: &mut Decision, want: u32, why: Reason, now: Ts)
         }
     }
     let step = policy.scale_out.max_step(current, true);
-    let stepped = capped.min(current.saturating_add(step));
+    // A step moves at least one reachable size.
+    let stepped = sizes.up(capped.min(current.saturating_add(step))).unwrap_or(capped).min(capped);
     d.desired = stepped;
     d.reason = why;
     d.limited_by = if stepped < capped {
@@ -737,6 +749,7 @@ fn scale_in(
     floor_kind: Floor,
     missing: bool,
     fresh: bool,
+    (sizes, lo): (SizeRule, u32),
     now: Ts,
 ) {
     let current = d.current;
@@ -748,12 +761,16 @@ fn scale_in(
         d.reason = Reason::AwaitingFreshData;
         return;
     }
-    let lower = policy.min_size.max(floor);
-    let bounded = want.max(lower);
+    let lower = lo.max(floor);
+    // Rounded up: a size the target can take that still carries what the load needs.
+    let bounded = sizes.up(want.max(lower)).unwrap_or(current);
     if bounded >= current {
-        if floor > policy.min_size && floor >= current {
+        if floor > lo && floor >= current {
             d.reason = Reason::AtStorageFloor;
             d.limited_by = Some(Limit::StorageFloor);
+        } else if want.max(lower) < current {
+            // The next size the target can take below is too small for the load.
+            d.reason = Reason::WithinTolerance;
         } else {
             d.reason = Reason::AtMinSize;
             d.limited_by = Some(Limit::MinSize);
@@ -798,13 +815,17 @@ fn scale_in(
         return;
     }
     let step = policy.scale_in.max_step(current, false);
-    let stepped = bounded.max(current.saturating_sub(step));
+    // A step moves at least one reachable size (`bounded` is reachable and below `current`).
+    let stepped = match sizes.up(bounded.max(current.saturating_sub(step))) {
+        Some(s) if s < current => s,
+        _ => sizes.below(current).unwrap_or(bounded).max(bounded),
+    };
     d.desired = stepped;
     d.reason = Reason::ScaleIn;
     d.limited_by = if stepped > bounded {
         Some(Limit::Step)
-    } else if bounded > want {
-        Some(if floor > policy.min_size && bounded == floor { Limit::StorageFloor } else { Limit::MinSize })
+    } else if lower > want {
+        Some(if floor > lo && lower == floor { Limit::StorageFloor } else { Limit::MinSize })
     } else {
         None
     };

@@ -13,7 +13,8 @@
 //! floor = max(1, ceil(utilization × serve_nodes / storage_target))
 //! ```
 
-use crate::decide::Floor;
+use crate::decide::{DataProblem, Floor};
+use crate::signal::Sample;
 use crate::state::PolicyState;
 use crate::time::{Dur, Ts};
 
@@ -41,6 +42,24 @@ pub enum FloorInput {
     Storage(StorageReading),
     /// The floor could not be read (the query failed, no sample, NaN): why, for people.
     Unreadable(String),
+}
+
+/// How far back the tick reads the storage metric: it moves slowly, and a sample older than
+/// this says too little about the data now.
+pub const STORAGE_LOOKBACK: Dur = Dur::mins(15);
+
+/// Read a fetched storage utilization series (the newest sample of the last
+/// [`STORAGE_LOOKBACK`]) as the floor's input. No sample, NaN, negative or unclean data is
+/// unreadable, with why, which blocks scale-in.
+pub fn storage_input(samples: &[Sample], problem: Option<DataProblem>, storage_target: f64) -> FloorInput {
+    match (problem, samples.last()) {
+        (None, Some(s)) if s.value.is_finite() && s.value >= 0.0 => {
+            FloorInput::Storage(StorageReading { at: s.at, utilization: s.value, storage_target })
+        }
+        (None, Some(s)) => FloorInput::Unreadable(format!("storage utilization is {} (not a fraction)", s.value)),
+        (None, None) => FloorInput::Unreadable("no storage utilization sample in the last 15 minutes".into()),
+        (Some(p), _) => FloorInput::Unreadable(format!("storage utilization data is not clean: {p:?}")),
+    }
 }
 
 /// The floor `input` sets for a target of `current` nodes, given the resize history in `state`.

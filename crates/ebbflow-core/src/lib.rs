@@ -19,6 +19,7 @@ pub mod forecast;
 pub mod policy;
 pub mod settle;
 pub mod signal;
+pub mod sizes;
 pub mod smoothing;
 pub mod state;
 pub mod time;
@@ -30,6 +31,7 @@ pub use decide::{
 pub use floor::{FloorInput, StorageReading};
 pub use policy::{MetricKind, MissingDataPolicy, Mode, Policy, SmoothingKind};
 pub use signal::Sample;
+pub use sizes::SizeRule;
 pub use state::PolicyState;
 pub use time::{Dur, Ts};
 

@@ -63,9 +63,10 @@ pub fn settle(
     busy: bool,
     now: Ts,
 ) -> OperationOutcome {
-    // Whether the target got where the resize was going. A target may round (Bigtable's 2x node
-    // scaling to even sizes, a node pool to whole nodes per zone), so a scale-in counts as done
-    // once the size dropped, a scale-out once it reached the size asked for.
+    // Whether the target got where the resize was going. The core asks only for sizes the target
+    // said it can take (`core::sizes`), but what it can take may change under it (zones added to
+    // a pool), so a scale-in counts as done once the size dropped, a scale-out once it reached
+    // the size asked for.
     let reached = |size: u32| if flight.to > flight.from { size >= flight.to } else { size < flight.from };
     let mut backoff = true;
     let status = match answer {

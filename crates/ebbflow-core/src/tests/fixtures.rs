@@ -49,11 +49,13 @@ pub struct World {
     pub size: u32,
     pub now: i64,
     pub floor: Floor,
+    /// The sizes the target can take.
+    pub sizes: SizeRule,
 }
 
 impl World {
     pub fn new(policy: Policy, size: u32) -> World {
-        World { policy, state: PolicyState::default(), size, now: 0, floor: Floor::None }
+        World { policy, state: PolicyState::default(), size, now: 0, floor: Floor::None, sizes: SizeRule::Any }
     }
 
     /// Advance one minute, offer one sample of `value` measured now, decide, and apply.
@@ -66,7 +68,7 @@ impl World {
     pub fn step_with(&mut self, samples: &[Sample], problem: Option<DataProblem>) -> Decision {
         self.now += 1;
         let input = [MetricInput { samples, problem }];
-        let inputs = Inputs { current: self.size, metrics: &input, floor: self.floor, busy: false };
+        let inputs = Inputs { current: self.size, metrics: &input, floor: self.floor, busy: false, sizes: self.sizes };
         let d = decide(&self.policy, std::mem::take(&mut self.state), &inputs, at(self.now));
         self.state = d.state.clone();
         if d.is_resize() {

@@ -71,7 +71,14 @@ fn drive(policy: Policy, start: u32, ticks: &[Tick], mut check: impl FnMut(&Worl
         let (samples, problem) = input_of(t, w.now + 1);
         let before = w.state.clone();
         let d = w.step_with(&samples, problem);
-        let snapshot = World { policy: w.policy.clone(), state: before, size: d.current, now: w.now, floor: w.floor };
+        let snapshot = World {
+            policy: w.policy.clone(),
+            state: before,
+            size: d.current,
+            now: w.now,
+            floor: w.floor,
+            sizes: w.sizes,
+        };
         check(&snapshot, &d, t);
     }
     w
@@ -126,7 +133,7 @@ proptest! {
         let decide_on = |value: f64| {
             let s = [Sample { at: at(w.now + 1), value }, Sample { at: now, value }];
             let input = [MetricInput { samples: &s, problem: None }];
-            decide(&w.policy, w.state.clone(), &Inputs { current: w.size, metrics: &input, floor: Floor::None, busy: false }, now)
+            decide(&w.policy, w.state.clone(), &Inputs { current: w.size, metrics: &input, floor: Floor::None, busy: false, sizes: SizeRule::Any }, now)
         };
         let low = decide_on(v);
         let high = decide_on(v + extra);
@@ -189,7 +196,7 @@ proptest! {
                 .collect();
             let input = [MetricInput { samples: &samples, problem: None }];
             let now = Ts(minute as i64 * 60_000 + 50_000);
-            let d = decide(&policy, state, &Inputs { current: size, metrics: &input, floor: Floor::None, busy: false }, now);
+            let d = decide(&policy, state, &Inputs { current: size, metrics: &input, floor: Floor::None, busy: false, sizes: SizeRule::Any }, now);
             state = d.state;
             // Stored as JSON, a NaN or an infinity becomes `null`, and the next start failed to
             // read it ("invalid type: null, expected f64"). Debug prints them as NaN / inf.
@@ -199,6 +206,49 @@ proptest! {
             let json = serde_json::to_string(&state).expect("serializes");
             let back: Result<PolicyState, _> = serde_json::from_str(&json);
             prop_assert!(back.is_ok(), "{json}");
+        }
+    }
+}
+
+/// Rules a target may have: every size, per-zone multiples, a Spanner-like ladder (scaled down
+/// so it matters at the sizes the policies here reach).
+fn arb_rule() -> impl Strategy<Value = SizeRule> {
+    prop_oneof![
+        1 => Just(SizeRule::Any),
+        3 => (2u32..5).prop_map(SizeRule::Multiple),
+        1 => Just(SizeRule::Ladder { fine: 2, threshold: 10, coarse: 5 }),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    /// Whatever the load, the floor and the bounds, a resize only ever asks for a size the
+    /// target can take, inside [minSize, maxSize]; and so the state only records such sizes.
+    #[test]
+    fn decide_never_asks_for_an_unreachable_size(
+        policy in arb_policy(),
+        sizes in arb_rule(),
+        start in 1u32..45,
+        floor in prop::option::of(1u32..45),
+        ticks in prop::collection::vec(arb_tick(), 1..120),
+    ) {
+        let mut w = World::new(policy, start);
+        w.sizes = sizes;
+        w.floor = floor.map_or(Floor::None, Floor::Nodes);
+        for &t in &ticks {
+            let (samples, problem) = input_of(t, w.now + 1);
+            let d = w.step_with(&samples, problem);
+            if d.is_resize() {
+                prop_assert!(sizes.allows(d.desired), "{sizes:?} cannot take {} ({:?})", d.desired, d.reason);
+                prop_assert!(
+                    d.desired >= w.policy.min_size && d.desired <= w.policy.max_size,
+                    "{} not in [{}, {}]", d.desired, w.policy.min_size, w.policy.max_size
+                );
+            }
+            for r in &w.state.resizes {
+                prop_assert!(sizes.allows(r.to), "the state recorded {} under {sizes:?}", r.to);
+            }
         }
     }
 }

@@ -173,7 +173,7 @@ fn scale_out_only_lets_healthy_metrics_scale_out_but_never_in() {
         let d = decide(
             &policy,
             state,
-            &Inputs { current: size, metrics: &inputs, floor: Floor::None, busy: false },
+            &Inputs { current: size, metrics: &inputs, floor: Floor::None, busy: false, sizes: SizeRule::Any },
             at(now),
         );
         state = d.state.clone();
@@ -227,7 +227,12 @@ fn a_resize_in_flight_blocks_further_resizes() {
     state.begin_resize(4, 6, Some("operations/1".into()), at(0));
     let s = [Sample { at: at(1), value: 1.0 }];
     let input = [MetricInput { samples: &s, problem: None }];
-    let d = decide(&p, state, &Inputs { current: 4, metrics: &input, floor: Floor::None, busy: false }, at(1));
+    let d = decide(
+        &p,
+        state,
+        &Inputs { current: 4, metrics: &input, floor: Floor::None, busy: false, sizes: SizeRule::Any },
+        at(1),
+    );
     assert_eq!(d.reason, Reason::ResizeInProgress);
     assert!(!d.is_resize());
 }
@@ -285,7 +290,7 @@ fn state_survives_a_round_trip_and_decides_the_same() {
     let restored: PolicyState = serde_json::from_str(&json).unwrap();
     let s = [Sample { at: at(w.now + 1), value: 0.2 }];
     let input = [MetricInput { samples: &s, problem: None }];
-    let inputs = Inputs { current: w.size, metrics: &input, floor: Floor::None, busy: false };
+    let inputs = Inputs { current: w.size, metrics: &input, floor: Floor::None, busy: false, sizes: SizeRule::Any };
     let a = decide(&w.policy, w.state.clone(), &inputs, at(w.now + 1));
     let b = decide(&w.policy, restored, &inputs, at(w.now + 1));
     assert_eq!(a, b);
@@ -340,4 +345,44 @@ fn failed_resizes_back_off() {
     assert!(d.is_resize(), "{:?}", d.reason);
     w.state.note_resize_success();
     assert_eq!((w.state.resize_failures, w.state.retry_resize_at, w.state.last_resize_error), (0, None, None));
+}
+
+/// A node pool in 3 zones changes by whole nodes per zone: the decision asks for multiples of 3,
+/// rounding up on the way out and keeping capacity for the load on the way in.
+#[test]
+fn a_three_zone_pool_is_resized_in_multiples_of_three() {
+    let mut p = policy();
+    p.scale_in.cooldown = Dur::ZERO;
+    p.scale_in.stabilization = Dur::ZERO;
+    p.spike = None;
+    p.min_size = 2;
+    p.max_size = 20;
+    let mut w = World::new(p, 6);
+    w.sizes = SizeRule::Multiple(3);
+    // 6 x 0.9 = 5.4 nodes of work; ceil(5.4 / 0.57) = 10, rounded up to 12.
+    let out = (0..3).map(|_| w.step(0.9)).find(|d| d.is_resize()).expect("a scale-out");
+    assert_eq!((out.reason, out.desired), (Reason::ScaleOut, 12));
+    // Load drops to 3 nodes of work, which needs ceil(3 / 0.57) = 6 nodes: the pool comes down
+    // by whole zones to 6 (3 would be too few).
+    let ds = w.run_demand(3.0, 40);
+    assert!(ds.iter().filter(|d| d.is_resize()).all(|d| d.desired % 3 == 0), "{ds:?}");
+    assert_eq!(w.size, 6);
+    // minSize 2 is not a size the pool can take: the lowest is 3.
+    let mut low = World::new(w.policy.clone(), 1);
+    low.sizes = SizeRule::Multiple(3);
+    assert_eq!((low.step(0.0).reason, low.size), (Reason::RaiseToMinSize, 3));
+}
+
+/// When no size the target can take lies within [minSize, maxSize], no resize can honour both:
+/// the size stays.
+#[test]
+fn no_reachable_size_inside_the_bounds_keeps_the_size() {
+    let mut p = policy();
+    p.min_size = 4;
+    p.max_size = 5;
+    let mut w = World::new(p, 3);
+    w.sizes = SizeRule::Multiple(3);
+    let d = w.step(2.0);
+    assert!(!d.is_resize());
+    assert_eq!((d.reason, d.limited_by), (Reason::AtMaxSize, Some(Limit::MaxSize)));
 }
