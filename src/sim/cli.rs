@@ -387,8 +387,8 @@ fn sweep(args: &SimulateArgs, base: &Scenario) -> Result<(), String> {
     Ok(())
 }
 
-/// A progress bar on stderr, shown only on a terminal.
-struct Progress {
+/// A progress bar on stderr, shown only on a terminal (`simulate --sweep` and `tune`).
+pub(crate) struct Progress {
     total: usize,
     show: bool,
     started: Instant,
@@ -396,7 +396,7 @@ struct Progress {
 }
 
 impl Progress {
-    fn new(total: usize, off: bool) -> Progress {
+    pub(crate) fn new(total: usize, off: bool) -> Progress {
         Progress {
             total,
             show: !off && total > 1 && std::io::stderr().is_terminal(),
@@ -405,7 +405,7 @@ impl Progress {
         }
     }
 
-    fn tick(&mut self, done: usize) {
+    pub(crate) fn tick(&mut self, done: usize) {
         if !self.show || self.last_draw.is_some_and(|t| t.elapsed().as_millis() < 100) && done < self.total {
             return;
         }
@@ -424,7 +424,7 @@ impl Progress {
         let _ = err.flush();
     }
 
-    fn done(&self) {
+    pub(crate) fn done(&self) {
         if self.show {
             eprintln!();
         }
