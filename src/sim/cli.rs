@@ -469,6 +469,23 @@ fn bench(args: &SimulateArgs) -> Result<(), String> {
         algorithms,
         samples as f64 / secs / 1e6
     );
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let t = crate::sim::tune::bench::measure(crate::sim::tune::bench::GOAL_SAMPLES, 8 * threads, 200, threads);
+    println!(
+        "tune: {} variants x {} samples (synthetic 60 days, 1-minute) in {:.2}s on {} threads = {:.1} million variant-samples/s; 10,000 variants x 86,400 samples would take {:.0}s replayed to the end",
+        t.variants,
+        t.samples,
+        t.seconds,
+        t.threads,
+        t.rate() / 1e6,
+        t.goal_seconds()
+    );
+    println!(
+        "tune search: {} variants in {:.2}s with early stops of beaten variants; 10,000 variants at that pace: {:.0}s",
+        t.search_variants,
+        t.search_seconds,
+        t.goal_search_seconds()
+    );
     let state = crate::sim::bench::state_bytes_after_long_run();
     println!("policy state after 1,000,000 samples: {state} bytes serialized (bounded by the windows, not the trace)");
     Ok(())

@@ -6,6 +6,7 @@
 //! the front is then replayed over the whole trace and scored on the later days it never saw
 //! (the held-back days), so a variant that only fits the days it was tuned on shows it.
 
+pub mod bench;
 pub mod output;
 pub mod search;
 pub mod space;
@@ -284,7 +285,8 @@ impl TuneArgs {
             if file.trace.is_none() {
                 return Err(format!("{source}: the scenario names no trace; add `trace: FILE` to it"));
             }
-            let sc = Scenario::build(file).map_err(|e| format!("{source}: {e}"))?;
+            let sc =
+                Scenario::build(file).map_err(|e| if e.contains(&source) { e } else { format!("{source}: {e}") })?;
             policies.push((source.clone(), policy));
             cases.push(split(&source, sc, self.holdout)?);
         }

@@ -177,7 +177,7 @@ pub fn latin_hypercube(rng: &mut Rng, n: usize, d: usize) -> Vec<Vec<f64>> {
 /// Run `points` on `threads` workers; `worker()` makes one worker's evaluator (each keeps its
 /// own scratch copy of the scenarios). `front` is the front's scores when the batch started;
 /// `done(k)` is called on this thread as results come in.
-fn run_batch<W, E>(
+pub fn run_batch<W, E>(
     points: &[Vec<f64>],
     front: &[Scores],
     threads: usize,
