@@ -468,8 +468,11 @@ pub struct Tuned {
     pub start: Member,
     /// The front, cheapest first.
     pub front: Vec<Member>,
-    /// Index into `front` of the recommendation, if a member meets the constraints.
+    /// Index into `front` of the cheapest member that meets the constraints, if one does.
     pub recommended: Option<usize>,
+    /// That member with the changes that do not pay reverted (see [`simplify`]): the policy
+    /// recommended and written.
+    pub recommendation: Option<Member>,
     /// The constraints, with the starting policy's over-limit filled in when none was given.
     pub constraints: Constraints,
     /// Days tuned on and held back, summed over the traces.
@@ -525,6 +528,10 @@ pub fn tune(problem: &Problem, cfg: &search::Config, mut progress: impl FnMut(us
     let start = member(None)?;
     let front: Vec<Member> = found.front.iter().map(|&i| member(Some(i))).collect::<Result<_, _>>()?;
     let recommended = front.iter().position(|m| m.meets);
+    let recommendation = match recommended {
+        Some(i) => Some(simplify(problem, &front[i], &constraints, tune_days)?),
+        None => None,
+    };
     let rows_per_variant = problem
         .cases
         .iter()
@@ -533,7 +540,58 @@ pub fn tune(problem: &Problem, cfg: &search::Config, mut progress: impl FnMut(us
             ((c.cutoff - a).0 / c.scenario.policy.interval.0.max(1)) as usize + 1
         })
         .sum();
-    Ok(Tuned { found, start, front, recommended, constraints, tune_days, held_days, seconds, rows_per_variant })
+    Ok(Tuned {
+        found,
+        start,
+        front,
+        recommended,
+        recommendation,
+        constraints,
+        tune_days,
+        held_days,
+        seconds,
+        rows_per_variant,
+    })
+}
+
+/// How much more a reverted field may cost, as a share of the recommended variant's
+/// node-minutes, and still be reverted.
+pub const SIMPLER_COST: f64 = 0.002;
+
+/// Revert, one field at a time, each change of `m` whose revert still meets the constraints on
+/// the tuning days at no more than [`SIMPLER_COST`] more node-minutes than `m`: a variant bred
+/// from random points moves every field, and most of those moves change nothing that matters.
+/// What is left is the short list of changes a person can review.
+pub fn simplify(problem: &Problem, m: &Member, constraints: &Constraints, tune_days: f64) -> Result<Member, String> {
+    let dims = &problem.dims;
+    let mut values: Vec<f64> = dims.iter().map(|d| d.knob.get(&m.spec, 0).unwrap_or(d.base)).collect();
+    let mut best = m.clone();
+    for (k, d) in dims.iter().enumerate() {
+        // A starting value outside the bounds (the guidance excludes it) cannot come back.
+        if (values[k] - d.base).abs() <= 1e-9 || !(d.lo..=d.hi).contains(&d.base) {
+            continue;
+        }
+        let mut trial = values.clone();
+        trial[k] = d.base;
+        let spec = space::apply(&problem.spec, 0, dims, &trial);
+        if constraints.bigtable && space::bigtable_guidance_problem(&spec).is_some() {
+            continue;
+        }
+        let split = score_split(problem, &spec)?;
+        if constraints.meet(&split.tuning, tune_days)
+            && split.tuning.node_minutes <= m.split.tuning.node_minutes * (1.0 + SIMPLER_COST)
+        {
+            values = trial;
+            best = Member {
+                index: m.index,
+                changes: space::changes(dims, &values, problem.metric),
+                spec,
+                split,
+                meets: true,
+            };
+        }
+    }
+    Ok(best)
 }
 
 /// Run the command; the error is the message for the user.
@@ -549,11 +607,11 @@ pub fn run(args: &TuneArgs) -> Result<(), String> {
         std::fs::write(path, output::chart_svg(&problem, &tuned))
             .map_err(|e| format!("--chart {}: cannot write: {e}", path.display()))?;
     }
-    let Some(best) = tuned.recommended else {
+    let Some(best) = &tuned.recommendation else {
         return Err(output::no_variant_meets(&tuned));
     };
     if let Some(path) = &args.out {
-        let yaml = output::policy_yaml(&problem, &tuned, &tuned.front[best], args)?;
+        let yaml = output::policy_yaml(&problem, &tuned, best, args)?;
         write_file(path, &yaml).map_err(|e| format!("--out {}: cannot write: {e}", path.display()))?;
         println!("wrote the recommended policy to {}", path.display());
     }

@@ -92,7 +92,10 @@ pub fn report(problem: &Problem, t: &Tuned, args: &TuneArgs) -> String {
         t.front.len(),
         if rows.len() < t.front.len() { format!("; {} shown (--show 0 for all)", rows.len()) } else { String::new() }
     );
-    let _ = writeln!(o, "* recommended, + meets the constraints; figures are per day.");
+    let _ = writeln!(
+        o,
+        "start: the starting policy; rec: the recommendation (* with its ineffective changes reverted); + meets the constraints. Figures are per day."
+    );
     let _ = writeln!(o);
     let _ = writeln!(
         o,
@@ -110,6 +113,9 @@ pub fn report(problem: &Problem, t: &Tuned, args: &TuneArgs) -> String {
         let _ = writeln!(o, "{label:>7}  {a:>9.0} {b:>9.2} {c:>8.1}  {x:>9.0} {y:>9.2} {z:>8.1}  {}", change_text(m));
     };
     row(&mut o, "start".into(), &t.start);
+    if let Some(m) = &t.recommendation {
+        row(&mut o, "rec".into(), m);
+    }
     for i in rows {
         let mark = if Some(i) == t.recommended {
             "*"
@@ -121,12 +127,21 @@ pub fn report(problem: &Problem, t: &Tuned, args: &TuneArgs) -> String {
         row(&mut o, format!("{mark}{}", i + 1), &t.front[i]);
     }
     let _ = writeln!(o);
-    if let Some(best) = t.recommended {
-        let m = &t.front[best];
-        let _ =
-            writeln!(o, "Recommended: variant {} (the cheapest on the front that meets the constraints).", best + 1);
+    if let (Some(best), Some(m)) = (t.recommended, &t.recommendation) {
+        let from = &t.front[best];
+        let _ = writeln!(
+            o,
+            "Recommended: variant {} (the cheapest on the front that meets the constraints), keeping {} of its {} changes; reverting the others costs at most {}% more and still meets the constraints:",
+            best + 1,
+            m.changes.len(),
+            from.changes.len(),
+            super::SIMPLER_COST * 100.0
+        );
         for (path, from, to) in &m.changes {
             let _ = writeln!(o, "  {path}: {from} -> {to}");
+        }
+        if m.changes.is_empty() {
+            let _ = writeln!(o, "  (no change: the starting policy already is the cheapest that meets them)");
         }
         let _ = writeln!(o, "  tuning days:    {}", versus(&m.split.tuning, &t.start.split.tuning, t.tune_days));
         let _ = writeln!(o, "  held-back days: {}", versus(&m.split.held, &t.start.split.held, t.held_days));
@@ -444,8 +459,8 @@ pub fn chart_svg(problem: &Problem, t: &Tuned) -> String {
         px(start.0) - 4.5,
         py(start.1) - 4.5
     );
-    if let Some(r) = t.recommended {
-        let (x, y) = (px(front[r].0), py(front[r].1));
+    if let Some(m) = &t.recommendation {
+        let (x, y) = (px(m.split.tuning.node_minutes / td), py(m.split.tuning.over_limit / td));
         let _ =
             writeln!(s, r##"<circle cx="{x:.1}" cy="{y:.1}" r="8" fill="none" stroke="#c33" stroke-width="2.5"/>"##);
     }
