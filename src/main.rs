@@ -20,6 +20,9 @@ enum Command {
     Crd,
     /// Replay recorded metrics through a policy and compare it with baselines (no cluster, no cloud).
     Simulate(ebbflow::sim::cli::SimulateArgs),
+    /// Search a policy's parameters on recorded traces: the Pareto front of cost, overload and
+    /// scale actions, and the cheapest variant that meets your constraints, as ready-to-apply YAML.
+    Tune(ebbflow::sim::tune::TuneArgs),
     /// Run the controller: in-cluster (default) or standalone with --policies and --state.
     Run(RunArgs),
     /// Save Cloud Monitoring ListTimeSeries responses (all pages, as a JSON array) for `simulate`.
@@ -58,6 +61,7 @@ fn try_main() -> Result<()> {
         }
         Command::Run(args) => run(args),
         Command::Simulate(args) => ebbflow::sim::cli::run(&args).map_err(anyhow::Error::msg),
+        Command::Tune(args) => ebbflow::sim::tune::run(&args).map_err(anyhow::Error::msg),
         Command::Record(args) => record(args),
         Command::Status(args) => ebbflow::readout::cli::run(&args).map_err(anyhow::Error::msg),
         Command::Validate { files } => {

@@ -390,8 +390,8 @@ fn sweep(args: &SimulateArgs, base: &Scenario) -> Result<(), String> {
     Ok(())
 }
 
-/// A progress bar on stderr, shown only on a terminal.
-struct Progress {
+/// A progress bar on stderr, shown only on a terminal (`simulate --sweep` and `tune`).
+pub(crate) struct Progress {
     total: usize,
     show: bool,
     started: Instant,
@@ -399,7 +399,7 @@ struct Progress {
 }
 
 impl Progress {
-    fn new(total: usize, off: bool) -> Progress {
+    pub(crate) fn new(total: usize, off: bool) -> Progress {
         Progress {
             total,
             show: !off && total > 1 && std::io::stderr().is_terminal(),
@@ -408,7 +408,7 @@ impl Progress {
         }
     }
 
-    fn tick(&mut self, done: usize) {
+    pub(crate) fn tick(&mut self, done: usize) {
         if !self.show || self.last_draw.is_some_and(|t| t.elapsed().as_millis() < 100) && done < self.total {
             return;
         }
@@ -427,7 +427,7 @@ impl Progress {
         let _ = err.flush();
     }
 
-    fn done(&self) {
+    pub(crate) fn done(&self) {
         if self.show {
             eprintln!();
         }
@@ -471,6 +471,23 @@ fn bench(args: &SimulateArgs) -> Result<(), String> {
         scenarios.len(),
         algorithms,
         samples as f64 / secs / 1e6
+    );
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let t = crate::sim::tune::bench::measure(crate::sim::tune::bench::GOAL_SAMPLES, 8 * threads, 200, threads);
+    println!(
+        "tune: {} variants x {} samples (synthetic 60 days, 1-minute) in {:.2}s on {} threads = {:.1} million variant-samples/s; 10,000 variants x 86,400 samples would take {:.0}s replayed to the end",
+        t.variants,
+        t.samples,
+        t.seconds,
+        t.threads,
+        t.rate() / 1e6,
+        t.goal_seconds()
+    );
+    println!(
+        "tune search: {} variants in {:.2}s with early stops of beaten variants; 10,000 variants at that pace: {:.0}s",
+        t.search_variants,
+        t.search_seconds,
+        t.goal_search_seconds()
     );
     let state = crate::sim::bench::state_bytes_after_long_run();
     println!("policy state after 1,000,000 samples: {state} bytes serialized (bounded by the windows, not the trace)");

@@ -11,6 +11,7 @@ pub mod model;
 pub mod report;
 pub mod scenario;
 pub mod trace;
+pub mod tune;
 
 use std::future::Future;
 use std::pin::pin;
@@ -84,6 +85,15 @@ pub(crate) fn grid(trace: &Trace, policy: &Policy) -> impl Iterator<Item = Ts> {
 
 /// Replay the scenario's policy.
 pub fn run_policy(sc: &Scenario) -> Run {
+    run_policy_while(sc, |_, _| true)
+}
+
+/// Replay the scenario's policy for as long as `go_on(now, rows so far)` says, asked before each
+/// evaluation: `ebbflow tune` stops at the end of its tuning days, and stops a variant early
+/// once its running scores already lose to the best found (every score only grows). The rows
+/// and the summary are those of the evaluations made; a replay that runs to the end is exactly
+/// [`run_policy`]'s.
+pub fn run_policy_while(sc: &Scenario, mut go_on: impl FnMut(Ts, &[Step]) -> bool) -> Run {
     let metric = &sc.policy.metrics[0];
     let world = model::World::new(&sc.trace, metric.kind, sc.model);
     let queries = [MetricQuery::from_spec(&sc.spec.metrics[0].query, "simulated")];
@@ -91,6 +101,9 @@ pub fn run_policy(sc: &Scenario) -> Run {
     let mut state = PolicyState::default();
     let mut steps = Vec::with_capacity(sc.evaluations());
     for now in grid(&sc.trace, &sc.policy) {
+        if !go_on(now, &steps) {
+            break;
+        }
         world.advance(now);
         let report = match run_now(tick(&sc.policy, &queries, state.clone(), &world, &world, now)) {
             Ok(r) => r,
