@@ -160,7 +160,9 @@ impl Scenario {
         let provision_delay = dur("provision-delay", &file.provision_delay, policy.warmup)?;
         let metric_delay =
             dur("metric-delay", &file.metric_delay, Dur::parse(DEFAULT_METRIC_DELAY).unwrap_or(Dur::ZERO))?;
-        let limit = file.limit.unwrap_or(metric.target * 1.25);
+        // The policy's own limit (`headroom.limit`, or 1.25 × target), so a replay counts overload
+        // where the policy sizes against it.
+        let limit = file.limit.unwrap_or(metric.limit);
         if !(limit.is_finite() && limit > 0.0) {
             return Err(format!("--limit must be a number greater than 0 (got {limit})"));
         }
