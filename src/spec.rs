@@ -354,6 +354,7 @@ mod tests {
                 max_age: Dur::mins(3),
                 limit: 0.75,
                 headroom_z: Some(crate::core::policy::normal_quantile(0.975)),
+                guard: None,
             }],
             spike: Some(SpikePolicy { threshold: 3.0, min_rise: 0.2, sustained: 2, hold: Dur::mins(30) }),
             scale_out: Pace {
