@@ -186,3 +186,57 @@ async fn bigtable_follows_the_subscriber_deployment_within_one_interval() {
     assert_eq!(writes.len(), 1, "one write");
     assert!(writes[0].path.ends_with(CLUSTER) && writes[0].body.contains("8"), "{:?}", writes[0]);
 }
+
+/// `simulate` replays a Kubernetes metric from a trace like any other (bound by metric name): the
+/// recorded subscriber replicas jump 4 → 16 and the simulated cluster follows at the next
+/// evaluation (a Kubernetes metric has no Monitoring delay: `metricDelay: 0s`).
+#[test]
+fn simulate_replays_a_kubernetes_metric_from_a_trace() {
+    use ebbflow::sim::scenario::ScenarioFile;
+    let dir = std::env::temp_dir().join(format!("ebbflow-kube-sim-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let mut csv = String::from("timestamp,value\n");
+    for m in 0..120 {
+        let replicas = if m < 60 { 4 } else { 16 };
+        csv.push_str(&format!("2026-11-23 {:02}:{:02}:00,{replicas}\n", 4 + m / 60, m % 60));
+    }
+    let trace = dir.join("subscribers.csv");
+    std::fs::write(&trace, csv).expect("trace");
+    // The example, at one node per 2 subscribers.
+    let example = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/examples/bigtable-follows-subscribers.yaml"),
+    )
+    .expect("example")
+    .replace("target: 8", "target: 2");
+    let policy = dir.join("policy.yaml");
+    std::fs::write(&policy, example).expect("policy");
+    let sc = ebbflow::sim::Scenario::build(ScenarioFile {
+        trace: Some(trace.clone()),
+        policy: Some(policy.clone()),
+        metric: Some("subscribers".into()),
+        metric_delay: Some("0s".into()),
+        provision_delay: Some("0s".into()),
+        ..ScenarioFile::default()
+    })
+    .expect("scenario");
+    let run = ebbflow::sim::run_policy(&sc);
+    let jump = Ts::parse_rfc3339("2026-11-23T05:00:00Z").expect("time");
+    let before = run.steps.iter().rfind(|s| s.at < jump).expect("before");
+    assert_eq!(before.desired, 2, "4 subscribers / 2 per node");
+    let next = run.steps.iter().find(|s| s.at >= jump + Dur::secs(60)).expect("after");
+    // 16 / 2 = 8 nodes at the target; a scale-out lands in the middle of the 10% dead band:
+    // ceil(8 / 0.95) = 9.
+    assert_eq!((next.desired, next.reason), (9, "ScaleOut"), "follows within one interval: {next:?}");
+
+    // And through the command, as a user runs it.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_ebbflow"))
+        .args(["simulate", "--trace"])
+        .arg(&trace)
+        .arg("--policy")
+        .arg(&policy)
+        .args(["--metric", "subscribers", "--metric-delay", "0s"])
+        .output()
+        .expect("run ebbflow");
+    std::fs::remove_dir_all(&dir).ok();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}
