@@ -128,27 +128,17 @@ pub fn policy_from_spec(spec: &ScalePolicySpec) -> Result<Policy, PolicyError> {
         if !(m.target.is_finite() && m.target > 0.0) {
             c.fail(format!("{base}.target"), format!("must be a number greater than 0 (got {})", m.target));
         }
-        if m.query.filter.trim().is_empty() {
-            c.fail(
-                format!("{base}.query.filter"),
-                "must not be empty; e.g. metric.type=\"bigtable.googleapis.com/cluster/cpu_load\"",
-            );
-        }
-        if kind.project().is_none() && m.query.project.as_deref().is_none_or(|p| p.trim().is_empty()) {
-            c.fail(
-                format!("{base}.query.project"),
-                "is required for a workload target (there is no Google Cloud project to take it from); e.g. \"my-project\"",
-            );
-        }
-        let align = c.duration(&format!("{base}.query.alignmentPeriod"), &m.query.alignment_period);
-        if Dur::parse(&m.query.alignment_period).is_ok() && align < Dur::secs(60) {
-            c.fail(
-                format!("{base}.query.alignmentPeriod"),
-                format!(
-                    "must be at least 60s (got \"{}\"): Cloud Monitoring stores points at most once a minute",
-                    m.query.alignment_period
-                ),
-            );
+        match (&m.query, &m.kubernetes) {
+            (Some(q), None) => check_monitoring(&mut c, &base, q, kind.project().is_none()),
+            (None, Some(k)) => check_kubernetes(&mut c, &base, k),
+            (Some(_), Some(_)) => c.fail(
+                format!("{base}.kubernetes"),
+                "set only one of query (Cloud Monitoring) or kubernetes; remove the other",
+            ),
+            (None, None) => c.fail(
+                format!("{base}.query"),
+                "each metric needs a source: a Cloud Monitoring query, or kubernetes (replicas, pods or field)",
+            ),
         }
         let window = c.positive_duration(&format!("{base}.smoothing.window"), &m.smoothing.window);
         let max_age = c.positive_duration(&format!("{base}.maxDataAge"), &m.max_data_age);
@@ -181,7 +171,14 @@ pub fn policy_from_spec(spec: &ScalePolicySpec) -> Result<Policy, PolicyError> {
             max_age,
             limit,
             headroom_z: h.enabled.then(|| crate::core::policy::normal_quantile(h.quantile.clamp(0.5, 0.999))),
+            guard: (m.role == api::MetricRole::Guard).then_some(m.target),
         });
+    }
+    if !spec.metrics.is_empty() && spec.metrics.iter().all(|m| m.role == api::MetricRole::Guard) {
+        c.fail(
+            "spec.metrics",
+            "every metric is a guard (role: guard); at least one must size the target (leave out role, or role: size)",
+        );
     }
 
     let spike = if spec.spike.enabled {
@@ -254,6 +251,69 @@ pub fn policy_from_spec(spec: &ScalePolicySpec) -> Result<Policy, PolicyError> {
     })
 }
 
+/// The checks of a Cloud Monitoring query; `needs_project` when the target has no project.
+fn check_monitoring(c: &mut Checker, base: &str, q: &api::MonitoringQuery, needs_project: bool) {
+    if q.filter.trim().is_empty() {
+        c.fail(
+            format!("{base}.query.filter"),
+            "must not be empty; e.g. metric.type=\"bigtable.googleapis.com/cluster/cpu_load\"",
+        );
+    }
+    if needs_project && q.project.as_deref().is_none_or(|p| p.trim().is_empty()) {
+        c.fail(
+            format!("{base}.query.project"),
+            "is required for a workload target (there is no Google Cloud project to take it from); e.g. \"my-project\"",
+        );
+    }
+    let align = c.duration(&format!("{base}.query.alignmentPeriod"), &q.alignment_period);
+    if Dur::parse(&q.alignment_period).is_ok() && align < Dur::secs(60) {
+        c.fail(
+            format!("{base}.query.alignmentPeriod"),
+            format!(
+                "must be at least 60s (got \"{}\"): Cloud Monitoring stores points at most once a minute",
+                q.alignment_period
+            ),
+        );
+    }
+}
+
+/// The checks of a Kubernetes metric source.
+fn check_kubernetes(c: &mut Checker, base: &str, k: &api::KubernetesQuery) {
+    let base = format!("{base}.kubernetes");
+    let names = |c: &mut Checker, field: &str, fields: &[(&str, &str)]| {
+        for (f, v) in fields {
+            if v.trim().is_empty() {
+                c.fail(format!("{base}.{field}.{f}"), "must not be empty");
+            }
+        }
+    };
+    match k {
+        api::KubernetesQuery::Replicas(r) => {
+            names(c, "replicas", &[("apiVersion", &r.api_version), ("kind", &r.kind), ("name", &r.name)])
+        }
+        api::KubernetesQuery::Field(f) => {
+            names(c, "field", &[("apiVersion", &f.api_version), ("kind", &f.kind), ("name", &f.name)]);
+            if crate::adapters::parse_path(&f.path).is_none() {
+                c.fail(
+                    format!("{base}.field.path"),
+                    format!(
+                        "{} is not a dotted path; write e.g. status.replicas or status.conditions.0.value (no filters, wildcards or brackets)",
+                        crate::excerpt::quoted(&f.path)
+                    ),
+                );
+            }
+        }
+        api::KubernetesQuery::Pods(p) => {
+            if p.match_labels.is_empty() {
+                c.fail(format!("{base}.pods.matchLabels"), "needs at least one label, e.g. {app: subscriber}");
+            }
+            if p.phases.is_empty() {
+                c.fail(format!("{base}.pods.phases"), "needs at least one phase, e.g. [Running, Pending]");
+            }
+        }
+    }
+}
+
 impl From<api::MetricKind> for MetricKind {
     fn from(k: api::MetricKind) -> MetricKind {
         match k {
@@ -311,14 +371,16 @@ mod tests {
             max_size: 20,
             metrics: vec![MetricSpec {
                 name: "cpu".into(),
-                query: MonitoringQuery {
+                query: Some(MonitoringQuery {
                     project: Some("p".into()),
                     filter: "metric.type=\"x\"".into(),
                     alignment_period: "60s".into(),
                     per_series_aligner: "ALIGN_MEAN".into(),
                     cross_series_reducer: None,
                     group_by_fields: vec![],
-                },
+                }),
+                kubernetes: None,
+                role: api::MetricRole::Size,
                 target: 0.6,
                 kind: api::MetricKind::PerNode,
                 smoothing: Smoothing { kind: api::SmoothingKind::Sma, window: "5m".into() },
@@ -354,6 +416,7 @@ mod tests {
                 max_age: Dur::mins(3),
                 limit: 0.75,
                 headroom_z: Some(crate::core::policy::normal_quantile(0.975)),
+                guard: None,
             }],
             spike: Some(SpikePolicy { threshold: 3.0, min_rise: 0.2, sustained: 2, hold: Dur::mins(30) }),
             scale_out: Pace {
@@ -392,7 +455,7 @@ mod tests {
         let mut s = spec();
         s.min_size = 30;
         s.metrics[0].smoothing.window = "0s".into();
-        s.metrics[0].query.alignment_period = "30s".into();
+        s.metrics[0].query.as_mut().expect("query").alignment_period = "30s".into();
         s.metrics[0].target = -1.0;
         s.scale_in.cooldown = "5 minutes".into();
         s.tolerance = 2.0;

@@ -173,7 +173,7 @@ fn validate_command_reports_every_problem() {
         .output()
         .expect("run ebbflow");
     assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
-    assert_eq!(String::from_utf8_lossy(&ok.stdout).matches(": ok (").count(), 3);
+    assert_eq!(String::from_utf8_lossy(&ok.stdout).matches(": ok (").count(), yaml_files("deploy/examples").len());
 
     let dir = std::env::temp_dir().join(format!("ebbflow-validate-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");
@@ -190,4 +190,59 @@ fn validate_command_reports_every_problem() {
     assert!(err.contains("bad.yaml"), "{err}");
     assert!(err.contains("spec.minSize: minSize (100) is greater than maxSize (40)"), "{err}");
     assert!(err.contains("spec.metrics[0].smoothing.window: must be greater than 0"), "{err}");
+}
+
+/// A broken variant of the named example, loaded and validated: what it says, as one string.
+fn refusal_of(example: &str, edit: impl FnOnce(&mut Value)) -> String {
+    let mut d = doc(&root().join("deploy/examples").join(example));
+    edit(&mut d);
+    let text = serde_saphyr::to_string(&d).expect("yaml");
+    let sp = match parse_policy("bad.yaml", &text) {
+        Ok(sp) => sp,
+        Err(e @ (LoadError::Schema { .. } | LoadError::Parse { .. })) => return e.to_string(),
+        Err(e) => panic!("unexpected: {e}"),
+    };
+    match ebbflow::spec::policy_from_spec(&sp.spec) {
+        Ok(_) => panic!("accepted a bad policy: {text}"),
+        Err(e) => format!("bad.yaml: {e}"),
+    }
+}
+
+/// The Kubernetes-metric and guard examples: their mistakes are refused by field, with the fix.
+#[test]
+fn kubernetes_metric_and_guard_mistakes_name_the_field() {
+    let k8s = "bigtable-follows-subscribers.yaml";
+    refused(
+        refusal_of(k8s, insert("/spec/metrics/1", "query", json!({"filter": "metric.type=\"x\""}))),
+        "spec.metrics[1].kubernetes",
+        "set only one of query (Cloud Monitoring) or kubernetes",
+    );
+    refused(
+        refusal_of(k8s, remove("/spec/metrics/1", "kubernetes")),
+        "spec.metrics[1].query",
+        "each metric needs a source",
+    );
+    refused(
+        refusal_of(
+            k8s,
+            set(
+                "/spec/metrics/1/kubernetes",
+                json!({"field": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "s", "path": "items[*].x"}}),
+            ),
+        ),
+        "spec.metrics[1].kubernetes.field.path",
+        "not a dotted path; write e.g. status.replicas",
+    );
+    refused(
+        refusal_of(k8s, set("/spec/metrics/1/kubernetes/replicas/count", json!("available"))),
+        "spec.metrics[1].kubernetes.replicas.count",
+        "desired",
+    );
+    let guard = "bigtable-hot-node-guard.yaml";
+    refused(
+        refusal_of(guard, insert("/spec/metrics/0", "role", json!("guard"))),
+        "spec.metrics",
+        "at least one must size the target",
+    );
+    refused(refusal_of(guard, set("/spec/metrics/1/role", json!("veto"))), "spec.metrics[1].role", "guard");
 }

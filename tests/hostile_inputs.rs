@@ -230,7 +230,7 @@ fn values_near_f64_max_never_reach_the_policy_as_infinity() {
     // must arrive as no sample rather than as infinity.
     use ebbflow::adapters::{MetricQuery, MetricSource as _};
     let world = ebbflow::sim::model::World::new(&sc.trace, sc.policy.metrics[0].kind, sc.model);
-    let query = MetricQuery::from_spec(&sc.spec.metrics[0].query, "simulated");
+    let query = MetricQuery::of(&sc.spec.metrics[0], "simulated", "simulated");
     let series =
         futures::executor::block_on(world.fetch(&query, ebbflow::core::Ts(i64::MIN), ebbflow::core::Ts(i64::MAX)))
             .expect("fetch");

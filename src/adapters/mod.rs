@@ -11,8 +11,10 @@ use std::future::Future;
 use crate::api;
 use crate::core::{DataProblem, Dur, Sample, SizeRule, Ts};
 
+mod kubernetes;
 mod shared;
 
+pub use kubernetes::{KubernetesMetric, number_at, parse_path, replicas_path};
 pub use shared::SharedSource;
 
 /// A metric query, by the source that answers it. [`Sources`] routes each variant to its source;
@@ -21,6 +23,8 @@ pub use shared::SharedSource;
 pub enum MetricQuery {
     /// A Cloud Monitoring `projects.timeSeries.list` query.
     Monitoring(MonitoringQuery),
+    /// A number Kubernetes knows, read from a watch cache.
+    Kubernetes(KubernetesMetric),
 }
 
 impl MetricQuery {
@@ -29,10 +33,29 @@ impl MetricQuery {
         MetricQuery::Monitoring(MonitoringQuery::from_spec(q, default_project))
     }
 
+    /// Resolve a spec metric's source: `default_project` is the target's project, `namespace`
+    /// the policy's. A metric with neither source (refused by `spec::policy_from_spec`) resolves
+    /// to an empty Monitoring filter, which every source answers with an error.
+    pub fn of(m: &api::MetricSpec, default_project: &str, namespace: &str) -> MetricQuery {
+        match (&m.kubernetes, &m.query) {
+            (Some(k), _) => MetricQuery::Kubernetes(KubernetesMetric::new(namespace, k)),
+            (None, Some(q)) => MetricQuery::from_spec(q, default_project),
+            (None, None) => MetricQuery::Monitoring(MonitoringQuery {
+                project: default_project.to_string(),
+                filter: String::new(),
+                alignment_period: Dur::secs(60),
+                per_series_aligner: "ALIGN_MEAN".into(),
+                cross_series_reducer: None,
+                group_by_fields: Vec::new(),
+            }),
+        }
+    }
+
     /// The Cloud Monitoring query, if this is one.
     pub fn monitoring(&self) -> Option<&MonitoringQuery> {
         match self {
             MetricQuery::Monitoring(q) => Some(q),
+            MetricQuery::Kubernetes(_) => None,
         }
     }
 }
@@ -45,16 +68,29 @@ impl From<MonitoringQuery> for MetricQuery {
 
 /// The metric sources, one per [`MetricQuery`] variant: the one routing source every tick reads
 /// through. Wrap it in a [`SharedSource`] to share answers between policies.
-pub struct Sources<Mon> {
+pub struct Sources<Mon, Kube = NoSource> {
     /// Answers [`MetricQuery::Monitoring`].
     pub monitoring: Mon,
+    /// Answers [`MetricQuery::Kubernetes`].
+    pub kubernetes: Kube,
 }
 
-impl<Mon: MetricSource> MetricSource for Sources<Mon> {
+impl<Mon: MetricSource, Kube: MetricSource> MetricSource for Sources<Mon, Kube> {
     async fn fetch(&self, query: &MetricQuery, after: Ts, until: Ts) -> Result<Series, AdapterError> {
         match query {
             MetricQuery::Monitoring(_) => self.monitoring.fetch(query, after, until).await,
+            MetricQuery::Kubernetes(_) => self.kubernetes.fetch(query, after, until).await,
         }
+    }
+}
+
+/// A source this process does not have (e.g. Kubernetes in standalone mode without a
+/// kubeconfig): every query fails with the reason.
+pub struct NoSource(pub AdapterError);
+
+impl MetricSource for NoSource {
+    async fn fetch(&self, _: &MetricQuery, _: Ts, _: Ts) -> Result<Series, AdapterError> {
+        Err(self.0.clone())
     }
 }
 

@@ -1,6 +1,7 @@
 //! The production backends: which adapter serves which target kind.
 //!
-//! - metrics: the routing [`Sources`] (Cloud Monitoring, [`crate::gcp::CloudMonitoring`]) behind a
+//! - metrics: the routing [`Sources`] (Cloud Monitoring, [`crate::gcp::CloudMonitoring`]; the
+//!   Kubernetes watch caches, [`KubeMetrics`]) behind a
 //!   [`SharedSource`], so policies that ask the same query cost one query per tick;
 //! - targets: whatever the target's kind builds ([`crate::kinds::TargetKind::connect`]) from the
 //!   shared [`Clients`]: a Bigtable cluster, a GKE node pool, a workload's `/scale` subresource.
@@ -13,6 +14,7 @@ use std::sync::Arc;
 
 use crate::adapters::{AdapterError, MetricQuery, MetricSource, Series, SharedSource, Sources};
 use crate::api::TargetRef;
+use crate::controller::kubemetrics::KubeMetrics;
 use crate::controller::reconcile::Backends;
 use crate::core::{Dur, Ts};
 use crate::gcp::{CloudMonitoring, GcpConfig};
@@ -47,7 +49,7 @@ impl MetricSource for GcpSource {
 }
 
 /// The metric source every policy reads through.
-pub type Source = SharedSource<Sources<GcpSource>>;
+pub type Source = SharedSource<Sources<GcpSource, KubeMetrics>>;
 
 /// Production backends.
 pub struct ProdBackends {
@@ -77,7 +79,10 @@ impl ProdBackends {
             }
         };
         ProdBackends {
-            source: Arc::new(SharedSource::new(Sources { monitoring }, SHARE_WINDOW)),
+            source: Arc::new(SharedSource::new(
+                Sources { monitoring, kubernetes: KubeMetrics::new(client.clone()) },
+                SHARE_WINDOW,
+            )),
             clients: Arc::new(Clients::new(client).with(gcp)),
         }
     }

@@ -25,6 +25,7 @@ pub mod cluster;
 pub mod events;
 pub mod fence;
 pub mod http;
+pub mod kubemetrics;
 pub mod leader;
 pub mod metrics;
 pub mod reconcile;
@@ -61,6 +62,13 @@ pub const RBAC: &[(&str, &str, &str)] = &[
     ("apps", "deployments/scale", "patch"),
     ("apps", "statefulsets/scale", "get"),
     ("apps", "statefulsets/scale", "patch"),
+    // Kubernetes metrics (`controller::kubemetrics`): watch caches of what they read, no get.
+    ("", "pods", "list"),
+    ("", "pods", "watch"),
+    ("apps", "deployments", "list"),
+    ("apps", "deployments", "watch"),
+    ("apps", "statefulsets", "list"),
+    ("apps", "statefulsets", "watch"),
 ];
 
 /// Check a `--gcp-endpoint` value: an `http://` or `https://` URL with a host. Without this, a

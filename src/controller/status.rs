@@ -251,6 +251,7 @@ fn able_to_scale(conditions: &mut Vec<Condition>, policy: &Policy, report: &Tick
             | Reason::ScaleOutCooldown
             | Reason::ScaleInCooldown
             | Reason::SpikeHold
+            | Reason::GuardMetricHigh
             | Reason::ResizeBudgetExhausted
             | Reason::ResizeBackoff => (false, d.reason.as_str(), d.message(policy)),
             _ if policy.mode == Mode::DryRun => {

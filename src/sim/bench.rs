@@ -20,6 +20,7 @@ fn bench_policy(smoothing: SmoothingKind) -> Policy {
             max_age: Dur::mins(5),
             limit: 0.75,
             headroom_z: Some(1.645),
+            guard: None,
         }],
         spike: Some(SpikePolicy { threshold: 3.0, min_rise: 0.2, sustained: 2, hold: Dur::mins(30) }),
         scale_out: Pace { cooldown: Dur::ZERO, stabilization: Dur::ZERO, step_nodes: Some(4), step_percent: Some(100) },

@@ -96,7 +96,8 @@ pub fn run_policy(sc: &Scenario) -> Run {
 pub fn run_policy_while(sc: &Scenario, mut go_on: impl FnMut(Ts, &[Step]) -> bool) -> Run {
     let metric = &sc.policy.metrics[0];
     let world = model::World::new(&sc.trace, metric.kind, sc.model);
-    let queries = [MetricQuery::from_spec(&sc.spec.metrics[0].query, "simulated")];
+    // The world answers every query from the trace, whatever its source: bound by metric name.
+    let queries = [MetricQuery::of(&sc.spec.metrics[0], "simulated", "simulated")];
     let gap = sc.gap();
     let mut state = PolicyState::default();
     let mut steps = Vec::with_capacity(sc.evaluations());

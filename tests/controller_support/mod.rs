@@ -21,6 +21,8 @@ use http_body_util::BodyExt;
 use kube::client::Body;
 use serde_json::{Value, json};
 
+pub mod watch;
+
 /// The mock API server's handle.
 pub type Handle = tower_test::mock::Handle<Request<Body>, Response<Body>>;
 

@@ -63,7 +63,7 @@ pub fn policy() -> (Policy, Vec<MetricQuery>) {
     }))
     .unwrap();
     let policy = ebbflow::spec::policy_from_spec(&spec).unwrap();
-    let queries = spec.metrics.iter().map(|m| MetricQuery::from_spec(&m.query, "p1")).collect();
+    let queries = spec.metrics.iter().map(|m| MetricQuery::of(m, "p1", "default")).collect();
     (policy, queries)
 }
 

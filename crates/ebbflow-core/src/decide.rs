@@ -120,6 +120,9 @@ pub struct MetricOutcome {
     pub forecast: Option<u32>,
     /// Demand the forecast expects at `now + lead` (smoothed demand plus the weighted rise).
     pub forecast_demand: Option<f64>,
+    /// A guard metric whose value (the newest raw sample or the smoothed value, whichever is
+    /// higher) is above its level: scale-in is blocked.
+    pub guard_high: bool,
 }
 
 /// Why the decision came out as it did. Variant names are used as condition reasons, Event
@@ -156,6 +159,8 @@ pub enum Reason {
     ScaleInCooldown,
     /// Scale-in is blocked after a spike.
     SpikeHold,
+    /// Scale-in is blocked while a guard metric (e.g. the hottest node's CPU) is above its level.
+    GuardMetricHigh,
     /// More is wanted but the size is at `maxSize`.
     AtMaxSize,
     /// Less is wanted but the size is at `minSize`.
@@ -196,6 +201,7 @@ impl Reason {
             Reason::ScaleOutCooldown => "ScaleOutCooldown",
             Reason::ScaleInCooldown => "ScaleInCooldown",
             Reason::SpikeHold => "SpikeHold",
+            Reason::GuardMetricHigh => "GuardMetricHigh",
             Reason::AtMaxSize => "AtMaxSize",
             Reason::AtMinSize => "AtMinSize",
             Reason::AtStorageFloor => "AtStorageFloor",
@@ -210,7 +216,7 @@ impl Reason {
     }
 
     /// Every reason, for metric registration and documentation.
-    pub const ALL: [Reason; 24] = [
+    pub const ALL: [Reason; 25] = [
         Reason::ScaleOut,
         Reason::ScaleOutOnSpike,
         Reason::ScaleOutAhead,
@@ -225,6 +231,7 @@ impl Reason {
         Reason::ScaleOutCooldown,
         Reason::ScaleInCooldown,
         Reason::SpikeHold,
+        Reason::GuardMetricHigh,
         Reason::AtMaxSize,
         Reason::AtMinSize,
         Reason::AtStorageFloor,
@@ -396,6 +403,16 @@ impl Decision {
             Reason::ScaleOutCooldown => write!(m, "scale-out blocked: cooldown{}", until(self.wait_until)),
             Reason::ScaleInCooldown => write!(m, "scale-in blocked: cooldown{}", until(self.wait_until)),
             Reason::SpikeHold => write!(m, "scale-in blocked: spike hold{}", until(self.wait_until)),
+            Reason::GuardMetricHigh => {
+                let high: Vec<String> = policy
+                    .metrics
+                    .iter()
+                    .zip(&self.metrics)
+                    .filter(|(_, o)| o.guard_high)
+                    .map(|(p, _)| format!("{} (level {})", p.name, p.guard.unwrap_or(p.target)))
+                    .collect();
+                write!(m, "scale-in blocked: guard metric {} is above its level", high.join(", "))
+            }
             Reason::AtMaxSize => {
                 write!(m, "at maxSize {}: load asks for {}", self.current, self.recommended.unwrap_or(self.current))
             }
@@ -540,7 +557,15 @@ pub fn decide(policy: &Policy, mut state: PolicyState, inputs: &Inputs<'_>, now:
                     Some(_) => None,
                 }
             };
-            if out.missing.is_none() {
+            if let (None, Some(level)) = (out.missing, metric.guard) {
+                // A guard never sizes: it only reads high or not, on the metric's own scale.
+                let smoothed = signal.smoothed_demand().map(|d| match metric.kind {
+                    crate::MetricKind::PerNode => d / current.max(1) as f64,
+                    crate::MetricKind::Total => d,
+                });
+                let value = signal.last_raw.into_iter().chain(smoothed).fold(f64::NEG_INFINITY, f64::max);
+                out.guard_high = value > level;
+            } else if out.missing.is_none() {
                 if let (Some(demand), Some(upper)) =
                     (signal.smoothed_demand(), signal.smoothed_demand_upper(SCALE_IN_CONFIDENCE_Z))
                 {
@@ -571,7 +596,13 @@ pub fn decide(policy: &Policy, mut state: PolicyState, inputs: &Inputs<'_>, now:
         }
     }
     let n = policy.metrics.len().min(MAX_METRICS);
-    let missing = metrics[..n].iter().filter(|m| m.missing.is_some()).count();
+    // Guards never size, so only the sizing metrics decide whether there is a recommendation; a
+    // guard without data blocks scale-in (it cannot say the target is safe to shrink).
+    let is_guard = |i: usize| policy.metrics[i].guard.is_some();
+    let sizing = (0..n).filter(|&i| !is_guard(i)).count();
+    let missing = (0..n).filter(|&i| !is_guard(i) && metrics[i].missing.is_some()).count();
+    let guard_missing = (0..n).any(|i| is_guard(i) && metrics[i].missing.is_some());
+    let guard_high = metrics[..n].iter().any(|m| m.guard_high);
 
     let mut d = Decision {
         at: now,
@@ -591,7 +622,7 @@ pub fn decide(policy: &Policy, mut state: PolicyState, inputs: &Inputs<'_>, now:
     }
 
     // 3. Combine. Missing data under Hold, or on every metric, gives no recommendation.
-    let usable = missing < n && (missing == 0 || policy.on_missing_data == MissingDataPolicy::ScaleOutOnly);
+    let usable = missing < sizing && (missing == 0 || policy.on_missing_data == MissingDataPolicy::ScaleOutOnly);
     let mut spike_rec: Option<u32> = None;
     let mut plain = 0u32;
     if usable {
@@ -679,8 +710,9 @@ pub fn decide(policy: &Policy, mut state: PolicyState, inputs: &Inputs<'_>, now:
             };
             scale_out(policy, &mut d, up, why, (sizes, hi), now);
         } else if down < current {
-            let fresh = d.metrics[..n].iter().any(|m| m.accepted > 0);
-            scale_in(policy, &mut d, down, floor, inputs.floor, missing > 0, fresh, (sizes, lo), now);
+            let fresh = (0..n).any(|i| !is_guard(i) && d.metrics[i].accepted > 0);
+            let guard = Guards { missing: guard_missing, high: guard_high };
+            scale_in(policy, &mut d, down, floor, inputs.floor, missing > 0, guard, fresh, (sizes, lo), now);
         } else if rec < current {
             d.reason = Reason::StabilizingScaleIn;
         } else if rec > current {
@@ -740,6 +772,15 @@ fn scale_out(policy: &Policy, d: &mut Decision, want: u32, why: Reason, (sizes, 
     };
 }
 
+/// What the policy's guard metrics say this tick.
+#[derive(Clone, Copy)]
+struct Guards {
+    /// A guard has no usable data.
+    missing: bool,
+    /// A guard is above its level.
+    high: bool,
+}
+
 #[allow(clippy::too_many_arguments)]
 fn scale_in(
     policy: &Policy,
@@ -748,12 +789,13 @@ fn scale_in(
     floor: u32,
     floor_kind: Floor,
     missing: bool,
+    guard: Guards,
     fresh: bool,
     (sizes, lo): (SizeRule, u32),
     now: Ts,
 ) {
     let current = d.current;
-    if missing {
+    if missing || guard.missing {
         d.reason = Reason::MissingData;
         return;
     }
@@ -775,6 +817,11 @@ fn scale_in(
             d.reason = Reason::AtMinSize;
             d.limited_by = Some(Limit::MinSize);
         }
+        return;
+    }
+    // Before the timers: a hot node is the state now, and the reason should say so.
+    if guard.high {
+        d.reason = Reason::GuardMetricHigh;
         return;
     }
     if let Some(until) = d.state.spike_hold_until

@@ -64,6 +64,9 @@ pub struct MetricPolicy {
     /// Standard normal quantile of the headroom (`z` for quantile 0.975 is 1.96); `None` sizes on
     /// the smoothed value alone.
     pub headroom_z: Option<f64>,
+    /// A guard's level: the metric never sizes the target, but while its value is above this
+    /// level scale-in is blocked (`Reason::GuardMetricHigh`). `None` for a metric that sizes.
+    pub guard: Option<f64>,
 }
 
 /// Spike handling, validated. `None` in [`Policy::spike`] when disabled.

@@ -492,6 +492,7 @@ mod tests {
             max_age: Dur::mins(5),
             limit: 0.75,
             headroom_z: Some(1.645),
+            guard: None,
         }
     }
 

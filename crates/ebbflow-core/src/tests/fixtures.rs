@@ -19,6 +19,7 @@ pub fn policy() -> Policy {
             max_age: Dur::mins(3),
             limit: 0.75,
             headroom_z: Some(crate::policy::normal_quantile(0.975)),
+            guard: None,
         }],
         spike: Some(SpikePolicy { threshold: 3.0, min_rise: 0.2, sustained: 2, hold: Dur::mins(30) }),
         scale_out: Pace { cooldown: Dur::ZERO, stabilization: Dur::ZERO, step_nodes: Some(4), step_percent: Some(100) },
@@ -62,6 +63,28 @@ impl World {
     pub fn step(&mut self, value: f64) -> Decision {
         let samples = [Sample { at: at(self.now + 1), value }];
         self.step_with(&samples, None)
+    }
+
+    /// Advance one minute, offer one sample per metric (in policy order) measured now, decide,
+    /// and apply.
+    pub fn step_each(&mut self, values: &[f64]) -> Decision {
+        let samples: Vec<[Sample; 1]> = values.iter().map(|&value| [Sample { at: at(self.now + 1), value }]).collect();
+        let inputs: Vec<MetricInput<'_>> = samples.iter().map(|s| MetricInput { samples: s, problem: None }).collect();
+        self.step_inputs(&inputs)
+    }
+
+    /// Advance one minute and decide on exactly these per-metric inputs.
+    pub fn step_inputs(&mut self, input: &[MetricInput<'_>]) -> Decision {
+        self.now += 1;
+        let inputs = Inputs { current: self.size, metrics: input, floor: self.floor, busy: false, sizes: self.sizes };
+        let d = decide(&self.policy, std::mem::take(&mut self.state), &inputs, at(self.now));
+        self.state = d.state.clone();
+        if d.is_resize() {
+            self.state.begin_resize(d.current, d.desired, None, at(self.now));
+            self.state.finish_resize(at(self.now));
+            self.size = d.desired;
+        }
+        d
     }
 
     /// Advance one minute and decide on exactly these samples (may be empty).

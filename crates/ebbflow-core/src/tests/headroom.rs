@@ -101,6 +101,7 @@ fn the_effective_target_by_hand() {
         max_age: Dur::mins(5),
         limit: 0.75,
         headroom_z: Some(1.96),
+        guard: None,
     };
     let eff = effective_target(&m, 6.0, Some(2.1));
     assert!((eff - 6.0 / 13.488).abs() < 1e-9, "{eff}");

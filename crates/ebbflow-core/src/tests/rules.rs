@@ -387,3 +387,84 @@ fn no_reachable_size_inside_the_bounds_keeps_the_size() {
     assert!(!d.is_resize());
     assert_eq!((d.reason, d.limited_by), (Reason::AtMaxSize, Some(Limit::MaxSize)));
 }
+
+/// A CPU policy with a hot-node guard at 0.8 (quiet scale-in timers, so only the guard can hold).
+fn guarded() -> Policy {
+    let mut p = policy();
+    p.scale_in.cooldown = dur("0s");
+    p.scale_in.stabilization = dur("0s");
+    p.spike = None;
+    let mut hot = p.metrics[0].clone();
+    hot.name = "hottest-node".into();
+    hot.target = 0.8;
+    hot.guard = Some(0.8);
+    p.metrics.push(hot);
+    p
+}
+
+/// The hot-node veto (spotify/bigtable-autoscaler #133): average CPU alone would scale in, but
+/// one node at 90% blocks it, naming the guard; when the node cools, scale-in proceeds.
+#[test]
+fn a_hot_guard_blocks_a_scale_in_the_average_allows() {
+    let mut w = World::new(guarded(), 10);
+    let mut hot = Vec::new();
+    for _ in 0..30 {
+        hot.push(w.step_each(&[0.3, 0.9]));
+    }
+    assert_eq!(w.size, 10, "no scale-in while the hottest node runs at 90%");
+    let last = hot.last().expect("decisions");
+    assert_eq!(last.reason, Reason::GuardMetricHigh);
+    assert!(last.recommended.is_some_and(|r| r < 10), "the average alone asks for less: {:?}", last.recommended);
+    assert!(last.message(&w.policy).contains("hottest-node"), "{}", last.message(&w.policy));
+    // The same load with the node cool: scale-in goes ahead.
+    let cool: Vec<Decision> = (0..30).map(|_| w.step_each(&[0.3, 0.5])).collect();
+    assert!(
+        cool.iter().any(|d| d.reason == Reason::ScaleIn),
+        "{:?}",
+        cool.iter().map(|d| d.reason).collect::<Vec<_>>()
+    );
+    assert!(w.size < 10);
+}
+
+/// A guard never asks for more nodes, however high it reads, and its spike is no scale-out.
+#[test]
+fn a_guard_never_scales_out() {
+    let mut w = World::new(guarded(), 5);
+    for i in 0..40 {
+        let d = w.step_each(&[0.55, if i < 20 { 0.5 } else { 5.0 }]);
+        assert_ne!(d.direction(), Direction::Up, "tick {i}: {:?}", d.reason);
+        assert!(d.metrics[1].recommended.is_none());
+    }
+}
+
+/// A guard with no data cannot vouch for a scale-in, but does not stop the sizing metrics from
+/// scaling out.
+#[test]
+fn a_guard_without_data_blocks_scale_in_only() {
+    let mut w = World::new(guarded(), 10);
+    let none: [Sample; 0] = [];
+    let mut last = None;
+    for _ in 0..20 {
+        let cpu = [Sample { at: at(w.now + 1), value: 0.3 }];
+        last = Some(w.step_inputs(&[
+            MetricInput { samples: &cpu, problem: None },
+            MetricInput { samples: &none, problem: None },
+        ]));
+    }
+    assert_eq!(w.size, 10);
+    assert_eq!(last.expect("decisions").reason, Reason::MissingData);
+    let ups: Vec<Decision> = (0..5)
+        .map(|_| {
+            let cpu = [Sample { at: at(w.now + 1), value: 1.2 }];
+            w.step_inputs(&[
+                MetricInput { samples: &cpu, problem: None },
+                MetricInput { samples: &none, problem: None },
+            ])
+        })
+        .collect();
+    assert!(
+        ups.iter().any(|d| d.direction() == Direction::Up),
+        "{:?}",
+        ups.iter().map(|d| d.reason).collect::<Vec<_>>()
+    );
+}
