@@ -117,45 +117,63 @@ fn policy_beats_hpa_on_the_bundled_set() {
 /// A scenario from a hand-made trace: one sample a minute, a total metric with target 10 per
 /// node, so the right size at each minute is ceil(value / 10).
 fn hand_made(values: &[f64], provision: &str) -> Scenario {
+    let file = ScenarioFile {
+        start_size: Some(2),
+        provision_delay: Some(provision.into()),
+        metric_delay: Some("0s".into()),
+        // The algorithms on an ideal source: the faults have tests of their own.
+        gap_rate: Some(0.0),
+        partial_rate: Some(0.0),
+        late_rate: Some(0.0),
+        ..ScenarioFile::default()
+    };
+    hand_made_with(values, None, WORKLOAD, file)
+}
+
+const WORKLOAD: &str = "{workload: {apiVersion: apps/v1, kind: Deployment, name: w}}";
+const BIGTABLE: &str = "{bigtableCluster: {project: p, instance: i, cluster: c}}";
+
+/// [`hand_made`] for any target, with a storage column if given, and the scenario's other
+/// settings from `file`.
+fn hand_made_with(values: &[f64], storage: Option<&[Option<f64>]>, target: &str, file: ScenarioFile) -> Scenario {
     // Tests run in parallel: one folder per call.
     static CALLS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
     let call = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let dir = std::env::temp_dir().join(format!("ebbflow-sim-{}-{call}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("mkdir");
-    let mut csv = String::from("timestamp,value\n");
+    let mut csv = String::from(if storage.is_some() { "timestamp,value,storage\n" } else { "timestamp,value\n" });
     for (i, v) in values.iter().enumerate() {
-        csv.push_str(&format!("2024-01-01 {:02}:{:02}:00,{v}\n", i / 60, i % 60));
+        csv.push_str(&format!("2024-01-01 {:02}:{:02}:00,{v}", i / 60, i % 60));
+        if let Some(st) = storage {
+            csv.push_str(&st[i].map_or(",".to_string(), |u| format!(",{u}")));
+        }
+        csv.push('\n');
     }
     let trace = dir.join("trace.csv");
     std::fs::write(&trace, csv).expect("trace");
     let policy = dir.join("policy.yaml");
     std::fs::write(
         &policy,
-        r#"apiVersion: ebbflow.dev/v1alpha1
+        format!(
+            r#"apiVersion: ebbflow.dev/v1alpha1
 kind: ScalePolicy
-metadata: {name: hand}
+metadata: {{name: hand}}
 spec:
-  target: {workload: {apiVersion: apps/v1, kind: Deployment, name: w}}
+  target: {target}
   minSize: 1
   maxSize: 100
   metrics:
     - name: load
-      query: {project: p, filter: 'metric.type="x"', alignmentPeriod: 60s, perSeriesAligner: ALIGN_MEAN}
+      query: {{project: p, filter: 'metric.type="x"', alignmentPeriod: 60s, perSeriesAligner: ALIGN_MEAN}}
       target: 10
       kind: total
-      smoothing: {type: sma, window: 3m}
+      smoothing: {{type: sma, window: 3m}}
       maxDataAge: 3m
-"#,
+"#
+        ),
     )
     .expect("policy");
-    let file = ScenarioFile {
-        trace: Some(trace),
-        policy: Some(policy),
-        start_size: Some(2),
-        provision_delay: Some(provision.into()),
-        metric_delay: Some("0s".into()),
-        ..ScenarioFile::default()
-    };
+    let file = ScenarioFile { trace: Some(trace), policy: Some(policy), ..file };
     let sc = Scenario::build(file).expect("hand-made scenario");
     std::fs::remove_dir_all(&dir).ok();
     sc
@@ -300,4 +318,133 @@ fn one_absurd_sample_in_a_trace_moves_nothing() {
     let run = ebbflow::sim::run_policy(&hand_made(&values, "0s"));
     let sizes: Vec<u32> = run.steps.iter().map(|s| s.desired).collect();
     assert!(sizes[20..].iter().all(|&n| n == 4), "{sizes:?}");
+}
+
+/// The settings of [`hand_made`]: sizes from 2, no delays, an ideal source.
+fn ideal() -> ScenarioFile {
+    ScenarioFile {
+        start_size: Some(2),
+        provision_delay: Some("0s".into()),
+        metric_delay: Some("0s".into()),
+        gap_rate: Some(0.0),
+        partial_rate: Some(0.0),
+        late_rate: Some(0.0),
+        ..ScenarioFile::default()
+    }
+}
+
+fn reasons(run: &Run) -> Vec<&'static str> {
+    run.steps.iter().map(|s| s.reason).collect()
+}
+
+/// A resize is an operation: while it runs the policy holds (ResizeInProgress) and the capacity
+/// it asked for does not serve; the tick that finds it done settles it and may decide again. The
+/// HPA baseline meets the same target: its resizes are at least the operation time apart.
+#[test]
+fn a_busy_target_holds_the_policy_until_its_operation_is_settled() {
+    let values: Vec<f64> = [20.0; 10].into_iter().chain([95.0; 30]).collect();
+    let sc = hand_made_with(&values, None, WORKLOAD, ScenarioFile { resize_time: Some("3m".into()), ..ideal() });
+    let run = ebbflow::sim::run_policy(&sc);
+    let why = reasons(&run);
+    let first = run.steps.iter().position(|s| s.desired > 2).expect("scales out");
+    assert_eq!(why[first + 1..first + 3], ["ResizeInProgress", "ResizeInProgress"], "{why:?}");
+    assert_ne!(why[first + 3], "ResizeInProgress", "settled when the operation is done: {why:?}");
+    let to = run.steps[first].desired;
+    assert!(run.steps[first..first + 3].iter().all(|s| s.desired == to && s.serving == 2), "{:?}", run.steps);
+    assert_eq!(run.steps[first + 3].serving.min(to), to, "serves once the operation ended");
+
+    let hpa = baselines::hpa(&sc);
+    let changes: Vec<usize> =
+        (1..hpa.steps.len()).filter(|&i| hpa.steps[i].desired != hpa.steps[i - 1].desired).collect();
+    assert!(!changes.is_empty() && changes.windows(2).all(|w| w[1] - w[0] >= 3), "{changes:?}");
+
+    // The same trace with resizes done at once never shows the guard.
+    let at_once = ebbflow::sim::run_policy(&hand_made_with(&values, None, WORKLOAD, ideal()));
+    assert!(!reasons(&at_once).contains(&"ResizeInProgress"));
+}
+
+/// The storage floor in a replay: the start size is raised to what the data needs
+/// (RaiseToStorageFloor), scale-in stops there (AtStorageFloor), a gap in the storage series
+/// blocks scale-in (StorageFloorUnknown), and once the data shrinks the policy scales in. The
+/// baselines keep to the same floor.
+#[test]
+fn the_storage_floor_guards_fire_in_a_replay() {
+    let values = vec![20.0; 130];
+    // Recorded on 10 nodes: 30% is 3 nodes of data, 6 nodes at the 0.5 storage target; then 40
+    // minutes without a storage sample; then 5%, a 1-node floor.
+    let storage: Vec<Option<f64>> = (0..130)
+        .map(|m| {
+            if m < 50 {
+                Some(0.3)
+            } else if m < 90 {
+                None
+            } else {
+                Some(0.05)
+            }
+        })
+        .collect();
+    let file = ScenarioFile { recorded_size: Some(10), ..ideal() };
+    let sc = hand_made_with(&values, Some(&storage), BIGTABLE, file);
+    assert_eq!(sc.model.resize_time, ebbflow::core::Dur::mins(4), "Bigtable's operation time by default");
+    let run = ebbflow::sim::run_policy(&sc);
+    let why = reasons(&run);
+    assert_eq!((why[0], run.steps[0].desired), ("RaiseToStorageFloor", 6), "{why:?}");
+    assert_eq!(why[1..4], ["ResizeInProgress"; 3], "{why:?}");
+    assert!(why[10..50].iter().all(|&r| r == "AtStorageFloor"), "{why:?}");
+    // 15 minutes after the last storage sample the floor is unknown.
+    assert!(why[66..90].iter().all(|&r| r == "StorageFloorUnknown"), "{why:?}");
+    assert!(run.steps[..90].iter().all(|s| s.desired >= 6), "never under the floor");
+    assert!(why[90..].contains(&"ScaleIn") && run.steps[129].desired < 6, "{why:?}");
+
+    let oracle = baselines::oracle(&sc);
+    assert!(oracle.steps[..90].iter().all(|s| s.desired == 6) && oracle.steps[95].desired == 2);
+    let hpa = baselines::hpa(&sc);
+    assert!(hpa.steps[5..90].iter().all(|s| s.desired >= 6), "{:?}", hpa.steps);
+
+    // storage: off leaves the floor out.
+    let off = ScenarioFile { recorded_size: Some(10), storage: Some("off".parse().expect("setting")), ..ideal() };
+    let run = ebbflow::sim::run_policy(&hand_made_with(&values, Some(&storage), BIGTABLE, off));
+    assert!(!reasons(&run).iter().any(|r| r.contains("StorageFloor")));
+}
+
+/// The metric source's faults: a partial answer holds the size (MissingData), missing samples
+/// make the data stale now and then, late samples delay the reaction by their lateness. Demand
+/// itself is never touched.
+#[test]
+fn metric_faults_fire_their_guards_in_a_replay() {
+    let partial = ScenarioFile { partial_rate: Some(1.0), ..ideal() };
+    let run = ebbflow::sim::run_policy(&hand_made_with(&step_trace(), None, WORKLOAD, partial));
+    assert!(reasons(&run).iter().all(|&r| r == "MissingData"), "{:?}", reasons(&run));
+    assert!(run.steps.iter().all(|s| s.desired == 2));
+
+    let flat = vec![20.0; 300];
+    let gaps = ScenarioFile { gap_rate: Some(0.5), ..ideal() };
+    let run = ebbflow::sim::run_policy(&hand_made_with(&flat, None, WORKLOAD, gaps));
+    let stale = reasons(&run).iter().filter(|&&r| r == "MissingData").count();
+    assert!((5..150).contains(&stale), "three missing samples in a row make the data stale: {stale}");
+    assert!(run.steps.iter().all(|s| s.demand == 20.0), "gaps are in the metric, not in the demand");
+    let clean = ebbflow::sim::run_policy(&hand_made_with(&flat, None, WORKLOAD, ideal()));
+    assert!(!reasons(&clean).contains(&"MissingData"));
+
+    let first_out = |file: ScenarioFile| {
+        let run = ebbflow::sim::run_policy(&hand_made_with(&step_trace(), None, WORKLOAD, file));
+        run.steps.iter().position(|s| s.desired > 2).expect("scales out")
+    };
+    let late = ScenarioFile { late_rate: Some(1.0), late_by: Some("2m".into()), ..ideal() };
+    assert_eq!(first_out(late), first_out(ideal()) + 2);
+}
+
+/// The bundled Bigtable scenario shows the guards a real cluster meets: operations that keep it
+/// busy, the storage floor, and the metric source's faults.
+#[test]
+fn the_bundled_bigtable_replay_exercises_the_guards() {
+    let (_, runs) = compared().iter().find(|(name, _)| name == "default").expect("default scenario");
+    let why = reasons(&runs[0]);
+    for guard in ["ResizeInProgress", "AtStorageFloor", "MissingData"] {
+        assert!(
+            why.contains(&guard),
+            "{guard} never fired: {:?}",
+            why.iter().collect::<std::collections::BTreeSet<_>>()
+        );
+    }
 }

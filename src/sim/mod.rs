@@ -37,7 +37,7 @@ pub struct Run {
 }
 
 /// Run a future that never waits (the simulator's adapters answer at once).
-fn run_now<F: Future>(f: F) -> F::Output {
+pub(crate) fn run_now<F: Future>(f: F) -> F::Output {
     let mut f = pin!(f);
     let mut cx = Context::from_waker(Waker::noop());
     match f.as_mut().poll(&mut cx) {
