@@ -8,7 +8,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
-use ebbflow::sim::report::{Summary, read_steps, write_steps};
+use ebbflow::sim::report::{ForecastScore, Summary, read_steps, write_steps};
 use ebbflow::sim::scenario::ScenarioFile;
 use ebbflow::sim::{Run, Scenario, baselines, compare};
 use serde_json::Value;
@@ -90,8 +90,13 @@ fn every_summary_recomputes_from_its_steps_file() {
             let mut csv = Vec::new();
             write_steps(&mut csv, steps).expect("csv");
             let back = read_steps(std::str::from_utf8(&csv).expect("utf8")).expect("parse steps");
-            let again =
+            let mut again =
                 Summary::from_steps(&summary.algorithm, &back, summary.target, summary.limit, summary.start_size);
+            // The forecast's score needs its lead, which the score states.
+            again.forecast = summary.forecast.map(|f| {
+                let lead = ebbflow::core::Dur((f.lead_minutes * 60_000.0).round() as i64);
+                ForecastScore::from_steps(&back, summary.target, lead, summary.start_size)
+            });
             let mut expected = summary.clone();
             expected.vs_lower_bound = None;
             let (a, b) = (serde_json::to_value(&again).expect("json"), serde_json::to_value(&expected).expect("json"));
@@ -136,6 +141,17 @@ const BIGTABLE: &str = "{bigtableCluster: {project: p, instance: i, cluster: c}}
 /// [`hand_made`] for any target, with a storage column if given, and the scenario's other
 /// settings from `file`.
 fn hand_made_with(values: &[f64], storage: Option<&[Option<f64>]>, target: &str, file: ScenarioFile) -> Scenario {
+    hand_made_spec(values, storage, target, "", file)
+}
+
+/// [`hand_made_with`], with `extra` lines added to the policy's spec.
+fn hand_made_spec(
+    values: &[f64],
+    storage: Option<&[Option<f64>]>,
+    target: &str,
+    extra: &str,
+    file: ScenarioFile,
+) -> Scenario {
     // Tests run in parallel: one folder per call.
     static CALLS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
     let call = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -143,7 +159,7 @@ fn hand_made_with(values: &[f64], storage: Option<&[Option<f64>]>, target: &str,
     std::fs::create_dir_all(&dir).expect("mkdir");
     let mut csv = String::from(if storage.is_some() { "timestamp,value,storage\n" } else { "timestamp,value\n" });
     for (i, v) in values.iter().enumerate() {
-        csv.push_str(&format!("2024-01-01 {:02}:{:02}:00,{v}", i / 60, i % 60));
+        csv.push_str(&format!("2024-01-{:02} {:02}:{:02}:00,{v}", 1 + i / 1440, i / 60 % 24, i % 60));
         if let Some(st) = storage {
             csv.push_str(&st[i].map_or(",".to_string(), |u| format!(",{u}")));
         }
@@ -169,7 +185,7 @@ spec:
       kind: total
       smoothing: {{type: sma, window: 3m}}
       maxDataAge: 3m
-"#
+{extra}"#
         ),
     )
     .expect("policy");
@@ -447,4 +463,42 @@ fn the_bundled_bigtable_replay_exercises_the_guards() {
             why.iter().collect::<std::collections::BTreeSet<_>>()
         );
     }
+}
+
+/// The forecast in a replay: a load that steps from 20 to 80 at 09:00 every day. The profile
+/// needs two days, so nothing is forecast before day three; from then on the rise is forecast
+/// before 09:00, the policy in act mode scales out ahead of it, and in report mode it forecasts
+/// the same and never acts on it. Every forecast row is scored.
+#[test]
+fn the_forecast_is_scored_against_the_demand_that_came() {
+    let values: Vec<f64> =
+        (0..4 * 1440).map(|i| if (9 * 60..17 * 60).contains(&(i % 1440)) { 80.0 } else { 20.0 }).collect();
+    let run = |mode: &str| {
+        let extra = format!("  forecast: {{mode: \"{mode}\"}}\n");
+        let sc = hand_made_spec(
+            &values,
+            None,
+            WORKLOAD,
+            &extra,
+            ScenarioFile { provision_delay: Some("5m".into()), ..ideal() },
+        );
+        ebbflow::sim::run_policy(&sc)
+    };
+    let act = run("act");
+    let f = act.summary.forecast.expect("a policy with a forecast is scored");
+    assert_eq!(f.lead_minutes, 6.0, "the workload's 1-minute warm-up plus 5 minutes for the resize");
+    let rows: Vec<usize> = (0..act.steps.len()).filter(|&i| act.steps[i].forecast.is_finite()).collect();
+    assert!(!rows.is_empty() && rows[0] >= 2 * 1440, "nothing forecast before day three: {:?}", rows.first());
+    assert!(rows.iter().all(|&i| (8 * 60..9 * 60 + 30).contains(&(i % 1440))), "{rows:?}");
+    assert_eq!(f.forecasts as usize, rows.len(), "every forecast's outcome is inside the trace");
+    assert!(f.ahead_scale_outs >= 1 && f.ahead_needed <= f.ahead_scale_outs, "{f:?}");
+    let ahead = act.steps.iter().filter(|s| s.reason == "ScaleOutAhead").count() as u32;
+    assert_eq!(ahead, f.ahead_scale_outs);
+
+    let report = run("report");
+    let r = report.summary.forecast.expect("scored in report mode too");
+    assert_eq!(r.ahead_scale_outs, 0);
+    assert!(r.forecasts > 0 && !report.steps.iter().any(|s| s.reason == "ScaleOutAhead"));
+    let off = run("off");
+    assert!(off.summary.forecast.is_none() && off.steps.iter().all(|s| s.forecast.is_nan()));
 }

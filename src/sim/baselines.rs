@@ -129,6 +129,7 @@ pub fn hpa(sc: &Scenario) -> Run {
             desired: fleet.requested(),
             serving: fleet.serving(),
             reason: "hpa",
+            forecast: f64::NAN,
         });
     }
     finish(sc, "hpa", steps)
@@ -158,6 +159,7 @@ pub fn static_peak(sc: &Scenario) -> Run {
             desired: size,
             serving: size,
             reason: "static-peak",
+            forecast: f64::NAN,
         })
         .collect();
     // It is sized before the replay starts, so it makes no resize of its own.
@@ -186,6 +188,7 @@ pub fn oracle(sc: &Scenario) -> Run {
                 desired: size,
                 serving: size,
                 reason: "oracle",
+                forecast: f64::NAN,
             }
         })
         .collect();
@@ -223,6 +226,7 @@ pub fn oracle_30(sc: &Scenario) -> Run {
             desired: size,
             serving: size,
             reason: "oracle-30",
+            forecast: f64::NAN,
         }));
         i = end;
     }

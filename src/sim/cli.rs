@@ -222,6 +222,20 @@ fn output(args: &SimulateArgs, sc: &Scenario, runs: &[Run]) -> Result<(), String
             "θU / θO: mean shortfall / excess of s against d, relative to max(d, 1); τU / τO: share of time s < d / s > d;"
         );
         println!("υ: share of time s and d did not move the same way; jitter/h: (supply chg − demand chg) per hour.");
+        let forecast = report::forecast_table(&summaries);
+        if !forecast.is_empty() {
+            println!();
+            println!("Forecast (each forecast against the demand that arrived lead later, in nodes at the target):");
+            println!();
+            print!("{forecast}");
+            println!();
+            println!(
+                "forecasts: rows with a forecast rise whose outcome is in the trace; bias > 0: expected more than came;"
+            );
+            println!(
+                "naive MAE: error of \"demand stays what it is now\" on the same rows; ahead outs: ScaleOutAhead resizes, needed: the load passed the old size within the lead."
+            );
+        }
     }
     Ok(())
 }

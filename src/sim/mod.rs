@@ -121,10 +121,14 @@ pub fn run_policy_while(sc: &Scenario, mut go_on: impl FnMut(Ts, &[Step]) -> boo
             desired: requested,
             serving,
             reason: d.reason.as_str(),
+            forecast: d.metrics[0].forecast_demand.unwrap_or(f64::NAN),
         });
         state = report.decision.state;
     }
-    let summary = Summary::from_steps(&sc.name, &steps, metric.target, sc.limit, sc.model.start_size);
+    let mut summary = Summary::from_steps(&sc.name, &steps, metric.target, sc.limit, sc.model.start_size);
+    if let Some(f) = &sc.policy.forecast {
+        summary.forecast = Some(report::ForecastScore::from_steps(&steps, metric.target, f.lead, sc.model.start_size));
+    }
     Run { steps, summary }
 }
 
