@@ -670,7 +670,7 @@ mod tests {
     #[test]
     fn faults_hit_their_share_of_samples() {
         let f = Faults { gap_rate: 0.1, partial_rate: 0.02, late_rate: 0.3, late_by: Dur::mins(3), seed: 7 };
-        let times: Vec<Ts> = (0..20_000).map(|i| min(i)).collect();
+        let times: Vec<Ts> = (0..20_000).map(min).collect();
         let share = |hit: &dyn Fn(Ts) -> bool| times.iter().filter(|&&t| hit(t)).count() as f64 / times.len() as f64;
         assert!((share(&|t| f.gap(t)) - 0.1).abs() < 0.01);
         assert!((share(&|t| f.partial(t)) - 0.02).abs() < 0.005);

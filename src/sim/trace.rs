@@ -132,8 +132,11 @@ fn csv_value(text: &str) -> Result<Option<f64>, ()> {
 /// The name of the optional third CSV column: storage utilization.
 pub const STORAGE_COLUMN: &str = "storage";
 
+/// Samples `(time, value)`, oldest first.
+type Points = Vec<(Ts, f64)>;
+
 /// Samples, the `storage` column's samples, and the number of rows whose value was missing.
-fn parse_csv(file: &str, text: &str) -> Result<(Vec<(Ts, f64)>, Vec<(Ts, f64)>, usize), TraceError> {
+fn parse_csv(file: &str, text: &str) -> Result<(Points, Points, usize), TraceError> {
     let mut points: Vec<(Ts, f64)> = Vec::new();
     let mut storage: Vec<(Ts, f64)> = Vec::new();
     let mut missing = 0;
