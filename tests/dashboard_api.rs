@@ -91,7 +91,10 @@ fn chart_marks_scale_actions_and_spikes() {
     // Load in nodes at the target: 1.2 per node on 3 nodes at 0.5 per node is 7.2 nodes.
     assert!((data.load[0].points[1].1 - 7.2).abs() < 1e-9);
     let names: Vec<&str> = data.sizes.iter().chain(&data.per_node).map(|s| s.name.as_str()).collect();
-    assert_eq!(names, ["serving", "desired", "observed", "smoothed", "target"]);
+    assert_eq!(
+        names,
+        ["serving (warmed up)", "desired", "observed (per serving node)", "smoothed (per node, all nodes)", "target"]
+    );
     assert!(data.start_ms < t0().0 && data.end_ms == (t0() + Dur::secs(200)).0, "the data fills the width");
     let single = chart_data(&sp, &points[..1], t0()).expect("chart");
     assert!(single.end_ms - single.start_ms >= Dur::secs(30).0, "one point still gets an axis");
@@ -208,8 +211,15 @@ fn grafana_dashboard_queries_exported_metrics() {
     m.desired_size.get_or_create(&pl).set(1);
     m.observed.get_or_create(&ml).set(0.5);
     m.smoothed.get_or_create(&ml).set(0.5);
-    m.decisions.get_or_create(&ReasonLabels { reason: "ScaleOut".into() }).inc();
-    m.skip("DryRun");
+    m.decisions
+        .get_or_create(&ReasonLabels { namespace: "n".into(), policy: "p".into(), reason: "ScaleOut".into() })
+        .inc();
+    m.skip("n", "p", "DryRun");
+    for g in [&m.target, &m.effective_target, &m.noise, &m.forecast_demand] {
+        g.get_or_create(&ml).set(0.5);
+    }
+    m.forecast_size.get_or_create(&ml).set(3);
+    m.budget_left.get_or_create(&pl).set(99);
     m.api_error(&ebbflow::adapters::AdapterError::new("bigtable", ebbflow::adapters::ErrorKind::PermissionDenied, "x"));
     let text = ebbflow::controller::metrics::encode(&registry);
     let mut exported = std::collections::BTreeSet::new();
@@ -230,6 +240,14 @@ fn grafana_dashboard_queries_exported_metrics() {
             exprs.push(t["expr"].as_str().expect("expr").to_string());
         }
     }
+    // Resizes show as annotations on every panel.
+    let resizes = dash["annotations"]["list"]
+        .as_array()
+        .expect("annotations")
+        .iter()
+        .find(|a| a["name"] == "Resizes")
+        .expect("an annotation query for resizes");
+    exprs.push(resizes["expr"].as_str().expect("annotation expr").to_string());
     for v in dash["templating"]["list"].as_array().expect("variables") {
         if let Some(q) = v["definition"].as_str() {
             exprs.push(q.to_string());
@@ -244,6 +262,15 @@ fn grafana_dashboard_queries_exported_metrics() {
         }
     }
     assert!(used.len() >= 8, "{used:?}");
+    // The series that say why a cluster is larger than target arithmetic, and the budget.
+    for name in [
+        "ebbflow_metric_effective_target",
+        "ebbflow_metric_noise_ratio",
+        "ebbflow_metric_forecast_size",
+        "ebbflow_policy_resize_budget_remaining",
+    ] {
+        assert!(used.contains(name), "the Grafana dashboard does not show {name}");
+    }
     let unknown: Vec<&String> = used.iter().filter(|n| !exported.contains(*n)).collect();
     assert!(unknown.is_empty(), "not exported: {unknown:?}; exported: {exported:?}");
 }

@@ -98,14 +98,38 @@ function whyClass(line) {
   return "";
 }
 
+// One stat per figure, each saying what it is: the newest sample as measured, the smoothed
+// value the size is computed from, the target and the effective target it was sized against,
+// and the forecast.
+function metricStats(p, m) {
+  const name = m.name + (m.others ? " (+" + m.others + " more)" : "");
+  const from = p.last ? p.last.from : p.current;
+  const warming = m.perNode && p.serving !== undefined && p.serving !== null && from !== undefined && p.serving < from;
+  const unit = m.perNode ? (warming ? "per serving node (" + p.serving + " of " + from + " serving)" : "per node") : "total";
+  const spread = m.perNode ? (warming ? "per node over all " + from + ", warming ones included" : "per node") : "total";
+  const short = p.shortfall && p.shortfall.metric === m.name;
+  const eff = m.effectiveTarget;
+  const lowered = eff !== undefined && eff !== null && eff < m.target * (1 - 1e-6);
+  const noise = m.noise !== undefined && m.noise !== null ? "noise ±" + num(m.noise * 100) + "% of smoothed" : "noise not measured yet";
+  const out = [
+    stat(name + " observed", num(m.observed), "newest sample, " + unit + (short ? " · above target" : ""), short ? "spike" : ""),
+    stat(name + " smoothed", num(m.smoothed), spread + "; the size is computed from this"),
+    stat("target → effective", num(m.target) + " → " + num(lowered ? eff : m.target),
+      (lowered ? "lowered for noise: " : "same as target: ") + noise),
+  ];
+  if (m.forecast !== undefined && m.forecast !== null) {
+    out.push(stat("forecast", "asks for " + m.forecast,
+      m.forecastDemand !== undefined && m.forecastDemand !== null ? "demand of " + num(m.forecastDemand) + " expected within the lead" : "a rise is expected"));
+  }
+  return out;
+}
+
 function card(p, nowMs) {
   const level = p.health.level;
   const size = p.current === undefined || p.current === null ? "–"
     : (p.desired !== undefined && p.desired !== null && p.desired !== p.current ? p.current + " → " + p.desired : String(p.current));
   const m = p.metric;
-  const metric = m
-    ? stat(m.name + (m.others ? " (+" + m.others + " more)" : ""), num(m.observed) + " / " + num(m.smoothed), "observed / smoothed vs target " + num(m.target), "")
-    : stat("metric", "–", "no reading yet");
+  const metrics = m ? metricStats(p, m) : [stat("metric", "–", "no reading yet")];
   const last = p.last
     ? stat("last decision", p.last.reason, (p.last.from !== p.last.to ? p.last.from + " → " + p.last.to + ", " : "") + human(p.last.ageSecs) + " ago")
     : stat("last decision", "–", "not evaluated yet");
@@ -122,7 +146,7 @@ function card(p, nowMs) {
       el("span", { class: "target" }, p.target)),
     el("div", { class: "stats" },
       stat("size (current → desired)", size, p.operation ? p.operation : ""),
-      metric,
+      metrics,
       last,
       stat("cooldown out / in", timer(p.cooldownOut) + " / " + timer(p.cooldownIn), [timerNote(p.cooldownOut), timerNote(p.cooldownIn)].filter(Boolean).join(", ")),
       stat("spike hold", timer(p.spikeHold), timerNote(p.spikeHold), p.spikeHold ? "spike" : "")),
