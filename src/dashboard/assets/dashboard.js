@@ -93,7 +93,7 @@ function decisionsTable(list, nowMs) {
 }
 
 function whyClass(line) {
-  if (/^(not ready|cannot resize|holding the size)/.test(line)) return "bad";
+  if (/^(not ready|cannot resize|holding the size|shortfall)/.test(line)) return "bad";
   if (/blocked|limited|resize in progress|dry run|paused/.test(line)) return "blocked";
   return "";
 }
