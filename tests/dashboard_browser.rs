@@ -231,6 +231,30 @@ fn dashboard_shows_the_scale_out_in_a_real_browser() {
     assert!(events.contains("\"kind\":\"Resize\"") && events.contains("a sustained spike"), "{events}");
     let fleet = http_get(addr, "/api/events").expect("fleet events");
     assert!(fleet.contains("data/orders") && fleet.contains("data/ghost"), "{fleet}");
+    // The fleet timeline on the page tells the resize in words.
+    assert!(dom.contains("<li class=\"Resize\">") && dom.contains("a sustained spike"), "timeline: {dom}");
+
+    // Filters live in the URL: the page applies them when it loads (health, search, range).
+    let shown = |hash: &str| -> String {
+        let out = chromium(&profile, &["--dump-dom"], &format!("{url}#{hash}"));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let errors = shown("health=Error");
+    assert!(
+        errors.contains("data-policy=\"data/ghost\"") && !errors.contains("data-policy=\"data/orders\""),
+        "{errors}"
+    );
+    assert!(errors.contains("showing 1 of 1 matching, 2 in all"), "{errors}");
+    let hour = shown("q=orders%20bigtable&range=1h");
+    assert!(hour.contains("data-policy=\"data/orders\"") && !hour.contains("data-policy=\"data/ghost\""), "{hour}");
+    assert!(hour.contains("&amp;range=1h\""), "the chart follows the time range: {hour}");
+    let none = shown("q=no-such-policy");
+    assert!(none.contains("No policy matches the filters."), "{none}");
+    let svg = http_get(addr, "/api/policies/data/orders/chart.svg?range=1h").expect("chart");
+    assert!(svg.starts_with("<svg") || svg.contains("<svg"), "{svg}");
+    let bad = http_get(addr, "/api/policies/data/orders/chart.svg?range=1y").expect("answer");
+    assert!(bad.contains("use 1h, 6h or 24h"), "{bad}");
+
     // No secrets: nothing from the environment or credentials on the page.
     assert!(!dom.contains("RUST_LOG") && !dom.to_lowercase().contains("token"));
 

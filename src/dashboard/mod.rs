@@ -53,6 +53,10 @@ pub struct Card {
     pub points: usize,
     /// URL of the chart, or None while there is no history ("no data yet").
     pub chart: Option<String>,
+    /// The target's kind as the spec names it: bigtableCluster, gkeNodePool, workload, ...
+    pub target_kind: String,
+    /// When the policy last resized (or, in DryRun, last proposed a resize), RFC 3339.
+    pub last_acted: Option<String>,
 }
 
 /// `/api/policies`.
@@ -107,7 +111,37 @@ pub fn card(sp: &ScalePolicy, points: &[Point], now: Ts) -> Card {
     let chart = points.last().map(|p| {
         format!("/api/policies/{}/{}/chart.svg?v={}-{}", detail.row.namespace, detail.row.name, p.time.0, points.len())
     });
-    Card { detail, points: points.len(), chart }
+    let target_kind = serde_json::to_value(&sp.spec.target)
+        .ok()
+        .and_then(|v| v.as_object().and_then(|o| o.keys().next().cloned()))
+        .unwrap_or_default();
+    Card { points: points.len(), chart, target_kind, last_acted: last_acted(sp), detail }
+}
+
+/// The newest resize in status (its day of history, else its recent decisions).
+fn last_acted(sp: &ScalePolicy) -> Option<String> {
+    let st = sp.status.as_ref()?;
+    let newest = |times: Vec<&String>| {
+        times
+            .into_iter()
+            .filter_map(|t| Some((Ts::parse_rfc3339(t).ok()?, t)))
+            .max_by_key(|(t, _)| t.0)
+            .map(|(_, t)| t.clone())
+    };
+    let resizes = st.history.as_ref().map(|h| h.resizes.iter().map(|r| &r.time).collect()).unwrap_or_default();
+    newest(resizes).or_else(|| {
+        newest(st.recent_decisions.iter().filter(|d| d.from != d.to && is_action(&d.reason)).map(|d| &d.time).collect())
+    })
+}
+
+/// Time ranges the chart can show, by the `range` query value.
+pub fn range(name: &str) -> Option<Dur> {
+    match name {
+        "1h" => Some(Dur::mins(60)),
+        "6h" => Some(Dur::mins(6 * 60)),
+        "24h" | "1d" => Some(Dur::mins(24 * 60)),
+        _ => None,
+    }
 }
 
 /// Whether a decision reason resizes (or, in DryRun, would have).
@@ -122,11 +156,18 @@ fn is_action(reason: &str) -> bool {
 /// actions and spikes marked, and the first metric per node against its target. None without
 /// points.
 pub fn chart_data(sp: &ScalePolicy, points: &[Point], now: Ts) -> Option<ChartData> {
+    chart_data_in(sp, points, now, crate::readout::day::SPAN)
+}
+
+/// [`chart_data`] over at most the last `span` before `now`.
+pub fn chart_data_in(sp: &ScalePolicy, points: &[Point], now: Ts, span: Dur) -> Option<ChartData> {
+    let end = now.max(points.last()?.time);
+    let from = points.partition_point(|p| p.time < end - span);
+    let points = &points[from.min(points.len().saturating_sub(1))..];
     let first = points.first()?;
     let last = points.last()?;
-    let end = now.max(last.time);
     // The data fills the width, with a small margin before the first point so its marker shows.
-    let first_at = first.time.max(end - crate::readout::day::SPAN);
+    let first_at = first.time.max(end - span);
     let start = (first_at - Dur((end - first_at).0 / 20)).min(end - MIN_SPAN);
     let metric = sp.spec.metrics.first();
     let kind = metric.map_or(MetricKind::PerNode, |m| m.kind);
@@ -247,9 +288,42 @@ fn find(d: &Dashboard, ns: &str, name: &str) -> Option<ScalePolicy> {
     d.snapshots.read().unwrap_or_else(|e| e.into_inner()).get(&format!("{ns}/{name}")).cloned()
 }
 
-/// The overview at `now`.
+/// The overview at `now`. Cards need only how many points there are and the newest, so the
+/// day in status is not decoded here (that is most of the time with 1,000 policies).
 pub fn overview(d: &Dashboard, now: Ts) -> Overview {
-    let policies = policies(d).iter().map(|sp| card(sp, &points(sp, &d.history.points(&key(sp))), now)).collect();
+    let policies = policies(d)
+        .iter()
+        .map(|sp| {
+            let live = d.history.points(&key(sp));
+            let day = sp.status.as_ref().and_then(|s| s.history.as_ref()).filter(|h| h.since.is_some());
+            match (live.is_empty(), day) {
+                // Only the version and the count go into the card: a stand-in point carries them.
+                (true, Some(h)) => {
+                    let n = h.serving.split_ascii_whitespace().count();
+                    let end = h.since.as_deref().and_then(|s| Ts::parse_rfc3339(s).ok()).unwrap_or(now)
+                        + Dur(crate::readout::day::BUCKET.0 * n as i64);
+                    let stand_in = history::Point {
+                        time: end,
+                        observed: None,
+                        smoothed: None,
+                        target: None,
+                        effective_target: None,
+                        serving: None,
+                        current: None,
+                        desired: None,
+                        spike: false,
+                        reason: String::new(),
+                        from: 0,
+                        to: 0,
+                    };
+                    let mut c = card(sp, std::slice::from_ref(&stand_in), now);
+                    c.points = n;
+                    c
+                }
+                _ => card(sp, &live, now),
+            }
+        })
+        .collect();
     Overview { now: now.to_rfc3339(), policies }
 }
 
@@ -300,12 +374,29 @@ async fn policy_events(State(d): State<Dashboard>, Path((ns, name)): Path<(Strin
     json(&Timeline { now: now.to_rfc3339(), events: readout::timeline::events(&PolicyView::from_policy(&sp), now) })
 }
 
-async fn chart(State(d): State<Dashboard>, Path((ns, name)): Path<(String, String)>) -> Response {
+/// `?range=1h|6h|24h` on the chart.
+#[derive(serde::Deserialize)]
+struct ChartQuery {
+    range: Option<String>,
+}
+
+async fn chart(
+    State(d): State<Dashboard>,
+    Path((ns, name)): Path<(String, String)>,
+    axum::extract::Query(q): axum::extract::Query<ChartQuery>,
+) -> Response {
+    let span = match q.range.as_deref() {
+        None => crate::readout::day::SPAN,
+        Some(r) => match range(r) {
+            Some(span) => span,
+            None => return (StatusCode::BAD_REQUEST, format!("range={r}: use 1h, 6h or 24h")).into_response(),
+        },
+    };
     let Some(sp) = find(&d, &ns, &name) else {
         return (StatusCode::NOT_FOUND, format!("no policy {ns}/{name} has been evaluated here")).into_response();
     };
     let points = points(&sp, &d.history.points(&key(&sp)));
-    match chart_data(&sp, &points, crate::clock::now()) {
+    match chart_data_in(&sp, &points, crate::clock::now(), span) {
         Some(data) => (
             [(header::CONTENT_TYPE, "image/svg+xml"), (header::CACHE_CONTROL, "max-age=3600")],
             crate::chart::render_svg(&data, CHART_WIDTH, CHART_HEIGHT),
