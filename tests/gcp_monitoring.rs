@@ -215,7 +215,7 @@ fn exported_policy(i: usize, reason: &str, time: &str) -> ebbflow::api::ScalePol
                    "lastDecision": {"time": time, "direction": "Up", "reason": reason, "message": "m", "from": 5, "to": 7,
                                     "metrics": {"cpu": {"raw": 0.9, "smoothed": 0.8, "target": 0.6, "effectiveTarget": 0.52}}}}
     }))
-    .unwrap()
+    .expect("policy")
 }
 
 /// The opt-in export writes custom metrics with `projects.timeSeries.create` in the shape the
