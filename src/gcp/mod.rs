@@ -14,6 +14,7 @@
 //! so that attempts are not multiplied.
 
 pub mod bigtable;
+pub mod export;
 #[cfg(any(test, feature = "fake"))]
 pub mod fake;
 pub mod gke;
