@@ -155,6 +155,9 @@ pub struct Row {
     pub operation: Option<String>,
     /// Health, from the conditions.
     pub health: Health,
+    /// Schedule windows and overrides in effect at the last evaluation, and until when.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub active: Vec<crate::api::ActiveStatus>,
 }
 
 /// Everything `ebbflow status NAME` shows, for `-o json|yaml`.
@@ -216,6 +219,7 @@ pub fn row(v: &PolicyView, now: Ts) -> Row {
         spike_hold: timer(cooldown.and_then(|c| c.spike_hold_until.as_ref()), now),
         health: health(v, operation.is_some()),
         operation,
+        active: st.map(|s| s.active.clone()).unwrap_or_default(),
     }
 }
 
