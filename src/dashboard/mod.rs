@@ -76,7 +76,16 @@ pub fn card(sp: &ScalePolicy, points: &[Point], now: Ts) -> Card {
 fn is_action(reason: &str) -> bool {
     matches!(
         reason,
-        "ScaleOut" | "ScaleOutOnSpike" | "ScaleIn" | "RaiseToMinSize" | "LowerToMaxSize" | "RaiseToStorageFloor"
+        "ScaleOut"
+            | "ScaleOutOnSpike"
+            | "ScaleIn"
+            | "RaiseToMinSize"
+            | "LowerToMaxSize"
+            | "RaiseToStorageFloor"
+            | "ScheduledMinimum"
+            | "ScheduledMaximum"
+            | "OverrideMinimum"
+            | "OverrideMaximum"
     )
 }
 

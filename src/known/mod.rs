@@ -49,7 +49,7 @@ pub fn known_from_spec(spec: &ScalePolicySpec, warmup: Dur, fail: &mut dyn FnMut
         }
         let recurrence = match (&s.cron, &s.start) {
             (Some(cron), None) => {
-                let cron = Cron::parse(cron).map_err(|e| bad(".cron", format!("{e}")));
+                let cron = Cron::parse(cron).map_err(|e| bad(".cron", e));
                 let zone = match &s.time_zone {
                     Some(z) => zone(z).map_err(|e| bad(".timeZone", e)),
                     None => {
