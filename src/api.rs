@@ -31,9 +31,12 @@ pub const DURATION_PATTERN: &str = r"^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$";
     printcolumn = r#"{"name":"Current","type":"integer","jsonPath":".status.currentSize"}"#,
     printcolumn = r#"{"name":"Desired","type":"integer","jsonPath":".status.desiredSize"}"#,
     printcolumn = r#"{"name":"Last Action","type":"string","jsonPath":".status.lastDecision.reason"}"#,
+    printcolumn = r#"{"name":"Active","type":"string","jsonPath":".status.activeSummary"}"#,
     printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
 )]
 #[x_kube(validation = Rule::new("self.minSize <= self.maxSize").message("minSize must not be greater than maxSize").field_path(".minSize"))]
+#[x_kube(validation = Rule::new("!has(self.schedules) || self.schedules.all(s, (!has(s.minSize) || s.minSize <= self.maxSize) && (!has(s.maxSize) || s.maxSize >= self.minSize))").message("a schedule's minSize must not be above maxSize, and its maxSize not below minSize").field_path(".schedules"))]
+#[x_kube(validation = Rule::new("!has(self.overrides) || self.overrides.all(o, (!has(o.minSize) || o.minSize <= self.maxSize) && (!has(o.maxSize) || o.maxSize <= self.maxSize))").message("an override's minSize and maxSize must not be above maxSize").field_path(".overrides"))]
 #[serde(rename_all = "camelCase")]
 pub struct ScalePolicySpec {
     /// What to scale: exactly one of bigtableCluster, gkeNodePool or workload. Immutable once set:
@@ -98,6 +101,109 @@ pub struct ScalePolicySpec {
     /// own history.
     #[serde(default)]
     pub forecast: ForecastSpec,
+    /// Known events: windows (recurring by cron in a time zone, or once) that raise the minimum
+    /// and/or lower the maximum while they are open. Overlapping windows: the highest minimum and
+    /// the lowest maximum win.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 20))]
+    #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["name"]))]
+    pub schedules: Vec<ScheduleSpec>,
+    /// Temporary changes by people, each with an owner, a reason and an expiry: bounds and/or a
+    /// pause. Ignored after they expire. Written by `ebbflow override` and `ebbflow pause`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 10))]
+    #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["name"]))]
+    pub overrides: Vec<OverrideSpec>,
+}
+
+/// A window of known load: it recurs at each match of `cron` in `timeZone`, or happens once at
+/// `start`, lasts `duration`, and sets `minSize` and/or `maxSize` while open. The raised minimum
+/// applies `leadTime` early, so the new capacity serves when the window opens. Never a pinned
+/// size: the metrics still scale between the bounds.
+#[derive(KubeSchema, Deserialize, Serialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("has(self.cron) != has(self.start)").message("set exactly one of cron (recurring) or start (once)"))]
+#[x_kube(validation = Rule::new("has(self.cron) == has(self.timeZone)").message("cron needs timeZone (an IANA name such as Europe/Berlin), and timeZone needs cron").field_path(".timeZone"))]
+#[x_kube(validation = Rule::new("has(self.minSize) || has(self.maxSize)").message("set minSize and/or maxSize"))]
+#[x_kube(validation = Rule::new("!has(self.minSize) || !has(self.maxSize) || self.minSize <= self.maxSize").message("minSize must not be greater than maxSize").field_path(".minSize"))]
+pub struct ScheduleSpec {
+    /// Name, unique within the policy, e.g. "friday-match".
+    #[schemars(length(min = 1, max = 63))]
+    pub name: String,
+    /// Five-field cron expression (minute hour day-of-month month day-of-week) in `timeZone`,
+    /// e.g. "30 19 * * FRI". A local time skipped by a daylight-saving change starts the window
+    /// just after the gap; a local time that happens twice starts it once, at the first.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cron: Option<String>,
+    /// IANA time zone the cron fields are read in, e.g. "Asia/Tokyo".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time_zone: Option<String>,
+    /// A one-off window's start (RFC 3339 with offset), e.g. "2026-12-24T18:00:00+09:00".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start: Option<String>,
+    /// How long each window lasts (elapsed time, also across a clock change), e.g. "3h".
+    #[schemars(regex(pattern = DURATION_PATTERN))]
+    pub duration: String,
+    /// Minimum size while the window is open (from leadTime before it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1))]
+    pub min_size: Option<u32>,
+    /// Maximum size while the window is open.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1))]
+    pub max_size: Option<u32>,
+    /// How long before the window the minimum is raised. Default: the scale-out warm-up plus 5
+    /// minutes for the resize itself (Bigtable: 25m).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = DURATION_PATTERN))]
+    pub lead_time: Option<String>,
+}
+
+/// A temporary change with an owner, a reason and an expiry: bounds (`minSize`, `maxSize`,
+/// within the spec's maxSize) and/or a `pause`. Ignored once `until` has passed.
+#[derive(KubeSchema, Deserialize, Serialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("has(self.minSize) || has(self.maxSize) || has(self.pause)").message("set minSize, maxSize and/or pause"))]
+#[x_kube(validation = Rule::new("!has(self.minSize) || !has(self.maxSize) || self.minSize <= self.maxSize").message("minSize must not be greater than maxSize").field_path(".minSize"))]
+pub struct OverrideSpec {
+    /// Name, unique within the policy, e.g. "campaign".
+    #[schemars(length(min = 1, max = 63))]
+    pub name: String,
+    /// Who set it, e.g. "alice@example.com".
+    #[schemars(length(min = 1))]
+    pub owner: String,
+    /// Why, e.g. "Christmas campaign".
+    #[schemars(length(min = 1))]
+    pub reason: String,
+    /// When it was set (RFC 3339); it applies from then.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub since: Option<String>,
+    /// When it expires (RFC 3339 with offset), e.g. "2026-12-24T18:00:00+09:00".
+    #[schemars(length(min = 1))]
+    pub until: String,
+    /// Minimum size until expiry (may lower the spec's minSize).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1))]
+    pub min_size: Option<u32>,
+    /// Maximum size until expiry.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1))]
+    pub max_size: Option<u32>,
+    /// scaleIn: no scale-in; scaleOut: no scale-out; freeze: no resize at all; until expiry.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pause: Option<PauseKind>,
+}
+
+/// What an override pauses.
+#[derive(schemars::JsonSchema, Deserialize, Serialize, Clone, Copy, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub enum PauseKind {
+    /// No scale-in.
+    ScaleIn,
+    /// No scale-out.
+    ScaleOut,
+    /// No resize in either direction.
+    Freeze,
 }
 
 /// Forecasting: each metric learns its load's weekly shape (the peak smoothed value of each hour
@@ -766,6 +872,12 @@ pub struct ScalePolicyStatus {
     /// replica and a restarted controller show the same day. At most [`HISTORY_BUDGET_BYTES`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub history: Option<StatusHistory>,
+    /// Schedule windows and overrides in effect at the last evaluation, and until when.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub active: Vec<ActiveStatus>,
+    /// The same in one line, for `kubectl get`, e.g. "override campaign (min 20) until 2026-12-24T09:00:00Z".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub active_summary: Option<String>,
 }
 
 /// Most bytes [`ScalePolicyStatus::history`] takes as JSON, whatever the load (a test holds it).
@@ -829,6 +941,23 @@ pub struct ResizeEntry {
     /// Why it failed or had no effect, if it did (at most 120 characters).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+}
+
+/// A schedule window or override in effect.
+#[derive(KubeSchema, Deserialize, Serialize, Clone, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct ActiveStatus {
+    /// Schedule or Override.
+    pub kind: String,
+    /// Its name.
+    pub name: String,
+    /// What it does, e.g. "min 20", "pause scale-in".
+    pub effect: String,
+    /// When the window opens or the override was set (RFC 3339), if known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<String>,
+    /// Until when it holds (RFC 3339).
+    pub until: String,
 }
 
 /// The core's state is versioned with the controller, not the API: the schema keeps it opaque.

@@ -6,6 +6,7 @@
 //! - [`spec`]: spec → policy: the field checks and the conversion into the core's domain types.
 //! - [`adapters`]: the ports every backend implements (`MetricSource`, `ScaleTarget`).
 //! - [`kinds`]: one descriptor per target kind (identity, project, warm-up, checks, adapter).
+//! - [`known`]: schedules and overrides: spec checks, status entries, the edits behind `ebbflow override`.
 //! - [`tick`]: gather → decide → actuate, shared by the controller and the simulator.
 //! - [`crd`]: CRD generation and policy file parsing.
 //! - [`policyfiles`]: loading a directory of policy files, and the checks across them.
@@ -31,6 +32,7 @@ pub mod dashboard;
 pub mod excerpt;
 pub mod gcp;
 pub mod kinds;
+pub mod known;
 pub mod policyfiles;
 pub mod readout;
 pub mod sim;

@@ -230,6 +230,7 @@ pub fn policy_from_spec(spec: &ScalePolicySpec) -> Result<Policy, PolicyError> {
     if spec.max_resizes_per_day == 0 {
         c.fail("spec.maxResizesPerDay", "must be at least 1");
     }
+    let known = crate::known::known_from_spec(spec, warmup, &mut |f, m| c.fail(f, m));
 
     if !c.issues.is_empty() {
         return Err(PolicyError { issues: c.issues });
@@ -248,6 +249,7 @@ pub fn policy_from_spec(spec: &ScalePolicySpec) -> Result<Policy, PolicyError> {
         on_missing_data: spec.on_missing_data.into(),
         max_resizes_per_day: spec.max_resizes_per_day,
         forecast,
+        known,
     })
 }
 
@@ -396,6 +398,8 @@ mod tests {
             on_missing_data: api::MissingDataPolicy::Hold,
             max_resizes_per_day: 100,
             forecast: api::ForecastSpec::default(),
+            schedules: vec![],
+            overrides: vec![],
         }
     }
 
@@ -438,6 +442,7 @@ mod tests {
             on_missing_data: MissingDataPolicy::Hold,
             max_resizes_per_day: 100,
             forecast: Some(ForecastPolicy { mode: ForecastMode::Act, lead: Dur::mins(5) }),
+            known: Default::default(),
         };
         assert_eq!(p, expected);
         let mut dry = spec();

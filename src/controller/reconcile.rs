@@ -322,7 +322,9 @@ impl<B: Backends, S: StatusStore, E: EventSink> Engine<B, S, E> {
         if matches!(report.actuation, crate::tick::Actuation::DryRun { .. }) {
             self.metrics.skip(&sp.namespace().unwrap_or_default(), &sp.name_any(), "DryRun");
         }
-        self.announce(sp, events::for_report(&policy, &report)).await;
+        let mut news = events::for_report(&policy, &report);
+        news.extend(crate::known::events(&prev.active, &status.active));
+        self.announce(sp, news).await;
         Ok(Next::After(interval))
     }
 

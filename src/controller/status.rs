@@ -91,6 +91,7 @@ pub fn from_report(
     able_to_scale(&mut s.conditions, policy, report, meta);
     scaling_active(&mut s.conditions, policy, report, meta);
     scaling_limited(&mut s.conditions, policy, d, meta);
+    crate::known::note_status(&mut s, policy, meta);
     s
 }
 
@@ -318,7 +319,10 @@ fn able_to_scale(conditions: &mut Vec<Condition>, policy: &Policy, report: &Tick
             | Reason::SpikeHold
             | Reason::GuardMetricHigh
             | Reason::ResizeBudgetExhausted
-            | Reason::ResizeBackoff => (false, d.reason.as_str(), d.message(policy)),
+            | Reason::ResizeBackoff
+            | Reason::ScaleInPaused
+            | Reason::ScaleOutPaused
+            | Reason::Frozen => (false, d.reason.as_str(), d.message(policy)),
             _ if policy.mode == Mode::DryRun => {
                 (true, "DryRun", "DryRun: decisions are reported, never applied".into())
             }
@@ -376,6 +380,10 @@ fn scaling_limited(conditions: &mut Vec<Condition>, policy: &Policy, d: &Decisio
                 | Reason::LowerToMaxSize
                 | Reason::RaiseToStorageFloor
                 | Reason::ResizeBudgetExhausted
+                | Reason::ScheduledMinimum
+                | Reason::ScheduledMaximum
+                | Reason::OverrideMinimum
+                | Reason::OverrideMaximum
         );
     let reason = match (limited, d.limited_by) {
         (true, Some(l)) if !matches!(d.reason, Reason::AtMaxSize | Reason::AtMinSize | Reason::AtStorageFloor) => {

@@ -148,7 +148,16 @@ pub fn range(name: &str) -> Option<Dur> {
 fn is_action(reason: &str) -> bool {
     matches!(
         reason,
-        "ScaleOut" | "ScaleOutOnSpike" | "ScaleIn" | "RaiseToMinSize" | "LowerToMaxSize" | "RaiseToStorageFloor"
+        "ScaleOut"
+            | "ScaleOutOnSpike"
+            | "ScaleIn"
+            | "RaiseToMinSize"
+            | "LowerToMaxSize"
+            | "RaiseToStorageFloor"
+            | "ScheduledMinimum"
+            | "ScheduledMaximum"
+            | "OverrideMinimum"
+            | "OverrideMaximum"
     )
 }
 

@@ -102,9 +102,8 @@ pub fn parse_state_file(bytes: &[u8], specs: &[ScalePolicy]) -> Result<Vec<Polic
 }
 
 async fn views_from_cluster(namespace: Option<&str>) -> Result<Vec<PolicyView>, String> {
-    let client = kube::Client::try_default()
-        .await
-        .map_err(|e| format!("no Kubernetes API ({e}); for standalone mode use --state FILE"))?;
+    let (client, _) =
+        crate::known::cli::client().await.map_err(|e| format!("{e}; for standalone mode use --state FILE"))?;
     let api: kube::Api<ScalePolicy> = match namespace {
         Some(ns) => kube::Api::namespaced(client, ns),
         None => kube::Api::all(client),

@@ -199,6 +199,9 @@ pub struct Row {
     pub shortfall: Option<Shortfall>,
     /// Health, from the conditions and the shortfall.
     pub health: Health,
+    /// Schedule windows and overrides in effect at the last evaluation, and until when.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub active: Vec<crate::api::ActiveStatus>,
 }
 
 /// Everything `ebbflow status NAME` shows, for `-o json|yaml`.
@@ -265,6 +268,7 @@ pub fn row(v: &PolicyView, now: Ts) -> Row {
         operation,
         serving,
         shortfall,
+        active: st.map(|s| s.active.clone()).unwrap_or_default(),
     }
 }
 

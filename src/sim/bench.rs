@@ -37,6 +37,7 @@ fn bench_policy(smoothing: SmoothingKind) -> Policy {
         on_missing_data: crate::core::MissingDataPolicy::Hold,
         max_resizes_per_day: 1000,
         forecast: None,
+        known: Default::default(),
     }
 }
 

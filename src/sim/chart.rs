@@ -21,6 +21,15 @@ pub fn chart_data(sc: &Scenario, runs: &[Run]) -> ChartData {
     if let Some(hpa) = runs.iter().find(|r| r.summary.algorithm == "hpa") {
         sizes.push(Series::new("hpa serving", Style::Step, pts(&|s| s.serving as f64, hpa)));
     }
+    // Schedule windows and overrides: the minimum they set, drawn only while they hold.
+    let known = &sc.policy.known;
+    if !known.is_empty() {
+        let bound = |s: &crate::sim::Step| {
+            let a = known.active(s.at, sc.policy.min_size, sc.policy.max_size);
+            a.min.map_or(f64::NAN, |(m, _)| m as f64)
+        };
+        sizes.push(Series::new("scheduled / override minimum", Style::Dashed, pts(&bound, policy)));
+    }
     let mut markers = Vec::new();
     let mut prev = sc.model.start_size;
     for s in &policy.steps {

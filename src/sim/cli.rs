@@ -188,7 +188,7 @@ pub fn run(args: &SimulateArgs) -> Result<(), String> {
 fn output(args: &SimulateArgs, sc: &Scenario, runs: &[Run]) -> Result<(), String> {
     if let Some(path) = &args.steps_out {
         let mut f = std::fs::File::create(path).map_err(|e| format!("{}: cannot write: {e}", path.display()))?;
-        report::write_steps(&mut std::io::BufWriter::new(&mut f), &runs[0].steps)
+        report::write_steps_with(&mut std::io::BufWriter::new(&mut f), &runs[0].steps, Some(&sc.policy))
             .map_err(|e| format!("{}: cannot write: {e}", path.display()))?;
     }
     if let Some(path) = &args.chart {

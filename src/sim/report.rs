@@ -363,9 +363,23 @@ fn num(v: f64) -> String {
 /// Write steps as CSV (`timestamp,demand,observed,smoothed,spike,desired,serving,reason,forecast`);
 /// unknown values are empty fields.
 pub fn write_steps(out: &mut impl std::io::Write, steps: &[Step]) -> std::io::Result<()> {
-    writeln!(out, "{STEPS_HEADER}")?;
+    write_steps_with(out, steps, None)
+}
+
+/// [`write_steps`], and for a policy with schedules or overrides a tenth column, `known`: what
+/// was in effect at each step, e.g. `schedule morning-rush (min 9)`, entries separated by `; `.
+pub fn write_steps_with(
+    out: &mut impl std::io::Write,
+    steps: &[Step],
+    policy: Option<&crate::core::Policy>,
+) -> std::io::Result<()> {
+    let policy = policy.filter(|p| !p.known.is_empty());
+    match policy {
+        Some(_) => writeln!(out, "{STEPS_HEADER},known")?,
+        None => writeln!(out, "{STEPS_HEADER}")?,
+    }
     for s in steps {
-        writeln!(
+        write!(
             out,
             "{},{},{},{},{},{},{},{},{}",
             s.at.to_rfc3339(),
@@ -378,18 +392,31 @@ pub fn write_steps(out: &mut impl std::io::Write, steps: &[Step]) -> std::io::Re
             s.reason,
             num(s.forecast)
         )?;
+        if let Some(p) = policy {
+            let a = p.known.active(s.at, p.min_size, p.max_size);
+            let known: Vec<String> = a
+                .entries
+                .iter()
+                .map(|e| {
+                    let kind = if e.source == crate::core::known::Source::Schedule { "schedule" } else { "override" };
+                    format!("{kind} {} ({})", e.name, e.effect)
+                })
+                .collect();
+            write!(out, ",{}", known.join("; ").replace(',', ";"))?;
+        }
+        writeln!(out)?;
     }
     Ok(())
 }
 
 /// Read a steps CSV back (used to check that the summary is recomputable). A file written before
-/// the `forecast` column existed (8 columns) reads with no forecasts.
+/// the `forecast` column existed (8 columns) reads with no forecasts; a `known` column is skipped.
 pub fn read_steps(text: &str) -> Result<Vec<Step>, String> {
     let mut out = Vec::new();
     for (i, line) in text.lines().enumerate().skip(1) {
         let c: Vec<&str> = line.split(',').collect();
-        if c.len() != 8 && c.len() != 9 {
-            return Err(format!("line {}: expected 9 columns", i + 1));
+        if !(8..=10).contains(&c.len()) {
+            return Err(format!("line {}: expected 9 columns (10 with `known`)", i + 1));
         }
         let f = |s: &str| {
             if s.is_empty() { Ok(f64::NAN) } else { s.parse::<f64>().map_err(|e| format!("line {}: {e}", i + 1)) }

@@ -20,6 +20,7 @@
 use std::fmt::Write as _;
 
 use crate::forecast::ForecastMode;
+use crate::known::{Active, Source};
 use crate::policy::{MetricPolicy, MissingDataPolicy, Mode, Policy};
 use crate::signal::{Ingest, Sample};
 use crate::sizes::SizeRule;
@@ -181,6 +182,20 @@ pub enum Reason {
     ResizeBackoff,
     /// The policy is paused.
     Paused,
+    /// A schedule raises the minimum (from its lead time before the window): scale out to it.
+    ScheduledMinimum,
+    /// A schedule lowers the maximum while its window is open: scale in to it.
+    ScheduledMaximum,
+    /// An override raises (or sets) the minimum until it expires.
+    OverrideMinimum,
+    /// An override lowers (or sets) the maximum until it expires.
+    OverrideMaximum,
+    /// Scale-in is wanted, but an override pauses scale-in until it expires.
+    ScaleInPaused,
+    /// Scale-out is wanted, but an override pauses scale-out until it expires.
+    ScaleOutPaused,
+    /// A resize is wanted, but an override freezes the size until it expires.
+    Frozen,
 }
 
 impl Reason {
@@ -212,11 +227,18 @@ impl Reason {
             Reason::ResizeBudgetExhausted => "ResizeBudgetExhausted",
             Reason::ResizeBackoff => "ResizeBackoff",
             Reason::Paused => "Paused",
+            Reason::ScheduledMinimum => "ScheduledMinimum",
+            Reason::ScheduledMaximum => "ScheduledMaximum",
+            Reason::OverrideMinimum => "OverrideMinimum",
+            Reason::OverrideMaximum => "OverrideMaximum",
+            Reason::ScaleInPaused => "ScaleInPaused",
+            Reason::ScaleOutPaused => "ScaleOutPaused",
+            Reason::Frozen => "Frozen",
         }
     }
 
     /// Every reason, for metric registration and documentation.
-    pub const ALL: [Reason; 25] = [
+    pub const ALL: [Reason; 32] = [
         Reason::ScaleOut,
         Reason::ScaleOutOnSpike,
         Reason::ScaleOutAhead,
@@ -242,6 +264,13 @@ impl Reason {
         Reason::ResizeBudgetExhausted,
         Reason::ResizeBackoff,
         Reason::Paused,
+        Reason::ScheduledMinimum,
+        Reason::ScheduledMaximum,
+        Reason::OverrideMinimum,
+        Reason::OverrideMaximum,
+        Reason::ScaleInPaused,
+        Reason::ScaleOutPaused,
+        Reason::Frozen,
     ];
 
     /// Parse a name produced by [`Reason::as_str`].
@@ -445,6 +474,31 @@ impl Decision {
                 until(self.wait_until)
             ),
             Reason::Paused => write!(m, "paused"),
+            Reason::ScheduledMinimum => {
+                write!(m, "raise {} -> {}: a schedule raises the minimum", self.current, self.desired)
+            }
+            Reason::ScheduledMaximum => {
+                write!(m, "lower {} -> {}: a schedule lowers the maximum", self.current, self.desired)
+            }
+            Reason::OverrideMinimum => {
+                write!(m, "raise {} -> {}: an override sets the minimum", self.current, self.desired)
+            }
+            Reason::OverrideMaximum => {
+                write!(m, "lower {} -> {}: an override sets the maximum", self.current, self.desired)
+            }
+            Reason::ScaleInPaused => write!(
+                m,
+                "scale-in to {} blocked: paused by an override{}",
+                self.recommended.unwrap_or(self.current),
+                until(self.wait_until)
+            ),
+            Reason::ScaleOutPaused => write!(
+                m,
+                "scale-out to {} blocked: paused by an override{}",
+                self.recommended.unwrap_or(self.current),
+                until(self.wait_until)
+            ),
+            Reason::Frozen => write!(m, "hold at {}: frozen by an override{}", self.current, until(self.wait_until)),
         };
         if let Some(limit) = self.limited_by {
             let _ = write!(m, " (limited by {})", limit.as_str());
@@ -667,8 +721,15 @@ pub fn decide(policy: &Policy, mut state: PolicyState, inputs: &Inputs<'_>, now:
     // 5a. Hard bounds are the user's intent and apply whatever the metrics say. Only sizes the
     // target can take are asked for (see `core::sizes`): the bounds are the reachable sizes
     // inside [minSize, maxSize], and when there is none, no resize can honour both.
+    // Schedules and overrides move the bounds (see `known`); without any, these are the spec's.
+    let known = if policy.known.is_empty() {
+        Active::default()
+    } else {
+        policy.known.active(now, policy.min_size, policy.max_size)
+    };
+    let (min_size, max_size) = known.bounds(policy.min_size, policy.max_size);
     let sizes = inputs.sizes;
-    let Some((lo, hi)) = sizes.bounds(policy.min_size, policy.max_size) else {
+    let Some((lo, hi)) = sizes.bounds(min_size, max_size) else {
         d.reason = Reason::AtMaxSize;
         d.limited_by = Some(Limit::MaxSize);
         return d;
@@ -677,12 +738,20 @@ pub fn decide(policy: &Policy, mut state: PolicyState, inputs: &Inputs<'_>, now:
         Floor::Nodes(f) => sizes.up(f).unwrap_or(hi).min(hi),
         _ => 0,
     };
-    if current < policy.min_size {
+    if current < min_size {
         d.desired = lo.max(floor);
-        d.reason = Reason::RaiseToMinSize;
-    } else if current > policy.max_size {
+        d.reason = match known.min {
+            Some((_, Source::Schedule)) => Reason::ScheduledMinimum,
+            Some((_, Source::Override)) => Reason::OverrideMinimum,
+            None => Reason::RaiseToMinSize,
+        };
+    } else if current > max_size {
         d.desired = hi;
-        d.reason = Reason::LowerToMaxSize;
+        d.reason = match known.max {
+            Some((_, Source::Schedule)) => Reason::ScheduledMaximum,
+            Some((_, Source::Override)) => Reason::OverrideMaximum,
+            None => Reason::LowerToMaxSize,
+        };
     } else if current < floor {
         d.desired = floor;
         d.reason = Reason::RaiseToStorageFloor;
@@ -724,7 +793,21 @@ pub fn decide(policy: &Policy, mut state: PolicyState, inputs: &Inputs<'_>, now:
         d.reason = Reason::MissingData;
     }
 
-    // 5b. After failed resizes, wait out the backoff; the daily resize budget is the last word.
+    // 5b. An override's pause holds its direction, whatever asked for the resize (bounds too:
+    // a freeze is a freeze).
+    let paused = match d.direction() {
+        Direction::Up => known.pause_out.map(|t| (t, Reason::ScaleOutPaused)),
+        Direction::Down => known.pause_in.map(|t| (t, Reason::ScaleInPaused)),
+        Direction::None => None,
+    };
+    if let Some((until, why)) = paused {
+        d.desired = current;
+        d.reason = if known.pause_in.is_some() && known.pause_out.is_some() { Reason::Frozen } else { why };
+        d.limited_by = None;
+        d.wait_until = Some(until);
+    }
+
+    // 5c. After failed resizes, wait out the backoff; the daily resize budget is the last word.
     if d.is_resize()
         && let Some(retry) = d.state.retry_resize_at
         && now < retry

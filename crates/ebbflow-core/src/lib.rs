@@ -16,6 +16,7 @@ pub mod backoff;
 pub mod decide;
 pub mod floor;
 pub mod forecast;
+pub mod known;
 pub mod policy;
 pub mod settle;
 pub mod signal;

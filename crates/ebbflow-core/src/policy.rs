@@ -4,6 +4,7 @@
 //! core, in the `ebbflow` crate's `spec` module; the core knows nothing of the CRD.
 
 use crate::forecast::ForecastPolicy;
+use crate::known::Known;
 use crate::time::Dur;
 
 /// Whether a metric is a per-node average or a total spread over the nodes.
@@ -142,6 +143,8 @@ pub struct Policy {
     pub max_resizes_per_day: u32,
     /// Forecasting from the load's weekly shape, if on.
     pub forecast: Option<ForecastPolicy>,
+    /// Schedules and overrides that move the bounds or pause a direction for a while.
+    pub known: Known,
 }
 
 /// How far back the first fetch of a metric reaches: enough history to fill the smoothing window

@@ -80,7 +80,8 @@ function conditionsTable(conds, nowMs) {
   return el("table", {}, el("thead", {}, el("tr", {}, el("th", {}, "type"), el("th", {}, "status"), el("th", {}, "reason"), el("th", {}, "message"))), el("tbody", {}, rows));
 }
 
-const ACTIONS = ["ScaleOut", "ScaleOutOnSpike", "ScaleIn", "RaiseToMinSize", "LowerToMaxSize", "RaiseToStorageFloor"];
+const ACTIONS = ["ScaleOut", "ScaleOutOnSpike", "ScaleIn", "RaiseToMinSize", "LowerToMaxSize", "RaiseToStorageFloor",
+  "ScheduledMinimum", "ScheduledMaximum", "OverrideMinimum", "OverrideMaximum"];
 
 function decisionsTable(list, nowMs) {
   if (!list || !list.length) return el("p", { class: "muted" }, "No decisions yet.");

@@ -36,6 +36,7 @@ pub fn policy() -> Policy {
         on_missing_data: MissingDataPolicy::Hold,
         max_resizes_per_day: 100,
         forecast: None,
+        known: Default::default(),
     }
 }
 

@@ -2,5 +2,6 @@
 
 pub(crate) mod fixtures;
 mod headroom;
+mod known;
 mod properties;
 mod rules;
