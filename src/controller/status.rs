@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::api::{Condition, CooldownStatus, DecisionRecord, MetricReading, ScalePolicyStatus};
+use crate::api::{Condition, CooldownStatus, DecisionRecord, MemberStatus, MetricReading, ScalePolicyStatus};
 use crate::core::{Decision, Dur, Mode, Policy, PolicyState, Reason, Ts};
 use crate::spec::PolicyError;
 use crate::tick::{Actuation, OperationOutcome, TickError, TickReport};
@@ -84,6 +84,17 @@ pub fn from_report(
     s.cooldown = cooldown(policy, state, meta.now);
     s.operation = state.in_flight.as_ref().and_then(|f| f.operation.clone());
     s.state = Some(state.clone());
+    s.members = report
+        .observation
+        .members
+        .iter()
+        .map(|m| MemberStatus {
+            name: m.name.clone(),
+            size: m.size,
+            state: m.state.clone(),
+            operation: m.operation.clone(),
+        })
+        .collect();
 
     set_condition(&mut s.conditions, READY, Some(true), "Reconciled", format!("evaluating {}", meta.target), meta);
     able_to_scale(&mut s.conditions, policy, report, meta);
@@ -368,6 +379,7 @@ mod tests {
                 busy: false,
                 sizes: crate::core::SizeRule::Any,
                 floor: crate::adapters::FloorMetric::None,
+                members: Vec::new(),
             },
             floor: FloorInput::None,
             operation: None,

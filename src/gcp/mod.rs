@@ -14,6 +14,7 @@
 //! so that attempts are not multiplied.
 
 pub mod bigtable;
+pub mod bigtable_instance;
 #[cfg(any(test, feature = "fake"))]
 pub mod fake;
 pub mod gke;
@@ -31,6 +32,7 @@ use tokio::time::Instant;
 use crate::adapters::{AdapterError, ErrorKind};
 
 pub use bigtable::BigtableCluster;
+pub use bigtable_instance::BigtableInstance;
 pub use gke::GkeNodePool;
 pub use monitoring::CloudMonitoring;
 

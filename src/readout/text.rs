@@ -132,6 +132,17 @@ pub fn explain(v: &PolicyView, now: Ts, paint: Paint) -> String {
     let _ = writeln!(o, "health     {}", paint.level(r.health.level, &r.health.text));
     let op = r.operation.as_deref().map(|o| format!("  ({o})")).unwrap_or_default();
     let _ = writeln!(o, "size       {}{op}", size_cell(&r));
+    if let Some(members) = v.status.as_ref().map(|s| &s.members).filter(|m| !m.is_empty()) {
+        let each: Vec<String> = members
+            .iter()
+            .map(|m| {
+                let busy = (m.state != "READY").then(|| format!(" {}", m.state)).unwrap_or_default();
+                let op = m.operation.as_deref().map(|o| format!(" ({o})")).unwrap_or_default();
+                format!("{} {}{busy}{op}", m.name, m.size)
+            })
+            .collect();
+        let _ = writeln!(o, "members    {}", each.join(", "));
+    }
     let metrics = v.status.as_ref().and_then(|s| s.last_decision.as_ref()).map(|d| &d.metrics);
     let names: Vec<String> = match (&v.spec, metrics) {
         (Some(spec), _) => spec.metrics.iter().map(|m| m.name.clone()).collect(),

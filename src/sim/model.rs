@@ -210,6 +210,7 @@ impl ScaleTarget for World<'_> {
             busy: false,
             sizes: crate::core::SizeRule::Any,
             floor: FloorMetric::None,
+            members: Vec::new(),
         }))
     }
 
