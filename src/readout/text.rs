@@ -136,7 +136,7 @@ pub fn explain(v: &PolicyView, now: Ts, paint: Paint) -> String {
         let each: Vec<String> = members
             .iter()
             .map(|m| {
-                let busy = (m.state != "READY").then(|| format!(" {}", m.state)).unwrap_or_default();
+                let busy = if m.state == "READY" { String::new() } else { format!(" {}", m.state) };
                 let op = m.operation.as_deref().map(|o| format!(" ({o})")).unwrap_or_default();
                 format!("{} {}{busy}{op}", m.name, m.size)
             })
