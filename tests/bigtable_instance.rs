@@ -217,3 +217,21 @@ async fn a_listed_cluster_that_does_not_exist_is_named() {
     assert_eq!(e.kind, ErrorKind::NotFound);
     assert!(e.message.contains("\"c9\"") && e.message.contains("c1, c2, c3"), "{}", e.message);
 }
+
+#[tokio::test]
+async fn uneven_clusters_read_the_storage_floor_of_the_largest() {
+    let (fake, cfg) = fake_instance(3).await;
+    fake.add_bigtable_cluster("p1", "i1", "c2", "us-east1-b", 6);
+    let target = BigtableInstance::connect(&cfg, &instance(&[])).await.expect("client");
+    let o = target.observe().await.expect("observe");
+    assert_eq!(o.size, 6);
+    let ebbflow::adapters::FloorMetric::Storage { query, .. } = &o.floor else { panic!("a storage floor") };
+    let filter = &query.monitoring().expect("monitoring").filter;
+    assert!(filter.ends_with(r#"resource.labels.cluster=one_of("c2")"#), "{filter}");
+    // Even again: every cluster's utilization counts, the fullest wins.
+    fake.add_bigtable_cluster("p1", "i1", "c1", "us-central1-b", 6);
+    fake.add_bigtable_cluster("p1", "i1", "c3", "europe-west1-b", 6);
+    let o = target.observe().await.expect("observe");
+    let ebbflow::adapters::FloorMetric::Storage { query, .. } = &o.floor else { panic!("a storage floor") };
+    assert_eq!(query.monitoring().expect("monitoring").filter, storage_utilization_query(&instance(&[])).filter);
+}

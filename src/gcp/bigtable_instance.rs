@@ -30,8 +30,10 @@
 //! ## Storage floor
 //!
 //! `storage_utilization` of the selected clusters, `ALIGN_MAX` then `REDUCE_MAX`: the fullest
-//! cluster's, so the largest per-cluster floor wins (replicas hold the same data, so the fullest
-//! is the smallest).
+//! cluster's, so the largest per-cluster floor wins. The core reads it against the policy's size
+//! (the largest cluster's), which is exact while the clusters are even. While they are uneven,
+//! the smaller replicas (holding the same data, so reading fuller) would inflate the floor by
+//! largest/smallest, so only the largest clusters' utilization is read until they are even.
 //!
 //! ## Built-in autoscaling
 //!
@@ -91,6 +93,8 @@ pub struct BigtableInstance {
     parent: String,
     /// Cluster IDs to size; empty: all.
     wanted: Vec<String>,
+    /// What the policy names (for the storage query of uneven clusters).
+    reference: BigtableInstanceRef,
     storage_query: MonitoringQuery,
     storage_target: f64,
     two_x: AtomicBool,
@@ -106,6 +110,7 @@ impl BigtableInstance {
             retry: cfg.retry,
             parent: format!("projects/{}/instances/{}", target.project, target.instance),
             wanted: target.clusters.clone(),
+            reference: target.clone(),
             storage_query: storage_utilization_query(target),
             storage_target: target.storage_target.unwrap_or(DEFAULT_STORAGE_TARGET),
             two_x: AtomicBool::new(false),
@@ -268,8 +273,16 @@ impl ScaleTarget for BigtableInstance {
             clusters.iter().any(|c| c.node_scaling_factor == NodeScalingFactor::NodeScalingFactor2X),
             Ordering::Relaxed,
         );
-        let floor =
-            FloorMetric::Storage { query: self.storage_query.clone().into(), storage_target: self.storage_target };
+        // The core reads utilization against the policy's size, the largest cluster's. A smaller
+        // replica holding the same data reads fuller, and would inflate the floor by
+        // largest/smallest: while uneven, only the largest clusters' utilization is read.
+        let query = if members.iter().all(|m| m.size == size) {
+            self.storage_query.clone()
+        } else {
+            let largest = members.iter().filter(|m| m.size == size).map(|m| m.name.clone()).collect();
+            storage_utilization_query(&BigtableInstanceRef { clusters: largest, ..self.reference.clone() })
+        };
+        let floor = FloorMetric::Storage { query: query.into(), storage_target: self.storage_target };
         Ok(TargetObservation { size, busy, sizes: self.sizes(), floor, members })
     }
 
