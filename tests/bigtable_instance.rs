@@ -235,3 +235,14 @@ async fn uneven_clusters_read_the_storage_floor_of_the_largest() {
     let ebbflow::adapters::FloorMetric::Storage { query, .. } = &o.floor else { panic!("a storage floor") };
     assert_eq!(query.monitoring().expect("monitoring").filter, storage_utilization_query(&instance(&[])).filter);
 }
+
+#[tokio::test]
+async fn a_refused_write_names_its_cluster_and_the_permission() {
+    let (fake, cfg) = fake_instance(3).await;
+    fake.inject(Endpoint::UpdateCluster, ebbflow::gcp::fake::Fault::PermissionDenied, 1);
+    let target = BigtableInstance::connect(&cfg, &instance(&[])).await.expect("client");
+    let e = target.resize(5).await.expect_err("refused");
+    assert_eq!(e.kind, ErrorKind::PermissionDenied);
+    assert!(e.message.starts_with("cluster c1: ") && e.message.contains("bigtable.clusters.update"), "{}", e.message);
+    assert_eq!(writes(&fake).len(), 1, "the first refusal stops the resize: no cluster left ahead of the others");
+}
