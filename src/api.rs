@@ -771,6 +771,73 @@ pub struct ScalePolicyStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(schema_with = "opaque_object")]
     pub state: Option<PolicyState>,
+    /// The last 24 hours for people: every resize and the load in 5-minute buckets, so every
+    /// replica and a restarted controller show the same day. At most [`HISTORY_BUDGET_BYTES`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub history: Option<StatusHistory>,
+}
+
+/// Most bytes [`ScalePolicyStatus::history`] takes as JSON, whatever the load (a test holds it).
+pub const HISTORY_BUDGET_BYTES: usize = 32 * 1024;
+/// Most resizes kept in [`StatusHistory::resizes`]: more than the default 100-a-day budget.
+pub const HISTORY_RESIZES: usize = 144;
+/// Width of one bucket of [`StatusHistory`] series, in minutes.
+pub const HISTORY_BUCKET_MINUTES: i64 = 5;
+/// Buckets in [`StatusHistory`] series: 24 hours.
+pub const HISTORY_BUCKETS: usize = 288;
+
+/// The last 24 hours of one policy, compact: every resize, and per 5-minute bucket the highest
+/// observed value of the first metric, the last smoothed value, the serving and the desired
+/// size. Series are space-separated numbers, oldest first, "-" where a bucket has no data.
+#[derive(KubeSchema, Deserialize, Serialize, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct StatusHistory {
+    /// Every resize started in the last 24 hours, oldest first (at most 144).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 144))]
+    pub resizes: Vec<ResizeEntry>,
+    /// Resizes dropped from `resizes` to stay within the budget, ever (0 on all but very busy days).
+    #[serde(default, skip_serializing_if = "is_zero_u32")]
+    pub dropped: u32,
+    /// Start of the first bucket (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub since: Option<String>,
+    /// Highest observed value of the first metric per bucket.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub observed: String,
+    /// Last smoothed value of the first metric per bucket.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub smoothed: String,
+    /// Last serving size per bucket (nodes warming up not counted).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub serving: String,
+    /// Last desired size per bucket.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub desired: String,
+}
+
+fn is_zero_u32(n: &u32) -> bool {
+    *n == 0
+}
+
+/// One resize the controller started.
+#[derive(KubeSchema, Deserialize, Serialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ResizeEntry {
+    /// When it was started (RFC 3339).
+    pub time: String,
+    /// Size before.
+    pub from: u32,
+    /// Size asked for.
+    pub to: u32,
+    /// Why (a `Reason` name).
+    pub reason: String,
+    /// Seconds the resize took until the target reported it done; absent while it runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub took_secs: Option<u64>,
+    /// Why it failed or had no effect, if it did (at most 120 characters).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 /// One part of a target sized with the others (a cluster of a replicated Bigtable instance).
@@ -817,20 +884,38 @@ pub struct DecisionRecord {
     /// Per metric: the newest raw value and the smoothed value it was sized on.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub metrics: BTreeMap<String, MetricReading>,
+    /// Nodes that were serving when the newest sample was measured: `from` minus nodes added
+    /// but still warming up (or the size before a running resize). Absent when it equals `from`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub serving: Option<u32>,
 }
 
 /// The values of one metric behind a decision.
 #[derive(KubeSchema, Deserialize, Serialize, Clone, Debug, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct MetricReading {
-    /// Newest raw per-node (or total) value.
+    /// Newest raw value as measured: per serving node (or the total).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub raw: Option<f64>,
-    /// Smoothed value on the same scale as raw.
+    /// Smoothed demand on the scale of the target: per node across all `from` nodes, warming
+    /// ones included (or the total). This is what the size is computed from.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub smoothed: Option<f64>,
     /// The metric's target.
     pub target: f64,
+    /// The target the size was computed against: the target, or lower when headroom for noise
+    /// asks for more nodes (spec.metrics[].headroom).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub effective_target: Option<f64>,
+    /// How far single samples scatter around the smoothed value, as a fraction of it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub noise: Option<f64>,
+    /// Size the forecast rise asks for, when the weekly shape expects one (spec.forecast).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub forecast: Option<u32>,
+    /// Demand the forecast expects at now + lead, on the scale of `smoothed`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub forecast_demand: Option<f64>,
     /// Size this metric alone asks for.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub recommended: Option<u32>,

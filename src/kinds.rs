@@ -43,6 +43,11 @@ pub trait TargetKind: Send + Sync {
     fn project(&self) -> Option<&str>;
     /// How long added capacity of this kind takes to carry load.
     fn default_warmup(&self) -> Dur;
+    /// How a target of this kind answers a resize: the simulator's defaults for it. The default
+    /// is a target whose resize is one write, done at once, with no floor of its own.
+    fn behaviour(&self) -> Behaviour {
+        Behaviour::default()
+    }
     /// Problems with the kind's own fields, in field order.
     fn check(&self) -> Vec<KindIssue>;
     /// Whether building the adapter needs a Kubernetes API.
@@ -51,6 +56,21 @@ pub trait TargetKind: Send + Sync {
     }
     /// Build the adapter for this target in `namespace` (the policy's), from the shared clients.
     fn connect(&self, clients: &Arc<Clients>, namespace: &str) -> Result<BoxTarget, AdapterError>;
+}
+
+/// How a target kind answers a resize, as far as a replay needs to know: how long the resize
+/// operation runs (the target is busy meanwhile and refuses another), what size it shows while
+/// it runs, and whether its data sets a floor. The simulator's model of the target defaults to
+/// these; the real adapters learn the same things from the service at run time.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct Behaviour {
+    /// How long a resize operation typically runs. Zero: the request is the resize.
+    pub operation_time: Dur,
+    /// Whether the target shows the new size while the operation runs (Bigtable: RESIZING with
+    /// the new `serve_nodes`) rather than the old one until it is done (a GKE node pool).
+    pub new_size_while_busy: bool,
+    /// The storage utilization its data is kept at or under, when the kind has a storage floor.
+    pub storage_target: Option<f64>,
 }
 
 /// The checks every kind makes of its name fields: none may be blank.

@@ -115,6 +115,10 @@ struct RunArgs {
     /// Override the Google API endpoint (e.g. a local fake).
     #[arg(long, env = "EBBFLOW_GCP_ENDPOINT")]
     gcp_endpoint: Option<String>,
+    /// Opt-in: export decisions every minute to Cloud Monitoring in this project, as
+    /// custom.googleapis.com/ebbflow/* metrics (needs roles/monitoring.metricWriter there).
+    #[arg(long, value_name = "PROJECT", env = "EBBFLOW_EXPORT_PROJECT")]
+    export_monitoring: Option<String>,
     /// Namespace of the leader-election Lease (in-cluster).
     #[arg(long, env = "POD_NAMESPACE", default_value = "ebbflow-system")]
     lease_namespace: String,
@@ -136,7 +140,7 @@ fn run(args: RunArgs) -> Result<()> {
     if let Some(url) = &args.gcp_endpoint {
         ebbflow::controller::check_gcp_endpoint(url).map_err(anyhow::Error::msg)?;
     }
-    let backends = BackendConfig { gcp_endpoint: args.gcp_endpoint };
+    let backends = BackendConfig { gcp_endpoint: args.gcp_endpoint, export_project: args.export_monitoring };
     let shutdown_grace = args.shutdown_grace;
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     let result = rt.block_on(async move {

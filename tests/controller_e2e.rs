@@ -114,7 +114,7 @@ async fn e2e_workload_policy_scales_a_deployment() {
     fake.world().samples = trace(0.5, 1.6, 3);
     let prod = ProdBackends::connect(
         Some(c.client.clone()),
-        &BackendConfig { gcp_endpoint: Some("http://127.0.0.1:9".into()) },
+        &BackendConfig { gcp_endpoint: Some("http://127.0.0.1:9".into()), ..Default::default() },
     )
     .await;
     let engine = Engine::new(

@@ -149,9 +149,15 @@ async fn conflict_on_intent_rereads_and_never_double_resizes() {
     result.expect("reconcile");
     assert!(fake.world().resizes.is_empty(), "no resize may be sent after a 409");
     let m = &ctx.engine.metrics;
-    let conflicts = ebbflow::controller::metrics::ApiErrorLabels { backend: "kubernetes".into(), code: "409".into() };
-    assert_eq!(m.api_errors.get_or_create(&conflicts).get(), 1);
-    let skipped = ebbflow::controller::metrics::ReasonLabels { reason: "StatusConflict".into() };
+    let conflicts = ebbflow::controller::metrics::ApiCodeLabels { backend: "kubernetes".into(), code: "409".into() };
+    assert_eq!(m.api_error_codes.get_or_create(&conflicts).get(), 1);
+    let busy = ebbflow::controller::metrics::ApiErrorLabels { backend: "kubernetes".into(), kind: "TargetBusy".into() };
+    assert_eq!(m.api_errors.get_or_create(&busy).get(), 1);
+    let skipped = ebbflow::controller::metrics::ReasonLabels {
+        namespace: "shop".into(),
+        policy: "orders".into(),
+        reason: "StatusConflict".into(),
+    };
     assert_eq!(m.skipped.get_or_create(&skipped).get(), 1);
 }
 

@@ -112,7 +112,7 @@ async fn workload_policy_reconciles_end_to_end() {
             // The Google clients point at a closed local port: nothing may leave the machine.
             prod: ProdBackends::connect(
                 Some(client.clone()),
-                &BackendConfig { gcp_endpoint: Some("http://127.0.0.1:9".into()) },
+                &BackendConfig { gcp_endpoint: Some("http://127.0.0.1:9".into()), ..Default::default() },
             )
             .await,
             source,

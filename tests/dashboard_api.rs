@@ -91,7 +91,10 @@ fn chart_marks_scale_actions_and_spikes() {
     // Load in nodes at the target: 1.2 per node on 3 nodes at 0.5 per node is 7.2 nodes.
     assert!((data.load[0].points[1].1 - 7.2).abs() < 1e-9);
     let names: Vec<&str> = data.sizes.iter().chain(&data.per_node).map(|s| s.name.as_str()).collect();
-    assert_eq!(names, ["serving", "desired", "observed", "smoothed", "target"]);
+    assert_eq!(
+        names,
+        ["serving (warmed up)", "desired", "observed (per serving node)", "smoothed (per node, all nodes)", "target"]
+    );
     assert!(data.start_ms < t0().0 && data.end_ms == (t0() + Dur::secs(200)).0, "the data fills the width");
     let single = chart_data(&sp, &points[..1], t0()).expect("chart");
     assert!(single.end_ms - single.start_ms >= Dur::secs(30).0, "one point still gets an axis");
@@ -208,8 +211,15 @@ fn grafana_dashboard_queries_exported_metrics() {
     m.desired_size.get_or_create(&pl).set(1);
     m.observed.get_or_create(&ml).set(0.5);
     m.smoothed.get_or_create(&ml).set(0.5);
-    m.decisions.get_or_create(&ReasonLabels { reason: "ScaleOut".into() }).inc();
-    m.skip("DryRun");
+    m.decisions
+        .get_or_create(&ReasonLabels { namespace: "n".into(), policy: "p".into(), reason: "ScaleOut".into() })
+        .inc();
+    m.skip("n", "p", "DryRun");
+    for g in [&m.target, &m.effective_target, &m.noise, &m.forecast_demand] {
+        g.get_or_create(&ml).set(0.5);
+    }
+    m.forecast_size.get_or_create(&ml).set(3);
+    m.budget_left.get_or_create(&pl).set(99);
     m.api_error(&ebbflow::adapters::AdapterError::new("bigtable", ebbflow::adapters::ErrorKind::PermissionDenied, "x"));
     let text = ebbflow::controller::metrics::encode(&registry);
     let mut exported = std::collections::BTreeSet::new();
@@ -230,6 +240,14 @@ fn grafana_dashboard_queries_exported_metrics() {
             exprs.push(t["expr"].as_str().expect("expr").to_string());
         }
     }
+    // Resizes show as annotations on every panel.
+    let resizes = dash["annotations"]["list"]
+        .as_array()
+        .expect("annotations")
+        .iter()
+        .find(|a| a["name"] == "Resizes")
+        .expect("an annotation query for resizes");
+    exprs.push(resizes["expr"].as_str().expect("annotation expr").to_string());
     for v in dash["templating"]["list"].as_array().expect("variables") {
         if let Some(q) = v["definition"].as_str() {
             exprs.push(q.to_string());
@@ -244,6 +262,102 @@ fn grafana_dashboard_queries_exported_metrics() {
         }
     }
     assert!(used.len() >= 8, "{used:?}");
+    // The series that say why a cluster is larger than target arithmetic, and the budget.
+    for name in [
+        "ebbflow_metric_effective_target",
+        "ebbflow_metric_noise_ratio",
+        "ebbflow_metric_forecast_size",
+        "ebbflow_policy_resize_budget_remaining",
+    ] {
+        assert!(used.contains(name), "the Grafana dashboard does not show {name}");
+    }
     let unknown: Vec<&String> = used.iter().filter(|n| !exported.contains(*n)).collect();
     assert!(unknown.is_empty(), "not exported: {unknown:?}; exported: {exported:?}");
+}
+
+/// A status with a day of history: a resize 3 -> 7 at 10:00 and 5-minute buckets for 24 hours.
+fn status_with_a_day(now: Ts) -> ScalePolicyStatus {
+    use ebbflow::readout::day;
+    let mut h: Option<ebbflow::api::StatusHistory> = None;
+    for m in 0..(24 * 60) {
+        let at = now - Dur::mins(24 * 60) + Dur::mins(m);
+        let (n, v) = if m < 600 { (3, 0.45) } else { (7, 0.4) };
+        let r = day::Reading { observed: Some(v), smoothed: Some(v), serving: Some(n), desired: Some(n) };
+        h = Some(day::fold(h.as_ref(), at, r));
+    }
+    let mut h = h.expect("history");
+    let at = now - Dur::mins(24 * 60) + Dur::mins(600);
+    day::resize_started(&mut h, at, 3, 7, "ScaleOut");
+    day::resize_finished(&mut h, at, at + Dur::secs(95), None);
+    let mut st = status(now, "WithinTolerance", 7, 7, 0.4, false);
+    st.history = Some(h);
+    st
+}
+
+/// After a restart (or on a follower) this instance has no points of its own: the chart shows
+/// the day status keeps, with the resize marked, and a time range narrows it.
+#[test]
+fn a_restarted_controller_charts_the_day_from_status() {
+    let now = t0();
+    let mut sp = policy("Enforce");
+    sp.status = Some(status_with_a_day(now));
+    let pts = ebbflow::dashboard::points(&sp, &[]);
+    assert!(pts.len() >= 280, "{}", pts.len());
+    let data = chart_data(&sp, &pts, now).expect("chart");
+    assert!(data.end_ms - data.start_ms >= Dur::mins(23 * 60).0, "a day wide");
+    assert!(data.markers.iter().any(|m| m.label.starts_with("3->7 ScaleOut")), "{:?}", data.markers);
+    let hour = ebbflow::dashboard::chart_data_in(&sp, &pts, now, Dur::mins(60)).expect("chart");
+    assert!(hour.end_ms - hour.start_ms <= Dur::mins(64).0, "an hour wide: {}", hour.end_ms - hour.start_ms);
+    // Live points take over where they begin; the buckets before them stay.
+    let h = History::default();
+    h.record("data/orders", &sp, sp.status.as_ref().expect("status"));
+    let merged = ebbflow::dashboard::points(&sp, &h.points("data/orders"));
+    assert_eq!(merged.last().map(|p| p.time), Some(now));
+    assert!(merged.windows(2).all(|w| w[0].time <= w[1].time), "in time order");
+    let c = card(&sp, &pts, now);
+    assert_eq!(c.target_kind, "bigtableCluster");
+    assert_eq!(c.last_acted.as_deref(), Some((now - Dur::mins(24 * 60) + Dur::mins(600)).to_rfc3339().as_str()));
+}
+
+/// `/api/policies` for a fleet of 1,000 policies, each with a day of history: every card has
+/// the fields the page filters and sorts on, with the right types, and the answer stays small
+/// enough to fetch every 5 seconds.
+#[test]
+fn fleet_of_a_thousand_has_the_shape_the_page_reads() {
+    let now = t0();
+    let st = status_with_a_day(now);
+    let mut map = BTreeMap::new();
+    for i in 0..1000 {
+        let mut sp = policy(if i % 3 == 0 { "DryRun" } else { "Enforce" });
+        sp.metadata.name = Some(format!("p{i:04}"));
+        sp.metadata.namespace = Some(format!("team-{}", i % 7));
+        sp.status = Some(st.clone());
+        map.insert(format!("team-{}/p{i:04}", i % 7), sp);
+    }
+    let d = Dashboard { snapshots: Arc::new(RwLock::new(map)), history: History::default() };
+    let started = std::time::Instant::now();
+    let body = serde_json::to_string(&overview(&d, now)).expect("json");
+    let took = started.elapsed();
+    let v: Value = serde_json::from_str(&body).expect("json");
+    let cards = v["policies"].as_array().expect("policies");
+    assert_eq!(cards.len(), 1000);
+    for c in cards {
+        for (field, ok) in [
+            ("policy", c["policy"].is_string()),
+            ("namespace", c["namespace"].is_string()),
+            ("targetKind", c["targetKind"].is_string()),
+            ("mode", c["mode"].is_string()),
+            ("health.level", c["health"]["level"].is_string()),
+            ("lastActed", c["lastActed"].is_string()),
+            ("metric.smoothed", c["metric"]["smoothed"].is_number()),
+            ("metric.target", c["metric"]["target"].is_number()),
+            ("why", c["why"].is_array()),
+            ("chart", c["chart"].is_string() || c["chart"].is_null()),
+        ] {
+            assert!(ok, "{field} missing or of the wrong type in {c}");
+        }
+    }
+    // The day's series live in status, not in every overview card.
+    assert!(body.len() < 4 * 1024 * 1024, "{} bytes", body.len());
+    eprintln!("1,000 policies: /api/policies {} KiB, built in {:?}", body.len() / 1024, took);
 }

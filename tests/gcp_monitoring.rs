@@ -202,3 +202,93 @@ fn record_writes_every_page_as_a_json_array() {
     let s = ebbflow::gcp::monitoring::series_from_responses(&parsed, Dur::secs(60), Ts(0), now());
     assert_eq!(s.samples.len(), 30);
 }
+
+/// A policy with the status the controller writes: sizes and one metric with an effective target.
+fn exported_policy(i: usize, reason: &str, time: &str) -> ebbflow::api::ScalePolicy {
+    serde_json::from_value(serde_json::json!({
+        "apiVersion": "ebbflow.dev/v1alpha1", "kind": "ScalePolicy",
+        "metadata": {"name": format!("p{i:03}"), "namespace": "data"},
+        "spec": {"target": {"bigtableCluster": {"project": "p1", "instance": "i1", "cluster": format!("c{i}")}},
+                 "minSize": 1, "maxSize": 20,
+                 "metrics": [{"name": "cpu", "target": 0.6, "query": {"filter": "x"}}]},
+        "status": {"currentSize": 5, "desiredSize": 7,
+                   "lastDecision": {"time": time, "direction": "Up", "reason": reason, "message": "m", "from": 5, "to": 7,
+                                    "metrics": {"cpu": {"raw": 0.9, "smoothed": 0.8, "target": 0.6, "effectiveTarget": 0.52}}}}
+    }))
+    .expect("policy")
+}
+
+/// The opt-in export writes custom metrics with `projects.timeSeries.create` in the shape the
+/// API takes: 120 policies make 600 series, sent as 3 requests of at most 200, every series once
+/// per request with one point; sizes are INT64 gauges, targets DOUBLE gauges, decision counts
+/// cumulative from the exporter's start; a refused write names the IAM permission.
+#[tokio::test]
+async fn export_writes_custom_metrics_within_the_api_limits() {
+    use ebbflow::gcp::export::Exporter;
+    let (fake, cfg) = fake().await;
+    let client = ebbflow::gcp::monitoring_client(&cfg).await.unwrap();
+    let start = now() - Dur::mins(5);
+    let mut exporter = Exporter::new(client, "ops-project", start);
+    let policies: Vec<_> = (0..120).map(|i| exported_policy(i, "ScaleOut", "2026-11-23T04:00:00Z")).collect();
+    let sent = exporter.export(&policies, now()).await.unwrap();
+    assert_eq!(sent, 3);
+
+    let reqs = fake.requests_to(Endpoint::CreateTimeSeries);
+    assert_eq!(reqs.len(), 3);
+    for r in &reqs {
+        assert_eq!((r.method.as_str(), r.path.as_str()), ("POST", "/v3/projects/ops-project/timeSeries"));
+        let body: serde_json::Value = serde_json::from_str(&r.body).unwrap();
+        let n = body["timeSeries"].as_array().unwrap().len();
+        assert!((1..=200).contains(&n), "{n} series in one request");
+    }
+    let written = fake.written_series();
+    assert_eq!(written.len(), 120 * 5, "current, desired, target, effective target, decisions per policy");
+    let find = |kind: &str, policy: &str| {
+        written
+            .iter()
+            .find(|s| s["metric"]["type"] == kind && s["metric"]["labels"]["policy"] == policy)
+            .unwrap_or_else(|| panic!("no {kind} for {policy}"))
+            .clone()
+    };
+    let desired = find("custom.googleapis.com/ebbflow/desired_size", "p007");
+    assert_eq!(desired["metric"]["labels"]["namespace"], "data");
+    assert_eq!(desired["resource"]["type"], "global");
+    assert_eq!(desired["resource"]["labels"]["project_id"], "ops-project");
+    // Enums travel as their numbers (as the client sends aggregation enums): GAUGE = 1, INT64 = 2.
+    assert_eq!(desired["metricKind"], 1);
+    assert_eq!(desired["valueType"], 2);
+    assert_eq!(desired["points"][0]["value"]["int64Value"], "7", "int64 travels as a string");
+    assert_eq!(desired["points"][0]["interval"]["endTime"], "2026-11-23T04:00:30Z");
+    let eff = find("custom.googleapis.com/ebbflow/effective_target", "p007");
+    assert_eq!(
+        (eff["valueType"].as_i64(), eff["points"][0]["value"]["doubleValue"].as_f64()),
+        (Some(3), Some(0.52)),
+        "DOUBLE = 3"
+    );
+    assert_eq!(eff["metric"]["labels"]["metric"], "cpu");
+    let dec = find("custom.googleapis.com/ebbflow/decisions", "p007");
+    assert_eq!(
+        (dec["metricKind"].as_i64(), dec["metric"]["labels"]["reason"].as_str()),
+        (Some(3), Some("ScaleOut")),
+        "CUMULATIVE = 3"
+    );
+    assert_eq!(dec["points"][0]["interval"]["startTime"], "2026-11-23T03:55:30Z");
+
+    // A decision already counted is not counted again; a new one is.
+    let mut later: Vec<_> = policies.clone();
+    later[7] = exported_policy(7, "ScaleOut", "2026-11-23T04:01:30Z");
+    exporter.export(&later, now() + Dur::mins(1)).await.unwrap();
+    let written = fake.written_series();
+    let counts: Vec<&str> = written
+        .iter()
+        .filter(|s| s["metric"]["type"] == "custom.googleapis.com/ebbflow/decisions")
+        .filter(|s| s["metric"]["labels"]["policy"] == "p007" || s["metric"]["labels"]["policy"] == "p008")
+        .map(|s| s["points"][0]["value"]["int64Value"].as_str().unwrap())
+        .collect();
+    assert_eq!(counts, ["1", "1", "2", "1"]);
+
+    fake.inject(Endpoint::CreateTimeSeries, Fault::PermissionDenied, 1);
+    let err = exporter.export(&policies, now() + Dur::mins(2)).await.unwrap_err();
+    assert_eq!(err.kind, ErrorKind::PermissionDenied);
+    assert!(err.to_string().contains("monitoring.timeSeries.create"), "{err}");
+}

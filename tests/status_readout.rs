@@ -74,6 +74,7 @@ fn fixture() -> (Vec<ScalePolicy>, Value) {
         policy("data", "resizing", "Enforce", bigtable("c3")),
         policy("team-b", "denied", "Enforce", bigtable("c4")),
         policy("team-b", "fresh", "Enforce", bigtable("c5")),
+        policy("data", "warming", "Enforce", bigtable("c6")),
     ];
     let cpu = |raw: f64, smoothed: f64, rec: u32, spike: bool| json!({"cpu": {"raw": raw, "smoothed": smoothed, "target": 0.5, "recommended": rec, "spike": spike}});
 
@@ -160,7 +161,32 @@ fn fixture() -> (Vec<ScalePolicy>, Value) {
         ],
     });
 
+    // Issue 15's case: right after a spike took the cluster from 3 to 9, the 6 new nodes are
+    // still warming up. The 3 serving nodes run hot (0.71 against 0.5) while demand spread over
+    // all 9 is 0.24; noise lowered the effective target, and the weekly shape forecasts a rise.
+    let warming = json!({
+        "observedGeneration": 1, "target": "bigtable p1/orders/c6", "currentSize": 9, "desiredSize": 9,
+        "lastDecision": {
+            "time": at(-0.5), "direction": "None", "reason": "WithinTolerance", "message": "hold at 9: within 10% of target",
+            "from": 9, "to": 9, "serving": 3,
+            "metrics": {"cpu": {"raw": 0.71, "smoothed": 0.24, "target": 0.5, "recommended": 9, "spike": false,
+                                "effectiveTarget": 0.44, "noise": 0.21, "forecast": 11, "forecastDemand": 0.47}}},
+        "recentDecisions": [
+            decision(-4.0, "ScaleOutOnSpike", 3, 9, "scale out 3 -> 9 at once: sustained spike", json!({})),
+            decision(-2.0, "WithinTolerance", 9, 9, "hold at 9: within 10% of target", json!({})),
+        ],
+        "history": {
+            "resizes": [
+                {"time": at(-300.0), "from": 4, "to": 3, "reason": "ScaleIn", "tookSecs": 60},
+                {"time": at(-4.0), "from": 3, "to": 9, "reason": "ScaleOutOnSpike", "tookSecs": 95}
+            ],
+            "since": at(-10.0), "observed": "0.3 0.71", "smoothed": "0.28 0.24", "serving": "3 3", "desired": "3 9"
+        },
+        "conditions": ok_conditions("bigtable p1/orders/c6"),
+    });
+
     let state = json!({"policies": {
+        "data/warming": {"resourceVersion": 5, "status": warming},
         "data/cooling": {"resourceVersion": 41, "status": cooling},
         "data/dryrun": {"resourceVersion": 12, "status": dryrun},
         "data/missing": {"resourceVersion": 30, "status": missing},
@@ -184,6 +210,7 @@ fn args(name: Option<&str>, output: Output) -> StatusArgs {
         watch: false,
         interval: std::time::Duration::from_secs(2).into(),
         output,
+        events: false,
     }
 }
 
@@ -251,6 +278,57 @@ fn status_operation_in_progress_snapshot() {
     snapshot("status_operation_in_progress", &out);
 }
 
+/// Nodes warming up after a scale-out, noise headroom and a forecast: every figure says what
+/// it is, the health is no OK next to a shortfall, and the lines say why the cluster is larger
+/// than target arithmetic says.
+#[test]
+fn status_warming_up_snapshot() {
+    let out = show(Some("warming"));
+    assert!(out.contains("health     Shortfall"), "{out}");
+    assert!(out.contains("observed 0.71 (newest sample, per serving node, 3 serving)"), "{out}");
+    assert!(
+        out.contains("smoothed 0.24 (per node over all 9, warming ones included; the size is computed from this)"),
+        "{out}"
+    );
+    assert!(out.contains("6 of 9 nodes are still warming up"), "{out}");
+    assert!(out.contains("sized on an effective target of 0.44 instead of 0.5"), "{out}");
+    assert!(out.contains("forecasts a rise to 0.47 per node, which asks for 11 nodes"), "{out}");
+    assert!(
+        out.contains("shortfall: the newest cpu sample needs 4.26 nodes at the target and 3 were serving"),
+        "{out}"
+    );
+    snapshot("status_warming_up", &out);
+    let table = show(None);
+    let row = table.lines().find(|l| l.starts_with("data/warming")).expect("row");
+    assert!(row.contains("cpu 0.71/0.24 vs 0.5 (eff. 0.44)") && row.ends_with("Shortfall"), "{row}");
+}
+
+/// `--events`: the last 24 hours newest first, resizes with their durations and reasons in
+/// words; the decision that started a resize is told once, by the resize.
+#[test]
+fn status_events_snapshot() {
+    let mut a = args(Some("warming"), Output::Table);
+    a.events = true;
+    let out = render(&a, &views(), now(), Paint(false)).expect("render");
+    assert!(
+        out.contains("resize ScaleOutOnSpike") && out.contains("resized 3 → 9: a sustained spike; took 1m35s"),
+        "{out}"
+    );
+    assert!(out.contains("resized 4 → 3: the load stayed below the target"), "{out}");
+    assert_eq!(out.matches("3 → 9").count(), 1, "one entry for one resize: {out}");
+    snapshot("status_events", &out);
+    // The fleet's timeline names each policy; JSON carries the same entries.
+    a.name = None;
+    let fleet = render(&a, &views(), now(), Paint(false)).expect("render");
+    assert!(fleet.contains("data/warming") && fleet.contains("team-b/denied"), "{fleet}");
+    a.output = Output::Json;
+    let json: Value = serde_json::from_str(&render(&a, &views(), now(), Paint(false)).expect("json")).expect("valid");
+    let first = &json[0];
+    for field in ["time", "policy", "kind", "reason", "text"] {
+        assert!(first.get(field).is_some(), "{field} missing: {first}");
+    }
+}
+
 /// Permission denied: the first line says the policy is not working, and why.
 #[test]
 fn status_permission_denied_snapshot() {
@@ -276,7 +354,7 @@ fn a_policy_without_status_is_pending() {
 fn state_file_alone_reads_without_specs() {
     let (_, state) = fixture();
     let v = parse_state_file(&serde_json::to_vec(&state).expect("json"), &[]).expect("state file");
-    assert_eq!(v.len(), 5);
+    assert_eq!(v.len(), 6);
     let row = readout::row(&v[0], now());
     assert_eq!(row.mode, None);
     assert_eq!(row.metric.as_ref().map(|m| m.name.as_str()), Some("cpu"));

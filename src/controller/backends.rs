@@ -25,6 +25,47 @@ use crate::kinds::{BoxTarget, Clients, Unavailable};
 pub struct BackendConfig {
     /// Google API endpoint override (a fake server in tests and benchmarks).
     pub gcp_endpoint: Option<String>,
+    /// Opt-in: the project to export decisions to as Cloud Monitoring custom metrics.
+    pub export_project: Option<String>,
+}
+
+/// How often decisions are exported to Cloud Monitoring (a series takes a point at most every
+/// 5 seconds; a minute matches the default evaluation interval).
+pub const EXPORT_INTERVAL: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Start the opt-in Cloud Monitoring export when `config` names a project: every
+/// [`EXPORT_INTERVAL`], while `leading()` (only one replica writes), what `published` holds.
+pub async fn spawn_export(
+    config: &BackendConfig,
+    published: crate::readout::published::Published,
+    leading: impl Fn() -> bool + Send + Sync + 'static,
+) {
+    let Some(project) = config.export_project.clone() else { return };
+    let cfg = GcpConfig::new(config.gcp_endpoint.clone());
+    let client = match crate::gcp::monitoring_client(&cfg).await {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::error!(error = %e, "Cloud Monitoring export disabled: no client");
+            return;
+        }
+    };
+    tracing::info!(%project, "exporting decisions to Cloud Monitoring (custom.googleapis.com/ebbflow/...)");
+    let mut exporter = crate::gcp::export::Exporter::new(client, project, crate::clock::now());
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(EXPORT_INTERVAL);
+        every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        loop {
+            every.tick().await;
+            if !leading() {
+                continue;
+            }
+            let policies: Vec<_> =
+                published.snapshots.read().unwrap_or_else(|e| e.into_inner()).values().cloned().collect();
+            if let Err(e) = exporter.export(&policies, crate::clock::now()).await {
+                tracing::warn!(error = %e, "exporting to Cloud Monitoring failed; next try in a minute");
+            }
+        }
+    });
 }
 
 /// How long a Monitoring answer is shared between policies: policies evaluated within this

@@ -169,6 +169,8 @@ pub async fn run(opts: ClusterOptions) -> Result<(), RunError> {
     let ready = Arc::new(AtomicBool::new(false));
     let state = AppState { registry: Arc::new(registry), ready: ready.clone() };
     let pages = (opts.pages)(engine.published());
+    let exporting = leadership.clone();
+    super::backends::spawn_export(&opts.backends, engine.published(), move || exporting.is_leader()).await;
     let ctx = Arc::new(Context { engine, store: store.clone() });
     // The Controller reports no deletions (there is no finalizer: nothing to clean up in the
     // cloud), so deleted policies are dropped from metrics and memory by comparing with the cache.

@@ -392,7 +392,7 @@ mod tests {
     async fn serves_metrics_and_probes() {
         let mut registry = Registry::default();
         let m = Metrics::register(&mut registry);
-        m.skip("DryRun");
+        m.skip("data", "orders", "DryRun");
         let state = AppState { registry: Arc::new(registry), ready: Arc::default() };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr");
@@ -415,7 +415,15 @@ mod tests {
         };
         let body = get("/metrics").await;
         assert!(body.contains("application/openmetrics-text"), "{body}");
-        assert!(body.contains("ebbflow_skipped_actions_total{reason=\"DryRun\"} 1"), "{body}");
+        assert!(
+            body.contains("ebbflow_skipped_actions_total{namespace=\"data\",policy=\"orders\",reason=\"DryRun\"} 1"),
+            "{body}"
+        );
+        // Error series exist before the first error, so a rate() alert can see it.
+        assert!(
+            body.contains("ebbflow_api_errors_total{backend=\"monitoring\",kind=\"PermissionDenied\"} 0"),
+            "{body}"
+        );
         assert!(body.contains("ebbflow_reconcile_duration_seconds_bucket"), "{body}");
         assert!(body.trim_end().ends_with("# EOF"), "{body}");
         assert!(get("/healthz").await.starts_with("HTTP/1.1 200"));

@@ -9,6 +9,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
+use crate::adapters::ErrorKind;
 use crate::core::Policy;
 use crate::tick::TickReport;
 
@@ -32,21 +33,49 @@ pub struct MetricLabels {
     pub metric: String,
 }
 
-/// Labels carrying a reason.
+/// Labels of a per-policy count by reason.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ReasonLabels {
+    /// Namespace of the policy.
+    pub namespace: String,
+    /// Name of the policy.
+    pub policy: String,
     /// A `Reason` name or another CamelCase reason.
     pub reason: String,
 }
 
-/// Labels of an API error.
+/// Labels of an API error: a fixed set ([`BACKENDS`] x [`KINDS`]), all created at 0 when the
+/// metrics are registered, so a `rate()` alert sees the first error.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ApiErrorLabels {
     /// "monitoring", "bigtable", "gke", "kubernetes".
     pub backend: String,
-    /// HTTP status code, or the error kind when there is none.
+    /// The error kind: Transient, PermissionDenied, NotFound, TargetBusy, Refused, Malformed, Other.
+    pub kind: String,
+}
+
+/// Labels of an API error response by HTTP status code (created on the first one).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ApiCodeLabels {
+    /// "monitoring", "bigtable", "gke", "kubernetes".
+    pub backend: String,
+    /// HTTP status code.
     pub code: String,
 }
+
+/// Backends whose API errors are counted.
+pub const BACKENDS: &[&str] = &["monitoring", "bigtable", "gke", "kubernetes"];
+
+/// Every error kind, as labelled.
+pub const KINDS: &[ErrorKind] = &[
+    ErrorKind::Transient,
+    ErrorKind::PermissionDenied,
+    ErrorKind::NotFound,
+    ErrorKind::Busy,
+    ErrorKind::Refused,
+    ErrorKind::Malformed,
+    ErrorKind::Other,
+];
 
 /// Every series the controller exports.
 #[derive(Debug, Default)]
@@ -59,12 +88,26 @@ pub struct Metrics {
     pub observed: Family<MetricLabels, Gauge<f64, AtomicU64>>,
     /// Smoothed metric value on the raw scale.
     pub smoothed: Family<MetricLabels, Gauge<f64, AtomicU64>>,
-    /// Decisions by reason.
+    /// The target a metric was sized against (lower than its target for noise headroom).
+    pub effective_target: Family<MetricLabels, Gauge<f64, AtomicU64>>,
+    /// The metric's target as written in the spec.
+    pub target: Family<MetricLabels, Gauge<f64, AtomicU64>>,
+    /// Scatter of single samples around the smoothed value, as a fraction of it.
+    pub noise: Family<MetricLabels, Gauge<f64, AtomicU64>>,
+    /// Demand the forecast expects at now + lead, on the smoothed value's scale (0: no rise).
+    pub forecast_demand: Family<MetricLabels, Gauge<f64, AtomicU64>>,
+    /// Size the forecast asks for (0: no rise expected).
+    pub forecast_size: Family<MetricLabels, Gauge>,
+    /// Resizes left in the rolling 24-hour budget (spec.maxResizesPerDay).
+    pub budget_left: Family<PolicyLabels, Gauge>,
+    /// Decisions by policy and reason.
     pub decisions: Family<ReasonLabels, Counter>,
-    /// Resizes that were wanted and not sent, by why.
+    /// Resizes that were wanted and not sent, by policy and why.
     pub skipped: Family<ReasonLabels, Counter>,
-    /// Failed backend calls by backend and code.
+    /// Failed backend calls by backend and error kind.
     pub api_errors: Family<ApiErrorLabels, Counter>,
+    /// Failed backend calls that had an HTTP status, by backend and code.
+    pub api_error_codes: Family<ApiCodeLabels, Counter>,
     /// 1 while this instance holds the lease.
     pub leader: Gauge,
     /// Time spent in one reconcile.
@@ -90,20 +133,64 @@ impl Metrics {
         r.register("policy_desired_size", "Size the policy wants", m.desired_size.clone());
         r.register("metric_observed_value", "Newest raw value of a policy metric", m.observed.clone());
         r.register("metric_smoothed_value", "Smoothed value of a policy metric", m.smoothed.clone());
-        r.register("decisions", "Decisions by reason", m.decisions.clone());
-        r.register("skipped_actions", "Resizes wanted but not sent, by reason", m.skipped.clone());
-        r.register("api_errors", "Failed backend API calls by backend and code", m.api_errors.clone());
+        r.register("metric_target", "Target of a policy metric as written in the spec", m.target.clone());
+        r.register(
+            "metric_effective_target",
+            "Target a policy metric was sized against: the target, or lower when noise headroom asks for more nodes",
+            m.effective_target.clone(),
+        );
+        r.register(
+            "metric_noise_ratio",
+            "Scatter of single samples around the smoothed value, as a fraction of it",
+            m.noise.clone(),
+        );
+        r.register(
+            "metric_forecast_demand",
+            "Demand the weekly-shape forecast expects at now plus lead, on the smoothed value's scale (0: no rise)",
+            m.forecast_demand.clone(),
+        );
+        r.register("metric_forecast_size", "Size the forecast asks for (0: no rise expected)", m.forecast_size.clone());
+        r.register(
+            "policy_resize_budget_remaining",
+            "Resizes left in the rolling 24-hour budget (spec.maxResizesPerDay)",
+            m.budget_left.clone(),
+        );
+        r.register("decisions", "Decisions by policy and reason", m.decisions.clone());
+        r.register("skipped_actions", "Resizes wanted but not sent, by policy and reason", m.skipped.clone());
+        r.register("api_errors", "Failed backend API calls by backend and error kind", m.api_errors.clone());
+        r.register("api_error_codes", "Failed backend API calls by backend and HTTP status", m.api_error_codes.clone());
+        // Every error series exists from the start, so a rate() alert fires on the first error.
+        for backend in BACKENDS {
+            for kind in KINDS {
+                let _ = m
+                    .api_errors
+                    .get_or_create(&ApiErrorLabels { backend: (*backend).into(), kind: kind.as_str().into() });
+            }
+        }
         r.register("leader", "1 while this instance holds the leader lease", m.leader.clone());
         r.register("reconcile_duration_seconds", "Time spent evaluating one policy", m.reconcile_duration.0.clone());
         m
     }
 
-    /// Record what a tick saw and decided.
-    pub fn record_report(&self, ns: &str, name: &str, policy: &Policy, r: &TickReport) {
+    /// Record what a tick saw and decided, with `status` the status just written for it (so
+    /// `desired_size` is the same number `/api/policies` and `kubectl get` show).
+    pub fn record_report(
+        &self,
+        ns: &str,
+        name: &str,
+        policy: &Policy,
+        r: &TickReport,
+        status: &crate::api::ScalePolicyStatus,
+    ) {
         let labels = PolicyLabels { namespace: ns.into(), policy: name.into() };
         self.current_size.get_or_create(&labels).set(r.observation.size.into());
-        self.desired_size.get_or_create(&labels).set(r.decision.desired.into());
-        for (i, m) in policy.metrics.iter().enumerate() {
+        // While a resize runs the decision holds at the current size, but the policy still
+        // wants the size it asked for; status says so, and so must this series.
+        let desired = status.desired_size.unwrap_or(r.decision.desired);
+        self.desired_size.get_or_create(&labels).set(desired.into());
+        let left = r.decision.state.budget_left(policy, r.decision.at);
+        self.budget_left.get_or_create(&labels).set(left.into());
+        for (i, (m, o)) in policy.metrics.iter().zip(&r.decision.metrics).enumerate() {
             let l = MetricLabels { namespace: ns.into(), policy: name.into(), metric: m.name.clone() };
             if let Some(v) = r.decision.raw(i) {
                 self.observed.get_or_create(&l).set(v);
@@ -111,11 +198,24 @@ impl Metrics {
             if let Some(v) = r.decision.smoothed(policy, i) {
                 self.smoothed.get_or_create(&l).set(v);
             }
+            self.target.get_or_create(&l).set(m.target);
+            if let Some(v) = o.effective_target {
+                self.effective_target.get_or_create(&l).set(v);
+            }
+            if let Some(v) = o.noise {
+                self.noise.get_or_create(&l).set(v);
+            }
+            let reading = status.last_decision.as_ref().and_then(|d| d.metrics.get(&m.name));
+            self.forecast_demand.get_or_create(&l).set(reading.and_then(|x| x.forecast_demand).unwrap_or(0.0));
+            self.forecast_size.get_or_create(&l).set(o.forecast.map_or(0, i64::from));
         }
-        self.decisions.get_or_create(&ReasonLabels { reason: r.decision.reason.as_str().into() }).inc();
+        let reason = r.decision.reason.as_str();
+        self.decisions
+            .get_or_create(&ReasonLabels { namespace: ns.into(), policy: name.into(), reason: reason.into() })
+            .inc();
         // A recommendation the guards held back is a skipped action, named by what held it back.
         if r.decision.recommended.is_some_and(|rec| rec != r.decision.current) && !r.decision.is_resize() {
-            self.skip(r.decision.reason.as_str());
+            self.skip(ns, name, reason);
         }
         for (_, e) in &r.metric_errors {
             self.api_error(e);
@@ -125,15 +225,23 @@ impl Metrics {
         }
     }
 
-    /// Count a resize that was wanted and not sent.
-    pub fn skip(&self, reason: &str) {
-        self.skipped.get_or_create(&ReasonLabels { reason: reason.into() }).inc();
+    /// Count a resize of `ns/name` that was wanted and not sent.
+    pub fn skip(&self, ns: &str, name: &str, reason: &str) {
+        self.skipped
+            .get_or_create(&ReasonLabels { namespace: ns.into(), policy: name.into(), reason: reason.into() })
+            .inc();
     }
 
     /// Count a failed backend call.
     pub fn api_error(&self, e: &crate::adapters::AdapterError) {
-        let code = e.code.map_or_else(|| e.kind.as_str().to_string(), |c| c.to_string());
-        self.api_errors.get_or_create(&ApiErrorLabels { backend: e.backend.into(), code }).inc();
+        self.api_errors
+            .get_or_create(&ApiErrorLabels { backend: e.backend.into(), kind: e.kind.as_str().into() })
+            .inc();
+        if let Some(code) = e.code {
+            self.api_error_codes
+                .get_or_create(&ApiCodeLabels { backend: e.backend.into(), code: code.to_string() })
+                .inc();
+        }
     }
 
     /// Drop the series of a policy that is gone.
@@ -141,10 +249,20 @@ impl Metrics {
         let labels = PolicyLabels { namespace: ns.into(), policy: name.into() };
         self.current_size.remove(&labels);
         self.desired_size.remove(&labels);
+        self.budget_left.remove(&labels);
         for m in policy.map(|p| p.metrics.as_slice()).unwrap_or_default() {
             let l = MetricLabels { namespace: ns.into(), policy: name.into(), metric: m.name.clone() };
-            self.observed.remove(&l);
-            self.smoothed.remove(&l);
+            for g in [
+                &self.observed,
+                &self.smoothed,
+                &self.target,
+                &self.effective_target,
+                &self.noise,
+                &self.forecast_demand,
+            ] {
+                g.remove(&l);
+            }
+            self.forecast_size.remove(&l);
         }
     }
 }

@@ -202,6 +202,10 @@ impl<B: Backends, S: StatusStore, E: EventSink> Engine<B, S, E> {
         // Followers keep their caches warm and nothing else: status carries the core's state,
         // and two writers of one state would fight.
         if !self.leadership.is_leader() {
+            // The leader's status (with its day of history) is what this replica's dashboard shows.
+            if sp.status.is_some() {
+                self.snapshots.write().unwrap_or_else(|p| p.into_inner()).insert(key(sp), sp.clone());
+            }
             let interval = policy_from_spec(&sp.spec).map(|p| to_std(p.interval)).unwrap_or(DEFAULT_INTERVAL);
             return Ok(Next::After(interval));
         }
@@ -238,7 +242,7 @@ impl<B: Backends, S: StatusStore, E: EventSink> Engine<B, S, E> {
                 vec![PolicyEvent { warning: true, reason: "TargetConflict".into(), note, action: "Validate".into() }],
             )
             .await;
-            self.metrics.skip("TargetConflict");
+            self.metrics.skip(&sp.namespace().unwrap_or_default(), &sp.name_any(), "TargetConflict");
             return Ok(Next::After(interval));
         }
 
@@ -281,15 +285,15 @@ impl<B: Backends, S: StatusStore, E: EventSink> Engine<B, S, E> {
         match guarded.refused {
             Some(Refusal::NotLeader) => {
                 tracing::warn!("lost leadership before resizing; nothing sent");
-                self.metrics.skip("NotLeader");
+                self.metrics.skip(&sp.namespace().unwrap_or_default(), &sp.name_any(), "NotLeader");
                 return Ok(Next::After(interval));
             }
             Some(Refusal::Store(StoreError::Conflict)) => {
-                self.metrics.skip("StatusConflict");
+                self.metrics.skip(&sp.namespace().unwrap_or_default(), &sp.name_any(), "StatusConflict");
                 return Err(StoreError::Conflict.into());
             }
             Some(Refusal::Store(e)) => {
-                self.metrics.skip("StatusWriteFailed");
+                self.metrics.skip(&sp.namespace().unwrap_or_default(), &sp.name_any(), "StatusWriteFailed");
                 return Err(e.into());
             }
             None => {}
@@ -314,9 +318,9 @@ impl<B: Backends, S: StatusStore, E: EventSink> Engine<B, S, E> {
             "{}",
             report.decision.message(&policy)
         );
-        self.metrics.record_report(&sp.namespace().unwrap_or_default(), &sp.name_any(), &policy, &report);
+        self.metrics.record_report(&sp.namespace().unwrap_or_default(), &sp.name_any(), &policy, &report, &status);
         if matches!(report.actuation, crate::tick::Actuation::DryRun { .. }) {
-            self.metrics.skip("DryRun");
+            self.metrics.skip(&sp.namespace().unwrap_or_default(), &sp.name_any(), "DryRun");
         }
         self.announce(sp, events::for_report(&policy, &report)).await;
         Ok(Next::After(interval))

@@ -533,6 +533,7 @@ pub async fn run(opts: StandaloneOptions) -> Result<(), StandaloneError> {
     ));
     let state = AppState { registry: Arc::new(registry), ready: Arc::new(AtomicBool::new(true)) };
     let pages = (opts.pages)(engine.published());
+    super::backends::spawn_export(&opts.backends, engine.published(), || true).await;
 
     let (stop, shutdown) = watch::channel(false);
     let stop = Arc::new(stop);

@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 
 use crate::api::{Condition, CooldownStatus, DecisionRecord, MemberStatus, MetricReading, ScalePolicyStatus};
 use crate::core::{Decision, Dur, Mode, Policy, PolicyState, Reason, Ts};
+use crate::readout::day;
 use crate::spec::PolicyError;
 use crate::tick::{Actuation, OperationOutcome, TickError, TickReport};
 
@@ -83,6 +84,7 @@ pub fn from_report(
     remember(&mut s.recent_decisions, decision_record(policy, d));
     s.cooldown = cooldown(policy, state, meta.now);
     s.operation = state.in_flight.as_ref().and_then(|f| f.operation.clone());
+    s.history = Some(history(prev, &s, policy, report, meta.now));
     s.state = Some(state.clone());
     s.members = report
         .observation
@@ -119,6 +121,9 @@ pub fn intent(
     remember(&mut s.recent_decisions, decision_record(policy, decision));
     s.cooldown = cooldown(policy, intent, meta.now);
     s.operation = None;
+    let mut h = s.history.take().unwrap_or_default();
+    day::resize_started(&mut h, decision.at, decision.current, decision.desired, decision.reason.as_str());
+    s.history = Some(h);
     s.state = Some(intent.clone());
     set_condition(&mut s.conditions, READY, Some(true), "Reconciled", format!("evaluating {}", meta.target), meta);
     set_condition(
@@ -159,6 +164,51 @@ pub fn target_error(prev: &ScalePolicyStatus, err: &TickError, meta: Meta<'_>) -
     s
 }
 
+/// The day's history with this tick folded in: its bucket, the resize it started, and the end
+/// of the resize that was running (with how long it took).
+fn history(
+    prev: &ScalePolicyStatus,
+    s: &ScalePolicyStatus,
+    policy: &Policy,
+    report: &TickReport,
+    now: Ts,
+) -> crate::api::StatusHistory {
+    let d = &report.decision;
+    let rec = s.last_decision.as_ref();
+    let first = policy.metrics.first().and_then(|m| rec.and_then(|r| r.metrics.get(&m.name)));
+    let reading = day::Reading {
+        observed: first.and_then(|m| m.raw),
+        smoothed: first.and_then(|m| m.smoothed),
+        serving: rec.map(|r| r.serving.unwrap_or(r.from)),
+        desired: s.desired_size,
+    };
+    let mut h = day::fold(prev.history.as_ref(), now, reading);
+    if let Some(f) = prev.state.as_ref().and_then(|st| st.in_flight.as_ref())
+        && d.state.in_flight.is_none()
+    {
+        let error = match &report.operation {
+            Some(OperationOutcome::Failed { message, .. }) => Some(message.clone()),
+            Some(OperationOutcome::NoEffect { size, .. }) => Some(format!("no effect: the target still has {size}")),
+            _ => None,
+        };
+        day::resize_finished(&mut h, f.started_at, now, error.as_deref());
+    }
+    match &report.actuation {
+        Actuation::Started { to, done, .. } => {
+            day::resize_started(&mut h, d.at, d.current, *to, d.reason.as_str());
+            if *done {
+                day::resize_finished(&mut h, d.at, now, None);
+            }
+        }
+        Actuation::Failed { to, error } => {
+            day::resize_started(&mut h, d.at, d.current, *to, d.reason.as_str());
+            day::resize_finished(&mut h, d.at, now, Some(&error.to_string()));
+        }
+        Actuation::None | Actuation::DryRun { .. } => {}
+    }
+    h
+}
+
 fn base(prev: &ScalePolicyStatus, meta: Meta<'_>) -> ScalePolicyStatus {
     let mut s = prev.clone();
     s.observed_generation = meta.generation;
@@ -170,6 +220,11 @@ fn base(prev: &ScalePolicyStatus, meta: Meta<'_>) -> ScalePolicyStatus {
 pub fn decision_record(policy: &Policy, d: &Decision) -> DecisionRecord {
     let mut metrics = BTreeMap::new();
     for (i, (m, o)) in policy.metrics.iter().zip(&d.metrics).enumerate() {
+        // On the scale of `smoothed`: per node across the current size, or the total.
+        let scale = |demand: f64| match m.kind {
+            crate::core::MetricKind::PerNode => demand / f64::from(d.current.max(1)),
+            crate::core::MetricKind::Total => demand,
+        };
         metrics.insert(
             m.name.clone(),
             MetricReading {
@@ -178,9 +233,17 @@ pub fn decision_record(policy: &Policy, d: &Decision) -> DecisionRecord {
                 target: m.target,
                 recommended: o.recommended,
                 spike: o.spike.is_some(),
+                effective_target: o.effective_target,
+                noise: o.noise,
+                forecast: o.forecast,
+                forecast_demand: o.forecast_demand.map(scale),
             },
         );
     }
+    // Nodes added by a scale-out measure nothing until they have warmed up; while a resize runs
+    // the old size serves.
+    let base = d.state.in_flight.as_ref().map_or(d.current, |f| f.from);
+    let serving = PolicyState::capacity_at(&d.state.resizes, d.at, base, policy.warmup);
     DecisionRecord {
         time: d.at.to_rfc3339(),
         direction: d.direction().as_str().to_string(),
@@ -189,6 +252,7 @@ pub fn decision_record(policy: &Policy, d: &Decision) -> DecisionRecord {
         from: d.current,
         to: d.desired,
         metrics,
+        serving: (serving != d.current).then_some(serving),
     }
 }
 
@@ -198,6 +262,7 @@ pub fn decision_record(policy: &Policy, d: &Decision) -> DecisionRecord {
 /// outcome of one tick share an entry.
 pub fn remember(recent: &mut Vec<DecisionRecord>, mut record: DecisionRecord) {
     record.metrics.clear();
+    record.serving = None;
     if let Some(last) = recent.last_mut() {
         if last.time == record.time {
             *last = record;
@@ -497,6 +562,59 @@ mod tests {
         let c = cond(&s, ABLE_TO_SCALE);
         assert_eq!((c.status.as_str(), c.reason.as_str()), ("False", "PermissionDenied"));
         assert_eq!(s.state.as_ref().and_then(|s| s.in_flight.as_ref()), None);
+    }
+
+    /// While a resize runs the decision holds at the current size, but the policy still wants
+    /// the size it asked for: `/metrics` says the same as status (and so `/api/policies`), and
+    /// the day's history records the resize once and times it when it ends.
+    #[test]
+    fn desired_size_in_metrics_agrees_with_status_during_a_resize() {
+        let p = policy("Enforce");
+        let now = Ts(1_800_000_000_000);
+        let d = decision_with(&p, 2, Some(1.0), now);
+        let to = d.desired;
+        let mut st = d.state.clone();
+        st.begin_resize(2, to, Some("op-1".into()), now);
+        let prev = from_report(
+            &ScalePolicyStatus::default(),
+            &p,
+            &report(d, Actuation::Started { to, operation: Some("op-1".into()), done: false }),
+            meta(now),
+        );
+        let later = now + Dur::secs(60);
+        let held = decide(
+            &p,
+            st,
+            &Inputs {
+                current: 2,
+                metrics: &[MetricInput { samples: &[], problem: None }],
+                floor: Floor::None,
+                busy: false,
+                sizes: crate::core::SizeRule::Any,
+            },
+            later,
+        );
+        assert_eq!((held.reason, held.desired), (Reason::ResizeInProgress, 2));
+        let r = report(held, Actuation::None);
+        let s = from_report(&prev, &p, &r, meta(later));
+        assert_eq!(s.desired_size, Some(to));
+        let mut registry = prometheus_client::registry::Registry::default();
+        let m = crate::controller::metrics::Metrics::register(&mut registry);
+        m.record_report("data", "web", &p, &r, &s);
+        let labels = crate::controller::metrics::PolicyLabels { namespace: "data".into(), policy: "web".into() };
+        assert_eq!(m.desired_size.get_or_create(&labels).get(), i64::from(to));
+        assert_eq!(m.budget_left.get_or_create(&labels).get(), i64::from(p.max_resizes_per_day - 1));
+        let h = s.history.as_ref().expect("history");
+        assert_eq!(h.resizes.len(), 1);
+        assert_eq!((h.resizes[0].from, h.resizes[0].to, h.resizes[0].took_secs), (2, to, None));
+        // The operation ends: the resize gets its duration.
+        let mut done_state = r.decision.state.clone();
+        done_state.finish_resize(later + Dur::secs(30));
+        let mut r2 = report(decision_with(&p, to, Some(0.4), later + Dur::secs(30)), Actuation::None);
+        r2.decision.state = done_state;
+        let s2 = from_report(&s, &p, &r2, meta(later + Dur::secs(30)));
+        let h = s2.history.as_ref().expect("history");
+        assert_eq!(h.resizes[0].took_secs, Some(90));
     }
 
     /// The intent status records the resize as begun, with the size asked for.

@@ -6,6 +6,8 @@
 //! | `/api/policies` | every policy: the readout row, why it is (not) scaling, conditions, recent decisions |
 //! | `/api/policies/{ns}/{name}` | one policy, with its history points |
 //! | `/api/policies/{ns}/{name}/chart.svg` | its chart, drawn by [`crate::chart`] like `simulate --chart` |
+//! | `/api/policies/{ns}/{name}/events` | its timeline: the last 24 hours from status, newest first |
+//! | `/api/events` | the fleet's timeline |
 //!
 //! Everything is embedded in the binary (no CDN: it works without internet). The JSON carries
 //! what status carries minus the core's internal `state`; no credentials or environment.
@@ -51,6 +53,10 @@ pub struct Card {
     pub points: usize,
     /// URL of the chart, or None while there is no history ("no data yet").
     pub chart: Option<String>,
+    /// The target's kind as the spec names it: bigtableCluster, gkeNodePool, workload, ...
+    pub target_kind: String,
+    /// When the policy last resized (or, in DryRun, last proposed a resize), RFC 3339.
+    pub last_acted: Option<String>,
 }
 
 /// `/api/policies`.
@@ -62,6 +68,42 @@ pub struct Overview {
     pub policies: Vec<Card>,
 }
 
+/// The points to chart for `sp`: the day status keeps (5-minute buckets, the same on every
+/// replica and after a restart) up to where this instance's own per-decision points begin,
+/// then those.
+pub fn points(sp: &ScalePolicy, live: &[Point]) -> Vec<Point> {
+    let Some(h) = sp.status.as_ref().and_then(|s| s.history.as_ref()) else { return live.to_vec() };
+    let first_live = live.first().map_or(Ts(i64::MAX), |p| p.time);
+    let target = sp.spec.metrics.first().map(|m| m.target);
+    let resizes: Vec<(Ts, &crate::api::ResizeEntry)> =
+        h.resizes.iter().filter_map(|r| Some((Ts::parse_rfc3339(&r.time).ok()?, r))).collect();
+    let mut out: Vec<Point> = Vec::new();
+    for b in crate::readout::day::buckets(h) {
+        let end = b.start + crate::readout::day::BUCKET;
+        if end > first_live || (b.observed.is_none() && b.serving.is_none()) {
+            continue;
+        }
+        // A resize inside the bucket shows as that bucket's decision, so the chart marks it.
+        let resize = resizes.iter().find(|(t, _)| *t >= b.start && *t < end).map(|(_, r)| *r);
+        out.push(Point {
+            time: b.start,
+            observed: b.observed,
+            smoothed: b.smoothed,
+            target,
+            effective_target: None,
+            serving: b.serving,
+            current: b.serving,
+            desired: b.desired,
+            spike: resize.is_some_and(|r| r.reason == "ScaleOutOnSpike"),
+            reason: resize.map_or_else(String::new, |r| r.reason.clone()),
+            from: resize.map_or(0, |r| r.from),
+            to: resize.map_or(0, |r| r.to),
+        });
+    }
+    out.extend(live.iter().cloned());
+    out
+}
+
 /// The card of `sp` with `points` of history at `now`.
 pub fn card(sp: &ScalePolicy, points: &[Point], now: Ts) -> Card {
     let detail = readout::detail(&PolicyView::from_policy(sp), now);
@@ -69,7 +111,37 @@ pub fn card(sp: &ScalePolicy, points: &[Point], now: Ts) -> Card {
     let chart = points.last().map(|p| {
         format!("/api/policies/{}/{}/chart.svg?v={}-{}", detail.row.namespace, detail.row.name, p.time.0, points.len())
     });
-    Card { detail, points: points.len(), chart }
+    let target_kind = serde_json::to_value(&sp.spec.target)
+        .ok()
+        .and_then(|v| v.as_object().and_then(|o| o.keys().next().cloned()))
+        .unwrap_or_default();
+    Card { points: points.len(), chart, target_kind, last_acted: last_acted(sp), detail }
+}
+
+/// The newest resize in status (its day of history, else its recent decisions).
+fn last_acted(sp: &ScalePolicy) -> Option<String> {
+    let st = sp.status.as_ref()?;
+    let newest = |times: Vec<&String>| {
+        times
+            .into_iter()
+            .filter_map(|t| Some((Ts::parse_rfc3339(t).ok()?, t)))
+            .max_by_key(|(t, _)| t.0)
+            .map(|(_, t)| t.clone())
+    };
+    let resizes = st.history.as_ref().map(|h| h.resizes.iter().map(|r| &r.time).collect()).unwrap_or_default();
+    newest(resizes).or_else(|| {
+        newest(st.recent_decisions.iter().filter(|d| d.from != d.to && is_action(&d.reason)).map(|d| &d.time).collect())
+    })
+}
+
+/// Time ranges the chart can show, by the `range` query value.
+pub fn range(name: &str) -> Option<Dur> {
+    match name {
+        "1h" => Some(Dur::mins(60)),
+        "6h" => Some(Dur::mins(6 * 60)),
+        "24h" | "1d" => Some(Dur::mins(24 * 60)),
+        _ => None,
+    }
 }
 
 /// Whether a decision reason resizes (or, in DryRun, would have).
@@ -84,28 +156,38 @@ fn is_action(reason: &str) -> bool {
 /// actions and spikes marked, and the first metric per node against its target. None without
 /// points.
 pub fn chart_data(sp: &ScalePolicy, points: &[Point], now: Ts) -> Option<ChartData> {
+    chart_data_in(sp, points, now, crate::readout::day::SPAN)
+}
+
+/// [`chart_data`] over at most the last `span` before `now`.
+pub fn chart_data_in(sp: &ScalePolicy, points: &[Point], now: Ts, span: Dur) -> Option<ChartData> {
+    let end = now.max(points.last()?.time);
+    let from = points.partition_point(|p| p.time < end - span);
+    let points = &points[from.min(points.len().saturating_sub(1))..];
     let first = points.first()?;
     let last = points.last()?;
-    let end = now.max(last.time);
     // The data fills the width, with a small margin before the first point so its marker shows.
-    let first_at = first.time.max(end - history::MAX_AGE);
+    let first_at = first.time.max(end - span);
     let start = (first_at - Dur((end - first_at).0 / 20)).min(end - MIN_SPAN);
     let metric = sp.spec.metrics.first();
     let kind = metric.map_or(MetricKind::PerNode, |m| m.kind);
     let name = metric.map_or("metric", |m| m.name.as_str());
     let nan = f64::NAN;
-    let per_node = |p: &Point, v: Option<f64>| -> f64 {
-        match (kind, v, p.current) {
+    let per_node = |v: Option<f64>, n: Option<u32>| -> f64 {
+        match (kind, v, n) {
             (MetricKind::PerNode, Some(v), _) => v,
             (MetricKind::Total, Some(v), Some(n)) => v / f64::from(n.max(1)),
             _ => nan,
         }
     };
-    // Load in nodes: what the newest raw value asks for at the target.
+    // Nodes that measured the sample: new nodes serve only after their warm-up.
+    let serving = |p: &Point| p.serving.or(p.current);
+    // Load in nodes: what the newest raw value asks for at the target (the readout's shortfall
+    // uses the same arithmetic, so the health badge and the shading agree).
     let load = |p: &Point| -> f64 {
         match (p.observed, p.target, kind) {
             (Some(v), Some(t), MetricKind::Total) if t > 0.0 => v / t,
-            (Some(v), Some(t), MetricKind::PerNode) if t > 0.0 => p.current.map_or(nan, |n| v * f64::from(n) / t),
+            (Some(v), Some(t), MetricKind::PerNode) if t > 0.0 => serving(p).map_or(nan, |n| v * f64::from(n) / t),
             _ => nan,
         }
     };
@@ -131,16 +213,30 @@ pub fn chart_data(sp: &ScalePolicy, points: &[Point], now: Ts) -> Option<ChartDa
         end_ms: end.0,
         load: vec![Series::new("load (nodes at target)", Style::Area, series(&load))],
         sizes: vec![
-            Series::new("serving", Style::Step, series(&|p| size(p.current))),
+            Series::new("serving (warmed up)", Style::Step, series(&|p| size(serving(p)))),
             Series::new("desired", Style::Dashed, series(&|p| size(p.desired))),
         ],
         markers,
         y_label: "nodes".into(),
-        per_node: vec![
-            Series::new("observed", Style::Line, series(&|p| per_node(p, p.observed))),
-            Series::new("smoothed", Style::Line, series(&|p| per_node(p, p.smoothed))),
-            Series::new("target", Style::Dashed, vec![(start.0, target), (end.0, target)]),
-        ],
+        per_node: {
+            let mut v = vec![
+                Series::new("observed (per serving node)", Style::Line, series(&|p| per_node(p.observed, serving(p)))),
+                Series::new(
+                    "smoothed (per node, all nodes)",
+                    Style::Line,
+                    series(&|p| per_node(p.smoothed, p.current)),
+                ),
+                Series::new("target", Style::Dashed, vec![(start.0, target), (end.0, target)]),
+            ];
+            // Only when noise headroom lowered it at some point: otherwise it is the target line.
+            if points
+                .iter()
+                .any(|p| matches!((p.effective_target, p.target), (Some(e), Some(t)) if e < t * (1.0 - 1e-6)))
+            {
+                v.push(Series::new("effective target", Style::Dashed, series(&|p| p.effective_target.unwrap_or(nan))));
+            }
+            v
+        },
         per_node_label: format!("{name} per node"),
     })
 }
@@ -154,6 +250,8 @@ pub fn router(d: Dashboard) -> Router {
         .route("/api/policies", get(list))
         .route("/api/policies/{ns}/{name}", get(one))
         .route("/api/policies/{ns}/{name}/chart.svg", get(chart))
+        .route("/api/policies/{ns}/{name}/events", get(policy_events))
+        .route("/api/events", get(fleet_events))
         .with_state(d)
 }
 
@@ -190,9 +288,42 @@ fn find(d: &Dashboard, ns: &str, name: &str) -> Option<ScalePolicy> {
     d.snapshots.read().unwrap_or_else(|e| e.into_inner()).get(&format!("{ns}/{name}")).cloned()
 }
 
-/// The overview at `now`.
+/// The overview at `now`. Cards need only how many points there are and the newest, so the
+/// day in status is not decoded here (that is most of the time with 1,000 policies).
 pub fn overview(d: &Dashboard, now: Ts) -> Overview {
-    let policies = policies(d).iter().map(|sp| card(sp, &d.history.points(&key(sp)), now)).collect();
+    let policies = policies(d)
+        .iter()
+        .map(|sp| {
+            let live = d.history.points(&key(sp));
+            let day = sp.status.as_ref().and_then(|s| s.history.as_ref()).filter(|h| h.since.is_some());
+            match (live.is_empty(), day) {
+                // Only the version and the count go into the card: a stand-in point carries them.
+                (true, Some(h)) => {
+                    let n = h.serving.split_ascii_whitespace().count();
+                    let end = h.since.as_deref().and_then(|s| Ts::parse_rfc3339(s).ok()).unwrap_or(now)
+                        + Dur(crate::readout::day::BUCKET.0 * n as i64);
+                    let stand_in = history::Point {
+                        time: end,
+                        observed: None,
+                        smoothed: None,
+                        target: None,
+                        effective_target: None,
+                        serving: None,
+                        current: None,
+                        desired: None,
+                        spike: false,
+                        reason: String::new(),
+                        from: 0,
+                        to: 0,
+                    };
+                    let mut c = card(sp, std::slice::from_ref(&stand_in), now);
+                    c.points = n;
+                    c
+                }
+                _ => card(sp, &live, now),
+            }
+        })
+        .collect();
     Overview { now: now.to_rfc3339(), policies }
 }
 
@@ -212,16 +343,60 @@ async fn one(State(d): State<Dashboard>, Path((ns, name)): Path<(String, String)
     let Some(sp) = find(&d, &ns, &name) else {
         return (StatusCode::NOT_FOUND, format!("no policy {ns}/{name} has been evaluated here")).into_response();
     };
-    let history = d.history.points(&key(&sp));
+    let history = points(&sp, &d.history.points(&key(&sp)));
     json(&One { card: card(&sp, &history, crate::clock::now()), history })
 }
 
-async fn chart(State(d): State<Dashboard>, Path((ns, name)): Path<(String, String)>) -> Response {
+/// `/api/events`: the fleet's timeline, newest first.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Timeline {
+    /// When this was computed (RFC 3339).
+    pub now: String,
+    /// Newest first, at most [`readout::cli::FLEET_EVENTS`] for the fleet.
+    pub events: Vec<readout::timeline::Event>,
+}
+
+/// The fleet's timeline at `now`.
+pub fn fleet_timeline(d: &Dashboard, now: Ts) -> Timeline {
+    let views: Vec<PolicyView> = policies(d).iter().map(PolicyView::from_policy).collect();
+    Timeline { now: now.to_rfc3339(), events: readout::timeline::fleet(&views, now, readout::cli::FLEET_EVENTS) }
+}
+
+async fn fleet_events(State(d): State<Dashboard>) -> Response {
+    json(&fleet_timeline(&d, crate::clock::now()))
+}
+
+async fn policy_events(State(d): State<Dashboard>, Path((ns, name)): Path<(String, String)>) -> Response {
     let Some(sp) = find(&d, &ns, &name) else {
         return (StatusCode::NOT_FOUND, format!("no policy {ns}/{name} has been evaluated here")).into_response();
     };
-    let points = d.history.points(&key(&sp));
-    match chart_data(&sp, &points, crate::clock::now()) {
+    let now = crate::clock::now();
+    json(&Timeline { now: now.to_rfc3339(), events: readout::timeline::events(&PolicyView::from_policy(&sp), now) })
+}
+
+/// `?range=1h|6h|24h` on the chart.
+#[derive(serde::Deserialize)]
+struct ChartQuery {
+    range: Option<String>,
+}
+
+async fn chart(
+    State(d): State<Dashboard>,
+    Path((ns, name)): Path<(String, String)>,
+    axum::extract::Query(q): axum::extract::Query<ChartQuery>,
+) -> Response {
+    let span = match q.range.as_deref() {
+        None => crate::readout::day::SPAN,
+        Some(r) => match range(r) {
+            Some(span) => span,
+            None => return (StatusCode::BAD_REQUEST, format!("range={r}: use 1h, 6h or 24h")).into_response(),
+        },
+    };
+    let Some(sp) = find(&d, &ns, &name) else {
+        return (StatusCode::NOT_FOUND, format!("no policy {ns}/{name} has been evaluated here")).into_response();
+    };
+    let points = points(&sp, &d.history.points(&key(&sp)));
+    match chart_data_in(&sp, &points, crate::clock::now(), span) {
         Some(data) => (
             [(header::CONTENT_TYPE, "image/svg+xml"), (header::CACHE_CONTROL, "max-age=3600")],
             crate::chart::render_svg(&data, CHART_WIDTH, CHART_HEIGHT),

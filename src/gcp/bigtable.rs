@@ -219,6 +219,16 @@ impl TargetKind for BigtableClusterRef {
     fn default_warmup(&self) -> Dur {
         Dur::mins(20)
     }
+    /// A `PartialUpdateCluster` is a long-running operation of minutes (4, as the closed-loop
+    /// tests against the fake assume), during which the cluster is RESIZING, shows the new
+    /// `serve_nodes`, and refuses another update; its data sets the storage floor.
+    fn behaviour(&self) -> crate::kinds::Behaviour {
+        crate::kinds::Behaviour {
+            operation_time: Dur::mins(4),
+            new_size_while_busy: true,
+            storage_target: Some(self.storage_target.unwrap_or(DEFAULT_STORAGE_TARGET)),
+        }
+    }
     fn check(&self) -> Vec<KindIssue> {
         let mut issues =
             required(&[("project", &self.project), ("instance", &self.instance), ("cluster", &self.cluster)]);

@@ -3,6 +3,7 @@
 //!
 //! | API | request | what the fake does |
 //! |---|---|---|
+//! | Monitoring | `POST /v3/projects/{p}/timeSeries` | accepts custom-metric writes within the API's limits (200 series, one point each, no series twice) and records them |
 //! | Monitoring | `GET /v3/projects/{p}/timeSeries` | serves the [`Script`] set for the exact `filter`, points in `(startTime, endTime]`, newest first, paged |
 //! | Bigtable | `GET /v2/projects/{p}/instances/{i}/clusters/{c}` | a stateful cluster |
 //! | Bigtable | `GET /v2/projects/{p}/instances/{i}/clusters` | every cluster of the instance (ListClusters) |
@@ -55,6 +56,8 @@ use crate::core::{Dur, Ts};
 pub enum Endpoint {
     /// Monitoring `projects.timeSeries.list`.
     ListTimeSeries,
+    /// Monitoring `projects.timeSeries.create`.
+    CreateTimeSeries,
     /// Bigtable `GetCluster`.
     GetCluster,
     /// Bigtable `ListClusters`.
@@ -86,6 +89,7 @@ impl Endpoint {
     fn permission(self) -> (&'static str, &'static str) {
         match self {
             Endpoint::ListTimeSeries => ("monitoring.googleapis.com", "monitoring.timeSeries.list"),
+            Endpoint::CreateTimeSeries => ("monitoring.googleapis.com", "monitoring.timeSeries.create"),
             Endpoint::GetCluster | Endpoint::BigtableOperation => {
                 ("bigtableadmin.googleapis.com", "bigtable.clusters.get")
             }
@@ -320,6 +324,7 @@ struct Op {
 struct FakeState {
     base: String,
     log: Vec<LoggedRequest>,
+    written: Vec<Value>,
     scripts: HashMap<String, Script>,
     points_per_page: usize,
     faults: Vec<(Endpoint, Fault, u32)>,
@@ -544,6 +549,11 @@ impl FakeGcp {
         self.state().ops.len()
     }
 
+    /// Time series accepted by `projects.timeSeries.create`, oldest first (as JSON).
+    pub fn written_series(&self) -> Vec<Value> {
+        self.state().written.clone()
+    }
+
     /// Forget the request log.
     pub fn clear_log(&self) {
         self.state().log.clear();
@@ -573,6 +583,7 @@ fn route(method: &Method, path: &str) -> Endpoint {
     let seg: Vec<&str> = path.trim_start_matches('/').split('/').collect();
     match (method.as_str(), seg.as_slice()) {
         ("GET", ["v3", "projects", _, "timeSeries"]) => Endpoint::ListTimeSeries,
+        ("POST", ["v3", "projects", _, "timeSeries"]) => Endpoint::CreateTimeSeries,
         ("GET", ["v2", "projects", _, "instances", _, "clusters", _]) => Endpoint::GetCluster,
         ("GET", ["v2", "projects", _, "instances", _, "clusters"]) => Endpoint::ListClusters,
         ("PATCH", ["v2", "projects", _, "instances", _, "clusters", _]) => Endpoint::UpdateCluster,
@@ -699,6 +710,7 @@ fn respond(
     let name = resource.split(':').next().unwrap_or_default().to_string();
     match endpoint {
         Endpoint::ListTimeSeries => list_time_series(&st, query),
+        Endpoint::CreateTimeSeries => create_time_series(&mut st, &body),
         Endpoint::GetCluster => match st.clusters.get(&name) {
             Some(c) => ok(world_cluster_json(&st, &name, c)),
             None => fault_response(endpoint, &Fault::NotFound, &name).unwrap_or_else(|| ok(json!({}))),
@@ -734,6 +746,34 @@ fn respond(
             google_error(StatusCode::NOT_FOUND, "NOT_FOUND", &format!("no fake for {method} {path}"), json!([]))
         }
     }
+}
+
+/// `projects.timeSeries.create` with the API's rules: at most 200 series per request, one
+/// point per series, a series at most once per request, custom metric types only. Accepted
+/// series are kept for [`FakeGcp::written_series`].
+fn create_time_series(st: &mut FakeState, body: &Value) -> Response {
+    let bad = |m: &str| google_error(StatusCode::BAD_REQUEST, "INVALID_ARGUMENT", m, json!([]));
+    let Some(series) = body["timeSeries"].as_array() else { return bad("timeSeries is required") };
+    if series.is_empty() || series.len() > 200 {
+        return bad(&format!("a request must hold 1 to 200 time series, not {}", series.len()));
+    }
+    let mut seen = std::collections::HashSet::new();
+    for (i, ts) in series.iter().enumerate() {
+        let kind = ts["metric"]["type"].as_str().unwrap_or_default();
+        if !kind.starts_with("custom.googleapis.com/") {
+            return bad(&format!("timeSeries[{i}].metric.type {kind:?} is not a custom metric"));
+        }
+        if ts["points"].as_array().map_or(0, Vec::len) != 1 {
+            return bad(&format!("timeSeries[{i}]: exactly one point is required"));
+        }
+        if !seen.insert((ts["metric"].to_string(), ts["resource"].to_string())) {
+            return bad(&format!(
+                "timeSeries[{i}]: Duplicate TimeSeries encountered; only one point per series per request"
+            ));
+        }
+    }
+    st.written.extend(series.iter().cloned());
+    ok(json!({}))
 }
 
 fn list_time_series(st: &FakeState, query: &[(String, String)]) -> Response {

@@ -303,6 +303,11 @@ impl TargetKind for GkeNodePoolRef {
     fn default_warmup(&self) -> Dur {
         Dur::mins(3)
     }
+    /// `SetNodePoolSize` runs as an operation until the new VMs exist (minutes); meanwhile the
+    /// pool is RECONCILING, keeps its old count, and refuses another ("incompatible operation").
+    fn behaviour(&self) -> crate::kinds::Behaviour {
+        crate::kinds::Behaviour { operation_time: Dur::mins(3), new_size_while_busy: false, storage_target: None }
+    }
     fn check(&self) -> Vec<KindIssue> {
         required(&[
             ("project", &self.project),

@@ -38,7 +38,15 @@ pub struct StatusArgs {
     /// Output format.
     #[arg(short = 'o', long, value_enum, default_value_t = Output::Table)]
     pub output: Output,
+    /// The last 24 hours as a timeline, newest first: resizes with how long they took,
+    /// decisions that changed something, problems; each with its reason in words. With NAME,
+    /// that policy's; without, the fleet's.
+    #[arg(long)]
+    pub events: bool,
 }
+
+/// Most events the fleet timeline shows.
+pub const FLEET_EVENTS: usize = 200;
 
 /// `-o` formats.
 #[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
@@ -154,6 +162,16 @@ pub fn render(args: &StatusArgs, views: &[PolicyView], now: Ts, paint: Paint) ->
             _ => v.yaml(),
         }
     };
+    if args.events {
+        let events = match &args.name {
+            Some(name) => readout::timeline::events(find(views, name)?, now),
+            None => readout::timeline::fleet(views, now, FLEET_EVENTS),
+        };
+        return match args.output {
+            Output::Table => Ok(readout::timeline::text(&events, now)),
+            _ => ser(&events),
+        };
+    }
     match (&args.name, args.output) {
         (Some(name), Output::Table) => Ok(readout::explain(find(views, name)?, now, paint)),
         (Some(name), _) => ser(&readout::detail(find(views, name)?, now)),

@@ -31,6 +31,12 @@ pub struct Point {
     pub smoothed: Option<f64>,
     /// Its target.
     pub target: Option<f64>,
+    /// The target it was sized against (lower for noise headroom).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub effective_target: Option<f64>,
+    /// Nodes that were serving (current minus nodes still warming up).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub serving: Option<u32>,
     /// Size the target had.
     pub current: Option<u32>,
     /// Size the policy wanted.
@@ -50,12 +56,15 @@ pub fn point_of(sp: &ScalePolicy, status: &ScalePolicyStatus) -> Option<Point> {
     let d = status.last_decision.as_ref()?;
     let time = Ts::parse_rfc3339(&d.time).ok()?;
     let view = PolicyView { status: Some(status.clone()), ..PolicyView::from_policy(sp) };
-    let m = super::row(&view, time).metric;
+    let row = super::row(&view, time);
+    let m = row.metric;
     Some(Point {
         time,
         observed: m.as_ref().and_then(|m| m.observed),
         smoothed: m.as_ref().and_then(|m| m.smoothed),
         target: m.as_ref().map(|m| m.target),
+        effective_target: m.as_ref().and_then(|m| m.effective_target),
+        serving: row.serving,
         current: status.current_size,
         desired: status.desired_size,
         spike: d.metrics.values().any(|r| r.spike),

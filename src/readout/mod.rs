@@ -9,12 +9,15 @@
 //! that time is the controller's `status.cooldown.scaleInAllowedAt`.
 
 pub mod cli;
+pub mod day;
 pub mod history;
 mod model;
 pub mod published;
 mod text;
+pub mod timeline;
 
 pub use model::{
-    Detail, Health, LastDecision, Level, MetricCell, PolicyView, Row, Timer, clock_time, detail, human, num, row, why,
+    Detail, Health, LastDecision, Level, MetricCell, PolicyView, Row, Shortfall, Timer, clock_time, detail, figures,
+    human, metric_cells, num, row, why,
 };
 pub use text::{Paint, explain, stdout_paint, table};

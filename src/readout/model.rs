@@ -5,7 +5,7 @@
 use kube::ResourceExt;
 use serde::Serialize;
 
-use crate::api::{Condition, DecisionRecord, Mode, ScalePolicy, ScalePolicySpec, ScalePolicyStatus};
+use crate::api::{Condition, DecisionRecord, MetricKind, Mode, ScalePolicy, ScalePolicySpec, ScalePolicyStatus};
 use crate::core::{Dur, Ts};
 
 /// One policy as the readout sees it. The spec is optional because a standalone state file
@@ -91,16 +91,55 @@ pub struct Timer {
 pub struct MetricCell {
     /// The metric's name in the policy.
     pub name: String,
-    /// Newest raw value.
+    /// Newest raw value as measured: per serving node (or the total).
     pub observed: Option<f64>,
-    /// Smoothed value it was sized on.
+    /// Smoothed demand per node across all current nodes, warming ones included (or the
+    /// total): what the size is computed from.
     pub smoothed: Option<f64>,
     /// The metric's target.
     pub target: f64,
+    /// The target the size was computed against (lower than `target` when headroom for noise
+    /// asks for more nodes); None before the first reading.
+    pub effective_target: Option<f64>,
+    /// Scatter of single samples around the smoothed value, as a fraction of it.
+    pub noise: Option<f64>,
+    /// Size the forecast rise asks for, when one is expected.
+    pub forecast: Option<u32>,
+    /// Demand the forecast expects at now + lead, on the scale of `smoothed`.
+    pub forecast_demand: Option<f64>,
+    /// Size this metric alone asks for.
+    pub recommended: Option<u32>,
+    /// Per-node metric (true) or a total spread over the nodes (false).
+    pub per_node: bool,
     /// A spike was detected on the last tick.
     pub spike: bool,
     /// How many more metrics the policy has.
     pub others: usize,
+}
+
+impl MetricCell {
+    /// Nodes the newest observed value needs at the target, and the nodes that served it: the
+    /// chart's demand and serving lines at the newest point.
+    pub fn demand_nodes(&self, serving: u32) -> Option<f64> {
+        let v = self.observed?;
+        if self.target <= 0.0 {
+            return None;
+        }
+        Some(if self.per_node { v * f64::from(serving) / self.target } else { v / self.target })
+    }
+}
+
+/// The newest observed load needs more nodes at the target than were serving: the chart's
+/// shaded area at its newest point.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Shortfall {
+    /// The metric that is short.
+    pub metric: String,
+    /// Nodes the newest observed value needs at the target.
+    pub needed: f64,
+    /// Nodes that served it.
+    pub serving: u32,
 }
 
 /// The last decision, in short.
@@ -153,7 +192,12 @@ pub struct Row {
     pub spike_hold: Option<Timer>,
     /// The resize operation being followed.
     pub operation: Option<String>,
-    /// Health, from the conditions.
+    /// Nodes serving when the last decision was made: `current` minus nodes still warming up
+    /// (or the size before a running resize).
+    pub serving: Option<u32>,
+    /// The newest observed load needs more nodes than were serving.
+    pub shortfall: Option<Shortfall>,
+    /// Health, from the conditions and the shortfall.
     pub health: Health,
 }
 
@@ -201,6 +245,9 @@ pub fn row(v: &PolicyView, now: Ts) -> Row {
             s.state.as_ref()?.in_flight.as_ref().map(|f| format!("resize {} -> {}", f.from, f.to))
         })
     });
+    let last_rec = st.and_then(|s| s.last_decision.as_ref());
+    let serving = last_rec.map(|d| d.serving.unwrap_or(d.from));
+    let shortfall = serving.and_then(|n| shortfall(v, n));
     Row {
         policy: v.key(),
         namespace: v.namespace.clone(),
@@ -214,20 +261,73 @@ pub fn row(v: &PolicyView, now: Ts) -> Row {
         cooldown_out: timer(cooldown.and_then(|c| c.scale_out_allowed_at.as_ref()), now),
         cooldown_in: timer(cooldown.and_then(|c| c.scale_in_allowed_at.as_ref()), now),
         spike_hold: timer(cooldown.and_then(|c| c.spike_hold_until.as_ref()), now),
-        health: health(v, operation.is_some()),
+        health: health(v, operation.is_some(), shortfall.is_some()),
         operation,
+        serving,
+        shortfall,
     }
 }
 
-fn metric_cell(v: &PolicyView) -> Option<MetricCell> {
-    let readings = &v.status.as_ref()?.last_decision.as_ref()?.metrics;
-    // The spec's order is the user's; the status map is sorted by name.
-    let (name, others) = match &v.spec {
-        Some(spec) => (spec.metrics.first()?.name.clone(), spec.metrics.len().saturating_sub(1)),
-        None => (readings.keys().next()?.clone(), readings.len().saturating_sub(1)),
+/// The metrics of the last decision, in the spec's order (the status map is sorted by name).
+fn cells(v: &PolicyView) -> Vec<MetricCell> {
+    let Some(readings) = v.status.as_ref().and_then(|s| s.last_decision.as_ref()).map(|d| &d.metrics) else {
+        return Vec::new();
     };
-    let r = readings.get(&name)?;
-    Some(MetricCell { name, observed: r.raw, smoothed: r.smoothed, target: r.target, spike: r.spike, others })
+    let names: Vec<(String, bool)> = match &v.spec {
+        Some(spec) => spec.metrics.iter().map(|m| (m.name.clone(), m.kind == MetricKind::PerNode)).collect(),
+        None => readings.keys().map(|k| (k.clone(), true)).collect(),
+    };
+    let others = names.len().saturating_sub(1);
+    names
+        .into_iter()
+        .filter_map(|(name, per_node)| {
+            let r = readings.get(&name)?;
+            Some(MetricCell {
+                observed: r.raw,
+                smoothed: r.smoothed,
+                target: r.target,
+                effective_target: r.effective_target,
+                noise: r.noise,
+                forecast: r.forecast,
+                forecast_demand: r.forecast_demand,
+                recommended: r.recommended,
+                per_node,
+                spike: r.spike,
+                others,
+                name,
+            })
+        })
+        .collect()
+}
+
+/// The largest shortfall over the metrics at the last decision, if any metric's newest value
+/// needs more nodes at its target than `serving`.
+fn shortfall(v: &PolicyView, serving: u32) -> Option<Shortfall> {
+    // A paused policy reads nothing; its last numbers are history, not now.
+    if v.mode() == Some(Mode::Paused) {
+        return None;
+    }
+    cells(v)
+        .into_iter()
+        .filter_map(|m| {
+            let needed = m.demand_nodes(serving)?;
+            // A hair over (rounding in the stored values) is no shortfall worth a warning.
+            (needed > f64::from(serving) * (1.0 + 1e-9)).then_some(Shortfall { metric: m.name, needed, serving })
+        })
+        .max_by(|a, b| a.needed.total_cmp(&b.needed))
+}
+
+fn metric_cell(v: &PolicyView) -> Option<MetricCell> {
+    let first = match &v.spec {
+        Some(spec) => spec.metrics.first()?.name.clone(),
+        None => v.status.as_ref()?.last_decision.as_ref()?.metrics.keys().next()?.clone(),
+    };
+    cells(v).into_iter().find(|c| c.name == first)
+}
+
+/// Every metric of the last decision, in the spec's order.
+pub fn metric_cells(v: &PolicyView) -> Vec<MetricCell> {
+    cells(v)
 }
 
 /// Reasons of AbleToScale=False that mean the target cannot be resized at all (as opposed to a
@@ -235,7 +335,7 @@ fn metric_cell(v: &PolicyView) -> Option<MetricCell> {
 const BROKEN: &[&str] =
     &["PermissionDenied", "ResizeFailed", "TargetBusy", "TargetConflict", "ResizeBackoff", "ResizeHadNoEffect"];
 
-fn health(v: &PolicyView, resizing: bool) -> Health {
+fn health(v: &PolicyView, resizing: bool, short: bool) -> Health {
     let h = |level, text: &str| Health { level, text: text.to_string() };
     if v.status.as_ref().is_none_or(|s| s.conditions.is_empty()) {
         return h(Level::Pending, "NotEvaluated");
@@ -251,6 +351,10 @@ fn health(v: &PolicyView, resizing: bool) -> Health {
     }
     if resizing {
         return h(Level::Busy, "Resizing");
+    }
+    // The chart shades this; OK next to a shaded shortfall would contradict it.
+    if short {
+        return h(Level::Warn, "Shortfall");
     }
     if let Some(c) = v.condition("ScalingLimited").filter(|c| c.status == "True") {
         return h(Level::Warn, &format!("Limited:{}", c.reason));
@@ -383,12 +487,85 @@ pub fn why(v: &PolicyView, now: Ts) -> Vec<String> {
     if let Some(c) = v.condition("ScalingLimited").filter(|c| c.status == "True") {
         out.push(format!("limited ({}): {}", c.reason, c.message));
     }
+    out.extend(figures(v, &r));
     if let Some(d) = last {
         let age = r.last.as_ref().and_then(|l| l.age_secs).map(|s| format!(" ({} ago)", human(Dur(s * 1000))));
         out.push(format!("last decision{}: {}", age.unwrap_or_default(), d.message));
     }
     let mut seen = std::collections::HashSet::new();
     out.retain(|l| seen.insert(l.clone()));
+    out
+}
+
+/// What the numbers mean when they seem to disagree: a shortfall, nodes still warming up, an
+/// effective target under the target, a forecast. One line each, in words.
+pub fn figures(v: &PolicyView, r: &Row) -> Vec<String> {
+    let mut out = Vec::new();
+    let cells = cells(v);
+    let from = v.status.as_ref().and_then(|s| s.last_decision.as_ref()).map(|d| d.from);
+    if let Some(s) = &r.shortfall {
+        let m = cells.iter().find(|c| c.name == s.metric);
+        let over = m
+            .and_then(|m| Some((m.observed?, m.target)))
+            .filter(|_| m.is_some_and(|m| m.per_node))
+            .map(|(o, t)| {
+                format!(
+                    " ({} observed per serving node, {:.0}% above the target {})",
+                    num(o),
+                    (o / t - 1.0) * 100.0,
+                    num(t)
+                )
+            })
+            .unwrap_or_default();
+        out.push(format!(
+            "shortfall: the newest {} sample needs {} nodes at the target and {} were serving{over}",
+            s.metric,
+            num(s.needed),
+            s.serving
+        ));
+    }
+    if let (Some(serving), Some(from)) = (r.serving, from)
+        && serving < from
+    {
+        out.push(format!(
+            "{} of {from} nodes are still warming up: observed values are per serving node ({serving}); smoothed values are demand spread over all {from}, which is what the size is computed from",
+            from - serving
+        ));
+    }
+    let spec_metric = |name: &str| v.spec.as_ref().and_then(|s| s.metrics.iter().find(|m| m.name == name));
+    for m in &cells {
+        if let Some(e) = m.effective_target.filter(|e| *e < m.target * (1.0 - 1e-6)) {
+            let head = spec_metric(&m.name).map(|s| &s.headroom);
+            let limit = head.and_then(|h| h.limit).unwrap_or(m.target * crate::api::DEFAULT_LIMIT_RATIO);
+            let q = head.map_or(String::new(), |h| format!("{}% of ", num(h.quantile * 100.0)));
+            let noise = m.noise.map_or(String::new(), |n| {
+                format!("single samples scatter ±{}% around the smoothed value, so ", num(n * 100.0))
+            });
+            out.push(format!(
+                "{}: sized on an effective target of {} instead of {}: {noise}headroom keeps {q}samples under the limit {} (spec.metrics[].headroom)",
+                m.name,
+                num(e),
+                num(m.target),
+                num(limit)
+            ));
+        }
+        if let Some(f) = m.forecast {
+            let acts = v.spec.as_ref().is_none_or(|s| s.forecast.mode == crate::api::ForecastMode::Act);
+            let demand = m
+                .forecast_demand
+                .map(|d| format!(" to {}{}", num(d), if m.per_node { " per node" } else { "" }))
+                .unwrap_or_default();
+            let what = if acts {
+                "the policy scales out ahead of it"
+            } else {
+                "report only (spec.forecast.mode: report), not acted on"
+            };
+            out.push(format!(
+                "{}: the weekly shape forecasts a rise{demand}, which asks for {f} nodes; {what}",
+                m.name
+            ));
+        }
+    }
     out
 }
 
@@ -458,7 +635,7 @@ mod tests {
             }))
             .unwrap();
             let v = PolicyView { namespace: "data".into(), name: "orders".into(), spec: None, status: Some(status) };
-            let h = health(&v, false);
+            let h = health(&v, false, false);
             assert_eq!((h.level, h.text.as_str()), (Level::Error, reason));
         }
     }

@@ -3,7 +3,7 @@
 
 use std::fmt::Write as _;
 
-use super::model::{Level, MetricCell, PolicyView, Row, Timer, clock_time, detail, human, num, row};
+use super::model::{Level, MetricCell, PolicyView, Row, Timer, clock_time, detail, human, metric_cells, num, row};
 use crate::core::{Dur, Ts};
 
 /// ANSI styling, or none (not a terminal, NO_COLOR, tests).
@@ -45,7 +45,11 @@ fn metric_text(m: &Option<MetricCell>) -> String {
     let opt = |v: Option<f64>| v.map_or_else(|| "-".to_string(), num);
     let more = if m.others > 0 { format!(" +{}", m.others) } else { String::new() };
     let spike = if m.spike { " spike" } else { "" };
-    format!("{} {}/{} vs {}{spike}{more}", m.name, opt(m.observed), opt(m.smoothed), num(m.target))
+    let eff = match m.effective_target {
+        Some(e) if e < m.target * (1.0 - 1e-6) => format!(" (eff. {})", num(e)),
+        _ => String::new(),
+    };
+    format!("{} {}/{} vs {}{eff}{spike}{more}", m.name, opt(m.observed), opt(m.smoothed), num(m.target))
 }
 
 fn last_text(r: &Row) -> String {
@@ -73,7 +77,7 @@ pub fn table(rows: &[Row], paint: Paint) -> String {
         "TARGET",
         "MODE",
         "SIZE",
-        "METRIC obs/smoothed vs target",
+        "METRIC observed/smoothed vs target",
         "LAST DECISION",
         "COOLDOWN out/in",
         "SPIKE HOLD",
@@ -143,31 +147,44 @@ pub fn explain(v: &PolicyView, now: Ts, paint: Paint) -> String {
             .collect();
         let _ = writeln!(o, "members    {}", each.join(", "));
     }
-    let metrics = v.status.as_ref().and_then(|s| s.last_decision.as_ref()).map(|d| &d.metrics);
-    let names: Vec<String> = match (&v.spec, metrics) {
-        (Some(spec), _) => spec.metrics.iter().map(|m| m.name.clone()).collect(),
-        (None, Some(m)) => m.keys().cloned().collect(),
-        (None, None) => Vec::new(),
+    let names: Vec<String> = match &v.spec {
+        Some(spec) => spec.metrics.iter().map(|m| m.name.clone()).collect(),
+        None => v.status.iter().flat_map(|s| s.last_decision.iter()).flat_map(|d| d.metrics.keys().cloned()).collect(),
     };
+    let cells = metric_cells(v);
+    let from = v.status.as_ref().and_then(|s| s.last_decision.as_ref()).map(|d| d.from);
     for (i, name) in names.iter().enumerate() {
         let label = if i == 0 { "metrics" } else { "" };
-        match metrics.and_then(|m| m.get(name)) {
-            Some(m) => {
-                let opt = |v: Option<f64>| v.map_or_else(|| "-".to_string(), num);
-                let asks = m.recommended.map(|n| format!("  asks for {n}")).unwrap_or_default();
-                let spike = if m.spike { "  SPIKE" } else { "" };
-                let _ = writeln!(
-                    o,
-                    "{label:<10} {name}: observed {}  smoothed {}  target {}{asks}{spike}",
-                    opt(m.raw),
-                    opt(m.smoothed),
-                    num(m.target)
-                );
+        let Some(m) = cells.iter().find(|c| &c.name == name) else {
+            let _ = writeln!(o, "{label:<10} {name}: no reading");
+            continue;
+        };
+        let opt = |v: Option<f64>| v.map_or_else(|| "-".to_string(), num);
+        let pad = " ".repeat(12 + name.chars().count());
+        let spike = if m.spike { "  SPIKE" } else { "" };
+        let (seen, spread) = match (m.per_node, r.serving, from) {
+            (true, Some(s), Some(f)) if s < f => {
+                (format!("per serving node, {s} serving"), format!("per node over all {f}, warming ones included"))
             }
-            None => {
-                let _ = writeln!(o, "{label:<10} {name}: no reading");
-            }
-        }
+            (true, _, _) => ("per node".to_string(), "per node".to_string()),
+            (false, _, _) => ("total".to_string(), "total".to_string()),
+        };
+        let _ = writeln!(o, "{label:<10} {name}: observed {} (newest sample, {seen}){spike}", opt(m.observed));
+        let _ = writeln!(o, "{pad}smoothed {} ({spread}; the size is computed from this)", opt(m.smoothed));
+        let eff = match m.effective_target {
+            Some(e) if e < m.target * (1.0 - 1e-6) => format!(", effective target {} (lower for noise)", num(e)),
+            Some(_) => ", effective target the same".to_string(),
+            None => String::new(),
+        };
+        let noise = m.noise.map(|n| format!(", noise ±{}% of smoothed", num(n * 100.0))).unwrap_or_default();
+        let _ = writeln!(o, "{pad}target {}{eff}{noise}", num(m.target));
+        let asks = m.recommended.map_or_else(|| "asks for -".to_string(), |n| format!("asks for {n}"));
+        let forecast = match (m.forecast, m.forecast_demand) {
+            (Some(f), Some(d)) => format!("; forecast {} ahead asks for {f}", num(d)),
+            (Some(f), None) => format!("; forecast asks for {f}"),
+            _ => String::new(),
+        };
+        let _ = writeln!(o, "{pad}{asks}{forecast}");
     }
     o.push('\n');
     let _ = writeln!(o, "{}", paint.bold("Why now"));

@@ -2,7 +2,15 @@
 //!
 //! - `hpa`: the Kubernetes HPA as documented: `desired = ceil(current × observed / target)`, 10%
 //!   tolerance, a 5-minute scale-down stabilization window, default scale-up policies (the larger
-//!   of +100% or +4 every 15 s), reading the newest visible sample with the same metric delay.
+//!   of +100% or +4 every 15 s), reading the newest visible sample with the same metric delay. It
+//!   meets the same target and source as the policy: its resizes are operations of the same
+//!   length (a resize refused while one runs waits for the next evaluation, as the HPA retries),
+//!   the same samples are missing or late, a partial answer skips the evaluation (as a failed
+//!   metrics query does), and it never goes below the storage floor.
+//!
+//! Every baseline keeps to the storage floor (the nodes the stored data needs, known at once):
+//! it is a property of the target, not of an algorithm, and Bigtable users keep to it whatever
+//! scales their cluster.
 //! - `static-peak`: the size that covers the trace's peak, all the time.
 //! - `oracle`: the smallest size that keeps every evaluation at or under target with no delay:
 //!   the lower bound on cost.
@@ -27,10 +35,13 @@ const HPA_TOLERANCE: f64 = 0.1;
 /// How long `oracle-30` holds each size.
 pub const ORACLE_HOLD: Dur = Dur::mins(30);
 
-fn clamp(sc: &Scenario, n: f64) -> u32 {
+/// `n` nodes within minSize..maxSize and at or over the storage floor at `t` (the floor capped
+/// at maxSize, as the policy caps it).
+fn clamp(sc: &Scenario, n: f64, t: Ts) -> u32 {
     let p = &sc.policy;
-    if n.is_nan() || n <= p.min_size as f64 {
-        p.min_size
+    let lo = p.min_size.max(sc.storage_floor_at(t).min(p.max_size));
+    if n.is_nan() || n <= lo as f64 {
+        lo
     } else if n >= p.max_size as f64 {
         p.max_size
     } else {
@@ -49,7 +60,9 @@ pub fn hpa(sc: &Scenario) -> Run {
     let kind = metric.kind;
     let target = metric.target;
     let recorded = sc.model.recorded_size;
-    let mut fleet = Fleet::new(sc.model.start_size, sc.model.provision_delay);
+    let mut fleet = Fleet::for_model(&sc.model);
+    let faults = sc.model.faults;
+    let delay = sc.model.metric_delay;
     let mut recs: VecDeque<(Ts, u32)> = VecDeque::new();
     let gap = sc.gap();
     let periods = (sc.policy.interval.0 / HPA_PERIOD.0).max(1);
@@ -57,24 +70,34 @@ pub fn hpa(sc: &Scenario) -> Run {
     for now in grid(&sc.trace, &sc.policy) {
         fleet.advance(now);
         let current = fleet.requested();
-        let visible = sc.trace.points.partition_point(|p| p.0 <= now - sc.model.metric_delay);
+        let mut visible = sc.trace.points.partition_point(|p| p.0 <= now - delay);
+        // The newest sample written and visible by now (a late one is not yet).
+        if faults.any() {
+            while visible > 0 && !faults.readable(sc.trace.points[visible - 1].0, now, delay) {
+                visible -= 1;
+            }
+        }
         let mut observed = f64::NAN;
         let mut desired = current;
-        if visible > 0 {
+        if visible > 0 && !faults.partial(now) {
             let (at, raw) = sc.trace.points[visible - 1];
             // Stale metrics make the HPA skip the evaluation, as a failed metrics query does.
             let seen = observed_of(kind, demand_of(kind, recorded, raw), fleet.serving_at(at), raw);
             // A value that overflows with the recorded size is a failed metrics query too.
-            if now - at <= metric.max_age.max(sc.trace.interval() + sc.model.metric_delay) && seen.is_finite() {
+            if now - at <= metric.max_age.max(sc.trace.interval() + delay) && seen.is_finite() {
                 observed = seen;
+                // The HPA averages usage over the pods that are ready and multiplies by their
+                // number: the nodes the sample was measured on, not the size last asked for
+                // (while a resize runs, or before new capacity serves, the two differ).
+                let basis = fleet.serving_at(at).max(1) as f64;
                 let usage_ratio = match kind {
                     MetricKind::PerNode => observed / target,
-                    MetricKind::Total => observed / (target * current.max(1) as f64),
+                    MetricKind::Total => observed / (target * basis),
                 };
                 let rec = if (usage_ratio - 1.0).abs() <= HPA_TOLERANCE {
                     current
                 } else {
-                    clamp(sc, (current as f64 * usage_ratio - 1e-9).ceil())
+                    clamp(sc, (basis * usage_ratio - 1e-9).ceil(), now)
                 };
                 recs.push_back((now, rec));
                 while recs.front().is_some_and(|&(t, _)| now - t > HPA_DOWN_WINDOW) {
@@ -95,8 +118,11 @@ pub fn hpa(sc: &Scenario) -> Run {
                 }
             }
         }
+        // The storage floor holds even when the metric gave nothing to act on.
+        desired = desired.max(sc.storage_floor_at(now).min(sc.policy.max_size));
         if desired != current {
-            fleet.resize(desired, now);
+            // Refused while an operation runs: the next evaluation tries again.
+            let _ = fleet.resize(desired, now);
         }
         steps.push(Step {
             at: now,
@@ -107,6 +133,7 @@ pub fn hpa(sc: &Scenario) -> Run {
             desired: fleet.requested(),
             serving: fleet.serving(),
             reason: "hpa",
+            forecast: f64::NAN,
         });
     }
     finish(sc, "hpa", steps)
@@ -122,7 +149,9 @@ pub fn static_peak(sc: &Scenario) -> Run {
         .map(|p| demand_of(metric.kind, sc.model.recorded_size, p.1))
         .filter(|d| d.is_finite())
         .fold(0.0, f64::max);
-    let size = clamp(sc, (peak / metric.target - 1e-9).ceil());
+    // Sized for the peak and for the most data the trace stores.
+    let most_data = grid(&sc.trace, &sc.policy).map(|t| sc.storage_floor_at(t)).max().unwrap_or(0);
+    let size = clamp(sc, (peak / metric.target - 1e-9).ceil().max(f64::from(most_data)), sc.trace.span().0);
     let gap = sc.gap();
     let steps = grid(&sc.trace, &sc.policy)
         .map(|now| Step {
@@ -134,6 +163,7 @@ pub fn static_peak(sc: &Scenario) -> Run {
             desired: size,
             serving: size,
             reason: "static-peak",
+            forecast: f64::NAN,
         })
         .collect();
     // It is sized before the replay starts, so it makes no resize of its own.
@@ -151,7 +181,7 @@ pub fn oracle(sc: &Scenario) -> Run {
         .map(|now| {
             let demand = demand_at(&sc.trace, metric.kind, sc.model.recorded_size, now, gap);
             if !demand.is_nan() {
-                size = clamp(sc, (demand / metric.target - 1e-9).ceil());
+                size = clamp(sc, (demand / metric.target - 1e-9).ceil(), now);
             }
             Step {
                 at: now,
@@ -162,6 +192,7 @@ pub fn oracle(sc: &Scenario) -> Run {
                 desired: size,
                 serving: size,
                 reason: "oracle",
+                forecast: f64::NAN,
             }
         })
         .collect();
@@ -186,8 +217,9 @@ pub fn oracle_30(sc: &Scenario) -> Run {
         let from = rows[i].0;
         let end = i + rows[i..].partition_point(|r| r.0 - from < ORACLE_HOLD);
         let peak = rows[i..end].iter().map(|r| r.1).filter(|d| !d.is_nan()).reduce(f64::max);
+        let floor = rows[i..end].iter().map(|r| sc.storage_floor_at(r.0)).max().unwrap_or(0);
         if let Some(peak) = peak {
-            size = clamp(sc, (peak / metric.target - 1e-9).ceil());
+            size = clamp(sc, (peak / metric.target - 1e-9).ceil().max(f64::from(floor)), from);
         }
         steps.extend(rows[i..end].iter().map(|&(at, demand)| Step {
             at,
@@ -198,6 +230,7 @@ pub fn oracle_30(sc: &Scenario) -> Run {
             desired: size,
             serving: size,
             reason: "oracle-30",
+            forecast: f64::NAN,
         }));
         i = end;
     }

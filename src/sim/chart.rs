@@ -33,12 +33,20 @@ pub fn chart_data(sc: &Scenario, runs: &[Run]) -> ChartData {
         }
         prev = s.desired;
     }
+    let mut load = vec![Series::new("demand (nodes at target)", Style::Area, pts(&|s| s.demand / target, policy))];
+    // Each forecast drawn at the time it was for, so it lies over the demand that came.
+    if let Some(f) = &sc.policy.forecast
+        && policy.steps.iter().any(|s| s.forecast.is_finite())
+    {
+        let ahead = policy.steps.iter().map(|s| ((s.at + f.lead).0, s.forecast / target)).collect();
+        load.push(Series::new(format!("forecast for +{} (nodes at target)", f.lead), Style::Dashed, ahead));
+    }
     let limit = sc.limit;
     ChartData {
         title: format!("{} on {}", policy.summary.algorithm, sc.trace.name),
         start_ms: start.0,
         end_ms: end.0,
-        load: vec![Series::new("demand (nodes at target)", Style::Area, pts(&|s| s.demand / target, policy))],
+        load,
         sizes,
         markers,
         y_label: "nodes".into(),

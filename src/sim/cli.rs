@@ -17,7 +17,8 @@ use crate::sim::{Run, compare};
 #[derive(clap::Args, Debug, Clone, Default)]
 pub struct SimulateArgs {
     /// Scenario YAML (trace, policy, recordedSize, startSize, provisionDelay, metricDelay, limit,
-    /// metric); flags override its values.
+    /// metric, resizeTime, storage, gapRate, partialRate, lateRate, lateBy, seed); flags override
+    /// its values.
     #[arg(long, value_name = "FILE")]
     pub scenario: Option<PathBuf>,
     /// Recorded metric: CSV `timestamp,value` or a Cloud Monitoring ListTimeSeries JSON response
@@ -36,8 +37,8 @@ pub struct SimulateArgs {
     /// Nodes at the start of the replay [default: recorded size; minSize for total metrics].
     #[arg(long, value_name = "N")]
     pub start_size: Option<u32>,
-    /// Time before added capacity serves, e.g. 20m for Bigtable, 2m for a node pool
-    /// [default: the policy's scaleOut.warmup].
+    /// Time from the end of a resize operation until added capacity serves, e.g. 20m for
+    /// Bigtable, 2m for a node pool [default: the policy's scaleOut.warmup].
     #[arg(long, value_name = "DUR")]
     pub provision_delay: Option<String>,
     /// Time before a sample is visible to the policy [default: 4m, Cloud Monitoring's latency].
@@ -49,6 +50,30 @@ pub struct SimulateArgs {
     /// Which policy metric the trace feeds [default: the first].
     #[arg(long, value_name = "NAME")]
     pub metric: Option<String>,
+    /// How long a resize operation runs; the target is busy and refuses another meanwhile. 0s
+    /// answers at once [default: the target kind's: Bigtable 4m, GKE node pool 3m, workload 0s].
+    #[arg(long, value_name = "DUR")]
+    pub resize_time: Option<String>,
+    /// The data behind the storage floor: off, trace (the trace's `storage` column), or a storage
+    /// utilization (0..1) measured on the recorded size [default: trace when the target has a
+    /// storage floor and the trace the column, else off].
+    #[arg(long, value_name = "off|trace|UTILIZATION")]
+    pub storage: Option<crate::sim::scenario::StorageSetting>,
+    /// Share of samples never written (0..1) [default: 0.005].
+    #[arg(long, value_name = "SHARE")]
+    pub gap_rate: Option<f64>,
+    /// Share of metric answers that are partial (0..1) [default: 0.002].
+    #[arg(long, value_name = "SHARE")]
+    pub partial_rate: Option<f64>,
+    /// Share of samples visible only --late-by after the metric delay (0..1) [default: 0.02].
+    #[arg(long, value_name = "SHARE")]
+    pub late_rate: Option<f64>,
+    /// How much later a late sample is visible [default: 3m].
+    #[arg(long, value_name = "DUR")]
+    pub late_by: Option<String>,
+    /// Seed of the faults: which samples and answers they hit [default: 1].
+    #[arg(long, value_name = "N")]
+    pub seed: Option<u64>,
     /// Print the comparison as JSON instead of a table.
     #[arg(long)]
     pub json: bool,
@@ -95,6 +120,13 @@ impl SimulateArgs {
             metric_delay: self.metric_delay.clone(),
             limit: self.limit,
             metric: self.metric.clone(),
+            resize_time: self.resize_time.clone(),
+            storage: self.storage.clone(),
+            gap_rate: self.gap_rate,
+            partial_rate: self.partial_rate,
+            late_rate: self.late_rate,
+            late_by: self.late_by.clone(),
+            seed: self.seed,
         }
     }
 
@@ -110,7 +142,8 @@ impl SimulateArgs {
 }
 
 /// The embedded default scenario (what `ebbflow simulate` with no arguments runs): the bundled
-/// Bigtable CPU policy on the embedded trace, recorded on 10 nodes, 20m provisioning, 4m metric delay.
+/// Bigtable CPU policy on the embedded trace, recorded on 10 nodes, 20m provisioning, 4m metric
+/// delay, and stored data at 20% of the recorded nodes' storage (a 4-node storage floor).
 pub fn default_scenario_file() -> ScenarioFile {
     ScenarioFile {
         name: Some("bigtable-cpu".into()),
@@ -118,6 +151,7 @@ pub fn default_scenario_file() -> ScenarioFile {
         start_size: Some(10),
         provision_delay: Some("20m".into()),
         metric_delay: Some("4m".into()),
+        storage: Some(crate::sim::scenario::StorageSetting::Utilization(0.2)),
         ..ScenarioFile::default()
     }
 }
@@ -188,6 +222,20 @@ fn output(args: &SimulateArgs, sc: &Scenario, runs: &[Run]) -> Result<(), String
             "θU / θO: mean shortfall / excess of s against d, relative to max(d, 1); τU / τO: share of time s < d / s > d;"
         );
         println!("υ: share of time s and d did not move the same way; jitter/h: (supply chg − demand chg) per hour.");
+        let forecast = report::forecast_table(&summaries);
+        if !forecast.is_empty() {
+            println!();
+            println!("Forecast (each forecast against the demand that arrived lead later, in nodes at the target):");
+            println!();
+            print!("{forecast}");
+            println!();
+            println!(
+                "forecasts: rows with a forecast rise whose outcome is in the trace; bias > 0: expected more than came;"
+            );
+            println!(
+                "naive MAE: error of \"demand stays what it is now\" on the same rows; ahead outs: ScaleOutAhead resizes, needed: the load passed the old size within the lead."
+            );
+        }
     }
     Ok(())
 }

@@ -37,7 +37,7 @@ pub struct Run {
 }
 
 /// Run a future that never waits (the simulator's adapters answer at once).
-fn run_now<F: Future>(f: F) -> F::Output {
+pub(crate) fn run_now<F: Future>(f: F) -> F::Output {
     let mut f = pin!(f);
     let mut cx = Context::from_waker(Waker::noop());
     match f.as_mut().poll(&mut cx) {
@@ -122,10 +122,14 @@ pub fn run_policy_while(sc: &Scenario, mut go_on: impl FnMut(Ts, &[Step]) -> boo
             desired: requested,
             serving,
             reason: d.reason.as_str(),
+            forecast: d.metrics[0].forecast_demand.unwrap_or(f64::NAN),
         });
         state = report.decision.state;
     }
-    let summary = Summary::from_steps(&sc.name, &steps, metric.target, sc.limit, sc.model.start_size);
+    let mut summary = Summary::from_steps(&sc.name, &steps, metric.target, sc.limit, sc.model.start_size);
+    if let Some(f) = &sc.policy.forecast {
+        summary.forecast = Some(report::ForecastScore::from_steps(&steps, metric.target, f.lead, sc.model.start_size));
+    }
     Run { steps, summary }
 }
 

@@ -3,18 +3,32 @@
 //! Demand is conserved: for a per-node metric recorded on `recordedSize` nodes,
 //! `demand(t) = value(t) × recordedSize`, and the policy sees `demand(t') / serving(t')` for samples
 //! `t' <= now - metricDelay`, where `serving` is the capacity that was actually serving at `t'`. So
-//! a good decision lowers what the policy sees next, as in production. Added capacity serves only
-//! after `provisionDelay`; removed capacity stops serving at once.
+//! a good decision lowers what the policy sees next, as in production.
+//!
+//! The target behaves as its kind does (`kinds::Behaviour`): a resize is an operation that runs
+//! for `resizeTime`; meanwhile the target is busy, shows the old or the new size as its kind does,
+//! and refuses another resize (as Bigtable and GKE refuse a second update). When the operation
+//! finishes, removed capacity stops serving at once and added capacity serves after
+//! `provisionDelay` more. Billing counts the size asked for from the moment it is asked.
+//!
+//! The metric source behaves as Cloud Monitoring sometimes does ([`Faults`]): some samples are
+//! never written (gaps), some arrive later than the usual delay, and some answers are partial.
+//! Which ones is decided by a seeded hash of the sample's (or the fetch's) time, so a replay is
+//! the same every time and the same samples are missing for every algorithm.
+//!
+//! A target with a storage floor (Bigtable) serves a storage utilization series: stored data (a
+//! constant, or the trace's `storage` column, read as recorded on `recordedSize` nodes) over the
+//! nodes the target had at each sample's time.
 
 use std::collections::VecDeque;
 use std::sync::Mutex;
 
 use crate::adapters::{
-    AdapterError, FloorMetric, MetricQuery, MetricSource, OperationStatus, ResizeStarted, ScaleTarget, Series,
-    TargetObservation,
+    AdapterError, ErrorKind, FloorMetric, MetricQuery, MetricSource, MonitoringQuery, OperationStatus, ResizeStarted,
+    ScaleTarget, Series, TargetObservation,
 };
 use crate::core::MetricKind;
-use crate::core::{Dur, Sample, Ts};
+use crate::core::{DataProblem, Dur, Sample, Ts};
 use crate::sim::trace::Trace;
 
 /// Parameters of the simulated world.
@@ -24,27 +38,225 @@ pub struct Model {
     pub recorded_size: u32,
     /// Size the replay starts at.
     pub start_size: u32,
-    /// Time before added capacity serves.
+    /// Time from the end of a resize operation until added capacity serves.
     pub provision_delay: Dur,
     /// Time before a sample becomes visible to the policy.
     pub metric_delay: Dur,
+    /// How long a resize operation runs (zero: done at once). The target is busy meanwhile.
+    pub resize_time: Dur,
+    /// Whether the target shows the new size while a resize runs (Bigtable) or the old one.
+    pub new_size_while_busy: bool,
+    /// The stored data behind the storage floor, if the target has one.
+    pub storage: Storage,
+    /// How the metric source misbehaves.
+    pub faults: Faults,
 }
 
-/// Capacity over time: what was asked for, what serves, and what is still provisioning.
+impl Model {
+    /// A world with the given sizes and delays whose target answers at once, has no storage
+    /// floor, and whose metric source never misbehaves (the model before targets had kinds).
+    pub fn ideal(recorded_size: u32, start_size: u32, provision_delay: Dur, metric_delay: Dur) -> Model {
+        Model {
+            recorded_size,
+            start_size,
+            provision_delay,
+            metric_delay,
+            resize_time: Dur::ZERO,
+            new_size_while_busy: false,
+            storage: Storage::Off,
+            faults: Faults::NONE,
+        }
+    }
+}
+
+/// The stored data a target's storage floor is computed from.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Storage {
+    /// No storage floor.
+    Off,
+    /// Stored data, in nodes' worth of storage capacity, constant over the replay.
+    Constant {
+        /// Data in nodes' worth of capacity (utilization × the nodes it was measured on).
+        data_nodes: f64,
+        /// The utilization the policy keeps the data at or under (`storageTarget`).
+        target: f64,
+    },
+    /// The trace's `storage` column: utilization measured on `recorded_on` nodes.
+    Trace {
+        /// Nodes the column was recorded on.
+        recorded_on: u32,
+        /// The utilization the policy keeps the data at or under (`storageTarget`).
+        target: f64,
+    },
+}
+
+impl Storage {
+    /// The storage target, when there is a floor.
+    pub fn target(&self) -> Option<f64> {
+        match *self {
+            Storage::Off => None,
+            Storage::Constant { target, .. } | Storage::Trace { target, .. } => Some(target),
+        }
+    }
+
+    /// Stored data at `t`, in nodes' worth of capacity (NaN when unknown).
+    pub fn data_nodes(&self, trace: &Trace, t: Ts) -> f64 {
+        match *self {
+            Storage::Off => f64::NAN,
+            Storage::Constant { data_nodes, .. } => data_nodes,
+            Storage::Trace { recorded_on, .. } => {
+                let i = trace.storage.partition_point(|p| p.0 <= t);
+                if i == 0 { f64::NAN } else { trace.storage[i - 1].1 * f64::from(recorded_on) }
+            }
+        }
+    }
+
+    /// The nodes the data at `t` needs at the storage target (0 without a floor or data): what
+    /// the policy's floor reads, known at once, for the baselines.
+    pub fn floor_at(&self, trace: &Trace, t: Ts) -> u32 {
+        match self.target() {
+            Some(target) => {
+                let data = self.data_nodes(trace, t);
+                if data.is_finite() { (data / target - 1e-9).ceil().max(1.0) as u32 } else { 0 }
+            }
+            None => 0,
+        }
+    }
+}
+
+/// How the simulated metric source misbehaves. Rates are shares, 0 to 1; which samples and
+/// fetches are hit is a seeded hash of their time, so every algorithm meets the same ones.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Faults {
+    /// Share of samples never written: the policy never sees them (demand is unchanged).
+    pub gap_rate: f64,
+    /// Share of fetches answered with partial data (the answer carries an execution error).
+    pub partial_rate: f64,
+    /// Share of samples that become visible only `late_by` after the usual metric delay.
+    pub late_rate: f64,
+    /// How much later a late sample becomes visible.
+    pub late_by: Dur,
+    /// The seed of the hash.
+    pub seed: u64,
+}
+
+/// What a fault is drawn for: each gets its own stream.
+const GAP: u64 = 0x6761_7073;
+const LATE: u64 = 0x6c61_7465;
+const PARTIAL_METRIC: u64 = 0x7061_7274;
+const PARTIAL_STORAGE: u64 = 0x7374_6f72;
+
+impl Faults {
+    /// A source that never misbehaves.
+    pub const NONE: Faults = Faults { gap_rate: 0.0, partial_rate: 0.0, late_rate: 0.0, late_by: Dur::ZERO, seed: 0 };
+
+    /// A number in [0, 1) drawn for `what` at `t` (splitmix64 of the seed, the stream and the time).
+    fn draw(&self, what: u64, t: Ts) -> f64 {
+        let mut z = self.seed ^ what.rotate_left(32) ^ (t.0 as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^= z >> 31;
+        (z >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    /// Whether the sample measured at `at` was never written.
+    pub fn gap(&self, at: Ts) -> bool {
+        self.gap_rate > 0.0 && self.draw(GAP, at) < self.gap_rate
+    }
+
+    /// When the sample measured at `at` becomes visible, with the usual `delay`.
+    pub fn visible_at(&self, at: Ts, delay: Dur) -> Ts {
+        if self.late_rate > 0.0 && self.draw(LATE, at) < self.late_rate {
+            at + delay + self.late_by
+        } else {
+            at + delay
+        }
+    }
+
+    /// Whether the sample measured at `at` can be read at `now` (written, and visible by then).
+    pub fn readable(&self, at: Ts, now: Ts, delay: Dur) -> bool {
+        !self.gap(at) && self.visible_at(at, delay) <= now
+    }
+
+    /// Whether the metric fetch made at `now` is answered with partial data.
+    pub fn partial(&self, now: Ts) -> bool {
+        self.partial_rate > 0.0 && self.draw(PARTIAL_METRIC, now) < self.partial_rate
+    }
+
+    /// Whether the storage fetch made at `now` is answered with partial data.
+    fn partial_storage(&self, now: Ts) -> bool {
+        self.partial_rate > 0.0 && self.draw(PARTIAL_STORAGE, now) < self.partial_rate
+    }
+
+    /// Whether any fault can happen.
+    pub fn any(&self) -> bool {
+        self.gap_rate > 0.0 || self.partial_rate > 0.0 || self.late_rate > 0.0
+    }
+}
+
+/// A resize was refused: an operation is still running on the target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Busy {
+    /// When the running operation finishes.
+    pub until: Ts,
+}
+
+/// A resize operation in progress.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Operation {
+    id: u64,
+    from: u32,
+    to: u32,
+    done_at: Ts,
+}
+
+/// Capacity over time: what was asked for, what the target has, what serves, and what is still
+/// provisioning; and the resize operation running, if any.
 #[derive(Debug, Clone)]
 pub struct Fleet {
     requested: u32,
+    /// The size the target has (its operations applied): serving plus provisioning.
+    applied: u32,
     ready: u32,
     pending: VecDeque<(Ts, u32)>,
     /// `(from, serving)` whenever serving capacity changed, oldest first.
     history: Vec<(Ts, u32)>,
+    /// `(from, applied)` whenever the target's size changed, oldest first.
+    sizes: Vec<(Ts, u32)>,
     delay: Dur,
+    operation_time: Dur,
+    running: Option<Operation>,
+    operations: u64,
 }
 
 impl Fleet {
-    /// A fleet of `size` serving nodes since the beginning of time.
+    /// A fleet of `size` serving nodes since the beginning of time, whose resizes are done at
+    /// once and whose added nodes serve after `delay`.
     pub fn new(size: u32, delay: Dur) -> Fleet {
-        Fleet { requested: size, ready: size, pending: VecDeque::new(), history: vec![(Ts(i64::MIN), size)], delay }
+        Fleet {
+            requested: size,
+            applied: size,
+            ready: size,
+            pending: VecDeque::new(),
+            history: vec![(Ts(i64::MIN), size)],
+            sizes: vec![(Ts(i64::MIN), size)],
+            delay,
+            operation_time: Dur::ZERO,
+            running: None,
+            operations: 0,
+        }
+    }
+
+    /// The same fleet, with resizes that run as operations of `time` (zero: done at once).
+    pub fn with_operations(mut self, time: Dur) -> Fleet {
+        self.operation_time = time;
+        self
+    }
+
+    /// The fleet a model describes.
+    pub fn for_model(model: &Model) -> Fleet {
+        Fleet::new(model.start_size, model.provision_delay).with_operations(model.resize_time)
     }
 
     /// Size asked for (what is billed).
@@ -57,8 +269,29 @@ impl Fleet {
         self.ready
     }
 
-    /// Let provisioning capacity that is ready by `now` start serving.
+    /// Whether a resize operation is running at `now`.
+    pub fn busy(&self, now: Ts) -> bool {
+        self.running.is_some_and(|op| op.done_at > now)
+    }
+
+    /// The size the target shows: the size it has, or while an operation runs, the size it is
+    /// going to when the kind shows that (`new_size_while_busy`).
+    pub fn shown(&self, new_size_while_busy: bool) -> u32 {
+        match self.running {
+            Some(op) if new_size_while_busy => op.to,
+            Some(op) => op.from,
+            None => self.applied,
+        }
+    }
+
+    /// Let operations finished by `now` take effect, then capacity that is ready by `now` serve.
     pub fn advance(&mut self, now: Ts) {
+        if let Some(op) = self.running
+            && op.done_at <= now
+        {
+            self.running = None;
+            self.apply(op.to, op.done_at);
+        }
         while let Some(&(at, n)) = self.pending.front() {
             if at > now {
                 break;
@@ -69,19 +302,45 @@ impl Fleet {
         }
     }
 
-    /// Ask for `to` nodes at `now`.
-    pub fn resize(&mut self, to: u32, now: Ts) {
-        if to > self.requested {
-            let add = to - self.requested;
+    /// Ask for `to` nodes at `now`: done at once, or an operation (its id) that runs for the
+    /// fleet's operation time. Refused while another runs.
+    pub fn resize(&mut self, to: u32, now: Ts) -> Result<Option<u64>, Busy> {
+        self.advance(now);
+        if let Some(op) = self.running {
+            return Err(Busy { until: op.done_at });
+        }
+        self.requested = to;
+        if self.operation_time == Dur::ZERO {
+            self.apply(to, now);
+            return Ok(None);
+        }
+        self.operations += 1;
+        let op = Operation { id: self.operations, from: self.applied, to, done_at: now + self.operation_time };
+        self.running = Some(op);
+        Ok(Some(op.id))
+    }
+
+    /// Whether operation `id` is still running at `now`; `None` for an id never issued.
+    pub fn operation_running(&self, id: u64, now: Ts) -> Option<bool> {
+        if id == 0 || id > self.operations {
+            return None;
+        }
+        Some(self.running.is_some_and(|op| op.id == id && op.done_at > now))
+    }
+
+    /// The target takes size `to` at `at`: added nodes start provisioning, removed ones stop.
+    fn apply(&mut self, to: u32, at: Ts) {
+        if to > self.applied {
+            let add = to - self.applied;
             if self.delay == Dur::ZERO {
                 self.ready += add;
-                self.history.push((now, self.ready));
+                self.history.push((at, self.ready));
             } else {
-                self.pending.push_back((now + self.delay, add));
+                self.pending.push_back((at + self.delay, add));
             }
         } else {
             // Removing: cancel provisioning nodes first (newest first), then serving ones.
-            let mut remove = self.requested - to;
+            let mut remove = self.applied - to;
             while remove > 0 {
                 match self.pending.back_mut() {
                     Some(last) => {
@@ -95,12 +354,15 @@ impl Fleet {
                     None => {
                         self.ready -= remove;
                         remove = 0;
-                        self.history.push((now, self.ready));
+                        self.history.push((at, self.ready));
                     }
                 }
             }
         }
-        self.requested = to;
+        if to != self.applied {
+            self.sizes.push((at, to));
+        }
+        self.applied = to;
     }
 
     /// Capacity that was serving at `at`.
@@ -108,16 +370,40 @@ impl Fleet {
         let i = self.history.partition_point(|&(t, _)| t <= at);
         self.history[i.saturating_sub(1)].1
     }
+
+    /// The size the target had at `at` (what a storage sample of that time was measured on).
+    pub fn size_at(&self, at: Ts) -> u32 {
+        let i = self.sizes.partition_point(|&(t, _)| t <= at);
+        self.sizes[i.saturating_sub(1)].1
+    }
+}
+
+/// The query the simulated target names for its storage floor (what [`World`] serves the
+/// storage series for).
+pub fn storage_query() -> MetricQuery {
+    MetricQuery::Monitoring(MonitoringQuery {
+        project: "simulated".into(),
+        filter: "metric.type=\"bigtable.googleapis.com/cluster/storage_utilization\"".into(),
+        alignment_period: Dur::secs(60),
+        per_series_aligner: "ALIGN_MAX".into(),
+        cross_series_reducer: None,
+        group_by_fields: Vec::new(),
+    })
 }
 
 /// The trace plus the fleet, seen through the ports: a [`MetricSource`] that applies the metric
-/// delay and the load model, and a [`ScaleTarget`] that resizes the fleet.
+/// delay, the load model and the faults (and serves the storage series), and a [`ScaleTarget`]
+/// that resizes the fleet as an operation.
 pub struct World<'a> {
     trace: &'a Trace,
     kind: MetricKind,
     model: Model,
+    storage_query: MetricQuery,
     fleet: Mutex<(Fleet, Ts)>,
 }
+
+/// How far back the storage series is served: more than the floor's own lookback.
+const STORAGE_SERVED: Dur = Dur::mins(60);
 
 impl<'a> World<'a> {
     /// A world replaying `trace` for a metric of `kind`.
@@ -126,7 +412,8 @@ impl<'a> World<'a> {
             trace,
             kind,
             model,
-            fleet: Mutex::new((Fleet::new(model.start_size, model.provision_delay), Ts(i64::MIN))),
+            storage_query: storage_query(),
+            fleet: Mutex::new((Fleet::for_model(&model), Ts(i64::MIN))),
         }
     }
 
@@ -153,6 +440,35 @@ impl<'a> World<'a> {
     pub fn demand_of(&self, value: f64) -> f64 {
         demand_of(self.kind, self.model.recorded_size, value)
     }
+
+    /// The storage series as visible at `until`, in `(after, until]`: the data over the size the
+    /// target had at each sample's time, one sample a minute for constant data.
+    fn storage_series(&self, fleet: &Fleet, after: Ts, until: Ts) -> Series {
+        let visible = until - self.model.metric_delay;
+        let from = after.max(visible - STORAGE_SERVED);
+        let at_size = |at: Ts, data: f64| Sample { at, value: data / f64::from(fleet.size_at(at).max(1)) };
+        let samples: Vec<Sample> = match self.model.storage {
+            Storage::Off => Vec::new(),
+            Storage::Constant { data_nodes, .. } => {
+                let minute = Dur::mins(1).0;
+                let mut t = Ts((from.0.div_euclid(minute) + 1) * minute);
+                let mut out = Vec::new();
+                while t <= visible {
+                    out.push(at_size(t, data_nodes));
+                    t = t + Dur::mins(1);
+                }
+                out
+            }
+            Storage::Trace { recorded_on, .. } => {
+                let pts = &self.trace.storage;
+                let lo = pts.partition_point(|p| p.0 <= from);
+                let hi = pts.partition_point(|p| p.0 <= visible);
+                pts[lo..hi.max(lo)].iter().map(|&(at, u)| at_size(at, u * f64::from(recorded_on))).collect()
+            }
+        };
+        let problem = self.model.faults.partial_storage(until).then_some(DataProblem::Partial);
+        Series { samples, problem }
+    }
 }
 
 /// Demand in capacity units × metric units: per-node values scale with the recorded size.
@@ -174,18 +490,25 @@ pub fn observed_of(kind: MetricKind, demand: f64, serving: u32, raw: f64) -> f64
 impl MetricSource for World<'_> {
     fn fetch(
         &self,
-        _query: &MetricQuery,
+        query: &MetricQuery,
         after: Ts,
         until: Ts,
     ) -> impl Future<Output = Result<Series, AdapterError>> + Send {
-        let visible_until = until - self.model.metric_delay;
+        let g = self.lock();
+        if *query == self.storage_query {
+            let series = self.storage_series(&g.0, after, until);
+            drop(g);
+            return std::future::ready(Ok(series));
+        }
+        let faults = self.model.faults;
+        let delay = self.model.metric_delay;
         let pts = &self.trace.points;
         let lo = pts.partition_point(|p| p.0 <= after);
-        let hi = pts.partition_point(|p| p.0 <= visible_until);
-        let g = self.lock();
+        let hi = pts.partition_point(|p| p.0 <= until - delay);
         let samples = if lo < hi {
             pts[lo..hi]
                 .iter()
+                .filter(|&&(at, _)| !faults.any() || faults.readable(at, until, delay))
                 .map(|&(at, raw)| {
                     let demand = demand_of(self.kind, self.model.recorded_size, raw);
                     Sample { at, value: observed_of(self.kind, demand, g.0.serving_at(at), raw) }
@@ -198,31 +521,60 @@ impl MetricSource for World<'_> {
             Vec::new()
         };
         drop(g);
-        std::future::ready(Ok(Series { samples, problem: None }))
+        // A partial answer still carries what it has, as Cloud Monitoring's does.
+        let problem = faults.partial(until).then_some(DataProblem::Partial);
+        std::future::ready(Ok(Series { samples, problem }))
     }
 }
 
+/// The operation names the simulated target hands out.
+const OPERATION_PREFIX: &str = "simulated-resize-";
+
 impl ScaleTarget for World<'_> {
     fn observe(&self) -> impl Future<Output = Result<TargetObservation, AdapterError>> + Send {
-        let size = self.lock().0.requested();
-        std::future::ready(Ok(TargetObservation {
-            size,
-            busy: false,
+        let g = self.lock();
+        let (fleet, now) = (&g.0, g.1);
+        let floor = match self.model.storage.target() {
+            Some(storage_target) => FloorMetric::Storage { query: self.storage_query.clone(), storage_target },
+            None => FloorMetric::None,
+        };
+        let observation = TargetObservation {
+            size: fleet.shown(self.model.new_size_while_busy),
+            busy: fleet.busy(now),
             sizes: crate::core::SizeRule::Any,
-            floor: FloorMetric::None,
+            floor,
             members: Vec::new(),
-        }))
+        };
+        std::future::ready(Ok(observation))
     }
 
     fn resize(&self, to: u32) -> impl Future<Output = Result<ResizeStarted, AdapterError>> + Send {
         let mut g = self.lock();
         let now = g.1;
-        g.0.resize(to, now);
-        std::future::ready(Ok(ResizeStarted::Done))
+        let answer = match g.0.resize(to, now) {
+            Ok(None) => Ok(ResizeStarted::Done),
+            Ok(Some(id)) => Ok(ResizeStarted::Operation(format!("{OPERATION_PREFIX}{id}"))),
+            // As Bigtable and GKE answer an update while another operation runs.
+            Err(Busy { until }) => Err(AdapterError::new(
+                "simulated",
+                ErrorKind::Busy,
+                format!("the target is running another resize operation (until {until})"),
+            )),
+        };
+        std::future::ready(answer)
     }
 
-    fn operation(&self, _name: &str) -> impl Future<Output = Result<OperationStatus, AdapterError>> + Send {
-        std::future::ready(Ok(OperationStatus::Done))
+    fn operation(&self, name: &str) -> impl Future<Output = Result<OperationStatus, AdapterError>> + Send {
+        let g = self.lock();
+        let running = name
+            .strip_prefix(OPERATION_PREFIX)
+            .and_then(|id| id.parse().ok())
+            .and_then(|id| g.0.operation_running(id, g.1));
+        std::future::ready(match running {
+            Some(true) => Ok(OperationStatus::Running),
+            Some(false) => Ok(OperationStatus::Done),
+            None => Err(AdapterError::new("simulated", ErrorKind::NotFound, format!("no operation {name}"))),
+        })
     }
 }
 
@@ -233,13 +585,13 @@ mod tests {
     #[test]
     fn added_capacity_serves_after_the_delay_removed_capacity_stops_at_once() {
         let mut f = Fleet::new(4, Dur::mins(10));
-        f.resize(8, Ts(0));
+        assert_eq!(f.resize(8, Ts(0)), Ok(None));
         assert_eq!((f.requested(), f.serving()), (8, 4));
         f.advance(Ts(Dur::mins(9).0));
         assert_eq!(f.serving(), 4);
         f.advance(Ts(Dur::mins(10).0));
         assert_eq!(f.serving(), 8);
-        f.resize(5, Ts(Dur::mins(11).0));
+        assert_eq!(f.resize(5, Ts(Dur::mins(11).0)), Ok(None));
         assert_eq!(f.serving(), 5);
         assert_eq!(f.serving_at(Ts(Dur::mins(10).0)), 8);
         assert_eq!(f.serving_at(Ts(0)), 4);
@@ -248,10 +600,91 @@ mod tests {
     #[test]
     fn removing_cancels_provisioning_nodes_first() {
         let mut f = Fleet::new(4, Dur::mins(10));
-        f.resize(8, Ts(0));
-        f.resize(6, Ts(1));
+        assert!(f.resize(8, Ts(0)).is_ok() && f.resize(6, Ts(1)).is_ok());
         assert_eq!((f.requested(), f.serving()), (6, 4));
         f.advance(Ts(Dur::mins(10).0));
         assert_eq!(f.serving(), 6);
+    }
+
+    fn min(m: i64) -> Ts {
+        Ts(Dur::mins(m).0)
+    }
+
+    /// A resize runs for the operation time: the target is busy and refuses another, shows the
+    /// old or new size as its kind does, bills the new size at once, and the added nodes serve
+    /// the provisioning delay after the operation ends; a scale-in stops nodes when it ends.
+    #[test]
+    fn a_resize_is_an_operation_that_keeps_the_target_busy() {
+        let mut f = Fleet::new(4, Dur::mins(10)).with_operations(Dur::mins(4));
+        assert_eq!(f.resize(8, min(0)), Ok(Some(1)));
+        assert!(f.busy(min(0)) && f.busy(min(3)) && !f.busy(min(4)));
+        assert_eq!((f.shown(true), f.shown(false), f.requested()), (8, 4, 8));
+        assert_eq!(f.resize(9, min(2)), Err(Busy { until: min(4) }), "refused while the operation runs");
+        assert_eq!(f.requested(), 8, "a refused resize changes nothing");
+        assert_eq!(f.operation_running(1, min(3)), Some(true));
+        f.advance(min(4));
+        assert_eq!((f.operation_running(1, min(4)), f.operation_running(2, min(4))), (Some(false), None));
+        assert_eq!((f.shown(false), f.serving(), f.size_at(min(3)), f.size_at(min(4))), (8, 4, 4, 8));
+        f.advance(min(13));
+        assert_eq!(f.serving(), 4, "serves 10 minutes after the operation ended, not after the request");
+        f.advance(min(14));
+        assert_eq!(f.serving(), 8);
+        assert_eq!(f.resize(5, min(20)), Ok(Some(2)));
+        f.advance(min(23));
+        assert_eq!((f.serving(), f.requested()), (8, 5), "removed nodes serve until the operation ends");
+        f.advance(min(24));
+        assert_eq!(f.serving(), 5);
+        assert_eq!(f.serving_at(min(23)), 8);
+    }
+
+    /// The storage series is the data over the nodes the target had at each sample's time, as
+    /// visible after the metric delay.
+    #[test]
+    fn storage_utilization_follows_the_size_of_its_time() {
+        let trace = Trace::parse("t.csv", "timestamp,value\n2024-01-01 00:00:00,1\n2024-01-01 01:00:00,1\n").unwrap();
+        let t0 = trace.points[0].0;
+        let model = Model {
+            resize_time: Dur::mins(2),
+            storage: Storage::Constant { data_nodes: 2.0, target: 0.5 },
+            ..Model::ideal(1, 4, Dur::ZERO, Dur::mins(1))
+        };
+        let world = World::new(&trace, MetricKind::Total, model);
+        world.advance(t0 + Dur::mins(10));
+        let started = crate::sim::run_now(world.resize(8));
+        assert_eq!(started, Ok(ResizeStarted::Operation("simulated-resize-1".into())));
+        let busy = crate::sim::run_now(world.resize(9)).unwrap_err();
+        assert_eq!(busy.kind, ErrorKind::Busy);
+        world.advance(t0 + Dur::mins(16));
+        let q = storage_query();
+        let s = crate::sim::run_now(world.fetch(&q, t0 + Dur::mins(9), t0 + Dur::mins(16))).unwrap();
+        let values: Vec<f64> = s.samples.iter().map(|s| s.value).collect();
+        // Minutes 10..=15 visible at 16: on 4 nodes until the operation ended at minute 12.
+        assert_eq!(values, [0.5, 0.5, 0.25, 0.25, 0.25, 0.25]);
+        assert_eq!(Storage::Constant { data_nodes: 2.0, target: 0.5 }.floor_at(&trace, t0), 4);
+        let obs = crate::sim::run_now(world.observe()).unwrap();
+        assert!(matches!(obs.floor, FloorMetric::Storage { storage_target: 0.5, .. }));
+        assert_eq!((obs.size, obs.busy), (8, false));
+    }
+
+    /// Faults hit about their share of samples and fetches, the seed picks which, and a late
+    /// sample is readable only after its extra delay.
+    #[test]
+    fn faults_hit_their_share_of_samples() {
+        let f = Faults { gap_rate: 0.1, partial_rate: 0.02, late_rate: 0.3, late_by: Dur::mins(3), seed: 7 };
+        let times: Vec<Ts> = (0..20_000).map(min).collect();
+        let share = |hit: &dyn Fn(Ts) -> bool| times.iter().filter(|&&t| hit(t)).count() as f64 / times.len() as f64;
+        assert!((share(&|t| f.gap(t)) - 0.1).abs() < 0.01);
+        assert!((share(&|t| f.partial(t)) - 0.02).abs() < 0.005);
+        assert!((share(&|t| f.visible_at(t, Dur::mins(4)) > t + Dur::mins(4)) - 0.3).abs() < 0.015);
+        let late = *times.iter().find(|&&t| !f.gap(t) && f.visible_at(t, Dur::mins(4)) > t + Dur::mins(4)).unwrap();
+        assert!(!f.readable(late, late + Dur::mins(6), Dur::mins(4)));
+        assert!(f.readable(late, late + Dur::mins(7), Dur::mins(4)));
+        let other = Faults { seed: 8, ..f };
+        assert_ne!(
+            times.iter().map(|&t| f.gap(t)).collect::<Vec<_>>(),
+            times.iter().map(|&t| other.gap(t)).collect::<Vec<_>>(),
+            "the seed picks the samples"
+        );
+        assert!(!Faults::NONE.any() && times.iter().all(|&t| Faults::NONE.readable(t, t, Dur::ZERO)));
     }
 }

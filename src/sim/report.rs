@@ -30,6 +30,9 @@ pub struct Step {
     pub serving: u32,
     /// Why (a `Reason` name, or the baseline's name).
     pub reason: &'static str,
+    /// The demand the policy's forecast expected at `at + lead`, when it forecast a rise (NaN
+    /// otherwise, and for baselines).
+    pub forecast: f64,
 }
 
 /// Figures of one run, all derivable from its steps.
@@ -72,6 +75,86 @@ pub struct Summary {
     /// The SPEC Research Group's elasticity metrics, from the same rows.
     #[serde(default)]
     pub elasticity: Elasticity,
+    /// How good the policy's forecast was (policies with a forecast only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub forecast: Option<ForecastScore>,
+}
+
+/// The forecast against what happened, from the steps: each row's `forecast` (demand expected
+/// at `at + lead`) against the `demand` of the row at `at + lead`. Errors are in nodes at the
+/// target (demand / target), so they read as "nodes too many or too few".
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ForecastScore {
+    /// How far ahead the forecast looks, in minutes.
+    pub lead_minutes: f64,
+    /// Rows with a forecast whose outcome is known (demand at `at + lead` inside the trace).
+    pub forecasts: u32,
+    /// Mean absolute error, in nodes: mean |forecast − actual| / target.
+    pub mae_nodes: f64,
+    /// Mean absolute percentage error: mean |forecast − actual| / actual, percent, over rows
+    /// whose actual is above 0.
+    pub mape: f64,
+    /// Mean error, in nodes: above 0 the forecast expected more than came.
+    pub bias_nodes: f64,
+    /// The naive forecast's mean absolute error on the same rows, in nodes: "demand stays what
+    /// it is now", |demand(at) − actual| / target. A forecast worth having beats it.
+    pub naive_mae_nodes: f64,
+    /// Scale-outs made ahead of a forecast rise (reason ScaleOutAhead).
+    pub ahead_scale_outs: u32,
+    /// Of those, the ones the load needed: within the lead, demand went past what the size
+    /// before the scale-out carries at the target.
+    pub ahead_needed: u32,
+}
+
+impl ForecastScore {
+    /// Score the rows' forecasts at `target` per node, `lead` ahead.
+    pub fn from_steps(steps: &[Step], target: f64, lead: crate::core::Dur, start_size: u32) -> ForecastScore {
+        let mut f = ForecastScore { lead_minutes: lead.as_minutes(), ..ForecastScore::default() };
+        let (mut abs, mut err, mut pct, mut naive, mut with_actual) = (0.0, 0.0, 0.0, 0.0, 0u32);
+        for (i, s) in steps.iter().enumerate() {
+            let before = if i == 0 { start_size } else { steps[i - 1].desired };
+            if s.reason == "ScaleOutAhead" && s.desired > before {
+                f.ahead_scale_outs += 1;
+                let end = s.at + lead;
+                let needed = steps[i + 1..]
+                    .iter()
+                    .take_while(|r| r.at <= end)
+                    .any(|r| demand_nodes(r.demand, target) > f64::from(before));
+                f.ahead_needed += u32::from(needed);
+            }
+            if !s.forecast.is_finite() || !s.demand.is_finite() {
+                continue;
+            }
+            // The row at `at + lead` (or the newest before it), after this one.
+            let j = steps.partition_point(|r| r.at <= s.at + lead);
+            if j <= i + 1 || s.at + lead > steps[steps.len() - 1].at {
+                continue;
+            }
+            let actual = steps[j - 1].demand;
+            if !actual.is_finite() {
+                continue;
+            }
+            f.forecasts += 1;
+            abs += (s.forecast - actual).abs();
+            err += s.forecast - actual;
+            naive += (s.demand - actual).abs();
+            if actual > 0.0 {
+                pct += (s.forecast - actual).abs() / actual;
+                with_actual += 1;
+            }
+        }
+        if f.forecasts > 0 {
+            let n = f64::from(f.forecasts);
+            f.mae_nodes = abs / n / target;
+            f.bias_nodes = err / n / target;
+            f.naive_mae_nodes = naive / n / target;
+        }
+        if with_actual > 0 {
+            f.mape = 100.0 * pct / f64::from(with_actual);
+        }
+        f
+    }
 }
 
 /// The SPEC Research Group's elasticity metrics (Herbst et al., "Ready for Rain? A View from SPEC
@@ -195,6 +278,7 @@ impl Summary {
             overloads: 0,
             recovery_minutes: Vec::new(),
             elasticity: Elasticity::from_steps(steps, target),
+            forecast: None,
         };
         let mut prev = start_size;
         let mut last_in: Option<Ts> = None;
@@ -270,20 +354,20 @@ fn step_minutes(steps: &[Step], i: usize) -> f64 {
 }
 
 /// The steps CSV header.
-pub const STEPS_HEADER: &str = "timestamp,demand,observed,smoothed,spike,desired,serving,reason";
+pub const STEPS_HEADER: &str = "timestamp,demand,observed,smoothed,spike,desired,serving,reason,forecast";
 
 fn num(v: f64) -> String {
     if v.is_nan() { String::new() } else { format!("{v}") }
 }
 
-/// Write steps as CSV (`timestamp,demand,observed,smoothed,spike,desired,serving,reason`); unknown
-/// values are empty fields.
+/// Write steps as CSV (`timestamp,demand,observed,smoothed,spike,desired,serving,reason,forecast`);
+/// unknown values are empty fields.
 pub fn write_steps(out: &mut impl std::io::Write, steps: &[Step]) -> std::io::Result<()> {
     writeln!(out, "{STEPS_HEADER}")?;
     for s in steps {
         writeln!(
             out,
-            "{},{},{},{},{},{},{},{}",
+            "{},{},{},{},{},{},{},{},{}",
             s.at.to_rfc3339(),
             num(s.demand),
             num(s.observed),
@@ -291,19 +375,21 @@ pub fn write_steps(out: &mut impl std::io::Write, steps: &[Step]) -> std::io::Re
             s.spike,
             s.desired,
             s.serving,
-            s.reason
+            s.reason,
+            num(s.forecast)
         )?;
     }
     Ok(())
 }
 
-/// Read a steps CSV back (used to check that the summary is recomputable).
+/// Read a steps CSV back (used to check that the summary is recomputable). A file written before
+/// the `forecast` column existed (8 columns) reads with no forecasts.
 pub fn read_steps(text: &str) -> Result<Vec<Step>, String> {
     let mut out = Vec::new();
     for (i, line) in text.lines().enumerate().skip(1) {
         let c: Vec<&str> = line.split(',').collect();
-        if c.len() != 8 {
-            return Err(format!("line {}: expected 8 columns", i + 1));
+        if c.len() != 8 && c.len() != 9 {
+            return Err(format!("line {}: expected 9 columns", i + 1));
         }
         let f = |s: &str| {
             if s.is_empty() { Ok(f64::NAN) } else { s.parse::<f64>().map_err(|e| format!("line {}: {e}", i + 1)) }
@@ -318,6 +404,10 @@ pub fn read_steps(text: &str) -> Result<Vec<Step>, String> {
             desired: c[5].parse().map_err(|e| format!("line {}: {e}", i + 1))?,
             serving: c[6].parse().map_err(|e| format!("line {}: {e}", i + 1))?,
             reason,
+            forecast: match c.get(8) {
+                Some(v) => f(v)?,
+                None => f64::NAN,
+            },
         });
     }
     Ok(out)
@@ -386,6 +476,30 @@ pub fn scores_table(rows: &[Summary]) -> String {
     grid_text(&header, body)
 }
 
+/// The forecast's score for each summary that has one, as a terminal table (empty when none).
+pub fn forecast_table(rows: &[Summary]) -> String {
+    let header =
+        ["algorithm", "lead", "forecasts", "MAE nodes", "MAPE %", "bias nodes", "naive MAE", "ahead outs", "needed"];
+    let body: Vec<Vec<String>> = rows
+        .iter()
+        .filter_map(|r| r.forecast.map(|f| (r, f)))
+        .map(|(r, f)| {
+            vec![
+                r.algorithm.clone(),
+                format!("{:.0}m", f.lead_minutes),
+                f.forecasts.to_string(),
+                format!("{:.2}", f.mae_nodes),
+                format!("{:.1}", f.mape),
+                format!("{:+.2}", f.bias_nodes),
+                format!("{:.2}", f.naive_mae_nodes),
+                f.ahead_scale_outs.to_string(),
+                f.ahead_needed.to_string(),
+            ]
+        })
+        .collect();
+    if body.is_empty() { String::new() } else { grid_text(&header, body) }
+}
+
 /// A header, a rule and right-aligned columns (the first left-aligned).
 fn grid_text(header: &[&str], body: Vec<Vec<String>>) -> String {
     let mut cells: Vec<Vec<String>> = vec![header.iter().map(|s| s.to_string()).collect()];
@@ -424,6 +538,7 @@ mod tests {
             desired,
             serving,
             reason: "ScaleOut",
+            forecast: f64::NAN,
         }
     }
 
@@ -523,7 +638,8 @@ mod tests {
 
     #[test]
     fn steps_round_trip_through_csv() {
-        let steps = vec![step(0, 1.0, 2, 2), step(1, f64::NAN, 3, 2)];
+        let mut steps = vec![step(0, 1.0, 2, 2), step(1, f64::NAN, 3, 2)];
+        steps[0].forecast = 1.5;
         let mut buf = Vec::new();
         write_steps(&mut buf, &steps).unwrap();
         let back = read_steps(std::str::from_utf8(&buf).unwrap()).unwrap();
@@ -534,9 +650,42 @@ mod tests {
                 (b.at, b.spike, b.desired, b.serving, b.reason),
                 (s.at, s.spike, s.desired, s.serving, s.reason)
             );
-            for (x, y) in [(b.demand, s.demand), (b.observed, s.observed), (b.smoothed, s.smoothed)] {
+            for (x, y) in
+                [(b.demand, s.demand), (b.observed, s.observed), (b.smoothed, s.smoothed), (b.forecast, s.forecast)]
+            {
                 assert!(x == y || (x.is_nan() && y.is_nan()), "{x} != {y}");
             }
         }
+    }
+
+    /// Target 10 per node, one row a minute, lead 2 minutes. Row 0 forecasts 40 for minute 2,
+    /// which brought 30 (1 node too many, 33 %; the naive "20 stays 20" missed by 1 node); row 1
+    /// forecasts 30 for minute 3, which brought 50 (2 nodes too few, 40 %; naive missed by 2.5
+    /// nodes); row 3's lead runs past the trace and is not scored. Row 1 scaled out ahead
+    /// (2 -> 3) and demand went past 2 nodes within the lead: needed; row 3 scaled out ahead
+    /// (5 -> 6) and demand never passed 5 nodes: not needed.
+    #[test]
+    fn forecast_score_on_a_hand_made_run() {
+        let mut steps = vec![step(0, 20.0, 2, 2), step(1, 25.0, 3, 2), step(2, 30.0, 5, 3), step(3, 50.0, 6, 5)];
+        steps.push(step(4, 40.0, 6, 6));
+        steps[0].forecast = 40.0;
+        steps[1].forecast = 30.0;
+        steps[3].forecast = 60.0;
+        steps[1].reason = "ScaleOutAhead";
+        steps[3].reason = "ScaleOutAhead";
+        let f = ForecastScore::from_steps(&steps, 10.0, crate::core::Dur::mins(2), 2);
+        assert_eq!(f.lead_minutes, 2.0);
+        assert_eq!(f.forecasts, 2);
+        assert!(close(f.mae_nodes, (1.0 + 2.0) / 2.0), "MAE {}", f.mae_nodes);
+        assert!(close(f.bias_nodes, (1.0 - 2.0) / 2.0), "bias {}", f.bias_nodes);
+        assert!(close(f.mape, 100.0 * (10.0 / 30.0 + 20.0 / 50.0) / 2.0), "MAPE {}", f.mape);
+        assert!(close(f.naive_mae_nodes, (1.0 + 2.5) / 2.0), "naive {}", f.naive_mae_nodes);
+        assert_eq!((f.ahead_scale_outs, f.ahead_needed), (2, 1));
+        let t = forecast_table(&[Summary { forecast: Some(f), ..Summary::from_steps("mine", &steps, 10.0, 12.5, 2) }]);
+        assert!(
+            t.lines().nth(2).is_some_and(|l| l.starts_with("mine") && l.contains("1.50") && l.contains("-0.50")),
+            "{t}"
+        );
+        assert_eq!(forecast_table(&[Summary::from_steps("none", &steps, 10.0, 12.5, 2)]), "");
     }
 }

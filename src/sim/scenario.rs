@@ -8,7 +8,7 @@ use serde::Deserialize;
 use crate::api::ScalePolicySpec;
 use crate::core::MetricKind;
 use crate::core::{Dur, Policy};
-use crate::sim::model::Model;
+use crate::sim::model::{Faults, Model, Storage};
 use crate::sim::trace::{Trace, TraceError};
 
 /// A scenario file (`simulations/scenarios/*.yaml`). Paths are relative to the file.
@@ -33,7 +33,55 @@ pub struct ScenarioFile {
     pub limit: Option<f64>,
     /// Which policy metric the trace feeds; default the first.
     pub metric: Option<String>,
+    /// How long a resize operation runs (the target is busy and refuses another meanwhile);
+    /// `0s` answers at once. Default: the target kind's.
+    pub resize_time: Option<String>,
+    /// The data behind the storage floor: `off`, `trace` (the trace's `storage` column) or a
+    /// utilization measured on `recordedSize` nodes. Default: `trace` when the target kind has a
+    /// floor and the trace the column, else off.
+    pub storage: Option<StorageSetting>,
+    /// Share of samples never written, 0 to 1. Default [`DEFAULT_GAP_RATE`].
+    pub gap_rate: Option<f64>,
+    /// Share of metric fetches answered with partial data, 0 to 1. Default [`DEFAULT_PARTIAL_RATE`].
+    pub partial_rate: Option<f64>,
+    /// Share of samples visible only `lateBy` after the metric delay, 0 to 1. Default
+    /// [`DEFAULT_LATE_RATE`].
+    pub late_rate: Option<f64>,
+    /// How much later a late sample is visible. Default [`DEFAULT_LATE_BY`].
+    pub late_by: Option<String>,
+    /// Seed of the faults: which samples and fetches they hit. Default 1.
+    pub seed: Option<u64>,
 }
+
+/// The `storage` setting of a scenario: a word or a utilization.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(untagged)]
+pub enum StorageSetting {
+    /// A storage utilization (0..1) measured on `recordedSize` nodes, constant over the replay.
+    Utilization(f64),
+    /// `off` or `trace`.
+    Word(String),
+}
+
+impl std::str::FromStr for StorageSetting {
+    type Err = String;
+    fn from_str(s: &str) -> Result<StorageSetting, String> {
+        Ok(match s.trim().parse::<f64>() {
+            Ok(u) => StorageSetting::Utilization(u),
+            Err(_) => StorageSetting::Word(s.trim().to_string()),
+        })
+    }
+}
+
+/// Cloud Monitoring, as the simulator assumes it misbehaves unless told otherwise: one sample in
+/// 200 never written.
+pub const DEFAULT_GAP_RATE: f64 = 0.005;
+/// One metric answer in 500 partial.
+pub const DEFAULT_PARTIAL_RATE: f64 = 0.002;
+/// One sample in 50 later than the stated latency...
+pub const DEFAULT_LATE_RATE: f64 = 0.02;
+/// ...by 3 more minutes.
+pub const DEFAULT_LATE_BY: &str = "3m";
 
 impl ScenarioFile {
     /// Read a scenario file; its relative paths are resolved against its folder.
@@ -65,6 +113,13 @@ impl ScenarioFile {
             metric_delay: self.metric_delay.or(base.metric_delay),
             limit: self.limit.or(base.limit),
             metric: self.metric.or(base.metric),
+            resize_time: self.resize_time.or(base.resize_time),
+            storage: self.storage.or(base.storage),
+            gap_rate: self.gap_rate.or(base.gap_rate),
+            partial_rate: self.partial_rate.or(base.partial_rate),
+            late_rate: self.late_rate.or(base.late_rate),
+            late_by: self.late_by.or(base.late_by),
+            seed: self.seed.or(base.seed),
         }
     }
 }
@@ -160,7 +215,9 @@ impl Scenario {
         let provision_delay = dur("provision-delay", &file.provision_delay, policy.warmup)?;
         let metric_delay =
             dur("metric-delay", &file.metric_delay, Dur::parse(DEFAULT_METRIC_DELAY).unwrap_or(Dur::ZERO))?;
-        let limit = file.limit.unwrap_or(metric.target * 1.25);
+        // The policy's own limit (`headroom.limit`, or 1.25 × target), so a replay counts overload
+        // where the policy sizes against it.
+        let limit = file.limit.unwrap_or(metric.limit);
         if !(limit.is_finite() && limit > 0.0) {
             return Err(format!("--limit must be a number greater than 0 (got {limit})"));
         }
@@ -178,13 +235,41 @@ impl Scenario {
                 metric.max_age, interval, metric_delay
             ));
         }
+        let behaviour = spec.target.kind().behaviour();
+        let resize_time = dur("resize-time", &file.resize_time, behaviour.operation_time)?;
+        let storage = storage(&file, &trace, behaviour.storage_target, start_size, &mut notes)?;
+        let rate = |flag: &str, v: Option<f64>, default: f64| -> Result<f64, String> {
+            match v {
+                Some(r) if !(0.0..=1.0).contains(&r) => {
+                    Err(format!("--{flag}: must be a share between 0 and 1, e.g. 0.01 (got {r})"))
+                }
+                Some(r) => Ok(r),
+                None => Ok(default),
+            }
+        };
+        let faults = Faults {
+            gap_rate: rate("gap-rate", file.gap_rate, DEFAULT_GAP_RATE)?,
+            partial_rate: rate("partial-rate", file.partial_rate, DEFAULT_PARTIAL_RATE)?,
+            late_rate: rate("late-rate", file.late_rate, DEFAULT_LATE_RATE)?,
+            late_by: dur("late-by", &file.late_by, Dur::parse(DEFAULT_LATE_BY).unwrap_or(Dur::ZERO))?,
+            seed: file.seed.unwrap_or(1),
+        };
         let name = file.name.clone().unwrap_or_else(|| sp.metadata.name.clone().unwrap_or_else(|| "policy".into()));
         Ok(Scenario {
             name,
             trace,
             spec,
             policy,
-            model: Model { recorded_size, start_size, provision_delay, metric_delay },
+            model: Model {
+                recorded_size,
+                start_size,
+                provision_delay,
+                metric_delay,
+                resize_time,
+                new_size_while_busy: behaviour.new_size_while_busy,
+                storage,
+                faults,
+            },
             limit,
             notes,
         })
@@ -204,19 +289,106 @@ impl Scenario {
     /// One line describing the model, for reports.
     pub fn describe(&self) -> String {
         let (a, b) = self.trace.span();
+        let m = &self.model;
+        let storage = match m.storage {
+            Storage::Off => "no storage floor".to_string(),
+            Storage::Constant { data_nodes, target } => {
+                format!("storage {data_nodes:.2} nodes of data at storage target {target}")
+            }
+            Storage::Trace { recorded_on, target } => {
+                format!("storage from the trace (recorded on {recorded_on} nodes) at storage target {target}")
+            }
+        };
+        let f = &m.faults;
+        let faults = if f.any() {
+            format!(
+                "samples missing {}%, late {}% by {}, partial answers {}% (seed {})",
+                f.gap_rate * 100.0,
+                f.late_rate * 100.0,
+                f.late_by,
+                f.partial_rate * 100.0,
+                f.seed
+            )
+        } else {
+            "no metric faults".to_string()
+        };
         format!(
-            "{} ({} samples, {} to {}), recorded on {} nodes, start {} nodes, provisioning {}, metric delay {}, target {}, limit {}",
+            "{} ({} samples, {} to {}), recorded on {} nodes, start {} nodes, resize operations {}, provisioning {} after, metric delay {}, {storage}, {faults}, target {}, limit {}",
             self.trace.name,
             self.trace.points.len(),
             a,
             b,
-            self.model.recorded_size,
-            self.model.start_size,
-            self.model.provision_delay,
-            self.model.metric_delay,
+            m.recorded_size,
+            m.start_size,
+            m.resize_time,
+            m.provision_delay,
+            m.metric_delay,
             self.policy.metrics[0].target,
             self.limit
         )
+    }
+
+    /// The fewest nodes the target's stored data needs at `t` (0 without a storage floor): the
+    /// floor the baselines keep to, known at once.
+    pub fn storage_floor_at(&self, t: crate::core::Ts) -> u32 {
+        self.model.storage.floor_at(&self.trace, t)
+    }
+}
+
+/// The storage model a scenario asks for, against what the target kind and the trace offer.
+fn storage(
+    file: &ScenarioFile,
+    trace: &Trace,
+    kind_target: Option<f64>,
+    start_size: u32,
+    notes: &mut Vec<String>,
+) -> Result<Storage, String> {
+    // A total metric's scenario may not say what it was recorded on: the storage utilization
+    // was then measured on the start size.
+    let recorded_on = file.recorded_size.unwrap_or(start_size).max(1);
+    let has_column = !trace.storage.is_empty();
+    let setting = match &file.storage {
+        Some(s) => s.clone(),
+        None if kind_target.is_some() && has_column => StorageSetting::Word("trace".into()),
+        None => {
+            if kind_target.is_some() {
+                notes.push(
+                    "the target has a storage floor, but the scenario gives no storage data (storage: UTILIZATION, or a \"storage\" column in the trace): the floor is not simulated".into(),
+                );
+            }
+            return Ok(Storage::Off);
+        }
+    };
+    let target = |what: &str| {
+        kind_target.ok_or_else(|| {
+            format!(
+                "--storage {what}: the policy's target kind has no storage floor; remove storage or write storage: off"
+            )
+        })
+    };
+    match setting {
+        StorageSetting::Word(w) if w == "off" => Ok(Storage::Off),
+        StorageSetting::Word(w) if w == "trace" => {
+            let target = target("trace")?;
+            if !has_column {
+                return Err(format!(
+                    "--storage trace: {} has no \"storage\" column; add one (header timestamp,value,storage) or give a utilization such as storage: 0.2",
+                    trace.name
+                ));
+            }
+            Ok(Storage::Trace { recorded_on, target })
+        }
+        StorageSetting::Word(w) => Err(format!(
+            "--storage {}: use off, trace, or a storage utilization between 0 and 1 measured on recordedSize nodes",
+            crate::excerpt::excerpt(&w)
+        )),
+        StorageSetting::Utilization(u) if (0.0..=1.0).contains(&u) => {
+            let target = target(&u.to_string())?;
+            Ok(Storage::Constant { data_nodes: u * f64::from(recorded_on), target })
+        }
+        StorageSetting::Utilization(u) => {
+            Err(format!("--storage {u}: a storage utilization is a fraction between 0 and 1 (e.g. 0.2)"))
+        }
     }
 }
 

@@ -1,5 +1,9 @@
 //! Recorded metric traces: CSV `timestamp,value` and Cloud Monitoring `ListTimeSeries` JSON.
 //!
+//! A CSV trace may carry a third column headed `storage`: the target's storage utilization
+//! (stored bytes over the storage capacity of the nodes it was recorded on, 0..1), which the
+//! simulator serves as the storage floor's metric. Its empty fields are gaps of that series only.
+//!
 //! Nothing is interpolated: a gap stays a gap, and the simulator shows the policy no sample there.
 //! A value that is not a finite number (`NaN`, `inf`, an empty CSV field, or the REST encoding
 //! `"NaN"`, `"Infinity"`, `"-Infinity"` of a Cloud Monitoring double) is such a gap: the sample
@@ -21,6 +25,8 @@ pub struct Trace {
     pub name: String,
     /// Samples `(time, value)`, strictly increasing in time.
     pub points: Vec<(Ts, f64)>,
+    /// The `storage` column's samples `(time, utilization)`, if the trace has one.
+    pub storage: Vec<(Ts, f64)>,
     /// Median spacing, computed once: every evaluation of a replay asks for it.
     interval: Dur,
     /// Samples left out because their value was not a finite number.
@@ -64,8 +70,11 @@ impl Trace {
     /// Parse trace text; `file` is used in messages and as the trace's name.
     pub fn parse(file: &str, text: &str) -> Result<Trace, TraceError> {
         let first = text.trim_start().chars().next();
-        let (points, missing) = match first {
-            Some('{') | Some('[') => parse_monitoring_json(file, text)?,
+        let (points, storage, missing) = match first {
+            Some('{') | Some('[') => {
+                let (points, missing) = parse_monitoring_json(file, text)?;
+                (points, Vec::new(), missing)
+            }
             _ => parse_csv(file, text)?,
         };
         if points.is_empty() {
@@ -79,7 +88,7 @@ impl Trace {
         }
         let name = Path::new(file).file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| file.into());
         let interval = median_spacing(&points);
-        Ok(Trace { name, points, interval, missing })
+        Ok(Trace { name, points, storage, interval, missing })
     }
 
     /// Median spacing between samples: the trace's nominal interval.
@@ -120,13 +129,22 @@ fn csv_value(text: &str) -> Result<Option<f64>, ()> {
     Ok(v.is_finite().then_some(v))
 }
 
-/// Samples and the number of rows whose value was missing.
-fn parse_csv(file: &str, text: &str) -> Result<(Vec<(Ts, f64)>, usize), TraceError> {
+/// The name of the optional third CSV column: storage utilization.
+pub const STORAGE_COLUMN: &str = "storage";
+
+/// Samples `(time, value)`, oldest first.
+type Points = Vec<(Ts, f64)>;
+
+/// Samples, the `storage` column's samples, and the number of rows whose value was missing.
+fn parse_csv(file: &str, text: &str) -> Result<(Points, Points, usize), TraceError> {
     let mut points: Vec<(Ts, f64)> = Vec::new();
+    let mut storage: Vec<(Ts, f64)> = Vec::new();
     let mut missing = 0;
     // The previous data row's time and line, missing values included: order is checked on rows.
     let mut prev: Option<(Ts, usize)> = None;
     let mut header_seen = false;
+    // Columns per row: 2, or 3 when the header names a storage column.
+    let mut columns = 2;
     for (i, raw) in text.lines().enumerate() {
         let n = i + 1;
         let line = raw.trim();
@@ -139,10 +157,29 @@ fn parse_csv(file: &str, text: &str) -> Result<(Vec<(Ts, f64)>, usize), TraceErr
         };
         if prev.is_none() && !header_seen && parse_time(ts).is_none() && csv_value(val).is_err() {
             header_seen = true;
+            if let Some(third) = cols.next() {
+                if !third.trim().eq_ignore_ascii_case(STORAGE_COLUMN) || cols.next().is_some() {
+                    return Err(err(
+                        file,
+                        Some(n),
+                        format!(
+                            "the header {} has columns other than \"timestamp,value\" and an optional third \"{STORAGE_COLUMN}\" (storage utilization, 0..1)",
+                            quoted(line)
+                        ),
+                    ));
+                }
+                columns = 3;
+            }
             continue;
         }
-        if cols.next().is_some() {
-            return Err(err(file, Some(n), format!("expected two columns \"timestamp,value\", got {}", quoted(line))));
+        let third = if columns == 3 { cols.next() } else { None };
+        if cols.next().is_some() || (columns == 3 && third.is_none()) {
+            let want = if columns == 3 {
+                "three columns \"timestamp,value,storage\""
+            } else {
+                "two columns \"timestamp,value\" (a third needs a header naming it \"storage\")"
+            };
+            return Err(err(file, Some(n), format!("expected {want}, got {}", quoted(line))));
         }
         let at = parse_time(ts).ok_or_else(|| {
             err(
@@ -153,6 +190,26 @@ fn parse_csv(file: &str, text: &str) -> Result<(Vec<(Ts, f64)>, usize), TraceErr
         })?;
         let value = csv_value(val)
             .map_err(|_| err(file, Some(n), format!("{} is not a number; write e.g. 42.5", quoted(val.trim()))))?;
+        if let Some(text) = third {
+            let stored = csv_value(text).map_err(|_| {
+                err(
+                    file,
+                    Some(n),
+                    format!("storage {} is not a number; write a fraction such as 0.3", quoted(text.trim())),
+                )
+            })?;
+            match stored {
+                Some(u) if !(0.0..=1.0).contains(&u) => {
+                    return Err(err(
+                        file,
+                        Some(n),
+                        format!("storage {u} is not a utilization; write a fraction of the storage capacity, 0 to 1"),
+                    ));
+                }
+                Some(u) => storage.push((at, u)),
+                None => {}
+            }
+        }
         if let Some((prev_at, prev_line)) = prev {
             if at == prev_at {
                 return Err(err(
@@ -180,7 +237,7 @@ fn parse_csv(file: &str, text: &str) -> Result<(Vec<(Ts, f64)>, usize), TraceErr
     if prev.is_none() {
         return Err(err(file, None, "the trace has no samples; expected rows of \"timestamp,value\" after the header"));
     }
-    Ok((points, missing))
+    Ok((points, storage, missing))
 }
 
 #[derive(Deserialize)]
@@ -336,6 +393,30 @@ mod tests {
         assert_eq!(t.points.len(), 2);
         assert_eq!(t.points[0].0, Ts::parse_rfc3339("2014-02-14T14:30:00Z").unwrap());
         assert_eq!(t.interval(), Dur::mins(5));
+    }
+
+    #[test]
+    fn reads_a_storage_column_named_in_the_header() {
+        let t = Trace::parse(
+            "s.csv",
+            "timestamp,value,storage\n2014-02-14 14:30:00,40,0.3\n2014-02-14 14:35:00,41,\n2014-02-14 14:40:00,,0.31\n",
+        )
+        .unwrap();
+        assert_eq!(t.points.len(), 2, "an empty value is a gap of the metric only");
+        let at = |s: &str| Ts::parse_rfc3339(s).unwrap();
+        assert_eq!(t.storage, vec![(at("2014-02-14T14:30:00Z"), 0.3), (at("2014-02-14T14:40:00Z"), 0.31)]);
+        let plain = Trace::parse("p.csv", "timestamp,value\n2014-02-14 14:30:00,1\n").unwrap();
+        assert!(plain.storage.is_empty());
+        // A third column needs its header; a storage value must be a fraction.
+        let e = Trace::parse("p.csv", "timestamp,value\n2014-02-14 14:30:00,1,0.3\n").unwrap_err();
+        assert!(e.message.contains("needs a header naming it \"storage\""), "{e}");
+        let e = Trace::parse("p.csv", "timestamp,value,disk\n2014-02-14 14:30:00,1,0.3\n").unwrap_err();
+        assert_eq!(e.line, Some(1));
+        assert!(e.message.contains("optional third \"storage\""), "{e}");
+        let e = Trace::parse("p.csv", "timestamp,value,storage\n2014-02-14 14:30:00,1,30\n").unwrap_err();
+        assert!(e.message.contains("storage 30 is not a utilization"), "{e}");
+        let e = Trace::parse("p.csv", "timestamp,value,storage\n2014-02-14 14:30:00,1\n").unwrap_err();
+        assert!(e.message.contains("three columns"), "{e}");
     }
 
     #[test]

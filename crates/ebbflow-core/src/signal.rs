@@ -87,6 +87,22 @@ pub struct SignalState {
     /// Running mean absolute deviation of demand around the baseline.
     #[serde(default)]
     pub deviation: f64,
+    /// Residuals folded into `deviation` (saturating). A state saved before this field existed
+    /// reads as settled, so its estimate is kept.
+    #[serde(default = "settled")]
+    pub dev_seen: u32,
+    /// A trend-following baseline of the demands folded into the average (double exponential
+    /// smoothing over the same window): the noise is measured against its prediction, so neither
+    /// a trend nor the average's lag behind one is taken for noise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trend: Option<Trend>,
+    /// Running mean absolute error of that prediction (clipped, frozen during spikes, outliers held
+    /// out, like the deviation): the noise estimate headroom sizes on.
+    #[serde(default)]
+    pub roughness: f64,
+    /// Prediction errors folded into `roughness` (saturating).
+    #[serde(default)]
+    pub rough_seen: u32,
     /// Valid samples folded in (saturating).
     #[serde(default)]
     pub seen: u32,
@@ -110,6 +126,53 @@ pub struct SignalState {
     /// Cache of the deviation's last decay factor.
     #[serde(skip)]
     decay: Decay,
+}
+
+/// The weight an exponential average keeps after `n` values: at most `n / (n + 1)`, so the first
+/// values are averaged plainly. Started at zero with the long-run weight alone, an average of
+/// scatter takes hundreds of samples to climb to the real figure, and until then ordinary noise
+/// looks like spikes and headroom sees no noise.
+#[inline]
+fn warm(keep: f64, n: u32) -> f64 {
+    keep.min(n as f64 / (n as f64 + 1.0))
+}
+
+fn settled() -> u32 {
+    u32::MAX
+}
+
+/// Brown's double exponential smoothing in continuous time: `e1` smooths demand, `e2` smooths
+/// `e1`, both with weights that halve every half-life. On a straight trend `e1` lags by one time
+/// constant τ and `e2` by two, so `2·e1 − e2` is the level without lag and `(e1 − e2) / τ` the slope.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Trend {
+    /// Smoothed demand.
+    pub e1: f64,
+    /// Smoothed `e1`.
+    pub e2: f64,
+    /// When it was last updated.
+    pub at: Ts,
+    /// When it started.
+    pub since: Ts,
+}
+
+impl Trend {
+    /// The demand it expects at `at`.
+    #[inline]
+    fn predict(&self, at: Ts, half_life: f64) -> f64 {
+        let tau = half_life / std::f64::consts::LN_2;
+        let slope = (self.e1 - self.e2) / tau;
+        2.0 * self.e1 - self.e2 + slope * (at.0 - self.at.0).max(0) as f64
+    }
+
+    #[inline]
+    fn push(&mut self, at: Ts, demand: f64, half_life: f64) {
+        let dt = (at.0 - self.at.0).max(0) as f64;
+        let keep = (-dt / half_life * std::f64::consts::LN_2).exp();
+        self.e1 = demand + (self.e1 - demand) * keep;
+        self.e2 = self.e1 + (self.e2 - self.e1) * keep;
+        self.at = at;
+    }
 }
 
 /// A sample outside the outlier band, waiting for the next sample to confirm it.
@@ -155,6 +218,10 @@ impl SignalState {
             last_demand: None,
             smoother: Smoother::new(metric.smoothing),
             deviation: 0.0,
+            dev_seen: 0,
+            trend: None,
+            roughness: 0.0,
+            rough_seen: 0,
             seen: 0,
             run: 0,
             run_min: 0.0,
@@ -173,6 +240,10 @@ impl SignalState {
         s.last_raw = None;
         s.last_demand = None;
         s.deviation = 0.0;
+        s.dev_seen = 0;
+        s.trend = None;
+        s.roughness = 0.0;
+        s.rough_seen = 0;
         s.seen = 0;
         s.run = 0;
         s.run_min = 0.0;
@@ -334,7 +405,27 @@ impl SignalState {
     #[inline]
     fn absorb(&mut self, at: Ts, demand: f64, keep: f64, yardstick: Option<f64>, window: Dur) {
         if let Some(c) = yardstick {
-            self.deviation = c + (self.deviation - c) * keep;
+            self.deviation = c + (self.deviation - c) * warm(keep, self.dev_seen);
+            self.dev_seen = self.dev_seen.saturating_add(1);
+        }
+        let half_life = (window.0 as f64 / 2.0).max(1.0);
+        if let Some(t) = self.trend.as_mut() {
+            let error = (demand - t.predict(at, half_life)).abs();
+            // For its first three time constants the trend is still finding its slope (what is
+            // left of the start-up lag decays as e^-t/τ (1 + t/τ), 20% after 3τ): its error then is
+            // its own start-up, not noise.
+            if yardstick.is_some() && (at.0 - t.since.0) as f64 >= 3.0 * half_life / std::f64::consts::LN_2 {
+                let c = if self.rough_seen >= SPIKE_WARMUP_SAMPLES && self.roughness > 0.0 {
+                    error.min(CLIP_SIGMAS * MAD_TO_SIGMA * self.roughness)
+                } else {
+                    error
+                };
+                self.roughness = c + (self.roughness - c) * warm(keep, self.rough_seen);
+                self.rough_seen = self.rough_seen.saturating_add(1);
+            }
+            t.push(at, demand, half_life);
+        } else {
+            self.trend = Some(Trend { e1: demand, e2: demand, at, since: at });
         }
         self.peak = demand.max(self.peak * keep);
         self.smoother.push(at, demand, window);
@@ -360,11 +451,14 @@ impl SignalState {
     }
 
     /// How far single samples of demand scatter around the smoothed value: a standard deviation,
-    /// from the robust running deviation (clipped, frozen during spikes, outliers held out).
-    /// `None` until enough samples were seen to trust it.
+    /// from the running mean absolute second difference (clipped, frozen during spikes, outliers
+    /// held out), so neither a trend nor the average's lag behind it counts as noise, and never
+    /// more than the scatter around the average itself. `None` until enough samples were seen to
+    /// trust it.
     #[inline]
     pub fn noise(&self) -> Option<f64> {
-        (self.seen >= SPIKE_WARMUP_SAMPLES).then_some(self.deviation * MAD_TO_SIGMA)
+        (self.rough_seen >= SPIKE_WARMUP_SAMPLES)
+            .then(|| (self.roughness * MAD_TO_SIGMA).min(self.deviation * MAD_TO_SIGMA))
     }
 
     /// The demand level of a detected spike (the lowest demand over the sustained run), if the

@@ -93,9 +93,35 @@ function decisionsTable(list, nowMs) {
 }
 
 function whyClass(line) {
-  if (/^(not ready|cannot resize|holding the size)/.test(line)) return "bad";
+  if (/^(not ready|cannot resize|holding the size|shortfall)/.test(line)) return "bad";
   if (/blocked|limited|resize in progress|dry run|paused/.test(line)) return "blocked";
   return "";
+}
+
+// One stat per figure, each saying what it is: the newest sample as measured, the smoothed
+// value the size is computed from, the target and the effective target it was sized against,
+// and the forecast.
+function metricStats(p, m) {
+  const name = m.name + (m.others ? " (+" + m.others + " more)" : "");
+  const from = p.last ? p.last.from : p.current;
+  const warming = m.perNode && p.serving !== undefined && p.serving !== null && from !== undefined && p.serving < from;
+  const unit = m.perNode ? (warming ? "per serving node (" + p.serving + " of " + from + " serving)" : "per node") : "total";
+  const spread = m.perNode ? (warming ? "per node over all " + from + ", warming ones included" : "per node") : "total";
+  const short = p.shortfall && p.shortfall.metric === m.name;
+  const eff = m.effectiveTarget;
+  const lowered = eff !== undefined && eff !== null && eff < m.target * (1 - 1e-6);
+  const noise = m.noise !== undefined && m.noise !== null ? "noise ±" + num(m.noise * 100) + "% of smoothed" : "noise not measured yet";
+  const out = [
+    stat(name + " observed", num(m.observed), "newest sample, " + unit + (short ? " · above target" : ""), short ? "spike" : ""),
+    stat(name + " smoothed", num(m.smoothed), spread + "; the size is computed from this"),
+    stat("target → effective", num(m.target) + " → " + num(lowered ? eff : m.target),
+      (lowered ? "lowered for noise: " : "same as target: ") + noise),
+  ];
+  if (m.forecast !== undefined && m.forecast !== null) {
+    out.push(stat("forecast", "asks for " + m.forecast,
+      m.forecastDemand !== undefined && m.forecastDemand !== null ? "demand of " + num(m.forecastDemand) + " expected within the lead" : "a rise is expected"));
+  }
+  return out;
 }
 
 function card(p, nowMs) {
@@ -103,15 +129,13 @@ function card(p, nowMs) {
   const size = p.current === undefined || p.current === null ? "–"
     : (p.desired !== undefined && p.desired !== null && p.desired !== p.current ? p.current + " → " + p.desired : String(p.current));
   const m = p.metric;
-  const metric = m
-    ? stat(m.name + (m.others ? " (+" + m.others + " more)" : ""), num(m.observed) + " / " + num(m.smoothed), "observed / smoothed vs target " + num(m.target), "")
-    : stat("metric", "–", "no reading yet");
+  const metrics = m ? metricStats(p, m) : [stat("metric", "–", "no reading yet")];
   const last = p.last
     ? stat("last decision", p.last.reason, (p.last.from !== p.last.to ? p.last.from + " → " + p.last.to + ", " : "") + human(p.last.ageSecs) + " ago")
     : stat("last decision", "–", "not evaluated yet");
   const mode = p.mode || "mode unknown";
   const chart = p.chart
-    ? el("img", { src: p.chart, alt: "chart of " + p.policy + ": load, serving and desired size, observed and smoothed " + (m ? m.name : "metric") + " against the target" })
+    ? el("img", { src: p.chart, loading: "lazy", alt: "chart of " + p.policy + ": load, serving and desired size, observed and smoothed " + (m ? m.name : "metric") + " against the target" })
     : el("div", { class: "nodata" }, "No data yet: the chart appears after the controller's first evaluation of this policy.");
   return el("section", { class: "card level-" + level, id: "policy-" + p.policy, "data-policy": p.policy },
     el("div", { class: "head" },
@@ -122,7 +146,7 @@ function card(p, nowMs) {
       el("span", { class: "target" }, p.target)),
     el("div", { class: "stats" },
       stat("size (current → desired)", size, p.operation ? p.operation : ""),
-      metric,
+      metrics,
       last,
       stat("cooldown out / in", timer(p.cooldownOut) + " / " + timer(p.cooldownIn), [timerNote(p.cooldownOut), timerNote(p.cooldownIn)].filter(Boolean).join(", ")),
       stat("spike hold", timer(p.spikeHold), timerNote(p.spikeHold), p.spikeHold ? "spike" : "")),
@@ -133,29 +157,111 @@ function card(p, nowMs) {
       el("div", {}, el("h3", {}, "Conditions"), conditionsTable(p.conditions, nowMs))));
 }
 
+// The fleet view: filters, search and sort run in the page over the last answer, so typing
+// does not wait for the network; at most MAX_CARDS cards are drawn (a fleet of 1,000 policies
+// is read through the filters, not scrolled).
+const MAX_CARDS = 50;
+let last = null;
+
+function ctl(id) { return document.getElementById(id); }
+
+function distance(p) {
+  const m = p.metric;
+  if (!m || m.smoothed === undefined || m.smoothed === null) return -1;
+  const t = m.effectiveTarget || m.target;
+  return t > 0 ? Math.abs(m.smoothed / t - 1) : -1;
+}
+
+function matches(p, q) {
+  if (!q) return true;
+  const hay = [p.policy, p.target, p.targetKind, p.mode, p.health.text, p.last ? p.last.reason : "", (p.why || []).join(" ")].join(" ").toLowerCase();
+  return q.toLowerCase().split(/\s+/).every((w) => hay.includes(w));
+}
+
+function options(select, values) {
+  const keep = select.value;
+  const first = select.options[0];
+  select.replaceChildren(first, ...values.map((v) => el("option", { value: v }, v)));
+  select.value = values.includes(keep) ? keep : "";
+}
+
+function saveHash() {
+  const f = { q: ctl("search").value, ns: ctl("f-namespace").value, kind: ctl("f-kind").value, mode: ctl("f-mode").value,
+    health: ctl("f-health").value, sort: ctl("sort").value, range: ctl("range").value };
+  const parts = Object.entries(f).filter(([, v]) => v).map(([k, v]) => k + "=" + encodeURIComponent(v));
+  history.replaceState(null, "", parts.length ? "#" + parts.join("&") : location.pathname);
+}
+
+function loadHash() {
+  const f = Object.fromEntries(location.hash.slice(1).split("&").filter(Boolean).map((kv) => kv.split("=").map(decodeURIComponent)));
+  const set = (id, v) => { if (v !== undefined) { const c = ctl(id); if (c.tagName === "SELECT" && ![...c.options].some((o) => o.value === v)) c.append(el("option", { value: v }, v)); c.value = v; } };
+  set("search", f.q); set("f-namespace", f.ns); set("f-kind", f.kind); set("f-mode", f.mode); set("f-health", f.health); set("sort", f.sort); set("range", f.range);
+}
+
+function draw() {
+  if (!last) return;
+  const data = last;
+  const nowMs = Date.parse(data.now);
+  const q = ctl("search").value.trim();
+  const ns = ctl("f-namespace").value, kind = ctl("f-kind").value, mode = ctl("f-mode").value, health = ctl("f-health").value;
+  const range = ctl("range").value;
+  let list = data.policies.filter((p) => (!ns || p.namespace === ns) && (!kind || p.targetKind === kind) &&
+    (!mode || p.mode === mode) && (!health || p.health.level === health) && matches(p, q));
+  const sort = ctl("sort").value;
+  if (sort === "acted") list.sort((a, b) => (Date.parse(b.lastActed) || 0) - (Date.parse(a.lastActed) || 0));
+  else if (sort === "distance") list.sort((a, b) => distance(b) - distance(a));
+  const main = ctl("policies");
+  const cards = list.slice(0, MAX_CARDS).map((p) => card(range === "24h" || !p.chart ? p : Object.assign({}, p, { chart: p.chart + "&range=" + range }), nowMs));
+  if (!data.policies.length) {
+    cards.push(el("p", { class: "empty" }, "No data yet: this instance has not seen any ScalePolicy evaluated."));
+  } else if (!list.length) {
+    cards.push(el("p", { class: "empty" }, "No policy matches the filters."));
+  }
+  main.replaceChildren(...cards);
+  ctl("shown").textContent = "showing " + Math.min(list.length, MAX_CARDS) + " of " + list.length + " matching, " + data.policies.length + " in all";
+  saveHash();
+}
+
+async function refreshTimeline() {
+  try {
+    const r = await fetch("/api/events", { cache: "no-store" });
+    if (!r.ok) return;
+    const t = await r.json();
+    const nowMs = Date.parse(t.now);
+    const ns = ctl("f-namespace").value;
+    const items = t.events.filter((e) => !ns || e.policy.startsWith(ns + "/")).slice(0, 100).map((e) =>
+      el("li", { class: e.kind }, el("span", { class: "k" }, e.kind), clock(e.time) + " (" + ago(e.time, nowMs) + ") ", el("b", {}, e.policy), " " + e.text));
+    ctl("events").replaceChildren(...items);
+    ctl("timeline").hidden = !items.length;
+  } catch (e) { /* the banner reports an unreachable controller */ }
+}
+
 async function refresh() {
-  const banner = document.getElementById("banner");
+  const banner = ctl("banner");
   try {
     const r = await fetch("/api/policies", { cache: "no-store" });
     if (!r.ok) throw new Error("HTTP " + r.status);
     const data = await r.json();
-    const nowMs = Date.parse(data.now);
-    const main = document.getElementById("policies");
-    const cards = data.policies.length
-      ? data.policies.map((p) => card(p, nowMs))
-      : [el("p", { class: "empty" }, "No data yet: this instance has not evaluated any ScalePolicy. (In a cluster only the leader evaluates; the standby shows nothing.)")];
-    main.replaceChildren(...cards);
+    last = data;
+    options(ctl("f-namespace"), [...new Set(data.policies.map((p) => p.namespace))].sort());
+    options(ctl("f-kind"), [...new Set(data.policies.map((p) => p.targetKind).filter(Boolean))].sort());
+    draw();
     const counts = {};
     for (const p of data.policies) counts[p.health.level] = (counts[p.health.level] || 0) + 1;
-    document.getElementById("summary").textContent = data.policies.length + " policies" +
+    ctl("summary").textContent = data.policies.length + " policies" +
       Object.entries(counts).map(([k, v]) => " · " + v + " " + k).join("");
-    document.getElementById("updated").textContent = "updated " + clock(data.now).replace(" UTC", "") + ":" + data.now.slice(17, 19) + " UTC";
+    ctl("updated").textContent = "updated " + clock(data.now).replace(" UTC", "") + ":" + data.now.slice(17, 19) + " UTC";
     banner.hidden = true;
   } catch (e) {
     banner.textContent = "Cannot reach the controller (" + e.message + "); retrying every " + REFRESH_MS / 1000 + " s. The data below may be old.";
     banner.hidden = false;
   }
+  refreshTimeline();
 }
 
+loadHash();
+for (const id of ["search", "f-namespace", "f-kind", "f-mode", "f-health", "sort", "range"]) {
+  ctl(id).addEventListener(id === "search" ? "input" : "change", draw);
+}
 refresh();
 setInterval(refresh, REFRESH_MS);

@@ -46,11 +46,19 @@ fn problem(samples: usize) -> Problem {
     let trace = trace(samples);
     let end = trace.span().1;
     let limit = policy.metrics[0].target * 1.25;
+    // A node pool, as the policy's target: its operation time, and Cloud Monitoring's faults.
+    let behaviour = spec.target.kind().behaviour();
     let model = Model {
-        recorded_size: 10,
-        start_size: 10,
-        provision_delay: crate::core::Dur::mins(10),
-        metric_delay: crate::core::Dur::mins(4),
+        resize_time: behaviour.operation_time,
+        new_size_while_busy: behaviour.new_size_while_busy,
+        faults: crate::sim::model::Faults {
+            gap_rate: crate::sim::scenario::DEFAULT_GAP_RATE,
+            partial_rate: crate::sim::scenario::DEFAULT_PARTIAL_RATE,
+            late_rate: crate::sim::scenario::DEFAULT_LATE_RATE,
+            late_by: crate::core::Dur::mins(3),
+            seed: 1,
+        },
+        ..Model::ideal(10, 10, crate::core::Dur::mins(10), crate::core::Dur::mins(4))
     };
     let scenario =
         Scenario { name: "bench".into(), trace, spec: spec.clone(), policy, model, limit, notes: Vec::new() };

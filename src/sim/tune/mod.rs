@@ -262,6 +262,7 @@ impl TuneArgs {
             metric_delay: self.metric_delay.clone(),
             limit: self.limit,
             metric: self.metric.clone(),
+            ..ScenarioFile::default()
         }
     }
 

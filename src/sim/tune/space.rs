@@ -151,7 +151,14 @@ impl Knob {
         let count = |v: f64| v.round().max(1.0) as u32;
         let Some(m) = spec.metrics.get_mut(metric) else { return };
         match self {
-            Knob::Target => m.target = value,
+            Knob::Target if value != m.target => {
+                // The limit is where overload starts for the person who set the target: it stays
+                // where the starting policy had it while the target moves (never below it).
+                let limit = m.headroom.limit.unwrap_or(m.target * crate::api::DEFAULT_LIMIT_RATIO);
+                m.headroom.limit = Some(limit.max(value));
+                m.target = value;
+            }
+            Knob::Target => {}
             Knob::HeadroomQuantile => m.headroom.quantile = value,
             Knob::SmoothingWindow => m.smoothing.window = dur(value),
             Knob::OutCooldown => spec.scale_out.cooldown = dur(value),

@@ -163,9 +163,10 @@ fn scale_out_only_lets_healthy_metrics_scale_out_but_never_in() {
     let mut now = 0;
     let mut size = 4;
     let mut last = None;
-    for value in [1.2, 1.2, 1.2, 0.05, 0.05, 0.05] {
+    // Load worth 4.8 nodes at 100%, then 0.2: per-node values fall as the policy adds nodes.
+    for load in [[4.8; 10], [0.2; 10]].concat() {
         now += 1;
-        let good = [Sample { at: at(now), value }];
+        let good = [Sample { at: at(now), value: load / size as f64 }];
         let inputs = [
             MetricInput { samples: &good, problem: None },
             MetricInput { samples: &[], problem: Some(DataProblem::QueryFailed) },
