@@ -13,6 +13,8 @@ use serde::{Deserialize, Serialize};
 use crate::core::state::PolicyState;
 use crate::kinds::TargetKind;
 
+pub use crate::gcp::bigtable_instance::BigtableInstanceRef;
+
 /// A Go-style duration string as Kubernetes CEL's `duration()` accepts it: `"90s"`, `"5m"`, `"1h30m"`.
 pub const DURATION_PATTERN: &str = r"^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$";
 
@@ -287,6 +289,9 @@ macro_rules! target_kinds {
 target_kinds! {
     /// A Cloud Bigtable cluster; the policy sets its serve nodes.
     BigtableCluster(BigtableClusterRef),
+    /// A replicated Cloud Bigtable instance; the policy sets the serve nodes of all its clusters
+    /// (or the listed ones) to one size.
+    BigtableInstance(BigtableInstanceRef),
     /// A GKE node pool; the policy sets its node count.
     GkeNodePool(GkeNodePoolRef),
     /// A Kubernetes workload in the policy's namespace with a `/scale` subresource (Deployment,
@@ -861,6 +866,10 @@ pub struct ScalePolicyStatus {
     /// Name of the resize operation in flight, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub operation: Option<String>,
+    /// The parts of the target sized together, as last observed: a replicated Bigtable
+    /// instance's clusters. Absent for a target that is one thing.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub members: Vec<MemberStatus>,
     /// Ready, AbleToScale, ScalingActive, ScalingLimited.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub conditions: Vec<Condition>,
@@ -958,6 +967,21 @@ pub struct ActiveStatus {
     pub from: Option<String>,
     /// Until when it holds (RFC 3339).
     pub until: String,
+}
+
+/// One part of a target sized with the others (a cluster of a replicated Bigtable instance).
+#[derive(KubeSchema, Deserialize, Serialize, Clone, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct MemberStatus {
+    /// Its ID, e.g. the cluster ID.
+    pub name: String,
+    /// Its size now.
+    pub size: u32,
+    /// Its state as the backend reports it, e.g. READY, RESIZING.
+    pub state: String,
+    /// The resize operation on it the controller is following, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub operation: Option<String>,
 }
 
 /// The core's state is versioned with the controller, not the API: the schema keeps it opaque.

@@ -35,12 +35,16 @@ fn every_example_matches_the_schema_and_validates() {
         assert!(issues.is_empty(), "{}: {issues:?}", path.display());
         let (sp, _) = ebbflow::crd::load_policy(&path).unwrap_or_else(|e| panic!("{e}"));
         if path.starts_with(root().join("deploy/examples")) {
-            kinds.push(sp.spec.target.describe().split(' ').next().unwrap_or_default().to_string());
+            kinds.push(sp.spec.target.kind().field());
         }
     }
     kinds.sort();
     kinds.dedup();
-    assert_eq!(kinds.len(), 3, "one example per target kind, got {kinds:?}");
+    assert_eq!(
+        kinds,
+        ["bigtableCluster", "bigtableInstance", "gkeNodePool", "workload"],
+        "one example per target kind"
+    );
 }
 
 /// What loading a broken variant of the workload example says, as one string.
@@ -104,7 +108,7 @@ fn schema_errors_name_the_field() {
     refused(
         refusal(insert("/spec/target", "bigtableCluster", json!({"project": "p", "instance": "i", "cluster": "c"}))),
         "spec.target",
-        "exactly one of bigtableCluster, gkeNodePool, workload (found 2)",
+        "exactly one of bigtableCluster, bigtableInstance, gkeNodePool, workload (found 2)",
     );
     refused(refusal(set("/spec/target", json!({}))), "spec.target", "(found 0)");
     // Warm-up only exists for scale-out (removed capacity stops serving at once).
@@ -114,6 +118,20 @@ fn schema_errors_name_the_field() {
         "spec.scaleIn.maxStepPercent",
         "at most 100",
     );
+}
+
+#[test]
+fn a_bigtable_instance_listing_a_cluster_twice_is_refused_with_the_fix() {
+    let mut d = doc(&root().join("deploy/examples/bigtable-instance.yaml"));
+    d["spec"]["target"]["bigtableInstance"]["clusters"] = json!(["a", "b", "a"]);
+    let sp = parse_policy("bad.yaml", &serde_saphyr::to_string(&d).expect("yaml")).expect("schema allows it");
+    let e = ebbflow::spec::policy_from_spec(&sp.spec).expect_err("refused").to_string();
+    assert!(e.contains("spec.target.bigtableInstance.clusters") && e.contains("list each cluster once"), "{e}");
+    // The per-cluster mode is not part of the API: an unknown field, not silently ignored.
+    d["spec"]["target"]["bigtableInstance"]["clusters"] = json!(["a"]);
+    d["spec"]["target"]["bigtableInstance"]["mode"] = json!("perCluster");
+    let e = parse_policy("bad.yaml", &serde_saphyr::to_string(&d).expect("yaml")).expect_err("unknown").to_string();
+    assert!(e.contains("spec.target.bigtableInstance.mode") && e.contains("unknown field"), "{e}");
 }
 
 /// The CRD's CEL rules run in the API server; `policy_from_spec` enforces the same rules for

@@ -453,3 +453,28 @@ fn recent_decisions_are_bounded_and_deduplicated() {
     assert_eq!(recent.len(), ebbflow::api::RECENT_DECISIONS);
     assert_eq!(recent.last().expect("newest").time, at(52.0));
 }
+
+/// A replicated Bigtable instance: every cluster on one line, with its size, a state other than
+/// READY, and the operation being followed on it.
+#[test]
+fn an_instance_shows_every_cluster() {
+    let target = json!({"bigtableInstance": {"project": "p1", "instance": "orders"}});
+    let policies = vec![policy("data", "replicated", "Enforce", target)];
+    let op = "operations/projects/p1/instances/orders/clusters/east/locations/us-east1-b/operations/7";
+    let status = json!({
+        "observedGeneration": 1, "target": "bigtable instance p1/orders (all clusters)", "currentSize": 6,
+        "desiredSize": 6, "operation": op,
+        "members": [
+            {"name": "central", "size": 6, "state": "READY"},
+            {"name": "east", "size": 6, "state": "RESIZING", "operation": op},
+        ],
+        "conditions": ok_conditions("bigtable instance p1/orders (all clusters)"),
+    });
+    let state = json!({"policies": {"data/replicated": {"resourceVersion": 3, "status": status}}});
+    let v = parse_state_file(&serde_json::to_vec(&state).expect("json"), &policies).expect("state file");
+    let out = render(&args(Some("replicated"), Output::Table), &v, now(), Paint(false)).expect("render");
+    let line = out.lines().find(|l| l.starts_with("members")).unwrap_or_else(|| panic!("no members line: {out}"));
+    assert_eq!(line, format!("members    central 6, east 6 RESIZING ({op})"), "{out}");
+    // A single-cluster target has no such line.
+    assert!(!show(Some("cooling")).contains("members"));
+}

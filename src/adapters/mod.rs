@@ -219,6 +219,22 @@ pub struct TargetObservation {
     /// The metric behind a lower bound of the target's own (Bigtable storage), which the tick
     /// fetches and the core turns into a floor against the resize history.
     pub floor: FloorMetric,
+    /// The parts sized together, for a target made of several (a replicated Bigtable
+    /// instance's clusters); empty for a target that is one thing.
+    pub members: Vec<TargetMember>,
+}
+
+/// One part of a target sized with the others, as observed (shown in status and the readout).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TargetMember {
+    /// Its short name, e.g. a cluster ID.
+    pub name: String,
+    /// Its size now.
+    pub size: u32,
+    /// Its state as the backend reports it, e.g. `READY`, `RESIZING`.
+    pub state: String,
+    /// The resize operation this process started on it and is following, if any.
+    pub operation: Option<String>,
 }
 
 /// A lower bound the target's data sets on its size, as a metric the tick fetches through the

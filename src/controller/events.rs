@@ -256,6 +256,7 @@ mod tests {
                 busy: false,
                 sizes: crate::core::SizeRule::Any,
                 floor: crate::adapters::FloorMetric::None,
+                members: Vec::new(),
             },
             floor: FloorInput::Unreadable("storage utilization query failed: 403".into()),
             operation: Some(OperationOutcome::NoEffect { to: 5, size: 3 }),

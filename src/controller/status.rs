@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::api::{Condition, CooldownStatus, DecisionRecord, MetricReading, ScalePolicyStatus};
+use crate::api::{Condition, CooldownStatus, DecisionRecord, MemberStatus, MetricReading, ScalePolicyStatus};
 use crate::core::{Decision, Dur, Mode, Policy, PolicyState, Reason, Ts};
 use crate::readout::day;
 use crate::spec::PolicyError;
@@ -86,6 +86,17 @@ pub fn from_report(
     s.operation = state.in_flight.as_ref().and_then(|f| f.operation.clone());
     s.history = Some(history(prev, &s, policy, report, meta.now));
     s.state = Some(state.clone());
+    s.members = report
+        .observation
+        .members
+        .iter()
+        .map(|m| MemberStatus {
+            name: m.name.clone(),
+            size: m.size,
+            state: m.state.clone(),
+            operation: m.operation.clone(),
+        })
+        .collect();
 
     set_condition(&mut s.conditions, READY, Some(true), "Reconciled", format!("evaluating {}", meta.target), meta);
     able_to_scale(&mut s.conditions, policy, report, meta);
@@ -441,6 +452,7 @@ mod tests {
                 busy: false,
                 sizes: crate::core::SizeRule::Any,
                 floor: crate::adapters::FloorMetric::None,
+                members: Vec::new(),
             },
             floor: FloorInput::None,
             operation: None,

@@ -57,7 +57,13 @@ impl ScaleTarget for WorkloadTarget {
         let size = scale.spec.and_then(|s| s.replicas).unwrap_or(0).max(0) as u32;
         // A /scale write takes effect at once (the workload controller converges on it), so
         // there is never a resize of ours in flight to wait for.
-        Ok(TargetObservation { size, busy: false, sizes: crate::core::SizeRule::Any, floor: FloorMetric::None })
+        Ok(TargetObservation {
+            size,
+            busy: false,
+            sizes: crate::core::SizeRule::Any,
+            floor: FloorMetric::None,
+            members: Vec::new(),
+        })
     }
 
     async fn resize(&self, to: u32) -> Result<ResizeStarted, AdapterError> {

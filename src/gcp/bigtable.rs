@@ -138,7 +138,7 @@ impl ScaleTarget for BigtableCluster {
         let busy = cluster.state != State::Ready;
         let floor =
             FloorMetric::Storage { query: self.storage_query.clone().into(), storage_target: self.storage_target };
-        Ok(TargetObservation { size, busy, sizes: self.sizes(), floor })
+        Ok(TargetObservation { size, busy, sizes: self.sizes(), floor, members: Vec::new() })
     }
 
     /// With 2x node scaling, serve nodes must be even: the observation says so, the core asks

@@ -6,6 +6,7 @@
 //! | Monitoring | `POST /v3/projects/{p}/timeSeries` | accepts custom-metric writes within the API's limits (200 series, one point each, no series twice) and records them |
 //! | Monitoring | `GET /v3/projects/{p}/timeSeries` | serves the [`Script`] set for the exact `filter`, points in `(startTime, endTime]`, newest first, paged |
 //! | Bigtable | `GET /v2/projects/{p}/instances/{i}/clusters/{c}` | a stateful cluster |
+//! | Bigtable | `GET /v2/projects/{p}/instances/{i}/clusters` | every cluster of the instance (ListClusters) |
 //! | Bigtable | `PATCH` the same, `updateMask=serve_nodes` or `serveNodes` | starts a google.longrunning operation; the cluster is RESIZING until it is done |
 //! | Bigtable | `GET /v2/operations/**` | the operation; it finishes on the N-th poll ([`FakeGcp::set_polls_to_finish`]) and only then changes the node count |
 //! | GKE | `GET /v1/projects/{p}/locations/{l}/clusters/{c}` | the cluster with its pools (gcloud reads it before resizing) |
@@ -23,6 +24,12 @@
 //! the new size or `READY` with the old one (both are seen in the wild). A test can then ask
 //! whether the controller settles where the arithmetic says, instead of whether it sent what the
 //! script expected.
+//!
+//! A replicated instance is several worlds ([`FakeGcp::add_world`]), one per cluster, each with
+//! its own demand and size, sharing the CPU and storage filters (queries over the instance). A
+//! query matching several worlds is answered as Monitoring answers it: one series per cluster
+//! (labelled `cluster`) without a `crossSeriesReducer`, or reduced point by point (MEAN, MAX, MIN,
+//! SUM) within each `groupByFields` group.
 //!
 //! It accepts both the Rust clients' requests (`$alt=json;enum-encoding=int`, `updateMask=serveNodes`)
 //! and gcloud's (`alt=json`, `updateMask=serve_nodes`). Faults are injected per [`Endpoint`]
@@ -53,6 +60,8 @@ pub enum Endpoint {
     CreateTimeSeries,
     /// Bigtable `GetCluster`.
     GetCluster,
+    /// Bigtable `ListClusters`.
+    ListClusters,
     /// Bigtable `PartialUpdateCluster`.
     UpdateCluster,
     /// Bigtable `GetOperation`.
@@ -85,6 +94,7 @@ impl Endpoint {
                 ("bigtableadmin.googleapis.com", "bigtable.clusters.get")
             }
             Endpoint::UpdateCluster => ("bigtableadmin.googleapis.com", "bigtable.clusters.update"),
+            Endpoint::ListClusters => ("bigtableadmin.googleapis.com", "bigtable.clusters.list"),
             Endpoint::GkeGetCluster | Endpoint::GetNodePool => ("container.googleapis.com", "container.clusters.get"),
             Endpoint::SetNodePoolSize | Endpoint::SetNodePoolAutoscaling => {
                 ("container.googleapis.com", "container.clusters.update")
@@ -324,7 +334,8 @@ struct FakeState {
     next_op: u64,
     polls_to_finish: u32,
     next_op_error: Option<String>,
-    world: Option<WorldState>,
+    /// One per world cluster (several: a replicated instance).
+    worlds: Vec<WorldState>,
 }
 
 type Shared = Arc<Mutex<FakeState>>;
@@ -406,16 +417,36 @@ impl FakeGcp {
     }
 
     /// Make the cluster `world.cluster` (already added) respond to its size as the service does.
+    /// Worlds made before are forgotten.
     pub fn set_world(&self, world: World) {
+        self.state().worlds.clear();
+        self.add_world(world);
+    }
+
+    /// Make one more cluster (already added) respond to its size as the service does, next to
+    /// the worlds there are: with the same filters, a replicated instance's clusters. Every world
+    /// must share one clock.
+    pub fn add_world(&self, world: World) {
         let mut st = self.state();
         let nodes = st.clusters.get(&world.cluster).map_or(1, |c| c.nodes);
         let start = (world.clock)();
-        st.world = Some(WorldState { world, nodes: vec![(Ts(i64::MIN / 2), nodes), (start, nodes)] });
+        st.worlds.retain(|w| w.world.cluster != world.cluster);
+        st.worlds.push(WorldState { world, nodes: vec![(Ts(i64::MIN / 2), nodes), (start, nodes)] });
     }
 
-    /// The world cluster's node count over time: `(since, nodes)`, oldest first.
+    /// The (first) world cluster's node count over time: `(since, nodes)`, oldest first.
     pub fn world_history(&self) -> Vec<(Ts, u32)> {
-        self.state().world.as_ref().map(|w| w.nodes[1..].to_vec()).unwrap_or_default()
+        self.state().worlds.first().map(|w| w.nodes[1..].to_vec()).unwrap_or_default()
+    }
+
+    /// The node count over time of the world cluster `cluster` (full name).
+    pub fn world_history_of(&self, cluster: &str) -> Vec<(Ts, u32)> {
+        self.state()
+            .worlds
+            .iter()
+            .find(|w| w.world.cluster == cluster)
+            .map(|w| w.nodes[1..].to_vec())
+            .unwrap_or_default()
     }
 
     /// Serve `script` for queries whose `filter` is exactly `filter`.
@@ -554,6 +585,7 @@ fn route(method: &Method, path: &str) -> Endpoint {
         ("GET", ["v3", "projects", _, "timeSeries"]) => Endpoint::ListTimeSeries,
         ("POST", ["v3", "projects", _, "timeSeries"]) => Endpoint::CreateTimeSeries,
         ("GET", ["v2", "projects", _, "instances", _, "clusters", _]) => Endpoint::GetCluster,
+        ("GET", ["v2", "projects", _, "instances", _, "clusters"]) => Endpoint::ListClusters,
         ("PATCH", ["v2", "projects", _, "instances", _, "clusters", _]) => Endpoint::UpdateCluster,
         ("GET", ["v2", "operations", ..]) => Endpoint::BigtableOperation,
         ("GET", ["v1", "projects", _, "locations", _, "clusters", _]) => Endpoint::GkeGetCluster,
@@ -683,6 +715,16 @@ fn respond(
             Some(c) => ok(world_cluster_json(&st, &name, c)),
             None => fault_response(endpoint, &Fault::NotFound, &name).unwrap_or_else(|| ok(json!({}))),
         },
+        Endpoint::ListClusters => {
+            let prefix = format!("{name}/");
+            let mut names: Vec<&String> = st.clusters.keys().filter(|n| n.starts_with(&prefix)).collect();
+            if names.is_empty() {
+                return fault_response(endpoint, &Fault::NotFound, &name).unwrap_or_else(|| ok(json!({})));
+            }
+            names.sort();
+            let clusters: Vec<Value> = names.iter().map(|n| world_cluster_json(&st, n, &st.clusters[*n])).collect();
+            ok(json!({"clusters": clusters}))
+        }
         Endpoint::UpdateCluster => update_cluster(&mut st, &name, query, &body),
         Endpoint::BigtableOperation | Endpoint::GkeOperation => get_operation(&mut st, endpoint, &name),
         Endpoint::GkeGetCluster => {
@@ -747,7 +789,7 @@ fn list_time_series(st: &FakeState, query: &[(String, String)]) -> Response {
     };
     let start = parse("interval.startTime").unwrap_or(end);
     let computed;
-    let script = match (st.scripts.get(filter), world_script(st, filter, start, end)) {
+    let script = match (st.scripts.get(filter), world_script(st, query, filter, start, end)) {
         (_, Some(s)) => {
             computed = s;
             &computed
@@ -834,7 +876,7 @@ fn pool_json(name: &str, p: &Pool) -> Value {
 fn new_op(st: &mut FakeState, target: &str, change: Change, kind: &'static str, prefix: String) -> (String, Op) {
     st.next_op += 1;
     let name = format!("{prefix}{}", st.next_op);
-    let world = st.world.as_ref().filter(|w| w.world.cluster == target);
+    let world = st.worlds.iter().find(|w| w.world.cluster == target);
     let op = Op {
         target: target.to_string(),
         change,
@@ -937,7 +979,7 @@ fn finish(st: &mut FakeState, name: &str) {
     let (target, change, failed) = (op.target.clone(), op.change.clone(), op.error.is_some());
     match change {
         Change::ServeNodes(n) => {
-            let ignored = st.world.as_ref().is_some_and(|w| w.world.cluster == target && w.world.ignores_resizes);
+            let ignored = st.worlds.iter().any(|w| w.world.cluster == target && w.world.ignores_resizes);
             let failed = failed || ignored;
             if let Some(c) = st.clusters.get_mut(&target) {
                 c.busy_op = None;
@@ -946,9 +988,7 @@ fn finish(st: &mut FakeState, name: &str) {
                 }
             }
             let at = st.ops.get(name).and_then(|o| o.finishes_at);
-            if let (Some(w), Some(at), false) = (st.world.as_mut(), at, failed)
-                && w.world.cluster == target
-            {
+            if let (Some(w), Some(at), false) = (st.worlds.iter_mut().find(|w| w.world.cluster == target), at, failed) {
                 w.nodes.push((at, n));
             }
         }
@@ -975,7 +1015,7 @@ fn finish(st: &mut FakeState, name: &str) {
 
 /// Finish the world's operations whose time has come, in order.
 fn advance_world(st: &mut FakeState) {
-    let Some(now) = st.world.as_ref().map(|w| (w.world.clock)()) else { return };
+    let Some(now) = st.worlds.first().map(|w| (w.world.clock)()) else { return };
     let mut due: Vec<(Ts, String)> = st
         .ops
         .iter()
@@ -993,7 +1033,7 @@ fn advance_world(st: &mut FakeState) {
 fn world_cluster_json(st: &FakeState, name: &str, c: &Cluster) -> Value {
     let mut v = cluster_json(name, c);
     let running = c.busy_op.as_ref().and_then(|op| st.ops.get(op));
-    match (st.world.as_ref().filter(|w| w.world.cluster == name), running) {
+    match (st.worlds.iter().find(|w| w.world.cluster == name), running) {
         (Some(w), Some(op)) => {
             let Change::ServeNodes(to) = op.change else { return v };
             match w.world.while_resizing {
@@ -1009,24 +1049,63 @@ fn world_cluster_json(st: &FakeState, name: &str, c: &Cluster) -> Value {
     }
 }
 
-/// The world's series for `filter`, one point a minute in `(start, end]`, as visible now.
-fn world_script(st: &FakeState, filter: &str, start: Ts, end: Ts) -> Option<Script> {
-    let w = st.world.as_ref()?;
-    let cpu = filter == w.world.cpu_filter;
-    if !cpu && filter != w.world.storage_filter {
+/// The worlds' series for `filter`, one point a minute in `(start, end]`, as visible now: one
+/// series per matching world, aggregated as the query's `crossSeriesReducer` and
+/// `groupByFields` say.
+fn world_script(st: &FakeState, query: &[(String, String)], filter: &str, start: Ts, end: Ts) -> Option<Script> {
+    let minute = Dur::mins(1).0;
+    let mut series = Vec::new();
+    for w in &st.worlds {
+        let cpu = filter == w.world.cpu_filter;
+        if !cpu && filter != w.world.storage_filter {
+            continue;
+        }
+        let visible = end.min((w.world.clock)() - w.world.lag);
+        let mut points = Vec::new();
+        let mut t = Ts((start.0.div_euclid(minute) + 1) * minute);
+        // Bounded by the query's own interval (the controller asks for hours at most).
+        while t <= visible && points.len() < 10_000 {
+            let v = if cpu { w.cpu_at(t) } else { w.storage_at(t) };
+            points.push((t, FakeValue::Double(v)));
+            t = t + Dur::mins(1);
+        }
+        let id = w.world.cluster.rsplit('/').next().unwrap_or_default().to_string();
+        series.push(FakeSeries { labels: vec![("cluster".into(), id)], points });
+    }
+    if series.is_empty() {
         return None;
     }
-    let visible = end.min((w.world.clock)() - w.world.lag);
-    let minute = Dur::mins(1).0;
-    let mut points = Vec::new();
-    let mut t = Ts((start.0.div_euclid(minute) + 1) * minute);
-    // Bounded by the query's own interval (the controller asks for hours at most).
-    while t <= visible && points.len() < 10_000 {
-        let v = if cpu { w.cpu_at(t) } else { w.storage_at(t) };
-        points.push((t, FakeValue::Double(v)));
-        t = t + Dur::mins(1);
-    }
-    Some(Script { series: vec![FakeSeries { labels: Vec::new(), points }], execution_errors: Vec::new() })
+    let reducer = query.iter().find(|(k, _)| k == "aggregation.crossSeriesReducer").map(|(_, v)| v.as_str());
+    // Enum names or the int encoding the Rust clients send.
+    let reduce: Option<fn(&[f64]) -> f64> = match reducer {
+        Some("REDUCE_MEAN" | "1") => Some(|v| v.iter().sum::<f64>() / v.len() as f64),
+        Some("REDUCE_MIN" | "2") => Some(|v| v.iter().copied().fold(f64::INFINITY, f64::min)),
+        Some("REDUCE_MAX" | "3") => Some(|v| v.iter().copied().fold(f64::NEG_INFINITY, f64::max)),
+        Some("REDUCE_SUM" | "4") => Some(|v| v.iter().sum()),
+        _ => None,
+    };
+    let Some(reduce) = reduce else {
+        return Some(Script { series, execution_errors: Vec::new() });
+    };
+    let by_cluster = query.iter().any(|(k, v)| k == "aggregation.groupByFields" && v == "resource.labels.cluster");
+    let groups: Vec<Vec<FakeSeries>> =
+        if by_cluster { series.into_iter().map(|s| vec![s]).collect() } else { vec![series] };
+    let reduced = groups
+        .into_iter()
+        .map(|group| {
+            let mut at: std::collections::BTreeMap<Ts, Vec<f64>> = std::collections::BTreeMap::new();
+            for s in &group {
+                for (t, v) in &s.points {
+                    if let FakeValue::Double(d) = v {
+                        at.entry(*t).or_default().push(*d);
+                    }
+                }
+            }
+            let labels = if by_cluster { group[0].labels.clone() } else { Vec::new() };
+            FakeSeries { labels, points: at.into_iter().map(|(t, v)| (t, FakeValue::Double(reduce(&v)))).collect() }
+        })
+        .collect();
+    Some(Script { series: reduced, execution_errors: Vec::new() })
 }
 
 fn bigtable_op_json(st: &FakeState, name: &str) -> Value {

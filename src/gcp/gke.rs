@@ -190,7 +190,7 @@ impl ScaleTarget for GkeNodePool {
             (Sizing::AutoscalerTotal, Some(a)) => count(a.total_min_node_count, "totalMinNodeCount")?,
             (_, None) => 0,
         };
-        Ok(TargetObservation { size, busy, sizes: sizing.rule(), floor: FloorMetric::None })
+        Ok(TargetObservation { size, busy, sizes: sizing.rule(), floor: FloorMetric::None, members: Vec::new() })
     }
 
     async fn resize(&self, to: u32) -> Result<ResizeStarted, AdapterError> {

@@ -14,6 +14,7 @@
 //! so that attempts are not multiplied.
 
 pub mod bigtable;
+pub mod bigtable_instance;
 pub mod export;
 #[cfg(any(test, feature = "fake"))]
 pub mod fake;
@@ -32,6 +33,7 @@ use tokio::time::Instant;
 use crate::adapters::{AdapterError, ErrorKind};
 
 pub use bigtable::BigtableCluster;
+pub use bigtable_instance::BigtableInstance;
 pub use gke::GkeNodePool;
 pub use monitoring::CloudMonitoring;
 

@@ -139,6 +139,17 @@ pub fn explain(v: &PolicyView, now: Ts, paint: Paint) -> String {
     if let Some(line) = crate::known::summary(&r.active) {
         let _ = writeln!(o, "active     {line}");
     }
+    if let Some(members) = v.status.as_ref().map(|s| &s.members).filter(|m| !m.is_empty()) {
+        let each: Vec<String> = members
+            .iter()
+            .map(|m| {
+                let busy = if m.state == "READY" { String::new() } else { format!(" {}", m.state) };
+                let op = m.operation.as_deref().map(|o| format!(" ({o})")).unwrap_or_default();
+                format!("{} {}{busy}{op}", m.name, m.size)
+            })
+            .collect();
+        let _ = writeln!(o, "members    {}", each.join(", "));
+    }
     let names: Vec<String> = match &v.spec {
         Some(spec) => spec.metrics.iter().map(|m| m.name.clone()).collect(),
         None => v.status.iter().flat_map(|s| s.last_decision.iter()).flat_map(|d| d.metrics.keys().cloned()).collect(),

@@ -543,6 +543,7 @@ impl ScaleTarget for World<'_> {
             busy: fleet.busy(now),
             sizes: crate::core::SizeRule::Any,
             floor,
+            members: Vec::new(),
         };
         std::future::ready(Ok(observation))
     }

@@ -179,6 +179,7 @@ impl ScaleTarget for Fake {
             busy: w.busy,
             sizes: ebbflow::core::SizeRule::Any,
             floor: FloorMetric::None,
+            members: Vec::new(),
         })
     }
     async fn resize(&self, to: u32) -> Result<ResizeStarted, AdapterError> {
