@@ -13,8 +13,6 @@ use serde::{Deserialize, Serialize};
 use crate::core::state::PolicyState;
 use crate::kinds::TargetKind;
 
-pub use crate::gcp::bigtable_instance::BigtableInstanceRef;
-
 /// A Go-style duration string as Kubernetes CEL's `duration()` accepts it: `"90s"`, `"5m"`, `"1h30m"`.
 pub const DURATION_PATTERN: &str = r"^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$";
 
@@ -297,6 +295,27 @@ target_kinds! {
     /// A Kubernetes workload in the policy's namespace with a `/scale` subresource (Deployment,
     /// StatefulSet, ...); the policy sets its replicas.
     Workload(WorkloadRef),
+}
+
+/// A replicated Cloud Bigtable instance: its clusters sized together.
+#[derive(KubeSchema, Deserialize, Serialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct BigtableInstanceRef {
+    /// Google Cloud project ID.
+    #[schemars(length(min = 1))]
+    pub project: String,
+    /// Bigtable instance ID.
+    #[schemars(length(min = 1))]
+    pub instance: String,
+    /// The cluster IDs to size together; empty (the default): every cluster of the instance, as
+    /// listed at each evaluation.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub clusters: Vec<String>,
+    /// Storage utilization (fraction of per-node storage capacity) never to exceed by scaling in,
+    /// in any of the clusters. Default 0.5.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0.05, max = 0.95))]
+    pub storage_target: Option<f64>,
 }
 
 /// A Cloud Bigtable cluster.

@@ -48,13 +48,12 @@ use google_cloud_bigtable_admin_v2::client::BigtableInstanceAdmin;
 use google_cloud_bigtable_admin_v2::model::Cluster;
 use google_cloud_bigtable_admin_v2::model::cluster::{NodeScalingFactor, State};
 use google_cloud_wkt::FieldMask;
-use kube::KubeSchema;
-use serde::{Deserialize, Serialize};
 
 use crate::adapters::{
     AdapterError, ErrorKind, FloorMetric, MonitoringQuery, OperationStatus, ResizeStarted, ScaleTarget, TargetMember,
     TargetObservation,
 };
+use crate::api::BigtableInstanceRef;
 use crate::core::{Dur, SizeRule};
 use crate::gcp::bigtable::DEFAULT_STORAGE_TARGET;
 use crate::gcp::{GcpConfig, RetryConfig, bigtable_client, map_error, retry, retry_write};
@@ -63,27 +62,6 @@ use crate::kinds::{BoxTarget, Clients, KindIssue, TargetKind, required};
 const BACKEND: &str = "bigtable";
 /// Joins the operations of one resize into the one name the core follows.
 const JOIN: &str = ", ";
-
-/// A replicated Cloud Bigtable instance: its clusters sized together.
-#[derive(KubeSchema, Deserialize, Serialize, Clone, Debug, PartialEq)]
-#[serde(rename_all = "camelCase")]
-pub struct BigtableInstanceRef {
-    /// Google Cloud project ID.
-    #[schemars(length(min = 1))]
-    pub project: String,
-    /// Bigtable instance ID.
-    #[schemars(length(min = 1))]
-    pub instance: String,
-    /// The cluster IDs to size together; empty (the default): every cluster of the instance, as
-    /// listed at each evaluation.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub clusters: Vec<String>,
-    /// Storage utilization (fraction of per-node storage capacity) never to exceed by scaling in,
-    /// in any of the clusters. Default 0.5.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(range(min = 0.05, max = 0.95))]
-    pub storage_target: Option<f64>,
-}
 
 /// One replicated Bigtable instance.
 pub struct BigtableInstance {

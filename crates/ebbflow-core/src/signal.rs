@@ -126,6 +126,9 @@ pub struct SignalState {
     /// Cache of the deviation's last decay factor.
     #[serde(skip)]
     decay: Decay,
+    /// Cache of the trend's last decay factor.
+    #[serde(skip)]
+    trend_decay: Decay,
 }
 
 /// The weight an exponential average keeps after `n` values: at most `n / (n + 1)`, so the first
@@ -165,10 +168,10 @@ impl Trend {
         2.0 * self.e1 - self.e2 + slope * (at.0 - self.at.0).max(0) as f64
     }
 
+    /// Fold in `demand` measured at `at`; `keep` is the weight the old values keep after the
+    /// time since the last update.
     #[inline]
-    fn push(&mut self, at: Ts, demand: f64, half_life: f64) {
-        let dt = (at.0 - self.at.0).max(0) as f64;
-        let keep = (-dt / half_life * std::f64::consts::LN_2).exp();
+    fn push(&mut self, at: Ts, demand: f64, keep: f64) {
         self.e1 = demand + (self.e1 - demand) * keep;
         self.e2 = self.e1 + (self.e2 - self.e1) * keep;
         self.at = at;
@@ -229,6 +232,7 @@ impl SignalState {
             peak: 0.0,
             profile: None,
             decay: Decay::default(),
+            trend_decay: Decay::default(),
         }
     }
 
@@ -423,7 +427,8 @@ impl SignalState {
                 self.roughness = c + (self.roughness - c) * warm(keep, self.rough_seen);
                 self.rough_seen = self.rough_seen.saturating_add(1);
             }
-            t.push(at, demand, half_life);
+            let keep = self.trend_decay.keep(at.0 - t.at.0, half_life);
+            t.push(at, demand, keep);
         } else {
             self.trend = Some(Trend { e1: demand, e2: demand, at, since: at });
         }
