@@ -11,10 +11,11 @@ use ebbflow::adapters::OperationStatus;
 use ebbflow::controller::events::LogEvents;
 use ebbflow::controller::leader::Leadership;
 use ebbflow::controller::metrics::Metrics;
-use ebbflow::controller::standalone::{FileStore, run_policies, write_atomically};
+use ebbflow::controller::standalone::{FileStore, run_policies};
 use ebbflow::controller::{Engine, StatusStore, StoreError};
 use ebbflow::core::{Dur, Ts};
 use ebbflow::policyfiles::load_dir;
+use ebbflow::policyfiles::write_atomically;
 use serde_json::Value;
 use tokio::sync::watch;
 

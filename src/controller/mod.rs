@@ -25,6 +25,7 @@ pub mod cluster;
 pub mod events;
 pub mod fence;
 pub mod http;
+pub mod known;
 pub mod kubemetrics;
 pub mod leader;
 pub mod metrics;

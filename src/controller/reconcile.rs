@@ -323,7 +323,7 @@ impl<B: Backends, S: StatusStore, E: EventSink> Engine<B, S, E> {
             self.metrics.skip(&sp.namespace().unwrap_or_default(), &sp.name_any(), "DryRun");
         }
         let mut news = events::for_report(&policy, &report);
-        news.extend(crate::known::events(&prev.active, &status.active));
+        news.extend(crate::controller::known::events(&prev.active, &status.active));
         self.announce(sp, news).await;
         Ok(Next::After(interval))
     }

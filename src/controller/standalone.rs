@@ -200,7 +200,7 @@ impl FileStore {
         };
         let path = self.path.clone();
         let result = tokio::task::spawn_blocking(move || {
-            let result = write_atomically(&path, &bytes);
+            let result = crate::policyfiles::write_atomically(&path, &bytes);
             drop(guard);
             result
         })
@@ -300,27 +300,6 @@ fn match_entries(file: &mut StateFile, policies: &BTreeMap<String, ScalePolicy>,
         }
     }
     changed
-}
-
-/// Replace `path` with `bytes` so that a reader (or a crash) sees the old or the new content.
-pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    use std::io::Write;
-    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "state".into());
-    // Unique per call: an abandoned write must not share its temporary file with the next one.
-    static SEQ: AtomicU64 = AtomicU64::new(0);
-    let tmp = dir.join(format!(".{name}.tmp.{}.{}", std::process::id(), SEQ.fetch_add(1, Ordering::Relaxed)));
-    {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-    }
-    std::fs::rename(&tmp, path)?;
-    // Make the rename itself durable.
-    if let Ok(d) = std::fs::File::open(dir) {
-        let _ = d.sync_all();
-    }
-    Ok(())
 }
 
 impl StatusStore for FileStore {

@@ -102,7 +102,7 @@ pub fn from_report(
     able_to_scale(&mut s.conditions, policy, report, meta);
     scaling_active(&mut s.conditions, policy, report, meta);
     scaling_limited(&mut s.conditions, policy, d, meta);
-    crate::known::note_status(&mut s, policy, meta);
+    crate::controller::known::note_status(&mut s, policy, meta);
     s
 }
 

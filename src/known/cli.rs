@@ -236,7 +236,7 @@ fn edit(
         }
         sp.spec.overrides = change(&sp, now)?;
         let yaml = serde_saphyr::to_string(&sp).map_err(|e| e.to_string())?;
-        crate::controller::standalone::write_atomically(path, yaml.as_bytes())
+        crate::policyfiles::write_atomically(path, yaml.as_bytes())
             .map_err(|e| format!("{}: cannot write: {e}", path.display()))?;
         return Ok(format!("{}: ScalePolicy {} updated", path.display(), target.name));
     }

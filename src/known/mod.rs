@@ -214,61 +214,6 @@ pub fn summary(active: &[ActiveStatus]) -> Option<String> {
     Some(format!("{} {} ({}) until {}{more}", first.kind.to_lowercase(), first.name, first.effect, first.until))
 }
 
-/// Condition type: a schedule window or override is in effect (set only on policies that have
-/// schedules or overrides, or had the condition).
-pub const KNOWN_EVENTS: &str = "KnownEvents";
-
-/// Record in status what is in effect at `meta.now`, and the condition.
-pub fn note_status(
-    s: &mut crate::api::ScalePolicyStatus,
-    policy: &crate::core::Policy,
-    meta: crate::controller::status::Meta<'_>,
-) {
-    let active = policy.known.active(meta.now, policy.min_size, policy.max_size);
-    s.active = active_status(&active);
-    s.active_summary = summary(&s.active);
-    let had = s.conditions.iter().any(|c| c.type_ == KNOWN_EVENTS);
-    if policy.known.is_empty() && !had {
-        return;
-    }
-    let (ok, reason) = match active.entries.first().map(|e| e.source) {
-        None => (false, "NoneActive"),
-        Some(_) if active.entries.iter().any(|e| e.source == Source::Override) => (true, "OverrideActive"),
-        Some(_) => (true, "ScheduleActive"),
-    };
-    let message = if s.active.is_empty() {
-        "no schedule window or override in effect".to_string()
-    } else {
-        s.active
-            .iter()
-            .map(|a| format!("{} {} ({}) until {}", a.kind.to_lowercase(), a.name, a.effect, a.until))
-            .collect::<Vec<_>>()
-            .join("; ")
-    };
-    crate::controller::status::set_condition(&mut s.conditions, KNOWN_EVENTS, Some(ok), reason, message, meta);
-}
-
-/// Events for windows and overrides that started or ended between two statuses.
-pub fn events(before: &[ActiveStatus], after: &[ActiveStatus]) -> Vec<crate::controller::events::PolicyEvent> {
-    let same = |a: &ActiveStatus, b: &ActiveStatus| a.kind == b.kind && a.name == b.name && a.until == b.until;
-    let event = |reason: &str, note: String| crate::controller::events::PolicyEvent {
-        warning: false,
-        reason: reason.into(),
-        note,
-        action: "Evaluate".into(),
-    };
-    let mut out = Vec::new();
-    for a in after.iter().filter(|a| !before.iter().any(|b| same(a, b))) {
-        let reason = if a.kind == "Override" { "OverrideStarted" } else { "ScheduleStarted" };
-        out.push(event(reason, format!("{} {}: {} until {}", a.kind.to_lowercase(), a.name, a.effect, a.until)));
-    }
-    for b in before.iter().filter(|b| !after.iter().any(|a| same(a, b))) {
-        let reason = if b.kind == "Override" { "OverrideExpired" } else { "ScheduleEnded" };
-        out.push(event(reason, format!("{} {} ({}) ended", b.kind.to_lowercase(), b.name, b.effect)));
-    }
-    out
-}
-
 /// A new override to add with `ebbflow override` or `ebbflow pause`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewOverride {

@@ -191,19 +191,3 @@ fn schedules_text_lists_windows_in_the_zone_and_utc() {
     assert!(text.contains("2026-10-30 Fri 20:00 GMT -> 2026-10-30 Fri 22:00 GMT   UTC 2026-10-30T20:00:00Z"), "{text}");
     assert!(text.contains("raise from 2026-10-23T18:54:00Z"), "{text}");
 }
-
-#[test]
-fn starts_and_expiries_become_events() {
-    let a = ActiveStatus {
-        kind: "Override".into(),
-        name: "campaign".into(),
-        effect: "min 20".into(),
-        from: None,
-        until: "2026-12-24T09:00:00Z".into(),
-    };
-    let started = events(&[], std::slice::from_ref(&a));
-    assert_eq!(started.iter().map(|e| e.reason.as_str()).collect::<Vec<_>>(), ["OverrideStarted"]);
-    assert!(events(std::slice::from_ref(&a), std::slice::from_ref(&a)).is_empty());
-    let ended = events(std::slice::from_ref(&a), &[]);
-    assert_eq!(ended.iter().map(|e| e.reason.as_str()).collect::<Vec<_>>(), ["OverrideExpired"]);
-}
