@@ -32,6 +32,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use google_cloud_bigtable_admin_v2::client::BigtableInstanceAdmin;
 use google_cloud_bigtable_admin_v2::model::Cluster;
 use google_cloud_bigtable_admin_v2::model::cluster::{NodeScalingFactor, State};
+use google_cloud_longrunning::model::Operation;
 use google_cloud_wkt::FieldMask;
 
 use crate::adapters::{
@@ -59,6 +60,49 @@ pub struct BigtableCluster {
     two_x: AtomicBool,
 }
 
+/// `clusters.get` of the cluster named `name` (`projects/P/instances/I/clusters/C`), retried.
+async fn get_cluster(client: &BigtableInstanceAdmin, cfg: &RetryConfig, name: &str) -> Result<Cluster, AdapterError> {
+    retry(BACKEND, cfg, || async {
+        client
+            .get_cluster()
+            .set_name(name.to_string())
+            .send()
+            .await
+            .map_err(|e| map_error(BACKEND, "bigtable.clusters.get", &e))
+    })
+    .await
+}
+
+/// Ask for `nodes` serve nodes on the cluster named `name` (`partialUpdateCluster` with the
+/// update mask `serve_nodes`, so nothing else changes), retried as a write: after a lost answer
+/// the cluster is read before sending again. `None`: the answer was lost but the cluster shows
+/// the change taken (busy or at the new size).
+pub(crate) async fn send_serve_nodes(
+    client: &BigtableInstanceAdmin,
+    cfg: &RetryConfig,
+    name: &str,
+    nodes: i32,
+) -> Result<Option<Operation>, AdapterError> {
+    retry_write(
+        BACKEND,
+        cfg,
+        || async {
+            client
+                .partial_update_cluster()
+                .set_cluster(Cluster::new().set_name(name.to_string()).set_serve_nodes(nodes))
+                .set_update_mask(FieldMask::default().set_paths(["serve_nodes"]))
+                .send()
+                .await
+                .map_err(|e| map_error(BACKEND, "bigtable.clusters.update", &e))
+        },
+        || async {
+            let c = get_cluster(client, cfg, name).await?;
+            Ok(c.state != State::Ready || c.serve_nodes == nodes)
+        },
+    )
+    .await
+}
+
 impl BigtableCluster {
     /// Connect to the cluster `target` names, building the client as `cfg` says.
     pub async fn connect(cfg: &GcpConfig, target: &BigtableClusterRef) -> Result<BigtableCluster, AdapterError> {
@@ -84,15 +128,7 @@ impl BigtableCluster {
     }
 
     async fn get_cluster(&self) -> Result<Cluster, AdapterError> {
-        retry(BACKEND, &self.retry, || async {
-            self.client
-                .get_cluster()
-                .set_name(self.name.clone())
-                .send()
-                .await
-                .map_err(|e| map_error(BACKEND, "bigtable.clusters.get", &e))
-        })
-        .await
+        get_cluster(&self.client, &self.retry, &self.name).await
     }
 
     /// The sizes the cluster can take, as last observed: even only with 2x node scaling.
@@ -153,24 +189,7 @@ impl ScaleTarget for BigtableCluster {
         }
         let nodes = i32::try_from(to)
             .map_err(|_| AdapterError::new(BACKEND, ErrorKind::Refused, format!("{to} nodes is too many")))?;
-        let sent = retry_write(
-            BACKEND,
-            &self.retry,
-            || async {
-                self.client
-                    .partial_update_cluster()
-                    .set_cluster(Cluster::new().set_name(self.name.clone()).set_serve_nodes(nodes))
-                    .set_update_mask(FieldMask::default().set_paths(["serve_nodes"]))
-                    .send()
-                    .await
-                    .map_err(|e| map_error(BACKEND, "bigtable.clusters.update", &e))
-            },
-            || async {
-                let c = self.get_cluster().await?;
-                Ok(c.state != State::Ready || c.serve_nodes == nodes)
-            },
-        )
-        .await?;
+        let sent = send_serve_nodes(&self.client, &self.retry, &self.name, nodes).await?;
         let Some(op) = sent else {
             tracing::warn!(cluster = %self.name, to, "resize timed out but the cluster shows it taken; not re-sent");
             return Ok(ResizeStarted::Unconfirmed);

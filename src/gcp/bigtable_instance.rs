@@ -47,7 +47,6 @@ use std::sync::{Arc, Mutex};
 use google_cloud_bigtable_admin_v2::client::BigtableInstanceAdmin;
 use google_cloud_bigtable_admin_v2::model::Cluster;
 use google_cloud_bigtable_admin_v2::model::cluster::{NodeScalingFactor, State};
-use google_cloud_wkt::FieldMask;
 
 use crate::adapters::{
     AdapterError, ErrorKind, FloorMetric, MonitoringQuery, OperationStatus, ResizeStarted, ScaleTarget, TargetMember,
@@ -55,8 +54,8 @@ use crate::adapters::{
 };
 use crate::api::BigtableInstanceRef;
 use crate::core::{Dur, SizeRule};
-use crate::gcp::bigtable::DEFAULT_STORAGE_TARGET;
-use crate::gcp::{GcpConfig, RetryConfig, bigtable_client, map_error, retry, retry_write};
+use crate::gcp::bigtable::{DEFAULT_STORAGE_TARGET, send_serve_nodes};
+use crate::gcp::{GcpConfig, RetryConfig, bigtable_client, map_error, retry};
 use crate::kinds::{BoxTarget, Clients, KindIssue, TargetKind, required};
 
 const BACKEND: &str = "bigtable";
@@ -180,18 +179,6 @@ impl BigtableInstance {
     fn sizes(&self) -> SizeRule {
         if self.two_x.load(Ordering::Relaxed) { SizeRule::Multiple(2) } else { SizeRule::Any }
     }
-
-    async fn get_cluster(&self, name: &str) -> Result<Cluster, AdapterError> {
-        retry(BACKEND, &self.retry, || async {
-            self.client
-                .get_cluster()
-                .set_name(name.to_string())
-                .send()
-                .await
-                .map_err(|e| map_error(BACKEND, "bigtable.clusters.get", &e))
-        })
-        .await
-    }
 }
 
 /// The cluster ID in a cluster's or an operation's name (`…/clusters/C` or `…/clusters/C/…`).
@@ -286,24 +273,7 @@ impl ScaleTarget for BigtableInstance {
         let (mut ops, mut unconfirmed, mut done) = (Vec::new(), Vec::new(), Vec::new());
         for c in clusters.iter().filter(|c| c.serve_nodes != nodes) {
             let id = cluster_id(&c.name).to_string();
-            let sent = retry_write(
-                BACKEND,
-                &self.retry,
-                || async {
-                    self.client
-                        .partial_update_cluster()
-                        .set_cluster(Cluster::new().set_name(c.name.clone()).set_serve_nodes(nodes))
-                        .set_update_mask(FieldMask::default().set_paths(["serve_nodes"]))
-                        .send()
-                        .await
-                        .map_err(|e| map_error(BACKEND, "bigtable.clusters.update", &e))
-                },
-                || async {
-                    let now = self.get_cluster(&c.name).await?;
-                    Ok(now.state != State::Ready || now.serve_nodes == nodes)
-                },
-            )
-            .await;
+            let sent = send_serve_nodes(&self.client, &self.retry, &c.name, nodes).await;
             let op = match sent {
                 Ok(Some(op)) => op,
                 Ok(None) => {
