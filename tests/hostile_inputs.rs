@@ -228,9 +228,9 @@ fn values_near_f64_max_never_reach_the_policy_as_infinity() {
     let sc = Scenario::build(file).unwrap_or_else(|e| panic!("{e}"));
     // What the simulated Cloud Monitoring hands the policy: 1e308 × 10 nodes overflows, and
     // must arrive as no sample rather than as infinity.
-    use ebbflow::adapters::{MetricQuery, MetricSource as _};
+    use ebbflow::adapters::MetricSource as _;
     let world = ebbflow::sim::model::World::new(&sc.trace, sc.policy.metrics[0].kind, sc.model);
-    let query = MetricQuery::of(&sc.spec.metrics[0], "simulated", "simulated");
+    let query = ebbflow::spec::metric_query(&sc.spec.metrics[0], "simulated", "simulated");
     let series =
         futures::executor::block_on(world.fetch(&query, ebbflow::core::Ts(i64::MIN), ebbflow::core::Ts(i64::MAX)))
             .expect("fetch");

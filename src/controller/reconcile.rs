@@ -270,7 +270,7 @@ impl<B: Backends, S: StatusStore, E: EventSink> Engine<B, S, E> {
         let project = target_project(&sp.spec.target);
         let namespace = sp.namespace().unwrap_or_default();
         let queries: Vec<MetricQuery> =
-            sp.spec.metrics.iter().map(|m| MetricQuery::of(m, project, &namespace)).collect();
+            sp.spec.metrics.iter().map(|m| crate::spec::metric_query(m, project, &namespace)).collect();
         let state = prev.state.clone().unwrap_or_default();
         let rv = sp.resource_version();
         let mut fence = Fence { engine: self, sp, policy: &policy, prev: &prev, meta, rv: rv.as_deref(), wrote: false };

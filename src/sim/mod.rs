@@ -17,7 +17,6 @@ use std::future::Future;
 use std::pin::pin;
 use std::task::{Context, Poll, Waker};
 
-use crate::adapters::MetricQuery;
 use crate::api::{Mode, ScalePolicySpec};
 use crate::core::{MetricKind, Policy, PolicyState, Ts};
 use crate::tick::tick;
@@ -97,7 +96,7 @@ pub fn run_policy_while(sc: &Scenario, mut go_on: impl FnMut(Ts, &[Step]) -> boo
     let metric = &sc.policy.metrics[0];
     let world = model::World::new(&sc.trace, metric.kind, sc.model);
     // The world answers every query from the trace, whatever its source: bound by metric name.
-    let queries = [MetricQuery::of(&sc.spec.metrics[0], "simulated", "simulated")];
+    let queries = [crate::spec::metric_query(&sc.spec.metrics[0], "simulated", "simulated")];
     let gap = sc.gap();
     let mut state = PolicyState::default();
     let mut steps = Vec::with_capacity(sc.evaluations());
