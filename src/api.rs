@@ -17,7 +17,7 @@ use crate::core::state::PolicyState;
 use crate::kinds::TargetKind;
 
 /// A Go-style duration string as Kubernetes CEL's `duration()` accepts it: `"90s"`, `"5m"`, `"1h30m"`.
-pub const DURATION_PATTERN: &str = r"^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$";
+pub const DURATION_PATTERN: &str = crate::core::Dur::PATTERN;
 
 /// Desired autoscaling behaviour for one target.
 #[derive(CustomResource, KubeSchema, Deserialize, Serialize, Clone, Debug, PartialEq)]

@@ -21,7 +21,7 @@ pub struct MonitoringSpec {
     pub filter: String,
     /// Alignment period, at least "60s". Default "60s".
     #[serde(default = "default_alignment_period")]
-    #[schemars(regex(pattern = crate::api::DURATION_PATTERN))]
+    #[schemars(regex(pattern = Dur::PATTERN))]
     #[x_kube(validation = Rule::new("duration(self) >= duration('60s')").message("alignmentPeriod must be at least 60s"))]
     pub alignment_period: String,
     /// Per-series aligner, e.g. ALIGN_MEAN. Default ALIGN_MEAN.
