@@ -318,7 +318,7 @@ mod tests {
                         cross_series_reducer: None,
                         group_by_fields: vec![],
                     }),
-                    kubernetes: None,
+                    ..MetricSourceSpec::default()
                 },
                 role: api::MetricRole::Size,
                 target: 0.6,

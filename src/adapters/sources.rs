@@ -88,7 +88,7 @@ macro_rules! metric_sources {
         /// A metric's source, as it is on the wire: one field per registered source, flattened
         /// into `api::MetricSpec`. Exactly one must be set (a CEL rule on the metric, and
         /// [`MetricSourceSpec::check`]).
-        #[derive(KubeSchema, Deserialize, Serialize, Clone, Debug, PartialEq)]
+        #[derive(KubeSchema, Deserialize, Serialize, Clone, Debug, PartialEq, Default)]
         #[serde(rename_all = "camelCase")]
         pub struct MetricSourceSpec {
             $(
