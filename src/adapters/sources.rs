@@ -27,7 +27,8 @@ pub struct SourceContext<'a> {
     /// The target's project, which Cloud Monitoring queries default to; `None` when the target
     /// kind has none (a workload).
     pub project: Option<&'a str>,
-    /// The policy's namespace, which Kubernetes reads are confined to.
+    /// The policy's namespace, which Kubernetes reads are confined to. Empty when a spec is
+    /// checked on its own (`spec::policy_from_spec`): checks must not depend on it.
     pub namespace: &'a str,
 }
 
