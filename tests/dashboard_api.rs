@@ -90,11 +90,13 @@ fn chart_marks_scale_actions_and_spikes() {
     assert_eq!(data.markers[0].label, "3->7 ScaleOutOnSpike");
     // Load in nodes at the target: 1.2 per node on 3 nodes at 0.5 per node is 7.2 nodes.
     assert!((data.load[0].points[1].1 - 7.2).abs() < 1e-9);
-    let names: Vec<&str> = data.sizes.iter().chain(&data.per_node).map(|s| s.name.as_str()).collect();
+    let names: Vec<&str> = data.sizes.iter().chain(&data.metrics[0].series).map(|s| s.name.as_str()).collect();
     assert_eq!(
         names,
-        ["serving (warmed up)", "desired", "observed (per serving node)", "smoothed (per node, all nodes)", "target"]
+        ["serving (warmed up)", "desired", "observed (per serving node)", "smoothed (per node, all nodes)"]
     );
+    // The target and the limit (1.25 × target without spec.metrics[].headroom.limit).
+    assert_eq!((data.metrics[0].target, data.metrics[0].limit), (Some(0.5), Some(0.625)));
     assert!(data.start_ms < t0().0 && data.end_ms == (t0() + Dur::secs(200)).0, "the data fills the width");
     let single = chart_data(&sp, &points[..1], t0()).expect("chart");
     assert!(single.end_ms - single.start_ms >= Dur::secs(30).0, "one point still gets an axis");

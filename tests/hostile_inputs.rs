@@ -463,7 +463,7 @@ fn rendering_is_total_on_degenerate_traces() {
 
 #[test]
 fn the_chart_renders_any_data() {
-    use ebbflow::chart::{ChartData, Marker, MarkerKind, Series, Style, render_svg};
+    use ebbflow::chart::{ChartData, Marker, MarkerKind, MetricPanel, Series, Style, render_svg};
     let pts = |v: &[(i64, f64)]| v.to_vec();
     // (start, end, points) of the chart.
     type Case = (i64, i64, Vec<(i64, f64)>);
@@ -484,8 +484,7 @@ fn the_chart_renders_any_data() {
             sizes: vec![Series::new("serving", Style::Step, points.clone())],
             markers: vec![Marker { at_ms: points[0].0, kind: MarkerKind::ScaleOut, label: "x".into() }],
             y_label: "nodes".into(),
-            per_node: vec![Series::new("observed", Style::Line, points)],
-            per_node_label: "cpu".into(),
+            metrics: vec![MetricPanel::new("cpu", vec![Series::new("observed", Style::Line, points)])],
         };
         let started = Instant::now();
         let svg = std::panic::catch_unwind(|| render_svg(&data, 800, 400));

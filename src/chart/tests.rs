@@ -4,7 +4,7 @@ use std::io;
 
 use super::layout::build_scene;
 use super::reduce::decimate;
-use super::scene::Prim;
+use super::scene::{Prim, Rect};
 use super::ticks::{
     DAY, HOUR, MINUTE, SECOND, decimals_for, format_full, format_tick, format_value, nice_ticks, time_ticks, utc,
 };
@@ -103,12 +103,14 @@ fn sample(step_ms: i64) -> ChartData {
         sizes: vec![Series::new("serving", Style::Step, serving), Series::new("desired", Style::Dashed, desired)],
         markers,
         y_label: "nodes".to_owned(),
-        per_node: vec![
-            Series::new("observed", Style::Line, observed),
-            Series::new("smoothed", Style::Line, smoothed),
-            Series::new("target", Style::Dashed, target_line),
-        ],
-        per_node_label: "CPU utilization".to_owned(),
+        metrics: vec![MetricPanel::new(
+            "CPU utilization".to_owned(),
+            vec![
+                Series::new("observed", Style::Line, observed),
+                Series::new("smoothed", Style::Line, smoothed),
+                Series::new("target", Style::Dashed, target_line),
+            ],
+        )],
     }
 }
 
@@ -444,4 +446,65 @@ fn render_example() {
         ..data
     };
     write_chart(&dir.join("chart_example_zoom.svg"), &zoom).unwrap();
+}
+
+/// A request count in the thousands next to a CPU utilization: each metric is on its own scale,
+/// so the CPU target and limit lines sit well inside the CPU panel (on one shared 0–15,000 axis
+/// they would lie within a pixel of its floor), and both are named on the chart.
+#[test]
+fn each_metric_has_its_own_scale_with_labelled_target_and_limit() {
+    let start = APR_16_NOON;
+    let pts = |f: &dyn Fn(i64) -> f64| (0..600).map(|i| (start + i * MINUTE, f(i))).collect::<Vec<_>>();
+    let data = ChartData {
+        title: "two metrics".into(),
+        start_ms: start,
+        end_ms: start + 600 * MINUTE,
+        load: vec![Series::new("load", Style::Area, pts(&|i| 3.0 + (i % 7) as f64))],
+        sizes: vec![Series::new("serving", Style::Step, pts(&|_| 6.0))],
+        markers: vec![],
+        y_label: "nodes".into(),
+        metrics: vec![
+            MetricPanel::new(
+                "requests per node",
+                vec![Series::new("observed", Style::Line, pts(&|i| if i == 300 { 15_000.0 } else { 4_000.0 }))],
+            )
+            .with_lines(Some(5_000.0), Some(6_250.0)),
+            MetricPanel::new(
+                "cpu per node",
+                vec![Series::new("observed", Style::Line, pts(&|i| 0.4 + (i % 5) as f64 * 0.1))],
+            )
+            .with_lines(Some(0.6), Some(0.75)),
+        ],
+    };
+    let scene = build_scene(&data, 1100, 700);
+    let line = |tip: &str| -> (f64, Rect) {
+        scene
+            .prims
+            .iter()
+            .find_map(|p| match p {
+                Prim::Stroke { pts, tooltip: Some(t), clip: Some(c), .. } if t == tip => {
+                    Some((pts[0].1, scene.clips[*c]))
+                }
+                _ => None,
+            })
+            .unwrap_or_else(|| panic!("no line {tip}"))
+    };
+    let (target_y, cpu) = line("target 0.6");
+    let (limit_y, cpu_again) = line("limit 0.75");
+    assert_eq!(cpu, cpu_again, "target and limit in the same (cpu) panel");
+    // Readable: well above the panel's floor, inside it, and the limit above the target.
+    assert!(cpu.bottom() - target_y > cpu.h * 0.3, "target at y={target_y} in panel {cpu:?}");
+    assert!(limit_y > cpu.y && limit_y < target_y - 10.0, "limit at y={limit_y}, target at {target_y}");
+    // The request panel has its own lines, in its own rectangle.
+    let (req_target_y, requests) = line("target 5000");
+    assert_ne!(requests, cpu);
+    assert!(requests.bottom() - req_target_y > 10.0, "a 15,000 spike still leaves the 5,000 target readable");
+    let texts: Vec<&str> = scene
+        .prims
+        .iter()
+        .filter_map(|p| if let Prim::Text { text, .. } = p { Some(text.as_str()) } else { None })
+        .collect();
+    for label in ["target 0.6", "limit 0.75", "target 5000", "limit 6250"] {
+        assert!(texts.contains(&label), "no label {label} in {texts:?}");
+    }
 }

@@ -20,7 +20,7 @@ use axum::routing::get;
 use serde::Serialize;
 
 use crate::api::{MetricKind, Mode, ScalePolicy};
-use crate::chart::{ChartData, Marker, MarkerKind, Series, Style};
+use crate::chart::{ChartData, Marker, MarkerKind, MetricPanel, Series, Style};
 use crate::core::{Dur, Ts};
 use crate::readout::{self, PolicyView};
 
@@ -98,6 +98,7 @@ pub fn points(sp: &ScalePolicy, live: &[Point]) -> Vec<Point> {
             reason: resize.map_or_else(String::new, |r| r.reason.clone()),
             from: resize.map_or(0, |r| r.from),
             to: resize.map_or(0, |r| r.to),
+            others: Vec::new(),
         });
     }
     out.extend(live.iter().cloned());
@@ -180,9 +181,9 @@ pub fn chart_data_in(sp: &ScalePolicy, points: &[Point], now: Ts, span: Dur) -> 
     let start = (first_at - Dur((end - first_at).0 / 20)).min(end - MIN_SPAN);
     let metric = sp.spec.metrics.first();
     let kind = metric.map_or(MetricKind::PerNode, |m| m.kind);
-    let name = metric.map_or("metric", |m| m.name.as_str());
     let nan = f64::NAN;
-    let per_node = |v: Option<f64>, n: Option<u32>| -> f64 {
+    // A metric's value per node: a total is spread over the nodes that measured it.
+    let per_node = |kind: MetricKind, v: Option<f64>, n: Option<u32>| -> f64 {
         match (kind, v, n) {
             (MetricKind::PerNode, Some(v), _) => v,
             (MetricKind::Total, Some(v), Some(n)) => v / f64::from(n.max(1)),
@@ -215,7 +216,51 @@ pub fn chart_data_in(sp: &ScalePolicy, points: &[Point], now: Ts, span: Dur) -> 
         }
         spiking = p.spike;
     }
-    let target = last.target.unwrap_or(nan);
+    // One panel per metric, each on its own scale with its target and limit lines.
+    let mut metrics = Vec::new();
+    for (i, m) in sp.spec.metrics.iter().enumerate() {
+        let limit = crate::readout::limit_of(m);
+        let mut v = if i == 0 {
+            vec![
+                Series::new(
+                    "observed (per serving node)",
+                    Style::Line,
+                    series(&|p| per_node(kind, p.observed, serving(p))),
+                ),
+                Series::new(
+                    "smoothed (per node, all nodes)",
+                    Style::Line,
+                    series(&|p| per_node(kind, p.smoothed, p.current)),
+                ),
+            ]
+        } else {
+            fn other<'p>(p: &'p Point, name: &str) -> Option<&'p crate::readout::history::MetricPoint> {
+                p.others.iter().find(|o| o.name == name)
+            }
+            vec![
+                Series::new(
+                    "observed (per serving node)",
+                    Style::Line,
+                    series(&|p| per_node(m.kind, other(p, &m.name).and_then(|o| o.observed), serving(p))),
+                ),
+                Series::new(
+                    "smoothed (per node, all nodes)",
+                    Style::Line,
+                    series(&|p| per_node(m.kind, other(p, &m.name).and_then(|o| o.smoothed), p.current)),
+                ),
+            ]
+        };
+        // Only when noise headroom lowered it at some point: otherwise it is the target line.
+        if i == 0
+            && points
+                .iter()
+                .any(|p| matches!((p.effective_target, p.target), (Some(e), Some(t)) if e < t * (1.0 - 1e-6)))
+        {
+            v.push(Series::new("effective target", Style::Dashed, series(&|p| p.effective_target.unwrap_or(nan))));
+        }
+        let target = if i == 0 { last.target.unwrap_or(m.target) } else { m.target };
+        metrics.push(MetricPanel::new(format!("{} per node", m.name), v).with_lines(Some(target), Some(limit)));
+    }
     Some(ChartData {
         title: format!("{}: {}", key(sp), sp.spec.target.describe()),
         start_ms: start.0,
@@ -227,26 +272,7 @@ pub fn chart_data_in(sp: &ScalePolicy, points: &[Point], now: Ts, span: Dur) -> 
         ],
         markers,
         y_label: "nodes".into(),
-        per_node: {
-            let mut v = vec![
-                Series::new("observed (per serving node)", Style::Line, series(&|p| per_node(p.observed, serving(p)))),
-                Series::new(
-                    "smoothed (per node, all nodes)",
-                    Style::Line,
-                    series(&|p| per_node(p.smoothed, p.current)),
-                ),
-                Series::new("target", Style::Dashed, vec![(start.0, target), (end.0, target)]),
-            ];
-            // Only when noise headroom lowered it at some point: otherwise it is the target line.
-            if points
-                .iter()
-                .any(|p| matches!((p.effective_target, p.target), (Some(e), Some(t)) if e < t * (1.0 - 1e-6)))
-            {
-                v.push(Series::new("effective target", Style::Dashed, series(&|p| p.effective_target.unwrap_or(nan))));
-            }
-            v
-        },
-        per_node_label: format!("{name} per node"),
+        metrics,
     })
 }
 
@@ -324,6 +350,7 @@ pub fn overview(d: &Dashboard, now: Ts) -> Overview {
                         reason: String::new(),
                         from: 0,
                         to: 0,
+                        others: Vec::new(),
                     };
                     let mut c = card(sp, std::slice::from_ref(&stand_in), now);
                     c.points = n;

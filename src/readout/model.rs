@@ -540,7 +540,7 @@ pub fn figures(v: &PolicyView, r: &Row) -> Vec<String> {
     for m in &cells {
         if let Some(e) = m.effective_target.filter(|e| *e < m.target * (1.0 - 1e-6)) {
             let head = spec_metric(&m.name).map(|s| &s.headroom);
-            let limit = head.and_then(|h| h.limit).unwrap_or(m.target * crate::api::DEFAULT_LIMIT_RATIO);
+            let limit = spec_metric(&m.name).map_or(m.target * crate::api::DEFAULT_LIMIT_RATIO, limit_of);
             let q = head.map_or(String::new(), |h| format!("{}% of ", num(h.quantile * 100.0)));
             let noise = m.noise.map_or(String::new(), |n| {
                 format!("single samples scatter ±{}% around the smoothed value, so ", num(n * 100.0))
@@ -643,4 +643,10 @@ mod tests {
             assert_eq!((h.level, h.text.as_str()), (Level::Error, reason));
         }
     }
+}
+
+/// The level single samples of `m` should rarely pass: `headroom.limit`, or the target × the
+/// default limit ratio. The readout's messages and the charts' limit lines both use this.
+pub fn limit_of(m: &crate::api::MetricSpec) -> f64 {
+    m.headroom.limit.unwrap_or(m.target * crate::api::DEFAULT_LIMIT_RATIO)
 }
