@@ -183,8 +183,10 @@ async fn routes_serve_page_json_and_chart() {
     assert!(missing.starts_with("HTTP/1.1 404"), "{missing}");
 }
 
-/// `simulate --html` is one self-contained file: the summary with every baseline, the chart
-/// inline, the scale actions; no scripts and nothing fetched from elsewhere.
+/// `simulate --html` is one self-contained file: the summary with every baseline, the zoomable
+/// chart (its data and script inline), the scale actions; nothing fetched from elsewhere. The
+/// embedded data cover the whole replay, keep its highest sample, and carry the metric's target
+/// and limit.
 #[test]
 fn simulation_report_is_self_contained() {
     let sc = ebbflow::sim::cli::SimulateArgs::default().scenario().expect("embedded default scenario");
@@ -193,10 +195,27 @@ fn simulation_report_is_self_contained() {
     for algorithm in ["hpa", "static-peak", "oracle", "oracle-30"] {
         assert!(html.contains(&format!("<td>{algorithm}</td>")), "{algorithm} row");
     }
-    assert!(html.contains("<svg"), "the chart is inline");
     assert!(html.contains("Elasticity (SPEC Research Group metrics)") && html.contains("θU"), "the scores table");
     assert!(html.contains("Scale actions ("));
-    assert!(!html.contains("<script") && !html.contains("src=\"http") && !html.contains("href=\"http"));
+    assert!(!html.contains(" src=") && !html.contains("href=\"http") && !html.contains("url(http"), "nothing fetched");
+    assert!(
+        html.contains("data-range=\"day\"")
+            && html.contains("data-range=\"week\"")
+            && html.contains("data-range=\"all\"")
+    );
+    let at = html.find("<script type=\"application/json\" id=\"chart-data\">").expect("embedded data") + 48;
+    let end = at + html[at..].find("</script>").expect("end of data");
+    let data: Value = serde_json::from_str(&html[at..end]).expect("the embedded data are JSON");
+    let (start, stop) = sc.trace.span();
+    assert_eq!((data["start"].as_i64(), data["end"].as_i64()), (Some(start.0), Some(stop.0)));
+    let cpu = &data["panels"][1];
+    assert_eq!((cpu["target"].as_f64(), cpu["limit"].as_f64()), (Some(sc.policy.metrics[0].target), Some(sc.limit)));
+    let observed =
+        cpu["series"].as_array().expect("series").iter().find(|s| s["name"] == "observed").expect("observed");
+    let top = observed.get("hi").unwrap_or(&observed["lo"]);
+    let drawn_max = top.as_array().expect("buckets").iter().filter_map(Value::as_f64).fold(f64::MIN, f64::max);
+    let peak = runs[0].steps.iter().map(|s| s.observed).filter(|v| v.is_finite()).fold(f64::MIN, f64::max);
+    assert!((drawn_max - peak).abs() <= 1e-5 * peak.abs(), "highest sample {peak}, embedded {drawn_max}");
 }
 
 /// Every series deploy/grafana/ebbflow.json queries is one the controller exports, so the

@@ -183,6 +183,7 @@ pub fn check_path(path: &Path) -> io::Result<()> {
 }
 
 mod draw;
+pub mod embed;
 mod layout;
 mod marks;
 mod palette;
