@@ -8,6 +8,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 
+use schemars::JsonSchema;
 use serde::Serialize;
 
 use super::PolicyView;
@@ -20,10 +21,11 @@ pub const MAX_POINTS: usize = 720;
 pub const MAX_AGE: Dur = Dur(6 * 3_600_000);
 
 /// One evaluation of one policy, as the chart draws it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Point {
-    /// When the decision was made.
+    /// When the decision was made (RFC 3339).
+    #[schemars(with = "String")]
     pub time: Ts,
     /// Newest raw value of the policy's first metric.
     pub observed: Option<f64>,
@@ -56,7 +58,7 @@ pub struct Point {
 }
 
 /// One more metric of a decision, as [`crate::api::MetricReading`] carries it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct MetricPoint {
     /// The metric's name (spec.metrics[].name).
