@@ -452,7 +452,11 @@ fn rendering_is_total_on_degenerate_traces() {
                 }
                 Ok(Ok(())) => {
                     let html = std::fs::read_to_string(dir.join("r.html")).expect("html");
-                    assert!(html.contains("<svg"), "{name}: the report holds the chart");
+                    let marker = "id=\"chart-data\">";
+                    let at = html.find(marker).expect("the report embeds the chart's data") + marker.len();
+                    let data = &html[at..at + html[at..].find("</script>").expect("end")];
+                    let data: serde_json::Value = serde_json::from_str(data).expect("the chart's data are JSON");
+                    assert!(data["panels"].as_array().is_some_and(|p| p.len() == 2), "{name}: {data}");
                     assert!(std::fs::metadata(dir.join(chart)).expect("chart").len() > 100, "{name}: {chart}");
                 }
             }

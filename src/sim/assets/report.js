@@ -152,7 +152,8 @@
       var step = niceStep((hi - lo) * 1.03 / 4);
       var ylo = Math.floor(lo / step) * step, yhi = Math.ceil(hi * 1.03 / step) * step;
       var yv = function (v) { return bottom - (v - ylo) / (yhi - ylo) * h; };
-      for (var v = ylo; v <= yhi + step / 2; v += step) {
+      // At most a dozen ticks, however degenerate the values (a step of 0 or of Infinity).
+      for (var k = 0, v = ylo; k <= 12 && v <= yhi + step / 2; k++, v += step) {
         var gy = Math.round(yv(v)) + 0.5;
         el('line', { x1: LEFT, x2: W - RIGHT, y1: gy, y2: gy, stroke: '#e6e6e6' }, svg);
         var tl = el('text', { x: LEFT - 6, y: gy + 4, 'text-anchor': 'end', fill: '#555' }, svg);
