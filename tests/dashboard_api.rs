@@ -668,3 +668,41 @@ async fn api_answers_conform_to_the_schema() {
     let null_list = broken(&|v| v["policies"] = Value::Null);
     assert!(!null_list.is_empty());
 }
+
+/// A policy with a CPU metric and a request-count metric: the dashboard chart has a panel for
+/// each, the request count spread over the serving nodes (it is a total) against its own
+/// target and limit, and the CPU target still drawn inside its own panel.
+#[test]
+fn dashboard_chart_has_a_panel_per_metric() {
+    let mut sp: ScalePolicy = serde_json::from_value(json!({
+        "apiVersion": "ebbflow.dev/v1alpha1", "kind": "ScalePolicy",
+        "metadata": {"name": "orders", "namespace": "data"},
+        "spec": {"target": {"bigtableCluster": {"project": "p1", "instance": "i1", "cluster": "c1"}},
+                 "minSize": 3, "maxSize": 12,
+                 "metrics": [{"name": "cpu", "target": 0.5, "query": {"filter": "x"}},
+                             {"name": "requests", "target": 5000, "kind": "total", "query": {"filter": "y"},
+                              "headroom": {"limit": 7000}}]}
+    }))
+    .expect("policy");
+    let h = History::default();
+    for i in 0..10 {
+        let mut st = status(t0() + Dur::secs(60 * i), "WithinTolerance", 3, 3, 0.45, false);
+        st.last_decision.as_mut().expect("decision").metrics.insert(
+            "requests".into(),
+            serde_json::from_value(json!({"raw": 12000.0 + 300.0 * i as f64, "smoothed": 12000.0, "target": 5000.0}))
+                .expect("reading"),
+        );
+        sp.status = Some(st.clone());
+        h.record("data/orders", &sp, &st);
+    }
+    let data = chart_data(&sp, &h.points("data/orders"), t0() + Dur::secs(600)).expect("chart");
+    let panels: Vec<(&str, Option<f64>, Option<f64>)> =
+        data.metrics.iter().map(|m| (m.label.as_str(), m.target, m.limit)).collect();
+    assert_eq!(panels, [("cpu per node", Some(0.5), Some(0.625)), ("requests per node", Some(5000.0), Some(7000.0))]);
+    // 12,000 requests/s over 3 serving nodes is 4,000 per node, on the target's scale.
+    assert_eq!(data.metrics[1].series[0].points[0].1, 4000.0);
+    let svg = ebbflow::chart::render_svg(&data, 1100, 520);
+    for label in [">target 0.5<", ">limit 0.625<", ">target 5000<", ">limit 7000<"] {
+        assert!(svg.contains(label), "no {label} in the chart");
+    }
+}

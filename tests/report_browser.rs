@@ -44,7 +44,7 @@ fn chromium(profile: &Path, extra: &[&str], url: &str) -> std::process::Output {
 /// An attribute of the first element whose opening tag contains `marker`.
 fn attr(dom: &str, marker: &str, name: &str) -> String {
     let at = dom.find(marker).unwrap_or_else(|| panic!("no {marker} in the page"));
-    let tag_start = dom[..at].rfind('<').expect("tag");
+    let tag_start = if marker.starts_with('<') { at } else { dom[..at].rfind('<').expect("tag") };
     let tag = &dom[tag_start..tag_start + dom[tag_start..].find('>').expect("tag end")];
     let key = format!(" {name}=\"");
     let v = tag.find(&key).unwrap_or_else(|| panic!("no {name} in {tag}")) + key.len();
@@ -141,6 +141,16 @@ fn report_zooms_to_a_day_and_keeps_the_peaks() {
         "the CPU target is drawn and named"
     );
     assert!(all_dom.contains(">limit 75<"), "the limit is drawn and named");
+    // On the CPU panel's own scale the target sits well inside the plot, whatever the node
+    // panel above it holds (on one shared axis it would be a line on the floor).
+    let target_y = num(&all_dom, "class=\"target\"", "y1");
+    let clip = &all_dom[all_dom.find("<clipPath id=\"zc1\">").expect("the cpu panel's clip")..];
+    let (top, height) = (num(clip, "<rect", "y"), num(clip, "<rect", "height"));
+    assert!(
+        target_y > top + 10.0 && target_y < top + height - 20.0,
+        "target at y={target_y}, cpu panel from {top} to {}",
+        top + height
+    );
 
     // One day around the peak: the x-range is that day, fewer points are drawn, the peak is there.
     let from = peak_at - DAY / 2;
