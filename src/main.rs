@@ -20,6 +20,8 @@ struct Cli {
 enum Command {
     /// Print the ScalePolicy CustomResourceDefinition as YAML.
     Crd,
+    /// Print the JSON Schema of the dashboard's JSON API (docs/api.schema.json).
+    ApiSchema,
     /// Replay recorded metrics through a policy and compare it with baselines (no cluster, no cloud).
     Simulate(ebbflow::sim::cli::SimulateArgs),
     /// Search a policy's parameters on recorded traces: the Pareto front of cost, overload and
@@ -79,6 +81,10 @@ fn try_main() -> Result<()> {
         Command::Schedules(args) => ebbflow::commands::run_schedules(&args).map_err(anyhow::Error::msg),
         Command::Crd => {
             print!("{}", ebbflow::crd::crd_yaml());
+            Ok(())
+        }
+        Command::ApiSchema => {
+            println!("{}", serde_json::to_string_pretty(&ebbflow::dashboard::api_schema())?);
             Ok(())
         }
         Command::Run(args) => run(args),
