@@ -7,39 +7,17 @@
 //! the real stderr and checks nothing. The page is a local file: nothing is fetched. Screenshots
 //! are left in the target directory to look at.
 
-use std::io::Write;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+mod browser_support;
+
+use std::path::PathBuf;
+use std::process::Command;
 
 use ebbflow::sim::cli::SimulateArgs;
 
-const CHROMIUM: &str = "/usr/bin/chromium";
+/// Virtual time the page's script gets before the DOM is read.
+const BUDGET_MS: u32 = 5000;
 const DAY: i64 = 86_400_000;
 const SCENARIO: &str = "simulations/scenarios/asg-misconfiguration-62d.yaml";
-
-fn chromium(profile: &Path, extra: &[&str], url: &str) -> std::process::Output {
-    Command::new(CHROMIUM)
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--disable-default-apps",
-            "--disable-extensions",
-            "--hide-scrollbars",
-            "--allow-file-access-from-files",
-            "--virtual-time-budget=5000",
-        ])
-        .arg(format!("--user-data-dir={}", profile.display()))
-        .args(extra)
-        .arg(url)
-        .stdin(Stdio::null())
-        .output()
-        .expect("run chromium")
-}
 
 /// An attribute of the first element whose opening tag contains `marker`.
 fn attr(dom: &str, marker: &str, name: &str) -> String {
@@ -82,16 +60,7 @@ fn close(a: f64, b: f64) -> bool {
 
 #[test]
 fn report_zooms_to_a_day_and_keeps_the_peaks() {
-    if !Path::new(CHROMIUM).exists() {
-        assert!(
-            std::env::var_os("EBBFLOW_REQUIRE_BROWSER").is_none(),
-            "EBBFLOW_REQUIRE_BROWSER is set but {CHROMIUM} is missing: apt-get install -y chromium"
-        );
-        let _ = writeln!(
-            std::io::stderr(),
-            "\n*** SKIP report_zooms_to_a_day_and_keeps_the_peaks: {CHROMIUM} not found; \
-             NOTHING WAS CHECKED (apt-get install -y chromium; .ci/run sets EBBFLOW_REQUIRE_BROWSER=1 to make this fail) ***\n"
-        );
+    if !browser_support::available("report_zooms_to_a_day_and_keeps_the_peaks") {
         return;
     }
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("report-browser-{}", std::process::id()));
@@ -121,7 +90,7 @@ fn report_zooms_to_a_day_and_keeps_the_peaks() {
     let profile = dir.join("chromium-profile");
     let url = |hash: &str| format!("file://{}#{hash}", report.display());
     let open = |hash: &str| -> String {
-        let out = chromium(&profile, &["--dump-dom"], &url(hash));
+        let out = browser_support::chromium(&profile, BUDGET_MS, &["--dump-dom"], &url(hash));
         let dom = String::from_utf8_lossy(&out.stdout).into_owned();
         assert!(
             dom.contains("id=\"zoom-chart\""),
@@ -187,8 +156,12 @@ fn report_zooms_to_a_day_and_keeps_the_peaks() {
         [("report-all.png", "range=all".to_string()), ("report-day.png", format!("range=day&from={from}"))]
     {
         let shot = dir.join(name);
-        let out =
-            chromium(&profile, &[&format!("--screenshot={}", shot.display()), "--window-size=1280,1700"], &url(&hash));
+        let out = browser_support::chromium(
+            &profile,
+            BUDGET_MS,
+            &[&format!("--screenshot={}", shot.display()), "--window-size=1280,1700"],
+            &url(&hash),
+        );
         assert!(shot.exists(), "no screenshot: {}", String::from_utf8_lossy(&out.stderr));
         eprintln!("screenshot: {}", shot.display());
     }

@@ -1,36 +1,8 @@
 use super::*;
-use crate::api::{OverrideSpec, ScalePolicySpec, ScheduleSpec, WorkloadRef};
+use crate::api::OverrideSpec;
 use crate::core::Ts;
+use crate::known::tests::{schedule, spec};
 use crate::spec::policy_from_spec;
-
-fn spec() -> ScalePolicySpec {
-    let yaml = r#"
-target: {workload: {apiVersion: apps/v1, kind: Deployment, name: web}}
-minSize: 2
-maxSize: 30
-metrics: [{name: cpu, target: 0.6, query: {project: p, filter: 'metric.type="x"'}}]
-"#;
-    let mut s: ScalePolicySpec = serde_saphyr::from_str(yaml).expect("spec");
-    s.target = crate::api::TargetRef::Workload(WorkloadRef {
-        api_version: "apps/v1".into(),
-        kind: "Deployment".into(),
-        name: "web".into(),
-    });
-    s
-}
-
-fn schedule(name: &str) -> ScheduleSpec {
-    ScheduleSpec {
-        name: name.into(),
-        cron: Some("0 20 * * FRI".into()),
-        time_zone: Some("Europe/London".into()),
-        start: None,
-        duration: "2h".into(),
-        min_size: Some(10),
-        max_size: None,
-        lead_time: None,
-    }
-}
 
 fn campaign(until: &str, min: Option<u32>) -> NewOverride {
     NewOverride {

@@ -214,4 +214,4 @@ pub fn summary(active: &[ActiveStatus]) -> Option<String> {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -2,7 +2,8 @@ use super::*;
 use crate::api::{OverrideSpec, ScheduleSpec, WorkloadRef};
 use crate::spec::policy_from_spec;
 
-fn spec() -> ScalePolicySpec {
+/// A valid spec to edit (shared with the override commands' tests).
+pub(crate) fn spec() -> ScalePolicySpec {
     let yaml = r#"
 target: {workload: {apiVersion: apps/v1, kind: Deployment, name: web}}
 minSize: 2
@@ -18,7 +19,8 @@ metrics: [{name: cpu, target: 0.6, query: {project: p, filter: 'metric.type="x"'
     s
 }
 
-fn schedule(name: &str) -> ScheduleSpec {
+/// A weekly schedule raising the minimum to 10 for two hours.
+pub(crate) fn schedule(name: &str) -> ScheduleSpec {
     ScheduleSpec {
         name: name.into(),
         cron: Some("0 20 * * FRI".into()),

@@ -36,6 +36,7 @@ pub struct Run {
 }
 
 /// Run a future that never waits (the simulator's adapters answer at once).
+#[cfg(test)]
 pub(crate) fn run_now<F: Future>(f: F) -> F::Output {
     run_pinned(pin!(f))
 }
@@ -112,7 +113,8 @@ pub fn run_policy_while(sc: &Scenario, mut go_on: impl FnMut(Ts, &[Step]) -> boo
         world.advance(now);
         // The state moves into the tick rather than being copied per sample (a copy is a dozen
         // allocations, a third of a replay's time).
-        let report = match run_pinned(pin!(tick(&sc.policy, &queries, std::mem::take(&mut state), &world, &world, now))) {
+        let report = match run_pinned(pin!(tick(&sc.policy, &queries, std::mem::take(&mut state), &world, &world, now)))
+        {
             Ok(r) => r,
             // The simulated target never fails (it has no network and answers every call); were
             // it ever to, the policy would start over as after a lost status, and the replay go on.
