@@ -194,9 +194,15 @@ impl Plan {
         self.members.iter().map(|m| (m.name.clone(), m.decision.state.clone())).collect()
     }
 
+    /// The member whose decision speaks for the instance: of the members that resize, the one
+    /// applied the largest size; if none resizes, the one applied the largest size.
+    pub fn driver(&self) -> Option<&MemberTick> {
+        self.members.iter().max_by_key(|m| (m.decision.is_resize(), m.decision.desired))
+    }
+
     /// The instance as one target, for status, Events and metrics: the largest member's size,
-    /// the decision of the member applied the largest size (its state shown as the policy's),
-    /// the members' outcomes folded (a failure first).
+    /// the [`Plan::driver`]'s decision (its state shown as the policy's), the largest applied
+    /// size as the one asked for, the members' outcomes folded (a failure first).
     pub fn summary(&self) -> TickReport {
         let size = self.members.iter().map(|m| m.observation.size).max().unwrap_or(0);
         let observation = TargetObservation {
@@ -215,15 +221,8 @@ impl Plan {
                 })
                 .collect(),
         };
-        // The member whose applied size is the largest drives; among equals, one that resizes.
-        let drive = self
-            .members
-            .iter()
-            .max_by_key(|m| (m.decision.desired, m.decision.is_resize()))
-            .map(|m| m.decision.clone());
-        let mut decision = drive.unwrap_or_else(|| decide_nothing(size));
-        decision.current = size;
-        decision.desired = self.members.iter().map(|m| m.decision.desired).max().unwrap_or(size);
+        let decision = self.driver().map_or_else(|| decide_nothing(size), |m| m.decision.clone());
+        let applied = self.members.iter().map(|m| m.decision.desired).max().unwrap_or(size);
         let named = |name: &str, e: &AdapterError| {
             let mut e = e.clone();
             e.message = format!("cluster {name}: {}", e.message);
@@ -252,12 +251,12 @@ impl Plan {
                 })
                 .collect();
             Actuation::Started {
-                to: decision.desired,
+                to: applied,
                 operation: (!ops.is_empty()).then(|| ops.join(", ")),
                 done: started.iter().all(|m| matches!(m.actuation, Actuation::Started { done: true, .. })),
             }
         } else if self.members.iter().any(|m| matches!(m.actuation, Actuation::DryRun { .. })) {
-            Actuation::DryRun { to: decision.desired }
+            Actuation::DryRun { to: applied }
         } else {
             Actuation::None
         };

@@ -404,6 +404,8 @@ async fn per_cluster_a_hot_cluster_grows_alone_and_the_cool_ones_keep_the_floor_
     let text = ebbflow::readout::explain(&view, start() + Dur::mins(240), ebbflow::readout::Paint(false));
     let c2 = text.lines().find(|l| l.contains(" c2 ")).unwrap_or_default().to_string();
     assert!(c2.contains(&format!("own {}, applied {}", m[1].1, m[1].2)), "{text}");
+    // The policy's last decision is one cluster's, and says which.
+    assert!(status["lastDecision"]["message"].as_str().is_some_and(|m| m.starts_with("cluster c")), "{status}");
     // The dashboard's "why" list says the same per cluster.
     let why = ebbflow::readout::why(&view, start() + Dur::mins(240));
     assert!(why.iter().any(|l| l.starts_with("cluster c3 at ") && l.contains("applied")), "{why:?}");
@@ -496,4 +498,41 @@ fn a_per_cluster_floor_outside_zero_to_one_is_refused_naming_the_field() {
     let err = ebbflow::spec::policy_from_spec(&sp.spec).expect_err("refused").to_string();
     assert!(err.contains("spec.target.bigtableInstance.perClusterFloor"), "{err}");
     assert!(err.contains("at most 1") && err.contains("got 1.5"), "{err}");
+}
+
+/// Per-cluster writes: one cluster at a time, each its own operation; a busy cluster holds only
+/// itself; built-in autoscaling on any selected cluster refuses every write.
+#[tokio::test]
+async fn per_cluster_writes_go_to_one_cluster_each() {
+    let (fake, cfg) = fake_instance(3).await;
+    fake.set_polls_to_finish(2);
+    let c2: BigtableClusterRef =
+        serde_json::from_value(serde_json::json!({"project": "p1", "instance": "i1", "cluster": "c2"})).expect("ref");
+    let other = BigtableCluster::connect(&cfg, &c2).await.expect("client");
+    other.resize(4).await.expect("someone resizes c2");
+    let target = BigtableInstance::connect(&cfg, &instance(&[])).await.expect("client");
+    let members = target.observe_members().await.expect("members");
+    let seen: Vec<(&str, u32, bool, &str)> =
+        members.iter().map(|m| (m.name.as_str(), m.observation.size, m.observation.busy, m.filter.as_str())).collect();
+    assert_eq!(
+        seen,
+        [
+            ("c1", 3, false, r#"resource.labels.cluster="c1""#),
+            ("c2", 3, true, r#"resource.labels.cluster="c2""#),
+            ("c3", 3, false, r#"resource.labels.cluster="c3""#)
+        ]
+    );
+    let ebbflow::adapters::FloorMetric::Storage { query, .. } = &members[2].observation.floor else { panic!("floor") };
+    assert!(query.monitoring().expect("monitoring").filter.ends_with(r#"one_of("c3")"#), "its own storage");
+    fake.clear_log();
+    let ResizeStarted::Operation(op) = target.resize_member("c1", 5).await.expect("c1") else { panic!("an operation") };
+    assert!(op.contains("/clusters/c1/"), "{op}");
+    let e = target.resize_member("c2", 5).await.expect_err("c2 is busy");
+    assert_eq!(e.kind, ErrorKind::Busy);
+    assert_eq!(writes(&fake), [("c1".to_string(), 5)], "one write, to c1 only");
+    fake.set_bigtable_autoscaling(&full("c3"), true);
+    let e = target.resize_member("c1", 6).await.expect_err("refused");
+    assert_eq!(e.kind, ErrorKind::Refused);
+    assert!(e.message.contains("cluster c3"), "{}", e.message);
+    assert_eq!(writes(&fake).len(), 1, "nothing written after the refusal");
 }

@@ -52,6 +52,21 @@ pub fn member_status(policy: &Policy, plan: &Plan, states: &[(String, PolicyStat
         .collect()
 }
 
+/// The last decision is one cluster's: say which.
+fn name_the_cluster(s: &mut ScalePolicyStatus, cluster: &str) {
+    let named = |d: &mut crate::api::DecisionRecord| {
+        if !cluster.is_empty() && !d.message.starts_with("cluster ") {
+            d.message = format!("cluster {cluster}: {}", d.message);
+        }
+    };
+    if let Some(d) = s.last_decision.as_mut() {
+        named(d);
+    }
+    if let Some(d) = s.recent_decisions.last_mut() {
+        named(d);
+    }
+}
+
 impl<B: Backends, S: StatusStore, E: EventSink> Engine<B, S, E> {
     /// [`Engine::evaluate`] for a target sized per member, after the checks every policy passes.
     #[allow(clippy::too_many_arguments)]
@@ -85,13 +100,10 @@ impl<B: Backends, S: StatusStore, E: EventSink> Engine<B, S, E> {
             }
             let intents = planned.intents(policy, now);
             let summary = planned.summary();
-            let driver = intents
-                .iter()
-                .zip(&planned.members)
-                .max_by_key(|(_, m)| (m.decision.desired, m.decision.is_resize()))
-                .map(|((_, s), _)| s.clone())
-                .unwrap_or_default();
-            let mut intent = status::intent(prev, policy, &summary.decision, &driver, meta);
+            let driver = planned.driver().map(|m| m.name.clone()).unwrap_or_default();
+            let state = intents.iter().find(|(n, _)| *n == driver).map(|(_, s)| s.clone()).unwrap_or_default();
+            let mut intent = status::intent(prev, policy, &summary.decision, &state, meta);
+            name_the_cluster(&mut intent, &driver);
             intent.members = member_status(policy, &planned, &intents);
             if let Err(e) = self.write(sp, &intent, rv.as_deref()).await {
                 let label = if e == StoreError::Conflict { "StatusConflict" } else { "StatusWriteFailed" };
@@ -111,6 +123,7 @@ impl<B: Backends, S: StatusStore, E: EventSink> Engine<B, S, E> {
             tracing::warn!(fields = ?report.clock_skew, now = %now, "stored state had timestamps in the future (clock skew?); clamped them to now");
         }
         let mut status = status::from_report(prev, policy, &report, meta);
+        name_the_cluster(&mut status, &planned.driver().map(|m| m.name.clone()).unwrap_or_default());
         status.members = member_status(policy, &planned, &planned.states());
         // After an intent write the resourceVersion moved: the outcome must be recorded anyway.
         self.write(sp, &status, if sends { None } else { rv.as_deref() }).await?;
