@@ -413,15 +413,18 @@ async fn per_cluster_a_hot_cluster_grows_alone_and_the_cool_ones_keep_the_floor_
 
 #[tokio::test]
 async fn per_cluster_a_cold_restart_keeps_each_clusters_cooldown() {
-    // c1 is hot for an hour, then cools: its scale-in waits for the cooldown from its own last
-    // resize, also across a restart that keeps only the state file.
-    fn hot_then_cool(c: &str, t: Ts) -> f64 {
+    // c1 is hot for 50 minutes, c2 for half an hour later on: each grows on its own, at its own
+    // time, then cools. Each cluster's scale-in waits for the cooldown from its own last resize,
+    // also across a restart that keeps only the state file.
+    fn two_waves(c: &str, t: Ts) -> f64 {
+        let m = (t - start()).0 / 60_000;
         match c {
-            "c1" if t < start() + Dur::mins(50) => 4.5,
+            "c1" if m < 50 => 4.5,
+            "c2" if (60..90).contains(&m) => 3.6,
             _ => 0.3,
         }
     }
-    let (fake, cfg, now, clock) = per_cluster_world(2, hot_then_cool).await;
+    let (fake, cfg, now, clock) = per_cluster_world(2, two_waves).await;
     let sp = per_cluster_policy();
     let k = key(&sp);
     let dir = std::env::temp_dir().join(format!("ebbflow-bigtable-per-cluster-restart-{}", std::process::id()));
@@ -432,27 +435,22 @@ async fn per_cluster_a_cold_restart_keeps_each_clusters_cooldown() {
     let store = FileStore::open(&path, vec![sp.clone()]).expect("store");
     let engine = Engine::new(backends, store, LogEvents, Leadership::always(), Arc::new(Metrics::default()))
         .with_clock(clock.clone());
-    let mut minute = 0;
-    // Until c1's scale-out has finished, and a little more.
-    let mut last_resize = None;
-    while minute < 120 {
-        now.store((start() + Dur::mins(minute)).0, Ordering::SeqCst);
+    let tick = |minute: i64| now.store((start() + Dur::mins(minute)).0, Ordering::SeqCst);
+    for minute in 0..85 {
+        tick(minute);
         let sp = Arc::new(engine.store.current(&k).expect("policy"));
         engine.evaluate(sp.clone(), std::slice::from_ref(&sp)).await.expect("evaluate");
-        minute += 1;
-        let status = serde_json::to_value(engine.store.current(&k).expect("policy").status).expect("status");
-        let c1 = &status["members"][0]["coreState"];
-        if let Some(t) = c1["lastResizeAt"].as_str().filter(|_| c1["inFlight"].is_null()) {
-            last_resize = Some(Ts::parse_rfc3339(t).expect("time"));
-            if minute > 55 {
-                break;
-            }
-        }
     }
-    let last_resize = last_resize.expect("c1 scaled out and finished");
     let before = serde_json::to_value(engine.store.current(&k).expect("policy").status).expect("status");
     engine.store.flush().await.expect("flush");
     drop(engine);
+    let last = |i: usize| {
+        let s = &before["members"][i]["coreState"];
+        assert!(s["inFlight"].is_null(), "cluster {i} settled before the restart: {before}");
+        Ts::parse_rfc3339(s["lastResizeAt"].as_str().expect("resized")).expect("time")
+    };
+    let (c1_last, c2_last) = (last(0), last(1));
+    assert!(c2_last - c1_last >= Dur::mins(20), "two clusters, two cooldowns: {c1_last} {c2_last}");
 
     // Cold restart: a new engine, the state file its only memory.
     let backends = ProdBackends::with_gcp(None, cfg).await;
@@ -467,26 +465,32 @@ async fn per_cluster_a_cold_restart_keeps_each_clusters_cooldown() {
             assert_eq!(b, r, "cluster {i}'s {field}");
         }
     }
-    assert!(!before["members"][0]["coreState"]["lastResizeAt"].is_null(), "{before}");
     fake.clear_log();
-    let grown = fake.bigtable_nodes(&full("c1")).unwrap_or(0);
-    let mut first_scale_in = None;
-    while minute < 4 * 60 {
-        now.store((start() + Dur::mins(minute)).0, Ordering::SeqCst);
+    let grown = |c: &str| fake.bigtable_nodes(&full(c)).unwrap_or(0);
+    let (c1_grown, c2_grown) = (grown("c1"), grown("c2"));
+    let (mut c1_in, mut c2_in) = (None, None);
+    for minute in 85..5 * 60 {
+        tick(minute);
         let sp = Arc::new(engine.store.current(&k).expect("policy"));
         engine.evaluate(sp.clone(), std::slice::from_ref(&sp)).await.expect("evaluate");
-        if first_scale_in.is_none() && writes(&fake).iter().any(|(c, n)| c == "c1" && *n < grown) {
-            first_scale_in = Some(start() + Dur::mins(minute));
+        let w = writes(&fake);
+        let at = start() + Dur::mins(minute);
+        if c1_in.is_none() && w.iter().any(|(c, n)| c == "c1" && *n < c1_grown) {
+            c1_in = Some(at);
         }
-        minute += 1;
+        if c2_in.is_none() && w.iter().any(|(c, n)| c == "c2" && *n < c2_grown) {
+            c2_in = Some(at);
+        }
     }
     drop(engine);
     let _ = std::fs::remove_dir_all(&dir);
-    let first = first_scale_in.expect("c1 scales in once its cooldown is over");
-    // The cooldown (60m) and the warm-up after a scale-out (20m + the 5m window) count from c1's
-    // own last resize, which only the stored state knows: a fresh state would scale in 15
-    // minutes (one stabilization window) after the restart.
-    assert!(first >= last_resize + Dur::mins(60), "c1 scaled in at {first}, its resize finished at {last_resize}");
+    // The cooldown (60m) counts from each cluster's own last resize, which only its own stored
+    // state knows: a fresh state would scale in one stabilization window (20m) after the
+    // restart, and c1's state would let c2 go 20 minutes early.
+    let c1_in = c1_in.expect("c1 scales in once its cooldown is over");
+    let c2_in = c2_in.expect("c2 scales in once its cooldown is over");
+    assert!(c1_in >= c1_last + Dur::mins(60), "c1 scaled in at {c1_in}, its resize finished at {c1_last}");
+    assert!(c2_in >= c2_last + Dur::mins(60), "c2 scaled in at {c2_in}, its resize finished at {c2_last}");
 }
 
 #[test]
