@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The module dependency graph, from the source: which module names which (`crate::x` paths and
-# `ebbflow_core` in code; comments, doc links and the files' test modules left out). Prints Markdown: the rooms (top-level
+# `ebbflow_core` in code; comments, doc links and the files' test modules, inline or a tests.rs, left out). Prints Markdown: the rooms (top-level
 # modules) with what each imports, the file-level edges, and every pair of rooms that import each
 # other. Used to write docs/architecture.md; rerun after moving code:
 #
@@ -48,7 +48,7 @@ edges() {
         fi
         [ "$to" = "$from" ] || printf '%s %s\n' "$from" "$to"
       done
-  done < <(find src crates/ebbflow-core/src -name '*.rs' -not -path '*/tests/*' | sort)
+  done < <(find src crates/ebbflow-core/src -name '*.rs' -not -path '*/tests/*' -not -name tests.rs | sort)
 }
 
 room() { printf '%s\n' "${1%%/*}"; }
@@ -72,6 +72,11 @@ cycles=$(echo "$rooms" | while read -r a b; do
   if echo "$rooms" | grep -qx "$b $a" && [[ $a < $b ]]; then echo "- $a <-> $b"; fi
 done)
 echo "${cycles:-none}"
+echo
+echo "### Loops of rooms, of any length (tsort)"
+echo
+loops=$(echo "$rooms" | tsort 2>&1 >/dev/null | sed -n 's/^tsort: //p' | grep -v 'input contains a loop' | paste -sd' ' - || true)
+echo "${loops:-none}"
 echo
 echo "### Files: every edge that leaves a file"
 echo

@@ -10,11 +10,14 @@ use std::collections::BTreeMap;
 use kube::{CustomResource, KubeSchema};
 use serde::{Deserialize, Serialize};
 
+pub use crate::adapters::kubernetes::{FieldQuery, KubernetesQuery, PodPhase, PodsQuery, ReplicaCount, ReplicasQuery};
+pub use crate::adapters::monitoring::MonitoringSpec;
+pub use crate::adapters::sources::MetricSourceSpec;
 use crate::core::state::PolicyState;
 use crate::kinds::TargetKind;
 
 /// A Go-style duration string as Kubernetes CEL's `duration()` accepts it: `"90s"`, `"5m"`, `"1h30m"`.
-pub const DURATION_PATTERN: &str = r"^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$";
+pub const DURATION_PATTERN: &str = crate::core::Dur::PATTERN;
 
 /// Desired autoscaling behaviour for one target.
 #[derive(CustomResource, KubeSchema, Deserialize, Serialize, Clone, Debug, PartialEq)]
@@ -412,20 +415,15 @@ pub struct WorkloadRef {
 /// One metric that drives the size.
 #[derive(KubeSchema, Deserialize, Serialize, Clone, Debug, PartialEq)]
 #[serde(rename_all = "camelCase")]
-#[x_kube(validation = Rule::new("[has(self.query), has(self.kubernetes)].filter(x, x).size() == 1").message("set exactly one of query (Cloud Monitoring) or kubernetes"))]
+#[x_kube(validation = Rule::new(MetricSourceSpec::one_of_rule()).message(MetricSourceSpec::one_of_message().as_str()))]
 pub struct MetricSpec {
     /// Short name used in status, events and the dashboard, e.g. "cpu".
     #[schemars(length(min = 1, max = 63))]
     pub name: String,
-    /// The Cloud Monitoring query that returns exactly one time series. Set this or `kubernetes`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub query: Option<MonitoringQuery>,
-    /// A number Kubernetes knows, read through a watch (no polling) in the policy's namespace:
-    /// a workload's replicas, a count of Pods, or a number at a path of an object. Set this or
-    /// `query`. Usually a `total` metric, e.g. one node per 8 subscriber pods.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[x_kube(validation = Rule::new("[has(self.replicas), has(self.pods), has(self.field)].filter(x, x).size() == 1").message("set exactly one of kubernetes.replicas, kubernetes.pods or kubernetes.field"))]
-    pub kubernetes: Option<KubernetesQuery>,
+    /// Where the metric is read: one field per registered source (`query`, `kubernetes`), see
+    /// [`crate::adapters::sources`].
+    #[serde(flatten)]
+    pub source: MetricSourceSpec,
     /// size (default): the metric sizes the target. guard: it never asks for more nodes, but
     /// while its value (the newest sample or the smoothed value, whichever is higher) is above
     /// `target`, scale-in is blocked (reason GuardMetricHigh), e.g. the hottest node's CPU.
@@ -512,113 +510,6 @@ impl MetricRole {
     }
 }
 
-/// A number read from Kubernetes in the policy's namespace. Exactly one variant.
-#[derive(schemars::JsonSchema, Deserialize, Serialize, Clone, Debug, PartialEq, Eq, Hash)]
-#[serde(rename_all = "camelCase")]
-pub enum KubernetesQuery {
-    /// The replicas of a workload (Deployment, StatefulSet, ...).
-    Replicas(ReplicasQuery),
-    /// The number of Pods matching a label selector, in the given phases.
-    Pods(PodsQuery),
-    /// A number at a dotted path of one object, e.g. `status.replicas`.
-    Field(FieldQuery),
-}
-
-/// The replicas of a workload in the policy's namespace.
-#[derive(KubeSchema, Deserialize, Serialize, Clone, Debug, PartialEq, Eq, Hash)]
-#[serde(rename_all = "camelCase")]
-pub struct ReplicasQuery {
-    /// API version of the workload, e.g. "apps/v1".
-    #[schemars(length(min = 1))]
-    pub api_version: String,
-    /// Kind of the workload, e.g. "Deployment".
-    #[schemars(length(min = 1))]
-    pub kind: String,
-    /// Name of the workload.
-    #[schemars(length(min = 1))]
-    pub name: String,
-    /// desired: `spec.replicas` (what the workload was asked for, which leads the load); ready:
-    /// `status.readyReplicas`. Default desired.
-    #[serde(default)]
-    pub count: ReplicaCount,
-}
-
-/// Which replica count of a workload.
-#[derive(schemars::JsonSchema, Deserialize, Serialize, Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
-#[serde(rename_all = "camelCase")]
-pub enum ReplicaCount {
-    /// `spec.replicas`.
-    #[default]
-    Desired,
-    /// `status.readyReplicas` (absent means 0: Kubernetes leaves zero counts out).
-    Ready,
-}
-
-/// Pods in the policy's namespace matching a label selector.
-#[derive(KubeSchema, Deserialize, Serialize, Clone, Debug, PartialEq, Eq, Hash)]
-#[serde(rename_all = "camelCase")]
-pub struct PodsQuery {
-    /// Labels the Pods must all carry, e.g. {app: subscriber}. At least one.
-    #[schemars(length(min = 1))]
-    pub match_labels: BTreeMap<String, String>,
-    /// Phases counted. Default [Running].
-    #[serde(default = "default_phases")]
-    #[schemars(length(min = 1))]
-    pub phases: Vec<PodPhase>,
-}
-
-fn default_phases() -> Vec<PodPhase> {
-    vec![PodPhase::Running]
-}
-
-/// A Pod phase.
-#[derive(schemars::JsonSchema, Deserialize, Serialize, Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum PodPhase {
-    /// Accepted, not all containers running yet (scheduling, pulling images).
-    Pending,
-    /// Bound to a node, containers running.
-    Running,
-    /// All containers terminated successfully.
-    Succeeded,
-    /// All containers terminated, at least one in failure.
-    Failed,
-    /// The state could not be obtained.
-    Unknown,
-}
-
-impl PodPhase {
-    /// The phase as Kubernetes writes it in `status.phase`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            PodPhase::Pending => "Pending",
-            PodPhase::Running => "Running",
-            PodPhase::Succeeded => "Succeeded",
-            PodPhase::Failed => "Failed",
-            PodPhase::Unknown => "Unknown",
-        }
-    }
-}
-
-/// A number at a dotted path of one object in the policy's namespace.
-#[derive(KubeSchema, Deserialize, Serialize, Clone, Debug, PartialEq, Eq, Hash)]
-#[serde(rename_all = "camelCase")]
-pub struct FieldQuery {
-    /// API version of the object, e.g. "apps/v1" or "v1".
-    #[schemars(length(min = 1))]
-    pub api_version: String,
-    /// Kind of the object, e.g. "Deployment".
-    #[schemars(length(min = 1))]
-    pub kind: String,
-    /// Name of the object.
-    #[schemars(length(min = 1))]
-    pub name: String,
-    /// Dotted path to a number (or a string holding one), e.g. `status.replicas` or
-    /// `status.conditions.0.observedGeneration`; a leading `.` or `$.` is allowed. A path that
-    /// is absent is missing data, never zero.
-    #[schemars(length(min = 1))]
-    pub path: String,
-}
-
 /// Whether a metric is a per-node average or a total spread over the nodes.
 #[derive(schemars::JsonSchema, Deserialize, Serialize, Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[serde(rename_all = "camelCase")]
@@ -628,41 +519,6 @@ pub enum MetricKind {
     PerNode,
     /// Total over the target, divided across its nodes, e.g. requests per second.
     Total,
-}
-
-/// A Cloud Monitoring `projects.timeSeries.list` query.
-#[derive(KubeSchema, Deserialize, Serialize, Clone, Debug, PartialEq, Eq, Hash)]
-#[serde(rename_all = "camelCase")]
-pub struct MonitoringQuery {
-    /// Project to query; defaults to the target's project (required for a workload target).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub project: Option<String>,
-    /// Monitoring filter, e.g. `metric.type="bigtable.googleapis.com/cluster/cpu_load" AND resource.labels.cluster="c1"`.
-    #[schemars(length(min = 1))]
-    pub filter: String,
-    /// Alignment period, at least "60s". Default "60s".
-    #[serde(default = "default_alignment_period")]
-    #[schemars(regex(pattern = DURATION_PATTERN))]
-    #[x_kube(validation = Rule::new("duration(self) >= duration('60s')").message("alignmentPeriod must be at least 60s"))]
-    pub alignment_period: String,
-    /// Per-series aligner, e.g. ALIGN_MEAN. Default ALIGN_MEAN.
-    #[serde(default = "default_aligner")]
-    #[schemars(regex(pattern = "^ALIGN_[A-Z0-9_]+$"))]
-    pub per_series_aligner: String,
-    /// Cross-series reducer, e.g. REDUCE_MEAN. Optional.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(regex(pattern = "^REDUCE_[A-Z0-9_]+$"))]
-    pub cross_series_reducer: Option<String>,
-    /// Fields to group by when reducing, e.g. ["resource.labels.cluster"].
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub group_by_fields: Vec<String>,
-}
-
-fn default_alignment_period() -> String {
-    "60s".to_string()
-}
-fn default_aligner() -> String {
-    "ALIGN_MEAN".to_string()
 }
 
 /// Smoothing of the raw samples.

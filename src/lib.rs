@@ -6,7 +6,8 @@
 //! - [`spec`]: spec → policy: the field checks and the conversion into the core's domain types.
 //! - [`adapters`]: the ports every backend implements (`MetricSource`, `ScaleTarget`).
 //! - [`kinds`]: one descriptor per target kind (identity, project, warm-up, checks, adapter).
-//! - [`known`]: schedules and overrides: spec checks, status entries, the edits behind `ebbflow override`.
+//! - [`known`]: schedules and overrides: spec checks and conversion, status entries.
+//! - [`commands`]: `ebbflow override`, `pause`, `resume`, `schedules` (also `kubectl ebbflow`).
 //! - [`tick`]: gather → decide → actuate, shared by the controller and the simulator.
 //! - [`members`]: the same per member of a target sized each on its own (a replicated Bigtable
 //!   instance in `perCluster` mode), with the floor at a fraction of the largest.
@@ -25,6 +26,7 @@ pub mod adapters;
 pub mod api;
 pub mod chart;
 pub mod clock;
+pub mod commands;
 pub mod controller;
 /// The decision core, its own crate (`ebbflow-core`) so the compiler keeps it pure; re-exported
 /// here so `ebbflow::core::...` paths keep working.

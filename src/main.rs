@@ -13,13 +13,15 @@ struct Cli {
     #[command(subcommand)]
     command: Command,
     #[command(flatten)]
-    kube: ebbflow::known::cli::KubeFlags,
+    kube: ebbflow::commands::KubeFlags,
 }
 
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Print the ScalePolicy CustomResourceDefinition as YAML.
     Crd,
+    /// Print the JSON Schema of the dashboard's JSON API (docs/api.schema.json).
+    ApiSchema,
     /// Replay recorded metrics through a policy and compare it with baselines (no cluster, no cloud).
     Simulate(ebbflow::sim::cli::SimulateArgs),
     /// Search a policy's parameters on recorded traces: the Pareto front of cost, overload and
@@ -32,13 +34,13 @@ enum Command {
     /// Show what every policy is doing and why (from the cluster, or --state FILE in standalone mode).
     Status(ebbflow::readout::cli::StatusArgs),
     /// Set a policy's minimum and/or maximum until an expiry (stored in spec.overrides).
-    Override(ebbflow::known::cli::OverrideArgs),
+    Override(ebbflow::commands::OverrideArgs),
     /// Pause scale-in, scale-out or both until an expiry (stored in spec.overrides).
-    Pause(ebbflow::known::cli::PauseArgs),
+    Pause(ebbflow::commands::PauseArgs),
     /// End a policy's overrides and pauses before their expiry.
-    Resume(ebbflow::known::cli::ResumeArgs),
+    Resume(ebbflow::commands::ResumeArgs),
     /// Show a policy's next schedule windows (in their time zone and UTC) and its overrides.
-    Schedules(ebbflow::known::cli::SchedulesArgs),
+    Schedules(ebbflow::commands::SchedulesArgs),
     /// Check ScalePolicy files and report every problem with its field.
     Validate {
         /// ScalePolicy YAML files.
@@ -65,20 +67,24 @@ fn main() -> ExitCode {
 fn try_main() -> Result<()> {
     use clap::{CommandFactory, FromArgMatches};
     // Installed as `kubectl-ebbflow`, the same binary is the kubectl plugin `kubectl ebbflow`.
-    let plugin = std::env::args_os().next().is_some_and(|a| ebbflow::known::cli::invoked_as_plugin(&a));
+    let plugin = std::env::args_os().next().is_some_and(|a| ebbflow::commands::invoked_as_plugin(&a));
     let cli = if plugin {
         Cli::from_arg_matches(&Cli::command().bin_name("kubectl ebbflow").get_matches()).unwrap_or_else(|e| e.exit())
     } else {
         Cli::parse()
     };
-    ebbflow::known::cli::set_flags(cli.kube.clone());
+    ebbflow::commands::set_flags(cli.kube.clone());
     match cli.command {
-        Command::Override(args) => ebbflow::known::cli::run_override(&args).map_err(anyhow::Error::msg),
-        Command::Pause(args) => ebbflow::known::cli::run_pause(&args).map_err(anyhow::Error::msg),
-        Command::Resume(args) => ebbflow::known::cli::run_resume(&args).map_err(anyhow::Error::msg),
-        Command::Schedules(args) => ebbflow::known::cli::run_schedules(&args).map_err(anyhow::Error::msg),
+        Command::Override(args) => ebbflow::commands::run_override(&args).map_err(anyhow::Error::msg),
+        Command::Pause(args) => ebbflow::commands::run_pause(&args).map_err(anyhow::Error::msg),
+        Command::Resume(args) => ebbflow::commands::run_resume(&args).map_err(anyhow::Error::msg),
+        Command::Schedules(args) => ebbflow::commands::run_schedules(&args).map_err(anyhow::Error::msg),
         Command::Crd => {
             print!("{}", ebbflow::crd::crd_yaml());
+            Ok(())
+        }
+        Command::ApiSchema => {
+            println!("{}", serde_json::to_string_pretty(&ebbflow::dashboard::api_schema())?);
             Ok(())
         }
         Command::Run(args) => run(args),

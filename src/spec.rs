@@ -8,6 +8,7 @@
 
 use std::fmt;
 
+use crate::adapters::{MetricQuery, SourceContext};
 use crate::api::{self, ScalePolicySpec};
 use crate::core::forecast::{ForecastMode, ForecastPolicy};
 use crate::core::policy::{MetricPolicy, Pace, SpikePolicy};
@@ -128,17 +129,8 @@ pub fn policy_from_spec(spec: &ScalePolicySpec) -> Result<Policy, PolicyError> {
         if !(m.target.is_finite() && m.target > 0.0) {
             c.fail(format!("{base}.target"), format!("must be a number greater than 0 (got {})", m.target));
         }
-        match (&m.query, &m.kubernetes) {
-            (Some(q), None) => check_monitoring(&mut c, &base, q, kind.project().is_none()),
-            (None, Some(k)) => check_kubernetes(&mut c, &base, k),
-            (Some(_), Some(_)) => c.fail(
-                format!("{base}.kubernetes"),
-                "set only one of query (Cloud Monitoring) or kubernetes; remove the other",
-            ),
-            (None, None) => c.fail(
-                format!("{base}.query"),
-                "each metric needs a source: a Cloud Monitoring query, or kubernetes (replicas, pods or field)",
-            ),
+        for (field, message) in m.source.check(&SourceContext { project: kind.project(), namespace: "" }) {
+            c.fail(format!("{base}.{field}"), message);
         }
         let window = c.positive_duration(&format!("{base}.smoothing.window"), &m.smoothing.window);
         let max_age = c.positive_duration(&format!("{base}.maxDataAge"), &m.max_data_age);
@@ -253,67 +245,11 @@ pub fn policy_from_spec(spec: &ScalePolicySpec) -> Result<Policy, PolicyError> {
     })
 }
 
-/// The checks of a Cloud Monitoring query; `needs_project` when the target has no project.
-fn check_monitoring(c: &mut Checker, base: &str, q: &api::MonitoringQuery, needs_project: bool) {
-    if q.filter.trim().is_empty() {
-        c.fail(
-            format!("{base}.query.filter"),
-            "must not be empty; e.g. metric.type=\"bigtable.googleapis.com/cluster/cpu_load\"",
-        );
-    }
-    if needs_project && q.project.as_deref().is_none_or(|p| p.trim().is_empty()) {
-        c.fail(
-            format!("{base}.query.project"),
-            "is required for a workload target (there is no Google Cloud project to take it from); e.g. \"my-project\"",
-        );
-    }
-    let align = c.duration(&format!("{base}.query.alignmentPeriod"), &q.alignment_period);
-    if Dur::parse(&q.alignment_period).is_ok() && align < Dur::secs(60) {
-        c.fail(
-            format!("{base}.query.alignmentPeriod"),
-            format!(
-                "must be at least 60s (got \"{}\"): Cloud Monitoring stores points at most once a minute",
-                q.alignment_period
-            ),
-        );
-    }
-}
-
-/// The checks of a Kubernetes metric source.
-fn check_kubernetes(c: &mut Checker, base: &str, k: &api::KubernetesQuery) {
-    let base = format!("{base}.kubernetes");
-    let names = |c: &mut Checker, field: &str, fields: &[(&str, &str)]| {
-        for (f, v) in fields {
-            if v.trim().is_empty() {
-                c.fail(format!("{base}.{field}.{f}"), "must not be empty");
-            }
-        }
-    };
-    match k {
-        api::KubernetesQuery::Replicas(r) => {
-            names(c, "replicas", &[("apiVersion", &r.api_version), ("kind", &r.kind), ("name", &r.name)])
-        }
-        api::KubernetesQuery::Field(f) => {
-            names(c, "field", &[("apiVersion", &f.api_version), ("kind", &f.kind), ("name", &f.name)]);
-            if crate::adapters::parse_path(&f.path).is_none() {
-                c.fail(
-                    format!("{base}.field.path"),
-                    format!(
-                        "{} is not a dotted path; write e.g. status.replicas or status.conditions.0.value (no filters, wildcards or brackets)",
-                        crate::excerpt::quoted(&f.path)
-                    ),
-                );
-            }
-        }
-        api::KubernetesQuery::Pods(p) => {
-            if p.match_labels.is_empty() {
-                c.fail(format!("{base}.pods.matchLabels"), "needs at least one label, e.g. {app: subscriber}");
-            }
-            if p.phases.is_empty() {
-                c.fail(format!("{base}.pods.phases"), "needs at least one phase, e.g. [Running, Pending]");
-            }
-        }
-    }
+/// The query of one of a spec's metrics, resolved for the policy: `default_project` is the
+/// target's project (what Cloud Monitoring queries default to), `namespace` the policy's (where
+/// Kubernetes reads happen). Each source resolves its own fields (`crate::adapters::sources`).
+pub fn metric_query(m: &api::MetricSpec, default_project: &str, namespace: &str) -> MetricQuery {
+    m.source.query(&SourceContext { project: Some(default_project), namespace })
 }
 
 impl From<api::MetricKind> for MetricKind {
@@ -357,8 +293,8 @@ impl From<api::MissingDataPolicy> for MissingDataPolicy {
 mod tests {
     use super::*;
     use crate::api::{
-        HeadroomSpec, MetricSpec, MonitoringQuery, ScaleInRules, ScaleOutRules, Smoothing, SpikeSpec, TargetRef,
-        WorkloadRef,
+        HeadroomSpec, MetricSourceSpec, MetricSpec, MonitoringSpec, ScaleInRules, ScaleOutRules, Smoothing, SpikeSpec,
+        TargetRef, WorkloadRef,
     };
 
     /// A per-node CPU spec with every knob at a readable value.
@@ -373,15 +309,17 @@ mod tests {
             max_size: 20,
             metrics: vec![MetricSpec {
                 name: "cpu".into(),
-                query: Some(MonitoringQuery {
-                    project: Some("p".into()),
-                    filter: "metric.type=\"x\"".into(),
-                    alignment_period: "60s".into(),
-                    per_series_aligner: "ALIGN_MEAN".into(),
-                    cross_series_reducer: None,
-                    group_by_fields: vec![],
-                }),
-                kubernetes: None,
+                source: MetricSourceSpec {
+                    query: Some(MonitoringSpec {
+                        project: Some("p".into()),
+                        filter: "metric.type=\"x\"".into(),
+                        alignment_period: "60s".into(),
+                        per_series_aligner: "ALIGN_MEAN".into(),
+                        cross_series_reducer: None,
+                        group_by_fields: vec![],
+                    }),
+                    ..MetricSourceSpec::default()
+                },
                 role: api::MetricRole::Size,
                 target: 0.6,
                 kind: api::MetricKind::PerNode,
@@ -460,7 +398,7 @@ mod tests {
         let mut s = spec();
         s.min_size = 30;
         s.metrics[0].smoothing.window = "0s".into();
-        s.metrics[0].query.as_mut().expect("query").alignment_period = "30s".into();
+        s.metrics[0].source.query.as_mut().expect("query").alignment_period = "30s".into();
         s.metrics[0].target = -1.0;
         s.scale_in.cooldown = "5 minutes".into();
         s.tolerance = 2.0;
@@ -499,5 +437,53 @@ mod tests {
         let p = policy_from_spec(&s).expect("valid");
         assert_eq!(p.metrics[0].limit, 0.9);
         assert!((p.metrics[0].headroom_z.expect("on") - 1.6448536).abs() < 1e-6);
+    }
+
+    /// Each source checks its own fields under its own field path, through the registry; the
+    /// registry checks that exactly one is set, and resolves the one that is.
+    #[test]
+    fn metric_sources_check_their_fields_and_resolve_their_queries() {
+        let mut s = spec();
+        let q = s.metrics[0].source.query.as_mut().expect("query");
+        q.filter = " ".into();
+        q.project = None;
+        let text = policy_from_spec(&s).expect_err("invalid").to_string();
+        assert!(text.contains("spec.metrics[0].query.filter: must not be empty"), "{text}");
+        assert!(text.contains("spec.metrics[0].query.project: is required for a workload target"), "{text}");
+
+        let mut k = spec();
+        k.metrics[0].source.query = None;
+        k.metrics[0].source.kubernetes =
+            Some(api::KubernetesQuery::Pods(api::PodsQuery { match_labels: Default::default(), phases: vec![] }));
+        let err = policy_from_spec(&k).expect_err("invalid");
+        let fields: Vec<&str> = err.issues.iter().map(|i| i.field.as_str()).collect();
+        assert_eq!(fields, ["spec.metrics[0].kubernetes.pods.matchLabels", "spec.metrics[0].kubernetes.pods.phases"]);
+
+        k.metrics[0].source.kubernetes = Some(api::KubernetesQuery::Replicas(api::ReplicasQuery {
+            api_version: "apps/v1".into(),
+            kind: "Deployment".into(),
+            name: "subscriber".into(),
+            count: api::ReplicaCount::Ready,
+        }));
+        policy_from_spec(&k).expect("valid");
+        match metric_query(&k.metrics[0], "p", "data") {
+            MetricQuery::Kubernetes(m) => assert_eq!(m.describe(), "deployment data/subscriber"),
+            other => panic!("resolved to {other:?}"),
+        }
+        let m = metric_query(&spec().metrics[0], "target-project", "data");
+        assert_eq!(m.monitoring().map(|q| (q.project.as_str(), q.alignment_period)), Some(("p", Dur::secs(60))));
+        let mut defaulted = spec();
+        defaulted.metrics[0].source.query.as_mut().expect("query").project = None;
+        let m = metric_query(&defaulted.metrics[0], "target-project", "data");
+        assert_eq!(m.monitoring().map(|q| q.project.as_str()), Some("target-project"), "the target's project");
+
+        let mut none = spec();
+        none.metrics[0].source.query = None;
+        let err = policy_from_spec(&none).expect_err("no source");
+        assert_eq!(err.issues[0].field, "spec.metrics[0].query");
+        assert_eq!(
+            err.issues[0].message,
+            "each metric needs a source: a Cloud Monitoring query, or kubernetes (replicas, pods or field)"
+        );
     }
 }

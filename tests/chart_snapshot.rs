@@ -9,7 +9,7 @@
 
 use std::path::PathBuf;
 
-use ebbflow::chart::{ChartData, Marker, MarkerKind, Series, Style, render_svg};
+use ebbflow::chart::{ChartData, Marker, MarkerKind, MetricPanel, Series, Style, render_svg};
 
 /// 2024-03-01T00:00:00Z, a leap year around the start of March.
 const T0: i64 = 1_709_251_200_000;
@@ -80,13 +80,16 @@ fn two_days() -> ChartData {
         ],
         markers,
         y_label: "nodes".into(),
-        per_node: vec![
-            Series::new("observed", Style::Line, series(T0, step, n, observed)),
-            Series::new("smoothed", Style::Line, series(T0, step, n, |i| 0.5 + 0.1 * wobble(i))),
-            Series::new("target", Style::Dashed, vec![(T0, 0.6), (T0 + 2 * DAY, 0.6)]),
-            Series::new("limit", Style::Dashed, vec![(T0, 0.8), (T0 + 2 * DAY, 0.8)]),
+        metrics: vec![
+            MetricPanel::new(
+                "cpu per node",
+                vec![
+                    Series::new("observed", Style::Line, series(T0, step, n, observed)),
+                    Series::new("smoothed", Style::Line, series(T0, step, n, |i| 0.5 + 0.1 * wobble(i))),
+                ],
+            )
+            .with_lines(Some(0.6), Some(0.8)),
         ],
-        per_node_label: "cpu per node".into(),
     }
 }
 
@@ -113,8 +116,7 @@ fn half_hour_one_panel() -> ChartData {
         sizes,
         markers: vec![Marker { at_ms: T0 + 20 * MINUTE, kind: MarkerKind::ScaleIn, label: "<&\"'> escaped".into() }],
         y_label: "nodes".into(),
-        per_node: vec![],
-        per_node_label: String::new(),
+        metrics: vec![],
     }
 }
 
@@ -131,8 +133,10 @@ fn dense() -> ChartData {
         sizes: vec![Series::new("serving", Style::Step, series(T0, 60_000, n / 60, |i| v(i * 60).ceil()))],
         markers: vec![],
         y_label: "units".into(),
-        per_node: vec![Series::new("observed", Style::Line, series(T0, 1000, n, |i| v(i) * 1e-3))],
-        per_node_label: "tiny values".into(),
+        metrics: vec![MetricPanel::new(
+            "tiny values",
+            vec![Series::new("observed", Style::Line, series(T0, 1000, n, |i| v(i) * 1e-3))],
+        )],
     }
 }
 
@@ -148,8 +152,10 @@ fn over(start: i64, end: i64, title: &str) -> ChartData {
         sizes: vec![Series::new("serving", Style::Step, series(start, step, n, |i| 3.0 + (i % 7) as f64))],
         markers: vec![Marker { at_ms: start + step * 10, kind: MarkerKind::ScaleOut, label: "3->4".into() }],
         y_label: "nodes".into(),
-        per_node: vec![Series::new("observed", Style::Line, series(start, step, n, wobble))],
-        per_node_label: "cpu".into(),
+        metrics: vec![MetricPanel::new(
+            "cpu",
+            vec![Series::new("observed", Style::Line, series(start, step, n, wobble))],
+        )],
     }
 }
 

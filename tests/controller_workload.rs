@@ -105,7 +105,7 @@ async fn workload_policy_reconciles_end_to_end() {
     source.world().samples = trace(0.5, 1.6, 3);
     let mut sp = policy("shop", "web", "Enforce", Value::Null);
     sp.spec.target = ebbflow::api::TargetRef::Workload(workload("Deployment", "web"));
-    sp.spec.metrics[0].query.as_mut().expect("query").project = Some("p1".into());
+    sp.spec.metrics[0].source.query.as_mut().expect("query").project = Some("p1".into());
     let (store, _w) = kube::runtime::reflector::store();
     let engine = Engine::new(
         Mixed {

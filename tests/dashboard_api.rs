@@ -90,11 +90,13 @@ fn chart_marks_scale_actions_and_spikes() {
     assert_eq!(data.markers[0].label, "3->7 ScaleOutOnSpike");
     // Load in nodes at the target: 1.2 per node on 3 nodes at 0.5 per node is 7.2 nodes.
     assert!((data.load[0].points[1].1 - 7.2).abs() < 1e-9);
-    let names: Vec<&str> = data.sizes.iter().chain(&data.per_node).map(|s| s.name.as_str()).collect();
+    let names: Vec<&str> = data.sizes.iter().chain(&data.metrics[0].series).map(|s| s.name.as_str()).collect();
     assert_eq!(
         names,
-        ["serving (warmed up)", "desired", "observed (per serving node)", "smoothed (per node, all nodes)", "target"]
+        ["serving (warmed up)", "desired", "observed (per serving node)", "smoothed (per node, all nodes)"]
     );
+    // The target and the limit (1.25 × target without spec.metrics[].headroom.limit).
+    assert_eq!((data.metrics[0].target, data.metrics[0].limit), (Some(0.5), Some(0.625)));
     assert!(data.start_ms < t0().0 && data.end_ms == (t0() + Dur::secs(200)).0, "the data fills the width");
     let single = chart_data(&sp, &points[..1], t0()).expect("chart");
     assert!(single.end_ms - single.start_ms >= Dur::secs(30).0, "one point still gets an axis");
@@ -181,8 +183,10 @@ async fn routes_serve_page_json_and_chart() {
     assert!(missing.starts_with("HTTP/1.1 404"), "{missing}");
 }
 
-/// `simulate --html` is one self-contained file: the summary with every baseline, the chart
-/// inline, the scale actions; no scripts and nothing fetched from elsewhere.
+/// `simulate --html` is one self-contained file: the summary with every baseline, the zoomable
+/// chart (its data and script inline), the scale actions; nothing fetched from elsewhere. The
+/// embedded data cover the whole replay, keep its highest sample, and carry the metric's target
+/// and limit.
 #[test]
 fn simulation_report_is_self_contained() {
     let sc = ebbflow::sim::cli::SimulateArgs::default().scenario().expect("embedded default scenario");
@@ -191,10 +195,27 @@ fn simulation_report_is_self_contained() {
     for algorithm in ["hpa", "static-peak", "oracle", "oracle-30"] {
         assert!(html.contains(&format!("<td>{algorithm}</td>")), "{algorithm} row");
     }
-    assert!(html.contains("<svg"), "the chart is inline");
     assert!(html.contains("Elasticity (SPEC Research Group metrics)") && html.contains("θU"), "the scores table");
     assert!(html.contains("Scale actions ("));
-    assert!(!html.contains("<script") && !html.contains("src=\"http") && !html.contains("href=\"http"));
+    assert!(!html.contains(" src=") && !html.contains("href=\"http") && !html.contains("url(http"), "nothing fetched");
+    assert!(
+        html.contains("data-range=\"day\"")
+            && html.contains("data-range=\"week\"")
+            && html.contains("data-range=\"all\"")
+    );
+    let at = html.find("<script type=\"application/json\" id=\"chart-data\">").expect("embedded data") + 48;
+    let end = at + html[at..].find("</script>").expect("end of data");
+    let data: Value = serde_json::from_str(&html[at..end]).expect("the embedded data are JSON");
+    let (start, stop) = sc.trace.span();
+    assert_eq!((data["start"].as_i64(), data["end"].as_i64()), (Some(start.0), Some(stop.0)));
+    let cpu = &data["panels"][1];
+    assert_eq!((cpu["target"].as_f64(), cpu["limit"].as_f64()), (Some(sc.policy.metrics[0].target), Some(sc.limit)));
+    let observed =
+        cpu["series"].as_array().expect("series").iter().find(|s| s["name"] == "observed").expect("observed");
+    let top = observed.get("hi").unwrap_or(&observed["lo"]);
+    let drawn_max = top.as_array().expect("buckets").iter().filter_map(Value::as_f64).fold(f64::MIN, f64::max);
+    let peak = runs[0].steps.iter().map(|s| s.observed).filter(|v| v.is_finite()).fold(f64::MIN, f64::max);
+    assert!((drawn_max - peak).abs() <= 1e-5 * peak.abs(), "highest sample {peak}, embedded {drawn_max}");
 }
 
 /// Every series deploy/grafana/ebbflow.json queries is one the controller exports, so the
@@ -357,7 +378,331 @@ fn fleet_of_a_thousand_has_the_shape_the_page_reads() {
             assert!(ok, "{field} missing or of the wrong type in {c}");
         }
     }
+    // The whole answer conforms to the published schema.
+    let errors = validate(&api_schema_file(), "/api/policies", &v);
+    assert!(errors.is_empty(), "{}", errors[..errors.len().min(10)].join("\n"));
     // The day's series live in status, not in every overview card.
     assert!(body.len() < 4 * 1024 * 1024, "{} bytes", body.len());
     eprintln!("1,000 policies: /api/policies {} KiB, built in {:?}", body.len() / 1024, took);
+}
+
+/// A JSON Schema validator for the subset docs/api.schema.json uses: type (one or a list),
+/// required, properties, additionalProperties, items, enum, const, anyOf, oneOf, allOf,
+/// nullable (OpenAPI), minimum/maximum, integer formats, and `$ref` into `$defs`. No validator
+/// crate is in the dependency tree, and this subset is small. Anything else the schema might
+/// start to use is refused loudly, so the checks never pass by not understanding a keyword.
+mod schema {
+    use serde_json::Value;
+
+    const KNOWN: &[&str] = &[
+        "type",
+        "required",
+        "properties",
+        "additionalProperties",
+        "items",
+        "enum",
+        "const",
+        "anyOf",
+        "oneOf",
+        "allOf",
+        "nullable",
+        "minimum",
+        "maximum",
+        "format",
+        "$ref",
+        "description",
+        "title",
+        "default",
+        "$schema",
+        "$id",
+        "$defs",
+        "x-routes",
+    ];
+
+    /// Every way `v` fails `schema`, each naming the JSON path; empty when it conforms.
+    pub fn errors(root: &Value, schema: &Value, v: &Value) -> Vec<String> {
+        let mut out = Vec::new();
+        check(root, schema, v, "$", &mut out);
+        out
+    }
+
+    fn type_ok(t: &str, v: &Value) -> bool {
+        match t {
+            "object" => v.is_object(),
+            "array" => v.is_array(),
+            "string" => v.is_string(),
+            "boolean" => v.is_boolean(),
+            "null" => v.is_null(),
+            "number" => v.is_number(),
+            "integer" => v.is_i64() || v.is_u64(),
+            other => panic!("schema uses unknown type {other}"),
+        }
+    }
+
+    fn check(root: &Value, s: &Value, v: &Value, path: &str, out: &mut Vec<String>) {
+        let Some(s) = s.as_object() else {
+            if s == &Value::Bool(false) {
+                out.push(format!("{path}: not allowed"));
+            }
+            return;
+        };
+        for k in s.keys() {
+            assert!(KNOWN.contains(&k.as_str()), "the validator does not know the keyword {k:?} (at {path})");
+        }
+        if let Some(r) = s.get("$ref").and_then(Value::as_str) {
+            let name = r.strip_prefix("#/$defs/").unwrap_or_else(|| panic!("unsupported $ref {r}"));
+            let target = root["$defs"].get(name).unwrap_or_else(|| panic!("$ref to a missing definition {r}"));
+            check(root, target, v, path, out);
+        }
+        if v.is_null() && s.get("nullable") == Some(&Value::Bool(true)) {
+            return;
+        }
+        if let Some(t) = s.get("type") {
+            let types: Vec<&str> = match t {
+                Value::String(t) => vec![t.as_str()],
+                Value::Array(ts) => ts.iter().filter_map(Value::as_str).collect(),
+                _ => panic!("bad type {t}"),
+            };
+            if !types.iter().any(|t| type_ok(t, v)) {
+                out.push(format!("{path}: expected {}, got {v}", types.join(" or ")));
+                return;
+            }
+        }
+        if let Some(c) = s.get("const")
+            && c != v
+        {
+            out.push(format!("{path}: expected {c}, got {v}"));
+        }
+        if let Some(e) = s.get("enum").and_then(Value::as_array)
+            && !e.contains(v)
+        {
+            out.push(format!("{path}: {v} is not one of {e:?}"));
+        }
+        if let Some(n) = v.as_f64() {
+            if let Some(min) = s.get("minimum").and_then(Value::as_f64)
+                && n < min
+            {
+                out.push(format!("{path}: {n} is below the minimum {min}"));
+            }
+            if let Some(max) = s.get("maximum").and_then(Value::as_f64)
+                && n > max
+            {
+                out.push(format!("{path}: {n} is above the maximum {max}"));
+            }
+            let range = match s.get("format").and_then(Value::as_str) {
+                Some("uint32") => Some((0.0, f64::from(u32::MAX))),
+                Some("uint8") => Some((0.0, 255.0)),
+                Some("int32") => Some((f64::from(i32::MIN), f64::from(i32::MAX))),
+                _ => None,
+            };
+            if let Some((lo, hi)) = range
+                && !(lo..=hi).contains(&n)
+            {
+                out.push(format!("{path}: {n} does not fit {}", s["format"]));
+            }
+        }
+        for (key, all) in [("anyOf", false), ("oneOf", true)] {
+            if let Some(alts) = s.get(key).and_then(Value::as_array) {
+                let passing = alts.iter().filter(|a| errors(root, a, v).is_empty()).count();
+                if passing == 0 || (all && passing > 1) {
+                    out.push(format!("{path}: {v} matches {passing} of the {key} alternatives"));
+                }
+            }
+        }
+        if let Some(alts) = s.get("allOf").and_then(Value::as_array) {
+            for a in alts {
+                check(root, a, v, path, out);
+            }
+        }
+        if let Some(o) = v.as_object() {
+            for r in s.get("required").and_then(Value::as_array).into_iter().flatten() {
+                let r = r.as_str().expect("required names");
+                if !o.contains_key(r) {
+                    out.push(format!("{path}: required field {r} is missing"));
+                }
+            }
+            let props = s.get("properties").and_then(Value::as_object);
+            for (k, val) in o {
+                match props.and_then(|p| p.get(k)) {
+                    Some(ps) => check(root, ps, val, &format!("{path}.{k}"), out),
+                    None => match s.get("additionalProperties") {
+                        Some(Value::Bool(false)) => out.push(format!("{path}: field {k} is not in the schema")),
+                        Some(extra @ Value::Object(_)) => check(root, extra, val, &format!("{path}.{k}"), out),
+                        _ => {}
+                    },
+                }
+            }
+        }
+        if let (Some(items), Some(a)) = (s.get("items"), v.as_array()) {
+            for (i, x) in a.iter().enumerate() {
+                check(root, items, x, &format!("{path}[{i}]"), out);
+            }
+        }
+    }
+}
+
+fn api_schema_file() -> Value {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/api.schema.json");
+    serde_json::from_str(&std::fs::read_to_string(path).expect("docs/api.schema.json")).expect("schema JSON")
+}
+
+/// docs/api.schema.json is what `ebbflow api-schema` prints (generated from the response types).
+#[test]
+fn api_schema_file_matches_the_code() {
+    let on_disk =
+        std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/api.schema.json"))
+            .expect("docs/api.schema.json");
+    let generated = serde_json::to_string_pretty(&ebbflow::dashboard::api_schema()).expect("json") + "\n";
+    assert!(
+        on_disk == generated,
+        "docs/api.schema.json drifted from the code: run `cargo run -- api-schema > docs/api.schema.json`"
+    );
+}
+
+/// The answer of `route` (a key of the schema's x-routes) checked against its schema.
+fn validate(schema: &Value, route: &str, answer: &Value) -> Vec<String> {
+    let s = schema["x-routes"].get(route).unwrap_or_else(|| panic!("no schema for {route}"));
+    schema::errors(schema, s, answer)
+}
+
+/// Real answers of a running dashboard conform to docs/api.schema.json: a policy with a day of
+/// history, live points, a second metric and a schedule in effect; one never evaluated; and a
+/// policy whose status is a failure.
+#[tokio::test(flavor = "multi_thread")]
+async fn api_answers_conform_to_the_schema() {
+    let now = ebbflow::clock::now();
+    let mut orders: ScalePolicy = serde_json::from_value(json!({
+        "apiVersion": "ebbflow.dev/v1alpha1", "kind": "ScalePolicy",
+        "metadata": {"name": "orders", "namespace": "data"},
+        "spec": {"target": {"bigtableCluster": {"project": "p1", "instance": "i1", "cluster": "c1"}},
+                 "minSize": 3, "maxSize": 12,
+                 "metrics": [{"name": "cpu", "target": 0.5, "query": {"filter": "x"}},
+                             {"name": "requests", "target": 5000, "kind": "total", "query": {"filter": "y"}}]}
+    }))
+    .expect("policy");
+    let mut st = status_with_a_day(now);
+    let d = st.last_decision.as_mut().expect("decision");
+    d.metrics.insert(
+        "requests".into(),
+        serde_json::from_value(json!({"raw": 14000.0, "smoothed": 12000.0, "target": 5000.0})).expect("reading"),
+    );
+    st.active = vec![
+        serde_json::from_value(json!({"kind": "Schedule", "name": "business-hours", "effect": "min 5",
+                                      "until": (now + Dur::mins(60)).to_rfc3339()}))
+        .expect("active"),
+    ];
+    orders.status = Some(st.clone());
+    let pending = {
+        let mut sp = policy("DryRun");
+        sp.metadata.name = Some("pending".into());
+        sp
+    };
+    let mut broken = policy("Enforce");
+    broken.metadata.name = Some("broken".into());
+    broken.status = Some(
+        serde_json::from_value(json!({
+            "conditions": [{"type": "Ready", "status": "False", "reason": "PermissionDenied",
+                            "message": "bigtable.clusters.update denied", "lastTransitionTime": now.to_rfc3339()}]
+        }))
+        .expect("status"),
+    );
+    let history = History::default();
+    history.record("data/orders", &orders, &st);
+    let map = BTreeMap::from([
+        ("data/orders".to_string(), orders),
+        ("data/pending".to_string(), pending),
+        ("data/broken".to_string(), broken),
+    ]);
+    let d = Dashboard { snapshots: Arc::new(RwLock::new(map)), history };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move { axum::serve(listener, ebbflow::dashboard::router(d)).await });
+    let answers = tokio::task::spawn_blocking(move || {
+        [
+            ("/api/policies", "/api/policies"),
+            ("/api/policies/data/orders", "/api/policies/{namespace}/{name}"),
+            ("/api/policies/data/pending", "/api/policies/{namespace}/{name}"),
+            ("/api/policies/data/broken", "/api/policies/{namespace}/{name}"),
+            ("/api/policies/data/orders/events", "/api/policies/{namespace}/{name}/events"),
+            ("/api/events", "/api/events"),
+        ]
+        .map(|(path, route)| {
+            let (head, body) = get(addr, path);
+            assert!(head.contains("200 OK") && head.contains("application/json"), "{path}: {head}");
+            (path, route, serde_json::from_str::<Value>(&body).expect("json"))
+        })
+    })
+    .await
+    .expect("requests");
+
+    let schema = api_schema_file();
+    for (path, route, answer) in &answers {
+        let errors = validate(&schema, route, answer);
+        assert!(errors.is_empty(), "{path} does not conform to docs/api.schema.json:\n{}", errors.join("\n"));
+    }
+    // The answers exercised the optional parts: a second metric's points, a schedule, events.
+    let one = &answers[1].2;
+    assert!(one["history"].as_array().is_some_and(|h| h.iter().any(|p| p["others"].is_array())), "{one}");
+    assert_eq!(one["active"][0]["name"], "business-hours");
+    assert!(answers[5].2["events"].as_array().is_some_and(|e| !e.is_empty()));
+
+    // The validator rejects what a client would trip over.
+    let overview = &answers[0].2;
+    let broken = |f: &dyn Fn(&mut Value)| {
+        let mut v = overview.clone();
+        f(&mut v);
+        validate(&schema, "/api/policies", &v)
+    };
+    let missing = broken(&|v| {
+        v["policies"][0].as_object_mut().expect("card").remove("policy");
+    });
+    assert!(missing.iter().any(|e| e.contains("$.policies[0]: required field policy is missing")), "{missing:?}");
+    let wrong_type = broken(&|v| v["policies"][0]["points"] = json!("many"));
+    assert!(wrong_type.iter().any(|e| e.starts_with("$.policies[0].points: expected integer")), "{wrong_type:?}");
+    let negative = broken(&|v| v["policies"][0]["desired"] = json!(-3));
+    assert!(!negative.is_empty(), "a negative size is not a uint32");
+    let bad_level = broken(&|v| v["policies"][0]["health"]["level"] = json!("Fine"));
+    assert!(bad_level.iter().any(|e| e.contains("$.policies[0].health.level")), "{bad_level:?}");
+    let unknown = broken(&|v| v["policies"][0]["secret"] = json!("x"));
+    assert!(unknown.iter().any(|e| e.contains("field secret is not in the schema")), "{unknown:?}");
+    let null_list = broken(&|v| v["policies"] = Value::Null);
+    assert!(!null_list.is_empty());
+}
+
+/// A policy with a CPU metric and a request-count metric: the dashboard chart has a panel for
+/// each, the request count spread over the serving nodes (it is a total) against its own
+/// target and limit, and the CPU target still drawn inside its own panel.
+#[test]
+fn dashboard_chart_has_a_panel_per_metric() {
+    let mut sp: ScalePolicy = serde_json::from_value(json!({
+        "apiVersion": "ebbflow.dev/v1alpha1", "kind": "ScalePolicy",
+        "metadata": {"name": "orders", "namespace": "data"},
+        "spec": {"target": {"bigtableCluster": {"project": "p1", "instance": "i1", "cluster": "c1"}},
+                 "minSize": 3, "maxSize": 12,
+                 "metrics": [{"name": "cpu", "target": 0.5, "query": {"filter": "x"}},
+                             {"name": "requests", "target": 5000, "kind": "total", "query": {"filter": "y"},
+                              "headroom": {"limit": 7000}}]}
+    }))
+    .expect("policy");
+    let h = History::default();
+    for i in 0..10 {
+        let mut st = status(t0() + Dur::secs(60 * i), "WithinTolerance", 3, 3, 0.45, false);
+        st.last_decision.as_mut().expect("decision").metrics.insert(
+            "requests".into(),
+            serde_json::from_value(json!({"raw": 12000.0 + 300.0 * i as f64, "smoothed": 12000.0, "target": 5000.0}))
+                .expect("reading"),
+        );
+        sp.status = Some(st.clone());
+        h.record("data/orders", &sp, &st);
+    }
+    let data = chart_data(&sp, &h.points("data/orders"), t0() + Dur::secs(600)).expect("chart");
+    let panels: Vec<(&str, Option<f64>, Option<f64>)> =
+        data.metrics.iter().map(|m| (m.label.as_str(), m.target, m.limit)).collect();
+    assert_eq!(panels, [("cpu per node", Some(0.5), Some(0.625)), ("requests per node", Some(5000.0), Some(7000.0))]);
+    // 12,000 requests/s over 3 serving nodes is 4,000 per node, on the target's scale.
+    assert_eq!(data.metrics[1].series[0].points[0].1, 4000.0);
+    let svg = ebbflow::chart::render_svg(&data, 1100, 520);
+    for label in [">target 0.5<", ">limit 0.625<", ">target 5000<", ">limit 7000<"] {
+        assert!(svg.contains(label), "no {label} in the chart");
+    }
 }

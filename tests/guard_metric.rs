@@ -37,7 +37,7 @@ async fn tick_with_hottest(hot: f64) -> (ebbflow::tick::TickReport, ebbflow::cor
     }))
     .expect("spec");
     let policy = ebbflow::spec::policy_from_spec(&spec).expect("valid");
-    let queries: Vec<MetricQuery> = spec.metrics.iter().map(|m| MetricQuery::of(m, "p1", "data")).collect();
+    let queries: Vec<MetricQuery> = spec.metrics.iter().map(|m| ebbflow::spec::metric_query(m, "p1", "data")).collect();
     let source = CloudMonitoring::new(&cfg).await.expect("monitoring");
     let target = bigtable(&cfg).await;
     let report = tick(&policy, &queries, PolicyState::default(), &source, &target, now()).await.expect("tick");

@@ -228,9 +228,9 @@ fn values_near_f64_max_never_reach_the_policy_as_infinity() {
     let sc = Scenario::build(file).unwrap_or_else(|e| panic!("{e}"));
     // What the simulated Cloud Monitoring hands the policy: 1e308 × 10 nodes overflows, and
     // must arrive as no sample rather than as infinity.
-    use ebbflow::adapters::{MetricQuery, MetricSource as _};
+    use ebbflow::adapters::MetricSource as _;
     let world = ebbflow::sim::model::World::new(&sc.trace, sc.policy.metrics[0].kind, sc.model);
-    let query = MetricQuery::of(&sc.spec.metrics[0], "simulated", "simulated");
+    let query = ebbflow::spec::metric_query(&sc.spec.metrics[0], "simulated", "simulated");
     let series =
         futures::executor::block_on(world.fetch(&query, ebbflow::core::Ts(i64::MIN), ebbflow::core::Ts(i64::MAX)))
             .expect("fetch");
@@ -452,7 +452,11 @@ fn rendering_is_total_on_degenerate_traces() {
                 }
                 Ok(Ok(())) => {
                     let html = std::fs::read_to_string(dir.join("r.html")).expect("html");
-                    assert!(html.contains("<svg"), "{name}: the report holds the chart");
+                    let marker = "id=\"chart-data\">";
+                    let at = html.find(marker).expect("the report embeds the chart's data") + marker.len();
+                    let data = &html[at..at + html[at..].find("</script>").expect("end")];
+                    let data: serde_json::Value = serde_json::from_str(data).expect("the chart's data are JSON");
+                    assert!(data["panels"].as_array().is_some_and(|p| p.len() == 2), "{name}: {data}");
                     assert!(std::fs::metadata(dir.join(chart)).expect("chart").len() > 100, "{name}: {chart}");
                 }
             }
@@ -463,7 +467,7 @@ fn rendering_is_total_on_degenerate_traces() {
 
 #[test]
 fn the_chart_renders_any_data() {
-    use ebbflow::chart::{ChartData, Marker, MarkerKind, Series, Style, render_svg};
+    use ebbflow::chart::{ChartData, Marker, MarkerKind, MetricPanel, Series, Style, render_svg};
     let pts = |v: &[(i64, f64)]| v.to_vec();
     // (start, end, points) of the chart.
     type Case = (i64, i64, Vec<(i64, f64)>);
@@ -484,8 +488,7 @@ fn the_chart_renders_any_data() {
             sizes: vec![Series::new("serving", Style::Step, points.clone())],
             markers: vec![Marker { at_ms: points[0].0, kind: MarkerKind::ScaleOut, label: "x".into() }],
             y_label: "nodes".into(),
-            per_node: vec![Series::new("observed", Style::Line, points)],
-            per_node_label: "cpu".into(),
+            metrics: vec![MetricPanel::new("cpu", vec![Series::new("observed", Style::Line, points)])],
         };
         let started = Instant::now();
         let svg = std::panic::catch_unwind(|| render_svg(&data, 800, 400));

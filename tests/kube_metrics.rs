@@ -24,7 +24,7 @@ fn metric(kubernetes: serde_json::Value) -> MetricQuery {
     let m: MetricSpec =
         serde_json::from_value(json!({"name": "k", "target": 1.0, "kind": "total", "kubernetes": kubernetes}))
             .expect("metric");
-    MetricQuery::of(&m, "p1", "data")
+    ebbflow::spec::metric_query(&m, "p1", "data")
 }
 
 fn replicas(name: &str, count: &str) -> MetricQuery {
@@ -153,7 +153,7 @@ async fn bigtable_follows_the_subscriber_deployment_within_one_interval() {
     }))
     .expect("spec");
     let policy = ebbflow::spec::policy_from_spec(&spec).expect("valid");
-    let queries: Vec<MetricQuery> = spec.metrics.iter().map(|m| MetricQuery::of(m, "p1", "data")).collect();
+    let queries: Vec<MetricQuery> = spec.metrics.iter().map(|m| ebbflow::spec::metric_query(m, "p1", "data")).collect();
     let source = Sources {
         monitoring: CloudMonitoring::new(&cfg).await.expect("monitoring"),
         kubernetes: KubeMetrics::new(Some(client)).with_sync_wait(Duration::from_secs(2)),

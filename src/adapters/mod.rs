@@ -1,129 +1,26 @@
 //! Ports: the two small traits every backend implements. The core never sees a cloud type; the
 //! controller and the simulator only see these traits.
 //!
-//! - [`MetricSource`]: Cloud Monitoring in production, a replayed trace in the simulator; queries
-//!   are a [`MetricQuery`] per source, routed by [`Sources`] and shared by [`SharedSource`].
+//! - [`MetricSource`]: Cloud Monitoring or Kubernetes state in production, a replayed trace in the
+//!   simulator; queries are a [`MetricQuery`] per source, routed by [`Sources`] and shared by
+//!   [`SharedSource`]. Each source is one file here (its part of a metric's spec, its checks, its
+//!   resolved query) registered in [`sources`].
 //! - [`ScaleTarget`]: a Bigtable cluster, a GKE node pool or a `/scale` subresource in production,
 //!   a simulated fleet in the simulator.
 
 use std::future::Future;
 
-use crate::api;
-use crate::core::{DataProblem, Dur, Sample, SizeRule, Ts};
+use crate::core::{DataProblem, Sample, SizeRule, Ts};
 
-mod kubernetes;
+pub mod kubernetes;
+pub mod monitoring;
 mod shared;
+pub mod sources;
 
 pub use kubernetes::{KubernetesMetric, number_at, parse_path, replicas_path};
+pub use monitoring::MonitoringQuery;
 pub use shared::SharedSource;
-
-/// A metric query, by the source that answers it. [`Sources`] routes each variant to its source;
-/// a new source is a new variant (its query type in its own file) and its line in [`Sources`].
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub enum MetricQuery {
-    /// A Cloud Monitoring `projects.timeSeries.list` query.
-    Monitoring(MonitoringQuery),
-    /// A number Kubernetes knows, read from a watch cache.
-    Kubernetes(KubernetesMetric),
-}
-
-impl MetricQuery {
-    /// Resolve a spec query; `default_project` is the target's project.
-    pub fn from_spec(q: &api::MonitoringQuery, default_project: &str) -> MetricQuery {
-        MetricQuery::Monitoring(MonitoringQuery::from_spec(q, default_project))
-    }
-
-    /// Resolve a spec metric's source: `default_project` is the target's project, `namespace`
-    /// the policy's. A metric with neither source (refused by `spec::policy_from_spec`) resolves
-    /// to an empty Monitoring filter, which every source answers with an error.
-    pub fn of(m: &api::MetricSpec, default_project: &str, namespace: &str) -> MetricQuery {
-        match (&m.kubernetes, &m.query) {
-            (Some(k), _) => MetricQuery::Kubernetes(KubernetesMetric::new(namespace, k)),
-            (None, Some(q)) => MetricQuery::from_spec(q, default_project),
-            (None, None) => MetricQuery::Monitoring(MonitoringQuery {
-                project: default_project.to_string(),
-                filter: String::new(),
-                alignment_period: Dur::secs(60),
-                per_series_aligner: "ALIGN_MEAN".into(),
-                cross_series_reducer: None,
-                group_by_fields: Vec::new(),
-            }),
-        }
-    }
-
-    /// The Cloud Monitoring query, if this is one.
-    pub fn monitoring(&self) -> Option<&MonitoringQuery> {
-        match self {
-            MetricQuery::Monitoring(q) => Some(q),
-            MetricQuery::Kubernetes(_) => None,
-        }
-    }
-}
-
-impl From<MonitoringQuery> for MetricQuery {
-    fn from(q: MonitoringQuery) -> MetricQuery {
-        MetricQuery::Monitoring(q)
-    }
-}
-
-/// The metric sources, one per [`MetricQuery`] variant: the one routing source every tick reads
-/// through. Wrap it in a [`SharedSource`] to share answers between policies.
-pub struct Sources<Mon, Kube = NoSource> {
-    /// Answers [`MetricQuery::Monitoring`].
-    pub monitoring: Mon,
-    /// Answers [`MetricQuery::Kubernetes`].
-    pub kubernetes: Kube,
-}
-
-impl<Mon: MetricSource, Kube: MetricSource> MetricSource for Sources<Mon, Kube> {
-    async fn fetch(&self, query: &MetricQuery, after: Ts, until: Ts) -> Result<Series, AdapterError> {
-        match query {
-            MetricQuery::Monitoring(_) => self.monitoring.fetch(query, after, until).await,
-            MetricQuery::Kubernetes(_) => self.kubernetes.fetch(query, after, until).await,
-        }
-    }
-}
-
-/// A source this process does not have (e.g. Kubernetes in standalone mode without a
-/// kubeconfig): every query fails with the reason.
-pub struct NoSource(pub AdapterError);
-
-impl MetricSource for NoSource {
-    async fn fetch(&self, _: &MetricQuery, _: Ts, _: Ts) -> Result<Series, AdapterError> {
-        Err(self.0.clone())
-    }
-}
-
-/// A Cloud Monitoring query, resolved (durations parsed, project filled in).
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct MonitoringQuery {
-    /// Project to query.
-    pub project: String,
-    /// Monitoring filter.
-    pub filter: String,
-    /// Alignment period.
-    pub alignment_period: Dur,
-    /// Per-series aligner, e.g. `ALIGN_MEAN`.
-    pub per_series_aligner: String,
-    /// Cross-series reducer, e.g. `REDUCE_MEAN`.
-    pub cross_series_reducer: Option<String>,
-    /// Group-by fields.
-    pub group_by_fields: Vec<String>,
-}
-
-impl MonitoringQuery {
-    /// Resolve a spec query; `default_project` is the target's project.
-    pub fn from_spec(q: &api::MonitoringQuery, default_project: &str) -> MonitoringQuery {
-        MonitoringQuery {
-            project: q.project.clone().unwrap_or_else(|| default_project.to_string()),
-            filter: q.filter.clone(),
-            alignment_period: Dur::parse(&q.alignment_period).unwrap_or(Dur::secs(60)),
-            per_series_aligner: q.per_series_aligner.clone(),
-            cross_series_reducer: q.cross_series_reducer.clone(),
-            group_by_fields: q.group_by_fields.clone(),
-        }
-    }
-}
+pub use sources::{MetricQuery, NoSource, SourceContext, SourceKind, Sources};
 
 /// Samples of one query over a time range.
 #[derive(Debug, Clone, Default, PartialEq)]

@@ -66,6 +66,7 @@ pub(super) fn panel(scene: &mut Scene, f: &Frame<'_>, p: &Panel<'_>, upper: bool
     for d in order {
         series(scene, f, p, d, clip);
     }
+    reference_lines(scene, p, clip);
     axes(scene, f, p);
     if upper && f.has_markers {
         marker_strip(scene, f, p);
@@ -169,6 +170,35 @@ fn series(scene: &mut Scene, f: &Frame<'_>, p: &Panel<'_>, d: &Drawn<'_>, clip: 
             tooltip: Some(d.series.name.clone()),
         });
     }
+}
+
+/// The metric's target and limit: dashed lines across the plot, each named with its value at the
+/// right end (above the line, or below it when the line is at the top of the plot).
+fn reference_lines(scene: &mut Scene, p: &Panel<'_>, clip: usize) {
+    let r = p.rect;
+    for &(name, v, colour) in &p.lines {
+        let y = p.y_px(v).round() + 0.5;
+        scene.prims.push(Prim::Stroke {
+            pts: vec![(r.x, y), (r.right(), y)],
+            colour,
+            width: 1.4,
+            dashed: true,
+            opacity: 1.0,
+            clip: Some(clip),
+            tooltip: Some(format!("{name} {}", short_value(v))),
+        });
+        let label_y = if y - r.y < 14.0 { y + 12.0 } else { y - 4.0 };
+        let label = format!("{name} {}", short_value(v));
+        scene.text(r.right() - 4.0, label_y, label, Anchor::End, colour);
+    }
+}
+
+/// A value as a person writes it: at most four significant digits, no trailing zeros.
+pub(super) fn short_value(v: f64) -> String {
+    let digits = if v == 0.0 || !v.is_finite() { 0 } else { (3 - v.abs().log10().floor() as i32).clamp(0, 6) as usize };
+    let s = format!("{v:.digits$}");
+    let s = if s.contains('.') { s.trim_end_matches('0').trim_end_matches('.').to_owned() } else { s };
+    if s == "-0" { "0".to_owned() } else { s }
 }
 
 /// Axis lines and time tick marks, last so curves at zero do not hide them.

@@ -3,7 +3,7 @@
 
 use super::draw;
 use super::marks::legend_item_width;
-use super::palette::{PALETTE, Rgb, WHITE};
+use super::palette::{LIMIT, PALETTE, Rgb, TARGET, WHITE};
 use super::reduce::visible;
 use super::scene::{
     LEGEND_ROW_H, MARKER_STRIP_H, PAD, PANEL_GAP, RIGHT_MARGIN, Rect, Scene, TIME_LABEL_H, TITLE_H, text_width,
@@ -38,6 +38,8 @@ pub(super) struct Panel<'a> {
     pub(super) y_hi: f64,
     pub(super) y_ticks: Vec<f64>,
     pub(super) y_decimals: usize,
+    /// Horizontal reference lines: the metric's target and limit, each with its name.
+    pub(super) lines: Vec<(&'static str, f64, Rgb)>,
 }
 
 impl<'a> Panel<'a> {
@@ -54,6 +56,7 @@ impl<'a> Panel<'a> {
             y_hi: 1.0,
             y_ticks: Vec::new(),
             y_decimals: 0,
+            lines: Vec::new(),
         }
     }
 
@@ -191,12 +194,20 @@ fn panels(data: &ChartData) -> Vec<Panel<'_>> {
         top.legend.push((LegendSwatch::Series(s.style, colour_of(i)), s.name.clone()));
     }
     let mut panels = vec![top];
-    if !data.per_node.is_empty() {
-        let mut p = Panel::new(&data.per_node_label);
-        for (i, s) in data.per_node.iter().enumerate() {
-            let colour = colour_of(n_load + n_sizes + i);
+    let mut colour_index = n_load + n_sizes;
+    for m in &data.metrics {
+        let mut p = Panel::new(&m.label);
+        for s in &m.series {
+            let colour = colour_of(colour_index);
+            colour_index += 1;
             p.series.push(Drawn { series: s, colour, stepped: s.style == Style::Step });
             p.legend.push((LegendSwatch::Series(s.style, colour), s.name.clone()));
+        }
+        for (name, value, colour) in [("target", m.target, TARGET), ("limit", m.limit, LIMIT)] {
+            if let Some(v) = value.filter(|v| v.is_finite()) {
+                p.lines.push((name, v, colour));
+                p.legend.push((LegendSwatch::Series(Style::Dashed, colour), name.to_owned()));
+            }
         }
         panels.push(p);
     }
@@ -242,12 +253,19 @@ fn place_vertically(panels: &mut [Panel<'_>], h: f64, strip: Option<f64>) {
     fixed += strip.unwrap_or(0.0);
     fixed += PANEL_GAP * (panels.len() as f64 - 1.0);
     let avail_h = (h - fixed).max(40.0);
-    let shares: &[f64] = if panels.len() == 2 { &[0.6, 0.4] } else { &[1.0] };
+    // The load panel keeps the larger part; the metric panels share the rest equally.
+    let metric_panels = panels.len() as f64 - 1.0;
+    let top_share = match panels.len() {
+        1 => 1.0,
+        2 => 0.6,
+        _ => 0.45,
+    };
     let mut y = PAD + TITLE_H;
     for (i, p) in panels.iter_mut().enumerate() {
         p.header_y = y;
         y += header_h(p);
-        let ph = (avail_h * shares[i]).floor();
+        let share = if i == 0 { top_share } else { (1.0 - top_share) / metric_panels };
+        let ph = (avail_h * share).floor();
         p.rect = Rect { x: 0.0, y, w: 0.0, h: ph };
         y += ph;
         if i == 0 {
@@ -276,10 +294,15 @@ fn fit_y_scales(panels: &mut [Panel<'_>], start: i64, end: i64) -> f64 {
     (PAD + label_w + 8.0).round()
 }
 
-/// The range a panel's scale must show: its finite values in the time range, with zero always
-/// included (nodes and utilizations are read against zero) and a little headroom on top.
+/// The range a panel's scale must show: its finite values in the time range and its target and
+/// limit lines, with zero always included (nodes and utilizations are read against zero) and a
+/// little headroom on top.
 fn value_range(p: &Panel<'_>, start: i64, end: i64) -> (f64, f64) {
     let (mut lo, mut hi) = (0.0f64, f64::NEG_INFINITY);
+    for &(_, v, _) in &p.lines {
+        lo = lo.min(v);
+        hi = hi.max(v);
+    }
     for d in &p.series {
         for &(t, v) in visible(&d.series.points, start, end) {
             if v.is_finite() && t >= start && t <= end {

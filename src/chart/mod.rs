@@ -51,17 +51,45 @@ pub struct ChartData {
     pub markers: Vec<Marker>,
     /// Label of the upper panel's y axis, e.g. "nodes".
     pub y_label: String,
-    /// Optional lower panel: a per-node value against its target, e.g. observed, smoothed and a
-    /// target line. When empty the chart has one panel.
-    pub per_node: Vec<Series>,
-    /// Label of the lower panel's y axis, e.g. "CPU utilization".
-    pub per_node_label: String,
+    /// Lower panels, one per metric, each on its own value scale so a request count in the
+    /// thousands never flattens a utilization of 0.6 next to it. When empty the chart has one
+    /// panel.
+    pub metrics: Vec<MetricPanel>,
+}
+
+/// One metric's panel: its series on a scale of its own, with the target and the limit drawn as
+/// labelled lines (and always inside the scale, however high a spike goes).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct MetricPanel {
+    /// Label of the panel's y axis, e.g. "cpu per node".
+    pub label: String,
+    /// Observed, smoothed, effective target and the like, in the metric's units.
+    pub series: Vec<Series>,
+    /// The value the policy holds the metric at, drawn as a labelled line.
+    pub target: Option<f64>,
+    /// The value the metric must not pass (the target × the limit ratio, or the headroom's
+    /// `limit`), drawn as a labelled line.
+    pub limit: Option<f64>,
+}
+
+impl MetricPanel {
+    /// A panel from its label and series, without target or limit lines.
+    pub fn new(label: impl Into<String>, series: Vec<Series>) -> Self {
+        MetricPanel { label: label.into(), series, target: None, limit: None }
+    }
+
+    /// The same panel with its target and limit lines (non-finite values draw no line).
+    pub fn with_lines(mut self, target: Option<f64>, limit: Option<f64>) -> Self {
+        self.target = target.filter(|v| v.is_finite());
+        self.limit = limit.filter(|v| v.is_finite());
+        self
+    }
 }
 
 /// One named line on the chart.
 ///
 /// Colours come from a colour-blind-safe palette (Okabe–Ito), by the series' position across
-/// `load`, then `sizes`, then `per_node`.
+/// `load`, then `sizes`, then each metric panel's series.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Series {
     /// Shown in the legend and as the SVG tooltip of the line.
@@ -155,6 +183,7 @@ pub fn check_path(path: &Path) -> io::Result<()> {
 }
 
 mod draw;
+pub mod embed;
 mod layout;
 mod marks;
 mod palette;

@@ -31,6 +31,10 @@ pub(super) const GRID: Rgb = Rgb(0xe6, 0xe6, 0xe6);
 pub(super) const SHORTFALL: Rgb = Rgb(0xd5, 0x5e, 0x00);
 pub(super) const SHORTFALL_OPACITY: f64 = 0.22;
 pub(super) const AREA_OPACITY: f64 = 0.18;
+/// The target line of a metric panel: dark green, apart from every palette colour.
+pub(super) const TARGET: Rgb = Rgb(0x11, 0x77, 0x33);
+/// The limit line of a metric panel: dark red, the colour of "too much".
+pub(super) const LIMIT: Rgb = Rgb(0xa5, 0x1d, 0x2d);
 
 pub(super) fn marker_colour(kind: MarkerKind) -> Rgb {
     match kind {

@@ -4,7 +4,7 @@ use std::io;
 
 use super::layout::build_scene;
 use super::reduce::decimate;
-use super::scene::Prim;
+use super::scene::{Prim, Rect};
 use super::ticks::{
     DAY, HOUR, MINUTE, SECOND, decimals_for, format_full, format_tick, format_value, nice_ticks, time_ticks, utc,
 };
@@ -103,12 +103,14 @@ fn sample(step_ms: i64) -> ChartData {
         sizes: vec![Series::new("serving", Style::Step, serving), Series::new("desired", Style::Dashed, desired)],
         markers,
         y_label: "nodes".to_owned(),
-        per_node: vec![
-            Series::new("observed", Style::Line, observed),
-            Series::new("smoothed", Style::Line, smoothed),
-            Series::new("target", Style::Dashed, target_line),
-        ],
-        per_node_label: "CPU utilization".to_owned(),
+        metrics: vec![MetricPanel::new(
+            "CPU utilization".to_owned(),
+            vec![
+                Series::new("observed", Style::Line, observed),
+                Series::new("smoothed", Style::Line, smoothed),
+                Series::new("target", Style::Dashed, target_line),
+            ],
+        )],
     }
 }
 
@@ -444,4 +446,134 @@ fn render_example() {
         ..data
     };
     write_chart(&dir.join("chart_example_zoom.svg"), &zoom).unwrap();
+}
+
+/// A request count in the thousands next to a CPU utilization: each metric is on its own scale,
+/// so the CPU target and limit lines sit well inside the CPU panel (on one shared 0–15,000 axis
+/// they would lie within a pixel of its floor), and both are named on the chart.
+#[test]
+fn each_metric_has_its_own_scale_with_labelled_target_and_limit() {
+    let start = APR_16_NOON;
+    let pts = |f: &dyn Fn(i64) -> f64| (0..600).map(|i| (start + i * MINUTE, f(i))).collect::<Vec<_>>();
+    let data = ChartData {
+        title: "two metrics".into(),
+        start_ms: start,
+        end_ms: start + 600 * MINUTE,
+        load: vec![Series::new("load", Style::Area, pts(&|i| 3.0 + (i % 7) as f64))],
+        sizes: vec![Series::new("serving", Style::Step, pts(&|_| 6.0))],
+        markers: vec![],
+        y_label: "nodes".into(),
+        metrics: vec![
+            MetricPanel::new(
+                "requests per node",
+                vec![Series::new("observed", Style::Line, pts(&|i| if i == 300 { 15_000.0 } else { 4_000.0 }))],
+            )
+            .with_lines(Some(5_000.0), Some(6_250.0)),
+            MetricPanel::new(
+                "cpu per node",
+                vec![Series::new("observed", Style::Line, pts(&|i| 0.4 + (i % 5) as f64 * 0.1))],
+            )
+            .with_lines(Some(0.6), Some(0.75)),
+        ],
+    };
+    let scene = build_scene(&data, 1100, 700);
+    let line = |tip: &str| -> (f64, Rect) {
+        scene
+            .prims
+            .iter()
+            .find_map(|p| match p {
+                Prim::Stroke { pts, tooltip: Some(t), clip: Some(c), .. } if t == tip => {
+                    Some((pts[0].1, scene.clips[*c]))
+                }
+                _ => None,
+            })
+            .unwrap_or_else(|| panic!("no line {tip}"))
+    };
+    let (target_y, cpu) = line("target 0.6");
+    let (limit_y, cpu_again) = line("limit 0.75");
+    assert_eq!(cpu, cpu_again, "target and limit in the same (cpu) panel");
+    // Readable: well above the panel's floor, inside it, and the limit above the target.
+    assert!(cpu.bottom() - target_y > cpu.h * 0.3, "target at y={target_y} in panel {cpu:?}");
+    assert!(limit_y > cpu.y && limit_y < target_y - 10.0, "limit at y={limit_y}, target at {target_y}");
+    // The request panel has its own lines, in its own rectangle.
+    let (req_target_y, requests) = line("target 5000");
+    assert_ne!(requests, cpu);
+    assert!(requests.bottom() - req_target_y > 10.0, "a 15,000 spike still leaves the 5,000 target readable");
+    let texts: Vec<&str> = scene
+        .prims
+        .iter()
+        .filter_map(|p| if let Prim::Text { text, .. } = p { Some(text.as_str()) } else { None })
+        .collect();
+    for label in ["target 0.6", "limit 0.75", "target 5000", "limit 6250"] {
+        assert!(texts.contains(&label), "no label {label} in {texts:?}");
+    }
+}
+
+/// What the HTML report embeds for a small chart, exactly: buckets at the sample spacing, the
+/// lowest and highest value of each, a gap as null, a step series held through buckets without
+/// a sample, the metric panel's target and limit with the SVG chart's colours, and markers.
+#[test]
+fn embedded_chart_snapshot() {
+    let t = |m: i64| APR_16_NOON + m * MINUTE;
+    let data = ChartData {
+        title: "small".into(),
+        start_ms: t(0),
+        end_ms: t(4),
+        load: vec![Series::new(
+            "demand",
+            Style::Area,
+            vec![(t(0), 1.0), (t(1), f64::NAN), (t(2), 3.5), (t(3), 2.0), (t(4), 1.0)],
+        )],
+        sizes: vec![Series::new("serving", Style::Step, vec![(t(0), 2.0), (t(3), 4.0), (t(4), 4.0)])],
+        markers: vec![Marker { at_ms: t(3), kind: MarkerKind::ScaleOut, label: "2->4".into() }],
+        y_label: "nodes".into(),
+        metrics: vec![
+            MetricPanel::new(
+                "cpu per node",
+                vec![Series::new("observed", Style::Line, (0..5).map(|m| (t(m), 0.1 * m as f64)).collect())],
+            )
+            .with_lines(Some(0.6), Some(0.75)),
+        ],
+    };
+    let json = serde_json::to_string(&embed::embed(&data, 100)).expect("json");
+    let expected = r##"{"title":"small","start":1776340800000,"end":1776341040000,"bucket":60000,"panels":[{"label":"nodes","series":[{"name":"demand","style":"area","colour":"#0072b2","stepped":false,"lo":[1.0,null,3.5,2.0,1.0]},{"name":"serving","style":"step","colour":"#d55e00","stepped":true,"lo":[2.0,2.0,2.0,4.0,4.0]}],"target":null,"limit":null,"lineColours":["#117733","#a51d2d"]},{"label":"cpu per node","series":[{"name":"observed","style":"line","colour":"#009e73","stepped":false,"lo":[0.0,0.1,0.2,0.3,0.4]}],"target":0.6,"limit":0.75,"lineColours":["#117733","#a51d2d"]}],"markers":[{"t":1776340980000,"kind":"out","label":"2->4"}],"shade":[0,1]}"##;
+    assert_eq!(json, expected);
+}
+
+/// Eight weeks of one-minute samples: at most MAX_BUCKETS buckets per series, and the single
+/// highest and lowest samples are still there (as a bucket's highest and lowest), so the
+/// report's chart can draw them at any zoom.
+#[test]
+fn embedded_long_series_keep_their_peaks_within_the_bucket_budget() {
+    let n = 8 * 7 * 24 * 60;
+    let start = APR_16_NOON;
+    let mut rng = Lcg(11);
+    let mut points: Vec<(i64, f64)> = (0..n).map(|i| (start + i as i64 * MINUTE, 0.4 + 0.2 * rng.next())).collect();
+    points[31_337].1 = 9.75;
+    points[50_001].1 = -0.5;
+    let data = ChartData {
+        title: "eight weeks".into(),
+        start_ms: start,
+        end_ms: start + (n as i64 - 1) * MINUTE,
+        load: vec![],
+        sizes: vec![],
+        markers: vec![],
+        y_label: "nodes".into(),
+        metrics: vec![MetricPanel::new("cpu", vec![Series::new("observed", Style::Line, points.clone())])],
+    };
+    let e = embed::embed(&data, embed::MAX_BUCKETS);
+    let s = &e.panels[1].series[0];
+    assert!(s.lo.len() <= embed::MAX_BUCKETS + 1, "{} buckets", s.lo.len());
+    assert!(e.bucket >= 8 * MINUTE && e.bucket < 9 * MINUTE, "bucket {} ms", e.bucket);
+    let hi = s.hi.as_ref().expect("buckets with several samples have a spread");
+    let max = hi.iter().flatten().fold(f64::MIN, |a, &b| a.max(b));
+    let min = s.lo.iter().flatten().fold(f64::MAX, |a, &b| a.min(b));
+    assert_eq!((max, min), (9.75, -0.5));
+    // ... in the bucket that holds their time.
+    let at = |v: f64, of: &[Option<f64>]| of.iter().position(|x| *x == Some(v)).expect("value") as i64;
+    assert_eq!(at(9.75, hi), 31_337 * MINUTE / e.bucket);
+    assert_eq!(at(-0.5, &s.lo), 50_001 * MINUTE / e.bucket);
+    // Small enough to embed: under 200 kB for a series of 80,640 samples.
+    let json = serde_json::to_string(s).expect("json");
+    assert!(json.len() < 200_000, "{} bytes", json.len());
 }

@@ -20,10 +20,10 @@ use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind};
 use kube::runtime::reflector::{self, Store};
 use kube::runtime::{WatchStreamExt, watcher};
 
+use crate::adapters::kubernetes::{KubernetesQuery, ReplicaCount};
 use crate::adapters::{
     AdapterError, ErrorKind, KubernetesMetric, MetricQuery, MetricSource, Series, number_at, parse_path, replicas_path,
 };
-use crate::api::{KubernetesQuery, ReplicaCount};
 use crate::controller::workload::kube_error;
 use crate::core::{Sample, Ts};
 

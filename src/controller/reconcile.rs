@@ -270,7 +270,7 @@ impl<B: Backends, S: StatusStore, E: EventSink> Engine<B, S, E> {
         let project = target_project(&sp.spec.target);
         let namespace = sp.namespace().unwrap_or_default();
         let queries: Vec<MetricQuery> =
-            sp.spec.metrics.iter().map(|m| MetricQuery::of(m, project, &namespace)).collect();
+            sp.spec.metrics.iter().map(|m| crate::spec::metric_query(m, project, &namespace)).collect();
         if let Some(fraction) = sp.spec.target.kind().per_member_floor() {
             return self.evaluate_members(sp, &prev, &policy, fraction, &queries, &target, meta).await;
         }

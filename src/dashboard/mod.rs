@@ -17,10 +17,11 @@ use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use schemars::JsonSchema;
 use serde::Serialize;
 
 use crate::api::{MetricKind, Mode, ScalePolicy};
-use crate::chart::{ChartData, Marker, MarkerKind, Series, Style};
+use crate::chart::{ChartData, Marker, MarkerKind, MetricPanel, Series, Style};
 use crate::core::{Dur, Ts};
 use crate::readout::{self, PolicyView};
 
@@ -43,7 +44,7 @@ const DASHBOARD_CSS: &str = include_str!("assets/dashboard.css");
 pub type Dashboard = Published;
 
 /// A card on the page: the readout of one policy plus what its chart needs.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Card {
     /// Row, why, conditions, recent decisions.
@@ -60,7 +61,7 @@ pub struct Card {
 }
 
 /// `/api/policies`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
 pub struct Overview {
     /// When this was computed (RFC 3339).
     pub now: String,
@@ -98,6 +99,7 @@ pub fn points(sp: &ScalePolicy, live: &[Point]) -> Vec<Point> {
             reason: resize.map_or_else(String::new, |r| r.reason.clone()),
             from: resize.map_or(0, |r| r.from),
             to: resize.map_or(0, |r| r.to),
+            others: Vec::new(),
         });
     }
     out.extend(live.iter().cloned());
@@ -180,9 +182,9 @@ pub fn chart_data_in(sp: &ScalePolicy, points: &[Point], now: Ts, span: Dur) -> 
     let start = (first_at - Dur((end - first_at).0 / 20)).min(end - MIN_SPAN);
     let metric = sp.spec.metrics.first();
     let kind = metric.map_or(MetricKind::PerNode, |m| m.kind);
-    let name = metric.map_or("metric", |m| m.name.as_str());
     let nan = f64::NAN;
-    let per_node = |v: Option<f64>, n: Option<u32>| -> f64 {
+    // A metric's value per node: a total is spread over the nodes that measured it.
+    let per_node = |kind: MetricKind, v: Option<f64>, n: Option<u32>| -> f64 {
         match (kind, v, n) {
             (MetricKind::PerNode, Some(v), _) => v,
             (MetricKind::Total, Some(v), Some(n)) => v / f64::from(n.max(1)),
@@ -215,7 +217,51 @@ pub fn chart_data_in(sp: &ScalePolicy, points: &[Point], now: Ts, span: Dur) -> 
         }
         spiking = p.spike;
     }
-    let target = last.target.unwrap_or(nan);
+    // One panel per metric, each on its own scale with its target and limit lines.
+    let mut metrics = Vec::new();
+    for (i, m) in sp.spec.metrics.iter().enumerate() {
+        let limit = crate::readout::limit_of(m);
+        let mut v = if i == 0 {
+            vec![
+                Series::new(
+                    "observed (per serving node)",
+                    Style::Line,
+                    series(&|p| per_node(kind, p.observed, serving(p))),
+                ),
+                Series::new(
+                    "smoothed (per node, all nodes)",
+                    Style::Line,
+                    series(&|p| per_node(kind, p.smoothed, p.current)),
+                ),
+            ]
+        } else {
+            fn other<'p>(p: &'p Point, name: &str) -> Option<&'p crate::readout::history::MetricPoint> {
+                p.others.iter().find(|o| o.name == name)
+            }
+            vec![
+                Series::new(
+                    "observed (per serving node)",
+                    Style::Line,
+                    series(&|p| per_node(m.kind, other(p, &m.name).and_then(|o| o.observed), serving(p))),
+                ),
+                Series::new(
+                    "smoothed (per node, all nodes)",
+                    Style::Line,
+                    series(&|p| per_node(m.kind, other(p, &m.name).and_then(|o| o.smoothed), p.current)),
+                ),
+            ]
+        };
+        // Only when noise headroom lowered it at some point: otherwise it is the target line.
+        if i == 0
+            && points
+                .iter()
+                .any(|p| matches!((p.effective_target, p.target), (Some(e), Some(t)) if e < t * (1.0 - 1e-6)))
+        {
+            v.push(Series::new("effective target", Style::Dashed, series(&|p| p.effective_target.unwrap_or(nan))));
+        }
+        let target = if i == 0 { last.target.unwrap_or(m.target) } else { m.target };
+        metrics.push(MetricPanel::new(format!("{} per node", m.name), v).with_lines(Some(target), Some(limit)));
+    }
     Some(ChartData {
         title: format!("{}: {}", key(sp), sp.spec.target.describe()),
         start_ms: start.0,
@@ -227,27 +273,54 @@ pub fn chart_data_in(sp: &ScalePolicy, points: &[Point], now: Ts, span: Dur) -> 
         ],
         markers,
         y_label: "nodes".into(),
-        per_node: {
-            let mut v = vec![
-                Series::new("observed (per serving node)", Style::Line, series(&|p| per_node(p.observed, serving(p)))),
-                Series::new(
-                    "smoothed (per node, all nodes)",
-                    Style::Line,
-                    series(&|p| per_node(p.smoothed, p.current)),
-                ),
-                Series::new("target", Style::Dashed, vec![(start.0, target), (end.0, target)]),
-            ];
-            // Only when noise headroom lowered it at some point: otherwise it is the target line.
-            if points
-                .iter()
-                .any(|p| matches!((p.effective_target, p.target), (Some(e), Some(t)) if e < t * (1.0 - 1e-6)))
-            {
-                v.push(Series::new("effective target", Style::Dashed, series(&|p| p.effective_target.unwrap_or(nan))));
-            }
-            v
-        },
-        per_node_label: format!("{name} per node"),
+        metrics,
     })
+}
+
+/// The JSON Schema (draft 2020-12) of every JSON answer the dashboard serves, generated from
+/// the response types: `$defs` holds one schema per route's answer (`Overview` for
+/// `/api/policies`, `PolicyDetail` for `/api/policies/{ns}/{name}`, `Timeline` for both event
+/// routes) and everything they use. Checked in as `docs/api.schema.json` (`ebbflow api-schema`
+/// prints it); a test fails when the two drift apart.
+pub fn api_schema() -> serde_json::Value {
+    let mut generator = schemars::generate::SchemaSettings::draft2020_12().into_generator();
+    let routes = [
+        ("/api/policies", generator.subschema_for::<Overview>()),
+        ("/api/policies/{namespace}/{name}", generator.subschema_for::<PolicyDetail>()),
+        ("/api/policies/{namespace}/{name}/events", generator.subschema_for::<Timeline>()),
+        ("/api/events", generator.subschema_for::<Timeline>()),
+    ];
+    let mut defs = serde_json::Value::Object(generator.take_definitions(true));
+    closed(&mut defs);
+    let mut routes_json = serde_json::Map::new();
+    for (path, schema) in routes {
+        routes_json.insert(path.to_owned(), schema.to_value());
+    }
+    serde_json::json!({
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": "https://ebbflow.dev/schemas/api.schema.json",
+        "title": "ebbflow dashboard JSON API",
+        "description": "The answers of the controller's dashboard routes. x-routes maps each route to the schema of its answer (GET, 200, application/json). Generated by `ebbflow api-schema` from the response types.",
+        "x-routes": routes_json,
+        "$defs": defs,
+    })
+}
+
+/// Marks every object schema that lists its properties as closed (`additionalProperties:
+/// false`), so a field the server sends but the schema does not name fails validation instead
+/// of passing unnoticed. Flattened structs are merged into one object by schemars, so this
+/// holds for them too.
+fn closed(v: &mut serde_json::Value) {
+    match v {
+        serde_json::Value::Object(o) => {
+            if o.contains_key("properties") && !o.contains_key("additionalProperties") {
+                o.insert("additionalProperties".into(), serde_json::Value::Bool(false));
+            }
+            o.values_mut().for_each(closed);
+        }
+        serde_json::Value::Array(a) => a.iter_mut().for_each(closed),
+        _ => {}
+    }
 }
 
 /// The dashboard's routes, to merge into the controller's router.
@@ -324,6 +397,7 @@ pub fn overview(d: &Dashboard, now: Ts) -> Overview {
                         reason: String::new(),
                         from: 0,
                         to: 0,
+                        others: Vec::new(),
                     };
                     let mut c = card(sp, std::slice::from_ref(&stand_in), now);
                     c.points = n;
@@ -341,11 +415,13 @@ async fn list(State(d): State<Dashboard>) -> Response {
 }
 
 /// `/api/policies/{ns}/{name}`: the card and its points.
-#[derive(Serialize)]
-struct One {
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+pub struct PolicyDetail {
+    /// The card, as in `/api/policies`.
     #[serde(flatten)]
-    card: Card,
-    history: Vec<Point>,
+    pub card: Card,
+    /// The chart's points, oldest first: the day status keeps, then this replica's own.
+    pub history: Vec<Point>,
 }
 
 async fn one(State(d): State<Dashboard>, Path((ns, name)): Path<(String, String)>) -> Response {
@@ -353,11 +429,11 @@ async fn one(State(d): State<Dashboard>, Path((ns, name)): Path<(String, String)
         return (StatusCode::NOT_FOUND, format!("no policy {ns}/{name} has been evaluated here")).into_response();
     };
     let history = points(&sp, &d.history.points(&key(&sp)));
-    json(&One { card: card(&sp, &history, crate::clock::now()), history })
+    json(&PolicyDetail { card: card(&sp, &history, crate::clock::now()), history })
 }
 
-/// `/api/events`: the fleet's timeline, newest first.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// `/api/events` (and `/api/policies/{ns}/{name}/events`): a timeline, newest first.
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
 pub struct Timeline {
     /// When this was computed (RFC 3339).
     pub now: String,

@@ -103,7 +103,7 @@ pub fn parse_state_file(bytes: &[u8], specs: &[ScalePolicy]) -> Result<Vec<Polic
 
 async fn views_from_cluster(namespace: Option<&str>) -> Result<Vec<PolicyView>, String> {
     let (client, _) =
-        crate::known::cli::client().await.map_err(|e| format!("{e}; for standalone mode use --state FILE"))?;
+        crate::commands::client().await.map_err(|e| format!("{e}; for standalone mode use --state FILE"))?;
     let api: kube::Api<ScalePolicy> = match namespace {
         Some(ns) => kube::Api::namespaced(client, ns),
         None => kube::Api::all(client),

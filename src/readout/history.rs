@@ -8,6 +8,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 
+use schemars::JsonSchema;
 use serde::Serialize;
 
 use super::PolicyView;
@@ -20,10 +21,11 @@ pub const MAX_POINTS: usize = 720;
 pub const MAX_AGE: Dur = Dur(6 * 3_600_000);
 
 /// One evaluation of one policy, as the chart draws it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Point {
-    /// When the decision was made.
+    /// When the decision was made (RFC 3339).
+    #[schemars(with = "String")]
     pub time: Ts,
     /// Newest raw value of the policy's first metric.
     pub observed: Option<f64>,
@@ -49,6 +51,24 @@ pub struct Point {
     pub from: u32,
     /// The size the decision asked for.
     pub to: u32,
+    /// The policy's other metrics at this decision, each drawn on a scale of its own (the first
+    /// metric is `observed` and `smoothed` above).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub others: Vec<MetricPoint>,
+}
+
+/// One more metric of a decision, as [`crate::api::MetricReading`] carries it.
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct MetricPoint {
+    /// The metric's name (spec.metrics[].name).
+    pub name: String,
+    /// Newest raw value: per serving node, or the total for a total metric.
+    pub observed: Option<f64>,
+    /// Smoothed value: per node across all nodes, or the total for a total metric.
+    pub smoothed: Option<f64>,
+    /// Its target.
+    pub target: f64,
 }
 
 /// The point a status describes, if it carries a decision.
@@ -71,6 +91,16 @@ pub fn point_of(sp: &ScalePolicy, status: &ScalePolicyStatus) -> Option<Point> {
         reason: d.reason.clone(),
         from: d.from,
         to: d.to,
+        others: sp
+            .spec
+            .metrics
+            .iter()
+            .skip(1)
+            .filter_map(|m| {
+                let r = d.metrics.get(&m.name)?;
+                Some(MetricPoint { name: m.name.clone(), observed: r.raw, smoothed: r.smoothed, target: r.target })
+            })
+            .collect(),
     })
 }
 

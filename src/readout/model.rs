@@ -3,6 +3,7 @@
 //! terminal and the dashboard serves it as JSON.
 
 use kube::ResourceExt;
+use schemars::JsonSchema;
 use serde::Serialize;
 
 use crate::api::{Condition, DecisionRecord, MetricKind, Mode, ScalePolicy, ScalePolicySpec, ScalePolicyStatus};
@@ -52,7 +53,7 @@ impl PolicyView {
 }
 
 /// How worried a reader should be about a policy.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, JsonSchema)]
 pub enum Level {
     /// Evaluated, nothing wrong.
     Ok,
@@ -67,7 +68,7 @@ pub enum Level {
 }
 
 /// The health cell: a level and a short CamelCase word (a condition reason).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
 pub struct Health {
     /// How worried to be.
     pub level: Level,
@@ -76,7 +77,7 @@ pub struct Health {
 }
 
 /// A timer that is still running.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Timer {
     /// When it ends (RFC 3339).
@@ -86,7 +87,7 @@ pub struct Timer {
 }
 
 /// The metric a row shows: the policy's first metric.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct MetricCell {
     /// The metric's name in the policy.
@@ -131,7 +132,7 @@ impl MetricCell {
 
 /// The newest observed load needs more nodes at the target than were serving: the chart's
 /// shaded area at its newest point.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Shortfall {
     /// The metric that is short.
@@ -143,7 +144,7 @@ pub struct Shortfall {
 }
 
 /// The last decision, in short.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct LastDecision {
     /// A `Reason` name.
@@ -163,7 +164,7 @@ pub struct LastDecision {
 }
 
 /// One line of `ebbflow status`, and one card header on the dashboard.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Row {
     /// `namespace/name`.
@@ -200,12 +201,13 @@ pub struct Row {
     /// Health, from the conditions and the shortfall.
     pub health: Health,
     /// Schedule windows and overrides in effect at the last evaluation, and until when.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    /// Left out when there are none (`default` tells the API schema it is optional).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub active: Vec<crate::api::ActiveStatus>,
 }
 
 /// Everything `ebbflow status NAME` shows, for `-o json|yaml`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Detail {
     /// The row.
@@ -547,7 +549,7 @@ pub fn figures(v: &PolicyView, r: &Row) -> Vec<String> {
     for m in &cells {
         if let Some(e) = m.effective_target.filter(|e| *e < m.target * (1.0 - 1e-6)) {
             let head = spec_metric(&m.name).map(|s| &s.headroom);
-            let limit = head.and_then(|h| h.limit).unwrap_or(m.target * crate::api::DEFAULT_LIMIT_RATIO);
+            let limit = spec_metric(&m.name).map_or(m.target * crate::api::DEFAULT_LIMIT_RATIO, limit_of);
             let q = head.map_or(String::new(), |h| format!("{}% of ", num(h.quantile * 100.0)));
             let noise = m.noise.map_or(String::new(), |n| {
                 format!("single samples scatter ±{}% around the smoothed value, so ", num(n * 100.0))
@@ -591,6 +593,12 @@ pub fn detail(v: &PolicyView, now: Ts) -> Detail {
     }
     recent.reverse();
     Detail { row: row(v, now), why: why(v, now), conditions: st.conditions, recent_decisions: recent }
+}
+
+/// The level single samples of `m` should rarely pass: `headroom.limit`, or the target × the
+/// default limit ratio. The readout's messages and the charts' limit lines both use this.
+pub fn limit_of(m: &crate::api::MetricSpec) -> f64 {
+    m.headroom.limit.unwrap_or(m.target * crate::api::DEFAULT_LIMIT_RATIO)
 }
 
 #[cfg(test)]

@@ -3,13 +3,14 @@
 //! decisions and conditions), so every replica and `ebbflow status NAME --events` tell the
 //! same story.
 
+use schemars::JsonSchema;
 use serde::Serialize;
 
 use super::model::{PolicyView, clock_time, human};
 use crate::core::{Dur, Ts};
 
 /// What kind of event.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, JsonSchema)]
 pub enum Kind {
     /// A resize the controller started (with how long it took, or why it failed).
     Resize,
@@ -21,7 +22,7 @@ pub enum Kind {
 }
 
 /// One entry of the timeline.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Event {
     /// When (RFC 3339).

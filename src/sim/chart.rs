@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use crate::chart::{ChartData, Marker, MarkerKind, Series, Style, write_chart};
+use crate::chart::{ChartData, Marker, MarkerKind, MetricPanel, Series, Style, write_chart};
 use crate::sim::{Run, Scenario};
 
 /// Chart data for a comparison (`runs[0]` is the policy, `runs[1]` the HPA baseline).
@@ -50,7 +50,17 @@ pub fn chart_data(sc: &Scenario, runs: &[Run]) -> ChartData {
         let ahead = policy.steps.iter().map(|s| ((s.at + f.lead).0, s.forecast / target)).collect();
         load.push(Series::new(format!("forecast for +{} (nodes at target)", f.lead), Style::Dashed, ahead));
     }
-    let limit = sc.limit;
+    let metric = &sc.policy.metrics[0];
+    // A total (requests/s) is compared with a per-node target only once spread over the nodes
+    // serving it; drawn raw, a total of thousands flattens a target of a hundred into the axis.
+    let (observed, smoothed, unit) = match metric.kind {
+        crate::core::MetricKind::PerNode => (pts(&|s| s.observed, policy), pts(&|s| s.smoothed, policy), "per node"),
+        crate::core::MetricKind::Total => (
+            pts(&|s| s.observed / f64::from(s.serving.max(1)), policy),
+            pts(&|s| s.smoothed / f64::from(s.serving.max(1)), policy),
+            "per serving node",
+        ),
+    };
     ChartData {
         title: format!("{} on {}", policy.summary.algorithm, sc.trace.name),
         start_ms: start.0,
@@ -59,13 +69,13 @@ pub fn chart_data(sc: &Scenario, runs: &[Run]) -> ChartData {
         sizes,
         markers,
         y_label: "nodes".into(),
-        per_node: vec![
-            Series::new("observed", Style::Line, pts(&|s| s.observed, policy)),
-            Series::new("smoothed", Style::Line, pts(&|s| s.smoothed, policy)),
-            Series::new("target", Style::Dashed, vec![(start.0, target), (end.0, target)]),
-            Series::new("limit", Style::Dashed, vec![(start.0, limit), (end.0, limit)]),
+        metrics: vec![
+            MetricPanel::new(
+                format!("{} {unit}", metric.name),
+                vec![Series::new("observed", Style::Line, observed), Series::new("smoothed", Style::Line, smoothed)],
+            )
+            .with_lines(Some(target), Some(sc.limit)),
         ],
-        per_node_label: format!("{} per node", sc.policy.metrics[0].name),
     }
 }
 

@@ -390,9 +390,9 @@ fn feeds(
     let mut out = Vec::new();
     for (i, m) in full.metrics.iter().enumerate() {
         let Some(column) = columns.get(&m.name).filter(|_| i != primary) else { continue };
-        let query = crate::adapters::MetricQuery::of(m, "simulated", "simulated");
+        let query = crate::spec::metric_query(m, "simulated", "simulated");
         if let Some(same) =
-            spec.metrics.iter().find(|o| crate::adapters::MetricQuery::of(o, "simulated", "simulated") == query)
+            spec.metrics.iter().find(|o| crate::spec::metric_query(o, "simulated", "simulated") == query)
         {
             return Err(format!(
                 "columns.{}: metric {:?} has the same query as {:?}; the simulator tells metrics apart by their query, give each its own filter",

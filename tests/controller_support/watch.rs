@@ -2,7 +2,9 @@
 //! `fieldSelector=metadata.name=...` and `labelSelector=k=v,...` honoured as the real API server
 //! does, watches held open until something changes (then answered with the change and closed,
 //! after which the client watches again from the new resourceVersion), and a collection can be
-//! set to refuse with a status code (e.g. 403 for missing RBAC).
+//! set to refuse with a status code (e.g. 403 for missing RBAC). It also takes what a controller
+//! writes: status patches (with the resourceVersion precondition) and Events, so several
+//! replicas can share one API server.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -25,6 +27,8 @@ struct Store {
     refuse: BTreeMap<String, u16>,
     /// Requests seen: method and URI.
     seen: Vec<String>,
+    /// Event bodies posted.
+    events: Vec<Value>,
 }
 
 /// Changes the test makes to the cluster.
@@ -77,8 +81,59 @@ fn respond(send: Responder, code: u16, body: Vec<u8>) {
     send.send_response(response);
 }
 
+/// Applies a change to the store and answers the watches it concerns; returns the object as
+/// stored (with its new resourceVersion), if any.
+fn apply(s: &mut Store, held: &mut Vec<(String, u64, Responder)>, change: Change) -> Option<Value> {
+    s.rv += 1;
+    let rv = s.rv;
+    let (path, event) = match change {
+        Change::Put(path, mut object) => {
+            object["metadata"]["resourceVersion"] = rv.to_string().into();
+            let name = object["metadata"]["name"].as_str().expect("name").to_string();
+            let coll = s.objects.entry(path.clone()).or_default();
+            let kind = if coll.contains_key(&name) { "MODIFIED" } else { "ADDED" };
+            coll.insert(name, (rv, object.clone()));
+            (path, json!({"type": kind, "object": object}))
+        }
+        Change::Delete(path, name) => {
+            let (_, mut object) = s.objects.entry(path.clone()).or_default().remove(&name)?;
+            object["metadata"]["resourceVersion"] = rv.to_string().into();
+            (path, json!({"type": "DELETED", "object": object}))
+        }
+    };
+    let mut keep = Vec::new();
+    for (uri, since, send) in held.drain(..) {
+        if collection(&uri) == path && matches(&uri, &event["object"]) && rv > since {
+            let mut line = serde_json::to_vec(&event).expect("json");
+            line.push(b'\n');
+            respond(send, 200, line);
+        } else {
+            keep.push((uri, since, send));
+        }
+    }
+    *held = keep;
+    Some(event["object"].clone())
+}
+
+/// `(collection, name)` of a path to one object (`.../scalepolicies/orders`) or to its status
+/// subresource (`.../scalepolicies/orders/status`), when the collection is known.
+fn object_path<'a>(s: &Store, path: &'a str) -> Option<(String, &'a str, bool)> {
+    let (rest, status) = match path.strip_suffix("/status") {
+        Some(rest) => (rest, true),
+        None => (path, false),
+    };
+    let (coll, name) = rest.rsplit_once('/')?;
+    s.objects.contains_key(coll).then(|| (coll.to_string(), name, status))
+}
+
 impl WatchServer {
     /// Serve `handle` until the client goes away.
+    ///
+    /// Besides lists and watches it answers what a controller writes: a GET of one object, a
+    /// server-side-apply PATCH of the status subresource (the status replaced, a
+    /// `metadata.resourceVersion` in the patch checked as a precondition: 409 when the object
+    /// changed since, as the real API server does), and Event POSTs (accepted, recorded in
+    /// [`WatchServer::seen`] and [`WatchServer::events`]).
     pub fn start(mut handle: Handle) -> WatchServer {
         let store = Arc::new(Mutex::new(Store::default()));
         let (tx, mut rx) = mpsc::unbounded_channel::<Change>();
@@ -91,13 +146,46 @@ impl WatchServer {
                         let Some((req, send)) = req else { return };
                         let req: Request<Body> = req;
                         let uri = req.uri().to_string();
+                        let method = req.method().clone();
+                        let bytes = http_body_util::BodyExt::collect(req.into_body()).await.map(|b| b.to_bytes()).unwrap_or_default();
+                        let body: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
                         let mut s = st.lock().expect("store");
-                        s.seen.push(format!("{} {uri}", req.method()));
+                        s.seen.push(format!("{method} {uri}"));
                         let path = collection(&uri);
                         if let Some(code) = s.refuse.get(&path) {
                             let body = json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "code": code,
                                 "reason": "Forbidden", "message": format!("cannot list resource at {path}")});
                             respond(send, *code, serde_json::to_vec(&body).expect("json"));
+                            continue;
+                        }
+                        if method == http::Method::POST && path.ends_with("/events") {
+                            s.events.push(body.clone());
+                            respond(send, 201, serde_json::to_vec(&body).expect("json"));
+                            continue;
+                        }
+                        if let Some((coll, name, status)) = object_path(&s, &path) {
+                            let current = s.objects.get(&coll).and_then(|m| m.get(name)).map(|(_, o)| o.clone());
+                            let Some(mut object) = current else {
+                                let body = json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "code": 404,
+                                    "reason": "NotFound", "message": format!("{name} not found")});
+                                respond(send, 404, serde_json::to_vec(&body).expect("json"));
+                                continue;
+                            };
+                            if method == http::Method::GET {
+                                respond(send, 200, serde_json::to_vec(&object).expect("json"));
+                                continue;
+                            }
+                            assert!(method == http::Method::PATCH && status, "the mock serves no {method} {uri}");
+                            let want = &body["metadata"]["resourceVersion"];
+                            if !want.is_null() && *want != object["metadata"]["resourceVersion"] {
+                                let body = json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "code": 409,
+                                    "reason": "Conflict", "message": "the object has been modified"});
+                                respond(send, 409, serde_json::to_vec(&body).expect("json"));
+                                continue;
+                            }
+                            object["status"] = body["status"].clone();
+                            let stored = apply(&mut s, &mut held, Change::Put(coll, object));
+                            respond(send, 200, serde_json::to_vec(&stored).expect("json"));
                             continue;
                         }
                         if param(&uri, "watch").as_deref() == Some("true") {
@@ -115,34 +203,7 @@ impl WatchServer {
                     change = rx.recv() => {
                         let Some(change) = change else { return };
                         let mut s = st.lock().expect("store");
-                        s.rv += 1;
-                        let rv = s.rv;
-                        let (path, event) = match change {
-                            Change::Put(path, mut object) => {
-                                object["metadata"]["resourceVersion"] = rv.to_string().into();
-                                let name = object["metadata"]["name"].as_str().expect("name").to_string();
-                                let coll = s.objects.entry(path.clone()).or_default();
-                                let kind = if coll.contains_key(&name) { "MODIFIED" } else { "ADDED" };
-                                coll.insert(name, (rv, object.clone()));
-                                (path, json!({"type": kind, "object": object}))
-                            }
-                            Change::Delete(path, name) => {
-                                let Some((_, mut object)) = s.objects.entry(path.clone()).or_default().remove(&name) else { continue };
-                                object["metadata"]["resourceVersion"] = rv.to_string().into();
-                                (path, json!({"type": "DELETED", "object": object}))
-                            }
-                        };
-                        let mut keep = Vec::new();
-                        for (uri, since, send) in held.drain(..) {
-                            if collection(&uri) == path && matches(&uri, &event["object"]) && rv > since {
-                                let mut line = serde_json::to_vec(&event).expect("json");
-                                line.push(b'\n');
-                                respond(send, 200, line);
-                            } else {
-                                keep.push((uri, since, send));
-                            }
-                        }
-                        held = keep;
+                        apply(&mut s, &mut held, change);
                     }
                 }
             }
@@ -168,6 +229,16 @@ impl WatchServer {
     /// The requests seen so far ("METHOD uri").
     pub fn seen(&self) -> Vec<String> {
         self.store.lock().expect("store").seen.clone()
+    }
+
+    /// The Events posted so far.
+    pub fn events(&self) -> Vec<Value> {
+        self.store.lock().expect("store").events.clone()
+    }
+
+    /// The object `name` in the collection at `path`, as stored now.
+    pub fn get(&self, path: &str, name: &str) -> Option<Value> {
+        self.store.lock().expect("store").objects.get(path)?.get(name).map(|(_, o)| o.clone())
     }
 }
 

@@ -63,7 +63,7 @@ pub fn policy() -> (Policy, Vec<MetricQuery>) {
     }))
     .unwrap();
     let policy = ebbflow::spec::policy_from_spec(&spec).unwrap();
-    let queries = spec.metrics.iter().map(|m| MetricQuery::of(m, "p1", "default")).collect();
+    let queries = spec.metrics.iter().map(|m| ebbflow::spec::metric_query(m, "p1", "default")).collect();
     (policy, queries)
 }
 

@@ -356,8 +356,9 @@ pub struct Decision {
     pub limited_by: Option<Limit>,
     /// Until when the reason holds, for cooldowns and holds.
     pub wait_until: Option<Ts>,
-    /// Per metric, in spec order (only the first `policy.metrics.len()` entries are used).
-    pub metrics: [MetricOutcome; MAX_METRICS],
+    /// Per metric, in spec order (at most [`MAX_METRICS`]). A vector, not an array of the
+    /// maximum: a decision is moved several times per tick, and ten outcomes made it a kilobyte.
+    pub metrics: Vec<MetricOutcome>,
     /// State to carry into the next evaluation.
     pub state: PolicyState,
 }
@@ -609,7 +610,7 @@ pub fn decide(policy: &Policy, mut state: PolicyState, inputs: &Inputs<'_>, now:
     state.prune_resizes(now, policy.sample_reach(), policy.warmup);
 
     // 1-2. Fold in samples and judge each metric's data.
-    let mut metrics = [MetricOutcome::default(); MAX_METRICS];
+    let mut metrics = vec![MetricOutcome::default(); policy.metrics.len().min(MAX_METRICS)];
     let spike_policy = policy.spike.as_ref();
     {
         let resizes = &state.resizes;

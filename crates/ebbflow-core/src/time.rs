@@ -16,6 +16,10 @@ pub struct Ts(pub i64);
 pub struct Dur(pub i64);
 
 impl Dur {
+    /// The durations [`Dur::parse`] reads that Kubernetes CEL's `duration()` reads too, as the
+    /// regular expression a schema checks them with: `"90s"`, `"5m"`, `"1h30m"`.
+    pub const PATTERN: &'static str = r"^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$";
+
     /// Zero length.
     pub const ZERO: Dur = Dur(0);
 

@@ -1,4 +1,5 @@
-//! `ebbflow override`, `pause`, `resume` and `schedules`, and the kubectl plugin's flags.
+//! `ebbflow override`, `pause`, `resume` and `schedules`, and the kubectl plugin's flags (and the
+//! Kubernetes client `ebbflow status` shares).
 //!
 //! The same binary runs as `kubectl-ebbflow` (a symlink or copy on the PATH): kubectl then finds
 //! it as the plugin `kubectl ebbflow`. Overrides are stored in the policy's `spec.overrides`, so
@@ -15,7 +16,11 @@ use kube::{Api, Client, ResourceExt};
 use crate::api::{PauseKind, ScalePolicy};
 use crate::core::known::Schedule;
 use crate::core::{Dur, Ts};
-use crate::known::{self, NewOverride};
+use crate::known;
+
+mod edits;
+
+pub use edits::{NewOverride, with_override, without_override};
 
 /// Whether the program was started under the plugin name (`kubectl-ebbflow`, or
 /// `kubectl-ebbflow.exe`), by kubectl or directly.
@@ -267,7 +272,7 @@ pub fn run_override(args: &OverrideArgs) -> Result<(), String> {
     }
     let msg = edit(&args.target, |sp, now| {
         let until = args.expiry.at(now)?;
-        known::with_override(
+        edits::with_override(
             &sp.spec,
             &NewOverride {
                 name: args.override_name.clone(),
@@ -289,7 +294,7 @@ pub fn run_override(args: &OverrideArgs) -> Result<(), String> {
 pub fn run_pause(args: &PauseArgs) -> Result<(), String> {
     let msg = edit(&args.target, |sp, now| {
         let until = args.expiry.at(now)?;
-        known::with_override(
+        edits::with_override(
             &sp.spec,
             &NewOverride {
                 name: args.override_name.clone(),
@@ -309,7 +314,7 @@ pub fn run_pause(args: &PauseArgs) -> Result<(), String> {
 
 /// Run `ebbflow resume`.
 pub fn run_resume(args: &ResumeArgs) -> Result<(), String> {
-    let msg = edit(&args.target, |sp, now| known::without_override(&sp.spec, args.override_name.as_deref(), now))?;
+    let msg = edit(&args.target, |sp, now| edits::without_override(&sp.spec, args.override_name.as_deref(), now))?;
     println!("{msg}");
     Ok(())
 }
@@ -397,3 +402,6 @@ pub fn schedules_text(schedules: &[Schedule], specs: &[crate::api::ScheduleSpec]
     }
     out
 }
+
+#[cfg(test)]
+mod tests;
