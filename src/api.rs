@@ -319,6 +319,40 @@ pub struct BigtableInstanceRef {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 0.05, max = 0.95))]
     pub storage_target: Option<f64>,
+    /// How the clusters are sized: `largest` (the default) sets every cluster to the size the
+    /// hottest cluster needs; `perCluster` sizes each cluster from its own metrics, none below
+    /// `perClusterFloor` of the largest cluster's decision.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sizing: Option<InstanceSizing>,
+    /// With `sizing: perCluster`: no cluster is sized below this fraction of the largest
+    /// cluster's decision (rounded up), so a failover lands on enough capacity. In (0, 1];
+    /// default 0.5.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub per_cluster_floor: Option<f64>,
+}
+
+/// How the clusters of a replicated Bigtable instance are sized.
+#[derive(schemars::JsonSchema, Deserialize, Serialize, Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub enum InstanceSizing {
+    /// Every cluster at the size the hottest cluster needs.
+    #[default]
+    Largest,
+    /// Each cluster from its own metrics, with its own cooldowns, none below a fraction of the
+    /// largest cluster's decision.
+    PerCluster,
+}
+
+/// The default of `perClusterFloor`.
+pub const DEFAULT_PER_CLUSTER_FLOOR: f64 = 0.5;
+
+impl BigtableInstanceRef {
+    /// With `sizing: perCluster`, the fraction of the largest cluster's decision every cluster
+    /// is kept at; `None` in `largest` mode.
+    pub fn per_cluster_floor(&self) -> Option<f64> {
+        (self.sizing == Some(InstanceSizing::PerCluster))
+            .then(|| self.per_cluster_floor.unwrap_or(DEFAULT_PER_CLUSTER_FLOOR))
+    }
 }
 
 /// A Cloud Bigtable cluster.
@@ -845,7 +879,7 @@ pub struct ActiveStatus {
 }
 
 /// One part of a target sized with the others (a cluster of a replicated Bigtable instance).
-#[derive(KubeSchema, Deserialize, Serialize, Clone, Debug, PartialEq, Eq)]
+#[derive(KubeSchema, Deserialize, Serialize, Clone, Debug, Default, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct MemberStatus {
     /// Its ID, e.g. the cluster ID.
@@ -857,6 +891,24 @@ pub struct MemberStatus {
     /// The resize operation on it the controller is following, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub operation: Option<String>,
+    /// Per-cluster sizing: the size its own metrics ask for (its own decision).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub desired_size: Option<u32>,
+    /// Per-cluster sizing: the size applied, its own decision raised to the floor at a fraction
+    /// of the largest cluster's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub applied_size: Option<u32>,
+    /// Per-cluster sizing: why (a `Reason` name).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// Per-cluster sizing: why, for people.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// Per-cluster sizing: the decision core's state of this cluster (its signals, cooldowns,
+    /// resize in flight), so a restarted controller decides each cluster exactly as before.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "opaque_object")]
+    pub core_state: Option<PolicyState>,
 }
 
 /// The core's state is versioned with the controller, not the API: the schema keeps it opaque.

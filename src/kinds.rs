@@ -18,7 +18,9 @@ use std::sync::{Arc, Mutex};
 use futures::future::BoxFuture;
 use tokio::sync::OnceCell;
 
-use crate::adapters::{AdapterError, OperationStatus, ResizeStarted, ScaleTarget, TargetObservation};
+use crate::adapters::{
+    AdapterError, MemberObservation, OperationStatus, ResizeStarted, ScaleTarget, TargetObservation,
+};
 use crate::core::Dur;
 
 /// One problem with a kind's fields: the field under `spec.target.<kind>`, and what is wrong.
@@ -50,6 +52,12 @@ pub trait TargetKind: Send + Sync {
     }
     /// Problems with the kind's own fields, in field order.
     fn check(&self) -> Vec<KindIssue>;
+    /// For a target made of members each sized from its own metrics (a replicated Bigtable
+    /// instance with `sizing: perCluster`): the fraction of the largest member's decision no
+    /// member goes below (see `core::replicas`). `None` (the default): the target is sized as one.
+    fn per_member_floor(&self) -> Option<f64> {
+        None
+    }
     /// Whether building the adapter needs a Kubernetes API.
     fn needs_kube(&self) -> bool {
         false
@@ -143,6 +151,10 @@ pub trait DynTarget: Send + Sync {
     fn resize(&self, to: u32) -> BoxFuture<'_, Result<ResizeStarted, AdapterError>>;
     /// [`ScaleTarget::operation`].
     fn operation<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<OperationStatus, AdapterError>>;
+    /// [`ScaleTarget::observe_members`].
+    fn observe_members(&self) -> BoxFuture<'_, Result<Vec<MemberObservation>, AdapterError>>;
+    /// [`ScaleTarget::resize_member`].
+    fn resize_member<'a>(&'a self, member: &'a str, to: u32) -> BoxFuture<'a, Result<ResizeStarted, AdapterError>>;
 }
 
 impl<T: ScaleTarget> DynTarget for T {
@@ -154,6 +166,12 @@ impl<T: ScaleTarget> DynTarget for T {
     }
     fn operation<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<OperationStatus, AdapterError>> {
         Box::pin(ScaleTarget::operation(self, name))
+    }
+    fn observe_members(&self) -> BoxFuture<'_, Result<Vec<MemberObservation>, AdapterError>> {
+        Box::pin(ScaleTarget::observe_members(self))
+    }
+    fn resize_member<'a>(&'a self, member: &'a str, to: u32) -> BoxFuture<'a, Result<ResizeStarted, AdapterError>> {
+        Box::pin(ScaleTarget::resize_member(self, member, to))
     }
 }
 
@@ -187,6 +205,12 @@ impl ScaleTarget for BoxTarget {
     }
     async fn operation(&self, name: &str) -> Result<OperationStatus, AdapterError> {
         self.0.operation(name).await
+    }
+    async fn observe_members(&self) -> Result<Vec<MemberObservation>, AdapterError> {
+        self.0.observe_members().await
+    }
+    async fn resize_member(&self, member: &str, to: u32) -> Result<ResizeStarted, AdapterError> {
+        self.0.resize_member(member, to).await
     }
 }
 
@@ -222,6 +246,12 @@ where
     async fn operation(&self, name: &str) -> Result<OperationStatus, AdapterError> {
         self.get().await?.operation(name).await
     }
+    async fn observe_members(&self) -> Result<Vec<MemberObservation>, AdapterError> {
+        self.get().await?.observe_members().await
+    }
+    async fn resize_member(&self, member: &str, to: u32) -> Result<ResizeStarted, AdapterError> {
+        self.get().await?.resize_member(member, to).await
+    }
 }
 
 /// A target this process cannot serve: every call fails with the reason.
@@ -235,6 +265,12 @@ impl ScaleTarget for Unavailable {
         Err(self.0.clone())
     }
     async fn operation(&self, _: &str) -> Result<OperationStatus, AdapterError> {
+        Err(self.0.clone())
+    }
+    async fn observe_members(&self) -> Result<Vec<MemberObservation>, AdapterError> {
+        Err(self.0.clone())
+    }
+    async fn resize_member(&self, _: &str, _: u32) -> Result<ResizeStarted, AdapterError> {
         Err(self.0.clone())
     }
 }

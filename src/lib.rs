@@ -9,6 +9,8 @@
 //! - [`known`]: schedules and overrides: spec checks and conversion, status entries.
 //! - [`commands`]: `ebbflow override`, `pause`, `resume`, `schedules` (also `kubectl ebbflow`).
 //! - [`tick`]: gather → decide → actuate, shared by the controller and the simulator.
+//! - [`members`]: the same per member of a target sized each on its own (a replicated Bigtable
+//!   instance in `perCluster` mode), with the floor at a fraction of the largest.
 //! - [`crd`]: CRD generation and policy file parsing.
 //! - [`policyfiles`]: loading a directory of policy files, and the checks across them.
 //! - [`controller`]: `ebbflow run`, in a cluster or standalone.
@@ -35,6 +37,7 @@ pub mod excerpt;
 pub mod gcp;
 pub mod kinds;
 pub mod known;
+pub mod members;
 pub mod policyfiles;
 pub mod readout;
 pub mod sim;

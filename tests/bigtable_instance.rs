@@ -37,6 +37,8 @@ fn instance(clusters: &[&str]) -> BigtableInstanceRef {
         instance: "i1".into(),
         clusters: clusters.iter().map(|c| c.to_string()).collect(),
         storage_target: None,
+        sizing: None,
+        per_cluster_floor: None,
     }
 }
 
@@ -245,4 +247,296 @@ async fn a_refused_write_names_its_cluster_and_the_permission() {
     assert_eq!(e.kind, ErrorKind::PermissionDenied);
     assert!(e.message.starts_with("cluster c1: ") && e.message.contains("bigtable.clusters.update"), "{}", e.message);
     assert_eq!(writes(&fake).len(), 1, "the first refusal stops the resize: no cluster left ahead of the others");
+}
+
+// === sizing: perCluster ===
+
+/// A policy on all of `i1` in per-cluster mode, floor 0.5, with a one-hour scale-in cooldown.
+fn per_cluster_policy() -> ScalePolicy {
+    let yaml = format!(
+        r#"
+apiVersion: ebbflow.dev/v1alpha1
+kind: ScalePolicy
+metadata: {{name: orders, namespace: data}}
+spec:
+  target:
+    bigtableInstance: {{project: p1, instance: i1, sizing: perCluster, perClusterFloor: 0.5}}
+  minSize: 1
+  maxSize: 30
+  interval: 60s
+  scaleIn: {{cooldown: 60m}}
+  metrics:
+    - name: cpu
+      target: 0.6
+      query:
+        filter: '{CPU}'
+        perSeriesAligner: ALIGN_MEAN
+        crossSeriesReducer: REDUCE_MAX
+"#
+    );
+    let mut sp: ScalePolicy = ebbflow::crd::parse_policy("orders.yaml", &yaml).expect("policy");
+    sp.metadata.generation = Some(1);
+    sp
+}
+
+/// Three clusters of `nodes` each, each a world whose load is `demand(cluster, t)` (in nodes'
+/// worth at 100% CPU): per-node CPU falls as its own nodes serve, resizes take 4 minutes.
+async fn per_cluster_world(
+    nodes: u32,
+    demand: fn(&str, Ts) -> f64,
+) -> (FakeGcp, GcpConfig, Arc<AtomicI64>, ebbflow::clock::Clock) {
+    let (fake, cfg) = fake_instance(nodes).await;
+    let now = Arc::new(AtomicI64::new(start().0));
+    let clock: ebbflow::clock::Clock = {
+        let now = now.clone();
+        Arc::new(move || Ts(now.load(Ordering::SeqCst)))
+    };
+    for (c, _) in CLUSTERS {
+        let id = c.to_string();
+        fake.add_world(World {
+            cluster: full(c),
+            cpu_filter: CPU.into(),
+            storage_filter: storage_utilization_query(&instance(&[])).filter,
+            demand: Arc::new(move |t| demand(&id, t)),
+            data_nodes: 0.2,
+            warmup: Dur::mins(20),
+            resize_time: Dur::mins(4),
+            lag: Dur::mins(3),
+            while_resizing: WhileResizing::ResizingWithNewSize,
+            cpu_overrides: Vec::new(),
+            ignores_resizes: false,
+            clock: clock.clone(),
+        });
+    }
+    (fake, cfg, now, clock)
+}
+
+/// c1 takes the application's traffic, which rises at minute 60; the replicas serve little.
+fn hot_c1(c: &str, t: Ts) -> f64 {
+    match c {
+        "c1" if t >= start() + Dur::mins(60) => 4.5,
+        "c1" => 0.9,
+        "c2" => 0.3,
+        _ => 0.2,
+    }
+}
+
+fn members_of(status: &serde_json::Value) -> Vec<(String, u64, u64, String)> {
+    status["members"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|m| {
+                    (
+                        m["name"].as_str().unwrap_or("").to_string(),
+                        m["desiredSize"].as_u64().unwrap_or(0),
+                        m["appliedSize"].as_u64().unwrap_or(0),
+                        m["reason"].as_str().unwrap_or("").to_string(),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn per_cluster_a_hot_cluster_grows_alone_and_the_cool_ones_keep_the_floor_fraction() {
+    let (fake, cfg, now, clock) = per_cluster_world(2, hot_c1).await;
+    let sp = per_cluster_policy();
+    let k = key(&sp);
+    let dir = std::env::temp_dir().join(format!("ebbflow-bigtable-per-cluster-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("dir");
+    let store = FileStore::open(&dir.join("state.json"), vec![sp]).expect("store");
+    let backends = ProdBackends::with_gcp(None, cfg).await;
+    let engine =
+        Engine::new(backends, store, LogEvents, Leadership::always(), Arc::new(Metrics::default())).with_clock(clock);
+    let size = |c: &str| fake.bigtable_nodes(&full(c)).unwrap_or(0);
+    let mut status = serde_json::Value::Null;
+    for minute in 0..4 * 60 {
+        now.store((start() + Dur::mins(minute)).0, Ordering::SeqCst);
+        let sp = Arc::new(engine.store.current(&k).expect("policy"));
+        engine.evaluate(sp.clone(), std::slice::from_ref(&sp)).await.expect("evaluate");
+        status = serde_json::to_value(engine.store.current(&k).expect("policy").status).expect("status");
+        // Never below the floor: every cluster applied at least ceil(0.5 x the largest own
+        // decision), and in the world every replica holds at least half the hot cluster's nodes.
+        let m = members_of(&status);
+        assert_eq!(m.len(), 3, "every cluster in status: {status}");
+        let largest = m.iter().map(|(_, own, _, _)| *own).max().unwrap_or(0);
+        for (c, own, applied, _) in &m {
+            assert!(*applied >= largest.div_ceil(2) && applied >= own, "minute {minute}: {c} {m:?}");
+        }
+        for c in ["c2", "c3"] {
+            assert!(size(c) >= size("c1").div_ceil(2), "minute {minute}: {c} at {} with c1 at {}", size(c), size("c1"));
+        }
+    }
+    drop(engine);
+    let _ = std::fs::remove_dir_all(&dir);
+
+    // c1 alone needs 4.5 / 0.6 = 7.5 nodes, and more to land inside the band.
+    let hot = size("c1");
+    assert!((8..=10).contains(&hot), "c1 grows to its own need: {hot}; {status}");
+    // The replicas need one node each; the floor keeps them at half the hot cluster.
+    for c in ["c2", "c3"] {
+        assert_eq!(size(c), hot.div_ceil(2), "{c} stays at the floor fraction; {status}");
+    }
+    let m = members_of(&status);
+    assert_eq!(m[0].1, u64::from(hot), "c1's own decision is its size: {m:?}");
+    for (c, own, applied, reason) in &m[1..] {
+        assert!(own < applied, "{c}'s own load asks for less than the floor: {m:?}");
+        assert!(reason == "AtReplicaFloor" || reason == "WithinTolerance", "{c}: {reason}");
+    }
+    // One write per cluster that changes: every PATCH names one cluster, and the replicas were
+    // raised by the floor (to the same size) after the hot cluster grew.
+    let w = writes(&fake);
+    assert!(w.iter().any(|(c, n)| c == "c1" && *n == hot), "{w:?}");
+    assert!(w.iter().any(|(c, n)| c == "c2" && *n == hot.div_ceil(2)), "{w:?}");
+    assert!(w.iter().filter(|(c, _)| c == "c1").count() < w.len(), "{w:?}");
+    // Each cluster's own history: the replicas never at the hot cluster's size.
+    assert_ne!(fake.world_history_of(&full("c1")), fake.world_history_of(&full("c2")));
+    // The readout names every cluster's own and applied size.
+    let sp: ScalePolicy = serde_json::from_value(serde_json::json!({
+        "apiVersion": "ebbflow.dev/v1alpha1", "kind": "ScalePolicy",
+        "metadata": {"name": "orders", "namespace": "data"},
+        "spec": per_cluster_policy().spec, "status": status}))
+    .expect("policy");
+    let view = ebbflow::readout::PolicyView::from_policy(&sp);
+    let text = ebbflow::readout::explain(&view, start() + Dur::mins(240), ebbflow::readout::Paint(false));
+    let c2 = text.lines().find(|l| l.contains(" c2 ")).unwrap_or_default().to_string();
+    assert!(c2.contains(&format!("own {}, applied {}", m[1].1, m[1].2)), "{text}");
+    // The policy's last decision is one cluster's, and says which.
+    assert!(status["lastDecision"]["message"].as_str().is_some_and(|m| m.starts_with("cluster c")), "{status}");
+    // The dashboard's "why" list says the same per cluster.
+    let why = ebbflow::readout::why(&view, start() + Dur::mins(240));
+    assert!(why.iter().any(|l| l.starts_with("cluster c3 at ") && l.contains("applied")), "{why:?}");
+}
+
+#[tokio::test]
+async fn per_cluster_a_cold_restart_keeps_each_clusters_cooldown() {
+    // c1 is hot for 50 minutes, c2 for half an hour later on: each grows on its own, at its own
+    // time, then cools. Each cluster's scale-in waits for the cooldown from its own last resize,
+    // also across a restart that keeps only the state file.
+    fn two_waves(c: &str, t: Ts) -> f64 {
+        let m = (t - start()).0 / 60_000;
+        match c {
+            "c1" if m < 50 => 4.5,
+            "c2" if (60..90).contains(&m) => 3.6,
+            _ => 0.3,
+        }
+    }
+    let (fake, cfg, now, clock) = per_cluster_world(2, two_waves).await;
+    let sp = per_cluster_policy();
+    let k = key(&sp);
+    let dir = std::env::temp_dir().join(format!("ebbflow-bigtable-per-cluster-restart-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("dir");
+    let path = dir.join("state.json");
+    let backends = ProdBackends::with_gcp(None, cfg.clone()).await;
+    let store = FileStore::open(&path, vec![sp.clone()]).expect("store");
+    let engine = Engine::new(backends, store, LogEvents, Leadership::always(), Arc::new(Metrics::default()))
+        .with_clock(clock.clone());
+    let tick = |minute: i64| now.store((start() + Dur::mins(minute)).0, Ordering::SeqCst);
+    for minute in 0..85 {
+        tick(minute);
+        let sp = Arc::new(engine.store.current(&k).expect("policy"));
+        engine.evaluate(sp.clone(), std::slice::from_ref(&sp)).await.expect("evaluate");
+    }
+    let before = serde_json::to_value(engine.store.current(&k).expect("policy").status).expect("status");
+    engine.store.flush().await.expect("flush");
+    drop(engine);
+    let last = |i: usize| {
+        let s = &before["members"][i]["coreState"];
+        assert!(s["inFlight"].is_null(), "cluster {i} settled before the restart: {before}");
+        Ts::parse_rfc3339(s["lastResizeAt"].as_str().expect("resized")).expect("time")
+    };
+    let (c1_last, c2_last) = (last(0), last(1));
+    assert!(c2_last - c1_last >= Dur::mins(20), "two clusters, two cooldowns: {c1_last} {c2_last}");
+
+    // Cold restart: a new engine, the state file its only memory.
+    let backends = ProdBackends::with_gcp(None, cfg).await;
+    let store = FileStore::open(&path, vec![sp]).expect("store reopened");
+    let engine =
+        Engine::new(backends, store, LogEvents, Leadership::always(), Arc::new(Metrics::default())).with_clock(clock);
+    let restored = serde_json::to_value(engine.store.current(&k).expect("policy").status).expect("status");
+    for i in 0..3 {
+        // Timers and the resize history exactly (floats may lose a last digit through JSON).
+        for field in ["lastResizeAt", "lastScaleOutAt", "resizes", "inFlight", "evaluatingSince", "budgetUsed"] {
+            let (b, r) = (&before["members"][i]["coreState"][field], &restored["members"][i]["coreState"][field]);
+            assert_eq!(b, r, "cluster {i}'s {field}");
+        }
+    }
+    fake.clear_log();
+    let grown = |c: &str| fake.bigtable_nodes(&full(c)).unwrap_or(0);
+    let (c1_grown, c2_grown) = (grown("c1"), grown("c2"));
+    let (mut c1_in, mut c2_in) = (None, None);
+    for minute in 85..5 * 60 {
+        tick(minute);
+        let sp = Arc::new(engine.store.current(&k).expect("policy"));
+        engine.evaluate(sp.clone(), std::slice::from_ref(&sp)).await.expect("evaluate");
+        let w = writes(&fake);
+        let at = start() + Dur::mins(minute);
+        if c1_in.is_none() && w.iter().any(|(c, n)| c == "c1" && *n < c1_grown) {
+            c1_in = Some(at);
+        }
+        if c2_in.is_none() && w.iter().any(|(c, n)| c == "c2" && *n < c2_grown) {
+            c2_in = Some(at);
+        }
+    }
+    drop(engine);
+    let _ = std::fs::remove_dir_all(&dir);
+    // The cooldown (60m) counts from each cluster's own last resize, which only its own stored
+    // state knows: a fresh state would scale in one stabilization window (20m) after the
+    // restart, and c1's state would let c2 go 20 minutes early.
+    let c1_in = c1_in.expect("c1 scales in once its cooldown is over");
+    let c2_in = c2_in.expect("c2 scales in once its cooldown is over");
+    assert!(c1_in >= c1_last + Dur::mins(60), "c1 scaled in at {c1_in}, its resize finished at {c1_last}");
+    assert!(c2_in >= c2_last + Dur::mins(60), "c2 scaled in at {c2_in}, its resize finished at {c2_last}");
+}
+
+#[test]
+fn a_per_cluster_floor_outside_zero_to_one_is_refused_naming_the_field() {
+    let mut sp = per_cluster_policy();
+    if let ebbflow::api::TargetRef::BigtableInstance(r) = &mut sp.spec.target {
+        r.per_cluster_floor = Some(1.5);
+    }
+    let err = ebbflow::spec::policy_from_spec(&sp.spec).expect_err("refused").to_string();
+    assert!(err.contains("spec.target.bigtableInstance.perClusterFloor"), "{err}");
+    assert!(err.contains("at most 1") && err.contains("got 1.5"), "{err}");
+}
+
+/// Per-cluster writes: one cluster at a time, each its own operation; a busy cluster holds only
+/// itself; built-in autoscaling on any selected cluster refuses every write.
+#[tokio::test]
+async fn per_cluster_writes_go_to_one_cluster_each() {
+    let (fake, cfg) = fake_instance(3).await;
+    fake.set_polls_to_finish(2);
+    let c2: BigtableClusterRef =
+        serde_json::from_value(serde_json::json!({"project": "p1", "instance": "i1", "cluster": "c2"})).expect("ref");
+    let other = BigtableCluster::connect(&cfg, &c2).await.expect("client");
+    other.resize(4).await.expect("someone resizes c2");
+    let target = BigtableInstance::connect(&cfg, &instance(&[])).await.expect("client");
+    let members = target.observe_members().await.expect("members");
+    let seen: Vec<(&str, u32, bool, &str)> =
+        members.iter().map(|m| (m.name.as_str(), m.observation.size, m.observation.busy, m.filter.as_str())).collect();
+    assert_eq!(
+        seen,
+        [
+            ("c1", 3, false, r#"resource.labels.cluster="c1""#),
+            ("c2", 3, true, r#"resource.labels.cluster="c2""#),
+            ("c3", 3, false, r#"resource.labels.cluster="c3""#)
+        ]
+    );
+    let ebbflow::adapters::FloorMetric::Storage { query, .. } = &members[2].observation.floor else { panic!("floor") };
+    assert!(query.monitoring().expect("monitoring").filter.ends_with(r#"one_of("c3")"#), "its own storage");
+    fake.clear_log();
+    let ResizeStarted::Operation(op) = target.resize_member("c1", 5).await.expect("c1") else { panic!("an operation") };
+    assert!(op.contains("/clusters/c1/"), "{op}");
+    let e = target.resize_member("c2", 5).await.expect_err("c2 is busy");
+    assert_eq!(e.kind, ErrorKind::Busy);
+    assert_eq!(writes(&fake), [("c1".to_string(), 5)], "one write, to c1 only");
+    fake.set_bigtable_autoscaling(&full("c3"), true);
+    let e = target.resize_member("c1", 6).await.expect_err("refused");
+    assert_eq!(e.kind, ErrorKind::Refused);
+    assert!(e.message.contains("cluster c3"), "{}", e.message);
+    assert_eq!(writes(&fake).len(), 1, "nothing written after the refusal");
 }

@@ -127,7 +127,8 @@ fn a_bigtable_instance_listing_a_cluster_twice_is_refused_with_the_fix() {
     let sp = parse_policy("bad.yaml", &serde_saphyr::to_string(&d).expect("yaml")).expect("schema allows it");
     let e = ebbflow::spec::policy_from_spec(&sp.spec).expect_err("refused").to_string();
     assert!(e.contains("spec.target.bigtableInstance.clusters") && e.contains("list each cluster once"), "{e}");
-    // The per-cluster mode is not part of the API: an unknown field, not silently ignored.
+    // The per-cluster mode is spelled `sizing: perCluster`; a guessed `mode` is an unknown
+    // field, not silently ignored.
     d["spec"]["target"]["bigtableInstance"]["clusters"] = json!(["a"]);
     d["spec"]["target"]["bigtableInstance"]["mode"] = json!("perCluster");
     let e = parse_policy("bad.yaml", &serde_saphyr::to_string(&d).expect("yaml")).expect_err("unknown").to_string();
@@ -263,4 +264,30 @@ fn kubernetes_metric_and_guard_mistakes_name_the_field() {
         "at least one must size the target",
     );
     refused(refusal_of(guard, set("/spec/metrics/1/role", json!("veto"))), "spec.metrics[1].role", "guard");
+}
+
+/// The per-cluster example: a floor outside (0, 1], a floor without per-cluster sizing, and an
+/// unknown sizing are refused naming the field and the fix.
+#[test]
+fn a_per_cluster_floor_out_of_range_is_refused_with_the_fix() {
+    let example = "bigtable-instance-per-cluster.yaml";
+    let (sp, _) = ebbflow::crd::load_policy(&root().join("deploy/examples").join(example)).expect("loads");
+    assert_eq!(sp.spec.target.kind().per_member_floor(), Some(0.5), "the example sizes per cluster");
+    for bad in [0.0, 1.2] {
+        refused(
+            refusal_of(example, set("/spec/target/bigtableInstance/perClusterFloor", json!(bad))),
+            "spec.target.bigtableInstance.perClusterFloor",
+            "more than 0 and at most 1",
+        );
+    }
+    refused(
+        refusal_of(example, set("/spec/target/bigtableInstance/sizing", json!("largest"))),
+        "spec.target.bigtableInstance.perClusterFloor",
+        "applies only with sizing: perCluster",
+    );
+    refused(
+        refusal_of(example, set("/spec/target/bigtableInstance/sizing", json!("eachOwn"))),
+        "spec.target.bigtableInstance.sizing",
+        "perCluster",
+    );
 }

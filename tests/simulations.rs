@@ -523,3 +523,82 @@ fn the_forecast_is_scored_against_the_demand_that_came() {
     let off = run("off");
     assert!(off.summary.forecast.is_none() && off.steps.iter().all(|s| s.forecast.is_nan()));
 }
+
+// === issue 14: a guard metric and a replicated instance through `simulate` ===
+
+fn example(name: &str) -> ScenarioFile {
+    ScenarioFile::load(&root().join("simulations/examples").join(name)).expect("example scenario")
+}
+
+fn hour(run: &Run, h: f64) -> ebbflow::core::Ts {
+    run.steps[0].at + ebbflow::core::Dur((h * 3_600_000.0) as i64)
+}
+
+/// From hour 2 the average CPU asks for about 3 of the 6 nodes while the hottest node stays at
+/// 95% until hour 5: with the guard fed from its column, the cluster keeps its 6 nodes until the
+/// hot node cools; replayed without the guard, the average alone scales in before then.
+#[test]
+fn a_hot_node_blocks_a_scale_in_the_average_alone_would_allow() {
+    let guarded = Scenario::build(example("hot-node-guard.yaml")).expect("scenario");
+    assert_eq!(guarded.policy.metrics.len(), 2, "the guard is replayed too");
+    assert_eq!(guarded.policy.metrics[1].guard, Some(0.9));
+    let run = ebbflow::sim::run_policy(&guarded);
+    let (from, to) = (hour(&run, 2.0), hour(&run, 5.0));
+    let hot: Vec<_> = run.steps.iter().filter(|s| s.at >= from && s.at < to).collect();
+    assert!(hot.iter().all(|s| s.desired >= 6), "{:?}", hot.iter().find(|s| s.desired < 6));
+    assert!(hot.iter().any(|s| s.reason == "GuardMetricHigh"), "{:?}", reasons(&run));
+    let last = run.steps.last().expect("steps");
+    assert!(last.desired < 6, "once the hot node cools the cluster scales in: {last:?}");
+
+    let mut file = example("hot-node-guard.yaml");
+    file.columns = None;
+    let average_only = Scenario::build(file).expect("scenario");
+    assert_eq!(average_only.policy.metrics.len(), 1);
+    let run = ebbflow::sim::run_policy(&average_only);
+    let early = run.steps.iter().find(|s| s.at < to && s.desired < 6);
+    assert!(early.is_some(), "the average alone would scale in before hour 5: {:?}", reasons(&run));
+}
+
+/// One cluster of three runs hot (hours 2 to 5); the instance is sized as one, on the hottest
+/// cluster's own load over its own nodes: every cluster grows to the hot cluster's need, at the
+/// same time, and none is left behind.
+#[test]
+fn one_hot_cluster_grows_every_cluster_of_the_instance_together() {
+    let sc = Scenario::build(example("instance-hot-cluster.yaml")).expect("scenario");
+    assert_eq!(sc.clusters, ["c1", "c2", "c3"]);
+    let (run, fleets) = ebbflow::sim::run_policy_traced(&sc, |_, _| true);
+    assert_eq!(fleets.len(), run.steps.len());
+    for (step, f) in run.steps.iter().zip(&fleets) {
+        assert_eq!(f.len(), 3, "one fleet per cluster");
+        assert!(f.iter().all(|c| c.0 == f[0].0), "{}: a cluster left behind: {f:?}", step.at);
+    }
+    // c1 alone needs 0.9 x 4 / 0.6 = 6 nodes; the replicas alone would need 1.
+    let hot_end = hour(&run, 5.0);
+    let (i, _) = run.steps.iter().enumerate().rfind(|(_, s)| s.at < hot_end).expect("steps");
+    assert!(fleets[i].iter().all(|&(_, serving)| serving >= 6), "every cluster serves c1's need: {:?}", fleets[i]);
+    // Before the rise the instance held its size: the replicas' low load did not shrink it
+    // below what c1 needed (0.4 x 4 / 0.6 = 2.7 nodes).
+    assert!(run.steps.iter().filter(|s| s.at < hour(&run, 2.0)).all(|s| s.desired >= 3), "{:?}", reasons(&run));
+    // Only a replicated instance has clusters.
+    let mut file = example("hot-node-guard.yaml");
+    file.clusters = Some(vec!["cpu".into()]);
+    let e = Scenario::build(file).expect_err("not an instance");
+    assert!(e.contains("clusters:") && e.contains("bigtableInstance"), "{e}");
+}
+
+/// Mapping mistakes name the scenario field and the fix.
+#[test]
+fn scenario_column_mistakes_name_the_field() {
+    let mut file = example("hot-node-guard.yaml");
+    file.columns = Some([("hottest".to_string(), "cpu_hottest".to_string())].into());
+    let e = Scenario::build(file).expect_err("no such metric");
+    assert!(e.starts_with("columns.hottest:") && e.contains("hottest-node"), "{e}");
+    let mut file = example("hot-node-guard.yaml");
+    file.columns = Some([("hottest-node".to_string(), "cpu_max".to_string())].into());
+    let e = Scenario::build(file).expect_err("no such column");
+    assert!(e.contains("columns.hottest-node") && e.contains("cpu, cpu_hottest"), "{e}");
+    let mut file = example("instance-hot-cluster.yaml");
+    file.clusters = Some(vec!["c1".into(), "c9".into()]);
+    let e = Scenario::build(file).expect_err("no such column");
+    assert!(e.starts_with("clusters[1]:") && e.contains("c9"), "{e}");
+}

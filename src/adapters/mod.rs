@@ -182,4 +182,38 @@ pub trait ScaleTarget: Send + Sync {
     fn resize(&self, to: u32) -> impl Future<Output = Result<ResizeStarted, AdapterError>> + Send;
     /// Check an operation started by [`ScaleTarget::resize`].
     fn operation(&self, name: &str) -> impl Future<Output = Result<OperationStatus, AdapterError>> + Send;
+    /// For a target whose members are each sized on their own (a replicated Bigtable instance
+    /// in `perCluster` mode): every member, observed as a target of its own, with one read of
+    /// the target. A target that is one thing refuses.
+    fn observe_members(&self) -> impl Future<Output = Result<Vec<MemberObservation>, AdapterError>> + Send {
+        async { Err(no_members()) }
+    }
+    /// Resize one member (by [`MemberObservation::name`]) to an absolute size; its operation is
+    /// checked with [`ScaleTarget::operation`]. A target that is one thing refuses.
+    fn resize_member(&self, member: &str, to: u32) -> impl Future<Output = Result<ResizeStarted, AdapterError>> + Send {
+        let _ = (member, to);
+        async { Err(no_members()) }
+    }
+}
+
+fn no_members() -> AdapterError {
+    AdapterError::new(
+        "target",
+        ErrorKind::Refused,
+        "this target is one thing: it has no members to size each on its own",
+    )
+}
+
+/// One member of a target observed as a target of its own, for per-member sizing.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MemberObservation {
+    /// Its short name, e.g. a cluster ID.
+    pub name: String,
+    /// Its state as the backend reports it, e.g. `READY`, `RESIZING`.
+    pub state: String,
+    /// It, as a target: its size, busy, size rule and its own floor (`members` empty).
+    pub observation: TargetObservation,
+    /// A Cloud Monitoring filter clause that narrows the policy's queries to this member's own
+    /// series (e.g. `resource.labels.cluster="c1"`); the tick appends it with `AND`.
+    pub filter: String,
 }

@@ -28,6 +28,7 @@ pub mod http;
 pub mod known;
 pub mod kubemetrics;
 pub mod leader;
+pub mod members;
 pub mod metrics;
 pub mod reconcile;
 pub mod standalone;

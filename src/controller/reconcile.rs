@@ -271,6 +271,9 @@ impl<B: Backends, S: StatusStore, E: EventSink> Engine<B, S, E> {
         let namespace = sp.namespace().unwrap_or_default();
         let queries: Vec<MetricQuery> =
             sp.spec.metrics.iter().map(|m| crate::spec::metric_query(m, project, &namespace)).collect();
+        if let Some(fraction) = sp.spec.target.kind().per_member_floor() {
+            return self.evaluate_members(sp, &prev, &policy, fraction, &queries, &target, meta).await;
+        }
         let state = prev.state.clone().unwrap_or_default();
         let rv = sp.resource_version();
         let mut fence = Fence { engine: self, sp, policy: &policy, prev: &prev, meta, rv: rv.as_deref(), wrote: false };
@@ -328,7 +331,7 @@ impl<B: Backends, S: StatusStore, E: EventSink> Engine<B, S, E> {
         Ok(Next::After(interval))
     }
 
-    async fn tick_failed(
+    pub(super) async fn tick_failed(
         &self,
         sp: &ScalePolicy,
         prev: &ScalePolicyStatus,
@@ -370,7 +373,7 @@ impl<B: Backends, S: StatusStore, E: EventSink> Engine<B, S, E> {
         Ok(rv)
     }
 
-    async fn announce(&self, sp: &ScalePolicy, events: Vec<PolicyEvent>) {
+    pub(super) async fn announce(&self, sp: &ScalePolicy, events: Vec<PolicyEvent>) {
         for ev in self.dedup.filter(&key(sp), events) {
             self.events.publish(sp, &ev).await;
         }

@@ -95,6 +95,7 @@ pub fn from_report(
             size: m.size,
             state: m.state.clone(),
             operation: m.operation.clone(),
+            ..MemberStatus::default()
         })
         .collect();
 

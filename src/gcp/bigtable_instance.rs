@@ -1,10 +1,13 @@
 //! A replicated Cloud Bigtable instance as one [`ScaleTarget`]: all its clusters (or a listed
 //! subset) at one size, so that any of them can take the others' traffic when they fail over.
 //!
-//! The policy's size is the **largest** cluster's size, and every cluster is brought to the size
-//! the policy decides (mode `largest`, the only one: a per-cluster mode with a floor at a
-//! fraction of the largest needs one decision per cluster, which the one-policy-one-size core
-//! does not make).
+//! In mode `largest` (the default) the policy's size is the **largest** cluster's size, and every
+//! cluster is brought to the size the policy decides. In mode `perCluster` each cluster is a
+//! member with a decision of its own ([`crate::members`]: its own metrics, narrowed with
+//! `resource.labels.cluster`, its own state and storage floor), none below `perClusterFloor` of
+//! the largest cluster's decision; the adapter then observes each cluster as a target of its own
+//! ([`ScaleTarget::observe_members`]) and writes one cluster at a time
+//! ([`ScaleTarget::resize_member`]). The rest of this page is about `largest`.
 //!
 //! - observe: `ListClusters` on the instance (every page; a list with `failedLocations` is
 //!   incomplete and is an error, never a smaller instance); the selected clusters' largest
@@ -49,10 +52,10 @@ use google_cloud_bigtable_admin_v2::model::Cluster;
 use google_cloud_bigtable_admin_v2::model::cluster::{NodeScalingFactor, State};
 
 use crate::adapters::{
-    AdapterError, ErrorKind, FloorMetric, MonitoringQuery, OperationStatus, ResizeStarted, ScaleTarget, TargetMember,
-    TargetObservation,
+    AdapterError, ErrorKind, FloorMetric, MemberObservation, MonitoringQuery, OperationStatus, ResizeStarted,
+    ScaleTarget, TargetMember, TargetObservation,
 };
-use crate::api::BigtableInstanceRef;
+use crate::api::{BigtableInstanceRef, InstanceSizing};
 use crate::core::{Dur, SizeRule};
 use crate::gcp::bigtable::{DEFAULT_STORAGE_TARGET, send_serve_nodes};
 use crate::gcp::{GcpConfig, RetryConfig, bigtable_client, map_error, retry};
@@ -348,6 +351,102 @@ impl ScaleTarget for BigtableInstance {
             (false, true) => OperationStatus::Done,
         })
     }
+
+    async fn observe_members(&self) -> Result<Vec<MemberObservation>, AdapterError> {
+        self.members().await
+    }
+
+    async fn resize_member(&self, member: &str, to: u32) -> Result<ResizeStarted, AdapterError> {
+        self.resize_one(member, to).await
+    }
+}
+
+/// The size rule of one cluster: 2x node scaling takes even sizes only.
+fn cluster_sizes(c: &Cluster) -> SizeRule {
+    if c.node_scaling_factor == NodeScalingFactor::NodeScalingFactor2X { SizeRule::Multiple(2) } else { SizeRule::Any }
+}
+
+impl BigtableInstance {
+    /// Per-cluster mode: every selected cluster as a target of its own, from one list.
+    async fn members(&self) -> Result<Vec<MemberObservation>, AdapterError> {
+        let clusters = self.clusters().await?;
+        let mut members = Vec::with_capacity(clusters.len());
+        for c in &clusters {
+            let id = cluster_id(&c.name).to_string();
+            // Each cluster's own storage, read against its own size: its own floor.
+            let query = storage_utilization_query(&BigtableInstanceRef {
+                clusters: vec![id.clone()],
+                ..self.reference.clone()
+            });
+            members.push(MemberObservation {
+                state: state_name(&c.state),
+                observation: TargetObservation {
+                    size: size_of(c)?,
+                    busy: c.state != State::Ready,
+                    sizes: cluster_sizes(c),
+                    floor: FloorMetric::Storage { query: query.into(), storage_target: self.storage_target },
+                    members: Vec::new(),
+                },
+                filter: format!("resource.labels.cluster=\"{id}\""),
+                name: id,
+            });
+        }
+        Ok(members)
+    }
+
+    /// Per-cluster mode: one cluster to `to`. The instance is listed first, so a cluster with
+    /// built-in autoscaling anywhere in the selection refuses the write as in `largest` mode.
+    async fn resize_one(&self, member: &str, to: u32) -> Result<ResizeStarted, AdapterError> {
+        let clusters = self.clusters().await?;
+        let Some(c) = clusters.iter().find(|c| cluster_id(&c.name) == member) else {
+            return Err(AdapterError::new(
+                BACKEND,
+                ErrorKind::NotFound,
+                format!("{} has no selected cluster {member:?}", self.parent),
+            ));
+        };
+        if !cluster_sizes(c).allows(to) {
+            return Err(AdapterError::new(
+                BACKEND,
+                ErrorKind::Refused,
+                format!("{to} nodes: cluster {member} takes {} only (2x node scaling)", cluster_sizes(c).describe()),
+            ));
+        }
+        if c.state != State::Ready {
+            return Err(AdapterError::new(
+                BACKEND,
+                ErrorKind::Busy,
+                format!("cluster {member} is {}; not resized", state_name(&c.state)),
+            ));
+        }
+        let nodes = i32::try_from(to)
+            .map_err(|_| AdapterError::new(BACKEND, ErrorKind::Refused, format!("{to} nodes is too many")))?;
+        if c.serve_nodes == nodes {
+            return Ok(ResizeStarted::Done);
+        }
+        let op = match send_serve_nodes(&self.client, &self.retry, &c.name, nodes).await {
+            Ok(Some(op)) => op,
+            Ok(None) => {
+                tracing::warn!(cluster = %c.name, to, "resize timed out but the cluster shows it taken; not re-sent");
+                return Ok(ResizeStarted::Unconfirmed);
+            }
+            Err(mut e) => {
+                e.message = format!("cluster {member}: {}", e.message);
+                return Err(e);
+            }
+        };
+        tracing::info!(cluster = %c.name, to, operation = %op.name, "resize requested");
+        match (op.done, op.error()) {
+            (true, Some(err)) => {
+                Err(AdapterError::new(BACKEND, ErrorKind::Other, format!("cluster {member}: {}", err.message)))
+            }
+            (true, None) => Ok(ResizeStarted::Done),
+            (false, _) => {
+                self.following().insert(member.to_string(), op.name.clone());
+                Ok(ResizeStarted::Operation(op.name))
+            }
+        }
+    }
 }
 
 impl TargetKind for BigtableInstanceRef {
@@ -387,7 +486,25 @@ impl TargetKind for BigtableInstanceRef {
         {
             issues.push(("storageTarget", format!("must be between 0.05 and 0.95 (got {t})")));
         }
+        if let Some(f) = self.per_cluster_floor {
+            if !(f > 0.0 && f <= 1.0) {
+                issues.push((
+                    "perClusterFloor",
+                    format!(
+                        "must be more than 0 and at most 1, a fraction of the largest cluster's decision (got {f}); e.g. 0.5 keeps every cluster at half the largest at least"
+                    ),
+                ));
+            } else if self.sizing != Some(InstanceSizing::PerCluster) {
+                issues.push((
+                    "perClusterFloor",
+                    "applies only with sizing: perCluster (in largest mode every cluster has the largest size); set spec.target.bigtableInstance.sizing: perCluster or remove perClusterFloor".to_string(),
+                ));
+            }
+        }
         issues
+    }
+    fn per_member_floor(&self) -> Option<f64> {
+        self.per_cluster_floor()
     }
     fn connect(&self, clients: &Arc<Clients>, _namespace: &str) -> Result<BoxTarget, AdapterError> {
         let (clients, target) = (clients.clone(), self.clone());
@@ -419,16 +536,49 @@ mod tests {
             instance: "i".into(),
             clusters: vec!["a".into(), " ".into(), "a".into()],
             storage_target: Some(0.99),
+            sizing: None,
+            per_cluster_floor: None,
         };
         let fields: Vec<_> = r.check().into_iter().map(|(f, _)| f).collect();
         assert_eq!(fields, ["clusters", "clusters", "storageTarget"]);
         assert!(r.check()[1].1.contains("listed twice"));
     }
 
+    /// perClusterFloor: a fraction in (0, 1], and only with sizing: perCluster; both errors
+    /// say the fix.
+    #[test]
+    fn the_per_cluster_floor_is_a_fraction_and_needs_per_cluster_sizing() {
+        let r = |sizing, floor| BigtableInstanceRef {
+            project: "p".into(),
+            instance: "i".into(),
+            clusters: vec![],
+            storage_target: None,
+            sizing,
+            per_cluster_floor: floor,
+        };
+        for bad in [0.0, -0.5, 1.5, f64::NAN] {
+            let issues = r(Some(InstanceSizing::PerCluster), Some(bad)).check();
+            assert_eq!(issues.len(), 1, "{bad}: {issues:?}");
+            assert_eq!(issues[0].0, "perClusterFloor");
+            assert!(issues[0].1.contains("more than 0 and at most 1"), "{}", issues[0].1);
+        }
+        assert!(r(Some(InstanceSizing::PerCluster), Some(1.0)).check().is_empty());
+        assert_eq!(r(Some(InstanceSizing::PerCluster), None).per_cluster_floor(), Some(0.5));
+        let issues = r(None, Some(0.5)).check();
+        assert!(issues[0].1.contains("sizing: perCluster"), "{issues:?}");
+        assert_eq!(r(None, None).per_member_floor(), None, "largest mode sizes the instance as one");
+    }
+
     #[test]
     fn the_storage_query_reduces_to_the_fullest_listed_cluster() {
-        let mut r =
-            BigtableInstanceRef { project: "p".into(), instance: "i".into(), clusters: vec![], storage_target: None };
+        let mut r = BigtableInstanceRef {
+            project: "p".into(),
+            instance: "i".into(),
+            clusters: vec![],
+            storage_target: None,
+            sizing: None,
+            per_cluster_floor: None,
+        };
         assert!(!storage_utilization_query(&r).filter.contains("one_of"));
         r.clusters = vec!["a".into(), "b".into()];
         let q = storage_utilization_query(&r);

@@ -1055,11 +1055,20 @@ fn world_cluster_json(st: &FakeState, name: &str, c: &Cluster) -> Value {
 fn world_script(st: &FakeState, query: &[(String, String)], filter: &str, start: Ts, end: Ts) -> Option<Script> {
     let minute = Dur::mins(1).0;
     let mut series = Vec::new();
+    // Monitoring applies a cluster clause as it does any label clause: a world answers the filter
+    // without it, and only for the clusters it selects.
+    let (base, selected) = cluster_clause(filter);
     for w in &st.worlds {
-        let cpu = filter == w.world.cpu_filter;
-        if !cpu && filter != w.world.storage_filter {
+        let id = w.world.cluster.rsplit('/').next().unwrap_or_default();
+        let answers = |f: &str| f == w.world.cpu_filter || f == w.world.storage_filter;
+        let f = if answers(filter) {
+            filter
+        } else if answers(base) && selected.as_ref().is_some_and(|ids| ids.iter().any(|s| s == id)) {
+            base
+        } else {
             continue;
-        }
+        };
+        let cpu = f == w.world.cpu_filter;
         let visible = end.min((w.world.clock)() - w.world.lag);
         let mut points = Vec::new();
         let mut t = Ts((start.0.div_euclid(minute) + 1) * minute);
@@ -1106,6 +1115,20 @@ fn world_script(st: &FakeState, query: &[(String, String)], filter: &str, start:
         })
         .collect();
     Some(Script { series: reduced, execution_errors: Vec::new() })
+}
+
+/// A filter's trailing `AND resource.labels.cluster=...` clause (`="c1"` or `=one_of("a","b")`):
+/// the filter without it, and the cluster IDs it selects.
+fn cluster_clause(filter: &str) -> (&str, Option<Vec<String>>) {
+    const CLAUSE: &str = " AND resource.labels.cluster=";
+    let Some(at) = filter.rfind(CLAUSE) else { return (filter, None) };
+    let rest = &filter[at + CLAUSE.len()..];
+    if rest.contains(" AND ") {
+        return (filter, None);
+    }
+    let list = rest.strip_prefix("one_of(").and_then(|r| r.strip_suffix(')')).unwrap_or(rest);
+    let ids = list.split(',').map(|id| id.trim().trim_matches('"').to_string()).collect();
+    (&filter[..at], Some(ids))
 }
 
 fn bigtable_op_json(st: &FakeState, name: &str) -> Value {

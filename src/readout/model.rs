@@ -498,6 +498,13 @@ pub fn why(v: &PolicyView, now: Ts) -> Vec<String> {
         let age = r.last.as_ref().and_then(|l| l.age_secs).map(|s| format!(" ({} ago)", human(Dur(s * 1000))));
         out.push(format!("last decision{}: {}", age.unwrap_or_default(), d.message));
     }
+    // Per-cluster sizing: each cluster's own decision, what it was applied, and why.
+    for m in st.members.iter() {
+        if let (Some(own), Some(applied)) = (m.desired_size, m.applied_size) {
+            let why = m.message.as_deref().or(m.reason.as_deref()).unwrap_or_default();
+            out.push(format!("cluster {} at {}: own decision {own}, applied {applied}: {why}", m.name, m.size));
+        }
+    }
     let mut seen = std::collections::HashSet::new();
     out.retain(|l| seen.insert(l.clone()));
     out

@@ -145,10 +145,19 @@ pub fn explain(v: &PolicyView, now: Ts, paint: Paint) -> String {
             .map(|m| {
                 let busy = if m.state == "READY" { String::new() } else { format!(" {}", m.state) };
                 let op = m.operation.as_deref().map(|o| format!(" ({o})")).unwrap_or_default();
-                format!("{} {}{busy}{op}", m.name, m.size)
+                // Per-cluster sizing: each member's own decision, what was applied, and why.
+                let own = match (m.desired_size, m.applied_size) {
+                    (Some(d), Some(a)) => format!(
+                        ": own {d}, applied {a}{}",
+                        m.message.as_deref().map(|w| format!(" ({w})")).unwrap_or_default()
+                    ),
+                    _ => String::new(),
+                };
+                format!("{} {}{busy}{op}{own}", m.name, m.size)
             })
             .collect();
-        let _ = writeln!(o, "members    {}", each.join(", "));
+        let per_member = members.iter().any(|m| m.applied_size.is_some());
+        let _ = writeln!(o, "members    {}", each.join(if per_member { "\n           " } else { ", " }));
     }
     let names: Vec<String> = match &v.spec {
         Some(spec) => spec.metrics.iter().map(|m| m.name.clone()).collect(),

@@ -127,6 +127,8 @@ impl SimulateArgs {
             late_rate: self.late_rate,
             late_by: self.late_by.clone(),
             seed: self.seed,
+            columns: None,
+            clusters: None,
         }
     }
 

@@ -72,11 +72,16 @@ pub fn replay_policy(spec: &ScalePolicySpec, metric: Option<&str>) -> Result<(Sc
 /// `gap` (then the trace has a gap there and demand is unknown). Demand too large for an `f64`
 /// (a value near `f64::MAX` times the recorded size) is unknown too, never infinite.
 pub(crate) fn demand_at(trace: &Trace, kind: MetricKind, recorded: u32, t: Ts, gap: crate::core::Dur) -> f64 {
-    let i = trace.points.partition_point(|p| p.0 <= t);
+    demand_in(&trace.points, kind, recorded, t, gap)
+}
+
+/// [`demand_at`] in one column's samples.
+pub(crate) fn demand_in(points: &[(Ts, f64)], kind: MetricKind, recorded: u32, t: Ts, gap: crate::core::Dur) -> f64 {
+    let i = points.partition_point(|p| p.0 <= t);
     if i == 0 {
         return f64::NAN;
     }
-    let (at, v) = trace.points[i - 1];
+    let (at, v) = points[i - 1];
     let demand = model::demand_of(kind, recorded, v);
     if t - at > gap || !demand.is_finite() { f64::NAN } else { demand }
 }
@@ -98,14 +103,50 @@ pub fn run_policy(sc: &Scenario) -> Run {
 /// once its running scores already lose to the best found (every score only grows). The rows
 /// and the summary are those of the evaluations made; a replay that runs to the end is exactly
 /// [`run_policy`]'s.
-pub fn run_policy_while(sc: &Scenario, mut go_on: impl FnMut(Ts, &[Step]) -> bool) -> Run {
+pub fn run_policy_while(sc: &Scenario, go_on: impl FnMut(Ts, &[Step]) -> bool) -> Run {
+    replay(sc, go_on, false).0
+}
+
+/// The world a scenario replays in: the trace's first column feeds the replayed metric (per
+/// cluster for an instance), and further columns the metrics `columns:` maps them to.
+pub fn world(sc: &Scenario) -> model::World<'_> {
     let metric = &sc.policy.metrics[0];
     let world = model::World::new(&sc.trace, metric.kind, sc.model);
-    // The world answers every query from the trace, whatever its source: bound by metric name.
-    let queries = [crate::spec::metric_query(&sc.spec.metrics[0], "simulated", "simulated")];
+    let feeds: Vec<_> = sc
+        .feeds
+        .iter()
+        .enumerate()
+        .filter_map(|(i, column)| {
+            let pts = sc.trace.column(column)?;
+            let m = &sc.policy.metrics[i + 1];
+            Some((crate::spec::metric_query(&sc.spec.metrics[i + 1], "simulated", "simulated"), m.kind, pts))
+        })
+        .collect();
+    let world = if feeds.is_empty() { world } else { world.with_feeds(feeds) };
+    if sc.clusters.is_empty() {
+        world
+    } else {
+        world.with_clusters(sc.clusters.iter().filter_map(|c| sc.trace.column(c)).collect())
+    }
+}
+
+/// [`run_policy_while`], with each fleet's `(requested, serving)` after every evaluation: one
+/// fleet, or one per cluster of a replicated instance.
+pub fn run_policy_traced(sc: &Scenario, go_on: impl FnMut(Ts, &[Step]) -> bool) -> (Run, Vec<Vec<(u32, u32)>>) {
+    replay(sc, go_on, true)
+}
+
+fn replay(sc: &Scenario, mut go_on: impl FnMut(Ts, &[Step]) -> bool, record: bool) -> (Run, Vec<Vec<(u32, u32)>>) {
+    let metric = &sc.policy.metrics[0];
+    let world = world(sc);
+    // The world answers a query from the column its metric is mapped to (the first, unless
+    // `columns:` says otherwise), whatever its source: bound by query.
+    let queries: Vec<crate::adapters::MetricQuery> =
+        sc.spec.metrics.iter().map(|m| crate::spec::metric_query(m, "simulated", "simulated")).collect();
     let gap = sc.gap();
     let mut state = PolicyState::default();
     let mut steps = Vec::with_capacity(sc.evaluations());
+    let mut fleets = Vec::new();
     for now in grid(&sc.trace, &sc.policy) {
         if !go_on(now, &steps) {
             break;
@@ -124,7 +165,7 @@ pub fn run_policy_while(sc: &Scenario, mut go_on: impl FnMut(Ts, &[Step]) -> boo
         let (requested, serving) = world.sizes();
         steps.push(Step {
             at: now,
-            demand: demand_at(&sc.trace, metric.kind, sc.model.recorded_size, now, gap),
+            demand: world.demand_at(now, gap),
             observed: d.raw(0).unwrap_or(f64::NAN),
             smoothed: d.smoothed(&sc.policy, 0).unwrap_or(f64::NAN),
             spike: d.spike(&sc.policy),
@@ -134,12 +175,15 @@ pub fn run_policy_while(sc: &Scenario, mut go_on: impl FnMut(Ts, &[Step]) -> boo
             forecast: d.metrics[0].forecast_demand.unwrap_or(f64::NAN),
         });
         state = report.decision.state;
+        if record {
+            fleets.push(world.fleet_sizes());
+        }
     }
     let mut summary = Summary::from_steps(&sc.name, &steps, metric.target, sc.limit, sc.model.start_size);
     if let Some(f) = &sc.policy.forecast {
         summary.forecast = Some(report::ForecastScore::from_steps(&steps, metric.target, f.lead, sc.model.start_size));
     }
-    Run { steps, summary }
+    (Run { steps, summary }, fleets)
 }
 
 /// The policy and every baseline (hpa, static-peak, oracle, oracle-30, in that order), side by

@@ -19,6 +19,11 @@
 //! A target with a storage floor (Bigtable) serves a storage utilization series: stored data (a
 //! constant, or the trace's `storage` column, read as recorded on `recordedSize` nodes) over the
 //! nodes the target had at each sample's time.
+//!
+//! Further metrics (a guard) are answered from named trace columns by the same load model
+//! ([`World::with_feeds`]); a replicated instance is one fleet per cluster, resized together,
+//! answering the replayed metric as its hottest cluster's own load over its own serving nodes
+//! ([`World::with_clusters`]).
 
 use std::collections::VecDeque;
 use std::sync::Mutex;
@@ -391,6 +396,12 @@ pub fn storage_query() -> MetricQuery {
     })
 }
 
+/// A further metric of a replay: its query, its kind, and the trace column it is read from.
+pub type Feed<'a> = (MetricQuery, MetricKind, &'a [(Ts, f64)]);
+
+/// Samples of one trace column, oldest first.
+type Column<'a> = &'a [(Ts, f64)];
+
 /// The trace plus the fleet, seen through the ports: a [`MetricSource`] that applies the metric
 /// delay, the load model and the faults (and serves the storage series), and a [`ScaleTarget`]
 /// that resizes the fleet as an operation.
@@ -399,7 +410,13 @@ pub struct World<'a> {
     kind: MetricKind,
     model: Model,
     storage_query: MetricQuery,
-    fleet: Mutex<(Fleet, Ts)>,
+    /// One fleet, or one per cluster of a replicated instance (sized together), and the clock.
+    fleet: Mutex<(Vec<Fleet>, Ts)>,
+    /// Further metrics, each answered from a named column of the trace: its query, its kind, and
+    /// the column's samples.
+    feeds: Vec<Feed<'a>>,
+    /// A replicated instance: each cluster's samples of the replayed metric, one fleet each.
+    clusters: Vec<&'a [(Ts, f64)]>,
 }
 
 /// How far back the storage series is served: more than the floor's own lookback.
@@ -413,11 +430,49 @@ impl<'a> World<'a> {
             kind,
             model,
             storage_query: storage_query(),
-            fleet: Mutex::new((Fleet::for_model(&model), Ts(i64::MIN))),
+            fleet: Mutex::new((vec![Fleet::for_model(&model)], Ts(i64::MIN))),
+            feeds: Vec::new(),
+            clusters: Vec::new(),
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, (Fleet, Ts)> {
+    /// The same world answering further metrics from named columns: `(query, kind, samples)`,
+    /// each sample per node as recorded on `recordedSize` nodes (per-node load falls as nodes
+    /// serve) or a total. A query not listed is the replayed metric's.
+    pub fn with_feeds(mut self, feeds: Vec<Feed<'a>>) -> World<'a> {
+        self.feeds = feeds;
+        self
+    }
+
+    /// The same world as a replicated instance sized as one (`bigtableInstance`, `largest`): one
+    /// fleet per cluster, each resized with the others, and the replayed metric answered as the
+    /// policy's instance query (`REDUCE_MAX`) is: each minute the hottest cluster's value, its own
+    /// demand over its own serving nodes.
+    pub fn with_clusters(mut self, clusters: Vec<&'a [(Ts, f64)]>) -> World<'a> {
+        let n = clusters.len().max(1);
+        self.clusters = clusters;
+        self.lock().0 = vec![Fleet::for_model(&self.model); n];
+        self
+    }
+
+    /// Each fleet's `(requested, serving)` now: one, or one per cluster.
+    pub fn fleet_sizes(&self) -> Vec<(u32, u32)> {
+        self.lock().0.iter().map(|f| (f.requested(), f.serving())).collect()
+    }
+
+    /// Demand of the replayed metric at `t`, as [`crate::sim::demand_at`] reads it: for an
+    /// instance, the hottest cluster's.
+    pub fn demand_at(&self, t: Ts, gap: Dur) -> f64 {
+        if self.clusters.is_empty() {
+            return crate::sim::demand_at(self.trace, self.kind, self.model.recorded_size, t, gap);
+        }
+        self.clusters
+            .iter()
+            .map(|pts| crate::sim::demand_in(pts, self.kind, self.model.recorded_size, t, gap))
+            .fold(f64::NAN, f64::max)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, (Vec<Fleet>, Ts)> {
         // A panic while holding the lock can only come from a bug in this module; keep going with
         // the data as it is rather than poisoning every later call.
         self.fleet.lock().unwrap_or_else(|e| e.into_inner())
@@ -426,14 +481,19 @@ impl<'a> World<'a> {
     /// Move the clock to `now`.
     pub fn advance(&self, now: Ts) {
         let mut g = self.lock();
-        g.0.advance(now);
+        for f in &mut g.0 {
+            f.advance(now);
+        }
         g.1 = now;
     }
 
-    /// `(requested, serving)` now.
+    /// `(requested, serving)` now; for an instance, the largest size asked for and the fewest
+    /// nodes serving in any cluster.
     pub fn sizes(&self) -> (u32, u32) {
         let g = self.lock();
-        (g.0.requested(), g.0.serving())
+        let requested = g.0.iter().map(Fleet::requested).max().unwrap_or(0);
+        let serving = g.0.iter().map(Fleet::serving).min().unwrap_or(0);
+        (requested, serving)
     }
 
     /// Demand carried by the trace sample at index `i`.
@@ -498,22 +558,42 @@ impl MetricSource for World<'_> {
         // Only a target with a floor is ever asked for the storage series (`observe` names it);
         // checking that first spares comparing the query's strings on every replayed fetch.
         if self.model.storage.target().is_some() && *query == self.storage_query {
-            let series = self.storage_series(&g.0, after, until);
+            let series = self.storage_series(&g.0[0], after, until);
             drop(g);
             return std::future::ready(Ok(series));
         }
         let faults = self.model.faults;
         let delay = self.model.metric_delay;
-        let pts = &self.trace.points;
+        // A further metric's column, read against the (first) fleet's serving nodes; else the
+        // replayed metric, per cluster for an instance.
+        let (kind, pts, fleets): (MetricKind, Column<'_>, Vec<(Column<'_>, &Fleet)>) =
+            match self.feeds.iter().find(|(q, _, _)| q == query) {
+                Some((_, kind, pts)) => (*kind, pts, vec![(*pts, &g.0[0])]),
+                None if self.clusters.is_empty() => {
+                    (self.kind, &self.trace.points, vec![(&self.trace.points, &g.0[0])])
+                }
+                None => (self.kind, self.clusters[0], self.clusters.iter().copied().zip(g.0.iter()).collect()),
+            };
         let lo = pts.partition_point(|p| p.0 <= after);
         let hi = pts.partition_point(|p| p.0 <= until - delay);
+        let observed = |series: &[(Ts, f64)], fleet: &Fleet, at: Ts| -> Option<f64> {
+            let i = series.partition_point(|p| p.0 < at);
+            let &(t, raw) = series.get(i).filter(|p| p.0 == at)?;
+            let demand = demand_of(kind, self.model.recorded_size, raw);
+            Some(observed_of(kind, demand, fleet.serving_at(t), raw))
+        };
         let samples = if lo < hi {
             pts[lo..hi]
                 .iter()
                 .filter(|&&(at, _)| !faults.any() || faults.readable(at, until, delay))
                 .map(|&(at, raw)| {
-                    let demand = demand_of(self.kind, self.model.recorded_size, raw);
-                    Sample { at, value: observed_of(self.kind, demand, g.0.serving_at(at), raw) }
+                    if fleets.len() == 1 {
+                        let demand = demand_of(kind, self.model.recorded_size, raw);
+                        return Sample { at, value: observed_of(kind, demand, fleets[0].1.serving_at(at), raw) };
+                    }
+                    // The instance query's REDUCE_MAX: the hottest cluster at this minute.
+                    let hottest = fleets.iter().filter_map(|(s, f)| observed(s, f, at)).fold(f64::NAN, f64::max);
+                    Sample { at, value: hottest }
                 })
                 // A value near f64::MAX times the recorded size overflows: the policy sees no
                 // sample there rather than an infinity in its averages.
@@ -535,14 +615,15 @@ const OPERATION_PREFIX: &str = "simulated-resize-";
 impl ScaleTarget for World<'_> {
     fn observe(&self) -> impl Future<Output = Result<TargetObservation, AdapterError>> + Send {
         let g = self.lock();
-        let (fleet, now) = (&g.0, g.1);
+        let (fleets, now) = (&g.0, g.1);
         let floor = match self.model.storage.target() {
             Some(storage_target) => FloorMetric::Storage { query: self.storage_query.clone(), storage_target },
             None => FloorMetric::None,
         };
+        // An instance is as large as its largest cluster, and busy while any cluster is.
         let observation = TargetObservation {
-            size: fleet.shown(self.model.new_size_while_busy),
-            busy: fleet.busy(now),
+            size: fleets.iter().map(|f| f.shown(self.model.new_size_while_busy)).max().unwrap_or(0),
+            busy: fleets.iter().any(|f| f.busy(now)),
             sizes: crate::core::SizeRule::Any,
             floor,
             members: Vec::new(),
@@ -553,7 +634,24 @@ impl ScaleTarget for World<'_> {
     fn resize(&self, to: u32) -> impl Future<Output = Result<ResizeStarted, AdapterError>> + Send {
         let mut g = self.lock();
         let now = g.1;
-        let answer = match g.0.resize(to, now) {
+        // As the instance adapter: while any cluster runs an operation, no cluster is written.
+        let busy = g.0.iter_mut().find_map(|f| {
+            f.advance(now);
+            f.running.map(|op| Busy { until: op.done_at })
+        });
+        let mut started = Ok(None);
+        match busy {
+            Some(b) => started = Err(b),
+            None => {
+                for (i, f) in g.0.iter_mut().enumerate() {
+                    let r = f.resize(to, now);
+                    if i == 0 {
+                        started = r;
+                    }
+                }
+            }
+        }
+        let answer = match started {
             Ok(None) => Ok(ResizeStarted::Done),
             Ok(Some(id)) => Ok(ResizeStarted::Operation(format!("{OPERATION_PREFIX}{id}"))),
             // As Bigtable and GKE answer an update while another operation runs.
@@ -568,10 +666,10 @@ impl ScaleTarget for World<'_> {
 
     fn operation(&self, name: &str) -> impl Future<Output = Result<OperationStatus, AdapterError>> + Send {
         let g = self.lock();
-        let running = name
-            .strip_prefix(OPERATION_PREFIX)
-            .and_then(|id| id.parse().ok())
-            .and_then(|id| g.0.operation_running(id, g.1));
+        // The clusters' operations start together and run as long: one id names them all.
+        let running = name.strip_prefix(OPERATION_PREFIX).and_then(|id| id.parse().ok()).and_then(|id| {
+            g.0.iter().map(|f| f.operation_running(id, g.1)).try_fold(false, |any, r| r.map(|r| any || r))
+        });
         std::future::ready(match running {
             Some(true) => Ok(OperationStatus::Running),
             Some(false) => Ok(OperationStatus::Done),

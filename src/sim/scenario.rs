@@ -51,6 +51,15 @@ pub struct ScenarioFile {
     pub late_by: Option<String>,
     /// Seed of the faults: which samples and fetches they hit. Default 1.
     pub seed: Option<u64>,
+    /// Further policy metrics the trace feeds, each from a column named in its CSV header:
+    /// `{metric name: column}` (e.g. a guard `hottest-node: cpu_hottest`). The replayed metric
+    /// (`metric`) is fed by the first column; unmapped metrics are left out.
+    pub columns: Option<std::collections::BTreeMap<String, String>>,
+    /// A replicated Bigtable instance (target `bigtableInstance`, sized as one): the trace
+    /// columns of its clusters, each that cluster's value of the replayed metric as recorded on
+    /// `recordedSize` nodes. Each cluster is a fleet of its own, resized with the others; the
+    /// policy sees the hottest cluster's value each minute.
+    pub clusters: Option<Vec<String>>,
 }
 
 /// The `storage` setting of a scenario: a word or a utilization.
@@ -120,6 +129,8 @@ impl ScenarioFile {
             late_rate: self.late_rate.or(base.late_rate),
             late_by: self.late_by.or(base.late_by),
             seed: self.seed.or(base.seed),
+            columns: self.columns.or(base.columns),
+            clusters: self.clusters.or(base.clusters),
         }
     }
 }
@@ -141,6 +152,10 @@ pub struct Scenario {
     pub limit: f64,
     /// Notes for the reader (assumptions, likely mistakes).
     pub notes: Vec<String>,
+    /// The trace column of each further metric: `feeds[i]` feeds `policy.metrics[i + 1]`.
+    pub feeds: Vec<String>,
+    /// A replicated instance's clusters, by trace column (empty: one target).
+    pub clusters: Vec<String>,
 }
 
 /// Most evaluations one replay may make (19 years at a 1-minute interval). Every evaluation is a
@@ -180,11 +195,13 @@ impl Scenario {
             }
         };
         let (sp, _) = crate::crd::check_policy(&policy_name, &policy_text).map_err(|e| e.to_string())?;
-        let (spec, _) = super::replay_policy(&sp.spec, file.metric.as_deref())?;
+        let (mut spec, primary) = super::replay_policy(&sp.spec, file.metric.as_deref())?;
+        let feeds = feeds(&sp.spec, primary, file.columns.as_ref(), &trace, &mut spec)?;
+        let clusters = clusters(&spec, file.clusters.as_deref(), &trace)?;
         let policy = crate::spec::policy_from_spec(&spec).map_err(|e| format!("{policy_name}: {e}"))?;
         let metric = &policy.metrics[0];
         let mut notes = Vec::new();
-        if sp.spec.metrics.len() > 1 {
+        if sp.spec.metrics.len() > spec.metrics.len() {
             notes.push(format!("the trace feeds metric \"{}\"; the policy's other metrics are left out", metric.name));
         }
 
@@ -272,6 +289,8 @@ impl Scenario {
             },
             limit,
             notes,
+            feeds,
+            clusters,
         })
     }
 
@@ -333,6 +352,83 @@ impl Scenario {
     pub fn storage_floor_at(&self, t: crate::core::Ts) -> u32 {
         self.model.storage.floor_at(&self.trace, t)
     }
+}
+
+/// Add the metrics `columns:` maps to trace columns to the replayed spec (after the replayed
+/// metric, in spec order); returns the column of each. Every name must exist, and each fed
+/// metric must have a query of its own (the simulated world tells metrics apart by query).
+fn feeds(
+    full: &ScalePolicySpec,
+    primary: usize,
+    columns: Option<&std::collections::BTreeMap<String, String>>,
+    trace: &Trace,
+    spec: &mut ScalePolicySpec,
+) -> Result<Vec<String>, String> {
+    let Some(columns) = columns.filter(|c| !c.is_empty()) else { return Ok(Vec::new()) };
+    let names: Vec<&str> = full.metrics.iter().map(|m| m.name.as_str()).collect();
+    for (metric, column) in columns {
+        let Some(i) = full.metrics.iter().position(|m| &m.name == metric) else {
+            return Err(format!(
+                "columns.{metric}: the policy has no metric {metric:?} (it has: {}); map a metric by its name",
+                names.join(", ")
+            ));
+        };
+        if i == primary {
+            return Err(format!(
+                "columns.{metric}: {metric:?} is the replayed metric, fed by the trace's first column; map only the others (or choose another with metric:)"
+            ));
+        }
+        if trace.column(column).is_none() {
+            let have = trace.column_names();
+            return Err(format!(
+                "columns.{metric}: {} has no column {column:?} (its header names: {}); name a column of its CSV header",
+                trace.name,
+                if have.is_empty() { "none, it has no header".to_string() } else { have.join(", ") }
+            ));
+        }
+    }
+    let mut out = Vec::new();
+    for (i, m) in full.metrics.iter().enumerate() {
+        let Some(column) = columns.get(&m.name).filter(|_| i != primary) else { continue };
+        let query = crate::spec::metric_query(m, "simulated", "simulated");
+        if let Some(same) =
+            spec.metrics.iter().find(|o| crate::spec::metric_query(o, "simulated", "simulated") == query)
+        {
+            return Err(format!(
+                "columns.{}: metric {:?} has the same query as {:?}; the simulator tells metrics apart by their query, give each its own filter",
+                m.name, m.name, same.name
+            ));
+        }
+        spec.metrics.push(m.clone());
+        out.push(column.clone());
+    }
+    Ok(out)
+}
+
+/// The clusters of a replicated instance, by trace column: only for a `bigtableInstance` target,
+/// each a column of the trace.
+fn clusters(spec: &ScalePolicySpec, clusters: Option<&[String]>, trace: &Trace) -> Result<Vec<String>, String> {
+    let Some(clusters) = clusters.filter(|c| !c.is_empty()) else { return Ok(Vec::new()) };
+    let kind = spec.target.kind().field();
+    if kind != "bigtableInstance" {
+        return Err(format!(
+            "clusters: the policy's target is {kind}; clusters model the clusters of a replicated instance (target.bigtableInstance); remove clusters"
+        ));
+    }
+    for (i, c) in clusters.iter().enumerate() {
+        if trace.column(c).is_none() {
+            let have = trace.column_names();
+            return Err(format!(
+                "clusters[{i}]: {} has no column {c:?} (its header names: {}); name a column of its CSV header",
+                trace.name,
+                if have.is_empty() { "none, it has no header".to_string() } else { have.join(", ") }
+            ));
+        }
+        if clusters[..i].contains(c) {
+            return Err(format!("clusters[{i}]: {c:?} is listed twice; list each cluster's column once"));
+        }
+    }
+    Ok(clusters.to_vec())
 }
 
 /// The storage model a scenario asks for, against what the target kind and the trace offer.

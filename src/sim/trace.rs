@@ -1,8 +1,11 @@
 //! Recorded metric traces: CSV `timestamp,value` and Cloud Monitoring `ListTimeSeries` JSON.
 //!
-//! A CSV trace may carry a third column headed `storage`: the target's storage utilization
-//! (stored bytes over the storage capacity of the nodes it was recorded on, 0..1), which the
-//! simulator serves as the storage floor's metric. Its empty fields are gaps of that series only.
+//! A CSV trace may carry a column headed `storage`: the target's storage utilization (stored
+//! bytes over the storage capacity of the nodes it was recorded on, 0..1), which the simulator
+//! serves as the storage floor's metric. Further columns named in the header (e.g.
+//! `timestamp,cpu,cpu_hottest` or one column per cluster) are kept by name for a scenario to map
+//! to metrics (`columns:`) or to the clusters of an instance (`clusters:`). Empty fields of a
+//! column are gaps of that series only.
 //!
 //! Nothing is interpolated: a gap stays a gap, and the simulator shows the policy no sample there.
 //! A value that is not a finite number (`NaN`, `inf`, an empty CSV field, or the REST encoding
@@ -27,10 +30,40 @@ pub struct Trace {
     pub points: Vec<(Ts, f64)>,
     /// The `storage` column's samples `(time, utilization)`, if the trace has one.
     pub storage: Vec<(Ts, f64)>,
+    /// Further columns named in the CSV header (e.g. the hottest node's CPU, or one column per
+    /// cluster of an instance), which a scenario maps to metrics or clusters.
+    pub columns: Vec<Column>,
+    /// The header's name of the first value column, when the trace has a header.
+    pub value_name: Option<String>,
     /// Median spacing, computed once: every evaluation of a replay asks for it.
     interval: Dur,
     /// Samples left out because their value was not a finite number.
     missing: usize,
+}
+
+/// A further named column of a CSV trace.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Column {
+    /// Its header name.
+    pub name: String,
+    /// Its samples `(time, value)`, oldest first; an empty field is a gap of this column only.
+    pub points: Vec<(Ts, f64)>,
+}
+
+impl Trace {
+    /// The samples of the column named `name` (case-insensitive): the first value column under
+    /// its header name, or a further column.
+    pub fn column(&self, name: &str) -> Option<&[(Ts, f64)]> {
+        if self.value_name.as_deref().is_some_and(|v| v.eq_ignore_ascii_case(name)) {
+            return Some(&self.points);
+        }
+        self.columns.iter().find(|c| c.name.eq_ignore_ascii_case(name)).map(|c| c.points.as_slice())
+    }
+
+    /// Every column a scenario can map: the first value column's name, then the further ones.
+    pub fn column_names(&self) -> Vec<&str> {
+        self.value_name.iter().map(String::as_str).chain(self.columns.iter().map(|c| c.name.as_str())).collect()
+    }
 }
 
 /// A trace that cannot be used.
@@ -70,13 +103,14 @@ impl Trace {
     /// Parse trace text; `file` is used in messages and as the trace's name.
     pub fn parse(file: &str, text: &str) -> Result<Trace, TraceError> {
         let first = text.trim_start().chars().next();
-        let (points, storage, missing) = match first {
+        let (points, extra, missing) = match first {
             Some('{') | Some('[') => {
                 let (points, missing) = parse_monitoring_json(file, text)?;
-                (points, Vec::new(), missing)
+                (points, Extra::default(), missing)
             }
             _ => parse_csv(file, text)?,
         };
+        let Extra { storage, columns, value_name } = extra;
         if points.is_empty() {
             return Err(err(
                 file,
@@ -88,7 +122,7 @@ impl Trace {
         }
         let name = Path::new(file).file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| file.into());
         let interval = median_spacing(&points);
-        Ok(Trace { name, points, storage, interval, missing })
+        Ok(Trace { name, points, storage, columns, value_name, interval, missing })
     }
 
     /// Median spacing between samples: the trace's nominal interval.
@@ -135,16 +169,35 @@ pub const STORAGE_COLUMN: &str = "storage";
 /// Samples `(time, value)`, oldest first.
 type Points = Vec<(Ts, f64)>;
 
-/// Samples, the `storage` column's samples, and the number of rows whose value was missing.
-fn parse_csv(file: &str, text: &str) -> Result<(Points, Points, usize), TraceError> {
+/// What a CSV trace holds besides its first value column.
+#[derive(Default)]
+struct Extra {
+    /// The `storage` column's samples.
+    storage: Points,
+    /// The other named columns, in header order.
+    columns: Vec<Column>,
+    /// The header's name of the first value column, if there is a header.
+    value_name: Option<String>,
+}
+
+/// "two", "three", ...: how rows are described in messages.
+fn count_word(n: usize) -> String {
+    const WORDS: [&str; 9] = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight"];
+    WORDS.get(n).map_or_else(|| n.to_string(), |w| w.to_string())
+}
+
+/// Samples, the other columns, and the number of rows whose (first) value was missing.
+fn parse_csv(file: &str, text: &str) -> Result<(Points, Extra, usize), TraceError> {
     let mut points: Vec<(Ts, f64)> = Vec::new();
-    let mut storage: Vec<(Ts, f64)> = Vec::new();
+    let mut extra = Extra::default();
     let mut missing = 0;
     // The previous data row's time and line, missing values included: order is checked on rows.
     let mut prev: Option<(Ts, usize)> = None;
     let mut header_seen = false;
-    // Columns per row: 2, or 3 when the header names a storage column.
-    let mut columns = 2;
+    // The header's names after the timestamp (empty without a header: two columns), and which of
+    // them is the storage column.
+    let mut names: Vec<String> = Vec::new();
+    let mut storage_at: Option<usize> = None;
     for (i, raw) in text.lines().enumerate() {
         let n = i + 1;
         let line = raw.trim();
@@ -157,27 +210,50 @@ fn parse_csv(file: &str, text: &str) -> Result<(Points, Points, usize), TraceErr
         };
         if prev.is_none() && !header_seen && parse_time(ts).is_none() && csv_value(val).is_err() {
             header_seen = true;
-            if let Some(third) = cols.next() {
-                if !third.trim().eq_ignore_ascii_case(STORAGE_COLUMN) || cols.next().is_some() {
+            names = std::iter::once(val).chain(cols).map(|c| c.trim().to_string()).collect();
+            for (k, name) in names.iter().enumerate() {
+                if name.is_empty() {
                     return Err(err(
                         file,
                         Some(n),
                         format!(
-                            "the header {} has columns other than \"timestamp,value\" and an optional third \"{STORAGE_COLUMN}\" (storage utilization, 0..1)",
-                            quoted(line)
+                            "the header {} has an empty column name (column {}); name every column",
+                            quoted(line),
+                            k + 2
                         ),
                     ));
                 }
-                columns = 3;
+                if names[..k].iter().any(|o| o.eq_ignore_ascii_case(name)) {
+                    return Err(err(
+                        file,
+                        Some(n),
+                        format!(
+                            "the header {} names column {} twice; give each column its own name",
+                            quoted(line),
+                            quoted(name)
+                        ),
+                    ));
+                }
             }
+            storage_at = names.iter().skip(1).position(|c| c.eq_ignore_ascii_case(STORAGE_COLUMN)).map(|k| k + 1);
+            extra.value_name = Some(names[0].clone());
+            extra.columns = names
+                .iter()
+                .enumerate()
+                .skip(1)
+                .filter(|(k, _)| Some(*k) != storage_at)
+                .map(|(_, name)| Column { name: name.clone(), points: Vec::new() })
+                .collect();
             continue;
         }
-        let third = if columns == 3 { cols.next() } else { None };
-        if cols.next().is_some() || (columns == 3 && third.is_none()) {
-            let want = if columns == 3 {
-                "three columns \"timestamp,value,storage\""
+        let rest: Vec<&str> = cols.collect();
+        let want = names.len().max(1);
+        if rest.len() + 1 != want {
+            let want = if names.len() > 1 {
+                format!("{} columns \"timestamp,{}\"", count_word(want + 1), names.join(","))
             } else {
-                "two columns \"timestamp,value\" (a third needs a header naming it \"storage\")"
+                "two columns \"timestamp,value\" (a third needs a header naming it \"storage\", or naming the column)"
+                    .to_string()
             };
             return Err(err(file, Some(n), format!("expected {want}, got {}", quoted(line))));
         }
@@ -190,24 +266,38 @@ fn parse_csv(file: &str, text: &str) -> Result<(Points, Points, usize), TraceErr
         })?;
         let value = csv_value(val)
             .map_err(|_| err(file, Some(n), format!("{} is not a number; write e.g. 42.5", quoted(val.trim()))))?;
-        if let Some(text) = third {
-            let stored = csv_value(text).map_err(|_| {
-                err(
-                    file,
-                    Some(n),
-                    format!("storage {} is not a number; write a fraction such as 0.3", quoted(text.trim())),
-                )
-            })?;
-            match stored {
-                Some(u) if !(0.0..=1.0).contains(&u) => {
-                    return Err(err(
+        let mut other = 0;
+        for (k, text) in rest.iter().enumerate().map(|(k, t)| (k + 1, t)) {
+            if Some(k) == storage_at {
+                let stored = csv_value(text).map_err(|_| {
+                    err(
                         file,
                         Some(n),
-                        format!("storage {u} is not a utilization; write a fraction of the storage capacity, 0 to 1"),
-                    ));
+                        format!("storage {} is not a number; write a fraction such as 0.3", quoted(text.trim())),
+                    )
+                })?;
+                match stored {
+                    Some(u) if !(0.0..=1.0).contains(&u) => {
+                        return Err(err(
+                            file,
+                            Some(n),
+                            format!(
+                                "storage {u} is not a utilization; write a fraction of the storage capacity, 0 to 1"
+                            ),
+                        ));
+                    }
+                    Some(u) => extra.storage.push((at, u)),
+                    None => {}
                 }
-                Some(u) => storage.push((at, u)),
-                None => {}
+            } else {
+                let v = csv_value(text).map_err(|_| {
+                    err(file, Some(n), format!("{} {} is not a number; write e.g. 42.5", names[k], quoted(text.trim())))
+                })?;
+                // An empty field is a gap of that column only.
+                if let Some(v) = v {
+                    extra.columns[other].points.push((at, v));
+                }
+                other += 1;
             }
         }
         if let Some((prev_at, prev_line)) = prev {
@@ -237,7 +327,7 @@ fn parse_csv(file: &str, text: &str) -> Result<(Points, Points, usize), TraceErr
     if prev.is_none() {
         return Err(err(file, None, "the trace has no samples; expected rows of \"timestamp,value\" after the header"));
     }
-    Ok((points, storage, missing))
+    Ok((points, extra, missing))
 }
 
 #[derive(Deserialize)]
@@ -410,9 +500,21 @@ mod tests {
         // A third column needs its header; a storage value must be a fraction.
         let e = Trace::parse("p.csv", "timestamp,value\n2014-02-14 14:30:00,1,0.3\n").unwrap_err();
         assert!(e.message.contains("needs a header naming it \"storage\""), "{e}");
-        let e = Trace::parse("p.csv", "timestamp,value,disk\n2014-02-14 14:30:00,1,0.3\n").unwrap_err();
+        // Other named columns are kept by name, gaps and all; names must be given and distinct.
+        let t = Trace::parse(
+            "p.csv",
+            "timestamp,cpu,disk,storage\n2014-02-14 14:30:00,1,0.3,0.1\n2014-02-14 14:31:00,1,,0.1\n",
+        )
+        .unwrap();
+        assert_eq!(t.column_names(), ["cpu", "disk"]);
+        assert_eq!(t.column("disk").map(<[_]>::len), Some(1));
+        assert_eq!(t.column("CPU").map(<[_]>::len), Some(2));
+        assert_eq!(t.storage.len(), 2);
+        let e = Trace::parse("p.csv", "timestamp,value,value\n2014-02-14 14:30:00,1,0.3\n").unwrap_err();
         assert_eq!(e.line, Some(1));
-        assert!(e.message.contains("optional third \"storage\""), "{e}");
+        assert!(e.message.contains("twice"), "{e}");
+        let e = Trace::parse("p.csv", "timestamp,value,disk\n2014-02-14 14:30:00,1,x\n").unwrap_err();
+        assert!(e.message.contains("disk \"x\" is not a number"), "{e}");
         let e = Trace::parse("p.csv", "timestamp,value,storage\n2014-02-14 14:30:00,1,30\n").unwrap_err();
         assert!(e.message.contains("storage 30 is not a utilization"), "{e}");
         let e = Trace::parse("p.csv", "timestamp,value,storage\n2014-02-14 14:30:00,1\n").unwrap_err();

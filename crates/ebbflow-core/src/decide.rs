@@ -196,6 +196,12 @@ pub enum Reason {
     ScaleOutPaused,
     /// A resize is wanted, but an override freezes the size until it expires.
     Frozen,
+    /// Per-member sizing: this member's own load asks for less, but no member may be smaller
+    /// than a fraction of the largest member's decision (see [`crate::replicas`]).
+    RaiseToReplicaFloor,
+    /// Per-member sizing: scale-in is wanted, but the member is at the fraction of the largest
+    /// member's decision.
+    AtReplicaFloor,
 }
 
 impl Reason {
@@ -234,11 +240,13 @@ impl Reason {
             Reason::ScaleInPaused => "ScaleInPaused",
             Reason::ScaleOutPaused => "ScaleOutPaused",
             Reason::Frozen => "Frozen",
+            Reason::RaiseToReplicaFloor => "RaiseToReplicaFloor",
+            Reason::AtReplicaFloor => "AtReplicaFloor",
         }
     }
 
     /// Every reason, for metric registration and documentation.
-    pub const ALL: [Reason; 32] = [
+    pub const ALL: [Reason; 34] = [
         Reason::ScaleOut,
         Reason::ScaleOutOnSpike,
         Reason::ScaleOutAhead,
@@ -271,6 +279,8 @@ impl Reason {
         Reason::ScaleInPaused,
         Reason::ScaleOutPaused,
         Reason::Frozen,
+        Reason::RaiseToReplicaFloor,
+        Reason::AtReplicaFloor,
     ];
 
     /// Parse a name produced by [`Reason::as_str`].
@@ -312,6 +322,8 @@ pub enum Limit {
     StorageFloor,
     /// Cut to the step limit.
     Step,
+    /// Held at the fraction of the largest member's decision (per-member sizing).
+    ReplicaFloor,
 }
 
 impl Limit {
@@ -322,6 +334,7 @@ impl Limit {
             Limit::MinSize => "MinSize",
             Limit::StorageFloor => "StorageFloor",
             Limit::Step => "StepLimit",
+            Limit::ReplicaFloor => "ReplicaFloor",
         }
     }
 }
@@ -500,6 +513,17 @@ impl Decision {
                 until(self.wait_until)
             ),
             Reason::Frozen => write!(m, "hold at {}: frozen by an override{}", self.current, until(self.wait_until)),
+            Reason::RaiseToReplicaFloor => write!(
+                m,
+                "raise {} -> {}: the largest cluster's decision sets a floor for every cluster",
+                self.current, self.desired
+            ),
+            Reason::AtReplicaFloor => write!(
+                m,
+                "scale-in to {} blocked: the largest cluster's decision sets a floor of {} for every cluster",
+                self.recommended.unwrap_or(self.current).min(self.current),
+                self.desired
+            ),
         };
         if let Some(limit) = self.limited_by {
             let _ = write!(m, " (limited by {})", limit.as_str());
@@ -794,6 +818,14 @@ pub fn decide(policy: &Policy, mut state: PolicyState, inputs: &Inputs<'_>, now:
         d.reason = Reason::MissingData;
     }
 
+    last_word(policy, &mut d, &known, now);
+    d
+}
+
+/// Steps 5b and 5c, the checks that have the last word on any resize, whatever asked for it
+/// (also a floor applied after [`decide`], see [`crate::replicas`]).
+pub(crate) fn last_word(policy: &Policy, d: &mut Decision, known: &Active, now: Ts) {
+    let current = d.current;
     // 5b. An override's pause holds its direction, whatever asked for the resize (bounds too:
     // a freeze is a freeze).
     let paused = match d.direction() {
@@ -823,7 +855,6 @@ pub fn decide(policy: &Policy, mut state: PolicyState, inputs: &Inputs<'_>, now:
         d.reason = Reason::ResizeBudgetExhausted;
         d.wait_until = d.state.budget_resets_at();
     }
-    d
 }
 
 fn scale_out(policy: &Policy, d: &mut Decision, want: u32, why: Reason, (sizes, hi): (SizeRule, u32), now: Ts) {

@@ -60,8 +60,17 @@ fn problem(samples: usize) -> Problem {
         },
         ..Model::ideal(10, 10, crate::core::Dur::mins(10), crate::core::Dur::mins(4))
     };
-    let scenario =
-        Scenario { name: "bench".into(), trace, spec: spec.clone(), policy, model, limit, notes: Vec::new() };
+    let scenario = Scenario {
+        name: "bench".into(),
+        trace,
+        spec: spec.clone(),
+        policy,
+        model,
+        limit,
+        notes: Vec::new(),
+        feeds: Vec::new(),
+        clusters: Vec::new(),
+    };
     let case = Case { source: "synthetic".into(), scenario, cutoff: Ts(end.0), days: 60, held_days: 0 };
     Problem {
         cases: vec![case],

@@ -1,0 +1,328 @@
+//! Per-member sizing (a replicated Bigtable instance with `sizing: perCluster`): one decision per
+//! member, each from its own metrics and with its own state, then the core's floor at a fraction
+//! of the largest member's decision (`core::replicas`), then one write per member that changes.
+//!
+//! The steps mirror [`crate::tick`], per member: ask about the member's resize in flight (IO) →
+//! observe every member with one read (IO) → settle (pure) → its storage floor (IO, pure) →
+//! gather its own series, the policy's Monitoring queries narrowed to the member (IO) → decide
+//! (pure). Then, across members: the floor (pure). The caller records the intents ([`Plan::intents`])
+//! before [`actuate`] sends anything, as the fence does for one target.
+//!
+//! [`Plan::summary`] folds the members into one [`TickReport`] for the instance (largest size,
+//! the decision that drives it), so status, Events and metrics read it like any other target's.
+
+use crate::adapters::{
+    AdapterError, ErrorKind, MetricQuery, MetricSource, OperationStatus, ResizeStarted, ScaleTarget, Series,
+    TargetMember, TargetObservation,
+};
+use crate::core::floor::FloorInput;
+use crate::core::replicas::{fraction_floor, hold_at_floor};
+use crate::core::settle::{Answer, settle};
+use crate::core::{DataProblem, Decision, Dur, Inputs, MetricInput, Mode, Policy, PolicyState, Reason, Ts, decide};
+use crate::tick::{Actuation, OperationOutcome, TickError, TickReport, UNCONFIRMED_GRACE, history, read_floor};
+
+/// One member's tick.
+#[derive(Debug, Clone)]
+pub struct MemberTick {
+    /// Its name (a cluster ID).
+    pub name: String,
+    /// Its state as the backend reports it.
+    pub state: String,
+    /// It, as a target.
+    pub observation: TargetObservation,
+    /// Its storage floor's reading.
+    pub floor: FloorInput,
+    /// What became of its resize in flight, if one was.
+    pub operation: Option<OperationOutcome>,
+    /// Its metric fetches that failed, by metric index.
+    pub metric_errors: Vec<(usize, AdapterError)>,
+    /// The size its own metrics ask for (its own decision, before the floor).
+    pub own: u32,
+    /// Why, before the floor.
+    pub own_reason: Reason,
+    /// The decision after the floor: `desired` is the size applied.
+    pub decision: Decision,
+    /// What was done with it.
+    pub actuation: Actuation,
+    /// Stored timestamps from the future that were clamped.
+    pub clock_skew: Vec<&'static str>,
+}
+
+/// Every member decided, nothing sent yet.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    /// In the target's order.
+    pub members: Vec<MemberTick>,
+    /// The floor: `ceil(fraction × largest own decision)`.
+    pub floor: u32,
+}
+
+/// The policy's Monitoring queries narrowed to one member's series (`AND` its filter clause);
+/// other sources (Kubernetes state) say the same for every member.
+pub fn narrow(queries: &[MetricQuery], filter: &str) -> Vec<MetricQuery> {
+    queries
+        .iter()
+        .map(|q| match q {
+            MetricQuery::Monitoring(m) if !filter.is_empty() => {
+                let mut m = m.clone();
+                m.filter = format!("{} AND {filter}", m.filter);
+                MetricQuery::Monitoring(m)
+            }
+            other => other.clone(),
+        })
+        .collect()
+}
+
+/// Decide every member. `states` are the members' stored states by name; a member without one
+/// starts from `seed`. On error nothing is decided (the caller keeps its states).
+#[allow(clippy::too_many_arguments)]
+pub async fn plan<M: MetricSource, T: ScaleTarget>(
+    policy: &Policy,
+    fraction: f64,
+    queries: &[MetricQuery],
+    states: &[(String, PolicyState)],
+    seed: &PolicyState,
+    source: &M,
+    target: &T,
+    now: Ts,
+) -> Result<Plan, TickError> {
+    let hold = policy.spike.as_ref().map_or(Dur::ZERO, |s| s.hold);
+    let mut stored: Vec<(String, PolicyState, Vec<&'static str>)> = Vec::with_capacity(states.len());
+    for (name, s) in states {
+        let mut s = s.clone();
+        let skew = s.clamp_future(now, hold);
+        stored.push((name.clone(), s, skew));
+    }
+    // Ask about each resize in flight before observing (see `tick`): never an observation older
+    // than the answer.
+    let mut answers: Vec<(String, Result<OperationStatus, AdapterError>)> = Vec::new();
+    for (name, s, _) in &stored {
+        if let Some(op) = s.in_flight.as_ref().and_then(|f| f.operation.as_deref()) {
+            answers.push((name.clone(), target.operation(op).await));
+        }
+    }
+    let observed = target.observe_members().await.map_err(TickError::Target)?;
+
+    let mut members = Vec::with_capacity(observed.len());
+    for m in observed {
+        let (mut state, clock_skew) = match stored.iter().find(|(n, _, _)| *n == m.name) {
+            Some((_, s, skew)) => (s.clone(), skew.clone()),
+            None => (seed.clone(), Vec::new()),
+        };
+        let obs = m.observation;
+        let mut operation = None;
+        if let Some(flight) = state.in_flight.clone() {
+            let answer = match answers.iter().find(|(n, _)| *n == m.name).map(|(_, a)| a.clone()) {
+                Some(Ok(OperationStatus::Running)) => Answer::Running,
+                Some(Ok(OperationStatus::Done)) => Answer::Done,
+                Some(Ok(OperationStatus::Failed(message))) => Answer::Failed(message),
+                Some(Err(e)) if e.kind == ErrorKind::NotFound => Answer::Vanished,
+                Some(Err(e)) => return Err(TickError::Operation(e)),
+                None => Answer::NoOperation,
+            };
+            operation = Some(settle(&mut state, &flight, answer, obs.size, obs.busy, now));
+        }
+        let floor_input = read_floor(&obs.floor, source, now).await;
+        state.align(policy);
+        let own_queries = narrow(queries, &m.filter);
+        let mut series: Vec<Series> = Vec::with_capacity(own_queries.len());
+        let mut metric_errors = Vec::new();
+        for (i, (query, metric)) in own_queries.iter().zip(&policy.metrics).enumerate() {
+            let earliest = now - history(metric.window, metric.max_age);
+            let after = state.signals.get(i).and_then(|s| s.last_at).map_or(earliest, |t| t.max(earliest));
+            match source.fetch(query, after, now).await {
+                Ok(s) => series.push(s),
+                Err(e) => {
+                    series.push(Series { samples: Vec::new(), problem: Some(DataProblem::QueryFailed) });
+                    metric_errors.push((i, e));
+                }
+            }
+        }
+        let inputs: Vec<MetricInput<'_>> =
+            series.iter().map(|s| MetricInput { samples: &s.samples, problem: s.problem }).collect();
+        let busy = obs.busy && state.in_flight.is_none();
+        let floor = crate::core::floor::resolve(&floor_input, &state, obs.size);
+        let decision =
+            decide(policy, state, &Inputs { current: obs.size, metrics: &inputs, floor, busy, sizes: obs.sizes }, now);
+        members.push(MemberTick {
+            name: m.name,
+            state: m.state,
+            own: decision.desired,
+            own_reason: decision.reason,
+            observation: obs,
+            floor: floor_input,
+            operation,
+            metric_errors,
+            decision,
+            actuation: Actuation::None,
+            clock_skew,
+        });
+    }
+
+    // Across members (pure): the floor at a fraction of the largest own decision.
+    let own: Vec<u32> = members.iter().map(|m| m.own).collect();
+    let floor = fraction_floor(&own, fraction);
+    for m in &mut members {
+        hold_at_floor(policy, &mut m.decision, floor, m.observation.sizes, now);
+    }
+    Ok(Plan { members, floor })
+}
+
+impl Plan {
+    /// Whether anything is to be sent (a member resizes, in Enforce mode).
+    pub fn sends(&self, policy: &Policy) -> bool {
+        policy.mode == Mode::Enforce && self.members.iter().any(|m| m.decision.is_resize())
+    }
+
+    /// Every member's state as it must be stored before any write: a resizing member's with its
+    /// resize begun (no operation name yet), so a controller killed mid-write resumes.
+    pub fn intents(&self, policy: &Policy, now: Ts) -> Vec<(String, PolicyState)> {
+        self.members
+            .iter()
+            .map(|m| {
+                let mut s = m.decision.state.clone();
+                if policy.mode == Mode::Enforce && m.decision.is_resize() {
+                    s.begin_resize(m.decision.current, m.decision.desired, None, now);
+                }
+                (m.name.clone(), s)
+            })
+            .collect()
+    }
+
+    /// Every member's state to carry into the next evaluation.
+    pub fn states(&self) -> Vec<(String, PolicyState)> {
+        self.members.iter().map(|m| (m.name.clone(), m.decision.state.clone())).collect()
+    }
+
+    /// The member whose decision speaks for the instance: of the members that resize, the one
+    /// applied the largest size; if none resizes, the one applied the largest size.
+    pub fn driver(&self) -> Option<&MemberTick> {
+        self.members.iter().max_by_key(|m| (m.decision.is_resize(), m.decision.desired))
+    }
+
+    /// The instance as one target, for status, Events and metrics: the largest member's size,
+    /// the [`Plan::driver`]'s decision (its state shown as the policy's), the largest applied
+    /// size as the one asked for, the members' outcomes folded (a failure first).
+    pub fn summary(&self) -> TickReport {
+        let size = self.members.iter().map(|m| m.observation.size).max().unwrap_or(0);
+        let observation = TargetObservation {
+            size,
+            busy: self.members.iter().any(|m| m.observation.busy),
+            sizes: self.members.first().map_or(crate::core::SizeRule::Any, |m| m.observation.sizes),
+            floor: crate::adapters::FloorMetric::None,
+            members: self
+                .members
+                .iter()
+                .map(|m| TargetMember {
+                    name: m.name.clone(),
+                    size: m.observation.size,
+                    state: m.state.clone(),
+                    operation: m.decision.state.in_flight.as_ref().and_then(|f| f.operation.clone()),
+                })
+                .collect(),
+        };
+        let decision = self.driver().map_or_else(|| decide_nothing(size), |m| m.decision.clone());
+        let applied = self.members.iter().map(|m| m.decision.desired).max().unwrap_or(size);
+        let named = |name: &str, e: &AdapterError| {
+            let mut e = e.clone();
+            e.message = format!("cluster {name}: {}", e.message);
+            e
+        };
+        let mut metric_errors = Vec::new();
+        for m in &self.members {
+            for (i, e) in &m.metric_errors {
+                metric_errors.push((*i, named(&m.name, e)));
+            }
+        }
+        let failed = self.members.iter().find_map(|m| match &m.actuation {
+            Actuation::Failed { to, error } => Some(Actuation::Failed { to: *to, error: named(&m.name, error) }),
+            _ => None,
+        });
+        let started: Vec<&MemberTick> =
+            self.members.iter().filter(|m| matches!(m.actuation, Actuation::Started { .. })).collect();
+        let actuation = if let Some(f) = failed {
+            f
+        } else if !started.is_empty() {
+            let ops: Vec<String> = started
+                .iter()
+                .filter_map(|m| match &m.actuation {
+                    Actuation::Started { operation, .. } => operation.clone(),
+                    _ => None,
+                })
+                .collect();
+            Actuation::Started {
+                to: applied,
+                operation: (!ops.is_empty()).then(|| ops.join(", ")),
+                done: started.iter().all(|m| matches!(m.actuation, Actuation::Started { done: true, .. })),
+            }
+        } else if self.members.iter().any(|m| matches!(m.actuation, Actuation::DryRun { .. })) {
+            Actuation::DryRun { to: applied }
+        } else {
+            Actuation::None
+        };
+        let operation = self
+            .members
+            .iter()
+            .filter_map(|m| m.operation.clone())
+            .max_by_key(|o| matches!(o, OperationOutcome::Failed { .. } | OperationOutcome::NoEffect { .. }));
+        let mut clock_skew: Vec<&'static str> = self.members.iter().flat_map(|m| m.clock_skew.clone()).collect();
+        clock_skew.sort_unstable();
+        clock_skew.dedup();
+        TickReport { observation, floor: FloorInput::None, operation, metric_errors, decision, actuation, clock_skew }
+    }
+}
+
+/// A decision that keeps `size`, for an instance with no members (never listed: the adapter
+/// refuses an empty instance).
+fn decide_nothing(size: u32) -> Decision {
+    Decision {
+        at: Ts(0),
+        current: size,
+        desired: size,
+        recommended: None,
+        reason: Reason::WithinTolerance,
+        limited_by: None,
+        wait_until: None,
+        metrics: Default::default(),
+        state: PolicyState::default(),
+    }
+}
+
+/// Send one write per member whose applied size differs (Enforce), or note it (DryRun), and
+/// carry each member's outcome into its state. Call after the intents are recorded.
+pub async fn actuate<T: ScaleTarget>(policy: &Policy, plan: &mut Plan, target: &T, now: Ts) {
+    for m in &mut plan.members {
+        let d = &mut m.decision;
+        if !d.is_resize() {
+            continue;
+        }
+        if policy.mode != Mode::Enforce {
+            m.actuation = Actuation::DryRun { to: d.desired };
+            continue;
+        }
+        let (from, to) = (d.current, d.desired);
+        m.actuation = match target.resize_member(&m.name, to).await {
+            Ok(ResizeStarted::Done) => {
+                d.state.begin_resize(from, to, None, now);
+                d.state.finish_resize(now);
+                d.state.note_resize_success();
+                Actuation::Started { to, operation: None, done: true }
+            }
+            Ok(ResizeStarted::Operation(name)) => {
+                d.state.begin_resize(from, to, Some(name.clone()), now);
+                Actuation::Started { to, operation: Some(name), done: false }
+            }
+            Ok(ResizeStarted::Unconfirmed) => {
+                d.state.begin_resize(from, to, None, now);
+                if let Some(f) = d.state.in_flight.as_mut() {
+                    f.confirm_by = Some(now + UNCONFIRMED_GRACE);
+                }
+                Actuation::Started { to, operation: None, done: false }
+            }
+            Err(error) => {
+                d.state.note_resize_failure(now, &error.to_string());
+                Actuation::Failed { to, error }
+            }
+        };
+    }
+}
