@@ -183,6 +183,26 @@ async fn routes_serve_page_json_and_chart() {
     assert!(missing.starts_with("HTTP/1.1 404"), "{missing}");
 }
 
+/// A name that reads as markup (a scenario, trace or metric name is the user's text) stays data:
+/// the embedded JSON holds no "<", so neither "</script>" nor "<!--" can end it or swallow the
+/// script after it, and it still parses to the same name.
+#[test]
+fn simulation_report_data_cannot_break_out_of_its_script() {
+    let mut sc = ebbflow::sim::cli::SimulateArgs::default().scenario().expect("embedded default scenario");
+    sc.name = "x</script><!--<script>alert(1)".into();
+    let runs = ebbflow::sim::compare(&sc);
+    let html = ebbflow::sim::html::html(&sc, &runs);
+    let marker = "<script type=\"application/json\" id=\"chart-data\">";
+    let at = html.find(marker).expect("embedded data") + marker.len();
+    let end = at + html[at..].find("</script>").expect("end of data");
+    let text = &html[at..end];
+    assert!(!text.contains('<'), "raw < in the embedded data: {}", &text[..text.len().min(300)]);
+    let data: Value = serde_json::from_str(text).expect("the embedded data are JSON");
+    assert!(data.to_string().contains("x</script><!--<script>alert(1)"), "the name survives as data");
+    assert_eq!(html.matches("<script>").count(), 1, "one inline script, the report's own");
+    assert!(html.contains("id=\"chart-noscript\""), "a note for viewers that run no script");
+}
+
 /// `simulate --html` is one self-contained file: the summary with every baseline, the zoomable
 /// chart (its data and script inline), the scale actions; nothing fetched from elsewhere. The
 /// embedded data cover the whole replay, keep its highest sample, and carry the metric's target

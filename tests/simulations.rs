@@ -584,6 +584,12 @@ fn one_hot_cluster_grows_every_cluster_of_the_instance_together() {
     file.clusters = Some(vec!["cpu".into()]);
     let e = Scenario::build(file).expect_err("not an instance");
     assert!(e.contains("clusters:") && e.contains("bigtableInstance"), "{e}");
+    // A per-cluster policy is refused rather than replayed as if sized as one: the figures would
+    // be ones the controller never produces.
+    let mut file = example("instance-hot-cluster.yaml");
+    file.policy = Some(root().join("deploy/examples/bigtable-instance-per-cluster.yaml"));
+    let e = Scenario::build(file).expect_err("perCluster is not replayed");
+    assert!(e.starts_with("clusters:") && e.contains("sizing: perCluster") && e.contains("sizing: largest"), "{e}");
 }
 
 /// Mapping mistakes name the scenario field and the fix.

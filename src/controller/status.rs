@@ -346,7 +346,7 @@ fn able_to_scale(conditions: &mut Vec<Condition>, policy: &Policy, report: &Tick
 
 fn scaling_active(conditions: &mut Vec<Condition>, policy: &Policy, report: &TickReport, meta: Meta<'_>) {
     let d = &report.decision;
-    let any_missing = d.metrics[..policy.metrics.len()].iter().any(|m| m.missing.is_some());
+    let any_missing = d.metrics.iter().take(policy.metrics.len()).any(|m| m.missing.is_some());
     let (ok, reason) = match d.reason {
         Reason::Paused => (false, Reason::Paused.as_str()),
         Reason::MissingData => (false, Reason::MissingData.as_str()),

@@ -30,8 +30,16 @@ use crate::readout::published::{Published, key};
 
 /// Chart size on the page; the page scales it to the card's width.
 pub const CHART_WIDTH: u32 = 1100;
-/// Chart height on the page.
+/// Chart height on the page for a policy with one metric.
 pub const CHART_HEIGHT: u32 = 520;
+/// Height added per further metric: each metric has a panel of its own, and ten of them in the
+/// one-metric height would leave a few pixels each.
+pub const CHART_METRIC_HEIGHT: u32 = 160;
+/// The chart's height for `metrics` metric panels.
+pub fn chart_height(metrics: usize) -> u32 {
+    CHART_HEIGHT + CHART_METRIC_HEIGHT * metrics.saturating_sub(1) as u32
+}
+
 /// The shortest time span a chart shows: a single point still gets an axis.
 const MIN_SPAN: Dur = Dur::secs(30);
 
@@ -484,7 +492,7 @@ async fn chart(
     match chart_data_in(&sp, &points, crate::clock::now(), span) {
         Some(data) => (
             [(header::CONTENT_TYPE, "image/svg+xml"), (header::CACHE_CONTROL, "max-age=3600")],
-            crate::chart::render_svg(&data, CHART_WIDTH, CHART_HEIGHT),
+            crate::chart::render_svg(&data, CHART_WIDTH, chart_height(data.metrics.len())),
         )
             .into_response(),
         None => (StatusCode::NOT_FOUND, "no data yet").into_response(),

@@ -178,17 +178,22 @@ fn chart(o: &mut String, data: &crate::chart::ChartData) {
          <button type=\"button\" id=\"zoom-apply\">show</button><span id=\"zoom-error\"></span><span id=\"zoom-range\"></span></div>\n",
     );
     o.push_str("<div id=\"zoom\"></div>\n");
+    // The static SVG of a long replay is most of a megabyte again (a marker per resize), so
+    // readers without scripts get a pointer to it rather than a copy in every report. A plain
+    // paragraph the script removes, not <noscript>: a viewer that blocks inline scripts with a
+    // content policy (a CI artifact page) still shows it.
+    o.push_str(
+        "<p class=\"note\" id=\"chart-noscript\">The chart is drawn by the page's script, which did not run here. \
+         <code>ebbflow simulate --chart FILE.svg</code> writes the same chart as a static SVG.</p>\n",
+    );
     let embedded = crate::chart::embed::embed(data, crate::chart::embed::MAX_BUCKETS);
     let json = serde_json::to_string(&embedded).unwrap_or_else(|_| "null".into());
-    // Inside <script> only "</" could end the element early; JSON allows "<\/" for it.
-    let _ = writeln!(o, "<script type=\"application/json\" id=\"chart-data\">{}</script>", json.replace("</", "<\\/"));
+    // Every "<" as its JSON escape: "</script>" would end the element early and "<!--" would put
+    // the HTML parser in a state where the data swallows the script after it.
+    let _ =
+        writeln!(o, "<script type=\"application/json\" id=\"chart-data\">{}</script>", json.replace('<', "\\u003c"));
     let _ = writeln!(o, "<script>{REPORT_JS}</script>");
-    // The static SVG of a long replay is most of a megabyte again (a marker per resize), so
-    // readers without scripts get a pointer to it rather than a copy in every report.
-    o.push_str(
-        "<noscript><p class=\"note\">The chart is drawn by the page's script, which is off here. \
-         <code>ebbflow simulate --chart FILE.svg</code> writes the same chart as a static SVG.</p></noscript>\n</figure>\n",
-    );
+    o.push_str("</figure>\n");
 }
 
 fn forecast(o: &mut String, runs: &[Run]) {

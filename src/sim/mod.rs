@@ -172,7 +172,7 @@ fn replay(sc: &Scenario, mut go_on: impl FnMut(Ts, &[Step]) -> bool, record: boo
             desired: requested,
             serving,
             reason: d.reason.as_str(),
-            forecast: d.metrics[0].forecast_demand.unwrap_or(f64::NAN),
+            forecast: d.metrics.first().and_then(|m| m.forecast_demand).unwrap_or(f64::NAN),
         });
         state = report.decision.state;
         if record {

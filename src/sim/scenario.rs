@@ -415,6 +415,18 @@ fn clusters(spec: &ScalePolicySpec, clusters: Option<&[String]>, trace: &Trace) 
             "clusters: the policy's target is {kind}; clusters model the clusters of a replicated instance (target.bigtableInstance); remove clusters"
         ));
     }
+    // The replay moves every cluster to one size (what `largest` does); replaying a per-cluster
+    // policy that way would report figures the controller would never produce.
+    if let crate::api::TargetRef::BigtableInstance(i) = &spec.target
+        && i.per_cluster_floor().is_some()
+    {
+        return Err(
+            "clusters: the policy sizes each cluster on its own (target.bigtableInstance.sizing: perCluster), \
+             which simulate does not replay; replay it with sizing: largest (an upper bound on its cost), or each \
+             cluster's column alone as a bigtableCluster policy"
+                .into(),
+        );
+    }
     for (i, c) in clusters.iter().enumerate() {
         if trace.column(c).is_none() {
             let have = trace.column_names();

@@ -381,7 +381,7 @@ impl Decision {
 
     /// Whether a spike was detected on any metric.
     pub fn spike(&self, policy: &Policy) -> bool {
-        self.metrics[..policy.metrics.len()].iter().any(|m| m.spike.is_some())
+        self.metrics.iter().take(policy.metrics.len()).any(|m| m.spike.is_some())
     }
 
     /// Smoothed value of metric `i` on the scale of its raw values: per node at the current size

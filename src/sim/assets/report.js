@@ -11,6 +11,8 @@
 (function () {
   'use strict';
   var D = JSON.parse(document.getElementById('chart-data').textContent);
+  var note = document.getElementById('chart-noscript');
+  if (note) note.parentNode.removeChild(note);
   var root = document.getElementById('zoom');
   var NS = 'http://www.w3.org/2000/svg';
   var W = 1200, LEFT = 64, RIGHT = 24, HEAD = 20, STRIP = 18, AXIS = 24, GAP = 12, TOP_H = 250, METRIC_H = 160;
@@ -26,11 +28,15 @@
     return e;
   }
   function iso(ms) { return new Date(ms).toISOString().slice(0, 16).replace('T', ' '); }
+  // Epoch milliseconds, or a date and time that is UTC: written without a zone (as the fields
+  // show it) or with Z or an offset. Anything else is refused rather than read as local time.
   function parseTime(s) {
-    s = decodeURIComponent(s || '').trim();
+    try { s = decodeURIComponent(s || ''); } catch (e) { return null; }
+    s = s.trim();
     if (/^-?\d{9,}$/.test(s)) return +s;
-    if (/^\d{4}-\d\d-\d\d[ T]\d\d:\d\d(:\d\d)?$/.test(s)) s = s.replace(' ', 'T') + 'Z';
-    var t = Date.parse(s);
+    var m = /^(\d{4}-\d\d-\d\d)[ T](\d{1,2}):(\d\d)(:\d\d(\.\d+)?)?(Z|[+-]\d\d:?\d\d)?$/.exec(s);
+    if (!m) return null;
+    var t = Date.parse(m[1] + 'T' + (m[2].length === 1 ? '0' : '') + m[2] + ':' + m[3] + (m[4] || '') + (m[6] || 'Z'));
     return isNaN(t) ? null : t;
   }
   function fmt(v, step) {
@@ -52,7 +58,7 @@
       var i = kv.indexOf('=');
       if (i > 0) q[kv.slice(0, i)] = kv.slice(i + 1);
     });
-    var from = parseTime(q.from), to = parseTime(q.to), len = RANGES[q.range];
+    var from = parseTime(q.from), to = parseTime(q.to), len = Object.prototype.hasOwnProperty.call(RANGES, q.range) ? RANGES[q.range] : 0;
     if (len) return clamp(from === null ? D.end - len : from, (from === null ? D.end - len : from) + len);
     if (from !== null && to !== null && to > from) return clamp(from, to);
     return { from: D.start, to: D.end };
@@ -61,7 +67,8 @@
     view = clamp(from, to);
     var h = '#from=' + new Date(view.from).toISOString() + '&to=' + new Date(view.to).toISOString();
     if (view.from === D.start && view.to === D.end) h = '#range=all';
-    history.replaceState(null, '', h);
+    // A sandboxed viewer (a CI artifact page) may refuse history changes; the chart still draws.
+    try { history.replaceState(null, '', h); } catch (e) { /* keep the view without the URL */ }
     render();
   }
 
