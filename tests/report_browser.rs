@@ -148,6 +148,11 @@ fn report_zooms_to_a_day_and_keeps_the_peaks() {
         max_in(quiet, quiet + DAY)
     );
     assert!(q.max < peak, "{q:?}");
+    // The same day written as the from/to fields show it (UTC without a zone) is read as UTC,
+    // though Chromium runs in a zone eight hours behind.
+    let fields = |ms: i64| ebbflow::core::Ts(ms).to_rfc3339()[..16].replace('T', "%20");
+    let typed = drawn(&open(&format!("from={}&to={}", fields(quiet), fields(quiet + DAY))));
+    assert_eq!((typed.from, typed.to), (quiet, quiet + DAY), "UTC fields read as another zone: {typed:?}");
 
     // A week: in between.
     let week = drawn(&open(&format!("range=week&from={from}")));

@@ -50,6 +50,8 @@ pub fn chromium(profile: &Path, budget_ms: u32, extra: &[&str], url: &str) -> Ou
         .arg(format!("--user-data-dir={}", profile.display()))
         .args(extra)
         .arg(url)
+        // Not UTC, so a page that reads a UTC time as local time shows it in the test.
+        .env("TZ", "America/Los_Angeles")
         .stdin(Stdio::null())
         .output()
         .expect("run chromium")
