@@ -277,12 +277,13 @@ fn oracle_30_holds_each_block_at_its_peak() {
     assert!(capped.summary.elasticity.under_accuracy > 0.0, "short of 500 while capped at 100");
 }
 
-/// Every comparison carries oracle-30 after the oracle, judged against the same lower bound.
+/// Every comparison carries oracle-30 after the oracle, judged against the same lower bound, and
+/// the Spanner autoscaler's two methods after them.
 #[test]
 fn comparisons_include_oracle_30() {
     for (name, runs) in compared() {
         let names: Vec<&str> = runs.iter().map(|r| r.summary.algorithm.as_str()).collect();
-        assert_eq!(names[1..], ["hpa", "static-peak", "oracle", "oracle-30"], "{name}");
+        assert_eq!(names[1..], ["hpa", "static-peak", "oracle", "oracle-30", "linear", "stepwise"], "{name}");
         let (oracle, held) = (&runs[3].summary, &runs[4].summary);
         assert!(held.node_minutes >= oracle.node_minutes, "{name}");
         assert!(held.vs_lower_bound.is_some_and(|v| v >= 1.0), "{name}");
@@ -314,6 +315,41 @@ fn hpa_follows_the_documented_algorithm() {
     let s = baselines::hpa(&slow).summary;
     assert_eq!((s.minutes_over_target, s.minutes_over_limit, s.overloads), (2.0, 2.0, 1));
     assert_eq!(s.recovery_minutes, [2.0]);
+}
+
+/// cloudspannerecosystem/autoscaler's methods on the step (target 10 per node, 2 nodes, polls
+/// every 2 minutes, 5 minutes' cooling before a scale-out, 30 before a scale-in), by hand:
+/// - LINEAR, minute 10: 95 / 2 = 47.5 per node -> ceil(2 x 47.5 / 10) = 10. Minute 12: 9.5 is
+///   within the 10 +- 0.77 margin. Minute 20: 2.0 per node asks for 2, but scale-in waits 30
+///   minutes from minute 10, past the trace's end.
+/// - STEPWISE, minute 10: 47.5 is past the overload level (13.85): +5 -> 7. Minute 16 (the first
+///   poll 5 minutes on): 95 / 7 = 13.57, above target but not overloaded: +2 -> 9. From minute 20
+///   it asks for -2, and the 30-minute scale-in cooling holds 9.
+#[test]
+fn spanner_autoscaler_methods_follow_their_documented_rules() {
+    let sc = hand_made(&step_trace(), "0s");
+    let linear = baselines::spanner(&sc, baselines::SpannerMethod::Linear);
+    let sizes: Vec<u32> = linear.steps.iter().map(|s| s.desired).collect();
+    assert_eq!(sizes, [[2; 10].as_slice(), &[10; 20]].concat());
+    assert_eq!(linear.summary.node_minutes, 220.0);
+    assert_eq!((linear.summary.scale_outs, linear.summary.scale_ins), (1, 0));
+
+    let stepwise = baselines::spanner(&sc, baselines::SpannerMethod::Stepwise);
+    let sizes: Vec<u32> = stepwise.steps.iter().map(|s| s.desired).collect();
+    assert_eq!(sizes, [[2; 10].as_slice(), &[7; 6], &[9; 14]].concat());
+    assert_eq!(stepwise.summary.node_minutes, 188.0);
+    // 13.57 per node is over the limit (12.5) for minutes 10-15; 10.56 over target until 19.
+    let s = &stepwise.summary;
+    assert_eq!((s.minutes_over_target, s.minutes_over_limit, s.scale_outs), (10.0, 6.0, 2));
+
+    // Within the margin nothing moves; far below it STEPWISE removes 2 at a time, 30 minutes apart.
+    let quiet = hand_made(&[19.0; 10], "0s");
+    assert!(baselines::spanner(&quiet, baselines::SpannerMethod::Linear).steps.iter().all(|s| s.desired == 2));
+    let mut falling = hand_made(&[10.0; 70], "0s");
+    falling.model.start_size = 8;
+    let down: Vec<u32> =
+        baselines::spanner(&falling, baselines::SpannerMethod::Stepwise).steps.iter().map(|s| s.desired).collect();
+    assert_eq!(down, [[6; 30].as_slice(), &[4; 30], &[2; 10]].concat());
 }
 
 /// The policy itself on a step, with the default pace (no provisioning delay here): it acts on

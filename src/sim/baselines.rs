@@ -8,6 +8,15 @@
 //!   the same samples are missing or late, a partial answer skips the evaluation (as a failed
 //!   metrics query does), and it never goes below the storage floor.
 //!
+//! - `linear` and `stepwise`: the two scaling methods of cloudspannerecosystem/autoscaler (the
+//!   Cloud Spanner Autoscaler, also used for Bigtable-like targets) with its documented defaults:
+//!   it polls every 2 minutes, reads the newest value, does nothing while the value is within
+//!   the threshold ± a 5-point margin (at its default 65 % threshold; scaled to the metric's
+//!   target here), waits 5 minutes after any scaling before scaling out and 30 before scaling
+//!   in, and sizes against the size the instance reports (not the nodes that were serving).
+//!   LINEAR asks for `ceil(size × value / threshold)`; STEPWISE adds or removes 2 nodes, or adds
+//!   5 when the value is past its 90 % overload level (scaled the same way).
+//!
 //! Every baseline keeps to the storage floor (the nodes the stored data needs, known at once):
 //! it is a property of the target, not of an algorithm, and Bigtable users keep to it whatever
 //! scales their cluster.
@@ -32,6 +41,20 @@ const HPA_DOWN_WINDOW: Dur = Dur::mins(5);
 const HPA_PERIOD: Dur = Dur::secs(15);
 /// The HPA's default tolerance.
 const HPA_TOLERANCE: f64 = 0.1;
+/// cloudspannerecosystem/autoscaler's default poll (its Cloud Scheduler job runs every 2 minutes).
+const SPANNER_POLL: Dur = Dur::mins(2);
+/// Its default `scaleOutCoolingMinutes`.
+const SPANNER_OUT_COOLING: Dur = Dur::mins(5);
+/// Its default `scaleInCoolingMinutes`.
+const SPANNER_IN_COOLING: Dur = Dur::mins(30);
+/// Its default `stepSize` in nodes (STEPWISE).
+const SPANNER_STEP: u32 = 2;
+/// Its default `overloadStepSize` in nodes (STEPWISE).
+const SPANNER_OVERLOAD_STEP: u32 = 5;
+/// Its default margin (5 points around its default 65 % threshold), relative to the threshold.
+const SPANNER_MARGIN: f64 = 5.0 / 65.0;
+/// Its overload level (90 % CPU against the default 65 % threshold), relative to the threshold.
+const SPANNER_OVERLOAD: f64 = 90.0 / 65.0;
 /// How long `oracle-30` holds each size.
 pub const ORACLE_HOLD: Dur = Dur::mins(30);
 
@@ -54,6 +77,28 @@ fn finish(sc: &Scenario, name: &str, steps: Vec<Step>) -> Run {
     Run { steps, summary }
 }
 
+/// The newest sample written and visible at `now` (a late one is not yet), as the metric's own
+/// value on the nodes that served when it was measured, with its time: `None` when there is none,
+/// the answer is partial, the newest is stale, or it overflows with the recorded size (each of
+/// which a real autoscaler meets as a failed metrics query and skips the evaluation).
+fn reading(sc: &Scenario, fleet: &Fleet, now: Ts) -> Option<(Ts, f64)> {
+    let metric = &sc.policy.metrics[0];
+    let (faults, delay) = (sc.model.faults, sc.model.metric_delay);
+    let mut visible = sc.trace.points.partition_point(|p| p.0 <= now - delay);
+    if faults.any() {
+        while visible > 0 && !faults.readable(sc.trace.points[visible - 1].0, now, delay) {
+            visible -= 1;
+        }
+    }
+    if visible == 0 || faults.partial(now) {
+        return None;
+    }
+    let (at, raw) = sc.trace.points[visible - 1];
+    let kind = metric.kind;
+    let seen = observed_of(kind, demand_of(kind, sc.model.recorded_size, raw), fleet.serving_at(at), raw);
+    (now - at <= metric.max_age.max(sc.trace.interval() + delay) && seen.is_finite()).then_some((at, seen))
+}
+
 /// The Kubernetes HPA algorithm.
 pub fn hpa(sc: &Scenario) -> Run {
     let metric = &sc.policy.metrics[0];
@@ -61,8 +106,6 @@ pub fn hpa(sc: &Scenario) -> Run {
     let target = metric.target;
     let recorded = sc.model.recorded_size;
     let mut fleet = Fleet::for_model(&sc.model);
-    let faults = sc.model.faults;
-    let delay = sc.model.metric_delay;
     let mut recs: VecDeque<(Ts, u32)> = VecDeque::new();
     let gap = sc.gap();
     let periods = (sc.policy.interval.0 / HPA_PERIOD.0).max(1);
@@ -70,52 +113,39 @@ pub fn hpa(sc: &Scenario) -> Run {
     for now in grid(&sc.trace, &sc.policy) {
         fleet.advance(now);
         let current = fleet.requested();
-        let mut visible = sc.trace.points.partition_point(|p| p.0 <= now - delay);
-        // The newest sample written and visible by now (a late one is not yet).
-        if faults.any() {
-            while visible > 0 && !faults.readable(sc.trace.points[visible - 1].0, now, delay) {
-                visible -= 1;
-            }
-        }
         let mut observed = f64::NAN;
         let mut desired = current;
-        if visible > 0 && !faults.partial(now) {
-            let (at, raw) = sc.trace.points[visible - 1];
-            // Stale metrics make the HPA skip the evaluation, as a failed metrics query does.
-            let seen = observed_of(kind, demand_of(kind, recorded, raw), fleet.serving_at(at), raw);
-            // A value that overflows with the recorded size is a failed metrics query too.
-            if now - at <= metric.max_age.max(sc.trace.interval() + delay) && seen.is_finite() {
-                observed = seen;
-                // The HPA averages usage over the pods that are ready and multiplies by their
-                // number: the nodes the sample was measured on, not the size last asked for
-                // (while a resize runs, or before new capacity serves, the two differ).
-                let basis = fleet.serving_at(at).max(1) as f64;
-                let usage_ratio = match kind {
-                    MetricKind::PerNode => observed / target,
-                    MetricKind::Total => observed / (target * basis),
-                };
-                let rec = if (usage_ratio - 1.0).abs() <= HPA_TOLERANCE {
-                    current
-                } else {
-                    clamp(sc, (basis * usage_ratio - 1e-9).ceil(), now)
-                };
-                recs.push_back((now, rec));
-                while recs.front().is_some_and(|&(t, _)| now - t > HPA_DOWN_WINDOW) {
-                    recs.pop_front();
-                }
-                desired = if rec < current { recs.iter().map(|r| r.1).max().unwrap_or(rec).min(current) } else { rec };
-                if desired > current {
-                    let mut allowed = current;
-                    // A long policy interval holds many HPA periods; past max_size more make no
-                    // difference (and would overflow).
-                    for _ in 0..periods {
-                        allowed = allowed.saturating_mul(2).max(allowed.saturating_add(4));
-                        if allowed >= sc.policy.max_size {
-                            break;
-                        }
+        if let Some((at, seen)) = reading(sc, &fleet, now) {
+            observed = seen;
+            // The HPA averages usage over the pods that are ready and multiplies by their
+            // number: the nodes the sample was measured on, not the size last asked for
+            // (while a resize runs, or before new capacity serves, the two differ).
+            let basis = fleet.serving_at(at).max(1) as f64;
+            let usage_ratio = match kind {
+                MetricKind::PerNode => observed / target,
+                MetricKind::Total => observed / (target * basis),
+            };
+            let rec = if (usage_ratio - 1.0).abs() <= HPA_TOLERANCE {
+                current
+            } else {
+                clamp(sc, (basis * usage_ratio - 1e-9).ceil(), now)
+            };
+            recs.push_back((now, rec));
+            while recs.front().is_some_and(|&(t, _)| now - t > HPA_DOWN_WINDOW) {
+                recs.pop_front();
+            }
+            desired = if rec < current { recs.iter().map(|r| r.1).max().unwrap_or(rec).min(current) } else { rec };
+            if desired > current {
+                let mut allowed = current;
+                // A long policy interval holds many HPA periods; past max_size more make no
+                // difference (and would overflow).
+                for _ in 0..periods {
+                    allowed = allowed.saturating_mul(2).max(allowed.saturating_add(4));
+                    if allowed >= sc.policy.max_size {
+                        break;
                     }
-                    desired = desired.min(allowed);
                 }
+                desired = desired.min(allowed);
             }
         }
         // The storage floor holds even when the metric gave nothing to act on.
@@ -137,6 +167,91 @@ pub fn hpa(sc: &Scenario) -> Run {
         });
     }
     finish(sc, "hpa", steps)
+}
+
+/// Which of cloudspannerecosystem/autoscaler's scaling methods (see the module's notes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SpannerMethod {
+    /// `ceil(size × value / threshold)`.
+    Linear,
+    /// ± `stepSize` nodes, `overloadStepSize` past the overload level.
+    Stepwise,
+}
+
+impl SpannerMethod {
+    /// The algorithm's name in reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            SpannerMethod::Linear => "linear",
+            SpannerMethod::Stepwise => "stepwise",
+        }
+    }
+
+    /// The size it asks for at `size` nodes when the per-node value is `value` against
+    /// `threshold`, before bounds and cooling (`size` when the value is within the margin).
+    pub fn suggest(self, size: u32, value: f64, threshold: f64) -> u32 {
+        if (value - threshold).abs() <= SPANNER_MARGIN * threshold {
+            return size;
+        }
+        match self {
+            SpannerMethod::Linear => (f64::from(size) * value / threshold - 1e-9).ceil().max(0.0) as u32,
+            SpannerMethod::Stepwise if value > SPANNER_OVERLOAD * threshold => size + SPANNER_OVERLOAD_STEP,
+            SpannerMethod::Stepwise if value > threshold => size + SPANNER_STEP,
+            SpannerMethod::Stepwise => size.saturating_sub(SPANNER_STEP),
+        }
+    }
+}
+
+/// cloudspannerecosystem/autoscaler with `method` and its default parameters, on the same target
+/// and source as the policy (resize operations, provisioning, missing and late samples).
+pub fn spanner(sc: &Scenario, method: SpannerMethod) -> Run {
+    let metric = &sc.policy.metrics[0];
+    let (kind, target, recorded) = (metric.kind, metric.target, sc.model.recorded_size);
+    let mut fleet = Fleet::for_model(&sc.model);
+    let gap = sc.gap();
+    let mut last_scaling: Option<Ts> = None;
+    let mut next_poll: Option<Ts> = None;
+    let mut steps = Vec::with_capacity(sc.evaluations());
+    for now in grid(&sc.trace, &sc.policy) {
+        fleet.advance(now);
+        let current = fleet.requested();
+        let mut observed = f64::NAN;
+        if next_poll.is_none_or(|t| now >= t) {
+            next_poll = Some(now + SPANNER_POLL);
+            if let Some((at, seen)) = reading(sc, &fleet, now) {
+                observed = seen;
+                // Its metrics are utilizations of the instance: a total is read per serving node.
+                let value = match kind {
+                    MetricKind::PerNode => seen,
+                    MetricKind::Total => seen / f64::from(fleet.serving_at(at).max(1)),
+                };
+                let suggested = clamp(sc, f64::from(method.suggest(current, value, target)), now);
+                let cooling = if suggested > current { SPANNER_OUT_COOLING } else { SPANNER_IN_COOLING };
+                let cooled = last_scaling.is_none_or(|t| now - t >= cooling);
+                // A resize refused while an operation runs waits for the next poll.
+                if suggested != current && cooled && fleet.resize(suggested, now).is_ok() {
+                    last_scaling = Some(now);
+                }
+            }
+        }
+        // The storage floor holds even when the metric gave nothing to act on.
+        let floor = sc.storage_floor_at(now).min(sc.policy.max_size);
+        if fleet.requested() < floor && fleet.resize(floor, now).is_ok() {
+            last_scaling = Some(now);
+        }
+        steps.push(Step {
+            at: now,
+            demand: demand_at(&sc.trace, kind, recorded, now, gap),
+            observed,
+            smoothed: f64::NAN,
+            spike: false,
+            desired: fleet.requested(),
+            serving: fleet.serving(),
+            reason: method.name(),
+            forecast: f64::NAN,
+        });
+    }
+    finish(sc, method.name(), steps)
 }
 
 /// The size that covers the peak, all the time.

@@ -166,7 +166,7 @@ pub struct Report {
     pub scenario: String,
     /// Assumptions and warnings.
     pub notes: Vec<String>,
-    /// The policy first, then hpa, static-peak, oracle and oracle-30.
+    /// The policy first, then hpa, static-peak, oracle, oracle-30, linear and stepwise.
     pub results: Vec<Summary>,
 }
 

@@ -186,7 +186,7 @@ fn replay(sc: &Scenario, mut go_on: impl FnMut(Ts, &[Step]) -> bool, record: boo
     (Run { steps, summary }, fleets)
 }
 
-/// The policy and every baseline (hpa, static-peak, oracle, oracle-30, in that order), side by
+/// The policy and every baseline (hpa, static-peak, oracle, oracle-30, linear, stepwise, in that order), side by
 /// side; `vs_lower_bound` filled in against the oracle.
 pub fn compare(sc: &Scenario) -> Vec<Run> {
     let mut runs = vec![
@@ -195,6 +195,8 @@ pub fn compare(sc: &Scenario) -> Vec<Run> {
         baselines::static_peak(sc),
         baselines::oracle(sc),
         baselines::oracle_30(sc),
+        baselines::spanner(sc, baselines::SpannerMethod::Linear),
+        baselines::spanner(sc, baselines::SpannerMethod::Stepwise),
     ];
     let lower = runs[3].summary.node_minutes;
     for r in &mut runs {
