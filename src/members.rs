@@ -46,6 +46,22 @@ pub struct MemberTick {
     pub actuation: Actuation,
     /// Stored timestamps from the future that were clamped.
     pub clock_skew: Vec<&'static str>,
+    /// Its scale-in was not sent because the write to this other member failed in the same tick
+    /// (the floor it was computed against may not hold).
+    pub held_by: Option<String>,
+}
+
+impl MemberTick {
+    /// The size this tick leaves the member at: the one sent (or, in dry-run, the one that would
+    /// be), else the size observed when a write failed or was held, else the decision's.
+    pub fn applied(&self) -> u32 {
+        match &self.actuation {
+            Actuation::Started { to, .. } | Actuation::DryRun { to } => *to,
+            Actuation::Failed { .. } => self.observation.size,
+            Actuation::None if self.held_by.is_some() => self.observation.size,
+            Actuation::None => self.decision.desired,
+        }
+    }
 }
 
 /// Every member decided, nothing sent yet.
@@ -57,7 +73,7 @@ pub struct Plan {
     pub floor: u32,
 }
 
-/// The policy's Monitoring queries narrowed to one member's series (`AND` its filter clause);
+/// The policy's Monitoring queries narrowed to one member's series (`(filter) AND` its clause);
 /// other sources (Kubernetes state) say the same for every member.
 pub fn narrow(queries: &[MetricQuery], filter: &str) -> Vec<MetricQuery> {
     queries
@@ -65,7 +81,8 @@ pub fn narrow(queries: &[MetricQuery], filter: &str) -> Vec<MetricQuery> {
         .map(|q| match q {
             MetricQuery::Monitoring(m) if !filter.is_empty() => {
                 let mut m = m.clone();
-                m.filter = format!("{} AND {filter}", m.filter);
+                // In parentheses: a filter with a top-level OR must not lose the clause to one side.
+                m.filter = format!("({}) AND {filter}", m.filter);
                 MetricQuery::Monitoring(m)
             }
             other => other.clone(),
@@ -155,6 +172,7 @@ pub async fn plan<M: MetricSource, T: ScaleTarget>(
             metric_errors,
             decision,
             actuation: Actuation::None,
+            held_by: None,
             clock_skew,
         });
     }
@@ -291,7 +309,19 @@ fn decide_nothing(size: u32) -> Decision {
 /// Send one write per member whose applied size differs (Enforce), or note it (DryRun), and
 /// carry each member's outcome into its state. Call after the intents are recorded.
 pub async fn actuate<T: ScaleTarget>(policy: &Policy, plan: &mut Plan, target: &T, now: Ts) {
-    for m in &mut plan.members {
+    // Scale-outs first, and no scale-in after a failed write: the floor each scale-in was cut
+    // against assumes the other members reach their sizes, so a scale-in next to a failed write
+    // could leave a replica below the floor of what actually serves.
+    // Among scale-ins the member with the largest own decision (the one the floor comes from)
+    // goes first, so its failure holds the others.
+    let mut order: Vec<usize> = (0..plan.members.len()).collect();
+    order.sort_by_key(|&i| {
+        let m = &plan.members[i];
+        (m.decision.desired < m.decision.current, std::cmp::Reverse(m.own))
+    });
+    let mut failed: Option<String> = None;
+    for i in order {
+        let m = &mut plan.members[i];
         let d = &mut m.decision;
         if !d.is_resize() {
             continue;
@@ -301,6 +331,12 @@ pub async fn actuate<T: ScaleTarget>(policy: &Policy, plan: &mut Plan, target: &
             continue;
         }
         let (from, to) = (d.current, d.desired);
+        if to < from
+            && let Some(other) = &failed
+        {
+            m.held_by = Some(other.clone());
+            continue;
+        }
         m.actuation = match target.resize_member(&m.name, to).await {
             Ok(ResizeStarted::Done) => {
                 d.state.begin_resize(from, to, None, now);
@@ -321,8 +357,121 @@ pub async fn actuate<T: ScaleTarget>(policy: &Policy, plan: &mut Plan, target: &
             }
             Err(error) => {
                 d.state.note_resize_failure(now, &error.to_string());
+                failed.get_or_insert_with(|| m.name.clone());
                 Actuation::Failed { to, error }
             }
         };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::adapters::{FloorMetric, MonitoringQuery};
+    use crate::core::{Dur, SizeRule};
+    use std::sync::Mutex;
+
+    /// A target whose writes to `refuses` fail; it records every write.
+    struct Stub {
+        refuses: &'static str,
+        sent: Mutex<Vec<(String, u32)>>,
+    }
+
+    impl ScaleTarget for Stub {
+        async fn observe(&self) -> Result<TargetObservation, AdapterError> {
+            Err(AdapterError::new("stub", crate::adapters::ErrorKind::Malformed, "not used"))
+        }
+        async fn resize(&self, _: u32) -> Result<ResizeStarted, AdapterError> {
+            Err(AdapterError::new("stub", crate::adapters::ErrorKind::Malformed, "not used"))
+        }
+        async fn operation(&self, _: &str) -> Result<crate::adapters::OperationStatus, AdapterError> {
+            Ok(crate::adapters::OperationStatus::Done)
+        }
+        async fn resize_member(&self, member: &str, to: u32) -> Result<ResizeStarted, AdapterError> {
+            self.sent.lock().unwrap_or_else(|p| p.into_inner()).push((member.to_string(), to));
+            if member == self.refuses {
+                return Err(AdapterError::new("stub", crate::adapters::ErrorKind::PermissionDenied, "denied"));
+            }
+            Ok(ResizeStarted::Operation(format!("op-{member}")))
+        }
+    }
+
+    fn member(name: &str, size: u32, own: u32, applied: u32) -> MemberTick {
+        let observation =
+            TargetObservation { size, busy: false, sizes: SizeRule::Any, floor: FloorMetric::None, members: vec![] };
+        MemberTick {
+            name: name.into(),
+            state: "READY".into(),
+            observation,
+            floor: FloorInput::None,
+            operation: None,
+            metric_errors: vec![],
+            own,
+            own_reason: Reason::ScaleIn,
+            decision: Decision { current: size, desired: applied, reason: Reason::ScaleIn, ..decide_nothing(size) },
+            actuation: Actuation::None,
+            clock_skew: vec![],
+            held_by: None,
+        }
+    }
+
+    /// The hot cluster c1 scales in 10 -> 4, so the replicas may go to ceil(0.5 x 4) = 2. When
+    /// c1's write fails, the replicas' scale-ins are not sent (c1 still serves 10, and 2 is below
+    /// its floor of 5), whatever order the target lists them in; status shows what was applied.
+    #[tokio::test]
+    async fn a_failed_write_holds_the_other_members_scale_ins() {
+        let sp = crate::crd::parse_policy(
+            "p.yaml",
+            r#"
+apiVersion: ebbflow.dev/v1alpha1
+kind: ScalePolicy
+metadata: {name: p, namespace: d}
+spec:
+  target: {bigtableInstance: {project: p, instance: i, sizing: perCluster}}
+  minSize: 1
+  maxSize: 30
+  metrics: [{name: cpu, target: 0.6, query: {filter: 'metric.type="x"'}}]
+"#,
+        )
+        .expect("policy");
+        let policy = crate::spec::policy_from_spec(&sp.spec).expect("valid");
+        let mut plan =
+            Plan { members: vec![member("c2", 5, 1, 2), member("c1", 10, 4, 4), member("c3", 5, 1, 2)], floor: 2 };
+        let stub = Stub { refuses: "c1", sent: Mutex::new(vec![]) };
+        actuate(&policy, &mut plan, &stub, Ts(0)).await;
+        assert_eq!(*stub.sent.lock().expect("lock"), [("c1".to_string(), 4)], "only the driving member's write");
+        assert!(matches!(plan.members[1].actuation, Actuation::Failed { to: 4, .. }));
+        for m in [&plan.members[0], &plan.members[2]] {
+            assert_eq!(m.held_by.as_deref(), Some("c1"), "{}", m.name);
+            assert_eq!(m.applied(), 5, "{} stays at what it has", m.name);
+        }
+        assert_eq!(plan.members[1].applied(), 10, "a failed write applies nothing");
+
+        // Without the failure every member is written, the driving one first.
+        let mut plan =
+            Plan { members: vec![member("c2", 5, 1, 2), member("c1", 10, 4, 4), member("c3", 5, 1, 2)], floor: 2 };
+        let stub = Stub { refuses: "none", sent: Mutex::new(vec![]) };
+        actuate(&policy, &mut plan, &stub, Ts(0)).await;
+        let sent: Vec<String> = stub.sent.lock().expect("lock").iter().map(|w| w.0.clone()).collect();
+        assert_eq!(sent, ["c1", "c2", "c3"]);
+        assert!(plan.members.iter().all(|m| m.held_by.is_none() && m.applied() == m.decision.desired));
+    }
+
+    /// The member's clause is added to the whole of the policy's filter: with a top-level OR,
+    /// `a OR b AND cluster` would select b's series of one cluster and a's of every cluster.
+    #[test]
+    fn a_narrowed_filter_keeps_the_policys_in_parentheses() {
+        let q = MetricQuery::Monitoring(MonitoringQuery {
+            project: "p".into(),
+            filter: r#"metric.type="a" OR metric.type="b""#.into(),
+            alignment_period: Dur::secs(60),
+            per_series_aligner: "ALIGN_MEAN".into(),
+            cross_series_reducer: None,
+            group_by_fields: vec![],
+        });
+        let narrowed = narrow(std::slice::from_ref(&q), r#"resource.labels.cluster="c1""#);
+        let MetricQuery::Monitoring(m) = &narrowed[0] else { panic!("a Monitoring query") };
+        assert_eq!(m.filter, r#"(metric.type="a" OR metric.type="b") AND resource.labels.cluster="c1""#);
+        assert_eq!(narrow(std::slice::from_ref(&q), ""), vec![q], "no clause, no change");
     }
 }

@@ -108,6 +108,20 @@ pub fn policy_from_spec(spec: &ScalePolicySpec) -> Result<Policy, PolicyError> {
         c.fail(format!("spec.target.{}.{field}", kind.field()), message);
     }
 
+    if kind.per_member_floor().is_some() {
+        // Each member's series is selected by adding its clause to the policy's filter; a filter
+        // that picks clusters itself would leave every other member without data.
+        for (i, m) in spec.metrics.iter().enumerate() {
+            if m.source.query.as_ref().is_some_and(|q| q.filter.contains("resource.labels.cluster")) {
+                c.fail(
+                    format!("spec.metrics[{i}].query.filter"),
+                    "names resource.labels.cluster, but with sizing: perCluster each cluster reads its own series \
+                     (ebbflow adds AND resource.labels.cluster=\"<id>\"); write the filter over the instance \
+                     (resource.labels.instance=...) and leave the cluster out",
+                );
+            }
+        }
+    }
     if spec.metrics.is_empty() {
         c.fail("spec.metrics", "needs at least one metric");
     }
@@ -339,6 +353,30 @@ mod tests {
             schedules: vec![],
             overrides: vec![],
         }
+    }
+
+    /// With per-cluster sizing each cluster's series is selected by ebbflow: a filter that picks
+    /// a cluster itself is refused (every other cluster would read nothing); in largest mode it
+    /// is the user's choice.
+    #[test]
+    fn a_per_cluster_filter_must_not_pick_a_cluster_itself() {
+        let mut s = spec();
+        let mut instance = api::BigtableInstanceRef {
+            project: "p".into(),
+            instance: "orders".into(),
+            clusters: vec![],
+            storage_target: None,
+            sizing: Some(api::InstanceSizing::PerCluster),
+            per_cluster_floor: None,
+        };
+        s.target = TargetRef::BigtableInstance(instance.clone());
+        s.metrics[0].source.query.as_mut().expect("query").filter =
+            "metric.type=\"bigtable.googleapis.com/cluster/cpu_load\" AND resource.labels.cluster=\"c1\"".into();
+        let err = policy_from_spec(&s).expect_err("refused").to_string();
+        assert!(err.contains("spec.metrics[0].query.filter") && err.contains("resource.labels.instance"), "{err}");
+        instance.sizing = None;
+        s.target = TargetRef::BigtableInstance(instance);
+        assert!(policy_from_spec(&s).is_ok(), "largest mode reads whatever the filter selects");
     }
 
     /// The defaults of the spec land in the policy: every field, and the wire enums mapped onto

@@ -595,7 +595,7 @@ fn a_hot_node_blocks_a_scale_in_the_average_alone_would_allow() {
     assert!(early.is_some(), "the average alone would scale in before hour 5: {:?}", reasons(&run));
 }
 
-/// One cluster of three runs hot (hours 2 to 5); the instance is sized as one, on the hottest
+/// One cluster of three (c2) runs hot (hours 2 to 5); the instance is sized as one, on the hottest
 /// cluster's own load over its own nodes: every cluster grows to the hot cluster's need, at the
 /// same time, and none is left behind.
 #[test]
@@ -608,12 +608,13 @@ fn one_hot_cluster_grows_every_cluster_of_the_instance_together() {
         assert_eq!(f.len(), 3, "one fleet per cluster");
         assert!(f.iter().all(|c| c.0 == f[0].0), "{}: a cluster left behind: {f:?}", step.at);
     }
-    // c1 alone needs 0.9 x 4 / 0.6 = 6 nodes; the replicas alone would need 1.
+    // c2 (the second column: the replay must read every cluster, not the first) alone needs
+    // 0.9 x 4 / 0.6 = 6 nodes; the others alone would need 1.
     let hot_end = hour(&run, 5.0);
     let (i, _) = run.steps.iter().enumerate().rfind(|(_, s)| s.at < hot_end).expect("steps");
-    assert!(fleets[i].iter().all(|&(_, serving)| serving >= 6), "every cluster serves c1's need: {:?}", fleets[i]);
+    assert!(fleets[i].iter().all(|&(_, serving)| serving >= 6), "every cluster serves c2's need: {:?}", fleets[i]);
     // Before the rise the instance held its size: the replicas' low load did not shrink it
-    // below what c1 needed (0.4 x 4 / 0.6 = 2.7 nodes).
+    // below what c2 needed (0.4 x 4 / 0.6 = 2.7 nodes).
     assert!(run.steps.iter().filter(|s| s.at < hour(&run, 2.0)).all(|s| s.desired >= 3), "{:?}", reasons(&run));
     // Only a replicated instance has clusters.
     let mut file = example("hot-node-guard.yaml");

@@ -6,8 +6,9 @@
   to a quarter (scale-in looks safe) while one node stays at 95% for three hours (a hot tablet);
   then the hot node cools too.
 - instance-hot-cluster.csv: a replicated instance of three clusters, each recorded on 4 nodes.
-  `c1` takes the application's writes and runs hot from hour 2 to hour 5; `c2` and `c3` serve
-  little throughout.
+  `c2` takes the application's writes and runs hot from hour 2 to hour 5; `c1` and `c3` serve
+  little throughout (the hot cluster is not the first column, so a replay that read only the
+  first would miss it).
 
 A small deterministic wobble (a sine) keeps the series from being flat lines.
 Run from the repository root: python3 simulations/tools/make_examples.py
@@ -48,7 +49,7 @@ def hottest(i):
     return 0.40 + wobble(i, 0.02, 23.0)
 
 
-def c1(i):
+def hot(i):
     return (0.9 if 120 <= i < 300 else 0.4) + wobble(i, 0.02)
 
 
@@ -57,4 +58,4 @@ def replica(level):
 
 
 write("simulations/examples/hot-node-guard.csv", "timestamp,cpu,cpu_hottest", 8 * 60, cpu, hottest)
-write("simulations/examples/instance-hot-cluster.csv", "timestamp,c1,c2,c3", 8 * 60, c1, replica(0.15), replica(0.12))
+write("simulations/examples/instance-hot-cluster.csv", "timestamp,c1,c2,c3", 8 * 60, replica(0.15), hot, replica(0.12))

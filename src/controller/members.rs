@@ -12,6 +12,7 @@ use crate::controller::reconcile::{Backends, Engine, Error, Next, StatusStore, S
 use crate::controller::status::{self, Meta};
 use crate::core::{Policy, PolicyState};
 use crate::members::{Plan, actuate, plan};
+use crate::tick::Actuation;
 
 /// The members' stored states, by name, and the state a member without one starts from: the
 /// policy's own (without its resize in flight) when no member has one yet (the policy was in
@@ -44,9 +45,18 @@ pub fn member_status(policy: &Policy, plan: &Plan, states: &[(String, PolicyStat
                 .and_then(|(_, s)| s.in_flight.as_ref())
                 .and_then(|f| f.operation.clone()),
             desired_size: Some(m.own),
-            applied_size: Some(m.decision.desired),
+            applied_size: Some(m.applied()),
             reason: Some(m.decision.reason.as_str().to_string()),
-            message: Some(m.decision.message(policy)),
+            message: Some(match (&m.actuation, &m.held_by) {
+                (Actuation::Failed { to, error }, _) => {
+                    format!("{}; the write of {to} failed: {error}", m.decision.message(policy))
+                }
+                (_, Some(other)) => format!(
+                    "{}; not sent: the write to cluster {other} failed this tick, so the floor this scale-in was cut against may not hold",
+                    m.decision.message(policy)
+                ),
+                _ => m.decision.message(policy),
+            }),
             core_state: states.iter().find(|(n, _)| *n == m.name).map(|(_, s)| s.clone()),
         })
         .collect()

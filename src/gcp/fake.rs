@@ -1128,7 +1128,9 @@ fn cluster_clause(filter: &str) -> (&str, Option<Vec<String>>) {
     }
     let list = rest.strip_prefix("one_of(").and_then(|r| r.strip_suffix(')')).unwrap_or(rest);
     let ids = list.split(',').map(|id| id.trim().trim_matches('"').to_string()).collect();
-    (&filter[..at], Some(ids))
+    // A narrowed filter holds the policy's own in parentheses.
+    let base = &filter[..at];
+    (base.strip_prefix('(').and_then(|b| b.strip_suffix(')')).unwrap_or(base), Some(ids))
 }
 
 fn bigtable_op_json(st: &FakeState, name: &str) -> Value {

@@ -195,8 +195,10 @@ impl SpannerMethod {
         }
         match self {
             SpannerMethod::Linear => (f64::from(size) * value / threshold - 1e-9).ceil().max(0.0) as u32,
-            SpannerMethod::Stepwise if value > SPANNER_OVERLOAD * threshold => size + SPANNER_OVERLOAD_STEP,
-            SpannerMethod::Stepwise if value > threshold => size + SPANNER_STEP,
+            SpannerMethod::Stepwise if value > SPANNER_OVERLOAD * threshold => {
+                size.saturating_add(SPANNER_OVERLOAD_STEP)
+            }
+            SpannerMethod::Stepwise if value > threshold => size.saturating_add(SPANNER_STEP),
             SpannerMethod::Stepwise => size.saturating_sub(SPANNER_STEP),
         }
     }
