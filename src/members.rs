@@ -12,14 +12,14 @@
 //! the decision that drives it), so status, Events and metrics read it like any other target's.
 
 use crate::adapters::{
-    AdapterError, ErrorKind, MetricQuery, MetricSource, OperationStatus, ResizeStarted, ScaleTarget, Series,
-    TargetMember, TargetObservation,
+    AdapterError, ErrorKind, MetricQuery, MetricSource, OperationStatus, ScaleTarget, Series, TargetMember,
+    TargetObservation,
 };
 use crate::core::floor::FloorInput;
 use crate::core::replicas::{fraction_floor, hold_at_floor};
 use crate::core::settle::{Answer, settle};
 use crate::core::{DataProblem, Decision, Dur, Inputs, MetricInput, Mode, Policy, PolicyState, Reason, Ts, decide};
-use crate::tick::{Actuation, OperationOutcome, TickError, TickReport, UNCONFIRMED_GRACE, history, read_floor};
+use crate::tick::{Actuation, OperationOutcome, TickError, TickReport, history, read_floor, record_resize};
 
 /// One member's tick.
 #[derive(Debug, Clone)]
@@ -337,37 +337,17 @@ pub async fn actuate<T: ScaleTarget>(policy: &Policy, plan: &mut Plan, target: &
             m.held_by = Some(other.clone());
             continue;
         }
-        m.actuation = match target.resize_member(&m.name, to).await {
-            Ok(ResizeStarted::Done) => {
-                d.state.begin_resize(from, to, None, now);
-                d.state.finish_resize(now);
-                d.state.note_resize_success();
-                Actuation::Started { to, operation: None, done: true }
-            }
-            Ok(ResizeStarted::Operation(name)) => {
-                d.state.begin_resize(from, to, Some(name.clone()), now);
-                Actuation::Started { to, operation: Some(name), done: false }
-            }
-            Ok(ResizeStarted::Unconfirmed) => {
-                d.state.begin_resize(from, to, None, now);
-                if let Some(f) = d.state.in_flight.as_mut() {
-                    f.confirm_by = Some(now + UNCONFIRMED_GRACE);
-                }
-                Actuation::Started { to, operation: None, done: false }
-            }
-            Err(error) => {
-                d.state.note_resize_failure(now, &error.to_string());
-                failed.get_or_insert_with(|| m.name.clone());
-                Actuation::Failed { to, error }
-            }
-        };
+        m.actuation = record_resize(&mut d.state, (from, to), target.resize_member(&m.name, to).await, now);
+        if matches!(m.actuation, Actuation::Failed { .. }) {
+            failed.get_or_insert_with(|| m.name.clone());
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::adapters::{FloorMetric, MonitoringQuery};
+    use crate::adapters::{FloorMetric, MonitoringQuery, ResizeStarted};
     use crate::core::{Dur, SizeRule};
     use std::sync::Mutex;
 

@@ -142,6 +142,40 @@ pub async fn read_floor<M: MetricSource>(metric: &FloorMetric, source: &M, now: 
     }
 }
 
+/// Carry the answer to a resize from `from` to `to` into the state (a resize begun, finished at
+/// once, awaiting confirmation, or failed) and say what was done: the one bookkeeping of a write,
+/// for a target and for each member of one.
+pub fn record_resize(
+    state: &mut PolicyState,
+    (from, to): (u32, u32),
+    answer: Result<ResizeStarted, AdapterError>,
+    now: Ts,
+) -> Actuation {
+    match answer {
+        Ok(ResizeStarted::Done) => {
+            state.begin_resize(from, to, None, now);
+            state.finish_resize(now);
+            state.note_resize_success();
+            Actuation::Started { to, operation: None, done: true }
+        }
+        Ok(ResizeStarted::Operation(name)) => {
+            state.begin_resize(from, to, Some(name.clone()), now);
+            Actuation::Started { to, operation: Some(name), done: false }
+        }
+        Ok(ResizeStarted::Unconfirmed) => {
+            state.begin_resize(from, to, None, now);
+            if let Some(f) = state.in_flight.as_mut() {
+                f.confirm_by = Some(now + UNCONFIRMED_GRACE);
+            }
+            Actuation::Started { to, operation: None, done: false }
+        }
+        Err(error) => {
+            state.note_resize_failure(now, &error.to_string());
+            Actuation::Failed { to, error }
+        }
+    }
+}
+
 /// Run one evaluation. On error the state is untouched (the caller keeps its copy).
 pub async fn tick<M: MetricSource, T: ScaleTarget>(
     policy: &Policy,
@@ -247,29 +281,7 @@ pub async fn tick_with_guard<M: MetricSource, T: ScaleTarget, G: BeforeActuate>(
             };
             return Ok(GuardedTick { report, refused: Some(refusal) });
         }
-        match target.resize(to).await {
-            Ok(ResizeStarted::Done) => {
-                decision.state.begin_resize(from, to, None, now);
-                decision.state.finish_resize(now);
-                decision.state.note_resize_success();
-                Actuation::Started { to, operation: None, done: true }
-            }
-            Ok(ResizeStarted::Operation(name)) => {
-                decision.state.begin_resize(from, to, Some(name.clone()), now);
-                Actuation::Started { to, operation: Some(name), done: false }
-            }
-            Ok(ResizeStarted::Unconfirmed) => {
-                decision.state.begin_resize(from, to, None, now);
-                if let Some(f) = decision.state.in_flight.as_mut() {
-                    f.confirm_by = Some(now + UNCONFIRMED_GRACE);
-                }
-                Actuation::Started { to, operation: None, done: false }
-            }
-            Err(error) => {
-                decision.state.note_resize_failure(now, &error.to_string());
-                Actuation::Failed { to, error }
-            }
-        }
+        record_resize(&mut decision.state, (from, to), target.resize(to).await, now)
     };
 
     Ok(GuardedTick {
