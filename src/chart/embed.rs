@@ -28,6 +28,9 @@ pub struct Embedded {
     pub end: i64,
     /// Width of one bucket in milliseconds.
     pub bucket: i64,
+    /// The bucket is the samples' own spacing: each bucket holds one sample, at its start, and is
+    /// drawn there (a wider bucket's values are drawn at its middle).
+    pub per_sample: bool,
     /// The load panel first, then one panel per metric, each with its own scale.
     pub panels: Vec<EmbeddedPanel>,
     /// Scale actions and spikes.
@@ -86,7 +89,7 @@ pub struct EmbeddedMarker {
 
 /// The bucket width for `data`: the typical sample spacing, or wider when that would give more
 /// than `max_buckets` buckets over the chart's range.
-fn bucket_width(data: &ChartData, max_buckets: usize) -> i64 {
+fn bucket_width(data: &ChartData, max_buckets: usize) -> (i64, bool) {
     let span = (data.end_ms - data.start_ms).max(1);
     let longest = data
         .load
@@ -100,7 +103,7 @@ fn bucket_width(data: &ChartData, max_buckets: usize) -> i64 {
     let spacing = gaps.get(gaps.len() / 2).copied().unwrap_or(span);
     let buckets = max_buckets.max(1) as i64;
     let widest = (span + buckets - 1) / buckets;
-    spacing.max(widest).max(1)
+    (spacing.max(widest).max(1), spacing >= widest)
 }
 
 /// Rounds to 6 significant digits: the page draws at most 1200 pixels high, and shorter numbers
@@ -170,7 +173,7 @@ fn style_name(s: Style) -> &'static str {
 pub fn embed(data: &ChartData, max_buckets: usize) -> Embedded {
     let start = data.start_ms;
     let end = data.end_ms.max(start + 1);
-    let bucket = bucket_width(data, max_buckets);
+    let (bucket, per_sample) = bucket_width(data, max_buckets);
     let n = ((end - start) / bucket + 1) as usize;
     let colour_of = |i: usize| PALETTE[i % PALETTE.len()].hex();
     let one = |s: &Series, colour: String, stepped: bool| {
@@ -226,5 +229,5 @@ pub fn embed(data: &ChartData, max_buckets: usize) -> Embedded {
             label: m.label.clone(),
         })
         .collect();
-    Embedded { title: data.title.clone(), start, end, bucket, panels, markers, shade }
+    Embedded { title: data.title.clone(), start, end, bucket, per_sample, panels, markers, shade }
 }

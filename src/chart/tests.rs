@@ -536,7 +536,7 @@ fn embedded_chart_snapshot() {
         ],
     };
     let json = serde_json::to_string(&embed::embed(&data, 100)).expect("json");
-    let expected = r##"{"title":"small","start":1776340800000,"end":1776341040000,"bucket":60000,"panels":[{"label":"nodes","series":[{"name":"demand","style":"area","colour":"#0072b2","stepped":false,"lo":[1.0,null,3.5,2.0,1.0]},{"name":"serving","style":"step","colour":"#d55e00","stepped":true,"lo":[2.0,2.0,2.0,4.0,4.0]}],"target":null,"limit":null,"lineColours":["#117733","#a51d2d"]},{"label":"cpu per node","series":[{"name":"observed","style":"line","colour":"#009e73","stepped":false,"lo":[0.0,0.1,0.2,0.3,0.4]}],"target":0.6,"limit":0.75,"lineColours":["#117733","#a51d2d"]}],"markers":[{"t":1776340980000,"kind":"out","label":"2->4"}],"shade":[0,1]}"##;
+    let expected = r##"{"title":"small","start":1776340800000,"end":1776341040000,"bucket":60000,"perSample":true,"panels":[{"label":"nodes","series":[{"name":"demand","style":"area","colour":"#0072b2","stepped":false,"lo":[1.0,null,3.5,2.0,1.0]},{"name":"serving","style":"step","colour":"#d55e00","stepped":true,"lo":[2.0,2.0,2.0,4.0,4.0]}],"target":null,"limit":null,"lineColours":["#117733","#a51d2d"]},{"label":"cpu per node","series":[{"name":"observed","style":"line","colour":"#009e73","stepped":false,"lo":[0.0,0.1,0.2,0.3,0.4]}],"target":0.6,"limit":0.75,"lineColours":["#117733","#a51d2d"]}],"markers":[{"t":1776340980000,"kind":"out","label":"2->4"}],"shade":[0,1]}"##;
     assert_eq!(json, expected);
 }
 
@@ -565,6 +565,7 @@ fn embedded_long_series_keep_their_peaks_within_the_bucket_budget() {
     let s = &e.panels[1].series[0];
     assert!(s.lo.len() <= embed::MAX_BUCKETS + 1, "{} buckets", s.lo.len());
     assert!(e.bucket >= 8 * MINUTE && e.bucket < 9 * MINUTE, "bucket {} ms", e.bucket);
+    assert!(!e.per_sample, "an 8-minute bucket holds eight samples and is drawn at its middle");
     let hi = s.hi.as_ref().expect("buckets with several samples have a spread");
     let max = hi.iter().flatten().fold(f64::MIN, |a, &b| a.max(b));
     let min = s.lo.iter().flatten().fold(f64::MAX, |a, &b| a.min(b));

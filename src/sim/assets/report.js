@@ -43,7 +43,14 @@
     var d = Math.max(0, Math.min(6, -Math.floor(Math.log10(step) + 1e-9)));
     return v.toFixed(d);
   }
-  function short(v) { return +v.toPrecision(4) + ''; }
+  // As the SVG chart writes a value (chart/draw.rs short_value): four significant digits, but
+  // never fewer than the whole number, trailing zeros dropped.
+  function short(v) {
+    var d = v === 0 || !isFinite(v) ? 0 : Math.max(0, Math.min(6, 3 - Math.floor(Math.log10(Math.abs(v)))));
+    var s = v.toFixed(d);
+    if (s.indexOf('.') >= 0) s = s.replace(/0+$/, '').replace(/\.$/, '');
+    return s === '-0' ? '0' : s;
+  }
 
   // Keeps a range inside the data and at least a minute long.
   function clamp(from, to) {
@@ -89,7 +96,8 @@
         run = [];
         continue;
       }
-      var t = D.start + (s.stepped ? i : i + 0.5) * D.bucket;
+      // A bucket of one sample is drawn at that sample's time; a wider one at its middle.
+      var t = D.start + (s.stepped || D.perSample ? i : i + 0.5) * D.bucket;
       var c = Math.floor(x0(t));
       if (col && col.c !== c) flush();
       if (!col) col = { c: c, x: x0(t), lo: lo, hi: hi, loAt: i, hiAt: i };
