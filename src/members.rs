@@ -12,14 +12,13 @@
 //! the decision that drives it), so status, Events and metrics read it like any other target's.
 
 use crate::adapters::{
-    AdapterError, ErrorKind, MetricQuery, MetricSource, OperationStatus, ScaleTarget, Series, TargetMember,
-    TargetObservation,
+    AdapterError, MetricQuery, MetricSource, OperationStatus, ScaleTarget, TargetMember, TargetObservation,
 };
 use crate::core::floor::FloorInput;
 use crate::core::replicas::{fraction_floor, hold_at_floor};
-use crate::core::settle::{Answer, settle};
-use crate::core::{DataProblem, Decision, Dur, Inputs, MetricInput, Mode, Policy, PolicyState, Reason, Ts, decide};
-use crate::tick::{Actuation, OperationOutcome, TickError, TickReport, history, read_floor, record_resize};
+use crate::core::settle::settle;
+use crate::core::{Decision, Dur, Inputs, MetricInput, Mode, Policy, PolicyState, Reason, Ts, decide};
+use crate::tick::{Actuation, OperationOutcome, TickError, TickReport, answer_of, gather, read_floor, record_resize};
 
 /// One member's tick.
 #[derive(Debug, Clone)]
@@ -129,32 +128,13 @@ pub async fn plan<M: MetricSource, T: ScaleTarget>(
         let obs = m.observation;
         let mut operation = None;
         if let Some(flight) = state.in_flight.clone() {
-            let answer = match answers.iter().find(|(n, _)| *n == m.name).map(|(_, a)| a.clone()) {
-                Some(Ok(OperationStatus::Running)) => Answer::Running,
-                Some(Ok(OperationStatus::Done)) => Answer::Done,
-                Some(Ok(OperationStatus::Failed(message))) => Answer::Failed(message),
-                Some(Err(e)) if e.kind == ErrorKind::NotFound => Answer::Vanished,
-                Some(Err(e)) => return Err(TickError::Operation(e)),
-                None => Answer::NoOperation,
-            };
+            let answer = answer_of(answers.iter().find(|(n, _)| *n == m.name).map(|(_, a)| a.clone()))?;
             operation = Some(settle(&mut state, &flight, answer, obs.size, obs.busy, now));
         }
         let floor_input = read_floor(&obs.floor, source, now).await;
         state.align(policy);
         let own_queries = narrow(queries, &m.filter);
-        let mut series: Vec<Series> = Vec::with_capacity(own_queries.len());
-        let mut metric_errors = Vec::new();
-        for (i, (query, metric)) in own_queries.iter().zip(&policy.metrics).enumerate() {
-            let earliest = now - history(metric.window, metric.max_age);
-            let after = state.signals.get(i).and_then(|s| s.last_at).map_or(earliest, |t| t.max(earliest));
-            match source.fetch(query, after, now).await {
-                Ok(s) => series.push(s),
-                Err(e) => {
-                    series.push(Series { samples: Vec::new(), problem: Some(DataProblem::QueryFailed) });
-                    metric_errors.push((i, e));
-                }
-            }
-        }
+        let (series, metric_errors) = gather(policy, &own_queries, &state, source, now).await;
         let inputs: Vec<MetricInput<'_>> =
             series.iter().map(|s| MetricInput { samples: &s.samples, problem: s.problem }).collect();
         let busy = obs.busy && state.in_flight.is_none();

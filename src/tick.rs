@@ -142,6 +142,45 @@ pub async fn read_floor<M: MetricSource>(metric: &FloorMetric, source: &M, now: 
     }
 }
 
+/// What the target said of the operation in flight, as the core's settle rules read it; an
+/// error other than "not found" ends the tick (the operation's fate is unknown).
+pub fn answer_of(status: Option<Result<OperationStatus, AdapterError>>) -> Result<Answer, TickError> {
+    Ok(match status {
+        Some(Ok(OperationStatus::Running)) => Answer::Running,
+        Some(Ok(OperationStatus::Done)) => Answer::Done,
+        Some(Ok(OperationStatus::Failed(message))) => Answer::Failed(message),
+        Some(Err(e)) if e.kind == ErrorKind::NotFound => Answer::Vanished,
+        Some(Err(e)) => return Err(TickError::Operation(e)),
+        None => Answer::NoOperation,
+    })
+}
+
+/// Fetch each metric's samples that its signal in `state` has not seen yet (within its window
+/// and data age): one series per query, a failed fetch read as a `QueryFailed` series and listed
+/// with its metric index.
+pub async fn gather<M: MetricSource>(
+    policy: &Policy,
+    queries: &[MetricQuery],
+    state: &PolicyState,
+    source: &M,
+    now: Ts,
+) -> (Vec<Series>, Vec<(usize, AdapterError)>) {
+    let mut series: Vec<Series> = Vec::with_capacity(queries.len());
+    let mut metric_errors = Vec::new();
+    for (i, (query, metric)) in queries.iter().zip(&policy.metrics).enumerate() {
+        let earliest = now - history(metric.window, metric.max_age);
+        let after = state.signals.get(i).and_then(|s| s.last_at).map_or(earliest, |t| t.max(earliest));
+        match source.fetch(query, after, now).await {
+            Ok(s) => series.push(s),
+            Err(e) => {
+                series.push(Series { samples: Vec::new(), problem: Some(DataProblem::QueryFailed) });
+                metric_errors.push((i, e));
+            }
+        }
+    }
+    (series, metric_errors)
+}
+
 /// Carry the answer to a resize from `from` to `to` into the state (a resize begun, finished at
 /// once, awaiting confirmation, or failed) and say what was done: the one bookkeeping of a write,
 /// for a target and for each member of one.
@@ -221,32 +260,13 @@ pub async fn tick_with_guard<M: MetricSource, T: ScaleTarget, G: BeforeActuate>(
     // settle (pure): what the answer and the size mean for the resize in flight
     let mut operation = None;
     if let Some(flight) = flight {
-        let answer = match op_status {
-            Some(Ok(OperationStatus::Running)) => Answer::Running,
-            Some(Ok(OperationStatus::Done)) => Answer::Done,
-            Some(Ok(OperationStatus::Failed(message))) => Answer::Failed(message),
-            Some(Err(e)) if e.kind == ErrorKind::NotFound => Answer::Vanished,
-            Some(Err(e)) => return Err(TickError::Operation(e)),
-            None => Answer::NoOperation,
-        };
+        let answer = answer_of(op_status)?;
         operation = Some(settle(&mut state, &flight, answer, observation.size, observation.busy, now));
     }
     // gather (IO): the floor's metric, then only what each signal has not seen yet
     let floor_input = read_floor(&observation.floor, source, now).await;
     state.align(policy);
-    let mut series: Vec<Series> = Vec::with_capacity(queries.len());
-    let mut metric_errors = Vec::new();
-    for (i, (query, metric)) in queries.iter().zip(&policy.metrics).enumerate() {
-        let earliest = now - history(metric.window, metric.max_age);
-        let after = state.signals.get(i).and_then(|s| s.last_at).map_or(earliest, |t| t.max(earliest));
-        match source.fetch(query, after, now).await {
-            Ok(s) => series.push(s),
-            Err(e) => {
-                series.push(Series { samples: Vec::new(), problem: Some(DataProblem::QueryFailed) });
-                metric_errors.push((i, e));
-            }
-        }
-    }
+    let (series, metric_errors) = gather(policy, queries, &state, source, now).await;
     let inputs: Vec<MetricInput<'_>> =
         series.iter().map(|s| MetricInput { samples: &s.samples, problem: s.problem }).collect();
 
