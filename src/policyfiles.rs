@@ -25,6 +25,21 @@ pub const DEFAULT_NAMESPACE: &str = "default";
 /// ([`DirError::PolicyFiles`], naming the files): keeping one of two files silently is how
 /// a policy got lost.
 pub fn load_dir(dir: &Path) -> Result<Vec<ScalePolicy>, DirError> {
+    load_dir_all(dir).map(|d| d.policies)
+}
+
+/// A directory of policy files as [`load_dir_all`] found it.
+#[derive(Debug, Clone, Default)]
+pub struct PolicyDir {
+    /// The policies that parsed.
+    pub policies: Vec<ScalePolicy>,
+    /// Files that did not parse, with why: the policies they define are unknown, so their saved
+    /// state must be kept until the files are fixed.
+    pub unreadable: Vec<String>,
+}
+
+/// [`load_dir`], also naming the files that were skipped because they did not parse.
+pub fn load_dir_all(dir: &Path) -> Result<PolicyDir, DirError> {
     let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
         .map_err(|e| DirError::io(dir, e))?
         .filter_map(|e| e.ok().map(|e| e.path()))
@@ -32,6 +47,7 @@ pub fn load_dir(dir: &Path) -> Result<Vec<ScalePolicy>, DirError> {
         .collect();
     files.sort();
     let mut loaded: Vec<(String, ScalePolicy)> = Vec::new();
+    let mut unreadable = Vec::new();
     for f in files {
         let text = std::fs::read_to_string(&f).map_err(|e| DirError::io(&f, e))?;
         let path = f.display().to_string();
@@ -43,7 +59,10 @@ pub fn load_dir(dir: &Path) -> Result<Vec<ScalePolicy>, DirError> {
                 sp.metadata.generation = Some(1);
                 loaded.push((path, sp));
             }
-            Err(e) => tracing::error!(error = %e, "skipping policy file"),
+            Err(e) => {
+                tracing::error!(error = %e, "skipping policy file: it does not parse (its saved state is kept)");
+                unreadable.push(e.to_string());
+            }
         }
     }
     let problems = problems(loaded.iter().map(|(path, sp)| (path.as_str(), sp)));
@@ -53,7 +72,7 @@ pub fn load_dir(dir: &Path) -> Result<Vec<ScalePolicy>, DirError> {
     if loaded.is_empty() {
         return Err(DirError::NoPolicies(dir.display().to_string()));
     }
-    Ok(loaded.into_iter().map(|(_, sp)| sp).collect())
+    Ok(PolicyDir { policies: loaded.into_iter().map(|(_, sp)| sp).collect(), unreadable })
 }
 
 /// Why a directory of policy files could not be loaded.

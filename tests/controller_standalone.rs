@@ -183,3 +183,105 @@ async fn file_store_preconditions_and_atomic_replace() {
     assert!(err.to_string().contains("not an ebbflow state file"), "{err}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Issue 29, item 2: a resize is in flight (the target shows READY with its old size, as
+/// Bigtable does until the operation is done) when the policy's file gets a typo and the
+/// controller restarts. The saved state is kept while the file does not parse, and once it is
+/// fixed the next start follows the operation instead of sending the resize again. It used to
+/// drop the entry at the restart with the typo, and the fixed policy resized a second time.
+#[tokio::test]
+async fn a_policy_file_with_a_typo_keeps_its_saved_state_and_the_resize_is_not_sent_twice() {
+    use ebbflow::controller::standalone::ABSENT_GRACE;
+    use ebbflow::policyfiles::load_dir_all;
+    let dir = tempdir("typo");
+    write_policies(&dir);
+    let state = dir.join("state.json");
+    let fake = Fake::default();
+    {
+        let mut w = fake.world();
+        w.size = 4;
+        w.samples = trace(0.5, 1.6, 3);
+        w.resize_operation = Some("operations/op-1".into());
+    }
+    let e1 =
+        engine(FileStore::open(&state, load_dir(&dir.join("policies")).expect("load")).expect("open"), &fake, now());
+    run_until(e1, |s| status_of(s, "default/orders").is_some_and(|v| v.get("operation").is_some())).await;
+    assert_eq!(fake.world().resizes, vec![8]);
+    // READY with the old size while the operation runs.
+    fake.world().busy = false;
+
+    // A typo: the file no longer parses; the other policy still loads.
+    std::fs::write(dir.join("policies/orders.yaml"), VALID.replace("minSize: 2", "minSize: [2")).expect("typo");
+    let loaded = load_dir_all(&dir.join("policies")).expect("load");
+    assert_eq!(loaded.unreadable.len(), 1, "{:?}", loaded.unreadable);
+    assert!(loaded.unreadable[0].contains("orders.yaml"), "{:?}", loaded.unreadable);
+    let later = now() + Dur::secs(60);
+    let store = FileStore::open_dir(&state, loaded, later).expect("open with a typo");
+    assert!(store.current("default/orders").is_none(), "the policy is not loaded");
+    store.flush().await.expect("flush");
+    drop(store);
+    let on_disk: Value = serde_json::from_slice(&std::fs::read(&state).expect("state")).expect("json");
+    let kept = &on_disk["policies"]["default/orders"];
+    assert_eq!(kept["status"]["state"]["inFlight"]["operation"], "operations/op-1", "{on_disk}");
+
+    // Even far past the grace, an unreadable file keeps every absent entry.
+    let much_later = later + ABSENT_GRACE + Dur::secs(3600);
+    let store = FileStore::open_dir(&state, load_dir_all(&dir.join("policies")).expect("load"), much_later)
+        .expect("open again");
+    store.flush().await.expect("flush");
+    drop(store);
+    let on_disk: Value = serde_json::from_slice(&std::fs::read(&state).expect("state")).expect("json");
+    assert!(on_disk["policies"]["default/orders"].is_object(), "{on_disk}");
+
+    // Fixed: the next start follows the operation, which is still running, and holds.
+    std::fs::write(dir.join("policies/orders.yaml"), VALID).expect("fix");
+    let fixed = later + Dur::secs(12);
+    let before = fake.world().observes;
+    let e2 = engine(
+        FileStore::open_dir(&state, load_dir_all(&dir.join("policies")).expect("load"), fixed).expect("reopen"),
+        &fake,
+        fixed,
+    );
+    run_until(e2, |s| {
+        fake.world().observes > before
+            && status_of(s, "default/orders").is_some_and(|v| v["lastDecision"]["time"] == fixed.to_rfc3339())
+    })
+    .await;
+    assert_eq!(fake.world().resizes, vec![8], "the resize in flight was sent again");
+    let on_disk: Value = serde_json::from_slice(&std::fs::read(&state).expect("state")).expect("json");
+    let orders = &on_disk["policies"]["default/orders"];
+    assert_eq!(orders["status"]["state"]["inFlight"]["operation"], "operations/op-1", "{orders}");
+    assert!(orders.get("absentSince").is_none(), "{orders}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A policy removed on purpose (every file parses) keeps its entry through the grace, then loses
+/// it; one that comes back within the grace has its state and no absence mark.
+#[tokio::test]
+async fn the_state_of_a_removed_policy_is_dropped_only_after_the_grace() {
+    use ebbflow::controller::standalone::ABSENT_GRACE;
+    use ebbflow::policyfiles::load_dir_all;
+    let dir = tempdir("removed");
+    write_policies(&dir);
+    let state = dir.join("state.json");
+    let store = FileStore::open(&state, load_dir(&dir.join("policies")).expect("load")).expect("open");
+    let sp = store.current("default/orders").expect("loaded");
+    let status = ebbflow::api::ScalePolicyStatus { current_size: Some(3), ..Default::default() };
+    store.write(&sp, &status, None).await.expect("write");
+    store.flush().await.expect("flush");
+    drop(store);
+    std::fs::remove_file(dir.join("policies/orders.yaml")).expect("remove");
+    let on_disk =
+        |state: &Path| -> Value { serde_json::from_slice(&std::fs::read(state).expect("state")).expect("json") };
+    async fn open_at(state: &Path, dir: &Path, at: Ts) {
+        let store = FileStore::open_dir(state, load_dir_all(&dir.join("policies")).expect("load"), at).expect("open");
+        store.flush().await.expect("flush");
+    }
+    open_at(&state, &dir, now()).await;
+    assert_eq!(on_disk(&state)["policies"]["default/orders"]["absentSince"], now().to_rfc3339());
+    open_at(&state, &dir, now() + ABSENT_GRACE - Dur::secs(1)).await;
+    assert_eq!(on_disk(&state)["policies"]["default/orders"]["status"]["currentSize"], 3, "kept within the grace");
+    open_at(&state, &dir, now() + ABSENT_GRACE).await;
+    assert!(on_disk(&state)["policies"].get("default/orders").is_none(), "dropped after the grace");
+    let _ = std::fs::remove_dir_all(&dir);
+}

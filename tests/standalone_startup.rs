@@ -285,3 +285,224 @@ fn sigterm_exits_within_the_grace_while_a_google_call_hangs() {
     assert!(on_disk["policies"]["default/pool"]["status"].is_object(), "{on_disk}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+// === issue 29, item 1: Kubernetes metrics in standalone mode ===
+
+/// An API server on 127.0.0.1 that answers every request with an empty list and records the
+/// request lines, enough for a client to start listing.
+fn tiny_api_server() -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    use std::io::{BufRead, BufReader, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("addr"));
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let log = seen.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut reader = BufReader::new(stream.try_clone().expect("clone"));
+            let mut line = String::new();
+            if reader.read_line(&mut line).is_err() {
+                continue;
+            }
+            log.lock().expect("log").push(line.trim().to_string());
+            // Skip the headers; a GET has no body.
+            let mut header = String::new();
+            while reader.read_line(&mut header).is_ok_and(|n| n > 2) {
+                header.clear();
+            }
+            let body =
+                r#"{"kind":"DeploymentList","apiVersion":"apps/v1","metadata":{"resourceVersion":"1"},"items":[]}"#;
+            let _ = write!(
+                stream,
+                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    (url, seen)
+}
+
+/// A Bigtable policy with a metric read from a Deployment: standalone mode builds the
+/// Kubernetes client from `KUBECONFIG` and reads the Deployment (it built a client only for
+/// workload targets, so the metric was "missing data" forever and the cluster held under load).
+#[test]
+fn standalone_reads_kubernetes_metrics_of_a_bigtable_policy_through_kubeconfig() {
+    let fake = FakeGcp::start_on_thread().expect("fake");
+    fake.add_bigtable_cluster("p1", "i1", "c1", "us-central1-b", 3);
+    let (server, seen) = tiny_api_server();
+    let dir = tempdir("startup-kubemetric");
+    let kubeconfig = dir.join("kubeconfig");
+    std::fs::write(
+        &kubeconfig,
+        format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: t\n  cluster: {{server: \"{server}\"}}\n\
+             contexts:\n- name: t\n  context: {{cluster: t, user: u, namespace: default}}\n\
+             current-context: t\nusers:\n- name: u\n  user: {{}}\n"
+        ),
+    )
+    .expect("write");
+    let policy = format!(
+        "{}    - name: subscribers\n      kind: total\n      target: 8\n      kubernetes:\n        replicas: \
+         {{apiVersion: apps/v1, kind: Deployment, name: subscriber}}\n",
+        bigtable_policy(None, "orders", "c1")
+    );
+    std::fs::write(dir.join("policies/orders.yaml"), policy).expect("write");
+    let endpoint = fake.endpoint();
+    let mut child = ebbflow(&[
+        "run",
+        "--policies",
+        &s(&dir.join("policies")),
+        "--state",
+        &s(&dir.join("state.json")),
+        "--listen",
+        "127.0.0.1:0",
+        "--gcp-endpoint",
+        &endpoint,
+    ])
+    .env("KUBECONFIG", &kubeconfig)
+    .env_remove("KUBERNETES_SERVICE_HOST")
+    .stderr(Stdio::null())
+    .spawn()
+    .expect("spawn");
+    let started = Instant::now();
+    let read = loop {
+        let lines = seen.lock().expect("seen").clone();
+        if let Some(l) = lines.iter().find(|l| l.contains("/apis/apps/v1/namespaces/default/deployments")) {
+            break Some(l.clone());
+        }
+        if started.elapsed() > Duration::from_secs(15) {
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let _ = child.kill();
+    let _ = child.wait();
+    let _ = std::fs::remove_dir_all(&dir);
+    let read = read.unwrap_or_else(|| {
+        panic!(
+            "the API server named by KUBECONFIG was never asked for the Deployment: {:?}",
+            seen.lock().expect("seen")
+        )
+    });
+    assert!(read.starts_with("GET "), "{read}");
+}
+
+// === issue 29, item 3: one writer per state file, however it is named ===
+
+/// Wait until `lock` holds `pid` (the process took the lock), at most 10 s.
+fn wait_for_lock(lock: &Path, pid: u32, child: &mut Child) {
+    let started = Instant::now();
+    while std::fs::read_to_string(lock).map(|t| t.trim() != pid.to_string()).unwrap_or(true) {
+        if started.elapsed() > Duration::from_secs(10) {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("the instance never took the lock at {}", lock.display());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn run_args(dir: &Path, state: &Path, endpoint: &str) -> Vec<String> {
+    ["run", "--policies", &s(&dir.join("policies")), "--state", &s(state), "--listen", "127.0.0.1:0"]
+        .into_iter()
+        .map(String::from)
+        .chain(["--gcp-endpoint".to_string(), endpoint.to_string()])
+        .collect()
+}
+
+/// `--state alias.json`, a symlink to the file another process uses, is refused (both resized
+/// before), and the first process's writes go through the symlink: it stays a symlink.
+#[cfg(unix)]
+#[test]
+fn a_symlink_to_a_state_file_in_use_is_refused_and_stays_a_symlink() {
+    let fake = FakeGcp::start_on_thread().expect("fake");
+    fake.add_bigtable_cluster("p1", "i1", "c1", "us-central1-b", 3);
+    let dir = tempdir("startup-symlink");
+    std::fs::write(dir.join("policies/orders.yaml"), bigtable_policy(None, "orders", "c1")).expect("write");
+    let real = dir.join("s.json");
+    let alias = dir.join("alias.json");
+    std::os::unix::fs::symlink("s.json", &alias).expect("symlink");
+    let endpoint = fake.endpoint();
+    let first_args = run_args(&dir, &alias, &endpoint);
+    let first_args: Vec<&str> = first_args.iter().map(String::as_str).collect();
+    let mut first = ebbflow(&first_args).stderr(Stdio::null()).spawn().expect("spawn first");
+    let pid = first.id();
+    wait_for_lock(&dir.join("s.json.lock"), pid, &mut first);
+    // The first evaluation's status reaches the file the symlink names.
+    let started = Instant::now();
+    while !real.exists() && started.elapsed() < Duration::from_secs(10) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let second_args = run_args(&dir, &real, &endpoint);
+    let second_args: Vec<&str> = second_args.iter().map(String::as_str).collect();
+    let out = run(&second_args);
+    let first_alive = first.try_wait().expect("wait").is_none();
+    let _ = first.kill();
+    let _ = first.wait();
+    assert_refused("the state file through its real name", out, &[&format!("pid {pid}"), "in use"]);
+    assert!(first_alive, "the first instance kept running");
+    assert!(real.exists(), "the state was written to the file the symlink names");
+    assert!(std::fs::symlink_metadata(&alias).expect("alias").file_type().is_symlink(), "the symlink was replaced");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A lock file deleted under a running instance is taken again by it, so a second instance
+/// started afterwards is still refused (it started and resized before).
+#[cfg(unix)]
+#[test]
+fn a_lock_file_deleted_under_a_running_instance_still_keeps_a_second_out() {
+    let fake = FakeGcp::start_on_thread().expect("fake");
+    fake.add_bigtable_cluster("p1", "i1", "c1", "us-central1-b", 3);
+    let dir = tempdir("startup-lockgone");
+    std::fs::write(dir.join("policies/orders.yaml"), bigtable_policy(None, "orders", "c1")).expect("write");
+    let state = dir.join("s.json");
+    let args = run_args(&dir, &state, &fake.endpoint());
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let mut first = ebbflow(&args).stderr(Stdio::null()).spawn().expect("spawn first");
+    let pid = first.id();
+    let lock = dir.join("s.json.lock");
+    wait_for_lock(&lock, pid, &mut first);
+    std::fs::remove_file(&lock).expect("delete the lock");
+    // The periodic check (every second) locks it again.
+    wait_for_lock(&lock, pid, &mut first);
+    let out = run(&args);
+    let first_alive = first.try_wait().expect("wait").is_none();
+    let _ = first.kill();
+    let _ = first.wait();
+    assert_refused("second instance after the lock was deleted", out, &[&format!("pid {pid}"), "in use"]);
+    assert!(first_alive, "the first instance kept running");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A lock file deleted and at once taken by a second instance: whichever way the race goes,
+/// within a few seconds exactly one of the two is still running (both ran on before).
+#[cfg(unix)]
+#[test]
+fn a_lock_file_deleted_and_taken_by_a_second_instance_leaves_one_running() {
+    let fake = FakeGcp::start_on_thread().expect("fake");
+    fake.add_bigtable_cluster("p1", "i1", "c1", "us-central1-b", 3);
+    let dir = tempdir("startup-locktaken");
+    std::fs::write(dir.join("policies/orders.yaml"), bigtable_policy(None, "orders", "c1")).expect("write");
+    let state = dir.join("s.json");
+    let args = run_args(&dir, &state, &fake.endpoint());
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let mut first = ebbflow(&args).stderr(Stdio::null()).spawn().expect("spawn first");
+    wait_for_lock(&dir.join("s.json.lock"), first.id(), &mut first);
+    std::fs::remove_file(dir.join("s.json.lock")).expect("delete the lock");
+    let mut second = ebbflow(&args).spawn().expect("spawn second");
+    // Long enough for the first's periodic check (1 s) and the second's start.
+    std::thread::sleep(Duration::from_secs(4));
+    let first_running = first.try_wait().expect("wait").is_none();
+    let second_running = second.try_wait().expect("wait").is_none();
+    for c in [&mut first, &mut second] {
+        let _ = c.kill();
+        let _ = c.wait();
+    }
+    let mut err = String::new();
+    if let Some(mut e) = second.stderr.take() {
+        use std::io::Read;
+        let _ = e.read_to_string(&mut err);
+    }
+    assert!(first_running != second_running, "first running: {first_running}, second running: {second_running}; {err}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

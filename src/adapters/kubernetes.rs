@@ -121,6 +121,7 @@ pub struct FieldQuery {
 impl SourceKind for KubernetesQuery {
     const LABEL: &'static str = "kubernetes";
     const WHAT: &'static str = "kubernetes (replicas, pods or field)";
+    const NEEDS_KUBE: bool = true;
     type Query = KubernetesMetric;
 
     fn check(&self, _: &SourceContext) -> Vec<SourceIssue> {

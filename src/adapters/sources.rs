@@ -44,6 +44,9 @@ pub trait SourceKind {
     /// What a metric sets to read this source, for the message when a metric names none, e.g.
     /// `a Cloud Monitoring query`.
     const WHAT: &'static str;
+    /// Whether answering the source needs a Kubernetes API (standalone mode builds a client
+    /// only when a policy needs one).
+    const NEEDS_KUBE: bool = false;
     /// The query, resolved for one policy: what the source's adapter answers.
     type Query: std::fmt::Debug + Clone + PartialEq + Eq + std::hash::Hash + Send + Sync;
     /// Problems with the source's fields, in field order.
@@ -140,6 +143,11 @@ macro_rules! metric_sources {
                         vec![(second.to_string(), format!("set only one of {labels}; remove the {other}"))]
                     }
                 }
+            }
+
+            /// Whether the source that is set needs a Kubernetes API to be answered.
+            pub fn needs_kube(&self) -> bool {
+                false $(|| (self.$field.is_some() && <$spec as SourceKind>::NEEDS_KUBE))*
             }
 
             /// The query of the source that is set (the first, if several are). A metric with

@@ -6,13 +6,21 @@
 //! intent, then its operation name) is written through at once; other changes are batched and
 //! flushed every second and at shutdown.
 //!
-//! One state file belongs to one process: [`FileStore::open`] takes an exclusive lock on a
+//! One state file belongs to one process: [`FileStore::open`] takes an exclusive OS lock on a
 //! sidecar `<state>.lock` (the state file itself is replaced by rename, so a lock on it would be
-//! lost at the first write). Two instances sharing a file sent every resize twice.
+//! lost at the first write). Two instances sharing a file sent every resize twice. Both are found
+//! through the canonical path (symlinks resolved), so `--state alias.json`, a symlink to the file
+//! another process uses, meets that process's lock, and the write goes to the file the symlink
+//! names, which stays a symlink. Before every write the lock file is checked to still be the one
+//! this process locked: one deleted under it is taken again, and one another process has locked
+//! since stops this process's writes (its ticks fail before any resize is sent) and its run.
 //!
 //! Each entry records the target it was written for. An entry whose policy now points at another
-//! target is started afresh (its in-flight resize belonged to the old target's operation), and
-//! entries of policies that are gone are dropped, both with a warning.
+//! target is started afresh (its in-flight resize belonged to the old target's operation), with a
+//! warning. The entry of a policy that is not loaded is kept: its file may only have a typo, and
+//! dropping the entry lost an in-flight resize (the fixed policy then sent it again), its resize
+//! history and its budget. It is dropped only after [`ABSENT_GRACE`] of starts without it and
+//! without any unreadable policy file, which is what a policy deliberately removed looks like.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -33,7 +41,8 @@ use crate::controller::http::{self, AppState};
 use crate::controller::leader::Leadership;
 use crate::controller::metrics::Metrics;
 use crate::controller::reconcile::{Backends, Engine, Next, StatusStore, StoreError, key, target_identity};
-use crate::policyfiles;
+use crate::core::{Dur, Ts};
+use crate::policyfiles::{self, PolicyDir};
 
 /// One policy's entry in the state file.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -44,8 +53,16 @@ struct Entry {
     /// field existed have none: the entry is kept and the target recorded from then on.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     target: Option<String>,
+    /// The first start that found no policy for this entry; cleared when the policy is back.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    absent_since: Option<Ts>,
     status: ScalePolicyStatus,
 }
+
+/// How long the entry of a policy that is no longer loaded is kept before it is dropped: long
+/// enough to fix a file or restore a deleted one over a weekend, short enough that the state
+/// file does not collect every policy that ever existed.
+pub const ABSENT_GRACE: Dur = Dur(7 * 24 * 60 * 60_000);
 
 /// The state file's content.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -72,8 +89,14 @@ pub struct FileStore {
     // blocking write owns it: a flush abandoned mid-write (shutdown) still keeps a later flush
     // from racing it, so an older snapshot can never be renamed over a newer one.
     io: Arc<tokio::sync::Mutex<()>>,
-    // Held for the life of the store; closing it releases the lock.
-    _lock: std::fs::File,
+    /// Held for the life of the store; closing it releases the lock. Checked before each write.
+    lock: Arc<Mutex<StateLock>>,
+}
+
+/// The exclusive lock on `<state>.lock`, and where it should be found.
+struct StateLock {
+    path: PathBuf,
+    file: std::fs::File,
 }
 
 /// Why standalone mode could not start or stop cleanly.
@@ -109,6 +132,16 @@ pub enum StandaloneError {
         /// Its directory.
         dir: String,
     },
+    /// The lock file was replaced and another process holds the new one.
+    #[error(
+        "--state {path}: another process took the lock {lock} after it was deleted or replaced under this one; this process stops writing the state and resizing, so that no resize is sent twice"
+    )]
+    LockLost {
+        /// The state file.
+        path: String,
+        /// The lock file.
+        lock: String,
+    },
     /// Another process holds the state file.
     #[error(
         "--state {path} is in use by another ebbflow process{}: two instances on one state file would send every resize twice; stop the other instance or give this one its own --state (lock file: {lock})",
@@ -132,18 +165,28 @@ fn io_err(path: &Path, source: std::io::Error) -> StandaloneError {
 }
 
 impl FileStore {
-    /// Open (or start) the state file for `policies`, taking its lock.
+    /// Open (or start) the state file for `policies` (all of them readable), taking its lock.
+    /// See [`FileStore::open_dir`].
+    pub fn open(path: &Path, policies: Vec<ScalePolicy>) -> Result<FileStore, StandaloneError> {
+        FileStore::open_dir(path, PolicyDir { policies, unreadable: Vec::new() }, crate::clock::now())
+    }
+
+    /// Open (or start) the state file for the policies of `dir`, taking its lock.
     ///
     /// Fails when the file's directory does not exist, when another process holds the lock, or
-    /// when the file is not ebbflow's. Entries are matched with `policies`: an entry written for
-    /// another target is reset, and entries of policies not in `policies` are dropped; both are
-    /// logged as warnings.
-    pub fn open(path: &Path, policies: Vec<ScalePolicy>) -> Result<FileStore, StandaloneError> {
+    /// when the file is not ebbflow's. Entries are matched with the policies: an entry written
+    /// for another target is reset; the entry of a policy not loaded is kept (its file may not
+    /// parse), and dropped only once it has been absent for [`ABSENT_GRACE`] at `now` while every
+    /// policy file parsed. Each is logged.
+    pub fn open_dir(path: &Path, dir: PolicyDir, now: Ts) -> Result<FileStore, StandaloneError> {
+        let PolicyDir { policies, unreadable } = dir;
+        let given = path;
         let dir = parent_dir(path);
         if !dir.is_dir() {
             return Err(StandaloneError::StateDir { path: path.display().to_string(), dir: dir.display().to_string() });
         }
-        let lock = lock_state_file(path)?;
+        let path = &canonical_state_path(path).map_err(|e| io_err(path, e))?;
+        let lock = lock_state_file(given, path)?;
         let mut file = match std::fs::read(path) {
             Ok(bytes) => serde_json::from_slice::<StateFile>(&bytes)
                 .map_err(|e| StandaloneError::Corrupt { path: path.display().to_string(), message: e.to_string() })?,
@@ -151,7 +194,7 @@ impl FileStore {
             Err(e) => return Err(io_err(path, e)),
         };
         let policies: BTreeMap<String, ScalePolicy> = policies.into_iter().map(|p| (key(&p), p)).collect();
-        let changed = match_entries(&mut file, &policies, path);
+        let changed = match_entries(&mut file, &policies, !unreadable.is_empty(), now, path);
         Ok(FileStore {
             path: path.to_path_buf(),
             policies,
@@ -159,7 +202,7 @@ impl FileStore {
             state: Mutex::new(Versioned { file, generation: u64::from(changed) }),
             durable: AtomicU64::new(0),
             io: Arc::new(tokio::sync::Mutex::new(())),
-            _lock: lock,
+            lock: Arc::new(Mutex::new(lock)),
         })
     }
 
@@ -185,6 +228,22 @@ impl FileStore {
     /// change made before the call is on disk, even if another flush was running meanwhile.
     pub async fn flush(&self) -> Result<(), StandaloneError> {
         let guard = self.io.clone().lock_owned().await;
+        // Checked on every flush, changes or not: the periodic flush is what notices a lock file
+        // deleted under an idle process before a second process can take it.
+        let lock = self.lock.clone();
+        let held = tokio::task::spawn_blocking(move || lock.lock().unwrap_or_else(|p| p.into_inner()).verify())
+            .await
+            .unwrap_or_else(|e| Err(std::io::Error::other(e)));
+        match held {
+            Ok(true) => {}
+            Ok(false) => {
+                return Err(StandaloneError::LockLost {
+                    path: self.path.display().to_string(),
+                    lock: FileStore::lock_path(&self.path).display().to_string(),
+                });
+            }
+            Err(e) => return Err(io_err(&FileStore::lock_path(&self.path), e)),
+        }
         // The snapshot is taken under the IO lock: a flush that started earlier and wrote an
         // older snapshot has finished, and this one includes every change made before the call.
         let (bytes, generation) = {
@@ -224,77 +283,176 @@ fn parent_dir(path: &Path) -> PathBuf {
     path.parent().filter(|d| !d.as_os_str().is_empty()).map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("."))
 }
 
-/// Take the exclusive lock on `<path>.lock` and write this process's id into it (for the next
-/// one's error message). The lock lives as long as the returned file is open; a crashed
-/// process's lock goes with it.
-fn lock_state_file(path: &Path) -> Result<std::fs::File, StandaloneError> {
-    use std::io::{Read, Seek, Write};
-    let lock_path = FileStore::lock_path(path);
-    let mut file = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(&lock_path)
-        .map_err(|e| io_err(&lock_path, e))?;
-    match file.try_lock() {
-        Ok(()) => {}
-        Err(std::fs::TryLockError::WouldBlock) => {
-            let mut text = String::new();
-            let _ = file.read_to_string(&mut text);
-            return Err(StandaloneError::Locked {
-                path: path.display().to_string(),
-                lock: lock_path.display().to_string(),
-                holder: text.trim().parse().ok(),
-            });
+/// The file `path` names once symlinks are followed (also a dangling one: the state file may
+/// not exist yet), in its canonical directory. Two paths to one file give the same answer, so
+/// they meet at one lock, and the atomic write replaces the file, never a symlink to it.
+fn canonical_state_path(path: &Path) -> std::io::Result<PathBuf> {
+    let mut p = path.to_path_buf();
+    // As many links as the kernel follows before ELOOP.
+    for _ in 0..40 {
+        match std::fs::symlink_metadata(&p) {
+            Ok(m) if m.file_type().is_symlink() => {
+                let to = std::fs::read_link(&p)?;
+                p = if to.is_absolute() { to } else { parent_dir(&p).join(to) };
+            }
+            _ => break,
         }
-        Err(std::fs::TryLockError::Error(e)) => return Err(io_err(&lock_path, e)),
     }
-    let written = file
-        .set_len(0)
-        .and_then(|()| file.seek(std::io::SeekFrom::Start(0)))
-        .and_then(|_| writeln!(file, "{}", std::process::id()));
-    written.map_err(|e| io_err(&lock_path, e))?;
-    Ok(file)
+    let dir = std::fs::canonicalize(parent_dir(&p))?;
+    Ok(match p.file_name() {
+        Some(name) => dir.join(name),
+        None => p,
+    })
 }
 
-/// Reset entries written for another target and drop entries of policies that are gone;
-/// whether anything changed.
-fn match_entries(file: &mut StateFile, policies: &BTreeMap<String, ScalePolicy>, path: &Path) -> bool {
+/// What trying to lock the file at a path found.
+enum Try {
+    Held(std::fs::File),
+    Taken(std::fs::File),
+}
+
+fn try_lock_at(lock_path: &Path) -> std::io::Result<Try> {
+    use std::io::{Seek, Write};
+    let mut file = std::fs::OpenOptions::new().read(true).write(true).create(true).truncate(false).open(lock_path)?;
+    match file.try_lock() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => return Ok(Try::Taken(file)),
+        Err(std::fs::TryLockError::Error(e)) => return Err(e),
+    }
+    file.set_len(0)?;
+    file.seek(std::io::SeekFrom::Start(0))?;
+    writeln!(file, "{}", std::process::id())?;
+    Ok(Try::Held(file))
+}
+
+/// Take the exclusive lock on `<path>.lock` (`path` canonical; `given` is what the user named)
+/// and write this process's id into it (for the next one's error message). The lock lives as
+/// long as the returned file is open; a crashed process's lock goes with it.
+fn lock_state_file(given: &Path, path: &Path) -> Result<StateLock, StandaloneError> {
+    use std::io::Read;
+    let lock_path = FileStore::lock_path(path);
+    match try_lock_at(&lock_path).map_err(|e| io_err(&lock_path, e))? {
+        Try::Held(file) => Ok(StateLock { path: lock_path, file }),
+        Try::Taken(mut file) => {
+            let mut text = String::new();
+            let _ = file.read_to_string(&mut text);
+            Err(StandaloneError::Locked {
+                path: given.display().to_string(),
+                lock: lock_path.display().to_string(),
+                holder: text.trim().parse().ok(),
+            })
+        }
+    }
+}
+
+impl StateLock {
+    /// Whether this process still holds the lock at its path. A lock file deleted or replaced
+    /// under it (a cleaner, a person) is locked again, unless another process has locked the new
+    /// one: then this process has lost the state file.
+    fn verify(&mut self) -> std::io::Result<bool> {
+        match std::fs::metadata(&self.path) {
+            Ok(at_path) if same_file(&at_path, &self.file.metadata()?) => return Ok(true),
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
+        }
+        match try_lock_at(&self.path)? {
+            Try::Held(file) => {
+                tracing::warn!(lock = %self.path.display(), "the state lock file was deleted or replaced; locked it again");
+                self.file = file;
+                Ok(true)
+            }
+            Try::Taken(_) => Ok(false),
+        }
+    }
+}
+
+#[cfg(unix)]
+fn same_file(a: &std::fs::Metadata, b: &std::fs::Metadata) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    a.dev() == b.dev() && a.ino() == b.ino()
+}
+
+// Elsewhere a file cannot be deleted while it is open, which is what the check is for.
+#[cfg(not(unix))]
+fn same_file(_: &std::fs::Metadata, _: &std::fs::Metadata) -> bool {
+    true
+}
+
+/// Reset entries written for another target, and keep or drop the entries of policies that are
+/// not loaded (see [`FileStore::open_dir`]); whether anything changed.
+fn match_entries(
+    file: &mut StateFile,
+    policies: &BTreeMap<String, ScalePolicy>,
+    unreadable: bool,
+    now: Ts,
+    path: &Path,
+) -> bool {
     let mut changed = false;
-    let gone: Vec<String> = file.policies.keys().filter(|k| !policies.contains_key(*k)).cloned().collect();
-    if !gone.is_empty() {
+    let (mut kept, mut dropped) = (Vec::new(), Vec::new());
+    for (k, entry) in file.policies.iter_mut().filter(|(k, _)| !policies.contains_key(*k)) {
+        // A clock that went back (or an entry from a clock ahead) restarts the grace.
+        let since = match entry.absent_since {
+            Some(t) if t <= now => t,
+            _ => {
+                entry.absent_since = Some(now);
+                changed = true;
+                now
+            }
+        };
+        if !unreadable && now - since >= ABSENT_GRACE {
+            dropped.push(k.clone());
+        } else {
+            kept.push(k.clone());
+        }
+    }
+    if !kept.is_empty() {
         tracing::warn!(
             state = %path.display(),
-            policies = ?gone,
-            "the state file has entries for policies that are not loaded; dropping them"
+            policies = ?kept,
+            unreadable_files = unreadable,
+            grace = %ABSENT_GRACE,
+            "the state file has entries for policies that are not loaded; keeping them (a policy file that \
+             does not parse, or one removed less than the grace ago while every file parsed)"
         );
-        for k in &gone {
+    }
+    if !dropped.is_empty() {
+        tracing::warn!(
+            state = %path.display(),
+            policies = ?dropped,
+            grace = %ABSENT_GRACE,
+            "dropping the saved state of policies absent for longer than the grace"
+        );
+        for k in &dropped {
             file.policies.remove(k);
         }
         changed = true;
     }
     for (k, sp) in policies {
         let Some(entry) = file.policies.get_mut(k) else { continue };
-        let now = target_identity(sp);
+        if entry.absent_since.take().is_some() {
+            changed = true;
+        }
+        let target = target_identity(sp);
         match &entry.target {
-            Some(was) if *was != now => {
+            Some(was) if *was != target => {
                 tracing::warn!(
                     policy = %k,
                     was = %was,
-                    now = %now,
+                    now = %target,
                     "the policy's target changed since its state was saved; starting its state afresh"
                 );
                 *entry = Entry {
                     resource_version: entry.resource_version + 1,
-                    target: Some(now),
+                    target: Some(target),
+                    absent_since: None,
                     status: Default::default(),
                 };
                 changed = true;
             }
             Some(_) => {}
             None => {
-                entry.target = Some(now);
+                entry.target = Some(target);
                 changed = true;
             }
         }
@@ -408,24 +566,37 @@ pub async fn run_policies_with_grace<B: Backends, E: EventSink + 'static>(
         });
         names.insert(handle.id(), k);
     }
-    let flusher = tokio::spawn({
+    // Ends early only when another process took the state file's lock.
+    let mut flusher = tokio::spawn({
         let engine = engine.clone();
         let mut shutdown = shutdown.clone();
         async move {
             loop {
                 tokio::select! {
                     _ = tokio::time::sleep(Duration::from_secs(1)) => {}
-                    _ = shutdown.wait_for(|s| *s) => return,
+                    _ = shutdown.wait_for(|s| *s) => return None,
                 }
-                if let Err(e) = engine.store.flush().await {
-                    tracing::error!(error = %e, "writing the state file failed");
+                match engine.store.flush().await {
+                    Ok(()) => {}
+                    Err(e @ StandaloneError::LockLost { .. }) => return Some(e),
+                    Err(e) => tracing::error!(error = %e, "writing the state file failed"),
                 }
             }
         }
     });
 
     // A dropped sender counts as the signal: nobody could send it any more.
-    let _ = shutdown.wait_for(|s| *s).await;
+    let (lost, flusher) = tokio::select! {
+        _ = shutdown.wait_for(|s| *s) => (None, Some(flusher)),
+        lost = &mut flusher => (lost.ok().flatten(), None),
+    };
+    if let Some(e) = lost {
+        // Every write of this process now fails, so no resize can be sent; stop at once.
+        tracing::error!(error = %e, "stopping");
+        tasks.abort_all();
+        while tasks.join_next().await.is_some() {}
+        return Err(e);
+    }
     let deadline = tokio::time::Instant::now() + grace;
     loop {
         match tokio::time::timeout_at(deadline, tasks.join_next_with_id()).await {
@@ -451,8 +622,12 @@ pub async fn run_policies_with_grace<B: Backends, E: EventSink + 'static>(
             }
         }
     }
-    if let Err(e) = flusher.await {
-        tracing::warn!(error = %e, "the periodic flush task failed");
+    if let Some(f) = flusher {
+        match f.await {
+            Ok(Some(e)) => return Err(e),
+            Ok(None) => {}
+            Err(e) => tracing::warn!(error = %e, "the periodic flush task failed"),
+        }
     }
     engine.store.flush().await
 }
@@ -474,24 +649,29 @@ pub struct StandaloneOptions {
     pub pages: http::Pages,
 }
 
+/// Whether `sp` needs a Kubernetes API: a workload target, or a metric read from Kubernetes
+/// objects. Everything else works without one, so no kubeconfig is looked for.
+pub fn needs_kube(sp: &ScalePolicy) -> bool {
+    sp.spec.target.kind().needs_kube() || sp.spec.metrics.iter().any(|m| m.source.needs_kube())
+}
+
 /// Run standalone until SIGTERM or Ctrl-C.
 ///
 /// Everything that can be checked is checked before any policy is evaluated, so a mistake stops
 /// the start instead of being logged every second: the policy files, the state file (its
 /// directory, its lock, its content) and the `--listen` address (bound here, not later).
 pub async fn run(opts: StandaloneOptions) -> Result<(), StandaloneError> {
-    let policies = policyfiles::load_dir(&opts.policies)?;
-    // Workload targets need an API server; everything else works without one.
-    let needs_kube = policies.iter().any(|p| p.spec.target.kind().needs_kube());
-    let names: Vec<String> = policies.iter().map(|p| p.name_any()).collect();
-    let count = policies.len();
-    let store = FileStore::open(&opts.state, policies)?;
+    let dir = policyfiles::load_dir_all(&opts.policies)?;
+    let needs_kube = dir.policies.iter().any(needs_kube);
+    let names: Vec<String> = dir.policies.iter().map(|p| p.name_any()).collect();
+    let count = dir.policies.len();
+    let store = FileStore::open_dir(&opts.state, dir, crate::clock::now())?;
     let listener = http::bind(opts.listen).await?;
     let client = if needs_kube {
         match kube::Client::try_default().await {
             Ok(c) => Some(c),
             Err(e) => {
-                tracing::warn!(error = %e, "no Kubernetes API: workload targets will fail");
+                tracing::warn!(error = %e, "no Kubernetes API: workload targets and kubernetes metrics will fail");
                 None
             }
         }
