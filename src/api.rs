@@ -18,6 +18,8 @@ use crate::kinds::TargetKind;
 
 /// A Go-style duration string as Kubernetes CEL's `duration()` accepts it: `"90s"`, `"5m"`, `"1h30m"`.
 pub const DURATION_PATTERN: &str = crate::core::Dur::PATTERN;
+/// A Kubernetes label value of the strict kind (RFC 1123 label, lowercase): override names.
+pub const LABEL_PATTERN: &str = "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$";
 
 /// Desired autoscaling behaviour for one target.
 #[derive(CustomResource, KubeSchema, Deserialize, Serialize, Clone, Debug, PartialEq)]
@@ -169,14 +171,14 @@ pub struct ScheduleSpec {
 #[x_kube(validation = Rule::new("has(self.minSize) || has(self.maxSize) || has(self.pause)").message("set minSize, maxSize and/or pause"))]
 #[x_kube(validation = Rule::new("!has(self.minSize) || !has(self.maxSize) || self.minSize <= self.maxSize").message("minSize must not be greater than maxSize").field_path(".minSize"))]
 pub struct OverrideSpec {
-    /// Name, unique within the policy, e.g. "campaign".
-    #[schemars(length(min = 1, max = 63))]
+    /// Name, unique within the policy, e.g. "campaign": lowercase letters, digits and '-'.
+    #[schemars(length(min = 1, max = 63), regex(pattern = LABEL_PATTERN))]
     pub name: String,
     /// Who set it, e.g. "alice@example.com".
-    #[schemars(length(min = 1))]
+    #[schemars(length(min = 1, max = 254))]
     pub owner: String,
     /// Why, e.g. "Christmas campaign".
-    #[schemars(length(min = 1))]
+    #[schemars(length(min = 1, max = 1024))]
     pub reason: String,
     /// When it was set (RFC 3339); it applies from then.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -659,6 +659,10 @@ fn compiled(pattern: &str) -> Option<regex::Regex> {
 fn pattern_hint(pattern: &str, text: &str) -> String {
     if pattern.contains("(ms|s|m|h)") {
         format!("{text} is not a duration; write e.g. \"30s\", \"5m\", \"1h30m\"")
+    } else if pattern == crate::api::LABEL_PATTERN {
+        format!(
+            "{text} is not a lowercase name: letters a-z, digits and '-', starting and ending with a letter or digit; e.g. \"campaign\""
+        )
     } else if pattern.starts_with("^ALIGN_") {
         format!("{text} is not a Cloud Monitoring aligner; e.g. ALIGN_MEAN, ALIGN_RATE, ALIGN_MAX")
     } else if pattern.starts_with("^REDUCE_") {

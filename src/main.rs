@@ -168,6 +168,9 @@ fn run(args: RunArgs) -> Result<()> {
     if let Some(url) = &args.gcp_endpoint {
         ebbflow::controller::check_gcp_endpoint(url).map_err(anyhow::Error::msg)?;
     }
+    if let Some(project) = &args.export_monitoring {
+        ebbflow::controller::check_project_id(project).map_err(anyhow::Error::msg)?;
+    }
     let backends = BackendConfig { gcp_endpoint: args.gcp_endpoint, export_project: args.export_monitoring };
     let shutdown_grace = args.shutdown_grace;
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;

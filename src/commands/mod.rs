@@ -97,13 +97,20 @@ pub struct Expiry {
     pub for_: Option<String>,
 }
 
+/// The longest `--for`: a pause or override of a year is already a change of policy.
+pub const MAX_FOR: Dur = Dur(366 * 24 * 3_600_000);
+
 impl Expiry {
     fn at(&self, now: Ts) -> Result<Ts, String> {
         match (&self.until, &self.for_) {
             (Some(t), _) => known::timestamp(t).map_err(|e| format!("--until: {e}")),
-            (None, Some(d)) => match Dur::parse(d) {
+            (None, Some(text)) => match Dur::parse(text) {
+                Ok(d) if d > MAX_FOR => Err(format!(
+                    "--for {}: at most {MAX_FOR} (366 days); an override meant to last longer belongs in the policy itself (spec.minSize, spec.maxSize)",
+                    crate::excerpt::quoted(text)
+                )),
                 Ok(d) if d > Dur::ZERO => Ok(now + d),
-                Ok(_) => Err(format!("--for: must be greater than 0 (got \"{d}\")")),
+                Ok(_) => Err(format!("--for: must be greater than 0 (got \"{text}\")")),
                 Err(e) => Err(format!("--for: {e}")),
             },
             (None, None) => Err("give --until TIME or --for DURATION".into()),

@@ -74,3 +74,34 @@ fn schedules_text_lists_windows_in_the_zone_and_utc() {
     assert!(text.contains("2026-10-30 Fri 20:00 GMT -> 2026-10-30 Fri 22:00 GMT   UTC 2026-10-30T20:00:00Z"), "{text}");
     assert!(text.contains("raise from 2026-10-23T18:54:00Z"), "{text}");
 }
+
+/// Issue 29, item 13: an override name with a path in it, a 100 KB reason and an owner of a
+/// kilobyte are refused naming the field (they were written into the policy); a `--for` beyond a
+/// year is refused naming the flag (100000000h failed later on an unreadable "@…ms" time).
+#[test]
+fn override_names_reasons_and_durations_are_bounded() {
+    let now = Ts::parse_rfc3339("2026-12-01T00:00:00Z").expect("t");
+    let s = spec();
+    let mut bad = campaign("2026-12-24T18:00:00+09:00", Some(20));
+    bad.name = "Bad Name/../x".into();
+    let e = with_override(&s, &bad, now).unwrap_err();
+    assert!(e.contains("spec.overrides[0].name") && e.contains("is not a lowercase name"), "{e}");
+    let mut bad = campaign("2026-12-24T18:00:00+09:00", Some(20));
+    bad.reason = "a".repeat(100_000);
+    let e = with_override(&s, &bad, now).unwrap_err();
+    assert!(e.contains("spec.overrides[0].reason") && e.contains("at most 1024"), "{e}");
+    assert!(e.len() < 1_000, "the message quotes the reason whole: {} bytes", e.len());
+    let mut bad = campaign("2026-12-24T18:00:00+09:00", Some(20));
+    bad.owner = "o".repeat(1_000);
+    let e = with_override(&s, &bad, now).unwrap_err();
+    assert!(e.contains("spec.overrides[0].owner"), "{e}");
+    let mut ok = campaign("2026-12-24T18:00:00+09:00", Some(20));
+    ok.name = "black-friday-2".into();
+    with_override(&s, &ok, now).expect("a valid name");
+
+    let expiry = |d: &str| Expiry { until: None, for_: Some(d.into()) };
+    let e = expiry("100000000h").at(now).unwrap_err();
+    assert!(e.starts_with("--for \"100000000h\": at most"), "{e}");
+    assert_eq!(expiry("8784h").at(now), Ok(now + MAX_FOR));
+    assert!(expiry("0s").at(now).unwrap_err().contains("greater than 0"));
+}

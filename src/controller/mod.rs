@@ -92,6 +92,35 @@ pub fn check_gcp_endpoint(url: &str) -> Result<(), String> {
     }
 }
 
+/// Check `--export-monitoring PROJECT` at start: a Google Cloud project ID (6-30 lowercase
+/// letters, digits and hyphens, starting with a letter, not ending with a hyphen; an older
+/// domain-scoped ID such as `example.com:my-project` has a domain and a colon in front). A typo
+/// otherwise surfaced only as a warning once a minute, with nothing exported.
+pub fn check_project_id(project: &str) -> Result<(), String> {
+    let id = match project.rsplit_once(':') {
+        Some((domain, id))
+            if !domain.is_empty()
+                && domain.bytes().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'.' || c == b'-') =>
+        {
+            id
+        }
+        _ => project,
+    };
+    let b = id.as_bytes();
+    let ok = (6..=30).contains(&b.len())
+        && b.first().is_some_and(u8::is_ascii_lowercase)
+        && b.last().is_some_and(|&c| c != b'-')
+        && b.iter().all(|&c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-');
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "--export-monitoring {}: not a Google Cloud project ID (6 to 30 lowercase letters, digits and hyphens, starting with a letter, not ending with a hyphen); give the project's ID, not its name or number, e.g. my-project-123",
+            crate::excerpt::quoted(project)
+        ))
+    }
+}
+
 /// Drive `work` until it ends, or until `grace` has passed since `signal` resolved; whether `work`
 /// ended by itself. `work` is expected to stop on the same signal (the kube-rs Controller's
 /// `shutdown_on_signal`); this bounds how long it may take, so a call that hangs cannot keep the
@@ -167,6 +196,19 @@ mod tests {
         for bad in ["not-a-url", "127.0.0.1:8085", "ftp://x", "http://", "", "http:///path"] {
             let err = check_gcp_endpoint(bad).expect_err(bad);
             assert!(err.starts_with("--gcp-endpoint"), "{err}");
+        }
+    }
+
+    #[test]
+    fn export_project_must_be_a_project_id() {
+        for ok in ["my-project", "p12345", "example.com:my-project", &format!("a{}", "b".repeat(29))] {
+            assert_eq!(check_project_id(ok), Ok(()), "{ok}");
+        }
+        for bad in
+            ["", "p1", "My Project", "123456789012", "my-project-", "my_project", "projects/my-project", ":abcdef"]
+        {
+            let err = check_project_id(bad).expect_err(bad);
+            assert!(err.starts_with("--export-monitoring") && err.contains("project ID"), "{err}");
         }
     }
 }

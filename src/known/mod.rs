@@ -12,6 +12,23 @@ use crate::core::{Dur, Ts};
 /// Longest window: a month. Longer "windows" are bounds, and belong in minSize and maxSize.
 pub const MAX_WINDOW: Dur = Dur(31 * 24 * 3_600_000);
 
+/// Longest override reason, in characters: it is a sentence for a person, shown in status,
+/// Events and the dashboard, none of which should carry a document.
+pub const MAX_REASON: usize = 1024;
+/// Longest override owner, in characters (an e-mail address is at most 254).
+pub const MAX_OWNER: usize = 254;
+
+/// A name Kubernetes would take as a label (RFC 1123): 1-63 lowercase letters, digits and '-',
+/// starting and ending with a letter or digit.
+pub fn is_label(name: &str) -> bool {
+    let b = name.as_bytes();
+    let edge = |c: &u8| c.is_ascii_lowercase() || c.is_ascii_digit();
+    (1..=63).contains(&b.len())
+        && b.first().is_some_and(edge)
+        && b.last().is_some_and(edge)
+        && b.iter().all(|c| edge(c) || *c == b'-')
+}
+
 /// Look up an IANA time zone, with an error that says what is accepted.
 pub fn zone(name: &str) -> Result<TimeZone, String> {
     if name.trim().is_empty() {
@@ -133,6 +150,16 @@ pub fn known_from_spec(spec: &ScalePolicySpec, warmup: Dur, fail: &mut dyn FnMut
         };
         if o.name.trim().is_empty() {
             bad(".name", "must not be empty; e.g. \"campaign\"".into());
+        } else if !is_label(&o.name) {
+            // The name lands in Events, status, logs and the CLI's --name; a path or spaces in it
+            // confuse every one of them.
+            bad(
+                ".name",
+                format!(
+                    "{} is not a lowercase name: at most 63 letters a-z, digits and '-', starting and ending with a letter or digit; e.g. \"campaign\"",
+                    crate::excerpt::quoted(&o.name)
+                ),
+            );
         }
         if spec.overrides[..i].iter().any(|p| p.name == o.name) {
             bad(".name", format!("\"{}\" is used by an earlier override; names must be unique", o.name));
@@ -142,6 +169,15 @@ pub fn known_from_spec(spec: &ScalePolicySpec, warmup: Dur, fail: &mut dyn FnMut
         }
         if o.reason.trim().is_empty() {
             bad(".reason", "must say why; e.g. \"Christmas campaign\"".into());
+        }
+        for (field, text, most) in [(".owner", &o.owner, MAX_OWNER), (".reason", &o.reason, MAX_REASON)] {
+            let n = text.chars().count();
+            if n > most {
+                bad(
+                    field,
+                    format!("is {n} characters long; at most {most} (it is shown in status, Events and the dashboard)"),
+                );
+            }
         }
         let until = timestamp(&o.until).map_err(|e| bad(".until", e)).ok();
         let since = o.since.as_deref().and_then(|t| timestamp(t).map_err(|e| bad(".since", e)).ok());
