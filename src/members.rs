@@ -258,11 +258,12 @@ impl Plan {
         } else {
             Actuation::None
         };
-        let operation = self
-            .members
-            .iter()
-            .filter_map(|m| m.operation.clone())
-            .max_by_key(|o| matches!(o, OperationOutcome::Failed { .. } | OperationOutcome::NoEffect { .. }));
+        let operation = self.members.iter().filter_map(|m| m.operation.clone()).max_by_key(|o| {
+            matches!(
+                o,
+                OperationOutcome::Failed { .. } | OperationOutcome::NoEffect { .. } | OperationOutcome::TimedOut { .. }
+            )
+        });
         let mut clock_skew: Vec<&'static str> = self.members.iter().flat_map(|m| m.clock_skew.clone()).collect();
         clock_skew.sort_unstable();
         clock_skew.dedup();

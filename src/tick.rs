@@ -16,7 +16,7 @@ use crate::core::floor::{self, FloorInput};
 use crate::core::settle::{Answer, settle};
 use crate::core::{DataProblem, Decision, Dur, Inputs, MetricInput, Policy, PolicyState, Ts, decide};
 
-pub use crate::core::settle::{MAX_BUSY, OperationOutcome};
+pub use crate::core::settle::{MAX_BUSY, MAX_OPERATION, OperationOutcome};
 
 /// What the actuation step did with the decision.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -266,6 +266,12 @@ pub async fn tick_with_guard<M: MetricSource, T: ScaleTarget, G: BeforeActuate>(
     // gather (IO): the floor's metric, then only what each signal has not seen yet
     let floor_input = read_floor(&observation.floor, source, now).await;
     state.align(policy);
+    // Before gather (a reset signal asks for its whole history) and the floor (which reads the
+    // resize history); `decide` makes sure of it again, silently, on every path.
+    let reset = state.sanitize(policy, observation.size);
+    if !reset.is_empty() {
+        tracing::warn!(fields = ?reset, "stored state had values no sample could produce; reset them to no history");
+    }
     let (series, metric_errors) = gather(policy, queries, &state, source, now).await;
     let inputs: Vec<MetricInput<'_>> =
         series.iter().map(|s| MetricInput { samples: &s.samples, problem: s.problem }).collect();

@@ -24,6 +24,7 @@ use ebbflow::core::{Dur, Ts};
 use ebbflow::gcp::GcpConfig;
 use ebbflow::gcp::bigtable::storage_utilization_query;
 use ebbflow::gcp::fake::{Demand, Endpoint, FakeGcp, Fault, WhileResizing, World};
+use ebbflow::tick::MAX_OPERATION;
 
 const CLUSTER: &str = "projects/p1/instances/i1/clusters/c1";
 const CPU: &str = r#"metric.type="bigtable.googleapis.com/cluster/cpu_load" AND resource.labels.cluster="c1""#;
@@ -81,6 +82,20 @@ async fn run(
     seed: Option<serde_json::Value>,
     shape: impl FnOnce(&mut World, &FakeGcp),
 ) -> Run {
+    run_for(name, nodes, min, Dur::mins(hours * 60), mode, seed, shape).await
+}
+
+/// [`run`] for `length` of simulated time: one evaluation a minute, the first at the start, the
+/// last a minute before its end.
+async fn run_for(
+    name: &str,
+    nodes: u32,
+    min: u32,
+    length: Dur,
+    mode: WhileResizing,
+    seed: Option<serde_json::Value>,
+    shape: impl FnOnce(&mut World, &FakeGcp),
+) -> Run {
     let fake = FakeGcp::start().await.expect("fake");
     fake.add_bigtable_cluster("p1", "i1", "c1", "us-central1-b", nodes);
     let now = Arc::new(AtomicI64::new(start().0));
@@ -100,6 +115,7 @@ async fn run(
         warmup: Dur::mins(20),
         resize_time: Dur::mins(4),
         lag: Dur::mins(3),
+        storage_lag: Dur::ZERO,
         while_resizing: mode,
         cpu_overrides: Vec::new(),
         ignores_resizes: false,
@@ -123,7 +139,7 @@ async fn run(
         engine.store.write(&sp, &status, None).await.expect("seed");
     }
 
-    for minute in 0..hours * 60 {
+    for minute in 0..length.0 / Dur::mins(1).0 {
         now.store((start() + Dur::mins(minute)).0, Ordering::SeqCst);
         let sp = Arc::new(engine.store.current(&k).expect("policy"));
         // Errors are retried on the next minute, as the controller's backoff would.
@@ -214,6 +230,24 @@ async fn storage_floor_is_met_once_without_ratcheting() {
     }
 }
 
+/// Storage utilization counted against the node count of 180 s earlier (the service's own lag,
+/// beyond Monitoring's): 4.2 nodes of data on 6 at target 0.5 need 9. One write, to 9, and there
+/// it stays; a sample taken after the resize but still over 6 nodes (0.7) read against 9 raised
+/// the floor to 13.
+#[tokio::test]
+async fn a_storage_sample_lagging_the_resize_does_not_raise_the_floor_again() {
+    for mode in MODES {
+        let r = run("storage-lag", 6, 1, 3, mode, None, |w, _| {
+            w.demand = Arc::new(|_| 0.5);
+            w.data_nodes = 4.2;
+            w.storage_lag = Dur::secs(180);
+        })
+        .await;
+        assert_eq!(r.writes, vec![9], "{mode:?}: {:?}", r.history);
+        assert_eq!(r.end, 9, "{mode:?}");
+    }
+}
+
 /// Lone absurd CPU samples (1e6, and a glitch to 0) among steady load: the cluster does not
 /// chase them (today one 1e6 sample doubled it 5 → 10 → 20 → 40).
 #[tokio::test]
@@ -269,11 +303,12 @@ async fn a_resize_without_effect_backs_off_and_says_so() {
     }
 }
 
-/// A resize whose answer is lost (the request was carried out, the client timed out) does not
-/// start a second operation: reading the cluster shows it taken (RESIZING), or, where the
-/// cluster still shows READY at the old size, the one retry is refused as busy and taken as
-/// proof; either way the resize is followed to the end and recorded. Before, the retry was sent
-/// whatever the cluster said.
+/// A resize whose answer is lost (the request was carried out, the client timed out) is neither
+/// sent again nor starts a second operation: reading the cluster shows it taken (RESIZING), or,
+/// where the cluster still shows READY at the old size, its operation is found among the
+/// instance's operations; either way the resize is followed to the end and recorded. Before, a
+/// cluster READY at its old size got the resize a second time (refused as busy, and that taken
+/// as proof).
 #[tokio::test]
 async fn a_resize_whose_answer_is_lost_starts_one_operation() {
     for mode in MODES {
@@ -283,13 +318,80 @@ async fn a_resize_whose_answer_is_lost_starts_one_operation() {
         })
         .await;
         assert_eq!(r.operations, 1, "{mode:?}: {:?}", r.writes);
-        match mode {
-            WhileResizing::ResizingWithNewSize => assert_eq!(r.writes, vec![9]),
-            WhileResizing::ReadyWithOldSize => assert_eq!(r.writes, vec![9, 9]),
-        }
+        assert_eq!(r.writes, vec![9], "{mode:?}: sent again");
         assert_eq!(r.end, 9, "{mode:?}: {:?}", r.history);
         // Followed to the end and recorded, so the warm-up of the new nodes is accounted for.
         assert_eq!(r.status["state"]["resizes"].as_array().map(Vec::len), Some(1), "{mode:?}: {}", r.status);
+    }
+}
+
+/// Every answer to the resize is lost (each attempt carried out or refused, the client timed out
+/// every time): the resize is still sent once, because the operation the first attempt started
+/// is found before any retry, and followed. Before, a cluster READY at its old size got every
+/// attempt of every tick ([9 9 9 9 …]) until that first operation ended.
+#[tokio::test]
+async fn a_resize_whose_answers_are_all_lost_is_sent_once() {
+    for mode in MODES {
+        let r = run("all-lost", 6, 1, 1, mode, None, |w, fake| {
+            w.demand = Arc::new(|_| 5.1);
+            fake.inject(Endpoint::UpdateCluster, Fault::LostResponse(std::time::Duration::from_secs(1)), u32::MAX);
+        })
+        .await;
+        assert_eq!(r.writes, vec![9], "{mode:?}");
+        assert_eq!(r.operations, 1, "{mode:?}");
+        assert_eq!(r.end, 9, "{mode:?}: {:?}", r.history);
+        assert_eq!(r.status["state"]["resizes"].as_array().map(Vec::len), Some(1), "{mode:?}: {}", r.status);
+    }
+}
+
+/// A controller killed after it sent a resize and before it stored the operation restarts and
+/// finds only its intent (6 → 9), the resize running, and, where the cluster shows itself so,
+/// the cluster READY at 6: the resize is found among the instance's operations and followed to
+/// its end, not sent again. Before, the intent was taken as never sent, and the resize was sent a
+/// second time (8 of 8 kill -9 runs).
+#[tokio::test]
+async fn a_resize_sent_before_a_crash_is_found_not_sent_again() {
+    let intent = serde_json::json!({
+        "observedGeneration": 1,
+        "state": {"inFlight": {"from": 6, "to": 9, "startedAt": start().to_rfc3339()},
+                  "budgetUsed": 1, "budgetSince": start().to_rfc3339()}
+    });
+    for mode in MODES {
+        let r = run("killed", 6, 1, 1, mode, Some(intent.clone()), |w, fake| {
+            w.demand = Arc::new(|_| 5.1);
+            // The killed process's resize: carried out, its answer never read.
+            assert!(fake.start_bigtable_resize(CLUSTER, 9).is_some());
+        })
+        .await;
+        assert!(r.writes.is_empty(), "{mode:?}: sent again: {:?}", r.writes);
+        assert_eq!(r.operations, 1, "{mode:?}");
+        assert_eq!(r.end, 9, "{mode:?}: {:?}", r.history);
+        assert_eq!(r.status["state"]["resizes"].as_array().map(Vec::len), Some(1), "{mode:?}: {}", r.status);
+    }
+}
+
+/// An operation that never reports done holds the policy for MAX_OPERATION (2 hours), no
+/// longer: then the resize is abandoned as failed, saying which operation and after how long,
+/// and resizes back off; the resize is never sent again meanwhile (where the cluster shows READY
+/// at its old size, the operation is found still running and followed again). Before, the
+/// policy held "a resize is in progress" for good.
+#[tokio::test]
+async fn an_operation_that_never_finishes_is_given_up_after_the_bound() {
+    for mode in MODES {
+        let r = run_for("stuck", 6, 1, MAX_OPERATION + Dur::mins(5), mode, None, |w, fake| {
+            w.demand = Arc::new(|_| 5.1);
+            fake.stall_operations(true);
+        })
+        .await;
+        assert_eq!(r.writes, vec![9], "{mode:?}");
+        assert_eq!(r.end, 6, "{mode:?}: the stuck resize changed nothing");
+        let state = &r.status["state"];
+        assert_eq!(state["resizeFailures"], 1, "{mode:?}: {}", r.status);
+        let why = state["lastResizeError"].as_str().unwrap_or_default();
+        assert!(why.contains("/operations/1 ") && why.contains("not finished after 2h"), "{mode:?}: {why}");
+        // The resize begun at the start is no longer the one in flight.
+        let since = state["inFlight"]["startedAt"].as_str().map(|t| Ts::parse_rfc3339(t).expect("time"));
+        assert!(since.is_none_or(|t| t >= start() + MAX_OPERATION), "{mode:?}: {}", r.status);
     }
 }
 

@@ -10,6 +10,7 @@ use ebbflow::adapters::{ErrorKind, MetricSource};
 use ebbflow::core::{DataProblem, Dur, Ts};
 use ebbflow::gcp::CloudMonitoring;
 use ebbflow::gcp::fake::{Endpoint, FakeSeries, FakeValue, Fault, Script};
+use ebbflow::gcp::monitoring::{MAX_PAGES, QueryBound};
 use gcp_support::*;
 
 #[tokio::test]
@@ -61,6 +62,67 @@ async fn every_page_is_followed_and_a_series_split_over_pages_stays_one_series()
     assert_eq!(series.problem, None, "one series split over pages is not several series");
     let got: Vec<f64> = series.samples.iter().map(|s| s.value).collect();
     assert_eq!(got, (0..30).map(f64::from).collect::<Vec<_>>(), "oldest first, newest period dropped");
+}
+
+/// A Monitoring server whose answers never end paging (each page has one point and a
+/// `nextPageToken`): the query is given up on after [`MAX_PAGES`] pages, the bound for a policy's
+/// query, with an error that names the bound; before, it took 10,000 pages (about 250 s and
+/// 66 MB against the service) while the policy made no decision.
+#[tokio::test]
+async fn a_next_page_token_that_never_ends_is_given_up_on_after_the_page_bound() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let served = Arc::new(AtomicUsize::new(0));
+    let counter = served.clone();
+    let app = axum::Router::new().fallback(move || {
+        let counter = counter.clone();
+        async move {
+            let n = counter.fetch_add(1, Ordering::SeqCst);
+            let page = serde_json::json!({
+                "timeSeries": [{"metric": {"type": "bigtable.googleapis.com/cluster/cpu_load"},
+                                "resource": {"type": "bigtable_cluster", "labels": {"cluster": "c1"}},
+                                "points": [{"interval": {"endTime": "2026-11-23T03:59:30Z"},
+                                            "value": {"doubleValue": 0.5}}]}],
+                "nextPageToken": format!("page-{}", n + 1)
+            });
+            ([("content-type", "application/json")], page.to_string())
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = tokio::spawn(async move { axum::serve(listener, app).await });
+    let source = CloudMonitoring::new(&ebbflow::gcp::GcpConfig::for_fake(format!("http://{addr}"))).await.unwrap();
+    let (_, queries) = policy();
+
+    let e = source.fetch(&queries[0], now() - Dur::mins(30), now()).await.unwrap_err();
+    assert_eq!(e.kind, ErrorKind::Malformed, "{e}");
+    assert!(e.message.contains(&format!("gave up after {MAX_PAGES} pages")), "{e}");
+    assert!(e.message.contains("nextPageToken never ended"), "{e}");
+    assert_eq!(served.load(Ordering::SeqCst), MAX_PAGES, "no page asked for past the bound");
+    assert_eq!(source.requests_sent(), MAX_PAGES as u64);
+    server.abort();
+}
+
+/// An answer far larger than the query can hold (100 series where one is expected, 10 points
+/// each over 10 minutes) is refused once it passes the bound on points (16 series' worth), after
+/// 4 of its 20 pages, not read to the end; the error says what to change.
+#[tokio::test]
+async fn an_answer_larger_than_the_query_can_hold_is_refused_at_the_point_bound() {
+    let (fake, cfg) = fake().await;
+    let clusters: Vec<String> = (0..100).map(|i| format!("c{i}")).collect();
+    let names: Vec<&str> = clusters.iter().map(String::as_str).collect();
+    fake.set_time_series(CPU, cpu_script(0.3).duplicated("cluster", &names));
+    fake.set_points_per_page(50);
+    let source = CloudMonitoring::new(&cfg).await.unwrap();
+    let (_, queries) = policy();
+    let (after, until) = (now() - Dur::mins(10), now());
+    let bound = QueryBound::new(queries[0].monitoring().unwrap(), until - after);
+    assert_eq!(bound.points, 16 * 12, "16 series of one point a minute over 10 minutes, plus the two ends");
+
+    let e = source.fetch(&queries[0], after, until).await.unwrap_err();
+    assert_eq!(e.kind, ErrorKind::Malformed, "{e}");
+    assert!(e.message.contains("over the bound of 192"), "{e}");
+    assert!(e.message.contains("crossSeriesReducer"), "{e}");
+    assert_eq!(fake.requests_to(Endpoint::ListTimeSeries).len(), 4, "200 points in 4 pages of 50, then no more");
 }
 
 #[tokio::test]

@@ -266,6 +266,83 @@ async fn bigtable_operation_states() {
     assert_eq!(e.unwrap_err().kind, ErrorKind::NotFound, "an expired operation: the tick falls back to the size");
 }
 
+/// A resize of the cluster already running (sent by a process killed before it recorded the
+/// operation, or whose answer was lost; the cluster may show READY at its old size meanwhile) is
+/// found among the instance's operations: a resize to its size follows it instead of sending
+/// another, one to another size is Busy without a request. Before, both were sent (and refused).
+#[tokio::test]
+async fn a_running_resize_is_followed_not_sent_again() {
+    let (fake, cfg) = fake().await;
+    fake.add_bigtable_cluster("p1", "i1", "c1", "us-central1-b", 3);
+    fake.set_polls_to_finish(2);
+    let running = fake.start_bigtable_resize(CLUSTER, 6).expect("resize started");
+    let target = bigtable(&cfg).await;
+
+    assert_eq!(target.resize(6).await.unwrap(), ResizeStarted::Operation(running.clone()));
+    let e = target.resize(8).await.unwrap_err();
+    assert_eq!(e.kind, ErrorKind::Busy, "{e}");
+    assert!(e.message.contains(&running), "{e}");
+    assert!(fake.resize_requests().is_empty(), "a resize was sent while one ran: {:?}", fake.resize_requests());
+    let list = &fake.requests_to(Endpoint::ListBigtableOperations)[0];
+    assert_eq!(list.path, "/v2/operations/projects/p1/instances/i1/operations", "as gcloud lists an instance's");
+    // Followed to its end, which applies it.
+    assert_eq!(target.operation(&running).await.unwrap(), OperationStatus::Running);
+    assert_eq!(target.operation(&running).await.unwrap(), OperationStatus::Done);
+    assert_eq!(fake.bigtable_nodes(CLUSTER), Some(6));
+    // Once it is done, a resize is sent as usual.
+    assert!(matches!(target.resize(8).await.unwrap(), ResizeStarted::Operation(_)));
+    assert_eq!(fake.resize_requests().len(), 1);
+}
+
+/// An operation name read back from stored state goes into a request's path only if it is one
+/// of the target's own: another cluster's, one that climbs out of the path, or one with a query
+/// is not requested, and the tick settles the resize as if its operation had vanished (by the
+/// size). Before, any stored name was requested as it was.
+#[tokio::test]
+async fn a_stored_operation_name_that_is_not_the_targets_is_never_requested() {
+    let (fake, cfg) = fake().await;
+    fake.add_bigtable_cluster("p1", "i1", "c1", "us-central1-b", 3);
+    fake.add_bigtable_cluster("p1", "i1", "c2", "us-central1-b", 3);
+    let other = fake.start_bigtable_resize("projects/p1/instances/i1/clusters/c2", 5).expect("resize started");
+    let target = bigtable(&cfg).await;
+    for name in [
+        other.as_str(),
+        "operations/projects/p1/instances/i1/clusters/c1/../c2/locations/us-central1-b/operations/1",
+        "operations/projects/p1/instances/i1/clusters/c1/locations/us-central1-b/operations/1?alt=media",
+        "projects/p1/instances/i1/clusters/c1",
+    ] {
+        let e = target.operation(name).await.unwrap_err();
+        assert_eq!(e.kind, ErrorKind::NotFound, "{name}: {e}");
+        assert!(e.message.contains("is not an operation of projects/p1/instances/i1/clusters/c1"), "{e}");
+    }
+    assert!(fake.requests_to(Endpoint::BigtableOperation).is_empty(), "a foreign operation name was requested");
+
+    // In a tick: the resize in flight under another cluster's operation is settled by the size.
+    let source = Arc::new(CloudMonitoring::new(&cfg).await.unwrap());
+    let (policy, queries) = policy();
+    let mut state = PolicyState::default();
+    state.begin_resize(3, 6, Some(other.clone()), now() - Dur::mins(2));
+    let r = tick(&policy, &queries, state, source.as_ref(), &target, now()).await.unwrap();
+    let Some(OperationOutcome::Failed { to: 6, message }) = &r.operation else { panic!("{:?}", r.operation) };
+    assert!(message.contains("vanished"), "{message}");
+    assert!(fake.requests_to(Endpoint::BigtableOperation).is_empty());
+
+    // A GKE operation is an id of the pool's own project and location.
+    fake.add_node_pool("p1", "us-central1", "gke1", "pool-1", 2, &["us-central1-a"]);
+    let pool = gke(&cfg, false).await;
+    for name in [
+        "projects/p2/locations/us-central1/operations/operation-1",
+        "projects/p1/locations/us-central1/operations/operation-1/../../clusters/gke1",
+        "operation-1?alt=media",
+    ] {
+        assert_eq!(pool.operation(name).await.unwrap_err().kind, ErrorKind::NotFound, "{name}");
+    }
+    assert!(fake.requests_to(Endpoint::GkeOperation).is_empty(), "a foreign operation name was requested");
+    let ResizeStarted::Operation(op) = pool.resize(3).await.unwrap() else { panic!() };
+    let id = op.rsplit('/').next().unwrap();
+    assert_eq!(pool.operation(id).await.unwrap(), OperationStatus::Done, "a short id of its own is requested");
+}
+
 #[tokio::test]
 async fn gke_pool_size_is_per_zone_times_zones_and_partial_zones_are_refused() {
     let (fake, cfg) = fake().await;

@@ -554,3 +554,48 @@ fn a_long_policy_interval_does_not_overflow_the_hpa_baseline() {
     assert!(runs.is_ok(), "compare panicked with a 2000h interval");
     std::fs::remove_dir_all(&dir).ok();
 }
+
+// --- issue 29, item 11: a silence's time span costs nothing -------------------------------------
+
+/// Three samples spanning 19 years (just under the span limit at a 1-minute interval): the replay
+/// of the policy and of every baseline makes a few thousand rows, not ten million, still from the
+/// first sample to the last with the size held through the silence billed; and the binary replays
+/// it, with a chart and a report, under a 2 GB address-space limit (before: 4.9 GB and 29 s).
+#[test]
+fn a_three_line_trace_spanning_19_years_replays_in_rows_bounded_by_its_samples() {
+    let dir = tmp();
+    let trace = write(&dir, "decades.csv", "2005-01-01 00:00:00,50\n2005-01-01 00:05:00,70\n2023-12-31 00:00:00,60\n");
+    let sc = Scenario::build(ScenarioFile {
+        trace: Some(trace.clone()),
+        policy: Some(bigtable_policy()),
+        recorded_size: Some(10),
+        ..ScenarioFile::default()
+    })
+    .unwrap_or_else(|e| panic!("{e}"));
+    let (start, end) = sc.trace.span();
+    let span_minutes = (end - start).as_minutes();
+    assert!(span_minutes > 9_900_000.0, "{span_minutes} minutes");
+    // Counted before anything is replayed: the rows each algorithm will make.
+    assert!(sc.evaluations() < 20_000, "{} evaluations for 3 samples", sc.evaluations());
+    assert!(sc.notes.iter().any(|n| n.contains("skips")), "the report says so: {:?}", sc.notes);
+    for run in ebbflow::sim::compare(&sc) {
+        let (name, steps) = (&run.summary.algorithm, &run.steps);
+        assert!(steps.len() < 20_000, "{name}: {} rows", steps.len());
+        assert_eq!((steps[0].at, steps[steps.len() - 1].at), (start, end), "{name}: from the first sample to the last");
+        let floor = f64::from(sc.policy.min_size) * span_minutes;
+        assert!(run.summary.node_minutes >= floor, "{name}: {} node-minutes billed", run.summary.node_minutes);
+    }
+
+    let cmd = format!(
+        "ulimit -v 2000000; exec '{}' simulate --trace '{}' --policy '{}' --recorded-size 10 --chart '{}' --html '{}'",
+        env!("CARGO_BIN_EXE_ebbflow"),
+        trace.display(),
+        bigtable_policy().display(),
+        dir.join("c.svg").display(),
+        dir.join("r.html").display()
+    );
+    let out = Command::new("sh").arg("-c").arg(&cmd).output().expect("sh");
+    assert!(out.status.success(), "{:?}: {}", out.status, String::from_utf8_lossy(&out.stderr));
+    assert!(std::fs::metadata(dir.join("r.html")).is_ok_and(|m| m.len() > 0), "the report is written");
+    std::fs::remove_dir_all(&dir).ok();
+}

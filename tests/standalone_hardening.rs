@@ -164,8 +164,9 @@ fn in_flight_status(to: u32) -> Value {
 
 /// Entries are matched with the loaded policies at open: one written for another target is
 /// reset (its in-flight resize was the old cluster's), one without a target (an older file) is
-/// kept and gets the target recorded, one whose policy is gone is dropped; the first and last
-/// with a warning naming them.
+/// kept and gets the target recorded, one whose policy is gone is kept with the time it was
+/// first missed (dropped only after `ABSENT_GRACE`, see tests/controller_standalone.rs); the
+/// first and last with a warning naming them.
 #[tokio::test]
 async fn state_entries_follow_their_targets_and_policies() {
     let dir = tempdir("hardening-entries");
@@ -195,7 +196,8 @@ async fn state_entries_follow_their_targets_and_policies() {
     store.flush().await.expect("flush");
     let on_disk: Value = serde_json::from_slice(&std::fs::read(&state).expect("read")).expect("json");
     let entries = on_disk["policies"].as_object().expect("policies");
-    assert!(!entries.contains_key("default/deleted"), "{on_disk}");
+    assert_eq!(entries["default/deleted"]["status"]["state"]["inFlight"]["to"], 5, "{on_disk}");
+    assert!(entries["default/deleted"]["absentSince"].is_string(), "{on_disk}");
     assert_eq!(entries["default/legacy"]["target"], "bigtable p1/i1/c2", "{on_disk}");
     assert_eq!(entries["default/moved"]["target"], "bigtable p1/i1/c-new", "{on_disk}");
     assert!(entries["default/moved"]["status"]["state"].get("inFlight").is_none(), "{on_disk}");

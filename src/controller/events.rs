@@ -14,7 +14,7 @@ use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use crate::adapters::ErrorKind;
 use crate::api::ScalePolicy;
 use crate::core::{Direction, Policy, Reason};
-use crate::tick::{Actuation, OperationOutcome, TickError, TickReport};
+use crate::tick::{Actuation, MAX_OPERATION, OperationOutcome, TickError, TickReport};
 
 /// One Event to publish about a policy.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -84,11 +84,14 @@ pub fn for_report(policy: &Policy, r: &TickReport) -> Vec<PolicyEvent> {
         out.push(PolicyEvent::warning(
             "ClockSkew",
             "Evaluate",
-            format!("stored state had timestamps in the future ({}); clamped them to now", r.clock_skew.join(", ")),
+            format!("stored state had timestamps in the future ({}); no longer trusted (clamped to now, or dropped where a future time would delay a scale-out)", r.clock_skew.join(", ")),
         ));
     }
     if let Some(OperationOutcome::Failed { to, message }) = &r.operation {
         out.push(PolicyEvent::warning("ResizeFailed", "Resize", format!("resize to {to} failed: {message}")));
+    }
+    if let Some(OperationOutcome::TimedOut { to, operation, after }) = &r.operation {
+        out.push(PolicyEvent::warning("ResizeTimedOut", "Resize", timed_out(*to, operation, *after)));
     }
     match &r.actuation {
         Actuation::Started { .. } => {
@@ -107,6 +110,13 @@ pub fn for_report(policy: &Policy, r: &TickReport) -> Vec<PolicyEvent> {
         Actuation::None => {}
     }
     out
+}
+
+/// What a resize whose operation outlived [`MAX_OPERATION`] means, for an Event and a condition.
+pub fn timed_out(to: u32, operation: &str, after: crate::core::Dur) -> String {
+    format!(
+        "the resize to {to} has not finished after {after} (operation {operation}); a resize is followed for at most {MAX_OPERATION}, so it counts as failed and resizes back off; the target may still be busy with it"
+    )
 }
 
 /// Events for a tick that could not read its target.
@@ -270,5 +280,24 @@ mod tests {
         assert_eq!(reasons, ["PermissionDenied", "StorageUnreadable", "ResizeHadNoEffect", "ClockSkew"]);
         assert!(events[0].note.contains("monitoring.timeSeries.list"), "{}", events[0].note);
         assert!(events.iter().all(|e| e.warning));
+
+        // An operation followed past the bound: a warning of its own, naming it and the bound.
+        let report = TickReport {
+            operation: Some(OperationOutcome::TimedOut {
+                to: 5,
+                operation: "operations/x/operations/7".into(),
+                after: MAX_OPERATION,
+            }),
+            metric_errors: Vec::new(),
+            floor: FloorInput::None,
+            clock_skew: Vec::new(),
+            ..report
+        };
+        let events = for_report(&policy, &report);
+        let found: Vec<&PolicyEvent> = events.iter().filter(|e| e.reason == "ResizeTimedOut").collect();
+        assert_eq!(found.len(), 1, "{events:?}");
+        assert!(found[0].warning);
+        let note = &found[0].note;
+        assert!(note.contains("operations/x/operations/7") && note.contains("at most 2h"), "{note}");
     }
 }

@@ -8,7 +8,9 @@ use kube::ResourceExt;
 use crate::adapters::MetricQuery;
 use crate::api::{MemberStatus, ScalePolicy, ScalePolicyStatus};
 use crate::controller::events::{self, EventSink};
-use crate::controller::reconcile::{Backends, Engine, Error, Next, StatusStore, StoreError};
+use crate::controller::reconcile::{
+    Backends, Deadline, Engine, Error, Next, StatusStore, StoreError, TimeBoxed, read_budget,
+};
 use crate::controller::status::{self, Meta};
 use crate::core::{Policy, PolicyState};
 use crate::members::{Plan, actuate, plan};
@@ -93,11 +95,13 @@ impl<B: Backends, S: StatusStore, E: EventSink> Engine<B, S, E> {
         let now = meta.now;
         let interval = std::time::Duration::from_millis(policy.interval.0.max(0) as u64);
         let (states, seed) = stored_states(prev);
-        let mut planned =
-            match plan(policy, fraction, queries, &states, &seed, self.backends.source(), target, now).await {
-                Ok(p) => p,
-                Err(e) => return self.tick_failed(sp, prev, e, meta).await,
-            };
+        // The reads are time-boxed as the one-target tick's are; the writes (`actuate`) are not.
+        let deadline = Deadline::after(read_budget(policy.interval));
+        let (source, boxed) = (TimeBoxed::new(self.backends.source(), deadline), TimeBoxed::new(target, deadline));
+        let mut planned = match plan(policy, fraction, queries, &states, &seed, &source, &boxed, now).await {
+            Ok(p) => p,
+            Err(e) => return self.tick_failed(sp, prev, e, meta).await,
+        };
         let rv = sp.resource_version();
         let sends = planned.sends(policy);
         if sends {
@@ -130,7 +134,7 @@ impl<B: Backends, S: StatusStore, E: EventSink> Engine<B, S, E> {
         }
         let report = planned.summary();
         if !report.clock_skew.is_empty() {
-            tracing::warn!(fields = ?report.clock_skew, now = %now, "stored state had timestamps in the future (clock skew?); clamped them to now");
+            tracing::warn!(fields = ?report.clock_skew, now = %now, "stored state had timestamps in the future (clock skew?); no longer trusted (clamped to now, or dropped where a future time would delay a scale-out)");
         }
         let mut status = status::from_report(prev, policy, &report, meta);
         name_the_cluster(&mut status, &planned.driver().map(|m| m.name.clone()).unwrap_or_default());

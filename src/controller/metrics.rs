@@ -1,6 +1,15 @@
 //! Prometheus metrics (OpenMetrics text on `/metrics`).
+//!
+//! Memory: a policy has a fixed set of series (three per policy, seven per metric, one per
+//! decision reason it has seen and per reason a resize was skipped, so at most
+//! `3 + 7 × metrics + Reason::ALL.len() + SKIP_REASONS.len()` twice over), and [`Metrics::forget`]
+//! removes every one of them. Label values are shared: the namespace, policy and metric names of
+//! a policy are one allocation each for all its series, and reasons are static strings.
 
+use std::borrow::Cow;
+use std::collections::HashMap;
 use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, Mutex};
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -10,39 +19,58 @@ use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
 use crate::adapters::ErrorKind;
-use crate::core::Policy;
+use crate::core::{Policy, Reason};
 use crate::tick::TickReport;
 
 /// Labels of a per-policy series.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct PolicyLabels {
     /// Namespace of the policy ("" in standalone mode when none is set).
-    pub namespace: String,
+    pub namespace: Arc<str>,
     /// Name of the policy.
-    pub policy: String,
+    pub policy: Arc<str>,
 }
 
 /// Labels of a per-metric series.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct MetricLabels {
     /// Namespace of the policy.
-    pub namespace: String,
+    pub namespace: Arc<str>,
     /// Name of the policy.
-    pub policy: String,
+    pub policy: Arc<str>,
     /// The metric's name in the policy.
-    pub metric: String,
+    pub metric: Arc<str>,
 }
 
 /// Labels of a per-policy count by reason.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ReasonLabels {
     /// Namespace of the policy.
-    pub namespace: String,
+    pub namespace: Arc<str>,
     /// Name of the policy.
-    pub policy: String,
-    /// A `Reason` name or another CamelCase reason.
-    pub reason: String,
+    pub policy: Arc<str>,
+    /// A `Reason` name or one of [`SKIP_REASONS`].
+    pub reason: Cow<'static, str>,
 }
+
+/// Why a resize was skipped, besides the decision's own `Reason`: the labels [`Metrics::skip`]
+/// is called with. A label not listed here still counts, but is not removed by
+/// [`Metrics::forget`].
+pub const SKIP_REASONS: &[&str] = &["DryRun", "NotLeader", "StatusConflict", "StatusWriteFailed", "TargetConflict"];
+
+/// `reason` as a static string when it is a known one (no allocation per series).
+fn reason_label(reason: &str) -> Cow<'static, str> {
+    Reason::ALL
+        .iter()
+        .map(|r| r.as_str())
+        .chain(SKIP_REASONS.iter().copied())
+        .find(|known| *known == reason)
+        .map_or_else(|| Cow::Owned(reason.to_string()), Cow::Borrowed)
+}
+
+/// The label values of each policy with series: its namespace, name and metric names, shared by
+/// all its series. By namespace, then name.
+type Names = HashMap<Arc<str>, HashMap<Arc<str>, Vec<Arc<str>>>>;
 
 /// Labels of an API error: a fixed set ([`BACKENDS`] x [`KINDS`]), all created at 0 when the
 /// metrics are registered, so a `rate()` alert sees the first error.
@@ -112,6 +140,8 @@ pub struct Metrics {
     pub leader: Gauge,
     /// Time spent in one reconcile.
     pub reconcile_duration: ReconcileHistogram,
+    /// Shared label values, per policy with series (removed by [`Metrics::forget`]).
+    names: Mutex<Names>,
 }
 
 /// A histogram with buckets from 5ms to about 80s.
@@ -182,7 +212,7 @@ impl Metrics {
         r: &TickReport,
         status: &crate::api::ScalePolicyStatus,
     ) {
-        let labels = PolicyLabels { namespace: ns.into(), policy: name.into() };
+        let (labels, metric_names) = self.labels(ns, name, Some(policy));
         self.current_size.get_or_create(&labels).set(r.observation.size.into());
         // While a resize runs the decision holds at the current size, but the policy still
         // wants the size it asked for; status says so, and so must this series.
@@ -190,8 +220,8 @@ impl Metrics {
         self.desired_size.get_or_create(&labels).set(desired.into());
         let left = r.decision.state.budget_left(policy, r.decision.at);
         self.budget_left.get_or_create(&labels).set(left.into());
-        for (i, (m, o)) in policy.metrics.iter().zip(&r.decision.metrics).enumerate() {
-            let l = MetricLabels { namespace: ns.into(), policy: name.into(), metric: m.name.clone() };
+        for (i, ((m, o), metric)) in policy.metrics.iter().zip(&r.decision.metrics).zip(metric_names).enumerate() {
+            let l = MetricLabels { namespace: labels.namespace.clone(), policy: labels.policy.clone(), metric };
             if let Some(v) = r.decision.raw(i) {
                 self.observed.get_or_create(&l).set(v);
             }
@@ -211,7 +241,11 @@ impl Metrics {
         }
         let reason = r.decision.reason.as_str();
         self.decisions
-            .get_or_create(&ReasonLabels { namespace: ns.into(), policy: name.into(), reason: reason.into() })
+            .get_or_create(&ReasonLabels {
+                namespace: labels.namespace.clone(),
+                policy: labels.policy.clone(),
+                reason: Cow::Borrowed(reason),
+            })
             .inc();
         // A recommendation the guards held back is a skipped action, named by what held it back.
         if r.decision.recommended.is_some_and(|rec| rec != r.decision.current) && !r.decision.is_resize() {
@@ -225,11 +259,39 @@ impl Metrics {
         }
     }
 
-    /// Count a resize of `ns/name` that was wanted and not sent.
+    /// Count a resize of `ns/name` that was wanted and not sent, `reason` a `Reason` name or one of
+    /// [`SKIP_REASONS`].
     pub fn skip(&self, ns: &str, name: &str, reason: &str) {
+        let (labels, _) = self.labels(ns, name, None);
         self.skipped
-            .get_or_create(&ReasonLabels { namespace: ns.into(), policy: name.into(), reason: reason.into() })
+            .get_or_create(&ReasonLabels {
+                namespace: labels.namespace,
+                policy: labels.policy,
+                reason: reason_label(reason),
+            })
             .inc();
+    }
+
+    /// The labels of `ns/name`'s series, from one shared copy of each value, and the labels of
+    /// `policy`'s metrics (which replace those of an earlier spec).
+    fn labels(&self, ns: &str, name: &str, policy: Option<&Policy>) -> (PolicyLabels, Vec<Arc<str>>) {
+        let mut names = self.names.lock().unwrap_or_else(|p| p.into_inner());
+        let namespace = match names.get_key_value(ns) {
+            Some((k, _)) => k.clone(),
+            None => Arc::<str>::from(ns),
+        };
+        let policies = names.entry(namespace.clone()).or_default();
+        let policy_name = match policies.get_key_value(name) {
+            Some((k, _)) => k.clone(),
+            None => Arc::<str>::from(name),
+        };
+        let metrics = policies.entry(policy_name.clone()).or_default();
+        if let Some(p) = policy
+            && (metrics.len() != p.metrics.len() || metrics.iter().zip(&p.metrics).any(|(a, m)| **a != *m.name))
+        {
+            *metrics = p.metrics.iter().map(|m| Arc::<str>::from(m.name.as_str())).collect();
+        }
+        (PolicyLabels { namespace, policy: policy_name }, metrics.clone())
     }
 
     /// Count a failed backend call.
@@ -244,14 +306,31 @@ impl Metrics {
         }
     }
 
-    /// Drop the series of a policy that is gone.
+    /// Drop the series of a policy that is gone: all of them, the counts by reason included.
     pub fn forget(&self, ns: &str, name: &str, policy: Option<&Policy>) {
         let labels = PolicyLabels { namespace: ns.into(), policy: name.into() };
         self.current_size.remove(&labels);
         self.desired_size.remove(&labels);
         self.budget_left.remove(&labels);
-        for m in policy.map(|p| p.metrics.as_slice()).unwrap_or_default() {
-            let l = MetricLabels { namespace: ns.into(), policy: name.into(), metric: m.name.clone() };
+        for reason in Reason::ALL.iter().map(|r| r.as_str()).chain(SKIP_REASONS.iter().copied()) {
+            let l = ReasonLabels {
+                namespace: labels.namespace.clone(),
+                policy: labels.policy.clone(),
+                reason: Cow::Borrowed(reason),
+            };
+            self.decisions.remove(&l);
+            self.skipped.remove(&l);
+        }
+        let mut names = self.names.lock().unwrap_or_else(|p| p.into_inner());
+        // The metrics the series were made for, which may be of an earlier spec than `policy`.
+        let known: Vec<Arc<str>> = names.get_mut(ns).and_then(|p| p.remove(name)).unwrap_or_default();
+        if names.get(ns).is_some_and(HashMap::is_empty) {
+            names.remove(ns);
+        }
+        drop(names);
+        let specced = policy.map(|p| p.metrics.as_slice()).unwrap_or_default();
+        for metric in known.into_iter().chain(specced.iter().map(|m| Arc::<str>::from(m.name.as_str()))) {
+            let l = MetricLabels { namespace: labels.namespace.clone(), policy: labels.policy.clone(), metric };
             for g in [
                 &self.observed,
                 &self.smoothed,
@@ -273,4 +352,59 @@ pub fn encode(registry: &Registry) -> String {
     // Writing into a String cannot fail.
     let _ = prometheus_client::encoding::text::encode(&mut out, registry);
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn policy() -> Policy {
+        let sp: crate::api::ScalePolicy = serde_json::from_value(serde_json::json!({
+            "apiVersion": "ebbflow.dev/v1alpha1", "kind": "ScalePolicy",
+            "metadata": {"name": "p", "namespace": "n"},
+            "spec": {"target": {"bigtableCluster": {"project": "p1", "instance": "i1", "cluster": "c1"}},
+                     "minSize": 1, "maxSize": 10,
+                     "metrics": [{"name": "cpu", "target": 0.5, "query": {"filter": "x"}},
+                                 {"name": "requests", "target": 5000, "kind": "total", "query": {"filter": "y"}}]}
+        }))
+        .expect("policy");
+        crate::spec::policy_from_spec(&sp.spec).expect("valid spec")
+    }
+
+    /// A deleted policy leaves no series behind, its counts by reason included (they stayed, one
+    /// set per policy ever seen), and the label values of a policy are one copy for all its series.
+    #[test]
+    fn forget_removes_every_series_of_a_policy_and_labels_are_shared() {
+        let mut registry = Registry::default();
+        let m = Metrics::register(&mut registry);
+        for reason in ["ScaleOut", "WithinTolerance", "DryRun", "NotLeader"] {
+            m.skip("n", "p", reason);
+        }
+        let (labels, metrics) = m.labels("n", "p", Some(&policy()));
+        assert_eq!(metrics.iter().map(|m| &**m).collect::<Vec<_>>(), ["cpu", "requests"]);
+        let reason = ReasonLabels {
+            namespace: labels.namespace.clone(),
+            policy: labels.policy.clone(),
+            reason: "ScaleIn".into(),
+        };
+        m.decisions.get_or_create(&reason).inc();
+        for metric in metrics {
+            let l = MetricLabels { namespace: labels.namespace.clone(), policy: labels.policy.clone(), metric };
+            m.observed.get_or_create(&l).set(1.0);
+        }
+        m.current_size.get_or_create(&labels).set(3);
+        m.skip("n", "other", "DryRun");
+        let (again, metrics) = m.labels("n", "p", None);
+        assert!(Arc::ptr_eq(&again.policy, &labels.policy) && Arc::ptr_eq(&again.namespace, &labels.namespace));
+        assert_eq!(metrics.len(), 2, "a call without the policy keeps its metrics");
+
+        let series = |text: &str| text.lines().filter(|l| l.contains("policy=\"p\"")).count();
+        assert_eq!(series(&encode(&registry)), 4 + 1 + 2 + 1);
+        m.forget("n", "p", None);
+        let text = encode(&registry);
+        assert_eq!(series(&text), 0, "{text}");
+        assert!(text.contains("policy=\"other\""), "{text}");
+        let names = m.names.lock().unwrap_or_else(|p| p.into_inner());
+        assert_eq!(names.get("n").map(HashMap::len), Some(1), "only the other policy's labels are kept");
+    }
 }

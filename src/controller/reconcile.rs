@@ -9,7 +9,10 @@ use std::time::Duration;
 
 use kube::ResourceExt;
 
-use crate::adapters::{AdapterError, ErrorKind, MetricQuery, MetricSource, ScaleTarget};
+use crate::adapters::{
+    AdapterError, ErrorKind, MemberObservation, MetricQuery, MetricSource, OperationStatus, ResizeStarted, ScaleTarget,
+    Series, TargetObservation,
+};
 use crate::api::{ScalePolicy, ScalePolicyStatus, TargetRef};
 use crate::controller::events::{self, Dedup, EventSink, PolicyEvent};
 use crate::controller::leader::Leadership;
@@ -102,6 +105,93 @@ pub use crate::readout::published::{Published, Snapshots, key};
 const DEFAULT_INTERVAL: Duration = Duration::from_secs(60);
 /// Re-reads after a 409 before giving up until the next requeue.
 const MAX_CONFLICT_RETRIES: usize = 2;
+/// The least time the reads of one evaluation get: one slow attempt (a 20 s timeout) and the
+/// retries of a few queries must fit, or a short interval would turn a slow answer into a hold.
+const MIN_READ_BUDGET: Duration = Duration::from_secs(60);
+/// The most time the reads of one evaluation get, whatever the interval: a source that hangs or
+/// pages without end costs one held evaluation, not minutes without a decision or a status.
+const MAX_READ_BUDGET: Duration = Duration::from_secs(120);
+
+/// How long the reads of one evaluation (the resize in flight, the target, the floor's and the
+/// policy's metrics) may take together: the policy's interval, so an evaluation ends before the
+/// next is due, but between one and two minutes.
+pub fn read_budget(interval: Dur) -> Duration {
+    to_std(interval).clamp(MIN_READ_BUDGET, MAX_READ_BUDGET)
+}
+
+/// The instant by which every read of one evaluation must have answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Deadline {
+    at: tokio::time::Instant,
+    budget: Duration,
+}
+
+impl Deadline {
+    /// `budget` from now (tokio's monotonic clock, which tests can pause).
+    pub fn after(budget: Duration) -> Deadline {
+        Deadline { at: tokio::time::Instant::now() + budget, budget }
+    }
+
+    /// `read`'s answer, or a transient error once the deadline has passed. What was read stays
+    /// read; only what is still waiting is given up on.
+    async fn bound<R>(
+        self,
+        what: &str,
+        read: impl Future<Output = Result<R, AdapterError>>,
+    ) -> Result<R, AdapterError> {
+        tokio::time::timeout_at(self.at, read).await.unwrap_or_else(|_| {
+            Err(AdapterError::new(
+                "deadline",
+                ErrorKind::Transient,
+                format!(
+                    "{what} did not answer within the {} the reads of one evaluation may take \
+                     (a source that hangs or pages without end); the next evaluation asks again",
+                    Dur(i64::try_from(self.budget.as_millis()).unwrap_or(i64::MAX))
+                ),
+            ))
+        })
+    }
+}
+
+/// A metric source or a target whose reads all end by one [`Deadline`]: the time box of one
+/// evaluation. A metric read past it is a failed query (the core holds on missing data, status
+/// says why); a target read past it is an evaluation error. A resize is never cut short: it is
+/// sent only after its intent is in status, and once sent its answer is waited for.
+pub struct TimeBoxed<'a, T> {
+    inner: &'a T,
+    deadline: Deadline,
+}
+
+impl<'a, T> TimeBoxed<'a, T> {
+    /// `inner`, read by `deadline`.
+    pub fn new(inner: &'a T, deadline: Deadline) -> TimeBoxed<'a, T> {
+        TimeBoxed { inner, deadline }
+    }
+}
+
+impl<M: MetricSource> MetricSource for TimeBoxed<'_, M> {
+    async fn fetch(&self, query: &MetricQuery, after: Ts, until: Ts) -> Result<Series, AdapterError> {
+        self.deadline.bound("the metric source", self.inner.fetch(query, after, until)).await
+    }
+}
+
+impl<T: ScaleTarget> ScaleTarget for TimeBoxed<'_, T> {
+    async fn observe(&self) -> Result<TargetObservation, AdapterError> {
+        self.deadline.bound("the target", self.inner.observe()).await
+    }
+    async fn resize(&self, to: u32) -> Result<ResizeStarted, AdapterError> {
+        self.inner.resize(to).await
+    }
+    async fn operation(&self, name: &str) -> Result<OperationStatus, AdapterError> {
+        self.deadline.bound("the resize operation", self.inner.operation(name)).await
+    }
+    async fn observe_members(&self) -> Result<Vec<MemberObservation>, AdapterError> {
+        self.deadline.bound("the target", self.inner.observe_members()).await
+    }
+    async fn resize_member(&self, member: &str, to: u32) -> Result<ResizeStarted, AdapterError> {
+        self.inner.resize_member(member, to).await
+    }
+}
 
 /// Everything one evaluation needs; shared by all policies.
 pub struct Engine<B, S, E> {
@@ -278,11 +368,15 @@ impl<B: Backends, S: StatusStore, E: EventSink> Engine<B, S, E> {
         let rv = sp.resource_version();
         let mut fence = Fence { engine: self, sp, policy: &policy, prev: &prev, meta, rv: rv.as_deref(), wrote: false };
 
-        let guarded =
-            match tick_with_guard(&policy, &queries, state, self.backends.source(), &target, now, &mut fence).await {
-                Ok(g) => g,
-                Err(e) => return self.tick_failed(sp, &prev, e, meta).await,
-            };
+        // Every read of this evaluation ends by one deadline; the intent write and the resize
+        // (made after the reads) are not cut short.
+        let deadline = Deadline::after(read_budget(policy.interval));
+        let source = TimeBoxed::new(self.backends.source(), deadline);
+        let boxed = TimeBoxed::new(&target, deadline);
+        let guarded = match tick_with_guard(&policy, &queries, state, &source, &boxed, now, &mut fence).await {
+            Ok(g) => g,
+            Err(e) => return self.tick_failed(sp, &prev, e, meta).await,
+        };
         let wrote_intent = fence.wrote;
         let report = guarded.report;
         match guarded.refused {
@@ -306,7 +400,7 @@ impl<B: Backends, S: StatusStore, E: EventSink> Engine<B, S, E> {
             tracing::warn!(
                 fields = ?report.clock_skew,
                 now = %now,
-                "stored state had timestamps in the future (clock skew?); clamped them to now"
+                "stored state had timestamps in the future (clock skew?); no longer trusted (clamped to now, or dropped where a future time would delay a scale-out)"
             );
         }
         let status = status::from_report(&prev, &policy, &report, meta);
@@ -382,6 +476,7 @@ impl<B: Backends, S: StatusStore, E: EventSink> Engine<B, S, E> {
     /// Forget a deleted policy (metrics, event memory, dashboard).
     pub fn forget(&self, sp: &ScalePolicy) {
         let k = key(sp);
+        self.failures.lock().unwrap_or_else(|p| p.into_inner()).remove(&k);
         self.dedup.forget(&k);
         self.snapshots.write().unwrap_or_else(|p| p.into_inner()).remove(&k);
         self.history.forget(&k);
@@ -407,6 +502,140 @@ pub fn backoff(failures: u32, key: &str, now: Ts) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::adapters::FloorMetric;
+    use crate::controller::events::LogEvents;
+
+    /// A target of 4 nodes and its metric source; either can hang (never answer), as a paging
+    /// loop or a stuck connection does.
+    #[derive(Clone, Default)]
+    struct World {
+        source_hangs: bool,
+        target_hangs: bool,
+        resizes: Arc<Mutex<Vec<u32>>>,
+    }
+
+    impl MetricSource for World {
+        async fn fetch(&self, _: &MetricQuery, _: Ts, _: Ts) -> Result<Series, AdapterError> {
+            if self.source_hangs {
+                std::future::pending::<()>().await;
+            }
+            Ok(Series { samples: Vec::new(), problem: None })
+        }
+    }
+
+    impl ScaleTarget for World {
+        async fn observe(&self) -> Result<TargetObservation, AdapterError> {
+            if self.target_hangs {
+                std::future::pending::<()>().await;
+            }
+            Ok(TargetObservation {
+                size: 4,
+                busy: false,
+                sizes: crate::core::SizeRule::Any,
+                floor: FloorMetric::None,
+                members: Vec::new(),
+            })
+        }
+        async fn resize(&self, to: u32) -> Result<ResizeStarted, AdapterError> {
+            self.resizes.lock().unwrap().push(to);
+            Ok(ResizeStarted::Done)
+        }
+        async fn operation(&self, _: &str) -> Result<OperationStatus, AdapterError> {
+            Ok(OperationStatus::Done)
+        }
+    }
+
+    impl Backends for World {
+        type Source = World;
+        type Target = World;
+        fn source(&self) -> &World {
+            self
+        }
+        fn target(&self, _: &str, _: &TargetRef) -> Result<World, AdapterError> {
+            Ok(self.clone())
+        }
+    }
+
+    /// Status writes, kept in memory.
+    #[derive(Default)]
+    struct Kept(Mutex<Vec<ScalePolicyStatus>>);
+
+    impl StatusStore for Kept {
+        async fn write(
+            &self,
+            _: &ScalePolicy,
+            status: &ScalePolicyStatus,
+            _: Option<&str>,
+        ) -> Result<Option<String>, StoreError> {
+            self.0.lock().unwrap().push(status.clone());
+            Ok(None)
+        }
+        async fn reread(&self, sp: &ScalePolicy) -> Result<ScalePolicy, StoreError> {
+            Ok(sp.clone())
+        }
+    }
+
+    fn engine(world: World) -> Engine<World, Kept, LogEvents> {
+        Engine::new(world, Kept::default(), LogEvents, Leadership::always(), Arc::new(Metrics::default()))
+            .with_clock(Arc::new(|| Ts(1_795_000_000_000)))
+    }
+
+    fn policy() -> ScalePolicy {
+        serde_json::from_value(serde_json::json!({
+            "apiVersion": "ebbflow.dev/v1alpha1", "kind": "ScalePolicy",
+            "metadata": {"name": "orders", "namespace": "shop", "uid": "u1", "resourceVersion": "100", "generation": 1},
+            "spec": {"target": {"bigtableCluster": {"project": "p1", "instance": "i1", "cluster": "c1"}},
+                     "minSize": 2, "maxSize": 20, "mode": "Enforce",
+                     "metrics": [{"name": "cpu", "target": 0.5, "query": {"filter": "metric.type=\"x\""}}]}
+        }))
+        .unwrap()
+    }
+
+    /// A metric source that never answers (the paging loop of issue 29, a hung connection) costs
+    /// one evaluation held on missing data, given up on at the read budget and reported in
+    /// status; before, the evaluation never ended: no decision, no status, the policy missing
+    /// from the dashboard.
+    #[tokio::test(start_paused = true)]
+    async fn a_metric_source_that_never_answers_costs_one_held_evaluation() {
+        let world = World { source_hangs: true, ..World::default() };
+        let engine = engine(world.clone());
+        let sp = policy();
+        let started = tokio::time::Instant::now();
+        let next = engine.evaluate(Arc::new(sp.clone()), &[]).await.unwrap();
+        let budget = read_budget(Dur::secs(60));
+        assert_eq!(budget, Duration::from_secs(60), "the default interval, between one and two minutes");
+        let took = started.elapsed();
+        assert!(took >= budget && took < budget + Duration::from_secs(1), "{took:?}");
+        assert_eq!(next, Next::After(Duration::from_secs(60)));
+        let written = engine.store.0.lock().unwrap().last().cloned().expect("a status is written");
+        let active = written.conditions.iter().find(|c| c.type_ == status::SCALING_ACTIVE).expect("ScalingActive");
+        assert_eq!(active.status, "False");
+        assert!(active.message.contains("did not answer within the 1m"), "{}", active.message);
+        assert!(world.resizes.lock().unwrap().is_empty(), "nothing resized without data");
+        assert!(engine.snapshots.read().unwrap().contains_key(&key(&sp)), "the policy is shown");
+    }
+
+    /// A target that never answers ends the evaluation at the read budget with an error, reported
+    /// in status, and nothing sent.
+    #[tokio::test(start_paused = true)]
+    async fn a_target_that_never_answers_is_an_evaluation_error_in_status() {
+        let world = World { target_hangs: true, ..World::default() };
+        let engine = engine(world.clone());
+        let err = engine.evaluate(Arc::new(policy()), &[]).await.unwrap_err();
+        assert!(matches!(&err, Error::Tick(TickError::Target(e)) if e.message.contains("did not answer")), "{err}");
+        let written = engine.store.0.lock().unwrap().last().cloned().expect("a status is written");
+        let ready = written.conditions.iter().find(|c| c.type_ == status::READY).expect("Ready");
+        assert!(ready.message.contains("did not answer within the 1m"), "{}", ready.message);
+        assert!(world.resizes.lock().unwrap().is_empty());
+    }
+
+    /// The budget follows the interval, within one and two minutes.
+    #[test]
+    fn read_budget_is_the_interval_within_one_and_two_minutes() {
+        assert_eq!(read_budget(Dur::secs(10)), Duration::from_secs(60));
+        assert_eq!(read_budget(Dur::secs(90)), Duration::from_secs(90));
+        assert_eq!(read_budget(Dur::mins(30)), Duration::from_secs(120));
+    }
 
     /// Backoff grows per failure, is capped at about 5 minutes, and is jittered.
     #[test]

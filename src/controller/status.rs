@@ -191,6 +191,9 @@ fn history(
         let error = match &report.operation {
             Some(OperationOutcome::Failed { message, .. }) => Some(message.clone()),
             Some(OperationOutcome::NoEffect { size, .. }) => Some(format!("no effect: the target still has {size}")),
+            Some(OperationOutcome::TimedOut { operation, after, .. }) => {
+                Some(format!("operation {operation} not finished after {after}; no longer followed"))
+            }
             _ => None,
         };
         day::resize_finished(&mut h, f.started_at, now, error.as_deref());
@@ -315,6 +318,9 @@ fn able_to_scale(conditions: &mut Vec<Condition>, policy: &Policy, report: &Tick
         }
         (_, Some(OperationOutcome::Failed { to, message })) => {
             (false, "ResizeFailed", format!("resize to {to} failed: {message}"))
+        }
+        (_, Some(OperationOutcome::TimedOut { to, operation, after })) => {
+            (false, "ResizeTimedOut", crate::controller::events::timed_out(*to, operation, *after))
         }
         (_, Some(OperationOutcome::NoEffect { to, size })) => (
             false,
@@ -624,6 +630,27 @@ mod tests {
         let s2 = from_report(&s, &p, &r2, meta(later + Dur::secs(30)));
         let h = s2.history.as_ref().expect("history");
         assert_eq!(h.resizes[0].took_secs, Some(90));
+    }
+
+    /// An operation followed past the bound turns AbleToScale off with a reason of its own, naming
+    /// the operation and the bound, and the day's history ends the resize with that error.
+    #[test]
+    fn a_timed_out_operation_sets_able_to_scale_false_naming_it() {
+        let p = policy("Enforce");
+        let now = Ts(1_800_000_000_000);
+        let d = decision_with(&p, 2, Some(1.0), now);
+        let to = d.desired;
+        let mut st = d.state.clone();
+        st.begin_resize(2, to, Some("op-9".into()), now);
+        let prev = ScalePolicyStatus { state: Some(st), ..ScalePolicyStatus::default() };
+        let later = now + crate::tick::MAX_OPERATION;
+        let mut r = report(decision_with(&p, 2, Some(0.4), later), Actuation::None);
+        r.operation =
+            Some(OperationOutcome::TimedOut { to, operation: "op-9".into(), after: crate::tick::MAX_OPERATION });
+        let s = from_report(&prev, &p, &r, meta(later));
+        let c = cond(&s, ABLE_TO_SCALE);
+        assert_eq!((c.status.as_str(), c.reason.as_str()), ("False", "ResizeTimedOut"));
+        assert!(c.message.contains("op-9") && c.message.contains("at most 2h"), "{}", c.message);
     }
 
     /// The intent status records the resize as begun, with the size asked for.

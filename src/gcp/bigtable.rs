@@ -21,17 +21,32 @@
 //!
 //! ## A resize whose outcome is unknown
 //!
-//! A `PartialUpdateCluster` that times out may still have been taken. Before retrying it, the
-//! cluster is read: if it is resizing or already at the new size, the request is not sent again
-//! (a second request would leave an orphan operation, or fail as busy) and the resize is
-//! reported [`ResizeStarted::Unconfirmed`].
+//! A `PartialUpdateCluster` that times out may still have been taken, and a process killed after
+//! sending one never recorded its operation. While a resize runs the cluster can show READY with
+//! its old `serve_nodes` until the operation is done, so neither its state nor its size says
+//! whether such a write is running: its operation does. So before any resize, and before
+//! retrying one whose answer was lost, the instance's operations are listed
+//! (`operations.list` on `operations/projects/P/instances/I`, as gcloud lists them) for a
+//! resize of this cluster that is not done:
+//!
+//! - one to the size asked for is followed ([`ResizeStarted::Operation`]) and not sent again;
+//! - one to another size holds the cluster: [`ErrorKind::Busy`], nothing sent.
+//!
+//! A write that was taken but whose operation cannot be found (the cluster shows RESIZING or the
+//! new size) is reported [`ResizeStarted::Unconfirmed`] and settled by the size. The lookup before
+//! a first write is a precaution: if the operations cannot be listed, the write goes out and the
+//! service's answer decides (it refuses a second resize while one runs).
+//!
+//! An operation name read back from the state is requested only if it is one of this cluster's
+//! (`operations/projects/P/instances/I/clusters/C/…`, in plain path segments); any other is
+//! treated as a vanished operation, settled by the size.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use google_cloud_bigtable_admin_v2::client::BigtableInstanceAdmin;
-use google_cloud_bigtable_admin_v2::model::Cluster;
 use google_cloud_bigtable_admin_v2::model::cluster::{NodeScalingFactor, State};
+use google_cloud_bigtable_admin_v2::model::{Cluster, PartialUpdateClusterMetadata, UpdateClusterMetadata};
 use google_cloud_longrunning::model::Operation;
 use google_cloud_wkt::FieldMask;
 
@@ -73,17 +88,123 @@ async fn get_cluster(client: &BigtableInstanceAdmin, cfg: &RetryConfig, name: &s
     .await
 }
 
+/// Pages of an instance's operations read when looking for a cluster's running resize: with
+/// [`OPERATIONS_PAGE_SIZE`], a thousand operations, and a bound on a list whose pages never end.
+const MAX_OPERATION_PAGES: usize = 10;
+/// Operations asked for per page of `operations.list`.
+const OPERATIONS_PAGE_SIZE: i32 = 100;
+/// Longest operation name taken from stored state (the service's are about 100 characters).
+const MAX_OPERATION_NAME: usize = 512;
+
+/// Whether `name` is an operation under the resource `parent` (`operations/{parent}/…`), in path
+/// segments a URL carries as they are: letters, digits, `-`, `_` and `.`, never `.` or `..`
+/// alone. An operation name read back from stored state goes into a request's path, so one that
+/// is not the target's own, or that would climb out of it, is never requested.
+pub(crate) fn operation_under(name: &str, parent: &str) -> bool {
+    let rest = name.strip_prefix("operations/").and_then(|r| r.strip_prefix(parent)).and_then(|r| r.strip_prefix('/'));
+    rest.is_some_and(|rest| {
+        name.len() <= MAX_OPERATION_NAME
+            && rest.split('/').all(|seg| {
+                !seg.is_empty()
+                    && seg != "."
+                    && seg != ".."
+                    && seg.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+            })
+    })
+}
+
+/// The answer to a stored operation name that is not one of `parent`'s: NotFound, which the tick
+/// settles as a vanished operation (by the size), with why; nothing was requested.
+pub(crate) fn foreign_operation(name: &str, parent: &str) -> AdapterError {
+    let shown: String = name.chars().take(120).collect();
+    tracing::warn!(resource = %parent, operation = %shown, "stored operation name is not one of this resource's: not requested");
+    AdapterError::new(
+        BACKEND,
+        ErrorKind::NotFound,
+        format!(
+            "the stored operation name {shown:?} is not an operation of {parent} (those are named operations/{parent}/…); it was not requested and counts as vanished"
+        ),
+    )
+}
+
+/// The serve nodes an operation asks of the cluster `cluster`, if it is a resize of it: a
+/// `PartialUpdateCluster` whose mask names `serve_nodes`, or an `UpdateCluster`.
+fn resize_of(op: &Operation, cluster: &str) -> Option<i32> {
+    if !operation_under(&op.name, cluster) {
+        return None;
+    }
+    let metadata = op.metadata.as_ref()?;
+    if let Ok(m) = metadata.to_msg::<PartialUpdateClusterMetadata>() {
+        let request = m.original_request?;
+        let masked = request.update_mask.as_ref().is_some_and(|mask| mask.paths.iter().any(|p| p == "serve_nodes"));
+        return request.cluster.filter(|_| masked).map(|c| c.serve_nodes);
+    }
+    metadata.to_msg::<UpdateClusterMetadata>().ok()?.original_request.map(|c| c.serve_nodes)
+}
+
+/// The resize of the cluster `cluster` (`projects/P/instances/I/clusters/C`) that is not done, if
+/// any, and the serve nodes it asks for, from its instance's operations (listed under
+/// `operations/projects/P/instances/I`, as gcloud lists them).
+pub(crate) async fn running_resize(
+    client: &BigtableInstanceAdmin,
+    cfg: &RetryConfig,
+    cluster: &str,
+) -> Result<Option<(Operation, i32)>, AdapterError> {
+    let Some((instance, _)) = cluster.split_once("/clusters/") else { return Ok(None) };
+    let parent = format!("operations/{instance}");
+    let mut token = String::new();
+    for _ in 0..MAX_OPERATION_PAGES {
+        let page = retry(BACKEND, cfg, || async {
+            client
+                .list_operations()
+                .set_name(parent.clone())
+                .set_page_size(OPERATIONS_PAGE_SIZE)
+                .set_page_token(token.clone())
+                .send()
+                .await
+                .map_err(|e| map_error(BACKEND, "bigtable.clusters.get", &e))
+        })
+        .await?;
+        let found = page.operations.into_iter().filter(|op| !op.done).find_map(|op| {
+            let nodes = resize_of(&op, cluster)?;
+            Some((op, nodes))
+        });
+        if found.is_some() || page.next_page_token.is_empty() {
+            return Ok(found);
+        }
+        token = page.next_page_token;
+    }
+    tracing::warn!(cluster = %cluster, pages = MAX_OPERATION_PAGES, "no running resize among the first pages of the instance's operations: taken as none");
+    Ok(None)
+}
+
 /// Ask for `nodes` serve nodes on the cluster named `name` (`partialUpdateCluster` with the
-/// update mask `serve_nodes`, so nothing else changes), retried as a write: after a lost answer
-/// the cluster is read before sending again. `None`: the answer was lost but the cluster shows
-/// the change taken (busy or at the new size).
+/// update mask `serve_nodes`, so nothing else changes), unless a resize of it is running (see
+/// the module docs): one to `nodes` is returned and followed instead, one to another size is
+/// Busy. Retried as a write: after a lost answer the cluster, and if it shows READY with its old
+/// size its operations, are read before sending again. `None`: the answer was lost and the
+/// cluster shows the change taken, but its operation was not found.
 pub(crate) async fn send_serve_nodes(
     client: &BigtableInstanceAdmin,
     cfg: &RetryConfig,
     name: &str,
     nodes: i32,
 ) -> Result<Option<Operation>, AdapterError> {
-    retry_write(
+    match running_resize(client, cfg, name).await {
+        Ok(Some((op, n))) if n == nodes => {
+            tracing::info!(cluster = %name, nodes, operation = %op.name, "a resize to this size is running already: following it, not sending another");
+            return Ok(Some(op));
+        }
+        Ok(Some((op, n))) => {
+            let why = format!("{name} is being resized to {n} nodes by operation {}; resize later", op.name);
+            return Err(AdapterError::new(BACKEND, ErrorKind::Busy, why));
+        }
+        Ok(None) => {}
+        Err(e) => {
+            tracing::warn!(cluster = %name, error = %e, "listing the instance's operations failed: resizing without that check");
+        }
+    }
+    let sent = retry_write(
         BACKEND,
         cfg,
         || async {
@@ -97,10 +218,23 @@ pub(crate) async fn send_serve_nodes(
         },
         || async {
             let c = get_cluster(client, cfg, name).await?;
-            Ok(c.state != State::Ready || c.serve_nodes == nodes)
+            if c.state != State::Ready || c.serve_nodes == nodes {
+                return Ok(true);
+            }
+            // READY with the old size is also how the cluster shows a resize that is running.
+            Ok(running_resize(client, cfg, name).await?.is_some_and(|(_, n)| n == nodes))
         },
     )
-    .await
+    .await?;
+    if sent.is_some() {
+        return Ok(sent);
+    }
+    // Taken, but the answer naming its operation was lost: find the operation, so the resize is
+    // followed to its end rather than judged by a size that can lag it.
+    Ok(match running_resize(client, cfg, name).await {
+        Ok(Some((op, n))) if n == nodes => Some(op),
+        _ => None,
+    })
 }
 
 impl BigtableCluster {
@@ -203,6 +337,9 @@ impl ScaleTarget for BigtableCluster {
     }
 
     async fn operation(&self, name: &str) -> Result<OperationStatus, AdapterError> {
+        if !operation_under(name, &self.name) {
+            return Err(foreign_operation(name, &self.name));
+        }
         let op = retry(BACKEND, &self.retry, || async {
             self.client
                 .get_operation()
@@ -268,5 +405,40 @@ impl TargetKind for BigtableClusterRef {
                 Ok(BigtableCluster::new(client, gcp, &target))
             }
         }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A stored operation name is used in a URL only if it is one of the cluster's own, in plain
+    /// path segments.
+    #[test]
+    fn only_the_clusters_own_operations_are_requested() {
+        let cluster = "projects/p1/instances/i1/clusters/c1";
+        let own = "operations/projects/p1/instances/i1/clusters/c1/locations/us-central1-b/operations/1234";
+        assert!(operation_under(own, cluster));
+        for foreign in [
+            "operations/projects/p1/instances/i1/clusters/c2/locations/us-central1-b/operations/1",
+            "operations/projects/p1/instances/i1/clusters/c10/locations/us-central1-b/operations/1",
+            "operations/projects/p2/instances/i1/clusters/c1/locations/us-central1-b/operations/1",
+            "operations/projects/p1/instances/i1/clusters/c1/../c2/locations/z/operations/1",
+            "operations/projects/p1/instances/i1/clusters/c1/locations/z/operations/1?alt=media",
+            "operations/projects/p1/instances/i1/clusters/c1/locations/z/operations/1#x",
+            "operations/projects/p1/instances/i1/clusters/c1/locations//operations/1",
+            "operations/projects/p1/instances/i1/clusters/c1/",
+            "operations/projects/p1/instances/i1/clusters/c1",
+            "projects/p1/instances/i1/clusters/c1/locations/z/operations/1",
+            "op-1",
+            "",
+        ] {
+            assert!(!operation_under(foreign, cluster), "{foreign}");
+        }
+        let long = format!("{own}{}", "9".repeat(MAX_OPERATION_NAME));
+        assert!(!operation_under(&long, cluster));
+        let e = foreign_operation("op-1", cluster);
+        assert_eq!(e.kind, ErrorKind::NotFound, "settled as a vanished operation");
+        assert!(e.message.contains("not an operation of projects/p1/instances/i1/clusters/c1"), "{e}");
     }
 }

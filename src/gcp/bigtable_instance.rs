@@ -18,7 +18,14 @@
 //!   differs, each a long-running operation; their names, joined by `", "`, are the resize's
 //!   operation.
 //! - operation: `GetOperation` on each joined name: running while any runs, failed (naming the
-//!   clusters) once all are done and any failed.
+//!   clusters) once all are done and any failed. A name read back from the state is requested
+//!   only if every part is an operation of one of the instance's clusters
+//!   (`operations/projects/P/instances/I/clusters/C/…`); otherwise none is, and the resize is
+//!   settled as a vanished operation, by the size.
+//!
+//! Each cluster's write is the single cluster's (`gcp::bigtable`): a resize of it already
+//! running, which the cluster may hide behind READY and its old size, is found among the
+//! instance's operations and followed instead of being sent again.
 //!
 //! ## Demand: the hottest cluster drives the decision
 //!
@@ -57,7 +64,7 @@ use crate::adapters::{
 };
 use crate::api::{BigtableInstanceRef, InstanceSizing};
 use crate::core::{Dur, SizeRule};
-use crate::gcp::bigtable::{DEFAULT_STORAGE_TARGET, send_serve_nodes};
+use crate::gcp::bigtable::{DEFAULT_STORAGE_TARGET, foreign_operation, operation_under, send_serve_nodes};
 use crate::gcp::{GcpConfig, RetryConfig, bigtable_client, map_error, retry};
 use crate::kinds::{BoxTarget, Clients, KindIssue, TargetKind, required};
 
@@ -321,6 +328,10 @@ impl ScaleTarget for BigtableInstance {
     }
 
     async fn operation(&self, name: &str) -> Result<OperationStatus, AdapterError> {
+        let clusters = format!("{}/clusters", self.parent);
+        if let Some(foreign) = name.split(JOIN).find(|p| !p.is_empty() && !operation_under(p, &clusters)) {
+            return Err(foreign_operation(foreign, &clusters));
+        }
         let (mut running, mut failed) = (false, Vec::new());
         for part in name.split(JOIN).filter(|p| !p.is_empty()) {
             let op = retry(BACKEND, &self.retry, || async {
@@ -527,6 +538,22 @@ mod tests {
     fn cluster_ids_come_from_cluster_and_operation_names() {
         assert_eq!(cluster_id("projects/p/instances/i/clusters/c-east"), "c-east");
         assert_eq!(cluster_id("operations/projects/p/instances/i/clusters/c2/locations/z/operations/7"), "c2");
+    }
+
+    /// A stored operation name (several, joined) is requested only if every part is an operation
+    /// of one of the instance's clusters.
+    #[test]
+    fn only_operations_of_the_instances_clusters_are_requested() {
+        let clusters = "projects/p/instances/i/clusters";
+        let op = |c: &str| format!("operations/projects/p/instances/i/clusters/{c}/locations/z/operations/7");
+        assert!(operation_under(&op("c1"), clusters) && operation_under(&op("c-2"), clusters));
+        for foreign in [
+            "operations/projects/p/instances/other/clusters/c1/locations/z/operations/7".to_string(),
+            op("c1/../../../other"),
+            op("c1").replace("operations/7", "operations/7?x=1"),
+        ] {
+            assert!(!operation_under(&foreign, clusters), "{foreign}");
+        }
     }
 
     #[test]

@@ -61,6 +61,10 @@ pub struct Counts {
 impl Counts {
     /// Count the last decision of each policy not counted yet.
     pub fn observe(&mut self, policies: &[ScalePolicy]) {
+        // Counts of policies that are gone are neither exported nor kept.
+        let live: std::collections::BTreeSet<String> = policies.iter().map(key).collect();
+        self.seen.retain(|k, _| live.contains(k));
+        self.counts.retain(|(k, _), _| live.contains(k));
         for sp in policies {
             let Some(d) = sp.status.as_ref().and_then(|s| s.last_decision.as_ref()) else { continue };
             let k = key(sp);

@@ -9,6 +9,7 @@
 //! | Bigtable | `GET /v2/projects/{p}/instances/{i}/clusters` | every cluster of the instance (ListClusters) |
 //! | Bigtable | `PATCH` the same, `updateMask=serve_nodes` or `serveNodes` | starts a google.longrunning operation; the cluster is RESIZING until it is done |
 //! | Bigtable | `GET /v2/operations/**` | the operation; it finishes on the N-th poll ([`FakeGcp::set_polls_to_finish`]) and only then changes the node count |
+//! | Bigtable | `GET /v2/{name=operations/projects/**}/operations` | `operations.list`: the operations under `name` (gcloud lists an instance's with `operations/projects/P/instances/I`), done or not, oldest first, paged (`pageSize`, `pageToken`), as `{"operations": [...], "nextPageToken": ...}`; each with its `PartialUpdateClusterMetadata` (the original request, with its `serveNodes`) |
 //! | GKE | `GET /v1/projects/{p}/locations/{l}/clusters/{c}` | the cluster with its pools (gcloud reads it before resizing) |
 //! | GKE | `GET …/clusters/{c}/nodePools/{np}` | a stateful node pool |
 //! | GKE | `POST …/nodePools/{np}:setSize`, `:setAutoscaling` | starts a GKE `Operation`; the pool is RECONCILING until it is done |
@@ -66,6 +67,8 @@ pub enum Endpoint {
     UpdateCluster,
     /// Bigtable `GetOperation`.
     BigtableOperation,
+    /// Bigtable `ListOperations` (google.longrunning, under `operations/projects/**`).
+    ListBigtableOperations,
     /// GKE `GetCluster`.
     GkeGetCluster,
     /// GKE `GetNodePool`.
@@ -90,7 +93,7 @@ impl Endpoint {
         match self {
             Endpoint::ListTimeSeries => ("monitoring.googleapis.com", "monitoring.timeSeries.list"),
             Endpoint::CreateTimeSeries => ("monitoring.googleapis.com", "monitoring.timeSeries.create"),
-            Endpoint::GetCluster | Endpoint::BigtableOperation => {
+            Endpoint::GetCluster | Endpoint::BigtableOperation | Endpoint::ListBigtableOperations => {
                 ("bigtableadmin.googleapis.com", "bigtable.clusters.get")
             }
             Endpoint::UpdateCluster => ("bigtableadmin.googleapis.com", "bigtable.clusters.update"),
@@ -236,6 +239,9 @@ pub struct World {
     pub resize_time: Dur,
     /// A point for minute `t` is served from `t + lag` on.
     pub lag: Dur,
+    /// Storage utilization at `t` is computed against the node count at `t - storage_lag`: the
+    /// service's own delay in counting nodes for it, beyond the point's publication lag.
+    pub storage_lag: Dur,
     /// How the cluster reports itself during a resize.
     pub while_resizing: WhileResizing,
     /// CPU points that read this value instead of the model's (a glitch, an absurd sample).
@@ -278,7 +284,7 @@ impl WorldState {
     }
 
     fn storage_at(&self, t: Ts) -> f64 {
-        self.world.data_nodes / f64::from(self.nodes_at(t).max(1))
+        self.world.data_nodes / f64::from(self.nodes_at(t - self.world.storage_lag).max(1))
     }
 }
 
@@ -318,6 +324,12 @@ struct Op {
     done: bool,
     error: Option<String>,
     kind: &'static str,
+    /// Order of creation (the number in its name).
+    seq: u64,
+    /// Never reports done ([`FakeGcp::stall_operations`]).
+    stuck: bool,
+    /// When it was requested, on a world's clock (the metadata's `requestTime`).
+    requested_at: Option<Ts>,
 }
 
 #[derive(Default)]
@@ -334,6 +346,8 @@ struct FakeState {
     next_op: u64,
     polls_to_finish: u32,
     next_op_error: Option<String>,
+    /// Operations started now never report done.
+    stall: bool,
     /// One per world cluster (several: a replicated instance).
     worlds: Vec<WorldState>,
 }
@@ -430,6 +444,10 @@ impl FakeGcp {
         let mut st = self.state();
         let nodes = st.clusters.get(&world.cluster).map_or(1, |c| c.nodes);
         let start = (world.clock)();
+        // Resizes of the cluster started before it had a world finish by its clock from now on.
+        for op in st.ops.values_mut().filter(|o| o.target == world.cluster && !o.done && !o.stuck) {
+            op.finishes_at = op.finishes_at.or(Some(start + world.resize_time));
+        }
         st.worlds.retain(|w| w.world.cluster != world.cluster);
         st.worlds.push(WorldState { world, nodes: vec![(Ts(i64::MIN / 2), nodes), (start, nodes)] });
     }
@@ -478,6 +496,28 @@ impl FakeGcp {
     /// The next operation started finishes with this error and changes nothing.
     pub fn fail_next_operation(&self, message: &str) {
         self.state().next_op_error = Some(message.to_string());
+    }
+
+    /// Operations started from now on (`true`) never report done, as a stuck operation of the
+    /// service: they change nothing, and their target stays busy with them (a world cluster shows
+    /// itself as its [`WhileResizing`] says, for good).
+    pub fn stall_operations(&self, on: bool) {
+        self.state().stall = on;
+    }
+
+    /// Start a resize of the Bigtable cluster `name` (full name) to `nodes` as a `PATCH` does, but
+    /// with no request in the log: the write of a process killed before it read the answer and
+    /// recorded the operation, or of another client. The operation's name; `None` if the cluster
+    /// does not exist, is busy, or finished the resize at once.
+    pub fn start_bigtable_resize(&self, name: &str, nodes: u32) -> Option<String> {
+        let mut st = self.state();
+        advance_world(&mut st);
+        if st.clusters.get(name)?.busy_op.is_some() {
+            return None;
+        }
+        let query = [("updateMask".to_string(), "serveNodes".to_string())];
+        let _ = update_cluster(&mut st, name, &query, &json!({"serveNodes": nodes}));
+        st.clusters.get(name).and_then(|c| c.busy_op.clone())
     }
 
     /// Add (or replace) a Bigtable cluster `projects/{project}/instances/{instance}/clusters/{cluster}`.
@@ -587,6 +627,7 @@ fn route(method: &Method, path: &str) -> Endpoint {
         ("GET", ["v2", "projects", _, "instances", _, "clusters", _]) => Endpoint::GetCluster,
         ("GET", ["v2", "projects", _, "instances", _, "clusters"]) => Endpoint::ListClusters,
         ("PATCH", ["v2", "projects", _, "instances", _, "clusters", _]) => Endpoint::UpdateCluster,
+        ("GET", ["v2", "operations", .., "operations"]) => Endpoint::ListBigtableOperations,
         ("GET", ["v2", "operations", ..]) => Endpoint::BigtableOperation,
         ("GET", ["v1", "projects", _, "locations", _, "clusters", _]) => Endpoint::GkeGetCluster,
         ("GET", ["v1", "projects", _, "locations", _, "clusters", _, "nodePools", _]) => Endpoint::GetNodePool,
@@ -727,6 +768,9 @@ fn respond(
         }
         Endpoint::UpdateCluster => update_cluster(&mut st, &name, query, &body),
         Endpoint::BigtableOperation | Endpoint::GkeOperation => get_operation(&mut st, endpoint, &name),
+        Endpoint::ListBigtableOperations => {
+            list_bigtable_operations(&st, name.strip_suffix("/operations").unwrap_or(&name), query)
+        }
         Endpoint::GkeGetCluster => {
             let prefix = format!("{name}/nodePools/");
             let pools: Vec<Value> =
@@ -881,11 +925,14 @@ fn new_op(st: &mut FakeState, target: &str, change: Change, kind: &'static str, 
         target: target.to_string(),
         change,
         polls_left: st.polls_to_finish,
-        finishes_at: world.map(|w| (w.world.clock)() + w.world.resize_time),
+        finishes_at: world.filter(|_| !st.stall).map(|w| (w.world.clock)() + w.world.resize_time),
         from: st.clusters.get(target).map_or(0, |c| c.nodes),
         done: false,
         error: st.next_op_error.take(),
         kind,
+        seq: st.next_op,
+        stuck: st.stall,
+        requested_at: world.map(|w| (w.world.clock)()),
     };
     (name, op)
 }
@@ -917,7 +964,7 @@ fn update_cluster(st: &mut FakeState, name: &str, query: &[(String, String)], bo
     if let Some(c) = st.clusters.get_mut(name) {
         c.busy_op = Some(op_name.clone());
     }
-    if st.polls_to_finish == 0 && st.ops.get(&op_name).is_some_and(|o| o.finishes_at.is_none()) {
+    if st.polls_to_finish == 0 && st.ops.get(&op_name).is_some_and(|o| o.finishes_at.is_none() && !o.stuck) {
         finish(st, &op_name);
     }
     ok(bigtable_op_json(st, &op_name))
@@ -947,7 +994,7 @@ fn set_pool(st: &mut FakeState, endpoint: Endpoint, name: &str, body: &Value) ->
     if let Some(p) = st.pools.get_mut(name) {
         p.busy_op = Some(full.clone());
     }
-    if st.polls_to_finish == 0 {
+    if st.polls_to_finish == 0 && !st.stall {
         finish(st, &full);
     }
     ok(gke_op_json(st, &full))
@@ -962,8 +1009,9 @@ fn get_operation(st: &mut FakeState, endpoint: Endpoint, name: &str) -> Response
     let Some(op) = st.ops.get_mut(&name) else {
         return fault_response(endpoint, &Fault::NotFound, &name).unwrap_or_else(|| ok(json!({})));
     };
-    // A world operation finishes by the clock (see `advance_world`), not by polls.
-    if !op.done && op.finishes_at.is_none() {
+    // A world operation finishes by the clock (see `advance_world`), not by polls; a stuck one
+    // never does.
+    if !op.done && op.finishes_at.is_none() && !op.stuck {
         op.polls_left = op.polls_left.saturating_sub(1);
         if op.polls_left == 0 {
             finish(st, &name);
@@ -1133,11 +1181,41 @@ fn cluster_clause(filter: &str) -> (&str, Option<Vec<String>>) {
     (base.strip_prefix('(').and_then(|b| b.strip_suffix(')')).unwrap_or(base), Some(ids))
 }
 
+/// `operations.list` of the Bigtable Admin API: the operations whose names lie under `parent`,
+/// done or not, oldest first, `pageSize` at a time (default 100, at most 500) from `pageToken`.
+fn list_bigtable_operations(st: &FakeState, parent: &str, query: &[(String, String)]) -> Response {
+    let param = |k: &str| query.iter().find(|(key, _)| key == k).map(|(_, v)| v.as_str());
+    let prefix = format!("{parent}/");
+    let mut ops: Vec<(&String, &Op)> =
+        st.ops.iter().filter(|(n, o)| o.kind == "bigtable" && n.starts_with(&prefix)).collect();
+    ops.sort_by_key(|(_, o)| o.seq);
+    let size = param("pageSize").and_then(|n| n.parse::<usize>().ok()).filter(|n| *n > 0).unwrap_or(100).min(500);
+    let offset: usize =
+        param("pageToken").and_then(|t| t.strip_prefix("offset-")).and_then(|n| n.parse().ok()).unwrap_or(0);
+    let page: Vec<Value> = ops.iter().skip(offset).take(size).map(|(n, _)| bigtable_op_json(st, n)).collect();
+    // proto3 JSON leaves out empty fields: no operations, no `operations`.
+    let mut out = json!({});
+    if !page.is_empty() {
+        out["operations"] = json!(page);
+    }
+    if offset + size < ops.len() {
+        out["nextPageToken"] = json!(format!("offset-{}", offset + size));
+    }
+    ok(out)
+}
+
 fn bigtable_op_json(st: &FakeState, name: &str) -> Value {
     let Some(op) = st.ops.get(name) else { return json!({}) };
-    let mut v = json!({"name": name, "done": op.done, "metadata": {
-        "@type": "type.googleapis.com/google.bigtable.admin.v2.PartialUpdateClusterMetadata",
-        "originalRequest": {"cluster": {"name": op.target}, "updateMask": "serveNodes"}}});
+    let mut request = json!({"cluster": {"name": op.target}, "updateMask": "serveNodes"});
+    if let Change::ServeNodes(n) = op.change {
+        request["cluster"]["serveNodes"] = json!(n);
+    }
+    let kind = "type.googleapis.com/google.bigtable.admin.v2.PartialUpdateClusterMetadata";
+    let mut metadata = json!({"@type": kind, "originalRequest": request});
+    if let Some(at) = op.requested_at {
+        metadata["requestTime"] = json!(at.to_rfc3339());
+    }
+    let mut v = json!({"name": name, "done": op.done, "metadata": metadata});
     if op.done {
         match (&op.error, st.clusters.get(&op.target)) {
             (Some(msg), _) => v["error"] = json!({"code": 9, "message": msg}),

@@ -9,6 +9,8 @@
 //!   observed size is then `z × ceil(n / z)`.
 //! - operation: the GKE `Operation` (not google.longrunning) by full name
 //!   `projects/{p}/locations/{loc}/operations/{id}`; `status == DONE` with an `error` is a failure.
+//!   A name read back from the state is requested only if it is an id (letters, digits, `-`, `_`)
+//!   of the pool's own project and location; any other is treated as a vanished operation.
 //! - FAILED_PRECONDITION "incompatible operation" / "in progress" answers are [`ErrorKind::Busy`]:
 //!   someone else's upgrade or resize holds the cluster; try again later.
 //!
@@ -157,6 +159,33 @@ impl GkeNodePool {
     }
 }
 
+/// The full name of the stored operation `stored` (a short id, or
+/// `projects/P/locations/L/operations/ID`) of the node pool `pool`, if it is an operation of the
+/// pool's `project` and `location`. It goes into a request's path: any other name is not
+/// requested, and answers NotFound, which the tick settles as a vanished operation (by the size).
+fn stored_operation(pool: &str, project: &str, location: &str, stored: &str) -> Result<String, AdapterError> {
+    let prefix = format!("projects/{project}/locations/{location}/operations/");
+    let id = stored.strip_prefix(prefix.as_str()).unwrap_or(stored);
+    if is_operation_id(id) {
+        return Ok(format!("{prefix}{id}"));
+    }
+    let shown: String = stored.chars().take(120).collect();
+    tracing::warn!(pool = %pool, operation = %shown, "stored operation name is not one of this pool's: not requested");
+    Err(AdapterError::new(
+        BACKEND,
+        ErrorKind::NotFound,
+        format!(
+            "the stored operation name {shown:?} is not an operation of {pool} (those are {prefix}ID, the ID of letters, digits, '-' and '_'); it was not requested and counts as vanished"
+        ),
+    ))
+}
+
+/// Whether `id` is a GKE operation id (`operation-1712345678901-0a1b2c3d`): letters, digits, `-`
+/// and `_`, so it goes into a URL as it is.
+fn is_operation_id(id: &str) -> bool {
+    !id.is_empty() && id.len() <= 128 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
 fn count(v: i32, what: &str) -> Result<u32, AdapterError> {
     u32::try_from(v).map_err(|_| AdapterError::new(BACKEND, ErrorKind::Malformed, format!("{what} is {v}")))
 }
@@ -253,7 +282,7 @@ impl ScaleTarget for GkeNodePool {
     }
 
     async fn operation(&self, name: &str) -> Result<OperationStatus, AdapterError> {
-        let name = self.full_operation_name(name);
+        let name = stored_operation(&self.name, &self.project, &self.location, name)?;
         let op = retry(BACKEND, &self.retry, || async {
             self.client
                 .get_operation()
@@ -343,4 +372,28 @@ mod tests {
         assert_eq!(Sizing::Fixed { zones: 3 }.rule(), SizeRule::Multiple(3));
         assert_eq!(Sizing::AutoscalerTotal.rule(), SizeRule::Any);
     }
+
+    /// A stored operation name is requested only as an id of the pool's own project and location.
+    #[test]
+    fn only_operations_of_the_pools_project_and_location_are_requested() {
+        let own = |stored: &str| stored_operation(POOL, "p1", "us-central1", stored);
+        let full = "projects/p1/locations/us-central1/operations/operation-17-ab_c";
+        assert_eq!(own("operation-17-ab_c").as_deref(), Ok(full));
+        assert_eq!(own(full).as_deref(), Ok(full));
+        for foreign in [
+            "projects/p2/locations/us-central1/operations/operation-1",
+            "projects/p1/locations/europe-west1/operations/operation-1",
+            "projects/p1/locations/us-central1/operations/",
+            "projects/p1/locations/us-central1/operations/operation-1/../../clusters/gke1",
+            "operation-1?alt=media",
+            "../operation-1",
+            "",
+        ] {
+            let e = own(foreign).expect_err(foreign);
+            assert_eq!(e.kind, ErrorKind::NotFound, "{foreign}: settled as a vanished operation");
+            assert!(e.message.contains("is not an operation of"), "{e}");
+        }
+    }
+
+    const POOL: &str = "projects/p1/locations/us-central1/clusters/gke1/nodePools/pool-1";
 }

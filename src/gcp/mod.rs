@@ -273,8 +273,10 @@ where
 /// dropped connection can come after the server took the request. Before each retry, `landed`
 /// reads the target; if it shows the write taken, nothing is re-sent and the answer is `None`
 /// (a retried resize would leave an orphan operation behind); the last attempt is checked the
-/// same way before giving up. A retry refused because another operation is in progress also
-/// means the lost attempt was taken (`None`). If the target cannot be read, the write is not
+/// same way before giving up. Where a target can look unchanged while the write runs (a Bigtable
+/// cluster READY with its old size), `landed` must look for the write's operation, not trust the
+/// size (`bigtable::send_serve_nodes`). A retry refused because another operation is in progress
+/// also means the lost attempt was taken (`None`). If the target cannot be read, the write is not
 /// retried: the caller backs off and looks again.
 pub async fn retry_write<T, F, Fut, L, LFut>(
     backend: &'static str,

@@ -1,5 +1,6 @@
 //! Cloud Monitoring as a [`MetricSource`]: `projects.timeSeries.list` with the policy's filter
-//! and aggregation, every page followed.
+//! and aggregation, every page followed up to a [`QueryBound`] on pages and points (an answer past
+//! it is given up on as [`ErrorKind::Malformed`], naming the bound).
 //!
 //! Missing data is reported as missing, never as zero:
 //! - no series at all → no samples (the core marks the metric `NoData` or `Stale`);
@@ -56,7 +57,9 @@ impl CloudMonitoring {
         self.requests.load(Ordering::Relaxed)
     }
 
-    /// Every page of `query` over `(start, end]`, as the API returned them.
+    /// Every page of `query` over `(start, end]`, as the API returned them; an answer that pages
+    /// or brings back more than its [`QueryBound`] is given up on, so a `nextPageToken` that never
+    /// ends costs a few pages, not thousands.
     pub async fn list_pages(
         &self,
         query: &MonitoringQuery,
@@ -94,7 +97,9 @@ impl CloudMonitoring {
             .set_interval(TimeInterval::new().set_start_time(ts_to_wkt(start)).set_end_time(ts_to_wkt(end)))
             .set_aggregation(aggregation);
 
+        let bound = QueryBound::new(query, end - start);
         let mut pages = Vec::new();
+        let mut points = 0usize;
         let mut token = String::new();
         loop {
             let page = retry(BACKEND, &self.retry, || {
@@ -107,14 +112,97 @@ impl CloudMonitoring {
             })
             .await?;
             token = page.next_page_token.clone();
+            // A series without points still costs its labels: count it as one.
+            points = points.saturating_add(page.time_series.iter().map(|ts| ts.points.len().max(1)).sum());
             pages.push(page);
+            if points > bound.points {
+                return Err(bound.too_many_points(points, pages.len()));
+            }
             if token.is_empty() {
                 return Ok(pages);
             }
-            if pages.len() > 10_000 {
-                return Err(AdapterError::new(BACKEND, ErrorKind::Malformed, "more than 10000 pages: paging loop?"));
+            if pages.len() >= bound.pages {
+                return Err(bound.too_many_pages());
             }
         }
+    }
+}
+
+/// Series one query may return before its answer is given up on as too large: a policy's query
+/// should return one (more is already refused as [`DataProblem::MultipleSeries`]); a Bigtable
+/// instance has at most 8 clusters, and the bound leaves room to say how many there were.
+pub const MAX_SERIES: usize = 16;
+
+/// Pages one query may take per [`PAGED_SPAN`] it covers before it is given up on as a paging
+/// loop. A policy's query covers at most six hours (the longest first fetch, `core::policy::history`)
+/// of points aligned to a minute or more, at most [`MAX_SERIES`] series: under 6,000 points, which
+/// the service sends in one page (up to 100,000 points) and the fake in six (1,000). Twenty leaves
+/// room for the short and empty pages a paged API may send, and ends a `nextPageToken` that never
+/// ends within seconds and a few hundred kilobytes, instead of after 10,000 pages, minutes and
+/// tens of megabytes, with the policy making no decision all the while.
+pub const MAX_PAGES: usize = 20;
+
+/// The span each [`MAX_PAGES`] pages are for: a policy's longest query. `ebbflow record` asks for
+/// days or weeks, and gets as many times the pages.
+pub const PAGED_SPAN: Dur = Dur::mins(6 * 60);
+
+/// The shortest spacing of points a query can return: its alignment period, or 5 seconds (the
+/// fastest a series can be written) for unaligned (`ALIGN_NONE`) points.
+fn point_spacing(query: &MonitoringQuery) -> Dur {
+    if query.per_series_aligner == "ALIGN_NONE" { Dur::secs(5) } else { query.alignment_period.max(Dur::secs(1)) }
+}
+
+/// How much one `timeSeries.list` query may bring back: pages, and points over all pages (which
+/// is what the answer's memory grows with, some hundred bytes a point).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QueryBound {
+    /// Pages: [`MAX_PAGES`] per [`PAGED_SPAN`] of the interval asked for.
+    pub pages: usize,
+    /// Points: [`MAX_SERIES`] series of one point per alignment period (5 seconds unaligned)
+    /// over the interval, plus one at each end.
+    pub points: usize,
+    span: Dur,
+    spacing: Dur,
+}
+
+impl QueryBound {
+    /// The bound of `query` over an interval of length `span`.
+    pub fn new(query: &MonitoringQuery, span: Dur) -> QueryBound {
+        let span = Dur(span.0.max(0));
+        let spacing = point_spacing(query);
+        let chunks = span.0 / PAGED_SPAN.0 + 1;
+        let per_series = span.0 / spacing.0 + 2;
+        let size = |n: i64| usize::try_from(n).unwrap_or(usize::MAX);
+        QueryBound {
+            pages: MAX_PAGES.saturating_mul(size(chunks)),
+            points: MAX_SERIES.saturating_mul(size(per_series)),
+            span,
+            spacing,
+        }
+    }
+
+    fn too_many_pages(&self) -> AdapterError {
+        AdapterError::new(
+            BACKEND,
+            ErrorKind::Malformed,
+            format!(
+                "gave up after {} pages, the bound for a query over {} ({MAX_PAGES} pages per {PAGED_SPAN}): \
+                 the answer's nextPageToken never ended (a paging loop in the service or a proxy)",
+                self.pages, self.span
+            ),
+        )
+    }
+
+    fn too_many_points(&self, points: usize, pages: usize) -> AdapterError {
+        AdapterError::new(
+            BACKEND,
+            ErrorKind::Malformed,
+            format!(
+                "gave up after {points} points in {pages} pages, over the bound of {} for a query over {} \
+                 ({MAX_SERIES} series of a point per {}): narrow the filter or add a crossSeriesReducer",
+                self.points, self.span, self.spacing
+            ),
+        )
     }
 }
 

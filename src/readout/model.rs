@@ -338,8 +338,15 @@ pub fn metric_cells(v: &PolicyView) -> Vec<MetricCell> {
 
 /// Reasons of AbleToScale=False that mean the target cannot be resized at all (as opposed to a
 /// timer or a running resize).
-const BROKEN: &[&str] =
-    &["PermissionDenied", "ResizeFailed", "TargetBusy", "TargetConflict", "ResizeBackoff", "ResizeHadNoEffect"];
+const BROKEN: &[&str] = &[
+    "PermissionDenied",
+    "ResizeFailed",
+    "TargetBusy",
+    "TargetConflict",
+    "ResizeBackoff",
+    "ResizeHadNoEffect",
+    "ResizeTimedOut",
+];
 
 fn health(v: &PolicyView, resizing: bool, short: bool) -> Health {
     let h = |level, text: &str| Health { level, text: text.to_string() };

@@ -18,7 +18,7 @@ use std::pin::{Pin, pin};
 use std::task::{Context, Poll, Waker};
 
 use crate::api::{Mode, ScalePolicySpec};
-use crate::core::{MetricKind, Policy, PolicyState, Ts};
+use crate::core::{Dur, MetricKind, Policy, PolicyState, Ts};
 use crate::tick::tick;
 
 pub use model::Model;
@@ -86,11 +86,126 @@ pub(crate) fn demand_in(points: &[(Ts, f64)], kind: MetricKind, recorded: u32, t
     if t - at > gap || !demand.is_finite() { f64::NAN } else { demand }
 }
 
-/// Evaluation times: every policy interval across the trace.
-pub(crate) fn grid(trace: &Trace, policy: &Policy) -> impl Iterator<Item = Ts> {
+/// Evaluation times: every policy interval across the trace, skipping what [`fast_forward`]
+/// finds nothing can happen in (so the rows, and the memory, follow the samples, not the span).
+pub(crate) fn grid(trace: &Trace, policy: &Policy) -> impl Iterator<Item = Ts> + use<> {
+    grid_with(trace, policy, true)
+}
+
+/// [`grid`], or every policy interval with `fast_forward` off.
+fn grid_with(trace: &Trace, policy: &Policy, fast_forward: bool) -> impl Iterator<Item = Ts> + use<> {
     let (start, end) = trace.span();
     let step = policy.interval.0.max(1);
-    (0..).map(move |k| Ts(start.0 + k * step)).take_while(move |t| *t <= end)
+    let skips = if fast_forward { skips(trace, policy) } else { Vec::new() };
+    let (mut k, mut next_skip) = (0i64, 0usize);
+    std::iter::from_fn(move || {
+        let t = start.0.checked_add(k.checked_mul(step)?)?;
+        if t > end.0 {
+            return None;
+        }
+        let at = k;
+        k = match skips.get(next_skip) {
+            Some(&(stop, resume)) if stop == at => {
+                next_skip += 1;
+                resume
+            }
+            _ => at + 1,
+        };
+        Some(Ts(t))
+    })
+}
+
+/// Margin after the last change a stretch without samples can bring before the replay skips
+/// ahead: it covers the core's own waits (an operation's hour, an unconfirmed write's grace) and
+/// the baselines' windows (the HPA's 5 minutes, the Spanner autoscaler's 30-minute cooling).
+const SETTLE: Dur = Dur::mins(24 * 60);
+/// Slowest pace of any algorithm that keeps acting on an old sample: the Spanner autoscaler's
+/// stepwise method moves two nodes per 30-minute cooling, so maxSize of these reach any size.
+const PER_NODE: Dur = Dur::mins(30);
+/// Skips resume on whole days from the trace's start, when the interval divides a day, so the
+/// periodic parts of the baselines (a 2-minute poll, 30-minute oracle blocks) keep their phase.
+const DAY_MS: i64 = 24 * 3_600_000;
+
+/// How long after a change the replay (the policy through `tick`, and every baseline) may go on
+/// acting without a new sample: seeing the sample (the world's lag), its use until it is too old
+/// (data age, history, smoothing), the cooldowns, stabilization windows and spike hold that can
+/// defer a resize, the resize and warm-up that follow, a baseline's climb to any size, and
+/// [`SETTLE`]. After that, every evaluation until the next change repeats the last one.
+pub(crate) fn settle_time(trace: &Trace, policy: &Policy) -> Dur {
+    let max_age = policy.metrics.iter().map(|m| m.max_age).max().unwrap_or(Dur::ZERO);
+    let (out, inn) = (&policy.scale_out, &policy.scale_in);
+    let climb = Dur(PER_NODE.0.saturating_mul(i64::from(policy.max_size)));
+    SETTLE
+        + trace.world_lag()
+        + max_age
+        + policy.sample_reach()
+        + policy.warmup
+        + policy.interval
+        + out.cooldown
+        + out.stabilization
+        + inn.cooldown
+        + inn.stabilization
+        + policy.spike.as_ref().map_or(Dur::ZERO, |s| s.hold)
+        + climb
+}
+
+/// Stretches of the trace's silences that nothing can happen in: `(time, time)` pairs, the
+/// evaluation after which the replay jumps and the one it jumps to.
+///
+/// Without a new sample, the world changes only at a few instants after the last one: when it
+/// is seen and used, when the trace's own spacing says it no longer counts as the demand
+/// (1.5 intervals, [`Scenario::gap`]) or as a baseline's reading (an interval), and when the
+/// next sample comes. After each, [`settle_time`] lets every consequence play out; the rest, up
+/// to the next instant, is skipped: each skipped evaluation would repeat the one before (the
+/// controller holds on missing data), and the row before a skip lasts until the next row, so
+/// the figures (node-minutes, minutes without data) still cover the whole span. Only a schedule
+/// or an override acts inside a silence; the scenario notes that it is not replayed there.
+pub(crate) fn fast_forward(trace: &Trace, policy: &Policy) -> Vec<(Ts, Ts)> {
+    let (start, _) = trace.span();
+    let step = policy.interval.0.max(1);
+    skips(trace, policy)
+        .into_iter()
+        .map(|(stop, resume)| {
+            let at = |k: i64| Ts(start.0.saturating_add(k.saturating_mul(step)));
+            (at(stop), at(resume))
+        })
+        .collect()
+}
+
+/// [`fast_forward`] as grid indices `(stop, resume)`, increasing, each `resume > stop + 1`.
+fn skips(trace: &Trace, policy: &Policy) -> Vec<(i64, i64)> {
+    let (start, end) = trace.span();
+    let step = policy.interval.0.max(1);
+    let settle = settle_time(trace, policy).0;
+    let spacing = trace.interval().0.max(0);
+    let changes = [spacing, spacing.saturating_mul(3) / 2];
+    // The first evaluation at or after `t`, and the last at or before it on a whole day.
+    let after = |t: i64| {
+        let d = t.saturating_sub(start.0).max(0);
+        d / step + i64::from(d % step != 0)
+    };
+    let day_before = |t: i64| {
+        let k = t.saturating_sub(start.0).max(0) / step;
+        if DAY_MS % step == 0 { k - k % (DAY_MS / step) } else { k }
+    };
+    // The last row lasts as long as the one before it (`report::step_minutes`): never jump onto it.
+    let last = end.0.saturating_sub(start.0).max(0) / step;
+    let mut out: Vec<(i64, i64)> = Vec::new();
+    for (a, b) in trace.silences(Dur(settle)) {
+        let b = b.0.min(end.0);
+        let mut instants: Vec<i64> = changes.iter().map(|c| a.0.saturating_add(*c)).filter(|&t| t < b).collect();
+        instants.sort_unstable();
+        instants.push(b);
+        let mut quiet_from = a.0.saturating_add(settle);
+        for t in instants {
+            let (stop, resume) = (after(quiet_from), day_before(t).min(last - 1));
+            if resume > stop + 1 && out.last().is_none_or(|&(_, r)| stop > r) {
+                out.push((stop, resume));
+            }
+            quiet_from = quiet_from.max(t.saturating_add(settle));
+        }
+    }
+    out
 }
 
 /// Replay the scenario's policy.
@@ -104,7 +219,7 @@ pub fn run_policy(sc: &Scenario) -> Run {
 /// and the summary are those of the evaluations made; a replay that runs to the end is exactly
 /// [`run_policy`]'s.
 pub fn run_policy_while(sc: &Scenario, go_on: impl FnMut(Ts, &[Step]) -> bool) -> Run {
-    replay(sc, go_on, false).0
+    replay(sc, go_on, false, true).0
 }
 
 /// The world a scenario replays in: the trace's first column feeds the replayed metric (per
@@ -133,10 +248,15 @@ pub fn world(sc: &Scenario) -> model::World<'_> {
 /// [`run_policy_while`], with each fleet's `(requested, serving)` after every evaluation: one
 /// fleet, or one per cluster of a replicated instance.
 pub fn run_policy_traced(sc: &Scenario, go_on: impl FnMut(Ts, &[Step]) -> bool) -> (Run, Vec<Vec<(u32, u32)>>) {
-    replay(sc, go_on, true)
+    replay(sc, go_on, true, true)
 }
 
-fn replay(sc: &Scenario, mut go_on: impl FnMut(Ts, &[Step]) -> bool, record: bool) -> (Run, Vec<Vec<(u32, u32)>>) {
+fn replay(
+    sc: &Scenario,
+    mut go_on: impl FnMut(Ts, &[Step]) -> bool,
+    record: bool,
+    fast_forward: bool,
+) -> (Run, Vec<Vec<(u32, u32)>>) {
     let metric = &sc.policy.metrics[0];
     let world = world(sc);
     // The world answers a query from the column its metric is mapped to (the first, unless
@@ -147,7 +267,7 @@ fn replay(sc: &Scenario, mut go_on: impl FnMut(Ts, &[Step]) -> bool, record: boo
     let mut state = PolicyState::default();
     let mut steps = Vec::with_capacity(sc.evaluations());
     let mut fleets = Vec::new();
-    for now in grid(&sc.trace, &sc.policy) {
+    for now in grid_with(&sc.trace, &sc.policy, fast_forward) {
         if !go_on(now, &steps) {
             break;
         }
@@ -205,4 +325,73 @@ pub fn compare(sc: &Scenario) -> Vec<Run> {
         }
     }
     runs
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sim::scenario::ScenarioFile;
+
+    /// Two days of one-minute samples, fourteen days without any, two more days: the replay skips
+    /// most of the silence, and every row it makes, and every figure, is what the replay of every
+    /// minute gives (the skipped rows would only repeat the hold before them).
+    #[test]
+    fn skipping_a_long_silence_changes_no_row_and_no_figure() {
+        let mut csv = String::from("timestamp,value\n");
+        for (day, minute) in (0..2 * 1440).map(|m| (0, m)).chain((0..2 * 1440).map(|m| (16, m))) {
+            let wave = 25.0 * (f64::from(minute) / 1440.0 * std::f64::consts::TAU).sin();
+            let burst = if minute % 700 < 30 { 45.0 } else { 0.0 };
+            let at = Ts((1_704_067_200 + i64::from(day) * 86_400 + i64::from(minute) * 60) * 1000);
+            csv.push_str(&format!("{},{:.2}\n", at.to_rfc3339(), 40.0 + wave + burst));
+        }
+        let dir = std::env::temp_dir().join(format!("ebbflow-fast-forward-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let trace = dir.join("silence.csv");
+        std::fs::write(&trace, csv).unwrap();
+        let sc = Scenario::build(ScenarioFile {
+            trace: Some(trace),
+            policy: Some(concat!(env!("CARGO_MANIFEST_DIR"), "/simulations/policies/bigtable-cpu.yaml").into()),
+            recorded_size: Some(10),
+            ..ScenarioFile::default()
+        })
+        .unwrap();
+        std::fs::remove_dir_all(&dir).ok();
+        assert!(sc.notes.iter().any(|n| n.contains("skips")), "{:?}", sc.notes);
+
+        let (fast, _) = replay(&sc, |_, _| true, false, true);
+        let (every, _) = replay(&sc, |_, _| true, false, false);
+        assert_eq!(every.steps.len(), 18 * 1440, "every minute from the first sample to the last");
+        assert_eq!(fast.steps.len(), sc.evaluations());
+        assert!(fast.steps.len() < every.steps.len() / 2, "{} of {} rows", fast.steps.len(), every.steps.len());
+        assert!(fast.steps.iter().any(|s| s.desired != fast.steps[0].desired), "the policy resizes");
+
+        let same = |x: f64, y: f64| x == y || (x.is_nan() && y.is_nan());
+        let mut j = 0;
+        for f in &fast.steps {
+            while every.steps[j].at < f.at {
+                j += 1;
+            }
+            let e = &every.steps[j];
+            assert_eq!(
+                (e.at, e.desired, e.serving, e.reason, e.spike),
+                (f.at, f.desired, f.serving, f.reason, f.spike)
+            );
+            assert!(
+                same(e.demand, f.demand) && same(e.observed, f.observed) && same(e.smoothed, f.smoothed),
+                "{}",
+                f.at
+            );
+        }
+        let (a, b) = (&fast.summary, &every.summary);
+        let close = |x: f64, y: f64| (x - y).abs() <= 1e-9 * y.abs().max(1.0);
+        assert!(close(a.node_minutes, b.node_minutes), "{} vs {}", a.node_minutes, b.node_minutes);
+        assert!(close(a.minutes_without_data, b.minutes_without_data));
+        assert!(close(a.minutes_over_target, b.minutes_over_target));
+        assert!(close(a.minutes_over_limit, b.minutes_over_limit));
+        assert_eq!(
+            (a.scale_outs, a.scale_ins, a.reversals, a.largest_size, a.overloads),
+            (b.scale_outs, b.scale_ins, b.reversals, b.largest_size, b.overloads)
+        );
+        assert_eq!(a.recovery_minutes, b.recovery_minutes);
+    }
 }

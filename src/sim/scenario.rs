@@ -272,6 +272,22 @@ impl Scenario {
             seed: file.seed.unwrap_or(1),
         };
         let name = file.name.clone().unwrap_or_else(|| sp.metadata.name.clone().unwrap_or_else(|| "policy".into()));
+        // The replay skips what cannot change inside a long silence of the trace; how long after a
+        // sample the world can still act on it is this model's to say.
+        let mut trace = trace;
+        trace.set_world_lag(metric_delay + faults.late_by + resize_time + provision_delay);
+        let skipped = super::fast_forward(&trace, &policy);
+        if let Some(longest) = skipped.iter().max_by_key(|(a, b)| *b - *a) {
+            let total = skipped.iter().fold(Dur::ZERO, |sum, (a, b)| sum + (*b - *a));
+            let known = if policy.known.is_empty() { "" } else { "; schedules and overrides are not replayed there" };
+            notes.push(format!(
+                "the trace has long stretches without samples: the replay skips {} of them (the longest from {} \
+                 to {}), holding the size as a controller holds on missing data{known}",
+                span_text(crate::core::Ts(0), crate::core::Ts(total.0)),
+                longest.0,
+                longest.1,
+            ));
+        }
         Ok(Scenario {
             name,
             trace,
@@ -299,10 +315,10 @@ impl Scenario {
         Dur(self.trace.interval().0 * 3 / 2)
     }
 
-    /// Number of evaluations the replay makes.
+    /// Number of evaluations the replay makes: one per policy interval across the trace, less
+    /// those skipped inside long stretches without samples (the replay's fast-forward).
     pub fn evaluations(&self) -> usize {
-        let (a, b) = self.trace.span();
-        ((b - a).0 / self.policy.interval.0.max(1)) as usize + 1
+        super::grid(&self.trace, &self.policy).count()
     }
 
     /// One line describing the model, for reports.

@@ -39,6 +39,9 @@ pub struct Trace {
     interval: Dur,
     /// Samples left out because their value was not a finite number.
     missing: usize,
+    /// How long after a sample the simulated world can still act on it: set by the scenario that
+    /// replays the trace (see [`Trace::world_lag`]).
+    world_lag: Dur,
 }
 
 /// A further named column of a CSV trace.
@@ -122,7 +125,7 @@ impl Trace {
         }
         let name = Path::new(file).file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| file.into());
         let interval = median_spacing(&points);
-        Ok(Trace { name, points, storage, columns, value_name, interval, missing })
+        Ok(Trace { name, points, storage, columns, value_name, interval, missing, world_lag: Dur::ZERO })
     }
 
     /// Median spacing between samples: the trace's nominal interval.
@@ -139,6 +142,68 @@ impl Trace {
     pub fn span(&self) -> (Ts, Ts) {
         (self.points[0].0, self.points[self.points.len() - 1].0)
     }
+
+    /// How long after a sample's time the simulated world can still change because of it: the
+    /// metric delay and lateness before it is seen, then the resize and provisioning it may cause.
+    /// The scenario sets it from its model; zero until then (the replay's own margin covers the
+    /// minutes these take in practice).
+    pub fn world_lag(&self) -> Dur {
+        self.world_lag
+    }
+
+    /// Set [`Trace::world_lag`] (by the scenario, from its model).
+    pub(crate) fn set_world_lag(&mut self, lag: Dur) {
+        self.world_lag = Dur(lag.0.max(0));
+    }
+
+    /// The stretches longer than `longer_than` in which no column of the trace (value, storage or
+    /// a further column) has a sample: `(last sample before, first sample after)`, oldest first.
+    /// Only stretches between two samples are listed (none before the first or after the last).
+    ///
+    /// Each column's own long gaps are intersected, so the work and the result are bounded by
+    /// the number of samples, whatever the span.
+    pub fn silences(&self, longer_than: Dur) -> Vec<(Ts, Ts)> {
+        let min = longer_than.0.max(0);
+        let mut quiet: Option<Vec<(i64, i64)>> = None;
+        let columns = std::iter::once(self.points.as_slice())
+            .chain(std::iter::once(self.storage.as_slice()))
+            .chain(self.columns.iter().map(|c| c.points.as_slice()));
+        for points in columns {
+            // A column without samples is silent throughout: it narrows nothing.
+            let (Some(first), Some(last)) = (points.first(), points.last()) else { continue };
+            let mut own = vec![(i64::MIN, first.0.0)];
+            own.extend(points.windows(2).map(|w| (w[0].0.0, w[1].0.0)).filter(|(a, b)| b.saturating_sub(*a) > min));
+            own.push((last.0.0, i64::MAX));
+            quiet = Some(match quiet {
+                None => own,
+                Some(q) => intersect(&q, &own, min),
+            });
+        }
+        quiet
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|&(a, b)| a != i64::MIN && b != i64::MAX && b.saturating_sub(a) > min)
+            .map(|(a, b)| (Ts(a), Ts(b)))
+            .collect()
+    }
+}
+
+/// The parts longer than `min` that two sorted lists of disjoint open intervals share.
+fn intersect(x: &[(i64, i64)], y: &[(i64, i64)], min: i64) -> Vec<(i64, i64)> {
+    let (mut i, mut j) = (0, 0);
+    let mut out = Vec::new();
+    while i < x.len() && j < y.len() {
+        let (lo, hi) = (x[i].0.max(y[j].0), x[i].1.min(y[j].1));
+        if hi.saturating_sub(lo) > min {
+            out.push((lo, hi));
+        }
+        if x[i].1 < y[j].1 {
+            i += 1;
+        } else {
+            j += 1;
+        }
+    }
+    out
 }
 
 fn median_spacing(points: &[(Ts, f64)]) -> Dur {
@@ -564,5 +629,30 @@ mod tests {
         let multi = r#"{"timeSeries":[{"points":[]},{"points":[]}]}"#;
         assert!(Trace::parse("r.json", multi).unwrap_err().message.contains("2 time series"));
         assert!(Trace::parse("r.json", "{\"timeSeries\": [").unwrap_err().message.contains("ListTimeSeries"));
+    }
+
+    /// A silence is a stretch with no sample in any column: a sample of another column inside a
+    /// gap of the value column splits it, and gaps no longer than the bound are not silences.
+    #[test]
+    fn silences_are_the_long_gaps_every_column_shares() {
+        let csv = "timestamp,value,storage,cpu_hottest\n\
+            2024-01-01 00:00:00,1,0.2,\n\
+            2024-01-01 00:01:00,1,,\n\
+            2024-01-05 00:00:00,,,0.5\n\
+            2024-01-09 00:00:00,,0.2,\n\
+            2024-01-20 00:00:00,1,,\n\
+            2024-01-20 00:10:00,1,,\n";
+        let t = Trace::parse("t.csv", csv).unwrap();
+        let at = |s: &str| parse_time(s).unwrap();
+        assert_eq!(
+            t.silences(Dur::mins(60 * 24)),
+            [
+                (at("2024-01-01 00:01:00"), at("2024-01-05 00:00:00")),
+                (at("2024-01-05 00:00:00"), at("2024-01-09 00:00:00")),
+                (at("2024-01-09 00:00:00"), at("2024-01-20 00:00:00")),
+            ]
+        );
+        assert_eq!(t.silences(Dur::mins(60 * 24 * 5)), [(at("2024-01-09 00:00:00"), at("2024-01-20 00:00:00"))]);
+        assert!(t.silences(Dur::mins(60 * 24 * 30)).is_empty());
     }
 }

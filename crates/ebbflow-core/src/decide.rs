@@ -32,7 +32,7 @@ pub const MAX_METRICS: usize = 10;
 
 /// Recommendations are capped far above any real size (not at maxSize), so that "load asks for
 /// more than maxSize" stays visible in decisions and status.
-const REC_CAP: u32 = 1_000_000;
+pub(crate) const REC_CAP: u32 = 1_000_000;
 
 /// Standard errors above the smoothed demand that scale-in sizes on: 2 is the conventional
 /// one-sided ~97.5% bound. Measured on the bundled set against z = 0 and z = 1: each step up
@@ -606,6 +606,9 @@ fn size_for(demand: f64, target: f64, max: u32) -> u32 {
 pub fn decide(policy: &Policy, mut state: PolicyState, inputs: &Inputs<'_>, now: Ts) -> Decision {
     let current = inputs.current;
     state.align(policy);
+    // The caller validates a stored state where it can say what it reset; here it is only made
+    // sure of, so that no path (a replay, a member of an instance) decides on absurd values.
+    state.sanitize(policy, current);
     state.evaluating_since.get_or_insert(now);
     state.prune_resizes(now, policy.sample_reach(), policy.warmup);
 

@@ -5,9 +5,15 @@
 //! sample was measured, so a sample can only be read against the node count *of its own time*.
 //! Monitoring lags by minutes: right after a resize the newest sample still describes the old
 //! size, and multiplying it by the new count raises the floor again, and again (3 → 40 nodes in
-//! two minutes, where 4 were needed). So the floor is computed only from a sample measured after
-//! the last resize finished (its whole alignment period on the current size); until one exists
-//! it is unknown, which blocks scale-in and raises nothing.
+//! two minutes, where 4 were needed). Nor is a sample's timestamp proof of its node count: the
+//! service computes utilization against the capacity with a lag of its own, and a sample stamped
+//! 180 s after a 6 → 9 resize finished was still data over 6 nodes; read against 9 it asked for
+//! 13 where 9 were needed. So a sample is read against every size the resize history says may
+//! have served it (any size the target had in its alignment period or the [`STORAGE_SETTLE`]
+//! before it): when every reading puts the floor at or under the current size, the highest is the
+//! floor (scale-in never goes under any of them); when every reading puts it above, the lowest is
+//! (a raise never goes past what the data needs on any reading); otherwise it is unknown, which
+//! blocks scale-in and raises nothing. While a resize is in flight it is unknown.
 //!
 //! ```text
 //! floor = max(1, ceil(utilization × serve_nodes / storage_target))
@@ -62,16 +68,58 @@ pub fn storage_input(samples: &[Sample], problem: Option<DataProblem>, storage_t
     }
 }
 
+/// How long after the node count changed a storage sample may still be computed against the
+/// count before: the service's own lag (180 s was seen, after a resize had been reported done),
+/// with room to spare. Only readings that disagree about the current size wait this out.
+pub const STORAGE_SETTLE: Dur = Dur::mins(5);
+
 /// The floor `input` sets for a target of `current` nodes, given the resize history in `state`.
 pub fn resolve(input: &FloorInput, state: &PolicyState, current: u32) -> Floor {
     match input {
         FloorInput::None => Floor::None,
         FloorInput::Unreadable(_) => Floor::Unknown,
-        FloorInput::Storage(r) => {
-            let measured_on_current = state.in_flight.is_none()
-                && state.last_resize_at.is_none_or(|done| r.at - STORAGE_SAMPLE_PERIOD >= done);
-            if measured_on_current { storage_floor(r.utilization, current, r.storage_target) } else { Floor::Unknown }
-        }
+        FloorInput::Storage(r) => match sizes_behind(state, r.at, current) {
+            Some(sizes) => floor_on_any_of(r, &sizes, current),
+            None => Floor::Unknown,
+        },
+    }
+}
+
+/// Every node count the utilization sampled at `at` may have been computed against: `current`,
+/// and both sizes of each resize that finished after `at − STORAGE_SAMPLE_PERIOD −
+/// STORAGE_SETTLE` (a resize runs for minutes, and the count changes somewhere inside it). `None`
+/// when that cannot be known: a resize in flight, or one that finished in that span and whose
+/// record is gone.
+fn sizes_behind(state: &PolicyState, at: Ts, current: u32) -> Option<Vec<u32>> {
+    if state.in_flight.is_some() {
+        return None;
+    }
+    let since = at - STORAGE_SAMPLE_PERIOD - STORAGE_SETTLE;
+    let mut sizes = vec![current];
+    // The history is oldest first: from the newest back to the first resize finished before the span.
+    for r in state.resizes.iter().rev().take_while(|r| r.finished_at > since) {
+        sizes.extend([r.from, r.to]);
+    }
+    let recorded = state.resizes.last().is_some_and(|r| r.finished_at > since);
+    if state.last_resize_at.is_some_and(|done| done > since) && !recorded {
+        return None;
+    }
+    Some(sizes)
+}
+
+/// The floor a reading sets if it may have been measured on any of `sizes` (see the module docs):
+/// the highest of their floors when all are at or under `current`, the lowest when all are above
+/// it, unknown when they straddle it.
+fn floor_on_any_of(r: &StorageReading, sizes: &[u32], current: u32) -> Floor {
+    let mut range: Option<(u32, u32)> = None;
+    for &n in sizes {
+        let Floor::Nodes(f) = storage_floor(r.utilization, n, r.storage_target) else { return Floor::Unknown };
+        range = Some(range.map_or((f, f), |(lo, hi)| (lo.min(f), hi.max(f))));
+    }
+    match range {
+        Some((_, hi)) if hi <= current => Floor::Nodes(hi),
+        Some((lo, _)) if lo > current => Floor::Nodes(lo),
+        _ => Floor::Unknown,
     }
 }
 
@@ -103,10 +151,11 @@ mod tests {
     }
 
     /// A sample measured before the last resize finished (Monitoring lag) is not multiplied by
-    /// the new node count: the floor is unknown until a sample of the new size exists. Reading
-    /// 3 nodes at 67% as 4 nodes at 67% is what ratcheted the floor upward.
+    /// the new node count alone: reading 3 nodes at 67% as 4 nodes at 67% is what ratcheted the
+    /// floor upward. 0.67 is 2.01 nodes of data on 3 nodes (a floor of 5) or 2.68 on 4 (6): both
+    /// need more than 4, so the floor is the lesser until only 4 can be behind the sample.
     #[test]
-    fn a_sample_older_than_the_last_resize_sets_no_floor() {
+    fn a_sample_older_than_the_last_resize_is_read_against_each_size_it_may_have_had() {
         let mut state = PolicyState::default();
         state.begin_resize(3, 4, None, Ts(100_000));
         let reading =
@@ -114,12 +163,57 @@ mod tests {
         // In flight: nothing measured is known to be on either size.
         assert_eq!(resolve(&reading(150_000), &state, 3), Floor::Unknown);
         state.finish_resize(Ts(200_000));
-        // Measured before, or partly before, the resize finished.
-        assert_eq!(resolve(&reading(190_000), &state, 4), Floor::Unknown);
-        assert_eq!(resolve(&reading(230_000), &state, 4), Floor::Unknown);
-        // Measured wholly on 4 nodes: 0.67 × 4 / 0.5 = 5.36 → 6.
-        assert_eq!(resolve(&reading(260_000), &state, 4), Floor::Nodes(6));
+        // Measured before, or within the settle time after, the resize finished: 3 or 4 nodes.
+        assert_eq!(resolve(&reading(190_000), &state, 4), Floor::Nodes(5));
+        assert_eq!(resolve(&reading(260_000), &state, 4), Floor::Nodes(5));
+        // Only 4 nodes can be behind it: 0.67 × 4 / 0.5 = 5.36 → 6.
+        let settled = 200_000 + (STORAGE_SAMPLE_PERIOD + STORAGE_SETTLE).0;
+        assert_eq!(resolve(&reading(settled), &state, 4), Floor::Nodes(6));
         assert_eq!(resolve(&FloorInput::Unreadable("403".into()), &state, 4), Floor::Unknown);
         assert_eq!(resolve(&FloorInput::None, &state, 4), Floor::None);
+    }
+
+    /// The service computes utilization against the node count with a lag of its own: a sample
+    /// stamped 180 s after a 6 → 9 resize finished was still 4.2 nodes of data over 6 nodes
+    /// (0.7), which 9 nodes carry at 0.5. Read against 9 alone it asked for 13 (9 → 13, one
+    /// write too many); read against 6 and 9 it raises nothing.
+    #[test]
+    fn a_storage_sample_180_s_late_after_a_9_node_resize_does_not_raise_the_floor_above_9() {
+        let done = Ts(3_600_000);
+        let mut state = PolicyState::default();
+        state.begin_resize(6, 9, Some("operations/1".into()), done - Dur::mins(4));
+        state.finish_resize(done);
+        let reading =
+            |at: Ts, utilization: f64| FloorInput::Storage(StorageReading { at, utilization, storage_target: 0.5 });
+        let late = done + Dur::secs(180);
+        let floor = resolve(&reading(late, 0.7), &state, 9);
+        assert!(!matches!(floor, Floor::Nodes(n) if n > 9), "{floor:?}");
+        assert_eq!(floor, Floor::Unknown, "6 nodes say 9, 9 nodes say 13: it straddles the size");
+        // The same data already computed over 9 nodes: 9 on either reading at most, which holds
+        // scale-in there.
+        assert_eq!(resolve(&reading(late, 4.2 / 9.0), &state, 9), Floor::Nodes(9));
+        // Data that outgrew 9 nodes on every reading (0.9: 11 on 6, 17 on 9) raises to the lesser.
+        assert_eq!(resolve(&reading(late, 0.9), &state, 9), Floor::Nodes(11));
+        // Once only 9 nodes can be behind a sample, it is read against 9 alone.
+        let settled = done + STORAGE_SAMPLE_PERIOD + STORAGE_SETTLE;
+        assert_eq!(resolve(&reading(settled, 4.2 / 9.0), &state, 9), Floor::Nodes(9));
+        assert_eq!(resolve(&reading(settled, 0.7), &state, 9), Floor::Nodes(13));
+    }
+
+    /// After a scale-in, a sample still computed over the larger size reads low against the
+    /// smaller one: the floor is the larger reading, so scale-in never goes under it.
+    #[test]
+    fn after_a_scale_in_the_floor_is_the_higher_reading() {
+        let done = Ts(3_600_000);
+        let mut state = PolicyState::default();
+        state.begin_resize(10, 8, None, done - Dur::mins(4));
+        state.finish_resize(done);
+        // 3 nodes of data over 10 nodes (0.3): 6 on 10, 5 on 8.
+        let reading =
+            FloorInput::Storage(StorageReading { at: done + Dur::mins(2), utilization: 0.3, storage_target: 0.5 });
+        assert_eq!(resolve(&reading, &state, 8), Floor::Nodes(6));
+        // A resize in the span whose record is gone: the size before it is unknown.
+        state.resizes.clear();
+        assert_eq!(resolve(&reading, &state, 8), Floor::Unknown);
     }
 }

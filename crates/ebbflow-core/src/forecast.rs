@@ -16,6 +16,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::signal::MAX_VALUE;
+use crate::smoothing::PLAUSIBLE_MS;
 use crate::time::{Dur, Ts};
 
 /// Hours in the profile: one week.
@@ -76,6 +78,21 @@ fn hour_of_week(abs_hour: i64) -> usize {
 }
 
 impl Profile {
+    /// Whether observing smoothed demand could have left this profile: one bucket per hour of the
+    /// week (fewer made the next hour that closes index out of bounds), peaks of demand in
+    /// `0..=MAX_VALUE`, a weight in `0..=1`, and an hour a timestamp can hold.
+    pub fn is_plausible(&self) -> bool {
+        // An SMA's running sum can drift a hair below zero after its samples left the window.
+        let floor = -1e-6 * self.peaks.iter().fold(1.0, |m: f64, &p| m.max(p.abs()));
+        let valid = |x: f64| (floor..=MAX_VALUE).contains(&x);
+        let hours = PLAUSIBLE_MS / HOUR_MS;
+        self.peaks.len() == HOURS
+            && self.seen.len() == HOURS
+            && self.peaks.iter().all(|&p| valid(p))
+            && (0.0..=1.0).contains(&self.weight)
+            && self.open.is_none_or(|(h, peak)| (-hours..=hours).contains(&h) && valid(peak))
+    }
+
     /// Note the smoothed demand measured at `at`. Closes the previous hour when `at` is in a new
     /// one: scores the profile against it, then folds it in.
     #[inline]

@@ -8,6 +8,11 @@ use crate::time::{Dur, Ts};
 /// the resize counts as failed (something else is keeping the target busy).
 pub const MAX_BUSY: Dur = Dur(60 * 60_000);
 
+/// How long a resize is followed by its operation's word before it counts as failed: an
+/// operation that never reports done must not hold the policy forever. Bigtable and GKE resizes
+/// take minutes, so only an operation that is stuck gets this far.
+pub const MAX_OPERATION: Dur = Dur(2 * 60 * 60_000);
+
 /// What the target said about the operation of the resize in flight.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Answer {
@@ -44,6 +49,16 @@ pub enum OperationOutcome {
         /// Size the target still has.
         size: u32,
     },
+    /// The operation still ran after [`MAX_OPERATION`]: it is no longer followed and counts as
+    /// failed (resizes back off). The target may still be busy with it.
+    TimedOut {
+        /// Size asked for.
+        to: u32,
+        /// The operation's name.
+        operation: String,
+        /// How long it was followed.
+        after: Dur,
+    },
     /// Failed or vanished: no cooldown starts.
     Failed {
         /// Size asked for.
@@ -70,6 +85,15 @@ pub fn settle(
     let reached = |size: u32| if flight.to > flight.from { size >= flight.to } else { size < flight.from };
     let mut backoff = true;
     let status = match answer {
+        // Past the bound an operation is no longer believed: a target that got where it was
+        // going and is idle finished it whatever the operation says; otherwise it is abandoned.
+        Answer::Running if now - flight.started_at >= MAX_OPERATION => {
+            if !busy && reached(size) {
+                Status::Done
+            } else {
+                Status::TimedOut
+            }
+        }
         Answer::Running => Status::Running,
         Answer::Done => Status::Done,
         Answer::Failed(message) => Status::Failed(message),
@@ -124,6 +148,19 @@ pub fn settle(
             }
             OperationOutcome::Failed { to: flight.to, message }
         }
+        Status::TimedOut => {
+            let operation = flight.operation.clone().unwrap_or_default();
+            let after = now - flight.started_at;
+            state.abandon_resize();
+            state.note_resize_failure(
+                now,
+                &format!(
+                    "operation {operation} (resize to {}) has not finished after {after}; a resize is followed for at most {MAX_OPERATION}, so it no longer is",
+                    flight.to
+                ),
+            );
+            OperationOutcome::TimedOut { to: flight.to, operation, after }
+        }
     }
 }
 
@@ -132,6 +169,7 @@ enum Status {
     Running,
     Done,
     Failed(String),
+    TimedOut,
 }
 
 #[cfg(test)]
@@ -174,6 +212,30 @@ mod tests {
         assert!(matches!(out, OperationOutcome::Failed { .. }), "{out:?}");
         // An unsent intent (no confirm_by) is no failure of the target: no backoff.
         assert_eq!(s.resize_failures, 0);
+    }
+
+    /// An operation that never reports done holds the policy until MAX_OPERATION, no longer: then
+    /// the resize is abandoned, counted as failed (backoff), and the state says which operation
+    /// and for how long. Before, it was "a resize is in progress" forever.
+    #[test]
+    fn an_operation_that_never_finishes_is_abandoned_after_max_operation() {
+        let (mut s, f) = flight(4, 6, Some("op-7"));
+        let just_before = Ts(MAX_OPERATION.0 - 1);
+        assert_eq!(settle(&mut s, &f, Answer::Running, 4, true, just_before), OperationOutcome::Running);
+        assert!(s.in_flight.is_some());
+        let at = Ts(MAX_OPERATION.0);
+        assert_eq!(
+            settle(&mut s, &f, Answer::Running, 4, true, at),
+            OperationOutcome::TimedOut { to: 6, operation: "op-7".into(), after: MAX_OPERATION }
+        );
+        assert!(s.in_flight.is_none());
+        assert_eq!(s.resize_failures, 1);
+        assert!(s.retry_resize_at.is_some_and(|t| t > at), "resizes back off");
+        let why = s.last_resize_error.as_deref().unwrap_or_default();
+        assert!(why.contains("op-7") && why.contains("2h"), "{why}");
+        // A target that got there and is idle finished it, whatever the operation says.
+        let (mut s, f) = flight(4, 6, Some("op-7"));
+        assert_eq!(settle(&mut s, &f, Answer::Running, 6, false, at), OperationOutcome::Finished { from: 4, to: 6 });
     }
 
     #[test]

@@ -260,6 +260,29 @@ impl SignalState {
         s
     }
 
+    /// Whether valid samples could have left this state (the forecast profile aside, see
+    /// [`Profile::is_plausible`]): every demand-like value in `0..=MAX_VALUE`, as
+    /// [`SignalState::ingest`] accepts, and a held sample that is one. A stored state is trusted
+    /// no more than a sample: a smoothed value of 1e308 asked for twice the nodes at once.
+    pub fn is_plausible(&self) -> bool {
+        let valid = |x: f64| (0.0..=MAX_VALUE).contains(&x);
+        self.last_raw.is_none_or(valid)
+            && self.last_demand.is_none_or(valid)
+            && self.smoother.is_plausible()
+            && valid(self.deviation)
+            // Headroom reads the roughness only through the smaller of it and the deviation.
+            && (0.0..=f64::MAX).contains(&self.roughness)
+            && self.trend.is_none_or(|t| valid(t.e1) && valid(t.e2))
+            && valid(self.run_min)
+            && valid(self.peak)
+            && self.held.is_none_or(|h| {
+                valid(h.demand)
+                    && (0.0..=1.0).contains(&h.keep)
+                    && (h.side == 1 || h.side == -1)
+                    && h.yardstick.is_none_or(valid)
+            })
+    }
+
     /// Whether this state belongs to `metric` as currently specified.
     pub fn matches(&self, metric: &MetricPolicy) -> bool {
         self.name == metric.name && self.smoother.is_kind(metric.smoothing)

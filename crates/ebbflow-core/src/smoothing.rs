@@ -9,7 +9,12 @@ use std::collections::VecDeque;
 use serde::{Deserialize, Serialize};
 
 use crate::policy::SmoothingKind;
+use crate::signal::MAX_VALUE;
 use crate::time::{Dur, Ts};
+
+/// Milliseconds beyond any timestamp a state can hold (about 35,000 years), yet far enough from
+/// `i64`'s ends that differences of two such times never overflow.
+pub(crate) const PLAUSIBLE_MS: i64 = 1 << 50;
 
 /// A moving average's state: serializable, so it can live in the policy's status.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -149,6 +154,31 @@ impl Smoother {
                 } else {
                     0.0
                 }
+            }
+        }
+    }
+
+    /// Whether valid samples could have left this state: every value in `0..=MAX_VALUE` (what
+    /// [`crate::signal::SignalState::ingest`] accepts), a running sum that is their sum up to
+    /// rounding, weights an average of such samples has, and a time a timestamp can hold. A
+    /// stored state is trusted no more than a sample.
+    pub fn is_plausible(&self) -> bool {
+        let valid = |x: f64| (0.0..=MAX_VALUE).contains(&x);
+        match self {
+            Smoother::Sma { window, sum } => {
+                if !window.iter().all(|&(_, v)| valid(v)) {
+                    return false;
+                }
+                let exact: f64 = window.iter().map(|&(_, v)| v).sum();
+                // Rounding drift of the running sum is many orders of magnitude below a millionth.
+                sum.is_finite() && (sum - exact).abs() <= 1e-6 * exact.max(1.0)
+            }
+            Smoother::Ema { value, at, weight, weight_sq, .. } => {
+                // Each weight is at most 1, so the sum of their squares never exceeds their sum.
+                value.is_none_or(valid)
+                    && at.is_none_or(|t| (-PLAUSIBLE_MS..=PLAUSIBLE_MS).contains(&t))
+                    && weight.is_finite()
+                    && (0.0..=*weight).contains(weight_sq)
             }
         }
     }

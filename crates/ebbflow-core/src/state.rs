@@ -11,6 +11,7 @@ use std::collections::VecDeque;
 
 use serde::{Deserialize, Serialize};
 
+use crate::decide::REC_CAP;
 use crate::policy::Policy;
 use crate::signal::SignalState;
 use crate::time::{Dur, Ts};
@@ -110,6 +111,19 @@ fn is_zero(n: &u32) -> bool {
     *n == 0
 }
 
+/// Longest error text kept, in bytes: status has a size budget, and the start of an error says
+/// what it is.
+const MAX_ERROR: usize = 300;
+
+/// Cut `why` to [`MAX_ERROR`] bytes (on a character boundary) and mark the cut.
+fn shorten(why: &mut String) {
+    if why.len() > MAX_ERROR {
+        let cut = (0..=MAX_ERROR).rev().find(|&i| why.is_char_boundary(i)).unwrap_or(0);
+        why.truncate(cut);
+        why.push('…');
+    }
+}
+
 /// First backoff after a failed resize; it doubles with each further failure.
 pub const RESIZE_BACKOFF_BASE: Dur = Dur(60_000);
 /// Longest backoff after failed resizes, before jitter.
@@ -161,8 +175,14 @@ impl PolicyState {
     }
 
     /// Clamp timestamps that lie in the future (clock skew between replicas, a hand-edited
-    /// status) to `now`, so a wrong clock cannot silently stop evaluation or exhaust the budget.
-    /// Returns the fields that were clamped, for a warning.
+    /// status), so a wrong clock cannot silently stop evaluation or exhaust the budget. Returns
+    /// the fields that were clamped, for a warning.
+    ///
+    /// A time from the future says nothing about when a thing happened. Read as "now", it made a
+    /// resize as recent as it can be, which delays scale-outs: its nodes counted as warming for a
+    /// whole warm-up (samples were read as if the old size served, hiding 48% overload for
+    /// 7 minutes) and the scale-out cooldown started again. So for scale-out such times count as
+    /// long past, while scale-in, slow by design, waits its cooldown from now.
     pub fn clamp_future(&mut self, now: Ts, spike_hold: Dur) -> Vec<&'static str> {
         let limit = now + CLOCK_SKEW_TOLERANCE;
         // Clamp one timestamp; report whether it was ahead of `bound`.
@@ -181,20 +201,29 @@ impl PolicyState {
             self.budget_used = 0;
             clamped.push("budgetSince");
         }
-        for (field, slot) in [
-            ("lastScaleOutAt", &mut self.last_scale_out_at),
-            ("lastResizeAt", &mut self.last_resize_at),
-            ("evaluatingSince", &mut self.evaluating_since),
-        ] {
+        // Scale-in cooldowns and the storage floor count from the last resize: from now.
+        for (field, slot) in
+            [("lastResizeAt", &mut self.last_resize_at), ("evaluatingSince", &mut self.evaluating_since)]
+        {
             if slot.as_mut().is_some_and(|t| fix(t, limit)) {
                 clamped.push(field);
             }
         }
-        // These two lie in the future by design, but never by more than their own length.
+        // The scale-out cooldown does not start again on a clock's word; scale-in still waits
+        // from now, through `lastResizeAt`.
+        if self.last_scale_out_at.is_some_and(|t| t > limit) {
+            self.last_scale_out_at = None;
+            self.last_resize_at = Some(self.last_resize_at.map_or(now, |t| t.max(now)));
+            clamped.push("lastScaleOutAt");
+        }
+        // These two lie in the future by design, but never by more than their own length (for a
+        // backoff, the one its count of failures gives).
         if self.spike_hold_until.as_mut().is_some_and(|t| fix(t, limit + spike_hold)) {
             clamped.push("spikeHoldUntil");
         }
-        if self.retry_resize_at.as_mut().is_some_and(|t| fix(t, limit + RESIZE_BACKOFF_MAX)) {
+        let doublings = self.resize_failures.saturating_sub(1).min(20);
+        let backoff = Dur(RESIZE_BACKOFF_BASE.0.saturating_mul(1i64 << doublings).min(RESIZE_BACKOFF_CAP.0) * 6 / 5);
+        if self.retry_resize_at.as_mut().is_some_and(|t| fix(t, limit + backoff)) {
             clamped.push("retryResizeAt");
         }
         if self.in_flight.as_mut().is_some_and(|f| fix(&mut f.started_at, limit)) {
@@ -208,10 +237,19 @@ impl PolicyState {
         {
             clamped.push("inFlight.confirmBy");
         }
-        if self.resizes.iter_mut().fold(false, |any, r| fix(&mut r.finished_at, limit) | any) {
+        // The history was kept on a clock we cannot trust: forget it, so every sample is read
+        // against the size that serves now instead of counting nodes as warming up.
+        if self.resizes.iter().any(|r| r.finished_at > limit) {
+            self.resizes.clear();
             clamped.push("resizes");
         }
-        if self.recommendations.iter_mut().fold(false, |any, (t, _)| fix(t, limit) | any) {
+        // Dated now, an old lower recommendation would hold a scale-out in its stabilization
+        // window. Without them scale-in waits, as a new state does, for a whole window of its
+        // own decisions.
+        let kept = self.recommendations.len();
+        self.recommendations.retain(|&(t, _)| t <= limit);
+        if self.recommendations.len() != kept {
+            self.evaluating_since = Some(self.evaluating_since.map_or(now, |t| t.max(now)));
             clamped.push("recommendations");
         }
         let mut signals = false;
@@ -227,6 +265,67 @@ impl PolicyState {
             clamped.push("signals");
         }
         clamped
+    }
+
+    /// Reset what no valid sample or resize could have left in the state (non-finite, negative
+    /// or absurdly large numbers, a malformed forecast profile, sizes far beyond every bound) to
+    /// "no history", as [`crate::signal::SignalState::ingest`] ignores such samples: a state
+    /// file is trusted no more than a sample (a smoothed value of 1e308 scaled 9 -> 18 at once).
+    /// `current` is the size the target reports. Returns the fields reset, for a warning.
+    pub fn sanitize(&mut self, policy: &Policy, current: u32) -> Vec<&'static str> {
+        let mut reset = Vec::new();
+        let (mut signals, mut profiles) = (false, false);
+        for s in &mut self.signals {
+            if s.profile.as_ref().is_some_and(|p| !p.is_plausible()) {
+                s.profile = None;
+                profiles = true;
+            }
+            if !s.is_plausible() {
+                *s = s.fresh();
+                signals = true;
+            }
+        }
+        if signals {
+            reset.push("signals");
+        }
+        if profiles {
+            reset.push("signals.profile");
+        }
+        // The policy asks for no size above its largest maximum (an override may raise it), and
+        // the target reports what it has. Twice that: maxSize may have been lowered since (a
+        // record 20 -> 10 after maxSize went from 20 to 10 is real), but a size far beyond every
+        // bound read as the capacity that served multiplies demand by as much.
+        let bound = policy
+            .known
+            .overrides
+            .iter()
+            .filter_map(|o| o.max_size)
+            .fold(policy.max_size.max(current), u32::max)
+            .saturating_mul(2);
+        if self.resizes.iter().any(|r| r.from.max(r.to) > bound) {
+            // Without history every sample is read against the size that serves now.
+            self.resizes.clear();
+            reset.push("resizes");
+        }
+        if let Some(f) = self.in_flight.as_mut()
+            && f.from > bound
+        {
+            // While it runs, the old size is taken to serve: take the one the target reports.
+            f.from = current;
+            reset.push("inFlight.from");
+        }
+        let kept = self.recommendations.len();
+        self.recommendations.retain(|&(_, r)| r <= REC_CAP);
+        if self.recommendations.len() != kept {
+            reset.push("recommendations");
+        }
+        if let Some(why) = self.last_resize_error.as_mut()
+            && why.len() > MAX_ERROR + '…'.len_utf8()
+        {
+            shorten(why);
+            reset.push("lastResizeError");
+        }
+        reset
     }
 
     /// Resizes still available in the budget span at `now`.
@@ -290,14 +389,8 @@ impl PolicyState {
     /// A resize failed (refused, failed, or without effect): no resize is sent for an
     /// exponentially growing, capped and jittered time.
     pub fn note_resize_failure(&mut self, now: Ts, why: &str) {
-        // Status has a size budget; the start of an error says what it is.
-        const MAX_ERROR: usize = 300;
         let mut why = why.to_string();
-        if why.len() > MAX_ERROR {
-            let cut = (0..=MAX_ERROR).rev().find(|&i| why.is_char_boundary(i)).unwrap_or(0);
-            why.truncate(cut);
-            why.push('…');
-        }
+        shorten(&mut why);
         self.last_resize_error = Some(why);
         self.resize_failures = self.resize_failures.saturating_add(1);
         // The jitter's seed: the time and what this policy's signals last saw, so policies that
@@ -404,6 +497,77 @@ mod tests {
         // A legitimate hold (shorter than its length) is kept.
         assert_eq!(s.spike_hold_until, Some(now + Dur::mins(20)));
         assert!(s.clamp_future(now, Dur::mins(30)).is_empty());
+    }
+
+    /// For scale-out, times from the future count as long past: the history written on that clock
+    /// is forgotten (its capacity serves) and the scale-out cooldown is not started again; for
+    /// scale-in the last resize is now. A backoff may lie ahead only as far as its count of
+    /// failures allows.
+    #[test]
+    fn future_resizes_do_not_count_as_recent_for_scale_out() {
+        let now = Ts(10 * 3_600_000);
+        let future = now + Dur::mins(60);
+        let mut s = PolicyState {
+            resizes: vec![
+                ResizeRecord { from: 3, to: 6, finished_at: now - Dur::mins(90) },
+                ResizeRecord { from: 6, to: 9, finished_at: future },
+            ],
+            last_scale_out_at: Some(future),
+            last_resize_at: Some(future),
+            evaluating_since: Some(now - Dur::mins(120)),
+            recommendations: [(now - Dur::mins(2), 9), (future, 6)].into(),
+            resize_failures: 1,
+            retry_resize_at: Some(now + Dur::mins(30)),
+            ..PolicyState::default()
+        };
+        let clamped = s.clamp_future(now, Dur::mins(30));
+        assert_eq!(clamped, vec!["lastResizeAt", "lastScaleOutAt", "retryResizeAt", "resizes", "recommendations"]);
+        assert!(s.resizes.is_empty());
+        assert_eq!(PolicyState::capacity_at(&s.resizes, now, 9, Dur::mins(20)), 9);
+        assert_eq!((s.last_scale_out_at, s.last_resize_at), (None, Some(now)));
+        assert_eq!(s.recommendations, [(now - Dur::mins(2), 9)]);
+        // Scale-in watches the load afresh, as a new state does.
+        assert_eq!(s.evaluating_since, Some(now));
+        assert_eq!(s.retry_resize_at, Some(now));
+        assert!(s.clamp_future(now, Dur::mins(30)).is_empty());
+    }
+
+    /// Values no valid sample can leave are reset to no history and named; a sound state is
+    /// left exactly as it was.
+    #[test]
+    fn sanitize_resets_what_no_sample_could_produce() {
+        let p = crate::tests::fixtures::policy();
+        let mut sound = PolicyState::default();
+        sound.align(&p);
+        let samples: Vec<crate::Sample> =
+            (0..20).map(|i| crate::Sample { at: Ts(i * 60_000), value: 0.5 + 0.01 * (i % 3) as f64 }).collect();
+        sound.signals[0].ingest(&p.metrics[0], p.spike.as_ref(), &samples, |_| 9);
+        sound.begin_resize(9, 12, None, Ts(20 * 60_000));
+        sound.finish_resize(Ts(21 * 60_000));
+        sound.recommendations.push_back((Ts(21 * 60_000), 1_000_000));
+        let before = sound.clone();
+        assert!(sound.sanitize(&p, 12).is_empty());
+        assert_eq!(sound, before);
+
+        let mut s = sound.clone();
+        s.signals[0].deviation = f64::NAN;
+        s.resizes[0].to = 4_000_000_000;
+        s.recommendations.push_back((Ts(22 * 60_000), u32::MAX));
+        s.last_resize_error = Some("x".repeat(100_000));
+        let reset = s.sanitize(&p, 12);
+        assert_eq!(reset, vec!["signals", "resizes", "recommendations", "lastResizeError"]);
+        assert_eq!(s.signals[0], sound.signals[0].fresh());
+        assert!(s.resizes.is_empty());
+        assert_eq!(s.recommendations, sound.recommendations);
+        assert!(s.last_resize_error.as_ref().is_some_and(|e| e.len() <= 303), "{:?}", s.last_resize_error);
+        assert!(s.sanitize(&p, 12).is_empty());
+
+        // A forecast profile that lost hours would index out of bounds when the next hour closes.
+        let mut s = sound.clone();
+        s.signals[0].profile =
+            Some(Box::new(crate::forecast::Profile { peaks: vec![1.0; 3], seen: vec![1; 3], open: None, weight: 0.5 }));
+        assert_eq!(s.sanitize(&p, 12), vec!["signals.profile"]);
+        assert_eq!(s, sound);
     }
 
     /// Policies that fail in the same millisecond (an outage) do not retry in lockstep: the

@@ -5,3 +5,4 @@ mod headroom;
 mod known;
 mod properties;
 mod rules;
+mod stored_state;
