@@ -20,6 +20,7 @@
 //! - [`chart`]: the SVG time-series chart shared by the simulator and the dashboard.
 //! - [`readout`]: `ebbflow status`, the ops readout (pure rows and text, shared with the dashboard).
 //! - [`dashboard`]: the controller's web page and JSON API.
+//! - [`demo`]: `ebbflow demo`, the controller and dashboard against a simulated cluster.
 //! - [`excerpt`]: short, printable quotes of user input for error messages.
 
 pub mod adapters;
@@ -33,6 +34,7 @@ pub mod controller;
 pub use ebbflow_core as core;
 pub mod crd;
 pub mod dashboard;
+pub mod demo;
 pub mod excerpt;
 pub mod gcp;
 pub mod kinds;

@@ -24,6 +24,10 @@ enum Command {
     ApiSchema,
     /// Replay recorded metrics through a policy and compare it with baselines (no cluster, no cloud).
     Simulate(ebbflow::sim::cli::SimulateArgs),
+    /// Watch the controller work, with no cluster and no cloud: the real control loop and
+    /// dashboard against a simulated Bigtable cluster driven by a recorded trace, faster than
+    /// real time.
+    Demo(ebbflow::demo::DemoArgs),
     /// Search a policy's parameters on recorded traces: the Pareto front of cost, overload and
     /// scale actions, and the cheapest variant that meets your constraints, as ready-to-apply YAML.
     Tune(ebbflow::sim::tune::TuneArgs),
@@ -89,6 +93,7 @@ fn try_main() -> Result<()> {
         }
         Command::Run(args) => run(args),
         Command::Simulate(args) => ebbflow::sim::cli::run(&args).map_err(anyhow::Error::msg),
+        Command::Demo(args) => ebbflow::demo::main(&args).map_err(anyhow::Error::msg),
         Command::Tune(args) => ebbflow::sim::tune::run(&args).map_err(anyhow::Error::msg),
         Command::Record(args) => record(args),
         Command::Status(args) => ebbflow::readout::cli::run(&args).map_err(anyhow::Error::msg),
@@ -137,8 +142,14 @@ struct RunArgs {
     #[arg(long, default_value = "127.0.0.1:8080", env = "EBBFLOW_LISTEN")]
     listen: std::net::SocketAddr,
     /// After SIGTERM, how long ticks in progress may run on before they are abandoned (the state
-    /// is saved and the process exits).
-    #[arg(long, default_value = "10s", env = "EBBFLOW_SHUTDOWN_GRACE", value_parser = humantime::parse_duration)]
+    /// is saved and the process exits), e.g. 10s or 1m30s.
+    #[arg(
+        long,
+        default_value = "10s",
+        value_name = "DUR",
+        env = "EBBFLOW_SHUTDOWN_GRACE",
+        value_parser = ebbflow::commands::duration_flag
+    )]
     shutdown_grace: std::time::Duration,
     /// Override the Google API endpoint (e.g. a local fake).
     #[arg(long, env = "EBBFLOW_GCP_ENDPOINT")]
@@ -227,9 +238,9 @@ struct RecordArgs {
     /// File to write the JSON array of responses to.
     #[arg(long)]
     out: PathBuf,
-    /// Alignment period.
-    #[arg(long, default_value = "60s")]
-    alignment_period: String,
+    /// Alignment period, e.g. 60s or 5m.
+    #[arg(long, default_value = "60s", value_name = "DUR", value_parser = ebbflow::commands::dur_flag)]
+    alignment_period: ebbflow::core::Dur,
     /// Per-series aligner.
     #[arg(long, default_value = "ALIGN_MEAN")]
     aligner: String,
@@ -245,13 +256,13 @@ struct RecordArgs {
 }
 
 fn record(args: RecordArgs) -> Result<()> {
-    use ebbflow::core::{Dur, Ts};
+    use ebbflow::core::Ts;
     let from = Ts::parse_rfc3339(&args.from).map_err(anyhow::Error::msg)?;
     let to = Ts::parse_rfc3339(&args.to).map_err(anyhow::Error::msg)?;
     let query = ebbflow::adapters::MonitoringQuery {
         project: args.project,
         filter: args.filter,
-        alignment_period: Dur::parse(&args.alignment_period).map_err(anyhow::Error::msg)?,
+        alignment_period: args.alignment_period,
         per_series_aligner: args.aligner,
         cross_series_reducer: args.reducer,
         group_by_fields: args.group_by,
@@ -262,4 +273,49 @@ fn record(args: RecordArgs) -> Result<()> {
     std::fs::write(&args.out, serde_json::to_string_pretty(&pages)?)?;
     eprintln!("wrote {} page(s) to {}", pages.as_array().map_or(0, Vec::len), args.out.display());
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
+        Cli::try_parse_from(std::iter::once("ebbflow").chain(args.iter().copied()))
+    }
+
+    /// `--shutdown-grace` reads durations as policies write them ("1h30m"), its default is one
+    /// of them, and anything else is refused naming the flag and the grammar.
+    #[test]
+    fn shutdown_grace_takes_the_duration_grammar_of_policies() {
+        let grace = |extra: &[&str]| {
+            parse(&[&["run", "--policies", "p", "--state", "s.json"][..], extra].concat()).map(|cli| {
+                match cli.command {
+                    Command::Run(args) => args.shutdown_grace,
+                    other => panic!("not run: {other:?}"),
+                }
+            })
+        };
+        assert_eq!(grace(&["--shutdown-grace", "1h30m"]).expect("1h30m"), std::time::Duration::from_secs(5400));
+        assert_eq!(grace(&["--shutdown-grace", "250ms"]).expect("250ms"), std::time::Duration::from_millis(250));
+        assert_eq!(grace(&[]).expect("the default"), std::time::Duration::from_secs(10));
+        for bad in ["90 minutes", "1day", "10"] {
+            let e = grace(&["--shutdown-grace", bad]).expect_err("refused").to_string();
+            assert!(e.contains("--shutdown-grace") && e.contains("1h30m"), "{bad}: {e}");
+        }
+    }
+
+    /// `record --alignment-period` is read by the same grammar, and named when it is wrong.
+    #[test]
+    fn alignment_period_takes_the_duration_grammar_of_policies() {
+        let record = |period: &str| {
+            let args = ["record", "--project", "p", "--filter", "f", "--from", "a", "--to", "b", "--out", "o"];
+            parse(&[&args[..], &["--alignment-period", period][..]].concat()).map(|cli| match cli.command {
+                Command::Record(args) => args.alignment_period,
+                other => panic!("not record: {other:?}"),
+            })
+        };
+        assert_eq!(record("1m30s").expect("1m30s"), ebbflow::core::Dur::secs(90));
+        let e = record("90 minutes").expect_err("refused").to_string();
+        assert!(e.contains("--alignment-period") && e.contains("1h30m"), "{e}");
+    }
 }

@@ -70,6 +70,10 @@ pub struct Plan {
     pub members: Vec<MemberTick>,
     /// The floor: `ceil(fraction × largest own decision)`.
     pub floor: u32,
+    /// Members with a stored state that the target no longer lists (a cluster deleted from the
+    /// instance, or a listing that left it out), with the resize each had in flight: their state
+    /// is dropped with this tick, which must be said.
+    pub gone: Vec<(String, Option<u32>)>,
 }
 
 /// The policy's Monitoring queries narrowed to one member's series (`(filter) AND` its clause);
@@ -163,7 +167,12 @@ pub async fn plan<M: MetricSource, T: ScaleTarget>(
     for m in &mut members {
         hold_at_floor(policy, &mut m.decision, floor, m.observation.sizes, now);
     }
-    Ok(Plan { members, floor })
+    let gone = stored
+        .iter()
+        .filter(|(n, _, _)| !members.iter().any(|m: &MemberTick| m.name == *n))
+        .map(|(n, s, _)| (n.clone(), s.in_flight.as_ref().map(|f| f.to)))
+        .collect();
+    Ok(Plan { members, floor, gone })
 }
 
 impl Plan {
@@ -396,8 +405,11 @@ spec:
         )
         .expect("policy");
         let policy = crate::spec::policy_from_spec(&sp.spec).expect("valid");
-        let mut plan =
-            Plan { members: vec![member("c2", 5, 1, 2), member("c1", 10, 4, 4), member("c3", 5, 1, 2)], floor: 2 };
+        let mut plan = Plan {
+            members: vec![member("c2", 5, 1, 2), member("c1", 10, 4, 4), member("c3", 5, 1, 2)],
+            floor: 2,
+            gone: Vec::new(),
+        };
         let stub = Stub { refuses: "c1", sent: Mutex::new(vec![]) };
         actuate(&policy, &mut plan, &stub, Ts(0)).await;
         assert_eq!(*stub.sent.lock().expect("lock"), [("c1".to_string(), 4)], "only the driving member's write");
@@ -409,8 +421,11 @@ spec:
         assert_eq!(plan.members[1].applied(), 10, "a failed write applies nothing");
 
         // Without the failure every member is written, the driving one first.
-        let mut plan =
-            Plan { members: vec![member("c2", 5, 1, 2), member("c1", 10, 4, 4), member("c3", 5, 1, 2)], floor: 2 };
+        let mut plan = Plan {
+            members: vec![member("c2", 5, 1, 2), member("c1", 10, 4, 4), member("c3", 5, 1, 2)],
+            floor: 2,
+            gone: Vec::new(),
+        };
         let stub = Stub { refuses: "none", sent: Mutex::new(vec![]) };
         actuate(&policy, &mut plan, &stub, Ts(0)).await;
         let sent: Vec<String> = stub.sent.lock().expect("lock").iter().map(|w| w.0.clone()).collect();

@@ -8,9 +8,10 @@
 //! produced a key that could not be told apart from another policy's.
 //!
 //! [`load_dir`] loads a directory of policy files with these checks (standalone mode, and
-//! `ebbflow status --policies`).
+//! `ebbflow status --policies`). [`DirWatch`] follows the directory while standalone mode runs:
+//! added, changed and removed files, with the last good version of a broken file kept running.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use crate::api::ScalePolicy;
@@ -40,25 +41,13 @@ pub struct PolicyDir {
 
 /// [`load_dir`], also naming the files that were skipped because they did not parse.
 pub fn load_dir_all(dir: &Path) -> Result<PolicyDir, DirError> {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
-        .map_err(|e| DirError::io(dir, e))?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "yaml" || x == "yml"))
-        .collect();
-    files.sort();
     let mut loaded: Vec<(String, ScalePolicy)> = Vec::new();
     let mut unreadable = Vec::new();
-    for f in files {
+    for f in policy_paths(dir)? {
         let text = std::fs::read_to_string(&f).map_err(|e| DirError::io(&f, e))?;
         let path = f.display().to_string();
-        match crate::crd::parse_policy(&path, &text) {
-            Ok(mut sp) => {
-                if sp.metadata.namespace.is_none() {
-                    sp.metadata.namespace = Some(DEFAULT_NAMESPACE.into());
-                }
-                sp.metadata.generation = Some(1);
-                loaded.push((path, sp));
-            }
+        match parse_file(&path, &text) {
+            Ok(sp) => loaded.push((path, sp)),
             Err(e) => {
                 tracing::error!(error = %e, "skipping policy file: it does not parse (its saved state is kept)");
                 unreadable.push(e.to_string());
@@ -73,6 +62,349 @@ pub fn load_dir_all(dir: &Path) -> Result<PolicyDir, DirError> {
         return Err(DirError::NoPolicies(dir.display().to_string()));
     }
     Ok(PolicyDir { policies: loaded.into_iter().map(|(_, sp)| sp).collect(), unreadable })
+}
+
+/// The `*.yaml` / `*.yml` files in `dir`, sorted.
+fn policy_paths(dir: &Path) -> Result<Vec<PathBuf>, DirError> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(|e| DirError::io(dir, e))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "yaml" || x == "yml"))
+        .collect();
+    files.sort();
+    Ok(files)
+}
+
+/// One policy file's text as standalone mode reads it: a namespace it leaves out is
+/// [`DEFAULT_NAMESPACE`], and the generation starts at 1 (the store carries it on).
+fn parse_file(path: &str, text: &str) -> Result<ScalePolicy, crate::crd::LoadError> {
+    let mut sp = crate::crd::parse_policy(path, text)?;
+    if sp.metadata.namespace.is_none() {
+        sp.metadata.namespace = Some(DEFAULT_NAMESPACE.into());
+    }
+    sp.metadata.generation = Some(1);
+    Ok(sp)
+}
+
+/// `namespace/name` of a policy read by [`parse_file`] (the controller's key).
+fn key_of(sp: &ScalePolicy) -> String {
+    format!(
+        "{}/{}",
+        sp.metadata.namespace.as_deref().unwrap_or(DEFAULT_NAMESPACE),
+        sp.metadata.name.as_deref().unwrap_or_default()
+    )
+}
+
+/// What a file's metadata says about its version: any field that moves means the file may
+/// have changed and is read again. Length and modification time are the brief check; the inode
+/// and the change time also catch a file replaced by rename (editors, `ebbflow override`) or
+/// rewritten to the same length within the modification time's resolution.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Stamp {
+    modified: Option<std::time::SystemTime>,
+    len: u64,
+    identity: (u64, i64, i64),
+}
+
+impl Stamp {
+    /// The stamp of the file `path` names (symlinks followed: a ConfigMap mount swaps them).
+    fn of(path: &Path) -> std::io::Result<Stamp> {
+        let m = std::fs::metadata(path)?;
+        Ok(Stamp { modified: m.modified().ok(), len: m.len(), identity: identity(&m) })
+    }
+}
+
+#[cfg(unix)]
+fn identity(m: &std::fs::Metadata) -> (u64, i64, i64) {
+    use std::os::unix::fs::MetadataExt;
+    (m.ino(), m.ctime(), m.ctime_nsec())
+}
+
+#[cfg(not(unix))]
+fn identity(_: &std::fs::Metadata) -> (u64, i64, i64) {
+    (0, 0, 0)
+}
+
+/// A file as last read: its stamp, and the policy it defines or why it defines none.
+#[derive(Debug)]
+struct Seen {
+    stamp: Stamp,
+    parsed: Result<ScalePolicy, String>,
+}
+
+/// The file at `path` (stamped `stamp` just before) read and parsed; `None` when it changed or
+/// vanished while it was read (an editor still writing it): the next scan reads it again.
+fn read_settled(path: &Path, stamp: Stamp) -> Option<Result<ScalePolicy, String>> {
+    let name = path.display().to_string();
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
+        Err(e) => return Some(Err(format!("{name}: cannot read: {e}"))),
+    };
+    if !Stamp::of(path).is_ok_and(|now| now == stamp) {
+        return None;
+    }
+    Some(parse_file(&name, &text).map_err(|e| e.to_string()))
+}
+
+/// What a directory of policy files asks standalone mode to run, from [`DirWatch::resolve`].
+#[derive(Debug, Clone, Default)]
+pub struct Resolved {
+    /// Every policy to run, by `namespace/name`: the files' versions, or the last good version
+    /// of a policy whose file is broken.
+    pub policies: BTreeMap<String, ScalePolicy>,
+    /// For a policy in [`Resolved::policies`] whose file is broken (does not parse, does not
+    /// validate, or has a duplicate elsewhere): what is wrong, naming the files and the fix.
+    pub problems: BTreeMap<String, String>,
+    /// Files that run nothing (they do not parse and define no running policy, or duplicate a
+    /// policy no file owns yet), by path, with why.
+    pub refused: BTreeMap<String, String>,
+}
+
+impl Resolved {
+    /// Whether some file could not be used: the saved state of a policy that is not loaded may
+    /// then belong to it, and is kept.
+    pub fn unreadable(&self) -> bool {
+        !self.problems.is_empty() || !self.refused.is_empty()
+    }
+}
+
+/// Follows a directory of policy files while standalone mode runs (polling: no inotify crate,
+/// and the same on every platform and filesystem, network mounts included).
+///
+/// [`DirWatch::scan`] notices added, changed and removed files from their metadata, reading
+/// only those that changed; [`DirWatch::resolve`] turns the files into the policies to run.
+/// Each running policy remembers the file it came from, so that a file that breaks keeps its
+/// last good version running, and a second file with the same name does not take it over.
+#[derive(Debug)]
+pub struct DirWatch {
+    dir: PathBuf,
+    files: BTreeMap<PathBuf, Seen>,
+    /// The file each running policy came from, by key.
+    owners: BTreeMap<String, PathBuf>,
+    /// The problems of refused files as last logged, so each is logged once per change.
+    logged: BTreeMap<String, String>,
+    scanned: bool,
+}
+
+impl DirWatch {
+    /// A watch on `dir` that has not looked yet: the first [`DirWatch::scan`] reads every file.
+    pub fn new(dir: &Path) -> DirWatch {
+        DirWatch {
+            dir: dir.to_path_buf(),
+            files: BTreeMap::new(),
+            owners: BTreeMap::new(),
+            logged: BTreeMap::new(),
+            scanned: false,
+        }
+    }
+
+    /// Look at the directory: whether any policy file was added, changed or removed since the
+    /// last scan (always true for the first). A file that changes while it is read counts from
+    /// the next scan, when it has settled. Fails only when the directory cannot be listed; the
+    /// files then count as they were.
+    pub fn scan(&mut self) -> Result<bool, DirError> {
+        let paths = policy_paths(&self.dir)?;
+        let mut changed = !self.scanned;
+        self.scanned = true;
+        let mut next = BTreeMap::new();
+        for path in paths {
+            let stamp = match Stamp::of(&path) {
+                Ok(s) => s,
+                // Gone since the listing, or a dangling symlink: not a policy file any more.
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                // Anything else may be passing: the file counts as it was.
+                Err(_) => {
+                    if let Some(old) = self.files.remove(&path) {
+                        next.insert(path, old);
+                    }
+                    continue;
+                }
+            };
+            match self.files.remove(&path) {
+                Some(old) if old.stamp == stamp => {
+                    next.insert(path, old);
+                }
+                old => match read_settled(&path, stamp) {
+                    Some(parsed) => {
+                        next.insert(path, Seen { stamp, parsed });
+                        changed = true;
+                    }
+                    None => {
+                        if let Some(old) = old {
+                            next.insert(path, old);
+                        }
+                    }
+                },
+            }
+        }
+        // What is left was not listed: removed.
+        changed |= !self.files.is_empty();
+        self.files = next;
+        Ok(changed)
+    }
+
+    /// The policies to run, given the ones `running` now (by key), from the files as last
+    /// scanned:
+    ///
+    /// - a running policy takes its file's new version; if that version does not parse, breaks
+    ///   a name rule or does not validate while the running one does, the running version stays,
+    ///   with the problem;
+    /// - a second file defining a running policy is refused (the problem is the running
+    ///   policy's): it never replaces the policy it duplicates;
+    /// - a running policy whose file was removed (or now defines another policy) stops, unless
+    ///   exactly one other file defines it, which then takes it over (a renamed file);
+    /// - a policy defined by exactly one file that no running policy owns starts; one defined
+    ///   by several such files starts from none of them.
+    ///
+    /// Refused files are logged once per change.
+    pub fn resolve(&mut self, running: &BTreeMap<String, ScalePolicy>) -> Resolved {
+        // Each file's verdict: the key and policy it defines, or why it defines none.
+        let mut verdicts: BTreeMap<&Path, Result<(String, &ScalePolicy), String>> = BTreeMap::new();
+        let mut candidates: BTreeMap<String, Vec<(&Path, &ScalePolicy)>> = BTreeMap::new();
+        for (path, seen) in &self.files {
+            let name = path.display().to_string();
+            let verdict = match &seen.parsed {
+                Err(why) => Err(why.clone()),
+                Ok(sp) => {
+                    let found = problems([(name.as_str(), sp)]);
+                    if found.is_empty() {
+                        Ok((key_of(sp), sp))
+                    } else {
+                        Err(found.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))
+                    }
+                }
+            };
+            if let Ok((k, sp)) = &verdict {
+                candidates.entry(k.clone()).or_default().push((path.as_path(), *sp));
+            }
+            verdicts.insert(path.as_path(), verdict);
+        }
+
+        let mut out = Resolved::default();
+        let mut owners: BTreeMap<String, PathBuf> = BTreeMap::new();
+        let keys: BTreeSet<&String> = running.keys().chain(candidates.keys()).collect();
+        for k in keys {
+            let found: &[(&Path, &ScalePolicy)] = candidates.get(k).map(Vec::as_slice).unwrap_or_default();
+            let Some(current) = running.get(k) else {
+                match found {
+                    [] => {}
+                    [(path, sp)] => take(&mut out, &mut owners, k, None, sp, path, &[]),
+                    [(first, _), rest @ ..] => {
+                        for (other, _) in rest {
+                            let why = format!(
+                                "{}; neither file runs until one of them is renamed or removed",
+                                duplicate(k, first, other)
+                            );
+                            out.refused.insert(first.display().to_string(), why.clone());
+                            out.refused.insert(other.display().to_string(), why);
+                        }
+                    }
+                }
+                continue;
+            };
+            let owner = self.owners.get(k).and_then(|o| verdicts.get_key_value(o.as_path()));
+            match owner {
+                Some((o, Ok((defined, sp)))) if defined == k => {
+                    let others: Vec<&Path> = found.iter().map(|(p, _)| *p).filter(|p| p != o).collect();
+                    take(&mut out, &mut owners, k, Some(current), sp, o, &others);
+                }
+                Some((o, Err(why))) => {
+                    let mut problem =
+                        vec![format!("{why}; the last good version keeps running until the file is fixed")];
+                    for (other, _) in found {
+                        problem.push(format!("{}; {} is ignored", duplicate(k, o, other), other.display()));
+                    }
+                    out.policies.insert(k.clone(), current.clone());
+                    out.problems.insert(k.clone(), problem.join("; "));
+                    owners.insert(k.clone(), o.to_path_buf());
+                }
+                // No file known to define it (the first scan), its file was removed, or that
+                // file now defines another policy.
+                _ => match found {
+                    [] => {}
+                    [(path, sp)] => take(&mut out, &mut owners, k, Some(current), sp, path, &[]),
+                    [(first, _), rest @ ..] => {
+                        let problem: Vec<String> = rest
+                            .iter()
+                            .map(|(other, _)| {
+                                format!(
+                                    "{}; the running version stays until only one file defines it",
+                                    duplicate(k, first, other)
+                                )
+                            })
+                            .collect();
+                        out.policies.insert(k.clone(), current.clone());
+                        out.problems.insert(k.clone(), problem.join("; "));
+                    }
+                },
+            }
+        }
+        for (path, verdict) in &verdicts {
+            if let Err(why) = verdict
+                && !owners.values().any(|o| o == path)
+            {
+                out.refused
+                    .insert(path.display().to_string(), format!("{why}; the file runs nothing until it is fixed"));
+            }
+        }
+        for (file, why) in &out.refused {
+            if self.logged.get(file) != Some(why) {
+                tracing::error!(file = %file, "policy file refused: {why}");
+            }
+        }
+        self.logged = out.refused.clone();
+        self.owners = owners;
+        out
+    }
+}
+
+/// The message for two files defining the policy `k`.
+fn duplicate(k: &str, first: &Path, second: &Path) -> String {
+    PolicyFileError::Duplicate {
+        key: k.to_string(),
+        first: first.display().to_string(),
+        second: second.display().to_string(),
+    }
+    .to_string()
+}
+
+/// Run `k` from the file `from`, which defines it as `sp` (`current` is the running version, if
+/// any), and report the files in `ignored`, which define it too. A new version that does not
+/// validate while the running one does is not taken.
+fn take(
+    out: &mut Resolved,
+    owners: &mut BTreeMap<String, PathBuf>,
+    k: &str,
+    current: Option<&ScalePolicy>,
+    sp: &ScalePolicy,
+    from: &Path,
+    ignored: &[&Path],
+) {
+    let mut problem = Vec::new();
+    let chosen = match current {
+        Some(cur) if cur.spec != sp.spec => {
+            match (crate::spec::policy_from_spec(&sp.spec), crate::spec::policy_from_spec(&cur.spec)) {
+                (Err(e), Ok(_)) => {
+                    problem.push(format!(
+                        "{}: {e}; the last good version keeps running until the file is fixed",
+                        from.display()
+                    ));
+                    cur
+                }
+                _ => sp,
+            }
+        }
+        _ => sp,
+    };
+    for other in ignored {
+        problem.push(format!("{}; {} is ignored", duplicate(k, from, other), other.display()));
+    }
+    out.policies.insert(k.to_string(), chosen.clone());
+    if !problem.is_empty() {
+        out.problems.insert(k.to_string(), problem.join("; "));
+    }
+    owners.insert(k.to_string(), from.to_path_buf());
 }
 
 /// Why a directory of policy files could not be loaded.
@@ -227,26 +559,50 @@ fn label_chars_ok(s: &str) -> bool {
 }
 
 /// Replace `path` with `bytes` so that a reader (or a crash) sees the old or the new content.
+/// A file that exists keeps its permissions (a policy file edited by `ebbflow override` must not
+/// become readable by others because the replacement was created with the default mode); a new
+/// file gets the mode `File::create` would give it. `path` itself is replaced: a caller that
+/// means the target of a symlink resolves it first.
 pub fn write_atomically(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
     use std::io::Write;
     let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "state".into());
-    // Unique per call: an abandoned write must not share its temporary file with the next one.
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static SEQ: AtomicU64 = AtomicU64::new(0);
-    let tmp = dir.join(format!(".{name}.tmp.{}.{}", std::process::id(), SEQ.fetch_add(1, Ordering::Relaxed)));
-    {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
+    let existing = std::fs::metadata(path).ok().map(|m| m.permissions());
+    // Beside the file (a rename does not cross file systems), named after it, and never with the
+    // file's own extension, so that a directory scan for `*.yaml` skips it.
+    let prefix = format!(".{name}.");
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(&prefix).suffix(".tmp");
+    if existing.is_none() {
+        new_file_mode(&mut builder);
     }
-    std::fs::rename(&tmp, path)?;
+    // Removed on every early return: a failed write leaves nothing behind.
+    let mut tmp = builder.tempfile_in(dir)?;
+    if let Some(permissions) = existing {
+        // Best effort: the content matters more than the mode. Set on the open file, so the
+        // umask does not narrow it.
+        let _ = tmp.as_file().set_permissions(permissions);
+    }
+    tmp.as_file_mut().write_all(bytes)?;
+    tmp.as_file().sync_all()?;
+    tmp.persist(path).map_err(|e| e.error)?;
     // Make the rename itself durable.
     if let Ok(d) = std::fs::File::open(dir) {
         let _ = d.sync_all();
     }
     Ok(())
 }
+
+/// Temporary files are private (0600) by default; a new state or policy file is created as
+/// `File::create` would (0666 less the umask).
+#[cfg(unix)]
+fn new_file_mode(builder: &mut tempfile::Builder<'_, '_>) {
+    use std::os::unix::fs::PermissionsExt;
+    builder.permissions(std::fs::Permissions::from_mode(0o666));
+}
+
+#[cfg(not(unix))]
+fn new_file_mode(_: &mut tempfile::Builder<'_, '_>) {}
 
 #[cfg(test)]
 mod tests {
@@ -311,5 +667,87 @@ mod tests {
         );
         assert!(text[2].starts_with("a.yaml and b.yaml both define ScalePolicy default/orders"), "{}", text[2]);
         assert!(found[2].concerns("a.yaml") && found[2].concerns("b.yaml") && !found[2].concerns("c.yaml"));
+    }
+
+    /// A policy file as a person writes it, with `name` and `maxSize`.
+    fn yaml(name: &str, max: u32) -> String {
+        format!(
+            "apiVersion: ebbflow.dev/v1alpha1\nkind: ScalePolicy\nmetadata:\n  name: {name}\nspec:\n  target:\n    \
+             bigtableCluster: {{project: p1, instance: i1, cluster: c1}}\n  minSize: 1\n  maxSize: {max}\n  metrics:\n    \
+             - name: cpu\n      target: 0.5\n      query:\n        filter: x\n"
+        )
+    }
+
+    /// What [`DirWatch`] makes of renames and new duplicates: a file renamed keeps its policy
+    /// running (no stop and start); two new files with one name start neither and both are
+    /// named; a file that now names another policy stops the old one and starts the new one.
+    #[test]
+    fn dir_watch_follows_renames_and_refuses_new_duplicates() {
+        let dir = std::env::temp_dir().join(format!("ebbflow-dirwatch-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("mkdir");
+        std::fs::write(dir.join("a.yaml"), yaml("orders", 3)).expect("write");
+        let mut watch = DirWatch::new(&dir);
+        assert!(watch.scan().expect("scan"), "the first scan reads everything");
+        let running = watch.resolve(&BTreeMap::new()).policies;
+        assert_eq!(running.keys().collect::<Vec<_>>(), ["default/orders"]);
+        assert!(!watch.scan().expect("scan"), "nothing changed");
+
+        std::fs::rename(dir.join("a.yaml"), dir.join("b.yaml")).expect("rename");
+        assert!(watch.scan().expect("scan"));
+        let r = watch.resolve(&running);
+        assert_eq!(r.policies.keys().collect::<Vec<_>>(), ["default/orders"]);
+        assert!(r.problems.is_empty() && r.refused.is_empty(), "{r:?}");
+
+        std::fs::write(dir.join("c.yaml"), yaml("payments", 3)).expect("write");
+        std::fs::write(dir.join("d.yaml"), yaml("payments", 4)).expect("write");
+        assert!(watch.scan().expect("scan"));
+        let r = watch.resolve(&running);
+        assert!(!r.policies.contains_key("default/payments"), "{r:?}");
+        let refused: Vec<&String> = r.refused.keys().collect();
+        assert!(refused.len() == 2 && refused[0].ends_with("c.yaml") && refused[1].ends_with("d.yaml"), "{r:?}");
+        assert!(r.refused.values().all(|why| why.contains("default/payments") && why.contains("unique")), "{r:?}");
+        assert!(r.unreadable());
+
+        std::fs::remove_file(dir.join("d.yaml")).expect("rm");
+        std::fs::write(dir.join("b.yaml"), yaml("orders-v2", 3)).expect("write");
+        assert!(watch.scan().expect("scan"));
+        let r = watch.resolve(&running);
+        assert_eq!(r.policies.keys().collect::<Vec<_>>(), ["default/orders-v2", "default/payments"]);
+        assert!(!r.unreadable(), "{r:?}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// A replaced file keeps its mode, neither widened nor narrowed to a temporary file's 0600; a
+    /// new file gets the mode `File::create` gives; nothing is left beside them.
+    #[cfg(unix)]
+    #[test]
+    fn write_atomically_keeps_the_mode_and_leaves_nothing_behind() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = std::env::temp_dir().join(format!("ebbflow-atomic-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("mkdir");
+        let mode = |p: &Path| std::fs::metadata(p).expect("metadata").permissions().mode() & 0o777;
+        for (file, kept) in [("private.yaml", 0o600), ("shared.yaml", 0o664)] {
+            let path = dir.join(file);
+            std::fs::write(&path, "old").expect("write");
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(kept)).expect("chmod");
+            write_atomically(&path, b"new").expect("replace");
+            assert_eq!(std::fs::read_to_string(&path).expect("read"), "new");
+            assert_eq!(mode(&path), kept, "{file}");
+        }
+        let created = dir.join("state.json");
+        write_atomically(&created, b"{}").expect("create");
+        let reference = dir.join("reference");
+        std::fs::File::create(&reference).expect("create");
+        assert_eq!(mode(&created), mode(&reference), "as File::create makes it");
+        std::fs::remove_file(&reference).expect("rm");
+        let mut left: Vec<String> = std::fs::read_dir(&dir)
+            .expect("dir")
+            .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+            .collect();
+        left.sort();
+        assert_eq!(left, ["private.yaml", "shared.yaml", "state.json"]);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

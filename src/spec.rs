@@ -12,6 +12,7 @@ use crate::adapters::{MetricQuery, SourceContext};
 use crate::api::{self, ScalePolicySpec};
 use crate::core::forecast::{ForecastMode, ForecastPolicy};
 use crate::core::policy::{MetricPolicy, Pace, SpikePolicy};
+use crate::core::units::KnownMetric;
 use crate::core::{Dur, MetricKind, MissingDataPolicy, Mode, Policy, SmoothingKind};
 
 /// One problem with a spec: the field path, what is wrong, and how to fix it.
@@ -143,6 +144,12 @@ pub fn policy_from_spec(spec: &ScalePolicySpec) -> Result<Policy, PolicyError> {
         if !(m.target.is_finite() && m.target > 0.0) {
             c.fail(format!("{base}.target"), format!("must be a number greater than 0 (got {})", m.target));
         }
+        // A level in the wrong unit (60 on a 0-1 metric) validates and then shrinks the target
+        // to minSize: each level is held to the range of the metric type the filter selects.
+        let known = metric_unit(m);
+        if let Some(problem) = known.and_then(|k| k.level_problem(m.target, m.kind.into(), spec.max_size)) {
+            c.fail(format!("{base}.target"), problem);
+        }
         for (field, message) in m.source.check(&SourceContext { project: kind.project(), namespace: "" }) {
             c.fail(format!("{base}.{field}"), message);
         }
@@ -158,6 +165,11 @@ pub fn policy_from_spec(spec: &ScalePolicySpec) -> Result<Policy, PolicyError> {
                     m.target
                 ),
             );
+        }
+        if let Some(problem) =
+            h.limit.zip(known).and_then(|(limit, k)| k.level_problem(limit, m.kind.into(), spec.max_size))
+        {
+            c.fail(format!("{base}.headroom.limit"), problem);
         }
         if h.enabled && !(h.quantile.is_finite() && (0.5..=0.999).contains(&h.quantile)) {
             c.fail(
@@ -257,6 +269,18 @@ pub fn policy_from_spec(spec: &ScalePolicySpec) -> Result<Policy, PolicyError> {
         forecast,
         known,
     })
+}
+
+/// The registry's entry for the metric type a metric's Cloud Monitoring filter selects: its unit
+/// and range. `None` for a type whose unit is not known, or a Kubernetes source (not checked).
+pub fn metric_unit(m: &api::MetricSpec) -> Option<&'static KnownMetric> {
+    m.source.query.as_ref().and_then(|q| crate::core::units::of_filter(&q.filter))
+}
+
+/// The highest level (target, guard level, headroom limit) metric `m` can be held at on a policy
+/// of at most `max_size` nodes, when its unit has one (a fraction: 1 per node).
+pub fn level_bound(m: &api::MetricSpec, max_size: u32) -> Option<f64> {
+    metric_unit(m).and_then(|k| k.level_bound(m.kind.into(), max_size))
 }
 
 /// The query of one of a spec's metrics, resolved for the policy: `default_project` is the
@@ -475,6 +499,52 @@ mod tests {
         let p = policy_from_spec(&s).expect("valid");
         assert_eq!(p.metrics[0].limit, 0.9);
         assert!((p.metrics[0].headroom_z.expect("on") - 1.6448536).abs() < 1e-6);
+    }
+
+    /// A level outside its metric's range (percent on a 0-1 metric) is refused naming the field
+    /// and the fraction to write: the target, a guard's level and a headroom limit alike; a total
+    /// of a fraction is bounded by maxSize; counts and unknown types are not bounded.
+    #[test]
+    fn a_level_in_the_wrong_unit_is_refused_with_the_fix() {
+        let with = |filter: &str, edit: &dyn Fn(&mut ScalePolicySpec)| {
+            let mut s = spec();
+            s.metrics[0].source.query.as_mut().expect("query").filter = filter.into();
+            edit(&mut s);
+            policy_from_spec(&s)
+        };
+        let cpu = "metric.type = \"kubernetes.io/node/cpu/allocatable_utilization\" AND resource.labels.x=\"y\"";
+        let err = with(cpu, &|s| s.metrics[0].target = 60.0).expect_err("percent on a fraction");
+        assert_eq!(
+            err.issues,
+            [FieldIssue {
+                field: "spec.metrics[0].target".into(),
+                message: "60 is above 1, but kubernetes.io/node/cpu/allocatable_utilization is a fraction (0-1): \
+                          write 0.6 for 60 %"
+                    .into(),
+            }]
+        );
+        let err = with(cpu, &|s| s.metrics[0].headroom.limit = Some(75.0)).expect_err("a percent limit");
+        assert_eq!(err.issues[0].field, "spec.metrics[0].headroom.limit");
+        assert!(err.issues[0].message.ends_with("write 0.75 for 75 %"), "{err}");
+        let err = with(cpu, &|s| {
+            s.metrics[0].role = api::MetricRole::Guard;
+            s.metrics[0].target = 90.0;
+            s.metrics.insert(0, spec().metrics[0].clone());
+            s.metrics[0].name = "size".into();
+        })
+        .expect_err("a guard's level");
+        assert_eq!(err.issues[0].field, "spec.metrics[1].target");
+        assert!(err.issues[0].message.ends_with("write 0.9 for 90 %"), "{err}");
+        // A total of at most maxSize (20) shares: 15 can be reached, 30 cannot.
+        assert!(with(cpu, &|s| (s.metrics[0].kind, s.metrics[0].target) = (api::MetricKind::Total, 15.0)).is_ok());
+        let err = with(cpu, &|s| (s.metrics[0].kind, s.metrics[0].target) = (api::MetricKind::Total, 30.0))
+            .expect_err("never reached");
+        assert!(err.to_string().contains("spec.metrics[0].target: 30 is above 20"), "{err}");
+        // In range, a count, or a type whose unit is not known: accepted.
+        assert!(with(cpu, &|s| s.metrics[0].target = 1.0).is_ok());
+        let requests = "metric.type=\"loadbalancing.googleapis.com/https/request_count\"";
+        assert!(with(requests, &|s| s.metrics[0].target = 5000.0).is_ok());
+        assert!(with("metric.type=\"custom.googleapis.com/cpu_percent\"", &|s| s.metrics[0].target = 60.0).is_ok());
     }
 
     /// Each source checks its own fields under its own field path, through the registry; the

@@ -542,3 +542,51 @@ async fn per_cluster_writes_go_to_one_cluster_each() {
     assert!(e.message.contains("cluster c3"), "{}", e.message);
     assert_eq!(writes(&fake).len(), 1, "nothing written after the refusal");
 }
+
+/// Events kept for the test to read.
+#[derive(Clone, Default)]
+struct Recorded(Arc<std::sync::Mutex<Vec<ebbflow::controller::events::PolicyEvent>>>);
+
+impl ebbflow::controller::events::EventSink for Recorded {
+    async fn publish(&self, _: &ScalePolicy, ev: &ebbflow::controller::events::PolicyEvent) {
+        self.0.lock().expect("events").push(ev.clone());
+    }
+}
+
+/// Issue 29, item 13: a cluster deleted from the instance leaves status.members, and a Warning
+/// Event names it (its state was dropped without a word before).
+#[tokio::test]
+async fn a_cluster_that_leaves_the_instance_is_named_in_a_warning() {
+    let (fake, cfg, now, clock) = per_cluster_world(3, hot_c1).await;
+    let sp = per_cluster_policy();
+    let k = key(&sp);
+    let dir = std::env::temp_dir().join(format!("ebbflow-bigtable-cluster-gone-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("dir");
+    let backends = ProdBackends::with_gcp(None, cfg).await;
+    let store = FileStore::open(&dir.join("state.json"), vec![sp]).expect("store");
+    let events = Recorded::default();
+    let engine = Engine::new(backends, store, events.clone(), Leadership::always(), Arc::new(Metrics::default()))
+        .with_clock(clock);
+    let names = |engine: &Engine<_, FileStore, Recorded>| -> Vec<String> {
+        let status = serde_json::to_value(engine.store.current(&k).expect("policy").status).expect("status");
+        members_of(&status).into_iter().map(|m| m.0).collect()
+    };
+    for minute in 0..3 {
+        now.store((start() + Dur::mins(minute)).0, Ordering::SeqCst);
+        let sp = Arc::new(engine.store.current(&k).expect("policy"));
+        engine.evaluate(sp.clone(), std::slice::from_ref(&sp)).await.expect("evaluate");
+    }
+    assert_eq!(names(&engine), ["c1", "c2", "c3"]);
+    assert!(!events.0.lock().expect("events").iter().any(|e| e.reason == "ClusterGone"));
+    fake.remove_bigtable_cluster(&full("c3"));
+    now.store((start() + Dur::mins(3)).0, Ordering::SeqCst);
+    let sp = Arc::new(engine.store.current(&k).expect("policy"));
+    engine.evaluate(sp.clone(), std::slice::from_ref(&sp)).await.expect("evaluate");
+    assert_eq!(names(&engine), ["c1", "c2"]);
+    let gone: Vec<_> = events.0.lock().expect("events").iter().filter(|e| e.reason == "ClusterGone").cloned().collect();
+    assert_eq!(gone.len(), 1, "{gone:?}");
+    assert!(gone[0].warning && gone[0].note.contains("cluster c3"), "{:?}", gone[0]);
+    drop(engine);
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -11,7 +11,7 @@ use ebbflow::adapters::OperationStatus;
 use ebbflow::controller::events::LogEvents;
 use ebbflow::controller::leader::Leadership;
 use ebbflow::controller::metrics::Metrics;
-use ebbflow::controller::standalone::{FileStore, run_policies};
+use ebbflow::controller::standalone::{FileStore, POLICY_FILE_INVALID, run_policies, run_policies_watching};
 use ebbflow::controller::{Engine, StatusStore, StoreError};
 use ebbflow::core::{Dur, Ts};
 use ebbflow::policyfiles::load_dir;
@@ -283,5 +283,146 @@ async fn the_state_of_a_removed_policy_is_dropped_only_after_the_grace() {
     assert_eq!(on_disk(&state)["policies"]["default/orders"]["status"]["currentSize"], 3, "kept within the grace");
     open_at(&state, &dir, now() + ABSENT_GRACE).await;
     assert!(on_disk(&state)["policies"].get("default/orders").is_none(), "dropped after the grace");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Poll `done` every 10 ms until it holds. The bound (10 s) only keeps a broken build from
+/// hanging: the directory is looked at every 10 ms here and nothing waits for a policy's interval.
+async fn eventually(what: &str, mut done: impl FnMut() -> bool) {
+    for _ in 0..1000 {
+        if done() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("{what}: not seen");
+}
+
+/// Replace a policy file in one step (a reader never sees half of it).
+fn put(policies: &Path, file: &str, text: &str) {
+    write_atomically(&policies.join(file), text.as_bytes()).expect("write");
+}
+
+/// The Ready condition's reason and message in the stored status.
+fn ready(store: &FileStore, k: &str) -> Option<(String, String)> {
+    let status = status_of(store, k)?;
+    let c = status["conditions"].as_array()?.iter().find(|c| c["type"] == "Ready")?;
+    Some((c["reason"].as_str()?.to_string(), c["message"].as_str()?.to_string()))
+}
+
+fn reason(store: &FileStore, k: &str) -> String {
+    ready(store, k).map(|(r, _)| r).unwrap_or_default()
+}
+
+fn max_size(store: &FileStore, k: &str) -> Option<u32> {
+    store.current(k).map(|sp| sp.spec.max_size)
+}
+
+fn observed(store: &FileStore, k: &str) -> Option<i64> {
+    store.current(k).and_then(|sp| sp.status).and_then(|s| s.observed_generation)
+}
+
+/// Issue 28, item 3: the policy files are live while standalone mode runs. An added file starts
+/// its policy; a changed one is evaluated at once in its new version (generation and status's
+/// observedGeneration move; the clock here never reaches the next interval, so nothing else
+/// would evaluate it); a file that stops parsing, then one that stops validating, keeps its last
+/// good version running with Ready=False PolicyFileInvalid in status, in the state file and on
+/// the dashboard; the fix is applied; a second file with a running policy's name is refused and
+/// does not replace it; an invalid spec waiting for a change is evaluated again once its file is
+/// fixed; a removed file stops its policy, which leaves the dashboard while its saved state is
+/// kept with absentSince. Before, every file was read once at start.
+#[tokio::test]
+async fn policy_files_are_live_while_standalone_runs() {
+    let dir = tempdir("live");
+    write_policies(&dir);
+    let policies = dir.join("policies");
+    let state = dir.join("state.json");
+    let fake = Fake::default();
+    {
+        let mut w = fake.world();
+        w.size = 4;
+        w.samples = trace(0.5, 0.5, 0);
+    }
+    let engine = engine(FileStore::open(&state, load_dir(&policies).expect("load")).expect("open"), &fake, now());
+    let (stop, shutdown) = watch::channel(false);
+    let task =
+        tokio::spawn(run_policies_watching(engine.clone(), shutdown, policies.clone(), Duration::from_millis(10)));
+    let store = &engine.store;
+    eventually("first evaluations", || {
+        reason(store, "default/orders") == "Reconciled" && reason(store, "team-b/broken") == "InvalidSpec"
+    })
+    .await;
+
+    // Added.
+    put(&policies, "extra.yaml", &bigtable_policy_yaml(None, "extra", "c2", 2));
+    eventually("the added policy evaluated", || reason(store, "default/extra") == "Reconciled").await;
+
+    // Changed.
+    put(&policies, "orders.yaml", &VALID.replace("maxSize: 20", "maxSize: 9"));
+    eventually("the changed policy evaluated", || observed(store, "default/orders") == Some(2)).await;
+    assert_eq!(max_size(store, "default/orders"), Some(9));
+    assert_eq!(store.current("default/orders").and_then(|sp| sp.metadata.generation), Some(2));
+
+    // Broken: it no longer parses, then it no longer validates. The last good version runs on.
+    put(&policies, "orders.yaml", &VALID.replace("maxSize: 20", "maxSize: [9"));
+    eventually("the parse error in status", || reason(store, "default/orders") == POLICY_FILE_INVALID).await;
+    let (_, message) = ready(store, "default/orders").expect("ready");
+    assert!(message.contains("orders.yaml") && message.contains("last good version keeps running"), "{message}");
+    assert_eq!(max_size(store, "default/orders"), Some(9), "the last good version runs");
+    put(&policies, "orders.yaml", &VALID.replace("maxSize: 20", "maxSize: 1"));
+    eventually("the rule broken in status", || {
+        ready(store, "default/orders").is_some_and(|(r, m)| r == POLICY_FILE_INVALID && m.contains("maxSize"))
+    })
+    .await;
+    assert_eq!(max_size(store, "default/orders"), Some(9), "the last good version runs");
+    assert_eq!(store.current("default/orders").and_then(|sp| sp.metadata.generation), Some(2), "not an edit");
+    // The dashboard and the state file (what `ebbflow status` reads) show it too.
+    let shown = engine.snapshots.read().expect("snapshots").get("default/orders").cloned().expect("on the dashboard");
+    let shown = serde_json::to_value(shown.status.expect("status")).expect("json");
+    assert_eq!(condition(&shown, "Ready")["reason"], POLICY_FILE_INVALID, "{shown}");
+    store.flush().await.expect("flush");
+    let on_disk: Value = serde_json::from_slice(&std::fs::read(&state).expect("state")).expect("json");
+    let orders = &on_disk["policies"]["default/orders"]["status"];
+    assert_eq!(condition(orders, "Ready")["reason"], POLICY_FILE_INVALID, "{orders}");
+
+    // Fixed.
+    put(&policies, "orders.yaml", &VALID.replace("maxSize: 20", "maxSize: 12"));
+    eventually("the fix evaluated", || {
+        observed(store, "default/orders") == Some(3) && reason(store, "default/orders") == "Reconciled"
+    })
+    .await;
+    assert_eq!(max_size(store, "default/orders"), Some(12));
+
+    // A second file with the same name is refused; the running policy stays as it is.
+    put(&policies, "dup.yaml", &VALID.replace("maxSize: 20", "maxSize: 5"));
+    eventually("the duplicate in status", || {
+        ready(store, "default/orders").is_some_and(|(r, m)| r == POLICY_FILE_INVALID && m.contains("dup.yaml"))
+    })
+    .await;
+    let (_, message) = ready(store, "default/orders").expect("ready");
+    assert!(message.contains("unique") && message.contains("dup.yaml is ignored"), "{message}");
+    assert_eq!(max_size(store, "default/orders"), Some(12), "the duplicate did not replace it");
+    std::fs::remove_file(policies.join("dup.yaml")).expect("remove");
+    eventually("the duplicate gone", || reason(store, "default/orders") == "Reconciled").await;
+    assert_eq!(max_size(store, "default/orders"), Some(12));
+
+    // An invalid spec waits for its file to change, and is evaluated when it does.
+    std::fs::write(policies.join("broken.yml"), INVALID.replace("maxSize: 3", "maxSize: 30")).expect("fix");
+    eventually("the fixed invalid spec evaluated", || reason(store, "team-b/broken") == "Reconciled").await;
+
+    // Removed.
+    std::fs::remove_file(policies.join("extra.yaml")).expect("remove");
+    eventually("the removed policy stopped", || {
+        !store.contains("default/extra") && !engine.snapshots.read().expect("snapshots").contains_key("default/extra")
+    })
+    .await;
+    store.flush().await.expect("flush");
+    let on_disk: Value = serde_json::from_slice(&std::fs::read(&state).expect("state")).expect("json");
+    let extra = &on_disk["policies"]["default/extra"];
+    assert_eq!(extra["absentSince"], now().to_rfc3339(), "its state is kept, marked absent: {extra}");
+    assert!(extra["status"]["lastDecision"].is_object(), "{extra}");
+
+    stop.send_replace(true);
+    tokio::time::timeout(Duration::from_secs(5), task).await.expect("shutdown").expect("task").expect("flush");
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -291,3 +291,97 @@ fn a_per_cluster_floor_out_of_range_is_refused_with_the_fix() {
         "perCluster",
     );
 }
+
+/// Every policy the project ships: the examples, the simulator's policies, and those the bundled
+/// scenarios and examples replay.
+fn bundled_policies() -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> =
+        yaml_files("deploy/examples").into_iter().chain(yaml_files("simulations/policies")).collect();
+    for dir in ["simulations/scenarios", "simulations/examples"] {
+        for scenario in yaml_files(dir) {
+            let f = ebbflow::sim::scenario::ScenarioFile::load(&scenario).unwrap_or_else(|e| panic!("{e}"));
+            let policy = f.policy.unwrap_or_else(|| panic!("{}: names no policy", scenario.display()));
+            files.push(policy.canonicalize().unwrap_or_else(|e| panic!("{}: {e}", policy.display())));
+        }
+    }
+    files.sort();
+    files.dedup();
+    files
+}
+
+/// No bundled policy holds a metric outside its unit (`target: 60` on Bigtable's 0-1 `cpu_load`
+/// validated, and shrank a cluster toward minSize when applied): each validates against the
+/// registry, every built-in metric type it reads is in the registry (so the check covers it),
+/// and each fraction metric's levels, written as percent, are refused naming the field.
+#[test]
+fn every_bundled_policy_holds_its_metrics_in_their_units() {
+    use ebbflow::core::units::{Unit, lookup, metric_type};
+    let mut fractions = 0;
+    for path in bundled_policies() {
+        let (sp, _) = ebbflow::crd::load_policy(&path).unwrap_or_else(|e| panic!("{e}"));
+        for (i, m) in sp.spec.metrics.iter().enumerate() {
+            let Some(q) = &m.source.query else { continue };
+            let ty =
+                metric_type(&q.filter).unwrap_or_else(|| panic!("{}: metric {i} names no metric.type", path.display()));
+            let Some(known) = lookup(ty) else {
+                assert!(
+                    ty.starts_with("custom.googleapis.com/"),
+                    "{}: {ty} is not in the unit registry",
+                    path.display()
+                );
+                continue;
+            };
+            if known.unit != Unit::Fraction {
+                continue;
+            }
+            fractions += 1;
+            assert!(m.target > 0.0 && m.target <= 1.0, "{}: {} target {}", path.display(), m.name, m.target);
+            let mut d = doc(&path);
+            d["spec"]["metrics"][i]["target"] = json!(m.target * 100.0);
+            let text = serde_saphyr::to_string(&d).expect("yaml");
+            let e = ebbflow::crd::check_policy("bad.yaml", &text).expect_err("a percent target").to_string();
+            let want = format!("spec.metrics[{i}].target: ");
+            assert!(e.contains(&want) && e.contains(&format!("but {ty} is a fraction (0-1): write ")), "{e}");
+        }
+    }
+    assert!(fractions >= 8, "the bundled CPU policies are checked: {fractions}");
+}
+
+/// The mistake of issue 28: percent on Bigtable's CPU. Refused by `validate` (and so by the
+/// controller, standalone loading, simulate and tune, which all validate through the same rules)
+/// naming the field and the fraction to write; the guard's level and the headroom limit too.
+#[test]
+fn a_percent_target_on_cpu_load_is_refused_naming_the_field_and_the_fix() {
+    refused(
+        refusal_of("bigtable-cluster.yaml", set("/spec/metrics/0/target", json!(60))),
+        "spec.metrics[0].target",
+        "60 is above 1, but bigtable.googleapis.com/cluster/cpu_load is a fraction (0-1): write 0.6 for 60 %",
+    );
+    refused(
+        refusal_of("bigtable-cluster.yaml", insert("/spec/metrics/0", "headroom", json!({"limit": 75}))),
+        "spec.metrics[0].headroom.limit",
+        "75 is above 1, but bigtable.googleapis.com/cluster/cpu_load is a fraction (0-1): write 0.75 for 75 %",
+    );
+    refused(
+        refusal_of("bigtable-hot-node-guard.yaml", set("/spec/metrics/1/target", json!(90))),
+        "spec.metrics[1].target",
+        "bigtable.googleapis.com/cluster/cpu_load_hottest_node is a fraction (0-1): write 0.9 for 90 %",
+    );
+    // A count has no upper bound: 50000 undelivered messages per replica is a level like any.
+    let (sp, _) = ebbflow::crd::load_policy(&root().join("deploy/examples/workload.yaml")).expect("loads");
+    let mut d = doc(&root().join("deploy/examples/workload.yaml"));
+    d["spec"]["metrics"][0]["target"] = json!(sp.spec.metrics[0].target * 100.0);
+    ebbflow::crd::check_policy("w.yaml", &serde_saphyr::to_string(&d).expect("yaml")).expect("a count is unbounded");
+
+    let dir = std::env::temp_dir().join(format!("ebbflow-validate-units-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let bad = dir.join("percent.yaml");
+    let text = std::fs::read_to_string(root().join("deploy/examples/bigtable-cluster.yaml")).expect("example");
+    std::fs::write(&bad, text.replace("target: 0.6", "target: 60")).expect("write");
+    let out = Command::new(env!("CARGO_BIN_EXE_ebbflow")).arg("validate").arg(&bad).output().expect("run ebbflow");
+    std::fs::remove_dir_all(&dir).ok();
+    assert!(!out.status.success(), "validate says ok to target 60 on cpu_load");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("percent.yaml") && err.contains("spec.metrics[0].target: 60 is above 1"), "{err}");
+    assert!(err.contains("write 0.6 for 60 %"), "{err}");
+}

@@ -311,7 +311,7 @@ proptest! {
         ]), 1..40),
         per_node in any::<bool>(),
         // Per-node targets: percent, a fraction (live Bigtable CPU), a tiny one.
-        target in prop_oneof![Just("60"), Just("0.6"), Just("0.001")],
+        target in prop_oneof![Just("1"), Just("0.6"), Just("0.001")],
         recorded in prop_oneof![Just(1u32), Just(3)],
     ) {
         let mut csv = String::from("timestamp,value\n");
@@ -326,7 +326,7 @@ proptest! {
         let trace_path = dir.join(format!("{:?}.csv", std::thread::current().id()).replace(['(', ')'], ""));
         std::fs::write(&trace_path, &csv).expect("write");
         let policy = if per_node {
-            let text = read("simulations/policies/bigtable-cpu.yaml").replace("target: 60", &format!("target: {target}"));
+            let text = read("simulations/policies/bigtable-cpu.yaml").replace("target: 0.6", &format!("target: {target}"));
             let path = dir.join(format!("{:?}.yaml", std::thread::current().id()).replace(['(', ')'], ""));
             std::fs::write(&path, text).expect("write");
             path
@@ -337,6 +337,7 @@ proptest! {
             trace: Some(trace_path),
             policy: Some(policy),
             recorded_size: Some(recorded),
+            trace_scale: per_node.then_some(ebbflow::sim::trace::TraceScale::Fraction),
             ..Default::default()
         };
         let sc = ebbflow::sim::Scenario::build(file).expect("a parsed trace makes a scenario");

@@ -1,5 +1,6 @@
 //! Cloud Monitoring through the real Rust client against the local fake: request shape, paging,
-//! value types, the missing-data rules, query sharing and `ebbflow record`.
+//! value types, the missing-data rules, query sharing, `ebbflow record`, and the three ways
+//! access fails (no credentials, refused credentials, a missing permission), each told as itself.
 
 mod gcp_support;
 
@@ -202,6 +203,145 @@ async fn faults_map_to_error_kinds_and_transient_ones_are_retried() {
             assert!(e.message.contains("gave up after 3 attempts"), "{e}");
         }
     }
+}
+
+/// A config for a server on 127.0.0.1 at `addr`: fast retries, and an attempt timeout no slow
+/// machine reaches, since these tests count attempts (a hang guard, not a measure of speed).
+fn patient(addr: std::net::SocketAddr) -> ebbflow::gcp::GcpConfig {
+    let mut cfg = ebbflow::gcp::GcpConfig::for_fake(format!("http://{addr}"));
+    cfg.retry.attempt_timeout = std::time::Duration::from_secs(60);
+    cfg
+}
+
+/// Serve `app` on 127.0.0.1: its address and the server's task.
+async fn serve_local(app: axum::Router) -> (std::net::SocketAddr, tokio::task::JoinHandle<std::io::Result<()>>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    (addr, tokio::spawn(async move { axum::serve(listener, app).await }))
+}
+
+/// A service that refuses the request's credentials (401 UNAUTHENTICATED, Google's answer to an
+/// expired or revoked token) is "credentials refused", with the fix, asked once; it names no IAM
+/// permission, since no role is missing. It used to read "lacks monitoring.timeSeries.list".
+#[tokio::test]
+async fn a_401_is_refused_credentials_not_a_missing_permission() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let served = Arc::new(AtomicUsize::new(0));
+    let counter = served.clone();
+    let app = axum::Router::new().fallback(move || {
+        let counter = counter.clone();
+        async move {
+            counter.fetch_add(1, Ordering::SeqCst);
+            let body = serde_json::json!({"error": {
+                "code": 401,
+                "message": "Request had invalid authentication credentials. Expected OAuth 2 access token, login \
+                            cookie or other valid authentication credential. See \
+                            https://developers.google.com/identity/sign-in/web/devconsole-project.",
+                "status": "UNAUTHENTICATED"}});
+            (
+                axum::http::StatusCode::UNAUTHORIZED,
+                [("content-type", "application/json; charset=UTF-8")],
+                body.to_string(),
+            )
+        }
+    });
+    let (addr, server) = serve_local(app).await;
+    let source = CloudMonitoring::new(&patient(addr)).await.unwrap();
+    let (_, queries) = policy();
+
+    let e = source.fetch(&queries[0], now() - Dur::mins(10), now()).await.unwrap_err();
+    assert_eq!((e.kind, e.code), (ErrorKind::CredentialsRefused, Some(401)), "{e}");
+    assert!(e.message.starts_with("the Google credentials were refused (expired or revoked): "), "{e}");
+    assert!(e.message.contains("run `gcloud auth application-default login` again"), "the fix: {e}");
+    assert!(e.message.contains("Request had invalid authentication credentials"), "what the service said: {e}");
+    assert!(!e.message.contains("monitoring.timeSeries.list") && !e.message.contains("IAM permission"), "{e}");
+    assert_eq!(served.load(Ordering::SeqCst), 1, "refused credentials are not retried");
+    server.abort();
+}
+
+/// User credentials whose refresh token was revoked or expired (the token endpoint answers
+/// `invalid_grant`, as Google's does): "credentials refused", with what the token endpoint said
+/// and the fix, and the query is never sent without a token. Token endpoint and service are one
+/// server on 127.0.0.1.
+#[tokio::test]
+async fn credentials_the_token_endpoint_refuses_are_refused_and_no_query_is_sent() {
+    let seen = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let log = seen.clone();
+    let app = axum::Router::new().fallback(move |uri: axum::http::Uri| {
+        let log = log.clone();
+        async move {
+            log.lock().unwrap().push(uri.path().to_string());
+            if uri.path() == "/token" {
+                let body = r#"{"error": "invalid_grant", "error_description": "Token has been expired or revoked."}"#;
+                (axum::http::StatusCode::BAD_REQUEST, [("content-type", "application/json")], body.to_string())
+            } else {
+                (axum::http::StatusCode::OK, [("content-type", "application/json")], "{}".to_string())
+            }
+        }
+    });
+    let (addr, server) = serve_local(app).await;
+    let credentials = google_cloud_auth::credentials::user_account::Builder::new(serde_json::json!({
+        "type": "authorized_user", "client_id": "id", "client_secret": "secret", "refresh_token": "revoked"
+    }))
+    .with_token_uri(format!("http://{addr}/token"))
+    .build()
+    .unwrap();
+    let client = google_cloud_monitoring_v3::client::MetricService::builder()
+        .with_endpoint(format!("http://{addr}"))
+        .with_credentials(credentials)
+        .with_retry_policy(google_cloud_gax::retry_policy::NeverRetry)
+        .build()
+        .await
+        .unwrap();
+    let source = CloudMonitoring::from_client(client, &patient(addr));
+    let (_, queries) = policy();
+
+    let e = source.fetch(&queries[0], now() - Dur::mins(10), now()).await.unwrap_err();
+    assert_eq!(e.kind, ErrorKind::CredentialsRefused, "{e}");
+    assert!(e.message.starts_with("the Google credentials were refused (expired or revoked): "), "{e}");
+    assert!(e.message.contains("run `gcloud auth application-default login` again"), "the fix: {e}");
+    assert!(e.message.contains("invalid_grant"), "what the token endpoint said: {e}");
+    assert!(!e.message.contains("monitoring.timeSeries.list"), "{e}");
+    let paths = seen.lock().unwrap().clone();
+    assert!(!paths.is_empty() && paths.iter().all(|p| p == "/token"), "only the token endpoint was asked: {paths:?}");
+    server.abort();
+}
+
+/// `ebbflow record` where Application Default Credentials cannot be loaded: a
+/// GOOGLE_APPLICATION_CREDENTIALS naming a deleted key file, or a file that is not a key. Each
+/// says no (usable) credentials were found, names the file or the problem and the ways to
+/// provide credentials, and blames no IAM permission (it used to say the service account lacked
+/// monitoring.timeSeries.list). Nothing leaves the machine: the client is never built.
+#[test]
+fn record_without_usable_credentials_says_so_and_how_to_provide_them() {
+    let dir = std::env::temp_dir().join(format!("ebbflow-no-credentials-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let deleted = dir.join("deleted-key.json");
+    let not_a_key = dir.join("notes.json");
+    std::fs::write(&not_a_key, "these are not credentials").unwrap();
+    let out_file = dir.join("out.json");
+    for (adc, says, names) in [
+        (&deleted, "no Google credentials found", deleted.display().to_string()),
+        (&not_a_key, "no usable Google credentials", "cannot parse the credentials file".to_string()),
+    ] {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_ebbflow"))
+            .args(["record", "--project", "p1", "--filter", CPU, "--from", "2026-11-23T03:30:00Z"])
+            .args(["--to", "2026-11-23T04:00:30Z", "--out"])
+            .arg(&out_file)
+            .env_remove("EBBFLOW_GCP_ENDPOINT")
+            .env("GOOGLE_APPLICATION_CREDENTIALS", adc)
+            .env("HOME", &dir)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{}: {err}", adc.display());
+        assert!(err.contains(says), "{}: {err}", adc.display());
+        assert!(err.contains(&names), "names the file or the problem: {err}");
+        assert!(err.contains(ebbflow::gcp::NO_CREDENTIALS_FIX), "the fix: {err}");
+        assert!(!err.contains("timeSeries.list") && !err.contains("IAM"), "no permission is missing: {err}");
+        assert!(!out_file.exists(), "nothing recorded");
+    }
+    std::fs::remove_dir_all(&dir).ok();
 }
 
 #[tokio::test]

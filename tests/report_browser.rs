@@ -54,6 +54,15 @@ fn drawn(dom: &str) -> Drawn {
     }
 }
 
+/// A value as the page's script writes a line's label (its `short`, the chart's `short_value`):
+/// four significant digits, trailing zeros dropped.
+fn short(v: f64) -> String {
+    let digits = if v == 0.0 || !v.is_finite() { 0 } else { (3 - v.abs().log10().floor() as i32).clamp(0, 6) as usize };
+    let s = format!("{v:.digits$}");
+    let s = if s.contains('.') { s.trim_end_matches('0').trim_end_matches('.').to_owned() } else { s };
+    if s == "-0" { "0".to_owned() } else { s }
+}
+
 fn close(a: f64, b: f64) -> bool {
     (a - b).abs() <= 1e-5 * a.abs().max(b.abs()).max(1.0)
 }
@@ -108,10 +117,13 @@ fn report_zooms_to_a_day_and_keeps_the_peaks() {
     assert_eq!((all.from, all.to), (start, end), "{all:?}");
     assert!(close(all.max, peak), "the peak {peak} at {peak_at} was lost at full range: {all:?}");
     assert!(
-        all_dom.contains("class=\"target\"") && all_dom.contains(">target 60<"),
+        all_dom.contains("class=\"target\"")
+            && all_dom.contains(&format!(">target {}<", short(sc.policy.metrics[0].target))),
         "the CPU target is drawn and named"
     );
-    assert!(all_dom.contains(">limit 75<"), "the limit is drawn and named");
+    // Named as the policy writes them (60 and 75 for a percent policy, 0.6 and 0.75 for a fraction).
+    assert!(all_dom.contains(&format!(">limit {}<", short(sc.limit))), "the limit is drawn and named");
+    assert_labels_apart(&all_dom, "all");
     // On the CPU panel's own scale the target sits well inside the plot, whatever the node
     // panel above it holds (on one shared axis it would be a line on the floor).
     let target_y = num(&all_dom, "class=\"target\"", "y1");
@@ -131,6 +143,7 @@ fn report_zooms_to_a_day_and_keeps_the_peaks() {
     assert!(day.points < all.points && day.points > 100.0, "points drawn: day {day:?}, all {all:?}");
     assert!(close(day.max, peak), "the peak was lost in the day view: {day:?} vs {peak}");
     assert!(day_dom.contains("(1.0 days)"), "the range is said in words");
+    assert_labels_apart(&day_dom, "the day of the peak");
 
     // A quiet day elsewhere: its own highest sample, not the replay's (the range really moved).
     let quiet = (start + DAY..end - 2 * DAY)
@@ -174,4 +187,76 @@ fn report_zooms_to_a_day_and_keeps_the_peaks() {
     }
     let size = std::fs::metadata(&report).expect("report").len();
     eprintln!("report: {} KiB for {} evaluations", size / 1024, steps.len());
+}
+
+/// The labels of the target and limit lines, as the page's script placed them: their boxes (11
+/// px monospace, right-aligned) must not overlap.
+fn assert_labels_apart(dom: &str, view: &str) {
+    let label = |class: &str| -> (f64, f64, String) {
+        let marker = format!("class=\"{class}\"");
+        let at = dom.find(&marker).unwrap_or_else(|| panic!("{view}: no {class}"));
+        let text = &dom[dom[at..].find('>').expect("tag end") + at + 1..];
+        let text = text[..text.find('<').expect("text end")].to_string();
+        (num(dom, &marker, "x"), num(dom, &marker, "y"), text)
+    };
+    let (tx, ty, target) = label("target-label");
+    let (lx, ly, limit) = label("limit-label");
+    let width = |t: &str| t.chars().count() as f64 * 6.6;
+    let apart_v = (ty - ly).abs() >= 11.0;
+    let apart_h = tx - width(&target) >= lx || lx - width(&limit) >= tx;
+    assert!(apart_v || apart_h, "{view}: {target:?} at ({tx}, {ty}) overprints {limit:?} at ({lx}, {ly})");
+}
+
+/// Measures the page's tables after layout and writes what it found on <body data-layout>, so
+/// --dump-dom carries it out: the window's width, the page's, and per table its width against
+/// its container's.
+const MEASURE: &str = r#"<script>
+(function () {
+  var tables = Array.prototype.map.call(document.querySelectorAll('table'), function (t) {
+    return Math.ceil(t.getBoundingClientRect().width) + '/' + Math.floor(t.parentElement.getBoundingClientRect().width);
+  });
+  document.body.setAttribute('data-layout', window.innerWidth + ' ' + document.documentElement.scrollWidth + ' ' + tables.join(' '));
+})();
+</script>"#;
+
+/// At a 1,400-pixel window every table of the report fits its column without scrolling (the
+/// elasticity table's nine long headers, unwrapped, made it wider than the page), and the page
+/// has no horizontal scroll. The chart's target and limit labels stay apart at every range.
+#[test]
+fn report_tables_fit_a_1400_pixel_window() {
+    if !browser_support::available("report_tables_fit_a_1400_pixel_window") {
+        return;
+    }
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("report-tables-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    let report = dir.join("report.html");
+    let out = Command::new(env!("CARGO_BIN_EXE_ebbflow"))
+        .args(["simulate", "--html"])
+        .arg(&report)
+        .output()
+        .expect("run ebbflow simulate");
+    assert!(out.status.success(), "simulate failed: {}", String::from_utf8_lossy(&out.stderr));
+    let html = std::fs::read_to_string(&report).expect("report");
+    let at = html.rfind("</body>").expect("</body>");
+    let measured = dir.join("measured.html");
+    std::fs::write(&measured, format!("{}{MEASURE}{}", &html[..at], &html[at..])).expect("write");
+
+    let profile = dir.join("chromium-profile");
+    let url = format!("file://{}", measured.display());
+    let out = browser_support::chromium(&profile, BUDGET_MS, &["--dump-dom", "--window-size=1400,1000"], &url);
+    let dom = String::from_utf8_lossy(&out.stdout).into_owned();
+    let layout = attr(&dom, "<body", "data-layout");
+    let figures: Vec<&str> = layout.split(' ').collect();
+    assert_eq!(figures[0], "1400", "the window is not 1,400 pixels wide: {layout}");
+    let page: f64 = figures[1].parse().expect("page width");
+    assert!(page <= 1400.0, "the page scrolls sideways: {page} px wide in a 1,400 px window ({layout})");
+    let tables = &figures[2..];
+    assert!(tables.len() >= 4, "summary, elasticity, decisions and actions tables: {layout}");
+    for (i, t) in tables.iter().enumerate() {
+        let (w, room) = t.split_once('/').expect("width/room");
+        let (w, room): (f64, f64) = (w.parse().expect("width"), room.parse().expect("room"));
+        assert!(w <= room + 1.0, "table {i} is {w} px wide in {room} px ({layout})");
+    }
+    assert_labels_apart(&dom, "the default replay");
 }

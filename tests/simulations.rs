@@ -645,3 +645,150 @@ fn scenario_column_mistakes_name_the_field() {
     let e = Scenario::build(file).expect_err("no such column");
     assert!(e.starts_with("clusters[1]:") && e.contains("c9"), "{e}");
 }
+
+// === issue 28: a trace and a policy in the same unit ===
+
+/// A temporary file for one test.
+fn temp_file(name: &str, text: &str) -> PathBuf {
+    static CALLS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let call = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir = std::env::temp_dir().join(format!("ebbflow-units-{}-{call}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    let path = dir.join(name);
+    std::fs::write(&path, text).expect("write");
+    path
+}
+
+fn read(path: &str) -> String {
+    std::fs::read_to_string(root().join(path)).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+/// The issue's second trap: a percent trace (the bundled NAB CPU file) replayed through the live
+/// Bigtable example (`cpu_load` at 0.6) read 99 % as 99 times the capacity and pinned every
+/// algorithm at maxSize, with no note. Now it is refused with the fix; declared, it is divided by
+/// 100 and the cluster is sized on fractions.
+#[test]
+fn a_percent_trace_through_a_fraction_policy_is_refused_unless_declared() {
+    use ebbflow::sim::trace::TraceScale;
+    let file = |scale: Option<TraceScale>| ScenarioFile {
+        trace: Some(root().join("simulations/traces/ec2_cpu_utilization_ac20cd.csv")),
+        policy: Some(root().join("deploy/examples/bigtable-cluster.yaml")),
+        recorded_size: Some(10),
+        trace_scale: scale,
+        ..ScenarioFile::default()
+    };
+    let e = Scenario::build(file(None)).expect_err("a percent trace read as fractions");
+    assert!(e.starts_with("ec2_cpu_utilization_ac20cd.csv: values reach 99.742"), "{e}");
+    for part in [
+        "bigtable.googleapis.com/cluster/cpu_load, a fraction (0-1)",
+        "traceScale: percent",
+        "--trace-scale percent",
+        "traceScale: fraction",
+    ] {
+        assert!(e.contains(part), "says {part:?}: {e}");
+    }
+
+    let sc = Scenario::build(file(Some(TraceScale::Percent))).expect("declared percent");
+    let raw = ebbflow::sim::Trace::load(&root().join("simulations/traces/ec2_cpu_utilization_ac20cd.csv")).expect("t");
+    assert_eq!(sc.trace.points.len(), raw.points.len());
+    assert!(sc.trace.points.iter().zip(&raw.points).all(|(a, b)| a.0 == b.0 && a.1 == b.1 / 100.0));
+    assert!(sc.describe().contains("samples in percent, read as fractions") && sc.describe().contains("target 0.6,"));
+    let run = ebbflow::sim::run_policy(&sc);
+    assert!(run.summary.largest_size < sc.policy.max_size, "sized on fractions: {}", run.summary.largest_size);
+    assert!(run.summary.largest_size > 10, "the 99 % stretch needs more than the 10 recorded nodes");
+}
+
+/// The reverse trap, fractions read as percent (a hundredth of the load: the policy walks to
+/// minSize), and a unit on a count metric, are refused with the fix; a trace's own `# unit:`
+/// line is read, and a scenario that contradicts it is refused.
+#[test]
+fn a_trace_unit_that_does_not_fit_the_policy_is_refused_with_the_fix() {
+    use ebbflow::sim::trace::TraceScale;
+    let mut file = example("hot-node-guard.yaml");
+    file.trace_scale = Some(TraceScale::Percent);
+    let e = Scenario::build(file).expect_err("fractions declared percent");
+    assert!(e.contains("never pass 1") && e.contains("set traceScale: fraction"), "{e}");
+    let mut file = example("hot-node-guard.yaml");
+    file.trace_scale = Some(TraceScale::Fraction);
+    Scenario::build(file).expect("fractions declared as such");
+
+    let mut file = ScenarioFile::load(&root().join("simulations/scenarios/elb-requests.yaml")).expect("load");
+    file.trace_scale = Some(TraceScale::Percent);
+    let e = Scenario::build(file).expect_err("a count has no percent");
+    assert!(e.contains("request_count, a count") && e.contains("remove traceScale"), "{e}");
+
+    // The trace says it is percent: read so without a flag; a flag saying otherwise is refused.
+    let mut csv = String::from("# unit: percent\ntimestamp,value\n");
+    for m in 0..180 {
+        csv.push_str(&format!("2024-01-01 {:02}:{:02}:00,{}\n", m / 60, m % 60, if m < 90 { 30 } else { 90 }));
+    }
+    let trace = temp_file("percent.csv", &csv);
+    let file = |scale| ScenarioFile {
+        trace: Some(trace.clone()),
+        policy: Some(root().join("deploy/examples/bigtable-cluster.yaml")),
+        recorded_size: Some(4),
+        trace_scale: scale,
+        ..ScenarioFile::default()
+    };
+    let sc = Scenario::build(file(None)).expect("the trace's own unit");
+    assert_eq!(sc.trace.read_as(), Some(TraceScale::Percent));
+    assert!(sc.trace.points.iter().all(|p| p.1 == 0.3 || p.1 == 0.9), "{:?}", &sc.trace.points[..3]);
+    let e = Scenario::build(file(Some(TraceScale::Fraction))).expect_err("contradiction");
+    assert!(e.contains("percent.csv says \"# unit: percent\" on line 1") && e.contains("disagree"), "{e}");
+
+    // A percent policy is refused before any trace is read; so is a replay limit in percent.
+    let policy =
+        temp_file("percent.yaml", &read("simulations/policies/bigtable-cpu.yaml").replace("target: 0.6", "target: 60"));
+    let e = Scenario::build(ScenarioFile { policy: Some(policy), ..file(None) }).expect_err("percent target");
+    assert!(e.contains("spec.metrics[0].target: 60 is above 1") && e.contains("write 0.6 for 60 %"), "{e}");
+    let e = Scenario::build(ScenarioFile { limit: Some(75.0), ..file(None) }).expect_err("percent limit");
+    assert!(e.starts_with("--limit 75 is above 1") && e.ends_with("write 0.75 for 75 %"), "{e}");
+
+    // A metric type with no known unit held at a percent cannot take a trace divided by 100.
+    let custom = read("simulations/policies/bigtable-cpu.yaml")
+        .replace("bigtable.googleapis.com/cluster/cpu_load", "custom.googleapis.com/cpu_percent")
+        .replace("target: 0.6", "target: 60");
+    let e = Scenario::build(ScenarioFile { policy: Some(temp_file("custom.yaml", &custom)), ..file(None) })
+        .expect_err("percent levels, fractions read");
+    assert!(e.contains("held at 60 (a percent): write 0.6 for 60 %") && e.contains("remove that line"), "{e}");
+}
+
+/// The bundled policies now hold Bigtable's CPU as the fraction it is and read the NAB percent
+/// traces divided by 100: the replay makes the decisions it made when both were in percent. The
+/// embedded default (the README's run) against the same trace and policy in percent, on a
+/// metric type with no known unit (so nothing converts): every algorithm's sizes, actions and
+/// minutes over target and limit are the same.
+#[test]
+fn reading_percent_as_fractions_changes_no_decision() {
+    let (_, fractions) = compared().iter().find(|(name, _)| name == "default").expect("default scenario");
+    let percent_policy = read("simulations/policies/bigtable-cpu.yaml")
+        .replace("bigtable.googleapis.com/cluster/cpu_load", "custom.googleapis.com/cpu_percent")
+        .replace("target: 0.6", "target: 60");
+    let file = ScenarioFile {
+        trace: Some(root().join("simulations/traces/ec2_cpu_utilization_ac20cd.csv")),
+        policy: Some(temp_file("bigtable-cpu-percent.yaml", &percent_policy)),
+        trace_scale: None,
+        ..ebbflow::sim::cli::default_scenario_file()
+    };
+    let sc = Scenario::build(file).expect("percent, replayed as written");
+    assert_eq!((sc.policy.metrics[0].target, sc.limit), (60.0, 75.0));
+    let percent = compare(&sc);
+    assert_eq!(fractions[0].summary.target, 0.6);
+    for (a, b) in fractions.iter().zip(&percent) {
+        let name = &a.summary.algorithm;
+        let sizes = |r: &Run| r.steps.iter().map(|s| (s.at, s.desired, s.serving, s.reason)).collect::<Vec<_>>();
+        assert!(sizes(a) == sizes(b), "{name}: the sizes differ");
+        let (x, y) = (&a.summary, &b.summary);
+        assert_eq!(
+            (x.node_minutes, x.scale_outs, x.scale_ins, x.reversals, x.largest_size, x.overloads),
+            (y.node_minutes, y.scale_outs, y.scale_ins, y.reversals, y.largest_size, y.overloads),
+            "{name}"
+        );
+        assert_eq!(
+            (x.minutes_over_target, x.minutes_over_limit),
+            (y.minutes_over_target, y.minutes_over_limit),
+            "{name}"
+        );
+        assert_eq!(x.elasticity.demand_changes, y.elasticity.demand_changes, "{name}");
+    }
+}

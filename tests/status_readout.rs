@@ -208,7 +208,7 @@ fn args(name: Option<&str>, output: Output) -> StatusArgs {
         state: None,
         policies: None,
         watch: false,
-        interval: std::time::Duration::from_secs(2).into(),
+        interval: std::time::Duration::from_secs(2),
         output,
         events: false,
     }
@@ -477,4 +477,36 @@ fn an_instance_shows_every_cluster() {
     assert_eq!(line, format!("members    central 6, east 6 RESIZING ({op})"), "{out}");
     // A single-cluster target has no such line.
     assert!(!show(Some("cooling")).contains("members"));
+}
+
+/// `--events` after a tick that finished one scale-out and started the next: status never timed
+/// the first (the day's history ends a resize only when no resize is in flight after the tick),
+/// and the timeline said "still running" for it all day. Now only the resize in flight runs; the
+/// first took what the core's record of finished resizes says.
+#[test]
+fn a_finished_resize_is_not_shown_running() {
+    let policies = vec![policy("data", "orders", "Enforce", bigtable("c7"))];
+    let op = "operations/projects/p1/instances/orders/clusters/c7/locations/us-central1-b/operations/9";
+    let status = json!({
+        "observedGeneration": 1, "target": "bigtable p1/orders/c7", "currentSize": 5, "desiredSize": 7,
+        "operation": op,
+        "state": {
+            "inFlight": {"from": 5, "to": 7, "startedAt": at(-6.0), "operation": op},
+            "resizes": [{"from": 3, "to": 5, "finishedAt": at(-6.0)}],
+        },
+        "history": {"resizes": [
+            {"time": at(-10.0), "from": 3, "to": 5, "reason": "ScaleOut"},
+            {"time": at(-6.0), "from": 5, "to": 7, "reason": "ScaleOut"},
+        ]},
+        "conditions": ok_conditions("bigtable p1/orders/c7"),
+    });
+    let state = json!({"policies": {"data/orders": {"resourceVersion": 3, "status": status}}});
+    let v = parse_state_file(&serde_json::to_vec(&state).expect("json"), &policies).expect("state file");
+    let mut a = args(Some("orders"), Output::Table);
+    a.events = true;
+    let out = render(&a, &v, now(), Paint(false)).expect("render");
+    let line = |to: &str| out.lines().find(|l| l.contains(to)).unwrap_or_else(|| panic!("no {to}: {out}"));
+    assert!(line("resized 3 → 5").ends_with("; took 4m"), "{out}");
+    assert!(line("resized 5 → 7").ends_with("; still running"), "{out}");
+    assert_eq!(out.matches("still running").count(), 1, "{out}");
 }

@@ -268,3 +268,89 @@ fn bigtable_guidance_holds_for_every_front_member() {
         assert_eq!(ebbflow::sim::tune::space::bigtable_guidance_problem(&m.spec), None, "{:?}", m.changes);
     }
 }
+
+/// The first trap: `tune` on a bundled Bigtable scenario wrote `target: 51.0` on
+/// `cpu_load` (a 0-1 fraction) into a file it called ready for `kubectl apply`. The trace is read
+/// as the percent it is, so the search runs in fractions and the file holds a fraction, which
+/// `validate` accepts.
+#[test]
+fn tune_writes_the_target_in_the_metrics_unit() {
+    let scenario = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("simulations/scenarios/ec2-idle-with-bursts.yaml");
+    let a = TuneArgs {
+        scenarios: vec![scenario],
+        budget: 10,
+        patience: 1,
+        threads: Some(2),
+        // Loose, so that some variant meets it and a policy is written.
+        max_over_limit_per_day: Some(1e9),
+        no_progress: true,
+        ..TuneArgs::default()
+    };
+    let (problem, t) = run(&a);
+    let target = problem.dims.iter().find(|d| d.knob == ebbflow::sim::tune::space::Knob::Target).expect("searched");
+    assert!(0.0 < target.lo && target.hi <= 1.0 && target.base == 0.6, "the search space is in fractions: {target:?}");
+    for m in &t.front {
+        let v = m.spec.metrics[0].target;
+        assert!(v > 0.0 && v <= 1.0, "a front member holds cpu_load at {v}: {:?}", m.changes);
+    }
+    let best = t.recommendation.as_ref().expect("a variant meets the loose constraint");
+    let yaml = output::policy_yaml(&problem, &t, best, &a).expect("yaml");
+    let (sp, _) = ebbflow::crd::check_policy("tuned.yaml", &yaml).unwrap_or_else(|e| panic!("{e}\n{yaml}"));
+    let m = &sp.spec.metrics[0];
+    assert!(m.target > 0.0 && m.target <= 1.0, "tuned target {}\n{yaml}", m.target);
+    assert!(m.headroom.limit.is_none_or(|l| l <= 1.0), "tuned limit {:?}", m.headroom.limit);
+}
+
+/// A target near the top of a fraction: the searched range stops at 1 (not 1.2 x 0.9), and the
+/// limit a moved target writes out stays a fraction (1.25 x 0.9 is none), so every variant,
+/// the highest corner included, is a policy `validate` accepts.
+#[test]
+fn a_fraction_target_is_searched_within_its_range() {
+    let d = dir("range");
+    let (trace, _) = bursty_files(&d, 3);
+    let policy = d.join("high.yaml");
+    std::fs::write(&policy, POLICY.replace("target: 0.65", "target: 0.9")).expect("write");
+    let problem = args(&trace, &policy).problem().expect("valid");
+    let target = problem.dims.iter().find(|d| d.knob == ebbflow::sim::tune::space::Knob::Target).expect("target");
+    assert_eq!((target.base, target.hi), (0.9, 1.0));
+    let dims = &problem.dims;
+    for corner in [0.0, 1.0] {
+        let values = ebbflow::sim::tune::space::decode(dims, &vec![corner; dims.len()]);
+        let spec = ebbflow::sim::tune::space::apply(&problem.spec, 0, dims, &values);
+        let m = &spec.metrics[0];
+        assert!(m.target <= 1.0 && m.headroom.limit.is_none_or(|l| l <= 1.0), "{corner}: {m:?}");
+        ebbflow::spec::policy_from_spec(&spec).unwrap_or_else(|e| panic!("corner {corner}: {e}"));
+    }
+}
+
+/// A percent trace is tuned on as the fractions the metric reports once it says so (flag or
+/// `# unit:` line); unsaid, it is refused with the fix rather than searched a hundredfold off.
+#[test]
+fn a_percent_trace_is_tuned_on_as_fractions() {
+    let d = dir("percent");
+    let (trace, policy) = bursty_files(&d, 3);
+    let fractions = std::fs::read_to_string(&trace).expect("trace");
+    let mut percent = String::new();
+    for line in fractions.lines() {
+        match line.split_once(',') {
+            Some((t, v)) if v.parse::<f64>().is_ok() => {
+                let _ = writeln!(percent, "{t},{}", v.parse::<f64>().expect("number") * 100.0);
+            }
+            _ => {
+                let _ = writeln!(percent, "{line}");
+            }
+        }
+    }
+    let percent_trace = d.join("percent.csv");
+    std::fs::write(&percent_trace, &percent).expect("write");
+    let e = args(&percent_trace, &policy).problem().expect_err("unsaid");
+    assert!(e.contains("--trace-scale percent") && e.contains("allocatable_utilization, a fraction (0-1)"), "{e}");
+    let said =
+        TuneArgs { trace_scale: Some(ebbflow::sim::trace::TraceScale::Percent), ..args(&percent_trace, &policy) };
+    let problem = said.problem().expect("declared percent");
+    let peak = problem.cases[0].scenario.trace.points.iter().map(|p| p.1).fold(0.0, f64::max);
+    assert!((peak - BURST).abs() < 1e-9, "read as fractions: {peak}");
+    std::fs::write(&percent_trace, format!("# unit: percent\n{percent}")).expect("write");
+    let problem = args(&percent_trace, &policy).problem().expect("the trace says percent");
+    assert_eq!(problem.cases[0].scenario.trace.read_as(), Some(ebbflow::sim::trace::TraceScale::Percent));
+}

@@ -36,6 +36,12 @@ pub struct Series {
 pub enum ErrorKind {
     /// Worth retrying: 429, 503, timeouts, connection resets.
     Transient,
+    /// No credentials could be found or read: no Application Default Credentials and no metadata
+    /// server, or `GOOGLE_APPLICATION_CREDENTIALS` naming a file that is missing or not a key.
+    CredentialsMissing,
+    /// Credentials were found but refused: expired, revoked or invalid (401 UNAUTHENTICATED, or
+    /// the token endpoint refusing to refresh them).
+    CredentialsRefused,
     /// The caller lacks an IAM permission (403).
     PermissionDenied,
     /// The target or metric does not exist (404).
@@ -55,6 +61,8 @@ impl ErrorKind {
     pub fn as_str(self) -> &'static str {
         match self {
             ErrorKind::Transient => "Transient",
+            ErrorKind::CredentialsMissing => "CredentialsMissing",
+            ErrorKind::CredentialsRefused => "CredentialsRefused",
             ErrorKind::PermissionDenied => "PermissionDenied",
             ErrorKind::NotFound => "NotFound",
             ErrorKind::Busy => "TargetBusy",
@@ -62,6 +70,13 @@ impl ErrorKind {
             ErrorKind::Malformed => "Malformed",
             ErrorKind::Other => "Other",
         }
+    }
+
+    /// Whether the failure is about who the caller is or what it may do (missing or refused
+    /// credentials, a missing permission): a set-up problem that no retry fixes, reported as
+    /// itself rather than as missing data.
+    pub fn is_access(self) -> bool {
+        matches!(self, ErrorKind::CredentialsMissing | ErrorKind::CredentialsRefused | ErrorKind::PermissionDenied)
     }
 }
 

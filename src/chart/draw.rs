@@ -5,8 +5,10 @@ use std::fmt::Write as _;
 
 use super::layout::{Drawn, Frame, Panel, marker_name};
 use super::marks::{draw_swatch, legend_item_width, marker_shape, stroke_width};
-use super::palette::{AREA_OPACITY, AXIS, GRID, INK, MUTED, SHORTFALL, SHORTFALL_OPACITY, marker_colour};
-use super::reduce::{decimate, drop_flat, round_pts, shortfall_polygons, stepped};
+use super::palette::{
+    AREA_OPACITY, AXIS, ENVELOPE_OPACITY, GRID, INK, MUTED, SHORTFALL, SHORTFALL_OPACITY, marker_colour,
+};
+use super::reduce::{decimate, drop_flat, envelope, is_dense, round_pts, shortfall_polygons, stepped};
 use super::scene::{Anchor, LEGEND_ROW_H, MARKER_STRIP_H, PAD, Prim, SWATCH_W, Scene, text_width};
 use super::ticks::{format_full, format_value};
 use super::{MarkerKind, Style};
@@ -130,10 +132,15 @@ fn marker_guides(scene: &mut Scene, f: &Frame<'_>, p: &Panel<'_>, clip: usize) {
 }
 
 /// One series, decimated to pixel columns, as a line per run between gaps (with its area filled
-/// for [`Style::Area`]).
+/// for [`Style::Area`]); a series with more samples than the columns can show one by one is
+/// drawn as its range and mean per column instead ([`dense_series`]).
 fn series(scene: &mut Scene, f: &Frame<'_>, p: &Panel<'_>, d: &Drawn<'_>, clip: usize) {
     let r = p.rect;
     let columns = r.w.ceil().max(1.0) as usize;
+    if is_dense(&d.series.points, f.start, f.end, columns, d.stepped) {
+        dense_series(scene, f, p, d, clip, columns);
+        return;
+    }
     let to_px = |(t, v): (f64, f64)| (r.x + t * r.w / columns as f64, p.y_px(v));
     for run in decimate(&d.series.points, f.start, f.end, columns) {
         let mut pts: Vec<(f64, f64)> = run.into_iter().map(to_px).collect();
@@ -172,12 +179,69 @@ fn series(scene: &mut Scene, f: &Frame<'_>, p: &Panel<'_>, d: &Drawn<'_>, clip: 
     }
 }
 
+/// A dense series: per pixel column, a light band from the lowest to the highest sample (a
+/// one-sample peak still reaches its height) and one line through the columns' means (a step
+/// series: the value each column ends on, as steps), so the line has at most one point a column
+/// (two for steps) however many samples there are. An area is filled below the band.
+fn dense_series(scene: &mut Scene, f: &Frame<'_>, p: &Panel<'_>, d: &Drawn<'_>, clip: usize, columns: usize) {
+    let r = p.rect;
+    let x_px = |c: f64| r.x + c * r.w / columns as f64;
+    let name = &d.series.name;
+    let line_is = if d.stepped { "the value each column ends on" } else { "their mean" };
+    for run in envelope(&d.series.points, f.start, f.end, columns, d.stepped) {
+        let (Some(first), Some(last)) = (run.first(), run.last()) else { continue };
+        if d.series.style == Style::Area {
+            let base = p.y_px(0.0f64.max(p.y_lo).min(p.y_hi));
+            let mut poly: Vec<(f64, f64)> = run.iter().map(|c| (x_px(c.x), p.y_px(c.min))).collect();
+            poly.push((x_px(last.x), base));
+            poly.push((x_px(first.x), base));
+            scene.prims.push(Prim::Fill {
+                pts: drop_flat(round_pts(poly)),
+                colour: d.colour,
+                opacity: AREA_OPACITY,
+                clip: Some(clip),
+                tooltip: None,
+                class: "area",
+            });
+        }
+        let mut band: Vec<(f64, f64)> = run.iter().map(|c| (x_px(c.x), p.y_px(c.max))).collect();
+        band.extend(run.iter().rev().map(|c| (x_px(c.x), p.y_px(c.min))));
+        scene.prims.push(Prim::Fill {
+            pts: drop_flat(round_pts(band)),
+            colour: d.colour,
+            opacity: ENVELOPE_OPACITY,
+            clip: Some(clip),
+            tooltip: Some(format!("{name}: lowest to highest sample in each pixel column; the line is {line_is}")),
+            class: "envelope",
+        });
+        let mut line: Vec<(f64, f64)> = run.iter().map(|c| (x_px(c.x), p.y_px(c.line))).collect();
+        if d.stepped {
+            line = stepped(&line);
+        }
+        let line = drop_flat(round_pts(line));
+        if line.is_empty() {
+            continue;
+        }
+        scene.prims.push(Prim::Stroke {
+            pts: line,
+            colour: d.colour,
+            width: stroke_width(d.series.style),
+            dashed: d.series.style == Style::Dashed,
+            opacity: 1.0,
+            clip: Some(clip),
+            tooltip: Some(name.clone()),
+        });
+    }
+}
+
 /// The metric's target and limit: dashed lines across the plot, each named with its value at the
-/// right end (above the line, or below it when the line is at the top of the plot).
+/// right end, where [`label_baselines`] puts the names so they never overprint each other.
 fn reference_lines(scene: &mut Scene, p: &Panel<'_>, clip: usize) {
     let r = p.rect;
-    for &(name, v, colour) in &p.lines {
-        let y = p.y_px(v).round() + 0.5;
+    let ys: Vec<f64> = p.lines.iter().map(|&(_, v, _)| p.y_px(v).round() + 0.5).collect();
+    let baselines = label_baselines(&ys, r.y, r.bottom());
+    for ((&(name, v, colour), &y), &label_y) in p.lines.iter().zip(&ys).zip(&baselines) {
+        let label = format!("{name} {}", short_value(v));
         scene.prims.push(Prim::Stroke {
             pts: vec![(r.x, y), (r.right(), y)],
             colour,
@@ -185,12 +249,67 @@ fn reference_lines(scene: &mut Scene, p: &Panel<'_>, clip: usize) {
             dashed: true,
             opacity: 1.0,
             clip: Some(clip),
-            tooltip: Some(format!("{name} {}", short_value(v))),
+            tooltip: Some(label.clone()),
         });
-        let label_y = if y - r.y < 14.0 { y + 12.0 } else { y - 4.0 };
-        let label = format!("{name} {}", short_value(v));
         scene.text(r.right() - 4.0, label_y, label, Anchor::End, colour);
     }
+}
+
+/// Height a line label takes, baseline to baseline: the 11 px font and a pixel between.
+pub(super) const LABEL_H: f64 = 12.0;
+/// Room a label needs above its baseline: the ascent of the 11 px font and a pixel.
+const LABEL_ASCENT: f64 = 10.0;
+/// Room a label needs below its baseline: the font's descent.
+const LABEL_DESCENT: f64 = 3.0;
+
+/// Baselines for the labels of horizontal lines at pixel rows `ys` in a plot from `top` to
+/// `bottom`. The labels are right-aligned at one x, so two overprint whenever their baselines
+/// are less than [`LABEL_H`] apart; with target and limit lines a few pixels apart (0.6 and
+/// 0.75 on an axis a spike stretched to 10) they did.
+///
+/// A line on its own is named just above it (below it at the top of the plot). Lines closer
+/// than a label's height share their labels' room, which are stacked in the lines' order: the
+/// top line's above it and the others below the bottom line, so each label is next to its own
+/// line and none crosses one; else all above the top line, else all below the bottom one.
+/// Finally each label is kept a label's height under the one above it, and all inside the plot.
+pub(super) fn label_baselines(ys: &[f64], top: f64, bottom: f64) -> Vec<f64> {
+    let fits = |b: f64| b - LABEL_ASCENT >= top && b + LABEL_DESCENT <= bottom;
+    let mut order: Vec<usize> = (0..ys.len()).collect();
+    order.sort_by(|&a, &b| ys[a].total_cmp(&ys[b]));
+    let mut clusters: Vec<Vec<usize>> = Vec::new();
+    for &i in &order {
+        match clusters.last_mut() {
+            Some(c) if c.last().is_some_and(|&j| ys[i] - ys[j] < LABEL_H + 4.0) => c.push(i),
+            _ => clusters.push(vec![i]),
+        }
+    }
+    let mut out = vec![0.0; ys.len()];
+    for c in &clusters {
+        let (Some(&first), Some(&last)) = (c.first(), c.last()) else { continue };
+        let (first, last, n) = (ys[first], ys[last], c.len());
+        let split: Vec<f64> = std::iter::once(first - 4.0).chain((1..n).map(|j| last + LABEL_H * j as f64)).collect();
+        let above: Vec<f64> = (0..n).map(|j| first - 4.0 - LABEL_H * (n - 1 - j) as f64).collect();
+        let below: Vec<f64> = (0..n).map(|j| last + LABEL_H * (j + 1) as f64).collect();
+        let chosen = [split, above].into_iter().find(|b| b.iter().all(|&y| fits(y))).unwrap_or(below);
+        for (&i, b) in c.iter().zip(chosen) {
+            out[i] = b;
+        }
+    }
+    // Labels of neighbouring groups can still meet (one named below its line, the next above
+    // its own): each goes under the one above it, then all back up from the bottom.
+    let mut prev: Option<f64> = None;
+    for &i in &order {
+        if let Some(p) = prev {
+            out[i] = out[i].max(p + LABEL_H);
+        }
+        prev = Some(out[i]);
+    }
+    let mut limit = bottom - LABEL_DESCENT;
+    for &i in order.iter().rev() {
+        out[i] = out[i].min(limit);
+        limit = out[i] - LABEL_H;
+    }
+    out
 }
 
 /// A value as a person writes it: at most four significant digits, no trailing zeros.

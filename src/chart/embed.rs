@@ -31,6 +31,10 @@ pub struct Embedded {
     /// The bucket is the samples' own spacing: each bucket holds one sample, at its start, and is
     /// drawn there (a wider bucket's values are drawn at its middle).
     pub per_sample: bool,
+    /// The samples' typical spacing in milliseconds (the median gap of the longest series): with
+    /// more than a few samples to a pixel column the script draws each column's range as a band
+    /// and one line through it, as the SVG chart does, rather than a solid block of zigzags.
+    pub spacing: i64,
     /// The load panel first, then one panel per metric, each with its own scale.
     pub panels: Vec<EmbeddedPanel>,
     /// Scale actions and spikes.
@@ -88,8 +92,8 @@ pub struct EmbeddedMarker {
 }
 
 /// The bucket width for `data`: the typical sample spacing, or wider when that would give more
-/// than `max_buckets` buckets over the chart's range.
-fn bucket_width(data: &ChartData, max_buckets: usize) -> (i64, bool) {
+/// than `max_buckets` buckets over the chart's range; whether it is the spacing; and the spacing.
+fn bucket_width(data: &ChartData, max_buckets: usize) -> (i64, bool, i64) {
     let span = (data.end_ms - data.start_ms).max(1);
     let longest = data
         .load
@@ -103,7 +107,7 @@ fn bucket_width(data: &ChartData, max_buckets: usize) -> (i64, bool) {
     let spacing = gaps.get(gaps.len() / 2).copied().unwrap_or(span);
     let buckets = max_buckets.max(1) as i64;
     let widest = (span + buckets - 1) / buckets;
-    (spacing.max(widest).max(1), spacing >= widest)
+    (spacing.max(widest).max(1), spacing >= widest, spacing.max(1))
 }
 
 /// Rounds to 6 significant digits: the page draws at most 1200 pixels high, and shorter numbers
@@ -173,7 +177,7 @@ fn style_name(s: Style) -> &'static str {
 pub fn embed(data: &ChartData, max_buckets: usize) -> Embedded {
     let start = data.start_ms;
     let end = data.end_ms.max(start + 1);
-    let (bucket, per_sample) = bucket_width(data, max_buckets);
+    let (bucket, per_sample, spacing) = bucket_width(data, max_buckets);
     let n = ((end - start) / bucket + 1) as usize;
     let colour_of = |i: usize| PALETTE[i % PALETTE.len()].hex();
     let one = |s: &Series, colour: String, stepped: bool| {
@@ -229,5 +233,5 @@ pub fn embed(data: &ChartData, max_buckets: usize) -> Embedded {
             label: m.label.clone(),
         })
         .collect();
-    Embedded { title: data.title.clone(), start, end, bucket, per_sample, panels, markers, shade }
+    Embedded { title: data.title.clone(), start, end, bucket, per_sample, spacing, panels, markers, shade }
 }

@@ -13,7 +13,12 @@
 //!
 //! Long series are decimated to the first, minimum, maximum and last sample of each pixel column
 //! before drawing, which keeps single-sample peaks visible while holding an SVG of 100k-point
-//! series well under a megabyte.
+//! series well under a megabyte. A series with more than a few samples a column (weeks or months
+//! of minutes) is drawn as a light band from each column's lowest to its highest sample and one
+//! line through the columns' means (a step series: the value each column ends on): drawn sample
+//! by sample, every column would zigzag across its whole range and the plot fill as a solid band.
+//! The target and limit labels of a metric panel are placed so they never overprint each other,
+//! however close their lines.
 //!
 //! The parts: `layout` (panels, legends, placement, scales) and `draw` (primitives per panel)
 //! build the `scene`; `reduce` thins the data to pixel columns; `ticks` picks value and UTC time

@@ -31,6 +31,9 @@ pub(super) const GRID: Rgb = Rgb(0xe6, 0xe6, 0xe6);
 pub(super) const SHORTFALL: Rgb = Rgb(0xd5, 0x5e, 0x00);
 pub(super) const SHORTFALL_OPACITY: f64 = 0.22;
 pub(super) const AREA_OPACITY: f64 = 0.18;
+/// The band of a dense series' lowest to highest sample per pixel column: light enough that the
+/// line through it reads first, dark enough to see a lone peak.
+pub(super) const ENVELOPE_OPACITY: f64 = 0.3;
 /// The target line of a metric panel: dark green, apart from every palette colour.
 pub(super) const TARGET: Rgb = Rgb(0x11, 0x77, 0x33);
 /// The limit line of a metric panel: dark red, the colour of "too much".

@@ -1,4 +1,5 @@
-//! Data reduction: the samples that can show, decimated to pixel columns, step corners, and the
+//! Data reduction: the samples that can show, decimated to pixel columns (or, for a series with
+//! many samples a column, reduced to each column's range and mean), step corners, and the
 //! shortfall polygons between demand and serving.
 
 use super::Series;
@@ -76,6 +77,109 @@ pub(super) fn decimate(points: &[(i64, f64)], start: i64, end: i64, columns: usi
         group.push(i);
     }
     flush(&mut group, &mut run);
+    if !run.is_empty() {
+        runs.push(run);
+    }
+    runs
+}
+
+/// Samples per pixel column (for a step series, changes of value per column) above which a
+/// series is drawn as its range per column and one line through it ([`envelope`]): past that,
+/// the first, lowest, highest and last sample of every column that [`decimate`] keeps zigzag
+/// from the bottom to the top of the noise in each column, and months of samples fill the plot
+/// as one solid band.
+pub(super) const DENSE_PER_COLUMN: usize = 3;
+
+/// Whether `points` are too many for `columns` to draw as a line (see [`DENSE_PER_COLUMN`]). A
+/// step series counts its changes, not its samples: sizes are sampled every tick and change
+/// rarely, and a step line stays readable until it changes about once a column.
+pub(super) fn is_dense(points: &[(i64, f64)], start: i64, end: i64, columns: usize, stepped: bool) -> bool {
+    let pts = visible(points, start, end);
+    if stepped {
+        pts.windows(2).filter(|w| w[1].1.is_finite() && w[0].1 != w[1].1).count() > columns
+    } else {
+        pts.iter().filter(|p| p.1.is_finite()).count() > DENSE_PER_COLUMN.saturating_mul(columns)
+    }
+}
+
+/// One pixel column of a dense series.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(super) struct Column {
+    /// Middle of the column, in column units (0.0 = `start`).
+    pub(super) x: f64,
+    /// Lowest sample in the column.
+    pub(super) min: f64,
+    /// Highest sample in the column.
+    pub(super) max: f64,
+    /// What the line shows: the mean of the column's samples, or for a step series the value it
+    /// holds at the column's end (its last sample).
+    pub(super) line: f64,
+}
+
+/// Running figures of the column being read.
+struct Acc {
+    min: f64,
+    max: f64,
+    mean: f64,
+    n: f64,
+    last: f64,
+}
+
+impl Acc {
+    fn new(v: f64) -> Self {
+        Acc { min: v, max: v, mean: v, n: 1.0, last: v }
+    }
+
+    fn add(&mut self, v: f64) {
+        self.min = self.min.min(v);
+        self.max = self.max.max(v);
+        self.n += 1.0;
+        // Incremental, so a column of values near f64::MAX does not overflow a sum.
+        self.mean += (v - self.mean) / self.n;
+        self.last = v;
+    }
+
+    fn column(&self, c: i64, stepped: bool) -> Column {
+        Column { x: c as f64 + 0.5, min: self.min, max: self.max, line: if stepped { self.last } else { self.mean } }
+    }
+}
+
+/// A series reduced to one [`Column`] per pixel column that has samples, for a series too
+/// dense to draw sample by sample: the band from each column's lowest to its highest sample
+/// keeps a one-sample peak visible, and the line through the means stays one point a column, so
+/// seven months read as a shape rather than a block. Runs split where non-finite values leave a
+/// whole column without samples; a shorter gap is narrower than a pixel and would only cut the
+/// line into hundreds of pieces. The neighbours just outside the range get columns -1 and
+/// `columns`, as in [`decimate`].
+pub(super) fn envelope(points: &[(i64, f64)], start: i64, end: i64, columns: usize, stepped: bool) -> Vec<Vec<Column>> {
+    let span = (i128::from(end) - i128::from(start)).max(1) as f64;
+    let cols = columns as f64;
+    let col_of = |t: i64| ((i128::from(t) - i128::from(start)) as f64 / span * cols).floor().clamp(-1.0, cols) as i64;
+    let mut runs = Vec::new();
+    let mut run: Vec<Column> = Vec::new();
+    let mut acc: Option<(i64, Acc)> = None;
+    let mut gap = false;
+    for &(t, v) in visible(points, start, end) {
+        if !v.is_finite() {
+            gap = true;
+            continue;
+        }
+        let c = col_of(t);
+        if acc.as_ref().is_some_and(|(at, _)| *at == c) {
+            if let Some((_, a)) = acc.as_mut() {
+                a.add(v);
+            }
+        } else if let Some((prev, a)) = acc.replace((c, Acc::new(v))) {
+            run.push(a.column(prev, stepped));
+            if gap && c > prev + 1 {
+                runs.push(std::mem::take(&mut run));
+            }
+        }
+        gap = false;
+    }
+    if let Some((c, a)) = acc.take() {
+        run.push(a.column(c, stepped));
+    }
     if !run.is_empty() {
         runs.push(run);
     }

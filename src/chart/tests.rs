@@ -2,8 +2,9 @@
 
 use std::io;
 
+use super::draw::{LABEL_H, label_baselines};
 use super::layout::build_scene;
-use super::reduce::decimate;
+use super::reduce::{decimate, envelope, is_dense};
 use super::scene::{Prim, Rect};
 use super::ticks::{
     DAY, HOUR, MINUTE, SECOND, decimals_for, format_full, format_tick, format_value, nice_ticks, time_ticks, utc,
@@ -331,6 +332,7 @@ fn huge_series_give_a_small_svg_that_still_shows_the_spike() {
     check_xml(&svg).unwrap();
     let scene = build_scene(&data, 1200, 720);
     let plot = scene.clips[0];
+    // 86,401 samples in about 1,100 columns: drawn as each column's range (the band) and mean.
     let top_of_demand = scene
         .prims
         .iter()
@@ -338,11 +340,14 @@ fn huge_series_give_a_small_svg_that_still_shows_the_spike() {
             Prim::Stroke { pts, tooltip: Some(t), .. } if t == "demand" => {
                 Some(pts.iter().map(|p| p.1).fold(f64::INFINITY, f64::min))
             }
+            Prim::Fill { pts, tooltip: Some(t), class: "envelope", .. } if t.starts_with("demand:") => {
+                Some(pts.iter().map(|p| p.1).fold(f64::INFINITY, f64::min))
+            }
             _ => None,
         })
         .fold(f64::INFINITY, f64::min);
     // Without the spike demand stays under 15 of the axis' 50 nodes (y below 70% of the
-    // plot); with it the line must climb to 40 of 50.
+    // plot); with it the band must climb to 40 of 50.
     assert!(top_of_demand < plot.y + plot.h * 0.25, "demand peaks at y={top_of_demand}, plot {plot:?}");
 }
 
@@ -536,7 +541,7 @@ fn embedded_chart_snapshot() {
         ],
     };
     let json = serde_json::to_string(&embed::embed(&data, 100)).expect("json");
-    let expected = r##"{"title":"small","start":1776340800000,"end":1776341040000,"bucket":60000,"perSample":true,"panels":[{"label":"nodes","series":[{"name":"demand","style":"area","colour":"#0072b2","stepped":false,"lo":[1.0,null,3.5,2.0,1.0]},{"name":"serving","style":"step","colour":"#d55e00","stepped":true,"lo":[2.0,2.0,2.0,4.0,4.0]}],"target":null,"limit":null,"lineColours":["#117733","#a51d2d"]},{"label":"cpu per node","series":[{"name":"observed","style":"line","colour":"#009e73","stepped":false,"lo":[0.0,0.1,0.2,0.3,0.4]}],"target":0.6,"limit":0.75,"lineColours":["#117733","#a51d2d"]}],"markers":[{"t":1776340980000,"kind":"out","label":"2->4"}],"shade":[0,1]}"##;
+    let expected = r##"{"title":"small","start":1776340800000,"end":1776341040000,"bucket":60000,"perSample":true,"spacing":60000,"panels":[{"label":"nodes","series":[{"name":"demand","style":"area","colour":"#0072b2","stepped":false,"lo":[1.0,null,3.5,2.0,1.0]},{"name":"serving","style":"step","colour":"#d55e00","stepped":true,"lo":[2.0,2.0,2.0,4.0,4.0]}],"target":null,"limit":null,"lineColours":["#117733","#a51d2d"]},{"label":"cpu per node","series":[{"name":"observed","style":"line","colour":"#009e73","stepped":false,"lo":[0.0,0.1,0.2,0.3,0.4]}],"target":0.6,"limit":0.75,"lineColours":["#117733","#a51d2d"]}],"markers":[{"t":1776340980000,"kind":"out","label":"2->4"}],"shade":[0,1]}"##;
     assert_eq!(json, expected);
 }
 
@@ -566,6 +571,7 @@ fn embedded_long_series_keep_their_peaks_within_the_bucket_budget() {
     assert!(s.lo.len() <= embed::MAX_BUCKETS + 1, "{} buckets", s.lo.len());
     assert!(e.bucket >= 8 * MINUTE && e.bucket < 9 * MINUTE, "bucket {} ms", e.bucket);
     assert!(!e.per_sample, "an 8-minute bucket holds eight samples and is drawn at its middle");
+    assert_eq!(e.spacing, MINUTE, "the samples' own spacing, for the script to judge how dense they are");
     let hi = s.hi.as_ref().expect("buckets with several samples have a spread");
     let max = hi.iter().flatten().fold(f64::MIN, |a, &b| a.max(b));
     let min = s.lo.iter().flatten().fold(f64::MAX, |a, &b| a.min(b));
@@ -577,4 +583,59 @@ fn embedded_long_series_keep_their_peaks_within_the_bucket_budget() {
     // Small enough to embed: under 200 kB for a series of 80,640 samples.
     let json = serde_json::to_string(s).expect("json");
     assert!(json.len() < 200_000, "{} bytes", json.len());
+}
+
+/// Line labels: alone, just above the line (below it at the top of the plot); lines closer than
+/// a label's height get labels a label's height apart, in the lines' order, each next to its own
+/// line where there is room (the upper above, the lower below), all inside the plot.
+#[test]
+fn line_labels_never_overprint() {
+    assert_eq!(label_baselines(&[100.5], 10.0, 300.0), vec![96.5]);
+    assert_eq!(label_baselines(&[15.5], 10.0, 300.0), vec![27.5]);
+    // Target (the lower line) and limit 3 px apart mid-plot.
+    assert_eq!(label_baselines(&[103.5, 100.5], 10.0, 300.0), vec![103.5 + LABEL_H, 96.5]);
+    // Near the bottom there is no room below: both above, the lower line's label lower.
+    assert_eq!(label_baselines(&[296.5, 293.5], 10.0, 300.0), vec![289.5, 277.5]);
+    // Whatever the lines, the labels are a label's height apart and end inside the plot.
+    let mut rng = Lcg(5);
+    for _ in 0..500 {
+        let n = 1 + (rng.next() * 4.0) as usize;
+        let ys: Vec<f64> = (0..n).map(|_| 10.0 + (rng.next() * 90.0).round() + 0.5).collect();
+        let mut b = label_baselines(&ys, 10.0, 100.0);
+        b.sort_by(f64::total_cmp);
+        assert!(b.windows(2).all(|w| w[1] - w[0] >= LABEL_H - 1e-9), "{ys:?} -> {b:?}");
+        assert!(b.last().is_some_and(|&l| l <= 97.0), "{ys:?} -> {b:?}");
+    }
+}
+
+/// A dense series per pixel column: its lowest and highest sample, the mean (a step series: its
+/// last value) for the line, one column per pixel however many samples, split at gaps that
+/// empty a column.
+#[test]
+fn envelope_keeps_each_columns_range_and_mean() {
+    let points: Vec<(i64, f64)> = (0..100).map(|i| (i, (i % 10) as f64)).collect();
+    let runs = envelope(&points, 0, 100, 10, false);
+    assert_eq!(runs.len(), 1);
+    assert_eq!(runs[0].len(), 10);
+    for (c, col) in runs[0].iter().enumerate() {
+        assert_eq!((col.x, col.min, col.max), (c as f64 + 0.5, 0.0, 9.0));
+        assert!((col.line - 4.5).abs() < 1e-9, "{col:?}");
+    }
+    assert!(envelope(&points, 0, 100, 10, true)[0].iter().all(|c| c.line == 9.0));
+    // A missing sample inside a column is narrower than a pixel: the line goes on.
+    let mut gappy = points.clone();
+    gappy[55].1 = f64::NAN;
+    let runs = envelope(&gappy, 0, 100, 10, false);
+    assert_eq!((runs.len(), runs[0].len()), (1, 10));
+    // A gap that leaves columns 4 to 6 without samples breaks it.
+    for p in &mut gappy[40..70] {
+        p.1 = f64::NAN;
+    }
+    let runs = envelope(&gappy, 0, 100, 10, false);
+    assert_eq!(runs.len(), 2);
+    assert_eq!((runs[0].last().map(|c| c.x), runs[1].first().map(|c| c.x)), (Some(3.5), Some(7.5)));
+    // Dense past three samples a column; a step series past one change a column.
+    assert!(is_dense(&points, 0, 100, 10, false) && !is_dense(&points, 0, 100, 40, false));
+    let steps: Vec<(i64, f64)> = (0..100).map(|i| (i, (i / 20) as f64)).collect();
+    assert!(!is_dense(&steps, 0, 100, 10, true) && is_dense(&points, 0, 100, 10, true));
 }

@@ -4,7 +4,8 @@
 //! The same binary runs as `kubectl-ebbflow` (a symlink or copy on the PATH): kubectl then finds
 //! it as the plugin `kubectl ebbflow`. Overrides are stored in the policy's `spec.overrides`, so
 //! they survive restarts and show in `kubectl get sp -o yaml`; in standalone mode they are
-//! edited in the policy file (`--file`).
+//! edited in the policy file (`--file`): only its `spec.overrides`, the rest of the file as the
+//! user wrote it, and a running `ebbflow run --policies DIR` picks the edit up by itself.
 
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
@@ -20,7 +21,7 @@ use crate::known;
 
 mod edits;
 
-pub use edits::{NewOverride, with_override, without_override};
+pub use edits::{NewOverride, overrides_in_text, with_override, without_override};
 
 /// Whether the program was started under the plugin name (`kubectl-ebbflow`, or
 /// `kubectl-ebbflow.exe`), by kubectl or directly.
@@ -80,7 +81,8 @@ pub struct Target {
     /// Namespace [default: the kubeconfig context's].
     #[arg(short = 'n', long)]
     pub namespace: Option<String>,
-    /// Standalone mode: the policy's YAML file (edited in place) instead of the cluster.
+    /// Standalone mode: the policy's YAML file instead of the cluster. Only its spec.overrides is
+    /// edited; comments and the other fields stay as written.
     #[arg(long, value_name = "FILE")]
     pub file: Option<PathBuf>,
 }
@@ -116,6 +118,19 @@ impl Expiry {
             (None, None) => Err("give --until TIME or --for DURATION".into()),
         }
     }
+}
+
+/// A duration flag's value (clap's `value_parser`), in the one grammar of durations: the one
+/// policies use ([`Dur::parse`]: `90s`, `5m`, `1h30m`, `250ms`). Clap names the flag in the error.
+pub fn dur_flag(text: &str) -> Result<Dur, String> {
+    Dur::parse(text).map_err(|e| format!("{e} (durations are written as in policies, e.g. 90s, 5m, 1h30m or 250ms)"))
+}
+
+/// [`dur_flag`] as a [`std::time::Duration`], for flags that feed timers.
+pub fn duration_flag(text: &str) -> Result<std::time::Duration, String> {
+    let d = dur_flag(text)?;
+    // Dur::parse reads no sign, so this never fails; the message is for the impossible case.
+    u64::try_from(d.0).map(std::time::Duration::from_millis).map_err(|_| format!("\"{text}\" is negative"))
 }
 
 /// Who and why, common to override and pause.
@@ -235,22 +250,15 @@ async fn get(target: &Target) -> Result<(Api<ScalePolicy>, ScalePolicy), String>
 }
 
 /// Read, edit `spec.overrides`, write back: the cluster object under its resourceVersion (a
-/// concurrent edit fails instead of being lost), or the standalone file.
+/// concurrent edit fails instead of being lost), or the standalone file. The message says what
+/// changed and when it takes effect.
 fn edit(
     target: &Target,
     change: impl FnOnce(&ScalePolicy, Ts) -> Result<Vec<crate::api::OverrideSpec>, String>,
 ) -> Result<String, String> {
     let now = crate::clock::now();
     if let Some(path) = &target.file {
-        let (mut sp, _) = crate::crd::load_policy(path).map_err(|e| e.to_string())?;
-        if sp.name_any() != target.name {
-            return Err(format!("{} holds ScalePolicy \"{}\", not \"{}\"", path.display(), sp.name_any(), target.name));
-        }
-        sp.spec.overrides = change(&sp, now)?;
-        let yaml = serde_saphyr::to_string(&sp).map_err(|e| e.to_string())?;
-        crate::policyfiles::write_atomically(path, yaml.as_bytes())
-            .map_err(|e| format!("{}: cannot write: {e}", path.display()))?;
-        return Ok(format!("{}: ScalePolicy {} updated", path.display(), target.name));
+        return edit_file(path, &target.name, change, now);
     }
     runtime()?.block_on(async {
         let (api, sp) = get(target).await?;
@@ -268,8 +276,42 @@ fn edit(
             }
             other => format!("updating the policy failed: {other}"),
         })?;
-        Ok(format!("scalepolicy {}/{} updated", sp.namespace().unwrap_or_default(), target.name))
+        Ok(format!(
+            "scalepolicy {}/{} updated; the controller applies it at the policy's next evaluation",
+            sp.namespace().unwrap_or_default(),
+            target.name
+        ))
     })
+}
+
+/// [`edit`] on a standalone policy file: only the text of `spec.overrides` changes (see
+/// [`overrides_in_text`]), and the file is replaced atomically, through a symlink to it.
+fn edit_file(
+    path: &Path,
+    name: &str,
+    change: impl FnOnce(&ScalePolicy, Ts) -> Result<Vec<crate::api::OverrideSpec>, String>,
+    now: Ts,
+) -> Result<String, String> {
+    let file = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{file}: cannot read: {e}"))?;
+    let (sp, _) = crate::crd::check_policy(&file, &text).map_err(|e| e.to_string())?;
+    if sp.name_any() != name {
+        return Err(format!("{file} holds ScalePolicy \"{}\", not \"{name}\"", sp.name_any()));
+    }
+    let overrides = change(&sp, now)?;
+    let edited = edits::overrides_in_text(&text, &overrides).map_err(|why| edits::refusal(&file, &why, &overrides))?;
+    if edited != text {
+        // The file a symlink names is replaced; the symlink stays one.
+        let real = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+        crate::policyfiles::write_atomically(&real, edited.as_bytes())
+            .map_err(|e| format!("{file}: cannot write: {e}"))?;
+    }
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    Ok(format!(
+        "{file}: ScalePolicy {name} updated (spec.overrides only; the rest of the file is as it was)\n\
+         a running `ebbflow run --policies {}` picks this up within a few seconds",
+        dir.display()
+    ))
 }
 
 /// Run `ebbflow override`.

@@ -1,5 +1,5 @@
 use super::*;
-use crate::api::OverrideSpec;
+use crate::api::{OverrideSpec, PauseKind};
 use crate::core::Ts;
 use crate::known::tests::{schedule, spec};
 use crate::spec::policy_from_spec;
@@ -104,4 +104,162 @@ fn override_names_reasons_and_durations_are_bounded() {
     assert!(e.starts_with("--for \"100000000h\": at most"), "{e}");
     assert_eq!(expiry("8784h").at(now), Ok(now + MAX_FOR));
     assert!(expiry("0s").at(now).unwrap_err().contains("greater than 0"));
+}
+
+/// A policy file as a person writes it: comments everywhere, fields out of the usual order, and
+/// most fields left to their defaults.
+const COMMENTED: &str = "# Orders cluster: scale on CPU.
+apiVersion: ebbflow.dev/v1alpha1
+kind: ScalePolicy
+metadata:
+  name: orders   # the key in status
+spec:
+  # Production bounds; see the runbook.
+  target:
+    bigtableCluster: {project: p1, instance: i1, cluster: c1}
+  maxSize: 20
+  minSize: 2
+  metrics:
+    - name: cpu
+      target: 0.6 # a fraction of the node's CPU
+      query:
+        filter: metric.type=\"bigtable.googleapis.com/cluster/cpu_load\"
+
+# Nothing below spec is ours.
+";
+
+/// `text` without its `  overrides:` block (the key line and the lines indented under it).
+fn without_overrides_block(text: &str) -> String {
+    let mut out = Vec::new();
+    let mut inside = false;
+    for line in text.split_inclusive('\n') {
+        if line.trim_end() == "  overrides:" {
+            inside = true;
+            continue;
+        }
+        if inside && line.starts_with("   ") {
+            continue;
+        }
+        inside = false;
+        out.push(line);
+    }
+    out.concat()
+}
+
+fn overrides_of(text: &str) -> Vec<OverrideSpec> {
+    crate::crd::check_policy("orders.yaml", text).expect("the edited file is a valid policy").0.spec.overrides
+}
+
+/// Issue 28, item 3: `override --file` rewrote the whole file (comments gone, every default
+/// written in). Now only the overrides block differs, byte for byte; a second override edits
+/// that block again, and resuming the last one gives back the file exactly as it was.
+#[test]
+fn overrides_edit_only_their_block_of_the_file() {
+    let now = Ts::parse_rfc3339("2026-12-01T00:00:00Z").expect("t");
+    let (sp, _) = crate::crd::check_policy("orders.yaml", COMMENTED).expect("valid");
+    let list = with_override(&sp.spec, &campaign("2026-12-24T18:00:00+09:00", Some(20)), now).expect("ok");
+    let once = overrides_in_text(COMMENTED, &list).expect("edited");
+    assert_eq!(without_overrides_block(&once), COMMENTED, "only the overrides block differs:\n{once}");
+    assert!(
+        once.contains("\n  overrides:\n    - name: campaign\n"),
+        "after the last field, indented like the metrics:\n{once}"
+    );
+    assert!(once.ends_with("\n\n# Nothing below spec is ours.\n"), "{once}");
+    assert_eq!(overrides_of(&once), list);
+
+    // A second override: the block is edited again, not added twice.
+    let (sp, _) = crate::crd::check_policy("orders.yaml", &once).expect("valid");
+    let mut pause = campaign("2026-12-10T00:00:00Z", None);
+    pause.name = "pause".into();
+    pause.pause = Some(PauseKind::ScaleIn);
+    let list = with_override(&sp.spec, &pause, now).expect("ok");
+    assert_eq!(list.len(), 2);
+    let twice = overrides_in_text(&once, &list).expect("edited");
+    assert_eq!(twice.matches("overrides:").count(), 1, "{twice}");
+    assert_eq!(without_overrides_block(&twice), COMMENTED, "{twice}");
+    assert_eq!(overrides_of(&twice), list);
+
+    // Resume one, then the other: the key goes with the last, and the file is as written.
+    let (sp, _) = crate::crd::check_policy("orders.yaml", &twice).expect("valid");
+    let list = without_override(&sp.spec, Some("pause"), now).expect("ok");
+    let one_left = overrides_in_text(&twice, &list).expect("edited");
+    assert_eq!(overrides_of(&one_left), list);
+    let (sp, _) = crate::crd::check_policy("orders.yaml", &one_left).expect("valid");
+    let none = without_override(&sp.spec, None, now).expect("ok");
+    assert_eq!(overrides_in_text(&one_left, &none).expect("edited"), COMMENTED);
+}
+
+/// An `overrides:` key the user wrote (inline, with a comment, before other fields) is replaced
+/// where it is; the fields after it and the line endings (CRLF) stay as they were.
+#[test]
+fn an_existing_overrides_key_is_replaced_in_place() {
+    let now = Ts::parse_rfc3339("2026-12-01T00:00:00Z").expect("t");
+    let text =
+        COMMENTED.replace("  maxSize: 20\n", "  overrides: []   # none yet\n  maxSize: 20\n").replace('\n', "\r\n");
+    let (sp, _) = crate::crd::check_policy("orders.yaml", &text).expect("valid");
+    let list = with_override(&sp.spec, &campaign("2026-12-24T18:00:00+09:00", Some(20)), now).expect("ok");
+    let edited = overrides_in_text(&text, &list).expect("edited");
+    let (head, tail) = text.split_once("  overrides: []   # none yet\r\n").expect("the key");
+    assert!(edited.starts_with(head) && edited.ends_with(tail), "{edited}");
+    let block = &edited[head.len()..edited.len() - tail.len()];
+    assert!(block.starts_with("  overrides:\r\n    - name: campaign\r\n"), "{block}");
+    assert!(block.split_inclusive('\n').all(|l| l.ends_with("\r\n")), "CRLF kept: {block:?}");
+    assert_eq!(overrides_of(&edited), list);
+}
+
+/// `spec` in flow style cannot be edited without rewriting it: refused, with what to do instead
+/// (the list to paste), and the file is left alone.
+#[test]
+fn a_flow_style_spec_is_refused_with_what_to_do() {
+    let now = Ts::parse_rfc3339("2026-12-01T00:00:00Z").expect("t");
+    let text = "apiVersion: ebbflow.dev/v1alpha1\nkind: ScalePolicy\nmetadata: {name: orders}\n\
+                spec: {target: {bigtableCluster: {project: p1, instance: i1, cluster: c1}}, minSize: 2, maxSize: 20, \
+                metrics: [{name: cpu, target: 0.6, query: {filter: x}}]}\n";
+    let (sp, _) = crate::crd::check_policy("orders.yaml", text).expect("valid");
+    let list = with_override(&sp.spec, &campaign("2026-12-24T18:00:00+09:00", Some(20)), now).expect("ok");
+    let why = overrides_in_text(text, &list).unwrap_err();
+    assert!(why.contains("flow style"), "{why}");
+    let message = super::edits::refusal("orders.yaml", &why, &list);
+    assert!(message.starts_with("orders.yaml was not changed: its `spec:` is written in flow style"), "{message}");
+    assert!(message.contains("one field per line") && message.contains("by hand"), "{message}");
+    assert!(message.contains("  overrides:\n    - name: campaign"), "{message}");
+    let why = overrides_in_text("{\"spec\": {\"minSize\": 2}}", &list).unwrap_err();
+    assert!(why.contains("no top-level `spec:`"), "{why}");
+}
+
+/// The command on a file: the message says when a running controller sees the change, the file
+/// keeps its comments, and a symlink to it stays a symlink.
+#[cfg(unix)]
+#[test]
+fn pause_with_file_edits_the_file_and_says_when_it_applies() {
+    let dir = std::env::temp_dir().join(format!("ebbflow-edit-file-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(dir.join("policies")).expect("mkdir");
+    let real = dir.join("orders.yaml");
+    std::fs::write(&real, COMMENTED).expect("write");
+    let link = dir.join("policies/orders.yaml");
+    std::os::unix::fs::symlink(&real, &link).expect("symlink");
+    let target = Target { name: "orders".into(), namespace: None, file: Some(link.clone()) };
+    let msg = edit(&target, |sp, now| {
+        let mut p = campaign("2099-12-24T18:00:00+09:00", None);
+        p.pause = Some(PauseKind::Freeze);
+        with_override(&sp.spec, &p, now)
+    })
+    .expect("edited");
+    assert!(msg.contains("spec.overrides only"), "{msg}");
+    assert!(
+        msg.contains(&format!(
+            "a running `ebbflow run --policies {}` picks this up within a few seconds",
+            dir.join("policies").display()
+        )),
+        "{msg}"
+    );
+    assert!(std::fs::symlink_metadata(&link).expect("link").file_type().is_symlink(), "the symlink was replaced");
+    let text = std::fs::read_to_string(&real).expect("read");
+    assert_eq!(without_overrides_block(&text), COMMENTED, "{text}");
+    assert_eq!(overrides_of(&text)[0].pause, Some(PauseKind::Freeze));
+    let msg = edit(&target, |sp, now| without_override(&sp.spec, None, now)).expect("resumed");
+    assert!(msg.contains("updated"), "{msg}");
+    assert_eq!(std::fs::read_to_string(&real).expect("read"), COMMENTED);
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -46,7 +46,7 @@ impl PolicyEvent {
 /// The reason for an adapter failure, as an Event reason.
 pub fn problem_reason(kind: ErrorKind) -> &'static str {
     match kind {
-        ErrorKind::PermissionDenied => "PermissionDenied",
+        k if k.is_access() => k.as_str(),
         ErrorKind::Busy => "TargetBusy",
         ErrorKind::NotFound => "TargetNotFound",
         _ => "ResizeFailed",
@@ -63,8 +63,12 @@ pub fn for_report(policy: &Policy, r: &TickReport) -> Vec<PolicyEvent> {
         if parts.is_empty() {
             parts.push(d.message(policy));
         }
-        let denied = r.metric_errors.iter().any(|(_, e)| e.kind == ErrorKind::PermissionDenied);
-        let reason = if denied { "PermissionDenied" } else { "MetricsUnavailable" };
+        let reason = r
+            .metric_errors
+            .iter()
+            .map(|(_, e)| e.kind)
+            .find(|k| k.is_access())
+            .map_or("MetricsUnavailable", ErrorKind::as_str);
         out.push(PolicyEvent::warning(reason, "Evaluate", parts.join("; ")));
     }
     if let crate::core::FloorInput::Unreadable(why) = &r.floor {
@@ -122,7 +126,7 @@ pub fn timed_out(to: u32, operation: &str, after: crate::core::Dur) -> String {
 /// Events for a tick that could not read its target.
 pub fn for_tick_error(err: &TickError) -> Vec<PolicyEvent> {
     let reason = match err.adapter().kind {
-        ErrorKind::PermissionDenied => "PermissionDenied",
+        k if k.is_access() => k.as_str(),
         ErrorKind::Busy => "TargetBusy",
         ErrorKind::NotFound => "TargetNotFound",
         _ => "TargetUnavailable",

@@ -19,7 +19,10 @@ use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+// tokio's clock, not std's: the idle timeout then follows a paused clock in tests.
+use tokio::time::Instant;
 
 use axum::Router;
 use axum::extract::State;

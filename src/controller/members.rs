@@ -157,6 +157,19 @@ impl<B: Backends, S: StatusStore, E: EventSink> Engine<B, S, E> {
             self.metrics.skip(&sp.namespace().unwrap_or_default(), &sp.name_any(), "DryRun");
         }
         let mut news = events::for_report(policy, &report);
+        for (name, in_flight) in &planned.gone {
+            let resize = in_flight.map(|to| format!(" (its resize to {to} was in flight)")).unwrap_or_default();
+            let note = format!(
+                "cluster {name} is no longer in the instance's list of clusters{resize}; its saved state is dropped, and it starts afresh if it comes back"
+            );
+            tracing::warn!(cluster = %name, "{note}");
+            news.push(events::PolicyEvent {
+                warning: true,
+                reason: "ClusterGone".into(),
+                note,
+                action: "Evaluate".into(),
+            });
+        }
         news.extend(crate::controller::known::events(&prev.active, &status.active));
         self.announce(sp, news).await;
         Ok(Next::After(interval))

@@ -78,7 +78,7 @@ type Names = HashMap<Arc<str>, HashMap<Arc<str>, Vec<Arc<str>>>>;
 pub struct ApiErrorLabels {
     /// "monitoring", "bigtable", "gke", "kubernetes".
     pub backend: String,
-    /// The error kind: Transient, PermissionDenied, NotFound, TargetBusy, Refused, Malformed, Other.
+    /// The error kind: Transient, PermissionDenied, CredentialsMissing, CredentialsRefused, NotFound, TargetBusy, Refused, Malformed, Other.
     pub kind: String,
 }
 
@@ -98,6 +98,8 @@ pub const BACKENDS: &[&str] = &["monitoring", "bigtable", "gke", "kubernetes"];
 pub const KINDS: &[ErrorKind] = &[
     ErrorKind::Transient,
     ErrorKind::PermissionDenied,
+    ErrorKind::CredentialsMissing,
+    ErrorKind::CredentialsRefused,
     ErrorKind::NotFound,
     ErrorKind::Busy,
     ErrorKind::Refused,

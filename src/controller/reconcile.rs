@@ -241,7 +241,11 @@ impl<B: Backends, S: StatusStore, E: EventSink> Engine<B, S, E> {
     /// What this engine publishes (shared, not copied): the newest object of each policy and
     /// its recent decisions, for the pages that show them.
     pub fn published(&self) -> Published {
-        Published { snapshots: self.snapshots.clone(), history: self.history.clone() }
+        Published {
+            snapshots: self.snapshots.clone(),
+            history: self.history.clone(),
+            clock: crate::readout::published::EngineClock(Some(self.clock.clone())),
+        }
     }
 
     /// Replace the clock (tests, replays).

@@ -21,20 +21,29 @@
 //! dropping the entry lost an in-flight resize (the fixed policy then sent it again), its resize
 //! history and its budget. It is dropped only after [`ABSENT_GRACE`] of starts without it and
 //! without any unreadable policy file, which is what a policy deliberately removed looks like.
+//!
+//! The policy files are live: `ebbflow run --policies DIR` looks at the directory every
+//! [`DEFAULT_POLL`] ([`policyfiles::DirWatch`]) and applies what changed without a restart. An
+//! added file starts its policy; a changed one is evaluated at once with its generation bumped
+//! (status's `observedGeneration` follows); a removed one stops its policy, whose entry then
+//! follows the rule above. A file that no longer parses, breaks a name rule, does not validate,
+//! or duplicates another file's policy keeps the last good version running, and the problem is
+//! shown as `Ready=False` with reason [`POLICY_FILE_INVALID`] in status (the state file, so
+//! `ebbflow status`, and the dashboard) and logged.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use kube::ResourceExt;
 use prometheus_client::registry::Registry;
 use serde::{Deserialize, Serialize};
-use tokio::sync::watch;
+use tokio::sync::{Notify, watch};
 
-use crate::api::{ScalePolicy, ScalePolicyStatus};
+use crate::api::{Condition, ScalePolicy, ScalePolicyStatus};
 use crate::controller::backends::{BackendConfig, ProdBackends};
 use crate::controller::events::{EventSink, LogEvents};
 use crate::controller::http::{self, AppState};
@@ -42,7 +51,7 @@ use crate::controller::leader::Leadership;
 use crate::controller::metrics::Metrics;
 use crate::controller::reconcile::{Backends, Engine, Next, StatusStore, StoreError, key, target_identity};
 use crate::core::{Dur, Ts};
-use crate::policyfiles::{self, PolicyDir};
+use crate::policyfiles::{self, DirWatch, PolicyDir, Resolved};
 
 /// One policy's entry in the state file.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -77,10 +86,64 @@ struct Versioned {
     generation: u64,
 }
 
+/// The `Ready` reason of a policy whose file is broken while its last good version runs.
+pub const POLICY_FILE_INVALID: &str = "PolicyFileInvalid";
+
+/// What is wrong with a running policy's file, and since when.
+#[derive(Debug, Clone)]
+struct FileProblem {
+    message: String,
+    since: Ts,
+}
+
+/// The policies that run, as the files last gave them.
+struct Loaded {
+    policies: BTreeMap<String, ScalePolicy>,
+    /// The same policies, shared by every evaluation's check for a second policy on its target
+    /// (a copy per task was a million pointers at 1,000 policies).
+    peers: Arc<[Arc<ScalePolicy>]>,
+    problems: BTreeMap<String, FileProblem>,
+}
+
+impl Loaded {
+    fn new(policies: BTreeMap<String, ScalePolicy>) -> Loaded {
+        let peers = peers_of(&policies);
+        Loaded { policies, peers, problems: BTreeMap::new() }
+    }
+}
+
+fn peers_of(policies: &BTreeMap<String, ScalePolicy>) -> Arc<[Arc<ScalePolicy>]> {
+    policies.values().cloned().map(Arc::new).collect()
+}
+
+/// What [`FileStore::replace`] changed, by key.
+#[derive(Debug, Default)]
+pub struct Changes {
+    /// Policies that were not running.
+    pub added: Vec<String>,
+    /// Running policies with a new spec (their generation is bumped), or whose file problem is
+    /// gone (evaluated again so that `Ready` is recomputed).
+    pub changed: Vec<String>,
+    /// Policies no longer running, as they last ran.
+    pub removed: Vec<ScalePolicy>,
+    /// Running policies whose file problem is new or different, with the problem.
+    pub problems: Vec<(String, String)>,
+    /// Running policies whose file problem is gone.
+    pub fixed: Vec<String>,
+}
+
+impl Changes {
+    /// Whether the set of policies or any spec changed.
+    pub fn any(&self) -> bool {
+        !self.added.is_empty() || !self.changed.is_empty() || !self.removed.is_empty()
+    }
+}
+
 /// Status in a local JSON file, locked for this process.
 pub struct FileStore {
     path: PathBuf,
-    policies: BTreeMap<String, ScalePolicy>,
+    /// Locked before `state` when both are held.
+    loaded: RwLock<Loaded>,
     state: Mutex<Versioned>,
     /// The newest generation known to be on disk. Only raised (`fetch_max`), so a slow flush of
     /// an older snapshot finishing late cannot lower it.
@@ -177,7 +240,8 @@ impl FileStore {
     /// when the file is not ebbflow's. Entries are matched with the policies: an entry written
     /// for another target is reset; the entry of a policy not loaded is kept (its file may not
     /// parse), and dropped only once it has been absent for [`ABSENT_GRACE`] at `now` while every
-    /// policy file parsed. Each is logged.
+    /// policy file parsed. Each is logged. A policy's generation goes on from the one its saved
+    /// status saw, so that a restart does not look like an edit.
     pub fn open_dir(path: &Path, dir: PolicyDir, now: Ts) -> Result<FileStore, StandaloneError> {
         let PolicyDir { policies, unreadable } = dir;
         let given = path;
@@ -193,11 +257,18 @@ impl FileStore {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => StateFile::default(),
             Err(e) => return Err(io_err(path, e)),
         };
-        let policies: BTreeMap<String, ScalePolicy> = policies.into_iter().map(|p| (key(&p), p)).collect();
+        let mut policies: BTreeMap<String, ScalePolicy> = policies.into_iter().map(|p| (key(&p), p)).collect();
         let changed = match_entries(&mut file, &policies, !unreadable.is_empty(), now, path);
+        // The generation goes on from the one the status last saw: a restart is not an edit, and
+        // counting from 1 again would look like one (an evaluation before the interval is up).
+        for (k, sp) in &mut policies {
+            if let Some(g) = file.policies.get(k).and_then(|e| e.status.observed_generation) {
+                sp.metadata.generation = Some(g.max(1));
+            }
+        }
         Ok(FileStore {
             path: path.to_path_buf(),
-            policies,
+            loaded: RwLock::new(Loaded::new(policies)),
             // Generation 1 against durable 0: the corrections reach the disk at the next flush.
             state: Mutex::new(Versioned { file, generation: u64::from(changed) }),
             durable: AtomicU64::new(0),
@@ -206,14 +277,111 @@ impl FileStore {
         })
     }
 
+    fn loaded(&self) -> std::sync::RwLockReadGuard<'_, Loaded> {
+        self.loaded.read().unwrap_or_else(|p| p.into_inner())
+    }
+
     /// Every policy, with its stored status.
     pub fn all(&self) -> Vec<Arc<ScalePolicy>> {
-        self.policies.keys().filter_map(|k| self.current(k)).map(Arc::new).collect()
+        self.keys().iter().filter_map(|k| self.current(k)).map(Arc::new).collect()
+    }
+
+    /// The keys (`namespace/name`) of the policies that run.
+    pub fn keys(&self) -> Vec<String> {
+        self.loaded().policies.keys().cloned().collect()
+    }
+
+    /// Whether the policy `k` runs.
+    pub fn contains(&self, k: &str) -> bool {
+        self.loaded().policies.contains_key(k)
+    }
+
+    /// The policies that run, without status (what [`DirWatch::resolve`] compares the files
+    /// with).
+    pub fn policies(&self) -> BTreeMap<String, ScalePolicy> {
+        self.loaded().policies.clone()
+    }
+
+    /// The policies that run, without status, shared (for the check for a second policy on a
+    /// target).
+    pub fn peers(&self) -> Arc<[Arc<ScalePolicy>]> {
+        self.loaded().peers.clone()
+    }
+
+    /// What is wrong with the file of the running policy `k`, if anything.
+    pub fn file_problem(&self, k: &str) -> Option<String> {
+        self.loaded().problems.get(k).map(|p| p.message.clone())
+    }
+
+    /// Run the policies `next` gives from now on (`now` on the engine's clock). A policy whose
+    /// spec changed gets its generation bumped; one added goes on from the generation its
+    /// saved status saw, plus one. The saved state follows the rule of [`FileStore::open_dir`]
+    /// (a removed policy's entry is kept, marked absent); a policy with a file problem gets
+    /// `Ready=False` ([`POLICY_FILE_INVALID`]) in its stored status, kept there through every
+    /// status write until the problem is gone.
+    pub fn replace(&self, next: Resolved, now: Ts) -> Changes {
+        let unreadable = next.unreadable();
+        let Resolved { policies: next, problems, .. } = next;
+        let mut changes = Changes::default();
+        let mut loaded = self.loaded.write().unwrap_or_else(|p| p.into_inner());
+        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        for (k, message) in &problems {
+            if loaded.problems.get(k).is_none_or(|p| p.message != *message) {
+                changes.problems.push((k.clone(), message.clone()));
+            }
+        }
+        changes.fixed =
+            loaded.problems.keys().filter(|k| next.contains_key(*k) && !problems.contains_key(*k)).cloned().collect();
+        let problems: BTreeMap<String, FileProblem> = problems
+            .into_iter()
+            .map(|(k, message)| {
+                let since = loaded.problems.get(&k).map_or(now, |p| p.since);
+                (k, FileProblem { message, since })
+            })
+            .collect();
+
+        let mut policies = BTreeMap::new();
+        for (k, mut sp) in next {
+            match loaded.policies.remove(&k) {
+                Some(old) if old.spec == sp.spec && !changes.fixed.contains(&k) => sp = old,
+                Some(old) => {
+                    sp.metadata.generation = Some(old.metadata.generation.unwrap_or(1) + 1);
+                    changes.changed.push(k.clone());
+                }
+                None => {
+                    let seen = state.file.policies.get(&k).and_then(|e| e.status.observed_generation);
+                    sp.metadata.generation = Some(seen.map_or(1, |g| g.max(0) + 1));
+                    changes.added.push(k.clone());
+                }
+            }
+            policies.insert(k, sp);
+        }
+        changes.removed = std::mem::take(&mut loaded.policies).into_values().collect();
+        loaded.peers = peers_of(&policies);
+        loaded.policies = policies;
+        loaded.problems = problems;
+
+        let mut changed =
+            changes.any() && match_entries(&mut state.file, &loaded.policies, unreadable, now, &self.path);
+        for (k, problem) in &loaded.problems {
+            let generation = loaded.policies.get(k).and_then(|sp| sp.metadata.generation);
+            if let Some(entry) = state.file.policies.get_mut(k)
+                && mark_problem(&mut entry.status, problem, generation)
+            {
+                // A status change like any other: a tick that read the old version decides again.
+                entry.resource_version += 1;
+                changed = true;
+            }
+        }
+        if changed {
+            state.generation += 1;
+        }
+        changes
     }
 
     /// One policy with its stored status and version.
     pub fn current(&self, k: &str) -> Option<ScalePolicy> {
-        let mut sp = self.policies.get(k)?.clone();
+        let mut sp = self.loaded().policies.get(k)?.clone();
         let state = self.state.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(e) = state.file.policies.get(k) {
             sp.status = Some(e.status.clone());
@@ -379,6 +547,29 @@ fn same_file(_: &std::fs::Metadata, _: &std::fs::Metadata) -> bool {
     true
 }
 
+/// Set `Ready=False` with [`POLICY_FILE_INVALID`] and the problem in `status`; whether it changed.
+fn mark_problem(status: &mut ScalePolicyStatus, problem: &FileProblem, generation: Option<i64>) -> bool {
+    let ready = Condition {
+        type_: crate::controller::status::READY.to_string(),
+        status: "False".into(),
+        reason: POLICY_FILE_INVALID.into(),
+        message: problem.message.clone(),
+        last_transition_time: problem.since.to_rfc3339(),
+        observed_generation: generation,
+    };
+    match status.conditions.iter_mut().find(|c| c.type_ == ready.type_) {
+        Some(c) if *c == ready => false,
+        Some(c) => {
+            *c = ready;
+            true
+        }
+        None => {
+            status.conditions.push(ready);
+            true
+        }
+    }
+}
+
 /// Reset entries written for another target, and keep or drop the entries of policies that are
 /// not loaded (see [`FileStore::open_dir`]); whether anything changed.
 fn match_entries(
@@ -468,6 +659,7 @@ impl StatusStore for FileStore {
         precondition: Option<&str>,
     ) -> Result<Option<String>, StoreError> {
         let k = key(sp);
+        let problem = self.loaded().problems.get(&k).cloned();
         let (rv, announces_resize) = {
             let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
             let entry = state.file.policies.entry(k).or_default();
@@ -481,6 +673,10 @@ impl StatusStore for FileStore {
             entry.resource_version += 1;
             entry.target = Some(target_identity(sp));
             entry.status = status.clone();
+            // The evaluation computed Ready from the last good version; the file is still broken.
+            if let Some(p) = &problem {
+                mark_problem(&mut entry.status, p, sp.metadata.generation);
+            }
             let rv = entry.resource_version;
             state.generation += 1;
             (rv, announces_resize)
@@ -502,6 +698,11 @@ impl StatusStore for FileStore {
 /// How long ticks in progress may run on after the shutdown signal, by default.
 pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
+/// How often `ebbflow run --policies DIR` looks for added, changed and removed policy files: an
+/// edit reaches the controller within a few seconds, and a thousand files cost a thousand
+/// `stat` calls at each look.
+pub const DEFAULT_POLL: Duration = Duration::from_secs(2);
+
 /// [`run_policies_with_grace`] with [`DEFAULT_SHUTDOWN_GRACE`].
 pub async fn run_policies<B: Backends, E: EventSink + 'static>(
     engine: Arc<Engine<B, FileStore, E>>,
@@ -516,57 +717,237 @@ pub async fn run_policies<B: Backends, E: EventSink + 'static>(
 ///
 /// Abandoning is safe: a resize intent is on disk before the resize is sent, and the next start
 /// settles an intent without an operation name by looking at the target.
+///
+/// The policies are the store's as opened; [`run_policies_watching`] also follows their files.
 pub async fn run_policies_with_grace<B: Backends, E: EventSink + 'static>(
     engine: Arc<Engine<B, FileStore, E>>,
-    mut shutdown: watch::Receiver<bool>,
+    shutdown: watch::Receiver<bool>,
     grace: Duration,
 ) -> Result<(), StandaloneError> {
-    // One list shared by every task (a copy per task was a million pointers at 1,000 policies).
-    let peers: Arc<[Arc<ScalePolicy>]> = engine.store.all().into();
-    let mut tasks = tokio::task::JoinSet::new();
-    let mut names = std::collections::HashMap::new();
-    for sp in peers.iter() {
-        let k = key(sp);
-        let engine = engine.clone();
-        let peers = peers.clone();
-        let mut shutdown = shutdown.clone();
-        let handle = tasks.spawn({
-            let k = k.clone();
-            async move {
-                let span = tracing::info_span!("reconcile", policy = %k);
-                loop {
-                    let Some(sp) = engine.store.current(&k) else { return };
-                    let started = std::time::Instant::now();
-                    let result = {
-                        use tracing::Instrument;
-                        // Boxed: a sleeping task then holds no room for an evaluation's state.
-                        Box::pin(engine.evaluate(Arc::new(sp.clone()), &peers).instrument(span.clone())).await
-                    };
-                    engine.metrics.reconcile_duration.0.observe(started.elapsed().as_secs_f64());
-                    if *shutdown.borrow() {
-                        return;
-                    }
-                    let wait = match result {
-                        Ok(Next::After(d)) => d,
-                        Ok(Next::AwaitChange) => {
-                            // Files are read once; a fix needs a restart.
-                            let _ = shutdown.wait_for(|s| *s).await;
-                            return;
-                        }
-                        Err(e) => {
-                            let d = engine.backoff(&sp);
-                            span.in_scope(|| tracing::warn!(error = %e, retry_in = ?d, "evaluation failed"));
-                            d
-                        }
-                    };
-                    tokio::select! {
-                        _ = tokio::time::sleep(wait) => {}
-                        _ = shutdown.wait_for(|s| *s) => return,
-                    }
-                }
+    run_inner(engine, shutdown, grace, None).await
+}
+
+/// [`run_policies`], following the policy files in `dir` (looked at every `poll`): an added
+/// file starts its policy, a changed one is evaluated at once in its new version, a removed one
+/// stops its policy, and a broken one keeps its last good version running with the problem in
+/// status and the logs (see the module documentation).
+pub async fn run_policies_watching<B: Backends, E: EventSink + 'static>(
+    engine: Arc<Engine<B, FileStore, E>>,
+    shutdown: watch::Receiver<bool>,
+    dir: PathBuf,
+    poll: Duration,
+) -> Result<(), StandaloneError> {
+    run_inner(engine, shutdown, DEFAULT_SHUTDOWN_GRACE, Some((dir, poll))).await
+}
+
+/// The policy tasks, each with its wake-up (a new version, or its policy gone) by key.
+#[derive(Default)]
+struct Tasks {
+    set: tokio::task::JoinSet<()>,
+    by_key: BTreeMap<String, (Arc<Notify>, tokio::task::Id)>,
+    names: HashMap<tokio::task::Id, String>,
+}
+
+impl Tasks {
+    fn spawn<B: Backends, E: EventSink + 'static>(
+        &mut self,
+        engine: &Arc<Engine<B, FileStore, E>>,
+        k: String,
+        shutdown: &watch::Receiver<bool>,
+    ) {
+        let wake = Arc::new(Notify::new());
+        let handle = self.set.spawn(policy_task(engine.clone(), k.clone(), wake.clone(), shutdown.clone()));
+        self.names.insert(handle.id(), k.clone());
+        self.by_key.insert(k, (wake, handle.id()));
+    }
+
+    /// Wake the task of `k` (a permit is kept if it is evaluating); whether there is one.
+    fn wake(&self, k: &str) -> bool {
+        match self.by_key.get(k) {
+            Some((wake, _)) => {
+                wake.notify_one();
+                true
             }
-        });
-        names.insert(handle.id(), k);
+            None => false,
+        }
+    }
+
+    /// A task ended: forget it, and start its policy again if the policy came back while the
+    /// task was ending (removed and added again within one evaluation).
+    fn ended<B: Backends, E: EventSink + 'static>(
+        &mut self,
+        engine: &Arc<Engine<B, FileStore, E>>,
+        joined: Result<(tokio::task::Id, ()), tokio::task::JoinError>,
+        shutdown: &watch::Receiver<bool>,
+    ) {
+        let (id, failed) = match joined {
+            Ok((id, ())) => (id, None),
+            Err(e) => (e.id(), Some(e)),
+        };
+        let Some(k) = self.names.remove(&id) else { return };
+        if self.by_key.get(&k).is_some_and(|(_, task)| *task == id) {
+            self.by_key.remove(&k);
+        }
+        match failed {
+            Some(e) => tracing::error!(policy = %k, error = %e, "policy task failed"),
+            // A dropped sender is the signal too.
+            None if !*shutdown.borrow()
+                && shutdown.has_changed().is_ok()
+                && !self.by_key.contains_key(&k)
+                && engine.store.contains(&k) =>
+            {
+                self.spawn(engine, k, shutdown);
+            }
+            None => {}
+        }
+    }
+}
+
+/// Evaluate the policy `k` until it is no longer in the store (its file was removed) or
+/// `shutdown`; between evaluations, sleep until the next is due or `wake` (a new version).
+async fn policy_task<B: Backends, E: EventSink + 'static>(
+    engine: Arc<Engine<B, FileStore, E>>,
+    k: String,
+    wake: Arc<Notify>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let span = tracing::info_span!("reconcile", policy = %k);
+    let mut last = None;
+    while let Some(sp) = engine.store.current(&k) {
+        let peers = engine.store.peers();
+        let started = std::time::Instant::now();
+        let result = {
+            use tracing::Instrument;
+            // Boxed: a sleeping task then holds no room for an evaluation's state.
+            Box::pin(engine.evaluate(Arc::new(sp.clone()), &peers).instrument(span.clone())).await
+        };
+        engine.metrics.reconcile_duration.0.observe(started.elapsed().as_secs_f64());
+        publish_problem(&engine, &k);
+        if *shutdown.borrow() {
+            return;
+        }
+        let wait = match result {
+            Ok(Next::After(d)) => Some(d),
+            // An invalid spec: nothing to do until its file changes.
+            Ok(Next::AwaitChange) => None,
+            Err(e) => {
+                let d = engine.backoff(&sp);
+                span.in_scope(|| tracing::warn!(error = %e, retry_in = ?d, "evaluation failed"));
+                Some(d)
+            }
+        };
+        last = Some(sp);
+        let due = async {
+            match wait {
+                Some(d) => tokio::time::sleep(d).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            _ = due => {}
+            _ = wake.notified() => {}
+            _ = shutdown.wait_for(|s| *s) => return,
+        }
+    }
+    // The policy was removed: it leaves the dashboard and the metrics (unless it is back).
+    if let Some(sp) = last
+        && !engine.store.contains(&k)
+    {
+        engine.forget(&sp);
+    }
+}
+
+/// Show the file problem of `k`, if any, on the dashboard at once: the status the evaluation
+/// published was computed from the last good version, and says nothing of the file.
+fn publish_problem<B: Backends, E: EventSink>(engine: &Engine<B, FileStore, E>, k: &str) {
+    if engine.store.file_problem(k).is_none() {
+        return;
+    }
+    if let Some(sp) = engine.store.current(k).filter(|sp| sp.status.is_some()) {
+        engine.snapshots.write().unwrap_or_else(|p| p.into_inner()).insert(k.to_string(), sp);
+    }
+}
+
+/// Look at the policy directory and apply what changed: start, wake or stop tasks, and log it.
+fn follow<B: Backends, E: EventSink + 'static>(
+    engine: &Arc<Engine<B, FileStore, E>>,
+    dir: &mut DirWatch,
+    tasks: &mut Tasks,
+    shutdown: &watch::Receiver<bool>,
+    unlisted: &mut Option<String>,
+) {
+    let changed = match dir.scan() {
+        Ok(changed) => changed,
+        Err(e) => {
+            let e = e.to_string();
+            if unlisted.as_deref() != Some(e.as_str()) {
+                tracing::error!(error = %e, "cannot list the policy directory; the policies run as last read");
+                *unlisted = Some(e);
+            }
+            return;
+        }
+    };
+    if unlisted.take().is_some() {
+        tracing::info!("the policy directory can be listed again");
+    }
+    if !changed {
+        return;
+    }
+    let resolved = dir.resolve(&engine.store.policies());
+    let changes = engine.store.replace(resolved, (engine.clock)());
+    for k in &changes.added {
+        tracing::info!(policy = %k, "policy file added: starting the policy");
+        if !tasks.wake(k) {
+            tasks.spawn(engine, k.clone(), shutdown);
+        }
+    }
+    for k in &changes.changed {
+        let generation = engine.store.current(k).and_then(|sp| sp.metadata.generation);
+        tracing::info!(policy = %k, ?generation, "policy file changed: evaluating the new version now");
+        tasks.wake(k);
+    }
+    for sp in &changes.removed {
+        let k = key(sp);
+        tracing::info!(
+            policy = %k,
+            grace = %ABSENT_GRACE,
+            "policy file removed: stopping the policy (its saved state is kept for the grace, in case the file comes back)"
+        );
+        if !tasks.wake(&k) {
+            engine.forget(sp);
+        }
+    }
+    for (k, problem) in &changes.problems {
+        tracing::error!(policy = %k, problem = %problem, "policy file problem: the last good version keeps running");
+        publish_problem(engine, k);
+    }
+    for k in &changes.fixed {
+        tracing::info!(policy = %k, "policy file problem resolved");
+    }
+    if changes.any() && engine.store.keys().is_empty() {
+        tracing::warn!("no policy runs: every policy file was removed or is refused");
+    }
+}
+
+/// The next look at the policy directory, if it is followed.
+async fn next_look(dir: &mut Option<(DirWatch, tokio::time::Interval)>) {
+    match dir {
+        Some((_, every)) => {
+            every.tick().await;
+        }
+        None => std::future::pending().await,
+    }
+}
+
+async fn run_inner<B: Backends, E: EventSink + 'static>(
+    engine: Arc<Engine<B, FileStore, E>>,
+    shutdown: watch::Receiver<bool>,
+    grace: Duration,
+    files: Option<(PathBuf, Duration)>,
+) -> Result<(), StandaloneError> {
+    let mut tasks = Tasks::default();
+    for k in engine.store.keys() {
+        tasks.spawn(&engine, k, &shutdown);
     }
     // Ends early only when another process took the state file's lock.
     let mut flusher = tokio::spawn({
@@ -586,19 +967,44 @@ pub async fn run_policies_with_grace<B: Backends, E: EventSink + 'static>(
             }
         }
     });
+    // The first look is at once: a file changed since the store was opened is applied.
+    let mut dir = files.map(|(dir, poll)| {
+        let mut every = tokio::time::interval(poll.max(Duration::from_millis(1)));
+        every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        (DirWatch::new(&dir), every)
+    });
+    let mut unlisted = None;
 
     // A dropped sender counts as the signal: nobody could send it any more.
-    let (lost, flusher) = tokio::select! {
-        _ = shutdown.wait_for(|s| *s) => (None, Some(flusher)),
-        lost = &mut flusher => (lost.ok().flatten(), None),
+    // A receiver of its own for the wait: the branches hand `shutdown` on to new tasks.
+    let mut stopping = shutdown.clone();
+    let stopped = loop {
+        tokio::select! {
+            _ = stopping.wait_for(|s| *s) => break None,
+            lost = &mut flusher => break Some(lost.ok().flatten()),
+            Some(joined) = tasks.set.join_next_with_id(), if !tasks.set.is_empty() => {
+                tasks.ended(&engine, joined, &shutdown);
+            }
+            _ = next_look(&mut dir) => {
+                if let Some((files, _)) = dir.as_mut() {
+                    follow(&engine, files, &mut tasks, &shutdown, &mut unlisted);
+                }
+            }
+        }
+    };
+    let (lost, flusher) = match stopped {
+        None => (None, Some(flusher)),
+        Some(lost) => (lost, None),
     };
     if let Some(e) = lost {
         // Every write of this process now fails, so no resize can be sent; stop at once.
         tracing::error!(error = %e, "stopping");
-        tasks.abort_all();
-        while tasks.join_next().await.is_some() {}
+        tasks.set.abort_all();
+        while tasks.set.join_next().await.is_some() {}
         return Err(e);
     }
+    let mut names = tasks.names;
+    let mut tasks = tasks.set;
     let deadline = tokio::time::Instant::now() + grace;
     loop {
         match tokio::time::timeout_at(deadline, tasks.join_next_with_id()).await {
@@ -661,7 +1067,10 @@ pub fn needs_kube(sp: &ScalePolicy) -> bool {
 ///
 /// Everything that can be checked is checked before any policy is evaluated, so a mistake stops
 /// the start instead of being logged every second: the policy files, the state file (its
-/// directory, its lock, its content) and the `--listen` address (bound here, not later).
+/// directory, its lock, its content) and the `--listen` address (bound here, not later). Then
+/// the policy directory is looked at every [`DEFAULT_POLL`], and what changed is applied (see
+/// the module documentation). A Kubernetes client is made only for the policies found at start:
+/// a workload policy added later needs a restart if none was.
 pub async fn run(opts: StandaloneOptions) -> Result<(), StandaloneError> {
     let dir = policyfiles::load_dir_all(&opts.policies)?;
     let needs_kube = dir.policies.iter().any(needs_kube);
@@ -680,7 +1089,12 @@ pub async fn run(opts: StandaloneOptions) -> Result<(), StandaloneError> {
     } else {
         None
     };
-    tracing::info!(policies = count, state = %opts.state.display(), "standalone mode");
+    tracing::info!(
+        policies = count,
+        state = %opts.state.display(),
+        dir = %opts.policies.display(),
+        "standalone mode (policy files added, changed or removed are applied within {DEFAULT_POLL:?})"
+    );
     tracing::debug!(?names, "loaded policies");
     let mut registry = Registry::default();
     let metrics = Arc::new(Metrics::register(&mut registry));
@@ -713,7 +1127,7 @@ pub async fn run(opts: StandaloneOptions) -> Result<(), StandaloneError> {
             stop.send_replace(true);
         }
     });
-    let result = run_policies_with_grace(engine, shutdown, opts.shutdown_grace).await;
+    let result = run_inner(engine, shutdown, opts.shutdown_grace, Some((opts.policies.clone(), DEFAULT_POLL))).await;
     stop.send_replace(true);
     match server.await {
         Ok(Err(e)) => tracing::warn!(error = %e, "http server failed"),

@@ -185,8 +185,16 @@ fn history(
         desired: s.desired_size,
     };
     let mut h = day::fold(prev.history.as_ref(), now, reading);
+    // The previous resize ended when its operation's outcome says so, even if this tick started
+    // the next one (then the state has a resize in flight again, and the first was never marked
+    // finished: the timeline showed it "still running").
+    let ended = match &report.operation {
+        Some(OperationOutcome::Running) => false,
+        Some(_) => true,
+        None => d.state.in_flight.is_none(),
+    };
     if let Some(f) = prev.state.as_ref().and_then(|st| st.in_flight.as_ref())
-        && d.state.in_flight.is_none()
+        && ended
     {
         let error = match &report.operation {
             Some(OperationOutcome::Failed { message, .. }) => Some(message.clone()),
@@ -307,7 +315,7 @@ fn able_to_scale(conditions: &mut Vec<Condition>, policy: &Policy, report: &Tick
     let (ok, reason, message): (bool, &str, String) = match (&report.actuation, &report.operation) {
         (Actuation::Failed { to, error }, _) => {
             let reason = match error.kind {
-                crate::adapters::ErrorKind::PermissionDenied => "PermissionDenied",
+                k if k.is_access() => k.as_str(),
                 crate::adapters::ErrorKind::Busy => "TargetBusy",
                 _ => "ResizeFailed",
             };
@@ -375,8 +383,9 @@ fn scaling_active(conditions: &mut Vec<Condition>, policy: &Policy, report: &Tic
     for (i, e) in &report.metric_errors {
         message.push_str(&format!("; {}: {e}", policy.metrics[*i].name));
     }
-    let reason = if report.metric_errors.iter().any(|(_, e)| e.kind == crate::adapters::ErrorKind::PermissionDenied) {
-        (false, "PermissionDenied")
+    let access = report.metric_errors.iter().map(|(_, e)| e.kind).find(|k| k.is_access());
+    let reason = if let Some(kind) = access {
+        (false, kind.as_str())
     } else if let (true, crate::core::FloorInput::Unreadable(why)) = (ok, &report.floor) {
         // Scaling works, but scale-in is blocked until the floor can be read: not OK.
         message = format!("scale-in blocked: {why}; {message}");
@@ -651,6 +660,36 @@ mod tests {
         let c = cond(&s, ABLE_TO_SCALE);
         assert_eq!((c.status.as_str(), c.reason.as_str()), ("False", "ResizeTimedOut"));
         assert!(c.message.contains("op-9") && c.message.contains("at most 2h"), "{}", c.message);
+    }
+
+    /// A tick that finishes one resize and starts the next (scale-out cooldown 0s) ends the first
+    /// in the day's history: the timeline showed it "still running" for good.
+    #[test]
+    fn a_resize_finished_by_the_tick_that_starts_the_next_gets_its_duration() {
+        let p = policy("Enforce");
+        let now = Ts(1_800_000_000_000);
+        let d = decision_with(&p, 2, Some(1.0), now);
+        let to = d.desired;
+        let prev = from_report(
+            &ScalePolicyStatus::default(),
+            &p,
+            &report(d.clone(), Actuation::Started { to, operation: Some("op-1".into()), done: false }),
+            meta(now),
+        );
+        let mut prev = prev;
+        let mut st = d.state.clone();
+        st.begin_resize(2, to, Some("op-1".into()), now);
+        prev.state = Some(st);
+        let later = now + Dur::secs(240);
+        let mut next = decision_with(&p, to, Some(1.0), later);
+        next.state.begin_resize(to, to + 2, Some("op-2".into()), later);
+        let mut r = report(next, Actuation::Started { to: to + 2, operation: Some("op-2".into()), done: false });
+        r.operation = Some(OperationOutcome::Finished { from: 2, to });
+        let s = from_report(&prev, &p, &r, meta(later));
+        let h = s.history.as_ref().expect("history");
+        assert_eq!(h.resizes.len(), 2, "{h:?}");
+        assert_eq!(h.resizes[0].took_secs, Some(240), "the first resize ended: {h:?}");
+        assert_eq!(h.resizes[1].took_secs, None, "the second runs");
     }
 
     /// The intent status records the resize as begun, with the size asked for.

@@ -419,7 +419,7 @@ pub fn overview(d: &Dashboard, now: Ts) -> Overview {
 }
 
 async fn list(State(d): State<Dashboard>) -> Response {
-    json(&overview(&d, crate::clock::now()))
+    json(&overview(&d, d.now()))
 }
 
 /// `/api/policies/{ns}/{name}`: the card and its points.
@@ -437,7 +437,7 @@ async fn one(State(d): State<Dashboard>, Path((ns, name)): Path<(String, String)
         return (StatusCode::NOT_FOUND, format!("no policy {ns}/{name} has been evaluated here")).into_response();
     };
     let history = points(&sp, &d.history.points(&key(&sp)));
-    json(&PolicyDetail { card: card(&sp, &history, crate::clock::now()), history })
+    json(&PolicyDetail { card: card(&sp, &history, d.now()), history })
 }
 
 /// `/api/events` (and `/api/policies/{ns}/{name}/events`): a timeline, newest first.
@@ -456,14 +456,14 @@ pub fn fleet_timeline(d: &Dashboard, now: Ts) -> Timeline {
 }
 
 async fn fleet_events(State(d): State<Dashboard>) -> Response {
-    json(&fleet_timeline(&d, crate::clock::now()))
+    json(&fleet_timeline(&d, d.now()))
 }
 
 async fn policy_events(State(d): State<Dashboard>, Path((ns, name)): Path<(String, String)>) -> Response {
     let Some(sp) = find(&d, &ns, &name) else {
         return (StatusCode::NOT_FOUND, format!("no policy {ns}/{name} has been evaluated here")).into_response();
     };
-    let now = crate::clock::now();
+    let now = d.now();
     json(&Timeline { now: now.to_rfc3339(), events: readout::timeline::events(&PolicyView::from_policy(&sp), now) })
 }
 
@@ -489,7 +489,7 @@ async fn chart(
         return (StatusCode::NOT_FOUND, format!("no policy {ns}/{name} has been evaluated here")).into_response();
     };
     let points = points(&sp, &d.history.points(&key(&sp)));
-    match chart_data_in(&sp, &points, crate::clock::now(), span) {
+    match chart_data_in(&sp, &points, d.now(), span) {
         Some(data) => (
             [(header::CONTENT_TYPE, "image/svg+xml"), (header::CACHE_CONTROL, "max-age=3600")],
             crate::chart::render_svg(&data, CHART_WIDTH, chart_height(data.metrics.len())),

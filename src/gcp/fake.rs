@@ -528,6 +528,12 @@ impl FakeGcp {
         );
     }
 
+    /// Delete a Bigtable cluster (by full name): it leaves its instance's list, as a cluster
+    /// deleted by its owner does.
+    pub fn remove_bigtable_cluster(&self, name: &str) {
+        self.state().clusters.remove(name);
+    }
+
     /// Turn Bigtable's built-in autoscaling on or off for a cluster (by full name).
     pub fn set_bigtable_autoscaling(&self, name: &str, on: bool) {
         if let Some(c) = self.state().clusters.get_mut(name) {

@@ -22,12 +22,12 @@ pub mod gke;
 pub mod monitoring;
 
 use std::future::Future;
+use std::num::NonZeroU32;
 use std::time::Duration;
 
 use google_cloud_auth::credentials::anonymous::Builder as Anonymous;
 use google_cloud_gax::error::rpc::{Code, StatusDetails};
 use google_cloud_gax::retry_policy::NeverRetry;
-use tokio::sync::Mutex;
 use tokio::time::Instant;
 
 use crate::adapters::{AdapterError, ErrorKind};
@@ -129,13 +129,32 @@ macro_rules! configure {
     }};
 }
 
-fn build_error(api: &str, e: impl std::fmt::Display) -> AdapterError {
+/// What to do when no credentials are found, in every message that says so.
+pub const NO_CREDENTIALS_FIX: &str = "run `gcloud auth application-default login`, or set GOOGLE_APPLICATION_CREDENTIALS to a service-account key file, or run on GCP with a service account / Workload Identity";
+
+/// What to do when credentials are refused, in every message that says so.
+pub const REFUSED_CREDENTIALS_FIX: &str = "run `gcloud auth application-default login` again, or point GOOGLE_APPLICATION_CREDENTIALS at a key of a service account that exists and is enabled (on GKE: check the Workload Identity binding of the controller's Kubernetes service account)";
+
+/// A client that could not be built. Without `--gcp-endpoint` the only way this happens in
+/// practice is Application Default Credentials that cannot be loaded (`GOOGLE_APPLICATION_CREDENTIALS`
+/// names a missing file, or a file that is not a credentials file): that is said as such, with
+/// the fix, not as a missing permission.
+fn build_error(api: &str, e: &google_cloud_gax::client_builder::Error) -> AdapterError {
+    use std::error::Error as _;
+    if !e.is_default_credentials() {
+        return AdapterError::new("gcp", ErrorKind::Other, format!("could not build the {api} client: {e}"));
+    }
+    // The builder's error wraps the credentials loader's, which says which file and why.
+    let cause = e.source().map_or_else(|| e.to_string(), |s| s.to_string());
+    let loading = e
+        .source()
+        .and_then(|s| s.downcast_ref::<google_cloud_auth::build_errors::Error>())
+        .is_none_or(|b| b.is_loading());
+    let found = if loading { "no Google credentials found" } else { "no usable Google credentials" };
     AdapterError::new(
         "gcp",
-        ErrorKind::PermissionDenied,
-        format!(
-            "could not build the {api} client: {e}. Without --gcp-endpoint the client needs Application Default Credentials (on GKE: Workload Identity)"
-        ),
+        ErrorKind::CredentialsMissing,
+        format!("could not build the {api} client: {found}: {NO_CREDENTIALS_FIX} ({cause})"),
     )
 }
 
@@ -146,7 +165,7 @@ pub async fn monitoring_client(
     configure!(google_cloud_monitoring_v3::client::MetricService::builder(), cfg)
         .build()
         .await
-        .map_err(|e| build_error("Cloud Monitoring", e))
+        .map_err(|e| build_error("Cloud Monitoring", &e))
 }
 
 /// The Bigtable instance admin client.
@@ -156,7 +175,7 @@ pub async fn bigtable_client(
     configure!(google_cloud_bigtable_admin_v2::client::BigtableInstanceAdmin::builder(), cfg)
         .build()
         .await
-        .map_err(|e| build_error("Bigtable admin", e))
+        .map_err(|e| build_error("Bigtable admin", &e))
 }
 
 /// The GKE cluster manager client.
@@ -164,14 +183,17 @@ pub async fn gke_client(cfg: &GcpConfig) -> Result<google_cloud_container_v1::cl
     configure!(google_cloud_container_v1::client::ClusterManager::builder(), cfg)
         .build()
         .await
-        .map_err(|e| build_error("GKE", e))
+        .map_err(|e| build_error("GKE", &e))
 }
 
 /// Translate a client error into an [`AdapterError`].
 ///
 /// `permission` is the IAM permission the call needs; a 403 names it, so the fix is in the
 /// message even when the server's body does not say (Google's usually does, in an `ErrorInfo`
-/// detail, and that one wins).
+/// detail, and that one wins). Credentials are told apart from permissions: none found
+/// ([`ErrorKind::CredentialsMissing`]), found but refused by the token endpoint or the service
+/// (401: [`ErrorKind::CredentialsRefused`]), and a missing permission (403:
+/// [`ErrorKind::PermissionDenied`]) each get their own fix.
 pub fn map_error(backend: &'static str, permission: &str, e: &google_cloud_gax::error::Error) -> AdapterError {
     let http = e.http_status_code();
     let status = e.status();
@@ -181,13 +203,14 @@ pub fn map_error(backend: &'static str, permission: &str, e: &google_cloud_gax::
     } else if e.is_deserialization() {
         ErrorKind::Malformed
     } else if e.is_authentication() {
-        ErrorKind::PermissionDenied
+        credentials_kind(e)
     } else if let Some(s) = status {
         match s.code {
             Code::ResourceExhausted | Code::Unavailable | Code::DeadlineExceeded | Code::Internal => {
                 ErrorKind::Transient
             }
-            Code::PermissionDenied | Code::Unauthenticated => ErrorKind::PermissionDenied,
+            Code::PermissionDenied => ErrorKind::PermissionDenied,
+            Code::Unauthenticated => ErrorKind::CredentialsRefused,
             Code::NotFound => ErrorKind::NotFound,
             Code::FailedPrecondition | Code::Aborted if mentions_operation_in_progress(&s.message) => ErrorKind::Busy,
             Code::FailedPrecondition => ErrorKind::Refused,
@@ -198,6 +221,17 @@ pub fn map_error(backend: &'static str, permission: &str, e: &google_cloud_gax::
         kind_from_http(http)
     };
     let message = match kind {
+        ErrorKind::CredentialsMissing => {
+            format!(
+                "no Google credentials found: {NO_CREDENTIALS_FIX} (looking for them ended with: {})",
+                root_cause(e)
+            )
+        }
+        ErrorKind::CredentialsRefused => {
+            // The token endpoint's answer (e.g. invalid_grant) or the service's 401 message.
+            let said = innermost_credentials_error(e).map_or(server_message, |c| c.to_string());
+            format!("the Google credentials were refused (expired or revoked): {REFUSED_CREDENTIALS_FIX}: {said}")
+        }
         ErrorKind::PermissionDenied => {
             let named = status
                 .and_then(|s| {
@@ -220,10 +254,80 @@ pub fn map_error(backend: &'static str, permission: &str, e: &google_cloud_gax::
     AdapterError { backend, kind, code: http, message }
 }
 
+/// What google-cloud-auth says when Application Default Credentials found nothing (no
+/// `GOOGLE_APPLICATION_CREDENTIALS`, no `gcloud auth application-default login` file) and the
+/// metadata server it then falls back to gave no token (`MDS_NOT_FOUND_ERROR` in its
+/// `credentials/mds.rs`). The library has no other way to tell this case apart.
+const NO_ADC_MARKER: &str = "Could not fetch an auth token to authenticate with Google Cloud";
+
+/// The kind of a failure to get a token, before any request was sent.
+///
+/// - No credentials found (the library's fallback to the metadata server gave nothing): missing,
+///   unless a metadata server answered 429 or 5xx, which is the metadata server having a bad
+///   moment on GCP (worth retrying).
+/// - Otherwise a permanent failure (the token endpoint refused the refresh token or the key):
+///   refused; a transient one (the token endpoint unreachable or overloaded): transient.
+fn credentials_kind(e: &google_cloud_gax::error::Error) -> ErrorKind {
+    use std::error::Error as _;
+    let mut overloaded = false;
+    let mut no_adc = false;
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        if let Some(c) = c.downcast_ref::<google_cloud_gax::error::CredentialsError>() {
+            no_adc |= c.to_string().contains(NO_ADC_MARKER);
+        }
+        if let Some(g) = c.downcast_ref::<google_cloud_gax::error::Error>() {
+            overloaded |= matches!(g.http_status_code(), Some(429 | 500..=599));
+        }
+        cause = c.source();
+    }
+    let transient = credentials_error(e).is_some_and(|c| c.is_transient());
+    match (no_adc, overloaded, transient) {
+        (true, false, _) => ErrorKind::CredentialsMissing,
+        (_, _, true) => ErrorKind::Transient,
+        (_, _, false) => ErrorKind::CredentialsRefused,
+    }
+}
+
+/// The credentials error behind a failure to build the authentication headers: the library's
+/// last word, which says whether trying again may help.
+fn credentials_error(e: &google_cloud_gax::error::Error) -> Option<&google_cloud_gax::error::CredentialsError> {
+    use std::error::Error as _;
+    e.source().and_then(|s| s.downcast_ref::<google_cloud_gax::error::CredentialsError>())
+}
+
+/// The most specific credentials error behind `e`: the library wraps the token endpoint's answer
+/// (e.g. `invalid_grant`) in retry-loop errors that only say that fetching a token failed.
+fn innermost_credentials_error(
+    e: &google_cloud_gax::error::Error,
+) -> Option<&google_cloud_gax::error::CredentialsError> {
+    use std::error::Error as _;
+    let mut found = None;
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        if let Some(credentials) = c.downcast_ref::<google_cloud_gax::error::CredentialsError>() {
+            found = Some(credentials);
+        }
+        cause = c.source();
+    }
+    found
+}
+
+/// The innermost error of `e`'s chain (e.g. "dns error: failed to lookup address information"):
+/// the library's outer messages repeat the fix this crate gives.
+fn root_cause(e: &google_cloud_gax::error::Error) -> String {
+    let mut last: &dyn std::error::Error = e;
+    while let Some(next) = last.source() {
+        last = next;
+    }
+    last.to_string()
+}
+
 fn kind_from_http(http: Option<u16>) -> ErrorKind {
     match http {
         Some(429 | 500 | 502 | 503 | 504) => ErrorKind::Transient,
-        Some(401 | 403) => ErrorKind::PermissionDenied,
+        Some(401) => ErrorKind::CredentialsRefused,
+        Some(403) => ErrorKind::PermissionDenied,
         Some(404) => ErrorKind::NotFound,
         Some(409) => ErrorKind::Busy,
         Some(_) => ErrorKind::Other,
@@ -360,41 +464,61 @@ fn delays(cfg: &RetryConfig) -> impl Iterator<Item = Duration> {
         .build()
 }
 
-/// A token bucket per project that keeps this process within Cloud Monitoring's query quota.
-/// A caller over the rate waits for its token instead of being refused with a 429.
-#[derive(Debug)]
+/// A token bucket per project that keeps this process within Cloud Monitoring's query quota
+/// (governor's GCRA, one state per project). A caller over the rate waits for its token instead
+/// of being refused with a 429.
 pub struct QuotaLimiter {
     per_minute: u32,
-    buckets: Mutex<std::collections::HashMap<String, (f64, Instant)>>,
+    limiter: ProjectLimiter,
+}
+
+/// governor's keyed limiter on [`TokioClock`], without middleware.
+type ProjectLimiter = governor::RateLimiter<
+    String,
+    governor::state::keyed::HashMapStateStore<String>,
+    TokioClock,
+    governor::middleware::NoOpMiddleware<Duration>,
+>;
+
+/// tokio's clock as governor reads time: the waits are tokio sleeps, so the limiter must measure
+/// time by the same clock (which tests pause and advance) rather than by its own.
+#[derive(Debug, Clone)]
+struct TokioClock {
+    origin: Instant,
+}
+
+impl governor::clock::Clock for TokioClock {
+    type Instant = Duration;
+
+    fn now(&self) -> Duration {
+        self.origin.elapsed()
+    }
+}
+
+impl std::fmt::Debug for QuotaLimiter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("QuotaLimiter").field("per_minute", &self.per_minute).finish_non_exhaustive()
+    }
 }
 
 impl QuotaLimiter {
     /// At most `per_minute` queries per minute per project, with bursts of up to one second's
     /// worth (`per_minute / 60`, at least 1), so the minute's quota is never spent in a burst.
     pub fn new(per_minute: u32) -> QuotaLimiter {
-        QuotaLimiter { per_minute: per_minute.max(1), buckets: Mutex::new(Default::default()) }
-    }
-
-    fn burst(&self) -> f64 {
-        (f64::from(self.per_minute) / 60.0).max(1.0)
+        let rate = NonZeroU32::new(per_minute).unwrap_or(NonZeroU32::MIN);
+        let burst = NonZeroU32::new(rate.get() / 60).unwrap_or(NonZeroU32::MIN);
+        let quota = governor::Quota::per_minute(rate).allow_burst(burst);
+        let clock = TokioClock { origin: Instant::now() };
+        QuotaLimiter { per_minute: rate.get(), limiter: ProjectLimiter::hashmap_with_clock(quota, clock) }
     }
 
     /// Wait until `project` may send one more query, and take the token.
     pub async fn acquire(&self, project: &str) {
-        let rate = f64::from(self.per_minute) / 60.0; // tokens per second
-        loop {
-            let wait = {
-                let mut buckets = self.buckets.lock().await;
-                let now = Instant::now();
-                let (tokens, last) = buckets.entry(project.to_string()).or_insert((self.burst(), now));
-                *tokens = (*tokens + now.duration_since(*last).as_secs_f64() * rate).min(self.burst());
-                *last = now;
-                if *tokens >= 1.0 {
-                    *tokens -= 1.0;
-                    return;
-                }
-                Duration::from_secs_f64((1.0 - *tokens) / rate)
-            };
+        use governor::clock::Clock as _;
+        let key = project.to_string();
+        // A refusal takes no token; another caller may take the one waited for, so check again.
+        while let Err(refused) = self.limiter.check_key(&key) {
+            let wait = refused.wait_time_from(self.limiter.clock().now());
             tokio::time::sleep(wait).await;
         }
     }
@@ -418,6 +542,116 @@ mod tests {
         let other = Instant::now();
         limiter.acquire("p2").await;
         assert!(other.elapsed() < Duration::from_millis(1));
+    }
+
+    /// The default quota (6,000 a minute) allows a burst of one second's worth, 100 queries, not
+    /// the whole minute's: the next query waits its 10 ms.
+    #[tokio::test(start_paused = true)]
+    async fn limiter_bursts_one_seconds_worth_not_the_minutes() {
+        let limiter = QuotaLimiter::new(MONITORING_QUERIES_PER_MINUTE);
+        let start = Instant::now();
+        for _ in 0..100 {
+            limiter.acquire("p1").await;
+        }
+        assert_eq!(start.elapsed(), Duration::ZERO, "the burst is served at once");
+        limiter.acquire("p1").await;
+        let took = start.elapsed();
+        assert!(took >= Duration::from_millis(10) && took < Duration::from_millis(11), "{took:?}");
+    }
+
+    /// A token that could not be fetched, as google-cloud-auth 1.18 reports it to the client:
+    /// `inner` wrapped by its token retry loop (`retry.rs`), which says only whether to try again.
+    fn token_failed(inner: google_cloud_gax::error::CredentialsError) -> google_cloud_gax::error::Error {
+        use google_cloud_gax::error::{CredentialsError, Error};
+        let outer = if inner.is_transient() {
+            "Fetching the token resulted in transient errors. Subsequent calls with this credential might succeed."
+        } else {
+            "Request to fetch the token failed. Subsequent calls with this credential will also fail."
+        };
+        let transient = inner.is_transient();
+        Error::authentication(CredentialsError::new(transient, outer, Error::authentication(inner)))
+    }
+
+    /// What google-cloud-auth 1.18 returns when Application Default Credentials found nothing on
+    /// this machine: its fallback to the metadata server (`credentials/mds.rs`), with its own
+    /// message and `cause`.
+    fn no_adc(cause: google_cloud_gax::error::Error) -> google_cloud_gax::error::Error {
+        use google_cloud_gax::error::CredentialsError;
+        let mds_not_found = "Could not fetch an auth token to authenticate with Google Cloud. The most common reason \
+            for this problem is that you are not running in a Google Cloud Environment and you have not configured \
+            local credentials for development and testing. To setup local credentials, run \
+            `gcloud auth application-default login`.";
+        let transient = !matches!(cause.http_status_code(), Some(400..=499));
+        let fetch = CredentialsError::new(transient, "failed to fetch access token", cause);
+        token_failed(CredentialsError::new(transient, mds_not_found, fetch))
+    }
+
+    /// No credentials anywhere (no ADC file, no metadata server): "no credentials found" with
+    /// the three ways to provide them, not retried, and no IAM permission named, since none is
+    /// missing.
+    #[test]
+    fn no_credentials_at_all_is_credentials_missing_with_the_fix() {
+        let unreachable = std::io::Error::other("dns error: failed to lookup address information");
+        let e = map_error(
+            "monitoring",
+            "monitoring.timeSeries.list",
+            &no_adc(google_cloud_gax::error::Error::io(unreachable)),
+        );
+        assert_eq!(e.kind, ErrorKind::CredentialsMissing, "{e}");
+        assert!(!e.is_transient());
+        assert!(e.message.starts_with("no Google credentials found: "), "{e}");
+        assert!(e.message.contains(NO_CREDENTIALS_FIX), "{e}");
+        assert!(e.message.contains("dns error"), "says what the search ended with: {e}");
+        assert!(!e.message.contains("monitoring.timeSeries.list") && !e.message.contains("permission"), "{e}");
+
+        // On GCP, a metadata server that answers 503 is having a bad moment: retried.
+        let overloaded = google_cloud_gax::error::Error::http(503, Default::default(), Default::default());
+        let e = map_error("monitoring", "monitoring.timeSeries.list", &no_adc(overloaded));
+        assert_eq!(e.kind, ErrorKind::Transient, "{e}");
+    }
+
+    /// Credentials the token endpoint refuses for good (a revoked or expired refresh token:
+    /// `invalid_grant`) are "refused" with the fix; a token endpoint that is down is transient.
+    #[test]
+    fn credentials_the_token_endpoint_refuses_are_credentials_refused() {
+        use google_cloud_gax::error::CredentialsError;
+        let refused = CredentialsError::from_msg(
+            false,
+            r#"failed to refresh user access token, body=<{"error": "invalid_grant", "error_description": "Token has been expired or revoked."}>"#,
+        );
+        let e = map_error("bigtable", "bigtable.clusters.get", &token_failed(refused));
+        assert_eq!(e.kind, ErrorKind::CredentialsRefused, "{e}");
+        assert!(e.message.starts_with("the Google credentials were refused (expired or revoked): "), "{e}");
+        assert!(e.message.contains("`gcloud auth application-default login` again"), "{e}");
+        assert!(e.message.contains("invalid_grant"), "says what the token endpoint said: {e}");
+        assert!(!e.message.contains("bigtable.clusters.get"), "{e}");
+
+        let down = CredentialsError::from_msg(true, "failed to refresh user access token, body=<503>");
+        assert_eq!(map_error("bigtable", "bigtable.clusters.get", &token_failed(down)).kind, ErrorKind::Transient);
+    }
+
+    /// A key file that is not a key stops the client's construction as missing credentials,
+    /// naming the problem and the fix; a transport that cannot be built is not a credentials
+    /// problem at all.
+    #[test]
+    fn a_client_that_cannot_load_its_credentials_is_credentials_missing() {
+        use google_cloud_gax::client_builder::Error;
+        let Err(unusable) = google_cloud_auth::credentials::service_account::Builder::new(
+            serde_json::json!({"type": "service_account"}),
+        )
+        .build() else {
+            panic!("a key without its fields is refused");
+        };
+        assert!(unusable.is_parsing(), "{unusable}");
+        let e = build_error("Cloud Monitoring", &Error::cred(unusable));
+        assert_eq!(e.kind, ErrorKind::CredentialsMissing, "{e}");
+        assert!(e.message.starts_with("could not build the Cloud Monitoring client: no usable Google credentials: "));
+        assert!(e.message.contains(NO_CREDENTIALS_FIX), "{e}");
+        assert!(!e.message.contains("permission"), "{e}");
+
+        let e = build_error("GKE", &Error::transport("no TLS roots"));
+        assert_eq!(e.kind, ErrorKind::Other, "{e}");
+        assert!(!e.message.contains("credentials"), "{e}");
     }
 
     #[test]

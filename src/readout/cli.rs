@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::api::{ScalePolicy, ScalePolicyStatus};
-use crate::core::Ts;
+use crate::core::{Dur, Ts};
 use crate::readout::{self, Paint, PolicyView};
 
 /// Show every policy: size, metric vs target, last decision, timers and health.
@@ -30,11 +30,17 @@ pub struct StatusArgs {
     /// Refresh in place until interrupted.
     #[arg(short = 'w', long)]
     pub watch: bool,
-    /// Refresh period for --watch, e.g. 2s.
+    /// Refresh period for --watch, e.g. 2s or 1m30s.
     // Hyphen values reach the parser, so `--interval -1s` is refused as a bad duration of
     // --interval rather than as an unknown flag `-1`.
-    #[arg(long, default_value = "2s", value_name = "DUR", allow_hyphen_values = true)]
-    pub interval: humantime::Duration,
+    #[arg(
+        long,
+        default_value = "2s",
+        value_name = "DUR",
+        allow_hyphen_values = true,
+        value_parser = crate::commands::duration_flag
+    )]
+    pub interval: Duration,
     /// Output format.
     #[arg(short = 'o', long, value_enum, default_value_t = Output::Table)]
     pub output: Output,
@@ -213,34 +219,51 @@ pub fn check_interval(interval: Duration) -> Result<(), String> {
     if interval < MIN_INTERVAL || interval > MAX_INTERVAL {
         return Err(format!(
             "--interval {}: the refresh period must be between {} and {}; e.g. --interval 2s",
-            humantime::format_duration(interval),
-            humantime::format_duration(MIN_INTERVAL),
-            humantime::format_duration(MAX_INTERVAL)
+            shown(interval),
+            shown(MIN_INTERVAL),
+            shown(MAX_INTERVAL)
         ));
     }
     Ok(())
+}
+
+/// `d` written as durations are written everywhere else (`1h30m`, `250ms`).
+fn shown(d: Duration) -> Dur {
+    Dur(i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+/// The time a status is shown at: now, or the newest decision if that is later. A state written
+/// by a clock ahead of this one (`ebbflow demo`, which runs faster than real time, or a replica
+/// with a skewed clock) reads as of its newest decision rather than as decisions from the future.
+pub fn shown_now(views: &[PolicyView]) -> Ts {
+    views
+        .iter()
+        .filter_map(|v| v.status.as_ref()?.last_decision.as_ref())
+        .filter_map(|d| Ts::parse_rfc3339(&d.time).ok())
+        .fold(crate::clock::now(), Ts::max)
 }
 
 /// Run the command; the error is the message for the user.
 pub fn run(args: &StatusArgs) -> Result<(), String> {
     // Checked with or without --watch: a wrong value is a mistake either way, and it is cheaper
     // to hear about it before the first refresh.
-    check_interval(Duration::from(args.interval))?;
+    check_interval(args.interval)?;
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
     let paint = readout::stdout_paint();
     let tty = std::io::stdout().is_terminal();
     let mut stdout = std::io::stdout();
     let mut first = true;
     loop {
-        let now = crate::clock::now();
-        let text = load(args, &rt).and_then(|views| render(args, &views, now, paint));
+        let views = load(args, &rt);
+        let now = views.as_deref().map_or_else(|_| crate::clock::now(), shown_now);
+        let text = views.and_then(|views| render(args, &views, now, paint));
         if !args.watch {
             print!("{}", text?);
             return Ok(());
         }
         // In watch mode a failed read is shown and retried: the controller may be restarting.
         let body = text.unwrap_or_else(|e| format!("error: {e}\n"));
-        let header = format!("every {}: ebbflow status  {}\n\n", args.interval, now.to_rfc3339());
+        let header = format!("every {}: ebbflow status  {}\n\n", shown(args.interval), now.to_rfc3339());
         let frame = if tty {
             // Home, draw, clear what is left of the previous frame: no flicker.
             let clear = if std::mem::take(&mut first) { "\x1b[2J" } else { "" };
@@ -250,6 +273,38 @@ pub fn run(args: &StatusArgs) -> Result<(), String> {
         };
         let _ = stdout.write_all(frame.as_bytes());
         let _ = stdout.flush();
-        std::thread::sleep(Duration::from(args.interval));
+        std::thread::sleep(args.interval);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser as _;
+
+    #[derive(clap::Parser, Debug)]
+    struct Status {
+        #[command(flatten)]
+        args: StatusArgs,
+    }
+
+    fn interval(extra: &[&str]) -> Result<Duration, String> {
+        Status::try_parse_from(std::iter::once("status").chain(extra.iter().copied()))
+            .map(|s| s.args.interval)
+            .map_err(|e| e.to_string())
+    }
+
+    /// `--interval` reads durations as policies write them, and names itself and the grammar
+    /// when given anything else; out of range, the bounds are written in that grammar too.
+    #[test]
+    fn interval_takes_the_duration_grammar_of_policies() {
+        assert_eq!(interval(&[]), Ok(Duration::from_secs(2)), "the default");
+        assert_eq!(interval(&["--interval", "1m30s"]), Ok(Duration::from_secs(90)));
+        for bad in ["90 minutes", "2 s", "1day", "-1s"] {
+            let e = interval(&["--interval", bad]).expect_err("refused");
+            assert!(e.contains("--interval") && e.contains("1h30m"), "{bad}: {e}");
+        }
+        let e = check_interval(Duration::from_secs(2 * 24 * 3600)).expect_err("two days");
+        assert!(e.contains("--interval 48h") && e.contains("between 1s and 24h"), "{e}");
     }
 }

@@ -340,6 +340,8 @@ pub fn metric_cells(v: &PolicyView) -> Vec<MetricCell> {
 /// timer or a running resize).
 const BROKEN: &[&str] = &[
     "PermissionDenied",
+    "CredentialsMissing",
+    "CredentialsRefused",
     "ResizeFailed",
     "TargetBusy",
     "TargetConflict",

@@ -28,4 +28,31 @@ pub struct Published {
     pub snapshots: Snapshots,
     /// Recent decisions per policy.
     pub history: History,
+    /// The engine's clock, which the pages read "now" from: the wall clock, unless the engine
+    /// runs on another (`ebbflow demo` runs faster than real time).
+    pub clock: EngineClock,
+}
+
+impl Published {
+    /// Now, on the engine's clock.
+    pub fn now(&self) -> crate::core::Ts {
+        self.clock.now()
+    }
+}
+
+/// A [`crate::clock::Clock`] that may be absent (the wall clock), and prints as its kind.
+#[derive(Clone, Default)]
+pub struct EngineClock(pub Option<crate::clock::Clock>);
+
+impl EngineClock {
+    /// Now on this clock.
+    pub fn now(&self) -> crate::core::Ts {
+        self.0.as_ref().map_or_else(crate::clock::now, |c| c())
+    }
+}
+
+impl std::fmt::Debug for EngineClock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() { "EngineClock(injected)" } else { "EngineClock(wall)" })
+    }
 }

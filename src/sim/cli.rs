@@ -1,6 +1,6 @@
 //! The `ebbflow simulate` command line.
 
-use std::io::{IsTerminal, Write as _};
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -16,9 +16,9 @@ use crate::sim::{Run, compare};
 /// (ec2_cpu_utilization_ac20cd.csv, recorded on 10 nodes) through simulations/policies/bigtable-cpu.yaml.
 #[derive(clap::Args, Debug, Clone, Default)]
 pub struct SimulateArgs {
-    /// Scenario YAML (trace, policy, recordedSize, startSize, provisionDelay, metricDelay, limit,
-    /// metric, resizeTime, storage, gapRate, partialRate, lateRate, lateBy, seed); flags override
-    /// its values.
+    /// Scenario YAML (trace, traceScale, policy, recordedSize, startSize, provisionDelay,
+    /// metricDelay, limit, metric, resizeTime, storage, gapRate, partialRate, lateRate, lateBy,
+    /// seed); flags override its values.
     #[arg(long, value_name = "FILE")]
     pub scenario: Option<PathBuf>,
     /// Recorded metric: CSV `timestamp,value` or a Cloud Monitoring ListTimeSeries JSON response
@@ -28,6 +28,11 @@ pub struct SimulateArgs {
     /// longest gap.
     #[arg(long, value_name = "FILE")]
     pub trace: Option<PathBuf>,
+    /// The unit the trace's values are written in, where they feed a metric that is a fraction
+    /// (Bigtable, Spanner, Compute and GKE CPU): percent (divided by 100 when read) or fraction
+    /// [default: the trace's `# unit:` line; a trace that says nothing and passes 1 is refused].
+    #[arg(long, value_name = "UNIT")]
+    pub trace_scale: Option<crate::sim::trace::TraceScale>,
     /// ScalePolicy YAML, the same file `kubectl apply` takes.
     #[arg(long, value_name = "FILE")]
     pub policy: Option<PathBuf>,
@@ -44,7 +49,8 @@ pub struct SimulateArgs {
     /// Time before a sample is visible to the policy [default: 4m, Cloud Monitoring's latency].
     #[arg(long, value_name = "DUR")]
     pub metric_delay: Option<String>,
-    /// Per-node value counted as overload ("minutes over limit") [default: target × 1.25].
+    /// Per-node value counted as overload ("minutes over limit"), in the policy metric's unit
+    /// (0.75 for 75 % CPU) [default: target × 1.25].
     #[arg(long, value_name = "VALUE")]
     pub limit: Option<f64>,
     /// Which policy metric the trace feeds [default: the first].
@@ -129,6 +135,7 @@ impl SimulateArgs {
             seed: self.seed,
             columns: None,
             clusters: None,
+            trace_scale: self.trace_scale,
         }
     }
 
@@ -144,11 +151,13 @@ impl SimulateArgs {
 }
 
 /// The embedded default scenario (what `ebbflow simulate` with no arguments runs): the bundled
-/// Bigtable CPU policy on the embedded trace, recorded on 10 nodes, 20m provisioning, 4m metric
-/// delay, and stored data at 20% of the recorded nodes' storage (a 4-node storage floor).
+/// Bigtable CPU policy on the embedded trace, recorded on 10 nodes in percent (read as the
+/// fractions `cpu_load` reports), 20m provisioning, 4m metric delay, and stored data at 20% of the
+/// recorded nodes' storage (a 4-node storage floor).
 pub fn default_scenario_file() -> ScenarioFile {
     ScenarioFile {
         name: Some("bigtable-cpu".into()),
+        trace_scale: Some(crate::sim::trace::TraceScale::Percent),
         recorded_size: Some(10),
         start_size: Some(10),
         provision_delay: Some("20m".into()),
@@ -324,22 +333,6 @@ fn index_free(key: &str) -> String {
     out
 }
 
-/// Edit distance, for "did you mean".
-fn distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut prev = row[0];
-        row[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let cur = row[j + 1];
-            row[j + 1] = if ca == *cb { prev } else { 1 + prev.min(cur).min(row[j]) };
-            prev = cur;
-        }
-    }
-    row[b.len()]
-}
-
 /// Refuse a sweep key that names no policy field: it would change nothing, and every variant
 /// would silently be the base policy.
 fn check_sweep_key(key: &str) -> Result<(), String> {
@@ -351,7 +344,7 @@ fn check_sweep_key(key: &str) -> Result<(), String> {
     let shown = crate::excerpt::excerpt(key);
     let hint = known
         .iter()
-        .map(|k| (distance(&normal.to_lowercase(), &k.to_lowercase()), k))
+        .map(|k| (strsim::levenshtein(&normal.to_lowercase(), &k.to_lowercase()), k))
         .min()
         .filter(|(d, _)| *d <= 3)
         .map(|(_, k)| format!(" Did you mean {k}?"))
@@ -440,47 +433,39 @@ fn sweep(args: &SimulateArgs, base: &Scenario) -> Result<(), String> {
     Ok(())
 }
 
-/// A progress bar on stderr, shown only on a terminal (`simulate --sweep` and `tune`).
+/// A progress bar on stderr, shown only on a terminal (`simulate --sweep` and `tune`): a pipe, a
+/// log file or a test sees no bar.
 pub(crate) struct Progress {
-    total: usize,
-    show: bool,
-    started: Instant,
-    last_draw: Option<Instant>,
+    bar: indicatif::ProgressBar,
 }
 
 impl Progress {
     pub(crate) fn new(total: usize, off: bool) -> Progress {
-        Progress {
-            total,
-            show: !off && total > 1 && std::io::stderr().is_terminal(),
-            started: Instant::now(),
-            last_draw: None,
+        Progress::drawn_if(total, !off && std::io::stderr().is_terminal())
+    }
+
+    /// A bar for `total` steps, drawn only if `terminal` (and there is more than one step).
+    fn drawn_if(total: usize, terminal: bool) -> Progress {
+        let total = u64::try_from(total).unwrap_or(u64::MAX);
+        if !terminal || total <= 1 {
+            return Progress { bar: indicatif::ProgressBar::hidden() };
         }
+        let bar = indicatif::ProgressBar::with_draw_target(Some(total), indicatif::ProgressDrawTarget::stderr());
+        // The template is fixed and valid; a failure would only cost the layout.
+        let style = indicatif::ProgressStyle::with_template("[{bar:30}] {pos}/{len} {elapsed}")
+            .map(|s| s.progress_chars("# "))
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
+        bar.set_style(style);
+        Progress { bar }
     }
 
     pub(crate) fn tick(&mut self, done: usize) {
-        if !self.show || self.last_draw.is_some_and(|t| t.elapsed().as_millis() < 100) && done < self.total {
-            return;
-        }
-        self.last_draw = Some(Instant::now());
-        let width = 30;
-        let filled = done * width / self.total.max(1);
-        let mut err = std::io::stderr();
-        let _ = write!(
-            err,
-            "\r[{}{}] {done}/{} {:.1}s",
-            "#".repeat(filled),
-            " ".repeat(width - filled),
-            self.total,
-            self.started.elapsed().as_secs_f64()
-        );
-        let _ = err.flush();
+        self.bar.set_position(u64::try_from(done).unwrap_or(u64::MAX));
     }
 
+    /// Leave the bar as it ended (a search may stop before its budget) and move to a new line.
     pub(crate) fn done(&self) {
-        if self.show {
-            eprintln!();
-        }
+        self.bar.abandon();
     }
 }
 
@@ -542,4 +527,35 @@ fn bench(args: &SimulateArgs) -> Result<(), String> {
     let state = crate::sim::bench::state_bytes_after_long_run();
     println!("policy state after 1,000,000 samples: {state} bytes serialized (bounded by the windows, not the trace)");
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// No bar is drawn where nobody watches: off a terminal (a pipe, a log, a test), with
+    /// --no-progress, or for a single step.
+    #[test]
+    fn progress_bar_is_hidden_off_a_terminal_and_when_turned_off() {
+        assert!(Progress::drawn_if(100, false).bar.is_hidden(), "not a terminal");
+        assert!(Progress::drawn_if(1, true).bar.is_hidden(), "one step");
+        assert!(Progress::new(100, true).bar.is_hidden(), "--no-progress");
+        let mut p = Progress::drawn_if(100, false);
+        p.tick(40);
+        assert_eq!(p.bar.position(), 40, "a hidden bar still counts");
+        p.done();
+    }
+
+    /// A mistyped sweep key is answered with the nearest policy field (any list index), and a
+    /// key near none gets no guess.
+    #[test]
+    fn a_mistyped_sweep_key_is_answered_with_the_nearest_field() {
+        let e = check_sweep_key("scaleIn.cooldwn").expect_err("refused");
+        assert!(e.contains("Did you mean scaleIn.cooldown?"), "{e}");
+        let e = check_sweep_key("metrics[2].Smoothing.windw").expect_err("refused");
+        assert!(e.contains("Did you mean metrics[0].smoothing.window?"), "{e}");
+        let e = check_sweep_key("zzzzzzzzzzzz").expect_err("refused");
+        assert!(!e.contains("Did you mean"), "{e}");
+        assert_eq!(check_sweep_key("metrics[1].smoothing.window"), Ok(()));
+    }
 }

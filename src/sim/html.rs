@@ -33,9 +33,12 @@ const STYLE: &str = r#"
 body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:#1d2330;margin:24px auto;max-width:1240px;padding:0 16px}
 h1{font-size:22px;margin:0 0 4px}h2{font-size:17px;margin:28px 0 8px}
 .sub{color:#5b6475;margin:0 0 12px}.note{color:#8a5a00;background:#fff6e0;border-left:3px solid #e0a400;padding:4px 8px;margin:4px 0}
-table{border-collapse:collapse;width:100%;font-variant-numeric:tabular-nums}
-th,td{padding:5px 8px;border-bottom:1px solid #e3e6ec;text-align:right;white-space:nowrap}
-th{background:#f4f6f9;font-weight:600}th:first-child,td:first-child{text-align:left}
+.table-wrap{overflow-x:auto;max-width:100%}
+table{border-collapse:collapse;width:100%;font-size:13px;font-variant-numeric:tabular-nums}
+th,td{padding:4px 7px;border-bottom:1px solid #e3e6ec;text-align:right}
+td{white-space:nowrap}
+th{background:#f4f6f9;font-weight:600;white-space:normal;vertical-align:bottom;line-height:1.25}
+th:first-child,td:first-child{text-align:left}
 td.l,th.l{text-align:left;white-space:normal}
 tr.policy td{font-weight:600;background:#eef5ff}
 .up{color:#0b6e4f}.down{color:#a4461d}
@@ -65,7 +68,7 @@ pub fn html(sc: &Scenario, runs: &[Run]) -> String {
         let _ = writeln!(o, "<div class=\"note\">note: {}</div>", escape(n));
     }
 
-    o.push_str("<h2>Summary against the baselines</h2>\n<table><thead><tr>");
+    o.push_str("<h2>Summary against the baselines</h2>\n<div class=\"table-wrap\"><table><thead><tr>");
     for h in [
         "algorithm",
         "node-minutes",
@@ -105,13 +108,13 @@ pub fn html(sc: &Scenario, runs: &[Run]) -> String {
             escape(&rec),
         );
     }
-    o.push_str("</tbody></table>\n");
+    o.push_str("</tbody></table></div>\n");
     o.push_str(
         "<p class=\"sub\">node-minutes: billed size × time; × lower bound: relative to the oracle; minutes over target / limit: \
          per-node load above the target / the limit; reversals: scale-ins undone within an hour.</p>\n",
     );
 
-    o.push_str("<h2>Elasticity (SPEC Research Group metrics)</h2>\n<table><thead><tr>");
+    o.push_str("<h2>Elasticity (SPEC Research Group metrics)</h2>\n<div class=\"table-wrap\"><table><thead><tr>");
     for h in [
         "algorithm",
         "θU under-provisioning accuracy %",
@@ -143,7 +146,7 @@ pub fn html(sc: &Scenario, runs: &[Run]) -> String {
             e.demand_changes,
         );
     }
-    o.push_str("</tbody></table>\n");
+    o.push_str("</tbody></table></div>\n");
     o.push_str(
         "<p class=\"sub\">Demand d = ceil(demand / target) nodes, supply s = serving nodes, over the time with data. \
          θU / θO: mean shortfall / excess of s against d, relative to max(d, 1); τU / τO: share of time s &lt; d / s &gt; d; \
@@ -201,7 +204,7 @@ fn forecast(o: &mut String, runs: &[Run]) {
     if scored.is_empty() {
         return;
     }
-    o.push_str("<h2>Forecast against what came</h2>\n<table><thead><tr>");
+    o.push_str("<h2>Forecast against what came</h2>\n<div class=\"table-wrap\"><table><thead><tr>");
     for h in [
         "algorithm",
         "lead",
@@ -231,7 +234,7 @@ fn forecast(o: &mut String, runs: &[Run]) {
             f.ahead_needed,
         );
     }
-    o.push_str("</tbody></table>\n");
+    o.push_str("</tbody></table></div>\n");
     o.push_str(
         "<p class=\"sub\">Each forecast rise (the demand expected lead later) against the demand that arrived then, in nodes at \
          the target. Naive: the error of assuming demand stays what it is now, on the same rows. Needed: within the lead, demand \
@@ -247,12 +250,12 @@ fn decisions(o: &mut String, sc: &Scenario, steps: &[Step]) {
     }
     let mut mix: Vec<(&str, usize)> = mix.into_iter().collect();
     mix.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
-    o.push_str("<h2>Decisions by reason</h2>\n<table><thead><tr><th>reason</th><th>evaluations</th><th>share</th></tr></thead><tbody>\n");
+    o.push_str("<h2>Decisions by reason</h2>\n<div class=\"table-wrap\"><table><thead><tr><th>reason</th><th>evaluations</th><th>share</th></tr></thead><tbody>\n");
     for (reason, n) in &mix {
         let share = *n as f64 * 100.0 / steps.len().max(1) as f64;
         let _ = writeln!(o, "<tr><td>{}</td><td>{n}</td><td>{share:.1}%</td></tr>", escape(reason));
     }
-    o.push_str("</tbody></table>\n");
+    o.push_str("</tbody></table></div>\n");
 
     let mut prev = sc.model.start_size;
     let mut actions = String::new();
@@ -281,10 +284,10 @@ fn decisions(o: &mut String, sc: &Scenario, steps: &[Step]) {
         return;
     }
     o.push_str(
-        "<table><thead><tr><th>time (UTC)</th><th>resize</th><th class=\"l\">reason</th><th>observed</th><th>smoothed</th><th>spike</th><th>serving</th></tr></thead><tbody>\n",
+        "<div class=\"table-wrap\"><table><thead><tr><th>time (UTC)</th><th>resize</th><th class=\"l\">reason</th><th>observed</th><th>smoothed</th><th>spike</th><th>serving</th></tr></thead><tbody>\n",
     );
     o.push_str(&actions);
-    o.push_str("</tbody></table>\n");
+    o.push_str("</tbody></table></div>\n");
 }
 
 /// Write the report to `path`.

@@ -352,6 +352,7 @@ mod tests {
             trace: Some(trace),
             policy: Some(concat!(env!("CARGO_MANIFEST_DIR"), "/simulations/policies/bigtable-cpu.yaml").into()),
             recorded_size: Some(10),
+            trace_scale: Some(crate::sim::trace::TraceScale::Percent),
             ..ScenarioFile::default()
         })
         .unwrap();

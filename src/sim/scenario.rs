@@ -7,9 +7,10 @@ use serde::Deserialize;
 
 use crate::api::ScalePolicySpec;
 use crate::core::MetricKind;
+use crate::core::units::Unit;
 use crate::core::{Dur, Policy};
 use crate::sim::model::{Faults, Model, Storage};
-use crate::sim::trace::{Trace, TraceError};
+use crate::sim::trace::{Trace, TraceError, TraceScale};
 
 /// A scenario file (`simulations/scenarios/*.yaml`). Paths are relative to the file.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -60,6 +61,11 @@ pub struct ScenarioFile {
     /// `recordedSize` nodes. Each cluster is a fleet of its own, resized with the others; the
     /// policy sees the hottest cluster's value each minute.
     pub clusters: Option<Vec<String>>,
+    /// The unit the trace's values are written in, for metrics whose unit is a fraction:
+    /// `percent` (divided by 100 when read) or `fraction` (replayed as written). Default: what the
+    /// trace's own `# unit:` line says; a trace that says nothing must stay within 0..1 where it
+    /// feeds a fraction metric.
+    pub trace_scale: Option<TraceScale>,
 }
 
 /// The `storage` setting of a scenario: a word or a utilization.
@@ -131,6 +137,7 @@ impl ScenarioFile {
             seed: self.seed.or(base.seed),
             columns: self.columns.or(base.columns),
             clusters: self.clusters.or(base.clusters),
+            trace_scale: self.trace_scale.or(base.trace_scale),
         }
     }
 }
@@ -238,7 +245,16 @@ impl Scenario {
         if !(limit.is_finite() && limit > 0.0) {
             return Err(format!("--limit must be a number greater than 0 (got {limit})"));
         }
+        if let Some(problem) = file
+            .limit
+            .zip(crate::spec::metric_unit(&spec.metrics[0]))
+            .and_then(|(l, k)| k.level_problem(l, metric.kind, policy.max_size))
+        {
+            return Err(format!("--limit {problem}"));
+        }
         check_span(&trace, policy.interval)?;
+        let mut trace = trace;
+        trace_units(&mut trace, file.trace_scale, &spec, &feeds, &clusters)?;
         if trace.missing() > 0 {
             notes.push(format!(
                 "{} samples of the trace are not numbers (NaN, Infinity or empty) and count as missing data",
@@ -274,7 +290,6 @@ impl Scenario {
         let name = file.name.clone().unwrap_or_else(|| sp.metadata.name.clone().unwrap_or_else(|| "policy".into()));
         // The replay skips what cannot change inside a long silence of the trace; how long after a
         // sample the world can still act on it is this model's to say.
-        let mut trace = trace;
         trace.set_world_lag(metric_delay + faults.late_by + resize_time + provision_delay);
         let skipped = super::fast_forward(&trace, &policy);
         if let Some(longest) = skipped.iter().max_by_key(|(a, b)| *b - *a) {
@@ -347,8 +362,12 @@ impl Scenario {
         } else {
             "no metric faults".to_string()
         };
+        let unit = match self.trace.read_as() {
+            Some(TraceScale::Percent) => " in percent, read as fractions",
+            _ => "",
+        };
         format!(
-            "{} ({} samples, {} to {}), recorded on {} nodes, start {} nodes, resize operations {}, provisioning {} after, metric delay {}, {storage}, {faults}, target {}, limit {}",
+            "{} ({} samples{unit}, {} to {}), recorded on {} nodes, start {} nodes, resize operations {}, provisioning {} after, metric delay {}, {storage}, {faults}, target {}, limit {}",
             self.trace.name,
             self.trace.points.len(),
             a,
@@ -368,6 +387,115 @@ impl Scenario {
     pub fn storage_floor_at(&self, t: crate::core::Ts) -> u32 {
         self.model.storage.floor_at(&self.trace, t)
     }
+}
+
+/// Settle the unit of the trace's values against the units of the metrics it feeds (the replayed
+/// metric `spec.metrics[0]`, from the first column or each of `clusters`; `spec.metrics[i + 1]`
+/// from column `feeds[i]`), and convert a percent trace to fractions. A trace and a policy in
+/// different units are refused with the fix, never replayed: a percent trace read as fractions
+/// pins every algorithm at maxSize, a fraction trace read as percent at minSize.
+fn trace_units(
+    trace: &mut Trace,
+    declared: Option<TraceScale>,
+    spec: &ScalePolicySpec,
+    feeds: &[String],
+    clusters: &[String],
+) -> Result<(), String> {
+    let scale = match (declared, trace.unit_line()) {
+        (Some(d), Some((own, line))) if d != own => {
+            return Err(format!(
+                "traceScale (--trace-scale) {}: {} says \"# unit: {}\" on line {line}; the two disagree, keep the \
+                 right one",
+                d.word(),
+                trace.name,
+                own.word()
+            ));
+        }
+        (d, own) => d.or(own.map(|o| o.0)),
+    };
+    // Who said the unit, for the fix: the scenario (or flag), or the trace's own line.
+    let (said, undo, say_fraction) = match (declared, trace.unit_line()) {
+        (Some(d), _) => {
+            (format!("traceScale (--trace-scale) {}", d.word()), "remove traceScale", "set traceScale: fraction")
+        }
+        (None, Some((own, line))) => (
+            format!("{}'s \"# unit: {}\" (line {line})", trace.name, own.word()),
+            "remove that line",
+            "write \"# unit: fraction\" there",
+        ),
+        (None, None) => (String::new(), "", ""),
+    };
+    let number = crate::core::units::number;
+    for (i, m) in spec.metrics.iter().enumerate() {
+        // The columns that feed it: the replayed metric the first column (or each cluster's),
+        // a further metric its own.
+        let columns: Vec<&str> = match i {
+            0 if !clusters.is_empty() => clusters.iter().map(String::as_str).collect(),
+            0 => Vec::new(),
+            _ => feeds.get(i - 1).map(String::as_str).into_iter().collect(),
+        };
+        let series: Vec<&[(crate::core::Ts, f64)]> = if columns.is_empty() {
+            vec![trace.points.as_slice()]
+        } else {
+            columns.iter().filter_map(|c| trace.column(c)).collect()
+        };
+        let peak = series.into_iter().filter_map(Trace::peak).reduce(f64::max);
+        let known = crate::spec::metric_unit(m);
+        let what = match known {
+            Some(k) => format!("metric \"{}\" reads {}, {}", m.name, k.metric_type, k.unit.describe()),
+            None => format!("metric \"{}\"", m.name),
+        };
+        match (scale, known.map(|k| k.unit)) {
+            (Some(_), Some(Unit::Count)) => {
+                return Err(format!("{said}: {what}, replayed as recorded; {undo}"));
+            }
+            (Some(TraceScale::Percent), Some(Unit::Fraction)) => {
+                // Fractions read as percent shrink the load a hundredfold: the policy walks to
+                // minSize. A percent recording of load never above 1 % is no load at all.
+                if let Some(peak) = peak.filter(|p| *p <= 1.0) {
+                    return Err(format!(
+                        "{said}: {}'s values never pass 1 (the largest is {}), which reads as fractions, and \
+                         {what}: if they are fractions, {say_fraction} (divided by 100 they would be a hundredth \
+                         of the load)",
+                        trace.name,
+                        number(peak)
+                    ));
+                }
+            }
+            (Some(TraceScale::Percent), None) => {
+                // The conversion makes fractions: a policy whose levels read as percent would then
+                // see a hundredth of its load.
+                let levels = [Some(m.target), m.headroom.limit];
+                if let Some(level) = levels.into_iter().flatten().find(|l| *l > 1.0) {
+                    return Err(format!(
+                        "{said} divides {} by 100 into fractions, but {what} is held at {} (a percent): {} for its \
+                         levels, or {undo} to replay the percent values as they are",
+                        trace.name,
+                        number(level),
+                        crate::core::units::percent_fix(level)
+                    ));
+                }
+            }
+            (None, Some(Unit::Fraction)) => {
+                if let Some(peak) = peak.filter(|p| *p > 1.0) {
+                    return Err(format!(
+                        "{}: values reach {}, but {what}, and the trace does not say its unit: if it is in percent, \
+                         set traceScale: percent in the scenario (or --trace-scale percent) to divide it by 100; if \
+                         it holds fractions (load beyond the recorded nodes), set traceScale: fraction",
+                        trace.name,
+                        number(peak)
+                    ));
+                }
+            }
+            _ => {}
+        }
+    }
+    match scale {
+        Some(TraceScale::Percent) => trace.percent_to_fractions(),
+        Some(TraceScale::Fraction) => trace.set_read_as(TraceScale::Fraction),
+        None => {}
+    }
+    Ok(())
 }
 
 /// Add the metrics `columns:` maps to trace columns to the replayed spec (after the replayed

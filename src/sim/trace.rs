@@ -7,6 +7,11 @@
 //! to metrics (`columns:`) or to the clusters of an instance (`clusters:`). Empty fields of a
 //! column are gaps of that series only.
 //!
+//! A trace may say the unit of its values in a comment line, `# unit: percent` or
+//! `# unit: fraction` (see [`TraceScale`]); a scenario's `traceScale` says the same for a trace
+//! that cannot carry it (the bundled NAB files are byte-identical copies). A percent trace is
+//! divided by 100 when a scenario reads it for a fraction metric ([`Trace::percent_to_fractions`]).
+//!
 //! Nothing is interpolated: a gap stays a gap, and the simulator shows the policy no sample there.
 //! A value that is not a finite number (`NaN`, `inf`, an empty CSV field, or the REST encoding
 //! `"NaN"`, `"Infinity"`, `"-Infinity"` of a Cloud Monitoring double) is such a gap: the sample
@@ -42,6 +47,33 @@ pub struct Trace {
     /// How long after a sample the simulated world can still act on it: set by the scenario that
     /// replays the trace (see [`Trace::world_lag`]).
     world_lag: Dur,
+    /// The unit a `# unit:` comment line declares, and that line.
+    unit_line: Option<(TraceScale, usize)>,
+    /// The unit the values were read from, once a scenario has resolved it (percent: the values
+    /// here are the file's divided by 100).
+    read_as: Option<TraceScale>,
+}
+
+/// The unit a trace's values are written in, for a policy metric whose unit is a fraction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum TraceScale {
+    /// Percent, 0 to 100 (as NAB and most dashboards record CPU): divided by 100 when read, so a
+    /// fraction metric's policy sees fractions.
+    Percent,
+    /// Fractions, 0 to 1, as Cloud Monitoring reports utilization: replayed as written. Values
+    /// above 1 are load beyond what the recorded nodes could serve.
+    Fraction,
+}
+
+impl TraceScale {
+    /// The word a scenario, a flag or a `# unit:` line uses.
+    pub fn word(self) -> &'static str {
+        match self {
+            TraceScale::Percent => "percent",
+            TraceScale::Fraction => "fraction",
+        }
+    }
 }
 
 /// A further named column of a CSV trace.
@@ -66,6 +98,41 @@ impl Trace {
     /// Every column a scenario can map: the first value column's name, then the further ones.
     pub fn column_names(&self) -> Vec<&str> {
         self.value_name.iter().map(String::as_str).chain(self.columns.iter().map(|c| c.name.as_str())).collect()
+    }
+
+    /// The unit the trace's own `# unit:` line declares, with its line number.
+    pub fn unit_line(&self) -> Option<(TraceScale, usize)> {
+        self.unit_line
+    }
+
+    /// The unit the values were read from, once a scenario resolved it; `None` when neither the
+    /// trace nor the scenario said.
+    pub fn read_as(&self) -> Option<TraceScale> {
+        self.read_as
+    }
+
+    /// Record that the values are in `scale` as written (nothing is converted).
+    pub(crate) fn set_read_as(&mut self, scale: TraceScale) {
+        self.read_as = Some(scale);
+    }
+
+    /// Divide every value column by 100: a percent recording read for a fraction metric. The
+    /// `storage` column is a utilization (0..1) already and is left as it is.
+    pub(crate) fn percent_to_fractions(&mut self) {
+        for p in &mut self.points {
+            p.1 /= 100.0;
+        }
+        for c in &mut self.columns {
+            for p in &mut c.points {
+                p.1 /= 100.0;
+            }
+        }
+        self.read_as = Some(TraceScale::Percent);
+    }
+
+    /// The largest value of the given samples, if any.
+    pub fn peak(points: &[(Ts, f64)]) -> Option<f64> {
+        points.iter().map(|p| p.1).reduce(f64::max)
     }
 }
 
@@ -113,7 +180,7 @@ impl Trace {
             }
             _ => parse_csv(file, text)?,
         };
-        let Extra { storage, columns, value_name } = extra;
+        let Extra { storage, columns, value_name, unit_line } = extra;
         if points.is_empty() {
             return Err(err(
                 file,
@@ -125,7 +192,18 @@ impl Trace {
         }
         let name = Path::new(file).file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| file.into());
         let interval = median_spacing(&points);
-        Ok(Trace { name, points, storage, columns, value_name, interval, missing, world_lag: Dur::ZERO })
+        Ok(Trace {
+            name,
+            points,
+            storage,
+            columns,
+            value_name,
+            interval,
+            missing,
+            world_lag: Dur::ZERO,
+            unit_line,
+            read_as: None,
+        })
     }
 
     /// Median spacing between samples: the trace's nominal interval.
@@ -243,6 +321,30 @@ struct Extra {
     columns: Vec<Column>,
     /// The header's name of the first value column, if there is a header.
     value_name: Option<String>,
+    /// The unit a `# unit:` line declares, and that line.
+    unit_line: Option<(TraceScale, usize)>,
+}
+
+/// The unit a comment line declares (`unit: percent`), `None` for any other comment; an error
+/// for a `unit:` this reader does not know, so a misspelt one is not silently ignored.
+fn unit_comment(file: &str, line: usize, comment: &str) -> Result<Option<TraceScale>, TraceError> {
+    let Some((key, value)) = comment.split_once(':') else { return Ok(None) };
+    if !key.trim().eq_ignore_ascii_case("unit") {
+        return Ok(None);
+    }
+    match value.trim().to_ascii_lowercase().as_str() {
+        "percent" | "%" => Ok(Some(TraceScale::Percent)),
+        "fraction" => Ok(Some(TraceScale::Fraction)),
+        _ => Err(err(
+            file,
+            Some(line),
+            format!(
+                "# unit: {} is not a unit a trace declares; write \"# unit: percent\" (0-100, divided by 100 for a \
+                 fraction metric) or \"# unit: fraction\" (0-1), or remove the line",
+                quoted(value.trim())
+            ),
+        )),
+    }
 }
 
 /// "two", "three", ...: how rows are described in messages.
@@ -266,7 +368,27 @@ fn parse_csv(file: &str, text: &str) -> Result<(Points, Extra, usize), TraceErro
     for (i, raw) in text.lines().enumerate() {
         let n = i + 1;
         let line = raw.trim();
-        if line.is_empty() || line.starts_with('#') {
+        if let Some(comment) = line.strip_prefix('#') {
+            if let Some(unit) = unit_comment(file, n, comment)? {
+                match extra.unit_line {
+                    Some((other, at)) if other != unit => {
+                        return Err(err(
+                            file,
+                            Some(n),
+                            format!(
+                                "\"# unit: {}\" contradicts \"# unit: {}\" on line {at}; keep one",
+                                unit.word(),
+                                other.word()
+                            ),
+                        ));
+                    }
+                    Some(_) => {}
+                    None => extra.unit_line = Some((unit, n)),
+                }
+            }
+            continue;
+        }
+        if line.is_empty() {
             continue;
         }
         let mut cols = line.split(',');
@@ -584,6 +706,31 @@ mod tests {
         assert!(e.message.contains("storage 30 is not a utilization"), "{e}");
         let e = Trace::parse("p.csv", "timestamp,value,storage\n2014-02-14 14:30:00,1\n").unwrap_err();
         assert!(e.message.contains("three columns"), "{e}");
+    }
+
+    /// A trace may say its unit in a comment line; nothing is converted until a scenario reads
+    /// it for a fraction metric. A unit this reader does not know, or two that disagree, is an
+    /// error naming the line, not a comment silently skipped.
+    #[test]
+    fn a_unit_line_declares_the_unit_and_conversion_divides_the_values_by_100() {
+        let csv = "# recorded by hand\n# Unit: Percent\ntimestamp,value,hot,storage\n2014-02-14 14:30:00,40,90,0.3\n";
+        let mut t = Trace::parse("p.csv", csv).unwrap();
+        assert_eq!((t.unit_line(), t.read_as()), (Some((TraceScale::Percent, 2)), None));
+        assert_eq!(t.points[0].1, 40.0, "read as written");
+        t.percent_to_fractions();
+        assert_eq!((t.points[0].1, t.columns[0].points[0].1), (0.4, 0.9));
+        assert_eq!(t.storage[0].1, 0.3, "storage is a utilization already");
+        assert_eq!(t.read_as(), Some(TraceScale::Percent));
+        assert_eq!(Trace::peak(&t.points), Some(0.4));
+
+        let plain = Trace::parse("p.csv", "# unit: fraction\n# unit: fraction\n2014-02-14 14:30:00,0.4\n").unwrap();
+        assert_eq!(plain.unit_line(), Some((TraceScale::Fraction, 1)));
+        let e = Trace::parse("p.csv", "# unit: requests\n2014-02-14 14:30:00,4\n").unwrap_err();
+        assert_eq!(e.line, Some(1));
+        assert!(e.message.contains("\"requests\" is not a unit") && e.message.contains("# unit: percent"), "{e}");
+        let e = Trace::parse("p.csv", "# unit: percent\n2014-02-14 14:30:00,4\n# unit: fraction\n").unwrap_err();
+        assert_eq!(e.line, Some(3));
+        assert!(e.message.contains("contradicts") && e.message.contains("line 1"), "{e}");
     }
 
     #[test]

@@ -25,6 +25,7 @@ pub mod sizes;
 pub mod smoothing;
 pub mod state;
 pub mod time;
+pub mod units;
 
 pub use decide::{
     DataProblem, Decision, Direction, Floor, Inputs, Limit, MetricInput, MetricOutcome, Missing, Reason, decide,

@@ -223,18 +223,28 @@ function draw() {
   saveHash();
 }
 
+// The fleet timeline is redrawn from each answer; when an answer fails the entries stay, and the
+// note says since when they are not updated, so an old "still running" is not read as news.
+let timelineAt = null;
+
+function timelineStale(why) {
+  ctl("timeline-note").textContent = timelineAt ? "(not updated since " + clock(timelineAt) + ": " + why + ")" : "";
+}
+
 async function refreshTimeline() {
   try {
     const r = await fetch("/api/events", { cache: "no-store" });
-    if (!r.ok) return;
+    if (!r.ok) { timelineStale("HTTP " + r.status); return; }
     const t = await r.json();
+    timelineAt = t.now;
+    ctl("timeline-note").textContent = "";
     const nowMs = Date.parse(t.now);
     const ns = ctl("f-namespace").value;
     const items = t.events.filter((e) => !ns || e.policy.startsWith(ns + "/")).slice(0, 100).map((e) =>
       el("li", { class: e.kind }, el("span", { class: "k" }, e.kind), clock(e.time) + " (" + ago(e.time, nowMs) + ") ", el("b", {}, e.policy), " " + e.text));
     ctl("events").replaceChildren(...items);
     ctl("timeline").hidden = !items.length;
-  } catch (e) { /* the banner reports an unreachable controller */ }
+  } catch (e) { timelineStale(e.message); /* the banner reports an unreachable controller */ }
 }
 
 async function refresh() {

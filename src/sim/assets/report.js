@@ -3,8 +3,9 @@
 // The report embeds each series as the lowest and highest value per time bucket
 // (src/chart/embed.rs). This script draws the range asked for: it reduces the buckets in the
 // range to pixel columns, again keeping each column's lowest and highest value, so a one-sample
-// peak shows at every zoom level. Each panel has its own value scale, fitted to what is in the
-// range, with the metric's target and limit drawn and named.
+// peak shows at every zoom level; with more than a few samples to a column (weeks and more) each
+// column's range is drawn as a light band with one line through it. Each panel has its own value
+// scale, fitted to what is in the range, with the metric's target and limit drawn and named.
 //
 // The range lives in the URL (#from=...&to=..., or #range=day|week|all with an optional from),
 // so a zoomed view can be linked; the buttons, the from/to fields and drag-to-zoom all set it.
@@ -17,6 +18,9 @@
   var NS = 'http://www.w3.org/2000/svg';
   var W = 1200, LEFT = 64, RIGHT = 24, HEAD = 20, STRIP = 18, AXIS = 24, GAP = 12, TOP_H = 250, METRIC_H = 160;
   var MIN = 6e4, DAY = 864e5, WEEK = 7 * DAY;
+  // As src/chart: samples per pixel column past which a series is drawn as its range and a line,
+  // and the height of a line's label, baseline to baseline.
+  var DENSE_PER_COLUMN = 3, LABEL_H = 12;
   var RANGES = { day: DAY, week: WEEK };
   var N = Math.floor((D.end - D.start) / D.bucket) + 1;
   var view = { from: D.start, to: D.end };
@@ -79,8 +83,8 @@
     render();
   }
 
-  // One series over the range: pixel columns with their lowest and highest value, in runs
-  // broken where the data has a gap.
+  // One series over the range: pixel columns with their lowest and highest value (and what a
+  // dense view's line shows), in runs broken where the data has a gap.
   function columns(s, x0, i0, i1) {
     var runs = [], run = [], col = null;
     function flush() {
@@ -100,13 +104,46 @@
       var t = D.start + (s.stepped || D.perSample ? i : i + 0.5) * D.bucket;
       var c = Math.floor(x0(t));
       if (col && col.c !== c) flush();
-      if (!col) col = { c: c, x: x0(t), lo: lo, hi: hi, loAt: i, hiAt: i };
+      if (!col) col = { c: c, x: x0(t), lo: lo, hi: hi, loAt: i, hiAt: i, n: 0, sum: 0, last: hi };
       if (lo < col.lo) { col.lo = lo; col.loAt = i; }
       if (hi > col.hi) { col.hi = hi; col.hiAt = i; }
+      // For the line of a dense view: the mean of the buckets' middles, and the newest bucket.
+      col.n += 1; col.sum += (lo + hi) / 2; col.last = hi;
     }
     flush();
     if (run.length) runs.push(run);
     return runs;
+  }
+
+  // Baselines for the labels of horizontal lines at rows ys in a plot from top to bottom, as the
+  // SVG chart places them (chart/draw.rs label_baselines): a line alone is named just above it
+  // (below it at the top of the plot); lines closer than a label's height share their labels'
+  // room, stacked in the lines' order: the top line's above it and the others below the bottom
+  // line, else all above, else all below; then each label a label's height under the one above
+  // it, all inside the plot. Target and limit lines a few pixels apart no longer overprint.
+  function labelBaselines(ys, top, bottom) {
+    var fits = function (b) { return b - 10 >= top && b + 3 <= bottom; };
+    var order = ys.map(function (y, i) { return i; }).sort(function (a, b) { return ys[a] - ys[b]; });
+    var clusters = [], out = ys.map(function () { return 0; });
+    order.forEach(function (i) {
+      var c = clusters[clusters.length - 1];
+      if (c && ys[i] - ys[c[c.length - 1]] < LABEL_H + 4) c.push(i); else clusters.push([i]);
+    });
+    clusters.forEach(function (c) {
+      var first = ys[c[0]], last = ys[c[c.length - 1]], n = c.length;
+      var split = c.map(function (i, j) { return j === 0 ? first - 4 : last + LABEL_H * j; });
+      var above = c.map(function (i, j) { return first - 4 - LABEL_H * (n - 1 - j); });
+      var below = c.map(function (i, j) { return last + LABEL_H * (j + 1); });
+      var chosen = [split, above].filter(function (b) { return b.every(fits); })[0] || below;
+      c.forEach(function (i, j) { out[i] = chosen[j]; });
+    });
+    for (var k = 1; k < order.length; k++) out[order[k]] = Math.max(out[order[k]], out[order[k - 1]] + LABEL_H);
+    var limit = bottom - 3;
+    for (k = order.length - 1; k >= 0; k--) {
+      out[order[k]] = Math.min(out[order[k]], limit);
+      limit = out[order[k]] - LABEL_H;
+    }
+    return out;
   }
 
   function niceStep(raw) {
@@ -133,6 +170,10 @@
     var range = el('text', { x: W - 10, y: 18, 'text-anchor': 'end', fill: '#555' }, svg);
     range.textContent = iso(from) + ' to ' + iso(to) + ' UTC';
     var defs = el('defs', {}, svg);
+    // More than a few samples to a pixel column: each column's range as a band and one line
+    // through it (as the SVG chart draws a long span), not a zigzag from its lowest to its
+    // highest value in every column, which fills the plot as a solid block.
+    var dense = span / plotW / Math.max(1, D.spacing || D.bucket) > DENSE_PER_COLUMN;
     var y = 30, plots = [];
     var tstep = TIME_STEPS.filter(function (s) { return span / s <= 10; })[0] || 8 * WEEK;
     var ticks = [];
@@ -187,13 +228,17 @@
         var rank = { area: 0, dashed: 1, step: 2, line: 3 };
         return rank[p.series[a].style] - rank[p.series[b].style];
       });
-      order.forEach(function (si) { draw(g, p.series[si], drawn[si], yv, bottom, pi); });
-      [['target', p.target, p.lineColours[0]], ['limit', p.limit, p.lineColours[1]]].forEach(function (l) {
-        if (l[1] === null || l[1] === undefined) return;
-        var ly = Math.round(yv(l[1])) + 0.5;
+      order.forEach(function (si) { draw(g, p.series[si], drawn[si], yv, bottom, pi, dense); });
+      var lines = [['target', p.target, p.lineColours[0]], ['limit', p.limit, p.lineColours[1]]].filter(function (l) {
+        return l[1] !== null && l[1] !== undefined;
+      });
+      var ys = lines.map(function (l) { return Math.round(yv(l[1])) + 0.5; });
+      var baselines = labelBaselines(ys, top, bottom);
+      lines.forEach(function (l, li) {
+        var ly = ys[li];
         el('line', { 'class': l[0], x1: LEFT, x2: W - RIGHT, y1: ly, y2: ly, stroke: l[2], 'stroke-width': 1.4,
           'stroke-dasharray': '6 4', 'data-value': l[1] }, g);
-        var tx = el('text', { 'class': l[0] + '-label', x: W - RIGHT - 4, y: ly - top < 14 ? ly + 12 : ly - 4,
+        var tx = el('text', { 'class': l[0] + '-label', x: W - RIGHT - 4, y: baselines[li],
           'text-anchor': 'end', fill: l[2], stroke: '#fff', 'stroke-width': 3, 'paint-order': 'stroke' }, svg);
         tx.textContent = l[0] + ' ' + short(l[1]);
       });
@@ -220,10 +265,46 @@
   }
 
   // A series as polylines (and an area fill); data-points and data-max say what was drawn, so a
-  // test (or a person in the inspector) can check that peaks survived the reduction.
-  function draw(g, s, runs, yv, bottom, pi) {
+  // test (or a person in the inspector) can check that peaks survived the reduction. Dense: each
+  // column's range as a band, and one point a column for the line (the mean of the column's
+  // buckets; for a step, its newest bucket), as the SVG chart draws it.
+  function draw(g, s, runs, yv, bottom, pi, dense) {
     var count = 0, max = -Infinity, min = Infinity;
-    var group = el('g', { 'class': 'series', 'data-panel': pi, 'data-series': s.name }, g);
+    var group = el('g', { 'class': 'series', 'data-panel': pi, 'data-series': s.name, 'data-dense': dense ? 1 : 0 }, g);
+    var pt = function (q) { return q[0].toFixed(1) + ',' + yv(q[1]).toFixed(1); };
+    if (dense) {
+      runs.forEach(function (run) {
+        var edge = function (key) { return run.map(function (c) { return [c.c + 0.5, c[key]]; }); };
+        var lo = edge('lo'), hi = edge('hi');
+        if (s.style === 'area') {
+          el('polygon', { points: lo.map(pt).join(' ') + ' ' + lo[lo.length - 1][0].toFixed(1) + ',' + bottom + ' ' +
+            lo[0][0].toFixed(1) + ',' + bottom, fill: s.colour, 'fill-opacity': 0.18 }, group);
+        }
+        var band = el('polygon', { 'class': 'envelope', points: hi.concat(lo.reverse()).map(pt).join(' '),
+          fill: s.colour, 'fill-opacity': 0.3 }, group);
+        el('title', {}, band).textContent = s.name + ': lowest to highest in each pixel column; the line is ' +
+          (s.stepped ? 'the newest value in each' : 'their mean');
+        var pts = [];
+        run.forEach(function (c) {
+          var q = [c.c + 0.5, s.stepped ? c.last : c.sum / c.n];
+          if (s.stepped && pts.length) pts.push([q[0], pts[pts.length - 1][1]]);
+          pts.push(q);
+          if (c.x >= LEFT && c.x <= W - RIGHT) {
+            count += 1;
+            max = Math.max(max, c.hi);
+            min = Math.min(min, c.lo);
+          }
+        });
+        var line = el('polyline', { points: pts.map(pt).join(' '), fill: 'none', stroke: s.colour,
+          'stroke-width': s.style === 'step' ? 2 : 1.6, 'stroke-linejoin': 'round',
+          'stroke-dasharray': s.style === 'dashed' ? '6 4' : 'none' }, group);
+        el('title', {}, line).textContent = s.name;
+      });
+      group.setAttribute('data-points', count);
+      group.setAttribute('data-max', count ? max : '');
+      group.setAttribute('data-min', count ? min : '');
+      return;
+    }
     runs.forEach(function (run) {
       var pts = [];
       run.forEach(function (c) {

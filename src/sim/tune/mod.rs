@@ -35,6 +35,11 @@ pub struct TuneArgs {
     /// Recorded metric to tune on (CSV or ListTimeSeries JSON), with --policy. Repeatable.
     #[arg(long = "trace", value_name = "FILE")]
     pub traces: Vec<PathBuf>,
+    /// The unit the traces' values are written in, where they feed a metric that is a fraction:
+    /// percent (divided by 100 when read) or fraction [default: each scenario's traceScale, or
+    /// the trace's `# unit:` line]. The tuned target is written in the metric's own unit.
+    #[arg(long, value_name = "UNIT")]
+    pub trace_scale: Option<crate::sim::trace::TraceScale>,
     /// The starting ScalePolicy YAML; for --scenario files, replaces the policy they name.
     #[arg(long, value_name = "FILE")]
     pub policy: Option<PathBuf>,
@@ -50,8 +55,8 @@ pub struct TuneArgs {
     /// Time before a sample is visible to the policy [default: 4m].
     #[arg(long, value_name = "DUR")]
     pub metric_delay: Option<String>,
-    /// Per-node value counted as overload [default: the starting target × 1.25]. It stays
-    /// fixed while the target is searched.
+    /// Per-node value counted as overload, in the metric's unit [default: the starting target ×
+    /// 1.25]. It stays fixed while the target is searched.
     #[arg(long, value_name = "VALUE")]
     pub limit: Option<f64>,
     /// Which policy metric the traces feed [default: the first].
@@ -104,6 +109,7 @@ impl Default for TuneArgs {
         TuneArgs {
             scenarios: Vec::new(),
             traces: Vec::new(),
+            trace_scale: None,
             policy: None,
             recorded_size: None,
             start_size: None,
@@ -262,6 +268,7 @@ impl TuneArgs {
             metric_delay: self.metric_delay.clone(),
             limit: self.limit,
             metric: self.metric.clone(),
+            trace_scale: self.trace_scale,
             ..ScenarioFile::default()
         }
     }

@@ -346,12 +346,75 @@ fn esc(s: &str) -> String {
     s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
 }
 
+/// Most lines the front's title takes; a longer one ends in "…" (the file names are all in the
+/// printed report).
+const TITLE_LINES: usize = 4;
+/// Pixels per character of the 14 px sans-serif title, on the wide side (DejaVu Sans), so a line
+/// never runs past the edge.
+const TITLE_CHAR_W: f64 = 8.4;
+/// Baseline to baseline of the title's lines.
+const TITLE_LINE_H: f64 = 18.0;
+
+/// `text` in lines of at most `max` characters, broken at spaces, and within a word (a deep
+/// policy path) after its slashes or, for a part longer than a line, anywhere.
+fn wrap(text: &str, max: usize) -> Vec<String> {
+    let max = max.max(8);
+    // Where a word may break: after each slash, and every `max` characters.
+    let pieces = |word: &str| -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        for seg in word.split_inclusive('/') {
+            let chars: Vec<char> = seg.chars().collect();
+            out.extend(chars.chunks(max).map(|c| c.iter().collect::<String>()));
+        }
+        out
+    };
+    let mut lines: Vec<String> = Vec::new();
+    let mut line = String::new();
+    for word in text.split(' ').filter(|w| !w.is_empty()) {
+        for (k, piece) in pieces(word).into_iter().enumerate() {
+            // The pieces of one word join without a space.
+            let glue = if line.is_empty() || k > 0 { "" } else { " " };
+            if !line.is_empty() && line.chars().count() + glue.len() + piece.chars().count() > max {
+                lines.push(std::mem::take(&mut line));
+            } else {
+                line.push_str(glue);
+            }
+            line.push_str(&piece);
+        }
+    }
+    if !line.is_empty() {
+        lines.push(line);
+    }
+    lines
+}
+
+/// The front's title in lines that fit `width` pixels: one line ran off the 760-pixel chart
+/// whenever the policy's path and the traces' names were long, and was cut off at its edge.
+fn title_lines(policy: &str, traces: &[&str], width: f64) -> Vec<String> {
+    let max = (width / TITLE_CHAR_W).floor().max(8.0) as usize;
+    let mut lines = wrap(&format!("Pareto front of {policy} on {} (per day)", traces.join(", ")), max);
+    if lines.len() > TITLE_LINES {
+        lines.truncate(TITLE_LINES);
+        if let Some(last) = lines.last_mut() {
+            let keep: String = last.chars().take(max - 1).collect();
+            *last = format!("{keep}…");
+        }
+    }
+    lines
+}
+
 /// A self-contained SVG of the front: node-minutes per day against minutes over the limit per
 /// day, on the tuning days (filled) and the held-back days (hollow), with every other variant
 /// run in grey, the starting policy, the recommendation and the over-limit constraint.
 pub fn chart_svg(problem: &Problem, t: &Tuned) -> String {
-    let (w, h) = (760.0, 480.0);
-    let (left, right, top, bottom) = (70.0, 20.0, 40.0, 56.0);
+    let w = 760.0;
+    let names: Vec<&str> = problem.cases.iter().map(|c| c.scenario.trace.name.as_str()).collect();
+    let title = title_lines(&problem.policy_path.display().to_string(), &names, w - 20.0);
+    // Each further title line moves the plot down and makes the image taller, so the plot keeps
+    // its size.
+    let extra = TITLE_LINE_H * title.len().saturating_sub(1) as f64;
+    let h = 480.0 + extra;
+    let (left, right, top, bottom) = (70.0, 20.0, 40.0 + extra, 56.0);
     let td = t.tune_days;
     let mut pts: Vec<(f64, f64)> =
         t.found.evaluated.iter().filter_map(|e| e.scores()).map(|s| (s.node_minutes / td, s.over_limit / td)).collect();
@@ -381,13 +444,14 @@ pub fn chart_svg(problem: &Problem, t: &Tuned) -> String {
         r#"<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" viewBox="0 0 {w} {h}" font-family="sans-serif" font-size="12">"#
     );
     let _ = writeln!(s, r#"<rect width="{w}" height="{h}" fill="white"/>"#);
-    let names: Vec<&str> = problem.cases.iter().map(|c| c.scenario.trace.name.as_str()).collect();
-    let _ = writeln!(
-        s,
-        r#"<text x="{left}" y="22" font-size="14">Pareto front of {} on {} (per day)</text>"#,
-        esc(&problem.policy_path.display().to_string()),
-        esc(&names.join(", "))
-    );
+    for (k, line) in title.iter().enumerate() {
+        let _ = writeln!(
+            s,
+            r#"<text x="10" y="{:.1}" font-size="14">{}</text>"#,
+            22.0 + TITLE_LINE_H * k as f64,
+            esc(line)
+        );
+    }
     for &v in &yt {
         let y = py(v);
         let _ = writeln!(
@@ -488,4 +552,38 @@ pub fn chart_svg(problem: &Problem, t: &Tuned) -> String {
     }
     s.push_str("</svg>\n");
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A short title stays one line; a long one (a deep policy path, many traces) is broken into
+    /// lines that each fit the chart, losing nothing up to the line limit, and past it ends in
+    /// "…".
+    #[test]
+    fn the_fronts_title_fits_the_chart() {
+        let width = 740.0;
+        let max = (width / TITLE_CHAR_W) as usize;
+        let short = title_lines("policies/orders.yaml", &["nyc_taxi.csv"], width);
+        assert_eq!(short, vec!["Pareto front of policies/orders.yaml on nyc_taxi.csv (per day)".to_string()]);
+
+        let path =
+            "/home/someone/work/platform/autoscaling/bigtable/production/europe-west4/policies/orders-cluster.yaml";
+        let traces = ["ec2_cpu_utilization_ac20cd.csv", "cpu_utilization_asg_misconfiguration.csv", "nyc_taxi.csv"];
+        let long = title_lines(path, &traces, width);
+        assert!(long.len() > 1 && long.len() <= TITLE_LINES, "{long:?}");
+        assert!(long.iter().all(|l| l.chars().count() <= max), "{long:?}");
+        let joined: String = long.concat().chars().filter(|c| !c.is_whitespace()).collect();
+        for part in [path, traces[0], traces[1], traces[2], "(perday)"] {
+            assert!(joined.contains(part), "{part} lost: {long:?}");
+        }
+
+        let many: Vec<String> = (0..40).map(|i| format!("trace-number-{i}.csv")).collect();
+        let many: Vec<&str> = many.iter().map(String::as_str).collect();
+        let cut = title_lines(path, &many, width);
+        assert_eq!(cut.len(), TITLE_LINES);
+        assert!(cut.iter().all(|l| l.chars().count() <= max), "{cut:?}");
+        assert!(cut.last().is_some_and(|l| l.ends_with('…')), "{cut:?}");
+    }
 }

@@ -149,12 +149,16 @@ impl Knob {
     pub fn set(self, spec: &mut ScalePolicySpec, metric: usize, value: f64) {
         let dur = |v: f64| Dur::mins(v.round() as i64).to_string();
         let count = |v: f64| v.round().max(1.0) as u32;
+        let bound = spec.metrics.get(metric).and_then(|m| crate::spec::level_bound(m, spec.max_size));
         let Some(m) = spec.metrics.get_mut(metric) else { return };
         match self {
             Knob::Target if value != m.target => {
                 // The limit is where overload starts for the person who set the target: it stays
-                // where the starting policy had it while the target moves (never below it).
+                // where the starting policy had it while the target moves (never below it). Written
+                // out, it must be a level of the metric's unit: 1.25 x a target of 0.9 is no CPU
+                // fraction, so it stops at the top of the range.
                 let limit = m.headroom.limit.unwrap_or(m.target * crate::api::DEFAULT_LIMIT_RATIO);
+                let limit = bound.map_or(limit, |b| limit.min(b));
                 m.headroom.limit = Some(limit.max(value));
                 m.target = value;
             }
@@ -188,9 +192,16 @@ pub fn dims(spec: &ScalePolicySpec, metric: usize, bigtable_guidance: bool) -> V
         out.push(Dim { knob, lo, hi, step, base });
     };
     if let Some(target) = Knob::Target.get(spec, metric) {
-        // A tenth of the target's order of magnitude: 0.01 for 0.65, 100 for 5000.
+        // From half to 1.2 x the starting target, in its own unit, on a grid of a tenth of its
+        // order of magnitude: 0.33-0.78 by 0.01 for 0.65, 2500-6000 by 100 for 5000. A fraction
+        // metric's target stays a fraction: the range stops at the top of the metric's (1 per
+        // node), so no variant holds CPU at 1.08.
         let step = 10f64.powf(target.log10().floor() - 1.0);
-        add(Knob::Target, (target * 0.5 / step).ceil() * step, (target * 1.2 / step).floor() * step, step);
+        let mut hi = (target * 1.2 / step).floor() * step;
+        if let Some(bound) = spec.metrics.get(metric).and_then(|m| crate::spec::level_bound(m, spec.max_size)) {
+            hi = hi.min(bound);
+        }
+        add(Knob::Target, (target * 0.5 / step).ceil() * step, hi, step);
     }
     add(Knob::HeadroomQuantile, 0.8, 0.995, 0.005);
     add(Knob::SmoothingWindow, 1.0, 30.0, 1.0);
