@@ -95,9 +95,9 @@ pub struct DemoOptions {
 impl DemoArgs {
     /// Check the flags and build the scenario; the error names the flag.
     pub fn options(&self) -> Result<DemoOptions, String> {
-        if !(self.speed.is_finite() && self.speed > 0.0 && self.speed <= MAX_SPEED) {
+        if !(self.speed.is_finite() && (1.0..=MAX_SPEED).contains(&self.speed)) {
             return Err(format!(
-                "--speed {}: give a factor above 0 and at most {MAX_SPEED} (120 runs two simulated hours a real minute)",
+                "--speed {}: give a factor from 1 (real time) to {MAX_SPEED} (120 runs two simulated hours a real minute)",
                 self.speed
             ));
         }
@@ -117,12 +117,45 @@ impl DemoArgs {
         if !scenario.clusters.is_empty() {
             return Err("--scenario: the demo runs one target; a scenario with clusters: is for `simulate`".into());
         }
-        let dir = self
-            .dir
-            .clone()
-            .unwrap_or_else(|| std::env::temp_dir().join(format!("ebbflow-demo-{}", std::process::id())));
+        let dir = match &self.dir {
+            Some(dir) => check_dir(dir)?,
+            // A new directory of this process's own (not a name another user could have made
+            // first), kept after the demo so `ebbflow status` can still read it.
+            None => tempfile::Builder::new()
+                .prefix("ebbflow-demo-")
+                .tempdir()
+                .map_err(|e| format!("creating the demo's directory: {e}"))?
+                .keep(),
+        };
         Ok(DemoOptions { scenario, speed: self.speed, listen: self.listen, dir, length })
     }
+}
+
+/// The file that marks a directory as the demo's: the demo replaces its state file and policy
+/// files, which in any other directory could be a controller's.
+pub const MARKER: &str = ".ebbflow-demo";
+
+/// `--dir DIR`: a directory that does not exist yet (created), an empty one, or one an earlier
+/// demo made (it has [`MARKER`]); anything else is refused, naming what is there.
+fn check_dir(dir: &Path) -> Result<PathBuf, String> {
+    match std::fs::read_dir(dir) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(format!("--dir {}: {e}", dir.display())),
+        Ok(mut entries) => {
+            if !dir.join(MARKER).exists()
+                && let Some(Ok(first)) = entries.next()
+            {
+                return Err(format!(
+                    "--dir {}: not empty and not a demo's directory (it has {}); give a new or empty directory, or leave --dir out",
+                    dir.display(),
+                    first.file_name().to_string_lossy()
+                ));
+            }
+        }
+    }
+    std::fs::create_dir_all(dir).map_err(|e| format!("--dir {}: {e}", dir.display()))?;
+    std::fs::write(dir.join(MARKER), "").map_err(|e| format!("--dir {}: {e}", dir.display()))?;
+    Ok(dir.to_path_buf())
 }
 
 /// The simulated world, shared by the engine's source and every target handle.
@@ -188,9 +221,18 @@ fn start_of(sc: &Scenario) -> (Ts, u32) {
     (at, size)
 }
 
+/// The scenario's name as a policy name: lowercase letters, digits and '-' (a scenario's name is
+/// free text or a file name, and becomes a file name here).
+fn policy_name(name: &str) -> String {
+    let mapped: String =
+        name.chars().map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '-' }).take(63).collect();
+    let trimmed = mapped.trim_matches('-');
+    if trimmed.is_empty() { "demo".into() } else { trimmed.to_string() }
+}
+
 /// The policy the demo runs, as a standalone policy file would give it.
 fn demo_policy(sc: &Scenario) -> ScalePolicy {
-    let mut sp = ScalePolicy::new(&sc.name, sc.spec.clone());
+    let mut sp = ScalePolicy::new(&policy_name(&sc.name), sc.spec.clone());
     sp.metadata.namespace = Some(crate::policyfiles::DEFAULT_NAMESPACE.into());
     sp.metadata.generation = Some(1);
     sp
@@ -217,12 +259,13 @@ pub async fn run(
     let end = sc.trace.points.last().map_or(now, |p| p.0);
     let end = opts.length.map_or(end, |d| end.min(now + d));
     let sp = demo_policy(sc);
-    let policy_file = opts.dir.join("policies").join(format!("{}.yaml", sc.name));
+    let policy_file = opts.dir.join("policies").join(format!("{}.yaml", policy_name(&sc.name)));
     let yaml = serde_saphyr::to_string(&sp).map_err(|e| format!("writing the demo policy: {e}"))?;
     crate::policyfiles::write_atomically(&policy_file, yaml.as_bytes())
         .map_err(|e| format!("{}: {e}", policy_file.display()))?;
     let state = opts.dir.join("state.json");
-    // A previous demo's state in the same --dir belongs to another run of time.
+    // A previous demo's state in the same --dir belongs to another run of time (the directory is
+    // the demo's: `check_dir`).
     let _ = std::fs::remove_file(&state);
     let store = FileStore::open_dir(
         &state,
@@ -306,7 +349,11 @@ pub async fn run(
         summary.until = t;
         t = t + interval;
         next_wake += step;
-        tokio::time::sleep_until(next_wake).await;
+        // In slices, so Ctrl-C is heard within a fifth of a second at any speed.
+        while tokio::time::Instant::now() < next_wake && !stop.load(Ordering::SeqCst) {
+            let slice = tokio::time::Instant::now() + Duration::from_millis(200);
+            tokio::time::sleep_until(next_wake.min(slice)).await;
+        }
     }
     let _ = quit.send(true);
     let _ = server.await;

@@ -39,12 +39,38 @@ pub struct PolicyDir {
     pub unreadable: Vec<String>,
 }
 
+/// Largest policy file read: a policy is a few kilobytes; anything near this is not one (a
+/// `x.yaml` symlinked to `/dev/zero` was read until memory ran out).
+pub const MAX_POLICY_FILE: u64 = 1 << 20;
+
+/// The text of the policy file `path`: only a regular file (a FIFO named `x.yaml` would block the
+/// reader for good) of at most [`MAX_POLICY_FILE`] bytes, read no further than that.
+pub fn read_policy_text(path: &Path) -> std::io::Result<String> {
+    use std::io::Read;
+    let m = std::fs::metadata(path)?;
+    if !m.is_file() {
+        return Err(std::io::Error::other("not a regular file; policy files are read only if they are"));
+    }
+    if m.len() > MAX_POLICY_FILE {
+        return Err(std::io::Error::other(format!(
+            "{} bytes, more than a policy file may have ({MAX_POLICY_FILE})",
+            m.len()
+        )));
+    }
+    let mut text = String::new();
+    std::fs::File::open(path)?.take(MAX_POLICY_FILE + 1).read_to_string(&mut text)?;
+    if text.len() as u64 > MAX_POLICY_FILE {
+        return Err(std::io::Error::other(format!("more than a policy file may have ({MAX_POLICY_FILE} bytes)")));
+    }
+    Ok(text)
+}
+
 /// [`load_dir`], also naming the files that were skipped because they did not parse.
 pub fn load_dir_all(dir: &Path) -> Result<PolicyDir, DirError> {
     let mut loaded: Vec<(String, ScalePolicy)> = Vec::new();
     let mut unreadable = Vec::new();
     for f in policy_paths(dir)? {
-        let text = std::fs::read_to_string(&f).map_err(|e| DirError::io(&f, e))?;
+        let text = read_policy_text(&f).map_err(|e| DirError::io(&f, e))?;
         let path = f.display().to_string();
         match parse_file(&path, &text) {
             Ok(sp) => loaded.push((path, sp)),
@@ -136,7 +162,7 @@ struct Seen {
 /// vanished while it was read (an editor still writing it): the next scan reads it again.
 fn read_settled(path: &Path, stamp: Stamp) -> Option<Result<ScalePolicy, String>> {
     let name = path.display().to_string();
-    let text = match std::fs::read_to_string(path) {
+    let text = match read_policy_text(path) {
         Ok(text) => text,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
         Err(e) => return Some(Err(format!("{name}: cannot read: {e}"))),
@@ -313,7 +339,11 @@ impl DirWatch {
                     let mut problem =
                         vec![format!("{why}; the last good version keeps running until the file is fixed")];
                     for (other, _) in found {
-                        problem.push(format!("{}; {} is ignored", duplicate(k, o, other), other.display()));
+                        problem.push(format!(
+                            "{}; {} is ignored (and a restart refuses the directory until one is removed)",
+                            duplicate(k, o, other),
+                            other.display()
+                        ));
                     }
                     out.policies.insert(k.clone(), current.clone());
                     out.problems.insert(k.clone(), problem.join("; "));
@@ -398,7 +428,11 @@ fn take(
         _ => sp,
     };
     for other in ignored {
-        problem.push(format!("{}; {} is ignored", duplicate(k, from, other), other.display()));
+        problem.push(format!(
+            "{}; {} is ignored (and a restart refuses the directory until one is removed)",
+            duplicate(k, from, other),
+            other.display()
+        ));
     }
     out.policies.insert(k.to_string(), chosen.clone());
     if !problem.is_empty() {
@@ -607,6 +641,28 @@ fn new_file_mode(_: &mut tempfile::Builder<'_, '_>) {}
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A FIFO named like a policy file is not opened (it would block the reader for good) and a
+    /// file past the size bound is not read into memory; both are refused naming why.
+    #[cfg(unix)]
+    #[test]
+    fn only_regular_files_of_bounded_size_are_read() {
+        let dir = std::env::temp_dir().join(format!("ebbflow-policyfile-kinds-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("dir");
+        let fifo = dir.join("fifo.yaml");
+        let made = std::process::Command::new("mkfifo").arg(&fifo).status().expect("mkfifo");
+        assert!(made.success());
+        let e = read_policy_text(&fifo).expect_err("a FIFO");
+        assert!(e.to_string().contains("not a regular file"), "{e}");
+        let big = dir.join("big.yaml");
+        std::fs::write(&big, vec![b'#'; (MAX_POLICY_FILE + 1) as usize]).expect("write");
+        let e = read_policy_text(&big).expect_err("too large");
+        assert!(e.to_string().contains("more than a policy file may have"), "{e}");
+        let mut watch = DirWatch::new(&dir);
+        assert!(watch.scan().expect("scan"), "the first scan counts as a change");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 
     fn sp(ns: Option<&str>, name: &str) -> ScalePolicy {
         let mut v = serde_json::json!({

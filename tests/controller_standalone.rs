@@ -426,3 +426,52 @@ async fn policy_files_are_live_while_standalone_runs() {
     tokio::time::timeout(Duration::from_secs(5), task).await.expect("shutdown").expect("task").expect("flush");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A tick that read a policy before its file changed (an edit, a pause added with
+/// `ebbflow pause --file`, a removal) cannot write its intent: the resourceVersion moved with the
+/// file, as the API server's does with an object, so the tick decides again from the new spec
+/// (or, removed, sends nothing). Before, the stale tick's intent went through and its resize
+/// was sent from the old spec.
+#[tokio::test]
+async fn a_policy_file_edited_during_a_tick_makes_the_ticks_intent_a_conflict() {
+    use ebbflow::policyfiles::Resolved;
+    let dir = tempdir("edited-mid-tick");
+    write_policies(&dir);
+    let state = dir.join("state.json");
+    let store = FileStore::open(&state, load_dir(&dir.join("policies")).expect("load")).expect("open");
+    let k = "default/orders";
+    let sp = store.current(k).expect("loaded");
+    let status = ebbflow::api::ScalePolicyStatus { current_size: Some(3), ..Default::default() };
+    store.write(&sp, &status, Some("0")).await.expect("write");
+    let stale = store.current(k).expect("loaded");
+    let rv = stale.metadata.resource_version.clone().expect("rv");
+    let mut intent = ebbflow::core::PolicyState::default();
+    intent.begin_resize(3, 9, None, now());
+    let intent = ebbflow::api::ScalePolicyStatus { current_size: Some(3), state: Some(intent), ..Default::default() };
+
+    // The file is edited (maxSize 20 -> 5) while the tick runs.
+    let mut edited = stale.clone();
+    edited.spec.max_size = 5;
+    edited.status = None;
+    let others: Vec<_> =
+        store.all().iter().filter(|p| ebbflow::controller::reconcile::key(p) != k).map(|p| (**p).clone()).collect();
+    let mut next = Resolved::default();
+    for p in others.into_iter().chain([edited]) {
+        next.policies.insert(ebbflow::controller::reconcile::key(&p), p);
+    }
+    let changes = store.replace(next.clone(), now());
+    assert_eq!(changes.changed, [k.to_string()]);
+    assert_eq!(store.write(&stale, &intent, Some(&rv)).await, Err(StoreError::Conflict), "the stale intent");
+    let fresh = store.current(k).expect("loaded");
+    assert_eq!(fresh.spec.max_size, 5);
+    store.write(&fresh, &intent, fresh.metadata.resource_version.as_deref()).await.expect("decided again");
+
+    // Removed while a tick runs: its intent conflicts, and the re-read finds no policy.
+    let stale = store.current(k).expect("loaded");
+    let rv = stale.metadata.resource_version.clone().expect("rv");
+    next.policies.remove(k);
+    store.replace(next, now());
+    assert_eq!(store.write(&stale, &intent, Some(&rv)).await, Err(StoreError::Conflict));
+    assert!(store.reread(&stale).await.is_err(), "a removed policy is not re-read");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -92,6 +92,7 @@ fn demo_flags_are_checked() {
     let dir = std::env::temp_dir();
     for (speed, length, needle) in [
         (0.0, "1h", "--speed"),
+        (0.5, "1h", "--speed"),
         (MAX_SPEED * 2.0, "1h", "--speed"),
         (f64::NAN, "1h", "--speed"),
         (60.0, "0s", "--for"),
@@ -100,4 +101,13 @@ fn demo_flags_are_checked() {
         let err = args(&dir, speed, length).options().expect_err("refused");
         assert!(err.starts_with(needle), "{speed} {length}: {err}");
     }
+    // A directory with someone else's files (a controller's state, say) is not the demo's to
+    // overwrite.
+    let busy = std::env::temp_dir().join(format!("ebbflow-demo-busy-{}", std::process::id()));
+    std::fs::create_dir_all(&busy).expect("dir");
+    std::fs::write(busy.join("state.json"), "{}").expect("write");
+    let err = args(&busy, 60.0, "1h").options().expect_err("refused");
+    assert!(err.starts_with("--dir") && err.contains("state.json"), "{err}");
+    assert_eq!(std::fs::read_to_string(busy.join("state.json")).expect("kept"), "{}");
+    let _ = std::fs::remove_dir_all(&busy);
 }

@@ -345,12 +345,12 @@ impl FileStore {
             match loaded.policies.remove(&k) {
                 Some(old) if old.spec == sp.spec && !changes.fixed.contains(&k) => sp = old,
                 Some(old) => {
-                    sp.metadata.generation = Some(old.metadata.generation.unwrap_or(1) + 1);
+                    sp.metadata.generation = Some(old.metadata.generation.unwrap_or(1).saturating_add(1));
                     changes.changed.push(k.clone());
                 }
                 None => {
                     let seen = state.file.policies.get(&k).and_then(|e| e.status.observed_generation);
-                    sp.metadata.generation = Some(seen.map_or(1, |g| g.max(0) + 1));
+                    sp.metadata.generation = Some(seen.map_or(1, |g| g.max(0).saturating_add(1)));
                     changes.added.push(k.clone());
                 }
             }
@@ -363,6 +363,17 @@ impl FileStore {
 
         let mut changed =
             changes.any() && match_entries(&mut state.file, &loaded.policies, unreadable, now, &self.path);
+        // A tick that read the old version must not write its intent under the new one (an edit,
+        // a pause added with `ebbflow pause --file`, a removal): as the API server does on an
+        // edit, the resourceVersion moves, so the tick's intent write is a conflict and it
+        // decides again from the new spec, or, for a removed policy, sends nothing.
+        let edited = changes.changed.iter().chain(&changes.added).cloned().chain(changes.removed.iter().map(key));
+        for k in edited {
+            if let Some(entry) = state.file.policies.get_mut(&k) {
+                entry.resource_version += 1;
+                changed = true;
+            }
+        }
         for (k, problem) in &loaded.problems {
             let generation = loaded.policies.get(k).and_then(|sp| sp.metadata.generation);
             if let Some(entry) = state.file.policies.get_mut(k)
@@ -659,7 +670,17 @@ impl StatusStore for FileStore {
         precondition: Option<&str>,
     ) -> Result<Option<String>, StoreError> {
         let k = key(sp);
-        let problem = self.loaded().problems.get(&k).cloned();
+        let (problem, loaded_target) = {
+            let loaded = self.loaded();
+            (loaded.problems.get(&k).cloned(), loaded.policies.get(&k).map(target_identity))
+        };
+        // A tick that began before the policy's file moved it to another target writes no more:
+        // its status (and its in-flight resize) is the old target's, and the entry was started
+        // afresh for the new one.
+        if loaded_target.is_some_and(|t| t != target_identity(sp)) {
+            tracing::warn!(policy = %k, "the policy's target changed during its evaluation; its status is not written");
+            return Err(StoreError::Conflict);
+        }
         let (rv, announces_resize) = {
             let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
             let entry = state.file.policies.entry(k).or_default();

@@ -108,7 +108,8 @@ pub(crate) fn operation_under(name: &str, parent: &str) -> bool {
                 !seg.is_empty()
                     && seg != "."
                     && seg != ".."
-                    && seg.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+                    // ':' for a domain-scoped project (example.com:my-project).
+                    && seg.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'))
             })
     })
 }
@@ -419,6 +420,8 @@ mod tests {
         let cluster = "projects/p1/instances/i1/clusters/c1";
         let own = "operations/projects/p1/instances/i1/clusters/c1/locations/us-central1-b/operations/1234";
         assert!(operation_under(own, cluster));
+        let scoped = "projects/example.com:p1/instances/i1/clusters/c1";
+        assert!(operation_under(&format!("operations/{scoped}/locations/us-central1-b/operations/7"), scoped));
         for foreign in [
             "operations/projects/p1/instances/i1/clusters/c2/locations/us-central1-b/operations/1",
             "operations/projects/p1/instances/i1/clusters/c10/locations/us-central1-b/operations/1",

@@ -232,9 +232,9 @@ fn shown(d: Duration) -> Dur {
     Dur(i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
-/// The time a status is shown at: now, or the newest decision if that is later. A state written
-/// by a clock ahead of this one (`ebbflow demo`, which runs faster than real time, or a replica
-/// with a skewed clock) reads as of its newest decision rather than as decisions from the future.
+/// The time a demo's status is shown at: now, or the newest decision if that is later. `ebbflow
+/// demo` runs faster than real time, so its state reads as of its newest decision rather than
+/// as decisions from the future.
 pub fn shown_now(views: &[PolicyView]) -> Ts {
     views
         .iter()
@@ -255,7 +255,13 @@ pub fn run(args: &StatusArgs) -> Result<(), String> {
     let mut first = true;
     loop {
         let views = load(args, &rt);
-        let now = views.as_deref().map_or_else(|_| crate::clock::now(), shown_now);
+        // Only a demo's state runs ahead of the wall clock on purpose; anywhere else a status
+        // from the future is clock skew, which the readout must show, not adopt.
+        let demo = args.state.as_deref().and_then(Path::parent).is_some_and(|d| d.join(crate::demo::MARKER).exists());
+        let now = match views.as_deref() {
+            Ok(views) if demo => shown_now(views),
+            _ => crate::clock::now(),
+        };
         let text = views.and_then(|views| render(args, &views, now, paint));
         if !args.watch {
             print!("{}", text?);
