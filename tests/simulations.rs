@@ -134,7 +134,7 @@ fn policy_beats_hpa_on_the_bundled_set() {
     );
     assert!(policy.actions < hpa.actions, "scale actions: policy {} hpa {}", policy.actions, hpa.actions);
     // Issue 12's bar is 1.10; the set measures 1.119, above it because of the two taxi traces
-    // (a 30-minute daily cycle scaled in one node per sample; see the README). This guards the
+    // (a 30-minute daily cycle scaled in one node per sample; see docs/simulate.md). This guards the
     // figure from getting worse while that is open.
     let cost = policy.node_minutes / oracle30.node_minutes;
     assert!(cost <= 1.13, "node-minutes: policy {cost:.3} x oracle-30");
