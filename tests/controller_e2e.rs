@@ -11,6 +11,7 @@
 //! at the end. Metrics come from an in-test fake (no Google project is needed); the target is a
 //! real Deployment's `/scale` subresource.
 
+#[path = "it/controller_support/mod.rs"]
 mod controller_support;
 
 use std::sync::Arc;

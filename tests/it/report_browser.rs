@@ -7,7 +7,7 @@
 //! the real stderr and checks nothing. The page is a local file: nothing is fetched. Screenshots
 //! are left in the target directory to look at.
 
-mod browser_support;
+use crate::browser_support;
 
 use std::path::PathBuf;
 use std::process::Command;

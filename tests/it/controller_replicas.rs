@@ -4,7 +4,7 @@
 //! process state, the same API server) shows the last 24 hours at once and carries them on when
 //! it becomes the leader.
 
-mod controller_support;
+use crate::controller_support;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};

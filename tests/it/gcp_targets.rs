@@ -2,7 +2,7 @@
 //! (`ebbflow::tick::tick`) with every fault: what the adapters report, and that bad data never
 //! leads to a resize request.
 
-mod gcp_support;
+use crate::gcp_support;
 
 use std::sync::Arc;
 

@@ -3,7 +3,7 @@
 //! operation across reconciles, and each reconcile is a freshly started controller that knows
 //! only what status says.
 
-mod controller_support;
+use crate::controller_support;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};

@@ -1,7 +1,7 @@
 //! The controller against a mock Kubernetes API server (`tower_test`): every request is checked
 //! and answered in order, and anything extra fails the test. The Google side is a small fake.
 
-mod controller_support;
+use crate::controller_support;
 
 use std::sync::Arc;
 use std::time::Duration;

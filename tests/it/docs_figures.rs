@@ -11,10 +11,10 @@
 //!
 //! The test fails when the text between the markers is not what the code produces now. After a
 //! change that moves the figures on purpose, rewrite the blocks with
-//! `EBBFLOW_UPDATE_DOCS=1 cargo test --test docs_figures` and review the diff.
+//! `EBBFLOW_UPDATE_DOCS=1 cargo test --test it docs_figures::` and review the diff.
 //!
 //! The results of the bundled scenarios are read from `simulations/expected/*.json`, which
-//! `tests/simulations.rs` holds equal to a live replay of every bundled scenario: this file only
+//! `tests/it/simulations.rs` holds equal to a live replay of every bundled scenario: this file only
 //! reads and formats them (a debug-build replay of the whole set takes minutes). The output of
 //! `ebbflow simulate` with no arguments is the built binary's, run here.
 
@@ -28,7 +28,7 @@ fn root() -> PathBuf {
 }
 
 /// The command that rewrites the blocks, as the failure messages give it.
-const UPDATE: &str = "EBBFLOW_UPDATE_DOCS=1 cargo test --test docs_figures";
+const UPDATE: &str = "EBBFLOW_UPDATE_DOCS=1 cargo test --test it docs_figures::";
 
 /// Blocks the docs must carry: without them the figures would be back to hand-copied ones.
 const REQUIRED: &[(&str, &str)] = &[
@@ -118,7 +118,7 @@ fn bundled() -> Vec<Bundled> {
         .map(|name| {
             let path = root().join("simulations/expected").join(format!("{name}.json"));
             let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
-                panic!("{}: {e}; create it with UPDATE_GOLDEN=1 cargo test --test simulations", path.display())
+                panic!("{}: {e}; create it with UPDATE_GOLDEN=1 cargo test --test it simulations::", path.display())
             });
             let runs: Vec<Summary> = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
             assert!(runs.len() > 1, "{}: no results", path.display());

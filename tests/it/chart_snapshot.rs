@@ -5,7 +5,7 @@
 //! cases cover every series style, all three marker kinds, shading, gaps (NaN), decimation of a
 //! dense series, legend wrapping, the smallest size, and time axes from seconds to decades. When a
 //! change moves the output on purpose, rewrite them with
-//! `UPDATE_SNAPSHOTS=1 cargo test --test chart_snapshot` and review the diff.
+//! `UPDATE_SNAPSHOTS=1 cargo test --test it chart_snapshot::` and review the diff.
 //!
 //! The other tests read the SVG as a person sees it, from its text positions and point lists:
 //! the labels of close target and limit lines do not overprint each other, and a long span (a

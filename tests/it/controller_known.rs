@@ -2,7 +2,7 @@
 //! override raises the minimum, then expires mid-run (Events and conditions at both ends); a
 //! pause holds only its own direction.
 
-mod controller_support;
+use crate::controller_support;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};

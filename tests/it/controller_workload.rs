@@ -1,7 +1,7 @@
 //! The `workload` target (a `/scale` subresource through kube's dynamic API), against the mock
 //! API server: the exact requests, and a whole reconcile through the production backends.
 
-mod controller_support;
+use crate::controller_support;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -7,7 +7,7 @@
 //! prints a SKIP banner to the real stderr (not captured) and checks nothing. Chromium runs with networking features
 //! off and talks only to 127.0.0.1. The screenshot is left in the target directory to look at.
 
-mod browser_support;
+use crate::browser_support;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};

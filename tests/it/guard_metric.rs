@@ -1,7 +1,7 @@
 //! The hot-node veto against the Google fake: a Bigtable cluster whose average CPU would allow a
 //! scale-in, but whose hottest node (`cpu_load_hottest_node`, a guard metric) is at 90%.
 
-mod gcp_support;
+use crate::gcp_support;
 
 use ebbflow::adapters::MetricQuery;
 use ebbflow::api::ScalePolicySpec;

@@ -2,7 +2,7 @@
 //! per state file, entries that outlived their target or their policy, intents durable under a
 //! concurrent flush, and a shutdown that a hanging Google call cannot hold up.
 
-mod controller_support;
+use crate::controller_support;
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -165,7 +165,7 @@ fn in_flight_status(to: u32) -> Value {
 /// Entries are matched with the loaded policies at open: one written for another target is
 /// reset (its in-flight resize was the old cluster's), one without a target (an older file) is
 /// kept and gets the target recorded, one whose policy is gone is kept with the time it was
-/// first missed (dropped only after `ABSENT_GRACE`, see tests/controller_standalone.rs); the
+/// first missed (dropped only after `ABSENT_GRACE`, see tests/it/controller_standalone.rs); the
 /// first and last with a warning naming them.
 #[tokio::test]
 async fn state_entries_follow_their_targets_and_policies() {

@@ -3,7 +3,7 @@
 //! refused; SIGTERM ends the process within `--shutdown-grace` even when a Google call hangs.
 //! Every Google endpoint given is on 127.0.0.1.
 
-mod controller_support;
+use crate::controller_support;
 
 use std::path::Path;
 use std::process::{Child, Command, ExitStatus, Stdio};

@@ -2,7 +2,7 @@
 //! value types, the missing-data rules, query sharing, `ebbflow record`, and the three ways
 //! access fails (no credentials, refused credentials, a missing permission), each told as itself.
 
-mod gcp_support;
+use crate::gcp_support;
 
 use std::sync::Arc;
 

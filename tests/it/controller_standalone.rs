@@ -1,6 +1,6 @@
 //! Standalone mode: policies from YAML files, state in a local JSON file, the same engine.
 
-mod controller_support;
+use crate::controller_support;
 
 use std::path::Path;
 use std::sync::Arc;

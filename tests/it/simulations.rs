@@ -3,7 +3,7 @@
 //!
 //! The expected results live in `simulations/expected/<scenario>.json`. When a change to the
 //! decision core moves them on purpose, review the difference and rewrite them with
-//! `UPDATE_GOLDEN=1 cargo test --test simulations`.
+//! `UPDATE_GOLDEN=1 cargo test --test it simulations::`.
 
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;

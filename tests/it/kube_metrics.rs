@@ -1,8 +1,8 @@
 //! Kubernetes state as a metric: the watch-cache source against a mock API server that lists and
 //! watches, and a Bigtable policy that follows its subscriber Deployment through the Google fake.
 
-mod controller_support;
-mod gcp_support;
+use crate::controller_support;
+use crate::gcp_support;
 
 use std::time::Duration;
 

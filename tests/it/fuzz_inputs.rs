@@ -5,7 +5,7 @@
 //! whole `simulate` path (replay, baselines, chart, HTML report).
 //!
 //! Runs 256 cases per property by default, in seconds; for a longer local run set
-//! `PROPTEST_CASES`, e.g. `PROPTEST_CASES=20000 cargo test --release --test fuzz_inputs`.
+//! `PROPTEST_CASES`, e.g. `PROPTEST_CASES=20000 cargo test --release --test it fuzz_inputs::`.
 //!
 //! `decide` with arbitrary f64s, and the property that no input puts a non-finite number in the
 //! policy state, are covered by the decision core's own property tests.

@@ -3,7 +3,7 @@
 //!
 //! The expected text lives in `tests/snapshots/status_*.txt` and was reviewed by hand. Time is
 //! fixed and colours are off, so the output is exact. After an intended change, rewrite them
-//! with `UPDATE_SNAPSHOTS=1 cargo test --test status_readout` and review the diff.
+//! with `UPDATE_SNAPSHOTS=1 cargo test --test it status_readout::` and review the diff.
 
 use std::path::PathBuf;
 
