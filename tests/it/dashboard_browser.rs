@@ -109,7 +109,6 @@ fn dashboard_shows_the_scale_out_in_a_real_browser() {
     if !browser_support::available("dashboard_shows_the_scale_out_in_a_real_browser") {
         return;
     }
-    let started = Instant::now();
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("dashboard-browser-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(dir.join("policies")).expect("mkdir");
@@ -134,7 +133,8 @@ fn dashboard_shows_the_scale_out_in_a_real_browser() {
             .spawn()
             .expect("start ebbflow run"),
     );
-    let deadline = Instant::now() + Duration::from_secs(10);
+    // Hang guards, not speed checks: generous on purpose.
+    let deadline = Instant::now() + Duration::from_secs(60);
     while http_get(addr, "/healthz").as_deref() != Some("ok") {
         assert!(Instant::now() < deadline, "the controller did not start serving");
         std::thread::sleep(Duration::from_millis(50));
@@ -144,7 +144,7 @@ fn dashboard_shows_the_scale_out_in_a_real_browser() {
     // finished (the next evaluation sees 7 nodes serving).
     let url = format!("http://{addr}/");
     let profile = dir.join("chromium-profile");
-    let deadline = Instant::now() + Duration::from_secs(25);
+    let deadline = Instant::now() + Duration::from_secs(120);
     let dom = loop {
         let out = browser_support::chromium(&profile, BUDGET_MS, &["--dump-dom"], &url);
         let dom = String::from_utf8_lossy(&out.stdout).into_owned();
@@ -230,5 +230,4 @@ fn dashboard_shows_the_scale_out_in_a_real_browser() {
     assert!(!dom.contains("RUST_LOG") && !dom.to_lowercase().contains("token"));
 
     assert_eq!(fake.resize_requests().len(), 1, "one resize for one spike");
-    eprintln!("browser test took {:.1}s", started.elapsed().as_secs_f64());
 }
