@@ -599,6 +599,16 @@ fn label_chars_ok(s: &str) -> bool {
 /// means the target of a symlink resolves it first.
 pub fn write_atomically(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
     use std::io::Write;
+    write_atomically_with(path, |file| file.write_all(bytes))
+}
+
+/// [`write_atomically`] with the content written by `write` into the new file (so a large file
+/// need not be built in memory first); the file is synced and renamed over `path` after `write`
+/// returns.
+pub fn write_atomically_with(
+    path: &std::path::Path,
+    write: impl FnOnce(&mut std::fs::File) -> std::io::Result<()>,
+) -> std::io::Result<()> {
     let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "state".into());
     let existing = std::fs::metadata(path).ok().map(|m| m.permissions());
@@ -617,7 +627,7 @@ pub fn write_atomically(path: &std::path::Path, bytes: &[u8]) -> std::io::Result
         // umask does not narrow it.
         let _ = tmp.as_file().set_permissions(permissions);
     }
-    tmp.as_file_mut().write_all(bytes)?;
+    write(tmp.as_file_mut())?;
     tmp.as_file().sync_all()?;
     tmp.persist(path).map_err(|e| e.error)?;
     // Make the rename itself durable.

@@ -10,7 +10,7 @@
 //! 300 bytes a decision, 100+ MB in all). A decision is now kept as one fixed-size record of 64
 //! bytes (sizes as `u32`, values as `f64`, the reason an index into `Reason::ALL`), plus 24 bytes
 //! per further metric in a flat ring; each metric name is kept once per policy, not per point. At
-//! most [`MAX_POINTS`] and [`MAX_AGE`] (120 points, under 12 KB, at the default 60 s interval):
+//! most [`MAX_POINTS`] and [`MAX_AGE`] (60 points, under 4 KB, at the default 60 s interval):
 //! the hours before are drawn from the day status keeps (`readout::day`, 5-minute buckets), so
 //! the chart loses nothing but resolution.
 
@@ -24,11 +24,12 @@ use super::PolicyView;
 use crate::api::{ScalePolicy, ScalePolicyStatus};
 use crate::core::{Dur, Reason, Ts};
 
-/// Most points kept per policy: 2 hours at a 30 s interval.
-pub const MAX_POINTS: usize = 240;
+/// Most points kept per policy: an hour at a 30 s interval. Measured at 1,000 policies (`cargo
+/// bench --bench controller`, heaptrack): two hours were 8 MB of the controller's heap at 60 s.
+pub const MAX_POINTS: usize = 120;
 /// Points older than this (behind the newest) are dropped; the chart shows the hours before from
 /// the day in status.
-pub const MAX_AGE: Dur = Dur(2 * 3_600_000);
+pub const MAX_AGE: Dur = Dur(3_600_000);
 
 /// One evaluation of one policy, as the chart draws it.
 #[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
@@ -423,8 +424,8 @@ mod tests {
         }
         let all = h.0.lock().unwrap_or_else(|e| e.into_inner());
         let s = all.get("data/orders").expect("series");
-        // Two hours of one-minute decisions, the intent and the outcome of a tick one point.
-        assert_eq!(s.records.len(), 121);
+        // An hour of one-minute decisions, the intent and the outcome of a tick one point.
+        assert_eq!(s.records.len(), 61);
         assert!(s.records.capacity() <= MAX_POINTS + GROW, "{}", s.records.capacity());
         assert_eq!(s.numbers.len(), 3 * s.records.iter().map(|r| usize::from(r.others)).sum::<usize>());
         assert!(s.numbers.capacity() <= 3 * (MAX_POINTS + 2 * GROW), "{}", s.numbers.capacity());
