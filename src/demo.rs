@@ -20,9 +20,7 @@ use std::time::Duration;
 
 use prometheus_client::registry::Registry;
 
-use crate::adapters::{
-    AdapterError, MetricQuery, MetricSource, OperationStatus, ResizeStarted, ScaleTarget, Series, TargetObservation,
-};
+use crate::adapters::AdapterError;
 use crate::api::{ScalePolicy, TargetRef};
 use crate::controller::Engine;
 use crate::controller::events::LogEvents;
@@ -159,26 +157,7 @@ fn check_dir(dir: &Path) -> Result<PathBuf, String> {
 }
 
 /// The simulated world, shared by the engine's source and every target handle.
-#[derive(Clone)]
-struct SharedWorld(Arc<World<'static>>);
-
-impl MetricSource for SharedWorld {
-    async fn fetch(&self, query: &MetricQuery, after: Ts, until: Ts) -> Result<Series, AdapterError> {
-        self.0.fetch(query, after, until).await
-    }
-}
-
-impl ScaleTarget for SharedWorld {
-    async fn observe(&self) -> Result<TargetObservation, AdapterError> {
-        self.0.observe().await
-    }
-    async fn resize(&self, to: u32) -> Result<ResizeStarted, AdapterError> {
-        self.0.resize(to).await
-    }
-    async fn operation(&self, name: &str) -> Result<OperationStatus, AdapterError> {
-        self.0.operation(name).await
-    }
-}
+type SharedWorld = Arc<World<'static>>;
 
 /// Backends that answer every policy from the simulated world.
 struct DemoBackends(SharedWorld);
@@ -274,7 +253,7 @@ pub async fn run(
     )
     .map_err(|e| e.to_string())?;
 
-    let world = SharedWorld(Arc::new(crate::sim::world(sc)));
+    let world: SharedWorld = Arc::new(crate::sim::world(sc));
     let clock_at = Arc::new(AtomicI64::new(now.0));
     let clock: crate::clock::Clock = {
         let at = clock_at.clone();
@@ -319,7 +298,7 @@ pub async fn run(
     let mut next_wake = tokio::time::Instant::now();
     while t <= end && !stop.load(Ordering::SeqCst) {
         clock_at.store(t.0, Ordering::SeqCst);
-        world.0.advance(t);
+        world.advance(t);
         let Some(current) = engine.store.current(&k) else { break };
         let current = Arc::new(current);
         let result = engine.evaluate(current.clone(), std::slice::from_ref(&current)).await;

@@ -579,8 +579,7 @@ pub fn dns_subdomain_problem(s: &str) -> Option<&'static str> {
 
 /// Why `s` is not an RFC 1123 DNS label (Kubernetes' rule for namespace names), if it is not.
 pub fn dns_label_problem(s: &str) -> Option<&'static str> {
-    let valid = !s.is_empty() && s.len() <= 63 && label_chars_ok(s);
-    (!valid).then_some(LABEL_RULE)
+    (!crate::known::is_label(s)).then_some(LABEL_RULE)
 }
 
 fn label_chars_ok(s: &str) -> bool {

@@ -211,6 +211,38 @@ pub trait ScaleTarget: Send + Sync {
     }
 }
 
+/// A shared source answers as the source it shares (`ebbflow demo` hands one simulated world to
+/// the engine as its source and as every policy's target).
+impl<M: MetricSource + ?Sized> MetricSource for std::sync::Arc<M> {
+    fn fetch(
+        &self,
+        query: &MetricQuery,
+        after: Ts,
+        until: Ts,
+    ) -> impl Future<Output = Result<Series, AdapterError>> + Send {
+        (**self).fetch(query, after, until)
+    }
+}
+
+/// A shared target answers as the target it shares.
+impl<T: ScaleTarget + ?Sized> ScaleTarget for std::sync::Arc<T> {
+    fn observe(&self) -> impl Future<Output = Result<TargetObservation, AdapterError>> + Send {
+        (**self).observe()
+    }
+    fn resize(&self, to: u32) -> impl Future<Output = Result<ResizeStarted, AdapterError>> + Send {
+        (**self).resize(to)
+    }
+    fn operation(&self, name: &str) -> impl Future<Output = Result<OperationStatus, AdapterError>> + Send {
+        (**self).operation(name)
+    }
+    fn observe_members(&self) -> impl Future<Output = Result<Vec<MemberObservation>, AdapterError>> + Send {
+        (**self).observe_members()
+    }
+    fn resize_member(&self, member: &str, to: u32) -> impl Future<Output = Result<ResizeStarted, AdapterError>> + Send {
+        (**self).resize_member(member, to)
+    }
+}
+
 fn no_members() -> AdapterError {
     AdapterError::new(
         "target",
