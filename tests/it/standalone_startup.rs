@@ -215,17 +215,8 @@ fn second_instance_on_the_same_state_file_is_refused() {
         "http://127.0.0.1:9",
     ];
     let mut first = ebbflow(&args).stderr(Stdio::null()).spawn().expect("spawn first");
-    let pid = first.id().to_string();
-    let lock = dir.join("same.json.lock");
-    let started = Instant::now();
-    while std::fs::read_to_string(&lock).map(|t| t.trim() != pid).unwrap_or(true) {
-        if started.elapsed() > HANG_GUARD {
-            let _ = first.kill();
-            let _ = first.wait();
-            panic!("the first instance never took the lock at {}", lock.display());
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let pid = first.id();
+    wait_for_lock(&dir.join("same.json.lock"), pid, &mut first);
     let out = run(&args);
     let first_alive = first.try_wait().expect("wait").is_none();
     let _ = first.kill();
