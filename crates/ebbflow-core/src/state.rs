@@ -105,6 +105,22 @@ pub struct PolicyState {
     /// Why the last resize failed, for people (kept while the backoff lasts).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_resize_error: Option<String>,
+    /// Whether [`PolicyState::sanitize`] found the signals plausible, with only the core's own
+    /// transitions (which keep them so) since. Never stored: a state read from anywhere is
+    /// checked again.
+    #[serde(skip)]
+    pub checked: Checked,
+}
+
+/// Whether a state's signals were checked (see [`PolicyState::checked`]). Equal to every other:
+/// two states that hold the same values are the same state, checked or not.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Checked(bool);
+
+impl PartialEq for Checked {
+    fn eq(&self, _: &Checked) -> bool {
+        true
+    }
 }
 
 fn is_zero(n: &u32) -> bool {
@@ -246,9 +262,8 @@ impl PolicyState {
         // Dated now, an old lower recommendation would hold a scale-out in its stabilization
         // window. Without them scale-in waits, as a new state does, for a whole window of its
         // own decisions.
-        let kept = self.recommendations.len();
-        self.recommendations.retain(|&(t, _)| t <= limit);
-        if self.recommendations.len() != kept {
+        if self.recommendations.iter().any(|&(t, _)| t > limit) {
+            self.recommendations.retain(|&(t, _)| t <= limit);
             self.evaluating_since = Some(self.evaluating_since.map_or(now, |t| t.max(now)));
             clamped.push("recommendations");
         }
@@ -275,7 +290,11 @@ impl PolicyState {
     pub fn sanitize(&mut self, policy: &Policy, current: u32) -> Vec<&'static str> {
         let mut reset = Vec::new();
         let (mut signals, mut profiles) = (false, false);
-        for s in &mut self.signals {
+        // Checking a signal reads its whole window and forecast profile (a third of a replay's
+        // time when done on every evaluation); the core's own updates keep them plausible, so a
+        // state is checked once after it was read, and again only if someone changed its signals.
+        let unchecked = if self.checked.0 { &mut [][..] } else { &mut self.signals[..] };
+        for s in unchecked {
             if s.profile.as_ref().is_some_and(|p| !p.is_plausible()) {
                 s.profile = None;
                 profiles = true;
@@ -285,6 +304,7 @@ impl PolicyState {
                 signals = true;
             }
         }
+        self.checked = Checked(true);
         if signals {
             reset.push("signals");
         }
@@ -314,9 +334,8 @@ impl PolicyState {
             f.from = current;
             reset.push("inFlight.from");
         }
-        let kept = self.recommendations.len();
-        self.recommendations.retain(|&(_, r)| r <= REC_CAP);
-        if self.recommendations.len() != kept {
+        if self.recommendations.iter().any(|&(_, r)| r > REC_CAP) {
+            self.recommendations.retain(|&(_, r)| r <= REC_CAP);
             reset.push("recommendations");
         }
         if let Some(why) = self.last_resize_error.as_mut()
@@ -550,6 +569,8 @@ mod tests {
         assert_eq!(sound, before);
 
         let mut s = sound.clone();
+        // Changed from outside the core, as a hand-edited status is: checked again.
+        s.checked = Checked::default();
         s.signals[0].deviation = f64::NAN;
         s.resizes[0].to = 4_000_000_000;
         s.recommendations.push_back((Ts(22 * 60_000), u32::MAX));
@@ -564,10 +585,19 @@ mod tests {
 
         // A forecast profile that lost hours would index out of bounds when the next hour closes.
         let mut s = sound.clone();
+        s.checked = Checked::default();
         s.signals[0].profile =
             Some(Box::new(crate::forecast::Profile { peaks: vec![1.0; 3], seen: vec![1; 3], open: None, weight: 0.5 }));
         assert_eq!(s.sanitize(&p, 12), vec!["signals.profile"]);
         assert_eq!(s, sound);
+
+        // The check is skipped only for a state the core itself kept: one read back from its
+        // stored form (status, the state file) is checked again, whatever it was before.
+        let mut text = serde_json::to_value(&sound).unwrap_or_default();
+        text["signals"][0]["deviation"] = serde_json::json!(-1.0);
+        let mut read: PolicyState = serde_json::from_value(text).unwrap_or_default();
+        assert_eq!(read.sanitize(&p, 12), vec!["signals"]);
+        assert_eq!(read.signals[0], sound.signals[0].fresh());
     }
 
     /// Policies that fail in the same millisecond (an outage) do not retry in lockstep: the

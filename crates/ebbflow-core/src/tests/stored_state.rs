@@ -111,6 +111,8 @@ fn absurd_stored_values_move_nothing() {
     for (what, poison) in cases {
         let mut w = settled(p.clone());
         poison(&mut w.state);
+        // As a state read from status is: not yet checked.
+        w.state.checked = Default::default();
         for _ in 0..5 {
             let d = w.step(0.57);
             assert!(!d.is_resize(), "{what}: {}", d.message(&w.policy));
@@ -128,6 +130,7 @@ fn a_malformed_forecast_profile_is_learned_afresh() {
     let mut w = settled(p);
     w.state.signals[0].profile =
         Some(Box::new(Profile { peaks: vec![5.0; 24], seen: vec![2; 24], open: None, weight: 0.9 }));
+    w.state.checked = Default::default();
     let d = w.step(0.57);
     assert!(!d.is_resize(), "{}", d.message(&w.policy));
     assert_eq!(w.state.signals[0].profile.as_ref().map(|f| f.peaks.len()), Some(HOURS));
