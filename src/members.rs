@@ -2,10 +2,10 @@
 //! member, each from its own metrics and with its own state, then the core's floor at a fraction
 //! of the largest member's decision (`core::replicas`), then one write per member that changes.
 //!
-//! The steps mirror [`crate::tick`], per member: ask about the member's resize in flight (IO) →
-//! observe every member with one read (IO) → settle (pure) → its storage floor (IO, pure) →
-//! gather its own series, the policy's Monitoring queries narrowed to the member (IO) → decide
-//! (pure). Then, across members: the floor (pure). The caller records the intents ([`Plan::intents`])
+//! Each member is the core's step machine (`core::step`), driven as [`crate::tick`] drives it:
+//! ask about the member's resize in flight (IO) → observe every member with one read (IO) →
+//! settle → its storage floor (IO) → gather its own series, the policy's Monitoring queries
+//! narrowed to the member (IO) → decide. Then, across members: the floor (pure). The caller records the intents ([`Plan::intents`])
 //! before [`actuate`] sends anything, as the fence does for one target.
 //!
 //! [`Plan::summary`] folds the members into one [`TickReport`] for the instance (largest size,
@@ -16,9 +16,9 @@ use crate::adapters::{
 };
 use crate::core::floor::FloorInput;
 use crate::core::replicas::{fraction_floor, hold_at_floor};
-use crate::core::settle::settle;
-use crate::core::{Decision, Dur, Inputs, MetricInput, Mode, Policy, PolicyState, Reason, Ts, decide};
-use crate::tick::{Actuation, OperationOutcome, TickError, TickReport, answer_of, gather, read_floor, record_resize};
+use crate::core::step::{Evaluation, Seen};
+use crate::core::{Decision, MetricInput, Mode, Policy, PolicyState, Reason, Ts};
+use crate::tick::{Actuation, OperationOutcome, TickError, TickReport, answer_of, read_and_gather, record_resize};
 
 /// One member's tick.
 #[derive(Debug, Clone)]
@@ -93,8 +93,10 @@ pub fn narrow(queries: &[MetricQuery], filter: &str) -> Vec<MetricQuery> {
         .collect()
 }
 
-/// Decide every member. `states` are the members' stored states by name; a member without one
-/// starts from `seed`. On error nothing is decided (the caller keeps its states).
+/// Decide every member: the core's step machine (`core::step`) per member, driven as
+/// [`crate::tick`] drives it for one target, then the core's replica rule across members.
+/// `states` are the members' stored states by name; a member without one starts from `seed`. On
+/// error nothing is decided (the caller keeps its states).
 #[allow(clippy::too_many_arguments)]
 pub async fn plan<M: MetricSource, T: ScaleTarget>(
     policy: &Policy,
@@ -106,18 +108,13 @@ pub async fn plan<M: MetricSource, T: ScaleTarget>(
     target: &T,
     now: Ts,
 ) -> Result<Plan, TickError> {
-    let hold = policy.spike.as_ref().map_or(Dur::ZERO, |s| s.hold);
-    let mut stored: Vec<(String, PolicyState, Vec<&'static str>)> = Vec::with_capacity(states.len());
-    for (name, s) in states {
-        let mut s = s.clone();
-        let skew = s.clamp_future(now, hold);
-        stored.push((name.clone(), s, skew));
-    }
+    let mut stored: Vec<(String, Option<Evaluation<'_>>)> =
+        states.iter().map(|(name, s)| (name.clone(), Some(Evaluation::start(policy, s.clone(), now)))).collect();
     // Ask about each resize in flight before observing (see `tick`): never an observation older
     // than the answer.
     let mut answers: Vec<(String, Result<OperationStatus, AdapterError>)> = Vec::new();
-    for (name, s, _) in &stored {
-        if let Some(op) = s.in_flight.as_ref().and_then(|f| f.operation.as_deref()) {
+    for (name, evaluation) in &stored {
+        if let Some(op) = evaluation.as_ref().and_then(Evaluation::operation) {
             answers.push((name.clone(), target.operation(op).await));
         }
     }
@@ -125,39 +122,32 @@ pub async fn plan<M: MetricSource, T: ScaleTarget>(
 
     let mut members = Vec::with_capacity(observed.len());
     for m in observed {
-        let (mut state, clock_skew) = match stored.iter().find(|(n, _, _)| *n == m.name) {
-            Some((_, s, skew)) => (s.clone(), skew.clone()),
-            None => (seed.clone(), Vec::new()),
-        };
+        let evaluation = stored
+            .iter_mut()
+            .find(|(n, _)| *n == m.name)
+            .and_then(|(_, e)| e.take())
+            .unwrap_or_else(|| Evaluation::start(policy, seed.clone(), now));
+        let answer = answer_of(answers.iter().find(|(n, _)| *n == m.name).map(|(_, a)| a.clone()))?;
         let obs = m.observation;
-        let mut operation = None;
-        if let Some(flight) = state.in_flight.clone() {
-            let answer = answer_of(answers.iter().find(|(n, _)| *n == m.name).map(|(_, a)| a.clone()))?;
-            operation = Some(settle(&mut state, &flight, answer, obs.size, obs.busy, now));
-        }
-        let floor_input = read_floor(&obs.floor, source, now).await;
-        state.align(policy);
+        let settled = evaluation.settle(answer, Seen { size: obs.size, busy: obs.busy, sizes: obs.sizes });
         let own_queries = narrow(queries, &m.filter);
-        let (series, metric_errors) = gather(policy, &own_queries, &state, source, now).await;
+        let (gathering, series, metric_errors) = read_and_gather(settled, &obs, &own_queries, source, now).await;
         let inputs: Vec<MetricInput<'_>> =
             series.iter().map(|s| MetricInput { samples: &s.samples, problem: s.problem }).collect();
-        let busy = obs.busy && state.in_flight.is_none();
-        let floor = crate::core::floor::resolve(&floor_input, &state, obs.size);
-        let decision =
-            decide(policy, state, &Inputs { current: obs.size, metrics: &inputs, floor, busy, sizes: obs.sizes }, now);
+        let decided = gathering.decide(&inputs);
         members.push(MemberTick {
             name: m.name,
             state: m.state,
-            own: decision.desired,
-            own_reason: decision.reason,
+            own: decided.decision.desired,
+            own_reason: decided.decision.reason,
             observation: obs,
-            floor: floor_input,
-            operation,
+            floor: decided.floor,
+            operation: decided.operation,
             metric_errors,
-            decision,
+            decision: decided.decision,
             actuation: Actuation::None,
             held_by: None,
-            clock_skew,
+            clock_skew: decided.clock_skew,
         });
     }
 
@@ -169,8 +159,7 @@ pub async fn plan<M: MetricSource, T: ScaleTarget>(
     }
     let gone = stored
         .iter()
-        .filter(|(n, _, _)| !members.iter().any(|m: &MemberTick| m.name == *n))
-        .map(|(n, s, _)| (n.clone(), s.in_flight.as_ref().map(|f| f.to)))
+        .filter_map(|(n, e)| e.as_ref().map(|e| (n.clone(), e.state().in_flight.as_ref().map(|f| f.to))))
         .collect();
     Ok(Plan { members, floor, gone })
 }

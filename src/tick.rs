@@ -1,9 +1,10 @@
-//! One evaluation of one policy: clamp timestamps from the future (pure) → ask about the resize
-//! in flight (IO) → observe (IO) → settle that resize (pure, `core::settle`) → resolve the storage
-//! floor (pure) → gather (IO) → decide (pure) → actuate (IO).
+//! The async driver of one evaluation: the core's step machine (`core::step`) says what to ask or
+//! write next (clamp timestamps from the future → ask about the resize in flight → observe →
+//! settle → read the floor → gather → decide → write), and this module does that IO through the
+//! adapters.
 //!
-//! The controller and the simulator both call [`tick`]; they differ only in the adapters they pass
-//! and in where they keep the state, so a dry run and production cannot drift apart.
+//! The controller drives every policy with [`tick_with_guard`]; a replay drives the same machine
+//! synchronously over arrays (`sim::drive`), so a dry run and production cannot drift apart.
 
 use std::future::Future;
 
@@ -11,10 +12,10 @@ use crate::adapters::{
     AdapterError, ErrorKind, FloorMetric, MetricQuery, MetricSource, OperationStatus, ResizeStarted, ScaleTarget,
     Series, TargetObservation,
 };
-use crate::core::Mode;
 use crate::core::floor::{self, FloorInput};
-use crate::core::settle::{Answer, settle};
-use crate::core::{DataProblem, Decision, Dur, Inputs, MetricInput, Policy, PolicyState, Ts, decide};
+use crate::core::settle::Answer;
+use crate::core::step::{Evaluation, Gathering, Next, Seen, Settled, Written, record_write};
+use crate::core::{DataProblem, Decision, MetricInput, Policy, PolicyState, Ts};
 
 pub use crate::core::settle::{MAX_BUSY, MAX_OPERATION, OperationOutcome};
 
@@ -155,22 +156,19 @@ pub fn answer_of(status: Option<Result<OperationStatus, AdapterError>>) -> Resul
     })
 }
 
-/// Fetch each metric's samples that its signal in `state` has not seen yet (within its window
-/// and data age): one series per query, a failed fetch read as a `QueryFailed` series and listed
-/// with its metric index.
+/// Fetch each metric's samples that its signal has not seen yet (from
+/// [`Gathering::after`](crate::core::step::Gathering::after)): one series per query, a failed
+/// fetch read as a `QueryFailed` series and listed with its metric index.
 pub async fn gather<M: MetricSource>(
-    policy: &Policy,
     queries: &[MetricQuery],
-    state: &PolicyState,
+    gathering: &Gathering<'_>,
     source: &M,
     now: Ts,
 ) -> (Vec<Series>, Vec<(usize, AdapterError)>) {
     let mut series: Vec<Series> = Vec::with_capacity(queries.len());
     let mut metric_errors = Vec::new();
-    for (i, (query, metric)) in queries.iter().zip(&policy.metrics).enumerate() {
-        let earliest = now - history(metric.window, metric.max_age);
-        let after = state.signals.get(i).and_then(|s| s.last_at).map_or(earliest, |t| t.max(earliest));
-        match source.fetch(query, after, now).await {
+    for (i, query) in queries.iter().enumerate() {
+        match source.fetch(query, gathering.after(i), now).await {
             Ok(s) => series.push(s),
             Err(e) => {
                 series.push(Series { samples: Vec::new(), problem: Some(DataProblem::QueryFailed) });
@@ -181,38 +179,72 @@ pub async fn gather<M: MetricSource>(
     (series, metric_errors)
 }
 
-/// Carry the answer to a resize from `from` to `to` into the state (a resize begun, finished at
-/// once, awaiting confirmation, or failed) and say what was done: the one bookkeeping of a write,
-/// for a target and for each member of one.
+/// The core's reading of a target's answer to a resize.
+pub fn written_of(answer: &Result<ResizeStarted, AdapterError>) -> Written {
+    match answer {
+        Ok(ResizeStarted::Done) => Written::Done,
+        Ok(ResizeStarted::Operation(name)) => Written::Operation(name.clone()),
+        Ok(ResizeStarted::Unconfirmed) => Written::Unconfirmed,
+        Err(e) => Written::Failed(e.to_string()),
+    }
+}
+
+/// Carry the answer to a resize from `from` to `to` into the state (`core::step::record_write`)
+/// and say what was done: for a target and for each member of one.
 pub fn record_resize(
     state: &mut PolicyState,
     (from, to): (u32, u32),
     answer: Result<ResizeStarted, AdapterError>,
     now: Ts,
 ) -> Actuation {
+    record_write(state, (from, to), &written_of(&answer), now);
+    actuation_of(to, answer)
+}
+
+fn actuation_of(to: u32, answer: Result<ResizeStarted, AdapterError>) -> Actuation {
     match answer {
-        Ok(ResizeStarted::Done) => {
-            state.begin_resize(from, to, None, now);
-            state.finish_resize(now);
-            state.note_resize_success();
-            Actuation::Started { to, operation: None, done: true }
-        }
-        Ok(ResizeStarted::Operation(name)) => {
-            state.begin_resize(from, to, Some(name.clone()), now);
-            Actuation::Started { to, operation: Some(name), done: false }
-        }
-        Ok(ResizeStarted::Unconfirmed) => {
-            state.begin_resize(from, to, None, now);
-            if let Some(f) = state.in_flight.as_mut() {
-                f.confirm_by = Some(now + UNCONFIRMED_GRACE);
-            }
-            Actuation::Started { to, operation: None, done: false }
-        }
-        Err(error) => {
-            state.note_resize_failure(now, &error.to_string());
-            Actuation::Failed { to, error }
-        }
+        Ok(ResizeStarted::Done) => Actuation::Started { to, operation: None, done: true },
+        Ok(ResizeStarted::Operation(name)) => Actuation::Started { to, operation: Some(name), done: false },
+        Ok(ResizeStarted::Unconfirmed) => Actuation::Started { to, operation: None, done: false },
+        Err(error) => Actuation::Failed { to, error },
     }
+}
+
+/// Observe and settle (IO, then the core's rules): ask about the resize in flight, observe the
+/// target, and carry both answers into the evaluation.
+pub async fn observe_and_settle<'p, T: ScaleTarget>(
+    evaluation: Evaluation<'p>,
+    target: &T,
+) -> Result<(Settled<'p>, TargetObservation), TickError> {
+    // Ask about a resize started earlier before observing, so the observation is never older
+    // than the operation's answer (a target can report its old size while the operation runs;
+    // read before the operation finished, it made the finished resize look undone, and it was
+    // sent again).
+    let op_status = match evaluation.operation() {
+        Some(name) => Some(target.operation(name).await),
+        None => None,
+    };
+    let observation = target.observe().await.map_err(TickError::Target)?;
+    let answer = answer_of(op_status)?;
+    let seen = Seen { size: observation.size, busy: observation.busy, sizes: observation.sizes };
+    Ok((evaluation.settle(answer, seen), observation))
+}
+
+/// Read the floor and gather the metrics (IO) for a settled evaluation: the last IO before the
+/// decision.
+pub async fn read_and_gather<'p, M: MetricSource>(
+    settled: Settled<'p>,
+    observation: &TargetObservation,
+    queries: &[MetricQuery],
+    source: &M,
+    now: Ts,
+) -> (Gathering<'p>, Vec<Series>, Vec<(usize, AdapterError)>) {
+    let gathering = settled.floor(read_floor(&observation.floor, source, now).await);
+    if !gathering.reset().is_empty() {
+        tracing::warn!(fields = ?gathering.reset(), "stored state had values no sample could produce; reset them to no history");
+    }
+    let (series, metric_errors) = gather(queries, &gathering, source, now).await;
+    (gathering, series, metric_errors)
 }
 
 /// Run one evaluation. On error the state is untouched (the caller keeps its copy).
@@ -231,95 +263,47 @@ pub async fn tick<M: MetricSource, T: ScaleTarget>(
     Ok(guarded.report)
 }
 
-/// [`tick`] with a hook between deciding and resizing (see [`BeforeActuate`]).
+/// [`tick`] with a hook between deciding and resizing (see [`BeforeActuate`]): the async driver
+/// of the core's step machine (`core::step`), doing the IO each step asks for.
 pub async fn tick_with_guard<M: MetricSource, T: ScaleTarget, G: BeforeActuate>(
     policy: &Policy,
     queries: &[MetricQuery],
-    mut state: PolicyState,
+    state: PolicyState,
     source: &M,
     target: &T,
     now: Ts,
     guard: &mut G,
 ) -> Result<GuardedTick<G::Refusal>, TickError> {
-    // A stored state written on a clock ahead of ours is brought back to now first (pure).
-    let clock_skew = state.clamp_future(now, policy.spike.as_ref().map_or(Dur::ZERO, |s| s.hold));
-
-    // settle (IO): ask about a resize started earlier before observing, so the observation is
-    // never older than the operation's answer (a target can report its old size while the
-    // operation runs; read before the operation finished, it made the finished resize look
-    // undone, and it was sent again).
-    let flight = state.in_flight.clone();
-    let op_status = match flight.as_ref().and_then(|f| f.operation.as_deref()) {
-        Some(name) => Some(target.operation(name).await),
-        None => None,
-    };
-
-    // observe the target (IO)
-    let observation = target.observe().await.map_err(TickError::Target)?;
-
-    // settle (pure): what the answer and the size mean for the resize in flight
-    let mut operation = None;
-    if let Some(flight) = flight {
-        let answer = answer_of(op_status)?;
-        operation = Some(settle(&mut state, &flight, answer, observation.size, observation.busy, now));
-    }
-    // gather (IO): the floor's metric, then only what each signal has not seen yet
-    let floor_input = read_floor(&observation.floor, source, now).await;
-    state.align(policy);
-    // Before gather (a reset signal asks for its whole history) and the floor (which reads the
-    // resize history); `decide` makes sure of it again, silently, on every path.
-    let reset = state.sanitize(policy, observation.size);
-    if !reset.is_empty() {
-        tracing::warn!(fields = ?reset, "stored state had values no sample could produce; reset them to no history");
-    }
-    let (series, metric_errors) = gather(policy, queries, &state, source, now).await;
+    let (settled, observation) = observe_and_settle(Evaluation::start(policy, state, now), target).await?;
+    let (gathering, series, metric_errors) = read_and_gather(settled, &observation, queries, source, now).await;
     let inputs: Vec<MetricInput<'_>> =
         series.iter().map(|s| MetricInput { samples: &s.samples, problem: s.problem }).collect();
+    let mut decided = gathering.decide(&inputs);
 
-    // decide (pure)
-    let busy = observation.busy && state.in_flight.is_none();
-    let floor = crate::core::floor::resolve(&floor_input, &state, observation.size);
-    let mut decision = decide(
-        policy,
-        state,
-        &Inputs { current: observation.size, metrics: &inputs, floor, busy, sizes: observation.sizes },
-        now,
-    );
-
-    // actuate (IO)
-    let actuation = if !decision.is_resize() {
-        Actuation::None
-    } else if policy.mode != Mode::Enforce {
-        Actuation::DryRun { to: decision.desired }
-    } else {
-        let (from, to) = (decision.current, decision.desired);
-        let mut intent = decision.state.clone();
-        intent.begin_resize(from, to, None, now);
-        if let Err(refusal) = guard.before_actuate(&decision, &intent).await {
-            let report = TickReport {
-                observation,
-                floor: floor_input,
-                operation,
-                metric_errors,
-                decision,
-                actuation: Actuation::None,
-                clock_skew,
-            };
-            return Ok(GuardedTick { report, refused: Some(refusal) });
-        }
-        record_resize(&mut decision.state, (from, to), target.resize(to).await, now)
-    };
-
-    Ok(GuardedTick {
-        report: TickReport {
-            observation,
-            floor: floor_input,
-            operation,
-            metric_errors,
-            decision,
-            actuation,
-            clock_skew,
+    let mut refused = None;
+    let actuation = match decided.next() {
+        Next::Keep => Actuation::None,
+        Next::DryRun { to } => Actuation::DryRun { to },
+        Next::Write { to, .. } => match guard.before_actuate(&decided.decision, &decided.intent()).await {
+            Err(refusal) => {
+                refused = Some(refusal);
+                Actuation::None
+            }
+            Ok(()) => {
+                let answer = target.resize(to).await;
+                decided.written(&written_of(&answer));
+                actuation_of(to, answer)
+            }
         },
-        refused: None,
-    })
+    };
+    let report = TickReport {
+        observation,
+        floor: decided.floor,
+        operation: decided.operation,
+        metric_errors,
+        decision: decided.decision,
+        actuation,
+        clock_skew: decided.clock_skew,
+    };
+    Ok(GuardedTick { report, refused })
 }

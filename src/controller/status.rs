@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 
 use crate::api::{Condition, CooldownStatus, DecisionRecord, MemberStatus, MetricReading, ScalePolicyStatus};
-use crate::core::{Decision, Dur, Mode, Policy, PolicyState, Reason, Ts};
+use crate::core::{Decision, Mode, Policy, PolicyState, Reason, Ts};
 use crate::readout::day;
 use crate::spec::PolicyError;
 use crate::tick::{Actuation, OperationOutcome, TickError, TickReport};
@@ -290,16 +290,11 @@ pub fn remember(recent: &mut Vec<DecisionRecord>, mut record: DecisionRecord) {
     recent.drain(..excess);
 }
 
-/// Cooldown timers derived from the state, with the same rules `decide` applies; `None` when no
-/// timer is set.
+/// Cooldown timers from the state, by the core's own rules (the ones `decide` applies); `None`
+/// when no timer is set.
 pub fn cooldown(policy: &Policy, state: &PolicyState, now: Ts) -> Option<CooldownStatus> {
-    let out = state.last_scale_out_at.map(|t| t + policy.scale_out.cooldown);
-    let mut scale_in = state.last_resize_at.map(|t| t + policy.scale_in.cooldown);
-    if let Some(last_out) = state.last_scale_out_at {
-        let window = policy.metrics.iter().map(|m| m.window).max().unwrap_or(Dur::ZERO);
-        let warm = last_out + policy.warmup + window;
-        scale_in = Some(scale_in.map_or(warm, |a| a.max(warm)));
-    }
+    let out = state.scale_out_allowed_at(policy);
+    let scale_in = state.scale_in_allowed_at(policy);
     // Timers in the past say nothing a reader needs; dropping them keeps status stable.
     let future = |t: Option<Ts>| t.filter(|t| *t > now).map(Ts::to_rfc3339);
     let c = CooldownStatus {
@@ -428,7 +423,7 @@ mod tests {
     use super::*;
     use crate::adapters::{AdapterError, ErrorKind, TargetObservation};
     use crate::api::ScalePolicySpec;
-    use crate::core::{Floor, FloorInput, Inputs, MetricInput, Sample, decide};
+    use crate::core::{Dur, Floor, FloorInput, Inputs, MetricInput, Sample, decide};
     use crate::spec::policy_from_spec;
 
     fn policy(mode: &str) -> Policy {

@@ -61,8 +61,7 @@ use crate::kinds::{BoxTarget, Clients, KindIssue, TargetKind, required};
 
 const BACKEND: &str = "bigtable";
 
-/// Default `storageTarget`: keep stored data at most at half of the nodes' storage capacity.
-pub const DEFAULT_STORAGE_TARGET: f64 = 0.5;
+pub use crate::core::floor::DEFAULT_STORAGE_TARGET;
 
 /// One Bigtable cluster.
 pub struct BigtableCluster {

@@ -17,7 +17,7 @@ use crate::sim::{Run, compare};
 #[derive(clap::Args, Debug, Clone, Default)]
 pub struct SimulateArgs {
     /// Scenario YAML (trace, traceScale, policy, recordedSize, startSize, provisionDelay,
-    /// metricDelay, limit, metric, resizeTime, storage, gapRate, partialRate, lateRate, lateBy,
+    /// metricDelay, limit, metric, resizeTime, sizeStep, storage, gapRate, partialRate, lateRate, lateBy,
     /// seed); flags override its values.
     #[arg(long, value_name = "FILE")]
     pub scenario: Option<PathBuf>,
@@ -60,6 +60,10 @@ pub struct SimulateArgs {
     /// answers at once [default: the target kind's: Bigtable 4m, GKE node pool 3m, workload 0s].
     #[arg(long, value_name = "DUR")]
     pub resize_time: Option<String>,
+    /// The target takes only multiples of this size, as the live one says: a regional node
+    /// pool's zone count, 2 for Bigtable's 2x node scaling [default: 1, any size]
+    #[arg(long, value_name = "N")]
+    pub size_step: Option<u32>,
     /// The data behind the storage floor: off, trace (the trace's `storage` column), or a storage
     /// utilization (0..1) measured on the recorded size [default: trace when the target has a
     /// storage floor and the trace the column, else off].
@@ -127,6 +131,7 @@ impl SimulateArgs {
             limit: self.limit,
             metric: self.metric.clone(),
             resize_time: self.resize_time.clone(),
+            size_step: self.size_step,
             storage: self.storage.clone(),
             gap_rate: self.gap_rate,
             partial_rate: self.partial_rate,

@@ -1,11 +1,12 @@
-//! `ebbflow simulate`: replay a recorded trace through the same `tick` (and so the same decision
-//! core) the controller runs, in a closed-loop model of the target, and compare the result with
+//! `ebbflow simulate`: replay a recorded trace through the same step machine (`core::step`, and so
+//! the same decision core) the controller runs, in a closed-loop model of the target, and compare the result with
 //! baseline algorithms run through the same model.
 
 pub mod baselines;
 pub mod bench;
 pub mod chart;
 pub mod cli;
+pub mod drive;
 pub mod html;
 pub mod model;
 pub mod report;
@@ -13,13 +14,8 @@ pub mod scenario;
 pub mod trace;
 pub mod tune;
 
-use std::future::Future;
-use std::pin::{Pin, pin};
-use std::task::{Context, Poll, Waker};
-
 use crate::api::{Mode, ScalePolicySpec};
 use crate::core::{Dur, MetricKind, Policy, PolicyState, Ts};
-use crate::tick::tick;
 
 pub use model::Model;
 pub use report::{Step, Summary};
@@ -35,20 +31,15 @@ pub struct Run {
     pub summary: Summary,
 }
 
-/// Run a future that never waits (the simulator's adapters answer at once).
+/// Run a future that never waits (the simulated world's ports answer at once).
 #[cfg(test)]
-pub(crate) fn run_now<F: Future>(f: F) -> F::Output {
-    run_pinned(pin!(f))
-}
-
-/// [`run_now`] for a future pinned where it was made: a tick's future is two kilobytes, and
-/// moving it into `run_now` cost a copy per simulated evaluation.
-pub(crate) fn run_pinned<F: Future>(mut f: Pin<&mut F>) -> F::Output {
-    let mut cx = Context::from_waker(Waker::noop());
+pub(crate) fn run_now<F: std::future::Future>(f: F) -> F::Output {
+    let mut f = std::pin::pin!(f);
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
     match f.as_mut().poll(&mut cx) {
-        Poll::Ready(v) => v,
+        std::task::Poll::Ready(v) => v,
         // The simulated world answers every call synchronously; a pending future here is a bug.
-        Poll::Pending => unreachable!("simulated adapters never wait"),
+        std::task::Poll::Pending => unreachable!("simulated adapters never wait"),
     }
 }
 
@@ -224,9 +215,9 @@ pub fn run_policy_while(sc: &Scenario, go_on: impl FnMut(Ts, &[Step]) -> bool) -
 
 /// The world a scenario replays in: the trace's first column feeds the replayed metric (per
 /// cluster for an instance), and further columns the metrics `columns:` maps them to.
-pub fn world(sc: &Scenario) -> model::World<'_> {
+pub fn sim(sc: &Scenario) -> model::Sim<'_> {
     let metric = &sc.policy.metrics[0];
-    let world = model::World::new(&sc.trace, metric.kind, sc.model);
+    let world = model::Sim::new(&sc.trace, metric.kind, sc.model);
     let feeds: Vec<_> = sc
         .feeds
         .iter()
@@ -245,6 +236,11 @@ pub fn world(sc: &Scenario) -> model::World<'_> {
     }
 }
 
+/// [`sim`] behind the adapter ports, for the live engine (`ebbflow demo`).
+pub fn world(sc: &Scenario) -> model::World<'_> {
+    model::World::from(sim(sc))
+}
+
 /// [`run_policy_while`], with each fleet's `(requested, serving)` after every evaluation: one
 /// fleet, or one per cluster of a replicated instance.
 pub fn run_policy_traced(sc: &Scenario, go_on: impl FnMut(Ts, &[Step]) -> bool) -> (Run, Vec<Vec<(u32, u32)>>) {
@@ -258,11 +254,16 @@ fn replay(
     fast_forward: bool,
 ) -> (Run, Vec<Vec<(u32, u32)>>) {
     let metric = &sc.policy.metrics[0];
-    let world = world(sc);
+    let mut world = sim(sc);
     // The world answers a query from the column its metric is mapped to (the first, unless
-    // `columns:` says otherwise), whatever its source: bound by query.
-    let queries: Vec<crate::adapters::MetricQuery> =
-        sc.spec.metrics.iter().map(|m| crate::spec::metric_query(m, "simulated", "simulated")).collect();
+    // `columns:` says otherwise), whatever its source: bound by query, once.
+    let sources = sc
+        .spec
+        .metrics
+        .iter()
+        .map(|m| world.source_of(&crate::spec::metric_query(m, "simulated", "simulated")))
+        .collect();
+    let mut driver = drive::Driver::new(sources);
     let gap = sc.gap();
     let mut state = PolicyState::default();
     let mut steps = Vec::with_capacity(sc.evaluations());
@@ -272,16 +273,10 @@ fn replay(
             break;
         }
         world.advance(now);
-        // The state moves into the tick rather than being copied per sample (a copy is a dozen
-        // allocations, a third of a replay's time).
-        let report = match run_pinned(pin!(tick(&sc.policy, &queries, std::mem::take(&mut state), &world, &world, now)))
-        {
-            Ok(r) => r,
-            // The simulated target never fails (it has no network and answers every call); were
-            // it ever to, the policy would start over as after a lost status, and the replay go on.
-            Err(_) => continue,
-        };
-        let d = &report.decision;
+        // The state moves into the evaluation rather than being copied per sample (a copy is a
+        // dozen allocations, a third of a replay's time).
+        let decided = driver.evaluate(&sc.policy, std::mem::take(&mut state), &mut world, now);
+        let d = &decided.decision;
         let (requested, serving) = world.sizes();
         steps.push(Step {
             at: now,
@@ -294,7 +289,7 @@ fn replay(
             reason: d.reason.as_str(),
             forecast: d.metrics.first().and_then(|m| m.forecast_demand).unwrap_or(f64::NAN),
         });
-        state = report.decision.state;
+        state = decided.decision.state;
         if record {
             fleets.push(world.fleet_sizes());
         }

@@ -32,8 +32,9 @@ use crate::adapters::{
     AdapterError, ErrorKind, FloorMetric, MetricQuery, MetricSource, MonitoringQuery, OperationStatus, ResizeStarted,
     ScaleTarget, Series, TargetObservation,
 };
-use crate::core::MetricKind;
-use crate::core::{DataProblem, Dur, Sample, Ts};
+use crate::core::floor::{self, FloorInput};
+use crate::core::step::Seen;
+use crate::core::{DataProblem, Dur, MetricKind, Sample, SizeRule, Ts};
 use crate::sim::trace::Trace;
 
 /// Parameters of the simulated world.
@@ -55,6 +56,9 @@ pub struct Model {
     pub storage: Storage,
     /// How the metric source misbehaves.
     pub faults: Faults,
+    /// The sizes the target can take (zone multiples, Bigtable's 2x node scaling): it says so
+    /// when observed, as the live adapter does, and refuses any other.
+    pub sizes: SizeRule,
 }
 
 impl Model {
@@ -70,6 +74,7 @@ impl Model {
             new_size_while_busy: false,
             storage: Storage::Off,
             faults: Faults::NONE,
+            sizes: SizeRule::Any,
         }
     }
 }
@@ -402,16 +407,31 @@ pub type Feed<'a> = (MetricQuery, MetricKind, &'a [(Ts, f64)]);
 /// Samples of one trace column, oldest first.
 type Column<'a> = &'a [(Ts, f64)];
 
-/// The trace plus the fleet, seen through the ports: a [`MetricSource`] that applies the metric
-/// delay, the load model and the faults (and serves the storage series), and a [`ScaleTarget`]
-/// that resizes the fleet as an operation.
-pub struct World<'a> {
+/// Where a metric of the replayed policy is answered from: resolved once per replay from its
+/// query, so a fetch compares no strings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    /// The replayed metric: the trace's first column (per cluster for an instance).
+    Replayed,
+    /// A further metric: the feed at this index ([`Sim::with_feeds`]).
+    Feed(usize),
+    /// The storage utilization series of the target's floor.
+    Storage,
+}
+
+/// The trace plus the fleet: answers what the policy asks, applying the metric delay, the load
+/// model and the faults, and resizes the fleet as an operation. Plain data with synchronous
+/// methods, for a replay's driver (`sim::drive`); [`World`] is the same behind the adapter ports.
+#[derive(Debug, Clone)]
+pub struct Sim<'a> {
     trace: &'a Trace,
     kind: MetricKind,
     model: Model,
     storage_query: MetricQuery,
-    /// One fleet, or one per cluster of a replicated instance (sized together), and the clock.
-    fleet: Mutex<(Vec<Fleet>, Ts)>,
+    /// One fleet, or one per cluster of a replicated instance (sized together).
+    fleets: Vec<Fleet>,
+    /// The clock.
+    now: Ts,
     /// Further metrics, each answered from a named column of the trace: its query, its kind, and
     /// the column's samples.
     feeds: Vec<Feed<'a>>,
@@ -422,15 +442,19 @@ pub struct World<'a> {
 /// How far back the storage series is served: more than the floor's own lookback.
 const STORAGE_SERVED: Dur = Dur::mins(60);
 
-impl<'a> World<'a> {
+/// The operation names the simulated target hands out.
+const OPERATION_PREFIX: &str = "simulated-resize-";
+
+impl<'a> Sim<'a> {
     /// A world replaying `trace` for a metric of `kind`.
-    pub fn new(trace: &'a Trace, kind: MetricKind, model: Model) -> World<'a> {
-        World {
+    pub fn new(trace: &'a Trace, kind: MetricKind, model: Model) -> Sim<'a> {
+        Sim {
             trace,
             kind,
             model,
             storage_query: storage_query(),
-            fleet: Mutex::new((vec![Fleet::for_model(&model)], Ts(i64::MIN))),
+            fleets: vec![Fleet::for_model(&model)],
+            now: Ts(i64::MIN),
             feeds: Vec::new(),
             clusters: Vec::new(),
         }
@@ -439,7 +463,7 @@ impl<'a> World<'a> {
     /// The same world answering further metrics from named columns: `(query, kind, samples)`,
     /// each sample per node as recorded on `recordedSize` nodes (per-node load falls as nodes
     /// serve) or a total. A query not listed is the replayed metric's.
-    pub fn with_feeds(mut self, feeds: Vec<Feed<'a>>) -> World<'a> {
+    pub fn with_feeds(mut self, feeds: Vec<Feed<'a>>) -> Sim<'a> {
         self.feeds = feeds;
         self
     }
@@ -448,16 +472,16 @@ impl<'a> World<'a> {
     /// fleet per cluster, each resized with the others, and the replayed metric answered as the
     /// policy's instance query (`REDUCE_MAX`) is: each minute the hottest cluster's value, its own
     /// demand over its own serving nodes.
-    pub fn with_clusters(mut self, clusters: Vec<&'a [(Ts, f64)]>) -> World<'a> {
+    pub fn with_clusters(mut self, clusters: Vec<&'a [(Ts, f64)]>) -> Sim<'a> {
         let n = clusters.len().max(1);
         self.clusters = clusters;
-        self.lock().0 = vec![Fleet::for_model(&self.model); n];
+        self.fleets = vec![Fleet::for_model(&self.model); n];
         self
     }
 
     /// Each fleet's `(requested, serving)` now: one, or one per cluster.
     pub fn fleet_sizes(&self) -> Vec<(u32, u32)> {
-        self.lock().0.iter().map(|f| (f.requested(), f.serving())).collect()
+        self.fleets.iter().map(|f| (f.requested(), f.serving())).collect()
     }
 
     /// Demand of the replayed metric at `t`, as [`crate::sim::demand_at`] reads it: for an
@@ -472,62 +496,255 @@ impl<'a> World<'a> {
             .fold(f64::NAN, f64::max)
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, (Vec<Fleet>, Ts)> {
-        // A panic while holding the lock can only come from a bug in this module; keep going with
-        // the data as it is rather than poisoning every later call.
-        self.fleet.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
     /// Move the clock to `now`.
-    pub fn advance(&self, now: Ts) {
-        let mut g = self.lock();
-        for f in &mut g.0 {
+    pub fn advance(&mut self, now: Ts) {
+        for f in &mut self.fleets {
             f.advance(now);
         }
-        g.1 = now;
+        self.now = now;
     }
 
     /// `(requested, serving)` now; for an instance, the largest size asked for and the fewest
     /// nodes serving in any cluster.
     pub fn sizes(&self) -> (u32, u32) {
-        let g = self.lock();
-        let requested = g.0.iter().map(Fleet::requested).max().unwrap_or(0);
-        let serving = g.0.iter().map(Fleet::serving).min().unwrap_or(0);
+        let requested = self.fleets.iter().map(Fleet::requested).max().unwrap_or(0);
+        let serving = self.fleets.iter().map(Fleet::serving).min().unwrap_or(0);
         (requested, serving)
     }
 
-    /// Demand carried by the trace sample at index `i`.
+    /// Demand carried by a trace value of the replayed metric.
     pub fn demand_of(&self, value: f64) -> f64 {
         demand_of(self.kind, self.model.recorded_size, value)
     }
 
-    /// The storage series as visible at `until`, in `(after, until]`: the data over the size the
-    /// target had at each sample's time, one sample a minute for constant data.
-    fn storage_series(&self, fleet: &Fleet, after: Ts, until: Ts) -> Series {
+    /// Where `query` is answered from.
+    pub fn source_of(&self, query: &MetricQuery) -> Source {
+        if self.model.storage.target().is_some() && *query == self.storage_query {
+            return Source::Storage;
+        }
+        match self.feeds.iter().position(|(q, _, _)| q == query) {
+            Some(i) => Source::Feed(i),
+            None => Source::Replayed,
+        }
+    }
+
+    /// What the target shows now: an instance is as large as its largest cluster, and busy while
+    /// any cluster is.
+    pub fn seen(&self) -> Seen {
+        Seen {
+            size: self.fleets.iter().map(|f| f.shown(self.model.new_size_while_busy)).max().unwrap_or(0),
+            busy: self.fleets.iter().any(|f| f.busy(self.now)),
+            sizes: self.model.sizes,
+        }
+    }
+
+    /// The floor metric the target names, for the adapter port.
+    fn floor_metric(&self) -> FloorMetric {
+        match self.model.storage.target() {
+            Some(storage_target) => FloorMetric::Storage { query: self.storage_query.clone(), storage_target },
+            None => FloorMetric::None,
+        }
+    }
+
+    /// What the floor reads now, as the tick reads it from the storage series of the last
+    /// [`floor::STORAGE_LOOKBACK`]: its newest sample, built without the rest of the series.
+    pub fn floor_input(&self) -> FloorInput {
+        let Some(storage_target) = self.model.storage.target() else { return FloorInput::None };
+        let until = self.now;
+        let newest = self.newest_storage(until - floor::STORAGE_LOOKBACK, until);
+        let problem = self.model.faults.partial_storage(until).then_some(DataProblem::Partial);
+        floor::storage_input(newest.as_slice(), problem, storage_target)
+    }
+
+    /// The storage sample of time `at`: the data over the size the target had then.
+    fn storage_sample(&self, at: Ts, data_nodes: f64) -> Sample {
+        Sample { at, value: data_nodes / f64::from(self.fleets[0].size_at(at).max(1)) }
+    }
+
+    /// The storage series' samples in `(after, until]` as visible at `until`, one a minute for
+    /// constant data; or only the newest of them.
+    fn storage_samples(&self, after: Ts, until: Ts, out: &mut Vec<Sample>) {
         let visible = until - self.model.metric_delay;
         let from = after.max(visible - STORAGE_SERVED);
-        let at_size = |at: Ts, data: f64| Sample { at, value: data / f64::from(fleet.size_at(at).max(1)) };
-        let samples: Vec<Sample> = match self.model.storage {
-            Storage::Off => Vec::new(),
+        match self.model.storage {
+            Storage::Off => {}
             Storage::Constant { data_nodes, .. } => {
                 let minute = Dur::mins(1).0;
                 let mut t = Ts((from.0.div_euclid(minute) + 1) * minute);
-                let mut out = Vec::new();
                 while t <= visible {
-                    out.push(at_size(t, data_nodes));
+                    out.push(self.storage_sample(t, data_nodes));
                     t = t + Dur::mins(1);
                 }
-                out
             }
             Storage::Trace { recorded_on, .. } => {
                 let pts = &self.trace.storage;
                 let lo = pts.partition_point(|p| p.0 <= from);
                 let hi = pts.partition_point(|p| p.0 <= visible);
-                pts[lo..hi.max(lo)].iter().map(|&(at, u)| at_size(at, u * f64::from(recorded_on))).collect()
+                out.extend(
+                    pts[lo..hi.max(lo)].iter().map(|&(at, u)| self.storage_sample(at, u * f64::from(recorded_on))),
+                );
             }
+        }
+    }
+
+    /// The newest sample [`Sim::storage_samples`] would serve.
+    fn newest_storage(&self, after: Ts, until: Ts) -> Option<Sample> {
+        let visible = until - self.model.metric_delay;
+        let from = after.max(visible - STORAGE_SERVED);
+        match self.model.storage {
+            Storage::Off => None,
+            Storage::Constant { data_nodes, .. } => {
+                let minute = Dur::mins(1).0;
+                let first = Ts((from.0.div_euclid(minute) + 1) * minute);
+                let last = Ts(visible.0.div_euclid(minute) * minute);
+                (last >= first).then(|| self.storage_sample(last, data_nodes))
+            }
+            Storage::Trace { recorded_on, .. } => {
+                let pts = &self.trace.storage;
+                let lo = pts.partition_point(|p| p.0 <= from);
+                let hi = pts.partition_point(|p| p.0 <= visible);
+                (hi > lo).then(|| {
+                    let (at, u) = pts[hi - 1];
+                    self.storage_sample(at, u * f64::from(recorded_on))
+                })
+            }
+        }
+    }
+
+    /// The samples of `source` in `(after, until]` as visible at `until`, appended to `out` (the
+    /// caller reuses it, so a replay allocates nothing here), and the problem the answer carries.
+    pub fn fetch_into(&self, source: Source, after: Ts, until: Ts, out: &mut Vec<Sample>) -> Option<DataProblem> {
+        let faults = self.model.faults;
+        if source == Source::Storage {
+            self.storage_samples(after, until, out);
+            return faults.partial_storage(until).then_some(DataProblem::Partial);
+        }
+        let delay = self.model.metric_delay;
+        // A further metric's column, read against the (first) fleet's serving nodes; else the
+        // replayed metric, per cluster for an instance.
+        let (kind, pts): (MetricKind, Column<'_>) = match source {
+            Source::Feed(i) => (self.feeds[i].1, self.feeds[i].2),
+            _ if self.clusters.is_empty() => (self.kind, &self.trace.points),
+            _ => (self.kind, self.clusters[0]),
         };
-        let problem = self.model.faults.partial_storage(until).then_some(DataProblem::Partial);
-        Series { samples, problem }
+        let lo = pts.partition_point(|p| p.0 <= after);
+        let hi = pts.partition_point(|p| p.0 <= until - delay);
+        let recorded = self.model.recorded_size;
+        let replicated = matches!(source, Source::Replayed) && !self.clusters.is_empty();
+        let observed = |series: &[(Ts, f64)], fleet: &Fleet, at: Ts| -> Option<f64> {
+            let i = series.partition_point(|p| p.0 < at);
+            let &(t, raw) = series.get(i).filter(|p| p.0 == at)?;
+            Some(observed_of(kind, demand_of(kind, recorded, raw), fleet.serving_at(t), raw))
+        };
+        for &(at, raw) in pts.get(lo..hi).unwrap_or_default() {
+            if faults.any() && !faults.readable(at, until, delay) {
+                continue;
+            }
+            let value = if replicated {
+                // The instance query's REDUCE_MAX: the hottest cluster at this minute.
+                self.clusters.iter().zip(&self.fleets).filter_map(|(s, f)| observed(s, f, at)).fold(f64::NAN, f64::max)
+            } else {
+                observed_of(kind, demand_of(kind, recorded, raw), self.fleets[0].serving_at(at), raw)
+            };
+            // A value near f64::MAX times the recorded size overflows: the policy sees no sample
+            // there rather than an infinity in its averages.
+            if value.is_finite() {
+                out.push(Sample { at, value });
+            }
+        }
+        // A partial answer still carries what it has, as Cloud Monitoring's does.
+        faults.partial(until).then_some(DataProblem::Partial)
+    }
+
+    /// Ask for `to` nodes now: as the instance adapter, no cluster is written while any runs an
+    /// operation, and a size the target cannot take is refused, as the service refuses it.
+    pub fn resize(&mut self, to: u32) -> Result<ResizeStarted, AdapterError> {
+        let now = self.now;
+        if !self.model.sizes.allows(to) {
+            return Err(AdapterError::new(
+                "simulated",
+                ErrorKind::Refused,
+                format!("the target cannot take {to} nodes (its sizes: {:?})", self.model.sizes),
+            ));
+        }
+        let busy = self.fleets.iter_mut().find_map(|f| {
+            f.advance(now);
+            f.running.map(|op| Busy { until: op.done_at })
+        });
+        let mut started = Ok(None);
+        match busy {
+            Some(b) => started = Err(b),
+            None => {
+                for (i, f) in self.fleets.iter_mut().enumerate() {
+                    let r = f.resize(to, now);
+                    if i == 0 {
+                        started = r;
+                    }
+                }
+            }
+        }
+        match started {
+            Ok(None) => Ok(ResizeStarted::Done),
+            Ok(Some(id)) => Ok(ResizeStarted::Operation(format!("{OPERATION_PREFIX}{id}"))),
+            // As Bigtable and GKE answer an update while another operation runs.
+            Err(Busy { until }) => Err(AdapterError::new(
+                "simulated",
+                ErrorKind::Busy,
+                format!("the target is running another resize operation (until {until})"),
+            )),
+        }
+    }
+
+    /// What the target says of operation `name`: running, done, or never issued (`None`).
+    pub fn operation(&self, name: &str) -> Option<bool> {
+        // The clusters' operations start together and run as long: one id names them all.
+        let id = name.strip_prefix(OPERATION_PREFIX)?.parse().ok()?;
+        self.fleets.iter().map(|f| f.operation_running(id, self.now)).try_fold(false, |any, r| r.map(|r| any || r))
+    }
+}
+
+/// A [`Sim`] behind the adapter ports (`MetricSource`, `ScaleTarget`), shared across tasks: what
+/// `ebbflow demo` runs the live engine against.
+pub struct World<'a> {
+    sim: Mutex<Sim<'a>>,
+}
+
+impl<'a> From<Sim<'a>> for World<'a> {
+    fn from(sim: Sim<'a>) -> World<'a> {
+        World { sim: Mutex::new(sim) }
+    }
+}
+
+impl<'a> World<'a> {
+    /// A world replaying `trace` for a metric of `kind` (see [`Sim::new`]).
+    pub fn new(trace: &'a Trace, kind: MetricKind, model: Model) -> World<'a> {
+        World::from(Sim::new(trace, kind, model))
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Sim<'a>> {
+        // A panic while holding the lock can only come from a bug in this module; keep going with
+        // the data as it is rather than poisoning every later call.
+        self.sim.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Move the clock to `now`.
+    pub fn advance(&self, now: Ts) {
+        self.lock().advance(now);
+    }
+
+    /// `(requested, serving)` now (see [`Sim::sizes`]).
+    pub fn sizes(&self) -> (u32, u32) {
+        self.lock().sizes()
+    }
+
+    /// Each fleet's `(requested, serving)` now.
+    pub fn fleet_sizes(&self) -> Vec<(u32, u32)> {
+        self.lock().fleet_sizes()
+    }
+
+    /// Demand of the replayed metric at `t` (see [`Sim::demand_at`]).
+    pub fn demand_at(&self, t: Ts, gap: Dur) -> f64 {
+        self.lock().demand_at(t, gap)
     }
 }
 
@@ -554,123 +771,33 @@ impl MetricSource for World<'_> {
         after: Ts,
         until: Ts,
     ) -> impl Future<Output = Result<Series, AdapterError>> + Send {
-        let g = self.lock();
-        // Only a target with a floor is ever asked for the storage series (`observe` names it);
-        // checking that first spares comparing the query's strings on every replayed fetch.
-        if self.model.storage.target().is_some() && *query == self.storage_query {
-            let series = self.storage_series(&g.0[0], after, until);
-            drop(g);
-            return std::future::ready(Ok(series));
-        }
-        let faults = self.model.faults;
-        let delay = self.model.metric_delay;
-        // A further metric's column, read against the (first) fleet's serving nodes; else the
-        // replayed metric, per cluster for an instance.
-        let (kind, pts, fleets): (MetricKind, Column<'_>, Vec<(Column<'_>, &Fleet)>) =
-            match self.feeds.iter().find(|(q, _, _)| q == query) {
-                Some((_, kind, pts)) => (*kind, pts, vec![(*pts, &g.0[0])]),
-                None if self.clusters.is_empty() => {
-                    (self.kind, &self.trace.points, vec![(&self.trace.points, &g.0[0])])
-                }
-                None => (self.kind, self.clusters[0], self.clusters.iter().copied().zip(g.0.iter()).collect()),
-            };
-        let lo = pts.partition_point(|p| p.0 <= after);
-        let hi = pts.partition_point(|p| p.0 <= until - delay);
-        let observed = |series: &[(Ts, f64)], fleet: &Fleet, at: Ts| -> Option<f64> {
-            let i = series.partition_point(|p| p.0 < at);
-            let &(t, raw) = series.get(i).filter(|p| p.0 == at)?;
-            let demand = demand_of(kind, self.model.recorded_size, raw);
-            Some(observed_of(kind, demand, fleet.serving_at(t), raw))
-        };
-        let samples = if lo < hi {
-            pts[lo..hi]
-                .iter()
-                .filter(|&&(at, _)| !faults.any() || faults.readable(at, until, delay))
-                .map(|&(at, raw)| {
-                    if fleets.len() == 1 {
-                        let demand = demand_of(kind, self.model.recorded_size, raw);
-                        return Sample { at, value: observed_of(kind, demand, fleets[0].1.serving_at(at), raw) };
-                    }
-                    // The instance query's REDUCE_MAX: the hottest cluster at this minute.
-                    let hottest = fleets.iter().filter_map(|(s, f)| observed(s, f, at)).fold(f64::NAN, f64::max);
-                    Sample { at, value: hottest }
-                })
-                // A value near f64::MAX times the recorded size overflows: the policy sees no
-                // sample there rather than an infinity in its averages.
-                .filter(|s| s.value.is_finite())
-                .collect()
-        } else {
-            Vec::new()
-        };
-        drop(g);
-        // A partial answer still carries what it has, as Cloud Monitoring's does.
-        let problem = faults.partial(until).then_some(DataProblem::Partial);
+        let sim = self.lock();
+        let mut samples = Vec::new();
+        let problem = sim.fetch_into(sim.source_of(query), after, until, &mut samples);
         std::future::ready(Ok(Series { samples, problem }))
     }
 }
 
-/// The operation names the simulated target hands out.
-const OPERATION_PREFIX: &str = "simulated-resize-";
-
 impl ScaleTarget for World<'_> {
     fn observe(&self) -> impl Future<Output = Result<TargetObservation, AdapterError>> + Send {
-        let g = self.lock();
-        let (fleets, now) = (&g.0, g.1);
-        let floor = match self.model.storage.target() {
-            Some(storage_target) => FloorMetric::Storage { query: self.storage_query.clone(), storage_target },
-            None => FloorMetric::None,
-        };
-        // An instance is as large as its largest cluster, and busy while any cluster is.
+        let sim = self.lock();
+        let seen = sim.seen();
         let observation = TargetObservation {
-            size: fleets.iter().map(|f| f.shown(self.model.new_size_while_busy)).max().unwrap_or(0),
-            busy: fleets.iter().any(|f| f.busy(now)),
-            sizes: crate::core::SizeRule::Any,
-            floor,
+            size: seen.size,
+            busy: seen.busy,
+            sizes: seen.sizes,
+            floor: sim.floor_metric(),
             members: Vec::new(),
         };
         std::future::ready(Ok(observation))
     }
 
     fn resize(&self, to: u32) -> impl Future<Output = Result<ResizeStarted, AdapterError>> + Send {
-        let mut g = self.lock();
-        let now = g.1;
-        // As the instance adapter: while any cluster runs an operation, no cluster is written.
-        let busy = g.0.iter_mut().find_map(|f| {
-            f.advance(now);
-            f.running.map(|op| Busy { until: op.done_at })
-        });
-        let mut started = Ok(None);
-        match busy {
-            Some(b) => started = Err(b),
-            None => {
-                for (i, f) in g.0.iter_mut().enumerate() {
-                    let r = f.resize(to, now);
-                    if i == 0 {
-                        started = r;
-                    }
-                }
-            }
-        }
-        let answer = match started {
-            Ok(None) => Ok(ResizeStarted::Done),
-            Ok(Some(id)) => Ok(ResizeStarted::Operation(format!("{OPERATION_PREFIX}{id}"))),
-            // As Bigtable and GKE answer an update while another operation runs.
-            Err(Busy { until }) => Err(AdapterError::new(
-                "simulated",
-                ErrorKind::Busy,
-                format!("the target is running another resize operation (until {until})"),
-            )),
-        };
-        std::future::ready(answer)
+        std::future::ready(self.lock().resize(to))
     }
 
     fn operation(&self, name: &str) -> impl Future<Output = Result<OperationStatus, AdapterError>> + Send {
-        let g = self.lock();
-        // The clusters' operations start together and run as long: one id names them all.
-        let running = name.strip_prefix(OPERATION_PREFIX).and_then(|id| id.parse().ok()).and_then(|id| {
-            g.0.iter().map(|f| f.operation_running(id, g.1)).try_fold(false, |any, r| r.map(|r| any || r))
-        });
-        std::future::ready(match running {
+        std::future::ready(match self.lock().operation(name) {
             Some(true) => Ok(OperationStatus::Running),
             Some(false) => Ok(OperationStatus::Done),
             None => Err(AdapterError::new("simulated", ErrorKind::NotFound, format!("no operation {name}"))),
@@ -764,6 +891,41 @@ mod tests {
         let obs = crate::sim::run_now(world.observe()).unwrap();
         assert!(matches!(obs.floor, FloorMetric::Storage { storage_target: 0.5, .. }));
         assert_eq!((obs.size, obs.busy), (8, false));
+    }
+
+    /// The floor reads only the newest storage sample: built alone, it is the last of the series
+    /// the adapter port serves, at every time, for constant data and for a column, before, during
+    /// and after a resize; and a size the target cannot take is refused, as the service does.
+    #[test]
+    fn the_newest_storage_sample_is_the_last_of_the_series() {
+        let mut csv = String::from("timestamp,value,storage\n");
+        for m in 0..90 {
+            csv.push_str(&format!("2024-01-01 {:02}:{:02}:00,1,{}\n", m / 60, m % 60, 0.2 + f64::from(m % 7) / 100.0));
+        }
+        let trace = Trace::parse("t.csv", &csv).unwrap();
+        let t0 = trace.points[0].0;
+        for storage in
+            [Storage::Constant { data_nodes: 2.0, target: 0.5 }, Storage::Trace { recorded_on: 3, target: 0.5 }]
+        {
+            let model = Model {
+                resize_time: Dur::mins(2),
+                storage,
+                sizes: SizeRule::Multiple(2),
+                ..Model::ideal(1, 4, Dur::ZERO, Dur::mins(3))
+            };
+            let mut sim = Sim::new(&trace, MetricKind::Total, model);
+            for m in 0..90 {
+                let now = t0 + Dur::mins(m);
+                sim.advance(now);
+                if m == 30 {
+                    assert_eq!(sim.resize(7).map_err(|e| e.kind), Err(ErrorKind::Refused), "odd size on a 2x target");
+                    assert!(sim.resize(8).is_ok());
+                }
+                let mut series = Vec::new();
+                sim.storage_samples(now - floor::STORAGE_LOOKBACK, now, &mut series);
+                assert_eq!(sim.newest_storage(now - floor::STORAGE_LOOKBACK, now), series.last().copied(), "{m}");
+            }
+        }
     }
 
     /// Faults hit about their share of samples and fetches, the seed picks which, and a late

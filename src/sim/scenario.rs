@@ -37,6 +37,9 @@ pub struct ScenarioFile {
     /// How long a resize operation runs (the target is busy and refuses another meanwhile);
     /// `0s` answers at once. Default: the target kind's.
     pub resize_time: Option<String>,
+    /// The target takes only multiples of this size, as the live target says when observed: a
+    /// regional node pool's zone count, 2 for a Bigtable cluster with 2x node scaling. Default 1.
+    pub size_step: Option<u32>,
     /// The data behind the storage floor: `off`, `trace` (the trace's `storage` column) or a
     /// utilization measured on `recordedSize` nodes. Default: `trace` when the target kind has a
     /// floor and the trace the column, else off.
@@ -129,6 +132,7 @@ impl ScenarioFile {
             limit: self.limit.or(base.limit),
             metric: self.metric.or(base.metric),
             resize_time: self.resize_time.or(base.resize_time),
+            size_step: self.size_step.or(base.size_step),
             storage: self.storage.or(base.storage),
             gap_rate: self.gap_rate.or(base.gap_rate),
             partial_rate: self.partial_rate.or(base.partial_rate),
@@ -229,6 +233,18 @@ impl Scenario {
             None if metric.kind == MetricKind::PerNode => recorded_size,
             None => policy.min_size,
         };
+        let sizes = match file.size_step {
+            Some(0) => return Err("--size-step must be at least 1 (1: any size)".into()),
+            Some(1) | None => crate::core::SizeRule::Any,
+            Some(k) => crate::core::SizeRule::Multiple(k),
+        };
+        if !sizes.allows(start_size) {
+            return Err(format!(
+                "--start-size {start_size}: the target takes multiples of --size-step {} only; start at {}",
+                file.size_step.unwrap_or(1),
+                sizes.up(start_size).unwrap_or(start_size)
+            ));
+        }
         let dur = |flag: &str, text: &Option<String>, default: Dur| -> Result<Dur, String> {
             match text {
                 // The value may come from a scenario file: quote it short.
@@ -317,6 +333,7 @@ impl Scenario {
                 new_size_while_busy: behaviour.new_size_while_busy,
                 storage,
                 faults,
+                sizes,
             },
             limit,
             notes,
@@ -366,8 +383,12 @@ impl Scenario {
             Some(TraceScale::Percent) => " in percent, read as fractions",
             _ => "",
         };
+        let step = match m.sizes {
+            crate::core::SizeRule::Multiple(k) => format!(" (multiples of {k})"),
+            _ => String::new(),
+        };
         format!(
-            "{} ({} samples{unit}, {} to {}), recorded on {} nodes, start {} nodes, resize operations {}, provisioning {} after, metric delay {}, {storage}, {faults}, target {}, limit {}",
+            "{} ({} samples{unit}, {} to {}), recorded on {} nodes, start {} nodes{step}, resize operations {}, provisioning {} after, metric delay {}, {storage}, {faults}, target {}, limit {}",
             self.trace.name,
             self.trace.points.len(),
             a,

@@ -436,6 +436,37 @@ fn a_busy_target_holds_the_policy_until_its_operation_is_settled() {
     assert!(!reasons(&at_once).contains(&"ResizeInProgress"));
 }
 
+/// A target that takes only multiples of its size step (a three-zone node pool) says so when
+/// observed, as the live adapter does: the replayed policy only ever asks for such sizes, and the
+/// load that would need 5 nodes gets 6, where a target of any size gets 5.
+#[test]
+fn a_replay_follows_the_targets_size_step() {
+    let values: Vec<f64> = [20.0; 10].into_iter().chain([140.0; 30]).chain([20.0; 200]).collect();
+    let zones = ScenarioFile { size_step: Some(3), start_size: Some(3), ..ideal() };
+    let run = ebbflow::sim::run_policy(&hand_made_with(&values, None, WORKLOAD, zones));
+    assert!(
+        run.steps.iter().all(|s| s.desired % 3 == 0),
+        "{:?}",
+        run.steps.iter().map(|s| s.desired).collect::<Vec<_>>()
+    );
+    let any = ebbflow::sim::run_policy(&hand_made_with(
+        &values,
+        None,
+        WORKLOAD,
+        ScenarioFile { start_size: Some(3), ..ideal() },
+    ));
+    let largest = |run: &Run| run.steps.iter().map(|s| s.desired).max().unwrap_or(0);
+    assert!(largest(&any) % 3 != 0, "the load asks for a size the zones cannot take: {}", largest(&any));
+    assert_eq!(largest(&run), largest(&any).div_ceil(3) * 3, "rounded up to whole zones");
+    assert!(!reasons(&run).contains(&"ResizeFailed"), "no size the target refuses was asked for");
+
+    let e = Scenario::build(ScenarioFile { size_step: Some(3), start_size: Some(4), ..example("hot-node-guard.yaml") })
+        .expect_err("4 nodes on 3 zones");
+    assert!(e.starts_with("--start-size 4") && e.contains("--size-step 3") && e.contains("start at 6"), "{e}");
+    let e = Scenario::build(ScenarioFile { size_step: Some(0), ..example("hot-node-guard.yaml") }).expect_err("zero");
+    assert!(e.starts_with("--size-step"), "{e}");
+}
+
 /// The storage floor in a replay: the start size is raised to what the data needs
 /// (RaiseToStorageFloor), scale-in stops there (AtStorageFloor), a gap in the storage series
 /// blocks scale-in (StorageFloorUnknown), and once the data shrinks the policy scales in. The

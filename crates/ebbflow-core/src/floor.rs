@@ -24,6 +24,10 @@ use crate::signal::Sample;
 use crate::state::PolicyState;
 use crate::time::{Dur, Ts};
 
+/// Default `storageTarget` of a target with a storage floor: keep stored data at most at half of
+/// the nodes' storage capacity.
+pub const DEFAULT_STORAGE_TARGET: f64 = 0.5;
+
 /// The alignment period of a storage sample: the sample at `t` describes `(t − period, t]`.
 pub const STORAGE_SAMPLE_PERIOD: Dur = Dur::secs(60);
 

@@ -24,6 +24,7 @@ pub mod signal;
 pub mod sizes;
 pub mod smoothing;
 pub mod state;
+pub mod step;
 pub mod time;
 pub mod units;
 

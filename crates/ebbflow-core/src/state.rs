@@ -347,6 +347,24 @@ impl PolicyState {
         reset
     }
 
+    /// When the scale-out cooldown allows the next scale-out, if a scale-out finished.
+    pub fn scale_out_allowed_at(&self, policy: &Policy) -> Option<Ts> {
+        self.last_scale_out_at.map(|t| t + policy.scale_out.cooldown)
+    }
+
+    /// When scale-in may act again: the scale-in cooldown after any resize, and after a
+    /// scale-out also once the new capacity has warmed up and a full smoothing window has been
+    /// measured on it. `None` when no resize finished.
+    pub fn scale_in_allowed_at(&self, policy: &Policy) -> Option<Ts> {
+        let mut allowed = self.last_resize_at.map(|t| t + policy.scale_in.cooldown);
+        if let Some(out) = self.last_scale_out_at {
+            let window = policy.metrics.iter().map(|m| m.window).max().unwrap_or(Dur::ZERO);
+            let warm = out + policy.warmup + window;
+            allowed = Some(allowed.map_or(warm, |a| a.max(warm)));
+        }
+        allowed
+    }
+
     /// Resizes still available in the budget span at `now`.
     pub fn budget_left(&self, policy: &Policy, now: Ts) -> u32 {
         match self.budget_since {

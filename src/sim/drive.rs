@@ -1,0 +1,69 @@
+//! The synchronous driver of the core's step machine (`core::step`): one evaluation of a policy
+//! against the simulated world ([`Sim`]), with no futures, no locks, and the samples fetched into
+//! buffers that live as long as the replay. The controller drives the same machine through its
+//! async driver (`tick`), so a replay decides as production does.
+
+use crate::core::settle::Answer;
+use crate::core::step::{Decided, Evaluation, Next, Written};
+use crate::core::{MetricInput, Policy, PolicyState, Sample, Ts};
+use crate::sim::model::{Sim, Source};
+use crate::tick::written_of;
+
+/// Most metrics a replay feeds per evaluation without allocating for their inputs: more than a
+/// policy may have.
+const INPUTS: usize = 16;
+
+/// What a replay keeps between evaluations besides the state: where each metric is answered
+/// from, and one sample buffer per metric, reused.
+#[derive(Debug)]
+pub struct Driver {
+    sources: Vec<Source>,
+    buffers: Vec<Vec<Sample>>,
+}
+
+impl Driver {
+    /// A driver for a policy whose metrics are answered from `sources`, in spec order.
+    pub fn new(sources: Vec<Source>) -> Driver {
+        let buffers = sources.iter().map(|_| Vec::new()).collect();
+        Driver { sources, buffers }
+    }
+
+    /// Evaluate `policy` once at the world's time `now` (the world already advanced to it), from
+    /// `state`, writing any resize to the world: the steps of `tick::tick_with_guard`, without a
+    /// guard (a replay has no other replica).
+    pub fn evaluate<'p>(
+        &mut self,
+        policy: &'p Policy,
+        state: PolicyState,
+        world: &mut Sim<'_>,
+        now: Ts,
+    ) -> Decided<'p> {
+        let evaluation = Evaluation::start(policy, state, now);
+        let answer = match evaluation.operation() {
+            Some(name) => match world.operation(name) {
+                Some(true) => Answer::Running,
+                Some(false) => Answer::Done,
+                None => Answer::Vanished,
+            },
+            None => Answer::NoOperation,
+        };
+        let settled = evaluation.settle(answer, world.seen());
+        let gathering = settled.floor(world.floor_input());
+        let mut problems = [None; INPUTS];
+        for (i, (source, buffer)) in self.sources.iter().zip(&mut self.buffers).enumerate().take(INPUTS) {
+            buffer.clear();
+            problems[i] = world.fetch_into(*source, gathering.after(i), now, buffer);
+        }
+        let n = self.buffers.len().min(INPUTS);
+        let inputs: [MetricInput<'_>; INPUTS] = std::array::from_fn(|i| match self.buffers.get(i) {
+            Some(b) => MetricInput { samples: b, problem: problems[i] },
+            None => MetricInput { samples: &[], problem: None },
+        });
+        let mut decided = gathering.decide(&inputs[..n]);
+        if let Next::Write { to, .. } = decided.next() {
+            let answer: Written = written_of(&world.resize(to));
+            decided.written(&answer);
+        }
+        decided
+    }
+}
