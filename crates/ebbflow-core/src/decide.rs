@@ -17,6 +17,7 @@
 //!    the warm-up of new capacity, the spike hold, missing data, the step limits, a resize in
 //!    flight, and the daily resize budget.
 
+use std::collections::VecDeque;
 use std::fmt::Write as _;
 
 use crate::forecast::ForecastMode;
@@ -363,7 +364,71 @@ pub struct Decision {
     pub state: PolicyState,
 }
 
+/// A decision without its per-metric outcomes and next state, which [`decide_into`] leaves in
+/// the caller's buffers: small enough to copy.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Verdict {
+    /// When it was made.
+    pub at: Ts,
+    /// Size before.
+    pub current: u32,
+    /// Size to set; equal to `current` when nothing should change.
+    pub desired: u32,
+    /// The policy's combined recommendation before stabilization and guards, if it had data.
+    pub recommended: Option<u32>,
+    /// Why.
+    pub reason: Reason,
+    /// What cut the change short, if anything.
+    pub limited_by: Option<Limit>,
+    /// Until when the reason holds, for cooldowns and holds.
+    pub wait_until: Option<Ts>,
+}
+
+impl Verdict {
+    /// Up, Down or None.
+    pub fn direction(&self) -> Direction {
+        use std::cmp::Ordering::*;
+        match self.desired.cmp(&self.current) {
+            Greater => Direction::Up,
+            Less => Direction::Down,
+            Equal => Direction::None,
+        }
+    }
+
+    /// Whether the target should be resized.
+    pub fn is_resize(&self) -> bool {
+        self.desired != self.current
+    }
+}
+
 impl Decision {
+    /// The decision made of a verdict, the per-metric outcomes and the next state, as
+    /// [`decide_into`] leaves them.
+    pub fn from_parts(verdict: Verdict, metrics: Vec<MetricOutcome>, state: PolicyState) -> Decision {
+        let Verdict { at, current, desired, recommended, reason, limited_by, wait_until } = verdict;
+        Decision { at, current, desired, recommended, reason, limited_by, wait_until, metrics, state }
+    }
+
+    /// The decision without its outcomes and state.
+    pub fn verdict(&self) -> Verdict {
+        Verdict {
+            at: self.at,
+            current: self.current,
+            desired: self.desired,
+            recommended: self.recommended,
+            reason: self.reason,
+            limited_by: self.limited_by,
+            wait_until: self.wait_until,
+        }
+    }
+
+    /// Take over what a verdict says (outcomes and state stay).
+    fn set_verdict(&mut self, v: Verdict) {
+        let Verdict { at, current, desired, recommended, reason, limited_by, wait_until } = v;
+        (self.at, self.current, self.desired, self.recommended) = (at, current, desired, recommended);
+        (self.reason, self.limited_by, self.wait_until) = (reason, limited_by, wait_until);
+    }
+
     /// Up, Down or None.
     pub fn direction(&self) -> Direction {
         use std::cmp::Ordering::*;
@@ -601,9 +666,26 @@ fn size_for(demand: f64, target: f64, max: u32) -> u32 {
     nodes(demand / target, max)
 }
 
-/// Evaluate `policy` once. Consumes the state and returns the next one inside the decision, so a
-/// tick allocates nothing on the common path.
+/// Evaluate `policy` once. Consumes the state and returns the next one inside the decision.
+/// [`decide_into`] is the same evaluation on a state and an outcome buffer the caller keeps,
+/// which allocates nothing once the buffers have grown.
 pub fn decide(policy: &Policy, mut state: PolicyState, inputs: &Inputs<'_>, now: Ts) -> Decision {
+    let mut metrics = Vec::with_capacity(policy.metrics.len().min(MAX_METRICS));
+    let verdict = decide_into(policy, &mut state, inputs, now, &mut metrics);
+    Decision::from_parts(verdict, metrics, state)
+}
+
+/// [`decide`] in place: `state` becomes the next state and `metrics` the per-metric outcomes
+/// (its old contents are dropped, its allocation kept). For a caller that evaluates a policy
+/// again and again (a replay, a step machine), this neither allocates per evaluation nor moves
+/// the state around.
+pub fn decide_into(
+    policy: &Policy,
+    state: &mut PolicyState,
+    inputs: &Inputs<'_>,
+    now: Ts,
+    metrics: &mut Vec<MetricOutcome>,
+) -> Verdict {
     let current = inputs.current;
     state.align(policy);
     // The caller validates a stored state where it can say what it reset; here it is only made
@@ -613,7 +695,9 @@ pub fn decide(policy: &Policy, mut state: PolicyState, inputs: &Inputs<'_>, now:
     state.prune_resizes(now, policy.sample_reach(), policy.warmup);
 
     // 1-2. Fold in samples and judge each metric's data.
-    let mut metrics = vec![MetricOutcome::default(); policy.metrics.len().min(MAX_METRICS)];
+    let n = policy.metrics.len().min(MAX_METRICS);
+    metrics.clear();
+    metrics.resize(n, MetricOutcome::default());
     let spike_policy = policy.spike.as_ref();
     {
         let resizes = &state.resizes;
@@ -677,16 +761,16 @@ pub fn decide(policy: &Policy, mut state: PolicyState, inputs: &Inputs<'_>, now:
             }
         }
     }
-    let n = policy.metrics.len().min(MAX_METRICS);
+    let metrics = &metrics[..n];
     // Guards never size, so only the sizing metrics decide whether there is a recommendation; a
     // guard without data blocks scale-in (it cannot say the target is safe to shrink).
     let is_guard = |i: usize| policy.metrics[i].guard.is_some();
     let sizing = (0..n).filter(|&i| !is_guard(i)).count();
     let missing = (0..n).filter(|&i| !is_guard(i) && metrics[i].missing.is_some()).count();
     let guard_missing = (0..n).any(|i| is_guard(i) && metrics[i].missing.is_some());
-    let guard_high = metrics[..n].iter().any(|m| m.guard_high);
+    let guard_high = metrics.iter().any(|m| m.guard_high);
 
-    let mut d = Decision {
+    let mut v = Verdict {
         at: now,
         current,
         desired: current,
@@ -694,23 +778,22 @@ pub fn decide(policy: &Policy, mut state: PolicyState, inputs: &Inputs<'_>, now:
         reason: Reason::WithinTolerance,
         limited_by: None,
         wait_until: None,
-        metrics,
-        state,
     };
 
     if policy.mode == Mode::Paused {
-        d.reason = Reason::Paused;
-        return d;
+        v.reason = Reason::Paused;
+        return v;
     }
 
     // 3. Combine. Missing data under Hold, or on every metric, gives no recommendation.
     let usable = missing < sizing && (missing == 0 || policy.on_missing_data == MissingDataPolicy::ScaleOutOnly);
+    let windows = (policy.scale_out.stabilization, policy.scale_in.stabilization);
     let mut spike_rec: Option<u32> = None;
     let mut plain = 0u32;
     if usable {
         let mut rec = 0u32;
         let acts = policy.forecast.is_some_and(|f| f.mode == ForecastMode::Act);
-        for m in &d.metrics[..n] {
+        for m in metrics {
             if let Some(r) = m.recommended {
                 rec = rec.max(r);
             }
@@ -722,76 +805,86 @@ pub fn decide(policy: &Policy, mut state: PolicyState, inputs: &Inputs<'_>, now:
                 spike_rec = Some(spike_rec.map_or(s, |x: u32| x.max(s)));
             }
         }
-        plain = d.metrics[..n].iter().filter_map(|m| m.recommended).max().unwrap_or(0);
+        plain = metrics.iter().filter_map(|m| m.recommended).max().unwrap_or(0);
         // A spike only matters when it asks for more than the current size.
         spike_rec = spike_rec.filter(|&s| s > current);
         if let Some(s) = spike_rec {
             rec = rec.max(s);
             if let Some(p) = spike_policy {
                 let until = now + p.hold;
-                d.state.spike_hold_until = Some(d.state.spike_hold_until.map_or(until, |u| u.max(until)));
+                state.spike_hold_until = Some(state.spike_hold_until.map_or(until, |u| u.max(until)));
             }
         }
-        d.recommended = Some(rec);
+        v.recommended = Some(rec);
         let keep = policy.scale_in.stabilization.max(policy.scale_out.stabilization);
-        let recs = &mut d.state.recommendations;
+        let recs = &mut state.recommendations;
+        let followed = state.stabilizer.follows(recs, now, windows);
         recs.push_back((now, rec));
         while recs.front().is_some_and(|&(t, _)| now - t > keep) {
             recs.pop_front();
         }
+        state.stabilizer.pushed(recs, now, rec, windows, followed);
     }
 
-    if d.state.in_flight.is_some() || inputs.busy {
-        d.reason = Reason::ResizeInProgress;
-        return d;
+    if state.in_flight.is_some() || inputs.busy {
+        v.reason = Reason::ResizeInProgress;
+        return v;
     }
 
     // 5a. Hard bounds are the user's intent and apply whatever the metrics say. Only sizes the
     // target can take are asked for (see `core::sizes`): the bounds are the reachable sizes
     // inside [minSize, maxSize], and when there is none, no resize can honour both.
     // Schedules and overrides move the bounds (see `known`); without any, these are the spec's.
-    let known = if policy.known.is_empty() {
-        Active::default()
-    } else {
-        policy.known.active(now, policy.min_size, policy.max_size)
-    };
+    let known = policy.known.limits(now, policy.min_size, policy.max_size);
     let (min_size, max_size) = known.bounds(policy.min_size, policy.max_size);
     let sizes = inputs.sizes;
     let Some((lo, hi)) = sizes.bounds(min_size, max_size) else {
-        d.reason = Reason::AtMaxSize;
-        d.limited_by = Some(Limit::MaxSize);
-        return d;
+        v.reason = Reason::AtMaxSize;
+        v.limited_by = Some(Limit::MaxSize);
+        return v;
     };
     let floor = match inputs.floor {
         Floor::Nodes(f) => sizes.up(f).unwrap_or(hi).min(hi),
         _ => 0,
     };
     if current < min_size {
-        d.desired = lo.max(floor);
-        d.reason = match known.min {
+        v.desired = lo.max(floor);
+        v.reason = match known.min {
             Some((_, Source::Schedule)) => Reason::ScheduledMinimum,
             Some((_, Source::Override)) => Reason::OverrideMinimum,
             None => Reason::RaiseToMinSize,
         };
     } else if current > max_size {
-        d.desired = hi;
-        d.reason = match known.max {
+        v.desired = hi;
+        v.reason = match known.max {
             Some((_, Source::Schedule)) => Reason::ScheduledMaximum,
             Some((_, Source::Override)) => Reason::OverrideMaximum,
             None => Reason::LowerToMaxSize,
         };
     } else if current < floor {
-        d.desired = floor;
-        d.reason = Reason::RaiseToStorageFloor;
-    } else if let Some(rec) = d.recommended {
+        v.desired = floor;
+        v.reason = Reason::RaiseToStorageFloor;
+    } else if let Some(rec) = v.recommended {
         // 4. Stabilization over the recent recommendations.
         let (mut up, mut down) = (rec, rec);
-        for &(t, r) in &d.state.recommendations {
-            if now - t <= policy.scale_out.stabilization {
-                up = up.min(r);
+        match state.stabilizer.extremes(&state.recommendations, now, windows) {
+            Some((low, high)) => {
+                if let Some(r) = low {
+                    up = up.min(r);
+                }
+                if let Some(r) = high {
+                    down = down.max(r);
+                }
             }
-            if now - t <= policy.scale_in.stabilization {
-                down = down.max(r);
+            None => {
+                for &(t, r) in &state.recommendations {
+                    if now - t <= policy.scale_out.stabilization {
+                        up = up.min(r);
+                    }
+                    if now - t <= policy.scale_in.stabilization {
+                        down = down.max(r);
+                    }
+                }
             }
         }
         if let Some(s) = spike_rec {
@@ -805,83 +898,226 @@ pub fn decide(policy: &Policy, mut state: PolicyState, inputs: &Inputs<'_>, now:
             } else {
                 Reason::ScaleOut
             };
-            scale_out(policy, &mut d, up, why, (sizes, hi), now);
+            scale_out(policy, &mut v, state, up, why, (sizes, hi), now);
         } else if down < current {
-            let fresh = (0..n).any(|i| !is_guard(i) && d.metrics[i].accepted > 0);
+            let fresh = (0..n).any(|i| !is_guard(i) && metrics[i].accepted > 0);
             let guard = Guards { missing: guard_missing, high: guard_high };
-            scale_in(policy, &mut d, down, floor, inputs.floor, missing > 0, guard, fresh, (sizes, lo), now);
+            scale_in(policy, &mut v, state, down, floor, inputs.floor, missing > 0, guard, fresh, (sizes, lo), now);
         } else if rec < current {
-            d.reason = Reason::StabilizingScaleIn;
+            v.reason = Reason::StabilizingScaleIn;
         } else if rec > current {
-            d.reason = Reason::StabilizingScaleOut;
+            v.reason = Reason::StabilizingScaleOut;
         } else {
-            d.reason = Reason::WithinTolerance;
+            v.reason = Reason::WithinTolerance;
         }
     } else {
-        d.reason = Reason::MissingData;
+        v.reason = Reason::MissingData;
     }
 
-    last_word(policy, &mut d, &known, now);
-    d
+    last_word_on(policy, &mut v, state, &known, now);
+    v
+}
+
+/// The lowest recommendation in the scale-out stabilization window and the highest in the
+/// scale-in window, kept as recommendations arrive (a monotonic queue each), so that a decision
+/// reads them at once instead of scanning the windows. A cache beside
+/// [`PolicyState::recommendations`]: never stored, never compared, boxed so that a state is one
+/// pointer larger. It follows them through [`decide`] only; when they changed another way (a
+/// stored state, clamping, sanitizing), time ran backwards or the windows changed, it is rebuilt
+/// from them, and while they are out of time order it is not used.
+#[derive(Debug, Clone, Default)]
+pub struct Stabilizer(Option<Box<Queues>>);
+
+impl PartialEq for Stabilizer {
+    fn eq(&self, _: &Stabilizer) -> bool {
+        true
+    }
+}
+
+impl Stabilizer {
+    /// Whether the queues describe `recs` at `now` for these windows, and a recommendation made
+    /// at `now` keeps them in time order.
+    fn follows(&self, recs: &Recommendations, now: Ts, windows: (Dur, Dur)) -> bool {
+        self.0.as_ref().is_some_and(|q| q.follows(recs, now, windows))
+    }
+
+    /// `recs` gained `(now, rec)` at the back and may have lost some at the front; `followed`
+    /// says whether the queues described `recs` just before (see [`Stabilizer::follows`]).
+    fn pushed(&mut self, recs: &Recommendations, now: Ts, rec: u32, windows: (Dur, Dur), followed: bool) {
+        self.0.get_or_insert_default().pushed(recs, now, rec, windows, followed);
+    }
+
+    /// The lowest recommendation in the scale-out window and the highest in the scale-in window
+    /// at `now` (`None` inside for an empty window), when the queues describe `recs`.
+    fn extremes(&mut self, recs: &Recommendations, now: Ts, windows: (Dur, Dur)) -> Option<(Option<u32>, Option<u32>)> {
+        self.0.as_mut()?.extremes(recs, now, windows)
+    }
+}
+
+/// Recent recommendations `(time, size)`, as in [`PolicyState::recommendations`].
+type Recommendations = VecDeque<(Ts, u32)>;
+
+/// The length, oldest and newest entry of recent recommendations.
+type Fingerprint = (usize, Option<(Ts, u32)>, Option<(Ts, u32)>);
+
+/// What a [`Stabilizer`] keeps.
+#[derive(Debug, Clone, Default)]
+struct Queues {
+    /// Whether the queues hold for the recommendations as last seen (false also while those are
+    /// out of time order).
+    synced: bool,
+    /// Length, oldest and newest recommendation when last seen.
+    seen: Fingerprint,
+    /// When last updated: the queues take time to run forward.
+    now: Ts,
+    /// Scale-out and scale-in windows the queues are for.
+    windows: (Dur, Dur),
+    /// Candidates for the lowest in the scale-out window: oldest first, sizes strictly rising.
+    low: VecDeque<(Ts, u32)>,
+    /// Candidates for the highest in the scale-in window: oldest first, sizes strictly falling.
+    high: VecDeque<(Ts, u32)>,
+}
+
+impl Queues {
+    fn fingerprint(recs: &Recommendations) -> Fingerprint {
+        (recs.len(), recs.front().copied(), recs.back().copied())
+    }
+
+    /// See [`Stabilizer::follows`].
+    fn follows(&self, recs: &Recommendations, now: Ts, windows: (Dur, Dur)) -> bool {
+        self.synced
+            && self.windows == windows
+            && now >= self.now
+            && recs.back().is_none_or(|&(t, _)| t <= now)
+            && self.seen == Self::fingerprint(recs)
+    }
+
+    /// See [`Stabilizer::pushed`].
+    fn pushed(&mut self, recs: &Recommendations, now: Ts, rec: u32, windows: (Dur, Dur), followed: bool) {
+        if followed {
+            self.add(now, rec);
+        } else {
+            self.low.clear();
+            self.high.clear();
+            self.synced = recs.iter().zip(recs.iter().skip(1)).all(|(a, b)| a.0 <= b.0);
+            if self.synced {
+                for &(t, r) in recs {
+                    self.add(t, r);
+                }
+            }
+        }
+        self.seen = Self::fingerprint(recs);
+        self.windows = windows;
+        self.now = now;
+        self.evict(now);
+    }
+
+    /// One more recommendation, no older than any before it. An older candidate that is not
+    /// lower (higher) leaves the window first and can never be the lowest (highest) again.
+    fn add(&mut self, t: Ts, r: u32) {
+        while self.low.back().is_some_and(|&(_, x)| x >= r) {
+            self.low.pop_back();
+        }
+        self.low.push_back((t, r));
+        while self.high.back().is_some_and(|&(_, x)| x <= r) {
+            self.high.pop_back();
+        }
+        self.high.push_back((t, r));
+    }
+
+    /// Drop what lies outside the windows at `now`: the oldest first, as they leave.
+    fn evict(&mut self, now: Ts) {
+        let (out, inn) = self.windows;
+        while self.low.front().is_some_and(|&(t, _)| now - t > out) {
+            self.low.pop_front();
+        }
+        while self.high.front().is_some_and(|&(t, _)| now - t > inn) {
+            self.high.pop_front();
+        }
+    }
+
+    /// See [`Stabilizer::extremes`].
+    fn extremes(&mut self, recs: &Recommendations, now: Ts, windows: (Dur, Dur)) -> Option<(Option<u32>, Option<u32>)> {
+        if !self.follows(recs, now, windows) {
+            return None;
+        }
+        self.now = now;
+        self.evict(now);
+        Some((self.low.front().map(|&(_, r)| r), self.high.front().map(|&(_, r)| r)))
+    }
 }
 
 /// Steps 5b and 5c, the checks that have the last word on any resize, whatever asked for it
 /// (also a floor applied after [`decide`], see [`crate::replicas`]).
 pub(crate) fn last_word(policy: &Policy, d: &mut Decision, known: &Active, now: Ts) {
-    let current = d.current;
+    let mut v = d.verdict();
+    last_word_on(policy, &mut v, &d.state, known, now);
+    d.set_verdict(v);
+}
+
+/// [`last_word`] on a verdict and the state it leaves.
+fn last_word_on(policy: &Policy, v: &mut Verdict, state: &PolicyState, known: &Active, now: Ts) {
+    let current = v.current;
     // 5b. An override's pause holds its direction, whatever asked for the resize (bounds too:
     // a freeze is a freeze).
-    let paused = match d.direction() {
+    let paused = match v.direction() {
         Direction::Up => known.pause_out.map(|t| (t, Reason::ScaleOutPaused)),
         Direction::Down => known.pause_in.map(|t| (t, Reason::ScaleInPaused)),
         Direction::None => None,
     };
     if let Some((until, why)) = paused {
-        d.desired = current;
-        d.reason = if known.pause_in.is_some() && known.pause_out.is_some() { Reason::Frozen } else { why };
-        d.limited_by = None;
-        d.wait_until = Some(until);
+        v.desired = current;
+        v.reason = if known.pause_in.is_some() && known.pause_out.is_some() { Reason::Frozen } else { why };
+        v.limited_by = None;
+        v.wait_until = Some(until);
     }
 
     // 5c. After failed resizes, wait out the backoff; the daily resize budget is the last word.
-    if d.is_resize()
-        && let Some(retry) = d.state.retry_resize_at
+    if v.is_resize()
+        && let Some(retry) = state.retry_resize_at
         && now < retry
     {
-        d.desired = current;
-        d.reason = Reason::ResizeBackoff;
-        d.limited_by = None;
-        d.wait_until = Some(retry);
+        v.desired = current;
+        v.reason = Reason::ResizeBackoff;
+        v.limited_by = None;
+        v.wait_until = Some(retry);
     }
-    if d.is_resize() && d.state.budget_left(policy, now) == 0 {
-        d.desired = current;
-        d.reason = Reason::ResizeBudgetExhausted;
-        d.wait_until = d.state.budget_resets_at();
+    if v.is_resize() && state.budget_left(policy, now) == 0 {
+        v.desired = current;
+        v.reason = Reason::ResizeBudgetExhausted;
+        v.wait_until = state.budget_resets_at();
     }
 }
 
-fn scale_out(policy: &Policy, d: &mut Decision, want: u32, why: Reason, (sizes, hi): (SizeRule, u32), now: Ts) {
-    let current = d.current;
+fn scale_out(
+    policy: &Policy,
+    v: &mut Verdict,
+    state: &PolicyState,
+    want: u32,
+    why: Reason,
+    (sizes, hi): (SizeRule, u32),
+    now: Ts,
+) {
+    let current = v.current;
     let capped = sizes.up(want).unwrap_or(hi).min(hi);
     if capped <= current {
-        d.reason = Reason::AtMaxSize;
-        d.limited_by = Some(Limit::MaxSize);
+        v.reason = Reason::AtMaxSize;
+        v.limited_by = Some(Limit::MaxSize);
         return;
     }
-    if let Some(last) = d.state.last_scale_out_at {
-        let allowed = last + policy.scale_out.cooldown;
-        if now < allowed {
-            d.reason = Reason::ScaleOutCooldown;
-            d.wait_until = Some(allowed);
-            return;
-        }
+    if let Some(allowed) = state.scale_out_allowed_at(policy)
+        && now < allowed
+    {
+        v.reason = Reason::ScaleOutCooldown;
+        v.wait_until = Some(allowed);
+        return;
     }
     let step = policy.scale_out.max_step(current, true);
     // A step moves at least one reachable size.
     let stepped = sizes.up(capped.min(current.saturating_add(step))).unwrap_or(capped).min(capped);
-    d.desired = stepped;
-    d.reason = why;
-    d.limited_by = if stepped < capped {
+    v.desired = stepped;
+    v.reason = why;
+    v.limited_by = if stepped < capped {
         Some(Limit::Step)
     } else if capped < want {
         Some(Limit::MaxSize)
@@ -902,7 +1138,8 @@ struct Guards {
 #[allow(clippy::too_many_arguments)]
 fn scale_in(
     policy: &Policy,
-    d: &mut Decision,
+    v: &mut Verdict,
+    state: &PolicyState,
     want: u32,
     floor: u32,
     floor_kind: Floor,
@@ -912,13 +1149,13 @@ fn scale_in(
     (sizes, lo): (SizeRule, u32),
     now: Ts,
 ) {
-    let current = d.current;
+    let current = v.current;
     if missing || guard.missing {
-        d.reason = Reason::MissingData;
+        v.reason = Reason::MissingData;
         return;
     }
     if !fresh {
-        d.reason = Reason::AwaitingFreshData;
+        v.reason = Reason::AwaitingFreshData;
         return;
     }
     let lower = lo.max(floor);
@@ -926,57 +1163,51 @@ fn scale_in(
     let bounded = sizes.up(want.max(lower)).unwrap_or(current);
     if bounded >= current {
         if floor > lo && floor >= current {
-            d.reason = Reason::AtStorageFloor;
-            d.limited_by = Some(Limit::StorageFloor);
+            v.reason = Reason::AtStorageFloor;
+            v.limited_by = Some(Limit::StorageFloor);
         } else if want.max(lower) < current {
             // The next size the target can take below is too small for the load.
-            d.reason = Reason::WithinTolerance;
+            v.reason = Reason::WithinTolerance;
         } else {
-            d.reason = Reason::AtMinSize;
-            d.limited_by = Some(Limit::MinSize);
+            v.reason = Reason::AtMinSize;
+            v.limited_by = Some(Limit::MinSize);
         }
         return;
     }
     // Before the timers: a hot node is the state now, and the reason should say so.
     if guard.high {
-        d.reason = Reason::GuardMetricHigh;
+        v.reason = Reason::GuardMetricHigh;
         return;
     }
-    if let Some(until) = d.state.spike_hold_until
+    if let Some(until) = state.spike_hold_until
         && now < until
     {
-        d.reason = Reason::SpikeHold;
-        d.wait_until = Some(until);
+        v.reason = Reason::SpikeHold;
+        v.wait_until = Some(until);
         return;
     }
     // Scale-in waits for the cooldown after any resize, and after a scale-out also until the new
     // capacity has warmed up and a full smoothing window has been measured on it.
-    let mut allowed: Option<Ts> = d.state.last_resize_at.map(|t| t + policy.scale_in.cooldown);
-    if let Some(out) = d.state.last_scale_out_at {
-        let window = policy.metrics.iter().map(|m| m.window).max().unwrap_or(Dur::ZERO);
-        let warm = out + policy.warmup + window;
-        allowed = Some(allowed.map_or(warm, |a| a.max(warm)));
-    }
-    if let Some(allowed) = allowed
+    if let Some(allowed) = state.scale_in_allowed_at(policy)
         && now < allowed
     {
-        d.reason = Reason::ScaleInCooldown;
-        d.wait_until = Some(allowed);
+        v.reason = Reason::ScaleInCooldown;
+        v.wait_until = Some(allowed);
         return;
     }
     // A state without history has not watched the load for a stabilization window yet: the
     // samples it back-filled at start-up say what the load was, not that it stayed there while
     // this policy was in charge.
-    let watched_from = d.state.evaluating_since.unwrap_or(now);
+    let watched_from = state.evaluating_since.unwrap_or(now);
     if now - watched_from < policy.scale_in.stabilization {
-        d.reason = Reason::WatchingNewLoad;
-        d.wait_until = Some(watched_from + policy.scale_in.stabilization);
+        v.reason = Reason::WatchingNewLoad;
+        v.wait_until = Some(watched_from + policy.scale_in.stabilization);
         return;
     }
     // Checked after the timers, so that right after a resize the reason names the cooldown (the
     // floor waits for a sample measured on the new size then, see `core::floor`).
     if floor_kind == Floor::Unknown {
-        d.reason = Reason::StorageFloorUnknown;
+        v.reason = Reason::StorageFloorUnknown;
         return;
     }
     let step = policy.scale_in.max_step(current, false);
@@ -985,13 +1216,102 @@ fn scale_in(
         Some(s) if s < current => s,
         _ => sizes.below(current).unwrap_or(bounded).max(bounded),
     };
-    d.desired = stepped;
-    d.reason = Reason::ScaleIn;
-    d.limited_by = if stepped > bounded {
+    v.desired = stepped;
+    v.reason = Reason::ScaleIn;
+    v.limited_by = if stepped > bounded {
         Some(Limit::Step)
     } else if lower > want {
         Some(if floor > lo && lower == floor { Limit::StorageFloor } else { Limit::MinSize })
     } else {
         None
     };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tests::fixtures::{World, at, policy};
+
+    /// What the stabilization step scanned before the queues: the lowest recommendation within
+    /// the scale-out window of `now` and the highest within the scale-in window.
+    fn scanned(recs: &Recommendations, now: Ts, (out, inn): (Dur, Dur)) -> (Option<u32>, Option<u32>) {
+        let low = recs.iter().filter(|&&(t, _)| now - t <= out).map(|&(_, r)| r).min();
+        let high = recs.iter().filter(|&&(t, _)| now - t <= inn).map(|&(_, r)| r).max();
+        (low, high)
+    }
+
+    /// The queues give what a scan of the windows gives, evaluation after evaluation, through
+    /// windows changing, time running backwards, recommendations removed behind their back and
+    /// recommendations out of time order (while those last, they are not used).
+    #[test]
+    fn the_queues_give_what_a_scan_of_the_windows_gives() {
+        let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+        let mut next = move |n: u64| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x % n
+        };
+        let (mut recs, mut queues) = (Recommendations::new(), Stabilizer::default());
+        let mut now = Ts(1_000_000_000);
+        let mut windows = (Dur::mins(2), Dur::mins(15));
+        let mut used = 0;
+        for step in 0..20_000 {
+            now = now + Dur::secs(30 + next(90) as i64);
+            match next(500) {
+                0 => windows = (Dur::mins(next(5) as i64), Dur::mins(next(30) as i64)),
+                1 => now = now - Dur::mins(3),
+                2 => recs.retain(|&(_, r)| r % 7 != 0),
+                3 => recs.push_front((now + Dur::mins(1), 3)),
+                _ => {}
+            }
+            let rec = 1 + next(40) as u32;
+            let keep = windows.0.max(windows.1);
+            let followed = queues.follows(&recs, now, windows);
+            recs.push_back((now, rec));
+            while recs.front().is_some_and(|&(t, _)| now - t > keep) {
+                recs.pop_front();
+            }
+            queues.pushed(&recs, now, rec, windows, followed);
+            if let Some(got) = queues.extremes(&recs, now, windows) {
+                used += 1;
+                assert_eq!(got, scanned(&recs, now, windows), "step {step}: {recs:?}");
+            }
+        }
+        assert!(used > 10_000, "the queues answered {used} of 20000 times");
+    }
+
+    /// A policy decides alike whether its queues were carried from the last evaluation or
+    /// rebuilt from the stored recommendations, and [`decide_into`] on buffers kept from one
+    /// evaluation to the next decides as [`decide`] does.
+    #[test]
+    fn carried_rebuilt_and_in_place_evaluations_decide_alike() {
+        let mut p = policy();
+        p.scale_out.stabilization = Dur::mins(3);
+        let (mut carried, mut rebuilt) = (World::new(p.clone(), 6), World::new(p.clone(), 6));
+        let (mut state, mut size, mut outcomes) = (PolicyState::default(), 6, Vec::new());
+        let mut resizes = 0;
+        for i in 0..900i64 {
+            // A swing with bursts: the recommendations rise and fall inside both windows.
+            let demand = 5.0 + 3.5 * (i as f64 / 45.0).sin() + if i % 97 < 4 { 5.0 } else { 0.0 };
+            rebuilt.state.stabilizer = Stabilizer::default();
+            let d = carried.step(demand / carried.size as f64);
+            assert_eq!(d, rebuilt.step(demand / rebuilt.size as f64), "minute {i}");
+
+            let now = at(i + 1);
+            let samples = [Sample { at: now, value: demand / size as f64 }];
+            let input = [MetricInput { samples: &samples, problem: None }];
+            let inputs =
+                Inputs { current: size, metrics: &input, floor: Floor::None, busy: false, sizes: SizeRule::Any };
+            let v = decide_into(&p, &mut state, &inputs, now, &mut outcomes);
+            assert_eq!((v, &outcomes, &state), (d.verdict(), &d.metrics, &d.state), "minute {i}");
+            if v.is_resize() {
+                state.begin_resize(size, v.desired, None, now);
+                state.finish_resize(now);
+                size = v.desired;
+                resizes += 1;
+            }
+        }
+        assert!(resizes > 4, "the load moved the size {resizes} times");
+    }
 }

@@ -82,13 +82,25 @@ impl Profile {
     /// week (fewer made the next hour that closes index out of bounds), peaks of demand in
     /// `0..=MAX_VALUE`, a weight in `0..=1`, and an hour a timestamp can hold.
     pub fn is_plausible(&self) -> bool {
+        // One pass over the peaks (every evaluation checks the state it is given): the largest
+        // magnitude, the lowest and highest peak, and whether any is NaN (which `max` and `min`
+        // pass over, and which no range contains).
+        let (mut magnitude, mut lowest, mut highest, mut nan) = (1.0_f64, f64::INFINITY, f64::NEG_INFINITY, false);
+        for &p in &self.peaks {
+            magnitude = magnitude.max(p.abs());
+            lowest = lowest.min(p);
+            highest = highest.max(p);
+            nan |= p.is_nan();
+        }
         // An SMA's running sum can drift a hair below zero after its samples left the window.
-        let floor = -1e-6 * self.peaks.iter().fold(1.0, |m: f64, &p| m.max(p.abs()));
+        let floor = -1e-6 * magnitude;
         let valid = |x: f64| (floor..=MAX_VALUE).contains(&x);
         let hours = PLAUSIBLE_MS / HOUR_MS;
         self.peaks.len() == HOURS
             && self.seen.len() == HOURS
-            && self.peaks.iter().all(|&p| valid(p))
+            && !nan
+            && lowest >= floor
+            && highest <= MAX_VALUE
             && (0.0..=1.0).contains(&self.weight)
             && self.open.is_none_or(|(h, peak)| (-hours..=hours).contains(&h) && valid(peak))
     }

@@ -26,6 +26,8 @@
 //!   once, at its first occurrence (02:30 CEST, 00:30 UTC).
 //! - The duration is elapsed time: a 3h window over a change lasts three real hours.
 
+use std::sync::Mutex;
+
 use jiff::civil::{Date, DateTime, Time};
 use jiff::tz::{Disambiguation, TimeZone};
 
@@ -36,7 +38,7 @@ use crate::time::{Dur, Ts};
 /// Each field takes `*`, a number, a range `a-b`, a step `*/n` or `a-b/n`, and lists of these
 /// separated by commas. Months take `JAN`..`DEC`, days of week `SUN`..`SAT` (0 and 7 are both
 /// Sunday). As in Vixie cron, when both day fields are restricted, a day matches if either does.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct Cron {
     minutes: u64,
     hours: u32,
@@ -46,6 +48,141 @@ pub struct Cron {
     days_any: bool,
     weekdays_any: bool,
     text: String,
+    /// The fire times of the local days last asked about (see [`Schedule::current`]).
+    memo: FireMemo,
+}
+
+// By hand, to leave the memo out: it is a cache, not part of the expression.
+impl std::fmt::Debug for Cron {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Cron")
+            .field("minutes", &self.minutes)
+            .field("hours", &self.hours)
+            .field("days", &self.days)
+            .field("months", &self.months)
+            .field("weekdays", &self.weekdays)
+            .field("days_any", &self.days_any)
+            .field("weekdays_any", &self.weekdays_any)
+            .field("text", &self.text)
+            .finish()
+    }
+}
+
+/// The instants a cron fires on a run of local days, kept between evaluations: while a schedule
+/// is in use, every evaluation asks about nearly the same instants, and working them out means
+/// a time-zone conversion per fire. A cache only: a clone starts empty, and it never makes two
+/// crons unequal. Behind a lock because a policy is shared between threads.
+#[derive(Default)]
+struct FireMemo(Mutex<Option<Fires>>);
+
+impl Clone for FireMemo {
+    fn clone(&self) -> FireMemo {
+        FireMemo::default()
+    }
+}
+
+impl PartialEq for FireMemo {
+    fn eq(&self, _: &FireMemo) -> bool {
+        true
+    }
+}
+
+impl Eq for FireMemo {}
+
+/// What [`Cron::each_local`] yields for the local days `first - 1 ..= last + 1` in `zone`, and the
+/// instants for which those are the days [`Cron::starts`] walks.
+struct Fires {
+    /// The zone the instants are in.
+    zone: TimeZone,
+    /// Local date of the start of the range asked about.
+    first: Date,
+    /// Local date of its end.
+    last: Date,
+    /// The fire instants, in the order the walk meets them (see [`Cron::each_local`]).
+    starts: Vec<Ts>,
+    /// Whether `starts` strictly increases (always, but near a daylight-saving gap).
+    increasing: bool,
+    /// Instants whose local date is `first`.
+    from_span: (Ts, Ts),
+    /// Instants whose local date is `last`.
+    to_span: (Ts, Ts),
+}
+
+impl Fires {
+    /// The latest start the walk of [`Cron::starts`] over `[from, to]` visits for which `keep`
+    /// holds.
+    fn latest(&self, from: Ts, to: Ts, keep: impl Fn(Ts) -> bool) -> Option<Ts> {
+        if self.increasing {
+            // Strictly increasing, the walk visits exactly the fires inside [from, to].
+            let begin = self.starts.partition_point(|&at| at < from);
+            let end = self.starts.partition_point(|&at| at <= to);
+            return self.starts.get(begin..end)?.iter().rev().copied().find(|&at| keep(at));
+        }
+        let mut walk = Walk { from, to, previous: None };
+        let mut found = None;
+        for &at in &self.starts {
+            match walk.step(at) {
+                Step::Skip => {}
+                Step::Stop => break,
+                Step::Visit => {
+                    if keep(at) {
+                        found = Some(at);
+                    }
+                }
+            }
+        }
+        found
+    }
+}
+
+/// The walk of [`Cron::starts`] over the instants the cron's fields name, oldest local day first.
+struct Walk {
+    from: Ts,
+    to: Ts,
+    /// The last instant visited.
+    previous: Option<Ts>,
+}
+
+/// What the walk does with one instant.
+enum Step {
+    /// Not in the range, or not after the last one visited.
+    Skip,
+    /// Past the range: the walk ends.
+    Stop,
+    /// A start in the range.
+    Visit,
+}
+
+impl Walk {
+    fn step(&mut self, at: Ts) -> Step {
+        // A time in a gap moves past it and can land on a later match: once.
+        if self.previous.is_some_and(|p| at <= p) || at < self.from {
+            return Step::Skip;
+        }
+        if at > self.to {
+            return Step::Stop;
+        }
+        self.previous = Some(at);
+        Step::Visit
+    }
+}
+
+/// `[t, end)`: instants whose local date in `zone` is `date`, the local date of `t`. It ends at the
+/// next local midnight or the zone's next transition, whichever comes first; empty when neither
+/// can be worked out. Only later instants are covered: evaluations move forward.
+fn day_span(zone: &TimeZone, t: Ts, date: Date) -> (Ts, Ts) {
+    let Ok(at) = jiff::Timestamp::from_millisecond(t.0) else { return (t, t) };
+    // The offset holds from `at` until the next transition (one at `at` itself is in effect).
+    let offset = zone.to_offset(at);
+    let Some(midnight) = date.tomorrow().ok().and_then(|d| offset.to_timestamp(d.to_datetime(Time::midnight())).ok())
+    else {
+        return (t, t);
+    };
+    let end = match zone.following(at).next() {
+        Some(transition) => midnight.min(transition.timestamp()),
+        None => midnight,
+    };
+    (t, Ts(end.as_millisecond()))
 }
 
 const MONTHS: [&str; 12] = ["JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"];
@@ -123,6 +260,7 @@ impl Cron {
             days_any,
             weekdays_any,
             text: parts.join(" "),
+            memo: FireMemo::default(),
         })
     }
 
@@ -158,24 +296,27 @@ impl Cron {
     /// returns false. Each local day is matched once (see the module's DST rules).
     pub fn starts(&self, zone: &TimeZone, from: Ts, to: Ts, mut visit: impl FnMut(Ts) -> bool) {
         let (Some(first), Some(last)) = (local_date(zone, from), local_date(zone, to)) else { return };
-        // A day either side: an instant's local date and its fires' local dates can differ.
+        let mut walk = Walk { from, to, previous: None };
+        self.each_local(zone, first, last, |at| match walk.step(at) {
+            Step::Skip => true,
+            Step::Stop => false,
+            Step::Visit => visit(at),
+        });
+    }
+
+    /// Every instant the fields name on the local days `first - 1 ..= last + 1` (a day either
+    /// side: an instant's local date and its fires' local dates can differ), by day and then by
+    /// time of day, until `emit` returns false. Near a daylight-saving gap the instants need not
+    /// increase; [`Cron::starts`] walks them.
+    fn each_local(&self, zone: &TimeZone, first: Date, last: Date, mut emit: impl FnMut(Ts) -> bool) {
         let (Ok(mut day), Ok(end)) = (first.yesterday(), last.tomorrow()) else { return };
-        let mut previous: Option<Ts> = None;
         while day <= end {
             if self.matches_date(day) {
                 for h in (0..24).filter(|h| self.hours & (1 << h) != 0) {
                     for m in (0..60).filter(|m| self.minutes & (1u64 << m) != 0) {
                         let Ok(time) = Time::new(h as i8, m as i8, 0, 0) else { continue };
                         let Some(at) = instant(zone, day.to_datetime(time)) else { continue };
-                        // A time in a gap moves past it and can land on a later match: once.
-                        if previous.is_some_and(|p| at <= p) || at < from {
-                            continue;
-                        }
-                        if at > to {
-                            return;
-                        }
-                        previous = Some(at);
-                        if !visit(at) {
+                        if !emit(at) {
                             return;
                         }
                     }
@@ -184,6 +325,61 @@ impl Cron {
             let Ok(next) = day.tomorrow() else { return };
             day = next;
         }
+    }
+
+    /// The latest start [`Cron::starts`] visits within `[from, to]` for which `keep` holds. The
+    /// fires of the local days involved are worked out once and kept until the range moves to
+    /// other days, so an evaluation converts no times.
+    fn latest_start(&self, zone: &TimeZone, from: Ts, to: Ts, keep: impl Fn(Ts) -> bool) -> Option<Ts> {
+        let Ok(mut memo) = self.memo.0.try_lock() else {
+            // Another thread is using the memo (or a panic left it poisoned): walk without it.
+            let mut found = None;
+            self.starts(zone, from, to, |at| {
+                if keep(at) {
+                    found = Some(at);
+                }
+                true
+            });
+            return found;
+        };
+        self.fires(&mut memo, zone, from, to)?.latest(from, to, keep)
+    }
+
+    /// The memo, brought up to date for `[from, to]`; `None` when a local date cannot be worked
+    /// out (then [`Cron::starts`] visits nothing).
+    fn fires<'m>(&self, memo: &'m mut Option<Fires>, zone: &TimeZone, from: Ts, to: Ts) -> Option<&'m Fires> {
+        let within = |(a, b): (Ts, Ts), t: Ts| a <= t && t < b;
+        let fresh =
+            memo.as_ref().is_some_and(|f| within(f.from_span, from) && within(f.to_span, to) && f.zone == *zone);
+        if !fresh {
+            let first = local_date(zone, from)?;
+            let last = local_date(zone, to)?;
+            let stale = memo.as_ref().is_none_or(|f| f.first != first || f.last != last || f.zone != *zone);
+            let f = memo.get_or_insert_with(|| Fires {
+                zone: zone.clone(),
+                first,
+                last,
+                starts: Vec::new(),
+                increasing: true,
+                from_span: (from, from),
+                to_span: (to, to),
+            });
+            if stale {
+                f.zone = zone.clone();
+                f.first = first;
+                f.last = last;
+                f.starts.clear();
+                let starts = &mut f.starts;
+                self.each_local(zone, first, last, |at| {
+                    starts.push(at);
+                    true
+                });
+                f.increasing = f.starts.windows(2).all(|w| w[0] < w[1]);
+            }
+            f.from_span = day_span(zone, from, first);
+            f.to_span = day_span(zone, to, last);
+        }
+        memo.as_ref()
     }
 }
 
@@ -195,7 +391,8 @@ fn local_date(zone: &TimeZone, t: Ts) -> Option<Date> {
 /// The instant of a local wall-clock time: a time in a gap moves forward by the gap, a repeated
 /// time takes its first occurrence (jiff's `compatible` disambiguation, as RFC 5545 and Temporal).
 pub fn instant(zone: &TimeZone, local: DateTime) -> Option<Ts> {
-    let ts = zone.to_ambiguous_zoned(local).disambiguate(Disambiguation::Compatible).ok()?.timestamp();
+    // The timestamp alone: a zoned value would clone the zone and work out the local time again.
+    let ts = zone.to_ambiguous_timestamp(local).disambiguate(Disambiguation::Compatible).ok()?;
     Some(Ts(ts.as_millisecond()))
 }
 
@@ -257,14 +454,14 @@ impl Schedule {
     /// The window that is open or being led into at `now` (`start − lead <= now < end`), the
     /// latest-starting one if several are.
     pub fn current(&self, now: Ts) -> Option<Window> {
-        let mut found = None;
-        self.windows(now - self.duration, now + self.lead, |w| {
-            if w.start - self.lead <= now && now < w.end {
-                found = Some(w);
-            }
-            true
-        });
-        found
+        // The windows that start in [from, to] (see `windows`), the last that holds `now`.
+        let (from, to) = (now - self.duration, now + self.lead);
+        let holds = |start: Ts| start - self.lead <= now && now < start + self.duration;
+        let start = match &self.recurrence {
+            Recurrence::Once(start) => Some(*start).filter(|&s| s >= from && s <= to && holds(s)),
+            Recurrence::Cron { cron, zone } => cron.latest_start(zone, from, to, holds),
+        }?;
+        Some(Window { start, end: start + self.duration })
     }
 
     /// The next `n` windows that end after `now` (an open window first).
@@ -410,8 +607,22 @@ impl Known {
         self.schedules.is_empty() && self.overrides.is_empty()
     }
 
-    /// The bounds and pauses in effect at `now`, given the spec's bounds.
+    /// The bounds and pauses in effect at `now`, given the spec's bounds, with an entry for
+    /// each schedule window and override in effect (for status and Events).
     pub fn active(&self, now: Ts, spec_min: u32, spec_max: u32) -> Active {
+        self.resolve(now, spec_min, spec_max, true)
+    }
+
+    /// The bounds and pauses in effect at `now`, as [`Known::active`] gives them, without the
+    /// entries: what a decision needs, without building text nobody reads.
+    pub fn limits(&self, now: Ts, spec_min: u32, spec_max: u32) -> Active {
+        if self.is_empty() {
+            return Active::default();
+        }
+        self.resolve(now, spec_min, spec_max, false)
+    }
+
+    fn resolve(&self, now: Ts, spec_min: u32, spec_max: u32, entries: bool) -> Active {
         let mut a = Active::default();
         // Schedules narrow the spec's bounds.
         let (mut smin, mut smax) = (None::<u32>, None::<u32>);
@@ -428,6 +639,9 @@ impl Known {
             }
             if let Some(m) = max {
                 smax = Some(smax.map_or(m, |x| x.min(m)));
+            }
+            if !entries {
+                continue;
             }
             a.entries.push(Entry {
                 source: Source::Schedule,
@@ -456,13 +670,15 @@ impl Known {
                     a.pause_out = Some(a.pause_out.map_or(o.until, |t| t.max(o.until)));
                 }
             }
-            a.entries.push(Entry {
-                source: Source::Override,
-                name: o.name.clone(),
-                from: o.since,
-                until: o.until,
-                effect: effect(o.min_size, o.max_size, o.pause),
-            });
+            if entries {
+                a.entries.push(Entry {
+                    source: Source::Override,
+                    name: o.name.clone(),
+                    from: o.since,
+                    until: o.until,
+                    effect: effect(o.min_size, o.max_size, o.pause),
+                });
+            }
         }
         if let Some(m) = omin {
             a.min = Some((m, Source::Override));
@@ -475,5 +691,108 @@ impl Known {
             }
         }
         a
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ts(text: &str) -> Ts {
+        Ts::parse_rfc3339(text).expect("valid RFC 3339")
+    }
+
+    fn schedule(cron: &str, zone: &str, duration: Dur, lead: Dur) -> Schedule {
+        Schedule {
+            name: "s".into(),
+            recurrence: Recurrence::Cron {
+                cron: Cron::parse(cron).expect("valid cron"),
+                zone: TimeZone::get(zone).expect("zone in the tz database"),
+            },
+            duration,
+            min_size: Some(5),
+            max_size: Some(30),
+            lead,
+        }
+    }
+
+    /// The window as found before fires were kept: the last of the windows [`Schedule::windows`]
+    /// walks that holds `now`.
+    fn walked(s: &Schedule, now: Ts) -> Option<Window> {
+        let mut found = None;
+        s.windows(now - s.duration, now + s.lead, |w| {
+            if w.start - s.lead <= now && now < w.end {
+                found = Some(w);
+            }
+            true
+        });
+        found
+    }
+
+    /// The fires kept between evaluations give the window the walk over the calendar gives, at
+    /// every minute across windows opening and closing, local days changing, a daylight-saving
+    /// gap with several fires inside it, time running backwards, and a zone changed under them.
+    #[test]
+    fn kept_fires_give_the_window_the_calendar_walk_gives() {
+        let cases = [
+            ("0 6 * * MON-FRI", "UTC", Dur::mins(180), Dur::mins(30)),
+            ("30 19 * * *", "Europe/Berlin", Dur::mins(90), Dur::mins(45)),
+            // Europe/Berlin springs forward at 02:00 on 2026-03-29: 02:10, 02:20 and 02:50 land
+            // after the gap, where 03:10 and 03:20 then fall on instants already passed.
+            ("10,20,50 2,3 * * *", "Europe/Berlin", Dur::mins(25), Dur::mins(15)),
+            ("*/30 * * * *", "America/New_York", Dur::mins(7), Dur::ZERO),
+        ];
+        let start = ts("2026-03-26T00:00:00Z");
+        for (cron, zone, duration, lead) in cases {
+            let mut s = schedule(cron, zone, duration, lead);
+            let forward = (0..4 * 1440).map(|m| start + Dur::mins(m));
+            let backward = (0..1440 / 7).map(|k| start + Dur::mins(4 * 1440 - 7 * k));
+            let mut open = 0;
+            for now in forward.chain(backward) {
+                let w = s.current(now);
+                assert_eq!(w, walked(&s, now), "{cron} in {zone} at {now}");
+                open += usize::from(w.is_some());
+            }
+            assert!(open > 0, "{cron} in {zone}: no window in four days");
+            if let Recurrence::Cron { zone, .. } = &mut s.recurrence {
+                *zone = TimeZone::get("Asia/Tokyo").expect("zone in the tz database");
+            }
+            for m in 0..1440 {
+                let now = start + Dur::mins(m);
+                assert_eq!(s.current(now), walked(&s, now), "{cron} in Asia/Tokyo at {now}");
+            }
+        }
+    }
+
+    /// The bounds and pauses a decision reads are those status shows, without the entries.
+    #[test]
+    fn limits_are_the_active_bounds_without_entries() {
+        let known = Known {
+            schedules: vec![
+                schedule("0 6 * * MON-FRI", "UTC", Dur::mins(180), Dur::mins(30)),
+                Schedule {
+                    max_size: Some(8),
+                    min_size: None,
+                    ..schedule("0 22 * * *", "UTC", Dur::mins(300), Dur::ZERO)
+                },
+            ],
+            overrides: vec![Override {
+                name: "hold".into(),
+                owner: "ops".into(),
+                reason: "launch".into(),
+                since: Some(ts("2026-03-27T05:00:00Z")),
+                until: ts("2026-03-27T07:00:00Z"),
+                min_size: Some(12),
+                max_size: None,
+                pause: Some(Pause::ScaleIn),
+            }],
+        };
+        let start = ts("2026-03-26T00:00:00Z");
+        for m in (0..3 * 1440).step_by(5) {
+            let now = start + Dur::mins(m);
+            let full = known.active(now, 2, 40);
+            assert_eq!(known.limits(now, 2, 40), Active { entries: Vec::new(), ..full }, "at {now}");
+        }
+        assert_eq!(Known::default().limits(start, 2, 40), Active::default());
     }
 }

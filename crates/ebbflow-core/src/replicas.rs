@@ -12,7 +12,6 @@
 //! never through a resize in flight, a pause, a backoff or the daily budget.
 
 use crate::decide::{Decision, Limit, Reason, last_word};
-use crate::known::Active;
 use crate::policy::{Mode, Policy};
 use crate::sizes::SizeRule;
 use crate::time::Ts;
@@ -37,11 +36,7 @@ pub fn hold_at_floor(policy: &Policy, d: &mut Decision, floor: u32, sizes: SizeR
     if policy.mode == Mode::Paused || matches!(d.reason, Reason::Paused | Reason::ResizeInProgress) {
         return;
     }
-    let known = if policy.known.is_empty() {
-        Active::default()
-    } else {
-        policy.known.active(now, policy.min_size, policy.max_size)
-    };
+    let known = policy.known.limits(now, policy.min_size, policy.max_size);
     let (min_size, max_size) = known.bounds(policy.min_size, policy.max_size);
     let Some((lo, hi)) = sizes.bounds(min_size, max_size) else { return };
     // The bounds win over the floor: maxSize is the user's word, the floor only the others' load.

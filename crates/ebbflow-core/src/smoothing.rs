@@ -166,10 +166,15 @@ impl Smoother {
         let valid = |x: f64| (0.0..=MAX_VALUE).contains(&x);
         match self {
             Smoother::Sma { window, sum } => {
-                if !window.iter().all(|&(_, v)| valid(v)) {
-                    return false;
+                // One pass (every evaluation checks the state it is given), adding in the order
+                // `Iterator::sum` does.
+                let mut exact: f64 = -0.0;
+                for &(_, v) in window {
+                    if !valid(v) {
+                        return false;
+                    }
+                    exact += v;
                 }
-                let exact: f64 = window.iter().map(|&(_, v)| v).sum();
                 // Rounding drift of the running sum is many orders of magnitude below a millionth.
                 sum.is_finite() && (sum - exact).abs() <= 1e-6 * exact.max(1.0)
             }

@@ -70,6 +70,10 @@ pub struct PolicyState {
     /// Recent recommendations `(time, size)`, oldest first, kept for the stabilization windows.
     #[serde(default)]
     pub recommendations: VecDeque<(Ts, u32)>,
+    /// The extremes of `recommendations` over each stabilization window, kept as they arrive: a
+    /// cache for [`crate::decide`], never stored and never compared.
+    #[serde(skip)]
+    pub stabilizer: crate::decide::Stabilizer,
     /// The resize in progress, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub in_flight: Option<InFlight>,
