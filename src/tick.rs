@@ -136,7 +136,7 @@ pub async fn read_floor<M: MetricSource>(metric: &FloorMetric, source: &M, now: 
                 Ok(s) => floor::storage_input(&s.samples, s.problem, *storage_target),
                 Err(e) => {
                     tracing::warn!(error = %e, "storage utilization unreadable: scale-in blocked");
-                    FloorInput::Unreadable(format!("storage utilization query failed: {e}"))
+                    FloorInput::Unreadable(format!("storage utilization query failed: {e}").into())
                 }
             }
         }

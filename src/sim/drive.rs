@@ -5,7 +5,7 @@
 
 use crate::core::settle::Answer;
 use crate::core::step::{Decided, Evaluation, Next, Written};
-use crate::core::{MetricInput, Policy, PolicyState, Sample, Ts};
+use crate::core::{Decision, MetricInput, MetricOutcome, Policy, PolicyState, Sample, Ts};
 use crate::sim::model::{Sim, Source};
 use crate::tick::written_of;
 
@@ -19,13 +19,15 @@ const INPUTS: usize = 16;
 pub struct Driver {
     sources: Vec<Source>,
     buffers: Vec<Vec<Sample>>,
+    /// The per-metric outcomes of the last decision, handed back by [`Driver::recycle`].
+    outcomes: Vec<MetricOutcome>,
 }
 
 impl Driver {
     /// A driver for a policy whose metrics are answered from `sources`, in spec order.
     pub fn new(sources: Vec<Source>) -> Driver {
         let buffers = sources.iter().map(|_| Vec::new()).collect();
-        Driver { sources, buffers }
+        Driver { sources, buffers, outcomes: Vec::new() }
     }
 
     /// Evaluate `policy` once at the world's time `now` (the world already advanced to it), from
@@ -59,11 +61,18 @@ impl Driver {
             Some(b) => MetricInput { samples: b, problem: problems[i] },
             None => MetricInput { samples: &[], problem: None },
         });
-        let mut decided = gathering.decide(&inputs[..n]);
+        let mut decided = gathering.decide_reusing(&inputs[..n], std::mem::take(&mut self.outcomes));
         if let Next::Write { to, .. } = decided.next() {
             let answer: Written = written_of(&world.resize(to));
             decided.written(&answer);
         }
         decided
+    }
+
+    /// Take back what a decision of [`Driver::evaluate`] holds that the next evaluation can
+    /// reuse, and return the state to carry into it.
+    pub fn recycle(&mut self, decision: Decision) -> PolicyState {
+        self.outcomes = decision.metrics;
+        decision.state
     }
 }

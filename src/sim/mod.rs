@@ -247,13 +247,16 @@ pub fn run_policy_traced(sc: &Scenario, go_on: impl FnMut(Ts, &[Step]) -> bool) 
     replay(sc, go_on, true, true)
 }
 
-fn replay(
-    sc: &Scenario,
-    mut go_on: impl FnMut(Ts, &[Step]) -> bool,
-    record: bool,
-    fast_forward: bool,
-) -> (Run, Vec<Vec<(u32, u32)>>) {
-    let metric = &sc.policy.metrics[0];
+/// What a replay does with each evaluation ([`drive_replay`]).
+pub(crate) trait Rows {
+    /// Whether to evaluate at `now` (false ends the replay).
+    fn go_on(&mut self, now: Ts) -> bool;
+    /// One evaluation at `now`: its decision, and the world after it.
+    fn row(&mut self, now: Ts, decision: &crate::core::Decision, world: &model::Sim<'_>);
+}
+
+/// Replay the scenario's policy through the step machine, handing every evaluation to `rows`.
+pub(crate) fn drive_replay(sc: &Scenario, fast_forward: bool, rows: &mut impl Rows) {
     let mut world = sim(sc);
     // The world answers a query from the column its metric is mapped to (the first, unless
     // `columns:` says otherwise), whatever its source: bound by query, once.
@@ -264,41 +267,75 @@ fn replay(
         .map(|m| world.source_of(&crate::spec::metric_query(m, "simulated", "simulated")))
         .collect();
     let mut driver = drive::Driver::new(sources);
-    let gap = sc.gap();
     let mut state = PolicyState::default();
-    let mut steps = Vec::with_capacity(sc.evaluations());
-    let mut fleets = Vec::new();
     for now in grid_with(&sc.trace, &sc.policy, fast_forward) {
-        if !go_on(now, &steps) {
+        if !rows.go_on(now) {
             break;
         }
         world.advance(now);
         // The state moves into the evaluation rather than being copied per sample (a copy is a
         // dozen allocations, a third of a replay's time).
         let decided = driver.evaluate(&sc.policy, std::mem::take(&mut state), &mut world, now);
-        let d = &decided.decision;
+        rows.row(now, &decided.decision, &world);
+        state = driver.recycle(decided.decision);
+    }
+}
+
+/// The rows of a replay kept as [`Step`]s (and, when asked, each fleet's sizes).
+struct StepRows<'s, F> {
+    sc: &'s Scenario,
+    gap: Dur,
+    steps: Vec<Step>,
+    fleets: Option<Vec<Vec<(u32, u32)>>>,
+    go_on: F,
+}
+
+impl<F: FnMut(Ts, &[Step]) -> bool> Rows for StepRows<'_, F> {
+    fn go_on(&mut self, now: Ts) -> bool {
+        (self.go_on)(now, &self.steps)
+    }
+
+    fn row(&mut self, now: Ts, d: &crate::core::Decision, world: &model::Sim<'_>) {
+        let policy = &self.sc.policy;
         let (requested, serving) = world.sizes();
-        steps.push(Step {
+        self.steps.push(Step {
             at: now,
-            demand: world.demand_at(now, gap),
+            demand: world.demand_at(now, self.gap),
             observed: d.raw(0).unwrap_or(f64::NAN),
-            smoothed: d.smoothed(&sc.policy, 0).unwrap_or(f64::NAN),
-            spike: d.spike(&sc.policy),
+            smoothed: d.smoothed(policy, 0).unwrap_or(f64::NAN),
+            spike: d.spike(policy),
             desired: requested,
             serving,
             reason: d.reason.as_str(),
             forecast: d.metrics.first().and_then(|m| m.forecast_demand).unwrap_or(f64::NAN),
         });
-        state = decided.decision.state;
-        if record {
+        if let Some(fleets) = &mut self.fleets {
             fleets.push(world.fleet_sizes());
         }
     }
+}
+
+fn replay(
+    sc: &Scenario,
+    go_on: impl FnMut(Ts, &[Step]) -> bool,
+    record: bool,
+    fast_forward: bool,
+) -> (Run, Vec<Vec<(u32, u32)>>) {
+    let metric = &sc.policy.metrics[0];
+    let mut rows = StepRows {
+        sc,
+        gap: sc.gap(),
+        steps: Vec::with_capacity(sc.evaluations()),
+        fleets: record.then(Vec::new),
+        go_on,
+    };
+    drive_replay(sc, fast_forward, &mut rows);
+    let steps = rows.steps;
     let mut summary = Summary::from_steps(&sc.name, &steps, metric.target, sc.limit, sc.model.start_size);
     if let Some(f) = &sc.policy.forecast {
         summary.forecast = Some(report::ForecastScore::from_steps(&steps, metric.target, f.lead, sc.model.start_size));
     }
-    (Run { steps, summary }, fleets)
+    (Run { steps, summary }, rows.fleets.unwrap_or_default())
 }
 
 /// The policy and every baseline (hpa, static-peak, oracle, oracle-30, linear, stepwise, in that order), side by

@@ -13,7 +13,7 @@ use crate::core::Ts;
 
 /// Relative rounding allowed before a load counts as over its target or limit: values read in
 /// one unit and divided into another (percent into fractions) land a few ulps off exact ties.
-const TIE: f64 = 1e-9;
+pub(crate) const TIE: f64 = 1e-9;
 
 /// One evaluation of one algorithm.
 #[derive(Debug, Clone, PartialEq)]

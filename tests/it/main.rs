@@ -6,6 +6,10 @@
 //! Run one file's tests with `cargo test --test it FILE::`, e.g.
 //! `UPDATE_GOLDEN=1 cargo test --test it simulations::`.
 
+/// Counts each thread's allocations, for `replay_allocations`; otherwise the system allocator.
+#[global_allocator]
+static ALLOCATOR: alloc_count::Counting = alloc_count::Counting;
+
 mod browser_support;
 mod controller_support;
 mod gcp_support;
@@ -32,6 +36,7 @@ mod gcp_targets;
 mod guard_metric;
 mod hostile_inputs;
 mod kube_metrics;
+mod replay_allocations;
 mod report_browser;
 mod simulations;
 mod standalone_hardening;

@@ -19,6 +19,8 @@
 //! floor = max(1, ceil(utilization × serve_nodes / storage_target))
 //! ```
 
+use std::borrow::Cow;
+
 use crate::decide::{DataProblem, Floor};
 use crate::signal::Sample;
 use crate::state::PolicyState;
@@ -51,7 +53,7 @@ pub enum FloorInput {
     /// The newest storage sample, to be read against the node count of its time.
     Storage(StorageReading),
     /// The floor could not be read (the query failed, no sample, NaN): why, for people.
-    Unreadable(String),
+    Unreadable(Cow<'static, str>),
 }
 
 /// How far back the tick reads the storage metric: it moves slowly, and a sample older than
@@ -66,9 +68,18 @@ pub fn storage_input(samples: &[Sample], problem: Option<DataProblem>, storage_t
         (None, Some(s)) if s.value.is_finite() && s.value >= 0.0 => {
             FloorInput::Storage(StorageReading { at: s.at, utilization: s.value, storage_target })
         }
-        (None, Some(s)) => FloorInput::Unreadable(format!("storage utilization is {} (not a fraction)", s.value)),
+        (None, Some(s)) => {
+            FloorInput::Unreadable(format!("storage utilization is {} (not a fraction)", s.value).into())
+        }
         (None, None) => FloorInput::Unreadable("no storage utilization sample in the last 15 minutes".into()),
-        (Some(p), _) => FloorInput::Unreadable(format!("storage utilization data is not clean: {p:?}")),
+        // The common cases in words that need no formatting: a replay meets them often.
+        (Some(DataProblem::Partial), _) => {
+            FloorInput::Unreadable("storage utilization data is not clean: Partial".into())
+        }
+        (Some(DataProblem::QueryFailed), _) => {
+            FloorInput::Unreadable("storage utilization data is not clean: QueryFailed".into())
+        }
+        (Some(p), _) => FloorInput::Unreadable(format!("storage utilization data is not clean: {p:?}").into()),
     }
 }
 
@@ -83,7 +94,7 @@ pub fn resolve(input: &FloorInput, state: &PolicyState, current: u32) -> Floor {
         FloorInput::None => Floor::None,
         FloorInput::Unreadable(_) => Floor::Unknown,
         FloorInput::Storage(r) => match sizes_behind(state, r.at, current) {
-            Some(sizes) => floor_on_any_of(r, &sizes, current),
+            Some(sizes) => floor_on_any_of(r, sizes, current),
             None => Floor::Unknown,
         },
     }
@@ -93,30 +104,27 @@ pub fn resolve(input: &FloorInput, state: &PolicyState, current: u32) -> Floor {
 /// and both sizes of each resize that finished after `at − STORAGE_SAMPLE_PERIOD −
 /// STORAGE_SETTLE` (a resize runs for minutes, and the count changes somewhere inside it). `None`
 /// when that cannot be known: a resize in flight, or one that finished in that span and whose
-/// record is gone.
-fn sizes_behind(state: &PolicyState, at: Ts, current: u32) -> Option<Vec<u32>> {
+/// record is gone. An iterator, not a list: the floor is resolved on every evaluation.
+fn sizes_behind(state: &PolicyState, at: Ts, current: u32) -> Option<impl Iterator<Item = u32> + '_> {
     if state.in_flight.is_some() {
         return None;
     }
     let since = at - STORAGE_SAMPLE_PERIOD - STORAGE_SETTLE;
-    let mut sizes = vec![current];
-    // The history is oldest first: from the newest back to the first resize finished before the span.
-    for r in state.resizes.iter().rev().take_while(|r| r.finished_at > since) {
-        sizes.extend([r.from, r.to]);
-    }
     let recorded = state.resizes.last().is_some_and(|r| r.finished_at > since);
     if state.last_resize_at.is_some_and(|done| done > since) && !recorded {
         return None;
     }
-    Some(sizes)
+    // The history is oldest first: from the newest back to the first resize finished before the span.
+    let resized = state.resizes.iter().rev().take_while(move |r| r.finished_at > since).flat_map(|r| [r.from, r.to]);
+    Some(std::iter::once(current).chain(resized))
 }
 
 /// The floor a reading sets if it may have been measured on any of `sizes` (see the module docs):
 /// the highest of their floors when all are at or under `current`, the lowest when all are above
 /// it, unknown when they straddle it.
-fn floor_on_any_of(r: &StorageReading, sizes: &[u32], current: u32) -> Floor {
+fn floor_on_any_of(r: &StorageReading, sizes: impl Iterator<Item = u32>, current: u32) -> Floor {
     let mut range: Option<(u32, u32)> = None;
-    for &n in sizes {
+    for n in sizes {
         let Floor::Nodes(f) = storage_floor(r.utilization, n, r.storage_target) else { return Floor::Unknown };
         range = Some(range.map_or((f, f), |(lo, hi)| (lo.min(f), hi.max(f))));
     }

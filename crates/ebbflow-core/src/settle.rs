@@ -164,6 +164,37 @@ pub fn settle(
     }
 }
 
+/// [`settle`] for the resize in flight in `state` itself (`None` when there is none). A resize
+/// still running leaves the state as it is, so that answer is given without copying the flight
+/// (its operation name is a string, and a replay asks on every evaluation while one runs).
+pub fn settle_in_flight(
+    state: &mut PolicyState,
+    answer: Answer,
+    size: u32,
+    busy: bool,
+    now: Ts,
+) -> Option<OperationOutcome> {
+    let flight = state.in_flight.as_ref()?;
+    if still_running(flight, &answer, size, busy, now) {
+        return Some(OperationOutcome::Running);
+    }
+    let flight = flight.clone();
+    Some(settle(state, &flight, answer, size, busy, now))
+}
+
+/// Whether [`settle`] reads `answer` as the resize still running (the arms of its match that
+/// give `Status::Running`, in its order).
+fn still_running(flight: &InFlight, answer: &Answer, size: u32, busy: bool, now: Ts) -> bool {
+    let reached = if flight.to > flight.from { size >= flight.to } else { size < flight.from };
+    match answer {
+        Answer::Running => now - flight.started_at < MAX_OPERATION,
+        Answer::NoOperation if busy && now - flight.started_at < MAX_BUSY => true,
+        Answer::NoOperation if !busy && reached => false,
+        Answer::NoOperation => flight.confirm_by.is_some_and(|t| now < t),
+        Answer::Vanished | Answer::Done | Answer::Failed(_) => false,
+    }
+}
+
 /// The answer, once the size has been consulted.
 enum Status {
     Running,
@@ -181,6 +212,43 @@ mod tests {
         s.begin_resize(from, to, operation.map(str::to_string), Ts(0));
         let f = s.in_flight.clone().expect("in flight");
         (s, f)
+    }
+
+    /// Settling the flight in the state gives what settling a copy of it gives, for every
+    /// answer, size, busy flag and age around the bounds (it only skips the copy while running).
+    #[test]
+    fn settling_in_place_is_settling_a_copy() {
+        let answers =
+            [Answer::NoOperation, Answer::Vanished, Answer::Running, Answer::Done, Answer::Failed("no".into())];
+        let ages = [Dur::ZERO, Dur::mins(10), MAX_BUSY, MAX_OPERATION, Dur(MAX_OPERATION.0 + 1)];
+        for (from, to) in [(4, 6), (6, 4)] {
+            for op in [None, Some("op")] {
+                for confirm in [None, Some(Ts(Dur::mins(20).0))] {
+                    for answer in &answers {
+                        for size in [3, 4, 5, 6, 7] {
+                            for busy in [false, true] {
+                                for age in ages {
+                                    let (mut s, mut f) = flight(from, to, op);
+                                    f.confirm_by = confirm;
+                                    s.in_flight = Some(f.clone());
+                                    let mut copy = s.clone();
+                                    let now = Ts(age.0);
+                                    let expected = settle(&mut copy, &f, answer.clone(), size, busy, now);
+                                    let got = settle_in_flight(&mut s, answer.clone(), size, busy, now);
+                                    assert_eq!(
+                                        got,
+                                        Some(expected),
+                                        "{from}->{to} {op:?} {answer:?} {size} {busy} {age}"
+                                    );
+                                    assert_eq!(s, copy);
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        assert_eq!(settle_in_flight(&mut PolicyState::default(), Answer::Done, 4, false, Ts(0)), None);
     }
 
     #[test]

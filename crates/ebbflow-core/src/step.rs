@@ -14,10 +14,10 @@
 //! the floor is resolved (the floor reads the resize history), and each metric is fetched from
 //! what its signal has not seen yet.
 
-use crate::decide::{Decision, Inputs, MetricInput, decide};
+use crate::decide::{Decision, Inputs, MetricInput, MetricOutcome, decide_into};
 use crate::floor::{self, FloorInput};
 use crate::policy::{Mode, Policy, history};
-use crate::settle::{Answer, OperationOutcome, settle};
+use crate::settle::{Answer, OperationOutcome, settle_in_flight};
 use crate::sizes::SizeRule;
 use crate::state::{PolicyState, UNCONFIRMED_GRACE};
 use crate::time::{Dur, Ts};
@@ -66,8 +66,7 @@ impl<'p> Evaluation<'p> {
     /// ask about) and what the target showed, observed after that answer: the resize in flight,
     /// if any, is settled.
     pub fn settle(mut self, answer: Answer, seen: Seen) -> Settled<'p> {
-        let operation =
-            self.state.in_flight.clone().map(|f| settle(&mut self.state, &f, answer, seen.size, seen.busy, self.now));
+        let operation = settle_in_flight(&mut self.state, answer, seen.size, seen.busy, self.now);
         Settled { policy: self.policy, now: self.now, state: self.state, clock_skew: self.clock_skew, seen, operation }
     }
 }
@@ -144,16 +143,20 @@ impl<'p> Gathering<'p> {
     /// Decide from each metric's samples (in spec order; a failed fetch is an empty input with
     /// its problem).
     pub fn decide(self, metrics: &[MetricInput<'_>]) -> Decided<'p> {
+        let outcomes = Vec::with_capacity(self.policy.metrics.len());
+        self.decide_reusing(metrics, outcomes)
+    }
+
+    /// [`Gathering::decide`], with the per-metric outcomes written into `outcomes` (emptied
+    /// first): a driver that hands back the previous decision's `metrics` allocates nothing here.
+    pub fn decide_reusing(mut self, metrics: &[MetricInput<'_>], mut outcomes: Vec<MetricOutcome>) -> Decided<'p> {
         let current = self.seen.size;
         // A target busy with a resize of ours is not busy with someone else's.
         let busy = self.seen.busy && self.state.in_flight.is_none();
         let floor = floor::resolve(&self.floor, &self.state, current);
-        let decision = decide(
-            self.policy,
-            self.state,
-            &Inputs { current, metrics, floor, busy, sizes: self.seen.sizes },
-            self.now,
-        );
+        let inputs = Inputs { current, metrics, floor, busy, sizes: self.seen.sizes };
+        let verdict = decide_into(self.policy, &mut self.state, &inputs, self.now, &mut outcomes);
+        let decision = Decision::from_parts(verdict, outcomes, self.state);
         Decided {
             policy: self.policy,
             now: self.now,
