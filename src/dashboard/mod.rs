@@ -160,6 +160,7 @@ fn is_action(reason: &str) -> bool {
         reason,
         "ScaleOut"
             | "ScaleOutOnSpike"
+            | "ScaleOutAhead"
             | "ScaleIn"
             | "RaiseToMinSize"
             | "LowerToMaxSize"

@@ -2,9 +2,10 @@
 
 use std::time::Instant;
 
+use crate::core::decide::decide_into;
 use crate::core::policy::{MetricPolicy, Pace, SpikePolicy};
 use crate::core::signal::SignalState;
-use crate::core::{Dur, Floor, Inputs, MetricInput, Policy, PolicyState, Sample, Ts, decide};
+use crate::core::{Dur, Floor, Inputs, MetricInput, Policy, PolicyState, Sample, Ts};
 use crate::core::{MetricKind, SmoothingKind};
 
 fn bench_policy(smoothing: SmoothingKind) -> Policy {
@@ -57,26 +58,24 @@ fn load(n: usize) -> Vec<f64> {
         .collect()
 }
 
+/// Every sample through `decide`, in place (`decide_into`: the state and the outcome buffer are
+/// kept, as the replay keeps them), resizing at once to what it decides.
 fn drive(policy: &Policy, values: &[f64]) -> (PolicyState, u32) {
     let mut state = PolicyState::default();
+    let mut outcomes = Vec::new();
     let mut size = 10u32;
     for (i, &v) in values.iter().enumerate() {
         let now = Ts(i as i64 * 60_000);
         let s = [Sample { at: now, value: v * 10.0 / size as f64 }];
         let input = [MetricInput { samples: &s, problem: None }];
-        let d = decide(
-            policy,
-            state,
-            &Inputs {
-                current: size,
-                metrics: &input,
-                floor: Floor::None,
-                busy: false,
-                sizes: crate::core::SizeRule::Any,
-            },
-            now,
-        );
-        state = d.state;
+        let inputs = Inputs {
+            current: size,
+            metrics: &input,
+            floor: Floor::None,
+            busy: false,
+            sizes: crate::core::SizeRule::Any,
+        };
+        let d = decide_into(policy, &mut state, &inputs, now, &mut outcomes);
         if d.desired != size {
             state.begin_resize(size, d.desired, None, now);
             state.finish_resize(now);
