@@ -686,11 +686,25 @@ pub fn decide_into(
     now: Ts,
     metrics: &mut Vec<MetricOutcome>,
 ) -> Verdict {
-    let current = inputs.current;
     state.align(policy);
     // The caller validates a stored state where it can say what it reset; here it is only made
     // sure of, so that no path (a replay, a member of an instance) decides on absurd values.
-    state.sanitize(policy, current);
+    state.sanitize(policy, inputs.current);
+    decide_prepared(policy, state, inputs, now, metrics)
+}
+
+/// [`decide_into`] for a state already lined up with the policy and made sure of for
+/// `inputs.current` ([`PolicyState::align`], then [`PolicyState::sanitize`]), with nothing
+/// changed since: what the step machine (`crate::step`) does before it gathers, so the checks
+/// are not made twice per evaluation.
+pub fn decide_prepared(
+    policy: &Policy,
+    state: &mut PolicyState,
+    inputs: &Inputs<'_>,
+    now: Ts,
+    metrics: &mut Vec<MetricOutcome>,
+) -> Verdict {
+    let current = inputs.current;
     state.evaluating_since.get_or_insert(now);
     state.prune_resizes(now, policy.sample_reach(), policy.warmup);
 

@@ -109,17 +109,22 @@ pub struct PolicyState {
     /// Why the last resize failed, for people (kept while the backoff lasts).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_resize_error: Option<String>,
-    /// Whether [`PolicyState::sanitize`] found the signals plausible, with only the core's own
-    /// transitions (which keep them so) since. Never stored: a state read from anywhere is
-    /// checked again.
+    /// What the core already knows of this state since it was read: that [`PolicyState::sanitize`]
+    /// found its signals and recommendations plausible, and the newest `now` that
+    /// [`PolicyState::clamp_future`] brought its history under; only the core's own transitions
+    /// (which keep both so) since. Never stored: a state read from anywhere is checked again.
     #[serde(skip)]
     pub checked: Checked,
 }
 
-/// Whether a state's signals were checked (see [`PolicyState::checked`]). Equal to every other:
-/// two states that hold the same values are the same state, checked or not.
+/// What the core knows of a state (see [`PolicyState::checked`]). Equal to every other: two
+/// states that hold the same values are the same state, checked or not.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct Checked(bool);
+pub struct Checked {
+    signals: bool,
+    /// No resize record or recommendation lies after this plus the skew tolerance.
+    clamped_at: Option<Ts>,
+}
 
 impl PartialEq for Checked {
     fn eq(&self, _: &Checked) -> bool {
@@ -257,16 +262,21 @@ impl PolicyState {
         {
             clamped.push("inFlight.confirmBy");
         }
+        // Every record and recommendation the core adds is stamped with the evaluation's `now`:
+        // once brought under an earlier `now`, the history has nothing later, unless the clock
+        // went back since (then it is looked through again).
+        let history_under = self.checked.clamped_at.is_some_and(|t| t <= now);
+        self.checked.clamped_at = Some(now);
         // The history was kept on a clock we cannot trust: forget it, so every sample is read
         // against the size that serves now instead of counting nodes as warming up.
-        if self.resizes.iter().any(|r| r.finished_at > limit) {
+        if !history_under && self.resizes.iter().any(|r| r.finished_at > limit) {
             self.resizes.clear();
             clamped.push("resizes");
         }
         // Dated now, an old lower recommendation would hold a scale-out in its stabilization
         // window. Without them scale-in waits, as a new state does, for a whole window of its
         // own decisions.
-        if self.recommendations.iter().any(|&(t, _)| t > limit) {
+        if !history_under && self.recommendations.iter().any(|&(t, _)| t > limit) {
             self.recommendations.retain(|&(t, _)| t <= limit);
             self.evaluating_since = Some(self.evaluating_since.map_or(now, |t| t.max(now)));
             clamped.push("recommendations");
@@ -297,7 +307,8 @@ impl PolicyState {
         // Checking a signal reads its whole window and forecast profile (a third of a replay's
         // time when done on every evaluation); the core's own updates keep them plausible, so a
         // state is checked once after it was read, and again only if someone changed its signals.
-        let unchecked = if self.checked.0 { &mut [][..] } else { &mut self.signals[..] };
+        let known = self.checked.signals;
+        let unchecked = if known { &mut [][..] } else { &mut self.signals[..] };
         for s in unchecked {
             if s.profile.as_ref().is_some_and(|p| !p.is_plausible()) {
                 s.profile = None;
@@ -308,7 +319,7 @@ impl PolicyState {
                 signals = true;
             }
         }
-        self.checked = Checked(true);
+        self.checked.signals = true;
         if signals {
             reset.push("signals");
         }
@@ -338,7 +349,8 @@ impl PolicyState {
             f.from = current;
             reset.push("inFlight.from");
         }
-        if self.recommendations.iter().any(|&(_, r)| r > REC_CAP) {
+        // The core never recommends past the cap: only a state read from outside can.
+        if !known && self.recommendations.iter().any(|&(_, r)| r > REC_CAP) {
             self.recommendations.retain(|&(_, r)| r <= REC_CAP);
             reset.push("recommendations");
         }
@@ -620,6 +632,21 @@ mod tests {
         let mut read: PolicyState = serde_json::from_value(text).unwrap_or_default();
         assert_eq!(read.sanitize(&p, 12), vec!["signals"]);
         assert_eq!(read.signals[0], sound.signals[0].fresh());
+    }
+
+    /// The history is looked through only when the clock may have gone back: kept under one
+    /// `now`, it is skipped at a later one, and at an earlier one (a replica with a slower clock
+    /// took over) what lies ahead of that clock is clamped as in a state read from status.
+    #[test]
+    fn a_clock_that_went_back_has_the_history_looked_through_again() {
+        let mut s = PolicyState::default();
+        assert!(s.clamp_future(Ts(200 * 60_000), Dur::ZERO).is_empty());
+        s.recommendations.push_back((Ts(200 * 60_000), 7));
+        s.resizes.push(ResizeRecord { from: 3, to: 7, finished_at: Ts(200 * 60_000) });
+        assert!(s.clamp_future(Ts(201 * 60_000), Dur::ZERO).is_empty(), "a later clock: nothing ahead");
+        let clamped = s.clamp_future(Ts(100 * 60_000), Dur::ZERO);
+        assert_eq!(clamped, vec!["resizes", "recommendations"]);
+        assert!(s.recommendations.is_empty() && s.resizes.is_empty());
     }
 
     /// Policies that fail in the same millisecond (an outage) do not retry in lockstep: the

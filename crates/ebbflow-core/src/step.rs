@@ -14,7 +14,7 @@
 //! the floor is resolved (the floor reads the resize history), and each metric is fetched from
 //! what its signal has not seen yet.
 
-use crate::decide::{Decision, Inputs, MetricInput, MetricOutcome, decide_into};
+use crate::decide::{Decision, Inputs, MetricInput, MetricOutcome, decide_prepared};
 use crate::floor::{self, FloorInput};
 use crate::policy::{Mode, Policy, history};
 use crate::settle::{Answer, OperationOutcome, settle_in_flight};
@@ -155,7 +155,8 @@ impl<'p> Gathering<'p> {
         let busy = self.seen.busy && self.state.in_flight.is_none();
         let floor = floor::resolve(&self.floor, &self.state, current);
         let inputs = Inputs { current, metrics, floor, busy, sizes: self.seen.sizes };
-        let verdict = decide_into(self.policy, &mut self.state, &inputs, self.now, &mut outcomes);
+        // `floor` lined the state up and made sure of it for this size; nothing changed since.
+        let verdict = decide_prepared(self.policy, &mut self.state, &inputs, self.now, &mut outcomes);
         let decision = Decision::from_parts(verdict, outcomes, self.state);
         Decided {
             policy: self.policy,
