@@ -30,6 +30,14 @@ impl Driver {
         Driver { sources, buffers, outcomes: Vec::new() }
     }
 
+    /// A driver for the scenario's policy in `world` (see [`crate::sim::sim`]): the world
+    /// answers a query from the column its metric is mapped to (the first, unless `columns:` says
+    /// otherwise), whatever its source, bound by query once here.
+    pub fn for_scenario(sc: &crate::sim::Scenario, world: &Sim<'_>) -> Driver {
+        let query = |m| crate::spec::metric_query(m, "simulated", "simulated");
+        Driver::new(sc.spec.metrics.iter().map(|m| world.source_of(&query(m))).collect())
+    }
+
     /// Evaluate `policy` once at the world's time `now` (the world already advanced to it), from
     /// `state`, writing any resize to the world: the steps of `tick::tick_with_guard`, without a
     /// guard (a replay has no other replica).

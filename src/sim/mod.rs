@@ -258,15 +258,7 @@ pub(crate) trait Rows {
 /// Replay the scenario's policy through the step machine, handing every evaluation to `rows`.
 pub(crate) fn drive_replay(sc: &Scenario, fast_forward: bool, rows: &mut impl Rows) {
     let mut world = sim(sc);
-    // The world answers a query from the column its metric is mapped to (the first, unless
-    // `columns:` says otherwise), whatever its source: bound by query, once.
-    let sources = sc
-        .spec
-        .metrics
-        .iter()
-        .map(|m| world.source_of(&crate::spec::metric_query(m, "simulated", "simulated")))
-        .collect();
-    let mut driver = drive::Driver::new(sources);
+    let mut driver = drive::Driver::for_scenario(sc, &world);
     let mut state = PolicyState::default();
     for now in grid_with(&sc.trace, &sc.policy, fast_forward) {
         if !rows.go_on(now) {

@@ -21,13 +21,7 @@ fn a_replay_evaluation_allocates_nothing_after_warm_up() {
     for name in ["rds-noisy-1m.yaml", "taxi-noisy-1m.yaml", "ec2-noisy-midload.yaml"] {
         let sc = scenario(name);
         let mut world = ebbflow::sim::sim(&sc);
-        let sources = sc
-            .spec
-            .metrics
-            .iter()
-            .map(|m| world.source_of(&ebbflow::spec::metric_query(m, "simulated", "simulated")))
-            .collect();
-        let mut driver = Driver::new(sources);
+        let mut driver = Driver::for_scenario(&sc, &world);
         let mut state = PolicyState::default();
         let (start, _) = sc.trace.span();
         let step = sc.policy.interval;

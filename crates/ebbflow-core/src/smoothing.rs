@@ -109,17 +109,24 @@ impl Smoother {
                 buf.push_back((at.0, value));
                 *sum += value;
                 let cutoff = at.0 - window.0;
+                let mut evicted: f64 = 0.0;
                 while let Some(&(t, v)) = buf.front() {
                     if t > cutoff {
                         break;
                     }
                     buf.pop_front();
                     *sum -= v;
+                    evicted = evicted.max(v.abs());
                 }
                 // A running sum drifts by rounding; when the window empties down to one sample,
-                // reset it exactly so drift never accumulates over a long run.
+                // reset it exactly so drift never accumulates over a long run. A value that left
+                // the window a million times larger than what stays took the sum's precision
+                // with it (two samples of 1e20 leaving a window of 0.5s left a sum of 0, and an
+                // average of 0 under real load): add up what stays.
                 if buf.len() == 1 {
                     *sum = value;
+                } else if evicted > 1e6 * sum.abs() {
+                    *sum = buf.iter().map(|&(_, v)| v).sum();
                 }
             }
             Smoother::Ema { value: avg, at: last, weight, weight_sq, decay } => {
@@ -207,6 +214,25 @@ impl Smoother {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Huge values leaving the window do not take the running sum's precision with them: the
+    /// average of what stays is right, and the smoother stays plausible (a state the core keeps
+    /// is not checked again, so its own updates must keep it so).
+    #[test]
+    fn huge_values_leaving_the_window_leave_an_exact_sum() {
+        let window = Dur::mins(5);
+        let mut s = Smoother::new(SmoothingKind::Sma);
+        let minute = |m: i64| Ts(m * 60_000);
+        s.push(minute(0), 0.5, window);
+        s.push(minute(1), 1e20, window);
+        s.push(minute(2), 1e20, window);
+        for m in 3..12 {
+            s.push(minute(m), 0.5, window);
+            assert!(s.is_plausible(), "minute {m}: {s:?}");
+        }
+        let mean = s.value().unwrap_or(f64::NAN);
+        assert!((mean - 0.5).abs() < 1e-12, "{mean}");
+    }
 
     fn t(min: i64) -> Ts {
         Ts(min * 60_000)

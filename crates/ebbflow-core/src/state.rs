@@ -112,7 +112,8 @@ pub struct PolicyState {
     /// What the core already knows of this state since it was read: that [`PolicyState::sanitize`]
     /// found its signals and recommendations plausible, and the newest `now` that
     /// [`PolicyState::clamp_future`] brought its history under; only the core's own transitions
-    /// (which keep both so) since. Never stored: a state read from anywhere is checked again.
+    /// (which keep both so) since. Not serialized: a state read back from status or the state
+    /// file is checked again; one kept in memory between evaluations keeps what is known of it.
     #[serde(skip)]
     pub checked: Checked,
 }

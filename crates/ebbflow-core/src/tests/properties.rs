@@ -179,8 +179,8 @@ fn arb_any_f64() -> impl Strategy<Value = f64> {
 }
 
 proptest! {
-    /// No input ever puts a non-finite number in the state, and the stored state always reads
-    /// back as it was.
+    /// No input ever puts a non-finite number in the state, or leaves a signal a check would
+    /// reset, and the stored state always reads back as it was.
     #[test]
     fn no_input_puts_a_non_finite_number_in_the_state(
         policy in arb_policy(),
@@ -198,6 +198,12 @@ proptest! {
             let now = Ts(minute as i64 * 60_000 + 50_000);
             let d = decide(&policy, state, &Inputs { current: size, metrics: &input, floor: Floor::None, busy: false, sizes: SizeRule::Any }, now);
             state = d.state;
+            // A state the core keeps is not checked again (`PolicyState::checked`): its own
+            // updates must leave every signal as plausible as a check would demand.
+            for s in &state.signals {
+                prop_assert!(s.is_plausible(), "{s:?}");
+                prop_assert!(s.profile.as_ref().is_none_or(|p| p.is_plausible()), "{s:?}");
+            }
             // Stored as JSON, a NaN or an infinity becomes `null`, and the next start failed to
             // read it ("invalid type: null, expected f64"). Debug prints them as NaN / inf.
             let dbg = format!("{state:?}");
