@@ -14,6 +14,8 @@
 //! | GKE | `GET …/clusters/{c}/nodePools/{np}` | a stateful node pool |
 //! | GKE | `POST …/nodePools/{np}:setSize`, `:setAutoscaling` | starts a GKE `Operation`; the pool is RECONCILING until it is done |
 //! | GKE | `GET /v1/projects/{p}/locations/{l}/operations/{id}` | the operation, finishing as above |
+//! | Compute | `GET /compute/v1/projects/{p}/zones/{z}/autoscalers` | none (gcloud asks before describing a group; GKE's groups have no Compute autoscaler) |
+//! | Compute | `GET /compute/v1/projects/{p}/zones/{z}/instanceGroupManagers/{g}` | a node pool's group in one zone (the pool lists them in `instanceGroupUrls`): its `targetSize` is the pool's live count there, changed when a resize operation finishes or by hand ([`FakeGcp::set_group_size`]); the pool's `initialNodeCount` stays at its creation value, as GKE's does |
 //!
 //! ## Closed loop ([`FakeGcp::set_world`])
 //!
@@ -79,6 +81,10 @@ pub enum Endpoint {
     SetNodePoolAutoscaling,
     /// GKE `GetOperation`.
     GkeOperation,
+    /// Compute `instanceGroupManagers.get`.
+    GetInstanceGroupManager,
+    /// Compute `autoscalers.list` in a zone (gcloud asks before describing a group).
+    ListAutoscalers,
     /// Anything else (answered 404).
     Unknown,
 }
@@ -103,6 +109,8 @@ impl Endpoint {
                 ("container.googleapis.com", "container.clusters.update")
             }
             Endpoint::GkeOperation => ("container.googleapis.com", "container.operations.get"),
+            Endpoint::GetInstanceGroupManager => ("compute.googleapis.com", "compute.instanceGroupManagers.get"),
+            Endpoint::ListAutoscalers => ("compute.googleapis.com", "compute.autoscalers.list"),
             Endpoint::Unknown => ("googleapis.com", "unknown"),
         }
     }
@@ -299,7 +307,12 @@ struct Cluster {
 
 #[derive(Debug, Clone)]
 struct Pool {
+    /// Nodes per zone as last set by a resize (every zone's group converges to it).
     per_zone: u32,
+    /// Nodes per zone when the pool was created: `initialNodeCount`, which no resize changes.
+    initial: u32,
+    /// Zones whose group was resized by hand (not through GKE), with their target size.
+    by_hand: Vec<(String, u32)>,
     zones: Vec<String>,
     autoscaling: Option<(u32, u32)>,
     busy_op: Option<String>,
@@ -559,7 +572,14 @@ impl FakeGcp {
     ) {
         self.state().pools.insert(
             format!("projects/{project}/locations/{location}/clusters/{cluster}/nodePools/{pool}"),
-            Pool { per_zone, zones: zones.iter().map(|z| z.to_string()).collect(), autoscaling: None, busy_op: None },
+            Pool {
+                per_zone,
+                initial: per_zone,
+                by_hand: Vec::new(),
+                zones: zones.iter().map(|z| z.to_string()).collect(),
+                autoscaling: None,
+                busy_op: None,
+            },
         );
     }
 
@@ -573,6 +593,21 @@ impl FakeGcp {
     /// A pool's nodes per zone now, and its autoscaler limits (by full name).
     pub fn node_pool(&self, name: &str) -> Option<(u32, Option<(u32, u32)>)> {
         self.state().pools.get(name).map(|p| (p.per_zone, p.autoscaling))
+    }
+
+    /// Resize one zone's instance group of a pool (by full name) by hand, as someone editing
+    /// the group in the console does: the pool's own fields do not change; a later resize
+    /// through GKE sets every zone again.
+    pub fn set_group_size(&self, pool: &str, zone: &str, size: u32) {
+        if let Some(p) = self.state().pools.get_mut(pool) {
+            p.by_hand.retain(|(z, _)| z != zone);
+            p.by_hand.push((zone.to_string(), size));
+        }
+    }
+
+    /// The target size of each zone's instance group of a pool (by full name), in zone order.
+    pub fn group_sizes(&self, pool: &str) -> Vec<u32> {
+        self.state().pools.get(pool).map(|p| p.zones.iter().map(|z| p.group_size(z)).collect()).unwrap_or_default()
     }
 
     /// Every request so far, oldest first.
@@ -646,6 +681,10 @@ fn route(method: &Method, path: &str) -> Endpoint {
             Endpoint::SetNodePoolAutoscaling
         }
         ("GET", ["v1", "projects", _, "locations", _, "operations", _]) => Endpoint::GkeOperation,
+        ("GET", ["compute", "v1", "projects", _, "zones", _, "instanceGroupManagers", _]) => {
+            Endpoint::GetInstanceGroupManager
+        }
+        ("GET", ["compute", "v1", "projects", _, "zones", _, "autoscalers"]) => Endpoint::ListAutoscalers,
         _ => Endpoint::Unknown,
     }
 }
@@ -792,6 +831,9 @@ fn respond(
             None => fault_response(endpoint, &Fault::NotFound, &name).unwrap_or_else(|| ok(json!({}))),
         },
         Endpoint::SetNodePoolSize | Endpoint::SetNodePoolAutoscaling => set_pool(&mut st, endpoint, &name, &body),
+        Endpoint::GetInstanceGroupManager => get_group(&st, path),
+        // GKE's groups have no Compute autoscaler (the cluster autoscaler is GKE's own): none.
+        Endpoint::ListAutoscalers => ok(json!({"kind": "compute#autoscalerList", "items": []})),
         Endpoint::Unknown => {
             google_error(StatusCode::NOT_FOUND, "NOT_FOUND", &format!("no fake for {method} {path}"), json!([]))
         }
@@ -909,10 +951,65 @@ fn cluster_json(name: &str, c: &Cluster) -> Value {
     v
 }
 
+impl Pool {
+    /// The target size of the pool's group in `zone`.
+    fn group_size(&self, zone: &str) -> u32 {
+        self.by_hand.iter().find(|(z, _)| z == zone).map_or(self.per_zone, |(_, n)| *n)
+    }
+}
+
+/// The name of the instance group of pool `name` (`projects/P/locations/L/clusters/C/nodePools/N`)
+/// in `zone`, as GKE names them (`gke-CLUSTER-POOL-HASH-grp`; the hash here is the zone's).
+fn group_name(name: &str, zone: &str) -> String {
+    let part = |i: usize| name.split('/').nth(i).unwrap_or_default();
+    let hash = zone.bytes().fold(0u32, |h, b| h.wrapping_mul(31).wrapping_add(u32::from(b)));
+    format!("gke-{}-{}-{hash:08x}-grp", part(5), part(7))
+}
+
+/// `https://www.googleapis.com/compute/v1/projects/P/zones/Z/instanceGroupManagers/G` of pool
+/// `name`'s group in `zone`.
+fn group_url(name: &str, zone: &str) -> String {
+    let project = name.split('/').nth(1).unwrap_or_default();
+    format!(
+        "https://www.googleapis.com/compute/v1/projects/{project}/zones/{zone}/instanceGroupManagers/{}",
+        group_name(name, zone)
+    )
+}
+
+/// `instanceGroupManagers.get`: the group of a pool in one zone.
+fn get_group(st: &FakeState, path: &str) -> Response {
+    let seg: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    let (project, zone, group) = match seg.as_slice() {
+        ["compute", "v1", "projects", p, "zones", z, "instanceGroupManagers", g] => (*p, *z, *g),
+        _ => return google_error(StatusCode::NOT_FOUND, "NOT_FOUND", "no such group", json!([])),
+    };
+    let found = st.pools.iter().find(|(n, p)| {
+        n.split('/').nth(1) == Some(project) && p.zones.iter().any(|z| z == zone) && group_name(n, zone) == group
+    });
+    let Some((name, p)) = found else {
+        let resource = format!("projects/{project}/zones/{zone}/instanceGroupManagers/{group}");
+        return fault_response(Endpoint::GetInstanceGroupManager, &Fault::NotFound, &resource)
+            .unwrap_or_else(|| ok(json!({})));
+    };
+    let url = group_url(name, zone);
+    ok(json!({
+        "kind": "compute#instanceGroupManager", "id": "4107011000000000000", "name": group,
+        "zone": format!("https://www.googleapis.com/compute/v1/projects/{project}/zones/{zone}"),
+        "baseInstanceName": group.trim_end_matches("-grp"),
+        "instanceGroup": url.replace("instanceGroupManagers", "instanceGroups"),
+        "targetSize": p.group_size(zone),
+        "status": {"isStable": p.busy_op.is_none()},
+        "currentActions": {"none": p.group_size(zone), "creating": 0, "deleting": 0},
+        "selfLink": url,
+    }))
+}
+
 fn pool_json(name: &str, p: &Pool) -> Value {
+    let groups: Vec<String> = p.zones.iter().map(|z| group_url(name, z)).collect();
     let mut v = json!({
         "name": name.rsplit('/').next(), "config": {"machineType": "e2-standard-4", "diskSizeGb": 100},
-        "initialNodeCount": p.per_zone, "locations": p.zones, "version": "1.33.5-gke.1000000",
+        "initialNodeCount": p.initial, "locations": p.zones, "version": "1.33.5-gke.1000000",
+        "instanceGroupUrls": groups,
         "status": if p.busy_op.is_some() { "RECONCILING" } else { "RUNNING" },
         "selfLink": format!("https://container.googleapis.com/v1/{name}"),
     });
@@ -1050,7 +1147,9 @@ fn finish(st: &mut FakeState, name: &str) {
             if let Some(p) = st.pools.get_mut(&target) {
                 p.busy_op = None;
                 if !failed {
+                    // SetNodePoolSize sets every zone's group, hand edits included.
                     p.per_zone = n;
+                    p.by_hand.clear();
                 }
             }
         }

@@ -1,8 +1,13 @@
 //! A GKE node pool as a [`ScaleTarget`]: its node count.
 //!
-//! - observe: `GetNodePool`. The size is `initialNodeCount × zones`, where zones are the pool's
-//!   `locations` (GKE sizes every zone of a pool alike). A pool that is PROVISIONING, RECONCILING
-//!   or STOPPING has an operation in progress and is busy; ERROR is an error.
+//! - observe: `GetNodePool`, then Compute Engine `instanceGroupManagers.get` for each of the pool's
+//!   `instanceGroupUrls` (one managed instance group per zone): the size is the sum of the groups'
+//!   `targetSize`, the count each group is converging to. A NodePool carries no live node count:
+//!   `initialNodeCount` is documented as the count the pool was created with, and a size changed
+//!   by a console edit of a group, or by anything but `SetNodePoolSize`, need not show in it. The
+//!   sizes the pool can take are still multiples of its zone count (GKE resizes every zone alike).
+//!   A pool that is PROVISIONING, RECONCILING or STOPPING has an operation in progress and is busy;
+//!   ERROR is an error.
 //! - resize: `SetNodePoolSize` with the per-zone count: `nodeCount` is applied to every zone of the
 //!   pool ("the new size will be used for all replicas"), so a total of `n` over `z` zones becomes
 //!   `ceil(n / z)` per zone. Rounding up keeps at least the capacity the policy asked for; the
@@ -25,12 +30,14 @@
 //! it when they are idle. In this mode the observed size is that minimum, i.e. what the policy
 //! controls, not the live node count.
 //!
-//! Caveat: `initialNodeCount` is the only node count a NodePool carries. Whether GKE keeps it equal
-//! to the size set by `SetNodePoolSize` has not been verified against the real service (the local
-//! fake does); the live count is the instance groups' target size (Compute API).
+//! The instance groups are read with the official Compute client (`google-cloud-compute-v1`,
+//! only `instance-group-managers`); their URLs are taken apart into project, zone and name and
+//! only a zonal group of the pool's own project is requested. A regional group is refused with
+//! what to do: GKE creates zonal groups for node pools.
 
 use std::sync::Arc;
 
+use google_cloud_compute_v1::client::InstanceGroupManagers;
 use google_cloud_container_v1::client::ClusterManager;
 use google_cloud_container_v1::model::node_pool::Status as PoolStatus;
 use google_cloud_container_v1::model::operation::Status as OpStatus;
@@ -41,7 +48,7 @@ use crate::adapters::{
 };
 use crate::api::GkeNodePoolRef;
 use crate::core::{Dur, SizeRule};
-use crate::gcp::{GcpConfig, RetryConfig, gke_client, map_error, retry, retry_write};
+use crate::gcp::{GcpConfig, RetryConfig, compute_groups_client, gke_client, map_error, retry, retry_write};
 use crate::kinds::{BoxTarget, Clients, KindIssue, TargetKind, required};
 
 const BACKEND: &str = "gke";
@@ -49,6 +56,7 @@ const BACKEND: &str = "gke";
 /// One GKE node pool.
 pub struct GkeNodePool {
     client: ClusterManager,
+    groups: InstanceGroupManagers,
     retry: RetryConfig,
     project: String,
     location: String,
@@ -96,13 +104,19 @@ impl Sizing {
 impl GkeNodePool {
     /// Connect to the node pool `target` names, building the client as `cfg` says.
     pub async fn connect(cfg: &GcpConfig, target: &GkeNodePoolRef) -> Result<GkeNodePool, AdapterError> {
-        Ok(GkeNodePool::new(gke_client(cfg).await?, cfg, target))
+        Ok(GkeNodePool::new(gke_client(cfg).await?, compute_groups_client(cfg).await?, cfg, target))
     }
 
-    /// Use an existing client.
-    pub fn new(client: ClusterManager, cfg: &GcpConfig, target: &GkeNodePoolRef) -> GkeNodePool {
+    /// Use existing clients.
+    pub fn new(
+        client: ClusterManager,
+        groups: InstanceGroupManagers,
+        cfg: &GcpConfig,
+        target: &GkeNodePoolRef,
+    ) -> GkeNodePool {
         GkeNodePool {
             client,
+            groups,
             retry: cfg.retry,
             project: target.project.clone(),
             location: target.location.clone(),
@@ -129,6 +143,38 @@ impl GkeNodePool {
                 .map_err(|e| map_error(BACKEND, "container.clusters.get", &e))
         })
         .await
+    }
+
+    /// The pool's live size: the sum of its instance groups' target sizes.
+    async fn live_size(&self, pool: &NodePool) -> Result<u32, AdapterError> {
+        if pool.instance_group_urls.is_empty() {
+            return Err(AdapterError::new(
+                BACKEND,
+                ErrorKind::Malformed,
+                format!("{} lists no instance groups (instanceGroupUrls), so its live size is unknown", self.name),
+            ));
+        }
+        let mut total: u32 = 0;
+        for url in &pool.instance_group_urls {
+            let (zone, group) = zonal_group(url, &self.project)
+                .map_err(|why| AdapterError::new(BACKEND, ErrorKind::Malformed, format!("{}: {why}", self.name)))?;
+            let got = retry(BACKEND, &self.retry, || async {
+                self.groups
+                    .get()
+                    .set_project(self.project.clone())
+                    .set_zone(zone.clone())
+                    .set_instance_group_manager(group.clone())
+                    .send()
+                    .await
+                    .map_err(|e| map_error(BACKEND, "compute.instanceGroupManagers.get", &e))
+            })
+            .await?;
+            let size = got.target_size.ok_or_else(|| {
+                AdapterError::new(BACKEND, ErrorKind::Malformed, format!("instance group {group} has no targetSize"))
+            })?;
+            total = total.saturating_add(count(size, "targetSize")?);
+        }
+        Ok(total)
     }
 
     fn sizing(&self, pool: &NodePool) -> Result<Sizing, AdapterError> {
@@ -186,6 +232,24 @@ fn is_operation_id(id: &str) -> bool {
     !id.is_empty() && id.len() <= 128 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
+/// The zone and name of a zonal managed instance group of `project` from its URL
+/// (`https://www.googleapis.com/compute/v1/projects/P/zones/Z/instanceGroupManagers/G`, or the
+/// same path alone); they go into a request's path, so each must be a plain name.
+fn zonal_group(url: &str, project: &str) -> Result<(String, String), String> {
+    let path = url.split_once("/compute/v1/").map_or(url, |(_, p)| p);
+    let seg: Vec<&str> = path.trim_matches('/').split('/').collect();
+    let plain = |s: &str| !s.is_empty() && s.len() <= 63 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
+    match seg.as_slice() {
+        ["projects", p, "zones", z, "instanceGroupManagers", g] if *p == project && plain(z) && plain(g) => {
+            Ok((z.to_string(), g.to_string()))
+        }
+        ["projects", _, "regions", ..] => {
+            Err(format!("instance group {url} is regional; ebbflow reads the zonal groups GKE creates for node pools"))
+        }
+        _ => Err(format!("{url:?} is not a zonal instance group manager of project {project}")),
+    }
+}
+
 fn count(v: i32, what: &str) -> Result<u32, AdapterError> {
     u32::try_from(v).map_err(|_| AdapterError::new(BACKEND, ErrorKind::Malformed, format!("{what} is {v}")))
 }
@@ -214,7 +278,7 @@ impl ScaleTarget for GkeNodePool {
         };
         let sizing = self.sizing(&pool)?;
         let size = match (sizing, &pool.autoscaling) {
-            (Sizing::Fixed { zones }, _) => count(pool.initial_node_count, "initialNodeCount")? * zones,
+            (Sizing::Fixed { .. }, _) => self.live_size(&pool).await?,
             (Sizing::AutoscalerPerZone { zones }, Some(a)) => count(a.min_node_count, "minNodeCount")? * zones,
             (Sizing::AutoscalerTotal, Some(a)) => count(a.total_min_node_count, "totalMinNodeCount")?,
             (_, None) => 0,
@@ -352,7 +416,8 @@ impl TargetKind for GkeNodePoolRef {
             async move {
                 let gcp = clients.setting::<GcpConfig>()?;
                 let client = clients.get(|| gke_client(gcp)).await?;
-                Ok(GkeNodePool::new(client, gcp, &target))
+                let groups = clients.get(|| compute_groups_client(gcp)).await?;
+                Ok(GkeNodePool::new(client, groups, gcp, &target))
             }
         }))
     }
@@ -374,6 +439,17 @@ mod tests {
     }
 
     /// A stored operation name is requested only as an id of the pool's own project and location.
+    #[test]
+    fn only_zonal_groups_of_the_pools_project_are_requested() {
+        let url = "https://www.googleapis.com/compute/v1/projects/p1/zones/europe-west1-b/instanceGroupManagers/gke-c-np-1a2b-grp";
+        assert_eq!(zonal_group(url, "p1"), Ok(("europe-west1-b".into(), "gke-c-np-1a2b-grp".into())));
+        assert!(zonal_group(url, "p2").is_err(), "another project's group");
+        let regional = "https://www.googleapis.com/compute/v1/projects/p1/regions/europe-west1/instanceGroupManagers/g";
+        assert!(zonal_group(regional, "p1").is_err_and(|e| e.contains("regional")));
+        let sneaky = "https://www.googleapis.com/compute/v1/projects/p1/zones/z/instanceGroupManagers/g%2F..%2Fx";
+        assert!(zonal_group(sneaky, "p1").is_err(), "a name that is not plain is not put in a path");
+    }
+
     #[test]
     fn only_operations_of_the_pools_project_and_location_are_requested() {
         let own = |stored: &str| stored_operation(POOL, "p1", "us-central1", stored);

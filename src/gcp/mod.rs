@@ -186,6 +186,16 @@ pub async fn gke_client(cfg: &GcpConfig) -> Result<google_cloud_container_v1::cl
         .map_err(|e| build_error("GKE", &e))
 }
 
+/// The Compute Engine instance group managers client (a node pool's live size per zone).
+pub async fn compute_groups_client(
+    cfg: &GcpConfig,
+) -> Result<google_cloud_compute_v1::client::InstanceGroupManagers, AdapterError> {
+    configure!(google_cloud_compute_v1::client::InstanceGroupManagers::builder(), cfg)
+        .build()
+        .await
+        .map_err(|e| build_error("Compute Engine", &e))
+}
+
 /// Translate a client error into an [`AdapterError`].
 ///
 /// `permission` is the IAM permission the call needs; a 403 names it, so the fix is in the

@@ -53,6 +53,7 @@ impl Gcloud {
             .env("CLOUDSDK_CONFIG", &self.config_dir)
             .env("CLOUDSDK_API_ENDPOINT_OVERRIDES_BIGTABLEADMIN", &self.endpoint)
             .env("CLOUDSDK_API_ENDPOINT_OVERRIDES_CONTAINER", &self.endpoint)
+            .env("CLOUDSDK_API_ENDPOINT_OVERRIDES_COMPUTE", format!("{}compute/v1/", self.endpoint))
             .env("CLOUDSDK_AUTH_DISABLE_CREDENTIALS", "true")
             .env("CLOUDSDK_CORE_PROJECT", "p1")
             .env("CLOUDSDK_CORE_DISABLE_PROMPTS", "1")
@@ -146,4 +147,40 @@ fn gcloud_resizes_the_fake_gke_node_pool() {
     assert_eq!(body["nodeCount"], 4);
     assert_eq!(body["name"], POOL, "gcloud sends the name in the body as well");
     assert!(!fake.requests_to(Endpoint::GkeOperation).is_empty(), "gcloud waited for the operation");
+
+    // As GKE does, the pool keeps its creation count in initialNodeCount; the live count is in
+    // its instance groups, which gcloud reads from the Compute API the fake speaks too.
+    let out = gcloud.run(&[
+        "container",
+        "node-pools",
+        "describe",
+        "pool-1",
+        "--cluster=gke1",
+        "--region=us-central1",
+        "--format=json",
+    ]);
+    assert!(out.status.success());
+    let described: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(described["initialNodeCount"], 2, "not changed by the resize");
+    let urls = described["instanceGroupUrls"].as_array().unwrap();
+    assert_eq!(urls.len(), 2, "one group per zone");
+    for (url, zone) in urls.iter().zip(["us-central1-a", "us-central1-b"]) {
+        let group = url.as_str().unwrap().rsplit('/').next().unwrap();
+        let out = gcloud.run(&[
+            "compute",
+            "instance-groups",
+            "managed",
+            "describe",
+            group,
+            &format!("--zone={zone}"),
+            "--format=json",
+        ]);
+        assert!(out.status.success());
+        let g: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(g["targetSize"], 4, "{g}");
+        assert_eq!(g["name"], group);
+    }
+    let reads = fake.requests_to(Endpoint::GetInstanceGroupManager);
+    assert_eq!(reads.len(), 2, "{reads:?}");
+    assert!(reads[0].path.starts_with("/compute/v1/projects/p1/zones/us-central1-a/instanceGroupManagers/"));
 }

@@ -371,6 +371,26 @@ async fn gke_pool_size_is_per_zone_times_zones_and_partial_zones_are_refused() {
     assert_eq!(fake.requests_to(Endpoint::GkeOperation)[0].path, format!("/v1/{op}"));
     assert_eq!(pool.observe().await.unwrap().size, 9);
     assert_eq!(fake.node_pool(POOL), Some((3, None)));
+
+    // The live size is the groups' target sizes, not the pool's initialNodeCount (still 2: GKE
+    // keeps the creation value): one group edited by hand in the console shows at once.
+    let groups = fake.requests_to(Endpoint::GetInstanceGroupManager);
+    assert!(groups.len() >= 3, "every zone's group read: {groups:?}");
+    assert!(groups.iter().all(|r| r.path.starts_with("/compute/v1/projects/p1/zones/us-central1-")), "{groups:?}");
+    fake.set_group_size(POOL, "us-central1-b", 5);
+    let obs = pool.observe().await.unwrap();
+    assert_eq!(obs.size, 3 + 5 + 3, "read from the groups");
+    assert_eq!(obs.sizes, SizeRule::Multiple(3), "a resize through GKE still sets every zone alike");
+    let ResizeStarted::Operation(op) = pool.resize(12).await.unwrap() else { panic!() };
+    assert_eq!(pool.operation(&op).await.unwrap(), OperationStatus::Done);
+    assert_eq!(fake.group_sizes(POOL), [4, 4, 4], "SetNodePoolSize set every group, the hand edit too");
+    assert_eq!(pool.observe().await.unwrap().size, 12);
+
+    // A group that cannot be read is an error with the permission it needs, not a size of 0.
+    fake.inject(Endpoint::GetInstanceGroupManager, Fault::PermissionDenied, 1);
+    let e = pool.observe().await.unwrap_err();
+    assert_eq!(e.kind, ErrorKind::PermissionDenied, "{e}");
+    assert!(e.to_string().contains("compute.instanceGroupManagers.get"), "{e}");
 }
 
 #[tokio::test]
