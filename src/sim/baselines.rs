@@ -72,8 +72,18 @@ fn clamp(sc: &Scenario, n: f64, t: Ts) -> u32 {
     }
 }
 
-fn finish(sc: &Scenario, name: &str, steps: Vec<Step>) -> Run {
-    let summary = Summary::from_steps(name, &steps, sc.policy.metrics[0].target, sc.limit, sc.model.start_size);
+fn finish(sc: &Scenario, name: &str, mut steps: Vec<Step>) -> Run {
+    // A baseline sizes an instance as one, every cluster alike on the hottest one's load: its
+    // rows count every cluster's nodes, as the policy's rows of an instance do (`Sim::row`).
+    let clusters = u32::try_from(sc.clusters.len()).unwrap_or(u32::MAX);
+    if clusters > 1 {
+        for s in &mut steps {
+            s.desired = s.desired.saturating_mul(clusters);
+            s.serving = s.serving.saturating_mul(clusters);
+            s.demand *= f64::from(clusters);
+        }
+    }
+    let summary = Summary::from_steps(name, &steps, sc.policy.metrics[0].target, sc.limit, sc.start_total());
     Run { steps, summary }
 }
 

@@ -31,7 +31,7 @@ pub fn chart_data(sc: &Scenario, runs: &[Run]) -> ChartData {
         sizes.push(Series::new("scheduled / override minimum", Style::Dashed, pts(&bound, policy)));
     }
     let mut markers = Vec::new();
-    let mut prev = sc.model.start_size;
+    let mut prev = sc.start_total();
     for s in &policy.steps {
         if s.desired != prev {
             let kind = if s.desired > prev { MarkerKind::ScaleOut } else { MarkerKind::ScaleIn };

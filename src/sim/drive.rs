@@ -3,6 +3,7 @@
 //! buffers that live as long as the replay. The controller drives the same machine through its
 //! async driver (`tick`), so a replay decides as production does.
 
+use crate::core::replicas::{fraction_floor, hold_at_floor};
 use crate::core::settle::Answer;
 use crate::core::step::{Decided, Evaluation, Next, Written};
 use crate::core::{Decision, MetricInput, MetricOutcome, Policy, PolicyState, Sample, Ts};
@@ -73,6 +74,69 @@ impl Driver {
         if let Next::Write { to, .. } = decided.next() {
             let answer: Written = written_of(&world.resize(to));
             decided.written(&answer);
+        }
+        decided
+    }
+
+    /// Evaluate an instance sized per cluster once: each member (cluster) is its own step
+    /// machine with its own state (`states`, one per member, in order) and its own series; then
+    /// the core's replica rule raises every member to `fraction` of the largest member's
+    /// decision; then one write per member that changes, scale-outs first, and no scale-in after
+    /// a failed write (the floor it was cut against may not hold), as `members::actuate` sends
+    /// them. The decisions come back in member order, each with its next state.
+    pub fn evaluate_members<'p>(
+        &mut self,
+        policy: &'p Policy,
+        fraction: f64,
+        states: Vec<PolicyState>,
+        world: &mut Sim<'_>,
+        now: Ts,
+    ) -> Vec<Decided<'p>> {
+        let mut decided: Vec<Decided<'p>> = Vec::with_capacity(states.len());
+        for (m, state) in states.into_iter().enumerate().take(world.members()) {
+            let evaluation = Evaluation::start(policy, state, now);
+            let answer = match evaluation.operation() {
+                Some(name) => match world.operation_of(m, name) {
+                    Some(true) => Answer::Running,
+                    Some(false) => Answer::Done,
+                    None => Answer::Vanished,
+                },
+                None => Answer::NoOperation,
+            };
+            let settled = evaluation.settle(answer, world.seen_of(m));
+            let gathering = settled.floor(world.floor_input_of(m));
+            let mut problems = [None; INPUTS];
+            for (i, (source, buffer)) in self.sources.iter().zip(&mut self.buffers).enumerate().take(INPUTS) {
+                buffer.clear();
+                problems[i] = world.fetch_member_into(m, *source, gathering.after(i), now, buffer);
+            }
+            let n = self.buffers.len().min(INPUTS);
+            let inputs: [MetricInput<'_>; INPUTS] = std::array::from_fn(|i| match self.buffers.get(i) {
+                Some(b) => MetricInput { samples: b, problem: problems[i] },
+                None => MetricInput { samples: &[], problem: None },
+            });
+            decided.push(gathering.decide(&inputs[..n]));
+        }
+        let own: Vec<u32> = decided.iter().map(|d| d.decision.desired).collect();
+        let floor = fraction_floor(&own, fraction);
+        for d in &mut decided {
+            let sizes = d.seen.sizes;
+            hold_at_floor(policy, &mut d.decision, floor, sizes, now);
+        }
+        let mut order: Vec<usize> = (0..decided.len()).collect();
+        order.sort_by_key(|&m| {
+            let d = &decided[m].decision;
+            (d.desired < d.current, std::cmp::Reverse(own[m]))
+        });
+        let mut failed = false;
+        for m in order {
+            let Next::Write { from, to } = decided[m].next() else { continue };
+            if to < from && failed {
+                continue;
+            }
+            let answer: Written = written_of(&world.resize_member(m, to));
+            failed |= matches!(answer, Written::Failed(_));
+            decided[m].written(&answer);
         }
         decided
     }

@@ -257,7 +257,7 @@ fn decisions(o: &mut String, sc: &Scenario, steps: &[Step]) {
     }
     o.push_str("</tbody></table></div>\n");
 
-    let mut prev = sc.model.start_size;
+    let mut prev = sc.start_total();
     let mut actions = String::new();
     let mut count = 0;
     for s in steps {

@@ -259,6 +259,24 @@ pub(crate) trait Rows {
 pub(crate) fn drive_replay(sc: &Scenario, fast_forward: bool, rows: &mut impl Rows) {
     let mut world = sim(sc);
     let mut driver = drive::Driver::for_scenario(sc, &world);
+    if let Some(fraction) = sc.per_cluster {
+        // Each cluster its own step machine and state, then the core's replica rule.
+        let mut states = vec![PolicyState::default(); world.members()];
+        for now in grid_with(&sc.trace, &sc.policy, fast_forward) {
+            if !rows.go_on(now) {
+                break;
+            }
+            world.advance(now);
+            let states_in = std::mem::take(&mut states);
+            let decided = driver.evaluate_members(&sc.policy, fraction, states_in, &mut world, now);
+            // The decision that speaks for the instance: of those that resize, the largest.
+            if let Some(d) = decided.iter().max_by_key(|d| (d.decision.is_resize(), d.decision.desired)) {
+                rows.row(now, &d.decision, &world);
+            }
+            states = decided.into_iter().map(|d| d.decision.state).collect();
+        }
+        return;
+    }
     let mut state = PolicyState::default();
     for now in grid_with(&sc.trace, &sc.policy, fast_forward) {
         if !rows.go_on(now) {
@@ -289,10 +307,10 @@ impl<F: FnMut(Ts, &[Step]) -> bool> Rows for StepRows<'_, F> {
 
     fn row(&mut self, now: Ts, d: &crate::core::Decision, world: &model::Sim<'_>) {
         let policy = &self.sc.policy;
-        let (requested, serving) = world.sizes();
+        let (requested, serving, demand) = world.row(now, self.gap);
         self.steps.push(Step {
             at: now,
-            demand: world.demand_at(now, self.gap),
+            demand,
             observed: d.raw(0).unwrap_or(f64::NAN),
             smoothed: d.smoothed(policy, 0).unwrap_or(f64::NAN),
             spike: d.spike(policy),
@@ -323,9 +341,9 @@ fn replay(
     };
     drive_replay(sc, fast_forward, &mut rows);
     let steps = rows.steps;
-    let mut summary = Summary::from_steps(&sc.name, &steps, metric.target, sc.limit, sc.model.start_size);
+    let mut summary = Summary::from_steps(&sc.name, &steps, metric.target, sc.limit, sc.start_total());
     if let Some(f) = &sc.policy.forecast {
-        summary.forecast = Some(report::ForecastScore::from_steps(&steps, metric.target, f.lead, sc.model.start_size));
+        summary.forecast = Some(report::ForecastScore::from_steps(&steps, metric.target, f.lead, sc.start_total()));
     }
     (Run { steps, summary }, rows.fleets.unwrap_or_default())
 }

@@ -578,21 +578,28 @@ impl<'a> Sim<'a> {
     /// What the floor reads now, as the tick reads it from the storage series of the last
     /// [`floor::STORAGE_LOOKBACK`]: its newest sample, built without the rest of the series.
     pub fn floor_input(&self) -> FloorInput {
+        self.floor_input_of(0)
+    }
+
+    /// [`Sim::floor_input`] for member `m` (a cluster of an instance sized per cluster: each
+    /// holds all the data, over its own nodes).
+    pub fn floor_input_of(&self, m: usize) -> FloorInput {
         let Some(storage_target) = self.model.storage.target() else { return FloorInput::None };
         let until = self.now;
-        let newest = self.newest_storage(until - floor::STORAGE_LOOKBACK, until);
+        let newest = self.newest_storage(m, until - floor::STORAGE_LOOKBACK, until);
         let problem = self.model.faults.partial_storage(until).then_some(DataProblem::Partial);
         floor::storage_input(newest.as_slice(), problem, storage_target)
     }
 
     /// The storage sample of time `at`: the data over the size the target had then.
-    fn storage_sample(&self, at: Ts, data_nodes: f64) -> Sample {
-        Sample { at, value: data_nodes / f64::from(self.fleets[0].size_at(at).max(1)) }
+    fn storage_sample(&self, m: usize, at: Ts, data_nodes: f64) -> Sample {
+        let size = self.fleets.get(m).map_or(1, |f| f.size_at(at));
+        Sample { at, value: data_nodes / f64::from(size.max(1)) }
     }
 
     /// The storage series' samples in `(after, until]` as visible at `until`, one a minute for
     /// constant data; or only the newest of them.
-    fn storage_samples(&self, after: Ts, until: Ts, out: &mut Vec<Sample>) {
+    fn storage_samples(&self, m: usize, after: Ts, until: Ts, out: &mut Vec<Sample>) {
         let visible = until - self.model.metric_delay;
         let from = after.max(visible - STORAGE_SERVED);
         match self.model.storage {
@@ -601,7 +608,7 @@ impl<'a> Sim<'a> {
                 let minute = Dur::mins(1).0;
                 let mut t = Ts((from.0.div_euclid(minute) + 1) * minute);
                 while t <= visible {
-                    out.push(self.storage_sample(t, data_nodes));
+                    out.push(self.storage_sample(m, t, data_nodes));
                     t = t + Dur::mins(1);
                 }
             }
@@ -610,14 +617,14 @@ impl<'a> Sim<'a> {
                 let lo = pts.partition_point(|p| p.0 <= from);
                 let hi = pts.partition_point(|p| p.0 <= visible);
                 out.extend(
-                    pts[lo..hi.max(lo)].iter().map(|&(at, u)| self.storage_sample(at, u * f64::from(recorded_on))),
+                    pts[lo..hi.max(lo)].iter().map(|&(at, u)| self.storage_sample(m, at, u * f64::from(recorded_on))),
                 );
             }
         }
     }
 
     /// The newest sample [`Sim::storage_samples`] would serve.
-    fn newest_storage(&self, after: Ts, until: Ts) -> Option<Sample> {
+    fn newest_storage(&self, m: usize, after: Ts, until: Ts) -> Option<Sample> {
         let visible = until - self.model.metric_delay;
         let from = after.max(visible - STORAGE_SERVED);
         match self.model.storage {
@@ -626,7 +633,7 @@ impl<'a> Sim<'a> {
                 let minute = Dur::mins(1).0;
                 let first = Ts((from.0.div_euclid(minute) + 1) * minute);
                 let last = Ts(visible.0.div_euclid(minute) * minute);
-                (last >= first).then(|| self.storage_sample(last, data_nodes))
+                (last >= first).then(|| self.storage_sample(m, last, data_nodes))
             }
             Storage::Trace { recorded_on, .. } => {
                 let pts = &self.trace.storage;
@@ -634,7 +641,7 @@ impl<'a> Sim<'a> {
                 let hi = pts.partition_point(|p| p.0 <= visible);
                 (hi > lo).then(|| {
                     let (at, u) = pts[hi - 1];
-                    self.storage_sample(at, u * f64::from(recorded_on))
+                    self.storage_sample(m, at, u * f64::from(recorded_on))
                 })
             }
         }
@@ -645,7 +652,7 @@ impl<'a> Sim<'a> {
     pub fn fetch_into(&self, source: Source, after: Ts, until: Ts, out: &mut Vec<Sample>) -> Option<DataProblem> {
         let faults = self.model.faults;
         if source == Source::Storage {
-            self.storage_samples(after, until, out);
+            self.storage_samples(0, after, until, out);
             return faults.partial_storage(until).then_some(DataProblem::Partial);
         }
         let delay = self.model.metric_delay;
@@ -728,6 +735,111 @@ impl<'a> Sim<'a> {
                 format!("the target is running another resize operation (until {until})"),
             )),
         }
+    }
+
+    /// How many members the world has: the clusters of an instance, else one.
+    pub fn members(&self) -> usize {
+        self.fleets.len()
+    }
+
+    /// What member `m` shows now (a cluster of an instance sized per cluster).
+    pub fn seen_of(&self, m: usize) -> Seen {
+        let (size, busy) =
+            self.fleets.get(m).map_or((0, false), |f| (f.shown(self.model.new_size_while_busy), f.busy(self.now)));
+        Seen { size, busy, sizes: self.model.sizes }
+    }
+
+    /// [`Sim::fetch_into`] for member `m`'s own series, as the policy's queries narrowed to the
+    /// cluster ask for them: its column of the replayed metric, and every metric, against its own
+    /// serving nodes.
+    pub fn fetch_member_into(
+        &self,
+        m: usize,
+        source: Source,
+        after: Ts,
+        until: Ts,
+        out: &mut Vec<Sample>,
+    ) -> Option<DataProblem> {
+        let faults = self.model.faults;
+        if source == Source::Storage {
+            self.storage_samples(m, after, until, out);
+            return faults.partial_storage(until).then_some(DataProblem::Partial);
+        }
+        let (Some(fleet), delay, recorded) = (self.fleets.get(m), self.model.metric_delay, self.model.recorded_size)
+        else {
+            return Some(DataProblem::QueryFailed);
+        };
+        let (kind, pts): (MetricKind, Column<'_>) = match source {
+            Source::Feed(i) => (self.feeds[i].1, self.feeds[i].2),
+            _ => (self.kind, self.clusters.get(m).copied().unwrap_or(&self.trace.points)),
+        };
+        let lo = pts.partition_point(|p| p.0 <= after);
+        let hi = pts.partition_point(|p| p.0 <= until - delay);
+        for &(at, raw) in pts.get(lo..hi).unwrap_or_default() {
+            if faults.any() && !faults.readable(at, until, delay) {
+                continue;
+            }
+            let value = observed_of(kind, demand_of(kind, recorded, raw), fleet.serving_at(at), raw);
+            if value.is_finite() {
+                out.push(Sample { at, value });
+            }
+        }
+        faults.partial(until).then_some(DataProblem::Partial)
+    }
+
+    /// Resize member `m` alone, as the instance adapter's per-cluster write does: refused while
+    /// that cluster runs an operation, or for a size it cannot take.
+    pub fn resize_member(&mut self, m: usize, to: u32) -> Result<ResizeStarted, AdapterError> {
+        let now = self.now;
+        if !self.model.sizes.allows(to) {
+            return Err(AdapterError::new(
+                "simulated",
+                ErrorKind::Refused,
+                format!("the target cannot take {to} nodes (its sizes: {:?})", self.model.sizes),
+            ));
+        }
+        let Some(fleet) = self.fleets.get_mut(m) else {
+            return Err(AdapterError::new("simulated", ErrorKind::NotFound, format!("no member {m}")));
+        };
+        match fleet.resize(to, now) {
+            Ok(None) => Ok(ResizeStarted::Done),
+            Ok(Some(id)) => Ok(ResizeStarted::Operation(format!("{OPERATION_PREFIX}{id}"))),
+            Err(Busy { until }) => Err(AdapterError::new(
+                "simulated",
+                ErrorKind::Busy,
+                format!("the cluster is running another resize operation (until {until})"),
+            )),
+        }
+    }
+
+    /// What member `m` says of operation `name`.
+    pub fn operation_of(&self, m: usize, name: &str) -> Option<bool> {
+        let id = name.strip_prefix(OPERATION_PREFIX)?.parse().ok()?;
+        self.fleets.get(m)?.operation_running(id, self.now)
+    }
+
+    /// The replay's row for the target at `now`: `(requested, serving, demand)`. One fleet: its
+    /// sizes and the demand at `now`. An instance: the nodes asked for and serving over all its
+    /// clusters (what is billed), and the demand that puts the total at the load of its most
+    /// loaded cluster (`demand / serving` is that cluster's), so a row is over the limit when any
+    /// cluster is.
+    pub fn row(&self, now: Ts, gap: Dur) -> (u32, u32, f64) {
+        if self.clusters.is_empty() {
+            let (requested, serving) = self.sizes();
+            return (requested, serving, self.demand_at(now, gap));
+        }
+        let requested = self.fleets.iter().map(Fleet::requested).sum();
+        let serving: u32 = self.fleets.iter().map(Fleet::serving).sum();
+        let load = self
+            .clusters
+            .iter()
+            .zip(&self.fleets)
+            .map(|(pts, f)| {
+                crate::sim::demand_in(pts, self.kind, self.model.recorded_size, now, gap)
+                    / f64::from(f.serving().max(1))
+            })
+            .fold(f64::NAN, f64::max);
+        (requested, serving, load * f64::from(serving.max(1)))
     }
 
     /// What the target says of operation `name`: running, done, or never issued (`None`).
@@ -957,8 +1069,8 @@ mod tests {
                     assert!(sim.resize(8).is_ok());
                 }
                 let mut series = Vec::new();
-                sim.storage_samples(now - floor::STORAGE_LOOKBACK, now, &mut series);
-                assert_eq!(sim.newest_storage(now - floor::STORAGE_LOOKBACK, now), series.last().copied(), "{m}");
+                sim.storage_samples(0, now - floor::STORAGE_LOOKBACK, now, &mut series);
+                assert_eq!(sim.newest_storage(0, now - floor::STORAGE_LOOKBACK, now), series.last().copied(), "{m}");
             }
         }
     }

@@ -167,6 +167,9 @@ pub struct Scenario {
     pub feeds: Vec<String>,
     /// A replicated instance's clusters, by trace column (empty: one target).
     pub clusters: Vec<String>,
+    /// For an instance sized per cluster (`sizing: perCluster`): the fraction of the largest
+    /// cluster's decision no cluster goes below. `None`: sized as one.
+    pub per_cluster: Option<f64>,
 }
 
 /// Most evaluations one replay may make (19 years at a 1-minute interval). Every evaluation is a
@@ -271,6 +274,21 @@ impl Scenario {
         check_span(&trace, policy.interval)?;
         let mut trace = trace;
         trace_units(&mut trace, file.trace_scale, &spec, &feeds, &clusters)?;
+        // The baselines read the replayed metric from the trace's first column: for an instance,
+        // what its query (REDUCE_MAX) reports, the hottest cluster each minute, as the policy
+        // sees it when sized as one.
+        if !clusters.is_empty() {
+            let hot = hottest(&trace, &clusters);
+            // The first column keeps answering under its own name.
+            let first = std::mem::replace(&mut trace.points, hot);
+            if let Some(name) = trace.value_name.take() {
+                trace.columns.push(crate::sim::trace::Column { name, points: first });
+            }
+        }
+        let per_cluster = match &spec.target {
+            crate::api::TargetRef::BigtableInstance(i) if !clusters.is_empty() => i.per_cluster_floor(),
+            _ => None,
+        };
         if trace.missing() > 0 {
             notes.push(format!(
                 "{} samples of the trace are not numbers (NaN, Infinity or empty) and count as missing data",
@@ -339,7 +357,14 @@ impl Scenario {
             notes,
             feeds,
             clusters,
+            per_cluster,
         })
+    }
+
+    /// The size the whole target starts at: the start size, in each cluster of an instance (a
+    /// replay of an instance reports every cluster's nodes together).
+    pub fn start_total(&self) -> u32 {
+        self.model.start_size.saturating_mul(u32::try_from(self.clusters.len()).unwrap_or(u32::MAX).max(1))
     }
 
     /// A sample older than this at an evaluation means the trace has a gap there.
@@ -383,10 +408,17 @@ impl Scenario {
             Some(TraceScale::Percent) => " in percent, read as fractions",
             _ => "",
         };
-        let step = match m.sizes {
+        let mut step = match m.sizes {
             crate::core::SizeRule::Multiple(k) => format!(" (multiples of {k})"),
             _ => String::new(),
         };
+        if !self.clusters.is_empty() {
+            let how = match self.per_cluster {
+                Some(f) => format!("each sized on its own, at least {f} of the largest"),
+                None => "sized as one".to_string(),
+            };
+            step.push_str(&format!(" in each of {} clusters ({how}; sizes summed)", self.clusters.len()));
+        }
         format!(
             "{} ({} samples{unit}, {} to {}), recorded on {} nodes, start {} nodes{step}, resize operations {}, provisioning {} after, metric delay {}, {storage}, {faults}, target {}, limit {}",
             self.trace.name,
@@ -570,6 +602,23 @@ fn feeds(
     Ok(out)
 }
 
+/// Each minute of the first cluster's column, the highest value any cluster recorded at that
+/// minute: the instance query's `REDUCE_MAX`, as `sim::model::Sim` answers it.
+fn hottest(trace: &Trace, clusters: &[String]) -> Vec<(crate::core::Ts, f64)> {
+    let columns: Vec<&[(crate::core::Ts, f64)]> = clusters.iter().filter_map(|c| trace.column(c)).collect();
+    let Some(first) = columns.first() else { return trace.points.clone() };
+    first
+        .iter()
+        .map(|&(at, _)| {
+            let value = columns
+                .iter()
+                .filter_map(|col| col.binary_search_by(|p| p.0.cmp(&at)).ok().map(|i| col[i].1))
+                .fold(f64::NAN, f64::max);
+            (at, value)
+        })
+        .collect()
+}
+
 /// The clusters of a replicated instance, by trace column: only for a `bigtableInstance` target,
 /// each a column of the trace.
 fn clusters(spec: &ScalePolicySpec, clusters: Option<&[String]>, trace: &Trace) -> Result<Vec<String>, String> {
@@ -579,18 +628,6 @@ fn clusters(spec: &ScalePolicySpec, clusters: Option<&[String]>, trace: &Trace) 
         return Err(format!(
             "clusters: the policy's target is {kind}; clusters model the clusters of a replicated instance (target.bigtableInstance); remove clusters"
         ));
-    }
-    // The replay moves every cluster to one size (what `largest` does); replaying a per-cluster
-    // policy that way would report figures the controller would never produce.
-    if let crate::api::TargetRef::BigtableInstance(i) = &spec.target
-        && i.per_cluster_floor().is_some()
-    {
-        return Err(
-            "clusters: the policy sizes each cluster on its own (target.bigtableInstance.sizing: perCluster), \
-             which simulate does not replay; replay it with sizing: largest (an upper bound on its cost), or each \
-             cluster's column alone as a bigtableCluster policy"
-                .into(),
-        );
     }
     for (i, c) in clusters.iter().enumerate() {
         if trace.column(c).is_none() {

@@ -653,12 +653,54 @@ fn one_hot_cluster_grows_every_cluster_of_the_instance_together() {
     file.clusters = Some(vec!["cpu".into()]);
     let e = Scenario::build(file).expect_err("not an instance");
     assert!(e.contains("clusters:") && e.contains("bigtableInstance"), "{e}");
-    // A per-cluster policy is refused rather than replayed as if sized as one: the figures would
-    // be ones the controller never produces.
+    // The rows count every cluster's nodes: what the instance bills.
+    for (step, f) in run.steps.iter().zip(&fleets) {
+        assert_eq!(step.desired, f.iter().map(|c| c.0).sum::<u32>(), "{}", step.at);
+    }
+}
+
+/// The same instance sized per cluster (`sizing: perCluster`, floor 0.5): each cluster is its own
+/// step machine on its own column and nodes, as the controller runs it: the hot cluster grows
+/// alone, the others stay at half of it (the replica floor), and the instance bills fewer
+/// node-minutes than sized as one, with no more minutes over the limit in any cluster.
+#[test]
+fn a_per_cluster_instance_grows_only_its_hot_cluster_in_a_replay() {
+    let largest = Scenario::build(example("instance-hot-cluster.yaml")).expect("scenario");
     let mut file = example("instance-hot-cluster.yaml");
     file.policy = Some(root().join("deploy/examples/bigtable-instance-per-cluster.yaml"));
-    let e = Scenario::build(file).expect_err("perCluster is not replayed");
-    assert!(e.starts_with("clusters:") && e.contains("sizing: perCluster") && e.contains("sizing: largest"), "{e}");
+    let sc = Scenario::build(file).expect("a per-cluster policy replays");
+    assert_eq!(sc.per_cluster, Some(0.5));
+    let (run, fleets) = ebbflow::sim::run_policy_traced(&sc, |_, _| true);
+    let hot_end = hour(&run, 5.0);
+    let (i, _) = run.steps.iter().enumerate().rfind(|(_, s)| s.at < hot_end).expect("steps");
+    let [c1, c2, c3] = [fleets[i][0], fleets[i][1], fleets[i][2]];
+    // c2 alone needs 0.9 x 4 / 0.6 = 6 nodes; c1 and c3 alone 1 or 2.
+    assert!(c2.1 >= 6, "the hot cluster serves its need: {:?}", fleets[i]);
+    assert!(c1.0 < c2.0 && c3.0 < c2.0, "the cool clusters did not follow it: {:?}", fleets[i]);
+    for c in [c1, c3] {
+        assert!(c.0 >= c2.0.div_ceil(2), "no cluster under half the hot one: {:?}", fleets[i]);
+    }
+    for (step, f) in run.steps.iter().zip(&fleets) {
+        assert_eq!(step.desired, f.iter().map(|c| c.0).sum::<u32>(), "{}", step.at);
+    }
+    let (per, one) = (&run.summary, &ebbflow::sim::run_policy(&largest).summary);
+    assert!(
+        per.node_minutes < one.node_minutes,
+        "{} vs {} node-minutes sized as one",
+        per.node_minutes,
+        one.node_minutes
+    );
+    assert!(
+        per.minutes_over_limit <= one.minutes_over_limit + 5.0,
+        "{} vs {}",
+        per.minutes_over_limit,
+        one.minutes_over_limit
+    );
+    // tune replays it too, scored as it runs on the same rows.
+    let runs = ebbflow::sim::compare(&sc);
+    assert_eq!(runs[0].summary.node_minutes, per.node_minutes);
+    // A baseline sizes the instance as one on its hottest cluster: every cluster billed.
+    assert!(runs[1].steps.iter().all(|s| s.desired % 3 == 0), "hpa's rows count three clusters");
 }
 
 /// Mapping mistakes name the scenario field and the fix.

@@ -70,6 +70,7 @@ fn problem(samples: usize) -> Problem {
         notes: Vec::new(),
         feeds: Vec::new(),
         clusters: Vec::new(),
+        per_cluster: None,
     };
     let case = Case { source: "synthetic".into(), scenario, cutoff: Ts(end.0), days: 60, held_days: 0 };
     Problem {

@@ -414,8 +414,8 @@ impl crate::sim::Rows for Scoring<'_> {
     }
 
     fn row(&mut self, now: Ts, _: &crate::core::Decision, world: &crate::sim::model::Sim<'_>) {
-        let (requested, serving) = world.sizes();
-        self.tally.push(now, world.demand_at(now, self.gap), requested, serving);
+        let (requested, serving, demand) = world.row(now, self.gap);
+        self.tally.push(now, demand, requested, serving);
     }
 }
 
@@ -459,7 +459,7 @@ impl<'a> Evaluator<'a> {
             sc.spec = spec.clone();
             sc.policy = policy.clone();
             let mut scoring = Scoring {
-                tally: Tally::new(sc.limit, sc.model.start_size),
+                tally: Tally::new(sc.limit, sc.start_total()),
                 gap: sc.gap(),
                 cutoff: case.cutoff,
                 before: total,
@@ -697,11 +697,23 @@ mod tests {
     /// and the scores so far never exceed the final ones (pruning on them is sound).
     #[test]
     fn a_replay_scored_as_it_runs_scores_what_its_summary_states() {
-        for name in ["ec2-noisy-midload.yaml", "rds-noisy-1m.yaml", "asg-misconfiguration-62d.yaml"] {
-            let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("simulations/scenarios").join(name);
-            let sc = Scenario::build(ScenarioFile::load(&path).expect("bundled")).expect("valid");
-            let run = crate::sim::run_policy(&sc);
-            let mut tally = Tally::new(sc.limit, sc.model.start_size);
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        // A replicated instance sized per cluster too: its rows count every cluster.
+        let per_cluster = {
+            let mut f =
+                ScenarioFile::load(&root.join("simulations/examples/instance-hot-cluster.yaml")).expect("example");
+            f.policy = Some(root.join("deploy/examples/bigtable-instance-per-cluster.yaml"));
+            Scenario::build(f).expect("valid")
+        };
+        assert!(per_cluster.per_cluster.is_some());
+        let bundled = ["ec2-noisy-midload.yaml", "rds-noisy-1m.yaml", "asg-misconfiguration-62d.yaml"].map(|name| {
+            let path = root.join("simulations/scenarios").join(name);
+            Scenario::build(ScenarioFile::load(&path).expect("bundled")).expect("valid")
+        });
+        for sc in bundled.iter().chain([&per_cluster]) {
+            let name = &sc.name;
+            let run = crate::sim::run_policy(sc);
+            let mut tally = Tally::new(sc.limit, sc.start_total());
             for (i, s) in run.steps.iter().enumerate() {
                 tally.push(s.at, s.demand, s.desired, s.serving);
                 if i % 997 == 0 {
@@ -718,14 +730,14 @@ mod tests {
             assert!(whole.over_limit > 0.0 && whole.actions > 0, "{name}: the case exercises every score");
 
             let mut scoring = Scoring {
-                tally: Tally::new(sc.limit, sc.model.start_size),
+                tally: Tally::new(sc.limit, sc.start_total()),
                 gap: sc.gap(),
                 cutoff: Ts(i64::MAX),
                 before: Scores::default(),
                 front: &[],
                 pruned: false,
             };
-            crate::sim::drive_replay(&sc, true, &mut scoring);
+            crate::sim::drive_replay(sc, true, &mut scoring);
             assert_eq!(scoring.tally.finish(), whole, "{name}: scored in the replay itself");
         }
     }
