@@ -5,8 +5,8 @@
 
 use crate::core::replicas::{fraction_floor, hold_at_floor};
 use crate::core::settle::Answer;
-use crate::core::step::{Decided, Evaluation, Next, Written};
-use crate::core::{Decision, MetricInput, MetricOutcome, Policy, PolicyState, Sample, Ts};
+use crate::core::step::{Decided, Evaluation, Gathering, Next, Written};
+use crate::core::{DataProblem, Decision, MetricInput, MetricOutcome, Policy, PolicyState, Sample, Ts};
 use crate::sim::model::{Sim, Source};
 use crate::tick::written_of;
 
@@ -50,27 +50,12 @@ impl Driver {
         now: Ts,
     ) -> Decided<'p> {
         let evaluation = Evaluation::start(policy, state, now);
-        let answer = match evaluation.operation() {
-            Some(name) => match world.operation(name) {
-                Some(true) => Answer::Running,
-                Some(false) => Answer::Done,
-                None => Answer::Vanished,
-            },
-            None => Answer::NoOperation,
-        };
+        let answer = answer(evaluation.operation().map(|name| world.operation(name)));
         let settled = evaluation.settle(answer, world.seen());
         let gathering = settled.floor(world.floor_input());
-        let mut problems = [None; INPUTS];
-        for (i, (source, buffer)) in self.sources.iter().zip(&mut self.buffers).enumerate().take(INPUTS) {
-            buffer.clear();
-            problems[i] = world.fetch_into(*source, gathering.after(i), now, buffer);
-        }
-        let n = self.buffers.len().min(INPUTS);
-        let inputs: [MetricInput<'_>; INPUTS] = std::array::from_fn(|i| match self.buffers.get(i) {
-            Some(b) => MetricInput { samples: b, problem: problems[i] },
-            None => MetricInput { samples: &[], problem: None },
-        });
-        let mut decided = gathering.decide_reusing(&inputs[..n], std::mem::take(&mut self.outcomes));
+        let outcomes = std::mem::take(&mut self.outcomes);
+        let mut decided =
+            self.gather_and_decide(gathering, outcomes, |source, after, out| world.fetch_into(source, after, now, out));
         if let Next::Write { to, .. } = decided.next() {
             let answer: Written = written_of(&world.resize(to));
             decided.written(&answer);
@@ -95,27 +80,13 @@ impl Driver {
         let mut decided: Vec<Decided<'p>> = Vec::with_capacity(states.len());
         for (m, state) in states.into_iter().enumerate().take(world.members()) {
             let evaluation = Evaluation::start(policy, state, now);
-            let answer = match evaluation.operation() {
-                Some(name) => match world.operation_of(m, name) {
-                    Some(true) => Answer::Running,
-                    Some(false) => Answer::Done,
-                    None => Answer::Vanished,
-                },
-                None => Answer::NoOperation,
-            };
+            let answer = answer(evaluation.operation().map(|name| world.operation_of(m, name)));
             let settled = evaluation.settle(answer, world.seen_of(m));
             let gathering = settled.floor(world.floor_input_of(m));
-            let mut problems = [None; INPUTS];
-            for (i, (source, buffer)) in self.sources.iter().zip(&mut self.buffers).enumerate().take(INPUTS) {
-                buffer.clear();
-                problems[i] = world.fetch_member_into(m, *source, gathering.after(i), now, buffer);
-            }
-            let n = self.buffers.len().min(INPUTS);
-            let inputs: [MetricInput<'_>; INPUTS] = std::array::from_fn(|i| match self.buffers.get(i) {
-                Some(b) => MetricInput { samples: b, problem: problems[i] },
-                None => MetricInput { samples: &[], problem: None },
-            });
-            decided.push(gathering.decide(&inputs[..n]));
+            let world = &*world;
+            decided.push(self.gather_and_decide(gathering, Vec::new(), |source, after, out| {
+                world.fetch_member_into(m, source, after, now, out)
+            }));
         }
         let own: Vec<u32> = decided.iter().map(|d| d.decision.desired).collect();
         let floor = fraction_floor(&own, fraction);
@@ -141,10 +112,41 @@ impl Driver {
         decided
     }
 
+    /// Fetch each metric's samples since what its signal has seen (into the reused buffers) and
+    /// decide, writing the per-metric outcomes into `outcomes`.
+    fn gather_and_decide<'p>(
+        &mut self,
+        gathering: Gathering<'p>,
+        outcomes: Vec<MetricOutcome>,
+        fetch: impl Fn(Source, Ts, &mut Vec<Sample>) -> Option<DataProblem>,
+    ) -> Decided<'p> {
+        let mut problems = [None; INPUTS];
+        for (i, (source, buffer)) in self.sources.iter().zip(&mut self.buffers).enumerate().take(INPUTS) {
+            buffer.clear();
+            problems[i] = fetch(*source, gathering.after(i), buffer);
+        }
+        let n = self.buffers.len().min(INPUTS);
+        let inputs: [MetricInput<'_>; INPUTS] = std::array::from_fn(|i| match self.buffers.get(i) {
+            Some(b) => MetricInput { samples: b, problem: problems[i] },
+            None => MetricInput { samples: &[], problem: None },
+        });
+        gathering.decide_reusing(&inputs[..n], outcomes)
+    }
+
     /// Take back what a decision of [`Driver::evaluate`] holds that the next evaluation can
     /// reuse, and return the state to carry into it.
     pub fn recycle(&mut self, decision: Decision) -> PolicyState {
         self.outcomes = decision.metrics;
         decision.state
+    }
+}
+
+/// How the simulated target answers about an operation (`None`: there was none to ask about).
+fn answer(running: Option<Option<bool>>) -> Answer {
+    match running {
+        Some(Some(true)) => Answer::Running,
+        Some(Some(false)) => Answer::Done,
+        Some(None) => Answer::Vanished,
+        None => Answer::NoOperation,
     }
 }

@@ -702,13 +702,7 @@ impl<'a> Sim<'a> {
     /// operation, and a size the target cannot take is refused, as the service refuses it.
     pub fn resize(&mut self, to: u32) -> Result<ResizeStarted, AdapterError> {
         let now = self.now;
-        if !self.model.sizes.allows(to) {
-            return Err(AdapterError::new(
-                "simulated",
-                ErrorKind::Refused,
-                format!("the target cannot take {to} nodes (its sizes: {:?})", self.model.sizes),
-            ));
-        }
+        self.check_size(to)?;
         let busy = self.fleets.iter_mut().find_map(|f| {
             f.advance(now);
             f.running.map(|op| Busy { until: op.done_at })
@@ -725,16 +719,7 @@ impl<'a> Sim<'a> {
                 }
             }
         }
-        match started {
-            Ok(None) => Ok(ResizeStarted::Done),
-            Ok(Some(id)) => Ok(ResizeStarted::Operation(format!("{OPERATION_PREFIX}{id}"))),
-            // As Bigtable and GKE answer an update while another operation runs.
-            Err(Busy { until }) => Err(AdapterError::new(
-                "simulated",
-                ErrorKind::Busy,
-                format!("the target is running another resize operation (until {until})"),
-            )),
-        }
+        answer_of(started, "target")
     }
 
     /// How many members the world has: the clusters of an instance, else one.
@@ -791,25 +776,11 @@ impl<'a> Sim<'a> {
     /// that cluster runs an operation, or for a size it cannot take.
     pub fn resize_member(&mut self, m: usize, to: u32) -> Result<ResizeStarted, AdapterError> {
         let now = self.now;
-        if !self.model.sizes.allows(to) {
-            return Err(AdapterError::new(
-                "simulated",
-                ErrorKind::Refused,
-                format!("the target cannot take {to} nodes (its sizes: {:?})", self.model.sizes),
-            ));
-        }
+        self.check_size(to)?;
         let Some(fleet) = self.fleets.get_mut(m) else {
             return Err(AdapterError::new("simulated", ErrorKind::NotFound, format!("no member {m}")));
         };
-        match fleet.resize(to, now) {
-            Ok(None) => Ok(ResizeStarted::Done),
-            Ok(Some(id)) => Ok(ResizeStarted::Operation(format!("{OPERATION_PREFIX}{id}"))),
-            Err(Busy { until }) => Err(AdapterError::new(
-                "simulated",
-                ErrorKind::Busy,
-                format!("the cluster is running another resize operation (until {until})"),
-            )),
-        }
+        answer_of(fleet.resize(to, now), "cluster")
     }
 
     /// What member `m` says of operation `name`.
@@ -847,6 +818,34 @@ impl<'a> Sim<'a> {
         // The clusters' operations start together and run as long: one id names them all.
         let id = name.strip_prefix(OPERATION_PREFIX)?.parse().ok()?;
         self.fleets.iter().map(|f| f.operation_running(id, self.now)).try_fold(false, |any, r| r.map(|r| any || r))
+    }
+}
+
+impl Sim<'_> {
+    /// A size the target cannot take is refused, as the service refuses it.
+    fn check_size(&self, to: u32) -> Result<(), AdapterError> {
+        if self.model.sizes.allows(to) {
+            return Ok(());
+        }
+        Err(AdapterError::new(
+            "simulated",
+            ErrorKind::Refused,
+            format!("the target cannot take {to} nodes (its sizes: {:?})", self.model.sizes),
+        ))
+    }
+}
+
+/// A fleet's answer to a resize as the adapter port says it: done, an operation, or busy (as
+/// Bigtable and GKE answer an update while another operation runs on the `what`).
+fn answer_of(started: Result<Option<u64>, Busy>, what: &str) -> Result<ResizeStarted, AdapterError> {
+    match started {
+        Ok(None) => Ok(ResizeStarted::Done),
+        Ok(Some(id)) => Ok(ResizeStarted::Operation(format!("{OPERATION_PREFIX}{id}"))),
+        Err(Busy { until }) => Err(AdapterError::new(
+            "simulated",
+            ErrorKind::Busy,
+            format!("the {what} is running another resize operation (until {until})"),
+        )),
     }
 }
 
