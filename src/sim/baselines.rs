@@ -27,13 +27,14 @@
 //!   first evaluation) gets the smallest size that keeps the block's peak at or under target, with
 //!   no delay. The realistic cost floor: no real target can follow the per-sample oracle.
 
+use std::cell::Cell;
 use std::collections::VecDeque;
 
 use crate::core::MetricKind;
 use crate::core::{Dur, Ts};
-use crate::sim::model::{Fleet, demand_of, observed_of};
+use crate::sim::model::{Fleet, demand_of, observed_of, seek};
 use crate::sim::report::{Step, Summary};
-use crate::sim::{Run, Scenario, demand_at, grid};
+use crate::sim::{DemandLookup, Run, Scenario, grid};
 
 /// The HPA's scale-down stabilization window (default `--horizontal-pod-autoscaler-downscale-stabilization`).
 const HPA_DOWN_WINDOW: Dur = Dur::mins(5);
@@ -91,10 +92,10 @@ fn finish(sc: &Scenario, name: &str, mut steps: Vec<Step>) -> Run {
 /// value on the nodes that served when it was measured, with its time: `None` when there is none,
 /// the answer is partial, the newest is stale, or it overflows with the recorded size (each of
 /// which a real autoscaler meets as a failed metrics query and skips the evaluation).
-fn reading(sc: &Scenario, fleet: &Fleet, now: Ts) -> Option<(Ts, f64)> {
+fn reading(sc: &Scenario, fleet: &Fleet, now: Ts, cursor: &Cell<usize>) -> Option<(Ts, f64)> {
     let metric = &sc.policy.metrics[0];
     let (faults, delay) = (sc.model.faults, sc.model.metric_delay);
-    let mut visible = sc.trace.points.partition_point(|p| p.0 <= now - delay);
+    let mut visible = seek(&sc.trace.points, now - delay, cursor);
     if faults.any() {
         while visible > 0 && !faults.readable(sc.trace.points[visible - 1].0, now, delay) {
             visible -= 1;
@@ -114,10 +115,10 @@ pub fn hpa(sc: &Scenario) -> Run {
     let metric = &sc.policy.metrics[0];
     let kind = metric.kind;
     let target = metric.target;
-    let recorded = sc.model.recorded_size;
     let mut fleet = Fleet::for_model(&sc.model);
     let mut recs: VecDeque<(Ts, u32)> = VecDeque::new();
-    let gap = sc.gap();
+    let lookup = DemandLookup::new(sc);
+    let cursor = Cell::new(0);
     let periods = (sc.policy.interval.0 / HPA_PERIOD.0).max(1);
     let mut steps = Vec::with_capacity(sc.evaluations());
     for now in grid(&sc.trace, &sc.policy) {
@@ -125,7 +126,7 @@ pub fn hpa(sc: &Scenario) -> Run {
         let current = fleet.requested();
         let mut observed = f64::NAN;
         let mut desired = current;
-        if let Some((at, seen)) = reading(sc, &fleet, now) {
+        if let Some((at, seen)) = reading(sc, &fleet, now, &cursor) {
             observed = seen;
             // The HPA averages usage over the pods that are ready and multiplies by their
             // number: the nodes the sample was measured on, not the size last asked for
@@ -166,7 +167,7 @@ pub fn hpa(sc: &Scenario) -> Run {
         }
         steps.push(Step {
             at: now,
-            demand: demand_at(&sc.trace, kind, recorded, now, gap),
+            demand: lookup.at(now),
             observed,
             smoothed: f64::NAN,
             spike: false,
@@ -218,9 +219,10 @@ impl SpannerMethod {
 /// and source as the policy (resize operations, provisioning, missing and late samples).
 pub fn spanner(sc: &Scenario, method: SpannerMethod) -> Run {
     let metric = &sc.policy.metrics[0];
-    let (kind, target, recorded) = (metric.kind, metric.target, sc.model.recorded_size);
+    let (kind, target) = (metric.kind, metric.target);
     let mut fleet = Fleet::for_model(&sc.model);
-    let gap = sc.gap();
+    let lookup = DemandLookup::new(sc);
+    let cursor = Cell::new(0);
     let mut last_scaling: Option<Ts> = None;
     let mut next_poll: Option<Ts> = None;
     let mut steps = Vec::with_capacity(sc.evaluations());
@@ -230,7 +232,7 @@ pub fn spanner(sc: &Scenario, method: SpannerMethod) -> Run {
         let mut observed = f64::NAN;
         if next_poll.is_none_or(|t| now >= t) {
             next_poll = Some(now + SPANNER_POLL);
-            if let Some((at, seen)) = reading(sc, &fleet, now) {
+            if let Some((at, seen)) = reading(sc, &fleet, now, &cursor) {
                 observed = seen;
                 // Its metrics are utilizations of the instance: a total is read per serving node.
                 let value = match kind {
@@ -253,7 +255,7 @@ pub fn spanner(sc: &Scenario, method: SpannerMethod) -> Run {
         }
         steps.push(Step {
             at: now,
-            demand: demand_at(&sc.trace, kind, recorded, now, gap),
+            demand: lookup.at(now),
             observed,
             smoothed: f64::NAN,
             spike: false,
@@ -279,11 +281,11 @@ pub fn static_peak(sc: &Scenario) -> Run {
     // Sized for the peak and for the most data the trace stores.
     let most_data = grid(&sc.trace, &sc.policy).map(|t| sc.storage_floor_at(t)).max().unwrap_or(0);
     let size = clamp(sc, (peak / metric.target - 1e-9).ceil().max(f64::from(most_data)), sc.trace.span().0);
-    let gap = sc.gap();
+    let lookup = DemandLookup::new(sc);
     let steps = grid(&sc.trace, &sc.policy)
         .map(|now| Step {
             at: now,
-            demand: demand_at(&sc.trace, metric.kind, sc.model.recorded_size, now, gap),
+            demand: lookup.at(now),
             observed: f64::NAN,
             smoothed: f64::NAN,
             spike: false,
@@ -302,11 +304,11 @@ pub fn static_peak(sc: &Scenario) -> Run {
 /// The smallest size that keeps every evaluation at or under target, with no delay.
 pub fn oracle(sc: &Scenario) -> Run {
     let metric = &sc.policy.metrics[0];
-    let gap = sc.gap();
+    let lookup = DemandLookup::new(sc);
     let mut size = sc.model.start_size;
     let steps = grid(&sc.trace, &sc.policy)
         .map(|now| {
-            let demand = demand_at(&sc.trace, metric.kind, sc.model.recorded_size, now, gap);
+            let demand = lookup.at(now);
             if !demand.is_nan() {
                 size = clamp(sc, (demand / metric.target - 1e-9).ceil(), now);
             }
@@ -333,10 +335,8 @@ pub fn oracle(sc: &Scenario) -> Run {
 /// real target could follow. A block without demand (a gap) keeps the size before it.
 pub fn oracle_30(sc: &Scenario) -> Run {
     let metric = &sc.policy.metrics[0];
-    let gap = sc.gap();
-    let rows: Vec<(Ts, f64)> = grid(&sc.trace, &sc.policy)
-        .map(|now| (now, demand_at(&sc.trace, metric.kind, sc.model.recorded_size, now, gap)))
-        .collect();
+    let lookup = DemandLookup::new(sc);
+    let rows: Vec<(Ts, f64)> = grid(&sc.trace, &sc.policy).map(|now| (now, lookup.at(now))).collect();
     let mut size = sc.model.start_size;
     let mut steps = Vec::with_capacity(rows.len());
     let mut i = 0;

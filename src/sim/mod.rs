@@ -59,14 +59,44 @@ pub fn replay_policy(spec: &ScalePolicySpec, metric: Option<&str>) -> Result<(Sc
     Ok((s, index))
 }
 
-/// Demand at evaluation time `t`: the newest sample at or before `t`, unless it is older than
-/// `gap` (then the trace has a gap there and demand is unknown). Demand too large for an `f64`
-/// (a value near `f64::MAX` times the recorded size) is unknown too, never infinite.
-pub(crate) fn demand_at(trace: &Trace, kind: MetricKind, recorded: u32, t: Ts, gap: crate::core::Dur) -> f64 {
-    demand_in(&trace.points, kind, recorded, t, gap)
+/// [`demand_in`] of the trace's first column, for evaluation times that mostly increase, as a
+/// replay asks: each search of the trace starts where the last one ended (`model::seek`); the
+/// answers are `demand_in`'s.
+pub(crate) struct DemandLookup<'t> {
+    trace: &'t Trace,
+    kind: MetricKind,
+    recorded: u32,
+    gap: Dur,
+    cursor: std::cell::Cell<usize>,
 }
 
-/// [`demand_at`] in one column's samples.
+impl<'t> DemandLookup<'t> {
+    /// Demand of the scenario's replayed metric, read as the baselines read it.
+    pub(crate) fn new(sc: &'t Scenario) -> DemandLookup<'t> {
+        let metric = &sc.policy.metrics[0];
+        DemandLookup {
+            trace: &sc.trace,
+            kind: metric.kind,
+            recorded: sc.model.recorded_size,
+            gap: sc.gap(),
+            cursor: std::cell::Cell::new(0),
+        }
+    }
+
+    /// Demand at `t` (see [`demand_in`]).
+    pub(crate) fn at(&self, t: Ts) -> f64 {
+        let points = &self.trace.points;
+        let i = model::seek(points, t, &self.cursor);
+        let Some(&(at, v)) = i.checked_sub(1).and_then(|i| points.get(i)) else { return f64::NAN };
+        let demand = model::demand_of(self.kind, self.recorded, v);
+        if t - at > self.gap || !demand.is_finite() { f64::NAN } else { demand }
+    }
+}
+
+/// Demand at evaluation time `t` in one column's samples: the newest sample at or before `t`,
+/// unless it is older than `gap` (then the trace has a gap there and demand is unknown). Demand
+/// too large for an `f64` (a value near `f64::MAX` times the recorded size) is unknown too, never
+/// infinite.
 pub(crate) fn demand_in(points: &[(Ts, f64)], kind: MetricKind, recorded: u32, t: Ts, gap: crate::core::Dur) -> f64 {
     let i = points.partition_point(|p| p.0 <= t);
     if i == 0 {

@@ -447,7 +447,7 @@ pub struct Sim<'a> {
 /// `points.partition_point(|p| p.0 <= t)`, searched from where the last search with this
 /// `cursor` ended: a replay asks for ever later times, so the answer is usually a few samples on
 /// (two binary searches of the whole trace per fetch were a sixth of a replay's time).
-fn seek(points: &[(Ts, f64)], t: Ts, cursor: &Cell<usize>) -> usize {
+pub(crate) fn seek(points: &[(Ts, f64)], t: Ts, cursor: &Cell<usize>) -> usize {
     const NEAR: usize = 8;
     let c = cursor.get().min(points.len());
     let i = if c > 0 && points[c - 1].0 > t {
@@ -509,11 +509,11 @@ impl<'a> Sim<'a> {
         self.fleets.iter().map(|f| (f.requested(), f.serving())).collect()
     }
 
-    /// Demand of the replayed metric at `t`, as [`crate::sim::demand_at`] reads it: for an
+    /// Demand of the replayed metric at `t`, as [`crate::sim::demand_in`] reads it: for an
     /// instance, the hottest cluster's.
     pub fn demand_at(&self, t: Ts, gap: Dur) -> f64 {
         if self.clusters.is_empty() {
-            // As `crate::sim::demand_at`, with the search started where the last one ended.
+            // As `crate::sim::demand_in`, with the search started where the last one ended.
             let i = seek(&self.trace.points, t, &self.demand_cursor);
             let Some(&(at, v)) = i.checked_sub(1).and_then(|i| self.trace.points.get(i)) else { return f64::NAN };
             let demand = demand_of(self.kind, self.model.recorded_size, v);
