@@ -650,16 +650,35 @@ impl<'a> Sim<'a> {
     /// The samples of `source` in `(after, until]` as visible at `until`, appended to `out` (the
     /// caller reuses it, so a replay allocates nothing here), and the problem the answer carries.
     pub fn fetch_into(&self, source: Source, after: Ts, until: Ts, out: &mut Vec<Sample>) -> Option<DataProblem> {
+        self.read(None, source, after, until, out)
+    }
+
+    /// The samples of `source` for the target as a whole (`member` `None`: the replayed metric of
+    /// an instance is its hottest cluster's each minute, as its `REDUCE_MAX` query reports) or for
+    /// one member's own series (a cluster's column against its own nodes, as the policy's queries
+    /// narrowed to the cluster ask). Further metrics are read against that member's (or the first
+    /// fleet's) serving nodes.
+    fn read(
+        &self,
+        member: Option<usize>,
+        source: Source,
+        after: Ts,
+        until: Ts,
+        out: &mut Vec<Sample>,
+    ) -> Option<DataProblem> {
         let faults = self.model.faults;
+        let m = member.unwrap_or(0);
         if source == Source::Storage {
-            self.storage_samples(0, after, until, out);
+            self.storage_samples(m, after, until, out);
             return faults.partial_storage(until).then_some(DataProblem::Partial);
         }
-        let delay = self.model.metric_delay;
-        // A further metric's column, read against the (first) fleet's serving nodes; else the
-        // replayed metric, per cluster for an instance.
-        let (kind, pts): (MetricKind, Column<'_>) = match source {
-            Source::Feed(i) => (self.feeds[i].1, self.feeds[i].2),
+        let (Some(fleet), delay, recorded) = (self.fleets.get(m), self.model.metric_delay, self.model.recorded_size)
+        else {
+            return Some(DataProblem::QueryFailed);
+        };
+        let (kind, pts): (MetricKind, Column<'_>) = match (source, member) {
+            (Source::Feed(i), _) => (self.feeds[i].1, self.feeds[i].2),
+            (_, Some(m)) => (self.kind, self.clusters.get(m).copied().unwrap_or(&self.trace.points)),
             _ if self.clusters.is_empty() => (self.kind, &self.trace.points),
             _ => (self.kind, self.clusters[0]),
         };
@@ -667,12 +686,12 @@ impl<'a> Sim<'a> {
             Source::Feed(i) => i + 1,
             _ => 0,
         };
-        let (lo, hi) = match self.cursors.get(slot) {
-            Some([a, b]) => (seek(pts, after, a), seek(pts, until - delay, b)),
-            None => (pts.partition_point(|p| p.0 <= after), pts.partition_point(|p| p.0 <= until - delay)),
+        // The whole target's searches start where the last ended; a member's are few.
+        let (lo, hi) = match (member, self.cursors.get(slot)) {
+            (None, Some([a, b])) => (seek(pts, after, a), seek(pts, until - delay, b)),
+            _ => (pts.partition_point(|p| p.0 <= after), pts.partition_point(|p| p.0 <= until - delay)),
         };
-        let recorded = self.model.recorded_size;
-        let replicated = matches!(source, Source::Replayed) && !self.clusters.is_empty();
+        let replicated = member.is_none() && matches!(source, Source::Replayed) && !self.clusters.is_empty();
         let observed = |series: &[(Ts, f64)], fleet: &Fleet, at: Ts| -> Option<f64> {
             let i = series.partition_point(|p| p.0 < at);
             let &(t, raw) = series.get(i).filter(|p| p.0 == at)?;
@@ -686,7 +705,7 @@ impl<'a> Sim<'a> {
                 // The instance query's REDUCE_MAX: the hottest cluster at this minute.
                 self.clusters.iter().zip(&self.fleets).filter_map(|(s, f)| observed(s, f, at)).fold(f64::NAN, f64::max)
             } else {
-                observed_of(kind, demand_of(kind, recorded, raw), self.fleets[0].serving_at(at), raw)
+                observed_of(kind, demand_of(kind, recorded, raw), fleet.serving_at(at), raw)
             };
             // A value near f64::MAX times the recorded size overflows: the policy sees no sample
             // there rather than an infinity in its averages.
@@ -734,9 +753,8 @@ impl<'a> Sim<'a> {
         Seen { size, busy, sizes: self.model.sizes }
     }
 
-    /// [`Sim::fetch_into`] for member `m`'s own series, as the policy's queries narrowed to the
-    /// cluster ask for them: its column of the replayed metric, and every metric, against its own
-    /// serving nodes.
+    /// [`Sim::fetch_into`] for member `m`'s own series (a cluster of an instance sized per
+    /// cluster): its column of the replayed metric, and every metric, against its own nodes.
     pub fn fetch_member_into(
         &self,
         m: usize,
@@ -745,31 +763,7 @@ impl<'a> Sim<'a> {
         until: Ts,
         out: &mut Vec<Sample>,
     ) -> Option<DataProblem> {
-        let faults = self.model.faults;
-        if source == Source::Storage {
-            self.storage_samples(m, after, until, out);
-            return faults.partial_storage(until).then_some(DataProblem::Partial);
-        }
-        let (Some(fleet), delay, recorded) = (self.fleets.get(m), self.model.metric_delay, self.model.recorded_size)
-        else {
-            return Some(DataProblem::QueryFailed);
-        };
-        let (kind, pts): (MetricKind, Column<'_>) = match source {
-            Source::Feed(i) => (self.feeds[i].1, self.feeds[i].2),
-            _ => (self.kind, self.clusters.get(m).copied().unwrap_or(&self.trace.points)),
-        };
-        let lo = pts.partition_point(|p| p.0 <= after);
-        let hi = pts.partition_point(|p| p.0 <= until - delay);
-        for &(at, raw) in pts.get(lo..hi).unwrap_or_default() {
-            if faults.any() && !faults.readable(at, until, delay) {
-                continue;
-            }
-            let value = observed_of(kind, demand_of(kind, recorded, raw), fleet.serving_at(at), raw);
-            if value.is_finite() {
-                out.push(Sample { at, value });
-            }
-        }
-        faults.partial(until).then_some(DataProblem::Partial)
+        self.read(Some(m), source, after, until, out)
     }
 
     /// Resize member `m` alone, as the instance adapter's per-cluster write does: refused while

@@ -39,6 +39,21 @@ struct Gcloud {
     config_dir: PathBuf,
 }
 
+/// `gcloud container node-pools describe` of the fake's pool-1, as JSON.
+fn describe_pool(gcloud: &Gcloud) -> serde_json::Value {
+    let out = gcloud.run(&[
+        "container",
+        "node-pools",
+        "describe",
+        "pool-1",
+        "--cluster=gke1",
+        "--region=us-central1",
+        "--format=json",
+    ]);
+    assert!(out.status.success());
+    serde_json::from_slice(&out.stdout).expect("the pool as JSON")
+}
+
 impl Gcloud {
     fn new(fake: &FakeGcp, name: &str) -> Gcloud {
         // A private configuration directory: no user settings, credentials or state leak in or out.
@@ -115,17 +130,7 @@ fn gcloud_resizes_the_fake_gke_node_pool() {
     fake.add_node_pool("p1", "us-central1", "gke1", "pool-1", 2, &["us-central1-a", "us-central1-b"]);
     let gcloud = Gcloud::new(&fake, "gke");
 
-    let out = gcloud.run(&[
-        "container",
-        "node-pools",
-        "describe",
-        "pool-1",
-        "--cluster=gke1",
-        "--region=us-central1",
-        "--format=json",
-    ]);
-    assert!(out.status.success());
-    let described: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let described = describe_pool(&gcloud);
     assert_eq!(described["initialNodeCount"], 2);
     assert_eq!(described["locations"].as_array().unwrap().len(), 2);
 
@@ -150,17 +155,7 @@ fn gcloud_resizes_the_fake_gke_node_pool() {
 
     // As GKE does, the pool keeps its creation count in initialNodeCount; the live count is in
     // its instance groups, which gcloud reads from the Compute API the fake speaks too.
-    let out = gcloud.run(&[
-        "container",
-        "node-pools",
-        "describe",
-        "pool-1",
-        "--cluster=gke1",
-        "--region=us-central1",
-        "--format=json",
-    ]);
-    assert!(out.status.success());
-    let described: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let described = describe_pool(&gcloud);
     assert_eq!(described["initialNodeCount"], 2, "not changed by the resize");
     let urls = described["instanceGroupUrls"].as_array().unwrap();
     assert_eq!(urls.len(), 2, "one group per zone");
