@@ -276,7 +276,8 @@ fn main() {
             Engine::new(backends, store, LogEvents, Leadership::always(), Arc::new(Metrics::default()))
                 .with_clock(clock.clone()),
         );
-        let peers = engine.store.all();
+        // The loaded policies, shared, as the standalone loop passes them (not a copy of each).
+        let peers = engine.store.peers();
         let first = keys.first().cloned().unwrap_or_default();
 
         println!("ebbflow controller benchmark: {n} policies, {distinct} distinct Monitoring queries per tick");

@@ -72,7 +72,7 @@ async fn e2e_status_apply_honours_resource_version() {
     let c = Cluster::new().await;
     let sp = c.policy("fence", json!({"bigtableCluster": {"project": "p", "instance": "i", "cluster": "c"}})).await;
     let store = KubeStatus::new(c.client.clone());
-    let status = ScalePolicyStatus { current_size: Some(3), ..Default::default() };
+    let status = Arc::new(ScalePolicyStatus { current_size: Some(3), ..Default::default() });
     let rv = sp.resource_version().expect("rv");
     let new_rv = store.write(&sp, &status, Some(&rv)).await.expect("first write");
     assert_ne!(new_rv.as_deref(), Some(rv.as_str()));

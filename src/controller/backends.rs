@@ -60,7 +60,7 @@ pub async fn spawn_export(
                 continue;
             }
             let policies: Vec<_> =
-                published.snapshots.read().unwrap_or_else(|e| e.into_inner()).values().cloned().collect();
+                published.snapshots.read().unwrap_or_else(|e| e.into_inner()).values().map(|s| s.policy()).collect();
             if let Err(e) = exporter.export(&policies, crate::clock::now()).await {
                 tracing::warn!(error = %e, "exporting to Cloud Monitoring failed; next try in a minute");
             }

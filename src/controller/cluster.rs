@@ -52,7 +52,7 @@ impl StatusStore for KubeStatus {
     async fn write(
         &self,
         sp: &ScalePolicy,
-        status: &ScalePolicyStatus,
+        status: &Arc<ScalePolicyStatus>,
         precondition: Option<&str>,
     ) -> Result<Option<String>, StoreError> {
         let mut metadata = serde_json::json!({ "name": sp.name_any() });
@@ -65,7 +65,7 @@ impl StatusStore for KubeStatus {
             "apiVersion": "ebbflow.dev/v1alpha1",
             "kind": "ScalePolicy",
             "metadata": metadata,
-            "status": status,
+            "status": &**status,
         });
         let pp = PatchParams::apply(FIELD_MANAGER).force();
         let out = self.api(sp).patch_status(&sp.name_any(), &pp, &Patch::Apply(&patch)).await.map_err(store_error)?;
@@ -252,7 +252,7 @@ pub fn prune<B: Backends>(ctx: &Context<B>) {
         .unwrap_or_else(|p| p.into_inner())
         .iter()
         .filter(|(k, _)| !live.contains(*k))
-        .map(|(_, sp)| sp.clone())
+        .map(|(_, shown)| shown.object().clone())
         .collect();
     for sp in gone {
         tracing::info!(policy = %key(&sp), "policy deleted; forgetting it");

@@ -54,12 +54,19 @@ pub enum StoreError {
 pub trait StatusStore: Send + Sync {
     /// Write `status`. With `precondition`, only if the object's resourceVersion is still that
     /// one ([`StoreError::Conflict`] otherwise). Returns the new resourceVersion, if known.
+    /// `status` is shared: a store that keeps it keeps this `Arc`, which the dashboard's view
+    /// holds too.
     fn write(
         &self,
         sp: &ScalePolicy,
-        status: &ScalePolicyStatus,
+        status: &Arc<ScalePolicyStatus>,
         precondition: Option<&str>,
     ) -> impl Future<Output = Result<Option<String>, StoreError>> + Send;
+    /// The object `sp` was read from, shared, if this store keeps it (the dashboard shows it
+    /// beside the status); `None` (the default) has the engine keep a copy.
+    fn object(&self, _sp: &ScalePolicy) -> Option<Arc<ScalePolicy>> {
+        None
+    }
     /// The policy as stored now.
     fn reread(&self, sp: &ScalePolicy) -> impl Future<Output = Result<ScalePolicy, StoreError>> + Send;
 }
@@ -99,7 +106,7 @@ pub use crate::clock::{Clock, wall_clock};
 
 use crate::controller::fence::Fence;
 pub use crate::controller::fence::{Refusal, conflicting_owner, target_identity};
-pub use crate::readout::published::{Published, Snapshots, key};
+pub use crate::readout::published::{Published, Shown, Snapshots, key};
 
 /// Interval when the spec cannot say (invalid spec, or a follower).
 const DEFAULT_INTERVAL: Duration = Duration::from_secs(60);
@@ -298,7 +305,7 @@ impl<B: Backends, S: StatusStore, E: EventSink> Engine<B, S, E> {
         if !self.leadership.is_leader() {
             // The leader's status (with its day of history) is what this replica's dashboard shows.
             if sp.status.is_some() {
-                self.snapshots.write().unwrap_or_else(|p| p.into_inner()).insert(key(sp), sp.clone());
+                self.snapshots.write().unwrap_or_else(|p| p.into_inner()).insert(key(sp), Shown::of(sp.clone()));
             }
             let interval = policy_from_spec(&sp.spec).map(|p| to_std(p.interval)).unwrap_or(DEFAULT_INTERVAL);
             return Ok(Next::After(interval));
@@ -453,7 +460,8 @@ impl<B: Backends, S: StatusStore, E: EventSink> Engine<B, S, E> {
         status: &ScalePolicyStatus,
         precondition: Option<&str>,
     ) -> Result<Option<String>, StoreError> {
-        let rv = self.store.write(sp, status, precondition).await.inspect_err(|e| {
+        let status = Arc::new(status.clone());
+        let rv = self.store.write(sp, &status, precondition).await.inspect_err(|e| {
             let code = match e {
                 StoreError::Conflict => Some(409),
                 StoreError::Failed { code, .. } => *code,
@@ -461,13 +469,12 @@ impl<B: Backends, S: StatusStore, E: EventSink> Engine<B, S, E> {
             let kind = if code == Some(409) { ErrorKind::Busy } else { ErrorKind::Other };
             self.metrics.api_error(&AdapterError { backend: "kubernetes", kind, code, message: e.to_string() });
         })?;
-        let mut snapshot = sp.clone();
-        snapshot.status = Some(status.clone());
-        if rv.is_some() {
-            snapshot.metadata.resource_version = rv.clone();
-        }
-        self.snapshots.write().unwrap_or_else(|p| p.into_inner()).insert(key(sp), snapshot);
-        self.history.record(&key(sp), sp, status);
+        self.history.record(&key(sp), sp, &status);
+        let object = self.store.object(sp).unwrap_or_else(|| {
+            Arc::new(ScalePolicy { metadata: sp.metadata.clone(), spec: sp.spec.clone(), status: None })
+        });
+        let shown = Shown::written(object, status, rv.clone());
+        self.snapshots.write().unwrap_or_else(|p| p.into_inner()).insert(key(sp), shown);
         Ok(rv)
     }
 
@@ -568,10 +575,10 @@ mod tests {
         async fn write(
             &self,
             _: &ScalePolicy,
-            status: &ScalePolicyStatus,
+            status: &Arc<ScalePolicyStatus>,
             _: Option<&str>,
         ) -> Result<Option<String>, StoreError> {
-            self.0.lock().unwrap().push(status.clone());
+            self.0.lock().unwrap().push(ScalePolicyStatus::clone(status));
             Ok(None)
         }
         async fn reread(&self, sp: &ScalePolicy) -> Result<ScalePolicy, StoreError> {

@@ -49,7 +49,7 @@ use crate::controller::events::{EventSink, LogEvents};
 use crate::controller::http::{self, AppState};
 use crate::controller::leader::Leadership;
 use crate::controller::metrics::Metrics;
-use crate::controller::reconcile::{Backends, Engine, Next, StatusStore, StoreError, key, target_identity};
+use crate::controller::reconcile::{Backends, Engine, Next, Shown, StatusStore, StoreError, key, target_identity};
 use crate::core::{Dur, Ts};
 use crate::policyfiles::{self, DirWatch, PolicyDir, Resolved};
 
@@ -65,7 +65,9 @@ struct Entry {
     /// The first start that found no policy for this entry; cleared when the policy is back.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     absent_since: Option<Ts>,
-    status: ScalePolicyStatus,
+    /// Shared with the dashboard's view of the policy ([`crate::readout::published::Shown`]):
+    /// one copy of each status in memory, not two.
+    status: Arc<ScalePolicyStatus>,
 }
 
 /// How long the entry of a policy that is no longer loaded is kept before it is dropped: long
@@ -98,22 +100,22 @@ struct FileProblem {
 
 /// The policies that run, as the files last gave them.
 struct Loaded {
-    policies: BTreeMap<String, ScalePolicy>,
-    /// The same policies, shared by every evaluation's check for a second policy on its target
-    /// (a copy per task was a million pointers at 1,000 policies).
+    policies: BTreeMap<String, Arc<ScalePolicy>>,
+    /// The same policies (the same allocations), shared by every evaluation's check for a second
+    /// policy on its target (a copy per task was a million pointers at 1,000 policies).
     peers: Arc<[Arc<ScalePolicy>]>,
     problems: BTreeMap<String, FileProblem>,
 }
 
 impl Loaded {
-    fn new(policies: BTreeMap<String, ScalePolicy>) -> Loaded {
+    fn new(policies: BTreeMap<String, Arc<ScalePolicy>>) -> Loaded {
         let peers = peers_of(&policies);
         Loaded { policies, peers, problems: BTreeMap::new() }
     }
 }
 
-fn peers_of(policies: &BTreeMap<String, ScalePolicy>) -> Arc<[Arc<ScalePolicy>]> {
-    policies.values().cloned().map(Arc::new).collect()
+fn peers_of(policies: &BTreeMap<String, Arc<ScalePolicy>>) -> Arc<[Arc<ScalePolicy>]> {
+    policies.values().cloned().collect()
 }
 
 /// What [`FileStore::replace`] changed, by key.
@@ -258,15 +260,19 @@ impl FileStore {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => StateFile::default(),
             Err(e) => return Err(io_err(path, e)),
         };
-        let mut policies: BTreeMap<String, ScalePolicy> = policies.into_iter().map(|p| (key(&p), p)).collect();
-        let changed = match_entries(&mut file, &policies, !unreadable.is_empty(), now, path);
         // The generation goes on from the one the status last saw: a restart is not an edit, and
         // counting from 1 again would look like one (an evaluation before the interval is up).
-        for (k, sp) in &mut policies {
-            if let Some(g) = file.policies.get(k).and_then(|e| e.status.observed_generation) {
-                sp.metadata.generation = Some(g.max(1));
-            }
-        }
+        let policies: BTreeMap<String, Arc<ScalePolicy>> = policies
+            .into_iter()
+            .map(|mut sp| {
+                let k = key(&sp);
+                if let Some(g) = file.policies.get(&k).and_then(|e| e.status.observed_generation) {
+                    sp.metadata.generation = Some(g.max(1));
+                }
+                (k, Arc::new(sp))
+            })
+            .collect();
+        let changed = match_entries(&mut file, &policies, !unreadable.is_empty(), now, path);
         Ok(FileStore {
             path: path.to_path_buf(),
             loaded: RwLock::new(Loaded::new(policies)),
@@ -300,7 +306,7 @@ impl FileStore {
     /// The policies that run, without status (what [`DirWatch::resolve`] compares the files
     /// with).
     pub fn policies(&self) -> BTreeMap<String, ScalePolicy> {
-        self.loaded().policies.clone()
+        self.loaded().policies.iter().map(|(k, sp)| (k.clone(), ScalePolicy::clone(sp))).collect()
     }
 
     /// The policies that run, without status, shared (for the check for a second policy on a
@@ -343,21 +349,23 @@ impl FileStore {
 
         let mut policies = BTreeMap::new();
         for (k, mut sp) in next {
-            match loaded.policies.remove(&k) {
-                Some(old) if old.spec == sp.spec && !changes.fixed.contains(&k) => sp = old,
+            let sp = match loaded.policies.remove(&k) {
+                Some(old) if old.spec == sp.spec && !changes.fixed.contains(&k) => old,
                 Some(old) => {
                     sp.metadata.generation = Some(old.metadata.generation.unwrap_or(1).saturating_add(1));
                     changes.changed.push(k.clone());
+                    Arc::new(sp)
                 }
                 None => {
                     let seen = state.file.policies.get(&k).and_then(|e| e.status.observed_generation);
                     sp.metadata.generation = Some(seen.map_or(1, |g| g.max(0).saturating_add(1)));
                     changes.added.push(k.clone());
+                    Arc::new(sp)
                 }
-            }
+            };
             policies.insert(k, sp);
         }
-        changes.removed = std::mem::take(&mut loaded.policies).into_values().collect();
+        changes.removed = std::mem::take(&mut loaded.policies).into_values().map(Arc::unwrap_or_clone).collect();
         loaded.peers = peers_of(&policies);
         loaded.policies = policies;
         loaded.problems = problems;
@@ -393,15 +401,20 @@ impl FileStore {
 
     /// One policy with its stored status and version.
     pub fn current(&self, k: &str) -> Option<ScalePolicy> {
-        let mut sp = self.loaded().policies.get(k)?.clone();
+        let mut sp = ScalePolicy::clone(self.loaded().policies.get(k)?);
         let state = self.state.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(e) = state.file.policies.get(k) {
-            sp.status = Some(e.status.clone());
+            sp.status = Some(ScalePolicyStatus::clone(&e.status));
             sp.metadata.resource_version = Some(e.resource_version.to_string());
         } else {
             sp.metadata.resource_version = Some("0".into());
         }
         Some(sp)
+    }
+
+    /// The stored status of `k`, shared with whoever shows it (not a copy).
+    pub fn status(&self, k: &str) -> Option<Arc<ScalePolicyStatus>> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner()).file.policies.get(k).map(|e| e.status.clone())
     }
 
     /// Write the file if anything changed since the last flush. When this returns `Ok`, every
@@ -564,7 +577,7 @@ fn same_file(_: &std::fs::Metadata, _: &std::fs::Metadata) -> bool {
 }
 
 /// Set `Ready=False` with [`POLICY_FILE_INVALID`] and the problem in `status`; whether it changed.
-fn mark_problem(status: &mut ScalePolicyStatus, problem: &FileProblem, generation: Option<i64>) -> bool {
+fn mark_problem(status: &mut Arc<ScalePolicyStatus>, problem: &FileProblem, generation: Option<i64>) -> bool {
     let ready = Condition {
         type_: crate::controller::status::READY.to_string(),
         status: "False".into(),
@@ -573,14 +586,15 @@ fn mark_problem(status: &mut ScalePolicyStatus, problem: &FileProblem, generatio
         last_transition_time: problem.since.to_rfc3339(),
         observed_generation: generation,
     };
-    match status.conditions.iter_mut().find(|c| c.type_ == ready.type_) {
-        Some(c) if *c == ready => false,
-        Some(c) => {
-            *c = ready;
+    // Copied out of the shared status only when it changes.
+    match status.conditions.iter().position(|c| c.type_ == ready.type_) {
+        Some(i) if status.conditions[i] == ready => false,
+        Some(i) => {
+            Arc::make_mut(status).conditions[i] = ready;
             true
         }
         None => {
-            status.conditions.push(ready);
+            Arc::make_mut(status).conditions.push(ready);
             true
         }
     }
@@ -590,7 +604,7 @@ fn mark_problem(status: &mut ScalePolicyStatus, problem: &FileProblem, generatio
 /// not loaded (see [`FileStore::open_dir`]); whether anything changed.
 fn match_entries(
     file: &mut StateFile,
-    policies: &BTreeMap<String, ScalePolicy>,
+    policies: &BTreeMap<String, Arc<ScalePolicy>>,
     unreadable: bool,
     now: Ts,
     path: &Path,
@@ -671,13 +685,13 @@ impl StatusStore for FileStore {
     async fn write(
         &self,
         sp: &ScalePolicy,
-        status: &ScalePolicyStatus,
+        status: &Arc<ScalePolicyStatus>,
         precondition: Option<&str>,
     ) -> Result<Option<String>, StoreError> {
         let k = key(sp);
         let (problem, loaded_target) = {
             let loaded = self.loaded();
-            (loaded.problems.get(&k).cloned(), loaded.policies.get(&k).map(target_identity))
+            (loaded.problems.get(&k).cloned(), loaded.policies.get(&k).map(|sp| target_identity(sp)))
         };
         // A tick that began before the policy's file moved it to another target writes no more:
         // its status (and its in-flight resize) is the old target's, and the entry was started
@@ -713,6 +727,11 @@ impl StatusStore for FileStore {
             self.flush().await.map_err(|e| StoreError::Failed { code: None, message: e.to_string() })?;
         }
         Ok(Some(rv.to_string()))
+    }
+
+    /// The loaded object, while `sp` is its current generation.
+    fn object(&self, sp: &ScalePolicy) -> Option<Arc<ScalePolicy>> {
+        self.loaded().policies.get(&key(sp)).filter(|o| o.metadata.generation == sp.metadata.generation).cloned()
     }
 
     async fn reread(&self, sp: &ScalePolicy) -> Result<ScalePolicy, StoreError> {
@@ -890,7 +909,7 @@ fn publish_problem<B: Backends, E: EventSink>(engine: &Engine<B, FileStore, E>, 
         return;
     }
     if let Some(sp) = engine.store.current(k).filter(|sp| sp.status.is_some()) {
-        engine.snapshots.write().unwrap_or_else(|p| p.into_inner()).insert(k.to_string(), sp);
+        engine.snapshots.write().unwrap_or_else(|p| p.into_inner()).insert(k.to_string(), Shown::of(sp));
     }
 }
 

@@ -372,11 +372,11 @@ fn json<T: Serialize>(v: &T) -> Response {
 }
 
 fn policies(d: &Dashboard) -> Vec<ScalePolicy> {
-    d.snapshots.read().unwrap_or_else(|e| e.into_inner()).values().cloned().collect()
+    d.snapshots.read().unwrap_or_else(|e| e.into_inner()).values().map(|s| s.policy()).collect()
 }
 
 fn find(d: &Dashboard, ns: &str, name: &str) -> Option<ScalePolicy> {
-    d.snapshots.read().unwrap_or_else(|e| e.into_inner()).get(&format!("{ns}/{name}")).cloned()
+    d.snapshots.read().unwrap_or_else(|e| e.into_inner()).get(&format!("{ns}/{name}")).map(|s| s.policy())
 }
 
 /// The overview at `now`. Cards need only how many points there are and the newest, so the

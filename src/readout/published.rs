@@ -11,10 +11,61 @@ use std::sync::{Arc, RwLock};
 use kube::ResourceExt;
 
 use super::history::History;
-use crate::api::ScalePolicy;
+use crate::api::{ScalePolicy, ScalePolicyStatus};
 
-/// The latest view of each policy (object with its newest status), keyed by [`key`].
-pub type Snapshots = Arc<RwLock<BTreeMap<String, ScalePolicy>>>;
+/// The latest view of each policy, keyed by [`key`].
+pub type Snapshots = Arc<RwLock<BTreeMap<String, Shown>>>;
+
+/// One policy as last shown: its object without status, and its newest status, both shared
+/// with the store that wrote them where it keeps them. With 1,000 policies a full status (a day
+/// of history, the core's state) is some 15 KB; a second copy of each was the controller's
+/// largest structure, and a copy of each object another 3 MB (`cargo bench --bench controller`,
+/// heaptrack).
+#[derive(Debug, Clone)]
+pub struct Shown {
+    /// Metadata and spec; its own resourceVersion may be older than [`Shown::resource_version`].
+    object: Arc<ScalePolicy>,
+    resource_version: Option<String>,
+    status: Option<Arc<ScalePolicyStatus>>,
+}
+
+impl Shown {
+    /// `object` (its status is not read) with the status `status` and, if known, the
+    /// resourceVersion the write returned.
+    pub fn written(
+        object: Arc<ScalePolicy>,
+        status: Arc<ScalePolicyStatus>,
+        resource_version: Option<String>,
+    ) -> Shown {
+        let resource_version = resource_version.or_else(|| object.metadata.resource_version.clone());
+        Shown { object, resource_version, status: Some(status) }
+    }
+
+    /// The object as it is (a follower shows what the leader wrote).
+    pub fn of(mut sp: ScalePolicy) -> Shown {
+        let status = sp.status.take().map(Arc::new);
+        let resource_version = sp.metadata.resource_version.clone();
+        Shown { object: Arc::new(sp), resource_version, status }
+    }
+
+    /// The object with its status, assembled (a copy: for pages, exports and tests).
+    pub fn policy(&self) -> ScalePolicy {
+        let mut sp = ScalePolicy::clone(&self.object);
+        sp.metadata.resource_version.clone_from(&self.resource_version);
+        sp.status = self.status.as_deref().cloned();
+        sp
+    }
+
+    /// The newest status, if any was written (the store's own, not a copy).
+    pub fn status(&self) -> Option<&Arc<ScalePolicyStatus>> {
+        self.status.as_ref()
+    }
+
+    /// The object without its status.
+    pub fn object(&self) -> &ScalePolicy {
+        &self.object
+    }
+}
 
 /// `namespace/name`: the key of a policy in [`Snapshots`], [`History`] and the engine's maps.
 pub fn key(sp: &ScalePolicy) -> String {

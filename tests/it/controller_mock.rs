@@ -13,6 +13,7 @@ use ebbflow::controller::cluster::{Context, KubeStatus, reconcile};
 use ebbflow::controller::events::KubeEvents;
 use ebbflow::controller::leader::Leadership;
 use ebbflow::controller::metrics::Metrics;
+use ebbflow::controller::reconcile::Shown;
 use http::Method;
 use kube::runtime::controller::Action;
 use kube::runtime::watcher;
@@ -462,8 +463,8 @@ async fn deleted_policies_are_forgotten() {
     let ctx = context(client, &fake, Leadership::manual(true), std::slice::from_ref(&kept));
     {
         let mut snapshots = ctx.engine.snapshots.write().expect("lock");
-        snapshots.insert("shop/orders".into(), kept.clone());
-        snapshots.insert("shop/old".into(), gone.clone());
+        snapshots.insert("shop/orders".into(), Shown::of(kept.clone()));
+        snapshots.insert("shop/old".into(), Shown::of(gone.clone()));
     }
     let labels = ebbflow::controller::metrics::PolicyLabels { namespace: "shop".into(), policy: "old".into() };
     ctx.engine.metrics.current_size.get_or_create(&labels).set(3);

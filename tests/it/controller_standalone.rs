@@ -148,6 +148,31 @@ async fn standalone_restart_resumes_from_the_state_file() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// The dashboard's view of a policy and the state file's entry hold one status between them, not
+/// a copy each: with 1,000 policies the second copy (a day of history and the core's state, some
+/// 15 KB a policy) was the controller's largest structure (`cargo bench --bench controller`).
+#[tokio::test]
+async fn the_dashboard_shows_the_stored_status_not_a_copy_of_it() {
+    let dir = tempdir("shared-status");
+    write_policies(&dir);
+    let fake = Fake::default();
+    {
+        let mut w = fake.world();
+        w.size = 4;
+        w.samples = trace(0.5, 0.5, 3);
+    }
+    let policies = load_dir(&dir.join("policies")).expect("load");
+    let e = engine(FileStore::open(&dir.join("state.json"), policies).expect("open"), &fake, now());
+    let sp = Arc::new(e.store.current("default/orders").expect("loaded"));
+    e.evaluate(sp, &e.store.peers()).await.expect("evaluate");
+    let stored = e.store.status("default/orders").expect("stored");
+    assert!(stored.last_decision.is_some(), "{stored:?}");
+    let snapshots = e.snapshots.read().expect("snapshots");
+    let shown = snapshots.get("default/orders").and_then(|s| s.status()).expect("on the dashboard");
+    assert!(Arc::ptr_eq(&stored, shown), "one status, shared");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 /// The file store honours resourceVersion preconditions like the API server, and replaces the
 /// file atomically.
 #[tokio::test]
@@ -158,7 +183,7 @@ async fn file_store_preconditions_and_atomic_replace() {
     let store = FileStore::open(&state, load_dir(&dir.join("policies")).expect("load")).expect("open");
     let sp = store.current("default/orders").expect("loaded");
     assert_eq!(sp.metadata.resource_version.as_deref(), Some("0"));
-    let status = ebbflow::api::ScalePolicyStatus { current_size: Some(3), ..Default::default() };
+    let status = Arc::new(ebbflow::api::ScalePolicyStatus { current_size: Some(3), ..Default::default() });
     let rv = store.write(&sp, &status, Some("0")).await.expect("write");
     assert_eq!(rv.as_deref(), Some("1"));
     assert_eq!(store.write(&sp, &status, Some("0")).await, Err(StoreError::Conflict));
@@ -167,7 +192,8 @@ async fn file_store_preconditions_and_atomic_replace() {
     // ...but a resize intent is on disk before the write returns.
     let mut intent = ebbflow::core::PolicyState::default();
     intent.begin_resize(3, 5, None, now());
-    let status = ebbflow::api::ScalePolicyStatus { current_size: Some(3), state: Some(intent), ..Default::default() };
+    let status =
+        Arc::new(ebbflow::api::ScalePolicyStatus { current_size: Some(3), state: Some(intent), ..Default::default() });
     store.write(&sp, &status, Some("1")).await.expect("intent");
     let on_disk: Value = serde_json::from_slice(&std::fs::read(&state).expect("file")).expect("json");
     assert_eq!(on_disk["policies"]["default/orders"]["status"]["state"]["inFlight"]["to"], 5);
@@ -266,7 +292,7 @@ async fn the_state_of_a_removed_policy_is_dropped_only_after_the_grace() {
     let state = dir.join("state.json");
     let store = FileStore::open(&state, load_dir(&dir.join("policies")).expect("load")).expect("open");
     let sp = store.current("default/orders").expect("loaded");
-    let status = ebbflow::api::ScalePolicyStatus { current_size: Some(3), ..Default::default() };
+    let status = Arc::new(ebbflow::api::ScalePolicyStatus { current_size: Some(3), ..Default::default() });
     store.write(&sp, &status, None).await.expect("write");
     store.flush().await.expect("flush");
     drop(store);
@@ -377,7 +403,13 @@ async fn policy_files_are_live_while_standalone_runs() {
     assert_eq!(max_size(store, "default/orders"), Some(9), "the last good version runs");
     assert_eq!(store.current("default/orders").and_then(|sp| sp.metadata.generation), Some(2), "not an edit");
     // The dashboard and the state file (what `ebbflow status` reads) show it too.
-    let shown = engine.snapshots.read().expect("snapshots").get("default/orders").cloned().expect("on the dashboard");
+    let shown = engine
+        .snapshots
+        .read()
+        .expect("snapshots")
+        .get("default/orders")
+        .map(|s| s.policy())
+        .expect("on the dashboard");
     let shown = serde_json::to_value(shown.status.expect("status")).expect("json");
     assert_eq!(condition(&shown, "Ready")["reason"], POLICY_FILE_INVALID, "{shown}");
     store.flush().await.expect("flush");
@@ -441,13 +473,14 @@ async fn a_policy_file_edited_during_a_tick_makes_the_ticks_intent_a_conflict() 
     let store = FileStore::open(&state, load_dir(&dir.join("policies")).expect("load")).expect("open");
     let k = "default/orders";
     let sp = store.current(k).expect("loaded");
-    let status = ebbflow::api::ScalePolicyStatus { current_size: Some(3), ..Default::default() };
+    let status = Arc::new(ebbflow::api::ScalePolicyStatus { current_size: Some(3), ..Default::default() });
     store.write(&sp, &status, Some("0")).await.expect("write");
     let stale = store.current(k).expect("loaded");
     let rv = stale.metadata.resource_version.clone().expect("rv");
     let mut intent = ebbflow::core::PolicyState::default();
     intent.begin_resize(3, 9, None, now());
-    let intent = ebbflow::api::ScalePolicyStatus { current_size: Some(3), state: Some(intent), ..Default::default() };
+    let intent =
+        Arc::new(ebbflow::api::ScalePolicyStatus { current_size: Some(3), state: Some(intent), ..Default::default() });
 
     // The file is edited (maxSize 20 -> 5) while the tick runs.
     let mut edited = stale.clone();

@@ -9,6 +9,7 @@ use ebbflow::chart::MarkerKind;
 use ebbflow::core::{Dur, Ts};
 use ebbflow::dashboard::{Dashboard, History, card, chart_data, overview};
 use ebbflow::readout::history::{MAX_AGE, MAX_POINTS};
+use ebbflow::readout::published::Shown;
 use serde_json::{Value, json};
 
 fn t0() -> Ts {
@@ -139,7 +140,7 @@ async fn routes_serve_page_json_and_chart() {
     let mut st = status(t0(), "ScaleOutOnSpike", 3, 7, 1.2, true);
     st.state = Some(Default::default());
     sp.status = Some(st.clone());
-    let snapshots = Arc::new(RwLock::new(BTreeMap::from([("data/orders".to_string(), sp.clone())])));
+    let snapshots = Arc::new(RwLock::new(BTreeMap::from([("data/orders".to_string(), Shown::of(sp.clone()))])));
     let history = History::default();
     history.record("data/orders", &sp, &st);
     let d = Dashboard { snapshots, history, ..Default::default() };
@@ -373,7 +374,7 @@ fn fleet_of_a_thousand_has_the_shape_the_page_reads() {
         sp.metadata.name = Some(format!("p{i:04}"));
         sp.metadata.namespace = Some(format!("team-{}", i % 7));
         sp.status = Some(st.clone());
-        map.insert(format!("team-{}/p{i:04}", i % 7), sp);
+        map.insert(format!("team-{}/p{i:04}", i % 7), Shown::of(sp));
     }
     let d = Dashboard { snapshots: Arc::new(RwLock::new(map)), ..Default::default() };
     let body = serde_json::to_string(&overview(&d, now)).expect("json");
@@ -626,9 +627,9 @@ async fn api_answers_conform_to_the_schema() {
     let history = History::default();
     history.record("data/orders", &orders, &st);
     let map = BTreeMap::from([
-        ("data/orders".to_string(), orders),
-        ("data/pending".to_string(), pending),
-        ("data/broken".to_string(), broken),
+        ("data/orders".to_string(), Shown::of(orders)),
+        ("data/pending".to_string(), Shown::of(pending)),
+        ("data/broken".to_string(), Shown::of(broken)),
     ]);
     let d = Dashboard { snapshots: Arc::new(RwLock::new(map)), history, ..Default::default() };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");

@@ -117,7 +117,7 @@ async fn state_file_lock_survives_writes() {
     let store = FileStore::open(&state, policies(&dir)).expect("open");
     let sp = store.current("default/orders").expect("loaded");
     for i in 0..3 {
-        let status = ScalePolicyStatus { current_size: Some(3 + i), ..Default::default() };
+        let status = Arc::new(ScalePolicyStatus { current_size: Some(3 + i), ..Default::default() });
         store.write(&sp, &status, None).await.expect("write");
         store.flush().await.expect("flush");
     }
@@ -241,7 +241,7 @@ fn intent_is_durable_when_write_returns_despite_concurrent_flushes() {
             let to = 3 + (rounds % 2000);
             let mut st = ebbflow::core::PolicyState::default();
             st.begin_resize(3, to, None, now());
-            let status = ScalePolicyStatus { current_size: Some(3), state: Some(st), ..Default::default() };
+            let status = Arc::new(ScalePolicyStatus { current_size: Some(3), state: Some(st), ..Default::default() });
             store.write(&sp, &status, None).await.expect("intent");
             let on_disk: Value = serde_json::from_slice(&std::fs::read(&state).expect("read")).expect("json");
             assert_eq!(
@@ -375,7 +375,7 @@ async fn shutdown_abandons_a_hanging_tick_after_the_grace_and_flushes() {
     let calm = engine.store.current("default/calm").expect("calm");
     let mut marked = calm.status.clone().unwrap_or_default();
     marked.current_size = Some(77);
-    engine.store.write(&calm, &marked, None).await.expect("write");
+    engine.store.write(&calm, &Arc::new(marked), None).await.expect("write");
 
     stop.send_replace(true);
     // A hang guard only (the call hangs for far longer): shutdown ends although a call hangs.
