@@ -119,7 +119,7 @@ impl<B: Backends, S: StatusStore, E: EventSink> Engine<B, S, E> {
             let mut intent = status::intent(prev, policy, &summary.decision, &state, meta);
             name_the_cluster(&mut intent, &driver);
             intent.members = member_status(policy, &planned, &intents);
-            if let Err(e) = self.write(sp, &intent, rv.as_deref()).await {
+            if let Err(e) = self.write(sp, intent, rv.as_deref()).await {
                 let label = if e == StoreError::Conflict { "StatusConflict" } else { "StatusWriteFailed" };
                 self.metrics.skip(&sp.namespace().unwrap_or_default(), &sp.name_any(), label);
                 return Err(e.into());
@@ -140,7 +140,7 @@ impl<B: Backends, S: StatusStore, E: EventSink> Engine<B, S, E> {
         name_the_cluster(&mut status, &planned.driver().map(|m| m.name.clone()).unwrap_or_default());
         status.members = member_status(policy, &planned, &planned.states());
         // After an intent write the resourceVersion moved: the outcome must be recorded anyway.
-        self.write(sp, &status, if sends { None } else { rv.as_deref() }).await?;
+        let status = self.write(sp, status, if sends { None } else { rv.as_deref() }).await?;
         for m in &planned.members {
             tracing::info!(
                 cluster = %m.name,

@@ -298,7 +298,9 @@ impl<B: Backends, S: StatusStore, E: EventSink> Engine<B, S, E> {
         let now = (self.clock)();
         let target_desc = sp.spec.target.describe();
         let meta = Meta { generation: sp.metadata.generation, target: &target_desc, now };
-        let prev = sp.status.clone().unwrap_or_default();
+        // Borrowed, not copied: a status is some 15 KB with its day of history.
+        let none = ScalePolicyStatus::default();
+        let prev = sp.status.as_ref().unwrap_or(&none);
 
         // Followers keep their caches warm and nothing else: status carries the core's state,
         // and two writers of one state would fight.
@@ -315,8 +317,8 @@ impl<B: Backends, S: StatusStore, E: EventSink> Engine<B, S, E> {
             Ok(p) => p,
             Err(err) => {
                 tracing::warn!(error = %err, "invalid spec");
-                let status = status::invalid_spec(&prev, &err, meta);
-                self.write(sp, &status, None).await?;
+                let status = status::invalid_spec(prev, &err, meta);
+                let status = self.write(sp, status, None).await?;
                 let msg = status.conditions.iter().find(|c| c.type_ == status::READY).map(|c| c.message.clone());
                 self.announce(
                     sp,
@@ -335,8 +337,8 @@ impl<B: Backends, S: StatusStore, E: EventSink> Engine<B, S, E> {
 
         if let Some(owner) = conflicting_owner(sp, peers.iter().map(|p| p.as_ref())) {
             let owner = key(owner);
-            let status = status::target_conflict(&prev, &owner, meta);
-            self.write(sp, &status, None).await?;
+            let status = status::target_conflict(prev, &owner, meta);
+            self.write(sp, status, None).await?;
             let note = format!("{target_desc} is already scaled by ScalePolicy {owner}");
             self.announce(
                 sp,
@@ -366,18 +368,18 @@ impl<B: Backends, S: StatusStore, E: EventSink> Engine<B, S, E> {
 
         let target = match self.backends.target(&sp.namespace().unwrap_or_default(), &sp.spec.target) {
             Ok(t) => t,
-            Err(e) => return self.tick_failed(sp, &prev, TickError::Target(e), meta).await,
+            Err(e) => return self.tick_failed(sp, prev, TickError::Target(e), meta).await,
         };
         let project = target_project(&sp.spec.target);
         let namespace = sp.namespace().unwrap_or_default();
         let queries: Vec<MetricQuery> =
             sp.spec.metrics.iter().map(|m| crate::spec::metric_query(m, project, &namespace)).collect();
         if let Some(fraction) = sp.spec.target.kind().per_member_floor() {
-            return self.evaluate_members(sp, &prev, &policy, fraction, &queries, &target, meta).await;
+            return self.evaluate_members(sp, prev, &policy, fraction, &queries, &target, meta).await;
         }
         let state = prev.state.clone().unwrap_or_default();
         let rv = sp.resource_version();
-        let mut fence = Fence { engine: self, sp, policy: &policy, prev: &prev, meta, rv: rv.as_deref(), wrote: false };
+        let mut fence = Fence { engine: self, sp, policy: &policy, prev, meta, rv: rv.as_deref(), wrote: false };
 
         // Every read of this evaluation ends by one deadline; the intent write and the resize
         // (made after the reads) are not cut short.
@@ -386,7 +388,7 @@ impl<B: Backends, S: StatusStore, E: EventSink> Engine<B, S, E> {
         let boxed = TimeBoxed::new(&target, deadline);
         let guarded = match tick_with_guard(&policy, &queries, state, &source, &boxed, now, &mut fence).await {
             Ok(g) => g,
-            Err(e) => return self.tick_failed(sp, &prev, e, meta).await,
+            Err(e) => return self.tick_failed(sp, prev, e, meta).await,
         };
         let wrote_intent = fence.wrote;
         let report = guarded.report;
@@ -414,11 +416,11 @@ impl<B: Backends, S: StatusStore, E: EventSink> Engine<B, S, E> {
                 "stored state had timestamps in the future (clock skew?); no longer trusted (clamped to now, or dropped where a future time would delay a scale-out)"
             );
         }
-        let status = status::from_report(&prev, &policy, &report, meta);
+        let status = status::from_report(prev, &policy, &report, meta);
         // The intent write already fenced this tick (and moved the resourceVersion): the outcome of
         // a resize that was sent must be recorded whatever else changed since.
         let precondition = if wrote_intent { None } else { rv.as_deref() };
-        self.write(sp, &status, precondition).await?;
+        let status = self.write(sp, status, precondition).await?;
         tracing::info!(
             reason = report.decision.reason.as_str(),
             current = report.observation.size,
@@ -447,20 +449,22 @@ impl<B: Backends, S: StatusStore, E: EventSink> Engine<B, S, E> {
         self.metrics.api_error(err.adapter());
         let status = status::target_error(prev, &err, meta);
         // Best effort: the error is what the caller must hear about.
-        if let Err(e) = self.write(sp, &status, sp.resource_version().as_deref()).await {
+        if let Err(e) = self.write(sp, status, sp.resource_version().as_deref()).await {
             tracing::debug!(error = %e, "recording the tick error in status failed");
         }
         self.announce(sp, events::for_tick_error(&err)).await;
         Err(err.into())
     }
 
+    /// Write `status`, moved, not copied: the store and the dashboard share it, and so does the
+    /// caller, which gets it back.
     pub(super) async fn write(
         &self,
         sp: &ScalePolicy,
-        status: &ScalePolicyStatus,
+        status: ScalePolicyStatus,
         precondition: Option<&str>,
-    ) -> Result<Option<String>, StoreError> {
-        let status = Arc::new(status.clone());
+    ) -> Result<Arc<ScalePolicyStatus>, StoreError> {
+        let status = Arc::new(status);
         let rv = self.store.write(sp, &status, precondition).await.inspect_err(|e| {
             let code = match e {
                 StoreError::Conflict => Some(409),
@@ -473,9 +477,9 @@ impl<B: Backends, S: StatusStore, E: EventSink> Engine<B, S, E> {
         let object = self.store.object(sp).unwrap_or_else(|| {
             Arc::new(ScalePolicy { metadata: sp.metadata.clone(), spec: sp.spec.clone(), status: None })
         });
-        let shown = Shown::written(object, status, rv.clone());
+        let shown = Shown::written(object, status.clone(), rv);
         self.snapshots.write().unwrap_or_else(|p| p.into_inner()).insert(key(sp), shown);
-        Ok(rv)
+        Ok(status)
     }
 
     pub(super) async fn announce(&self, sp: &ScalePolicy, events: Vec<PolicyEvent>) {
