@@ -1,7 +1,7 @@
 //! The integration tests, as one test binary: each file was its own binary, and each linked the
 //! whole crate (32 links of a debug build after every change). A test that needs a process of
 //! its own stays a file of its own under `tests/` (`http_limits`, which counts the process's
-//! open files; `controller_e2e`, which needs a real cluster).
+//! open files). `controller_e2e` needs a real cluster: its tests are ignored unless asked for.
 //!
 //! Run one file's tests with `cargo test --test it FILE::`, e.g.
 //! `UPDATE_GOLDEN=1 cargo test --test it simulations::`.
@@ -18,6 +18,7 @@ mod bigtable_instance;
 mod chart_snapshot;
 mod closed_loop;
 mod controller_deploy;
+mod controller_e2e;
 mod controller_gcp;
 mod controller_known;
 mod controller_mock;

@@ -23,15 +23,29 @@ fn compared() -> &'static [(String, Vec<Run>)] {
     static RUNS: OnceLock<Vec<(String, Vec<Run>)>> = OnceLock::new();
     RUNS.get_or_init(|| {
         let default = Scenario::build(ebbflow::sim::cli::default_scenario_file()).expect("embedded default");
-        let mut out = vec![("default".to_string(), compare(&default))];
-        for path in ebbflow::sim::cli::scenario_files(&root().join("simulations/scenarios")).expect("scenarios") {
+        let files = ebbflow::sim::cli::scenario_files(&root().join("simulations/scenarios")).expect("scenarios");
+        let mut scenarios = vec![("default".to_string(), default)];
+        for path in files {
             let name = path.file_stem().expect("stem").to_string_lossy().into_owned();
             let file = ScenarioFile::load(&path).expect("scenario file");
             let sc = Scenario::build(file).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-            out.push((name, compare(&sc)));
+            scenarios.push((name, sc));
         }
-        assert!(out.len() >= 10, "the bundled set is there");
-        out
+        assert!(scenarios.len() >= 10, "the bundled set is there");
+        let out = on_every_core(&scenarios, |(name, sc)| (name.clone(), compare(sc)));
+        out.into_iter().flatten().collect()
+    })
+}
+
+/// `f` over `items` on every core, in order: the replays and their checks are the test binary's
+/// longest work, and libtest runs each test on one thread.
+fn on_every_core<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<Vec<R>> {
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let f = &f;
+    std::thread::scope(|s| {
+        let chunks = items.chunks(items.len().div_ceil(cores).max(1));
+        let handles: Vec<_> = chunks.map(|c| s.spawn(move || c.iter().map(f).collect::<Vec<R>>())).collect();
+        handles.into_iter().map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e))).collect()
     })
 }
 
@@ -85,7 +99,7 @@ fn bundled_scenarios_match_reviewed_results() {
 /// Every summary figure of every algorithm is what its steps CSV recomputes to.
 #[test]
 fn every_summary_recomputes_from_its_steps_file() {
-    for (name, runs) in compared() {
+    on_every_core(compared(), |(name, runs)| {
         for Run { steps, summary } in runs {
             let mut csv = Vec::new();
             write_steps(&mut csv, steps).expect("csv");
@@ -102,7 +116,7 @@ fn every_summary_recomputes_from_its_steps_file() {
             let (a, b) = (serde_json::to_value(&again).expect("json"), serde_json::to_value(&expected).expect("json"));
             assert!(differs(&a, &b, "").is_none(), "{name}/{}: {:?}", summary.algorithm, differs(&a, &b, ""));
         }
-    }
+    });
 }
 
 /// The bundled comparison the README reports (issue 12's bar): over the whole set the policy

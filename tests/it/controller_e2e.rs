@@ -4,15 +4,14 @@
 //! ```sh
 //! kind create cluster --name ebbflow          # or: k3d cluster create ebbflow
 //! kubectl apply -f crds/scalepolicy.yaml
-//! cargo test --test controller_e2e -- --ignored --test-threads=1
+//! cargo test --test it controller_e2e:: -- --ignored --test-threads=1
 //! ```
 //!
 //! They use the current kubeconfig context, create a namespace `ebbflow-e2e-<pid>` and delete it
 //! at the end. Metrics come from an in-test fake (no Google project is needed); the target is a
 //! real Deployment's `/scale` subresource.
 
-#[path = "it/controller_support/mod.rs"]
-mod controller_support;
+use crate::controller_support;
 
 use std::sync::Arc;
 use std::time::Duration;
