@@ -785,12 +785,22 @@ pub async fn run_policies_watching<B: Backends, E: EventSink + 'static>(
     run_inner(engine, shutdown, DEFAULT_SHUTDOWN_GRACE, Some((dir, poll))).await
 }
 
+/// The first wait before a policy task that panicked starts again; each further panic of the
+/// same policy doubles it, up to [`MAX_RESTART_AFTER`]. A panic is a bug, but one policy's bug
+/// must not leave that policy unwatched for the life of the process (it did: the task ended with
+/// a log line, and the policy was never evaluated again).
+pub const RESTART_AFTER: Duration = Duration::from_secs(1);
+/// The longest wait before a panicked policy task starts again.
+pub const MAX_RESTART_AFTER: Duration = Duration::from_secs(300);
+
 /// The policy tasks, each with its wake-up (a new version, or its policy gone) by key.
 #[derive(Default)]
 struct Tasks {
     set: tokio::task::JoinSet<()>,
     by_key: BTreeMap<String, (Arc<Notify>, tokio::task::Id)>,
     names: HashMap<tokio::task::Id, String>,
+    /// Panics of each policy's task so far, for the wait before the next start.
+    panics: HashMap<String, u32>,
 }
 
 impl Tasks {
@@ -800,8 +810,29 @@ impl Tasks {
         k: String,
         shutdown: &watch::Receiver<bool>,
     ) {
+        self.spawn_after(engine, k, shutdown, Duration::ZERO);
+    }
+
+    /// Start the task of `k` after `delay` (at once for zero), unless shutdown comes first.
+    fn spawn_after<B: Backends, E: EventSink + 'static>(
+        &mut self,
+        engine: &Arc<Engine<B, FileStore, E>>,
+        k: String,
+        shutdown: &watch::Receiver<bool>,
+        delay: Duration,
+    ) {
         let wake = Arc::new(Notify::new());
-        let handle = self.set.spawn(policy_task(engine.clone(), k.clone(), wake.clone(), shutdown.clone()));
+        let task = policy_task(engine.clone(), k.clone(), wake.clone(), shutdown.clone());
+        let mut stop = shutdown.clone();
+        let handle = self.set.spawn(async move {
+            if !delay.is_zero() {
+                tokio::select! {
+                    _ = tokio::time::sleep(delay) => {}
+                    _ = stop.wait_for(|s| *s) => return,
+                }
+            }
+            task.await;
+        });
         self.names.insert(handle.id(), k.clone());
         self.by_key.insert(k, (wake, handle.id()));
     }
@@ -833,14 +864,24 @@ impl Tasks {
         if self.by_key.get(&k).is_some_and(|(_, task)| *task == id) {
             self.by_key.remove(&k);
         }
+        let running = !*shutdown.borrow() && shutdown.has_changed().is_ok();
         match failed {
+            Some(e) if e.is_panic() && running && !self.by_key.contains_key(&k) && engine.store.contains(&k) => {
+                let n = self.panics.entry(k.clone()).or_default();
+                *n = n.saturating_add(1);
+                let delay = RESTART_AFTER.saturating_mul(2u32.saturating_pow(*n - 1)).min(MAX_RESTART_AFTER);
+                tracing::error!(
+                    policy = %k,
+                    error = %e,
+                    panics = *n,
+                    restart_in = ?delay,
+                    "policy task panicked (a bug: please report it with this log); starting it again"
+                );
+                self.spawn_after(engine, k, shutdown, delay);
+            }
             Some(e) => tracing::error!(policy = %k, error = %e, "policy task failed"),
             // A dropped sender is the signal too.
-            None if !*shutdown.borrow()
-                && shutdown.has_changed().is_ok()
-                && !self.by_key.contains_key(&k)
-                && engine.store.contains(&k) =>
-            {
+            None if running && !self.by_key.contains_key(&k) && engine.store.contains(&k) => {
                 self.spawn(engine, k, shutdown);
             }
             None => {}

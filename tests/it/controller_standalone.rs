@@ -11,7 +11,9 @@ use ebbflow::adapters::OperationStatus;
 use ebbflow::controller::events::LogEvents;
 use ebbflow::controller::leader::Leadership;
 use ebbflow::controller::metrics::Metrics;
-use ebbflow::controller::standalone::{FileStore, POLICY_FILE_INVALID, run_policies, run_policies_watching};
+use ebbflow::controller::standalone::{
+    FileStore, POLICY_FILE_INVALID, RESTART_AFTER, run_policies, run_policies_watching,
+};
 use ebbflow::controller::{Engine, StatusStore, StoreError};
 use ebbflow::core::{Dur, Ts};
 use ebbflow::policyfiles::load_dir;
@@ -170,6 +172,37 @@ async fn the_dashboard_shows_the_stored_status_not_a_copy_of_it() {
     let snapshots = e.snapshots.read().expect("snapshots");
     let shown = snapshots.get("default/orders").and_then(|s| s.status()).expect("on the dashboard");
     assert!(Arc::ptr_eq(&stored, shown), "one status, shared");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A policy whose evaluation panics (a bug) is evaluated again after a wait, and the others never
+/// stop: before, its task ended with a log line and the policy was never evaluated again while the
+/// process ran. Paused time: the waits (1 s, then 2 s) pass without a wall clock.
+#[tokio::test(start_paused = true)]
+async fn a_policy_whose_evaluation_panics_is_started_again() {
+    let dir = tempdir("panics");
+    std::fs::write(dir.join("policies/orders.yaml"), VALID).expect("write");
+    let fake = Fake::default();
+    {
+        let mut w = fake.world();
+        w.size = 4;
+        w.samples = trace(0.5, 0.5, 3);
+        w.panics = 2;
+    }
+    let policies = load_dir(&dir.join("policies")).expect("load");
+    let e = engine(FileStore::open(&dir.join("state.json"), policies).expect("open"), &fake, now());
+    let (stop, shutdown) = watch::channel(false);
+    let task = tokio::spawn(run_policies(e.clone(), shutdown));
+    let began = tokio::time::Instant::now();
+    eventually("a decision after two panics", || {
+        status_of(&e.store, "default/orders").is_some_and(|v| v["lastDecision"].is_object())
+    })
+    .await;
+    assert_eq!(fake.world().panics, 0, "both panics happened");
+    assert!(fake.world().observes >= 3, "observed again after each panic");
+    assert!(began.elapsed() >= RESTART_AFTER * 3, "waited 1 s, then 2 s: {:?}", began.elapsed());
+    stop.send_replace(true);
+    tokio::time::timeout(Duration::from_secs(5), task).await.expect("shutdown").expect("task").expect("flush");
     let _ = std::fs::remove_dir_all(&dir);
 }
 

@@ -137,6 +137,8 @@ pub struct World {
     pub resize_operation: Option<String>,
     /// When set, a metric fetch takes leadership away (to test the fence).
     pub lose_leadership_on_fetch: Option<Leadership>,
+    /// Observing the target panics this many more times (a bug in an adapter or the engine).
+    pub panics: u32,
 }
 
 /// Shared fake world.
@@ -174,6 +176,12 @@ impl ScaleTarget for Fake {
     async fn observe(&self) -> Result<TargetObservation, AdapterError> {
         let mut w = self.world();
         w.observes += 1;
+        if w.panics > 0 {
+            w.panics -= 1;
+            // Not while holding the lock: a poisoned world would fail the test, not the code.
+            drop(w);
+            panic!("injected: observing the target panicked");
+        }
         Ok(TargetObservation {
             size: w.size,
             busy: w.busy,
