@@ -138,6 +138,15 @@ impl Stamp {
         let m = std::fs::metadata(path)?;
         Ok(Stamp { modified: m.modified().ok(), len: m.len(), identity: identity(&m) })
     }
+
+    /// Whether `next` is this file under another name: the same inode, length and modification
+    /// time (a rename changes the change time). Never where inodes are not known.
+    fn renamed_to(&self, next: &Stamp) -> bool {
+        self.identity.0 != 0
+            && self.identity.0 == next.identity.0
+            && self.len == next.len
+            && self.modified == next.modified
+    }
 }
 
 #[cfg(unix)]
@@ -211,6 +220,8 @@ pub struct DirWatch {
     /// The problems of refused files as last logged, so each is logged once per change.
     logged: BTreeMap<String, String>,
     scanned: bool,
+    /// Files whose new stamp was seen once and not read yet, with that stamp.
+    pending: BTreeMap<PathBuf, Stamp>,
 }
 
 impl DirWatch {
@@ -222,17 +233,28 @@ impl DirWatch {
             owners: BTreeMap::new(),
             logged: BTreeMap::new(),
             scanned: false,
+            pending: BTreeMap::new(),
         }
     }
 
     /// Look at the directory: whether any policy file was added, changed or removed since the
-    /// last scan (always true for the first). A file that changes while it is read counts from
-    /// the next scan, when it has settled. Fails only when the directory cannot be listed; the
-    /// files then count as they were.
+    /// last scan (always true for the first). After the first scan, a new or changed file is
+    /// read only once two looks in a row found it the same (size, time, inode): an editor that
+    /// writes a file in several calls can leave a prefix that parses and validates (a policy cut
+    /// before its `mode: DryRun` line would enforce), and that must never run. A file that
+    /// changes while it is read counts from the next scan too. A renamed file (the same inode,
+    /// size and time under a new name) keeps its reading. Fails only when the directory cannot
+    /// be listed; the files then count as they were.
     pub fn scan(&mut self) -> Result<bool, DirError> {
         let paths = policy_paths(&self.dir)?;
-        let mut changed = !self.scanned;
+        let first = !self.scanned;
+        let mut changed = first;
         self.scanned = true;
+        // Files gone from the listing, by stamp: a new name with one of these stamps is a rename.
+        let listed: BTreeSet<&PathBuf> = paths.iter().collect();
+        let mut gone: Vec<(PathBuf, Stamp)> =
+            self.files.iter().filter(|(p, _)| !listed.contains(p)).map(|(p, seen)| (p.clone(), seen.stamp)).collect();
+        let mut pending = BTreeMap::new();
         let mut next = BTreeMap::new();
         for path in paths {
             let stamp = match Stamp::of(&path) {
@@ -251,19 +273,31 @@ impl DirWatch {
                 Some(old) if old.stamp == stamp => {
                     next.insert(path, old);
                 }
-                old => match read_settled(&path, stamp) {
-                    Some(parsed) => {
-                        next.insert(path, Seen { stamp, parsed });
+                old => {
+                    if let Some(i) = gone.iter().position(|(_, s)| s.renamed_to(&stamp))
+                        && let Some(seen) = self.files.remove(&gone.swap_remove(i).0)
+                    {
+                        next.insert(path, seen);
                         changed = true;
+                        continue;
                     }
-                    None => {
-                        if let Some(old) = old {
-                            next.insert(path, old);
+                    let settled = first || self.pending.get(&path) == Some(&stamp);
+                    match settled.then(|| read_settled(&path, stamp)).flatten() {
+                        Some(parsed) => {
+                            next.insert(path, Seen { stamp, parsed });
+                            changed = true;
+                        }
+                        None => {
+                            pending.insert(path.clone(), stamp);
+                            if let Some(old) = old {
+                                next.insert(path, old);
+                            }
                         }
                     }
-                },
+                }
             }
         }
+        self.pending = pending;
         // What is left was not listed: removed.
         changed |= !self.files.is_empty();
         self.files = next;
@@ -759,13 +793,14 @@ mod tests {
         assert!(!watch.scan().expect("scan"), "nothing changed");
 
         std::fs::rename(dir.join("a.yaml"), dir.join("b.yaml")).expect("rename");
-        assert!(watch.scan().expect("scan"));
+        assert!(watch.scan().expect("scan"), "a rename is seen at once");
         let r = watch.resolve(&running);
         assert_eq!(r.policies.keys().collect::<Vec<_>>(), ["default/orders"]);
         assert!(r.problems.is_empty() && r.refused.is_empty(), "{r:?}");
 
         std::fs::write(dir.join("c.yaml"), yaml("payments", 3)).expect("write");
         std::fs::write(dir.join("d.yaml"), yaml("payments", 4)).expect("write");
+        assert!(!watch.scan().expect("scan"), "new files wait for a second look");
         assert!(watch.scan().expect("scan"));
         let r = watch.resolve(&running);
         assert!(!r.policies.contains_key("default/payments"), "{r:?}");
@@ -776,10 +811,41 @@ mod tests {
 
         std::fs::remove_file(dir.join("d.yaml")).expect("rm");
         std::fs::write(dir.join("b.yaml"), yaml("orders-v2", 3)).expect("write");
+        assert!(watch.scan().expect("scan"), "a removal is seen at once");
+        let r = watch.resolve(&running);
+        assert_eq!(
+            r.policies.keys().collect::<Vec<_>>(),
+            ["default/orders", "default/payments"],
+            "b.yaml not read yet"
+        );
         assert!(watch.scan().expect("scan"));
         let r = watch.resolve(&running);
         assert_eq!(r.policies.keys().collect::<Vec<_>>(), ["default/orders-v2", "default/payments"]);
         assert!(!r.unreadable(), "{r:?}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// A file is applied only after two looks found it the same: a version seen once (an editor
+    /// half way through writing it, which may parse and validate) never runs.
+    #[test]
+    fn dir_watch_applies_a_file_only_once_it_has_settled() {
+        let dir = std::env::temp_dir().join(format!("ebbflow-dirwatch-settle-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("mkdir");
+        std::fs::write(dir.join("a.yaml"), yaml("orders", 3)).expect("write");
+        let mut watch = DirWatch::new(&dir);
+        assert!(watch.scan().expect("scan"), "the first scan reads everything at once");
+        let running = watch.resolve(&BTreeMap::new()).policies;
+        let max = |r: &Resolved| r.policies.get("default/orders").map(|sp| sp.spec.max_size);
+
+        // Half written (here: a first version), then finished before the next look.
+        std::fs::write(dir.join("a.yaml"), yaml("orders", 40)).expect("write");
+        assert!(!watch.scan().expect("scan"), "seen once: not read");
+        assert_eq!(max(&watch.resolve(&running)), Some(3), "the running version stays");
+        std::fs::write(dir.join("a.yaml"), yaml("orders", 7) + "# done\n").expect("write");
+        assert!(!watch.scan().expect("scan"), "changed since the last look: not read");
+        assert!(watch.scan().expect("scan"), "the same at two looks: read");
+        assert_eq!(max(&watch.resolve(&running)), Some(7), "the finished version runs; 40 never did");
         let _ = std::fs::remove_dir_all(&dir);
     }
 
