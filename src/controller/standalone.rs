@@ -260,19 +260,17 @@ impl FileStore {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => StateFile::default(),
             Err(e) => return Err(io_err(path, e)),
         };
+        let mut policies: BTreeMap<String, Arc<ScalePolicy>> =
+            policies.into_iter().map(|p| (key(&p), Arc::new(p))).collect();
+        let changed = match_entries(&mut file, &policies, !unreadable.is_empty(), now, path);
         // The generation goes on from the one the status last saw: a restart is not an edit, and
         // counting from 1 again would look like one (an evaluation before the interval is up).
-        let policies: BTreeMap<String, Arc<ScalePolicy>> = policies
-            .into_iter()
-            .map(|mut sp| {
-                let k = key(&sp);
-                if let Some(g) = file.policies.get(&k).and_then(|e| e.status.observed_generation) {
-                    sp.metadata.generation = Some(g.max(1));
-                }
-                (k, Arc::new(sp))
-            })
-            .collect();
-        let changed = match_entries(&mut file, &policies, !unreadable.is_empty(), now, path);
+        for (k, sp) in &mut policies {
+            if let Some(g) = file.policies.get(k).and_then(|e| e.status.observed_generation) {
+                // Not shared yet: no copy is made.
+                Arc::make_mut(sp).metadata.generation = Some(g.max(1));
+            }
+        }
         Ok(FileStore {
             path: path.to_path_buf(),
             loaded: RwLock::new(Loaded::new(policies)),
