@@ -690,9 +690,7 @@ mod tests {
     #[cfg(unix)]
     #[test]
     fn only_regular_files_of_bounded_size_are_read() {
-        let dir = std::env::temp_dir().join(format!("ebbflow-policyfile-kinds-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("dir");
+        let dir = fresh_dir("policyfile-kinds");
         let fifo = dir.join("fifo.yaml");
         let made = std::process::Command::new("mkfifo").arg(&fifo).status().expect("mkfifo");
         assert!(made.success());
@@ -769,6 +767,14 @@ mod tests {
     }
 
     /// A policy file as a person writes it, with `name` and `maxSize`.
+    /// An empty directory of this process's own under the system's temporary one.
+    fn fresh_dir(name: &str) -> std::path::PathBuf {
+        let dir = std::env::temp_dir().join(format!("ebbflow-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("mkdir");
+        dir
+    }
+
     fn yaml(name: &str, max: u32) -> String {
         format!(
             "apiVersion: ebbflow.dev/v1alpha1\nkind: ScalePolicy\nmetadata:\n  name: {name}\nspec:\n  target:\n    \
@@ -782,9 +788,7 @@ mod tests {
     /// named; a file that now names another policy stops the old one and starts the new one.
     #[test]
     fn dir_watch_follows_renames_and_refuses_new_duplicates() {
-        let dir = std::env::temp_dir().join(format!("ebbflow-dirwatch-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("mkdir");
+        let dir = fresh_dir("dirwatch");
         std::fs::write(dir.join("a.yaml"), yaml("orders", 3)).expect("write");
         let mut watch = DirWatch::new(&dir);
         assert!(watch.scan().expect("scan"), "the first scan reads everything");
@@ -829,9 +833,7 @@ mod tests {
     /// half way through writing it, which may parse and validate) never runs.
     #[test]
     fn dir_watch_applies_a_file_only_once_it_has_settled() {
-        let dir = std::env::temp_dir().join(format!("ebbflow-dirwatch-settle-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("mkdir");
+        let dir = fresh_dir("dirwatch-settle");
         std::fs::write(dir.join("a.yaml"), yaml("orders", 3)).expect("write");
         let mut watch = DirWatch::new(&dir);
         assert!(watch.scan().expect("scan"), "the first scan reads everything at once");
@@ -855,9 +857,7 @@ mod tests {
     #[test]
     fn write_atomically_keeps_the_mode_and_leaves_nothing_behind() {
         use std::os::unix::fs::PermissionsExt;
-        let dir = std::env::temp_dir().join(format!("ebbflow-atomic-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("mkdir");
+        let dir = fresh_dir("atomic");
         let mode = |p: &Path| std::fs::metadata(p).expect("metadata").permissions().mode() & 0o777;
         for (file, kept) in [("private.yaml", 0o600), ("shared.yaml", 0o664)] {
             let path = dir.join(file);
