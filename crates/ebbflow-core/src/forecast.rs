@@ -28,7 +28,7 @@ const BUCKET_ALPHA: f64 = 0.5;
 /// Weight of the newest hour in the accuracy (a memory of about ten hours).
 const ACCURACY_ALPHA: f64 = 0.1;
 /// Observations a bucket (or an hour of day) needs before it forecasts.
-const MIN_OBSERVATIONS: u16 = 2;
+const MIN_OBSERVATIONS: u8 = 2;
 
 /// What the policy does with its forecast.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -49,20 +49,29 @@ pub struct ForecastPolicy {
 }
 
 /// One metric's weekly profile. Serializable: it lives in the policy status (168 numbers and
-/// counts, about 2 KB).
+/// counts, about 2 KB of JSON). Peaks are kept as `f32` and counts as `u8` (about 850 bytes in
+/// memory instead of 1.7 KB): a fleet holds one per metric per policy, and a peak folded from
+/// weekly samples needs no more than seven digits (arithmetic on them stays in `f64`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Profile {
     /// Peak smoothed demand per hour of week (UTC, Monday 00:00 first), 0 where unseen.
-    pub peaks: Vec<f64>,
-    /// Weeks observed per bucket (saturating).
-    pub seen: Vec<u16>,
+    pub peaks: Vec<f32>,
+    /// Weeks observed per bucket (saturating at 255: only "at least two" is ever asked). Read
+    /// saturating too, so a state written when counts were 16-bit still loads.
+    #[serde(deserialize_with = "saturating_counts")]
+    pub seen: Vec<u8>,
     /// The hour being observed (hours since the epoch) and its peak so far.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub open: Option<(i64, f64)>,
     /// Running accuracy of the profile, 0 to 1: how far it can be trusted.
     #[serde(default)]
     pub weight: f64,
+}
+
+fn saturating_counts<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+    let wide: Vec<u64> = Deserialize::deserialize(d)?;
+    Ok(wide.into_iter().map(|n| u8::try_from(n).unwrap_or(u8::MAX)).collect())
 }
 
 impl Default for Profile {
@@ -86,7 +95,7 @@ impl Profile {
         // magnitude, the lowest and highest peak, and whether any is NaN (which `max` and `min`
         // pass over, and which no range contains).
         let (mut magnitude, mut lowest, mut highest, mut nan) = (1.0_f64, f64::INFINITY, f64::NEG_INFINITY, false);
-        for &p in &self.peaks {
+        for p in self.peaks.iter().map(|&p| f64::from(p)) {
             magnitude = magnitude.max(p.abs());
             lowest = lowest.min(p);
             highest = highest.max(p);
@@ -130,7 +139,8 @@ impl Profile {
             self.weight += ACCURACY_ALPHA * ((1.0 - error).clamp(0.0, 1.0) - self.weight);
         }
         let seen = self.seen[b];
-        self.peaks[b] = if seen == 0 { peak } else { self.peaks[b] + BUCKET_ALPHA * (peak - self.peaks[b]) };
+        let old = f64::from(self.peaks[b]);
+        self.peaks[b] = (if seen == 0 { peak } else { old + BUCKET_ALPHA * (peak - old) }) as f32;
         self.seen[b] = seen.saturating_add(1);
     }
 
@@ -138,13 +148,13 @@ impl Profile {
     /// same hour of day over the days seen, once two were.
     fn expected(&self, b: usize) -> Option<f64> {
         if self.seen[b] >= MIN_OBSERVATIONS {
-            return Some(self.peaks[b]);
+            return Some(f64::from(self.peaks[b]));
         }
-        let (mut sum, mut n) = (0.0, 0u16);
+        let (mut sum, mut n) = (0.0, 0u8);
         let mut h = b % 24;
         while h < HOURS {
             if self.seen[h] > 0 {
-                sum += self.peaks[h];
+                sum += f64::from(self.peaks[h]);
                 n += 1;
             }
             h += 24;
@@ -252,5 +262,20 @@ mod tests {
         // Saturday of week three, 08:00: no rise expected; Monday 08:00: the usual rise.
         assert_eq!(p.rise(hour(24 * 19 + 8), Dur::mins(60)), 0.0);
         assert!(p.rise(hour(24 * 21 + 8), Dur::mins(60)) > 10.0);
+    }
+
+    /// A profile saved when peaks were `f64` and counts 16-bit loads: counts above 255 saturate
+    /// (still "seen twice"), peaks keep their value to seven digits, and it still forecasts.
+    #[test]
+    fn a_profile_saved_with_wide_numbers_loads() {
+        let mut peaks = vec![10.000000123_f64; HOURS];
+        peaks[9] = 40.000000456;
+        let json = serde_json::json!({ "peaks": peaks, "seen": vec![300u16; HOURS], "weight": 0.8 });
+        let p: Profile = serde_json::from_value(json).expect("loads");
+        assert!(p.is_plausible());
+        assert_eq!(p.seen, vec![u8::MAX; HOURS]);
+        assert!((f64::from(p.peaks[9]) - 40.0).abs() < 1e-5);
+        assert!(p.rise(hour(8), Dur::mins(90)) > 10.0, "09:00 rise still expected");
+        assert!(serde_json::from_value::<Profile>(serde_json::json!({ "peaks": [], "seen": [-1] })).is_err());
     }
 }
