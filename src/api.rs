@@ -378,7 +378,7 @@ pub struct BigtableClusterRef {
 }
 
 /// A GKE node pool.
-#[derive(KubeSchema, Deserialize, Serialize, Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(KubeSchema, Deserialize, Serialize, Clone, Debug, PartialEq, Eq, Hash, Default)]
 #[serde(rename_all = "camelCase")]
 pub struct GkeNodePoolRef {
     /// Google Cloud project ID.
@@ -397,6 +397,45 @@ pub struct GkeNodePoolRef {
     /// refusing to act. Default false.
     #[serde(default)]
     pub adjust_cluster_autoscaler: bool,
+    /// How nodes leave the pool on scale-in. `drain` (the default): the nodes cheapest to empty
+    /// are cordoned, their pods evicted through the Eviction API (PodDisruptionBudgets honoured),
+    /// and exactly those VMs deleted; a node that does not empty in `drainTimeout` is kept.
+    /// `resize`: `SetNodePoolSize`, which removes nodes the instance groups pick, pods and all.
+    /// Needs the Kubernetes API of the pool's own cluster. Ignored with `adjustClusterAutoscaler`
+    /// (the cluster autoscaler drains its own nodes).
+    #[serde(default, skip_serializing_if = "ScaleIn::is_default")]
+    pub scale_in: ScaleIn,
+    /// Longest a node's drain may take before the node is kept (uncordoned, reported), as a Go
+    /// duration, e.g. "10m" (the default). 10s to 60m.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = DURATION_PATTERN))]
+    pub drain_timeout: Option<String>,
+    /// Most grace period an evicted pod is given, e.g. "2m" (the default); a pod asking for less
+    /// gets what it asks for. At most 60m.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = DURATION_PATTERN))]
+    pub max_pod_grace_period: Option<String>,
+    /// Evict pods that keep data on the node (`emptyDir` volumes), which is lost. Default false:
+    /// a node with such a pod is not chosen.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub evict_local_storage: bool,
+}
+
+/// How a node pool scales in (see [`GkeNodePoolRef::scale_in`]).
+#[derive(schemars::JsonSchema, Deserialize, Serialize, Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[serde(rename_all = "camelCase")]
+pub enum ScaleIn {
+    /// Cordon, evict honouring PodDisruptionBudgets, delete exactly the drained VMs.
+    #[default]
+    Drain,
+    /// `SetNodePoolSize`: the instance groups remove nodes of their choosing, pods and all.
+    Resize,
+}
+
+impl ScaleIn {
+    fn is_default(&self) -> bool {
+        *self == ScaleIn::Drain
+    }
 }
 
 /// A Kubernetes workload with a `/scale` subresource, in the policy's namespace.

@@ -324,7 +324,7 @@ mod tests {
             location: "l".into(),
             cluster: "c".into(),
             node_pool: " ".into(),
-            adjust_cluster_autoscaler: false,
+            ..Default::default()
         });
         assert_eq!(g.kind().identity("ns"), "gke p/l/c/ ");
         assert_eq!(g.kind().check(), vec![("nodePool", "must not be empty".to_string())]);

@@ -64,7 +64,14 @@ pub const RBAC: &[(&str, &str, &str)] = &[
     ("apps", "deployments/scale", "patch"),
     ("apps", "statefulsets/scale", "get"),
     ("apps", "statefulsets/scale", "patch"),
-    // Kubernetes metrics (`controller::kubemetrics`): watch caches of what they read, no get.
+    // gkeNodePool drains (`gcp::drain`): find the pool's nodes, cordon and taint them (merge
+    // patch), re-read one before noting its VM's deletion, list the pods on each, evict them.
+    ("", "nodes", "get"),
+    ("", "nodes", "list"),
+    ("", "nodes", "patch"),
+    ("", "pods/eviction", "create"),
+    // Kubernetes metrics (`controller::kubemetrics`): watch caches of what they read, no get;
+    // drains list the pods on a node too.
     ("", "pods", "list"),
     ("", "pods", "watch"),
     ("apps", "deployments", "list"),

@@ -1166,7 +1166,7 @@ pub async fn run(opts: StandaloneOptions) -> Result<(), StandaloneError> {
         match kube::Client::try_default().await {
             Ok(c) => Some(c),
             Err(e) => {
-                tracing::warn!(error = %e, "no Kubernetes API: workload targets and kubernetes metrics will fail");
+                tracing::warn!(error = %e, "no Kubernetes API: workload targets, kubernetes metrics and node-pool drains will fail");
                 None
             }
         }

@@ -15,6 +15,8 @@
 //! | GKE | `POST …/nodePools/{np}:setSize`, `:setAutoscaling` | starts a GKE `Operation`; the pool is RECONCILING until it is done |
 //! | GKE | `GET /v1/projects/{p}/locations/{l}/operations/{id}` | the operation, finishing as above |
 //! | Compute | `GET /compute/v1/projects/{p}/zones/{z}/autoscalers` | none (gcloud asks before describing a group; GKE's groups have no Compute autoscaler) |
+//! | Compute | `POST …/instanceGroupManagers/{g}/deleteInstances` | takes the named VMs out of the group (a node-pool drain's last step): the group's `targetSize` drops by as many at once, as Compute's does, and a zone operation is returned; a name that is not one of the group's VMs is skipped with `skipInstancesOnValidationError`, refused (400) without it. The VMs are named as GKE names nodes ([`FakeGcp::group_instances`]) |
+//! | Compute | `GET /compute/v1/projects/{p}/zones/{z}/operations/{op}`, `POST …/{op}/wait` | the zone operation, finishing on the N-th poll as the others do |
 //! | Compute | `GET /compute/v1/projects/{p}/zones/{z}/instanceGroupManagers/{g}` | a node pool's group in one zone (the pool lists them in `instanceGroupUrls`): its `targetSize` is the pool's live count there, changed when a resize operation finishes or by hand ([`FakeGcp::set_group_size`]); the pool's `initialNodeCount` stays at its creation value, as GKE's does |
 //!
 //! ## Closed loop ([`FakeGcp::set_world`])
@@ -85,6 +87,10 @@ pub enum Endpoint {
     GetInstanceGroupManager,
     /// Compute `autoscalers.list` in a zone (gcloud asks before describing a group).
     ListAutoscalers,
+    /// Compute `instanceGroupManagers.deleteInstances`.
+    DeleteInstances,
+    /// Compute `zoneOperations.get`.
+    ZoneOperation,
     /// Anything else (answered 404).
     Unknown,
 }
@@ -111,6 +117,8 @@ impl Endpoint {
             Endpoint::GkeOperation => ("container.googleapis.com", "container.operations.get"),
             Endpoint::GetInstanceGroupManager => ("compute.googleapis.com", "compute.instanceGroupManagers.get"),
             Endpoint::ListAutoscalers => ("compute.googleapis.com", "compute.autoscalers.list"),
+            Endpoint::DeleteInstances => ("compute.googleapis.com", "compute.instanceGroupManagers.update"),
+            Endpoint::ZoneOperation => ("compute.googleapis.com", "compute.zoneOperations.get"),
             Endpoint::Unknown => ("googleapis.com", "unknown"),
         }
     }
@@ -316,6 +324,11 @@ struct Pool {
     zones: Vec<String>,
     autoscaling: Option<(u32, u32)>,
     busy_op: Option<String>,
+    /// Each zone's VMs by name, as the group lists them: grown with new names and shrunk from the
+    /// newest when its size is set, and missing exactly the ones `deleteInstances` removed.
+    instances: std::collections::BTreeMap<String, Vec<String>>,
+    /// Names given so far (a new VM never takes a deleted one's name).
+    serial: u32,
 }
 
 #[derive(Debug, Clone)]
@@ -323,6 +336,9 @@ enum Change {
     ServeNodes(u32),
     PoolSize(u32),
     PoolAutoscaling(Value),
+    /// VMs a group was told to delete: its target size dropped at the request; the operation
+    /// is the VMs going away.
+    DeleteVms,
 }
 
 #[derive(Debug, Clone)]
@@ -570,17 +586,19 @@ impl FakeGcp {
         per_zone: u32,
         zones: &[&str],
     ) {
-        self.state().pools.insert(
-            format!("projects/{project}/locations/{location}/clusters/{cluster}/nodePools/{pool}"),
-            Pool {
-                per_zone,
-                initial: per_zone,
-                by_hand: Vec::new(),
-                zones: zones.iter().map(|z| z.to_string()).collect(),
-                autoscaling: None,
-                busy_op: None,
-            },
-        );
+        let name = format!("projects/{project}/locations/{location}/clusters/{cluster}/nodePools/{pool}");
+        let mut p = Pool {
+            per_zone,
+            initial: per_zone,
+            by_hand: Vec::new(),
+            zones: zones.iter().map(|z| z.to_string()).collect(),
+            autoscaling: None,
+            busy_op: None,
+            instances: Default::default(),
+            serial: 0,
+        };
+        p.converge(&name);
+        self.state().pools.insert(name, p);
     }
 
     /// Enable the cluster autoscaler on a pool (by full name) with per-zone limits, or disable it.
@@ -602,7 +620,14 @@ impl FakeGcp {
         if let Some(p) = self.state().pools.get_mut(pool) {
             p.by_hand.retain(|(z, _)| z != zone);
             p.by_hand.push((zone.to_string(), size));
+            p.converge(pool);
         }
+    }
+
+    /// The VMs of a pool's group in `zone` (by full name), as `listManagedInstances` names them:
+    /// a GKE node is named as its VM.
+    pub fn group_instances(&self, pool: &str, zone: &str) -> Vec<String> {
+        self.state().pools.get(pool).and_then(|p| p.instances.get(zone).cloned()).unwrap_or_default()
     }
 
     /// The target size of each zone's instance group of a pool (by full name), in zone order.
@@ -685,6 +710,11 @@ fn route(method: &Method, path: &str) -> Endpoint {
             Endpoint::GetInstanceGroupManager
         }
         ("GET", ["compute", "v1", "projects", _, "zones", _, "autoscalers"]) => Endpoint::ListAutoscalers,
+        ("POST", ["compute", "v1", "projects", _, "zones", _, "instanceGroupManagers", _, "deleteInstances"]) => {
+            Endpoint::DeleteInstances
+        }
+        ("GET", ["compute", "v1", "projects", _, "zones", _, "operations", _])
+        | ("POST", ["compute", "v1", "projects", _, "zones", _, "operations", _, "wait"]) => Endpoint::ZoneOperation,
         _ => Endpoint::Unknown,
     }
 }
@@ -834,6 +864,8 @@ fn respond(
         Endpoint::GetInstanceGroupManager => get_group(&st, path),
         // GKE's groups have no Compute autoscaler (the cluster autoscaler is GKE's own): none.
         Endpoint::ListAutoscalers => ok(json!({"kind": "compute#autoscalerList", "items": []})),
+        Endpoint::DeleteInstances => delete_instances(&mut st, path, &body),
+        Endpoint::ZoneOperation => zone_operation(&mut st, path),
         Endpoint::Unknown => {
             google_error(StatusCode::NOT_FOUND, "NOT_FOUND", &format!("no fake for {method} {path}"), json!([]))
         }
@@ -954,7 +986,26 @@ fn cluster_json(name: &str, c: &Cluster) -> Value {
 impl Pool {
     /// The target size of the pool's group in `zone`.
     fn group_size(&self, zone: &str) -> u32 {
+        self.instances.get(zone).map_or(0, |v| u32::try_from(v.len()).unwrap_or(u32::MAX))
+    }
+
+    /// The size each zone's group was last set to (by GKE, or by hand).
+    fn wanted(&self, zone: &str) -> u32 {
         self.by_hand.iter().find(|(z, _)| z == zone).map_or(self.per_zone, |(_, n)| *n)
+    }
+
+    /// Bring every zone's VMs to the size it was set to, as the group does.
+    fn converge(&mut self, name: &str) {
+        for zone in self.zones.clone() {
+            let want = self.wanted(&zone) as usize;
+            let base = group_name(name, &zone).trim_end_matches("-grp").to_string();
+            let list = self.instances.entry(zone).or_default();
+            list.truncate(want);
+            while list.len() < want {
+                self.serial += 1;
+                list.push(format!("{base}-{:04x}", self.serial));
+            }
+        }
     }
 }
 
@@ -1002,6 +1053,96 @@ fn get_group(st: &FakeState, path: &str) -> Response {
         "currentActions": {"none": p.group_size(zone), "creating": 0, "deleting": 0},
         "selfLink": url,
     }))
+}
+
+/// `instanceGroupManagers.deleteInstances`: the named VMs leave the group and its target size
+/// drops by as many at once (as the group's does); the answer is a zone operation that finishes
+/// as the others do. A name that is not one of the group's VMs is skipped with
+/// `skipInstancesOnValidationError`, and refuses the whole request without it (400).
+fn delete_instances(st: &mut FakeState, path: &str, body: &Value) -> Response {
+    let seg: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    let ["compute", "v1", "projects", project, "zones", zone, "instanceGroupManagers", group, "deleteInstances"] =
+        seg.as_slice()
+    else {
+        return google_error(StatusCode::NOT_FOUND, "NOT_FOUND", "no such group", json!([]));
+    };
+    let (project, zone, group) = (project.to_string(), zone.to_string(), group.to_string());
+    let found = st.pools.iter().find(|(n, p)| {
+        n.split('/').nth(1) == Some(project.as_str()) && p.zones.contains(&zone) && group_name(n, &zone) == group
+    });
+    let Some(pool) = found.map(|(n, _)| n.clone()) else {
+        let resource = format!("projects/{project}/zones/{zone}/instanceGroupManagers/{group}");
+        return fault_response(Endpoint::DeleteInstances, &Fault::NotFound, &resource).unwrap_or_else(|| ok(json!({})));
+    };
+    let skip = body["skipInstancesOnValidationError"].as_bool().unwrap_or(false);
+    let asked: Vec<String> = body["instances"]
+        .as_array()
+        .map(|a| {
+            a.iter().filter_map(Value::as_str).map(|u| u.rsplit('/').next().unwrap_or_default().to_string()).collect()
+        })
+        .unwrap_or_default();
+    let Some(p) = st.pools.get_mut(&pool) else { return ok(json!({})) };
+    let list = p.instances.entry(zone.clone()).or_default();
+    if let Some(stranger) = asked.iter().find(|a| !list.contains(a))
+        && !skip
+    {
+        return google_error(
+            StatusCode::BAD_REQUEST,
+            "INVALID_ARGUMENT",
+            &format!("Instance '{stranger}' is not a member of the instance group '{group}'."),
+            json!([]),
+        );
+    }
+    list.retain(|i| !asked.contains(i));
+    let left = u32::try_from(list.len()).unwrap_or(u32::MAX);
+    p.by_hand.retain(|(z, _)| *z != zone);
+    p.by_hand.push((zone.clone(), left));
+    let prefix = format!("compute/v1/projects/{project}/zones/{zone}/operations/operation-");
+    let (full, op) = new_op(st, &pool, Change::DeleteVms, "compute.instanceGroupManagers.deleteInstances", prefix);
+    st.ops.insert(full.clone(), op);
+    if st.polls_to_finish == 0 && !st.stall {
+        finish(st, &full);
+    }
+    ok(zone_op_json(st, &full, &group))
+}
+
+/// `zoneOperations.get`, and `zoneOperations.wait` (gcloud's way of following one; the real
+/// call returns when the operation is done or after up to two minutes, so its caller loops):
+/// the operation, finishing on the N-th poll like the others.
+fn zone_operation(st: &mut FakeState, path: &str) -> Response {
+    let full = path.trim_start_matches('/').trim_end_matches("/wait").to_string();
+    let Some(op) = st.ops.get_mut(&full) else {
+        return fault_response(Endpoint::ZoneOperation, &Fault::NotFound, &full).unwrap_or_else(|| ok(json!({})));
+    };
+    if !op.done && !op.stuck {
+        op.polls_left = op.polls_left.saturating_sub(1);
+        if op.polls_left == 0 {
+            finish(st, &full);
+        }
+    }
+    ok(zone_op_json(st, &full, ""))
+}
+
+/// A Compute zone `Operation` as the API shows it.
+fn zone_op_json(st: &FakeState, full: &str, group: &str) -> Value {
+    let Some(op) = st.ops.get(full) else { return json!({}) };
+    let short = full.rsplit('/').next().unwrap_or_default();
+    let zone = full.split('/').nth(5).unwrap_or_default();
+    let project = full.split('/').nth(3).unwrap_or_default();
+    let mut v = json!({"kind": "compute#operation", "id": op.seq.to_string(), "name": short,
+        "zone": format!("https://www.googleapis.com/compute/v1/projects/{project}/zones/{zone}"),
+        "operationType": op.kind, "progress": if op.done { 100 } else { 0 },
+        "status": if op.done { "DONE" } else { "RUNNING" },
+        "selfLink": format!("https://www.googleapis.com/{full}")});
+    if !group.is_empty() {
+        v["targetLink"] = json!(format!(
+            "https://www.googleapis.com/compute/v1/projects/{project}/zones/{zone}/instanceGroupManagers/{group}"
+        ));
+    }
+    if let Some(msg) = op.error.as_ref().filter(|_| op.done) {
+        v["error"] = json!({"errors": [{"code": "RESOURCE_OPERATION_FAILED", "message": msg}]});
+    }
+    v
 }
 
 fn pool_json(name: &str, p: &Pool) -> Value {
@@ -1150,9 +1291,11 @@ fn finish(st: &mut FakeState, name: &str) {
                     // SetNodePoolSize sets every zone's group, hand edits included.
                     p.per_zone = n;
                     p.by_hand.clear();
+                    p.converge(&target);
                 }
             }
         }
+        Change::DeleteVms => {}
         Change::PoolAutoscaling(a) => {
             if let Some(p) = st.pools.get_mut(&target) {
                 p.busy_op = None;

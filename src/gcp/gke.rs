@@ -46,9 +46,10 @@ use google_cloud_container_v1::model::{NodePool, NodePoolAutoscaling};
 use crate::adapters::{
     AdapterError, ErrorKind, FloorMetric, OperationStatus, ResizeStarted, ScaleTarget, TargetObservation,
 };
-use crate::api::GkeNodePoolRef;
+use crate::api::{GkeNodePoolRef, ScaleIn};
 use crate::core::{Dur, SizeRule};
-use crate::gcp::{GcpConfig, RetryConfig, compute_groups_client, gke_client, map_error, retry, retry_write};
+use crate::gcp::drain::{DrainSettings, Drainer, Plan};
+use crate::gcp::{Clock, GcpConfig, RetryConfig, compute_groups_client, gke_client, map_error, retry, retry_write};
 use crate::kinds::{BoxTarget, Clients, KindIssue, TargetKind, required};
 
 const BACKEND: &str = "gke";
@@ -62,6 +63,8 @@ pub struct GkeNodePool {
     location: String,
     name: String,
     adjust_cluster_autoscaler: bool,
+    /// Scale-in by drain ([`crate::gcp::drain`]); `None`: `SetNodePoolSize` removes nodes.
+    drain: Option<Drainer>,
 }
 
 /// How a pool's size is read and set, from its current configuration.
@@ -125,7 +128,24 @@ impl GkeNodePool {
                 target.project, target.location, target.cluster, target.node_pool
             ),
             adjust_cluster_autoscaler: target.adjust_cluster_autoscaler,
+            drain: None,
         }
+    }
+
+    /// Scale in by draining nodes through `kube` (the pool's own cluster) and deleting exactly
+    /// those VMs, with `target`'s drain settings and deadlines read from `clock`. Without this,
+    /// scale-in is `SetNodePoolSize`.
+    pub fn with_drain(mut self, kube: kube::Client, target: &GkeNodePoolRef, clock: Clock) -> GkeNodePool {
+        self.drain = Some(Drainer {
+            kube,
+            groups: self.groups.clone(),
+            retry: self.retry,
+            project: self.project.clone(),
+            pool: target.node_pool.clone(),
+            settings: drain_settings(target),
+            clock,
+        });
+        self
     }
 
     /// Full resource name, `projects/P/locations/L/clusters/C/nodePools/N`.
@@ -277,6 +297,11 @@ impl ScaleTarget for GkeNodePool {
             _ => true,
         };
         let sizing = self.sizing(&pool)?;
+        if let (Some(drain), Sizing::Fixed { .. }) = (&self.drain, sizing)
+            && let Err(e) = drain.release_orphans().await
+        {
+            tracing::warn!(pool = %self.name, error = %e, "could not look for nodes left tainted by a lost drain");
+        }
         let size = match (sizing, &pool.autoscaling) {
             (Sizing::Fixed { .. }, _) => self.live_size(&pool).await?,
             (Sizing::AutoscalerPerZone { zones }, Some(a)) => count(a.min_node_count, "minNodeCount")? * zones,
@@ -290,6 +315,16 @@ impl ScaleTarget for GkeNodePool {
         // Read the pool again: its zones and autoscaler decide what request means `to` nodes.
         let pool = self.get().await?;
         let sizing = self.sizing(&pool)?;
+        if let (Some(drain), Sizing::Fixed { .. }) = (&self.drain, sizing) {
+            let live = self.live_size(&pool).await?;
+            if to < live {
+                // Only the plan: it goes into status as the operation before any node is touched.
+                let plan = drain.plan(live - to).await?;
+                let name = plan.encode();
+                tracing::info!(pool = %self.name, to, nodes = plan.nodes.len(), operation = %name, "drain planned");
+                return Ok(ResizeStarted::Operation(name));
+            }
+        }
         if let Sizing::Fixed { zones } | Sizing::AutoscalerPerZone { zones } = sizing {
             per_zone(to, zones)?;
         }
@@ -346,6 +381,9 @@ impl ScaleTarget for GkeNodePool {
     }
 
     async fn operation(&self, name: &str) -> Result<OperationStatus, AdapterError> {
+        if name.starts_with(crate::gcp::drain::PREFIX) {
+            return self.drain_step(name).await;
+        }
         let name = stored_operation(&self.name, &self.project, &self.location, name)?;
         let op = retry(BACKEND, &self.retry, || async {
             self.client
@@ -367,11 +405,52 @@ impl ScaleTarget for GkeNodePool {
 }
 
 impl GkeNodePool {
+    /// One step of the drain `name` carries (see [`crate::gcp::drain`]).
+    async fn drain_step(&self, name: &str) -> Result<OperationStatus, AdapterError> {
+        let vanished = |why: String| Err(AdapterError::new(BACKEND, ErrorKind::NotFound, why));
+        let Some(plan) = Plan::decode(name) else {
+            let shown: String = name.chars().take(120).collect();
+            return vanished(format!("the stored drain {shown:?} is not a plan this code wrote; not followed"));
+        };
+        let Some(drain) = &self.drain else {
+            return Ok(OperationStatus::Failed(format!(
+                "a drain of {} node(s) is in progress but this target no longer drains (scaleIn or adjustClusterAutoscaler changed); its nodes are released once {} has passed",
+                plan.nodes.len(),
+                crate::gcp::drain::ORPHAN_GRACE
+            )));
+        };
+        let pool = self.get().await?;
+        let mut groups = std::collections::BTreeMap::new();
+        for url in &pool.instance_group_urls {
+            let (zone, group) = zonal_group(url, &self.project)
+                .map_err(|why| AdapterError::new(BACKEND, ErrorKind::Malformed, format!("{}: {why}", self.name)))?;
+            groups.insert(zone, group);
+        }
+        drain.advance(&plan, &groups).await
+    }
+
     async fn set_autoscaling(
         &self,
         limits: NodePoolAutoscaling,
     ) -> Result<google_cloud_container_v1::model::Operation, google_cloud_gax::error::Error> {
         self.client.set_node_pool_autoscaling().set_name(self.name.clone()).set_autoscaling(limits).send().await
+    }
+}
+
+/// Whether a policy on `target` scales in by draining (the default, unless the cluster autoscaler
+/// is adjusted instead: it drains its own nodes).
+fn drains(target: &GkeNodePoolRef) -> bool {
+    target.scale_in == ScaleIn::Drain && !target.adjust_cluster_autoscaler
+}
+
+/// The drain settings `target` gives (checked by [`TargetKind::check`]; defaults otherwise).
+fn drain_settings(target: &GkeNodePoolRef) -> DrainSettings {
+    let d = DrainSettings::default();
+    let parse = |t: &Option<String>, default: Dur| t.as_deref().and_then(|t| Dur::parse(t).ok()).unwrap_or(default);
+    DrainSettings {
+        timeout: parse(&target.drain_timeout, d.timeout),
+        max_grace: parse(&target.max_pod_grace_period, d.max_grace),
+        evict_local_storage: target.evict_local_storage,
     }
 }
 
@@ -402,12 +481,29 @@ impl TargetKind for GkeNodePoolRef {
         crate::kinds::Behaviour { operation_time: Dur::mins(3), new_size_while_busy: false, storage_target: None }
     }
     fn check(&self) -> Vec<KindIssue> {
-        required(&[
+        let mut issues = required(&[
             ("project", &self.project),
             ("location", &self.location),
             ("cluster", &self.cluster),
             ("nodePool", &self.node_pool),
-        ])
+        ]);
+        for (field, text, least) in [
+            ("drainTimeout", &self.drain_timeout, Dur::secs(10)),
+            ("maxPodGracePeriod", &self.max_pod_grace_period, Dur::ZERO),
+        ] {
+            let Some(text) = text else { continue };
+            match Dur::parse(text) {
+                Ok(d) if d < least => issues.push((field, format!("{text:?} is shorter than {least}"))),
+                Ok(d) if d > Dur::mins(60) => issues
+                    .push((field, format!("{text:?} is longer than 60m: a drain is followed for at most an hour"))),
+                Ok(_) => {}
+                Err(e) => issues.push((field, format!("{e} (write a duration like \"10m\")"))),
+            }
+        }
+        issues
+    }
+    fn needs_kube(&self) -> bool {
+        drains(self)
     }
     fn connect(&self, clients: &Arc<Clients>, _namespace: &str) -> Result<BoxTarget, AdapterError> {
         let (clients, target) = (clients.clone(), self.clone());
@@ -417,7 +513,19 @@ impl TargetKind for GkeNodePoolRef {
                 let gcp = clients.setting::<GcpConfig>()?;
                 let client = clients.get(|| gke_client(gcp)).await?;
                 let groups = clients.get(|| compute_groups_client(gcp)).await?;
-                Ok(GkeNodePool::new(client, groups, gcp, &target))
+                let pool = GkeNodePool::new(client, groups, gcp, &target);
+                if !drains(&target) {
+                    return Ok(pool);
+                }
+                let Some(kube) = clients.kube.clone() else {
+                    return Err(AdapterError::new(
+                        BACKEND,
+                        ErrorKind::Refused,
+                        "gkeNodePool.scaleIn: drain needs the Kubernetes API of the pool's cluster, and none was found (no kubeconfig or in-cluster config); run the controller with one, or set scaleIn: resize to let the instance groups remove nodes of their choosing",
+                    ));
+                };
+                let clock = clients.setting::<Clock>().cloned().unwrap_or_else(|_| crate::clock::wall_clock());
+                Ok(pool.with_drain(kube, &target, clock))
             }
         }))
     }

@@ -15,6 +15,7 @@
 
 pub mod bigtable;
 pub mod bigtable_instance;
+pub mod drain;
 pub mod export;
 #[cfg(any(test, feature = "fake"))]
 pub mod fake;

@@ -245,7 +245,7 @@ pub fn row(v: &PolicyView, now: Ts) -> Row {
     });
     let cooldown = st.and_then(|s| s.cooldown.as_ref());
     let operation = st.and_then(|s| {
-        s.operation.clone().or_else(|| {
+        s.operation.as_deref().map(shown_operation).or_else(|| {
             // A resize recorded as intended but not yet followed by an operation name.
             s.state.as_ref()?.in_flight.as_ref().map(|f| format!("resize {} -> {}", f.from, f.to))
         })
@@ -455,10 +455,10 @@ pub fn why(v: &PolicyView, now: Ts) -> Vec<String> {
         out.push(format!("cannot resize ({}): {}", c.reason, c.message));
     }
     if let Some(f) = st.state.as_ref().and_then(|s| s.in_flight.as_ref()) {
-        let op = f.operation.as_deref().map(|o| format!(", operation {o}")).unwrap_or_default();
+        let op = f.operation.as_deref().map(|o| format!(", operation {}", shown_operation(o))).unwrap_or_default();
         out.push(format!("resize in progress: {} -> {}{op}, started {} ago", f.from, f.to, human(now - f.started_at)));
     } else if let Some(op) = &st.operation {
-        out.push(format!("resize in progress: operation {op}"));
+        out.push(format!("resize in progress: operation {}", shown_operation(op)));
     }
     if let Some(c) = v.is_false("ScalingActive").filter(|c| c.reason != "Paused") {
         out.push(format!("holding the size ({}): {}", c.reason, c.message));
@@ -608,6 +608,18 @@ pub fn detail(v: &PolicyView, now: Ts) -> Detail {
 /// default limit ratio. The readout's messages and the charts' limit lines both use this.
 pub fn limit_of(m: &crate::api::MetricSpec) -> f64 {
     m.headroom.limit.unwrap_or(m.target * crate::api::DEFAULT_LIMIT_RATIO)
+}
+
+/// An operation as people read it: a node-pool drain names the nodes it is taking out (its
+/// operation name is the plan, `drain:<ms>:<zone>/<node>,...`); any other is shown as it is.
+pub fn shown_operation(op: &str) -> String {
+    match crate::gcp::drain::Plan::decode(op) {
+        Some(plan) => {
+            let nodes: Vec<&str> = plan.nodes.iter().map(|(_, n)| n.as_str()).collect();
+            format!("drain of {} node(s): {}", nodes.len(), nodes.join(", "))
+        }
+        None => op.to_string(),
+    }
 }
 
 #[cfg(test)]

@@ -179,3 +179,47 @@ fn gcloud_resizes_the_fake_gke_node_pool() {
     assert_eq!(reads.len(), 2, "{reads:?}");
     assert!(reads[0].path.starts_with("/compute/v1/projects/p1/zones/us-central1-a/instanceGroupManagers/"));
 }
+
+/// `gcloud compute instance-groups managed delete-instances`, the call a node-pool drain makes
+/// (through the Rust client) once a node is empty: the fake takes the named VM out of its zone's
+/// group, drops the group's target size by one at once, and answers with a zone operation gcloud
+/// follows to DONE.
+#[test]
+fn gcloud_deletes_one_vm_from_the_fake_node_pool_group() {
+    if !gcloud_available("gcloud_deletes_one_vm_from_the_fake_node_pool_group") {
+        return;
+    }
+    let fake = FakeGcp::start_on_thread().unwrap();
+    fake.add_node_pool("p1", "us-central1", "gke1", "pool-1", 3, &["us-central1-a", "us-central1-b"]);
+    let gcloud = Gcloud::new(&fake, "gke-delete");
+    let described = describe_pool(&gcloud);
+    let url = described["instanceGroupUrls"][0].as_str().unwrap().to_string();
+    let group = url.rsplit('/').next().unwrap();
+    let before = fake.group_instances(POOL, "us-central1-a");
+    let victim = before[1].clone();
+    let out = gcloud.run(&[
+        "compute",
+        "instance-groups",
+        "managed",
+        "delete-instances",
+        group,
+        &format!("--instances={victim}"),
+        "--zone=us-central1-a",
+        "--format=json",
+    ]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let after = fake.group_instances(POOL, "us-central1-a");
+    assert_eq!(after, [before[0].clone(), before[2].clone()], "exactly the named VM left");
+    assert_eq!(fake.group_sizes(POOL), [2, 3], "the group's target size dropped at once, the other zone's did not");
+    let sent = &fake.requests_to(Endpoint::DeleteInstances)[0];
+    assert_eq!(
+        sent.path,
+        format!("/compute/v1/projects/p1/zones/us-central1-a/instanceGroupManagers/{group}/deleteInstances")
+    );
+    let body: serde_json::Value = serde_json::from_str(&sent.body).unwrap();
+    assert!(
+        body["instances"][0].as_str().unwrap().ends_with(&format!("zones/us-central1-a/instances/{victim}")),
+        "{body}"
+    );
+    assert_eq!(describe_pool(&gcloud)["initialNodeCount"], 3, "GKE's own count does not follow");
+}

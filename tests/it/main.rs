@@ -34,6 +34,7 @@ mod fuzz_inputs;
 mod gcp_gcloud;
 mod gcp_monitoring;
 mod gcp_targets;
+mod gke_drain;
 mod guard_metric;
 mod hostile_inputs;
 mod kube_metrics;

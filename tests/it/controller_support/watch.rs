@@ -5,6 +5,14 @@
 //! set to refuse with a status code (e.g. 403 for missing RBAC). It also takes what a controller
 //! writes: status patches (with the resourceVersion precondition) and Events, so several
 //! replicas can share one API server.
+//!
+//! For node drains it also serves what kubectl drain and cluster-autoscaler use: cluster-wide
+//! lists of a namespaced kind (`/api/v1/pods`), `fieldSelector=spec.nodeName=...`, merge patches
+//! of objects (a `metadata.resourceVersion` in the patch is a precondition, 409 when stale), and
+//! the Eviction subresource honouring PodDisruptionBudgets as the API server does: a pod selected
+//! by a budget whose `status.disruptionsAllowed` is 0 gets 429 with the budget's cause; otherwise
+//! the budget's allowance drops by one and the pod starts terminating (`deletionTimestamp`, the
+//! grace period asked) until [`WatchServer::finish_terminating`] plays the kubelet.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -58,8 +66,8 @@ fn param(uri: &str, key: &str) -> Option<String> {
 
 fn matches(uri: &str, object: &Value) -> bool {
     if let Some(f) = param(uri, "fieldSelector")
-        && let Some(name) = f.strip_prefix("metadata.name=")
-        && object["metadata"]["name"] != name
+        && let Some((field, want)) = f.split_once('=')
+        && field.split('.').fold(object, |v, k| &v[k]) != want
     {
         return false;
     }
@@ -115,6 +123,78 @@ fn apply(s: &mut Store, held: &mut Vec<(String, u64, Responder)>, change: Change
     Some(event["object"].clone())
 }
 
+/// JSON merge patch (RFC 7386): objects merge, `null` removes, anything else replaces.
+fn merge(target: &mut Value, patch: &Value) {
+    match (target.as_object_mut(), patch.as_object()) {
+        (Some(t), Some(p)) => {
+            for (k, v) in p {
+                if v.is_null() {
+                    t.remove(k);
+                } else {
+                    merge(t.entry(k.clone()).or_insert(Value::Null), v);
+                }
+            }
+        }
+        _ => *target = patch.clone(),
+    }
+}
+
+/// Whether `selector` (`matchLabels`) selects an object with `labels`.
+fn selects(selector: &Value, labels: &Value) -> bool {
+    selector["matchLabels"].as_object().is_some_and(|m| m.iter().all(|(k, v)| labels[k] == *v))
+}
+
+/// An Eviction POST for pod `ns/name` (see the module docs): the status code and body.
+fn evict(s: &mut Store, held: &mut Vec<(String, u64, Responder)>, ns: &str, name: &str, body: &Value) -> (u16, Value) {
+    let pods = format!("/api/v1/namespaces/{ns}/pods");
+    let Some(mut pod) = s.objects.get(&pods).and_then(|m| m.get(name)).map(|(_, o)| o.clone()) else {
+        return (
+            404,
+            json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "code": 404,
+            "reason": "NotFound", "message": format!("pods \"{name}\" not found")}),
+        );
+    };
+    let ok = json!({"kind": "Status", "apiVersion": "v1", "status": "Success", "code": 201});
+    if !pod["metadata"]["deletionTimestamp"].is_null() {
+        return (200, ok);
+    }
+    let budgets = format!("/apis/policy/v1/namespaces/{ns}/poddisruptionbudgets");
+    let matching: Vec<Value> = s
+        .objects
+        .get(&budgets)
+        .map(|m| {
+            m.values()
+                .map(|(_, b)| b.clone())
+                .filter(|b| selects(&b["spec"]["selector"], &pod["metadata"]["labels"]))
+                .collect()
+        })
+        .unwrap_or_default();
+    if let Some(b) = matching.iter().find(|b| b["status"]["disruptionsAllowed"].as_i64().unwrap_or(0) <= 0) {
+        let budget = b["metadata"]["name"].as_str().unwrap_or_default();
+        let healthy = b["status"]["currentHealthy"].as_i64().unwrap_or(0);
+        let desired = b["status"]["desiredHealthy"].as_i64().unwrap_or(0);
+        return (
+            429,
+            json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+            "message": "Cannot evict pod as it would violate the pod's disruption budget.",
+            "reason": "TooManyRequests",
+            "details": {"causes": [{"reason": "DisruptionBudget",
+                "message": format!("The disruption budget {budget} needs {desired} healthy pods and has {healthy} currently")}]},
+            "code": 429}),
+        );
+    }
+    for mut b in matching {
+        let allowed = b["status"]["disruptionsAllowed"].as_i64().unwrap_or(0);
+        b["status"]["disruptionsAllowed"] = json!(allowed - 1);
+        apply(s, held, Change::Put(budgets.clone(), b));
+    }
+    pod["metadata"]["deletionTimestamp"] = json!("2026-12-07T10:00:00Z");
+    pod["metadata"]["deletionGracePeriodSeconds"] =
+        body["deleteOptions"]["gracePeriodSeconds"].as_i64().map_or(json!(30), |g| json!(g));
+    apply(s, held, Change::Put(pods, pod));
+    (201, ok)
+}
+
 /// `(collection, name)` of a path to one object (`.../scalepolicies/orders`) or to its status
 /// subresource (`.../scalepolicies/orders/status`), when the collection is known.
 fn object_path<'a>(s: &Store, path: &'a str) -> Option<(String, &'a str, bool)> {
@@ -141,7 +221,15 @@ impl WatchServer {
         tokio::spawn(async move {
             let mut held: Vec<(String, u64, Responder)> = Vec::new();
             loop {
+                // Changes the test made first: a test that puts an object and then lets the
+                // client ask must see it.
                 tokio::select! {
+                    biased;
+                    change = rx.recv() => {
+                        let Some(change) = change else { return };
+                        let mut s = st.lock().expect("store");
+                        apply(&mut s, &mut held, change);
+                    }
                     req = handle.next_request() => {
                         let Some((req, send)) = req else { return };
                         let req: Request<Body> = req;
@@ -156,6 +244,18 @@ impl WatchServer {
                             let body = json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "code": code,
                                 "reason": "Forbidden", "message": format!("cannot list resource at {path}")});
                             respond(send, *code, serde_json::to_vec(&body).expect("json"));
+                            continue;
+                        }
+                        if method == http::Method::POST && path.ends_with("/eviction") {
+                            let seg: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+                            let (code, reply) = match seg.as_slice() {
+                                ["api", "v1", "namespaces", ns, "pods", name, "eviction"] => {
+                                    let (ns, name) = (ns.to_string(), name.to_string());
+                                    evict(&mut s, &mut held, &ns, &name, &body)
+                                }
+                                _ => (404, json!({"kind": "Status", "code": 404, "reason": "NotFound"})),
+                            };
+                            respond(send, code, serde_json::to_vec(&reply).expect("json"));
                             continue;
                         }
                         if method == http::Method::POST && path.ends_with("/events") {
@@ -175,7 +275,7 @@ impl WatchServer {
                                 respond(send, 200, serde_json::to_vec(&object).expect("json"));
                                 continue;
                             }
-                            assert!(method == http::Method::PATCH && status, "the mock serves no {method} {uri}");
+                            assert!(method == http::Method::PATCH, "the mock serves no {method} {uri}");
                             let want = &body["metadata"]["resourceVersion"];
                             if !want.is_null() && *want != object["metadata"]["resourceVersion"] {
                                 let body = json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "code": 409,
@@ -183,7 +283,15 @@ impl WatchServer {
                                 respond(send, 409, serde_json::to_vec(&body).expect("json"));
                                 continue;
                             }
-                            object["status"] = body["status"].clone();
+                            if status {
+                                object["status"] = body["status"].clone();
+                            } else {
+                                let mut patch = body.clone();
+                                if let Some(m) = patch["metadata"].as_object_mut() {
+                                    m.remove("resourceVersion");
+                                }
+                                merge(&mut object, &patch);
+                            }
                             let stored = apply(&mut s, &mut held, Change::Put(coll, object));
                             respond(send, 200, serde_json::to_vec(&stored).expect("json"));
                             continue;
@@ -193,17 +301,19 @@ impl WatchServer {
                             held.push((uri, since, send));
                             continue;
                         }
-                        let items: Vec<Value> = s.objects.get(&path).map(|m| {
-                            m.values().filter(|(_, o)| matches(&uri, o)).map(|(_, o)| o.clone()).collect()
-                        }).unwrap_or_default();
+                        // A namespaced kind listed across namespaces (`/api/v1/pods`): every
+                        // namespace's collection of it.
+                        let across = |coll: &str| match coll.split_once("/namespaces/") {
+                            Some((group, rest)) => rest.split_once('/').is_some_and(|(_, kind)| path == format!("{group}/{kind}")),
+                            None => false,
+                        };
+                        let items: Vec<Value> = s.objects.iter()
+                            .filter(|(coll, _)| **coll == path || across(coll))
+                            .flat_map(|(_, m)| m.values().filter(|(_, o)| matches(&uri, o)).map(|(_, o)| o.clone()))
+                            .collect();
                         let body = json!({"kind": "List", "apiVersion": "v1",
                             "metadata": {"resourceVersion": s.rv.to_string()}, "items": items});
                         respond(send, 200, serde_json::to_vec(&body).expect("json"));
-                    }
-                    change = rx.recv() => {
-                        let Some(change) = change else { return };
-                        let mut s = st.lock().expect("store");
-                        apply(&mut s, &mut held, change);
                     }
                 }
             }
@@ -234,6 +344,25 @@ impl WatchServer {
     /// The Events posted so far.
     pub fn events(&self) -> Vec<Value> {
         self.store.lock().expect("store").events.clone()
+    }
+
+    /// Play the kubelet: every pod that is terminating is gone (its grace period is over).
+    pub fn finish_terminating(&self) {
+        let gone: Vec<(String, String)> = {
+            let s = self.store.lock().expect("store");
+            s.objects
+                .iter()
+                .filter(|(coll, _)| coll.ends_with("/pods"))
+                .flat_map(|(coll, m)| {
+                    m.iter()
+                        .filter(|(_, (_, o))| !o["metadata"]["deletionTimestamp"].is_null())
+                        .map(|(n, _)| (coll.clone(), n.clone()))
+                })
+                .collect()
+        };
+        for (coll, name) in gone {
+            self.delete(&coll, &name);
+        }
     }
 
     /// The object `name` in the collection at `path`, as stored now.

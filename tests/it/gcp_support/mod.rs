@@ -48,6 +48,7 @@ pub fn gke_ref(adjust: bool) -> GkeNodePoolRef {
         cluster: "gke1".into(),
         node_pool: "pool-1".into(),
         adjust_cluster_autoscaler: adjust,
+        ..Default::default()
     }
 }
 
