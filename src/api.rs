@@ -816,6 +816,10 @@ pub struct ScalePolicyStatus {
     /// Name of the resize operation in flight, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub operation: Option<String>,
+    /// What the operation in flight said it is doing, at the last evaluation: for a node-pool
+    /// drain each node, the pods left on it and the budget holding them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub operation_progress: Option<String>,
     /// The parts of the target sized together, as last observed: a replicated Bigtable
     /// instance's clusters. Absent for a target that is one thing.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

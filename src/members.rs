@@ -265,7 +265,16 @@ impl Plan {
         let mut clock_skew: Vec<&'static str> = self.members.iter().flat_map(|m| m.clock_skew.clone()).collect();
         clock_skew.sort_unstable();
         clock_skew.dedup();
-        TickReport { observation, floor: FloorInput::None, operation, metric_errors, decision, actuation, clock_skew }
+        TickReport {
+            observation,
+            floor: FloorInput::None,
+            operation,
+            progress: None,
+            metric_errors,
+            decision,
+            actuation,
+            clock_skew,
+        }
     }
 }
 

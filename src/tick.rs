@@ -56,6 +56,8 @@ pub struct TickReport {
     pub floor: FloorInput,
     /// What happened to an operation started earlier, if one was in flight.
     pub operation: Option<OperationOutcome>,
+    /// What that operation said it is doing, while it runs (a drain's nodes and what holds them).
+    pub progress: Option<String>,
     /// Metric fetches that failed, by metric index.
     pub metric_errors: Vec<(usize, AdapterError)>,
     /// The decision (with the next state).
@@ -147,7 +149,7 @@ pub async fn read_floor<M: MetricSource>(metric: &FloorMetric, source: &M, now: 
 /// error other than "not found" ends the tick (the operation's fate is unknown).
 pub fn answer_of(status: Option<Result<OperationStatus, AdapterError>>) -> Result<Answer, TickError> {
     Ok(match status {
-        Some(Ok(OperationStatus::Running)) => Answer::Running,
+        Some(Ok(OperationStatus::Running | OperationStatus::Progress(_))) => Answer::Running,
         Some(Ok(OperationStatus::Done)) => Answer::Done,
         Some(Ok(OperationStatus::Failed(message))) => Answer::Failed(message),
         Some(Err(e)) if e.kind == ErrorKind::NotFound => Answer::Vanished,
@@ -215,7 +217,7 @@ fn actuation_of(to: u32, answer: Result<ResizeStarted, AdapterError>) -> Actuati
 pub async fn observe_and_settle<'p, T: ScaleTarget>(
     evaluation: Evaluation<'p>,
     target: &T,
-) -> Result<(Settled<'p>, TargetObservation), TickError> {
+) -> Result<(Settled<'p>, TargetObservation, Option<String>), TickError> {
     // Ask about a resize started earlier before observing, so the observation is never older
     // than the operation's answer (a target can report its old size while the operation runs;
     // read before the operation finished, it made the finished resize look undone, and it was
@@ -225,9 +227,13 @@ pub async fn observe_and_settle<'p, T: ScaleTarget>(
         None => None,
     };
     let observation = target.observe().await.map_err(TickError::Target)?;
+    let progress = match &op_status {
+        Some(Ok(OperationStatus::Progress(p))) => Some(p.clone()),
+        _ => None,
+    };
     let answer = answer_of(op_status)?;
     let seen = Seen { size: observation.size, busy: observation.busy, sizes: observation.sizes };
-    Ok((evaluation.settle(answer, seen), observation))
+    Ok((evaluation.settle(answer, seen), observation, progress))
 }
 
 /// Read the floor and gather the metrics (IO) for a settled evaluation: the last IO before the
@@ -274,7 +280,7 @@ pub async fn tick_with_guard<M: MetricSource, T: ScaleTarget, G: BeforeActuate>(
     now: Ts,
     guard: &mut G,
 ) -> Result<GuardedTick<G::Refusal>, TickError> {
-    let (settled, observation) = observe_and_settle(Evaluation::start(policy, state, now), target).await?;
+    let (settled, observation, progress) = observe_and_settle(Evaluation::start(policy, state, now), target).await?;
     let (gathering, series, metric_errors) = read_and_gather(settled, &observation, queries, source, now).await;
     let inputs: Vec<MetricInput<'_>> =
         series.iter().map(|s| MetricInput { samples: &s.samples, problem: s.problem }).collect();
@@ -300,6 +306,7 @@ pub async fn tick_with_guard<M: MetricSource, T: ScaleTarget, G: BeforeActuate>(
         observation,
         floor: decided.floor,
         operation: decided.operation,
+        progress,
         metric_errors,
         decision: decided.decision,
         actuation,

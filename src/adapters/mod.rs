@@ -183,6 +183,9 @@ pub enum ResizeStarted {
 pub enum OperationStatus {
     /// Still running.
     Running,
+    /// Still running, and what it is doing for people (a node-pool drain: each node, the pods
+    /// left on it and the budget holding them), shown in status and the readout.
+    Progress(String),
     /// Finished successfully.
     Done,
     /// Finished with an error.

@@ -274,6 +274,7 @@ mod tests {
             },
             floor: FloorInput::Unreadable("storage utilization query failed: 403".into()),
             operation: Some(OperationOutcome::NoEffect { to: 5, size: 3 }),
+            progress: None,
             metric_errors: vec![(0, denied)],
             decision: d,
             actuation: Actuation::None,

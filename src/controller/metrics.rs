@@ -130,6 +130,8 @@ pub struct Metrics {
     pub forecast_size: Family<MetricLabels, Gauge>,
     /// Resizes left in the rolling 24-hour budget (spec.maxResizesPerDay).
     pub budget_left: Family<PolicyLabels, Gauge>,
+    /// Nodes a node-pool scale-in is draining now; a series only for policies that drained.
+    pub draining_nodes: Family<PolicyLabels, Gauge>,
     /// Decisions by policy and reason.
     pub decisions: Family<ReasonLabels, Counter>,
     /// Resizes that were wanted and not sent, by policy and why.
@@ -187,6 +189,11 @@ impl Metrics {
             "Resizes left in the rolling 24-hour budget (spec.maxResizesPerDay)",
             m.budget_left.clone(),
         );
+        r.register(
+            "policy_draining_nodes",
+            "Nodes a node-pool scale-in is draining now (cordoned, pods being evicted, VM being deleted); 0 once done",
+            m.draining_nodes.clone(),
+        );
         r.register("decisions", "Decisions by policy and reason", m.decisions.clone());
         r.register("skipped_actions", "Resizes wanted but not sent, by policy and reason", m.skipped.clone());
         r.register("api_errors", "Failed backend API calls by backend and error kind", m.api_errors.clone());
@@ -222,6 +229,12 @@ impl Metrics {
         self.desired_size.get_or_create(&labels).set(desired.into());
         let left = r.decision.state.budget_left(policy, r.decision.at);
         self.budget_left.get_or_create(&labels).set(left.into());
+        // Only policies that drain get the series (most never will), and keep it at 0 after.
+        let draining =
+            status.operation.as_deref().and_then(crate::gcp::drain::Plan::decode).map_or(0, |p| p.nodes.len());
+        if draining > 0 || self.draining_nodes.get(&labels).is_some() {
+            self.draining_nodes.get_or_create(&labels).set(i64::try_from(draining).unwrap_or(i64::MAX));
+        }
         for (i, ((m, o), metric)) in policy.metrics.iter().zip(&r.decision.metrics).zip(metric_names).enumerate() {
             let l = MetricLabels { namespace: labels.namespace.clone(), policy: labels.policy.clone(), metric };
             if let Some(v) = r.decision.raw(i) {
@@ -314,6 +327,7 @@ impl Metrics {
         self.current_size.remove(&labels);
         self.desired_size.remove(&labels);
         self.budget_left.remove(&labels);
+        self.draining_nodes.remove(&labels);
         for reason in Reason::ALL.iter().map(|r| r.as_str()).chain(SKIP_REASONS.iter().copied()) {
             let l = ReasonLabels {
                 namespace: labels.namespace.clone(),

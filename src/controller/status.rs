@@ -84,6 +84,7 @@ pub fn from_report(
     remember(&mut s.recent_decisions, decision_record(policy, d));
     s.cooldown = cooldown(policy, state, meta.now);
     s.operation = state.in_flight.as_ref().and_then(|f| f.operation.clone());
+    s.operation_progress = s.operation.as_ref().and(report.progress.clone());
     s.history = Some(history(prev, &s, policy, report, meta.now));
     s.state = Some(state.clone());
     s.members = report
@@ -123,6 +124,7 @@ pub fn intent(
     remember(&mut s.recent_decisions, decision_record(policy, decision));
     s.cooldown = cooldown(policy, intent, meta.now);
     s.operation = None;
+    s.operation_progress = None;
     let mut h = s.history.take().unwrap_or_default();
     day::resize_started(&mut h, decision.at, decision.current, decision.desired, decision.reason.as_str());
     s.history = Some(h);
@@ -467,6 +469,7 @@ mod tests {
             },
             floor: FloorInput::None,
             operation: None,
+            progress: None,
             metric_errors: Vec::new(),
             decision: d,
             actuation,
@@ -623,6 +626,13 @@ mod tests {
         let labels = crate::controller::metrics::PolicyLabels { namespace: "data".into(), policy: "web".into() };
         assert_eq!(m.desired_size.get_or_create(&labels).get(), i64::from(to));
         assert_eq!(m.budget_left.get_or_create(&labels).get(), i64::from(p.max_resizes_per_day - 1));
+        // A node-pool drain shows as the nodes it is draining; the series exists only once one ran.
+        assert!(m.draining_nodes.get(&labels).is_none(), "no series for a policy that never drained");
+        let draining = ScalePolicyStatus { operation: Some("drain:1:z-a/n1,z-b/n2".into()), ..s.clone() };
+        m.record_report("data", "web", &p, &r, &draining);
+        assert_eq!(m.draining_nodes.get_or_create(&labels).get(), 2);
+        m.record_report("data", "web", &p, &r, &s);
+        assert_eq!(m.draining_nodes.get_or_create(&labels).get(), 0, "back to 0 once the drain is over");
         let h = s.history.as_ref().expect("history");
         assert_eq!(h.resizes.len(), 1);
         assert_eq!((h.resizes[0].from, h.resizes[0].to, h.resizes[0].took_secs), (2, to, None));

@@ -236,8 +236,8 @@ pub struct Drainer {
 /// Where one planned node stands after a step.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum NodeState {
-    /// Still being drained or deleted.
-    Going,
+    /// Still being drained or deleted: where it stands, for people.
+    Going(String),
     /// Its VM is deleted (or the node is gone).
     Removed,
     /// Kept: its drain ran out of time or found a pod that may not move.
@@ -355,14 +355,22 @@ impl Drainer {
                 // Gone from the cluster: its VM was deleted (by us, or by someone else).
                 None => NodeState::Removed,
                 Some(node) => match self.step(node, zone, groups, plan.started).await {
-                    Err(e) if e.kind == ErrorKind::Busy => NodeState::Going,
+                    Err(e) if e.kind == ErrorKind::Busy => {
+                        NodeState::Going("changed while being drained; read again next time".into())
+                    }
                     other => other?,
                 },
             };
             states.push((name, state));
         }
-        if states.iter().any(|(_, s)| *s == NodeState::Going) {
-            return Ok(OperationStatus::Running);
+        let going: Vec<String> = states
+            .iter()
+            .filter_map(|(n, s)| if let NodeState::Going(at) = s { Some(format!("{n}: {at}")) } else { None })
+            .collect();
+        if !going.is_empty() {
+            let settled = states.len() - going.len();
+            let more = if settled > 0 { format!(" ({settled} of {} done)", states.len()) } else { String::new() };
+            return Ok(OperationStatus::Progress(format!("draining{more}: {}", going.join("; "))));
         }
         let kept: Vec<String> = states
             .iter()
@@ -410,7 +418,7 @@ impl Drainer {
             // Not touched yet: taint, cordon, set the deadline.
             let deadline = now + self.settings.timeout;
             self.mark(node, deadline).await?;
-            return Ok(NodeState::Going);
+            return Ok(NodeState::Going("cordoned and tainted".into()));
         }
         let deadline = annotation(node, DEADLINE_ANNOTATION).and_then(|d| d.parse().ok()).map_or(now, Ts);
         let pods: Vec<Pod> = self.pods_on(name).await?.into_iter().filter(|p| !stays(p)).collect();
@@ -420,7 +428,7 @@ impl Drainer {
         if let Some(why) = pods.iter().find_map(|p| pod_blocks(p, &self.settings)) {
             return self.keep(node, started, why).await;
         }
-        let mut blocked = None;
+        let mut blocked: Option<String> = None;
         for pod in pods.iter().filter(|p| p.metadata.deletion_timestamp.is_none()) {
             if let Some(why) = self.evict(pod).await? {
                 blocked.get_or_insert(why);
@@ -432,7 +440,11 @@ impl Drainer {
             tracing::warn!(node = %name, why = %why, "drain timed out: node kept, uncordoned");
             return self.keep(node, started, format!("not empty after {}: {why}", self.settings.timeout)).await;
         }
-        Ok(NodeState::Going)
+        let left = format!("{} pod(s) left, {} to go", pods.len(), deadline - now);
+        Ok(NodeState::Going(match blocked {
+            Some(why) => format!("{left}; held by {why}"),
+            None => format!("{left}; terminating"),
+        }))
     }
 
     /// Taint, cordon and stamp the deadline, in one patch fenced by the node's resourceVersion.
@@ -554,13 +566,13 @@ impl Drainer {
             "metadata": { "resourceVersion": fresh.metadata.resource_version, "annotations": { DELETE_ANNOTATION: op_name } },
         });
         self.patch_node(name, &patch).await?;
-        Ok(NodeState::Going)
+        Ok(NodeState::Going(format!("empty; its VM is being deleted ({op_name})")))
     }
 
     async fn follow_delete(&self, node: &Node, zone: &str, op: &str, started: Ts) -> Result<NodeState, AdapterError> {
         if !op.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
             // Not an id this code wrote: not put in a path; the node goes when its VM does.
-            return Ok(NodeState::Going);
+            return Ok(NodeState::Going("its VM is being deleted".into()));
         }
         let got = retry(BACKEND, &self.retry, || async {
             self.groups
@@ -582,7 +594,7 @@ impl Drainer {
                 }
                 None => Ok(NodeState::Removed),
             },
-            Ok(_) => Ok(NodeState::Going),
+            Ok(_) => Ok(NodeState::Going(format!("its VM is being deleted ({op})"))),
             Err(e) if e.kind == ErrorKind::NotFound => Ok(NodeState::Removed),
             Err(e) => Err(e),
         }
@@ -622,6 +634,12 @@ mod tests {
         let name = plan.encode();
         assert_eq!(name, "drain:1700000000000:europe-west1-b/gke-c-p-1a2b-x1,europe-west1-c/gke-c-p-3c4d-y2");
         assert_eq!(Plan::decode(&name), Some(plan));
+        assert_eq!(
+            crate::readout::shown_operation(&name),
+            "drain of 2 node(s): gke-c-p-1a2b-x1, gke-c-p-3c4d-y2",
+            "people read the nodes, not the encoding"
+        );
+        assert_eq!(crate::readout::shown_operation("operations/7"), "operations/7");
         for other in [
             "operation-17-abc",
             "drain:",

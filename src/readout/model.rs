@@ -193,6 +193,9 @@ pub struct Row {
     pub spike_hold: Option<Timer>,
     /// The resize operation being followed.
     pub operation: Option<String>,
+    /// What that operation said it is doing at the last evaluation (a drain's nodes, the pods
+    /// left on each and the budget holding them).
+    pub progress: Option<String>,
     /// Nodes serving when the last decision was made: `current` minus nodes still warming up
     /// (or the size before a running resize).
     pub serving: Option<u32>,
@@ -268,6 +271,7 @@ pub fn row(v: &PolicyView, now: Ts) -> Row {
         spike_hold: timer(cooldown.and_then(|c| c.spike_hold_until.as_ref()), now),
         health: health(v, operation.is_some(), shortfall.is_some()),
         operation,
+        progress: st.and_then(|s| s.operation.as_ref().and(s.operation_progress.clone())),
         serving,
         shortfall,
         active: st.map(|s| s.active.clone()).unwrap_or_default(),
@@ -459,6 +463,9 @@ pub fn why(v: &PolicyView, now: Ts) -> Vec<String> {
         out.push(format!("resize in progress: {} -> {}{op}, started {} ago", f.from, f.to, human(now - f.started_at)));
     } else if let Some(op) = &st.operation {
         out.push(format!("resize in progress: operation {}", shown_operation(op)));
+    }
+    if let Some(p) = st.operation_progress.as_ref().filter(|_| st.operation.is_some()) {
+        out.push(format!("  {p}"));
     }
     if let Some(c) = v.is_false("ScalingActive").filter(|c| c.reason != "Paused") {
         out.push(format!("holding the size ({}): {}", c.reason, c.message));

@@ -124,7 +124,7 @@ async fn drive(c: &Cluster, target: &GkeNodePool, op: &str, steps: usize) -> Ope
     let mut last = OperationStatus::Running;
     for _ in 0..steps {
         last = target.operation(op).await.unwrap();
-        if last != OperationStatus::Running {
+        if !running(&last) {
             break;
         }
         c.api.finish_terminating();
@@ -132,6 +132,11 @@ async fn drive(c: &Cluster, target: &GkeNodePool, op: &str, steps: usize) -> Ope
         c.advance(Dur::secs(30));
     }
     last
+}
+
+/// Whether the drain is still going (with or without a word on where it stands).
+fn running(status: &OperationStatus) -> bool {
+    matches!(status, OperationStatus::Running | OperationStatus::Progress(_))
 }
 
 fn plan_of(started: ResizeStarted) -> String {
@@ -167,7 +172,7 @@ async fn the_emptiest_nodes_of_each_zone_are_drained_and_only_they_are_deleted()
     assert_eq!(c.deletes(), 0);
 
     // First step: both cordoned and tainted, with a deadline.
-    assert_eq!(target.operation(&op).await.unwrap(), OperationStatus::Running);
+    assert!(running(&target.operation(&op).await.unwrap()));
     for n in [&a[0], &b[0]] {
         assert!(c.cordoned(n), "{n} cordoned");
         assert!(c.node(n).unwrap()["metadata"]["annotations"][DEADLINE_ANNOTATION].is_string());
@@ -175,7 +180,7 @@ async fn the_emptiest_nodes_of_each_zone_are_drained_and_only_they_are_deleted()
     assert!(!c.cordoned(&a[1]) && !c.cordoned(&b[1]), "no other node touched");
 
     // Second step: the pods are evicted with the grace period capped at maxPodGracePeriod (2m).
-    assert_eq!(target.operation(&op).await.unwrap(), OperationStatus::Running);
+    assert!(running(&target.operation(&op).await.unwrap()));
     let web0 = c.api.get("/api/v1/namespaces/shop/pods", "web-0").unwrap();
     assert_eq!(web0["metadata"]["deletionGracePeriodSeconds"], 120, "600 s asked, capped at 2 minutes");
     assert_eq!(c.deletes(), 0, "no VM deleted while its pods are terminating");
@@ -213,6 +218,14 @@ async fn a_budget_that_never_allows_eviction_keeps_the_node_and_says_why() {
     );
     let target = c.target(|r| r.drain_timeout = Some("5m".into())).await;
     let op = plan_of(target.resize(4).await.unwrap());
+    // While it waits, the operation says which pod and which budget hold each node.
+    target.operation(&op).await.unwrap();
+    let OperationStatus::Progress(now) = target.operation(&op).await.unwrap() else { panic!("still draining") };
+    assert!(
+        now.contains(&format!("{}: 1 pod(s) left", c.nodes[0][0])) && now.contains("held by pod shop/db-0-0"),
+        "{now}"
+    );
+    assert!(now.contains("db-pdb needs 6 healthy pods"), "{now}");
     let status = drive(&c, &target, &op, 30).await;
     let OperationStatus::Failed(why) = status else { panic!("kept, so failed: {status:?}") };
     assert!(why.contains("db-pdb") && why.contains("shop/db-0-0"), "{why}");
@@ -314,10 +327,10 @@ async fn a_restart_at_every_step_finishes_the_drain_without_harm() {
     let op = plan_of(c.target(|_| {}).await.resize(5).await.unwrap());
     assert!(op.ends_with(&format!("/{victim}")), "{op}");
     // Cordoned, then killed.
-    assert_eq!(c.target(|_| {}).await.operation(&op).await.unwrap(), OperationStatus::Running);
+    assert!(running(&c.target(|_| {}).await.operation(&op).await.unwrap()));
     assert!(c.cordoned(&victim));
     // Half evicted (the budget let one pod go), then killed.
-    assert_eq!(c.target(|_| {}).await.operation(&op).await.unwrap(), OperationStatus::Running);
+    assert!(running(&c.target(|_| {}).await.operation(&op).await.unwrap()));
     let terminating =
         |p: &str| !c.api.get("/api/v1/namespaces/shop/pods", p).unwrap()["metadata"]["deletionTimestamp"].is_null();
     assert!(terminating("a") && !terminating("b"), "one eviction taken, one refused by the budget");
@@ -330,11 +343,11 @@ async fn a_restart_at_every_step_finishes_the_drain_without_harm() {
             "spec": {"maxUnavailable": 1, "selector": {"matchLabels": {"app": "web"}}},
             "status": {"disruptionsAllowed": 1, "currentHealthy": 7, "desiredHealthy": 6}}),
     );
-    assert_eq!(c.target(|_| {}).await.operation(&op).await.unwrap(), OperationStatus::Running);
+    assert!(running(&c.target(|_| {}).await.operation(&op).await.unwrap()));
     assert_eq!(c.deletes(), 0, "not deleted while a pod is still terminating");
     c.api.finish_terminating();
     // Empty: the delete is sent; killed before the operation was noted on the node.
-    assert_eq!(c.target(|_| {}).await.operation(&op).await.unwrap(), OperationStatus::Running);
+    assert!(running(&c.target(|_| {}).await.operation(&op).await.unwrap()));
     assert_eq!(c.deletes(), 1);
     let mut n = c.node(&victim).unwrap();
     n["metadata"]["annotations"][DELETE_ANNOTATION] = json!("");
@@ -409,10 +422,12 @@ async fn a_policy_scales_the_pool_in_through_a_drain_evaluation_by_evaluation() 
 
     let mut state = PolicyState::default();
     let mut finished = None;
+    let mut progress = Vec::new();
     for minute in 0..15 {
         let now = start + Dur::mins(minute);
         let report = ebbflow::tick::tick(&policy, &queries, state, &source, &target, now).await.unwrap();
         state = report.decision.state.clone();
+        progress.extend(report.progress.clone());
         if minute == 0 {
             let flight = state.in_flight.as_ref().expect("a resize started");
             assert_eq!((flight.from, flight.to), (6, 2));
@@ -429,6 +444,10 @@ async fn a_policy_scales_the_pool_in_through_a_drain_evaluation_by_evaluation() 
     }
     let (minute, done) = finished.expect("the drain finished within 15 evaluations");
     assert_eq!(done, OperationOutcome::Finished { from: 6, to: 2 });
+    // Each evaluation while it ran said where the drain stood (status.operationProgress).
+    assert!(progress.iter().any(|p| p.contains("cordoned and tainted")), "{progress:?}");
+    assert!(progress.iter().any(|p| p.contains("pod(s) left")), "{progress:?}");
+    assert!(progress.iter().any(|p| p.contains("VM is being deleted")), "{progress:?}");
     assert!(minute >= 3, "cordon, evict, delete each take an evaluation: finished at minute {minute}");
     assert_eq!(c.fake.group_sizes(POOL), [1, 1], "two nodes drained and deleted in each zone");
     assert_eq!(c.fake.requests_to(Endpoint::SetNodePoolSize).len(), 0, "no plain resize");

@@ -146,7 +146,7 @@ function card(p, nowMs) {
       m && m.spike ? el("span", { class: "badge Error" }, "spike") : null,
       el("span", { class: "target" }, p.target)),
     el("div", { class: "stats" },
-      stat("size (current → desired)", size, p.operation ? p.operation : ""),
+      stat("size (current → desired)", size, p.operation ? p.operation + (p.progress ? " — " + p.progress : "") : ""),
       metrics,
       last,
       stat("cooldown out / in", timer(p.cooldownOut) + " / " + timer(p.cooldownIn), [timerNote(p.cooldownOut), timerNote(p.cooldownIn)].filter(Boolean).join(", ")),
