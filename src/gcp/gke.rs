@@ -477,6 +477,9 @@ impl TargetKind for GkeNodePoolRef {
     }
     /// `SetNodePoolSize` runs as an operation until the new VMs exist (minutes); meanwhile the
     /// pool is RECONCILING, keeps its old count, and refuses another ("incompatible operation").
+    /// A scale-in by drain takes about as long: an evaluation to cordon, the evicted pods' grace
+    /// (at most `maxPodGracePeriod`, 2 minutes by default), an evaluation to delete the VM. A
+    /// replay keeps the removed nodes serving, and billed, until it ends.
     fn behaviour(&self) -> crate::kinds::Behaviour {
         crate::kinds::Behaviour { operation_time: Dur::mins(3), new_size_while_busy: false, storage_target: None }
     }

@@ -270,7 +270,8 @@ impl Fleet {
         Fleet::new(model.start_size, model.provision_delay).with_operations(model.resize_time)
     }
 
-    /// Size asked for (what is billed).
+    /// Size asked for. Billed with the nodes still serving: a scale-in's nodes cost until its
+    /// operation removes them (`report::Summary` bills the larger of the two).
     pub fn requested(&self) -> u32 {
         self.requested
     }

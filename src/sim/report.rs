@@ -53,7 +53,8 @@ pub struct Summary {
     pub start_size: u32,
     /// Evaluations.
     pub evaluations: usize,
-    /// Σ desired × step length.
+    /// Σ nodes billed × step length: the size asked for, or the nodes still serving while a
+    /// scale-in runs ([`billed`]).
     pub node_minutes: f64,
     /// node-minutes relative to the oracle's (the lower bound); filled in when compared.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -289,7 +290,7 @@ impl Summary {
         let mut overload_since: Option<Ts> = None;
         for (i, step) in steps.iter().enumerate() {
             let minutes = step_minutes(steps, i);
-            s.node_minutes += step.desired as f64 * minutes;
+            s.node_minutes += billed(step.desired, step.serving) as f64 * minutes;
             s.largest_size = s.largest_size.max(step.desired);
             if step.desired > prev {
                 s.scale_outs += 1;
@@ -346,6 +347,13 @@ impl Summary {
     pub fn recovery_max(&self) -> Option<f64> {
         self.recovery_minutes.iter().copied().reduce(f64::max)
     }
+}
+
+/// Nodes billed in a step: those asked for, or more while a scale-in's operation has not yet
+/// removed nodes that still serve (a Bigtable resize, a node-pool drain that deletes a VM only
+/// once its pods have moved): they cost until they are gone.
+pub fn billed(desired: u32, serving: u32) -> u32 {
+    desired.max(serving)
 }
 
 /// Length of row `i`: until the next row; the last row lasts as long as the one before it.
@@ -596,6 +604,23 @@ mod tests {
         assert_eq!(s.largest_size, 4);
         assert_eq!(s.overloads, 2);
         assert_eq!(s.recovery_minutes, vec![2.0, 1.0]);
+    }
+
+    /// A scale-in's nodes are billed until its operation removes them (they still serve): a
+    /// 10 -> 6 resize whose operation runs 3 minutes costs 10 nodes for those minutes; it counts
+    /// as one scale-in when asked for, not when it ends.
+    #[test]
+    fn a_scale_in_is_billed_until_its_nodes_are_gone() {
+        let steps = vec![
+            step(0, 1.0, 10, 10),
+            step(1, 1.0, 6, 10),
+            step(2, 1.0, 6, 10),
+            step(3, 1.0, 6, 10),
+            step(4, 1.0, 6, 6),
+        ];
+        let s = Summary::from_steps("t", &steps, 0.5, 0.6, 10);
+        assert_eq!(s.node_minutes, (10 + 10 + 10 + 10 + 6) as f64);
+        assert_eq!((s.scale_outs, s.scale_ins), (0, 1));
     }
 
     fn close(a: f64, b: f64) -> bool {

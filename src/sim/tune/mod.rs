@@ -356,7 +356,7 @@ impl Tally {
     }
 
     fn add(&mut self, (_, demand, desired, serving): (Ts, f64, u32, u32), minutes: f64) {
-        self.scores.node_minutes += desired as f64 * minutes;
+        self.scores.node_minutes += crate::sim::report::billed(desired, serving) as f64 * minutes;
         if desired != self.prev {
             self.scores.actions += 1;
         }
