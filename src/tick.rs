@@ -56,7 +56,8 @@ pub struct TickReport {
     pub floor: FloorInput,
     /// What happened to an operation started earlier, if one was in flight.
     pub operation: Option<OperationOutcome>,
-    /// What that operation said it is doing, while it runs (a drain's nodes and what holds them).
+    /// What that operation said it is doing while it runs (a drain's nodes and what holds them),
+    /// or, once it finished only in part, what it left undone.
     pub progress: Option<String>,
     /// Metric fetches that failed, by metric index.
     pub metric_errors: Vec<(usize, AdapterError)>,
@@ -150,7 +151,7 @@ pub async fn read_floor<M: MetricSource>(metric: &FloorMetric, source: &M, now: 
 pub fn answer_of(status: Option<Result<OperationStatus, AdapterError>>) -> Result<Answer, TickError> {
     Ok(match status {
         Some(Ok(OperationStatus::Running | OperationStatus::Progress(_))) => Answer::Running,
-        Some(Ok(OperationStatus::Done)) => Answer::Done,
+        Some(Ok(OperationStatus::Done | OperationStatus::DonePartly(_))) => Answer::Done,
         Some(Ok(OperationStatus::Failed(message))) => Answer::Failed(message),
         Some(Err(e)) if e.kind == ErrorKind::NotFound => Answer::Vanished,
         Some(Err(e)) => return Err(TickError::Operation(e)),
@@ -228,7 +229,7 @@ pub async fn observe_and_settle<'p, T: ScaleTarget>(
     };
     let observation = target.observe().await.map_err(TickError::Target)?;
     let progress = match &op_status {
-        Some(Ok(OperationStatus::Progress(p))) => Some(p.clone()),
+        Some(Ok(OperationStatus::Progress(p) | OperationStatus::DonePartly(p))) => Some(p.clone()),
         _ => None,
     };
     let answer = answer_of(op_status)?;

@@ -188,6 +188,9 @@ pub enum OperationStatus {
     Progress(String),
     /// Finished successfully.
     Done,
+    /// Finished, but only part of what was asked: what was left undone and why, for people (a
+    /// drain's nodes that would not empty, kept). The target's size tells how far it got.
+    DonePartly(String),
     /// Finished with an error.
     Failed(String),
 }

@@ -91,6 +91,13 @@ pub fn for_report(policy: &Policy, r: &TickReport) -> Vec<PolicyEvent> {
             format!("stored state had timestamps in the future ({}); no longer trusted (clamped to now, or dropped where a future time would delay a scale-out)", r.clock_skew.join(", ")),
         ));
     }
+    if let (Some(OperationOutcome::Finished { from, to }), Some(left)) = (&r.operation, &r.progress) {
+        out.push(PolicyEvent::warning(
+            "ResizePartlyDone",
+            "Resize",
+            format!("the resize from {from} finished at {to}, not all of it: {left}"),
+        ));
+    }
     if let Some(OperationOutcome::Failed { to, message }) = &r.operation {
         out.push(PolicyEvent::warning("ResizeFailed", "Resize", format!("resize to {to} failed: {message}")));
     }

@@ -324,6 +324,14 @@ fn able_to_scale(conditions: &mut Vec<Condition>, policy: &Policy, report: &Tick
         (_, Some(OperationOutcome::Failed { to, message })) => {
             (false, "ResizeFailed", format!("resize to {to} failed: {message}"))
         }
+        (_, Some(OperationOutcome::Finished { from, to })) if report.progress.is_some() => (
+            true,
+            "ResizePartlyDone",
+            format!(
+                "the resize from {from} finished at {to}, not all of it: {}",
+                report.progress.as_deref().unwrap_or_default()
+            ),
+        ),
         (_, Some(OperationOutcome::TimedOut { to, operation, after })) => {
             (false, "ResizeTimedOut", crate::controller::events::timed_out(*to, operation, *after))
         }

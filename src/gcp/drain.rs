@@ -340,8 +340,8 @@ impl Drainer {
     }
 
     /// Move every node of `plan` one step on (see the module docs); `groups` maps each zone to
-    /// its instance group. Done when every node is removed or kept: done if any was removed,
-    /// failed (naming what blocked them) if all were kept.
+    /// its instance group. Over when every node is removed or kept: done if all were removed,
+    /// done in part (naming what kept the others) if some were, failed if none was.
     pub async fn advance(
         &self,
         plan: &Plan,
@@ -382,6 +382,11 @@ impl Drainer {
         }
         if !kept.is_empty() {
             tracing::warn!(pool = %self.pool, removed, kept = %kept.join("; "), "drain finished with nodes kept");
+            return Ok(OperationStatus::DonePartly(format!(
+                "{removed} of {} node(s) removed; kept, uncordoned: {}",
+                states.len(),
+                kept.join("; ")
+            )));
         }
         Ok(OperationStatus::Done)
     }

@@ -453,3 +453,56 @@ async fn a_policy_scales_the_pool_in_through_a_drain_evaluation_by_evaluation() 
     assert_eq!(c.fake.requests_to(Endpoint::SetNodePoolSize).len(), 0, "no plain resize");
     assert_eq!(state.last_resize_at, Some(start + Dur::mins(minute)), "the cooldown starts when the nodes are gone");
 }
+
+/// One node empties and one is held by its budget: the drain ends done in part, with the one VM
+/// deleted, the other node serving again, and the pod and budget named; the tick reads it as a
+/// finished resize at the size the groups show, with a warning Event.
+#[tokio::test]
+async fn a_drain_that_removes_only_some_nodes_says_which_were_kept_and_why() {
+    use ebbflow::controller::events::for_report;
+    use ebbflow::core::PolicyState;
+    use ebbflow::tick::OperationOutcome;
+
+    let c = Cluster::new().await;
+    let (a, b) = (c.nodes[0].clone(), c.nodes[1].clone());
+    c.pod("free", &a[0], "10m", json!({"app": "web"}));
+    c.pod("held", &b[0], "10m", json!({"app": "db"}));
+    for (i, n) in a[1..].iter().chain(&b[1..]).enumerate() {
+        c.pod(&format!("busy-{i}"), n, "2", json!({"app": "web"}));
+    }
+    c.api.put(
+        "/apis/policy/v1/namespaces/shop/poddisruptionbudgets",
+        json!({"apiVersion": "policy/v1", "kind": "PodDisruptionBudget", "metadata": {"name": "db-pdb", "namespace": "shop"},
+            "spec": {"minAvailable": 1, "selector": {"matchLabels": {"app": "db"}}},
+            "status": {"disruptionsAllowed": 0, "currentHealthy": 1, "desiredHealthy": 1}}),
+    );
+    let target = c.target(|r| r.drain_timeout = Some("2m".into())).await;
+    let op = plan_of(target.resize(4).await.unwrap());
+    let status = drive(&c, &target, &op, 20).await;
+    let OperationStatus::DonePartly(left) = &status else { panic!("done in part: {status:?}") };
+    assert!(left.starts_with("1 of 2 node(s) removed"), "{left}");
+    assert!(left.contains(&b[0]) && left.contains("shop/held") && left.contains("db-pdb"), "{left}");
+    assert_eq!(c.fake.group_sizes(POOL), [2, 3]);
+    assert!(!c.cordoned(&b[0]), "the kept node serves again");
+
+    // Through the tick: a finished resize at 5, and a warning Event that says what was kept.
+    let filter = r#"metric.type="kubernetes.io/node/cpu/allocatable_utilization""#;
+    let spec: ebbflow::api::ScalePolicySpec = serde_json::from_value(json!({
+        "target": {"gkeNodePool": {"project": "p1", "location": "us-central1", "cluster": "gke1", "nodePool": "pool-1"}},
+        "minSize": 2, "maxSize": 20,
+        "metrics": [{"name": "cpu", "target": 0.5, "query": {"filter": filter}}]
+    }))
+    .unwrap();
+    let policy = ebbflow::spec::policy_from_spec(&spec).unwrap();
+    let queries: Vec<_> = spec.metrics.iter().map(|m| ebbflow::spec::metric_query(m, "p1", "default")).collect();
+    let now = crate::gcp_support::now();
+    c.fake.set_time_series(filter, ebbflow::gcp::fake::Script::regular(now - Dur::mins(30), Dur::mins(1), &[0.4; 31]));
+    let source = ebbflow::gcp::CloudMonitoring::new(&c.cfg).await.unwrap();
+    let mut state = PolicyState::default();
+    state.begin_resize(6, 4, Some(op.clone()), now - Dur::mins(5));
+    let report = ebbflow::tick::tick(&policy, &queries, state, &source, &target, now).await.unwrap();
+    assert_eq!(report.operation, Some(OperationOutcome::Finished { from: 6, to: 5 }), "finished at what was removed");
+    let events = for_report(&policy, &report);
+    let partly = events.iter().find(|e| e.reason == "ResizePartlyDone").expect("a warning Event");
+    assert!(partly.warning && partly.note.contains("db-pdb") && partly.note.contains("shop/held"), "{}", partly.note);
+}
