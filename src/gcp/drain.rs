@@ -198,7 +198,12 @@ fn kube_error(what: &str, e: kube::Error) -> AdapterError {
         // went away mid-step is the next step's news, not the drain's end.
         _ => ErrorKind::Other,
     };
-    AdapterError::new("kubernetes", kind, format!("{what}: {e}"))
+    let fix = if kind == ErrorKind::PermissionDenied {
+        "; a drain needs RBAC on nodes (get, list, patch), pods (list) and pods/eviction (create), as deploy/rbac.yaml grants, or set scaleIn: resize"
+    } else {
+        ""
+    };
+    AdapterError::new("kubernetes", kind, format!("{what}: {e}{fix}"))
 }
 
 /// What a 429 from the Eviction API says blocked it: the budget's own words when given.

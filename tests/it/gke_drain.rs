@@ -506,3 +506,17 @@ async fn a_drain_that_removes_only_some_nodes_says_which_were_kept_and_why() {
     let partly = events.iter().find(|e| e.reason == "ResizePartlyDone").expect("a warning Event");
     assert!(partly.warning && partly.note.contains("db-pdb") && partly.note.contains("shop/held"), "{}", partly.note);
 }
+
+/// A controller upgraded without the new RBAC: the first scale-in is refused with what to grant
+/// (or how to opt out), and nothing is touched.
+#[tokio::test]
+async fn missing_rbac_for_nodes_is_refused_with_what_to_grant() {
+    let c = Cluster::new().await;
+    c.api.refuse(NODES, 403);
+    let target = c.target(|_| {}).await;
+    let e = target.resize(4).await.expect_err("refused");
+    assert_eq!(e.kind, ebbflow::adapters::ErrorKind::PermissionDenied, "{e}");
+    assert!(e.message.contains("pods/eviction") && e.message.contains("scaleIn: resize"), "{e}");
+    assert_eq!(c.deletes(), 0);
+    assert!(c.fake.requests_to(Endpoint::SetNodePoolSize).is_empty(), "no plain resize behind the user's back");
+}
