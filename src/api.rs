@@ -411,12 +411,12 @@ pub struct GkeNodePoolRef {
     #[schemars(regex(pattern = DURATION_PATTERN))]
     pub drain_timeout: Option<String>,
     /// Most grace period an evicted pod is given, e.g. "2m" (the default); a pod asking for less
-    /// gets what it asks for. At most 60m.
+    /// gets what it asks for. 1s to 60m.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(regex(pattern = DURATION_PATTERN))]
     pub max_pod_grace_period: Option<String>,
-    /// Evict pods that keep data on the node (`emptyDir` volumes), which is lost. Default false:
-    /// a node with such a pod is not chosen.
+    /// Evict pods that keep data on the node (`emptyDir` or `hostPath` volumes), which is lost to
+    /// them. Default false: a node with such a pod is not chosen.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub evict_local_storage: bool,
 }

@@ -127,11 +127,14 @@ fn pod_blocks(pod: &Pod, settings: &DrainSettings) -> Option<String> {
     if !owners.iter().any(|o| o.controller == Some(true)) {
         return Some(format!("pod {name} has no controller, so nothing would start it again elsewhere"));
     }
-    let local =
-        pod.spec.as_ref().and_then(|s| s.volumes.as_ref()).is_some_and(|v| v.iter().any(|v| v.empty_dir.is_some()));
+    let local = pod
+        .spec
+        .as_ref()
+        .and_then(|s| s.volumes.as_ref())
+        .is_some_and(|v| v.iter().any(|v| v.empty_dir.is_some() || v.host_path.is_some()));
     if local && !settings.evict_local_storage {
         return Some(format!(
-            "pod {name} keeps data on the node (an emptyDir volume); set evictLocalStorage: true to evict such pods"
+            "pod {name} keeps data on the node (an emptyDir or hostPath volume); set evictLocalStorage: true to evict such pods"
         ));
     }
     None
@@ -218,6 +221,24 @@ fn budget_words(status: &kube::core::Status) -> String {
 /// A node that may be drained: what emptying it moves (CPU requested in millicores, pods), and
 /// its name; ordered cheapest first.
 type Candidate = ((u64, usize), String);
+
+/// A pool's instance groups by zone (GKE may keep several in a zone, e.g. during a blue-green
+/// upgrade).
+pub type Groups = BTreeMap<String, Vec<String>>;
+
+/// The group of `zone` that holds VM `node`: GKE names a pool's VMs after their group
+/// (`gke-C-P-HASH-grp` holds `gke-C-P-HASH-xxxx`); the zone's only group otherwise.
+fn group_of<'a>(groups: &'a Groups, zone: &str, node: &str) -> Option<&'a str> {
+    let list = groups.get(zone)?;
+    let named =
+        list.iter().find(|g| node.strip_prefix(g.trim_end_matches("-grp")).is_some_and(|rest| rest.starts_with('-')));
+    named
+        .or(match list.as_slice() {
+            [only] => Some(only),
+            _ => None,
+        })
+        .map(String::as_str)
+}
 
 /// Drains nodes of one pool.
 #[derive(Clone)]
@@ -347,11 +368,7 @@ impl Drainer {
     /// Move every node of `plan` one step on (see the module docs); `groups` maps each zone to
     /// its instance group. Over when every node is removed or kept: done if all were removed,
     /// done in part (naming what kept the others) if some were, failed if none was.
-    pub async fn advance(
-        &self,
-        plan: &Plan,
-        groups: &BTreeMap<String, String>,
-    ) -> Result<OperationStatus, AdapterError> {
+    pub async fn advance(&self, plan: &Plan, groups: &Groups) -> Result<OperationStatus, AdapterError> {
         let nodes = self.pool_nodes().await?;
         let mut states = Vec::new();
         for (zone, name) in &plan.nodes {
@@ -359,11 +376,18 @@ impl Drainer {
             let state = match node {
                 // Gone from the cluster: its VM was deleted (by us, or by someone else).
                 None => NodeState::Removed,
+                // A step that failed is tried again next time, and said in the progress: one
+                // node's trouble (a missing permission, a group refusing) must not stop the
+                // others, and the operation's own time bound still applies.
                 Some(node) => match self.step(node, zone, groups, plan.started).await {
+                    Ok(state) => state,
                     Err(e) if e.kind == ErrorKind::Busy => {
                         NodeState::Going("changed while being drained; read again next time".into())
                     }
-                    other => other?,
+                    Err(e) => {
+                        tracing::warn!(node = %name, error = %e, "drain step failed; tried again next evaluation");
+                        NodeState::Going(format!("step failed, tried again: {e}"))
+                    }
                 },
             };
             states.push((name, state));
@@ -396,25 +420,16 @@ impl Drainer {
         Ok(OperationStatus::Done)
     }
 
-    async fn step(
-        &self,
-        node: &Node,
-        zone: &str,
-        groups: &BTreeMap<String, String>,
-        started: Ts,
-    ) -> Result<NodeState, AdapterError> {
+    async fn step(&self, node: &Node, zone: &str, groups: &Groups, started: Ts) -> Result<NodeState, AdapterError> {
         let name = node_name(node);
         let now = (self.clock)();
         if let Some(why) = annotation(node, KEPT_ANNOTATION).and_then(|k| k.strip_prefix(&format!("{} ", started.0))) {
             return Ok(NodeState::Kept(why.to_string()));
         }
-        if let Some(op) = annotation(node, DELETE_ANNOTATION) {
-            return match op {
-                // Noted but never answered (a crash around the request): sent again, which the
-                // group takes or skips; the node is empty and tainted, as when it was first sent.
-                "" => self.delete(node, zone, groups, started).await,
-                op => self.follow_delete(node, zone, op, started).await,
-            };
+        // "" is a deletion noted but never answered (a crash around the request): the node is
+        // checked again below like any tainted one, and sent again only if still empty.
+        if let Some(op) = annotation(node, DELETE_ANNOTATION).filter(|op| !op.is_empty()) {
+            return self.follow_delete(node, zone, op, started).await;
         }
         if !has_taint(node) {
             if now >= started + self.settings.timeout {
@@ -438,17 +453,24 @@ impl Drainer {
         if let Some(why) = pods.iter().find_map(|p| pod_blocks(p, &self.settings)) {
             return self.keep(node, started, why).await;
         }
-        let mut blocked: Option<String> = None;
-        for pod in pods.iter().filter(|p| p.metadata.deletion_timestamp.is_none()) {
-            if let Some(why) = self.evict(pod).await? {
-                blocked.get_or_insert(why);
-            }
-        }
+        let waiting: Vec<&Pod> = pods.iter().filter(|p| p.metadata.deletion_timestamp.is_none()).collect();
         if now >= deadline {
-            let why = blocked
-                .unwrap_or_else(|| format!("{} pod(s) still terminating, e.g. {}", pods.len(), pod_name(&pods[0])));
+            // Kept: no pod is disrupted for a node that stays. A dry-run eviction names what
+            // still holds it.
+            let why = match waiting.first() {
+                Some(pod) => {
+                    self.evict(pod, true).await?.unwrap_or_else(|| format!("pod {} not evicted yet", pod_name(pod)))
+                }
+                None => format!("{} pod(s) still terminating, e.g. {}", pods.len(), pod_name(&pods[0])),
+            };
             tracing::warn!(node = %name, why = %why, "drain timed out: node kept, uncordoned");
             return self.keep(node, started, format!("not empty after {}: {why}", self.settings.timeout)).await;
+        }
+        let mut blocked: Option<String> = None;
+        for pod in waiting {
+            if let Some(why) = self.evict(pod, false).await? {
+                blocked.get_or_insert(why);
+            }
         }
         let left = format!("{} pod(s) left, {} to go", pods.len(), deadline - now);
         Ok(NodeState::Going(match blocked {
@@ -506,8 +528,10 @@ impl Drainer {
             .map_err(|e| kube_error(&format!("patching node {name}"), e))
     }
 
-    /// Ask the Eviction API to evict `pod`; `Some(why)` when a disruption budget said no.
-    async fn evict(&self, pod: &Pod) -> Result<Option<String>, AdapterError> {
+    /// Ask the Eviction API to evict `pod` (only to ask, with `dry_run`); `Some(why)` when it
+    /// said no: a disruption budget (429), or an answer the drain cannot act on (e.g. a pod under
+    /// two budgets, which the API server refuses with 500), retried until the deadline.
+    async fn evict(&self, pod: &Pod, dry_run: bool) -> Result<Option<String>, AdapterError> {
         let (ns, name) =
             (pod.metadata.namespace.as_deref().unwrap_or("default"), pod.metadata.name.as_deref().unwrap_or_default());
         let asked = pod.spec.as_ref().and_then(|s| s.termination_grace_period_seconds).unwrap_or(30);
@@ -521,51 +545,63 @@ impl Drainer {
             "metadata": { "name": name, "namespace": ns },
             "deleteOptions": { "gracePeriodSeconds": grace },
         });
-        let sent: Result<kube::core::Status, kube::Error> = Api::<Pod>::namespaced(self.kube.clone(), ns)
-            .create_subresource("eviction", name, &PostParams::default(), &eviction)
-            .await;
+        let post = PostParams { dry_run, ..PostParams::default() };
+        let sent: Result<kube::core::Status, kube::Error> =
+            Api::<Pod>::namespaced(self.kube.clone(), ns).create_subresource("eviction", name, &post, &eviction).await;
         match sent {
             Ok(_) => Ok(None),
             Err(kube::Error::Api(s)) if s.code == 429 => Ok(Some(format!("pod {ns}/{name}: {}", budget_words(&s)))),
             Err(kube::Error::Api(s)) if s.code == 404 => Ok(None),
+            Err(kube::Error::Api(s)) if s.code == 500 || s.code == 409 => {
+                Ok(Some(format!("pod {ns}/{name}: the Eviction API answered {}: {}", s.code, s.message)))
+            }
             Err(e) => Err(kube_error(&format!("evicting pod {ns}/{name}"), e)),
         }
     }
 
     /// Delete the node's VM from its zone's group: noted on the node first, so a restart follows
     /// the operation instead of sending another.
-    async fn delete(
-        &self,
-        node: &Node,
-        zone: &str,
-        groups: &BTreeMap<String, String>,
-        started: Ts,
-    ) -> Result<NodeState, AdapterError> {
+    async fn delete(&self, node: &Node, zone: &str, groups: &Groups, started: Ts) -> Result<NodeState, AdapterError> {
         let name = node_name(node);
-        let Some(group) = groups.get(zone) else {
-            return self.keep(node, started, format!("the pool has no instance group in zone {zone}")).await;
+        let Some(group) = group_of(groups, zone, name) else {
+            return self.keep(node, started, format!("no instance group of the pool in zone {zone} holds it")).await;
         };
-        let patch = json!({
-            "metadata": { "resourceVersion": node.metadata.resource_version, "annotations": { DELETE_ANNOTATION: "" } },
-        });
-        self.patch_node(name, &patch).await?;
+        // Sent before: a crash came between the request and noting its operation. The group
+        // skips a VM it already deletes; the first request is strict, so a VM that is not the
+        // group's is an error, not a silent success.
+        let resend = annotation(node, DELETE_ANNOTATION).is_some();
+        if !resend {
+            let patch = json!({
+                "metadata": { "resourceVersion": node.metadata.resource_version, "annotations": { DELETE_ANNOTATION: "" } },
+            });
+            self.patch_node(name, &patch).await?;
+        }
         let instance = format!("projects/{}/zones/{zone}/instances/{name}", self.project);
-        // Not retried blindly: a second request for an instance already deleting is skipped by
-        // the group (skipInstancesOnValidationError), but one is all that is needed.
-        let op = self
+        let sent = self
             .groups
             .delete_instances()
             .set_project(self.project.clone())
             .set_zone(zone.to_string())
-            .set_instance_group_manager(group.clone())
+            .set_instance_group_manager(group.to_string())
             .set_body(
                 InstanceGroupManagersDeleteInstancesRequest::new()
                     .set_instances([instance])
-                    .set_skip_instances_on_validation_error(true),
+                    .set_skip_instances_on_validation_error(resend),
             )
             .send()
-            .await
-            .map_err(|e| map_error(BACKEND, "compute.instanceGroupManagers.deleteInstances", &e))?;
+            .await;
+        let op = match sent {
+            Ok(op) => op,
+            Err(e) => {
+                let e = map_error(BACKEND, "compute.instanceGroupManagers.deleteInstances", &e);
+                let now = (self.clock)();
+                let deadline = annotation(node, DEADLINE_ANNOTATION).and_then(|d| d.parse().ok()).map_or(now, Ts);
+                if now >= deadline {
+                    return self.keep(node, started, format!("deleting its VM was refused: {e}")).await;
+                }
+                return Ok(NodeState::Going(format!("empty; deleting its VM was refused, tried again: {e}")));
+            }
+        };
         let op_name = op.name.unwrap_or_default();
         tracing::info!(node = %name, zone, group = %group, operation = %op_name, "drained node's VM deleted");
         let fresh = Api::<Node>::all(self.kube.clone())
@@ -610,14 +646,30 @@ impl Drainer {
         }
     }
 
+    /// Give up `plan`: release each of its nodes still tainted whose VM is not being deleted
+    /// (the policy stopped draining: `scaleIn` or `adjustClusterAutoscaler` changed). How many.
+    pub async fn roll_back(&self, plan: &Plan) -> Result<usize, AdapterError> {
+        let mut released = 0;
+        for node in self.pool_nodes().await? {
+            let planned = plan.nodes.iter().any(|(_, n)| n == node_name(&node));
+            if planned && has_taint(&node) && annotation(&node, DELETE_ANNOTATION).is_none_or(str::is_empty) {
+                self.release(&node, None).await?;
+                released += 1;
+            }
+        }
+        Ok(released)
+    }
+
     /// Untaint and uncordon nodes of the pool that carry the drain taint past their deadline by
     /// [`ORPHAN_GRACE`] and whose VM is not being deleted: left by a plan no one follows.
     pub async fn release_orphans(&self) -> Result<(), AdapterError> {
         let now = (self.clock)();
         for node in self.pool_nodes().await? {
             let deadline = annotation(&node, DEADLINE_ANNOTATION).and_then(|d| d.parse().ok()).map(Ts);
+            // A deletion noted as sent ("") whose node outlived its deadline by the grace never
+            // happened; one with an operation is on its way.
             let orphan = has_taint(&node)
-                && annotation(&node, DELETE_ANNOTATION).is_none()
+                && annotation(&node, DELETE_ANNOTATION).is_none_or(str::is_empty)
                 && deadline.is_none_or(|d| now >= d + ORPHAN_GRACE);
             if orphan {
                 tracing::warn!(node = %node_name(&node), "node left tainted by a drain no one follows: released");
@@ -664,6 +716,21 @@ mod tests {
         }
     }
 
+    /// A zone with two groups (a blue-green upgrade): the node's own group by its name, never
+    /// the other one (whose deleteInstances would skip the VM and report success).
+    #[test]
+    fn a_node_is_deleted_through_the_group_named_after_it() {
+        let groups: Groups = BTreeMap::from([
+            ("z-a".to_string(), vec!["gke-c-p-1111aaaa-grp".to_string(), "gke-c-p-2222bbbb-grp".to_string()]),
+            ("z-b".to_string(), vec!["gke-c-p-3333cccc-grp".to_string()]),
+        ]);
+        assert_eq!(group_of(&groups, "z-a", "gke-c-p-2222bbbb-x7k2"), Some("gke-c-p-2222bbbb-grp"));
+        assert_eq!(group_of(&groups, "z-a", "gke-c-p-1111aaaa-q9"), Some("gke-c-p-1111aaaa-grp"));
+        assert_eq!(group_of(&groups, "z-a", "some-other-node"), None, "two groups, neither named after it");
+        assert_eq!(group_of(&groups, "z-b", "renamed-node"), Some("gke-c-p-3333cccc-grp"), "a zone's only group");
+        assert_eq!(group_of(&groups, "z-c", "gke-c-p-3333cccc-x"), None);
+    }
+
     fn pod(json: serde_json::Value) -> Pod {
         serde_json::from_value(json).expect("pod")
     }
@@ -685,6 +752,9 @@ mod tests {
             "spec": {"containers": [], "volumes": [{"name": "scratch", "emptyDir": {}}]}}));
         assert!(pod_blocks(&local, &s).is_some_and(|w| w.contains("evictLocalStorage")));
         assert_eq!(pod_blocks(&local, &DrainSettings { evict_local_storage: true, ..s }), None);
+        let host = pod(json!({"metadata": {"name": "h", "namespace": "n", "ownerReferences": owned},
+            "spec": {"containers": [], "volumes": [{"name": "logs", "hostPath": {"path": "/var/log"}}]}}));
+        assert!(pod_blocks(&host, &s).is_some_and(|w| w.contains("hostPath")));
         let daemon = pod(json!({"metadata": {"name": "e", "namespace": "n",
             "ownerReferences": [{"apiVersion": "apps/v1", "kind": "DaemonSet", "name": "ds", "uid": "u", "controller": true}]}}));
         assert!(stays(&daemon));

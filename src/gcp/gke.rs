@@ -63,8 +63,12 @@ pub struct GkeNodePool {
     location: String,
     name: String,
     adjust_cluster_autoscaler: bool,
-    /// Scale-in by drain ([`crate::gcp::drain`]); `None`: `SetNodePoolSize` removes nodes.
+    /// The pool's nodes in Kubernetes ([`crate::gcp::drain`]), when there is an API to reach
+    /// them: drains, and releases nodes a drain left tainted.
     drain: Option<Drainer>,
+    /// Whether scale-in drains (`scaleIn: drain` without `adjustClusterAutoscaler`); otherwise
+    /// `SetNodePoolSize` removes nodes.
+    scale_in_by_drain: bool,
 }
 
 /// How a pool's size is read and set, from its current configuration.
@@ -129,13 +133,16 @@ impl GkeNodePool {
             ),
             adjust_cluster_autoscaler: target.adjust_cluster_autoscaler,
             drain: None,
+            scale_in_by_drain: false,
         }
     }
 
-    /// Scale in by draining nodes through `kube` (the pool's own cluster) and deleting exactly
-    /// those VMs, with `target`'s drain settings and deadlines read from `clock`. Without this,
-    /// scale-in is `SetNodePoolSize`.
+    /// Reach the pool's nodes through `kube` (the pool's own cluster): scale in by draining
+    /// nodes and deleting exactly those VMs when `target` asks for it (`scaleIn: drain`, the
+    /// default), with its drain settings and deadlines read from `clock`; in any case release
+    /// nodes an earlier drain left tainted. Without this, scale-in is `SetNodePoolSize`.
     pub fn with_drain(mut self, kube: kube::Client, target: &GkeNodePoolRef, clock: Clock) -> GkeNodePool {
+        self.scale_in_by_drain = drains(target);
         self.drain = Some(Drainer {
             kube,
             groups: self.groups.clone(),
@@ -167,6 +174,11 @@ impl GkeNodePool {
 
     /// The pool's live size: the sum of its instance groups' target sizes.
     async fn live_size(&self, pool: &NodePool) -> Result<u32, AdapterError> {
+        Ok(self.live_sizes(pool).await?.iter().fold(0u32, |a, n| a.saturating_add(*n)))
+    }
+
+    /// Each of the pool's instance groups' target size, in the pool's order.
+    async fn live_sizes(&self, pool: &NodePool) -> Result<Vec<u32>, AdapterError> {
         if pool.instance_group_urls.is_empty() {
             return Err(AdapterError::new(
                 BACKEND,
@@ -174,7 +186,7 @@ impl GkeNodePool {
                 format!("{} lists no instance groups (instanceGroupUrls), so its live size is unknown", self.name),
             ));
         }
-        let mut total: u32 = 0;
+        let mut sizes = Vec::with_capacity(pool.instance_group_urls.len());
         for url in &pool.instance_group_urls {
             let (zone, group) = zonal_group(url, &self.project)
                 .map_err(|why| AdapterError::new(BACKEND, ErrorKind::Malformed, format!("{}: {why}", self.name)))?;
@@ -192,9 +204,9 @@ impl GkeNodePool {
             let size = got.target_size.ok_or_else(|| {
                 AdapterError::new(BACKEND, ErrorKind::Malformed, format!("instance group {group} has no targetSize"))
             })?;
-            total = total.saturating_add(count(size, "targetSize")?);
+            sizes.push(count(size, "targetSize")?);
         }
-        Ok(total)
+        Ok(sizes)
     }
 
     fn sizing(&self, pool: &NodePool) -> Result<Sizing, AdapterError> {
@@ -297,7 +309,7 @@ impl ScaleTarget for GkeNodePool {
             _ => true,
         };
         let sizing = self.sizing(&pool)?;
-        if let (Some(drain), Sizing::Fixed { .. }) = (&self.drain, sizing)
+        if let Some(drain) = &self.drain
             && let Err(e) = drain.release_orphans().await
         {
             tracing::warn!(pool = %self.name, error = %e, "could not look for nodes left tainted by a lost drain");
@@ -315,7 +327,7 @@ impl ScaleTarget for GkeNodePool {
         // Read the pool again: its zones and autoscaler decide what request means `to` nodes.
         let pool = self.get().await?;
         let sizing = self.sizing(&pool)?;
-        if let (Some(drain), Sizing::Fixed { .. }) = (&self.drain, sizing) {
+        if let (Some(drain), Sizing::Fixed { .. }, true) = (&self.drain, sizing, self.scale_in_by_drain) {
             let live = self.live_size(&pool).await?;
             if to < live {
                 // Only the plan: it goes into status as the operation before any node is touched.
@@ -328,6 +340,15 @@ impl ScaleTarget for GkeNodePool {
         if let Sizing::Fixed { zones } | Sizing::AutoscalerPerZone { zones } = sizing {
             per_zone(to, zones)?;
         }
+        // A scale-out sets every zone alike; after a drain took more from one zone than another,
+        // a count below the largest zone's would shrink that zone, removing nodes the group
+        // picks, pods and all. So a scale-out never sets fewer than the largest zone has.
+        let keep_per_zone = match sizing {
+            Sizing::Fixed { .. } if self.scale_in_by_drain => {
+                self.live_sizes(&pool).await?.into_iter().max().unwrap_or(0)
+            }
+            _ => 0,
+        };
         let op = retry_write(
             BACKEND,
             &self.retry,
@@ -337,7 +358,7 @@ impl ScaleTarget for GkeNodePool {
                         self.client
                             .set_node_pool_size()
                             .set_name(self.name.clone())
-                            .set_node_count(to_i32(per_zone(to, zones)?)?)
+                            .set_node_count(to_i32(per_zone(to, zones)?.max(keep_per_zone))?)
                             .send()
                             .await
                     }
@@ -414,17 +435,24 @@ impl GkeNodePool {
         };
         let Some(drain) = &self.drain else {
             return Ok(OperationStatus::Failed(format!(
-                "a drain of {} node(s) is in progress but this target no longer drains (scaleIn or adjustClusterAutoscaler changed); its nodes are released once {} has passed",
+                "a drain of {} node(s) was in progress but this controller has no Kubernetes API to follow it; its nodes stay cordoned until a controller that has one releases them, or `kubectl uncordon` and `kubectl taint nodes NODE {}-`",
                 plan.nodes.len(),
-                crate::gcp::drain::ORPHAN_GRACE
+                crate::gcp::drain::TAINT_KEY
             )));
         };
+        if !self.scale_in_by_drain {
+            let released = drain.roll_back(&plan).await?;
+            return Ok(OperationStatus::Failed(format!(
+                "the policy no longer drains (scaleIn or adjustClusterAutoscaler changed): the drain of {} node(s) was rolled back, {released} released",
+                plan.nodes.len()
+            )));
+        }
         let pool = self.get().await?;
-        let mut groups = std::collections::BTreeMap::new();
+        let mut groups = crate::gcp::drain::Groups::new();
         for url in &pool.instance_group_urls {
             let (zone, group) = zonal_group(url, &self.project)
                 .map_err(|why| AdapterError::new(BACKEND, ErrorKind::Malformed, format!("{}: {why}", self.name)))?;
-            groups.insert(zone, group);
+            groups.entry(zone).or_default().push(group);
         }
         drain.advance(&plan, &groups).await
     }
@@ -492,7 +520,9 @@ impl TargetKind for GkeNodePoolRef {
         ]);
         for (field, text, least) in [
             ("drainTimeout", &self.drain_timeout, Dur::secs(10)),
-            ("maxPodGracePeriod", &self.max_pod_grace_period, Dur::ZERO),
+            // 0 deletes the pod object at once while its containers may still run (a StatefulSet
+            // could start a second copy): at least a second.
+            ("maxPodGracePeriod", &self.max_pod_grace_period, Dur::secs(1)),
         ] {
             let Some(text) = text else { continue };
             match Dur::parse(text) {
@@ -517,18 +547,18 @@ impl TargetKind for GkeNodePoolRef {
                 let client = clients.get(|| gke_client(gcp)).await?;
                 let groups = clients.get(|| compute_groups_client(gcp)).await?;
                 let pool = GkeNodePool::new(client, groups, gcp, &target);
+                let clock = clients.setting::<Clock>().cloned().unwrap_or_else(|_| crate::clock::wall_clock());
+                if let Some(kube) = clients.kube.clone() {
+                    return Ok(pool.with_drain(kube, &target, clock));
+                }
                 if !drains(&target) {
                     return Ok(pool);
                 }
-                let Some(kube) = clients.kube.clone() else {
-                    return Err(AdapterError::new(
-                        BACKEND,
-                        ErrorKind::Refused,
-                        "gkeNodePool.scaleIn: drain needs the Kubernetes API of the pool's cluster, and none was found (no kubeconfig or in-cluster config); run the controller with one, or set scaleIn: resize to let the instance groups remove nodes of their choosing",
-                    ));
-                };
-                let clock = clients.setting::<Clock>().cloned().unwrap_or_else(|_| crate::clock::wall_clock());
-                Ok(pool.with_drain(kube, &target, clock))
+                Err(AdapterError::new(
+                    BACKEND,
+                    ErrorKind::Refused,
+                    "gkeNodePool.scaleIn: drain needs the Kubernetes API of the pool's cluster, and none was found (no kubeconfig or in-cluster config); run the controller with one, or set scaleIn: resize to let the instance groups remove nodes of their choosing",
+                ))
             }
         }))
     }

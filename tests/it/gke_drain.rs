@@ -230,6 +230,8 @@ async fn a_budget_that_never_allows_eviction_keeps_the_node_and_says_why() {
     let OperationStatus::Failed(why) = status else { panic!("kept, so failed: {status:?}") };
     assert!(why.contains("db-pdb") && why.contains("shop/db-0-0"), "{why}");
     assert!(why.contains("not empty after 5m"), "{why}");
+    let evictions: Vec<String> = c.api.seen().into_iter().filter(|r| r.contains("/eviction")).collect();
+    assert!(evictions.last().is_some_and(|r| r.contains("dryRun=All")), "at the deadline only asked: {evictions:?}");
     assert_eq!(c.deletes(), 0, "no VM deleted");
     for names in &c.nodes {
         for n in names {
@@ -352,6 +354,13 @@ async fn a_restart_at_every_step_finishes_the_drain_without_harm() {
     let mut n = c.node(&victim).unwrap();
     n["metadata"]["annotations"][DELETE_ANNOTATION] = json!("");
     c.api.put(NODES, n);
+    // While it was down, a pod was bound to the node (one with spec.nodeName set skips the
+    // scheduler): the new process evicts it before it sends the deletion again.
+    c.pod("late", &victim, "10m", json!({"app": "late"}));
+    assert!(running(&c.target(|_| {}).await.operation(&op).await.unwrap()));
+    assert_eq!(c.deletes(), 1, "not sent again while a pod runs there");
+    assert!(terminating("late"), "the late pod is evicted first");
+    c.api.finish_terminating();
     // The new process sends it again (the group skips a VM already gone) and follows it.
     let status = drive(&c, &c.target(|_| {}).await, &op, 5).await;
     assert_eq!(status, OperationStatus::Done);
@@ -519,4 +528,75 @@ async fn missing_rbac_for_nodes_is_refused_with_what_to_grant() {
     assert!(e.message.contains("pods/eviction") && e.message.contains("scaleIn: resize"), "{e}");
     assert_eq!(c.deletes(), 0);
     assert!(c.fake.requests_to(Endpoint::SetNodePoolSize).is_empty(), "no plain resize behind the user's back");
+}
+
+/// A deletion the group keeps refusing (here the controller lacks the permission) neither stops
+/// the drain's other nodes nor reads as a vanished operation: the drain reports it while it
+/// retries, and at the deadline the node is released, not left cordoned.
+#[tokio::test]
+async fn a_deletion_that_keeps_failing_releases_the_node_at_its_deadline() {
+    use ebbflow::gcp::fake::Fault;
+    let c = Cluster::new().await;
+    for (i, n) in c.nodes.iter().flatten().enumerate() {
+        c.pod(&format!("p{i}"), n, if i == 0 { "10m" } else { "1" }, json!({"app": "web"}));
+    }
+    c.fake.inject(Endpoint::DeleteInstances, Fault::PermissionDenied, 1000);
+    let target = c.target(|r| r.drain_timeout = Some("3m".into())).await;
+    let op = plan_of(target.resize(5).await.unwrap());
+    let victim = c.nodes[0][0].clone();
+    let mut said = Vec::new();
+    let status = loop {
+        let s = target.operation(&op).await.unwrap();
+        match &s {
+            OperationStatus::Progress(p) => said.push(p.clone()),
+            OperationStatus::Running => {}
+            _ => break s,
+        }
+        assert!(said.len() < 30, "the drain never ended: {said:?}");
+        c.api.finish_terminating();
+        c.advance(Dur::secs(30));
+    };
+    assert!(
+        said.iter()
+            .any(|p| p.contains("deleting its VM was refused") && p.contains("compute.instanceGroupManagers.update")),
+        "{said:?}"
+    );
+    let OperationStatus::Failed(why) = status else { panic!("{status:?}") };
+    assert!(why.contains(&victim) && why.contains("refused"), "{why}");
+    assert!(!c.cordoned(&victim), "released, not cordoned for good");
+    assert_eq!(c.fake.group_sizes(POOL), [3, 3]);
+}
+
+/// A pool whose zones a drain left uneven (1 and 4 nodes) scaled out to 6: every zone is set to
+/// at least the largest zone's count, so the larger zone loses no VM to the resize.
+#[tokio::test]
+async fn a_scale_out_after_an_uneven_drain_never_shrinks_a_zone() {
+    let c = Cluster::new().await;
+    c.fake.set_group_size(POOL, ZONES[0], 1);
+    c.fake.set_group_size(POOL, ZONES[1], 4);
+    let before = c.fake.group_instances(POOL, ZONES[1]);
+    let target = c.target(|_| {}).await;
+    let ResizeStarted::Operation(op) = target.resize(6).await.unwrap() else { panic!("an operation") };
+    assert_eq!(target.operation(&op).await.unwrap(), OperationStatus::Done);
+    assert_eq!(c.fake.group_sizes(POOL), [4, 4], "4 per zone, not 3");
+    assert_eq!(c.fake.group_instances(POOL, ZONES[1]), before, "no VM of the larger zone removed");
+}
+
+/// The policy stops draining while a drain runs (scaleIn: resize): the next evaluation rolls the
+/// drain back, releasing its nodes, and deletes nothing.
+#[tokio::test]
+async fn a_drain_whose_policy_stops_draining_is_rolled_back() {
+    let c = Cluster::new().await;
+    for (i, n) in c.nodes.iter().flatten().enumerate() {
+        c.pod(&format!("p{i}"), n, if i == 0 { "10m" } else { "1" }, json!({"app": "web"}));
+    }
+    let op = plan_of(c.target(|_| {}).await.resize(5).await.unwrap());
+    c.target(|_| {}).await.operation(&op).await.unwrap();
+    let victim = &c.nodes[0][0];
+    assert!(c.cordoned(victim));
+    let resized = c.target(|r| r.scale_in = ebbflow::api::ScaleIn::Resize).await;
+    let status = resized.operation(&op).await.unwrap();
+    assert!(matches!(&status, OperationStatus::Failed(m) if m.contains("rolled back")), "{status:?}");
+    assert!(!c.cordoned(victim));
+    assert_eq!(c.deletes(), 0);
 }

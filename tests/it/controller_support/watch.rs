@@ -10,7 +10,8 @@
 //! lists of a namespaced kind (`/api/v1/pods`), `fieldSelector=spec.nodeName=...`, merge patches
 //! of objects (a `metadata.resourceVersion` in the patch is a precondition, 409 when stale), and
 //! the Eviction subresource honouring PodDisruptionBudgets as the API server does: a pod selected
-//! by a budget whose `status.disruptionsAllowed` is 0 gets 429 with the budget's cause; otherwise
+//! by a budget whose `status.disruptionsAllowed` is 0 gets 429 with the budget's cause, one selected
+//! by two budgets gets 500, a `dryRun=All` request changes nothing; otherwise
 //! the budget's allowance drops by one and the pod starts terminating (`deletionTimestamp`, the
 //! grace period asked) until [`WatchServer::finish_terminating`] plays the kubelet.
 
@@ -139,13 +140,36 @@ fn merge(target: &mut Value, patch: &Value) {
     }
 }
 
-/// Whether `selector` (`matchLabels`) selects an object with `labels`.
+/// Whether a PodDisruptionBudget's `selector` selects a pod with `labels`, as `policy/v1` reads
+/// it: `matchLabels` and `matchExpressions` (In, NotIn, Exists, DoesNotExist) all hold; an empty
+/// selector selects every pod of the namespace.
 fn selects(selector: &Value, labels: &Value) -> bool {
-    selector["matchLabels"].as_object().is_some_and(|m| m.iter().all(|(k, v)| labels[k] == *v))
+    let by_label = selector["matchLabels"].as_object().is_none_or(|m| m.iter().all(|(k, v)| labels[k] == *v));
+    let by_expression = selector["matchExpressions"].as_array().is_none_or(|es| {
+        es.iter().all(|e| {
+            let value = &labels[e["key"].as_str().unwrap_or_default()];
+            let among = e["values"].as_array().is_some_and(|vs| vs.contains(value));
+            match e["operator"].as_str() {
+                Some("In") => among,
+                Some("NotIn") => !among,
+                Some("Exists") => !value.is_null(),
+                Some("DoesNotExist") => value.is_null(),
+                _ => false,
+            }
+        })
+    });
+    by_label && by_expression
 }
 
 /// An Eviction POST for pod `ns/name` (see the module docs): the status code and body.
-fn evict(s: &mut Store, held: &mut Vec<(String, u64, Responder)>, ns: &str, name: &str, body: &Value) -> (u16, Value) {
+fn evict(
+    s: &mut Store,
+    held: &mut Vec<(String, u64, Responder)>,
+    ns: &str,
+    name: &str,
+    body: &Value,
+    dry_run: bool,
+) -> (u16, Value) {
     let pods = format!("/api/v1/namespaces/{ns}/pods");
     let Some(mut pod) = s.objects.get(&pods).and_then(|m| m.get(name)).map(|(_, o)| o.clone()) else {
         return (
@@ -169,6 +193,14 @@ fn evict(s: &mut Store, held: &mut Vec<(String, u64, Responder)>, ns: &str, name
                 .collect()
         })
         .unwrap_or_default();
+    if matching.len() > 1 {
+        return (
+            500,
+            json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+            "message": "This pod has more than one PodDisruptionBudget, which the eviction subresource does not support.",
+            "code": 500}),
+        );
+    }
     if let Some(b) = matching.iter().find(|b| b["status"]["disruptionsAllowed"].as_i64().unwrap_or(0) <= 0) {
         let budget = b["metadata"]["name"].as_str().unwrap_or_default();
         let healthy = b["status"]["currentHealthy"].as_i64().unwrap_or(0);
@@ -182,6 +214,9 @@ fn evict(s: &mut Store, held: &mut Vec<(String, u64, Responder)>, ns: &str, name
                 "message": format!("The disruption budget {budget} needs {desired} healthy pods and has {healthy} currently")}]},
             "code": 429}),
         );
+    }
+    if dry_run {
+        return (201, ok);
     }
     for mut b in matching {
         let allowed = b["status"]["disruptionsAllowed"].as_i64().unwrap_or(0);
@@ -251,7 +286,8 @@ impl WatchServer {
                             let (code, reply) = match seg.as_slice() {
                                 ["api", "v1", "namespaces", ns, "pods", name, "eviction"] => {
                                     let (ns, name) = (ns.to_string(), name.to_string());
-                                    evict(&mut s, &mut held, &ns, &name, &body)
+                                    let dry_run = param(&uri, "dryRun").as_deref() == Some("All");
+                                    evict(&mut s, &mut held, &ns, &name, &body, dry_run)
                                 }
                                 _ => (404, json!({"kind": "Status", "code": 404, "reason": "NotFound"})),
                             };
