@@ -169,6 +169,7 @@ pub async fn run(opts: ClusterOptions) -> Result<(), RunError> {
     let ready = Arc::new(AtomicBool::new(false));
     let state = AppState { registry: Arc::new(registry), ready: ready.clone() };
     let pages = (opts.pages)(engine.published());
+    let overdue = super::metrics::spawn_overdue(engine.published(), metrics.clone());
     let exporting = leadership.clone();
     super::backends::spawn_export(&opts.backends, engine.published(), move || exporting.is_leader()).await;
     let ctx = Arc::new(Context { engine, store: store.clone() });
@@ -224,6 +225,7 @@ pub async fn run(opts: ClusterOptions) -> Result<(), RunError> {
     }
 
     pruner.abort();
+    overdue.abort();
     tracing::info!("shutting down: releasing the lease");
     // The lease manager releases once every receiver of its channel is gone.
     leader_gauge.abort();

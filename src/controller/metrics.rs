@@ -142,6 +142,9 @@ pub struct Metrics {
     pub api_error_codes: Family<ApiCodeLabels, Counter>,
     /// 1 while this instance holds the lease.
     pub leader: Gauge,
+    /// Policies whose last decision is older than two of their intervals (not paused), as this
+    /// replica's copy of their status shows: an alert on it catches a controller that stopped.
+    pub overdue: Gauge,
     /// Time spent in one reconcile.
     pub reconcile_duration: ReconcileHistogram,
     /// Shared label values, per policy with series (removed by [`Metrics::forget`]).
@@ -207,6 +210,11 @@ impl Metrics {
             }
         }
         r.register("leader", "1 while this instance holds the leader lease", m.leader.clone());
+        r.register(
+            "policies_overdue",
+            "Policies not evaluated for more than two of their intervals (paused ones excepted), from the statuses this replica sees",
+            m.overdue.clone(),
+        );
         r.register("reconcile_duration_seconds", "Time spent evaluating one policy", m.reconcile_duration.0.clone());
         m
     }
@@ -370,8 +378,69 @@ pub fn encode(registry: &Registry) -> String {
     out
 }
 
+/// Keep [`Metrics::overdue`] current: every 15 s, count the policies in `published` whose last
+/// decision is more than two intervals old ([`crate::readout::overdue_of`]). Followers see the
+/// leader's statuses, so a standby's `/metrics` shows a leader that stopped evaluating.
+pub fn spawn_overdue(
+    published: crate::readout::published::Published,
+    metrics: Arc<Metrics>,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        loop {
+            metrics.overdue.set(count_overdue(&published));
+            tokio::time::sleep(std::time::Duration::from_secs(15)).await;
+        }
+    })
+}
+
+/// How many policies in `published` are overdue now.
+pub fn count_overdue(published: &crate::readout::published::Published) -> i64 {
+    let now = published.clock.now();
+    let shown = published.snapshots.read().unwrap_or_else(|p| p.into_inner());
+    let n = shown
+        .values()
+        .filter(|s| s.status().is_some_and(|st| crate::readout::overdue_of(&s.object().spec, st, now).is_some()))
+        .count();
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
 #[cfg(test)]
 mod tests {
+
+    /// The overdue count: policies whose last decision is older than two intervals, paused
+    /// ones and ones without a decision excepted.
+    #[test]
+    fn policies_whose_decisions_stopped_are_counted_as_overdue() {
+        use crate::api::ScalePolicy;
+        use crate::core::Ts;
+        use crate::readout::published::{EngineClock, Published, Shown};
+        let now = Ts::parse_rfc3339("2026-12-07T12:00:00Z").expect("time");
+        let policy = |name: &str, mode: &str, last_min: Option<i64>| {
+            let mut v = serde_json::json!({
+                "apiVersion": "ebbflow.dev/v1alpha1", "kind": "ScalePolicy",
+                "metadata": {"name": name, "namespace": "data"},
+                "spec": {"target": {"bigtableCluster": {"project": "p", "instance": "i", "cluster": name}},
+                         "minSize": 1, "maxSize": 9, "mode": mode,
+                         "metrics": [{"name": "cpu", "target": 0.5, "query": {"filter": "x"}}]},
+                "status": {}});
+            if let Some(m) = last_min {
+                v["status"]["lastDecision"] = serde_json::json!({"time": Ts(now.0 - m * 60_000).to_rfc3339(),
+                    "direction": "None", "reason": "WithinTolerance", "message": "hold", "from": 3, "to": 3});
+            }
+            let sp: ScalePolicy = serde_json::from_value(v).expect("policy");
+            (format!("data/{name}"), Shown::of(sp))
+        };
+        let published =
+            Published { clock: EngineClock(Some(std::sync::Arc::new(move || now))), ..Published::default() };
+        published.snapshots.write().expect("lock").extend([
+            policy("fresh", "Enforce", Some(1)),
+            policy("stuck", "Enforce", Some(5)),
+            policy("dry", "DryRun", Some(30)),
+            policy("paused", "Paused", Some(300)),
+            policy("new", "Enforce", None),
+        ]);
+        assert_eq!(count_overdue(&published), 2, "stuck and dry");
+    }
     use super::*;
 
     fn policy() -> Policy {

@@ -1188,10 +1188,12 @@ pub async fn run(opts: StandaloneOptions) -> Result<(), StandaloneError> {
         store,
         LogEvents,
         Leadership::always(),
-        metrics,
+        metrics.clone(),
     ));
     let state = AppState { registry: Arc::new(registry), ready: Arc::new(AtomicBool::new(true)) };
     let pages = (opts.pages)(engine.published());
+    // Ends with the process: in standalone mode there is no other replica to hand over to.
+    let _overdue = super::metrics::spawn_overdue(engine.published(), metrics);
     super::backends::spawn_export(&opts.backends, engine.published(), || true).await;
 
     let (stop, shutdown) = watch::channel(false);

@@ -18,6 +18,6 @@ pub mod timeline;
 
 pub use model::{
     Detail, Health, LastDecision, Level, MetricCell, PolicyView, Row, Shortfall, Timer, clock_time, detail, figures,
-    human, limit_of, metric_cells, num, row, shown_operation, why,
+    human, limit_of, metric_cells, num, overdue, overdue_of, row, shown_operation, why,
 };
 pub use text::{Paint, explain, stdout_paint, table};

@@ -269,7 +269,14 @@ pub fn row(v: &PolicyView, now: Ts) -> Row {
         cooldown_out: timer(cooldown.and_then(|c| c.scale_out_allowed_at.as_ref()), now),
         cooldown_in: timer(cooldown.and_then(|c| c.scale_in_allowed_at.as_ref()), now),
         spike_hold: timer(cooldown.and_then(|c| c.spike_hold_until.as_ref()), now),
-        health: health(v, operation.is_some(), shortfall.is_some()),
+        // An error names its cause (a failing evaluation may keep its last decision); otherwise a
+        // policy whose decisions stopped is overdue, whatever they said when they stopped.
+        health: match health(v, operation.is_some(), shortfall.is_some()) {
+            h if h.level != Level::Error && h.level != Level::Pending && overdue(v, now).is_some() => {
+                Health { level: Level::Error, text: "Overdue".into() }
+            }
+            h => h,
+        },
         operation,
         progress: st.and_then(|s| s.operation.as_ref().and(s.operation_progress.clone())),
         serving,
@@ -354,6 +361,25 @@ const BROKEN: &[&str] = &[
     "ResizeTimedOut",
 ];
 
+/// How long a policy's last evaluation is past due: its last decision is older than two of its
+/// intervals (one evaluation may be slow or retried), and it is not paused. The status is the
+/// store, so any replica, and `ebbflow status` reading the API server, sees a controller that
+/// stopped evaluating a policy (a hung or dead leader, a shard no one holds).
+pub fn overdue(v: &PolicyView, now: Ts) -> Option<Dur> {
+    overdue_of(v.spec.as_ref()?, v.status.as_ref()?, now)
+}
+
+/// [`overdue`] from a policy's spec and status, borrowed.
+pub fn overdue_of(spec: &ScalePolicySpec, status: &ScalePolicyStatus, now: Ts) -> Option<Dur> {
+    if spec.mode == Mode::Paused {
+        return None;
+    }
+    let interval = Dur::parse(&spec.interval).ok()?;
+    let last = Ts::parse_rfc3339(&status.last_decision.as_ref()?.time).ok()?;
+    let age = now - last;
+    (age > interval + interval).then_some(age)
+}
+
 fn health(v: &PolicyView, resizing: bool, short: bool) -> Health {
     let h = |level, text: &str| Health { level, text: text.to_string() };
     if v.status.as_ref().is_none_or(|s| s.conditions.is_empty()) {
@@ -435,6 +461,13 @@ pub fn why(v: &PolicyView, now: Ts) -> Vec<String> {
     };
     let r = row(v, now);
     let mut out = Vec::new();
+    if let Some(age) = overdue(v, now).filter(|_| r.health.text == "Overdue") {
+        let interval = v.spec.as_ref().map(|s| s.interval.as_str()).unwrap_or_default();
+        out.push(format!(
+            "overdue: last evaluated {} ago, every {interval} expected; is the controller running, and does a replica hold the leader Lease?",
+            human(age)
+        ));
+    }
     let last = st.last_decision.as_ref();
     match v.mode() {
         Some(Mode::Paused) => out.push("paused: spec.mode is Paused; nothing is evaluated or resized".into()),

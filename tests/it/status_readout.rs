@@ -510,3 +510,29 @@ fn a_finished_resize_is_not_shown_running() {
     assert!(line("resized 5 → 7").ends_with("; still running"), "{out}");
     assert_eq!(out.matches("still running").count(), 1, "{out}");
 }
+
+/// A policy whose decisions stopped (its controller hung or gone, or no replica holds it) reads
+/// `Overdue` once its last decision is older than two intervals, from any reader of the status;
+/// a paused policy never does, and an error keeps its own name.
+#[test]
+fn a_policy_not_evaluated_for_two_intervals_is_overdue() {
+    let view = |mode: &str, last_min: f64| {
+        let mut sp = policy("data", "stuck", mode, bigtable("c9"));
+        sp.status = Some(
+            serde_json::from_value(json!({
+                "currentSize": 4, "desiredSize": 4,
+                "lastDecision": decision(last_min, "WithinTolerance", 4, 4, "hold at 4", json!({})),
+                "conditions": ok_conditions("bigtable p1/orders/c9")
+            }))
+            .expect("status"),
+        );
+        PolicyView::from_policy(&sp)
+    };
+    let fresh = readout::row(&view("Enforce", -1.5), now());
+    assert_eq!(fresh.health.text, "OK", "90 s after the last decision, with a 60 s interval");
+    let stuck = view("Enforce", -5.0);
+    let row = readout::row(&stuck, now());
+    assert_eq!((row.health.level, row.health.text.as_str()), (Level::Error, "Overdue"));
+    assert!(readout::why(&stuck, now())[0].starts_with("overdue: last evaluated 5m ago, every 60s expected"));
+    assert_ne!(readout::row(&view("Paused", -50.0), now()).health.text, "Overdue", "paused: nothing is due");
+}
