@@ -164,6 +164,10 @@ struct RunArgs {
     /// This instance's identity in the Lease (in-cluster; the pod name).
     #[arg(long, env = "POD_NAME")]
     identity: Option<String>,
+    /// In-cluster: share the policies among the replicas in this many shards (2-64), one Lease
+    /// each, every replica holding an even share; 1 (the default): one leader evaluates all.
+    #[arg(long, env = "EBBFLOW_SHARDS", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=64))]
+    shards: u32,
 }
 
 fn run(args: RunArgs) -> Result<()> {
@@ -206,6 +210,7 @@ fn run(args: RunArgs) -> Result<()> {
                     listen: args.listen,
                     lease_namespace: args.lease_namespace,
                     identity,
+                    shards: args.shards,
                     backends,
                     shutdown_grace,
                     pages: ebbflow::dashboard::router,

@@ -118,6 +118,9 @@ pub struct ClusterOptions {
     pub lease_namespace: String,
     /// This instance's identity in the Lease (the pod name).
     pub identity: String,
+    /// Shards the policies are shared in (`--shards`): 1, one leader Lease for all; more, one
+    /// Lease per shard ([`crate::controller::shards`]).
+    pub shards: u32,
     /// Backend settings.
     pub backends: BackendConfig,
     /// How long reconciles in progress may run on after SIGTERM before they are abandoned.
@@ -152,7 +155,24 @@ pub async fn run(opts: ClusterOptions) -> Result<(), RunError> {
     let client = Client::try_default().await?;
     let mut registry = Registry::default();
     let metrics = Arc::new(Metrics::register(&mut registry));
-    let (lease, leadership) = Lease::start(client.clone(), &opts.lease_namespace, LEASE_NAME, &opts.identity).await?;
+    let (lease, leadership, shard_leases) = if opts.shards > 1 {
+        let (leases, held) = super::shards::ShardLeases::new(
+            client.clone(),
+            &opts.lease_namespace,
+            &opts.identity,
+            opts.shards,
+            crate::clock::wall_clock(),
+        );
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(leases.run(async {
+            let _ = stopped.await;
+        }));
+        (None, super::leader::Leadership::sharded(held), Some((stop, task)))
+    } else {
+        let (lease, leadership) =
+            Lease::start(client.clone(), &opts.lease_namespace, LEASE_NAME, &opts.identity).await?;
+        (Some(lease), leadership, None)
+    };
 
     let api = Api::<ScalePolicy>::all(client.clone());
     let controller = Controller::new(api, watcher::Config::default().any_semantic())
@@ -205,8 +225,10 @@ pub async fn run(opts: ClusterOptions) -> Result<(), RunError> {
             metrics.leader.set(i64::from(leadership.is_leader()));
             loop {
                 let leader = leadership.changed().await;
-                tracing::info!(leader, "leadership changed");
+                let shards = leadership.held().map(|h| h.len());
+                tracing::info!(leader, ?shards, "leadership changed");
                 metrics.leader.set(i64::from(leader));
+                metrics.shards_held.set(i64::from(shards.unwrap_or(0)));
             }
         }
     });
@@ -231,7 +253,14 @@ pub async fn run(opts: ClusterOptions) -> Result<(), RunError> {
     leader_gauge.abort();
     let _ = leader_gauge.await;
     drop(leadership);
-    lease.release().await;
+    if let Some(lease) = lease {
+        lease.release().await;
+    }
+    if let Some((stop, task)) = shard_leases {
+        // The shard manager releases every Lease it holds when told to stop.
+        let _ = stop.send(());
+        let _ = task.await;
+    }
     let _ = stop_http.send(());
     match server.await {
         Ok(r) => r?,

@@ -71,14 +71,14 @@ impl<B: Backends, S: StatusStore, E: EventSink> BeforeActuate for Fence<'_, B, S
     type Refusal = Refusal;
 
     async fn before_actuate(&mut self, decision: &Decision, intent: &PolicyState) -> Result<(), Refusal> {
-        if !self.engine.leadership.is_leader() {
+        if !self.engine.leadership.owns(self.sp) {
             return Err(Refusal::NotLeader);
         }
         let status = status::intent(self.prev, self.policy, decision, intent, self.meta);
         self.engine.write(self.sp, status, self.rv).await.map_err(Refusal::Store)?;
         // Leadership can be lost while the write was in flight; the write is harmless (it only
         // records an intent), the resize would not be.
-        if !self.engine.leadership.is_leader() {
+        if !self.engine.leadership.owns(self.sp) {
             return Err(Refusal::NotLeader);
         }
         self.wrote = true;

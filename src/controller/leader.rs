@@ -7,6 +7,9 @@
 //! write carries a resourceVersion precondition, and only one of them gets it through.
 
 use kube_lease_manager::{LeaseManagerBuilder, LeaseManagerError};
+
+use crate::api::ScalePolicy;
+use crate::controller::shards::{Held, shard_of};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
@@ -16,6 +19,8 @@ pub struct Leadership {
     rx: watch::Receiver<bool>,
     // Keeps a fixed or test-controlled channel open.
     tx: Option<std::sync::Arc<watch::Sender<bool>>>,
+    /// With shards (`ebbflow run --shards N`, N > 1): the shards held; `rx` is then unused.
+    shards: Option<watch::Receiver<Held>>,
 }
 
 impl Leadership {
@@ -27,17 +32,43 @@ impl Leadership {
     /// A leadership flag set by hand (tests).
     pub fn manual(initial: bool) -> Leadership {
         let (tx, rx) = watch::channel(initial);
-        Leadership { rx, tx: Some(std::sync::Arc::new(tx)) }
+        Leadership { rx, tx: Some(std::sync::Arc::new(tx)), shards: None }
     }
 
     /// Follow a channel that a lease manager publishes to.
     pub fn from_channel(rx: watch::Receiver<bool>) -> Leadership {
-        Leadership { rx, tx: None }
+        Leadership { rx, tx: None, shards: None }
     }
 
-    /// Whether this instance holds the lease right now.
+    /// Follow the shards a [`crate::controller::shards::ShardLeases`] holds.
+    pub fn sharded(shards: watch::Receiver<Held>) -> Leadership {
+        let (_, rx) = watch::channel(false);
+        Leadership { rx, tx: None, shards: Some(shards) }
+    }
+
+    /// Whether this instance holds the lease right now; with shards, whether it holds shard 0
+    /// (what one replica of the fleet does alone, such as exporting decisions).
     pub fn is_leader(&self) -> bool {
-        *self.rx.borrow()
+        match &self.shards {
+            None => *self.rx.borrow(),
+            Some(s) => s.borrow().holds(0),
+        }
+    }
+
+    /// Whether this instance may evaluate and resize `sp`: it leads, or holds `sp`'s shard.
+    pub fn owns(&self, sp: &ScalePolicy) -> bool {
+        match &self.shards {
+            None => *self.rx.borrow(),
+            Some(s) => {
+                let held = *s.borrow();
+                held.holds(shard_of(sp, held.count))
+            }
+        }
+    }
+
+    /// The shards held, with shards.
+    pub fn held(&self) -> Option<Held> {
+        self.shards.as_ref().map(|s| *s.borrow())
     }
 
     /// Change a manual flag (tests); does nothing for a lease-backed one.
@@ -49,20 +80,42 @@ impl Leadership {
 
     /// Yields each time this instance becomes the leader, so a new leader evaluates every policy
     /// at once instead of at each policy's next requeue. Ends when the lease manager stops.
-    pub fn acquired(&self) -> impl futures::Stream<Item = ()> + Send + 'static {
-        futures::stream::unfold(self.rx.clone(), |mut rx| async move {
-            loop {
-                rx.changed().await.ok()?;
-                if *rx.borrow_and_update() {
-                    return Some(((), rx));
+    pub fn acquired(&self) -> futures::stream::BoxStream<'static, ()> {
+        use futures::StreamExt;
+        match &self.shards {
+            None => futures::stream::unfold(self.rx.clone(), |mut rx| async move {
+                loop {
+                    rx.changed().await.ok()?;
+                    if *rx.borrow_and_update() {
+                        return Some(((), rx));
+                    }
                 }
-            }
-        })
+            })
+            .boxed(),
+            // With shards: each time a shard is taken that was not held before.
+            Some(s) => futures::stream::unfold((s.clone(), 0u64), |(mut rx, before)| async move {
+                loop {
+                    rx.changed().await.ok()?;
+                    let now = rx.borrow_and_update().mask;
+                    if now & !before != 0 {
+                        return Some(((), (rx, now)));
+                    }
+                }
+            })
+            .boxed(),
+        }
     }
 
     /// Wait until leadership changes.
     pub async fn changed(&mut self) -> bool {
-        let _ = self.rx.changed().await;
+        match &mut self.shards {
+            None => {
+                let _ = self.rx.changed().await;
+            }
+            Some(s) => {
+                let _ = s.changed().await;
+            }
+        }
         self.is_leader()
     }
 }

@@ -107,7 +107,7 @@ impl<B: Backends, S: StatusStore, E: EventSink> Engine<B, S, E> {
         if sends {
             // The fence, for every member at once: leadership, then every intent recorded under
             // the resourceVersion the decisions were made from, then leadership again.
-            if !self.leadership.is_leader() {
+            if !self.leadership.owns(sp) {
                 tracing::warn!("lost leadership before resizing; nothing sent");
                 self.metrics.skip(&sp.namespace().unwrap_or_default(), &sp.name_any(), "NotLeader");
                 return Ok(Next::After(interval));
@@ -124,7 +124,7 @@ impl<B: Backends, S: StatusStore, E: EventSink> Engine<B, S, E> {
                 self.metrics.skip(&sp.namespace().unwrap_or_default(), &sp.name_any(), label);
                 return Err(e.into());
             }
-            if !self.leadership.is_leader() {
+            if !self.leadership.owns(sp) {
                 tracing::warn!("lost leadership before resizing; nothing sent");
                 return Ok(Next::After(interval));
             }

@@ -142,6 +142,8 @@ pub struct Metrics {
     pub api_error_codes: Family<ApiCodeLabels, Counter>,
     /// 1 while this instance holds the lease.
     pub leader: Gauge,
+    /// Shards this replica holds (with `--shards`; 0 otherwise).
+    pub shards_held: Gauge,
     /// Policies whose last decision is older than two of their intervals (not paused), as this
     /// replica's copy of their status shows: an alert on it catches a controller that stopped.
     pub overdue: Gauge,
@@ -209,7 +211,12 @@ impl Metrics {
                     .get_or_create(&ApiErrorLabels { backend: (*backend).into(), kind: kind.as_str().into() });
             }
         }
-        r.register("leader", "1 while this instance holds the leader lease", m.leader.clone());
+        r.register(
+            "leader",
+            "1 while this instance holds the leader lease (with shards: shard 0, which exports decisions)",
+            m.leader.clone(),
+        );
+        r.register("shards_held", "Shards this replica holds and evaluates (with --shards)", m.shards_held.clone());
         r.register(
             "policies_overdue",
             "Policies not evaluated for more than two of their intervals (paused ones excepted), from the statuses this replica sees",

@@ -31,6 +31,7 @@ pub mod leader;
 pub mod members;
 pub mod metrics;
 pub mod reconcile;
+pub mod shards;
 pub mod standalone;
 pub mod status;
 pub mod workload;
@@ -55,10 +56,14 @@ pub const RBAC: &[(&str, &str, &str)] = &[
     // kube's Recorder creates an Event and patches it into a series when it repeats.
     ("events.k8s.io", "events", "create"),
     ("events.k8s.io", "events", "patch"),
-    // kube-lease-manager reads, creates and applies (PATCH) the Lease.
+    // kube-lease-manager reads, creates and applies (PATCH) the Lease; with shards
+    // (`controller::shards`) the replicas also list them, and delete the presence Leases of pods
+    // long gone.
     ("coordination.k8s.io", "leases", "get"),
+    ("coordination.k8s.io", "leases", "list"),
     ("coordination.k8s.io", "leases", "create"),
     ("coordination.k8s.io", "leases", "patch"),
+    ("coordination.k8s.io", "leases", "delete"),
     // Workload targets: read and merge-patch the /scale subresource.
     ("apps", "deployments/scale", "get"),
     ("apps", "deployments/scale", "patch"),

@@ -304,7 +304,7 @@ impl<B: Backends, S: StatusStore, E: EventSink> Engine<B, S, E> {
 
         // Followers keep their caches warm and nothing else: status carries the core's state,
         // and two writers of one state would fight.
-        if !self.leadership.is_leader() {
+        if !self.leadership.owns(sp) {
             // The leader's status (with its day of history) is what this replica's dashboard shows.
             if sp.status.is_some() {
                 self.snapshots.write().unwrap_or_else(|p| p.into_inner()).insert(key(sp), Shown::of(sp.clone()));

@@ -74,12 +74,23 @@ fn crd_manifest_matches_the_code() {
     assert!(strs(&deploy["resources"]).contains(&"../crds".to_string()), "deploy/ must include ../crds");
 }
 
-/// Two replicas, non-root, read-only root filesystem, no capabilities, RuntimeDefault seccomp,
-/// resource requests, and probes on the endpoints the code serves.
+/// Three replicas sharing shards, spread over zones, at most one down by a disruption;
+/// non-root, read-only root filesystem, no capabilities, RuntimeDefault seccomp, resource
+/// requests, and probes on the endpoints the code serves.
 #[test]
 fn deployment_is_hardened_and_probed() {
     let d = &docs("deployment.yaml")[0];
-    assert_eq!(d["spec"]["replicas"], 2);
+    assert_eq!(d["spec"]["replicas"], 3);
+    let args = strs(&d["spec"]["template"]["spec"]["containers"][0]["args"]);
+    let shards = args.iter().position(|a| a == "--shards").and_then(|i| args.get(i + 1)).expect("--shards N");
+    assert!(shards.parse::<u32>().is_ok_and(|n| n >= 3), "at least one shard per replica: {args:?}");
+    assert_eq!(
+        d["spec"]["template"]["spec"]["topologySpreadConstraints"][0]["topologyKey"],
+        "topology.kubernetes.io/zone"
+    );
+    let pdb = &docs("pdb.yaml")[0];
+    assert_eq!(pdb["spec"]["maxUnavailable"], 1);
+    assert_eq!(pdb["spec"]["selector"]["matchLabels"], d["spec"]["selector"]["matchLabels"]);
     let pod = &d["spec"]["template"]["spec"];
     assert_eq!(pod["securityContext"]["runAsNonRoot"], true);
     assert_eq!(pod["securityContext"]["seccompProfile"]["type"], "RuntimeDefault");

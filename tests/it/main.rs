@@ -40,6 +40,7 @@ mod hostile_inputs;
 mod kube_metrics;
 mod replay_allocations;
 mod report_browser;
+mod shards;
 mod simulations;
 mod standalone_hardening;
 mod standalone_startup;

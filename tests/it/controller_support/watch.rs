@@ -75,7 +75,8 @@ fn matches(uri: &str, object: &Value) -> bool {
     if let Some(l) = param(uri, "labelSelector") {
         return l.split(',').all(|kv| match kv.split_once('=') {
             Some((k, v)) => object["metadata"]["labels"][k] == v,
-            None => false,
+            // A key alone selects objects that carry the label, whatever its value.
+            None => !object["metadata"]["labels"][kv].is_null(),
         });
     }
     true
@@ -294,6 +295,20 @@ impl WatchServer {
                             respond(send, code, serde_json::to_vec(&reply).expect("json"));
                             continue;
                         }
+                        // A create (POST to a collection other than Events): 409 if the name is
+                        // taken, as the API server answers.
+                        if method == http::Method::POST && !path.ends_with("/events") && body["metadata"]["name"].is_string() {
+                            let name = body["metadata"]["name"].as_str().unwrap_or_default().to_string();
+                            if s.objects.get(&path).is_some_and(|m| m.contains_key(&name)) {
+                                let reply = json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "code": 409,
+                                    "reason": "AlreadyExists", "message": format!("{name} already exists")});
+                                respond(send, 409, serde_json::to_vec(&reply).expect("json"));
+                            } else {
+                                let stored = apply(&mut s, &mut held, Change::Put(path.clone(), body.clone()));
+                                respond(send, 201, serde_json::to_vec(&stored).expect("json"));
+                            }
+                            continue;
+                        }
                         if method == http::Method::POST && path.ends_with("/events") {
                             s.events.push(body.clone());
                             respond(send, 201, serde_json::to_vec(&body).expect("json"));
@@ -309,6 +324,11 @@ impl WatchServer {
                             };
                             if method == http::Method::GET {
                                 respond(send, 200, serde_json::to_vec(&object).expect("json"));
+                                continue;
+                            }
+                            if method == http::Method::DELETE {
+                                let gone = apply(&mut s, &mut held, Change::Delete(coll, name.to_string()));
+                                respond(send, 200, serde_json::to_vec(&gone).expect("json"));
                                 continue;
                             }
                             assert!(method == http::Method::PATCH, "the mock serves no {method} {uri}");
