@@ -167,7 +167,7 @@ pub async fn run(opts: ClusterOptions) -> Result<(), RunError> {
         let task = tokio::spawn(leases.run(async {
             let _ = stopped.await;
         }));
-        (None, super::leader::Leadership::sharded(held), Some((stop, task)))
+        (None, super::leader::Leadership::sharded(held, crate::clock::wall_clock()), Some((stop, task)))
     } else {
         let (lease, leadership) =
             Lease::start(client.clone(), &opts.lease_namespace, LEASE_NAME, &opts.identity).await?;

@@ -19,8 +19,9 @@ pub struct Leadership {
     rx: watch::Receiver<bool>,
     // Keeps a fixed or test-controlled channel open.
     tx: Option<std::sync::Arc<watch::Sender<bool>>>,
-    /// With shards (`ebbflow run --shards N`, N > 1): the shards held; `rx` is then unused.
-    shards: Option<watch::Receiver<Held>>,
+    /// With shards (`ebbflow run --shards N`, N > 1): the shards held, and the clock their
+    /// bound is read on; `rx` is then unused.
+    shards: Option<(watch::Receiver<Held>, crate::readout::published::EngineClock)>,
 }
 
 impl Leadership {
@@ -41,9 +42,18 @@ impl Leadership {
     }
 
     /// Follow the shards a [`crate::controller::shards::ShardLeases`] holds.
-    pub fn sharded(shards: watch::Receiver<Held>) -> Leadership {
+    pub fn sharded(shards: watch::Receiver<Held>, clock: crate::clock::Clock) -> Leadership {
         let (_, rx) = watch::channel(false);
-        Leadership { rx, tx: None, shards: Some(shards) }
+        Leadership { rx, tx: None, shards: Some((shards, crate::readout::published::EngineClock(Some(clock)))) }
+    }
+
+    /// The shards held now: none once their bound has passed without a renewal.
+    fn held_now(shards: &watch::Receiver<Held>, clock: &crate::readout::published::EngineClock) -> Held {
+        let held = *shards.borrow();
+        match held.until {
+            Some(until) if clock.now() >= until => Held { mask: 0, ..held },
+            _ => held,
+        }
     }
 
     /// Whether this instance holds the lease right now; with shards, whether it holds shard 0
@@ -51,7 +61,7 @@ impl Leadership {
     pub fn is_leader(&self) -> bool {
         match &self.shards {
             None => *self.rx.borrow(),
-            Some(s) => s.borrow().holds(0),
+            Some((s, clock)) => Self::held_now(s, clock).holds(0),
         }
     }
 
@@ -59,8 +69,8 @@ impl Leadership {
     pub fn owns(&self, sp: &ScalePolicy) -> bool {
         match &self.shards {
             None => *self.rx.borrow(),
-            Some(s) => {
-                let held = *s.borrow();
+            Some((s, clock)) => {
+                let held = Self::held_now(s, clock);
                 held.holds(shard_of(sp, held.count))
             }
         }
@@ -68,7 +78,7 @@ impl Leadership {
 
     /// The shards held, with shards.
     pub fn held(&self) -> Option<Held> {
-        self.shards.as_ref().map(|s| *s.borrow())
+        self.shards.as_ref().map(|(s, clock)| Self::held_now(s, clock))
     }
 
     /// Change a manual flag (tests); does nothing for a lease-backed one.
@@ -93,7 +103,7 @@ impl Leadership {
             })
             .boxed(),
             // With shards: each time a shard is taken that was not held before.
-            Some(s) => futures::stream::unfold((s.clone(), 0u64), |(mut rx, before)| async move {
+            Some((s, _)) => futures::stream::unfold((s.clone(), 0u64), |(mut rx, before)| async move {
                 loop {
                     rx.changed().await.ok()?;
                     let now = rx.borrow_and_update().mask;
@@ -112,7 +122,7 @@ impl Leadership {
             None => {
                 let _ = self.rx.changed().await;
             }
-            Some(s) => {
+            Some((s, _)) => {
                 let _ = s.changed().await;
             }
         }

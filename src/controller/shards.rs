@@ -42,13 +42,17 @@ pub const MAX_SHARDS: u32 = 64;
 /// A replica's presence Lease not renewed for this many durations is deleted.
 const STALE_DURATIONS: i64 = 40;
 
-/// The shards a replica holds, out of how many.
+/// The shards a replica holds, out of how many, and until when it may act on them.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Held {
     /// Number of shards.
     pub count: u32,
     /// Bit `i` set: shard `i` is held.
     pub mask: u64,
+    /// Acting on them stops at this time unless a later step renews them: the renewal plus the
+    /// Lease duration less one step, so a replica cut off from the API server (its renewals
+    /// failing or hanging) stops before any other may take its shards. `None`: no bound.
+    pub until: Option<Ts>,
 }
 
 impl Held {
@@ -145,7 +149,7 @@ impl ShardLeases {
         clock: Clock,
     ) -> (ShardLeases, watch::Receiver<Held>) {
         let count = count.clamp(1, MAX_SHARDS);
-        let (tx, rx) = watch::channel(Held { count, mask: 0 });
+        let (tx, rx) = watch::channel(Held { count, mask: 0, until: None });
         let leases =
             ShardLeases { api: Api::namespaced(client, namespace), identity: identity.to_string(), count, clock, tx };
         (leases, rx)
@@ -221,7 +225,8 @@ impl ShardLeases {
         }
         let fair = self.count.div_ceil(live);
 
-        let mut held = Held { count: self.count, mask: 0 };
+        // Counted from before the first request: a renewal that succeeds took effect after it.
+        let mut held = Held { count: self.count, mask: 0, until: Some(now + LEASE_DURATION - STEP) };
         for i in 0..self.count {
             let name = shard_lease(i);
             if let Some(s) = by_name.get(&name).filter(|s| s.holder == self.identity && s.live(now))
@@ -270,12 +275,15 @@ impl ShardLeases {
     pub async fn run(self, stop: impl std::future::Future<Output = ()>) {
         tokio::pin!(stop);
         loop {
-            if let Err(e) = self.step().await {
+            let step = tokio::time::timeout(std::time::Duration::from_millis(STEP.0.unsigned_abs()), self.step());
+            if let Err(e) =
+                step.await.unwrap_or_else(|_| Err(kube::Error::Service("shard lease step timed out".into())))
+            {
                 // Evaluate nothing while the Leases cannot be read: those held expire on their
                 // own if this goes on, and another replica takes them. The next good step
                 // renews them (still ours) and publishes them again.
                 tracing::warn!(error = %e, "shard leases: step failed; holding no shard until the next");
-                self.tx.send_replace(Held { count: self.count, mask: 0 });
+                self.tx.send_replace(Held { count: self.count, mask: 0, until: None });
             }
             tokio::select! {
                 () = &mut stop => break,
@@ -288,7 +296,7 @@ impl ShardLeases {
     /// Give back every shard this replica holds, and its presence.
     pub async fn release(&self) {
         let now = (self.clock)();
-        let held = self.tx.send_replace(Held { count: self.count, mask: 0 });
+        let held = self.tx.send_replace(Held { count: self.count, mask: 0, until: None });
         let names = (0..self.count)
             .filter(|i| held.holds(*i))
             .map(shard_lease)
@@ -328,7 +336,7 @@ mod tests {
         assert_eq!(shard_of_key("data/orders", Some("9"), 8), shard_of_key("data/orders", None, 8));
         assert_eq!(shard_of_key("data/orders", Some("x"), 8), shard_of_key("data/orders", None, 8));
         assert_eq!(shard_of_key("data/orders", None, 1), 0);
-        let held = Held { count: 8, mask: 0b1010 };
+        let held = Held { count: 8, mask: 0b1010, until: None };
         assert!(held.holds(1) && held.holds(3) && !held.holds(0) && !held.holds(9));
         assert_eq!(held.len(), 2);
         assert_eq!(micro(Ts(1_700_000_000_123)), "2023-11-14T22:13:20.123000Z");

@@ -125,15 +125,51 @@ async fn a_replica_owns_only_the_policies_of_its_shards() {
         }
         serde_json::from_value(v).expect("policy")
     };
-    let (tx, rx) = tokio::sync::watch::channel(Held { count: SHARDS, mask: 0 });
-    let leadership = Leadership::sharded(rx);
+    let (tx, rx) = tokio::sync::watch::channel(Held { count: SHARDS, mask: 0, until: None });
+    let leadership = Leadership::sharded(rx, Arc::new(|| Ts(0)));
     let orders = policy("orders", None);
     let shard = shard_of_key("data/orders", None, SHARDS);
     assert!(!leadership.owns(&orders));
-    tx.send_replace(Held { count: SHARDS, mask: 1 << shard });
+    tx.send_replace(Held { count: SHARDS, mask: 1 << shard, until: None });
     assert!(leadership.owns(&orders));
     let pinned = policy("orders", Some(&((shard + 1) % SHARDS).to_string()));
     assert!(!leadership.owns(&pinned), "the label moves it to another shard");
-    tx.send_replace(Held { count: SHARDS, mask: 0 });
+    tx.send_replace(Held { count: SHARDS, mask: 0, until: None });
     assert!(!leadership.owns(&orders), "lost at once");
+}
+
+/// A replica cut off from the API server while it keeps running: its renewals fail (or hang),
+/// and it stops acting on its shards before their Leases expire for the others, so no two
+/// replicas act on one shard; once the others take them, it holds nothing when it comes back.
+#[tokio::test]
+async fn a_replica_cut_off_stops_acting_before_another_may_take_its_shards() {
+    let f = Fleet::new();
+    let (a, rx) = f.replica("pod-a");
+    let clock = {
+        let now = f.now.clone();
+        Arc::new(move || Ts(now.load(Ordering::SeqCst))) as ebbflow::clock::Clock
+    };
+    let leadership = Leadership::sharded(rx, clock);
+    let policy: ebbflow::api::ScalePolicy = serde_json::from_value(serde_json::json!({
+        "apiVersion": "ebbflow.dev/v1alpha1", "kind": "ScalePolicy",
+        "metadata": {"name": "orders", "namespace": "data"},
+        "spec": {"target": {"bigtableCluster": {"project": "p", "instance": "i", "cluster": "c"}},
+                 "minSize": 1, "maxSize": 9, "metrics": [{"name": "cpu", "target": 0.5, "query": {"filter": "x"}}]}}))
+    .expect("policy");
+    assert_eq!(a.step().await.expect("step").len(), SHARDS);
+    assert!(leadership.owns(&policy));
+
+    // Renewals hang (no step completes): acting stops by the bound, before the Leases expire.
+    f.advance(Dur::secs(6));
+    assert!(leadership.owns(&policy), "a step late is no reason to stop");
+    f.advance(Dur::secs(5));
+    assert!(!leadership.owns(&policy), "stopped 10 s after its last renewal, 5 s before expiry");
+    let (b, _) = f.replica("pod-b");
+    assert!(b.step().await.expect("step").is_empty(), "and the others cannot take them yet");
+
+    // Renewals fail: the step reports it and nothing is held from then on.
+    f.api.refuse(LEASES, 503);
+    assert!(a.step().await.is_err());
+    f.advance(Dur::secs(10));
+    assert!(!leadership.owns(&policy));
 }
