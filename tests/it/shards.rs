@@ -173,3 +173,121 @@ async fn a_replica_cut_off_stops_acting_before_another_may_take_its_shards() {
     f.advance(Dur::secs(10));
     assert!(!leadership.owns(&policy));
 }
+
+/// The failure drills through the controller itself: three replicas (each its own engine, as
+/// each pod runs one) over one mock API server and one fake target, 48 policies in 8 shards.
+/// Every interval each replica reconciles every policy, as its Controller would. Counted at the
+/// fake target: every policy is evaluated by exactly one replica per interval, before and after
+/// one replica dies (its Leases stop renewing, its shards are taken, and it writes nothing).
+#[tokio::test(flavor = "multi_thread")]
+async fn three_replicas_evaluate_every_policy_exactly_once_and_survive_one_dying() {
+    use crate::controller_support::{Fake, FakeBackends, policy};
+    use ebbflow::controller::Engine;
+    use ebbflow::controller::cluster::{Context, KubeStatus, reconcile};
+    use ebbflow::controller::events::KubeEvents;
+    use ebbflow::controller::metrics::Metrics;
+    use ebbflow::core::Sample;
+    use kube::runtime::watcher;
+
+    const POLICIES: &str = "/apis/ebbflow.dev/v1alpha1/namespaces/shop/scalepolicies";
+    const COUNT: usize = 48;
+    let f = Fleet::new();
+    let start = Ts(f.now.load(Ordering::SeqCst));
+    for i in 0..COUNT {
+        // Each its own cluster: policies on one target would be held back as conflicting.
+        let mut p =
+            serde_json::to_value(policy("shop", &format!("p{i}"), "Enforce", serde_json::Value::Null)).expect("json");
+        p["spec"]["target"]["bigtableCluster"]["cluster"] = format!("c{i}").into();
+        f.api.put(POLICIES, p);
+    }
+    while f.api.get(POLICIES, &format!("p{}", COUNT - 1)).is_none() {
+        tokio::task::yield_now().await;
+    }
+    let api: kube::Api<ebbflow::api::ScalePolicy> = kube::Api::namespaced(f.kube.clone(), "shop");
+    // One fake target world per replica (same size, same samples), so each replica's
+    // evaluations are counted on their own. Load within tolerance: no resize, and every
+    // evaluation is one observation of the target.
+    let world = || {
+        let fake = Fake::default();
+        fake.world().size = 4;
+        fake.world().samples =
+            (-30..=600).map(|m| Sample { at: start + Dur::mins(m) - Dur::secs(10), value: 0.48 }).collect();
+        fake
+    };
+
+    let clock = {
+        let now = f.now.clone();
+        Arc::new(move || Ts(now.load(Ordering::SeqCst))) as ebbflow::clock::Clock
+    };
+    let mut replicas = Vec::new();
+    for name in ["pod-a", "pod-b", "pod-c"] {
+        let (leases, rx) = f.replica(name);
+        let (store, mut writer) = kube::runtime::reflector::store();
+        for p in api.list(&Default::default()).await.expect("list").items {
+            writer.apply_watcher_event(&watcher::Event::Apply(p));
+        }
+        let fake = world();
+        let engine = Engine::new(
+            FakeBackends(fake.clone()),
+            KubeStatus::new(f.kube.clone()),
+            KubeEvents::new(f.kube.clone(), Some(name.to_string())),
+            Leadership::sharded(rx, clock.clone()),
+            Arc::new(Metrics::default()),
+        )
+        .with_clock(clock.clone());
+        replicas.push((leases, Arc::new(Context { engine, store }), true, fake, name));
+    }
+    type Replica = (ShardLeases, Arc<Context<FakeBackends>>, bool, Fake, &'static str);
+    /// One interval: every live replica steps its Leases every 5 s, then each reconciles every
+    /// policy (as its Controller would). Per replica: the policies it evaluated, and the ones
+    /// the Leases say are its (the shard of each policy's name, and each shard's holder).
+    async fn interval(
+        f: &Fleet,
+        api: &kube::Api<ebbflow::api::ScalePolicy>,
+        replicas: &[Replica],
+    ) -> Vec<(usize, usize)> {
+        for _ in 0..12 {
+            f.advance(Dur::secs(5));
+            for (leases, _, alive, _, _) in replicas {
+                if *alive {
+                    leases.step().await.expect("step");
+                }
+            }
+        }
+        let holders = f.holders();
+        let mut out = Vec::new();
+        for (_, ctx, _, fake, name) in replicas {
+            let before = fake.world().observes;
+            for p in api.list(&Default::default()).await.expect("list").items {
+                reconcile(Arc::new(p), ctx.clone()).await.expect("reconcile");
+            }
+            let theirs = (0..COUNT)
+                .filter(|i| holders[shard_of_key(&format!("shop/p{i}"), None, SHARDS) as usize] == *name)
+                .count();
+            out.push(((fake.world().observes - before) as usize, theirs));
+        }
+        out
+    }
+
+    for round in 0..3 {
+        let counts = interval(&f, &api, &replicas).await;
+        for (evaluated, theirs) in &counts {
+            assert_eq!(evaluated, theirs, "round {round}: each replica evaluates its shards' policies: {counts:?}");
+        }
+        assert_eq!(counts.iter().map(|c| c.1).sum::<usize>(), COUNT, "every policy has an owner: {counts:?}");
+        assert!(counts.iter().all(|c| c.0 > 0), "all three replicas work: {counts:?}");
+    }
+    // pod-c dies: its Leases stop renewing; it is not stepped again, but its engine still runs.
+    replicas[2].2 = false;
+    for round in 0..2 {
+        let counts = interval(&f, &api, &replicas).await;
+        assert_eq!(counts[2], (0, 0), "after the death, round {round}: the dead replica acts on nothing");
+        for (evaluated, theirs) in &counts {
+            assert_eq!(evaluated, theirs, "round {round}: {counts:?}");
+        }
+        assert_eq!(counts[0].1 + counts[1].1, COUNT, "its shards were taken: {counts:?}");
+    }
+    for (_, _, _, fake, _) in &replicas {
+        assert!(fake.world().resizes.is_empty(), "load within tolerance: no resize to double");
+    }
+}
