@@ -841,6 +841,12 @@ pub struct ScalePolicyStatus {
     /// The same in one line, for `kubectl get`, e.g. "override campaign (min 20) until 2026-12-24T09:00:00Z".
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub active_summary: Option<String>,
+    /// With shards (`ebbflow run --shards N`): the replica (pod) that wrote this status.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub evaluated_by: Option<String>,
+    /// With shards: the policy's shard, whose Lease that replica held.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard: Option<u32>,
 }
 
 /// Most bytes [`ScalePolicyStatus::history`] takes as JSON, whatever the load (a test holds it).

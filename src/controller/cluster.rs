@@ -185,7 +185,8 @@ pub async fn run(opts: ClusterOptions) -> Result<(), RunError> {
         KubeEvents::new(client.clone(), Some(opts.identity.clone())),
         leadership.clone(),
         metrics.clone(),
-    );
+    )
+    .with_identity(opts.identity.clone());
     let ready = Arc::new(AtomicBool::new(false));
     let state = AppState { registry: Arc::new(registry), ready: ready.clone() };
     let pages = (opts.pages)(engine.published());

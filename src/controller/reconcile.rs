@@ -210,6 +210,8 @@ pub struct Engine<B, S, E> {
     pub events: E,
     /// Whether this instance may write to targets.
     pub leadership: Leadership,
+    /// This replica's name, written into status with shards (which replica evaluates what).
+    pub identity: Option<String>,
     /// Prometheus metrics.
     pub metrics: Arc<Metrics>,
     /// Event de-duplication.
@@ -236,6 +238,7 @@ impl<B: Backends, S: StatusStore, E: EventSink> Engine<B, S, E> {
             store,
             events,
             leadership,
+            identity: None,
             metrics,
             dedup: Dedup::default(),
             clock: wall_clock(),
@@ -258,6 +261,12 @@ impl<B: Backends, S: StatusStore, E: EventSink> Engine<B, S, E> {
     /// Replace the clock (tests, replays).
     pub fn with_clock(mut self, clock: Clock) -> Self {
         self.clock = clock;
+        self
+    }
+
+    /// Name this replica (its pod) in the statuses it writes with shards.
+    pub fn with_identity(mut self, identity: impl Into<String>) -> Self {
+        self.identity = Some(identity.into());
         self
     }
 
@@ -464,6 +473,11 @@ impl<B: Backends, S: StatusStore, E: EventSink> Engine<B, S, E> {
         status: ScalePolicyStatus,
         precondition: Option<&str>,
     ) -> Result<Arc<ScalePolicyStatus>, StoreError> {
+        let mut status = status;
+        if let Some(held) = self.leadership.held() {
+            status.shard = Some(crate::controller::shards::shard_of(sp, held.count));
+            status.evaluated_by.clone_from(&self.identity);
+        }
         let status = Arc::new(status);
         let rv = self.store.write(sp, &status, precondition).await.inspect_err(|e| {
             let code = match e {

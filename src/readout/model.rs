@@ -196,6 +196,8 @@ pub struct Row {
     /// What that operation said it is doing at the last evaluation (a drain's nodes, the pods
     /// left on each and the budget holding them).
     pub progress: Option<String>,
+    /// With shards: the replica that evaluates the policy, and its shard ("pod-a, shard 3").
+    pub owner: Option<String>,
     /// Nodes serving when the last decision was made: `current` minus nodes still warming up
     /// (or the size before a running resize).
     pub serving: Option<u32>,
@@ -279,6 +281,11 @@ pub fn row(v: &PolicyView, now: Ts) -> Row {
         },
         operation,
         progress: st.and_then(|s| s.operation.as_ref().and(s.operation_progress.clone())),
+        owner: st.and_then(|s| match (&s.evaluated_by, s.shard) {
+            (Some(by), Some(shard)) => Some(format!("by {by}, shard {shard}")),
+            (None, Some(shard)) => Some(format!("shard {shard}")),
+            (by, None) => by.as_ref().map(|b| format!("by {b}")),
+        }),
         serving,
         shortfall,
         active: st.map(|s| s.active.clone()).unwrap_or_default(),

@@ -136,6 +136,9 @@ pub fn explain(v: &PolicyView, now: Ts, paint: Paint) -> String {
     let _ = writeln!(o, "health     {}", paint.level(r.health.level, &r.health.text));
     let op = r.operation.as_deref().map(|o| format!("  ({o})")).unwrap_or_default();
     let _ = writeln!(o, "size       {}{op}", size_cell(&r));
+    if let Some(owner) = &r.owner {
+        let _ = writeln!(o, "evaluated  {owner}");
+    }
     if let Some(line) = crate::known::summary(&r.active) {
         let _ = writeln!(o, "active     {line}");
     }

@@ -176,11 +176,13 @@ async fn a_replica_cut_off_stops_acting_before_another_may_take_its_shards() {
 
 /// The failure drills through the controller itself: three replicas (each its own engine, as
 /// each pod runs one) over one mock API server and one fake target, 48 policies in 8 shards.
-/// Every interval each replica reconciles every policy, as its Controller would. Counted at the
-/// fake target: every policy is evaluated by exactly one replica per interval, before and after
-/// one replica dies (its Leases stop renewing, its shards are taken, and it writes nothing).
+/// Every interval each replica reconciles every policy, as its Controller would. Counted at each
+/// replica's fake target: every policy is evaluated by exactly one replica per interval, the one
+/// whose Leases hold its shard, before and after one replica dies (its Leases stop renewing, its
+/// shards are taken, and it writes nothing) and while a fourth joins (rebalanced to within one of
+/// even); every status names the replica and the shard.
 #[tokio::test(flavor = "multi_thread")]
-async fn three_replicas_evaluate_every_policy_exactly_once_and_survive_one_dying() {
+async fn replicas_evaluate_every_policy_exactly_once_through_a_death_and_a_join() {
     use crate::controller_support::{Fake, FakeBackends, policy};
     use ebbflow::controller::Engine;
     use ebbflow::controller::cluster::{Context, KubeStatus, reconcile};
@@ -220,7 +222,8 @@ async fn three_replicas_evaluate_every_policy_exactly_once_and_survive_one_dying
         Arc::new(move || Ts(now.load(Ordering::SeqCst))) as ebbflow::clock::Clock
     };
     let mut replicas = Vec::new();
-    for name in ["pod-a", "pod-b", "pod-c"] {
+    // pod-d joins later: until then it is not running (no step, and it holds nothing).
+    for name in ["pod-a", "pod-b", "pod-c", "pod-d"] {
         let (leases, rx) = f.replica(name);
         let (store, mut writer) = kube::runtime::reflector::store();
         for p in api.list(&Default::default()).await.expect("list").items {
@@ -234,8 +237,9 @@ async fn three_replicas_evaluate_every_policy_exactly_once_and_survive_one_dying
             Leadership::sharded(rx, clock.clone()),
             Arc::new(Metrics::default()),
         )
-        .with_clock(clock.clone());
-        replicas.push((leases, Arc::new(Context { engine, store }), true, fake, name));
+        .with_clock(clock.clone())
+        .with_identity(name);
+        replicas.push((leases, Arc::new(Context { engine, store }), name != "pod-d", fake, name));
     }
     type Replica = (ShardLeases, Arc<Context<FakeBackends>>, bool, Fake, &'static str);
     /// One interval: every live replica steps its Leases every 5 s, then each reconciles every
@@ -275,7 +279,15 @@ async fn three_replicas_evaluate_every_policy_exactly_once_and_survive_one_dying
             assert_eq!(evaluated, theirs, "round {round}: each replica evaluates its shards' policies: {counts:?}");
         }
         assert_eq!(counts.iter().map(|c| c.1).sum::<usize>(), COUNT, "every policy has an owner: {counts:?}");
-        assert!(counts.iter().all(|c| c.0 > 0), "all three replicas work: {counts:?}");
+        assert!(counts[..3].iter().all(|c| c.0 > 0), "all three replicas work: {counts:?}");
+    }
+    // Any replica's readout says who evaluates each policy: the status names it and the shard.
+    let holders = f.holders();
+    for i in 0..COUNT {
+        let status = &f.api.get(POLICIES, &format!("p{i}")).expect("policy")["status"];
+        let shard = shard_of_key(&format!("shop/p{i}"), None, SHARDS);
+        assert_eq!(status["shard"], shard, "p{i}");
+        assert_eq!(status["evaluatedBy"], holders[shard as usize].as_str(), "p{i}");
     }
     // pod-c dies: its Leases stop renewing; it is not stepped again, but its engine still runs.
     replicas[2].2 = false;
@@ -287,6 +299,20 @@ async fn three_replicas_evaluate_every_policy_exactly_once_and_survive_one_dying
         }
         assert_eq!(counts[0].1 + counts[1].1, COUNT, "its shards were taken: {counts:?}");
     }
+    // pod-d joins: the shards rebalance to within one of even (8 over 3: 3, 3, 2), one shard
+    // given back a step, and every policy is evaluated once in every interval meanwhile.
+    replicas[3].2 = true;
+    for round in 0..3 {
+        let counts = interval(&f, &api, &replicas).await;
+        for (evaluated, theirs) in &counts {
+            assert_eq!(evaluated, theirs, "joining, round {round}: {counts:?}");
+        }
+        assert_eq!(counts.iter().map(|c| c.1).sum::<usize>(), COUNT, "{counts:?}");
+    }
+    let held: Vec<u32> = replicas.iter().map(|r| r.1.engine.leadership.held().map_or(0, |h| h.len())).collect();
+    assert_eq!(held.iter().sum::<u32>(), SHARDS, "{held:?}");
+    assert_eq!(held[2], 0);
+    assert!([held[0], held[1], held[3]].iter().all(|n| (2..=3).contains(n)), "within one of even: {held:?}");
     for (_, _, _, fake, _) in &replicas {
         assert!(fake.world().resizes.is_empty(), "load within tolerance: no resize to double");
     }

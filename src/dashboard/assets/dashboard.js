@@ -144,7 +144,7 @@ function card(p, nowMs) {
       el("span", { class: "badge " + mode }, mode),
       el("span", { class: "badge " + level, title: "health" }, p.health.text),
       m && m.spike ? el("span", { class: "badge Error" }, "spike") : null,
-      el("span", { class: "target" }, p.target)),
+      el("span", { class: "target" }, p.target + (p.owner ? " · " + p.owner : ""))),
     el("div", { class: "stats" },
       stat("size (current → desired)", size, p.operation ? p.operation + (p.progress ? " — " + p.progress : "") : ""),
       metrics,
