@@ -224,13 +224,14 @@ pub async fn run(opts: ClusterOptions) -> Result<(), RunError> {
         let metrics = metrics.clone();
         async move {
             metrics.leader.set(i64::from(leadership.is_leader()));
-            loop {
-                let leader = leadership.changed().await;
+            // Ends with the lease task (a closed channel would otherwise wake this at once, forever).
+            while let Some(leader) = leadership.changed().await {
                 let shards = leadership.held().map(|h| h.len());
                 tracing::info!(leader, ?shards, "leadership changed");
                 metrics.leader.set(i64::from(leader));
                 metrics.shards_held.set(i64::from(shards.unwrap_or(0)));
             }
+            tracing::warn!("the lease task ended; leadership is no longer followed");
         }
     });
 

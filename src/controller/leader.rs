@@ -103,12 +103,16 @@ impl Leadership {
             })
             .boxed(),
             // With shards: each time a shard is taken that was not held before.
-            Some((s, _)) => futures::stream::unfold((s.clone(), 0u64), |(mut rx, before)| async move {
+            Some((s, _)) => futures::stream::unfold((s.clone(), 0u64), |(mut rx, mut before)| async move {
                 loop {
                     rx.changed().await.ok()?;
+                    // Compared with the last set seen, not the last one that yielded: shards
+                    // lost and taken again are news again.
                     let now = rx.borrow_and_update().mask;
-                    if now & !before != 0 {
-                        return Some(((), (rx, now)));
+                    let gained = now & !before != 0;
+                    before = now;
+                    if gained {
+                        return Some(((), (rx, before)));
                     }
                 }
             })
@@ -116,17 +120,14 @@ impl Leadership {
         }
     }
 
-    /// Wait until leadership changes.
-    pub async fn changed(&mut self) -> bool {
-        match &mut self.shards {
-            None => {
-                let _ = self.rx.changed().await;
-            }
-            Some((s, _)) => {
-                let _ = s.changed().await;
-            }
-        }
-        self.is_leader()
+    /// Wait until leadership changes: whether this instance leads now, or `None` once nothing
+    /// publishes it any more (the lease task ended).
+    pub async fn changed(&mut self) -> Option<bool> {
+        let ended = match &mut self.shards {
+            None => self.rx.changed().await.is_err(),
+            Some((s, _)) => s.changed().await.is_err(),
+        };
+        (!ended).then(|| self.is_leader())
     }
 }
 

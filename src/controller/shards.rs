@@ -217,9 +217,21 @@ impl ShardLeases {
             let seen = Seen::of(l);
             let gone = seen.renewed.is_none_or(|r| now > r + Dur(seen.duration.0 * STALE_DURATIONS));
             if gone && l.name_any() != me {
-                match self.api.delete(&l.name_any(), &Default::default()).await {
-                    Ok(_) | Err(kube::Error::Api(_)) => {}
-                    Err(e) => return Err(e),
+                // Under the resourceVersion it was read at: a replica that came back and renewed
+                // it meanwhile keeps it (409).
+                let dp = kube::api::DeleteParams {
+                    preconditions: Some(kube::api::Preconditions {
+                        resource_version: seen.resource_version.clone(),
+                        uid: None,
+                    }),
+                    ..Default::default()
+                };
+                match self.api.delete(&l.name_any(), &dp).await {
+                    Ok(_) => {}
+                    Err(kube::Error::Api(s)) if s.code == 404 || s.code == 409 => {}
+                    Err(e) => {
+                        tracing::warn!(lease = %l.name_any(), error = %e, "could not delete a gone replica's Lease")
+                    }
                 }
             }
         }
@@ -235,15 +247,18 @@ impl ShardLeases {
                 held.mask |= 1 << i;
             }
         }
+        // What was renewed is acted on from now, whatever the rest of the step meets.
+        self.publish(held);
         if held.len() > fair {
-            // Give back the highest shard, one a step.
+            // Give back the highest shard, one a step: no longer acted on before it is released
+            // (by writing no holder; another replica takes it at its next step).
             let i = 63 - held.mask.leading_zeros();
-            let name = shard_lease(i);
-            // Released by writing no holder: another replica takes it at its next step.
-            let fresh = self.api.get(&name).await?;
-            if self.claim("shard", &name, fresh.metadata.resource_version.as_deref(), "", now).await? {
-                held.mask &= !(1 << i);
-                tracing::info!(shard = i, fair, "gave back a shard to rebalance");
+            held.mask &= !(1 << i);
+            self.publish(held);
+            match self.release_shard(i, now).await {
+                Ok(true) => tracing::info!(shard = i, fair, "gave back a shard to rebalance"),
+                Ok(false) => {}
+                Err(e) => tracing::warn!(shard = i, error = %e, "giving back a shard failed; it expires on its own"),
             }
         }
         for i in 0..self.count {
@@ -255,19 +270,44 @@ impl ShardLeases {
             }
             let name = shard_lease(i);
             let taken = match by_name.get(&name) {
-                None => self.claim("shard", &name, None, &self.identity, now).await?,
+                None => self.claim("shard", &name, None, &self.identity, now).await,
                 Some(s) if !s.live(now) => {
-                    self.claim("shard", &name, s.resource_version.as_deref(), &self.identity, now).await?
+                    self.claim("shard", &name, s.resource_version.as_deref(), &self.identity, now).await
                 }
-                Some(_) => false,
+                Some(_) => Ok(false),
             };
-            if taken {
-                held.mask |= 1 << i;
-                tracing::info!(shard = i, fair, "took a shard");
+            match taken {
+                Ok(true) => {
+                    held.mask |= 1 << i;
+                    self.publish(held);
+                    tracing::info!(shard = i, fair, "took a shard");
+                }
+                Ok(false) => {}
+                Err(e) => tracing::warn!(shard = i, error = %e, "taking a shard failed"),
             }
         }
-        self.tx.send_replace(held);
         Ok(held)
+    }
+
+    /// Publish what is held, notifying the engine only when it changed (a renewal moves only the
+    /// bound).
+    fn publish(&self, held: Held) {
+        self.tx.send_if_modified(|h| {
+            let changed = h.mask != held.mask || h.count != held.count;
+            *h = held;
+            changed
+        });
+    }
+
+    /// Write no holder into shard `i`'s Lease if this replica still holds it (a late release
+    /// must not wipe another replica's claim).
+    async fn release_shard(&self, i: u32, now: Ts) -> Result<bool, kube::Error> {
+        let name = shard_lease(i);
+        let fresh = self.api.get(&name).await?;
+        if Seen::of(&fresh).holder != self.identity {
+            return Ok(false);
+        }
+        self.claim("shard", &name, fresh.metadata.resource_version.as_deref(), "", now).await
     }
 
     /// Step every [`STEP`] until `stop` resolves, then release every Lease held at once, so the
@@ -279,11 +319,9 @@ impl ShardLeases {
             if let Err(e) =
                 step.await.unwrap_or_else(|_| Err(kube::Error::Service("shard lease step timed out".into())))
             {
-                // Evaluate nothing while the Leases cannot be read: those held expire on their
-                // own if this goes on, and another replica takes them. The next good step
-                // renews them (still ours) and publishes them again.
-                tracing::warn!(error = %e, "shard leases: step failed; holding no shard until the next");
-                self.tx.send_replace(Held { count: self.count, mask: 0, until: None });
+                // What was published last stays, bounded by its `until`: acting stops before the
+                // Leases can expire for the others, and a later good step renews them.
+                tracing::warn!(error = %e, "shard leases: step failed");
             }
             tokio::select! {
                 () = &mut stop => break,
@@ -293,23 +331,21 @@ impl ShardLeases {
         self.release().await;
     }
 
-    /// Give back every shard this replica holds, and its presence.
+    /// Give back every shard this replica holds, and its presence: stops acting first, and
+    /// writes no holder only into Leases that are still its own.
     pub async fn release(&self) {
         let now = (self.clock)();
         let held = self.tx.send_replace(Held { count: self.count, mask: 0, until: None });
-        let names = (0..self.count)
-            .filter(|i| held.holds(*i))
-            .map(shard_lease)
-            .chain(std::iter::once(replica_lease(&self.identity)));
-        for name in names {
-            let rv = match self.api.get(&name).await {
-                Ok(l) => l.metadata.resource_version,
-                Err(_) => continue,
-            };
-            let kind = if name.starts_with("ebbflow-shard-") { "shard" } else { "replica" };
-            if let Err(e) = self.claim(kind, &name, rv.as_deref(), "", now).await {
-                tracing::warn!(lease = %name, error = %e, "releasing a lease failed; it expires on its own");
+        for i in (0..self.count).filter(|i| held.holds(*i)) {
+            if let Err(e) = self.release_shard(i, now).await {
+                tracing::warn!(shard = i, error = %e, "releasing a shard failed; it expires on its own");
             }
+        }
+        let me = replica_lease(&self.identity);
+        if let Ok(l) = self.api.get(&me).await
+            && let Err(e) = self.claim("replica", &me, l.metadata.resource_version.as_deref(), "", now).await
+        {
+            tracing::warn!(error = %e, "releasing the presence Lease failed; it expires on its own");
         }
     }
 }

@@ -102,6 +102,10 @@ async fn replicas_share_the_shards_evenly_and_take_over_those_of_one_that_died()
     assert!(f.api.get(LEASES, "ebbflow-replica-pod-a").is_none(), "a's presence Lease deleted");
     assert!(f.api.get(LEASES, "ebbflow-replica-pod-b").is_some(), "b's own kept");
 
+    // pod-a comes back late and releases what it once held: it writes no holder into Leases
+    // that are pod-b's now.
+    a.release().await;
+    assert!(f.holders().iter().all(|h| h == "pod-b"), "a late release wipes no one's claim: {:?}", f.holders());
     // pod-b stops gracefully: its Leases are given up, and pod-c takes them without waiting.
     b.release().await;
     assert!(f.holders().iter().all(String::is_empty), "{:?}", f.holders());

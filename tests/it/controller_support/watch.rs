@@ -327,6 +327,13 @@ impl WatchServer {
                                 continue;
                             }
                             if method == http::Method::DELETE {
+                                let want = &body["preconditions"]["resourceVersion"];
+                                if !want.is_null() && *want != object["metadata"]["resourceVersion"] {
+                                    let body = json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "code": 409,
+                                        "reason": "Conflict", "message": "the object has been modified"});
+                                    respond(send, 409, serde_json::to_vec(&body).expect("json"));
+                                    continue;
+                                }
                                 let gone = apply(&mut s, &mut held, Change::Delete(coll, name.to_string()));
                                 respond(send, 200, serde_json::to_vec(&gone).expect("json"));
                                 continue;
