@@ -26,6 +26,11 @@ pub enum Smoother {
         window: VecDeque<(i64, f64)>,
         /// Running sum of the values in `window`.
         sum: f64,
+        /// The rounding the running sum has lost, carried exactly (Neumaier's compensated
+        /// sum): a value far larger than the rest that enters and leaves the window takes no
+        /// precision with it, so `sum + low` stays the window's sum however the load swung.
+        #[serde(default, skip_serializing_if = "is_zero_f64")]
+        low: f64,
     },
     /// Time-aware exponential moving average whose weights halve every `window / 2`.
     Ema {
@@ -77,11 +82,24 @@ impl Decay {
     }
 }
 
+/// Add `v` to the running sum `sum`, carrying what rounding loses in `low` (Neumaier's variant
+/// of Kahan summation: the error of each addition is recovered exactly).
+#[inline]
+fn add_compensated(sum: &mut f64, low: &mut f64, v: f64) {
+    let t = *sum + v;
+    *low += if sum.abs() >= v.abs() { (*sum - t) + v } else { (v - t) + *sum };
+    *sum = t;
+}
+
+fn is_zero_f64(x: &f64) -> bool {
+    *x == 0.0
+}
+
 impl Smoother {
     /// An empty smoother of the given kind.
     pub fn new(kind: SmoothingKind) -> Smoother {
         match kind {
-            SmoothingKind::Sma => Smoother::Sma { window: VecDeque::new(), sum: 0.0 },
+            SmoothingKind::Sma => Smoother::Sma { window: VecDeque::new(), sum: 0.0, low: 0.0 },
             SmoothingKind::Ema => {
                 Smoother::Ema { value: None, at: None, weight: 0.0, weight_sq: 0.0, decay: Decay::default() }
             }
@@ -105,9 +123,9 @@ impl Smoother {
     #[inline]
     pub fn push(&mut self, at: Ts, value: f64, window: Dur) {
         match self {
-            Smoother::Sma { window: buf, sum } => {
+            Smoother::Sma { window: buf, sum, low } => {
                 buf.push_back((at.0, value));
-                *sum += value;
+                add_compensated(sum, low, value);
                 let cutoff = at.0 - window.0;
                 let mut evicted: f64 = 0.0;
                 while let Some(&(t, v)) = buf.front() {
@@ -115,7 +133,7 @@ impl Smoother {
                         break;
                     }
                     buf.pop_front();
-                    *sum -= v;
+                    add_compensated(sum, low, -v);
                     evicted = evicted.max(v.abs());
                 }
                 // A running sum drifts by rounding; when the window empties down to one sample,
@@ -124,9 +142,9 @@ impl Smoother {
                 // with it (two samples of 1e20 leaving a window of 0.5s left a sum of 0, and an
                 // average of 0 under real load): add up what stays.
                 if buf.len() == 1 {
-                    *sum = value;
-                } else if evicted > 1e6 * sum.abs() {
-                    *sum = buf.iter().map(|&(_, v)| v).sum();
+                    (*sum, *low) = (value, 0.0);
+                } else if evicted > 1e6 * (*sum + *low).abs() {
+                    (*sum, *low) = (buf.iter().map(|&(_, v)| v).sum(), 0.0);
                 }
             }
             Smoother::Ema { value: avg, at: last, weight, weight_sq, decay } => {
@@ -172,7 +190,7 @@ impl Smoother {
     pub fn is_plausible(&self) -> bool {
         let valid = |x: f64| (0.0..=MAX_VALUE).contains(&x);
         match self {
-            Smoother::Sma { window, sum } => {
+            Smoother::Sma { window, sum, low } => {
                 // One pass (every evaluation checks the state it is given), adding in the order
                 // `Iterator::sum` does.
                 let mut exact: f64 = -0.0;
@@ -183,7 +201,8 @@ impl Smoother {
                     exact += v;
                 }
                 // Rounding drift of the running sum is many orders of magnitude below a millionth.
-                sum.is_finite() && (sum - exact).abs() <= 1e-6 * exact.max(1.0)
+                let total = sum + low;
+                sum.is_finite() && low.is_finite() && (total - exact).abs() <= 1e-6 * exact.max(1.0)
             }
             Smoother::Ema { value, at, weight, weight_sq, .. } => {
                 // Each weight is at most 1, so the sum of their squares never exceeds their sum.
@@ -199,11 +218,11 @@ impl Smoother {
     #[inline]
     pub fn value(&self) -> Option<f64> {
         match self {
-            Smoother::Sma { window, sum } => {
+            Smoother::Sma { window, sum, low } => {
                 if window.is_empty() {
                     None
                 } else {
-                    Some(sum / window.len() as f64)
+                    Some((sum + low) / window.len() as f64)
                 }
             }
             Smoother::Ema { value, .. } => *value,
