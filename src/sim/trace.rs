@@ -437,7 +437,8 @@ fn parse_csv(file: &str, text: &str) -> Result<(Points, Extra, usize), TraceErro
         let want = names.len().max(1);
         if rest.len() + 1 != want {
             let want = if names.len() > 1 {
-                format!("{} columns \"timestamp,{}\"", count_word(want + 1), names.join(","))
+                // The header as read, cut like any quoted input: its names may be long.
+                format!("{} columns {}", count_word(want + 1), quoted(&format!("timestamp,{}", names.join(","))))
             } else {
                 "two columns \"timestamp,value\" (a third needs a header naming it \"storage\", or naming the column)"
                     .to_string()
