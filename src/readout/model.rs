@@ -196,7 +196,7 @@ pub struct Row {
     /// What that operation said it is doing at the last evaluation (a drain's nodes, the pods
     /// left on each and the budget holding them).
     pub progress: Option<String>,
-    /// With shards: the replica that evaluates the policy, and its shard ("pod-a, shard 3").
+    /// With shards: the replica that evaluates the policy, and its shard ("by pod-a, shard 3").
     pub owner: Option<String>,
     /// Nodes serving when the last decision was made: `current` minus nodes still warming up
     /// (or the size before a running resize).
@@ -471,7 +471,7 @@ pub fn why(v: &PolicyView, now: Ts) -> Vec<String> {
     if let Some(age) = overdue(v, now).filter(|_| r.health.text == "Overdue") {
         let interval = v.spec.as_ref().map(|s| s.interval.as_str()).unwrap_or_default();
         out.push(format!(
-            "overdue: last evaluated {} ago, every {interval} expected; is the controller running, and does a replica hold the leader Lease?",
+            "overdue: last evaluated {} ago, every {interval} expected; is the controller running, and does a replica hold its Lease (the leader's, or its shard's)?",
             human(age)
         ));
     }
