@@ -75,6 +75,8 @@ pub const RBAC: &[(&str, &str, &str)] = &[
     ("", "nodes", "list"),
     ("", "nodes", "patch"),
     ("", "pods/eviction", "create"),
+    // ...and read kube-system's disruption budgets (a system pod without one keeps its node).
+    ("policy", "poddisruptionbudgets", "list"),
     // Kubernetes metrics (`controller::kubemetrics`): watch caches of what they read, no get;
     // drains list the pods on a node too.
     ("", "pods", "list"),

@@ -32,6 +32,8 @@ use google_cloud_compute_v1::client::InstanceGroupManagers;
 use google_cloud_compute_v1::model::InstanceGroupManagersDeleteInstancesRequest;
 use google_cloud_compute_v1::model::operation::Status as ZoneOpStatus;
 use k8s_openapi::api::core::v1::{Node, Pod};
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
 use serde_json::json;
 
@@ -114,6 +116,37 @@ impl Plan {
             .collect::<Option<Vec<_>>>()?;
         (!nodes.is_empty()).then_some(Plan { started, nodes })
     }
+}
+
+/// Whether a PodDisruptionBudget's `selector` selects a pod with `labels`, as `policy/v1` reads
+/// it: every `matchLabels` pair and every `matchExpressions` entry hold (an empty selector
+/// selects every pod of the namespace).
+fn selects(selector: Option<&LabelSelector>, labels: Option<&BTreeMap<String, String>>) -> bool {
+    let Some(sel) = selector else { return true };
+    let get = |k: &str| labels.and_then(|l| l.get(k));
+    let by_label = sel.match_labels.as_ref().is_none_or(|m| m.iter().all(|(k, v)| get(k) == Some(v)));
+    let by_expression = sel.match_expressions.as_deref().unwrap_or_default().iter().all(|e| {
+        let among = e.values.as_deref().unwrap_or_default().iter().any(|v| get(&e.key) == Some(v));
+        match e.operator.as_str() {
+            "In" => among,
+            "NotIn" => !among,
+            "Exists" => get(&e.key).is_some(),
+            "DoesNotExist" => get(&e.key).is_none(),
+            _ => false,
+        }
+    });
+    by_label && by_expression
+}
+
+/// A `kube-system` pod that no PodDisruptionBudget covers keeps its node, as cluster-autoscaler
+/// has it by default: system pods (DNS, metrics) are not moved unless their owners said how
+/// many may go at once. `budgets` are the selectors of `kube-system`'s budgets.
+fn unbudgeted_system_pod(pod: &Pod, budgets: &[Option<LabelSelector>]) -> Option<String> {
+    let system = pod.metadata.namespace.as_deref() == Some("kube-system");
+    let covered = budgets.iter().any(|b| selects(b.as_ref(), pod.metadata.labels.as_ref()));
+    (system && !covered).then(|| {
+        format!("pod {} is a kube-system pod without a PodDisruptionBudget (give it one to let it move)", pod_name(pod))
+    })
 }
 
 /// Why a pod keeps its node, if it does (`None`: it can be evicted).
@@ -305,6 +338,15 @@ impl Drainer {
                 ),
             ));
         }
+        let budgets: Vec<Option<LabelSelector>> =
+            Api::<PodDisruptionBudget>::namespaced(self.kube.clone(), "kube-system")
+                .list(&ListParams::default())
+                .await
+                .map_err(|e| kube_error("listing kube-system's PodDisruptionBudgets", e))?
+                .items
+                .into_iter()
+                .map(|b| b.spec.and_then(|s| s.selector))
+                .collect();
         let mut per_zone: BTreeMap<String, u32> = BTreeMap::new();
         // zone -> candidates, cheapest last (popped first).
         let mut candidates: BTreeMap<String, Vec<Candidate>> = BTreeMap::new();
@@ -330,7 +372,9 @@ impl Drainer {
                 continue;
             }
             let pods: Vec<Pod> = self.pods_on(&name).await?.into_iter().filter(|p| !stays(p)).collect();
-            if let Some(why) = pods.iter().find_map(|p| pod_blocks(p, &self.settings)) {
+            let blocked =
+                pods.iter().find_map(|p| pod_blocks(p, &self.settings).or_else(|| unbudgeted_system_pod(p, &budgets)));
+            if let Some(why) = blocked {
                 refusals.push(format!("{name}: {why}"));
                 continue;
             }
@@ -729,6 +773,24 @@ mod tests {
         assert_eq!(group_of(&groups, "z-a", "some-other-node"), None, "two groups, neither named after it");
         assert_eq!(group_of(&groups, "z-b", "renamed-node"), Some("gke-c-p-3333cccc-grp"), "a zone's only group");
         assert_eq!(group_of(&groups, "z-c", "gke-c-p-3333cccc-x"), None);
+    }
+
+    /// Budget selectors as policy/v1 reads them: an empty one selects every pod.
+    #[test]
+    fn budget_selectors_select_as_the_api_server_does() {
+        let labels = BTreeMap::from([("app".to_string(), "dns".to_string())]);
+        let sel = |v: serde_json::Value| -> Option<LabelSelector> { serde_json::from_value(v).ok() };
+        assert!(selects(None, Some(&labels)));
+        assert!(selects(sel(json!({})).as_ref(), Some(&labels)), "empty selects all");
+        assert!(selects(sel(json!({"matchLabels": {"app": "dns"}})).as_ref(), Some(&labels)));
+        assert!(!selects(sel(json!({"matchLabels": {"app": "web"}})).as_ref(), Some(&labels)));
+        let expr = |op: &str| sel(json!({"matchExpressions": [{"key": "app", "operator": op, "values": ["dns"]}]}));
+        assert!(selects(expr("In").as_ref(), Some(&labels)) && !selects(expr("NotIn").as_ref(), Some(&labels)));
+        let exists = |op: &str| sel(json!({"matchExpressions": [{"key": "tier", "operator": op}]}));
+        assert!(
+            !selects(exists("Exists").as_ref(), Some(&labels))
+                && selects(exists("DoesNotExist").as_ref(), Some(&labels))
+        );
     }
 
     fn pod(json: serde_json::Value) -> Pod {

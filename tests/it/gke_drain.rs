@@ -600,3 +600,34 @@ async fn a_drain_whose_policy_stops_draining_is_rolled_back() {
     assert!(!c.cordoned(victim));
     assert_eq!(c.deletes(), 0);
 }
+
+/// A kube-system pod that no PodDisruptionBudget covers keeps its node out of the plan, as
+/// cluster-autoscaler has it by default; once kube-system gives it a budget, the node can go.
+#[tokio::test]
+async fn a_system_pod_without_a_budget_keeps_its_node() {
+    let c = Cluster::new().await;
+    let all: Vec<String> = c.nodes.iter().flatten().cloned().collect();
+    for (i, n) in all.iter().enumerate().skip(1) {
+        c.pod(&format!("web-{i}"), n, "1", json!({"app": "web"}));
+    }
+    // The emptiest node runs only a DNS replica.
+    c.api.put(
+        "/api/v1/namespaces/kube-system/pods",
+        json!({"apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": "kube-dns-1", "namespace": "kube-system", "labels": {"k8s-app": "kube-dns"},
+                "ownerReferences": [{"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "kube-dns", "uid": "u", "controller": true}]},
+            "spec": {"nodeName": all[0], "containers": [{"name": "dns", "resources": {"requests": {"cpu": "10m"}}}]},
+            "status": {"phase": "Running"}}),
+    );
+    let target = c.target(|_| {}).await;
+    let op = plan_of(target.resize(5).await.unwrap());
+    assert!(!op.contains(&all[0]), "the DNS node is not chosen: {op}");
+    c.api.put(
+        "/apis/policy/v1/namespaces/kube-system/poddisruptionbudgets",
+        json!({"apiVersion": "policy/v1", "kind": "PodDisruptionBudget", "metadata": {"name": "kube-dns", "namespace": "kube-system"},
+            "spec": {"maxUnavailable": 1, "selector": {"matchExpressions": [{"key": "k8s-app", "operator": "In", "values": ["kube-dns"]}]}},
+            "status": {"disruptionsAllowed": 1}}),
+    );
+    let op = plan_of(target.resize(5).await.unwrap());
+    assert!(op.ends_with(&format!("/{}", all[0])), "with a budget it is the cheapest again: {op}");
+}
