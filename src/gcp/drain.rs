@@ -216,6 +216,11 @@ fn annotation<'a>(node: &'a Node, key: &str) -> Option<&'a str> {
     node.metadata.annotations.as_ref()?.get(key).map(String::as_str)
 }
 
+/// When the node's drain gives up, as its annotation says.
+fn deadline_of(node: &Node) -> Option<Ts> {
+    annotation(node, DEADLINE_ANNOTATION).and_then(|d| d.parse().ok()).map(Ts)
+}
+
 fn node_name(node: &Node) -> &str {
     node.metadata.name.as_deref().unwrap_or_default()
 }
@@ -489,7 +494,7 @@ impl Drainer {
             self.mark(node, deadline).await?;
             return Ok(NodeState::Going("cordoned and tainted".into()));
         }
-        let deadline = annotation(node, DEADLINE_ANNOTATION).and_then(|d| d.parse().ok()).map_or(now, Ts);
+        let deadline = deadline_of(node).unwrap_or(now);
         let pods: Vec<Pod> = self.pods_on(name).await?.into_iter().filter(|p| !stays(p)).collect();
         if pods.is_empty() {
             return self.delete(node, zone, groups, started).await;
@@ -639,8 +644,7 @@ impl Drainer {
             Err(e) => {
                 let e = map_error(BACKEND, "compute.instanceGroupManagers.deleteInstances", &e);
                 let now = (self.clock)();
-                let deadline = annotation(node, DEADLINE_ANNOTATION).and_then(|d| d.parse().ok()).map_or(now, Ts);
-                if now >= deadline {
+                if now >= deadline_of(node).unwrap_or(now) {
                     return self.keep(node, started, format!("deleting its VM was refused: {e}")).await;
                 }
                 return Ok(NodeState::Going(format!("empty; deleting its VM was refused, tried again: {e}")));
@@ -709,7 +713,7 @@ impl Drainer {
     pub async fn release_orphans(&self) -> Result<(), AdapterError> {
         let now = (self.clock)();
         for node in self.pool_nodes().await? {
-            let deadline = annotation(&node, DEADLINE_ANNOTATION).and_then(|d| d.parse().ok()).map(Ts);
+            let deadline = deadline_of(&node);
             // A deletion noted as sent ("") whose node outlived its deadline by the grace never
             // happened; one with an operation is on its way.
             let orphan = has_taint(&node)

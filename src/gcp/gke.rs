@@ -327,8 +327,14 @@ impl ScaleTarget for GkeNodePool {
         // Read the pool again: its zones and autoscaler decide what request means `to` nodes.
         let pool = self.get().await?;
         let sizing = self.sizing(&pool)?;
-        if let (Some(drain), Sizing::Fixed { .. }, true) = (&self.drain, sizing, self.scale_in_by_drain) {
-            let live = self.live_size(&pool).await?;
+        // With drain, the groups' sizes decide both whether this is a scale-in and, for a
+        // scale-out, the least count per zone: read once.
+        let groups = match (&self.drain, sizing, self.scale_in_by_drain) {
+            (Some(drain), Sizing::Fixed { .. }, true) => Some((drain, self.live_sizes(&pool).await?)),
+            _ => None,
+        };
+        if let Some((drain, sizes)) = &groups {
+            let live = sizes.iter().fold(0u32, |a, n| a.saturating_add(*n));
             if to < live {
                 // Only the plan: it goes into status as the operation before any node is touched.
                 let plan = drain.plan(live - to).await?;
@@ -343,12 +349,7 @@ impl ScaleTarget for GkeNodePool {
         // A scale-out sets every zone alike; after a drain took more from one zone than another,
         // a count below the largest zone's would shrink that zone, removing nodes the group
         // picks, pods and all. So a scale-out never sets fewer than the largest zone has.
-        let keep_per_zone = match sizing {
-            Sizing::Fixed { .. } if self.scale_in_by_drain => {
-                self.live_sizes(&pool).await?.into_iter().max().unwrap_or(0)
-            }
-            _ => 0,
-        };
+        let keep_per_zone = groups.as_ref().and_then(|(_, sizes)| sizes.iter().copied().max()).unwrap_or(0);
         let op = retry_write(
             BACKEND,
             &self.retry,

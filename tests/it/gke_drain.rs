@@ -139,6 +139,23 @@ fn running(status: &OperationStatus) -> bool {
     matches!(status, OperationStatus::Running | OperationStatus::Progress(_))
 }
 
+/// A policy on the test pool, sizes 2-20, metric `cpu` at target 0.5 with the Monitoring `query`,
+/// and the fields of `extra` added to its spec; with its Monitoring queries.
+fn pool_policy(query: Value, extra: Value) -> (ebbflow::core::Policy, Vec<ebbflow::adapters::MetricQuery>) {
+    let mut spec = json!({
+        "target": {"gkeNodePool": {"project": "p1", "location": "us-central1", "cluster": "gke1", "nodePool": "pool-1"}},
+        "minSize": 2, "maxSize": 20,
+        "metrics": [{"name": "cpu", "target": 0.5, "query": query}]
+    });
+    for (k, v) in extra.as_object().into_iter().flatten() {
+        spec[k] = v.clone();
+    }
+    let spec: ebbflow::api::ScalePolicySpec = serde_json::from_value(spec).unwrap();
+    let policy = ebbflow::spec::policy_from_spec(&spec).unwrap();
+    let queries = spec.metrics.iter().map(|m| ebbflow::spec::metric_query(m, "p1", "default")).collect();
+    (policy, queries)
+}
+
 fn plan_of(started: ResizeStarted) -> String {
     match started {
         ResizeStarted::Operation(name) => name,
@@ -413,16 +430,10 @@ async fn a_policy_scales_the_pool_in_through_a_drain_evaluation_by_evaluation() 
     }
     let filter =
         r#"metric.type="kubernetes.io/node/cpu/allocatable_utilization" AND resource.labels.cluster_name="gke1""#;
-    let spec: ebbflow::api::ScalePolicySpec = serde_json::from_value(json!({
-        "target": {"gkeNodePool": {"project": "p1", "location": "us-central1", "cluster": "gke1", "nodePool": "pool-1"}},
-        "minSize": 2, "maxSize": 20,
-        "metrics": [{"name": "cpu", "target": 0.5, "query": {"filter": filter, "crossSeriesReducer": "REDUCE_MEAN"}}],
-        "scaleIn": {"cooldown": "0s", "stabilizationWindow": "0s", "maxStepNodes": 10},
-        "forecast": {"mode": "off"}
-    }))
-    .unwrap();
-    let policy = ebbflow::spec::policy_from_spec(&spec).unwrap();
-    let queries: Vec<_> = spec.metrics.iter().map(|m| ebbflow::spec::metric_query(m, "p1", "default")).collect();
+    let (policy, queries) = pool_policy(
+        json!({"filter": filter, "crossSeriesReducer": "REDUCE_MEAN"}),
+        json!({"scaleIn": {"cooldown": "0s", "stabilizationWindow": "0s", "maxStepNodes": 10}, "forecast": {"mode": "off"}}),
+    );
     let start = crate::gcp_support::now();
     // Nodes at 15 % against a 50 % target: 6 nodes' load fits on 2.
     c.fake.set_time_series(filter, Script::regular(start - Dur::mins(30), Dur::mins(1), &[0.15; 40]));
@@ -496,14 +507,7 @@ async fn a_drain_that_removes_only_some_nodes_says_which_were_kept_and_why() {
 
     // Through the tick: a finished resize at 5, and a warning Event that says what was kept.
     let filter = r#"metric.type="kubernetes.io/node/cpu/allocatable_utilization""#;
-    let spec: ebbflow::api::ScalePolicySpec = serde_json::from_value(json!({
-        "target": {"gkeNodePool": {"project": "p1", "location": "us-central1", "cluster": "gke1", "nodePool": "pool-1"}},
-        "minSize": 2, "maxSize": 20,
-        "metrics": [{"name": "cpu", "target": 0.5, "query": {"filter": filter}}]
-    }))
-    .unwrap();
-    let policy = ebbflow::spec::policy_from_spec(&spec).unwrap();
-    let queries: Vec<_> = spec.metrics.iter().map(|m| ebbflow::spec::metric_query(m, "p1", "default")).collect();
+    let (policy, queries) = pool_policy(json!({"filter": filter}), json!({}));
     let now = crate::gcp_support::now();
     c.fake.set_time_series(filter, ebbflow::gcp::fake::Script::regular(now - Dur::mins(30), Dur::mins(1), &[0.4; 31]));
     let source = ebbflow::gcp::CloudMonitoring::new(&c.cfg).await.unwrap();

@@ -91,6 +91,18 @@ fn respond(send: Responder, code: u16, body: Vec<u8>) {
     send.send_response(response);
 }
 
+/// Whether a write's resourceVersion precondition `want` (absent: none) fails against `object`.
+fn stale(want: &Value, object: &Value) -> bool {
+    !want.is_null() && *want != object["metadata"]["resourceVersion"]
+}
+
+/// The API server's answer to a write whose precondition failed.
+fn conflict(send: Responder) {
+    let body = json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "code": 409,
+        "reason": "Conflict", "message": "the object has been modified"});
+    respond(send, 409, serde_json::to_vec(&body).expect("json"));
+}
+
 /// Applies a change to the store and answers the watches it concerns; returns the object as
 /// stored (with its new resourceVersion), if any.
 fn apply(s: &mut Store, held: &mut Vec<(String, u64, Responder)>, change: Change) -> Option<Value> {
@@ -327,11 +339,8 @@ impl WatchServer {
                                 continue;
                             }
                             if method == http::Method::DELETE {
-                                let want = &body["preconditions"]["resourceVersion"];
-                                if !want.is_null() && *want != object["metadata"]["resourceVersion"] {
-                                    let body = json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "code": 409,
-                                        "reason": "Conflict", "message": "the object has been modified"});
-                                    respond(send, 409, serde_json::to_vec(&body).expect("json"));
+                                if stale(&body["preconditions"]["resourceVersion"], &object) {
+                                    conflict(send);
                                     continue;
                                 }
                                 let gone = apply(&mut s, &mut held, Change::Delete(coll, name.to_string()));
@@ -339,11 +348,8 @@ impl WatchServer {
                                 continue;
                             }
                             assert!(method == http::Method::PATCH, "the mock serves no {method} {uri}");
-                            let want = &body["metadata"]["resourceVersion"];
-                            if !want.is_null() && *want != object["metadata"]["resourceVersion"] {
-                                let body = json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "code": 409,
-                                    "reason": "Conflict", "message": "the object has been modified"});
-                                respond(send, 409, serde_json::to_vec(&body).expect("json"));
+                            if stale(&body["metadata"]["resourceVersion"], &object) {
+                                conflict(send);
                                 continue;
                             }
                             if status {
