@@ -190,6 +190,7 @@ pub fn policy_from_spec(spec: &ScalePolicySpec) -> Result<Policy, PolicyError> {
             limit,
             headroom_z: h.enabled.then(|| crate::core::policy::normal_quantile(h.quantile.clamp(0.5, 0.999))),
             guard: (m.role == api::MetricRole::Guard).then_some(m.target),
+            ceiling: known.and_then(|k| k.unit.max()).filter(|_| m.kind == api::MetricKind::PerNode),
         });
     }
     if !spec.metrics.is_empty() && spec.metrics.iter().all(|m| m.role == api::MetricRole::Guard) {
@@ -421,6 +422,7 @@ mod tests {
                 limit: 0.75,
                 headroom_z: Some(crate::core::policy::normal_quantile(0.975)),
                 guard: None,
+                ceiling: None,
             }],
             spike: Some(SpikePolicy { threshold: 3.0, min_rise: 0.2, sustained: 2, hold: Dur::mins(30) }),
             scale_out: Pace {

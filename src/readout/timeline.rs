@@ -282,7 +282,7 @@ mod tests {
         let (a, b) = (t0(), t0() + Dur::mins(5));
         let state = PolicyState {
             in_flight: Some(flight(5, 7, b)),
-            resizes: vec![ResizeRecord { from: 3, to: 5, finished_at: b }],
+            resizes: vec![ResizeRecord::new(3, 5, b)],
             ..PolicyState::default()
         };
         let out = resizes(status(vec![entry(a, 3, 5), entry(b, 5, 7)], Some(state)), b + Dur::mins(1));
@@ -301,17 +301,11 @@ mod tests {
         let now = a + Dur::mins(30);
         let idle = resizes(status(vec![entry(a, 3, 5)], Some(PolicyState::default())), now);
         assert!(idle[0].text.ends_with("; no longer running (its end was not recorded)"), "{}", idle[0].text);
-        let timed = PolicyState {
-            resizes: vec![ResizeRecord { from: 3, to: 5, finished_at: a + Dur::secs(95) }],
-            ..PolicyState::default()
-        };
+        let timed = PolicyState { resizes: vec![ResizeRecord::new(3, 5, a + Dur::secs(95))], ..PolicyState::default() };
         let done = resizes(status(vec![entry(a, 3, 5)], Some(timed)), now);
         assert!(done[0].text.ends_with("; took 1m35s"), "{}", done[0].text);
         // A record from before the resize began is another resize's.
-        let older = PolicyState {
-            resizes: vec![ResizeRecord { from: 2, to: 3, finished_at: a - Dur::mins(1) }],
-            ..PolicyState::default()
-        };
+        let older = PolicyState { resizes: vec![ResizeRecord::new(2, 3, a - Dur::mins(1))], ..PolicyState::default() };
         let other = resizes(status(vec![entry(a, 3, 5)], Some(older)), now);
         assert!(!other[0].text.contains("took"), "{}", other[0].text);
         let running = PolicyState { in_flight: Some(flight(3, 5, a)), ..PolicyState::default() };
@@ -331,7 +325,7 @@ mod tests {
         st.members = vec![member(PolicyState { in_flight: Some(flight(3, 5, a)), ..PolicyState::default() })];
         assert!(resizes(st.clone(), now)[0].text.ends_with("; still running"));
         st.members = vec![member(PolicyState {
-            resizes: vec![ResizeRecord { from: 3, to: 5, finished_at: a + Dur::mins(4) }],
+            resizes: vec![ResizeRecord::new(3, 5, a + Dur::mins(4))],
             ..PolicyState::default()
         })];
         assert!(resizes(st, now)[0].text.ends_with("; took 4m"));

@@ -22,6 +22,7 @@ fn bench_policy(smoothing: SmoothingKind) -> Policy {
             limit: 0.75,
             headroom_z: Some(1.645),
             guard: None,
+            ceiling: None,
         }],
         spike: Some(SpikePolicy { threshold: 3.0, min_rise: 0.2, sustained: 2, hold: Dur::mins(30) }),
         scale_out: Pace { cooldown: Dur::ZERO, stabilization: Dur::ZERO, step_nodes: Some(4), step_percent: Some(100) },
@@ -112,7 +113,7 @@ pub fn signal_samples_per_second() -> f64 {
         let started = Instant::now();
         for (i, &v) in values.iter().enumerate() {
             let s = [Sample { at: Ts(i as i64 * 60_000), value: v }];
-            std::hint::black_box(signal.ingest(metric, spike, &s, |_| 10));
+            std::hint::black_box(signal.ingest(metric, spike, &s, |_, _, _| 10));
         }
         std::hint::black_box(signal.smoothed_demand());
         let rate = values.len() as f64 / started.elapsed().as_secs_f64();

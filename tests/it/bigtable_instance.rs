@@ -452,7 +452,12 @@ async fn per_cluster_a_cold_restart_keeps_each_clusters_cooldown() {
         Ts::parse_rfc3339(s["lastResizeAt"].as_str().expect("resized")).expect("time")
     };
     let (c1_last, c2_last) = (last(0), last(1));
-    assert!(c2_last - c1_last >= Dur::mins(20), "two clusters, two cooldowns: {c1_last} {c2_last}");
+    assert!(
+        c2_last - c1_last >= Dur::mins(20),
+        "two clusters, two cooldowns: {c1_last} {c2_last} {:?} {:?}",
+        fake.world_history_of(&full("c1")),
+        fake.world_history_of(&full("c2"))
+    );
 
     // Cold restart: a new engine, the state file its only memory.
     let backends = ProdBackends::with_gcp(None, cfg).await;

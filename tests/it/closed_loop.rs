@@ -214,6 +214,30 @@ async fn stepped_load_is_followed_without_overshoot() {
     }
 }
 
+/// New nodes that serve 15 minutes later than the policy's warm-up says (35 minutes where
+/// Bigtable's default warm-up is 20): per-node CPU stays at the old level while the policy would
+/// count the new nodes, which reads as demand that does not exist. The policy waits for the
+/// metric to show them serving, so a step from 2 to 3.5 nodes' worth on 4 nodes (88% CPU, not
+/// saturated) ends at a size inside the band (6: 0.58 per node), never past the 7 that
+/// ceil(3.5 / 0.57) asks for; counted at the warm-up's end, the nodes still provisioning read
+/// as load and it ran 4 -> 6 -> 7 -> 9.
+#[tokio::test]
+async fn provisioning_slower_than_the_warmup_does_not_ratchet() {
+    let demand: Demand = Arc::new(|t: Ts| if (t - start()).as_minutes() < 60.0 { 2.0 } else { 3.5 });
+    for mode in MODES {
+        let d = demand.clone();
+        let r = run("slow-provisioning", 4, 1, 4, mode, None, move |w, _| {
+            w.demand = d;
+            w.warmup = Dur::mins(35);
+        })
+        .await;
+        assert_no_repeated_write(&r);
+        let most = r.history.iter().map(|(_, n)| *n).max().unwrap_or(0);
+        assert!(most <= 7, "{mode:?}: ran up to {most}: {:?}", r.history);
+        assert!((6..=7).contains(&r.end), "{mode:?}: did not follow the step: {:?}", r.history);
+    }
+}
+
 /// Two nodes' worth of stored data at the default storage target 0.5 needs 4 nodes. Monitoring
 /// lag must not ratchet the floor (3 → 40 in two minutes, reading the 3-node sample against the
 /// new count): one write, to 4, and there it stays though CPU asks for less.

@@ -714,15 +714,19 @@ pub fn decide_prepared(
     metrics.resize(n, MetricOutcome::default());
     let spike_policy = policy.spike.as_ref();
     {
-        let resizes = &state.resizes;
+        let resizes = &mut state.resizes;
         let warmup = policy.warmup;
         // While a resize runs, the old capacity is what serves, whatever size the target
         // reports (a cluster can show the new size as soon as the resize starts).
         let serving = state.in_flight.as_ref().map_or(current, |f| f.from);
+        // One metric judges whether added capacity serves yet (see `PolicyState::serving_at`):
+        // the first per-node metric that sizes (its baseline is on its own scale).
+        let judge = policy.metrics.iter().position(|m| m.kind == crate::MetricKind::PerNode && m.guard.is_none());
         for (i, (metric, signal)) in policy.metrics.iter().zip(state.signals.iter_mut()).enumerate().take(MAX_METRICS) {
             let input = inputs.metrics.get(i).copied().unwrap_or(MetricInput { samples: &[], problem: None });
-            let ingest: Ingest = signal.ingest(metric, spike_policy, input.samples, |at| {
-                PolicyState::capacity_at(resizes, at, serving, warmup)
+            let judges = judge == Some(i);
+            let ingest: Ingest = signal.ingest(metric, spike_policy, input.samples, |at, value, reference| {
+                PolicyState::serving_at(resizes, at, serving, warmup, value, reference.filter(|_| judges))
             });
             let out = &mut metrics[i];
             out.accepted = ingest.accepted;

@@ -68,6 +68,10 @@ pub struct MetricPolicy {
     /// A guard's level: the metric never sizes the target, but while its value is above this
     /// level scale-in is blocked (`Reason::GuardMetricHigh`). `None` for a metric that sizes.
     pub guard: Option<f64>,
+    /// The largest value one series of the metric takes, when its unit has one (1 for a
+    /// utilization): a per-node value there is saturated and says nothing of how much capacity
+    /// serves.
+    pub ceiling: Option<f64>,
 }
 
 /// Spike handling, validated. `None` in [`Policy::spike`] when disabled.

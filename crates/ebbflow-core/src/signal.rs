@@ -120,6 +120,15 @@ pub struct SignalState {
     /// not outliers.
     #[serde(default)]
     pub peak: f64,
+    /// The raw value averaged over the last few samples (each weighs half): where the per-node
+    /// value stands, read on no capacity, for telling whether capacity added lately serves yet.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recent: Option<f64>,
+    /// Running mean of the absolute change in the log of the raw value from one sample to the
+    /// next (clipped): the scatter of single samples, relative, with neither a trend nor an
+    /// average's lag in it, known after a few samples.
+    #[serde(default)]
+    pub jitter: f64,
     /// The load's weekly shape, when the policy forecasts.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub profile: Option<Box<Profile>>,
@@ -178,6 +187,23 @@ impl Trend {
     }
 }
 
+/// The weight the jitter's running mean keeps per sample (about ten samples' memory).
+const JITTER_KEEP: f64 = 0.9;
+/// The largest jitter a stored state may hold: a change of e^10 from one sample to the next.
+const MAX_JITTER: f64 = 10.0;
+
+/// Where a signal's raw per-node value stood before a sample, for telling whether capacity
+/// added lately serves yet (see `PolicyState::serving_at`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Reference {
+    /// The raw value over the last few samples.
+    pub level: f64,
+    /// How far single samples scatter, relative, if known yet.
+    pub sigma: Option<f64>,
+    /// The metric's largest value, when it has one (see `MetricPolicy::ceiling`).
+    pub ceiling: Option<f64>,
+}
+
 /// A sample outside the outlier band, waiting for the next sample to confirm it.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -230,6 +256,8 @@ impl SignalState {
             run_min: 0.0,
             held: None,
             peak: 0.0,
+            recent: None,
+            jitter: 0.0,
             profile: None,
             decay: Decay::default(),
             trend_decay: Decay::default(),
@@ -253,6 +281,8 @@ impl SignalState {
         s.run_min = 0.0;
         s.held = None;
         s.peak = 0.0;
+        s.recent = None;
+        s.jitter = 0.0;
         // The shape learned so far stays; only the hour being observed started on the old clock.
         if let Some(p) = s.profile.as_mut() {
             p.open = None;
@@ -275,6 +305,8 @@ impl SignalState {
             && self.trend.is_none_or(|t| valid(t.e1) && valid(t.e2))
             && valid(self.run_min)
             && valid(self.peak)
+            && self.recent.is_none_or(valid)
+            && (0.0..=MAX_JITTER).contains(&self.jitter)
             && self.held.is_none_or(|h| {
                 valid(h.demand)
                     && (0.0..=1.0).contains(&h.keep)
@@ -289,15 +321,16 @@ impl SignalState {
     }
 
     /// Fold in the samples of one tick, oldest first. Samples at or before the newest already
-    /// seen are skipped, so a source may hand over overlapping windows. `basis(at)` is the
-    /// capacity that was serving at `at` (used only for per-node metrics).
+    /// seen are skipped, so a source may hand over overlapping windows. `basis(at, value,
+    /// reference)` is the capacity that was serving at `at`, given the sample's value and where
+    /// the load's trend stood before it (used only for per-node metrics).
     #[inline]
     pub fn ingest(
         &mut self,
         metric: &MetricPolicy,
         spike: Option<&SpikePolicy>,
         samples: &[Sample],
-        basis: impl Fn(Ts) -> u32,
+        mut basis: impl FnMut(Ts, f64, Option<Reference>) -> u32,
     ) -> Ingest {
         let mut out = Ingest::default();
         let mut newest: Option<Ts> = None;
@@ -310,7 +343,18 @@ impl SignalState {
                 continue;
             }
             let demand = match metric.kind {
-                MetricKind::PerNode => s.value * basis(s.at) as f64,
+                MetricKind::PerNode => {
+                    // Where the raw value stood and how far samples scatter: the basis compares
+                    // the sample with them to tell whether capacity added lately serves yet.
+                    let reference = self.recent.map(|level| {
+                        // The mean absolute difference of two independent normal samples is
+                        // 2σ/√π.
+                        let sigma =
+                            (self.seen > SPIKE_WARMUP_SAMPLES).then(|| self.jitter * std::f64::consts::PI.sqrt() / 2.0);
+                        Reference { level, sigma, ceiling: metric.ceiling }
+                    });
+                    s.value * basis(s.at, s.value, reference) as f64
+                }
                 MetricKind::Total => s.value,
             };
             // `!(x <= MAX)` is also true for NaN.
@@ -412,8 +456,16 @@ impl SignalState {
                 }
             }
         }
+        if let Some(prev) = self.last_raw.filter(|p| *p > 0.0 && raw > 0.0) {
+            let change = (raw / prev).ln().abs();
+            // Clipped at four times the mean once it is known: a step of capacity or load is not
+            // scatter.
+            let change = if self.seen > SPIKE_WARMUP_SAMPLES { change.min(4.0 * self.jitter) } else { change };
+            self.jitter = (change + (self.jitter - change) * warm(JITTER_KEEP, self.seen)).min(MAX_JITTER);
+        }
         self.last_at = Some(at);
         self.last_raw = Some(raw);
+        self.recent = Some(self.recent.map_or(raw, |r| 0.5 * (r + raw)));
         self.last_demand = Some(demand);
         self.seen = self.seen.saturating_add(1);
         dropped
@@ -521,6 +573,7 @@ mod tests {
             limit: 0.75,
             headroom_z: Some(1.645),
             guard: None,
+            ceiling: None,
         }
     }
 
@@ -533,8 +586,29 @@ mod tests {
         let p = spike();
         for (i, v) in values.iter().enumerate() {
             let s = [Sample { at: Ts((start_min + i as i64) * 60_000), value: *v }];
-            sig.ingest(&m, Some(&p), &s, |_| 4);
+            sig.ingest(&m, Some(&p), &s, |_, _, _| 4);
         }
+    }
+
+    /// The reference a resize is judged by: the raw value of the last samples, and a scatter
+    /// from sample-to-sample changes that a ramp does not inflate (a ramp of 1% a minute with
+    /// ±3% alternating noise reads as about 3-5%, not as the ramp's distance from an average).
+    #[test]
+    fn the_reference_follows_the_raw_value_and_its_scatter_ignores_a_ramp() {
+        let mut sig = SignalState::new(&metric());
+        let values: Vec<f64> =
+            (0..60).map(|i| 0.4 * (1.0 + 0.01 * i as f64) * if i % 2 == 0 { 1.03 } else { 0.97 }).collect();
+        feed(&mut sig, &values, 0);
+        let mut seen = None;
+        sig.ingest(&metric(), None, &[Sample { at: Ts(60 * 60_000), value: 0.65 }], |_, _, r| {
+            seen = r;
+            4
+        });
+        let r = seen.expect("a reference once samples were seen");
+        let last = values[values.len() - 1];
+        assert!((r.level - last).abs() < 0.05 * last, "level {} for a last value of {last}", r.level);
+        let sigma = r.sigma.expect("scatter known");
+        assert!((0.02..0.06).contains(&sigma), "scatter {sigma:.4} for ±3% noise on a ramp");
     }
 
     #[test]
@@ -584,12 +658,12 @@ mod tests {
             Sample { at: Ts(120_000), value: f64::NAN },
             Sample { at: Ts(120_000), value: -1.0 },
         ];
-        let r = sig.ingest(&m, None, &samples, |_| 2);
+        let r = sig.ingest(&m, None, &samples, |_, _, _| 2);
         assert_eq!(r.accepted, 1);
         assert_eq!(r.invalid, 2);
         assert!(r.newest_invalid);
         // The same window again adds nothing.
-        let r = sig.ingest(&m, None, &samples[..1], |_| 2);
+        let r = sig.ingest(&m, None, &samples[..1], |_, _, _| 2);
         assert_eq!(r.accepted, 0);
         assert_eq!(sig.smoothed_demand(), Some(1.0));
     }
@@ -605,7 +679,7 @@ mod tests {
         let before = sig.smoothed_demand().expect("smoothed");
         feed(&mut sig, &[1e6], 60);
         assert_eq!(sig.smoothed_demand(), Some(before));
-        let r = sig.ingest(&m, Some(&spike()), &[Sample { at: Ts(61 * 60_000), value: 0.5 }], |_| 4);
+        let r = sig.ingest(&m, Some(&spike()), &[Sample { at: Ts(61 * 60_000), value: 0.5 }], |_, _, _| 4);
         assert_eq!(r.dropped_outliers, 1);
         let settled = sig.smoothed_demand().expect("smoothed");
         assert!((settled - before).abs() < 0.02 * before, "{before} -> {settled}");
@@ -634,15 +708,15 @@ mod tests {
         let mut sig = SignalState::new(&m);
         for i in 0..60 {
             let s = [Sample { at: Ts(i * 60_000), value: 0.5 + 0.01 * ((i % 3) as f64) }];
-            sig.ingest(&m, Some(&eager), &s, |_| 4);
+            sig.ingest(&m, Some(&eager), &s, |_, _, _| 4);
         }
-        sig.ingest(&m, Some(&eager), &[Sample { at: Ts(60 * 60_000), value: 1e6 }], |_| 4);
+        sig.ingest(&m, Some(&eager), &[Sample { at: Ts(60 * 60_000), value: 1e6 }], |_, _, _| 4);
         assert_eq!(sig.spike_level(Some(&eager)), None);
-        sig.ingest(&m, Some(&eager), &[Sample { at: Ts(61 * 60_000), value: 0.5 }], |_| 4);
+        sig.ingest(&m, Some(&eager), &[Sample { at: Ts(61 * 60_000), value: 0.5 }], |_, _, _| 4);
         assert_eq!(sig.spike_level(Some(&eager)), None);
-        sig.ingest(&m, Some(&eager), &[Sample { at: Ts(62 * 60_000), value: 40.0 }], |_| 4);
+        sig.ingest(&m, Some(&eager), &[Sample { at: Ts(62 * 60_000), value: 40.0 }], |_, _, _| 4);
         assert_eq!(sig.spike_level(Some(&eager)), None, "held");
-        sig.ingest(&m, Some(&eager), &[Sample { at: Ts(63 * 60_000), value: 40.0 }], |_| 4);
+        sig.ingest(&m, Some(&eager), &[Sample { at: Ts(63 * 60_000), value: 40.0 }], |_, _, _| 4);
         assert_eq!(sig.spike_level(Some(&eager)), Some(160.0));
     }
 
@@ -656,7 +730,7 @@ mod tests {
         }
         feed(&mut sig, &xs, 0);
         let before = sig.smoothed_demand().expect("smoothed");
-        let r = sig.ingest(&metric(), Some(&spike()), &[Sample { at: Ts(60 * 60_000), value: 0.9 }], |_| 4);
+        let r = sig.ingest(&metric(), Some(&spike()), &[Sample { at: Ts(60 * 60_000), value: 0.9 }], |_, _, _| 4);
         assert_eq!(r.dropped_outliers, 0);
         assert!(sig.held.is_none());
         assert!(sig.smoothed_demand().expect("smoothed") > before);
@@ -670,7 +744,7 @@ mod tests {
         feed(&mut sig, &[0.5; 10], 0);
         for v in [3.7e307, f64::MAX, 1e31, f64::INFINITY, f64::NAN] {
             let at = Ts((10 + sig.seen as i64) * 60_000);
-            let r = sig.ingest(&m, None, &[Sample { at, value: v }], |_| 5);
+            let r = sig.ingest(&m, None, &[Sample { at, value: v }], |_, _, _| 5);
             assert_eq!((r.accepted, r.invalid), (0, 1), "{v}");
         }
         let json = serde_json::to_string(&sig).expect("json");

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::decide::REC_CAP;
 use crate::policy::Policy;
-use crate::signal::SignalState;
+use crate::signal::{MAX_VALUE, Reference, SignalState};
 use crate::time::{Dur, Ts};
 
 /// Most finished resizes remembered, whatever their age: a bound on the state's size only. The
@@ -49,7 +49,7 @@ pub struct InFlight {
 }
 
 /// A finished resize.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ResizeRecord {
     /// Size before.
@@ -58,6 +58,86 @@ pub struct ResizeRecord {
     pub to: u32,
     /// When the target reported it done.
     pub finished_at: Ts,
+    /// For added capacity: the first sample in which a per-node metric showed it serving (see
+    /// [`PolicyState::serving_at`]). It counts from the later of this and the warm-up's end.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub served_from: Option<Ts>,
+    /// For added capacity not yet shown serving: how many samples in a row were nearer the
+    /// fall it brings than the baseline.
+    #[serde(default, skip_serializing_if = "is_zero_u8")]
+    pub fell: u8,
+    /// For added capacity a per-node metric is judging: the per-node value it is expected to
+    /// bring down, the raw value of the last samples that did not fall. While it is set the
+    /// capacity does not count (until shown, or [`SERVING_PROOF_WAIT`] after the warm-up); 0
+    /// when no metric judges it, and then it counts at the warm-up's end.
+    #[serde(default, skip_serializing_if = "is_no_level")]
+    pub level: f64,
+}
+
+fn is_zero_u8(n: &u8) -> bool {
+    *n == 0
+}
+
+fn is_no_level(x: &f64) -> bool {
+    *x == 0.0
+}
+
+/// How long past its warm-up added capacity may go unseen in a per-node metric before it is
+/// counted anyway: by then the load, not the capacity, explains what the metric shows (a rise
+/// that made up for the fall, capacity that came in bit by bit). Bigtable asks for up to 20
+/// minutes before new nodes carry their share of a loaded cluster, the slowest of the targets.
+pub const SERVING_PROOF_WAIT: Dur = Dur::mins(20);
+
+/// Samples in a row, nearer the fall than the baseline, that show added capacity serving: one
+/// could be a dip.
+pub const SERVING_SHOWN: u8 = 2;
+
+/// The scatter of single per-node samples (relative) assumed while the signal has no estimate
+/// of it.
+const SERVING_SIGMA_UNKNOWN: f64 = 0.3;
+/// The least fall, in units of the scatter, that a step of added capacity must make in the
+/// per-node metric to be checked against it: samples are judged against the midpoint, half the
+/// fall away, and at four times the scatter about one sample in 40 lands on the wrong side of
+/// it by noise alone (two in a row are needed).
+const SERVING_RESOLVE: f64 = 4.0;
+/// Where a per-node value counts as saturated, as a share of the metric's ceiling.
+const SATURATED: f64 = 0.97;
+/// The least step checked (a quarter more capacity): a smaller one over-reads demand by less
+/// than that for at most the provisioning's overrun, and a rising load takes its fall out of
+/// sight within minutes (2% a minute hides a 10% step in five), before two samples can show it.
+const SERVING_LEAST_STEP: f64 = 1.25;
+
+impl ResizeRecord {
+    /// A finished resize, its added capacity (if any) not yet seen serving.
+    pub fn new(from: u32, to: u32, finished_at: Ts) -> ResizeRecord {
+        ResizeRecord { from, to, finished_at, served_from: None, fell: 0, level: 0.0 }
+    }
+
+    /// Whether its size is what served a sample measured at `at`: removed capacity stops at
+    /// once; added capacity serves after the warm-up, once a per-node metric showed it or the
+    /// longest wait for that has passed.
+    #[inline]
+    fn counts_at(&self, at: Ts, warmup: Dur) -> bool {
+        if self.to <= self.from {
+            return at >= self.finished_at;
+        }
+        let warm = self.finished_at + warmup;
+        at >= warm
+            && (self.level == 0.0 || self.served_from.is_some_and(|s| at >= s) || at >= warm + SERVING_PROOF_WAIT)
+    }
+
+    /// From when its size serves every sample, whatever the metric shows.
+    fn counted_from(&self, warmup: Dur) -> Ts {
+        if self.to <= self.from {
+            return self.finished_at;
+        }
+        let warm = self.finished_at + warmup;
+        match self.served_from {
+            Some(s) => s.max(warm),
+            None if self.level > 0.0 => warm + SERVING_PROOF_WAIT,
+            None => warm,
+        }
+    }
 }
 
 /// Everything the core remembers between evaluations.
@@ -173,13 +253,133 @@ impl PolicyState {
     }
 
     /// The capacity that was carrying load at `at`, from the resize history: added capacity counts
-    /// only after its warm-up, removed capacity stops at once.
+    /// only after its warm-up and once shown serving (see [`ResizeRecord::served_from`]),
+    /// removed capacity stops at once.
     #[inline]
     pub fn capacity_at(resizes: &[ResizeRecord], at: Ts, current: u32, warmup: Dur) -> u32 {
         let Some(first) = resizes.first() else { return current };
         for r in resizes.iter().rev() {
-            let effective = if r.to > r.from { r.finished_at + warmup } else { r.finished_at };
-            if at >= effective {
+            if r.counts_at(at, warmup) {
+                return r.to;
+            }
+        }
+        first.from
+    }
+
+    /// [`PolicyState::capacity_at`] for a per-node sample of `value` at `at`, which may show
+    /// added capacity serving: `reference` is where the raw value stood before the sample
+    /// (`None` for a metric that does not judge capacity).
+    ///
+    /// The warm-up is a guess, and the world's provisioning may be slower: a node pool's VM
+    /// must boot and its pods start, a Bigtable cluster rebalance. Counted as serving too
+    /// early, nodes that do not serve yet multiply an unchanged per-node metric into demand
+    /// that does not exist, and the policy scales out again on it (4 nodes at 88% CPU grew to
+    /// 9 where 6 were enough, new nodes serving 15 minutes after a 20-minute warm-up). So added capacity
+    /// counts once the metric shows it: from the resize's end, each sample is compared with
+    /// the raw value of the last samples that did not fall (so a rising load moves the
+    /// baseline, and no capacity model is read into it) and with that baseline fallen by
+    /// `from / to`. [`SERVING_SHOWN`] samples in a row nearer the fall show the capacity
+    /// serving; it counts from the later of that and the warm-up's end, or, never shown, once
+    /// [`SERVING_PROOF_WAIT`] has run out after the warm-up. Until then, after the warm-up, a
+    /// sample nearer the fall is read on the new size, so nodes that serve as soon as they
+    /// are warm cost no sample misread. A step of less than a quarter, or whose fall the noise
+    /// would blur (less than four times the scatter), is not checked: it counts at its
+    /// warm-up's end, and a mistake there is as small as the step.
+    pub fn serving_at(
+        resizes: &mut [ResizeRecord],
+        at: Ts,
+        current: u32,
+        warmup: Dur,
+        value: f64,
+        reference: Option<Reference>,
+    ) -> u32 {
+        // A 0 (a glitch, an idle moment) and a value that is no number say nothing here.
+        let usable = value > 0.0 && value.is_finite();
+        // The newest 64 records that this sample leans to serving, newest in the lowest bit.
+        let mut leaning: u64 = 0;
+        if let Some(reference) = reference.filter(|r| usable && r.level > 0.0 && r.level.is_finite()) {
+            let sigma = reference.sigma.filter(|s| s.is_finite()).unwrap_or(SERVING_SIGMA_UNKNOWN);
+            // A step too small or too blurred to see in the metric (`unseen`) counts at its
+            // warm-up's end, as the warm-up says, but not before the steps added before it: it
+            // cannot serve while they do not.
+            let unseen = |r: &ResizeRecord| {
+                let step = r.to as f64 / r.from.max(1) as f64;
+                step < SERVING_LEAST_STEP || step.ln() < SERVING_RESOLVE * sigma
+            };
+            // A saturated value (CPU at 100%) stays there while the load exceeds even the new
+            // capacity: it shows nothing either way, so it is read as the warm-up says.
+            let saturated = |x: f64| reference.ceiling.is_some_and(|c| x >= SATURATED * c);
+            // Once this sample showed one step serving, the steps after it start again from it:
+            // the fall was that step's, not theirs.
+            let mut shown = false;
+            // Whether a step before this one is still waiting to be shown.
+            let mut waiting = false;
+            let n = resizes.len();
+            for (i, r) in resizes.iter_mut().enumerate() {
+                if r.to <= r.from || r.served_from.is_some() || at < r.finished_at {
+                    continue;
+                }
+                if at >= r.finished_at + warmup + SERVING_PROOF_WAIT {
+                    // Counted whatever the metric shows: nothing left to judge.
+                    (r.fell, r.level) = (0, 0.0);
+                    continue;
+                }
+                if saturated(value) || (r.level == 0.0 && saturated(reference.level)) {
+                    // Read as the warm-up says: the step counts for this sample once warm.
+                    if !waiting && at >= r.finished_at + warmup && n - i <= 64 {
+                        leaning |= 1 << (n - 1 - i);
+                    }
+                    continue;
+                }
+                if unseen(r) {
+                    if waiting {
+                        // Held (a level, so it does not count) until the steps before it show.
+                        r.level = value.min(MAX_VALUE);
+                    } else {
+                        let held = r.level > 0.0 || shown;
+                        (r.fell, r.level) = (0, 0.0);
+                        r.served_from = Some(if held { at } else { r.finished_at });
+                    }
+                    continue;
+                }
+                if shown {
+                    (r.fell, r.level) = (0, value.min(MAX_VALUE));
+                    waiting = true;
+                    continue;
+                }
+                // The first sample after the resize: the value before it is the baseline.
+                if !(r.level > 0.0 && r.level.is_finite()) {
+                    r.level = reference.level.min(MAX_VALUE);
+                }
+                let step = r.to as f64 / r.from.max(1) as f64;
+                // Nearer (on a log scale) the baseline fallen by `from / to` than the baseline.
+                if value * step.sqrt() < r.level {
+                    r.fell = r.fell.saturating_add(1);
+                    // Warm, and not behind a step still waiting: read on the new size, though
+                    // not shown beyond doubt yet.
+                    if !waiting && at >= r.finished_at + warmup && n - i <= 64 {
+                        leaning |= 1 << (n - 1 - i);
+                    }
+                } else {
+                    // Not fallen: the sample moves the baseline (a rising load).
+                    r.fell = 0;
+                    r.level = 0.5 * (r.level + value);
+                }
+                if r.fell >= SERVING_SHOWN && !waiting {
+                    (r.fell, r.level) = (0, 0.0);
+                    r.served_from = Some(at);
+                    shown = true;
+                } else {
+                    waiting = true;
+                }
+            }
+        }
+        if leaning == 0 {
+            return Self::capacity_at(resizes, at, current, warmup);
+        }
+        let Some(first) = resizes.first() else { return current };
+        for (k, r) in resizes.iter().rev().enumerate() {
+            if r.counts_at(at, warmup) || (k < 64 && leaning & (1 << k) != 0) {
                 return r.to;
             }
         }
@@ -192,8 +392,7 @@ impl PolicyState {
     pub fn prune_resizes(&mut self, now: Ts, reach: Dur, warmup: Dur) {
         let cutoff = now - reach;
         // Keep the newest record whose effect began before the cutoff: it says what served then.
-        let effective = |r: &ResizeRecord| if r.to > r.from { r.finished_at + warmup } else { r.finished_at };
-        let first_needed = self.resizes.iter().rposition(|r| effective(r) < cutoff).unwrap_or(0);
+        let first_needed = self.resizes.iter().rposition(|r| r.counted_from(warmup) < cutoff).unwrap_or(0);
         let drop = first_needed.max(self.resizes.len().saturating_sub(MAX_RESIZE_RECORDS));
         if drop > 0 {
             self.resizes.drain(..drop);
@@ -270,7 +469,9 @@ impl PolicyState {
         self.checked.clamped_at = Some(now);
         // The history was kept on a clock we cannot trust: forget it, so every sample is read
         // against the size that serves now instead of counting nodes as warming up.
-        if !history_under && self.resizes.iter().any(|r| r.finished_at > limit) {
+        if !history_under
+            && self.resizes.iter().any(|r| r.finished_at.max(r.served_from.unwrap_or(r.finished_at)) > limit)
+        {
             self.resizes.clear();
             clamped.push("resizes");
         }
@@ -343,6 +544,17 @@ impl PolicyState {
             self.resizes.clear();
             reset.push("resizes");
         }
+        // A level is a raw value.
+        let mut evidence = false;
+        for r in &mut self.resizes {
+            if !(0.0..=MAX_VALUE).contains(&r.level) {
+                (r.fell, r.level) = (0, 0.0);
+                evidence = true;
+            }
+        }
+        if evidence {
+            reset.push("resizes.level");
+        }
         if let Some(f) = self.in_flight.as_mut()
             && f.from > bound
         {
@@ -414,7 +626,7 @@ impl PolicyState {
                 self.last_scale_out_at = Some(now);
             }
             self.last_resize_at = Some(now);
-            self.resizes.push(ResizeRecord { from: f.from, to: f.to, finished_at: now });
+            self.resizes.push(ResizeRecord::new(f.from, f.to, now));
             if self.resizes.len() > MAX_RESIZE_RECORDS {
                 self.resizes.remove(0);
             }
@@ -472,18 +684,134 @@ mod tests {
 
     #[test]
     fn capacity_follows_history_with_warmup_for_additions_only() {
-        let resizes = [
-            ResizeRecord { from: 4, to: 8, finished_at: Ts(1_000) },
-            ResizeRecord { from: 8, to: 6, finished_at: Ts(10_000) },
-        ];
+        let resizes = [ResizeRecord::new(4, 8, Ts(1_000)), ResizeRecord::new(8, 6, Ts(10_000))];
         let warm = Dur(2_000);
         assert_eq!(PolicyState::capacity_at(&resizes, Ts(500), 6, warm), 4);
         // Added capacity is warming up until 3_000.
         assert_eq!(PolicyState::capacity_at(&resizes, Ts(2_000), 6, warm), 4);
+        // No metric judges it: it serves from the warm-up's end.
         assert_eq!(PolicyState::capacity_at(&resizes, Ts(3_000), 6, warm), 8);
+        // A metric judges it and has not seen it serve: not until the wait for that runs out.
+        let mut judged = resizes;
+        judged[0].level = 0.7;
+        assert_eq!(PolicyState::capacity_at(&judged, Ts(3_000), 6, warm), 4);
+        assert_eq!(PolicyState::capacity_at(&judged[..1], Ts(3_000) + SERVING_PROOF_WAIT, 6, warm), 8);
+        // Shown serving: from the later of that and the warm-up's end.
+        let mut shown = resizes;
+        shown[0].served_from = Some(Ts(1_500));
+        assert_eq!(PolicyState::capacity_at(&shown, Ts(2_000), 6, warm), 4);
+        assert_eq!(PolicyState::capacity_at(&shown, Ts(3_000), 6, warm), 8);
         // Removed capacity stops at once.
         assert_eq!(PolicyState::capacity_at(&resizes, Ts(10_000), 6, warm), 6);
         assert_eq!(PolicyState::capacity_at(&[], Ts(10_000), 6, warm), 6);
+    }
+
+    /// Added capacity counts once the per-node metric fell as it would with it serving, and
+    /// not before its warm-up ends: a value that stays where it was keeps the old size (the
+    /// nodes are still provisioning), a rising load moves the baseline, and capacity added in
+    /// two steps is shown one step at a time.
+    #[test]
+    fn added_capacity_counts_once_the_metric_shows_it() {
+        /// A per-node metric's recent raw value, as the signal keeps it, and the samples it
+        /// judges a resize history by.
+        struct Metric {
+            recent: f64,
+            sigma: f64,
+        }
+        impl Metric {
+            fn sample(&mut self, r: &mut [ResizeRecord], m: i64, value: f64) -> u32 {
+                let reference = Some(Reference { level: self.recent, sigma: Some(self.sigma), ceiling: None });
+                let c = PolicyState::serving_at(r, Ts(m * 60_000), 9, Dur::mins(3), value, reference);
+                self.recent = 0.5 * (self.recent + value);
+                c
+            }
+        }
+        let min = |m: i64| Ts(m * 60_000);
+        let mut r = [ResizeRecord::new(1, 5, min(3)), ResizeRecord::new(5, 9, min(8))];
+        // Demand 3 nodes' worth: 3.0 per node on 1 node, 0.6 on 5, 0.33 on 9; 10% scatter.
+        let mut metric = Metric { recent: 3.0, sigma: 0.1 };
+        let mut at = |m: i64, value: f64| metric.sample(&mut r, m, value);
+        assert_eq!(at(4, 3.0), 1, "not warm yet");
+        assert_eq!(at(6, 3.1), 1, "warm, but the per-node value did not fall: still provisioning");
+        assert_eq!(at(7, 2.9), 1);
+        assert_eq!(at(8, 0.62), 5, "it fell: read on the new size, though half the proof");
+        assert_eq!(at(9, 0.6), 5, "shown; the second step is not warm");
+        assert_eq!(at(11, 0.6), 5, "the second step warm, and the value did not fall");
+        assert_eq!(at(12, 0.34), 9, "now the second serves");
+        assert_eq!(at(13, 0.33), 9);
+        assert_eq!(r[0].served_from, Some(min(9)));
+        assert_eq!(r[1].served_from, Some(min(13)));
+        // Once shown, a later higher value is load, not capacity missing.
+        assert_eq!(metric.sample(&mut r, 15, 3.0), 9);
+
+        // A step the scatter would blur (2 -> 3 is a fall of 41% on a log scale, the scatter
+        // 12%), or a small one (10 -> 11), is not checked: it counts at its warm-up's end.
+        for (from, to, sigma) in [(2, 3, 0.12), (10, 11, 0.01)] {
+            let mut unchecked = [ResizeRecord::new(from, to, min(0))];
+            let mut metric = Metric { recent: 0.6, sigma };
+            assert_eq!(metric.sample(&mut unchecked, 1, 0.6), from);
+            assert_eq!(metric.sample(&mut unchecked, 3, 0.6), to, "{from} -> {to}");
+        }
+
+        // A lone dip is read on the new size, and the next ordinary sample on the old again.
+        let mut dip = [ResizeRecord::new(1, 5, min(0))];
+        let mut metric = Metric { recent: 3.0, sigma: 0.1 };
+        assert_eq!(metric.sample(&mut dip, 4, 3.0), 1);
+        assert_eq!(metric.sample(&mut dip, 5, 0.5), 5);
+        assert_eq!(metric.sample(&mut dip, 6, 3.1), 1);
+        assert_eq!(dip[0].served_from, None);
+
+        // Nodes that serve at once count when the warm-up ends.
+        let mut quick = [ResizeRecord::new(4, 6, min(0))];
+        let mut metric = Metric { recent: 0.9, sigma: 0.05 };
+        assert_eq!(metric.sample(&mut quick, 1, 0.6), 4, "shown, but warming up");
+        assert_eq!(metric.sample(&mut quick, 3, 0.61), 6);
+
+        // A rising load moves the baseline: 2% a minute for 8 minutes, then the fall by 4/6.
+        let mut rising = [ResizeRecord::new(4, 6, min(0))];
+        let mut metric = Metric { recent: 0.8, sigma: 0.05 };
+        for m in 1..=8 {
+            assert_eq!(metric.sample(&mut rising, m, 0.8 * (1.0 + 0.02 * m as f64)), 4, "minute {m}");
+        }
+        assert_eq!(metric.sample(&mut rising, 9, 0.94 * 4.0 / 6.0), 6);
+
+        // Saturated (CPU at 100% before and after, the load beyond even the new size): the
+        // metric shows nothing, and the warm-up alone decides.
+        let mut saturated = [ResizeRecord::new(2, 4, min(0))];
+        let reference = |level| Some(Reference { level, sigma: Some(0.05), ceiling: Some(1.0) });
+        assert_eq!(PolicyState::serving_at(&mut saturated, min(1), 4, Dur::mins(3), 1.0, reference(1.0)), 2);
+        assert_eq!(PolicyState::serving_at(&mut saturated, min(3), 4, Dur::mins(3), 1.0, reference(1.0)), 4);
+        // Below the ceiling the same step is judged.
+        let mut unsaturated = [ResizeRecord::new(2, 4, min(0))];
+        assert_eq!(PolicyState::serving_at(&mut unsaturated, min(1), 4, Dur::mins(3), 0.8, reference(0.8)), 2);
+        assert_eq!(PolicyState::serving_at(&mut unsaturated, min(3), 4, Dur::mins(3), 0.8, reference(0.8)), 2);
+
+        // Never shown: counted when the wait runs out.
+        let mut quiet = [ResizeRecord::new(2, 4, min(0))];
+        let mut metric = Metric { recent: 1.0, sigma: 0.1 };
+        let late = 3 + SERVING_PROOF_WAIT.as_minutes() as i64;
+        assert_eq!(metric.sample(&mut quiet, late - 1, 1.0), 2);
+        assert_eq!(metric.sample(&mut quiet, late, 1.0), 4);
+
+        // A 0, a value that is no number, or no reference (no sample yet) judge nothing: the
+        // warm-up alone.
+        let mut fresh = [ResizeRecord::new(2, 4, min(0))];
+        let reference = Some(Reference { level: 1.0, sigma: None, ceiling: None });
+        for value in [0.0, f64::NAN] {
+            assert_eq!(PolicyState::serving_at(&mut fresh, min(2), 4, Dur::mins(3), value, reference), 2);
+            assert_eq!(PolicyState::serving_at(&mut fresh, min(4), 4, Dur::mins(3), value, reference), 4);
+        }
+        assert_eq!(PolicyState::serving_at(&mut fresh, min(4), 4, Dur::mins(3), 0.5, None), 4);
+        assert_eq!((fresh[0].served_from, fresh[0].fell, fresh[0].level), (None, 0, 0.0));
+    }
+
+    /// A record written before `servedFrom` existed loads as not yet shown serving.
+    #[test]
+    fn a_resize_record_without_served_from_loads() {
+        let r: ResizeRecord = serde_json::from_str(r#"{"from":2,"to":4,"finishedAt":"2026-12-07T10:00:00Z"}"#)
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(r.served_from, None);
+        assert!(!serde_json::to_string(&r).unwrap_or_default().contains("servedFrom"));
     }
 
     #[test]
@@ -562,10 +890,7 @@ mod tests {
         let now = Ts(10 * 3_600_000);
         let future = now + Dur::mins(60);
         let mut s = PolicyState {
-            resizes: vec![
-                ResizeRecord { from: 3, to: 6, finished_at: now - Dur::mins(90) },
-                ResizeRecord { from: 6, to: 9, finished_at: future },
-            ],
+            resizes: vec![ResizeRecord::new(3, 6, now - Dur::mins(90)), ResizeRecord::new(6, 9, future)],
             last_scale_out_at: Some(future),
             last_resize_at: Some(future),
             evaluating_since: Some(now - Dur::mins(120)),
@@ -595,7 +920,7 @@ mod tests {
         sound.align(&p);
         let samples: Vec<crate::Sample> =
             (0..20).map(|i| crate::Sample { at: Ts(i * 60_000), value: 0.5 + 0.01 * (i % 3) as f64 }).collect();
-        sound.signals[0].ingest(&p.metrics[0], p.spike.as_ref(), &samples, |_| 9);
+        sound.signals[0].ingest(&p.metrics[0], p.spike.as_ref(), &samples, |_, _, _| 9);
         sound.begin_resize(9, 12, None, Ts(20 * 60_000));
         sound.finish_resize(Ts(21 * 60_000));
         sound.recommendations.push_back((Ts(21 * 60_000), 1_000_000));
@@ -643,7 +968,7 @@ mod tests {
         let mut s = PolicyState::default();
         assert!(s.clamp_future(Ts(200 * 60_000), Dur::ZERO).is_empty());
         s.recommendations.push_back((Ts(200 * 60_000), 7));
-        s.resizes.push(ResizeRecord { from: 3, to: 7, finished_at: Ts(200 * 60_000) });
+        s.resizes.push(ResizeRecord::new(3, 7, Ts(200 * 60_000)));
         assert!(s.clamp_future(Ts(201 * 60_000), Dur::ZERO).is_empty(), "a later clock: nothing ahead");
         let clamped = s.clamp_future(Ts(100 * 60_000), Dur::ZERO);
         assert_eq!(clamped, vec!["resizes", "recommendations"]);

@@ -102,6 +102,7 @@ fn the_effective_target_by_hand() {
         limit: 0.75,
         headroom_z: Some(1.96),
         guard: None,
+        ceiling: None,
     };
     let eff = effective_target(&m, 6.0, Some(2.1));
     assert!((eff - 6.0 / 13.488).abs() < 1e-9, "{eff}");

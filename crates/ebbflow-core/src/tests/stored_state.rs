@@ -31,7 +31,7 @@ fn settled(p: Policy) -> World {
 /// The settled world's state after a scale-out 6 -> 9 that finished at `t`.
 fn scaled_out_at(w: &World, t: Ts) -> PolicyState {
     let mut s = w.state.clone();
-    s.resizes = vec![ResizeRecord { from: 6, to: 9, finished_at: t }];
+    s.resizes = vec![ResizeRecord::new(6, 9, t)];
     s.last_resize_at = Some(t);
     s.last_scale_out_at = Some(t);
     s
@@ -105,7 +105,7 @@ fn absurd_stored_values_move_nothing() {
         ("a negative smoothed value", |s| set_smoothed(s, -50.0)),
         ("a negative deviation", |s| s.signals[0].deviation = -1.0),
         ("a resize to 50 times maxSize", |s| {
-            s.resizes = vec![ResizeRecord { from: 9, to: 1_000, finished_at: at(605) }];
+            s.resizes = vec![ResizeRecord::new(9, 1_000, at(605))];
         }),
     ];
     for (what, poison) in cases {
