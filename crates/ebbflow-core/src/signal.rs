@@ -124,9 +124,9 @@ pub struct SignalState {
     /// value stands, read on no capacity, for telling whether capacity added lately serves yet.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub recent: Option<f64>,
-    /// Running mean of the absolute change in the log of the raw value from one sample to the
-    /// next (clipped): the scatter of single samples, relative, with neither a trend nor an
-    /// average's lag in it, known after a few samples.
+    /// Running mean of the relative change of the raw value from one sample to the next
+    /// (clipped): the scatter of single samples, relative, with neither a trend nor an average's
+    /// lag in it, known after a few samples.
     #[serde(default)]
     pub jitter: f64,
     /// The load's weekly shape, when the policy forecasts.
@@ -189,8 +189,8 @@ impl Trend {
 
 /// The weight the jitter's running mean keeps per sample (about ten samples' memory).
 const JITTER_KEEP: f64 = 0.9;
-/// The largest jitter a stored state may hold: a change of e^10 from one sample to the next.
-const MAX_JITTER: f64 = 10.0;
+/// The largest jitter a stored state may hold (a relative change is at most 2).
+const MAX_JITTER: f64 = 2.0;
 
 /// Where a signal's raw per-node value stood before a sample, for telling whether capacity
 /// added lately serves yet (see `PolicyState::serving_at`).
@@ -457,7 +457,9 @@ impl SignalState {
             }
         }
         if let Some(prev) = self.last_raw.filter(|p| *p > 0.0 && raw > 0.0) {
-            let change = (raw / prev).ln().abs();
+            // |a - b| / mean(a, b): the change in the log for small changes, one division
+            // instead of a logarithm on every sample, and at most 2.
+            let change = 2.0 * (raw - prev).abs() / (raw + prev);
             // Clipped at four times the mean once it is known: a step of capacity or load is not
             // scatter.
             let change = if self.seen > SPIKE_WARMUP_SAMPLES { change.min(4.0 * self.jitter) } else { change };
