@@ -394,6 +394,25 @@ fn scenario_paths_are_relative_to_the_file() {
     assert!(f.policy.as_deref().is_some_and(Path::exists));
 }
 
+/// A cold start on recorded minute-level load (rds-noisy-1m from 1 node; new nodes serve 10
+/// minutes after the resize, the node pool's warm-up says 3): the load needs at most 9.8 nodes
+/// in the first two hours. Nodes still provisioning used to be counted at the warm-up's end,
+/// the unchanged per-node value read on them as load, and it asked for 21; now they count when
+/// the metric shows them serving, and it asks for no more than the load's peak needs.
+#[test]
+fn a_cold_start_does_not_ratchet_past_what_the_load_needs() {
+    let mut f = ScenarioFile::load(&root().join("simulations/scenarios/rds-noisy-1m.yaml")).expect("load");
+    f.start_size = Some(1);
+    let sc = Scenario::build(f).expect("scenario");
+    let run = ebbflow::sim::run_policy(&sc);
+    let first = &run.steps[..120];
+    let needs = first.iter().map(|s| s.demand / 0.65).fold(0.0, f64::max);
+    let peak = first.iter().map(|s| s.desired).max().unwrap_or(0);
+    assert!(needs < 10.0, "the trace's first two hours need {needs:.1} nodes");
+    assert!(f64::from(peak) <= needs.ceil(), "asked for {peak} where the load needs at most {needs:.1}");
+    assert!(peak >= 5, "followed the load: {peak}");
+}
+
 /// One absurd sample in a recording (1e100 where the load is 30, and a 0 later): the replay
 /// neither jumps to maxSize and stays there (as it did) nor scales in on the glitch. The load
 /// needs ceil(30 / 9.5) = 4 at the policy's landing point; the size never leaves 4.

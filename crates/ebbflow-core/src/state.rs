@@ -100,7 +100,8 @@ const SERVING_SIGMA_UNKNOWN: f64 = 0.3;
 /// fall away, and at four times the scatter about one sample in 40 lands on the wrong side of
 /// it by noise alone (two in a row are needed).
 const SERVING_RESOLVE: f64 = 4.0;
-/// Where a per-node value counts as saturated, as a share of the metric's ceiling.
+/// Where a per-node value counts as saturated: from this share of the metric's ceiling to as
+/// far above it.
 const SATURATED: f64 = 0.97;
 /// The least step checked (a quarter more capacity): a smaller one over-reads demand by less
 /// than that for at most the provisioning's overrun, and a rising load takes its fall out of
@@ -307,8 +308,10 @@ impl PolicyState {
                 step < SERVING_LEAST_STEP || step.ln() < SERVING_RESOLVE * sigma
             };
             // A saturated value (CPU at 100%) stays there while the load exceeds even the new
-            // capacity: it shows nothing either way, so it is read as the warm-up says.
-            let saturated = |x: f64| reference.ceiling.is_some_and(|c| x >= SATURATED * c);
+            // capacity: it shows nothing either way, so it is read as the warm-up says. A value
+            // well above the ceiling comes from no capped metric (a recording's estimate of load
+            // beyond the nodes it had) and is judged as it is.
+            let saturated = |x: f64| reference.ceiling.is_some_and(|c| (SATURATED * c..=c / SATURATED).contains(&x));
             // Once this sample showed one step serving, the steps after it start again from it:
             // the fall was that step's, not theirs.
             let mut shown = false;
@@ -781,7 +784,11 @@ mod tests {
         let reference = |level| Some(Reference { level, sigma: Some(0.05), ceiling: Some(1.0) });
         assert_eq!(PolicyState::serving_at(&mut saturated, min(1), 4, Dur::mins(3), 1.0, reference(1.0)), 2);
         assert_eq!(PolicyState::serving_at(&mut saturated, min(3), 4, Dur::mins(3), 1.0, reference(1.0)), 4);
-        // Below the ceiling the same step is judged.
+        // Below the ceiling, or far above it (no capped metric reads 3 on a 0-1 scale), the
+        // same step is judged.
+        let mut beyond = [ResizeRecord::new(2, 4, min(0))];
+        assert_eq!(PolicyState::serving_at(&mut beyond, min(1), 4, Dur::mins(3), 3.0, reference(3.0)), 2);
+        assert_eq!(PolicyState::serving_at(&mut beyond, min(3), 4, Dur::mins(3), 3.0, reference(3.0)), 2);
         let mut unsaturated = [ResizeRecord::new(2, 4, min(0))];
         assert_eq!(PolicyState::serving_at(&mut unsaturated, min(1), 4, Dur::mins(3), 0.8, reference(0.8)), 2);
         assert_eq!(PolicyState::serving_at(&mut unsaturated, min(3), 4, Dur::mins(3), 0.8, reference(0.8)), 2);
