@@ -255,8 +255,9 @@ pub fn decision_record(policy: &Policy, d: &Decision) -> DecisionRecord {
             },
         );
     }
-    // Nodes added by a scale-out measure nothing until they have warmed up; while a resize runs
-    // the old size serves.
+    // Nodes added by a scale-out serve once warmed up and, where a per-node metric judges them,
+    // once it showed them serving (the decision may also have read its newest sample on nodes
+    // that sample leaned to); while a resize runs the old size serves.
     let base = d.state.in_flight.as_ref().map_or(d.current, |f| f.from);
     let serving = PolicyState::capacity_at(&d.state.resizes, d.at, base, policy.warmup);
     DecisionRecord {

@@ -129,6 +129,10 @@ pub struct SignalState {
     /// lag in it, known after a few samples.
     #[serde(default)]
     pub jitter: f64,
+    /// Changes folded into `jitter` (saturating). A state saved before it existed reads 0, so
+    /// its jitter is learned afresh rather than taken as none.
+    #[serde(default)]
+    pub jitter_seen: u32,
     /// The load's weekly shape, when the policy forecasts.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub profile: Option<Box<Profile>>,
@@ -258,6 +262,7 @@ impl SignalState {
             peak: 0.0,
             recent: None,
             jitter: 0.0,
+            jitter_seen: 0,
             profile: None,
             decay: Decay::default(),
             trend_decay: Decay::default(),
@@ -283,6 +288,7 @@ impl SignalState {
         s.peak = 0.0;
         s.recent = None;
         s.jitter = 0.0;
+        s.jitter_seen = 0;
         // The shape learned so far stays; only the hour being observed started on the old clock.
         if let Some(p) = s.profile.as_mut() {
             p.open = None;
@@ -323,7 +329,8 @@ impl SignalState {
     /// Fold in the samples of one tick, oldest first. Samples at or before the newest already
     /// seen are skipped, so a source may hand over overlapping windows. `basis(at, value,
     /// reference)` is the capacity that was serving at `at`, given the sample's value and where
-    /// the load's trend stood before it (used only for per-node metrics).
+    /// the raw value stood before it (used only for per-node metrics, and only for a value that
+    /// is a valid sample).
     #[inline]
     pub fn ingest(
         &mut self,
@@ -342,15 +349,19 @@ impl SignalState {
             if self.last_at.is_some_and(|last| s.at <= last) {
                 continue;
             }
+            // `!(x <= MAX)` is also true for NaN.
+            let plausible = s.value >= 0.0 && s.value <= MAX_VALUE;
             let demand = match metric.kind {
+                // An invalid sample judges no capacity: it is counted invalid below.
+                MetricKind::PerNode if !plausible => f64::NAN,
                 MetricKind::PerNode => {
                     // Where the raw value stood and how far samples scatter: the basis compares
                     // the sample with them to tell whether capacity added lately serves yet.
                     let reference = self.recent.map(|level| {
                         // The mean absolute difference of two independent normal samples is
                         // 2σ/√π.
-                        let sigma =
-                            (self.seen > SPIKE_WARMUP_SAMPLES).then(|| self.jitter * std::f64::consts::PI.sqrt() / 2.0);
+                        let sigma = (self.jitter_seen > SPIKE_WARMUP_SAMPLES)
+                            .then(|| self.jitter * std::f64::consts::PI.sqrt() / 2.0);
                         Reference { level, sigma, ceiling: metric.ceiling }
                     });
                     s.value * basis(s.at, s.value, reference) as f64
@@ -462,8 +473,10 @@ impl SignalState {
             let change = 2.0 * (raw - prev).abs() / (raw + prev);
             // Clipped at four times the mean once it is known: a step of capacity or load is not
             // scatter.
-            let change = if self.seen > SPIKE_WARMUP_SAMPLES { change.min(4.0 * self.jitter) } else { change };
-            self.jitter = (change + (self.jitter - change) * warm(JITTER_KEEP, self.seen)).min(MAX_JITTER);
+            let known = self.jitter_seen > SPIKE_WARMUP_SAMPLES && self.jitter > 0.0;
+            let change = if known { change.min(4.0 * self.jitter) } else { change };
+            self.jitter = (change + (self.jitter - change) * warm(JITTER_KEEP, self.jitter_seen)).min(MAX_JITTER);
+            self.jitter_seen = self.jitter_seen.saturating_add(1);
         }
         self.last_at = Some(at);
         self.last_raw = Some(raw);

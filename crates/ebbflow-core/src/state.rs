@@ -97,9 +97,9 @@ pub const SERVING_SHOWN: u8 = 2;
 const SERVING_SIGMA_UNKNOWN: f64 = 0.3;
 /// The least fall, in units of the scatter, that a step of added capacity must make in the
 /// per-node metric to be checked against it: samples are judged against the midpoint, half the
-/// fall away, and at four times the scatter about one sample in 40 lands on the wrong side of
-/// it by noise alone (two in a row are needed).
-const SERVING_RESOLVE: f64 = 4.0;
+/// fall away, and at three times the scatter about one sample in 15 lands on the wrong side of
+/// it by noise alone, two in a row (what shows a step) one in 200.
+const SERVING_RESOLVE: f64 = 3.0;
 /// Where a per-node value counts as saturated: from this share of the metric's ceiling to as
 /// far above it.
 const SATURATED: f64 = 0.97;
@@ -284,8 +284,9 @@ impl PolicyState {
     /// [`SERVING_PROOF_WAIT`] has run out after the warm-up. Until then, after the warm-up, a
     /// sample nearer the fall is read on the new size, so nodes that serve as soon as they
     /// are warm cost no sample misread. A step of less than a quarter, or whose fall the noise
-    /// would blur (less than four times the scatter), is not checked: it counts at its
-    /// warm-up's end, and a mistake there is as small as the step.
+    /// would blur (less than three times the scatter), is not checked: it counts at its
+    /// warm-up's end (or, behind a step still waiting, once that one counts), and a mistake
+    /// there is as small as the step. Saturated samples are read as the warm-up says.
     pub fn serving_at(
         resizes: &mut [ResizeRecord],
         at: Ts,
@@ -312,9 +313,10 @@ impl PolicyState {
             // well above the ceiling comes from no capped metric (a recording's estimate of load
             // beyond the nodes it had) and is judged as it is.
             let saturated = |x: f64| reference.ceiling.is_some_and(|c| (SATURATED * c..=c / SATURATED).contains(&x));
-            // Once this sample showed one step serving, the steps after it start again from it:
-            // the fall was that step's, not theirs.
-            let mut shown = false;
+            // Once this sample showed one step serving, the steps after it are judged from their
+            // baseline brought down by that step's fall (`shown`, the product of from/to of the
+            // steps shown): the fall was partly that step's, and theirs may come with it.
+            let mut shown = 1.0f64;
             // Whether a step before this one is still waiting to be shown.
             let mut waiting = false;
             let n = resizes.len();
@@ -339,20 +341,18 @@ impl PolicyState {
                         // Held (a level, so it does not count) until the steps before it show.
                         r.level = value.min(MAX_VALUE);
                     } else {
-                        let held = r.level > 0.0 || shown;
+                        let held = r.level > 0.0 || shown < 1.0;
                         (r.fell, r.level) = (0, 0.0);
                         r.served_from = Some(if held { at } else { r.finished_at });
                     }
                     continue;
                 }
-                if shown {
-                    (r.fell, r.level) = (0, value.min(MAX_VALUE));
-                    waiting = true;
-                    continue;
-                }
                 // The first sample after the resize: the value before it is the baseline.
                 if !(r.level > 0.0 && r.level.is_finite()) {
                     r.level = reference.level.min(MAX_VALUE);
+                }
+                if shown < 1.0 {
+                    (r.fell, r.level) = (0, r.level * shown);
                 }
                 let step = r.to as f64 / r.from.max(1) as f64;
                 // Nearer (on a log scale) the baseline fallen by `from / to` than the baseline.
@@ -364,14 +364,16 @@ impl PolicyState {
                         leaning |= 1 << (n - 1 - i);
                     }
                 } else {
-                    // Not fallen: the sample moves the baseline (a rising load).
+                    // Not fallen: the sample moves the baseline (a rising load), each sample
+                    // counted at most at the midpoint above it, so a lone spike cannot lift it so
+                    // far that ordinary samples look fallen.
                     r.fell = 0;
-                    r.level = 0.5 * (r.level + value);
+                    r.level = 0.5 * (r.level + value.min(r.level * step.sqrt()));
                 }
                 if r.fell >= SERVING_SHOWN && !waiting {
                     (r.fell, r.level) = (0, 0.0);
                     r.served_from = Some(at);
-                    shown = true;
+                    shown *= r.from.max(1) as f64 / r.to as f64;
                 } else {
                     waiting = true;
                 }
@@ -547,10 +549,10 @@ impl PolicyState {
             self.resizes.clear();
             reset.push("resizes");
         }
-        // A level is a raw value.
+        // A level is a raw value, and a step is shown once `fell` reaches SERVING_SHOWN.
         let mut evidence = false;
         for r in &mut self.resizes {
-            if !(0.0..=MAX_VALUE).contains(&r.level) {
+            if !(0.0..=MAX_VALUE).contains(&r.level) || r.fell >= SERVING_SHOWN {
                 (r.fell, r.level) = (0, 0.0);
                 evidence = true;
             }
@@ -748,8 +750,8 @@ mod tests {
         assert_eq!(metric.sample(&mut r, 15, 3.0), 9);
 
         // A step the scatter would blur (2 -> 3 is a fall of 41% on a log scale, the scatter
-        // 12%), or a small one (10 -> 11), is not checked: it counts at its warm-up's end.
-        for (from, to, sigma) in [(2, 3, 0.12), (10, 11, 0.01)] {
+        // 15%), or a small one (10 -> 11), is not checked: it counts at its warm-up's end.
+        for (from, to, sigma) in [(2, 3, 0.15), (10, 11, 0.01)] {
             let mut unchecked = [ResizeRecord::new(from, to, min(0))];
             let mut metric = Metric { recent: 0.6, sigma };
             assert_eq!(metric.sample(&mut unchecked, 1, 0.6), from);
@@ -777,6 +779,24 @@ mod tests {
             assert_eq!(metric.sample(&mut rising, m, 0.8 * (1.0 + 0.02 * m as f64)), 4, "minute {m}");
         }
         assert_eq!(metric.sample(&mut rising, 9, 0.94 * 4.0 / 6.0), 6);
+
+        // Two steps whose nodes serve together: the first is shown, and the second is judged
+        // from its baseline brought down by the first one's fall, so it shows too.
+        let mut together = [ResizeRecord::new(4, 6, min(0)), ResizeRecord::new(6, 9, min(1))];
+        let mut metric = Metric { recent: 0.9, sigma: 0.02 };
+        assert_eq!(metric.sample(&mut together, 1, 0.9), 4);
+        assert_eq!(metric.sample(&mut together, 4, 0.4), 6, "both fell; the second waits for the first");
+        assert_eq!(metric.sample(&mut together, 5, 0.4), 9, "the first shown, the second leans");
+        assert_eq!(metric.sample(&mut together, 6, 0.41), 9);
+        assert_eq!((together[0].served_from, together[1].served_from), (Some(min(5)), Some(min(6))));
+        // A lone spike lifts the baseline by at most half the way to the midpoint: the ordinary
+        // samples after it do not look fallen.
+        let mut spiked = [ResizeRecord::new(2, 4, min(0))];
+        let mut metric = Metric { recent: 1.0, sigma: 0.02 };
+        for (m, v) in [(1, 1.0), (2, 50.0), (3, 1.0), (4, 1.0), (5, 1.0)] {
+            assert_eq!(metric.sample(&mut spiked, m, v), 2, "minute {m}");
+        }
+        assert_eq!(spiked[0].served_from, None);
 
         // Saturated (CPU at 100% before and after, the load beyond even the new size): the
         // metric shows nothing, and the warm-up alone decides.
