@@ -992,7 +992,8 @@ pub struct DecisionRecord {
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub metrics: BTreeMap<String, MetricReading>,
     /// Nodes that were serving when the newest sample was measured: `from` minus nodes added
-    /// but still warming up (or the size before a running resize). Absent when it equals `from`.
+    /// but still warming up or not yet seen serving in the per-node metric (or the size before a
+    /// running resize). Absent when it equals `from`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub serving: Option<u32>,
 }

@@ -47,7 +47,7 @@ pub struct Point {
     /// The target it was sized against (lower for noise headroom).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub effective_target: Option<f64>,
-    /// Nodes that were serving (current minus nodes still warming up).
+    /// Nodes that were serving (current minus nodes still warming up or not yet seen serving).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub serving: Option<u32>,
     /// Size the target had.

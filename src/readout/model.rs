@@ -198,8 +198,8 @@ pub struct Row {
     pub progress: Option<String>,
     /// With shards: the replica that evaluates the policy, and its shard ("by pod-a, shard 3").
     pub owner: Option<String>,
-    /// Nodes serving when the last decision was made: `current` minus nodes still warming up
-    /// (or the size before a running resize).
+    /// Nodes serving when the last decision was made: `current` minus nodes still warming up or
+    /// not yet seen serving in the per-node metric (or the size before a running resize).
     pub serving: Option<u32>,
     /// The newest observed load needs more nodes than were serving.
     pub shortfall: Option<Shortfall>,
@@ -597,7 +597,7 @@ pub fn figures(v: &PolicyView, r: &Row) -> Vec<String> {
         && serving < from
     {
         out.push(format!(
-            "{} of {from} nodes are still warming up: observed values are per serving node ({serving}); smoothed values are demand spread over all {from}, which is what the size is computed from",
+            "{} of {from} nodes are still warming up or not yet seen serving in the metric: observed values are per serving node ({serving}); smoothed values are demand spread over all {from}, which is what the size is computed from",
             from - serving
         ));
     }

@@ -290,7 +290,7 @@ fn status_warming_up_snapshot() {
         out.contains("smoothed 0.24 (per node over all 9, warming ones included; the size is computed from this)"),
         "{out}"
     );
-    assert!(out.contains("6 of 9 nodes are still warming up"), "{out}");
+    assert!(out.contains("6 of 9 nodes are still warming up or not yet seen serving"), "{out}");
     assert!(out.contains("sized on an effective target of 0.44 instead of 0.5"), "{out}");
     assert!(out.contains("forecasts a rise to 0.47 per node, which asks for 11 nodes"), "{out}");
     assert!(
