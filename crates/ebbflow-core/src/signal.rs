@@ -368,8 +368,7 @@ impl SignalState {
                 }
                 MetricKind::Total => s.value,
             };
-            // `!(x <= MAX)` is also true for NaN.
-            if !(s.value >= 0.0 && s.value <= MAX_VALUE && demand <= MAX_VALUE) {
+            if !(plausible && demand <= MAX_VALUE) {
                 out.invalid += 1;
                 if newest == Some(s.at) {
                     out.newest_invalid = true;

@@ -258,9 +258,16 @@ impl PolicyState {
     /// removed capacity stops at once.
     #[inline]
     pub fn capacity_at(resizes: &[ResizeRecord], at: Ts, current: u32, warmup: Dur) -> u32 {
+        Self::capacity_leaning(resizes, at, current, warmup, 0)
+    }
+
+    /// [`PolicyState::capacity_at`], with the newest 64 records whose bit is set in `leaning`
+    /// (newest in the lowest bit) counted as serving too.
+    #[inline]
+    fn capacity_leaning(resizes: &[ResizeRecord], at: Ts, current: u32, warmup: Dur, leaning: u64) -> u32 {
         let Some(first) = resizes.first() else { return current };
-        for r in resizes.iter().rev() {
-            if r.counts_at(at, warmup) {
+        for (k, r) in resizes.iter().rev().enumerate() {
+            if r.counts_at(at, warmup) || (k < 64 && leaning & (1 << k) != 0) {
                 return r.to;
             }
         }
@@ -304,10 +311,7 @@ impl PolicyState {
             // A step too small or too blurred to see in the metric (`unseen`) counts at its
             // warm-up's end, as the warm-up says, but not before the steps added before it: it
             // cannot serve while they do not.
-            let unseen = |r: &ResizeRecord| {
-                let step = r.to as f64 / r.from.max(1) as f64;
-                step < SERVING_LEAST_STEP || step.ln() < SERVING_RESOLVE * sigma
-            };
+            let unseen = |step: f64| step < SERVING_LEAST_STEP || step.ln() < SERVING_RESOLVE * sigma;
             // A saturated value (CPU at 100%) stays there while the load exceeds even the new
             // capacity: it shows nothing either way, so it is read as the warm-up says. A value
             // well above the ceiling comes from no capped metric (a recording's estimate of load
@@ -324,19 +328,22 @@ impl PolicyState {
                 if r.to <= r.from || r.served_from.is_some() || at < r.finished_at {
                     continue;
                 }
-                if at >= r.finished_at + warmup + SERVING_PROOF_WAIT {
+                let warm = r.finished_at + warmup;
+                if at >= warm + SERVING_PROOF_WAIT {
                     // Counted whatever the metric shows: nothing left to judge.
                     (r.fell, r.level) = (0, 0.0);
                     continue;
                 }
+                // Read on the new size for this sample: warm, and not behind a step still
+                // waiting (the bit of the newest 64 records only).
+                let lean = if !waiting && at >= warm && n - i <= 64 { 1 << (n - 1 - i) } else { 0 };
+                let step = r.to as f64 / r.from.max(1) as f64;
                 if saturated(value) || (r.level == 0.0 && saturated(reference.level)) {
-                    // Read as the warm-up says: the step counts for this sample once warm.
-                    if !waiting && at >= r.finished_at + warmup && n - i <= 64 {
-                        leaning |= 1 << (n - 1 - i);
-                    }
+                    // Read as the warm-up says.
+                    leaning |= lean;
                     continue;
                 }
-                if unseen(r) {
+                if unseen(step) {
                     if waiting {
                         // Held (a level, so it does not count) until the steps before it show.
                         r.level = value.min(MAX_VALUE);
@@ -354,15 +361,11 @@ impl PolicyState {
                 if shown < 1.0 {
                     (r.fell, r.level) = (0, r.level * shown);
                 }
-                let step = r.to as f64 / r.from.max(1) as f64;
                 // Nearer (on a log scale) the baseline fallen by `from / to` than the baseline.
                 if value * step.sqrt() < r.level {
                     r.fell = r.fell.saturating_add(1);
-                    // Warm, and not behind a step still waiting: read on the new size, though
-                    // not shown beyond doubt yet.
-                    if !waiting && at >= r.finished_at + warmup && n - i <= 64 {
-                        leaning |= 1 << (n - 1 - i);
-                    }
+                    // Read on the new size, though not shown beyond doubt yet.
+                    leaning |= lean;
                 } else {
                     // Not fallen: the sample moves the baseline (a rising load), each sample
                     // counted at most at the midpoint above it, so a lone spike cannot lift it so
@@ -373,22 +376,13 @@ impl PolicyState {
                 if r.fell >= SERVING_SHOWN && !waiting {
                     (r.fell, r.level) = (0, 0.0);
                     r.served_from = Some(at);
-                    shown *= r.from.max(1) as f64 / r.to as f64;
+                    shown /= step;
                 } else {
                     waiting = true;
                 }
             }
         }
-        if leaning == 0 {
-            return Self::capacity_at(resizes, at, current, warmup);
-        }
-        let Some(first) = resizes.first() else { return current };
-        for (k, r) in resizes.iter().rev().enumerate() {
-            if r.counts_at(at, warmup) || (k < 64 && leaning & (1 << k) != 0) {
-                return r.to;
-            }
-        }
-        first.from
+        Self::capacity_leaning(resizes, at, current, warmup, leaning)
     }
 
     /// Forget resizes that no sample still to be read can fall under: a sample is read at most
@@ -550,14 +544,14 @@ impl PolicyState {
             reset.push("resizes");
         }
         // A level is a raw value, and a step is shown once `fell` reaches SERVING_SHOWN.
-        let mut evidence = false;
+        let mut judged = false;
         for r in &mut self.resizes {
             if !(0.0..=MAX_VALUE).contains(&r.level) || r.fell >= SERVING_SHOWN {
                 (r.fell, r.level) = (0, 0.0);
-                evidence = true;
+                judged = true;
             }
         }
-        if evidence {
+        if judged {
             reset.push("resizes.level");
         }
         if let Some(f) = self.in_flight.as_mut()
