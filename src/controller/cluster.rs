@@ -90,7 +90,13 @@ pub async fn reconcile<B: Backends>(sp: Arc<ScalePolicy>, ctx: Arc<Context<B>>) 
     let span = tracing::info_span!("reconcile", policy = %key(&sp));
     async move {
         let started = Instant::now();
-        let peers = ctx.store.state();
+        // Only the policies that may share its target (the rule of one policy per target reads
+        // no others): a copy of the whole cache per reconcile made a tick quadratic in the fleet.
+        let peers = if ctx.engine.leadership.owns(&sp) {
+            ctx.store.state_filter(|p| crate::controller::fence::same_leaf(&p.spec.target, &sp.spec.target))
+        } else {
+            Vec::new()
+        };
         let result = ctx.engine.evaluate(sp, &peers).await;
         ctx.engine.metrics.reconcile_duration.0.observe(started.elapsed().as_secs_f64());
         result.map(|next| match next {

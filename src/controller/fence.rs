@@ -23,9 +23,10 @@ pub fn target_identity(sp: &ScalePolicy) -> String {
 
 /// Whether two targets have the same kind and innermost name; a necessary condition for being
 /// the same target that needs no allocation.
-fn same_leaf(a: &TargetRef, b: &TargetRef) -> bool {
+pub(crate) fn same_leaf(a: &TargetRef, b: &TargetRef) -> bool {
     let (a, b) = (a.kind(), b.kind());
-    a.field() == b.field() && a.leaf() == b.leaf()
+    // The leaf first: it tells most targets apart (the field is one of a handful of names).
+    a.leaf() == b.leaf() && a.field() == b.field()
 }
 
 /// The policy that owns `sp`'s target when it is not `sp`: the oldest by creationTimestamp

@@ -276,6 +276,11 @@ impl<B: Backends, S: StatusStore, E: EventSink> Engine<B, S, E> {
         let mut sp = sp;
         let mut attempt = 0;
         let result = loop {
+            // Followers keep their caches warm and nothing else: status carries the core's
+            // state, and two writers of one state would fight.
+            if !self.leadership.owns(&sp) {
+                break Ok(self.follow(&sp));
+            }
             match self.evaluate_once(&sp, peers).await {
                 Err(Error::Store(StoreError::Conflict)) if attempt < MAX_CONFLICT_RETRIES => {
                     attempt += 1;
@@ -303,6 +308,15 @@ impl<B: Backends, S: StatusStore, E: EventSink> Engine<B, S, E> {
         backoff(n, &k, (self.clock)())
     }
 
+    /// A policy another instance evaluates: its status (with its day of history), shared with
+    /// the cache, is what this replica's dashboard shows.
+    fn follow(&self, sp: &Arc<ScalePolicy>) -> Next {
+        if sp.status.is_some() {
+            self.snapshots.write().unwrap_or_else(|p| p.into_inner()).insert(key(sp), Shown::shared(sp.clone()));
+        }
+        Next::After(policy_from_spec(&sp.spec).map(|p| to_std(p.interval)).unwrap_or(DEFAULT_INTERVAL))
+    }
+
     async fn evaluate_once(&self, sp: &ScalePolicy, peers: &[Arc<ScalePolicy>]) -> Result<Next, Error> {
         let now = (self.clock)();
         let target_desc = sp.spec.target.describe();
@@ -310,17 +324,6 @@ impl<B: Backends, S: StatusStore, E: EventSink> Engine<B, S, E> {
         // Borrowed, not copied: a status is some 15 KB with its day of history.
         let none = ScalePolicyStatus::default();
         let prev = sp.status.as_ref().unwrap_or(&none);
-
-        // Followers keep their caches warm and nothing else: status carries the core's state,
-        // and two writers of one state would fight.
-        if !self.leadership.owns(sp) {
-            // The leader's status (with its day of history) is what this replica's dashboard shows.
-            if sp.status.is_some() {
-                self.snapshots.write().unwrap_or_else(|p| p.into_inner()).insert(key(sp), Shown::of(sp.clone()));
-            }
-            let interval = policy_from_spec(&sp.spec).map(|p| to_std(p.interval)).unwrap_or(DEFAULT_INTERVAL);
-            return Ok(Next::After(interval));
-        }
 
         let policy = match policy_from_spec(&sp.spec) {
             Ok(p) => p,

@@ -16,14 +16,15 @@ use crate::api::{ScalePolicy, ScalePolicyStatus};
 /// The latest view of each policy, keyed by [`key`].
 pub type Snapshots = Arc<RwLock<BTreeMap<String, Shown>>>;
 
-/// One policy as last shown: its object without status, and its newest status, both shared
-/// with the store that wrote them where it keeps them. With 1,000 policies a full status (a day
+/// One policy as last shown: its object and its newest status, both shared with the store that
+/// wrote them or the cache that holds them. With 1,000 policies a full status (a day
 /// of history, the core's state) is some 15 KB; a second copy of each was the controller's
 /// largest structure, and a copy of each object another 3 MB (`cargo bench --bench controller`,
 /// heaptrack).
 #[derive(Debug, Clone)]
 pub struct Shown {
-    /// Metadata and spec; its own resourceVersion may be older than [`Shown::resource_version`].
+    /// Metadata and spec (shared with a cache, also the status that came with it); its own
+    /// resourceVersion may be older than [`Shown::resource_version`].
     object: Arc<ScalePolicy>,
     resource_version: Option<String>,
     status: Option<Arc<ScalePolicyStatus>>,
@@ -48,20 +49,32 @@ impl Shown {
         Shown { object: Arc::new(sp), resource_version, status }
     }
 
+    /// The object as it is, with its status, shared with the cache that holds it: a replica
+    /// shows the policies other replicas evaluate without a copy of each (with 10,000 policies
+    /// over three replicas, two thirds of every replica's statuses; `cargo bench --bench
+    /// replicas`).
+    pub fn shared(sp: Arc<ScalePolicy>) -> Shown {
+        let resource_version = sp.metadata.resource_version.clone();
+        Shown { object: sp, resource_version, status: None }
+    }
+
     /// The object with its status, assembled (a copy: for pages, exports and tests).
     pub fn policy(&self) -> ScalePolicy {
         let mut sp = ScalePolicy::clone(&self.object);
         sp.metadata.resource_version.clone_from(&self.resource_version);
-        sp.status = self.status.as_deref().cloned();
+        if let Some(status) = &self.status {
+            sp.status = Some(ScalePolicyStatus::clone(status));
+        }
         sp
     }
 
-    /// The newest status, if any was written (the store's own, not a copy).
-    pub fn status(&self) -> Option<&Arc<ScalePolicyStatus>> {
-        self.status.as_ref()
+    /// The newest status, if any: the one written, else the object's own (the store's, not a
+    /// copy).
+    pub fn status(&self) -> Option<&ScalePolicyStatus> {
+        self.status.as_deref().or(self.object.status.as_ref())
     }
 
-    /// The object without its status.
+    /// The object (its status, if it carries one, may be older than [`Shown::status`]).
     pub fn object(&self) -> &ScalePolicy {
         &self.object
     }

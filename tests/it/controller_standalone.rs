@@ -171,7 +171,7 @@ async fn the_dashboard_shows_the_stored_status_not_a_copy_of_it() {
     assert!(stored.last_decision.is_some(), "{stored:?}");
     let snapshots = e.snapshots.read().expect("snapshots");
     let shown = snapshots.get("default/orders").and_then(|s| s.status()).expect("on the dashboard");
-    assert!(Arc::ptr_eq(&stored, shown), "one status, shared");
+    assert!(std::ptr::eq(&*stored, shown), "one status, shared");
     let _ = std::fs::remove_dir_all(&dir);
 }
 
