@@ -161,6 +161,7 @@ fn is_action(reason: &str) -> bool {
         "ScaleOut"
             | "ScaleOutOnSpike"
             | "ScaleOutAhead"
+            | "ScaleOutOnRamp"
             | "ScaleIn"
             | "RaiseToMinSize"
             | "LowerToMaxSize"

@@ -57,6 +57,7 @@ pub fn reason_words(reason: &str) -> &'static str {
         "ScaleOut" => "the smoothed load was above the target",
         "ScaleOutOnSpike" => "a sustained spike",
         "ScaleOutAhead" => "the weekly shape forecast a rise",
+        "ScaleOutOnRamp" => "the load climbed steadily",
         "ScaleIn" => "the load stayed below the target for the stabilization window",
         "RaiseToMinSize" => "the size was below minSize",
         "LowerToMaxSize" => "the size was above maxSize",

@@ -34,6 +34,8 @@ pub const MAX_METRICS: usize = 10;
 /// Recommendations are capped far above any real size (not at maxSize), so that "load asks for
 /// more than maxSize" stays visible in decisions and status.
 pub(crate) const REC_CAP: u32 = 1_000_000;
+/// A steady rise is fitted over this many smoothing windows of samples (see [`crate::ramp`]).
+const RAMP_WINDOWS: i64 = 3;
 
 /// Standard errors above the smoothed demand that scale-in sizes on: 2 is the conventional
 /// one-sided ~97.5% bound. Measured on the bundled set against z = 0 and z = 1: each step up
@@ -122,6 +124,9 @@ pub struct MetricOutcome {
     pub forecast: Option<u32>,
     /// Demand the forecast expects at `now + lead` (smoothed demand plus the weighted rise).
     pub forecast_demand: Option<f64>,
+    /// Size the load asks for when capacity ordered now serves, when it climbs steadily (a line
+    /// through its newest samples, see [`crate::ramp`]); only ever adds.
+    pub ramp: Option<u32>,
     /// A guard metric whose value (the newest raw sample or the smoothed value, whichever is
     /// higher) is above its level: scale-in is blocked.
     pub guard_high: bool,
@@ -138,6 +143,9 @@ pub enum Reason {
     /// The load's weekly shape forecasts a rise within the lead time: scale out so the new
     /// capacity serves when it arrives.
     ScaleOutAhead,
+    /// The load climbs steadily (a line through its newest samples, beyond what noise and a
+    /// step explain): scale out for the load it reaches when the new capacity serves.
+    ScaleOutOnRamp,
     /// The smoothed metric is below the dead band for the whole stabilization window.
     ScaleIn,
     /// The size is below `minSize`.
@@ -212,6 +220,7 @@ impl Reason {
             Reason::ScaleOut => "ScaleOut",
             Reason::ScaleOutOnSpike => "ScaleOutOnSpike",
             Reason::ScaleOutAhead => "ScaleOutAhead",
+            Reason::ScaleOutOnRamp => "ScaleOutOnRamp",
             Reason::ScaleIn => "ScaleIn",
             Reason::RaiseToMinSize => "RaiseToMinSize",
             Reason::LowerToMaxSize => "LowerToMaxSize",
@@ -247,10 +256,11 @@ impl Reason {
     }
 
     /// Every reason, for metric registration and documentation.
-    pub const ALL: [Reason; 34] = [
+    pub const ALL: [Reason; 35] = [
         Reason::ScaleOut,
         Reason::ScaleOutOnSpike,
         Reason::ScaleOutAhead,
+        Reason::ScaleOutOnRamp,
         Reason::ScaleIn,
         Reason::RaiseToMinSize,
         Reason::LowerToMaxSize,
@@ -475,6 +485,11 @@ impl Decision {
             Reason::ScaleOutAhead => write!(
                 m,
                 "scale out {} -> {} ahead of a rise the load's weekly shape forecasts",
+                self.current, self.desired
+            ),
+            Reason::ScaleOutOnRamp => write!(
+                m,
+                "scale out {} -> {} for the load a steady climb reaches when new capacity serves",
                 self.current, self.desired
             ),
             Reason::ScaleOutOnSpike => {
@@ -757,6 +772,15 @@ pub fn decide_prepared(
                     out.effective_target = Some(effective_target(metric, demand, noise));
                     out.noise = noise.filter(|_| demand > 0.0).map(|n| n / demand);
                     out.recommended = Some(recommend(metric, demand, upper, noise, current, policy.tolerance));
+                    // The average trails a climb by half its window: a line through the newest
+                    // samples says where the load will be when capacity ordered now serves.
+                    let span = Dur(metric.window.0 * RAMP_WINDOWS);
+                    if let Some(rise) = signal.ramp.rise(now, span, policy.warmup)
+                        && rise.ahead > demand
+                    {
+                        out.ramp =
+                            Some(nodes(need(metric, rise.ahead, noise) / (1.0 - policy.tolerance / 2.0), REC_CAP));
+                    }
                     if let Some(f) = &policy.forecast {
                         let profile = signal.profile.get_or_insert_default();
                         if let (true, Some(at)) = (out.accepted > 0, signal.last_at) {
@@ -808,6 +832,7 @@ pub fn decide_prepared(
     let windows = (policy.scale_out.stabilization, policy.scale_in.stabilization);
     let mut spike_rec: Option<u32> = None;
     let mut plain = 0u32;
+    let mut ramp_rec = 0u32;
     if usable {
         let mut rec = 0u32;
         let acts = policy.forecast.is_some_and(|f| f.mode == ForecastMode::Act);
@@ -818,6 +843,11 @@ pub fn decide_prepared(
             if let (true, Some(f)) = (acts, m.forecast) {
                 // Only ever more: a forecast never lowers a recommendation.
                 rec = rec.max(f);
+            }
+            if let Some(r) = m.ramp {
+                // Only ever more, as a forecast.
+                rec = rec.max(r);
+                ramp_rec = ramp_rec.max(r);
             }
             if let Some(s) = m.spike {
                 spike_rec = Some(spike_rec.map_or(s, |x: u32| x.max(s)));
@@ -911,6 +941,8 @@ pub fn decide_prepared(
         if up > current {
             let why = if spike_rec.is_some_and(|s| s >= up) {
                 Reason::ScaleOutOnSpike
+            } else if up > plain && ramp_rec >= up {
+                Reason::ScaleOutOnRamp
             } else if up > plain {
                 Reason::ScaleOutAhead
             } else {

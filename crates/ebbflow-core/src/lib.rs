@@ -18,6 +18,7 @@ pub mod floor;
 pub mod forecast;
 pub mod known;
 pub mod policy;
+pub mod ramp;
 pub mod replicas;
 pub mod settle;
 pub mod signal;

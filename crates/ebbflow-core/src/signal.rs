@@ -136,6 +136,9 @@ pub struct SignalState {
     /// The load's weekly shape, when the policy forecasts.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub profile: Option<Box<Profile>>,
+    /// The newest demands folded in, for a line through a steady rise (see [`crate::ramp`]).
+    #[serde(default, skip_serializing_if = "crate::ramp::Ramp::is_empty")]
+    pub ramp: crate::ramp::Ramp,
     /// Cache of the deviation's last decay factor.
     #[serde(skip)]
     decay: Decay,
@@ -264,6 +267,7 @@ impl SignalState {
             jitter: 0.0,
             jitter_seen: 0,
             profile: None,
+            ramp: crate::ramp::Ramp::default(),
             decay: Decay::default(),
             trend_decay: Decay::default(),
         }
@@ -289,6 +293,7 @@ impl SignalState {
         s.recent = None;
         s.jitter = 0.0;
         s.jitter_seen = 0;
+        s.ramp = crate::ramp::Ramp::default();
         // The shape learned so far stays; only the hour being observed started on the old clock.
         if let Some(p) = s.profile.as_mut() {
             p.open = None;
@@ -523,6 +528,7 @@ impl SignalState {
         }
         self.peak = demand.max(self.peak * keep);
         self.smoother.push(at, demand, window);
+        self.ramp.push(at, demand);
     }
 
     /// Smoothed demand, if any.

@@ -80,7 +80,7 @@ function conditionsTable(conds, nowMs) {
   return el("table", {}, el("thead", {}, el("tr", {}, el("th", {}, "type"), el("th", {}, "status"), el("th", {}, "reason"), el("th", {}, "message"))), el("tbody", {}, rows));
 }
 
-const ACTIONS = ["ScaleOut", "ScaleOutOnSpike", "ScaleOutAhead", "ScaleIn", "RaiseToMinSize", "LowerToMaxSize", "RaiseToStorageFloor",
+const ACTIONS = ["ScaleOut", "ScaleOutOnSpike", "ScaleOutAhead", "ScaleOutOnRamp", "ScaleIn", "RaiseToMinSize", "LowerToMaxSize", "RaiseToStorageFloor",
   "ScheduledMinimum", "ScheduledMaximum", "OverrideMinimum", "OverrideMaximum"];
 
 function decisionsTable(list, nowMs) {

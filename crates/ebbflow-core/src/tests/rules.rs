@@ -468,3 +468,51 @@ fn a_guard_without_data_blocks_scale_in_only() {
         ups.iter().map(|d| d.reason).collect::<Vec<_>>()
     );
 }
+
+/// Demand (in nodes' worth of work at 100%) with a small deterministic wiggle.
+fn wiggle(demand: f64, i: usize) -> f64 {
+    demand * (1.0 + 0.02 * ((i % 3) as f64 - 1.0))
+}
+
+#[test]
+fn a_steady_climb_is_sized_for_where_it_will_be_before_the_average_catches_up() {
+    let mut p = policy();
+    p.metrics[0].window = dur("10m");
+    p.warmup = dur("10m");
+    let mut w = World::new(p, 8);
+    // 4 nodes' worth on 8 (0.5 a node, inside the band), then a slow climb of 0.02 a minute:
+    // the load passes the band's top (4.8) after 40 minutes, the 10-minute average 5 later; a
+    // line through the last 30 minutes holds the climb alone after 30.
+    for i in 0..60 {
+        w.run_demand(wiggle(4.0, i), 1);
+    }
+    let mut first = None;
+    for i in 0..60 {
+        let d = w.run_demand(wiggle(4.0 + 0.02 * i as f64, i), 1).remove(0);
+        if d.is_resize() && first.is_none() {
+            first = Some((i, d.reason));
+        }
+    }
+    let (minute, reason) = first.expect("the climb is followed");
+    assert_eq!(reason, Reason::ScaleOutOnRamp, "the line leads the average (minute {minute})");
+    assert!(minute < 40, "before the load itself passes the band: minute {minute}");
+}
+
+#[test]
+fn a_step_is_not_taken_for_a_climb() {
+    let mut p = policy();
+    p.metrics[0].window = dur("10m");
+    p.warmup = dur("10m");
+    let mut w = World::new(p, 8);
+    for i in 0..60 {
+        w.run_demand(wiggle(4.0, i), 1);
+    }
+    // A 4x step, held: the spike rule and the average follow it; the line never does.
+    let ds: Vec<Decision> = (0..60).map(|i| w.run_demand(wiggle(16.0, i), 1).remove(0)).collect();
+    assert!(ds.iter().any(|d| d.is_resize()), "the step is followed");
+    assert!(
+        ds.iter().all(|d| d.reason != Reason::ScaleOutOnRamp),
+        "{:?}",
+        ds.iter().map(|d| d.reason).collect::<Vec<_>>()
+    );
+}
