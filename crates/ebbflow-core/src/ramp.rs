@@ -37,7 +37,9 @@ pub const RAMP_MAX_RISE: f64 = 2.0;
 #[derive(Debug, Clone, Copy)]
 pub struct Ramp {
     at: [i64; RAMP_CAP],
-    demand: [f64; RAMP_CAP],
+    /// As `f32`: seven significant digits are far finer than any fit needs, and the state is
+    /// stored in status (the same numbers in memory, so a restart fits the same line).
+    demand: [f32; RAMP_CAP],
     /// Index of the oldest.
     head: u8,
     len: u8,
@@ -66,7 +68,7 @@ impl Ramp {
 
     fn get(&self, i: usize) -> (i64, f64) {
         let k = (usize::from(self.head) + i) % RAMP_CAP;
-        (self.at[k], self.demand[k])
+        (self.at[k], f64::from(self.demand[k]))
     }
 
     /// Add the demand measured at `at` (newer than every one held).
@@ -79,7 +81,7 @@ impl Ramp {
         }
         let k = (usize::from(self.head) + usize::from(self.len) - 1) % RAMP_CAP;
         self.at[k] = at.0;
-        self.demand[k] = demand;
+        self.demand[k] = demand as f32;
     }
 
     /// The rise a straight line through the demands of the last `span` before `now` shows, and
@@ -109,7 +111,7 @@ impl Ramp {
         let (mut ts, mut ys) = ([0.0f64; RAMP_CAP], [0.0f64; RAMP_CAP]);
         for (j, k) in (start..(start + n).min(RAMP_CAP)).chain(0..(start + n).saturating_sub(RAMP_CAP)).enumerate() {
             ts[j] = (self.at[k] - now.0) as f64;
-            ys[j] = self.demand[k];
+            ys[j] = f64::from(self.demand[k]);
         }
         let (ts, ys) = (&ts[..n], &ys[..n]);
         let tm = ts.iter().sum::<f64>() / n as f64;
@@ -159,28 +161,53 @@ impl PartialEq for Ramp {
     }
 }
 
+/// How a ramp is stored: the time of the oldest demand, the milliseconds from each to the next,
+/// and the demands (about 20 characters a sample in JSON, not 45 with a timestamp each).
+#[derive(Serialize, Deserialize)]
+struct Stored {
+    from: Ts,
+    gaps: Vec<i64>,
+    demand: Vec<f32>,
+}
+
+/// A stored ramp, or anything else (a state from before this form): read as none.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Form {
+    Stored(Stored),
+    Other(serde::de::IgnoredAny),
+}
+
 impl Serialize for Ramp {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        use serde::ser::SerializeSeq;
-        let mut seq = s.serialize_seq(Some(usize::from(self.len)))?;
-        for i in 0..usize::from(self.len) {
-            let (at, d) = self.get(i);
-            seq.serialize_element(&(Ts(at), d))?;
-        }
-        seq.end()
+        let len = usize::from(self.len);
+        let from = Ts(if len > 0 { self.get(0).0 } else { 0 });
+        let gaps = (1..len).map(|i| self.get(i).0 - self.get(i - 1).0).collect();
+        let demand = (0..len).map(|i| self.demand[(usize::from(self.head) + i) % RAMP_CAP]).collect();
+        Stored { from, gaps, demand }.serialize(s)
     }
 }
 
 impl<'de> Deserialize<'de> for Ramp {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Ramp, D::Error> {
-        let points: Vec<(Ts, f64)> = Vec::deserialize(d)?;
         let mut r = Ramp::default();
-        // Only the newest, in time order, plausible: a stored state is not trusted blindly.
-        let mut last = i64::MIN;
-        for (at, demand) in points.into_iter().rev().take(RAMP_CAP).collect::<Vec<_>>().into_iter().rev() {
-            if at.0 > last && demand.is_finite() && demand >= 0.0 {
-                r.push(at, demand);
-                last = at.0;
+        let Form::Stored(stored) = Form::deserialize(d)? else { return Ok(r) };
+        // A stored state is not trusted blindly: times that do not grow, a count that does not
+        // match, or a demand no sample could give, and the ramp starts afresh.
+        let valid = stored.demand.len() == stored.gaps.len() + 1
+            && stored.gaps.iter().all(|g| *g > 0)
+            && stored.demand.iter().all(|d| d.is_finite() && *d >= 0.0);
+        if !valid {
+            return Ok(r);
+        }
+        let mut at = stored.from.0;
+        let skip = stored.demand.len().saturating_sub(RAMP_CAP);
+        for (i, d) in stored.demand.iter().enumerate() {
+            if i > 0 {
+                at = at.saturating_add(stored.gaps[i - 1]);
+            }
+            if i >= skip {
+                r.push(Ts(at), f64::from(*d));
             }
         }
         Ok(r)
@@ -264,5 +291,11 @@ mod tests {
         let json = serde_json::to_string(&r).expect("json");
         let back: Ramp = serde_json::from_str(&json).expect("back");
         assert_eq!(back, r);
+        // Anything else stored there reads as no ramp, not as a state that cannot be read.
+        let other: Ramp = serde_json::from_str(r#"[["2026-12-07T00:00:00Z", 1.0]]"#).expect("read");
+        assert!(other.is_empty());
+        let torn: Ramp =
+            serde_json::from_str(r#"{"from": "2026-12-07T00:00:00Z", "gaps": [0], "demand": [1, 2]}"#).expect("read");
+        assert!(torn.is_empty());
     }
 }
