@@ -324,6 +324,9 @@ impl SignalState {
                     && (h.side == 1 || h.side == -1)
                     && h.yardstick.is_none_or(valid)
             })
+            // The ramp's demands are samples this signal folded in: none newer than the newest.
+            && self.ramp.newest().is_none_or(|(at, _)| self.last_at.is_some_and(|last| at <= last))
+            && self.ramp.demands().all(valid)
     }
 
     /// Whether this state belongs to `metric` as currently specified.
