@@ -4,7 +4,7 @@
 //!
 //! An average lags a climbing load by about half its window, so while the load climbs the policy
 //! sizes for where it was. A line fitted over the last few windows says where the load is now
-//! and where it will be when capacity ordered now serves. Two tests keep it honest:
+//! and where it will be when capacity ordered now serves. Three tests keep it honest:
 //!
 //! - the slope's t statistic (slope over its standard error, from the residuals) must pass
 //!   [`RAMP_T`]: noise alone fits a slope too;
@@ -12,7 +12,9 @@
 //!   consecutive residuals over their squares: about 2 when they are noise, near 0 when they
 //!   follow a pattern): a step inside the window fits a line badly in one long run of residuals
 //!   on each side, and so does the knee where a ramp starts or ends. Only a window that is one
-//!   straight climb passes.
+//!   straight climb passes;
+//! - no single step may explain the samples better (by the Bayesian information criterion): on
+//!   few samples the Durbin-Watson test is weak, and a clean step can pass it.
 //!
 //! It only ever adds capacity (see `decide`): a wrong line costs a scale-out that scale-in
 //! takes back slowly, never a scale-in.
@@ -23,7 +25,8 @@ use crate::time::{Dur, Ts};
 
 /// Demands kept (the newest): a window of three smoothing windows of one-minute samples.
 pub const RAMP_CAP: usize = 32;
-/// Fewest samples in the window for a fit: fewer (five-minute data) never fit a line.
+/// Fewest samples in the window for a fit: fewer (five-minute data under 20-minute windows)
+/// never fit a line.
 pub const RAMP_MIN_SAMPLES: usize = 12;
 /// The slope's t statistic a rise must reach: about one false rise in 5,000 windows of noise.
 pub const RAMP_T: f64 = 4.0;
