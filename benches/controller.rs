@@ -47,7 +47,7 @@ use ebbflow::core::{Dur, Ts};
 use ebbflow::gcp::GcpConfig;
 use futures::StreamExt;
 
-use common::{FAKE_ENV, Fake, GROUPS, mib, policy, rss_kib, serve_fake};
+use common::{Fake, GROUPS, mib, policy, rss_kib, serve_fake_if_child};
 
 /// Ticks whose latency and query counts are printed.
 const TIMED_TICKS: i64 = 3;
@@ -67,11 +67,7 @@ struct Sample {
 
 fn main() {
     let start = Ts::parse_rfc3339("2026-11-23T04:00:30Z").expect("time");
-    if let Ok(args) = std::env::var(FAKE_ENV) {
-        let mut words = args.split_whitespace();
-        let n = words.next().and_then(|w| w.parse().ok()).unwrap_or(1000);
-        let since = words.next().and_then(|w| w.parse().ok()).map_or(start, Ts);
-        serve_fake(n, since);
+    if serve_fake_if_child(start) {
         return;
     }
     let n: usize = std::env::var("EBBFLOW_BENCH_POLICIES").ok().and_then(|v| v.parse().ok()).unwrap_or(1000);

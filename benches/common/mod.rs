@@ -129,6 +129,18 @@ pub fn serve_fake(n: usize, since: Ts) {
     }
 }
 
+/// In the child process started by [`Fake::start`] (its environment says so): serve the fake
+/// until told to stop, and say so; otherwise `false` and nothing is done. `start`: the run's
+/// start, unless the environment names another.
+pub fn serve_fake_if_child(start: Ts) -> bool {
+    let Ok(args) = std::env::var(FAKE_ENV) else { return false };
+    let mut words = args.split_whitespace();
+    let n = words.next().and_then(|w| w.parse().ok()).unwrap_or(1000);
+    let since = words.next().and_then(|w| w.parse().ok()).map_or(start, Ts);
+    serve_fake(n, since);
+    true
+}
+
 /// Every series, one point a minute from `SCRIPT_BEFORE` before `at` to `SCRIPT_AFTER` after it.
 pub fn script(fake: &FakeGcp, n: usize, at: Ts, since: Ts) {
     let from = Ts((at - SCRIPT_BEFORE).0.div_euclid(60_000) * 60_000);

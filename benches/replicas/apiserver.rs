@@ -23,6 +23,10 @@ use axum::response::Response;
 use serde_json::{Value, json};
 use tokio::sync::watch;
 
+#[path = "../../tests/it/controller_support/writes.rs"]
+mod writes;
+use writes::{merge, stale};
+
 /// The namespace of the policies.
 pub const POLICY_NS: &str = "bench";
 const POLICIES: &str = "/apis/ebbflow.dev/v1alpha1/namespaces/bench/scalepolicies";
@@ -84,27 +88,6 @@ fn reply(code: u16, body: &Value) -> Response {
 
 fn param<'a>(query: &'a str, key: &str) -> Option<&'a str> {
     query.split('&').find_map(|kv| kv.split_once('=').filter(|(k, _)| *k == key).map(|(_, v)| v))
-}
-
-/// JSON merge patch (RFC 7386).
-fn merge(target: &mut Value, patch: &Value) {
-    match (target.as_object_mut(), patch.as_object()) {
-        (Some(t), Some(p)) => {
-            for (k, v) in p {
-                if v.is_null() {
-                    t.remove(k);
-                } else {
-                    merge(t.entry(k.clone()).or_insert(Value::Null), v);
-                }
-            }
-        }
-        _ => *target = patch.clone(),
-    }
-}
-
-/// Whether a precondition `want` (absent: none) fails against `object`.
-fn stale(want: &Value, object: &Value) -> bool {
-    !want.is_null() && *want != object["metadata"]["resourceVersion"]
 }
 
 impl World {

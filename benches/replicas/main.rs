@@ -49,7 +49,7 @@ use kube::ResourceExt;
 use kube::runtime::{WatchStreamExt, reflector, watcher};
 
 use apiserver::ApiServer;
-use common::{FAKE_ENV, Fake, mib, policy, rss_kib, serve_fake};
+use common::{FAKE_ENV, Fake, mib, policy, rss_kib, serve_fake_if_child};
 
 /// Set in a replica's process: `identity api_url gcp_endpoint shards`.
 const REPLICA_ENV: &str = "EBBFLOW_BENCH_REPLICA";
@@ -263,11 +263,7 @@ impl Turn {
 
 fn main() {
     let start = Ts::parse_rfc3339("2026-11-23T04:00:30Z").expect("time");
-    if let Ok(args) = std::env::var(FAKE_ENV) {
-        let mut words = args.split_whitespace();
-        let n = words.next().and_then(|w| w.parse().ok()).unwrap_or(1000);
-        let since = words.next().and_then(|w| w.parse().ok()).map_or(start, Ts);
-        serve_fake(n, since);
+    if serve_fake_if_child(start) {
         return;
     }
     if let Ok(args) = std::env::var(REPLICA_ENV) {

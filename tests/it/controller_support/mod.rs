@@ -22,6 +22,7 @@ use kube::client::Body;
 use serde_json::{Value, json};
 
 pub mod watch;
+pub mod writes;
 
 /// The mock API server's handle.
 pub type Handle = tower_test::mock::Handle<Request<Body>, Response<Body>>;

@@ -24,6 +24,7 @@ use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
 use super::Handle;
+use super::writes::{merge, stale};
 
 type Responder = tower_test::mock::SendResponse<Response<Body>>;
 
@@ -91,11 +92,6 @@ fn respond(send: Responder, code: u16, body: Vec<u8>) {
     send.send_response(response);
 }
 
-/// Whether a write's resourceVersion precondition `want` (absent: none) fails against `object`.
-fn stale(want: &Value, object: &Value) -> bool {
-    !want.is_null() && *want != object["metadata"]["resourceVersion"]
-}
-
 /// The API server's answer to a write whose precondition failed.
 fn conflict(send: Responder) {
     let body = json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "code": 409,
@@ -135,22 +131,6 @@ fn apply(s: &mut Store, held: &mut Vec<(String, u64, Responder)>, change: Change
     }
     *held = keep;
     Some(event["object"].clone())
-}
-
-/// JSON merge patch (RFC 7386): objects merge, `null` removes, anything else replaces.
-fn merge(target: &mut Value, patch: &Value) {
-    match (target.as_object_mut(), patch.as_object()) {
-        (Some(t), Some(p)) => {
-            for (k, v) in p {
-                if v.is_null() {
-                    t.remove(k);
-                } else {
-                    merge(t.entry(k.clone()).or_insert(Value::Null), v);
-                }
-            }
-        }
-        _ => *target = patch.clone(),
-    }
 }
 
 /// Whether a PodDisruptionBudget's `selector` selects a pod with `labels`, as `policy/v1` reads

@@ -474,18 +474,25 @@ fn wiggle(demand: f64, i: usize) -> f64 {
     demand * (1.0 + 0.02 * ((i % 3) as f64 - 1.0))
 }
 
-#[test]
-fn a_steady_climb_is_sized_for_where_it_will_be_before_the_average_catches_up() {
+/// A 10-minute average with a 10-minute warm-up on 8 nodes, after an hour of 4 nodes' worth
+/// (0.5 a node, inside the band).
+fn settled_on_eight() -> World {
     let mut p = policy();
     p.metrics[0].window = dur("10m");
     p.warmup = dur("10m");
     let mut w = World::new(p, 8);
-    // 4 nodes' worth on 8 (0.5 a node, inside the band), then a slow climb of 0.02 a minute:
-    // the load passes the band's top (4.8) after 40 minutes, the 10-minute average 5 later; a
-    // line through the last 30 minutes holds the climb alone after 30.
     for i in 0..60 {
         w.run_demand(wiggle(4.0, i), 1);
     }
+    w
+}
+
+#[test]
+fn a_steady_climb_is_sized_for_where_it_will_be_before_the_average_catches_up() {
+    // A slow climb of 0.02 a minute: the load passes the band's top (4.8) after 40 minutes, the
+    // 10-minute average 5 later; a line through the last 30 minutes holds the climb alone after
+    // 30.
+    let mut w = settled_on_eight();
     let mut first = None;
     for i in 0..60 {
         let d = w.run_demand(wiggle(4.0 + 0.02 * i as f64, i), 1).remove(0);
@@ -500,13 +507,7 @@ fn a_steady_climb_is_sized_for_where_it_will_be_before_the_average_catches_up() 
 
 #[test]
 fn a_step_is_not_taken_for_a_climb() {
-    let mut p = policy();
-    p.metrics[0].window = dur("10m");
-    p.warmup = dur("10m");
-    let mut w = World::new(p, 8);
-    for i in 0..60 {
-        w.run_demand(wiggle(4.0, i), 1);
-    }
+    let mut w = settled_on_eight();
     // A 4x step, held: the spike rule and the average follow it; the line never does.
     let ds: Vec<Decision> = (0..60).map(|i| w.run_demand(wiggle(16.0, i), 1).remove(0)).collect();
     assert!(ds.iter().any(|d| d.is_resize()), "the step is followed");
