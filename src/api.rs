@@ -44,11 +44,12 @@ pub const LABEL_PATTERN: &str = "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$";
 #[x_kube(validation = Rule::new("!has(self.overrides) || self.overrides.all(o, (!has(o.minSize) || o.minSize <= self.maxSize) && (!has(o.maxSize) || o.maxSize <= self.maxSize))").message("an override's minSize and maxSize must not be above maxSize").field_path(".overrides"))]
 #[serde(rename_all = "camelCase")]
 pub struct ScalePolicySpec {
-    /// What to scale: exactly one of bigtableCluster, gkeNodePool or workload. Immutable once set:
+    /// What to scale: exactly one of bigtableCluster, bigtableInstance, gkeNodePool, spannerInstance or workload.
+    /// Immutable once set:
     /// create a new ScalePolicy to scale something else.
     #[x_kube(
         validation = Rule::new("self == oldSelf").message("target is immutable; create a new ScalePolicy to scale a different target"),
-        validation = Rule::new("[has(self.bigtableCluster), has(self.gkeNodePool), has(self.workload)].filter(x, x).size() == 1").message("set exactly one of target.bigtableCluster, target.gkeNodePool or target.workload")
+        validation = Rule::new(TargetRef::one_of_rule()).message(TargetRef::one_of_message().as_str())
     )]
     pub target: TargetRef,
 
@@ -268,7 +269,7 @@ fn default_max_resizes_per_day() -> u32 {
 /// Declares [`TargetRef`], one variant per target kind, and its dispatch to the kind's
 /// descriptor ([`TargetKind`]): the one place target kinds are registered.
 macro_rules! target_kinds {
-    ($($(#[$doc:meta])* $variant:ident($reference:ty),)*) => {
+    ($($(#[$doc:meta])* $field:ident: $variant:ident($reference:ty),)*) => {
         /// The thing a policy scales. Exactly one variant.
         #[derive(schemars::JsonSchema, Deserialize, Serialize, Clone, Debug, PartialEq)]
         #[serde(rename_all = "camelCase")]
@@ -277,6 +278,24 @@ macro_rules! target_kinds {
         }
 
         impl TargetRef {
+            /// The CEL rule that exactly one kind is set. Generated from this list, so a kind
+            /// added here is never refused by the API server for being none of the others.
+            pub fn one_of_rule() -> String {
+                let set = [$(concat!("has(self.", stringify!($field), ")")),*];
+                format!("[{}].filter(x, x).size() == 1", set.join(", "))
+            }
+
+            /// The message of [`TargetRef::one_of_rule`].
+            pub fn one_of_message() -> String {
+                let fields = [$(concat!("target.", stringify!($field))),*];
+                match fields.split_last() {
+                    Some((last, rest)) if !rest.is_empty() => {
+                        format!("set exactly one of {} or {last}", rest.join(", "))
+                    }
+                    _ => format!("set {}", fields.join("")),
+                }
+            }
+
             /// What the program knows about this target's kind.
             pub fn kind(&self) -> &dyn TargetKind {
                 match self {
@@ -291,15 +310,18 @@ macro_rules! target_kinds {
 // adapter) and one line here.
 target_kinds! {
     /// A Cloud Bigtable cluster; the policy sets its serve nodes.
-    BigtableCluster(BigtableClusterRef),
+    bigtableCluster: BigtableCluster(BigtableClusterRef),
     /// A replicated Cloud Bigtable instance; the policy sets the serve nodes of all its clusters
     /// (or the listed ones) to one size.
-    BigtableInstance(BigtableInstanceRef),
+    bigtableInstance: BigtableInstance(BigtableInstanceRef),
     /// A GKE node pool; the policy sets its node count.
-    GkeNodePool(GkeNodePoolRef),
+    gkeNodePool: GkeNodePool(GkeNodePoolRef),
+    /// A Cloud Spanner instance; the policy sets its compute capacity in processing units (so
+    /// minSize, maxSize and step limits are in processing units too).
+    spannerInstance: SpannerInstance(SpannerInstanceRef),
     /// A Kubernetes workload in the policy's namespace with a `/scale` subresource (Deployment,
     /// StatefulSet, ...); the policy sets its replicas.
-    Workload(WorkloadRef),
+    workload: Workload(WorkloadRef),
 }
 
 /// A replicated Cloud Bigtable instance: its clusters sized together.
@@ -372,6 +394,24 @@ pub struct BigtableClusterRef {
     pub cluster: String,
     /// Storage utilization (fraction of per-node storage capacity) never to exceed by scaling in.
     /// The policy never scales in below the nodes the cluster's data needs at this utilization. Default 0.5.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0.05, max = 0.95))]
+    pub storage_target: Option<f64>,
+}
+
+/// A Cloud Spanner instance, sized in processing units: 100 to 900 in steps of 100, then whole
+/// thousands (1000 = one node).
+#[derive(KubeSchema, Deserialize, Serialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct SpannerInstanceRef {
+    /// Google Cloud project ID.
+    #[schemars(length(min = 1))]
+    pub project: String,
+    /// Spanner instance ID.
+    #[schemars(length(min = 1))]
+    pub instance: String,
+    /// Storage utilization (fraction of the storage limit the instance's compute capacity allows)
+    /// never to exceed by scaling in. Default 0.75.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 0.05, max = 0.95))]
     pub storage_target: Option<f64>,

@@ -21,7 +21,7 @@ use tokio::sync::OnceCell;
 use crate::adapters::{
     AdapterError, MemberObservation, OperationStatus, ResizeStarted, ScaleTarget, TargetObservation,
 };
-use crate::core::Dur;
+use crate::core::{Dur, SizeRule};
 
 /// One problem with a kind's fields: the field under `spec.target.<kind>`, and what is wrong.
 pub type KindIssue = (&'static str, String);
@@ -79,6 +79,9 @@ pub struct Behaviour {
     pub new_size_while_busy: bool,
     /// The storage utilization its data is kept at or under, when the kind has a storage floor.
     pub storage_target: Option<f64>,
+    /// The sizes it can take whatever its settings (Spanner's processing-unit ladder); a rule
+    /// that depends on the target's settings (zones, 2x node scaling) is the replay's to say.
+    pub sizes: SizeRule,
 }
 
 /// The checks every kind makes of its name fields: none may be blank.

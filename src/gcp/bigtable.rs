@@ -101,15 +101,18 @@ const MAX_OPERATION_NAME: usize = 512;
 /// is not the target's own, or that would climb out of it, is never requested.
 pub(crate) fn operation_under(name: &str, parent: &str) -> bool {
     let rest = name.strip_prefix("operations/").and_then(|r| r.strip_prefix(parent)).and_then(|r| r.strip_prefix('/'));
-    rest.is_some_and(|rest| {
-        name.len() <= MAX_OPERATION_NAME
-            && rest.split('/').all(|seg| {
-                !seg.is_empty()
-                    && seg != "."
-                    && seg != ".."
-                    // ':' for a domain-scoped project (example.com:my-project).
-                    && seg.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'))
-            })
+    rest.is_some_and(|rest| name.len() <= MAX_OPERATION_NAME && plain_segments(rest))
+}
+
+/// Whether every `/`-separated segment of `path` is one a URL carries as it is: letters, digits,
+/// `-`, `_`, `.` and `:` (a domain-scoped project, example.com:my-project), never empty, `.` or
+/// `..`.
+pub(crate) fn plain_segments(path: &str) -> bool {
+    path.split('/').all(|seg| {
+        !seg.is_empty()
+            && seg != "."
+            && seg != ".."
+            && seg.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'))
     })
 }
 
@@ -383,6 +386,7 @@ impl TargetKind for BigtableClusterRef {
             operation_time: Dur::mins(4),
             new_size_while_busy: true,
             storage_target: Some(self.storage_target.unwrap_or(DEFAULT_STORAGE_TARGET)),
+            sizes: SizeRule::Any,
         }
     }
     fn check(&self) -> Vec<KindIssue> {

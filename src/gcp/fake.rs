@@ -17,6 +17,9 @@
 //! | Compute | `GET /compute/v1/projects/{p}/zones/{z}/autoscalers` | none (gcloud asks before describing a group; GKE's groups have no Compute autoscaler) |
 //! | Compute | `POST …/instanceGroupManagers/{g}/deleteInstances` | takes the named VMs out of the group (a node-pool drain's last step): the group's `targetSize` drops by as many at once, as Compute's does, and a zone operation is returned; a name that is not one of the group's VMs is skipped with `skipInstancesOnValidationError`, refused (400) without it. The VMs are named as GKE names nodes ([`FakeGcp::group_instances`]) |
 //! | Compute | `GET /compute/v1/projects/{p}/zones/{z}/operations/{op}`, `POST …/{op}/wait` | the zone operation, finishing on the N-th poll as the others do |
+//! | Spanner | `GET /v1/projects/{p}/instances/{i}` | a stateful instance: its `processingUnits` (and `nodeCount` when whole nodes), READY, its `autoscalingConfig` when the managed autoscaler is on |
+//! | Spanner | `PATCH` the same, body `{"instance": {...}, "fieldMask": "processingUnits"}` (or `processing_units`, `nodeCount`; gcloud adds `autoscalingConfig`, which turns the managed autoscaler off) | starts an operation `projects/P/instances/I/operations/ID`; the instance reads its old size until it is done and refuses another update (400 FAILED_PRECONDITION); a size off the ladder (100-unit steps below 1000, thousands above) is 400 INVALID_ARGUMENT |
+//! | Spanner | `GET /v1/projects/{p}/instances/{i}/operations/{id}`, `GET …/operations` | the operation (with `UpdateInstanceMetadata` naming the units asked for), finishing on the N-th poll; the instance's operations, paged |
 //! | Compute | `GET /compute/v1/projects/{p}/zones/{z}/instanceGroupManagers/{g}` | a node pool's group in one zone (the pool lists them in `instanceGroupUrls`): its `targetSize` is the pool's live count there, changed when a resize operation finishes or by hand ([`FakeGcp::set_group_size`]); the pool's `initialNodeCount` stays at its creation value, as GKE's does |
 //!
 //! ## Closed loop ([`FakeGcp::set_world`])
@@ -91,6 +94,14 @@ pub enum Endpoint {
     DeleteInstances,
     /// Compute `zoneOperations.get`.
     ZoneOperation,
+    /// Spanner `GetInstance`.
+    GetSpannerInstance,
+    /// Spanner `UpdateInstance`.
+    UpdateSpannerInstance,
+    /// Spanner `GetOperation` (an instance's).
+    SpannerOperation,
+    /// Spanner `ListOperations` (an instance's).
+    ListSpannerOperations,
     /// Anything else (answered 404).
     Unknown,
 }
@@ -98,7 +109,13 @@ pub enum Endpoint {
 impl Endpoint {
     /// Whether this method changes a target's size.
     pub fn is_resize(self) -> bool {
-        matches!(self, Endpoint::UpdateCluster | Endpoint::SetNodePoolSize | Endpoint::SetNodePoolAutoscaling)
+        matches!(
+            self,
+            Endpoint::UpdateCluster
+                | Endpoint::SetNodePoolSize
+                | Endpoint::SetNodePoolAutoscaling
+                | Endpoint::UpdateSpannerInstance
+        )
     }
 
     fn permission(self) -> (&'static str, &'static str) {
@@ -119,6 +136,10 @@ impl Endpoint {
             Endpoint::ListAutoscalers => ("compute.googleapis.com", "compute.autoscalers.list"),
             Endpoint::DeleteInstances => ("compute.googleapis.com", "compute.instanceGroupManagers.update"),
             Endpoint::ZoneOperation => ("compute.googleapis.com", "compute.zoneOperations.get"),
+            Endpoint::GetSpannerInstance => ("spanner.googleapis.com", "spanner.instances.get"),
+            Endpoint::UpdateSpannerInstance => ("spanner.googleapis.com", "spanner.instances.update"),
+            Endpoint::SpannerOperation => ("spanner.googleapis.com", "spanner.instanceOperations.get"),
+            Endpoint::ListSpannerOperations => ("spanner.googleapis.com", "spanner.instanceOperations.list"),
             Endpoint::Unknown => ("googleapis.com", "unknown"),
         }
     }
@@ -331,9 +352,22 @@ struct Pool {
     serial: u32,
 }
 
+/// A Spanner instance.
+#[derive(Debug, Clone)]
+struct SpannerInstance {
+    config: String,
+    units: u32,
+    /// The managed autoscaler's `autoscalingConfig`, when it is on.
+    autoscaling: Option<Value>,
+    busy_op: Option<String>,
+}
+
 #[derive(Debug, Clone)]
 enum Change {
     ServeNodes(u32),
+    /// A Spanner update: the processing units (`None`: unchanged) and the `autoscalingConfig`
+    /// (`Some(None)`: cleared, as gcloud's `--processing-units` clears it).
+    Spanner(Option<u32>, Option<Option<Value>>),
     PoolSize(u32),
     PoolAutoscaling(Value),
     /// VMs a group was told to delete: its target size dropped at the request; the operation
@@ -371,6 +405,7 @@ struct FakeState {
     faults: Vec<(Endpoint, Fault, u32)>,
     clusters: HashMap<String, Cluster>,
     pools: HashMap<String, Pool>,
+    spanner: HashMap<String, SpannerInstance>,
     ops: HashMap<String, Op>,
     next_op: u64,
     polls_to_finish: u32,
@@ -575,6 +610,49 @@ impl FakeGcp {
         self.state().clusters.get(name).map(|c| c.nodes)
     }
 
+    /// Add (or replace) a Spanner instance `projects/{project}/instances/{instance}` in the
+    /// configuration `config` (e.g. `regional-us-central1`) with `units` processing units.
+    pub fn add_spanner_instance(&self, project: &str, instance: &str, config: &str, units: u32) {
+        self.state().spanner.insert(
+            format!("projects/{project}/instances/{instance}"),
+            SpannerInstance {
+                config: format!("projects/{project}/instanceConfigs/{config}"),
+                units,
+                autoscaling: None,
+                busy_op: None,
+            },
+        );
+    }
+
+    /// Turn a Spanner instance's managed autoscaler on with these limits (processing units), or
+    /// off.
+    pub fn set_spanner_autoscaling(&self, name: &str, limits: Option<(u32, u32)>) {
+        if let Some(i) = self.state().spanner.get_mut(name) {
+            i.autoscaling = limits.map(|(lo, hi)| {
+                json!({"autoscalingLimits": {"minProcessingUnits": lo, "maxProcessingUnits": hi},
+                       "autoscalingTargets": {"highPriorityCpuUtilizationPercent": 65, "storageUtilizationPercent": 95}})
+            });
+        }
+    }
+
+    /// A Spanner instance's processing units now (by full name).
+    pub fn spanner_units(&self, name: &str) -> Option<u32> {
+        self.state().spanner.get(name).map(|i| i.units)
+    }
+
+    /// Start an update of the Spanner instance `name` to `units` as a `PATCH` does, but with no
+    /// request in the log (another client's, or a killed process's). The operation's name;
+    /// `None` if the instance does not exist, is busy, or the update finished at once.
+    pub fn start_spanner_update(&self, name: &str, units: u32) -> Option<String> {
+        let mut st = self.state();
+        if st.spanner.get(name)?.busy_op.is_some() {
+            return None;
+        }
+        let body = json!({"instance": {"name": name, "processingUnits": units}, "fieldMask": "processingUnits"});
+        let _ = update_spanner(&mut st, name, &body);
+        st.spanner.get(name).and_then(|i| i.busy_op.clone())
+    }
+
     /// Add (or replace) a GKE node pool `projects/{p}/locations/{l}/clusters/{c}/nodePools/{np}`
     /// with `per_zone` nodes in each of `zones`.
     pub fn add_node_pool(
@@ -695,6 +773,10 @@ fn route(method: &Method, path: &str) -> Endpoint {
         ("PATCH", ["v2", "projects", _, "instances", _, "clusters", _]) => Endpoint::UpdateCluster,
         ("GET", ["v2", "operations", .., "operations"]) => Endpoint::ListBigtableOperations,
         ("GET", ["v2", "operations", ..]) => Endpoint::BigtableOperation,
+        ("GET", ["v1", "projects", _, "instances", _]) => Endpoint::GetSpannerInstance,
+        ("PATCH", ["v1", "projects", _, "instances", _]) => Endpoint::UpdateSpannerInstance,
+        ("GET", ["v1", "projects", _, "instances", _, "operations"]) => Endpoint::ListSpannerOperations,
+        ("GET", ["v1", "projects", _, "instances", _, "operations", _]) => Endpoint::SpannerOperation,
         ("GET", ["v1", "projects", _, "locations", _, "clusters", _]) => Endpoint::GkeGetCluster,
         ("GET", ["v1", "projects", _, "locations", _, "clusters", _, "nodePools", _]) => Endpoint::GetNodePool,
         ("POST", ["v1", "projects", _, "locations", _, "clusters", _, "nodePools", np]) if np.ends_with(":setSize") => {
@@ -866,6 +948,15 @@ fn respond(
         Endpoint::ListAutoscalers => ok(json!({"kind": "compute#autoscalerList", "items": []})),
         Endpoint::DeleteInstances => delete_instances(&mut st, path, &body),
         Endpoint::ZoneOperation => zone_operation(&mut st, path),
+        Endpoint::GetSpannerInstance => match st.spanner.get(&name) {
+            Some(i) => ok(spanner_json(&name, i)),
+            None => fault_response(endpoint, &Fault::NotFound, &name).unwrap_or_else(|| ok(json!({}))),
+        },
+        Endpoint::UpdateSpannerInstance => update_spanner(&mut st, &name, &body),
+        Endpoint::SpannerOperation => get_operation(&mut st, endpoint, &name),
+        Endpoint::ListSpannerOperations => {
+            list_spanner_operations(&st, name.strip_suffix("/operations").unwrap_or(&name), query)
+        }
         Endpoint::Unknown => {
             google_error(StatusCode::NOT_FOUND, "NOT_FOUND", &format!("no fake for {method} {path}"), json!([]))
         }
@@ -1261,7 +1352,11 @@ fn get_operation(st: &mut FakeState, endpoint: Endpoint, name: &str) -> Response
             finish(st, &name);
         }
     }
-    if endpoint == Endpoint::BigtableOperation { ok(bigtable_op_json(st, &name)) } else { ok(gke_op_json(st, &name)) }
+    match endpoint {
+        Endpoint::BigtableOperation => ok(bigtable_op_json(st, &name)),
+        Endpoint::SpannerOperation => ok(spanner_op_json(st, &name)),
+        _ => ok(gke_op_json(st, &name)),
+    }
 }
 
 /// Complete an operation: apply its change (unless it fails) and free its target.
@@ -1296,6 +1391,19 @@ fn finish(st: &mut FakeState, name: &str) {
             }
         }
         Change::DeleteVms => {}
+        Change::Spanner(units, autoscaling) => {
+            if let Some(i) = st.spanner.get_mut(&target) {
+                i.busy_op = None;
+                if !failed {
+                    if let Some(u) = units {
+                        i.units = u;
+                    }
+                    if let Some(a) = autoscaling {
+                        i.autoscaling = a;
+                    }
+                }
+            }
+        }
         Change::PoolAutoscaling(a) => {
             if let Some(p) = st.pools.get_mut(&target) {
                 p.busy_op = None;
@@ -1490,4 +1598,136 @@ fn gke_op_json(st: &FakeState, full: &str) -> Value {
         v["statusMessage"] = json!(msg);
     }
     v
+}
+
+/// A Spanner instance as `GetInstance` shows it: its size before any update that is running.
+fn spanner_json(name: &str, i: &SpannerInstance) -> Value {
+    let mut v = json!({"name": name, "config": i.config, "displayName": name.rsplit('/').next(),
+        "processingUnits": i.units, "state": "READY"});
+    // Whole nodes also read as `nodeCount`; below a node it is left out (proto3's zero).
+    if i.units >= 1000 {
+        v["nodeCount"] = json!(i.units / 1000);
+    }
+    if let Some(a) = &i.autoscaling {
+        v["autoscalingConfig"] = a.clone();
+    }
+    v
+}
+
+/// Whether Spanner takes `units`: 100 to 900 in steps of 100, then multiples of 1000.
+fn spanner_ladder(units: u32) -> bool {
+    units > 0 && if units < 1000 { units.is_multiple_of(100) } else { units.is_multiple_of(1000) }
+}
+
+/// `UpdateInstance`: the request body is the whole `UpdateInstanceRequest`, the mask a
+/// comma-joined string in it (gcloud: `processingUnits,autoscalingConfig`; the Rust client:
+/// `processingUnits`).
+fn update_spanner(st: &mut FakeState, name: &str, body: &Value) -> Response {
+    let bad = |m: &str| google_error(StatusCode::BAD_REQUEST, "INVALID_ARGUMENT", m, json!([]));
+    let mask = body["fieldMask"].as_str().unwrap_or_default();
+    let fields: Vec<&str> = mask.split(',').map(str::trim).filter(|f| !f.is_empty()).collect();
+    if fields.is_empty() {
+        return bad("field_mask must name the fields to update");
+    }
+    let instance = &body["instance"];
+    let number = |v: &Value| v.as_u64().or_else(|| v.as_str().and_then(|s| s.parse().ok()));
+    let mut units = None;
+    let mut autoscaling = None;
+    for f in &fields {
+        match *f {
+            "processingUnits" | "processing_units" => units = Some(number(&instance["processingUnits"]).unwrap_or(0)),
+            "nodeCount" | "node_count" => {
+                units = Some(number(&instance["nodeCount"]).unwrap_or(0).saturating_mul(1000))
+            }
+            "autoscalingConfig" | "autoscaling_config" => {
+                autoscaling = Some(Some(instance["autoscalingConfig"].clone()).filter(|a| !a.is_null()))
+            }
+            other => return bad(&format!("unsupported field mask path {other:?}")),
+        }
+    }
+    let units = match units.map(u32::try_from) {
+        None => None,
+        Some(Ok(u)) if spanner_ladder(u) => Some(u),
+        Some(u) => {
+            return bad(&format!(
+                "Processing units must be a multiple of 100 below 1000 and of 1000 above it (got {})",
+                u.map_or("too many".to_string(), |u| u.to_string())
+            ));
+        }
+    };
+    let Some(i) = st.spanner.get(name).cloned() else {
+        return fault_response(Endpoint::UpdateSpannerInstance, &Fault::NotFound, name)
+            .unwrap_or_else(|| ok(json!({})));
+    };
+    if let Some(busy) = &i.busy_op {
+        let msg = format!("Cannot modify instance {name}: update operation {busy} is in progress.");
+        return google_error(StatusCode::BAD_REQUEST, "FAILED_PRECONDITION", &msg, json!([]));
+    }
+    // The managed autoscaler owns the size: setting one without clearing it is refused.
+    if units.is_some() && i.autoscaling.is_some() && !matches!(autoscaling, Some(None)) {
+        return google_error(
+            StatusCode::BAD_REQUEST,
+            "FAILED_PRECONDITION",
+            &format!("Cannot set the compute capacity of {name} while autoscaling is enabled."),
+            json!([]),
+        );
+    }
+    let (op_name, op) =
+        new_op(st, name, Change::Spanner(units, autoscaling), "spanner", format!("{name}/operations/_auto_op_"));
+    st.ops.insert(op_name.clone(), op);
+    if let Some(i) = st.spanner.get_mut(name) {
+        i.busy_op = Some(op_name.clone());
+    }
+    if st.polls_to_finish == 0 && !st.stall {
+        finish(st, &op_name);
+    }
+    ok(spanner_op_json(st, &op_name))
+}
+
+fn spanner_op_json(st: &FakeState, name: &str) -> Value {
+    let Some(op) = st.ops.get(name) else { return json!({}) };
+    let mut asked = json!({"name": op.target});
+    if let Change::Spanner(units, autoscaling) = &op.change {
+        if let Some(u) = units {
+            asked["processingUnits"] = json!(u);
+        }
+        if let Some(Some(a)) = autoscaling {
+            asked["autoscalingConfig"] = a.clone();
+        }
+    }
+    let metadata = json!({"@type": "type.googleapis.com/google.spanner.admin.instance.v1.UpdateInstanceMetadata",
+        "instance": asked, "startTime": "2026-01-01T00:00:00Z"});
+    let mut v = json!({"name": name, "done": op.done, "metadata": metadata});
+    if op.done {
+        match (&op.error, st.spanner.get(&op.target)) {
+            (Some(msg), _) => v["error"] = json!({"code": 9, "message": msg}),
+            (None, Some(i)) => {
+                let mut response = spanner_json(&op.target, i);
+                response["@type"] = json!("type.googleapis.com/google.spanner.admin.instance.v1.Instance");
+                v["response"] = response;
+            }
+            (None, None) => {}
+        }
+    }
+    v
+}
+
+/// An instance's operations, oldest first, paged as `operations.list` pages them.
+fn list_spanner_operations(st: &FakeState, instance: &str, query: &[(String, String)]) -> Response {
+    let param = |k: &str| query.iter().find(|(q, _)| q == k).map(|(_, v)| v.as_str());
+    let prefix = format!("{instance}/operations/");
+    let mut ops: Vec<(&String, &Op)> = st.ops.iter().filter(|(n, _)| n.starts_with(&prefix)).collect();
+    ops.sort_by_key(|(_, o)| o.seq);
+    let size = param("pageSize").and_then(|n| n.parse::<usize>().ok()).filter(|n| *n > 0).unwrap_or(100).min(500);
+    let offset: usize =
+        param("pageToken").and_then(|t| t.strip_prefix("offset-")).and_then(|n| n.parse().ok()).unwrap_or(0);
+    let page: Vec<Value> = ops.iter().skip(offset).take(size).map(|(n, _)| spanner_op_json(st, n)).collect();
+    let mut out = json!({});
+    if !page.is_empty() {
+        out["operations"] = json!(page);
+    }
+    if offset + size < ops.len() {
+        out["nextPageToken"] = json!(format!("offset-{}", offset + size));
+    }
+    ok(out)
 }

@@ -510,7 +510,12 @@ impl TargetKind for GkeNodePoolRef {
     /// (at most `maxPodGracePeriod`, 2 minutes by default), an evaluation to delete the VM. A
     /// replay keeps the removed nodes serving, and billed, until it ends.
     fn behaviour(&self) -> crate::kinds::Behaviour {
-        crate::kinds::Behaviour { operation_time: Dur::mins(3), new_size_while_busy: false, storage_target: None }
+        crate::kinds::Behaviour {
+            operation_time: Dur::mins(3),
+            new_size_while_busy: false,
+            storage_target: None,
+            sizes: SizeRule::Any,
+        }
     }
     fn check(&self) -> Vec<KindIssue> {
         let mut issues = required(&[

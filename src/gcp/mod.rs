@@ -21,6 +21,7 @@ pub mod export;
 pub mod fake;
 pub mod gke;
 pub mod monitoring;
+pub mod spanner;
 
 use std::future::Future;
 use std::num::NonZeroU32;
@@ -177,6 +178,16 @@ pub async fn bigtable_client(
         .build()
         .await
         .map_err(|e| build_error("Bigtable admin", &e))
+}
+
+/// The Spanner instance admin client.
+pub async fn spanner_client(
+    cfg: &GcpConfig,
+) -> Result<google_cloud_spanner_admin_instance_v1::client::InstanceAdmin, AdapterError> {
+    configure!(google_cloud_spanner_admin_instance_v1::client::InstanceAdmin::builder(), cfg)
+        .build()
+        .await
+        .map_err(|e| build_error("Spanner instance admin", &e))
 }
 
 /// The GKE cluster manager client.

@@ -60,16 +60,24 @@ const SPANNER_OVERLOAD: f64 = 90.0 / 65.0;
 pub const ORACLE_HOLD: Dur = Dur::mins(30);
 
 /// `n` nodes within minSize..maxSize and at or over the storage floor at `t` (the floor capped
-/// at maxSize, as the policy caps it).
+/// at maxSize, as the policy caps it), rounded up to a size the target takes (Spanner's ladder,
+/// zone multiples), as every autoscaler of such a target must.
 fn clamp(sc: &Scenario, n: f64, t: Ts) -> u32 {
     let p = &sc.policy;
     let lo = p.min_size.max(sc.storage_floor_at(t).min(p.max_size));
-    if n.is_nan() || n <= lo as f64 {
+    let n = if n.is_nan() || n <= lo as f64 {
         lo
     } else if n >= p.max_size as f64 {
         p.max_size
     } else {
         n as u32
+    };
+    let sizes = sc.model.sizes;
+    match sizes.bounds(p.min_size, p.max_size) {
+        Some((lo, hi)) => sizes.up(n).unwrap_or(hi).clamp(lo, hi),
+        // No size the target takes lies between the bounds: keep asking for n, which the target
+        // refuses, as the policy does.
+        None => n,
     }
 }
 
@@ -200,17 +208,29 @@ impl SpannerMethod {
 
     /// The size it asks for at `size` nodes when the per-node value is `value` against
     /// `threshold`, before bounds and cooling (`size` when the value is within the margin).
-    pub fn suggest(self, size: u32, value: f64, threshold: f64) -> u32 {
+    ///
+    /// On a target sized in processing units (`sizes` a ladder), the steps are its documented
+    /// defaults in units, "2 NODES or 200 PROCESSING_UNITS" (overload: 500), and "when the
+    /// Spanner instance size is over 1000 PROCESSING_UNITS, scaling will be done in steps of 1000"
+    /// (its configuration schema); otherwise a step of 200 from 3,000 would round back to 3,000.
+    pub fn suggest(self, size: u32, value: f64, threshold: f64, sizes: crate::core::SizeRule) -> u32 {
         if (value - threshold).abs() <= SPANNER_MARGIN * threshold {
             return size;
         }
+        let step = |nodes: u32| match sizes {
+            crate::core::SizeRule::Ladder { fine, threshold: rung, coarse } => {
+                let units = nodes.saturating_mul(fine);
+                if size >= rung { units.max(coarse) } else { units }
+            }
+            _ => nodes,
+        };
         match self {
             SpannerMethod::Linear => (f64::from(size) * value / threshold - 1e-9).ceil().max(0.0) as u32,
             SpannerMethod::Stepwise if value > SPANNER_OVERLOAD * threshold => {
-                size.saturating_add(SPANNER_OVERLOAD_STEP)
+                size.saturating_add(step(SPANNER_OVERLOAD_STEP))
             }
-            SpannerMethod::Stepwise if value > threshold => size.saturating_add(SPANNER_STEP),
-            SpannerMethod::Stepwise => size.saturating_sub(SPANNER_STEP),
+            SpannerMethod::Stepwise if value > threshold => size.saturating_add(step(SPANNER_STEP)),
+            SpannerMethod::Stepwise => size.saturating_sub(step(SPANNER_STEP)),
         }
     }
 }
@@ -239,7 +259,7 @@ pub fn spanner(sc: &Scenario, method: SpannerMethod) -> Run {
                     MetricKind::PerNode => seen,
                     MetricKind::Total => seen / f64::from(fleet.serving_at(at).max(1)),
                 };
-                let suggested = clamp(sc, f64::from(method.suggest(current, value, target)), now);
+                let suggested = clamp(sc, f64::from(method.suggest(current, value, target, sc.model.sizes)), now);
                 let cooling = if suggested > current { SPANNER_OUT_COOLING } else { SPANNER_IN_COOLING };
                 let cooled = last_scaling.is_none_or(|t| now - t >= cooling);
                 // A resize refused while an operation runs waits for the next poll.

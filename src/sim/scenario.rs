@@ -236,15 +236,21 @@ impl Scenario {
             None if metric.kind == MetricKind::PerNode => recorded_size,
             None => policy.min_size,
         };
+        // The kind's own rule (Spanner's processing-unit ladder) unless --size-step says which
+        // multiples the target takes (a node pool's zones, Bigtable's 2x node scaling).
         let sizes = match file.size_step {
             Some(0) => return Err("--size-step must be at least 1 (1: any size)".into()),
-            Some(1) | None => crate::core::SizeRule::Any,
+            Some(1) => crate::core::SizeRule::Any,
             Some(k) => crate::core::SizeRule::Multiple(k),
+            None => spec.target.kind().behaviour().sizes,
         };
         if !sizes.allows(start_size) {
+            let why = match file.size_step {
+                Some(k) => format!("multiples of --size-step {k}"),
+                None => format!("{} ({})", sizes.describe(), spec.target.kind().field()),
+            };
             return Err(format!(
-                "--start-size {start_size}: the target takes multiples of --size-step {} only; start at {}",
-                file.size_step.unwrap_or(1),
+                "--start-size {start_size}: the target takes {why} only; start at {}",
                 sizes.up(start_size).unwrap_or(start_size)
             ));
         }
@@ -409,8 +415,8 @@ impl Scenario {
             _ => "",
         };
         let mut step = match m.sizes {
-            crate::core::SizeRule::Multiple(k) => format!(" (multiples of {k})"),
-            _ => String::new(),
+            crate::core::SizeRule::Any => String::new(),
+            rule => format!(" ({})", rule.describe()),
         };
         if !self.clusters.is_empty() {
             let how = match self.per_cluster {
@@ -438,7 +444,11 @@ impl Scenario {
     /// The fewest nodes the target's stored data needs at `t` (0 without a storage floor): the
     /// floor the baselines keep to, known at once.
     pub fn storage_floor_at(&self, t: crate::core::Ts) -> u32 {
-        self.model.storage.floor_at(&self.trace, t)
+        match self.model.storage.floor_at(&self.trace, t) {
+            0 => 0,
+            // Rounded up to a size the target takes, as the policy's floor is.
+            n => self.model.sizes.up(n).unwrap_or(n),
+        }
     }
 }
 

@@ -40,9 +40,17 @@ fn every_example_matches_the_schema_and_validates() {
     }
     kinds.sort();
     kinds.dedup();
+    // The API server enforces the target's one-of CEL rule, which the schema check above does not
+    // evaluate: a kind missing from it makes every policy of that kind unappliable.
+    let rule = ebbflow::api::TargetRef::one_of_rule();
+    let crd = ebbflow::crd::crd_yaml();
+    assert!(crd.contains(&rule), "the CRD carries {rule}");
+    for kind in &kinds {
+        assert!(rule.contains(&format!("has(self.{kind})")), "{rule} lets a {kind} target through");
+    }
     assert_eq!(
         kinds,
-        ["bigtableCluster", "bigtableInstance", "gkeNodePool", "workload"],
+        ["bigtableCluster", "bigtableInstance", "gkeNodePool", "spannerInstance", "workload"],
         "one example per target kind"
     );
 }
@@ -108,7 +116,7 @@ fn schema_errors_name_the_field() {
     refused(
         refusal(insert("/spec/target", "bigtableCluster", json!({"project": "p", "instance": "i", "cluster": "c"}))),
         "spec.target",
-        "exactly one of bigtableCluster, bigtableInstance, gkeNodePool, workload (found 2)",
+        "exactly one of bigtableCluster, bigtableInstance, gkeNodePool, spannerInstance, workload (found 2)",
     );
     refused(refusal(set("/spec/target", json!({}))), "spec.target", "(found 0)");
     // Warm-up only exists for scale-out (removed capacity stops serving at once).

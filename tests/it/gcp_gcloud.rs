@@ -12,6 +12,7 @@ use std::process::{Command, Output};
 use ebbflow::gcp::fake::{Endpoint, FakeGcp, Fault};
 
 const CLUSTER: &str = "projects/p1/instances/i1/clusters/c1";
+const SPANNER: &str = "projects/p1/instances/i1";
 const POOL: &str = "projects/p1/locations/us-central1/clusters/gke1/nodePools/pool-1";
 
 /// Whether the test `name` can run. Without gcloud it fails when EBBFLOW_REQUIRE_GCLOUD is set,
@@ -68,6 +69,7 @@ impl Gcloud {
             .env("CLOUDSDK_CONFIG", &self.config_dir)
             .env("CLOUDSDK_API_ENDPOINT_OVERRIDES_BIGTABLEADMIN", &self.endpoint)
             .env("CLOUDSDK_API_ENDPOINT_OVERRIDES_CONTAINER", &self.endpoint)
+            .env("CLOUDSDK_API_ENDPOINT_OVERRIDES_SPANNER", &self.endpoint)
             .env("CLOUDSDK_API_ENDPOINT_OVERRIDES_COMPUTE", format!("{}compute/v1/", self.endpoint))
             .env("CLOUDSDK_AUTH_DISABLE_CREDENTIALS", "true")
             .env("CLOUDSDK_CORE_PROJECT", "p1")
@@ -119,6 +121,71 @@ fn gcloud_describes_and_resizes_the_fake_bigtable_cluster() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("bigtable.clusters.update"), "{stderr}");
     assert_eq!(fake.bigtable_nodes(CLUSTER), Some(5));
+}
+
+/// gcloud reads the instance, updates its processing units through an operation it polls, lists
+/// the instance's operations, and is refused a size off the ladder and a second update while one
+/// runs, as Spanner refuses them. Its `--processing-units` also clears the managed autoscaler
+/// (its field mask names `autoscalingConfig`), which the fake honours.
+#[test]
+fn gcloud_describes_and_updates_the_fake_spanner_instance() {
+    if !gcloud_available("gcloud_describes_and_updates_the_fake_spanner_instance") {
+        return;
+    }
+    let fake = FakeGcp::start_on_thread().unwrap();
+    fake.add_spanner_instance("p1", "i1", "regional-us-central1", 1000);
+    let gcloud = Gcloud::new(&fake, "spanner");
+
+    let out = gcloud.run(&["spanner", "instances", "describe", "i1", "--format=json"]);
+    assert!(out.status.success());
+    let described: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!((described["processingUnits"].as_u64(), described["nodeCount"].as_u64()), (Some(1000), Some(1)));
+    assert_eq!(described["config"], "projects/p1/instanceConfigs/regional-us-central1");
+    assert_eq!(fake.requests_to(Endpoint::GetSpannerInstance)[0].path, "/v1/projects/p1/instances/i1");
+
+    // gcloud waits for the operation, polling it, then reads the instance again.
+    fake.set_polls_to_finish(1);
+    let out = gcloud.run(&["spanner", "instances", "update", "i1", "--processing-units=300"]);
+    assert!(out.status.success());
+    assert_eq!(fake.spanner_units(SPANNER), Some(300));
+    let patch = &fake.requests_to(Endpoint::UpdateSpannerInstance)[0];
+    let body: serde_json::Value = serde_json::from_str(&patch.body).unwrap();
+    assert_eq!(body["instance"]["processingUnits"], 300, "{body}");
+    assert_eq!(body["fieldMask"], "processingUnits,autoscalingConfig", "gcloud's mask, in the body");
+    assert!(!fake.requests_to(Endpoint::SpannerOperation).is_empty(), "gcloud polled the operation");
+
+    // The operation gcloud followed is listed among the instance's.
+    let out = gcloud.run(&["spanner", "operations", "list", "--instance=i1", "--type=INSTANCE", "--format=json"]);
+    assert!(out.status.success());
+    let listed: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(listed.as_array().map(Vec::len), Some(1), "{listed}");
+    assert_eq!(listed[0]["done"], true);
+
+    // Off the ladder: refused by the service, with the rule; the size stays.
+    let out = gcloud.run(&["spanner", "instances", "update", "i1", "--processing-units=350", "--async"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("multiple of 100"));
+    // One update at a time: the second is refused while the first runs.
+    fake.set_polls_to_finish(5);
+    let out = gcloud.run(&["spanner", "instances", "update", "i1", "--nodes=2", "--async"]);
+    assert!(out.status.success());
+    assert_eq!(fake.spanner_units(SPANNER), Some(300), "the old size until the operation is done");
+    let out = gcloud.run(&["spanner", "instances", "update", "i1", "--processing-units=500", "--async"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("FAILED_PRECONDITION"));
+
+    // With the managed autoscaler on, gcloud's --processing-units turns it off and sets the size.
+    let fake = FakeGcp::start_on_thread().unwrap();
+    fake.add_spanner_instance("p1", "i1", "regional-us-central1", 1000);
+    fake.set_spanner_autoscaling(SPANNER, Some((1000, 5000)));
+    fake.set_polls_to_finish(0);
+    let gcloud = Gcloud::new(&fake, "spanner-managed");
+    let out = gcloud.run(&["spanner", "instances", "update", "i1", "--processing-units=2000", "--async"]);
+    assert!(out.status.success());
+    let out = gcloud.run(&["spanner", "instances", "describe", "i1", "--format=json"]);
+    let described: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(described["processingUnits"], 2000);
+    assert!(described.get("autoscalingConfig").is_none(), "{described}");
 }
 
 #[test]

@@ -33,6 +33,7 @@ mod examples;
 mod fuzz_inputs;
 mod gcp_gcloud;
 mod gcp_monitoring;
+mod gcp_spanner;
 mod gcp_targets;
 mod gke_drain;
 mod guard_metric;

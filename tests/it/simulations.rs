@@ -899,3 +899,37 @@ fn reading_percent_as_fractions_changes_no_decision() {
         assert_eq!(x.elasticity.demand_changes, y.elasticity.demand_changes, "{name}");
     }
 }
+
+/// A Spanner instance replayed on a recorded trace: every size asked for, by the policy and by
+/// every baseline, is on the processing-unit ladder; the replay crosses the 1,000-unit rung both
+/// ways, uses the sub-node rungs, and never goes under the storage floor (534 units of data at
+/// 0.75, so 600 on the ladder).
+#[test]
+fn a_spanner_replay_keeps_to_the_processing_unit_ladder() {
+    let sc = Scenario::build(example("spanner-ladder.yaml")).expect("scenario");
+    let ladder = ebbflow::core::SizeRule::SPANNER_PROCESSING_UNITS;
+    assert_eq!(sc.model.sizes, ladder, "the kind's own rule, with no --size-step");
+    assert_eq!(sc.model.resize_time, ebbflow::core::Dur::mins(5), "Spanner's operation time by default");
+    assert!(!sc.model.new_size_while_busy, "Spanner reads the old size until the update is done");
+    assert!(sc.describe().contains("multiples of 100 below 1000, then multiples of 1000"), "{}", sc.describe());
+    let run = ebbflow::sim::run_policy(&sc);
+    let sizes: std::collections::BTreeSet<u32> = run.steps.iter().map(|s| s.desired).collect();
+    assert!(sizes.iter().all(|&n| ladder.allows(n)), "off the ladder: {sizes:?}");
+    assert!(sizes.iter().any(|&n| n < 1000) && sizes.iter().any(|&n| n > 1000), "both sides of the rung: {sizes:?}");
+    assert!(sizes.iter().all(|&n| n >= 600), "under the storage floor: {sizes:?}");
+    assert!(run.summary.scale_outs >= 2 && run.summary.scale_ins >= 2, "{:?}", run.summary);
+    let runs = ebbflow::sim::compare(&sc);
+    for baseline in runs.iter().skip(1) {
+        let off: Vec<u32> = baseline.steps.iter().map(|s| s.desired).filter(|&n| !ladder.allows(n)).collect();
+        assert!(off.is_empty(), "{}: off the ladder: {off:?}", baseline.summary.algorithm);
+    }
+    // The Spanner autoscaler's stepwise method steps in processing units (200, and 1000 above one
+    // node), as its defaults say: two nodes' worth of units, not two units, which the ladder
+    // would round back to the same size for ever.
+    let stepwise = runs.iter().find(|r| r.summary.algorithm == "stepwise").expect("stepwise");
+    assert!(stepwise.summary.scale_ins >= 2, "{:?}", stepwise.summary);
+    // A start size off the ladder is refused with the rule and the nearest size.
+    let e = Scenario::build(ScenarioFile { start_size: Some(1500), ..example("spanner-ladder.yaml") })
+        .expect_err("1500 units");
+    assert!(e.contains("spannerInstance") && e.contains("start at 2000"), "{e}");
+}

@@ -1,0 +1,419 @@
+//! A Cloud Spanner instance as a [`ScaleTarget`]: its compute capacity, in processing units.
+//!
+//! - observe: `GetInstance` (`processing_units`, or `node_count` × 1000 from a service that
+//!   fills only that); a state other than READY (CREATING) is busy. The size rule is Spanner's
+//!   ladder ([`SizeRule::SPANNER_PROCESSING_UNITS`]: 100, 200, ..., 900, then whole thousands),
+//!   so the core never asks for a size the API would refuse.
+//! - resize: `UpdateInstance` with the field mask `processing_units`, so nothing else changes;
+//!   returns the long-running operation's name at once, without waiting.
+//! - operation: `GetOperation` on that name (`done`, `error`).
+//!
+//! Spanner's managed autoscaler must be off: while `autoscaling_config` is set the API treats
+//! `processing_units` as output only, so observe refuses such an instance rather than pretend.
+//!
+//! ## While an update runs
+//!
+//! Spanner's documentation of `UpdateInstance`: until the operation completes, "all other
+//! attempts to modify the instance are rejected" and "reading the instance via the API continues
+//! to give the pre-request resource levels"; the new capacity serves, and reads back, only when
+//! it is done. The instance stays READY throughout, so neither its state nor its size says that
+//! a write is running: its operations do. Before any resize, and before retrying one whose answer
+//! was lost, the instance's operations (`projects/P/instances/I/operations`) are listed for an
+//! update that is not done:
+//!
+//! - one to the processing units asked for is followed ([`ResizeStarted::Operation`]), not sent
+//!   again;
+//! - one to another size holds the instance: [`ErrorKind::Busy`], nothing sent.
+//!
+//! ## Storage floor
+//!
+//! Spanner limits the data an instance holds by its compute capacity: 1,024 GiB per 100
+//! processing units below one node and 10 TiB per node (1,000 units) above, which is the same
+//! 10.24 GiB per unit throughout, so the floor is linear in processing units as Bigtable's is in
+//! nodes. observe names the `spanner.googleapis.com/instance/storage/utilization` query (used
+//! bytes over that limit, 0..1) and the `storageTarget`; the core reads a sample against the
+//! capacity of its own time (`core::floor`). Writes fail at the limit, so an unreadable storage
+//! metric blocks scale-in, as it does for Bigtable.
+
+use std::sync::Arc;
+
+use google_cloud_longrunning::model::Operation;
+use google_cloud_spanner_admin_instance_v1::client::InstanceAdmin;
+use google_cloud_spanner_admin_instance_v1::model::instance::State;
+use google_cloud_spanner_admin_instance_v1::model::{Instance, UpdateInstanceMetadata};
+use google_cloud_wkt::FieldMask;
+
+use crate::adapters::{
+    AdapterError, ErrorKind, FloorMetric, MonitoringQuery, OperationStatus, ResizeStarted, ScaleTarget,
+    TargetObservation,
+};
+use crate::api::SpannerInstanceRef;
+use crate::core::{Dur, SizeRule};
+use crate::gcp::bigtable::plain_segments;
+use crate::gcp::{GcpConfig, RetryConfig, map_error, retry, retry_write, spanner_client};
+use crate::kinds::{BoxTarget, Clients, KindIssue, TargetKind, required};
+
+const BACKEND: &str = "spanner";
+
+/// The storage utilization a Spanner instance's data is kept at or under by default: the storage
+/// threshold cloudspannerecosystem/autoscaler uses (75 %). Writes fail at 100 %.
+pub const DEFAULT_SPANNER_STORAGE_TARGET: f64 = 0.75;
+
+/// Processing units in one Spanner node.
+pub const UNITS_PER_NODE: u32 = 1000;
+
+/// Pages of the instance's operations read when looking for a running update, and their size.
+const MAX_OPERATION_PAGES: usize = 10;
+const OPERATIONS_PAGE_SIZE: i32 = 100;
+/// Longest operation name taken from stored state.
+const MAX_OPERATION_NAME: usize = 512;
+
+/// One Spanner instance.
+pub struct SpannerInstance {
+    client: InstanceAdmin,
+    retry: RetryConfig,
+    name: String,
+    storage_query: MonitoringQuery,
+    storage_target: f64,
+}
+
+/// Whether `op` is an operation of the instance `instance` (`projects/P/instances/I`): named
+/// `projects/P/instances/I/operations/ID`, ID one plain path segment. An operation name read back
+/// from stored state goes into a request's path, so any other is never requested.
+pub(crate) fn operation_of(op: &str, instance: &str) -> bool {
+    op.len() <= MAX_OPERATION_NAME
+        && op
+            .strip_prefix(instance)
+            .and_then(|r| r.strip_prefix("/operations/"))
+            .is_some_and(|id| !id.contains('/') && plain_segments(id))
+}
+
+/// The processing units an instance message asks for: `processing_units`, or `node_count` in
+/// thousands when only that is set.
+fn units_of(instance: &Instance) -> i64 {
+    if instance.processing_units > 0 {
+        i64::from(instance.processing_units)
+    } else {
+        i64::from(instance.node_count) * i64::from(UNITS_PER_NODE)
+    }
+}
+
+/// The processing units an operation asks of the instance `instance`, if it is an update of it.
+fn update_of(op: &Operation, instance: &str) -> Option<i64> {
+    if !operation_of(&op.name, instance) {
+        return None;
+    }
+    let metadata = op.metadata.as_ref()?.to_msg::<UpdateInstanceMetadata>().ok()?;
+    metadata.instance.as_ref().map(units_of).filter(|u| *u > 0)
+}
+
+impl SpannerInstance {
+    /// Connect to the instance `target` names, building the client as `cfg` says.
+    pub async fn connect(cfg: &GcpConfig, target: &SpannerInstanceRef) -> Result<SpannerInstance, AdapterError> {
+        Ok(SpannerInstance::new(spanner_client(cfg).await?, cfg, target))
+    }
+
+    /// Use an existing client.
+    pub fn new(client: InstanceAdmin, cfg: &GcpConfig, target: &SpannerInstanceRef) -> SpannerInstance {
+        SpannerInstance {
+            client,
+            retry: cfg.retry,
+            name: format!("projects/{}/instances/{}", target.project, target.instance),
+            storage_query: storage_utilization_query(target),
+            storage_target: target.storage_target.unwrap_or(DEFAULT_SPANNER_STORAGE_TARGET),
+        }
+    }
+
+    /// Full resource name, `projects/P/instances/I`.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    async fn get_instance(&self) -> Result<Instance, AdapterError> {
+        retry(BACKEND, &self.retry, || async {
+            self.client
+                .get_instance()
+                .set_name(self.name.clone())
+                .send()
+                .await
+                .map_err(|e| map_error(BACKEND, "spanner.instances.get", &e))
+        })
+        .await
+    }
+
+    /// The update of this instance that is not done, if any, and the units it asks for.
+    async fn running_update(&self) -> Result<Option<(Operation, i64)>, AdapterError> {
+        let parent = format!("{}/operations", self.name);
+        let mut token = String::new();
+        for _ in 0..MAX_OPERATION_PAGES {
+            let page = retry(BACKEND, &self.retry, || async {
+                self.client
+                    .list_operations()
+                    .set_name(parent.clone())
+                    .set_page_size(OPERATIONS_PAGE_SIZE)
+                    .set_page_token(token.clone())
+                    .send()
+                    .await
+                    .map_err(|e| map_error(BACKEND, "spanner.instanceOperations.list", &e))
+            })
+            .await?;
+            let found = page.operations.into_iter().filter(|op| !op.done).find_map(|op| {
+                let units = update_of(&op, &self.name)?;
+                Some((op, units))
+            });
+            if found.is_some() || page.next_page_token.is_empty() {
+                return Ok(found);
+            }
+            token = page.next_page_token;
+        }
+        tracing::warn!(instance = %self.name, pages = MAX_OPERATION_PAGES, "no running update among the first pages of the instance's operations: taken as none");
+        Ok(None)
+    }
+
+    /// Ask for `units` processing units, unless an update is running (see the module docs).
+    /// `None`: the answer was lost and the instance's operations show nothing to follow.
+    async fn send_units(&self, units: i32) -> Result<Option<Operation>, AdapterError> {
+        match self.running_update().await {
+            Ok(Some((op, u))) if u == i64::from(units) => {
+                tracing::info!(instance = %self.name, units, operation = %op.name, "an update to this size is running already: following it, not sending another");
+                return Ok(Some(op));
+            }
+            Ok(Some((op, u))) => {
+                let why = format!(
+                    "{} is being updated to {u} processing units by operation {}; resize later",
+                    self.name, op.name
+                );
+                return Err(AdapterError::new(BACKEND, ErrorKind::Busy, why));
+            }
+            Ok(None) => {}
+            Err(e) => {
+                tracing::warn!(instance = %self.name, error = %e, "listing the instance's operations failed: resizing without that check");
+            }
+        }
+        let sent = retry_write(
+            BACKEND,
+            &self.retry,
+            || async {
+                self.client
+                    .update_instance()
+                    .set_instance(Instance::new().set_name(self.name.clone()).set_processing_units(units))
+                    .set_field_mask(FieldMask::default().set_paths(["processing_units"]))
+                    .send()
+                    .await
+                    .map_err(|e| map_error(BACKEND, "spanner.instances.update", &e))
+            },
+            // The instance reads its old units until the update is done, so only its operations
+            // say whether a lost write was taken.
+            || async {
+                let i = self.get_instance().await?;
+                if units_of(&i) == i64::from(units) {
+                    return Ok(true);
+                }
+                Ok(self.running_update().await?.is_some_and(|(_, u)| u == i64::from(units)))
+            },
+        )
+        .await?;
+        if sent.is_some() {
+            return Ok(sent);
+        }
+        Ok(match self.running_update().await {
+            Ok(Some((op, u))) if u == i64::from(units) => Some(op),
+            _ => None,
+        })
+    }
+}
+
+/// The Monitoring query for an instance's storage utilization (used bytes over the limit its
+/// compute capacity allows): the largest of its series.
+pub fn storage_utilization_query(target: &SpannerInstanceRef) -> MonitoringQuery {
+    MonitoringQuery {
+        project: target.project.clone(),
+        filter: format!(
+            "metric.type=\"spanner.googleapis.com/instance/storage/utilization\" AND resource.type=\"spanner_instance\" AND resource.labels.instance_id=\"{}\"",
+            target.instance
+        ),
+        alignment_period: Dur::secs(60),
+        per_series_aligner: "ALIGN_MAX".into(),
+        cross_series_reducer: Some("REDUCE_MAX".into()),
+        group_by_fields: Vec::new(),
+    }
+}
+
+impl ScaleTarget for SpannerInstance {
+    async fn observe(&self) -> Result<TargetObservation, AdapterError> {
+        let instance = self.get_instance().await?;
+        if instance.autoscaling_config.is_some() {
+            let id = self.name.rsplit('/').next().unwrap_or_default();
+            return Err(AdapterError::new(
+                BACKEND,
+                ErrorKind::Refused,
+                format!(
+                    "{} has Spanner's managed autoscaler enabled, which makes processing_units output-only (updates are refused); \
+                     turn it off by setting a size (gcloud spanner instances update {id} --processing-units=N) or remove this ScalePolicy",
+                    self.name
+                ),
+            ));
+        }
+        let units = units_of(&instance);
+        let size = u32::try_from(units).ok().filter(|u| *u > 0 || instance.state != State::Ready).ok_or_else(|| {
+            AdapterError::new(
+                BACKEND,
+                ErrorKind::Malformed,
+                format!(
+                    "{} reports {} processing units and {} nodes",
+                    self.name, instance.processing_units, instance.node_count
+                ),
+            )
+        })?;
+        let busy = instance.state != State::Ready;
+        let floor =
+            FloorMetric::Storage { query: self.storage_query.clone().into(), storage_target: self.storage_target };
+        Ok(TargetObservation { size, busy, sizes: SizeRule::SPANNER_PROCESSING_UNITS, floor, members: Vec::new() })
+    }
+
+    /// Only sizes on the ladder are sent; any other is refused, not rounded (the core asks for
+    /// ladder sizes only, from the observation).
+    async fn resize(&self, to: u32) -> Result<ResizeStarted, AdapterError> {
+        let rule = SizeRule::SPANNER_PROCESSING_UNITS;
+        if !rule.allows(to) {
+            return Err(AdapterError::new(
+                BACKEND,
+                ErrorKind::Refused,
+                format!("{to} processing units: {} takes {} only", self.name, rule.describe()),
+            ));
+        }
+        let units = i32::try_from(to).map_err(|_| {
+            AdapterError::new(BACKEND, ErrorKind::Refused, format!("{to} processing units is too many"))
+        })?;
+        let Some(op) = self.send_units(units).await? else {
+            tracing::warn!(instance = %self.name, to, "update timed out but the instance shows it taken; not re-sent");
+            return Ok(ResizeStarted::Unconfirmed);
+        };
+        tracing::info!(instance = %self.name, to, operation = %op.name, "update requested");
+        match (op.done, op.error()) {
+            (true, Some(err)) => Err(AdapterError::new(BACKEND, ErrorKind::Other, err.message.clone())),
+            (true, None) => Ok(ResizeStarted::Done),
+            (false, _) => Ok(ResizeStarted::Operation(op.name)),
+        }
+    }
+
+    async fn operation(&self, name: &str) -> Result<OperationStatus, AdapterError> {
+        if !operation_of(name, &self.name) {
+            let shown: String = name.chars().take(120).collect();
+            tracing::warn!(instance = %self.name, operation = %shown, "stored operation name is not one of this instance's: not requested");
+            return Err(AdapterError::new(
+                BACKEND,
+                ErrorKind::NotFound,
+                format!(
+                    "the stored operation name {shown:?} is not an operation of {} (those are named {}/operations/ID); it was not requested and counts as vanished",
+                    self.name, self.name
+                ),
+            ));
+        }
+        let op = retry(BACKEND, &self.retry, || async {
+            self.client
+                .get_operation()
+                .set_name(name.to_string())
+                .send()
+                .await
+                .map_err(|e| map_error(BACKEND, "spanner.instanceOperations.get", &e))
+        })
+        .await?;
+        Ok(match (op.done, op.error()) {
+            (false, _) => OperationStatus::Running,
+            (true, Some(err)) => OperationStatus::Failed(format!("{} (code {})", err.message, err.code)),
+            (true, None) => OperationStatus::Done,
+        })
+    }
+}
+
+impl TargetKind for SpannerInstanceRef {
+    fn field(&self) -> &'static str {
+        "spannerInstance"
+    }
+    fn describe(&self) -> String {
+        format!("spanner {}/{}", self.project, self.instance)
+    }
+    fn leaf(&self) -> &str {
+        &self.instance
+    }
+    fn project(&self) -> Option<&str> {
+        Some(&self.project)
+    }
+    /// Added capacity serves once the update is done, but Spanner then moves splits onto it
+    /// ("rebalancing"), which takes minutes to tens of minutes after a large change: the same
+    /// 20 minutes as a Bigtable node's.
+    fn default_warmup(&self) -> Dur {
+        Dur::mins(20)
+    }
+    /// An `UpdateInstance` is a long-running operation of minutes, during which the instance
+    /// reads its old size and refuses another update; its data sets the storage floor; its sizes
+    /// are the processing-unit ladder.
+    fn behaviour(&self) -> crate::kinds::Behaviour {
+        crate::kinds::Behaviour {
+            operation_time: Dur::mins(5),
+            new_size_while_busy: false,
+            storage_target: Some(self.storage_target.unwrap_or(DEFAULT_SPANNER_STORAGE_TARGET)),
+            sizes: SizeRule::SPANNER_PROCESSING_UNITS,
+        }
+    }
+    fn check(&self) -> Vec<KindIssue> {
+        let mut issues = required(&[("project", &self.project), ("instance", &self.instance)]);
+        if let Some(t) = self.storage_target
+            && !(0.05..=0.95).contains(&t)
+        {
+            issues.push(("storageTarget", format!("must be between 0.05 and 0.95 (got {t})")));
+        }
+        issues
+    }
+    fn connect(&self, clients: &Arc<Clients>, _namespace: &str) -> Result<BoxTarget, AdapterError> {
+        let (clients, target) = (clients.clone(), self.clone());
+        Ok(BoxTarget::lazy(move || {
+            let (clients, target) = (clients.clone(), target.clone());
+            async move {
+                let gcp = clients.setting::<GcpConfig>()?;
+                let client = clients.get(|| spanner_client(gcp)).await?;
+                Ok(SpannerInstance::new(client, gcp, &target))
+            }
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_instances_own_operations_are_requested() {
+        let instance = "projects/p1/instances/i1";
+        assert!(operation_of("projects/p1/instances/i1/operations/_auto_op_1234", instance));
+        assert!(operation_of(
+            "projects/example.com:p1/instances/i1/operations/7",
+            "projects/example.com:p1/instances/i1"
+        ));
+        for foreign in [
+            "projects/p1/instances/i2/operations/1",
+            "projects/p1/instances/i10/operations/1",
+            "projects/p1/instances/i1/databases/d/operations/1",
+            "projects/p1/instances/i1/operations/../i2",
+            "projects/p1/instances/i1/operations/1/x",
+            "projects/p1/instances/i1/operations/1?alt=media",
+            "projects/p1/instances/i1/operations/",
+            "projects/p1/instances/i1/operations/..",
+            "operations/projects/p1/instances/i1/operations/1",
+            "",
+        ] {
+            assert!(!operation_of(foreign, instance), "{foreign}");
+        }
+        let long = format!("{instance}/operations/{}", "9".repeat(MAX_OPERATION_NAME));
+        assert!(!operation_of(&long, instance));
+    }
+
+    #[test]
+    fn units_come_from_processing_units_or_nodes() {
+        assert_eq!(units_of(&Instance::new().set_processing_units(300)), 300);
+        assert_eq!(units_of(&Instance::new().set_node_count(3)), 3000);
+        assert_eq!(units_of(&Instance::new().set_node_count(2).set_processing_units(2000)), 2000);
+        assert_eq!(units_of(&Instance::new()), 0);
+    }
+}
