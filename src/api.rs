@@ -397,6 +397,11 @@ pub struct BigtableClusterRef {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 0.05, max = 0.95))]
     pub storage_target: Option<f64>,
+    /// Steer the target's built-in autoscaler instead of refusing it: while it is on, the
+    /// policy's size becomes the autoscaler's minimum (its maximum raised to it if lower), and
+    /// the autoscaler keeps its own live size at or above it. Default false.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub steer_autoscaler: bool,
 }
 
 /// A Cloud Spanner instance, sized in processing units: 100 to 900 in steps of 100, then whole
@@ -415,6 +420,11 @@ pub struct SpannerInstanceRef {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 0.05, max = 0.95))]
     pub storage_target: Option<f64>,
+    /// Steer the target's built-in autoscaler instead of refusing it: while it is on, the
+    /// policy's size becomes the autoscaler's minimum (its maximum raised to it if lower), and
+    /// the autoscaler keeps its own live size at or above it. Default false.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub steer_autoscaler: bool,
 }
 
 /// A GKE node pool.
@@ -434,9 +444,14 @@ pub struct GkeNodePoolRef {
     #[schemars(length(min = 1))]
     pub node_pool: String,
     /// When the pool's cluster autoscaler is enabled, adjust its min/max node count instead of
-    /// refusing to act. Default false.
+    /// refusing to act. Default false. The older name of `steerAutoscaler`; either turns it on.
     #[serde(default)]
     pub adjust_cluster_autoscaler: bool,
+    /// Steer the target's built-in autoscaler instead of refusing it: while it is on, the
+    /// policy's size becomes the autoscaler's minimum (its maximum raised to it if lower), and
+    /// the autoscaler keeps its own live size at or above it. Default false.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub steer_autoscaler: bool,
     /// How nodes leave the pool on scale-in. `drain` (the default): the nodes cheapest to empty
     /// are cordoned, their pods evicted through the Eviction API (PodDisruptionBudgets honoured),
     /// and exactly those VMs deleted; a node that does not empty in `drainTimeout` is kept.

@@ -129,7 +129,8 @@ pub async fn plan<M: MetricSource, T: ScaleTarget>(
             .unwrap_or_else(|| Evaluation::start(policy, seed.clone(), now));
         let answer = answer_of(answers.iter().find(|(n, _)| *n == m.name).map(|(_, a)| a.clone()))?;
         let obs = m.observation;
-        let settled = evaluation.settle(answer, Seen { size: obs.size, busy: obs.busy, sizes: obs.sizes });
+        let settled =
+            evaluation.settle(answer, Seen { size: obs.size, busy: obs.busy, sizes: obs.sizes, serving: obs.serving });
         let own_queries = narrow(queries, &m.filter);
         let (gathering, series, metric_errors) = read_and_gather(settled, &obs, &own_queries, source, now).await;
         let inputs: Vec<MetricInput<'_>> =
@@ -216,6 +217,7 @@ impl Plan {
                     operation: m.decision.state.in_flight.as_ref().and_then(|f| f.operation.clone()),
                 })
                 .collect(),
+            serving: None,
         };
         let decision = self.driver().map_or_else(|| decide_nothing(size), |m| m.decision.clone());
         let applied = self.members.iter().map(|m| m.decision.desired).max().unwrap_or(size);
@@ -365,8 +367,14 @@ mod tests {
     }
 
     fn member(name: &str, size: u32, own: u32, applied: u32) -> MemberTick {
-        let observation =
-            TargetObservation { size, busy: false, sizes: SizeRule::Any, floor: FloorMetric::None, members: vec![] };
+        let observation = TargetObservation {
+            size,
+            busy: false,
+            sizes: SizeRule::Any,
+            floor: FloorMetric::None,
+            members: vec![],
+            serving: None,
+        };
         MemberTick {
             name: name.into(),
             state: "READY".into(),

@@ -233,7 +233,8 @@ pub async fn observe_and_settle<'p, T: ScaleTarget>(
         _ => None,
     };
     let answer = answer_of(op_status)?;
-    let seen = Seen { size: observation.size, busy: observation.busy, sizes: observation.sizes };
+    let seen =
+        Seen { size: observation.size, busy: observation.busy, sizes: observation.sizes, serving: observation.serving };
     Ok((evaluation.settle(answer, seen), observation, progress))
 }
 

@@ -49,6 +49,7 @@ pub fn storage_filter(i: usize) -> String {
         instance: "i1".into(),
         cluster: format!("c{i}"),
         storage_target: None,
+        steer_autoscaler: false,
     })
     .filter
 }

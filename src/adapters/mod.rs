@@ -134,6 +134,10 @@ pub struct TargetObservation {
     /// The parts sized together, for a target made of several (a replicated Bigtable
     /// instance's clusters); empty for a target that is one thing.
     pub members: Vec<TargetMember>,
+    /// The live size when `size` is not it: a target whose built-in autoscaler the policy
+    /// steers shows the autoscaler's minimum as its size, and this is the size the autoscaler
+    /// keeps, which carries the load the metrics measure.
+    pub serving: Option<u32>,
 }
 
 /// One part of a target sized with the others, as observed (shown in status and the readout).

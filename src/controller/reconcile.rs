@@ -566,6 +566,7 @@ mod tests {
                 sizes: crate::core::SizeRule::Any,
                 floor: FloorMetric::None,
                 members: Vec::new(),
+                serving: None,
             })
         }
         async fn resize(&self, to: u32) -> Result<ResizeStarted, AdapterError> {

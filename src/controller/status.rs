@@ -462,7 +462,14 @@ mod tests {
         decide(
             policy,
             state,
-            &Inputs { current, metrics: &inputs, floor: Floor::None, busy: false, sizes: crate::core::SizeRule::Any },
+            &Inputs {
+                current,
+                metrics: &inputs,
+                floor: Floor::None,
+                busy: false,
+                serving: None,
+                sizes: crate::core::SizeRule::Any,
+            },
             now,
         )
     }
@@ -475,6 +482,7 @@ mod tests {
                 sizes: crate::core::SizeRule::Any,
                 floor: crate::adapters::FloorMetric::None,
                 members: Vec::new(),
+                serving: None,
             },
             floor: FloorInput::None,
             operation: None,
@@ -621,6 +629,7 @@ mod tests {
                 metrics: &[MetricInput { samples: &[], problem: None }],
                 floor: Floor::None,
                 busy: false,
+                serving: None,
                 sizes: crate::core::SizeRule::Any,
             },
             later,

@@ -63,6 +63,7 @@ impl ScaleTarget for WorkloadTarget {
             sizes: crate::core::SizeRule::Any,
             floor: FloorMetric::None,
             members: Vec::new(),
+            serving: None,
         })
     }
 

@@ -8,7 +8,21 @@
 //!
 //! Built-in Bigtable autoscaling must be off: while `cluster_config.cluster_autoscaling_config` is
 //! set, the API treats `serve_nodes` as output only and ignores updates to it, so observe refuses
-//! such a cluster instead of pretending to scale it.
+//! such a cluster instead of pretending to scale it, unless the policy steers it
+//! (`steerAutoscaler: true`, below).
+//!
+//! ## Steering built-in autoscaling
+//!
+//! With `steerAutoscaler: true` and autoscaling on, the size the policy controls is the
+//! autoscaler's `min_serve_nodes`: observe reports it as the size and the live `serve_nodes` as
+//! the capacity serving (the core reads the metrics as load on that), and resize writes the
+//! minimum with `PartialUpdateCluster` on the mask
+//! `cluster_config.cluster_autoscaling_config.autoscaling_limits.min_serve_nodes` (and
+//! `max_serve_nodes`, raised to the new minimum when it was lower), a long-running operation
+//! followed like a resize. Bigtable keeps `max <= 10 x min`, so a minimum that would break that
+//! is refused with the fix rather than sent. The autoscaler's own storage target protects the
+//! data, so no storage floor is read in this mode. With autoscaling off, the policy sets the
+//! serve nodes as usual.
 //!
 //! ## Storage floor
 //!
@@ -45,8 +59,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use google_cloud_bigtable_admin_v2::client::BigtableInstanceAdmin;
-use google_cloud_bigtable_admin_v2::model::cluster::{NodeScalingFactor, State};
-use google_cloud_bigtable_admin_v2::model::{Cluster, PartialUpdateClusterMetadata, UpdateClusterMetadata};
+
+use google_cloud_bigtable_admin_v2::model::cluster::{
+    ClusterAutoscalingConfig, ClusterConfig, NodeScalingFactor, State,
+};
+use google_cloud_bigtable_admin_v2::model::{
+    AutoscalingLimits, Cluster, PartialUpdateClusterMetadata, UpdateClusterMetadata,
+};
 use google_cloud_longrunning::model::Operation;
 use google_cloud_wkt::FieldMask;
 
@@ -72,6 +91,7 @@ pub struct BigtableCluster {
     storage_query: MonitoringQuery,
     storage_target: f64,
     two_x: AtomicBool,
+    steer: bool,
 }
 
 /// `clusters.get` of the cluster named `name` (`projects/P/instances/I/clusters/C`), retried.
@@ -256,6 +276,7 @@ impl BigtableCluster {
             storage_query: storage_utilization_query(target),
             storage_target: target.storage_target.unwrap_or(DEFAULT_STORAGE_TARGET),
             two_x: AtomicBool::new(false),
+            steer: target.steer_autoscaler,
         }
     }
 
@@ -271,6 +292,71 @@ impl BigtableCluster {
     /// The sizes the cluster can take, as last observed: even only with 2x node scaling.
     fn sizes(&self) -> SizeRule {
         if self.two_x.load(Ordering::Relaxed) { SizeRule::Multiple(2) } else { SizeRule::Any }
+    }
+}
+
+/// The built-in autoscaler's (min, max) serve nodes, if it is on (limits it does not show read 0).
+fn autoscaling(cluster: &Cluster) -> Option<(i32, i32)> {
+    let config = cluster.cluster_config()?.cluster_autoscaling_config.as_ref()?;
+    Some(config.autoscaling_limits.as_ref().map_or((0, 0), |l| (l.min_serve_nodes, l.max_serve_nodes)))
+}
+
+/// The mask path of the autoscaler's limit `field` (`min_serve_nodes`, `max_serve_nodes`).
+fn limit_path(field: &str) -> String {
+    format!("cluster_config.cluster_autoscaling_config.autoscaling_limits.{field}")
+}
+
+impl BigtableCluster {
+    /// Set the built-in autoscaler's minimum to `to` (see the module docs), its limits being
+    /// `(min, max)` now.
+    async fn steer_to(&self, to: i32, (min, max): (i32, i32)) -> Result<ResizeStarted, AdapterError> {
+        if to.saturating_mul(10) < max {
+            return Err(AdapterError::new(
+                BACKEND,
+                ErrorKind::Refused,
+                format!(
+                    "{to} nodes as the autoscaler's minimum: Bigtable keeps max_serve_nodes at most 10 x min_serve_nodes, and {} has max {max}, so its minimum cannot go below {}; raise the policy's minSize to at least that, or lower the autoscaler's maximum",
+                    self.name,
+                    (max + 9) / 10
+                ),
+            ));
+        }
+        let new_max = max.max(to);
+        let mut paths = vec![limit_path("min_serve_nodes")];
+        if new_max != max {
+            paths.push(limit_path("max_serve_nodes"));
+        }
+        let limits = AutoscalingLimits::new().set_min_serve_nodes(to).set_max_serve_nodes(new_max);
+        let config = ClusterConfig::new()
+            .set_cluster_autoscaling_config(ClusterAutoscalingConfig::new().set_autoscaling_limits(limits));
+        let sent = retry_write(
+            BACKEND,
+            &self.retry,
+            || async {
+                self.client
+                    .partial_update_cluster()
+                    .set_cluster(Cluster::new().set_name(self.name.clone()).set_cluster_config(config.clone()))
+                    .set_update_mask(FieldMask::default().set_paths(paths.clone()))
+                    .send()
+                    .await
+                    .map_err(|e| map_error(BACKEND, "bigtable.clusters.update", &e))
+            },
+            || async {
+                let c = self.get_cluster().await?;
+                Ok(c.state != State::Ready || autoscaling(&c).is_some_and(|(lo, _)| lo == to))
+            },
+        )
+        .await?;
+        let Some(op) = sent else {
+            tracing::warn!(cluster = %self.name, to, "autoscaler minimum update timed out but the cluster shows it taken; not re-sent");
+            return Ok(ResizeStarted::Unconfirmed);
+        };
+        tracing::info!(cluster = %self.name, min = to, max = new_max, from = min, operation = %op.name, "autoscaler minimum requested");
+        match (op.done, op.error()) {
+            (true, Some(err)) => Err(AdapterError::new(BACKEND, ErrorKind::Other, err.message.clone())),
+            (true, None) => Ok(ResizeStarted::Done),
+            (false, _) => Ok(ResizeStarted::Operation(op.name)),
+        }
     }
 }
 
@@ -293,12 +379,29 @@ pub fn storage_utilization_query(target: &BigtableClusterRef) -> MonitoringQuery
 impl ScaleTarget for BigtableCluster {
     async fn observe(&self) -> Result<TargetObservation, AdapterError> {
         let cluster = self.get_cluster().await?;
-        if cluster.cluster_config().is_some_and(|c| c.cluster_autoscaling_config.is_some()) {
+        let autoscaled = autoscaling(&cluster);
+        if let (Some((min, _)), true) = (autoscaled, self.steer) {
+            self.two_x.store(cluster.node_scaling_factor == NodeScalingFactor::NodeScalingFactor2X, Ordering::Relaxed);
+            let count = |n: i32, what: &str| {
+                u32::try_from(n).ok().filter(|n| *n > 0).ok_or_else(|| {
+                    AdapterError::new(BACKEND, ErrorKind::Malformed, format!("{} reports {what} {n}", self.name))
+                })
+            };
+            return Ok(TargetObservation {
+                size: count(min, "autoscaling min_serve_nodes")?,
+                busy: cluster.state != State::Ready,
+                sizes: self.sizes(),
+                floor: FloorMetric::None,
+                members: Vec::new(),
+                serving: Some(count(cluster.serve_nodes, "serve_nodes")?),
+            });
+        }
+        if autoscaled.is_some() {
             return Err(AdapterError::new(
                 BACKEND,
                 ErrorKind::Refused,
                 format!(
-                    "{} has Bigtable's built-in autoscaling enabled, which makes serve_nodes output-only (updates are ignored); disable it (gcloud bigtable clusters update {} --instance=... --disable-autoscaling --num-nodes=N) or remove this ScalePolicy",
+                    "{} has Bigtable's built-in autoscaling enabled, which makes serve_nodes output-only (updates are ignored); disable it (gcloud bigtable clusters update {} --instance=... --disable-autoscaling --num-nodes=N), set steerAutoscaler: true to let the policy set the autoscaler's minimum, or remove this ScalePolicy",
                     self.name,
                     self.name.rsplit('/').next().unwrap_or_default()
                 ),
@@ -311,7 +414,7 @@ impl ScaleTarget for BigtableCluster {
         let busy = cluster.state != State::Ready;
         let floor =
             FloorMetric::Storage { query: self.storage_query.clone().into(), storage_target: self.storage_target };
-        Ok(TargetObservation { size, busy, sizes: self.sizes(), floor, members: Vec::new() })
+        Ok(TargetObservation { size, busy, sizes: self.sizes(), floor, members: Vec::new(), serving: None })
     }
 
     /// With 2x node scaling, serve nodes must be even: the observation says so, the core asks
@@ -326,6 +429,11 @@ impl ScaleTarget for BigtableCluster {
         }
         let nodes = i32::try_from(to)
             .map_err(|_| AdapterError::new(BACKEND, ErrorKind::Refused, format!("{to} nodes is too many")))?;
+        if self.steer
+            && let Some(limits) = autoscaling(&self.get_cluster().await?)
+        {
+            return self.steer_to(nodes, limits).await;
+        }
         let sent = send_serve_nodes(&self.client, &self.retry, &self.name, nodes).await?;
         let Some(op) = sent else {
             tracing::warn!(cluster = %self.name, to, "resize timed out but the cluster shows it taken; not re-sent");

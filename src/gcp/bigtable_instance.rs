@@ -258,7 +258,7 @@ impl ScaleTarget for BigtableInstance {
             storage_utilization_query(&BigtableInstanceRef { clusters: largest, ..self.reference.clone() })
         };
         let floor = FloorMetric::Storage { query: query.into(), storage_target: self.storage_target };
-        Ok(TargetObservation { size, busy, sizes: self.sizes(), floor, members })
+        Ok(TargetObservation { size, busy, sizes: self.sizes(), floor, members, serving: None })
     }
 
     async fn resize(&self, to: u32) -> Result<ResizeStarted, AdapterError> {
@@ -397,6 +397,7 @@ impl BigtableInstance {
                     sizes: cluster_sizes(c),
                     floor: FloorMetric::Storage { query: query.into(), storage_target: self.storage_target },
                     members: Vec::new(),
+                    serving: None,
                 },
                 filter: format!("resource.labels.cluster=\"{id}\""),
                 name: id,

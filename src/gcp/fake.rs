@@ -330,7 +330,8 @@ struct Cluster {
     project: String,
     zone: String,
     nodes: u32,
-    autoscaling: bool,
+    /// Built-in autoscaling's (min, max) serve nodes, when it is on.
+    autoscaling: Option<(u32, u32)>,
     busy_op: Option<String>,
 }
 
@@ -365,6 +366,10 @@ struct SpannerInstance {
 #[derive(Debug, Clone)]
 enum Change {
     ServeNodes(u32),
+    /// Bigtable's autoscaling limits: a new min and/or max serve nodes (`None`: unchanged), or
+    /// autoscaling turned off with these serve nodes.
+    BigtableLimits(Option<u32>, Option<u32>),
+    BigtableManual(u32),
     /// A Spanner update: the processing units (`None`: unchanged) and the `autoscalingConfig`
     /// (`Some(None)`: cleared, as gcloud's `--processing-units` clears it).
     Spanner(Option<u32>, Option<Option<Value>>),
@@ -588,7 +593,7 @@ impl FakeGcp {
     pub fn add_bigtable_cluster(&self, project: &str, instance: &str, cluster: &str, zone: &str, nodes: u32) {
         self.state().clusters.insert(
             format!("projects/{project}/instances/{instance}/clusters/{cluster}"),
-            Cluster { project: project.into(), zone: zone.into(), nodes, autoscaling: false, busy_op: None },
+            Cluster { project: project.into(), zone: zone.into(), nodes, autoscaling: None, busy_op: None },
         );
     }
 
@@ -598,10 +603,40 @@ impl FakeGcp {
         self.state().clusters.remove(name);
     }
 
-    /// Turn Bigtable's built-in autoscaling on or off for a cluster (by full name).
+    /// Turn Bigtable's built-in autoscaling on (limits 1 to 10 nodes) or off for a cluster (by
+    /// full name).
     pub fn set_bigtable_autoscaling(&self, name: &str, on: bool) {
+        self.set_bigtable_autoscaling_limits(name, on.then_some((1, 10)));
+    }
+
+    /// Turn Bigtable's built-in autoscaling on with these (min, max) serve nodes, or off.
+    pub fn set_bigtable_autoscaling_limits(&self, name: &str, limits: Option<(u32, u32)>) {
         if let Some(c) = self.state().clusters.get_mut(name) {
-            c.autoscaling = on;
+            c.autoscaling = limits;
+        }
+    }
+
+    /// A cluster's built-in autoscaling limits (min, max), if it is on.
+    pub fn bigtable_autoscaling(&self, name: &str) -> Option<(u32, u32)> {
+        self.state().clusters.get(name).and_then(|c| c.autoscaling)
+    }
+
+    /// The built-in autoscalers act, each wanting `wanted` (a Bigtable cluster's serve nodes or a
+    /// Spanner instance's processing units, by full name; `None`: keep its size): the live size
+    /// moves to that, kept within the limits it was given. The fake's autoscalers act only when
+    /// told, so a test sees that a new limit is not a new size at once, as it is not in the
+    /// services (they add and remove capacity over minutes).
+    pub fn run_builtin_autoscaler(&self, name: &str, wanted: Option<u32>) {
+        let mut st = self.state();
+        if let Some(c) = st.clusters.get_mut(name)
+            && let Some((lo, hi)) = c.autoscaling
+        {
+            c.nodes = wanted.unwrap_or(c.nodes).clamp(lo, hi.max(lo));
+        }
+        if let Some(i) = st.spanner.get_mut(name)
+            && let Some((lo, hi)) = spanner_limits(i.autoscaling.as_ref())
+        {
+            i.units = wanted.unwrap_or(i.units).clamp(lo, hi.max(lo));
         }
     }
 
@@ -633,6 +668,24 @@ impl FakeGcp {
                        "autoscalingTargets": {"highPriorityCpuUtilizationPercent": 65, "storageUtilizationPercent": 95}})
             });
         }
+    }
+
+    /// Turn a Spanner instance's managed autoscaler on with limits written in nodes.
+    pub fn set_spanner_autoscaling_nodes(&self, name: &str, (lo, hi): (u32, u32)) {
+        if let Some(i) = self.state().spanner.get_mut(name) {
+            i.autoscaling = Some(json!({"autoscalingLimits": {"minNodes": lo, "maxNodes": hi},
+                "autoscalingTargets": {"highPriorityCpuUtilizationPercent": 65, "storageUtilizationPercent": 95}}));
+        }
+    }
+
+    /// A Spanner instance's managed-autoscaler limits, in processing units, if it is on.
+    pub fn spanner_autoscaling(&self, name: &str) -> Option<(u32, u32)> {
+        self.state().spanner.get(name).and_then(|i| spanner_limits(i.autoscaling.as_ref()))
+    }
+
+    /// A Spanner instance's managed-autoscaler config as the API shows it, if it is on.
+    pub fn spanner_autoscaling_config(&self, name: &str) -> Option<Value> {
+        self.state().spanner.get(name).and_then(|i| i.autoscaling.clone())
     }
 
     /// A Spanner instance's processing units now (by full name).
@@ -1066,9 +1119,9 @@ fn cluster_json(name: &str, c: &Cluster) -> Value {
         "state": if c.busy_op.is_some() { "RESIZING" } else { "READY" },
         "serveNodes": c.nodes, "nodeScalingFactor": "NODE_SCALING_FACTOR_1X", "defaultStorageType": "SSD",
     });
-    if c.autoscaling {
+    if let Some((min, max)) = c.autoscaling {
         v["clusterConfig"] = json!({"clusterAutoscalingConfig": {
-            "autoscalingLimits": {"minServeNodes": 1, "maxServeNodes": 10},
+            "autoscalingLimits": {"minServeNodes": min, "maxServeNodes": max},
             "autoscalingTargets": {"cpuUtilizationPercent": 60, "storageUtilizationGibPerNode": 2560}}});
     }
     v
@@ -1272,29 +1325,79 @@ fn new_op(st: &mut FakeState, target: &str, change: Change, kind: &'static str, 
     (name, op)
 }
 
+/// `PartialUpdateCluster`. The mask (`updateMask`, snake_case from gcloud, lowerCamelCase from
+/// the Rust client) names what changes: `serve_nodes` (ignored, as the service ignores it, while
+/// built-in autoscaling is on, unless the mask also clears `cluster_config.cluster_autoscaling_config`,
+/// which turns it off as gcloud's `--disable-autoscaling` does), or the autoscaling limits'
+/// `min_serve_nodes` / `max_serve_nodes`, which must keep 1 <= min <= max <= 10 x min.
 fn update_cluster(st: &mut FakeState, name: &str, query: &[(String, String)], body: &Value) -> Response {
+    let bad = |m: &str| google_error(StatusCode::BAD_REQUEST, "INVALID_ARGUMENT", m, json!([]));
     let mask = query.iter().find(|(k, _)| k == "updateMask").map(|(_, v)| v.as_str()).unwrap_or_default();
-    if !mask.split(',').any(|m| m == "serve_nodes" || m == "serveNodes") {
-        return google_error(
-            StatusCode::BAD_REQUEST,
-            "INVALID_ARGUMENT",
-            &format!("unsupported update mask {mask:?}"),
-            json!([]),
-        );
-    }
-    let nodes = body["serveNodes"].as_u64().or_else(|| body["serveNodes"].as_str().and_then(|s| s.parse().ok()));
-    let Some(nodes) = nodes.and_then(|n| u32::try_from(n).ok()).filter(|n| *n > 0) else {
-        return google_error(StatusCode::BAD_REQUEST, "INVALID_ARGUMENT", "serve_nodes must be positive", json!([]));
+    // One spelling for both clients: lowerCamelCase paths read as snake_case.
+    let snake = |p: &str| {
+        p.chars().fold(String::new(), |mut out, c| {
+            if c.is_ascii_uppercase() {
+                out.push('_');
+                out.push(c.to_ascii_lowercase());
+            } else {
+                out.push(c);
+            }
+            out
+        })
     };
+    let paths: Vec<String> = mask.split(',').map(|p| snake(p.trim())).filter(|p| !p.is_empty()).collect();
+    const LIMITS: &str = "cluster_config.cluster_autoscaling_config.autoscaling_limits";
+    let number =
+        |v: &Value| v.as_u64().or_else(|| v.as_str().and_then(|s| s.parse().ok())).and_then(|n| u32::try_from(n).ok());
+    let limits = &body["clusterConfig"]["clusterAutoscalingConfig"]["autoscalingLimits"];
+    let (mut nodes, mut clear, mut min, mut max) = (None, false, None, None);
+    for p in &paths {
+        match p.as_str() {
+            "serve_nodes" => match number(&body["serveNodes"]).filter(|n| *n > 0) {
+                Some(n) => nodes = Some(n),
+                None => return bad("serve_nodes must be positive"),
+            },
+            "cluster_config.cluster_autoscaling_config" if body["clusterConfig"].is_null() => clear = true,
+            p if p == format!("{LIMITS}.min_serve_nodes") => min = Some(number(&limits["minServeNodes"]).unwrap_or(0)),
+            p if p == format!("{LIMITS}.max_serve_nodes") => max = Some(number(&limits["maxServeNodes"]).unwrap_or(0)),
+            other => return bad(&format!("unsupported update mask path {other:?}")),
+        }
+    }
+    if paths.is_empty() {
+        return bad(&format!("unsupported update mask {mask:?}"));
+    }
     let Some(c) = st.clusters.get(name).cloned() else {
         return fault_response(Endpoint::UpdateCluster, &Fault::NotFound, name).unwrap_or_else(|| ok(json!({})));
+    };
+    let change = match (nodes, clear, min.is_some() || max.is_some(), c.autoscaling) {
+        (Some(n), true, false, _) => Change::BigtableManual(n),
+        // serve_nodes is output only while autoscaling is on: the write is taken and ignored.
+        (Some(n), false, false, _) => Change::ServeNodes(n),
+        (None, false, true, Some((lo, hi))) => {
+            let (lo, hi) = (min.unwrap_or(lo), max.unwrap_or(hi));
+            if lo < 1 || hi < lo || hi > lo.saturating_mul(10) {
+                return bad(&format!(
+                    "autoscaling limits must satisfy 1 <= min_serve_nodes <= max_serve_nodes <= 10 x min_serve_nodes (got min {lo}, max {hi})"
+                ));
+            }
+            Change::BigtableLimits(min, max)
+        }
+        (None, false, true, None) => {
+            return google_error(
+                StatusCode::BAD_REQUEST,
+                "FAILED_PRECONDITION",
+                &format!("{name} does not have autoscaling enabled: set its whole cluster_autoscaling_config first"),
+                json!([]),
+            );
+        }
+        _ => return bad(&format!("unsupported combination of update mask paths {mask:?}")),
     };
     if c.busy_op.is_some() {
         return fault_response(Endpoint::UpdateCluster, &Fault::OperationInProgress, name)
             .unwrap_or_else(|| ok(json!({})));
     }
     let prefix = format!("operations/{name}/locations/{}/operations/", c.zone);
-    let (op_name, op) = new_op(st, name, Change::ServeNodes(nodes), "bigtable", prefix);
+    let (op_name, op) = new_op(st, name, change, "bigtable", prefix);
     st.ops.insert(op_name.clone(), op);
     if let Some(c) = st.clusters.get_mut(name) {
         c.busy_op = Some(op_name.clone());
@@ -1365,8 +1468,28 @@ fn finish(st: &mut FakeState, name: &str) {
     op.done = true;
     let (target, change, failed) = (op.target.clone(), op.change.clone(), op.error.is_some());
     match change {
+        Change::BigtableLimits(min, max) => {
+            if let Some(c) = st.clusters.get_mut(&target) {
+                c.busy_op = None;
+                if let (false, Some((lo, hi))) = (failed, c.autoscaling) {
+                    // New limits, not a new size: the autoscaler moves into them later.
+                    c.autoscaling = Some((min.unwrap_or(lo), max.unwrap_or(hi)));
+                }
+            }
+        }
+        Change::BigtableManual(n) => {
+            if let Some(c) = st.clusters.get_mut(&target) {
+                c.busy_op = None;
+                if !failed {
+                    c.autoscaling = None;
+                    c.nodes = n;
+                }
+            }
+        }
         Change::ServeNodes(n) => {
-            let ignored = st.worlds.iter().any(|w| w.world.cluster == target && w.world.ignores_resizes);
+            // While built-in autoscaling is on, serve_nodes is output only: ignored.
+            let autoscaled = st.clusters.get(&target).is_some_and(|c| c.autoscaling.is_some());
+            let ignored = autoscaled || st.worlds.iter().any(|w| w.world.cluster == target && w.world.ignores_resizes);
             let failed = failed || ignored;
             if let Some(c) = st.clusters.get_mut(&target) {
                 c.busy_op = None;
@@ -1563,8 +1686,28 @@ fn list_bigtable_operations(st: &FakeState, parent: &str, query: &[(String, Stri
 fn bigtable_op_json(st: &FakeState, name: &str) -> Value {
     let Some(op) = st.ops.get(name) else { return json!({}) };
     let mut request = json!({"cluster": {"name": op.target}, "updateMask": "serveNodes"});
-    if let Change::ServeNodes(n) = op.change {
-        request["cluster"]["serveNodes"] = json!(n);
+    match op.change {
+        Change::ServeNodes(n) => request["cluster"]["serveNodes"] = json!(n),
+        Change::BigtableManual(n) => {
+            request["cluster"]["serveNodes"] = json!(n);
+            request["updateMask"] = json!("serveNodes,clusterConfig.clusterAutoscalingConfig");
+        }
+        Change::BigtableLimits(min, max) => {
+            const LIMITS: &str = "clusterConfig.clusterAutoscalingConfig.autoscalingLimits";
+            let mut limits = json!({});
+            let mut mask = Vec::new();
+            if let Some(n) = min {
+                limits["minServeNodes"] = json!(n);
+                mask.push(format!("{LIMITS}.minServeNodes"));
+            }
+            if let Some(n) = max {
+                limits["maxServeNodes"] = json!(n);
+                mask.push(format!("{LIMITS}.maxServeNodes"));
+            }
+            request["cluster"]["clusterConfig"] = json!({"clusterAutoscalingConfig": {"autoscalingLimits": limits}});
+            request["updateMask"] = json!(mask.join(","));
+        }
+        _ => {}
     }
     let kind = "type.googleapis.com/google.bigtable.admin.v2.PartialUpdateClusterMetadata";
     let mut metadata = json!({"@type": kind, "originalRequest": request});
@@ -1633,7 +1776,22 @@ fn update_spanner(st: &mut FakeState, name: &str, body: &Value) -> Response {
     let number = |v: &Value| v.as_u64().or_else(|| v.as_str().and_then(|s| s.parse().ok()));
     let mut units = None;
     let mut autoscaling = None;
+    // Limits set one by one (gcloud's --autoscaling-min-processing-units, the Rust client's
+    // masks): applied to the instance's own config, in lowerCamelCase whichever spelling came.
+    let mut limits: Vec<(&str, Value)> = Vec::new();
     for f in &fields {
+        let camel = f
+            .split('_')
+            .enumerate()
+            .map(|(i, w)| if i == 0 { w.to_string() } else { w[..1].to_uppercase() + &w[1..] })
+            .collect::<String>();
+        if let Some(key) = camel.strip_prefix("autoscalingConfig.autoscalingLimits.") {
+            let key =
+                ["minProcessingUnits", "maxProcessingUnits", "minNodes", "maxNodes"].into_iter().find(|k| *k == key);
+            let Some(key) = key else { return bad(&format!("unsupported field mask path {f:?}")) };
+            limits.push((key, instance["autoscalingConfig"]["autoscalingLimits"][key].clone()));
+            continue;
+        }
         match *f {
             "processingUnits" | "processing_units" => units = Some(number(&instance["processingUnits"]).unwrap_or(0)),
             "nodeCount" | "node_count" => {
@@ -1662,6 +1820,38 @@ fn update_spanner(st: &mut FakeState, name: &str, body: &Value) -> Response {
     if let Some(busy) = &i.busy_op {
         let msg = format!("Cannot modify instance {name}: update operation {busy} is in progress.");
         return google_error(StatusCode::BAD_REQUEST, "FAILED_PRECONDITION", &msg, json!([]));
+    }
+    if !limits.is_empty() {
+        let Some(mut config) = i.autoscaling.clone() else {
+            return google_error(
+                StatusCode::BAD_REQUEST,
+                "FAILED_PRECONDITION",
+                &format!("{name} does not have autoscaling enabled: set its whole autoscalingConfig first"),
+                json!([]),
+            );
+        };
+        for (key, value) in limits {
+            // A limit in one unit replaces its pair's other unit (a oneof).
+            let other = match key {
+                "minProcessingUnits" => "minNodes",
+                "minNodes" => "minProcessingUnits",
+                "maxProcessingUnits" => "maxNodes",
+                _ => "maxProcessingUnits",
+            };
+            if let Some(l) = config["autoscalingLimits"].as_object_mut() {
+                l.remove(other);
+            }
+            config["autoscalingLimits"][key] = value;
+        }
+        let l = &config["autoscalingLimits"];
+        let pu = |k: &str, n: &str| l[k].as_u64().or_else(|| l[n].as_u64().map(|v| v * 1000)).unwrap_or(0);
+        let (lo, hi) = (pu("minProcessingUnits", "minNodes"), pu("maxProcessingUnits", "maxNodes"));
+        if lo < 1000 || hi < lo || hi > lo * 10 || lo % 1000 != 0 || hi % 1000 != 0 {
+            return bad(&format!(
+                "autoscaling limits must be multiples of 1000 processing units, the minimum at least 1000 and the maximum between the minimum and 10 times it (got {lo} to {hi})"
+            ));
+        }
+        autoscaling = Some(Some(config));
     }
     // The managed autoscaler owns the size: setting one without clearing it is refused.
     if units.is_some() && i.autoscaling.is_some() && !matches!(autoscaling, Some(None)) {
@@ -1730,4 +1920,13 @@ fn list_spanner_operations(st: &FakeState, instance: &str, query: &[(String, Str
         out["nextPageToken"] = json!(format!("offset-{}", offset + size));
     }
     ok(out)
+}
+
+/// The (min, max) processing units of a Spanner `autoscalingConfig`, in either of its units.
+fn spanner_limits(config: Option<&Value>) -> Option<(u32, u32)> {
+    let l = &config?["autoscalingLimits"];
+    let n = |k: &str| l[k].as_u64().and_then(|v| u32::try_from(v).ok());
+    let min = n("minProcessingUnits").or_else(|| n("minNodes").map(|v| v.saturating_mul(1000)))?;
+    let max = n("maxProcessingUnits").or_else(|| n("maxNodes").map(|v| v.saturating_mul(1000)))?;
+    Some((min, max))
 }

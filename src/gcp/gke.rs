@@ -28,7 +28,8 @@
 //! or `totalMinNodeCount` when the pool uses total limits) and the maximum raised to it if it was
 //! lower. The autoscaler may still add nodes above that for pending pods, and removes nodes down to
 //! it when they are idle. In this mode the observed size is that minimum, i.e. what the policy
-//! controls, not the live node count.
+//! controls, and the live node count (the groups' target sizes) is the capacity serving, on which
+//! the core reads the metrics.
 //!
 //! The instance groups are read with the official Compute client (`google-cloud-compute-v1`,
 //! only `instance-group-managers`); their URLs are taken apart into project, zone and name and
@@ -131,7 +132,7 @@ impl GkeNodePool {
                 "projects/{}/locations/{}/clusters/{}/nodePools/{}",
                 target.project, target.location, target.cluster, target.node_pool
             ),
-            adjust_cluster_autoscaler: target.adjust_cluster_autoscaler,
+            adjust_cluster_autoscaler: target.adjust_cluster_autoscaler || target.steer_autoscaler,
             drain: None,
             scale_in_by_drain: false,
         }
@@ -216,7 +217,7 @@ impl GkeNodePool {
                 BACKEND,
                 ErrorKind::Refused,
                 format!(
-                    "{} has the cluster autoscaler enabled, which would undo every resize; disable it (gcloud container node-pools update ... --no-enable-autoscaling) or set adjustClusterAutoscaler: true to let the policy set the autoscaler's minimum",
+                    "{} has the cluster autoscaler enabled, which would undo every resize; disable it (gcloud container node-pools update ... --no-enable-autoscaling) or set steerAutoscaler: true (adjustClusterAutoscaler, its older name) to let the policy set the autoscaler's minimum",
                     self.name
                 ),
             )),
@@ -314,13 +315,24 @@ impl ScaleTarget for GkeNodePool {
         {
             tracing::warn!(pool = %self.name, error = %e, "could not look for nodes left tainted by a lost drain");
         }
+        let live = self.live_size(&pool).await?;
         let size = match (sizing, &pool.autoscaling) {
-            (Sizing::Fixed { .. }, _) => self.live_size(&pool).await?,
+            (Sizing::Fixed { .. }, _) => live,
             (Sizing::AutoscalerPerZone { zones }, Some(a)) => count(a.min_node_count, "minNodeCount")? * zones,
             (Sizing::AutoscalerTotal, Some(a)) => count(a.total_min_node_count, "totalMinNodeCount")?,
             (_, None) => 0,
         };
-        Ok(TargetObservation { size, busy, sizes: sizing.rule(), floor: FloorMetric::None, members: Vec::new() })
+        // Steering the cluster autoscaler, the size is its minimum; the nodes its groups keep
+        // are what carry the load the metrics measure.
+        let serving = (!matches!(sizing, Sizing::Fixed { .. })).then_some(live);
+        Ok(TargetObservation {
+            size,
+            busy,
+            sizes: sizing.rule(),
+            floor: FloorMetric::None,
+            members: Vec::new(),
+            serving,
+        })
     }
 
     async fn resize(&self, to: u32) -> Result<ResizeStarted, AdapterError> {
@@ -469,7 +481,7 @@ impl GkeNodePool {
 /// Whether a policy on `target` scales in by draining (the default, unless the cluster autoscaler
 /// is adjusted instead: it drains its own nodes).
 fn drains(target: &GkeNodePoolRef) -> bool {
-    target.scale_in == ScaleIn::Drain && !target.adjust_cluster_autoscaler
+    target.scale_in == ScaleIn::Drain && !target.adjust_cluster_autoscaler && !target.steer_autoscaler
 }
 
 /// The drain settings `target` gives (checked by [`TargetKind::check`]; defaults otherwise).

@@ -9,7 +9,20 @@
 //! - operation: `GetOperation` on that name (`done`, `error`).
 //!
 //! Spanner's managed autoscaler must be off: while `autoscaling_config` is set the API treats
-//! `processing_units` as output only, so observe refuses such an instance rather than pretend.
+//! `processing_units` as output only, so observe refuses such an instance rather than pretend,
+//! unless the policy steers it.
+//!
+//! ## Steering the managed autoscaler
+//!
+//! With `steerAutoscaler: true` and the managed autoscaler on, the size the policy controls is
+//! the autoscaler's minimum: observe reports it (in processing units, whichever unit the limits
+//! are in) as the size, the live processing units as the capacity serving, and sizes in whole
+//! thousands (the limits must be multiples of 1000); resize writes the minimum with
+//! `UpdateInstance` on the mask `autoscaling_config.autoscaling_limits.min_processing_units`
+//! (or `min_nodes`, in the unit the limits use; the maximum raised with it when it was lower).
+//! Spanner keeps the maximum at most 10 times the minimum: a minimum that would break that is
+//! refused with the fix. The autoscaler's storage target protects the data, so no storage floor
+//! is read in this mode.
 //!
 //! ## While an update runs
 //!
@@ -39,8 +52,9 @@ use std::sync::Arc;
 
 use google_cloud_longrunning::model::Operation;
 use google_cloud_spanner_admin_instance_v1::client::InstanceAdmin;
+use google_cloud_spanner_admin_instance_v1::model::autoscaling_config::AutoscalingLimits;
 use google_cloud_spanner_admin_instance_v1::model::instance::State;
-use google_cloud_spanner_admin_instance_v1::model::{Instance, UpdateInstanceMetadata};
+use google_cloud_spanner_admin_instance_v1::model::{AutoscalingConfig, Instance, UpdateInstanceMetadata};
 use google_cloud_wkt::FieldMask;
 
 use crate::adapters::{
@@ -75,6 +89,7 @@ pub struct SpannerInstance {
     name: String,
     storage_query: MonitoringQuery,
     storage_target: f64,
+    steer: bool,
 }
 
 /// Whether `op` is an operation of the instance `instance` (`projects/P/instances/I`): named
@@ -96,6 +111,25 @@ fn units_of(instance: &Instance) -> i64 {
     } else {
         i64::from(instance.node_count) * i64::from(UNITS_PER_NODE)
     }
+}
+
+/// The managed autoscaler's limits, in processing units, and whether they are written in nodes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Limits {
+    min: i64,
+    max: i64,
+    in_nodes: bool,
+}
+
+/// The managed autoscaler's limits, if it is on (limits it does not show read 0).
+fn limits_of(instance: &Instance) -> Option<Limits> {
+    let config = instance.autoscaling_config.as_ref()?;
+    let node = i64::from(UNITS_PER_NODE);
+    let Some(l) = config.autoscaling_limits.as_ref() else { return Some(Limits { min: 0, max: 0, in_nodes: false }) };
+    let in_nodes = l.min_nodes().is_some();
+    let min = l.min_processing_units().map(|u| i64::from(*u)).or(l.min_nodes().map(|n| i64::from(*n) * node));
+    let max = l.max_processing_units().map(|u| i64::from(*u)).or(l.max_nodes().map(|n| i64::from(*n) * node));
+    Some(Limits { min: min.unwrap_or(0), max: max.unwrap_or(0), in_nodes })
 }
 
 /// The processing units an operation asks of the instance `instance`, if it is an update of it.
@@ -121,6 +155,7 @@ impl SpannerInstance {
             name: format!("projects/{}/instances/{}", target.project, target.instance),
             storage_query: storage_utilization_query(target),
             storage_target: target.storage_target.unwrap_or(DEFAULT_SPANNER_STORAGE_TARGET),
+            steer: target.steer_autoscaler,
         }
     }
 
@@ -223,6 +258,90 @@ impl SpannerInstance {
     }
 }
 
+impl SpannerInstance {
+    /// Set the managed autoscaler's minimum to `to` processing units (see the module docs), its
+    /// limits being `now`.
+    async fn steer_to(&self, to: i64, now: Limits) -> Result<ResizeStarted, AdapterError> {
+        if to.saturating_mul(10) < now.max {
+            let node = i64::from(UNITS_PER_NODE);
+            let lowest = (now.max + 10 * node - 1) / (10 * node) * node;
+            return Err(AdapterError::new(
+                BACKEND,
+                ErrorKind::Refused,
+                format!(
+                    "{to} processing units as the autoscaler's minimum: Spanner keeps the maximum at most 10 x the minimum, and {} has maximum {}, so its minimum cannot go below {lowest}; raise the policy's minSize to at least that, or lower the autoscaler's maximum",
+                    self.name, now.max
+                ),
+            ));
+        }
+        let max = now.max.max(to);
+        let too_many = || AdapterError::new(BACKEND, ErrorKind::Refused, format!("{to} processing units is too many"));
+        let node = i64::from(UNITS_PER_NODE);
+        let (unit, scale) = if now.in_nodes { ("nodes", node) } else { ("processing_units", 1) };
+        let as_i32 = |v: i64| i32::try_from(v / scale).map_err(|_| too_many());
+        let (lo, hi) = (as_i32(to)?, as_i32(max)?);
+        let limits = if now.in_nodes {
+            AutoscalingLimits::new().set_min_nodes(lo).set_max_nodes(hi)
+        } else {
+            AutoscalingLimits::new().set_min_processing_units(lo).set_max_processing_units(hi)
+        };
+        let mut paths = vec![format!("autoscaling_config.autoscaling_limits.min_{unit}")];
+        if max != now.max {
+            paths.push(format!("autoscaling_config.autoscaling_limits.max_{unit}"));
+        }
+        let instance = Instance::new()
+            .set_name(self.name.clone())
+            .set_autoscaling_config(AutoscalingConfig::new().set_autoscaling_limits(limits));
+        let sent = retry_write(
+            BACKEND,
+            &self.retry,
+            || async {
+                self.client
+                    .update_instance()
+                    .set_instance(instance.clone())
+                    .set_field_mask(FieldMask::default().set_paths(paths.clone()))
+                    .send()
+                    .await
+                    .map_err(|e| map_error(BACKEND, "spanner.instances.update", &e))
+            },
+            // Limits read back at once (they are not capacity), or the update is still running.
+            || async {
+                let i = self.get_instance().await?;
+                if limits_of(&i).is_some_and(|l| l.min == to) {
+                    return Ok(true);
+                }
+                Ok(self.running_operation().await?.is_some())
+            },
+        )
+        .await?;
+        let Some(op) = sent else {
+            tracing::warn!(instance = %self.name, to, "autoscaler minimum update timed out but the instance shows it taken; not re-sent");
+            return Ok(ResizeStarted::Unconfirmed);
+        };
+        tracing::info!(instance = %self.name, min = to, max, from = now.min, operation = %op.name, "autoscaler minimum requested");
+        match (op.done, op.error()) {
+            (true, Some(err)) => Err(AdapterError::new(BACKEND, ErrorKind::Other, err.message.clone())),
+            (true, None) => Ok(ResizeStarted::Done),
+            (false, _) => Ok(ResizeStarted::Operation(op.name)),
+        }
+    }
+
+    /// Any operation of this instance that is not done (an update of any kind holds it).
+    async fn running_operation(&self) -> Result<Option<Operation>, AdapterError> {
+        let page = retry(BACKEND, &self.retry, || async {
+            self.client
+                .list_operations()
+                .set_name(format!("{}/operations", self.name))
+                .set_page_size(OPERATIONS_PAGE_SIZE)
+                .send()
+                .await
+                .map_err(|e| map_error(BACKEND, "spanner.instanceOperations.list", &e))
+        })
+        .await?;
+        Ok(page.operations.into_iter().find(|op| !op.done && operation_of(&op.name, &self.name)))
+    }
+}
+
 /// The Monitoring query for an instance's storage utilization (used bytes over the limit its
 /// compute capacity allows): the largest of its series.
 pub fn storage_utilization_query(target: &SpannerInstanceRef) -> MonitoringQuery {
@@ -242,6 +361,21 @@ pub fn storage_utilization_query(target: &SpannerInstanceRef) -> MonitoringQuery
 impl ScaleTarget for SpannerInstance {
     async fn observe(&self) -> Result<TargetObservation, AdapterError> {
         let instance = self.get_instance().await?;
+        if let (Some(limits), true) = (limits_of(&instance), self.steer) {
+            let count = |n: i64, what: &str| {
+                u32::try_from(n).ok().filter(|n| *n > 0).ok_or_else(|| {
+                    AdapterError::new(BACKEND, ErrorKind::Malformed, format!("{} reports {what} {n}", self.name))
+                })
+            };
+            return Ok(TargetObservation {
+                size: count(limits.min, "an autoscaling minimum of")?,
+                busy: instance.state != State::Ready,
+                sizes: SizeRule::Multiple(UNITS_PER_NODE),
+                floor: FloorMetric::None,
+                members: Vec::new(),
+                serving: Some(count(units_of(&instance), "processing units")?),
+            });
+        }
         if instance.autoscaling_config.is_some() {
             let id = self.name.rsplit('/').next().unwrap_or_default();
             return Err(AdapterError::new(
@@ -249,7 +383,8 @@ impl ScaleTarget for SpannerInstance {
                 ErrorKind::Refused,
                 format!(
                     "{} has Spanner's managed autoscaler enabled, which makes processing_units output-only (updates are refused); \
-                     turn it off by setting a size (gcloud spanner instances update {id} --processing-units=N) or remove this ScalePolicy",
+                     turn it off by setting a size (gcloud spanner instances update {id} --processing-units=N), set steerAutoscaler: true \
+                     to let the policy set the autoscaler's minimum, or remove this ScalePolicy",
                     self.name
                 ),
             ));
@@ -268,12 +403,31 @@ impl ScaleTarget for SpannerInstance {
         let busy = instance.state != State::Ready;
         let floor =
             FloorMetric::Storage { query: self.storage_query.clone().into(), storage_target: self.storage_target };
-        Ok(TargetObservation { size, busy, sizes: SizeRule::SPANNER_PROCESSING_UNITS, floor, members: Vec::new() })
+        Ok(TargetObservation {
+            size,
+            busy,
+            sizes: SizeRule::SPANNER_PROCESSING_UNITS,
+            floor,
+            members: Vec::new(),
+            serving: None,
+        })
     }
 
     /// Only sizes on the ladder are sent; any other is refused, not rounded (the core asks for
     /// ladder sizes only, from the observation).
     async fn resize(&self, to: u32) -> Result<ResizeStarted, AdapterError> {
+        if self.steer
+            && let Some(limits) = limits_of(&self.get_instance().await?)
+        {
+            if !SizeRule::Multiple(UNITS_PER_NODE).allows(to) {
+                return Err(AdapterError::new(
+                    BACKEND,
+                    ErrorKind::Refused,
+                    format!("{to} processing units: the autoscaler's limits on {} are whole thousands", self.name),
+                ));
+            }
+            return self.steer_to(i64::from(to), limits).await;
+        }
         let rule = SizeRule::SPANNER_PROCESSING_UNITS;
         if !rule.allows(to) {
             return Err(AdapterError::new(

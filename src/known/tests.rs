@@ -56,6 +56,7 @@ fn a_schedule_converts_with_the_kinds_default_lead_time() {
         instance: "i".into(),
         cluster: "c".into(),
         storage_target: None,
+        steer_autoscaler: false,
     });
     s.schedules[0].lead_time = None;
     assert_eq!(policy_from_spec(&s).expect("valid").known.schedules[0].lead, Dur::mins(25));

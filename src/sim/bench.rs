@@ -74,6 +74,7 @@ fn drive(policy: &Policy, values: &[f64]) -> (PolicyState, u32) {
             metrics: &input,
             floor: Floor::None,
             busy: false,
+            serving: None,
             sizes: crate::core::SizeRule::Any,
         };
         let d = decide_into(policy, &mut state, &inputs, now, &mut outcomes);

@@ -565,6 +565,7 @@ impl<'a> Sim<'a> {
             size: self.fleets.iter().map(|f| f.shown(self.model.new_size_while_busy)).max().unwrap_or(0),
             busy: self.fleets.iter().any(|f| f.busy(self.now)),
             sizes: self.model.sizes,
+            serving: None,
         }
     }
 
@@ -751,7 +752,7 @@ impl<'a> Sim<'a> {
     pub fn seen_of(&self, m: usize) -> Seen {
         let (size, busy) =
             self.fleets.get(m).map_or((0, false), |f| (f.shown(self.model.new_size_while_busy), f.busy(self.now)));
-        Seen { size, busy, sizes: self.model.sizes }
+        Seen { size, busy, sizes: self.model.sizes, serving: None }
     }
 
     /// [`Sim::fetch_into`] for member `m`'s own series (a cluster of an instance sized per
@@ -929,6 +930,7 @@ impl ScaleTarget for World<'_> {
             sizes: seen.sizes,
             floor: sim.floor_metric(),
             members: Vec::new(),
+            serving: seen.serving,
         };
         std::future::ready(Ok(observation))
     }

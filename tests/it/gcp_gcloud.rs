@@ -188,6 +188,67 @@ fn gcloud_describes_and_updates_the_fake_spanner_instance() {
     assert!(described.get("autoscalingConfig").is_none(), "{described}");
 }
 
+/// gcloud changes built-in autoscaling limits on the fake as Bigtable and Spanner take them:
+/// Bigtable's `--autoscaling-min-nodes` (a PartialUpdateCluster with the snake_case limits
+/// mask), Spanner's `--autoscaling-min-processing-units` (the camelCase path in the body's
+/// fieldMask); a maximum over ten times the minimum is refused by both; a new limit is not a new
+/// size; Bigtable's `--disable-autoscaling --num-nodes` turns autoscaling off and sets the size.
+#[test]
+fn gcloud_steers_the_fake_built_in_autoscalers() {
+    if !gcloud_available("gcloud_steers_the_fake_built_in_autoscalers") {
+        return;
+    }
+    let fake = FakeGcp::start_on_thread().unwrap();
+    fake.add_bigtable_cluster("p1", "i1", "c1", "us-central1-b", 4);
+    fake.set_bigtable_autoscaling_limits(CLUSTER, Some((2, 10)));
+    fake.add_spanner_instance("p1", "i1", "regional-us-central1", 2000);
+    fake.set_spanner_autoscaling(SPANNER, Some((1000, 5000)));
+    fake.set_polls_to_finish(0);
+    let gcloud = Gcloud::new(&fake, "steer");
+
+    let out =
+        gcloud.run(&["bigtable", "clusters", "update", "c1", "--instance=i1", "--autoscaling-min-nodes=5", "--async"]);
+    assert!(out.status.success());
+    let patch = &fake.requests_to(Endpoint::UpdateCluster)[0];
+    assert_eq!(
+        patch.param("updateMask"),
+        Some("cluster_config.cluster_autoscaling_config.autoscaling_limits.min_serve_nodes")
+    );
+    assert_eq!((fake.bigtable_autoscaling(CLUSTER), fake.bigtable_nodes(CLUSTER)), (Some((5, 10)), Some(4)));
+    let out =
+        gcloud.run(&["bigtable", "clusters", "update", "c1", "--instance=i1", "--autoscaling-max-nodes=60", "--async"]);
+    assert!(!out.status.success(), "60 > 10 x 5");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("10 x min_serve_nodes"));
+    let out = gcloud.run(&["bigtable", "clusters", "describe", "c1", "--instance=i1", "--format=json"]);
+    let described: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let limits = &described["clusterConfig"]["clusterAutoscalingConfig"]["autoscalingLimits"];
+    assert_eq!((limits["minServeNodes"].as_u64(), limits["maxServeNodes"].as_u64()), (Some(5), Some(10)));
+    let out = gcloud.run(&[
+        "bigtable",
+        "clusters",
+        "update",
+        "c1",
+        "--instance=i1",
+        "--disable-autoscaling",
+        "--num-nodes=7",
+        "--async",
+    ]);
+    assert!(out.status.success());
+    assert_eq!((fake.bigtable_autoscaling(CLUSTER), fake.bigtable_nodes(CLUSTER)), (None, Some(7)));
+
+    let out =
+        gcloud.run(&["spanner", "instances", "update", "i1", "--autoscaling-min-processing-units=2000", "--async"]);
+    assert!(out.status.success());
+    let body: serde_json::Value =
+        serde_json::from_str(&fake.requests_to(Endpoint::UpdateSpannerInstance)[0].body).unwrap();
+    assert_eq!(body["fieldMask"], "autoscalingConfig.autoscalingLimits.minProcessingUnits");
+    assert_eq!((fake.spanner_autoscaling(SPANNER), fake.spanner_units(SPANNER)), (Some((2000, 5000)), Some(2000)));
+    let out =
+        gcloud.run(&["spanner", "instances", "update", "i1", "--autoscaling-max-processing-units=30000", "--async"]);
+    assert!(!out.status.success(), "30000 > 10 x 2000");
+    assert_eq!(fake.spanner_autoscaling(SPANNER), Some((2000, 5000)));
+}
+
 #[test]
 fn gcloud_resizes_the_fake_gke_node_pool() {
     if !gcloud_available("gcloud_resizes_the_fake_gke_node_pool") {

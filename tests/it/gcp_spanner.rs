@@ -21,7 +21,7 @@ const INSTANCE: &str = "projects/p1/instances/i1";
 const HIGH_CPU: &str = r#"metric.type="spanner.googleapis.com/instance/cpu/utilization_by_priority" AND metric.labels.priority="high" AND resource.labels.instance_id="i1""#;
 
 fn spanner_ref() -> SpannerInstanceRef {
-    SpannerInstanceRef { project: "p1".into(), instance: "i1".into(), storage_target: None }
+    SpannerInstanceRef { project: "p1".into(), instance: "i1".into(), storage_target: None, steer_autoscaler: false }
 }
 
 fn storage_filter() -> String {
@@ -149,6 +149,7 @@ async fn the_managed_autoscaler_is_refused() {
     assert_eq!(e.adapter().kind, ErrorKind::Refused);
     assert!(e.adapter().message.contains("managed autoscaler"), "{e}");
     assert!(e.adapter().message.contains("--processing-units"), "the fix: {e}");
+    assert!(e.adapter().message.contains("steerAutoscaler: true"), "the other way out: {e}");
     assert!(fake.resize_requests().is_empty());
 }
 
@@ -222,4 +223,60 @@ async fn a_missing_permission_is_named() {
     assert!(e.message.contains("spanner.instances.update"), "{e}");
     fake.inject(Endpoint::GetSpannerInstance, Fault::NotFound, 1);
     assert_eq!(target.observe().await.unwrap_err().kind, ErrorKind::NotFound);
+}
+
+fn steered() -> SpannerInstanceRef {
+    SpannerInstanceRef { steer_autoscaler: true, ..spanner_ref() }
+}
+
+/// The managed autoscaler on (1,000 to 5,000 units, 2,000 live at 0.9 high-priority CPU) and the
+/// policy steering it: the load is read on the 2,000 live units, the decision (in whole
+/// thousands, as the limits must be) becomes the autoscaler's minimum through an UpdateInstance
+/// of that limit alone, and the live size moves only when the autoscaler acts.
+#[tokio::test]
+async fn steering_the_managed_autoscaler_sets_its_minimum() {
+    let (fake, cfg) = fake().await;
+    fake.add_spanner_instance("p1", "i1", "regional-us-central1", 2000);
+    fake.set_spanner_autoscaling(INSTANCE, Some((1000, 5000)));
+    fake.set_time_series(HIGH_CPU, cpu(0.9));
+    fake.set_polls_to_finish(1);
+    let source = Arc::new(CloudMonitoring::new(&cfg).await.unwrap());
+    let target = SpannerInstance::connect(&cfg, &steered()).await.unwrap();
+    let (policy, queries) = spanner_policy();
+
+    let obs = target.observe().await.unwrap();
+    assert_eq!((obs.size, obs.serving, obs.sizes), (1000, Some(2000), SizeRule::Multiple(1000)));
+    assert_eq!(obs.floor, FloorMetric::None, "the autoscaler's own storage target guards the data");
+    let r = tick(&policy, &queries, PolicyState::default(), source.as_ref(), &target, now()).await.unwrap();
+    assert_eq!(r.decision.reason, Reason::ScaleOut);
+    // 2,000 units at 0.9 need about 2,800 at 0.65; from a minimum of 1,000 the step (100 %)
+    // allows 2,000.
+    let Actuation::Started { to: 2000, operation: Some(op), done: false } = &r.actuation else {
+        panic!("{:?}", r.actuation)
+    };
+    let body: serde_json::Value =
+        serde_json::from_str(&fake.requests_to(Endpoint::UpdateSpannerInstance)[0].body).unwrap();
+    let mask = body["fieldMask"].as_str().unwrap();
+    assert!(mask.contains("minProcessingUnits") || mask.contains("min_processing_units"), "{mask}");
+    assert!(!mask.contains("max"), "only the minimum: {mask}");
+    assert_eq!(body["instance"]["autoscalingConfig"]["autoscalingLimits"]["minProcessingUnits"], 2000, "{body}");
+    assert_eq!(target.operation(op).await.unwrap(), OperationStatus::Done);
+    assert_eq!(fake.spanner_autoscaling(INSTANCE), Some((2000, 5000)));
+    fake.run_builtin_autoscaler(INSTANCE, Some(1000));
+    assert_eq!(fake.spanner_units(INSTANCE), Some(2000), "the autoscaler keeps at least the new minimum");
+
+    // Spanner keeps the maximum at most 10 x the minimum: refused with the fix, nothing sent.
+    fake.set_spanner_autoscaling(INSTANCE, Some((2000, 20000)));
+    let sent = fake.requests_to(Endpoint::UpdateSpannerInstance).len();
+    let e = target.resize(1000).await.unwrap_err();
+    assert_eq!(e.kind, ErrorKind::Refused, "{e}");
+    assert!(e.message.contains("cannot go below 2000"), "{e}");
+    assert_eq!(fake.requests_to(Endpoint::UpdateSpannerInstance).len(), sent);
+    // Limits written in nodes are written back in nodes, the maximum raised with the minimum.
+    fake.set_polls_to_finish(0);
+    fake.set_spanner_autoscaling_nodes(INSTANCE, (1, 3));
+    assert_eq!(target.observe().await.unwrap().size, 1000);
+    assert_eq!(target.resize(4000).await.unwrap(), ResizeStarted::Done);
+    let limits = &fake.spanner_autoscaling_config(INSTANCE).unwrap()["autoscalingLimits"];
+    assert_eq!((limits["minNodes"].as_u64(), limits["maxNodes"].as_u64()), (Some(4), Some(4)), "{limits}");
 }

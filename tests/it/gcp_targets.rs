@@ -209,6 +209,7 @@ async fn bigtable_builtin_autoscaling_is_refused() {
     assert_eq!(e.adapter().kind, ErrorKind::Refused);
     assert!(e.adapter().message.contains("built-in autoscaling"), "{e}");
     assert!(e.adapter().message.contains("ignored"), "{e}");
+    assert!(e.adapter().message.contains("steerAutoscaler: true"), "the other way out: {e}");
     assert!(fake.resize_requests().is_empty());
 }
 
@@ -467,4 +468,63 @@ async fn a_three_zone_pool_is_resized_to_a_multiple_of_three() {
     assert_eq!(r2.operation, Some(OperationOutcome::Finished { from: 3, to: 6 }));
     assert!(r2.decision.state.resizes.iter().all(|x| x.to % 3 == 0), "{:?}", r2.decision.state.resizes);
     assert_eq!(fake.node_pool(POOL), Some((2, None)));
+}
+
+fn steered_ref() -> ebbflow::api::BigtableClusterRef {
+    ebbflow::api::BigtableClusterRef { steer_autoscaler: true, ..bigtable_ref() }
+}
+
+/// Built-in autoscaling on (2 to 10 nodes, 4 live at 0.9 CPU) and the policy steering it: the load
+/// is read on the 4 live nodes, and what the policy decides becomes the autoscaler's minimum,
+/// through a PartialUpdateCluster of the limits alone (an operation, followed). The live size
+/// moves only when the autoscaler acts, later, and then into the new limits.
+#[tokio::test]
+async fn steering_bigtable_autoscaling_sets_its_minimum() {
+    let (fake, cfg) = fake().await;
+    fake.add_bigtable_cluster("p1", "i1", "c1", "us-central1-b", 4);
+    fake.set_bigtable_autoscaling_limits(CLUSTER, Some((2, 10)));
+    fake.set_time_series(CPU, cpu_script(0.9));
+    fake.set_polls_to_finish(1);
+    let source = Arc::new(CloudMonitoring::new(&cfg).await.unwrap());
+    let target = ebbflow::gcp::BigtableCluster::connect(&cfg, &steered_ref()).await.unwrap();
+    let (policy, queries) = policy();
+
+    let obs = target.observe().await.unwrap();
+    assert_eq!((obs.size, obs.serving, &obs.floor), (2, Some(4), &FloorMetric::None));
+    let r = tick(&policy, &queries, PolicyState::default(), source.as_ref(), &target, now()).await.unwrap();
+    assert_eq!(r.decision.reason, Reason::ScaleOut);
+    // 4 live nodes at 0.9 are 3.6 nodes of load, 8 at the 0.5 target: from a minimum of 2 the
+    // scale-out step (100 %, or 4 nodes) allows 6.
+    let Actuation::Started { to: 6, operation: Some(op), done: false } = &r.actuation else {
+        panic!("{:?}", r.actuation)
+    };
+    let patch = &fake.requests_to(Endpoint::UpdateCluster)[0];
+    let mask = patch.param("updateMask").unwrap();
+    assert!(mask.contains("minServeNodes") || mask.contains("min_serve_nodes"), "{mask}");
+    assert!(!mask.contains("maxServeNodes") && !mask.contains("serveNodes,"), "only the minimum: {mask}");
+    let body: serde_json::Value = serde_json::from_str(&patch.body).unwrap();
+    assert_eq!(body["clusterConfig"]["clusterAutoscalingConfig"]["autoscalingLimits"]["minServeNodes"], 6, "{body}");
+    assert_eq!(target.operation(op).await.unwrap(), OperationStatus::Done);
+    assert_eq!(fake.bigtable_autoscaling(CLUSTER), Some((6, 10)));
+    assert_eq!(fake.bigtable_nodes(CLUSTER), Some(4), "a new minimum, not a new size, until the autoscaler acts");
+    fake.run_builtin_autoscaler(CLUSTER, None);
+    assert_eq!(fake.bigtable_nodes(CLUSTER), Some(6));
+    let obs = target.observe().await.unwrap();
+    assert_eq!((obs.size, obs.serving), (6, Some(6)));
+
+    // A minimum above the maximum raises the maximum with it.
+    fake.set_polls_to_finish(0);
+    assert_eq!(target.resize(12).await.unwrap(), ResizeStarted::Done);
+    assert_eq!(fake.bigtable_autoscaling(CLUSTER), Some((12, 12)));
+    // Bigtable keeps max <= 10 x min: a minimum under a tenth of the maximum is refused, unsent.
+    fake.set_bigtable_autoscaling_limits(CLUSTER, Some((4, 40)));
+    let sent = fake.requests_to(Endpoint::UpdateCluster).len();
+    let e = target.resize(3).await.unwrap_err();
+    assert_eq!(e.kind, ErrorKind::Refused, "{e}");
+    assert!(e.message.contains("cannot go below 4"), "{e}");
+    assert_eq!(fake.requests_to(Endpoint::UpdateCluster).len(), sent);
+    // Autoscaling turned off by hand: the policy sets the serve nodes again.
+    fake.set_bigtable_autoscaling_limits(CLUSTER, None);
+    let obs = target.observe().await.unwrap();
+    assert_eq!((obs.size, obs.serving), (6, None));
 }

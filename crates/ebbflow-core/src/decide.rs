@@ -87,6 +87,10 @@ pub struct Inputs<'a> {
     pub busy: bool,
     /// The sizes the target can take: every size the decision asks for is one of them.
     pub sizes: SizeRule,
+    /// The capacity serving now when it is not `current` (a built-in autoscaler's live size under
+    /// the minimum this policy steers): per-node samples are read as load on it, so demand, and
+    /// every size the decision asks for, is the load's, while `current` stays what is written.
+    pub serving: Option<u32>,
 }
 
 /// Why a metric counts as missing.
@@ -729,11 +733,14 @@ pub fn decide_prepared(
     metrics.resize(n, MetricOutcome::default());
     let spike_policy = policy.spike.as_ref();
     {
-        let resizes = &mut state.resizes;
+        // A steered autoscaler's own size is what serves; this policy's resizes move only its
+        // minimum, so they say nothing of the capacity behind a sample.
+        let resizes: &mut [crate::state::ResizeRecord] =
+            if inputs.serving.is_some() { &mut [] } else { &mut state.resizes };
         let warmup = policy.warmup;
         // While a resize runs, the old capacity is what serves, whatever size the target
         // reports (a cluster can show the new size as soon as the resize starts).
-        let serving = state.in_flight.as_ref().map_or(current, |f| f.from);
+        let serving = inputs.serving.unwrap_or_else(|| state.in_flight.as_ref().map_or(current, |f| f.from));
         // One metric judges whether added capacity serves yet (see `PolicyState::serving_at`):
         // the first per-node metric that sizes (its baseline is on its own scale).
         let judge = policy.metrics.iter().position(|m| m.kind == crate::MetricKind::PerNode && m.guard.is_none());
@@ -759,7 +766,7 @@ pub fn decide_prepared(
             if let (None, Some(level)) = (out.missing, metric.guard) {
                 // A guard never sizes: it only reads high or not, on the metric's own scale.
                 let smoothed = signal.smoothed_demand().map(|d| match metric.kind {
-                    crate::MetricKind::PerNode => d / current.max(1) as f64,
+                    crate::MetricKind::PerNode => d / inputs.serving.unwrap_or(current).max(1) as f64,
                     crate::MetricKind::Total => d,
                 });
                 let value = signal.last_raw.into_iter().chain(smoothed).fold(f64::NEG_INFINITY, f64::max);
@@ -1351,8 +1358,14 @@ mod tests {
             let now = at(i + 1);
             let samples = [Sample { at: now, value: demand / size as f64 }];
             let input = [MetricInput { samples: &samples, problem: None }];
-            let inputs =
-                Inputs { current: size, metrics: &input, floor: Floor::None, busy: false, sizes: SizeRule::Any };
+            let inputs = Inputs {
+                current: size,
+                metrics: &input,
+                floor: Floor::None,
+                busy: false,
+                serving: None,
+                sizes: SizeRule::Any,
+            };
             let v = decide_into(&p, &mut state, &inputs, now, &mut outcomes);
             assert_eq!((v, &outcomes, &state), (d.verdict(), &d.metrics, &d.state), "minute {i}");
             if v.is_resize() {

@@ -31,6 +31,10 @@ pub struct Seen {
     pub busy: bool,
     /// The sizes it can take.
     pub sizes: SizeRule,
+    /// The capacity serving, when it is not `size`: a target steered through its built-in
+    /// autoscaler's minimum shows that minimum as its size, while the autoscaler's own live
+    /// size is what carries the load the metrics measure.
+    pub serving: Option<u32>,
 }
 
 /// An evaluation begun: the stored state, with timestamps from the future brought back to now.
@@ -154,7 +158,7 @@ impl<'p> Gathering<'p> {
         // A target busy with a resize of ours is not busy with someone else's.
         let busy = self.seen.busy && self.state.in_flight.is_none();
         let floor = floor::resolve(&self.floor, &self.state, current);
-        let inputs = Inputs { current, metrics, floor, busy, sizes: self.seen.sizes };
+        let inputs = Inputs { current, metrics, floor, busy, serving: self.seen.serving, sizes: self.seen.sizes };
         // `floor` lined the state up and made sure of it for this size; nothing changed since.
         let verdict = decide_prepared(self.policy, &mut self.state, &inputs, self.now, &mut outcomes);
         let decision = Decision::from_parts(verdict, outcomes, self.state);

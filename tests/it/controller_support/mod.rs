@@ -189,6 +189,7 @@ impl ScaleTarget for Fake {
             sizes: ebbflow::core::SizeRule::Any,
             floor: FloorMetric::None,
             members: Vec::new(),
+            serving: None,
         })
     }
     async fn resize(&self, to: u32) -> Result<ResizeStarted, AdapterError> {

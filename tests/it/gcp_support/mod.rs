@@ -38,7 +38,13 @@ pub fn cpu_script(value: f64) -> Script {
 }
 
 pub fn bigtable_ref() -> BigtableClusterRef {
-    BigtableClusterRef { project: "p1".into(), instance: "i1".into(), cluster: "c1".into(), storage_target: None }
+    BigtableClusterRef {
+        project: "p1".into(),
+        instance: "i1".into(),
+        cluster: "c1".into(),
+        storage_target: None,
+        steer_autoscaler: false,
+    }
 }
 
 pub fn gke_ref(adjust: bool) -> GkeNodePoolRef {

@@ -54,11 +54,21 @@ pub struct World {
     pub floor: Floor,
     /// The sizes the target can take.
     pub sizes: SizeRule,
+    /// The capacity serving when it is not `size` (a steered autoscaler's live size).
+    pub serving: Option<u32>,
 }
 
 impl World {
     pub fn new(policy: Policy, size: u32) -> World {
-        World { policy, state: PolicyState::default(), size, now: 0, floor: Floor::None, sizes: SizeRule::Any }
+        World {
+            policy,
+            state: PolicyState::default(),
+            size,
+            now: 0,
+            floor: Floor::None,
+            sizes: SizeRule::Any,
+            serving: None,
+        }
     }
 
     /// Advance one minute, offer one sample of `value` measured now, decide, and apply.
@@ -78,7 +88,14 @@ impl World {
     /// Advance one minute and decide on exactly these per-metric inputs.
     pub fn step_inputs(&mut self, input: &[MetricInput<'_>]) -> Decision {
         self.now += 1;
-        let inputs = Inputs { current: self.size, metrics: input, floor: self.floor, busy: false, sizes: self.sizes };
+        let inputs = Inputs {
+            current: self.size,
+            metrics: input,
+            floor: self.floor,
+            busy: false,
+            serving: self.serving,
+            sizes: self.sizes,
+        };
         let d = decide(&self.policy, std::mem::take(&mut self.state), &inputs, at(self.now));
         self.state = d.state.clone();
         if d.is_resize() {
@@ -93,7 +110,14 @@ impl World {
     pub fn step_with(&mut self, samples: &[Sample], problem: Option<DataProblem>) -> Decision {
         self.now += 1;
         let input = [MetricInput { samples, problem }];
-        let inputs = Inputs { current: self.size, metrics: &input, floor: self.floor, busy: false, sizes: self.sizes };
+        let inputs = Inputs {
+            current: self.size,
+            metrics: &input,
+            floor: self.floor,
+            busy: false,
+            serving: self.serving,
+            sizes: self.sizes,
+        };
         let d = decide(&self.policy, std::mem::take(&mut self.state), &inputs, at(self.now));
         self.state = d.state.clone();
         if d.is_resize() {

@@ -78,6 +78,7 @@ fn drive(policy: Policy, start: u32, ticks: &[Tick], mut check: impl FnMut(&Worl
             now: w.now,
             floor: w.floor,
             sizes: w.sizes,
+            serving: w.serving,
         };
         check(&snapshot, &d, t);
     }
@@ -133,7 +134,7 @@ proptest! {
         let decide_on = |value: f64| {
             let s = [Sample { at: at(w.now + 1), value }, Sample { at: now, value }];
             let input = [MetricInput { samples: &s, problem: None }];
-            decide(&w.policy, w.state.clone(), &Inputs { current: w.size, metrics: &input, floor: Floor::None, busy: false, sizes: SizeRule::Any }, now)
+            decide(&w.policy, w.state.clone(), &Inputs { current: w.size, metrics: &input, floor: Floor::None, busy: false, serving: None, sizes: SizeRule::Any }, now)
         };
         let low = decide_on(v);
         let high = decide_on(v + extra);
@@ -196,7 +197,7 @@ proptest! {
                 .collect();
             let input = [MetricInput { samples: &samples, problem: None }];
             let now = Ts(minute as i64 * 60_000 + 50_000);
-            let d = decide(&policy, state, &Inputs { current: size, metrics: &input, floor: Floor::None, busy: false, sizes: SizeRule::Any }, now);
+            let d = decide(&policy, state, &Inputs { current: size, metrics: &input, floor: Floor::None, busy: false, serving: None, sizes: SizeRule::Any }, now);
             state = d.state;
             // A state the core keeps is not checked again (`PolicyState::checked`): its own
             // updates must leave every signal as plausible as a check would demand.

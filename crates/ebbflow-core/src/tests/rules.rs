@@ -174,7 +174,14 @@ fn scale_out_only_lets_healthy_metrics_scale_out_but_never_in() {
         let d = decide(
             &policy,
             state,
-            &Inputs { current: size, metrics: &inputs, floor: Floor::None, busy: false, sizes: SizeRule::Any },
+            &Inputs {
+                current: size,
+                metrics: &inputs,
+                floor: Floor::None,
+                busy: false,
+                serving: None,
+                sizes: SizeRule::Any,
+            },
             at(now),
         );
         state = d.state.clone();
@@ -231,7 +238,7 @@ fn a_resize_in_flight_blocks_further_resizes() {
     let d = decide(
         &p,
         state,
-        &Inputs { current: 4, metrics: &input, floor: Floor::None, busy: false, sizes: SizeRule::Any },
+        &Inputs { current: 4, metrics: &input, floor: Floor::None, busy: false, serving: None, sizes: SizeRule::Any },
         at(1),
     );
     assert_eq!(d.reason, Reason::ResizeInProgress);
@@ -291,7 +298,14 @@ fn state_survives_a_round_trip_and_decides_the_same() {
     let restored: PolicyState = serde_json::from_str(&json).unwrap();
     let s = [Sample { at: at(w.now + 1), value: 0.2 }];
     let input = [MetricInput { samples: &s, problem: None }];
-    let inputs = Inputs { current: w.size, metrics: &input, floor: Floor::None, busy: false, sizes: SizeRule::Any };
+    let inputs = Inputs {
+        current: w.size,
+        metrics: &input,
+        floor: Floor::None,
+        busy: false,
+        serving: None,
+        sizes: SizeRule::Any,
+    };
     let a = decide(&w.policy, w.state.clone(), &inputs, at(w.now + 1));
     let b = decide(&w.policy, restored, &inputs, at(w.now + 1));
     assert_eq!(a, b);
@@ -516,4 +530,27 @@ fn a_step_is_not_taken_for_a_climb() {
         "{:?}",
         ds.iter().map(|d| d.reason).collect::<Vec<_>>()
     );
+}
+
+/// A policy steering a built-in autoscaler's minimum: `current` is the minimum (3) while the
+/// autoscaler keeps 10 nodes serving at 0.54 per node (5.4 nodes of load, 9 at the 0.6 target).
+/// Read on the 10 serving nodes, the load raises the minimum to what it needs, within the
+/// scale-out steps, and no further; read on the minimum's 3 nodes, as if they carried it, the
+/// same samples sit inside the band and the minimum would never move.
+#[test]
+fn a_steered_minimum_is_sized_for_the_load_on_the_serving_capacity() {
+    let mut steered = World::new(policy(), 3);
+    steered.serving = Some(10);
+    let mut plain = World::new(policy(), 3);
+    let mut first = None;
+    for _ in 0..20 {
+        let d = steered.step(0.54);
+        if d.is_resize() && first.is_none() {
+            first = Some(d.reason);
+        }
+        assert!(!plain.step(0.54).is_resize(), "the minimum read as the serving capacity moved");
+    }
+    assert_eq!(first, Some(Reason::ScaleOut));
+    assert!((9..=11).contains(&steered.size), "the minimum settles at the load's need: {}", steered.size);
+    assert_eq!(plain.size, 3);
 }

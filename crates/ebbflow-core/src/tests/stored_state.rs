@@ -53,7 +53,8 @@ fn clock_skew_never_delays_a_scale_out() {
 
     let overload = [Sample { at: now, value: 0.6 * 1.48 }];
     let input = [MetricInput { samples: &overload, problem: None }];
-    let inputs = Inputs { current: 9, metrics: &input, floor: Floor::None, busy: false, sizes: SizeRule::Any };
+    let inputs =
+        Inputs { current: 9, metrics: &input, floor: Floor::None, busy: false, serving: None, sizes: SizeRule::Any };
     let expected = decide(&p, plain, &inputs, now);
     assert_eq!((expected.reason, expected.direction()), (Reason::ScaleOut, Direction::Up), "{}", expected.message(&p));
     let d = decide(&p, skewed, &inputs, now);
@@ -71,7 +72,15 @@ fn clock_skew_still_holds_scale_in_for_its_cooldown() {
     let mut skewed = scaled_out_at(&w, now + dur("60m"));
     skewed.clamp_future(now, dur("30m"));
     let first_scale_in = |state: PolicyState| {
-        let mut v = World { policy: p.clone(), state, size: 9, now: w.now, floor: Floor::None, sizes: SizeRule::Any };
+        let mut v = World {
+            policy: p.clone(),
+            state,
+            size: 9,
+            now: w.now,
+            floor: Floor::None,
+            sizes: SizeRule::Any,
+            serving: None,
+        };
         v.run_demand(3.0, 20).iter().position(|d| d.reason == Reason::ScaleIn)
     };
     let plain_in = first_scale_in(plain).expect("the load asks for less");
