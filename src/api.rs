@@ -853,6 +853,10 @@ pub struct ScalePolicyStatus {
     /// Size the target has now.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub current_size: Option<u32>,
+    /// The live size the target's built-in autoscaler keeps, when the policy steers it
+    /// (`steerAutoscaler`): `currentSize` is then the autoscaler's minimum.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub live_size: Option<u32>,
     /// Size the policy wants.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub desired_size: Option<u32>,

@@ -58,6 +58,12 @@ pub trait TargetKind: Send + Sync {
     fn per_member_floor(&self) -> Option<f64> {
         None
     }
+    /// When the policy steers the kind's built-in autoscaler (`steerAutoscaler: true`) and a
+    /// replay can model it: the sizes the autoscaler's minimum takes. `None` (the default): the
+    /// policy sets the size, or the replay does not model the kind's autoscaler.
+    fn steered_sizes(&self) -> Option<SizeRule> {
+        None
+    }
     /// Whether building the adapter needs a Kubernetes API.
     fn needs_kube(&self) -> bool {
         false

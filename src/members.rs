@@ -291,6 +291,7 @@ fn decide_nothing(size: u32) -> Decision {
         reason: Reason::WithinTolerance,
         limited_by: None,
         wait_until: None,
+        serving: None,
         metrics: Default::default(),
         state: PolicyState::default(),
     }

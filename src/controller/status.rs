@@ -76,6 +76,7 @@ pub fn from_report(
     let state = &d.state;
     let mut s = base(prev, meta);
     s.current_size = Some(report.observation.size);
+    s.live_size = report.observation.serving;
     s.desired_size = Some(match &report.actuation {
         Actuation::Started { to, .. } | Actuation::DryRun { to } => *to,
         Actuation::Failed { .. } | Actuation::None => state.in_flight.as_ref().map_or(d.desired, |f| f.to),
@@ -237,7 +238,7 @@ pub fn decision_record(policy: &Policy, d: &Decision) -> DecisionRecord {
     for (i, (m, o)) in policy.metrics.iter().zip(&d.metrics).enumerate() {
         // On the scale of `smoothed`: per node across the current size, or the total.
         let scale = |demand: f64| match m.kind {
-            crate::core::MetricKind::PerNode => demand / f64::from(d.current.max(1)),
+            crate::core::MetricKind::PerNode => demand / f64::from(d.serving.unwrap_or(d.current).max(1)),
             crate::core::MetricKind::Total => demand,
         };
         metrics.insert(

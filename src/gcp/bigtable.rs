@@ -497,6 +497,11 @@ impl TargetKind for BigtableClusterRef {
             sizes: SizeRule::Any,
         }
     }
+    /// Bigtable: any node count (its 2x node scaling is the replay's `sizeStep`); Spanner: whole
+    /// thousands of processing units, as its autoscaling limits must be.
+    fn steered_sizes(&self) -> Option<SizeRule> {
+        self.steer_autoscaler.then_some(SizeRule::Any)
+    }
     fn check(&self) -> Vec<KindIssue> {
         let mut issues =
             required(&[("project", &self.project), ("instance", &self.instance), ("cluster", &self.cluster)]);

@@ -179,6 +179,9 @@ pub struct Row {
     pub mode: Option<String>,
     /// Size the target has.
     pub current: Option<u32>,
+    /// The live size of the built-in autoscaler the policy steers (`current` is its minimum).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub live: Option<u32>,
     /// Size the policy wants.
     pub desired: Option<u32>,
     /// The first metric's values.
@@ -265,6 +268,7 @@ pub fn row(v: &PolicyView, now: Ts) -> Row {
         target,
         mode: v.mode().map(|m| format!("{m:?}")),
         current: st.and_then(|s| s.current_size),
+        live: st.and_then(|s| s.live_size),
         desired: st.and_then(|s| s.desired_size),
         metric: metric_cell(v),
         last,

@@ -32,11 +32,20 @@ impl Paint {
 }
 
 fn size_cell(r: &Row) -> String {
-    match (r.current, r.desired) {
+    sizes_text(r.current, r.desired, r.live)
+}
+
+fn sizes_text(current: Option<u32>, desired: Option<u32>, live: Option<u32>) -> String {
+    let size = match (current, desired) {
         (Some(c), Some(d)) if c != d => format!("{c} → {d}"),
         (Some(c), _) => c.to_string(),
         (None, Some(d)) => format!("? → {d}"),
         (None, None) => "-".into(),
+    };
+    // Steering a built-in autoscaler, the sizes are its minimum; its own size is beside them.
+    match live {
+        Some(live) => format!("min {size}, live {live}"),
+        None => size,
     }
 }
 
@@ -249,4 +258,17 @@ pub fn explain(v: &PolicyView, now: Ts, paint: Paint) -> String {
 pub fn stdout_paint() -> Paint {
     use std::io::IsTerminal;
     Paint(std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()))
+}
+
+#[cfg(test)]
+mod size_tests {
+    use super::*;
+
+    /// A steered autoscaler's sizes read as its minimum, with its live size beside them.
+    #[test]
+    fn a_steered_autoscaler_shows_its_minimum_and_live_size() {
+        assert_eq!(sizes_text(Some(3), Some(5), None), "3 → 5");
+        assert_eq!(sizes_text(Some(3), Some(5), Some(9)), "min 3 → 5, live 9");
+        assert_eq!(sizes_text(Some(4), Some(4), Some(4)), "min 4, live 4");
+    }
 }

@@ -383,3 +383,30 @@ pub fn oracle_30(sc: &Scenario) -> Run {
     }
     finish(sc, "oracle-30", steps)
 }
+
+/// The built-in autoscaler a policy steers, alone: its minimum left at the policy's `minSize`,
+/// as it ran before the policy steered it (`None` unless the policy steers one). Replayed in the
+/// same world as the policy's steering (`model::Steer`): same trace, delays and faults.
+pub fn builtin(sc: &Scenario) -> Option<Run> {
+    sc.model.steer?;
+    let mut world = crate::sim::sim(sc);
+    let lookup = DemandLookup::new(sc);
+    let gap = sc.gap();
+    let mut steps = Vec::with_capacity(sc.evaluations());
+    for now in grid(&sc.trace, &sc.policy) {
+        world.advance(now);
+        let (requested, serving, _) = world.row(now, gap);
+        steps.push(Step {
+            at: now,
+            demand: lookup.at(now),
+            observed: f64::NAN,
+            smoothed: f64::NAN,
+            spike: false,
+            desired: requested,
+            serving,
+            reason: "builtin",
+            forecast: f64::NAN,
+        });
+    }
+    Some(finish(sc, "builtin", steps))
+}

@@ -141,6 +141,8 @@ impl SimulateArgs {
             columns: None,
             clusters: None,
             trace_scale: self.trace_scale,
+            autoscaler_target: None,
+            autoscaler_max: None,
         }
     }
 

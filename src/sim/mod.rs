@@ -378,8 +378,9 @@ fn replay(
     (Run { steps, summary }, rows.fleets.unwrap_or_default())
 }
 
-/// The policy and every baseline (hpa, static-peak, oracle, oracle-30, linear, stepwise, in that order), side by
-/// side; `vs_lower_bound` filled in against the oracle.
+/// The policy and every baseline (hpa, static-peak, oracle, oracle-30, linear, stepwise, in that order, and
+/// `builtin` last when the policy steers a built-in autoscaler), side by side; `vs_lower_bound`
+/// filled in against the oracle.
 pub fn compare(sc: &Scenario) -> Vec<Run> {
     let mut runs = vec![
         run_policy(sc),
@@ -390,6 +391,8 @@ pub fn compare(sc: &Scenario) -> Vec<Run> {
         baselines::spanner(sc, baselines::SpannerMethod::Linear),
         baselines::spanner(sc, baselines::SpannerMethod::Stepwise),
     ];
+    // A policy that steers a built-in autoscaler is compared with that autoscaler alone too.
+    runs.extend(baselines::builtin(sc));
     let lower = runs[3].summary.node_minutes;
     for r in &mut runs {
         if lower > 0.0 {

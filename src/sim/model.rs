@@ -60,6 +60,39 @@ pub struct Model {
     /// The sizes the target can take (zone multiples, Bigtable's 2x node scaling): it says so
     /// when observed, as the live adapter does, and refuses any other.
     pub sizes: SizeRule,
+    /// A built-in autoscaler the policy steers (`steerAutoscaler`), if any.
+    pub steer: Option<Steer>,
+}
+
+/// A built-in autoscaler (Bigtable's, Spanner's managed one) that the policy steers by setting
+/// its minimum, as the replay models it: every minute it reads the load as its metric shows it
+/// (the metric delay ago) and wants the size that holds it at `target`, within its limits; it
+/// adds that capacity at once (one resize operation, provisioned as any other), and removes it
+/// at a slower pace, at most a tenth of the size (one node at least) each [`STEER_DOWN_PACE`],
+/// as both services document ("removes compute capacity at a slower rate than when scaling
+/// up"). It never goes under the minimum the policy sets, which it reaches at its next step.
+/// A simple model, not the services' own algorithms, which are not published.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Steer {
+    /// The per-node level the autoscaler holds the live size at (its CPU target).
+    pub target: f64,
+    /// Its minimum at the start (the policy's `minSize`, until the policy writes another).
+    pub min: u32,
+    /// Its maximum at the start (raised with the minimum, as the adapters raise it).
+    pub max: u32,
+    /// The sizes its minimum takes (Spanner: whole thousands of processing units).
+    pub bound_sizes: SizeRule,
+}
+
+/// How often a steered autoscaler takes a step down.
+pub const STEER_DOWN_PACE: Dur = Dur::mins(10);
+
+/// A steered autoscaler's limits and pace, as the replay goes.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Limits {
+    min: u32,
+    max: u32,
+    last_down: Option<Ts>,
 }
 
 impl Model {
@@ -76,6 +109,7 @@ impl Model {
             storage: Storage::Off,
             faults: Faults::NONE,
             sizes: SizeRule::Any,
+            steer: None,
         }
     }
 }
@@ -443,6 +477,8 @@ pub struct Sim<'a> {
     /// metric first, then each feed), and of the demand lookup: see [`seek`].
     cursors: Vec<[Cell<usize>; 2]>,
     demand_cursor: Cell<usize>,
+    /// The steered autoscaler's limits, when the policy steers one.
+    limits: Option<Limits>,
 }
 
 /// `points.partition_point(|p| p.0 <= t)`, searched from where the last search with this
@@ -482,6 +518,7 @@ impl<'a> Sim<'a> {
             clusters: Vec::new(),
             cursors: vec![Default::default()],
             demand_cursor: Cell::new(0),
+            limits: model.steer.map(|s| Limits { min: s.min, max: s.max.max(s.min), last_down: None }),
         }
     }
 
@@ -526,12 +563,51 @@ impl<'a> Sim<'a> {
             .fold(f64::NAN, f64::max)
     }
 
-    /// Move the clock to `now`.
+    /// Move the clock to `now` (and let a steered autoscaler take its step).
     pub fn advance(&mut self, now: Ts) {
         for f in &mut self.fleets {
             f.advance(now);
         }
         self.now = now;
+        if let (Some(steer), Some(limits)) = (self.model.steer, self.limits) {
+            self.limits = Some(self.autoscale(steer, limits, now));
+        }
+    }
+
+    /// One step of the steered autoscaler (see [`Steer`]): the limits after it.
+    fn autoscale(&mut self, steer: Steer, mut limits: Limits, now: Ts) -> Limits {
+        let delay = self.model.metric_delay;
+        let demand = crate::sim::demand_in(
+            &self.trace.points,
+            self.kind,
+            self.model.recorded_size,
+            now - delay,
+            self.trace.interval() + delay,
+        );
+        let rule = self.model.sizes;
+        let Some(f) = self.fleets.first_mut() else { return limits };
+        if f.busy(now) {
+            return limits;
+        }
+        let current = f.requested();
+        let need = if demand.is_finite() && steer.target > 0.0 {
+            (demand / steer.target - 1e-9).ceil().clamp(1.0, f64::from(u32::MAX)) as u32
+        } else {
+            current
+        };
+        let want = need.clamp(limits.min, limits.max.max(limits.min));
+        let want = rule.up(want).unwrap_or(want);
+        if want > current {
+            let _ = f.resize(want, now);
+        } else if want < current && limits.last_down.is_none_or(|t| now - t >= STEER_DOWN_PACE) {
+            let step = (current / 10).max(1);
+            let to = want.max(current.saturating_sub(step));
+            let to = rule.up(to).unwrap_or(to);
+            if to < current && f.resize(to, now).is_ok() {
+                limits.last_down = Some(now);
+            }
+        }
+        limits
     }
 
     /// `(requested, serving)` now; for an instance, the largest size asked for and the fewest
@@ -561,12 +637,13 @@ impl<'a> Sim<'a> {
     /// What the target shows now: an instance is as large as its largest cluster, and busy while
     /// any cluster is.
     pub fn seen(&self) -> Seen {
-        Seen {
-            size: self.fleets.iter().map(|f| f.shown(self.model.new_size_while_busy)).max().unwrap_or(0),
-            busy: self.fleets.iter().any(|f| f.busy(self.now)),
-            sizes: self.model.sizes,
-            serving: None,
+        let shown = self.fleets.iter().map(|f| f.shown(self.model.new_size_while_busy)).max().unwrap_or(0);
+        if let (Some(steer), Some(limits)) = (self.model.steer, self.limits) {
+            // The minimum is what the policy controls; the autoscaler's live size serves. A new
+            // minimum is taken at once (the adapters follow a short operation).
+            return Seen { size: limits.min, busy: false, sizes: steer.bound_sizes, serving: Some(shown) };
         }
+        Seen { size: shown, busy: self.fleets.iter().any(|f| f.busy(self.now)), sizes: self.model.sizes, serving: None }
     }
 
     /// The floor metric the target names, for the adapter port.
@@ -723,6 +800,20 @@ impl<'a> Sim<'a> {
     /// operation, and a size the target cannot take is refused, as the service refuses it.
     pub fn resize(&mut self, to: u32) -> Result<ResizeStarted, AdapterError> {
         let now = self.now;
+        if let (Some(steer), Some(limits)) = (self.model.steer, self.limits.as_mut()) {
+            // Steering: a new minimum (the maximum raised with it), which the autoscaler
+            // reaches at its next step.
+            if !steer.bound_sizes.allows(to) {
+                return Err(AdapterError::new(
+                    "simulated",
+                    ErrorKind::Refused,
+                    format!("the autoscaler's minimum cannot be {to} (its sizes: {:?})", steer.bound_sizes),
+                ));
+            }
+            limits.min = to;
+            limits.max = limits.max.max(to);
+            return Ok(ResizeStarted::Done);
+        }
         self.check_size(to)?;
         let busy = self.fleets.iter_mut().find_map(|f| {
             f.advance(now);
@@ -983,6 +1074,41 @@ mod tests {
     /// A resize runs for the operation time: the target is busy and refuses another, shows the
     /// old or new size as its kind does, bills the new size at once, and the added nodes serve
     /// the provisioning delay after the operation ends; a scale-in stops nodes when it ends.
+    /// A steered autoscaler (load 3 nodes' worth at a target of 1 per node, limits 2 to 10):
+    /// it adds capacity at its next step, removes a tenth (one node at least) every 10 minutes,
+    /// never goes under the minimum the policy writes nor over its maximum, which a higher
+    /// minimum raises; the policy sees the minimum as the size and the live size as serving.
+    #[test]
+    fn a_steered_autoscaler_keeps_within_its_limits_at_its_own_pace() {
+        let csv: String = std::iter::once("timestamp,value".to_string())
+            .chain((0..200).map(|m| format!("2024-01-01 {:02}:{:02}:00,3", m / 60, m % 60)))
+            .collect::<Vec<_>>()
+            .join("\n");
+        let trace = Trace::parse("t.csv", &csv).unwrap();
+        let t0 = trace.points[0].0;
+        let steer = Steer { target: 1.0, min: 2, max: 10, bound_sizes: SizeRule::Any };
+        let model = Model { steer: Some(steer), ..Model::ideal(1, 4, Dur::ZERO, Dur::ZERO) };
+        let mut sim = Sim::new(&trace, MetricKind::Total, model);
+        let live = |sim: &mut Sim<'_>, m: i64| {
+            sim.advance(t0 + Dur::mins(m));
+            sim.sizes().0
+        };
+        assert_eq!(live(&mut sim, 1), 3, "down to the load's 3, one node (a tenth of 4, at least one)");
+        assert_eq!(sim.seen(), Seen { size: 2, busy: false, sizes: SizeRule::Any, serving: Some(3) });
+        assert_eq!(sim.resize(6), Ok(ResizeStarted::Done), "a new minimum is taken at once");
+        assert_eq!(sim.sizes().0, 3, "the autoscaler reaches it at its next step, not at once");
+        assert_eq!(live(&mut sim, 2), 6);
+        assert_eq!(sim.resize(2), Ok(ResizeStarted::Done));
+        let walk: Vec<u32> = (3..40).map(|m| live(&mut sim, m)).collect();
+        // The last step down was at minute 1: the next comes at minute 11, then one each 10.
+        assert_eq!(walk.iter().filter(|&&n| n == 6).count(), 8, "{walk:?}");
+        assert_eq!(walk.iter().filter(|&&n| n == 5).count(), 10, "one node each 10 minutes: {walk:?}");
+        assert_eq!(walk.iter().filter(|&&n| n == 4).count(), 10, "{walk:?}");
+        assert_eq!(*walk.last().unwrap(), 3, "down to the load, not to the minimum: {walk:?}");
+        assert_eq!(sim.resize(12), Ok(ResizeStarted::Done), "a minimum over the maximum raises it");
+        assert_eq!(live(&mut sim, 41), 12);
+    }
+
     #[test]
     fn a_resize_is_an_operation_that_keeps_the_target_busy() {
         let mut f = Fleet::new(4, Dur::mins(10)).with_operations(Dur::mins(4));

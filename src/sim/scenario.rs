@@ -9,7 +9,7 @@ use crate::api::ScalePolicySpec;
 use crate::core::MetricKind;
 use crate::core::units::Unit;
 use crate::core::{Dur, Policy};
-use crate::sim::model::{Faults, Model, Storage};
+use crate::sim::model::{Faults, Model, Steer, Storage};
 use crate::sim::trace::{Trace, TraceError, TraceScale};
 
 /// A scenario file (`simulations/scenarios/*.yaml`). Paths are relative to the file.
@@ -69,6 +69,12 @@ pub struct ScenarioFile {
     /// trace's own `# unit:` line says; a trace that says nothing must stay within 0..1 where it
     /// feeds a fraction metric.
     pub trace_scale: Option<TraceScale>,
+    /// With a policy that steers its target's built-in autoscaler (`steerAutoscaler: true`): the
+    /// per-node level the autoscaler holds (its CPU target), in the replayed metric's units.
+    /// Default: the policy's own target.
+    pub autoscaler_target: Option<f64>,
+    /// With such a policy: the autoscaler's maximum at the start. Default the policy's `maxSize`.
+    pub autoscaler_max: Option<u32>,
 }
 
 /// The `storage` setting of a scenario: a word or a utilization.
@@ -142,6 +148,8 @@ impl ScenarioFile {
             columns: self.columns.or(base.columns),
             clusters: self.clusters.or(base.clusters),
             trace_scale: self.trace_scale.or(base.trace_scale),
+            autoscaler_target: self.autoscaler_target.or(base.autoscaler_target),
+            autoscaler_max: self.autoscaler_max.or(base.autoscaler_max),
         }
     }
 }
@@ -327,6 +335,36 @@ impl Scenario {
             late_by: dur("late-by", &file.late_by, Dur::parse(DEFAULT_LATE_BY).unwrap_or(Dur::ZERO))?,
             seed: file.seed.unwrap_or(1),
         };
+        let steer = match (spec.target.kind().steered_sizes(), file.autoscaler_target, file.autoscaler_max) {
+            (Some(bound_sizes), target, max) => {
+                if !clusters.is_empty() {
+                    return Err(
+                        "a policy that steers a built-in autoscaler is replayed on one target, not clusters".into()
+                    );
+                }
+                let target = target.unwrap_or(metric.target);
+                if !(target.is_finite() && target > 0.0) {
+                    return Err(format!("autoscalerTarget must be a number greater than 0 (got {target})"));
+                }
+                let min = bound_sizes.up(policy.min_size).unwrap_or(policy.min_size);
+                Some(Steer { target, min, max: max.unwrap_or(policy.max_size).max(min), bound_sizes })
+            }
+            (None, None, None) => None,
+            (None, _, _) => {
+                return Err(format!(
+                    "autoscalerTarget and autoscalerMax describe a built-in autoscaler the policy steers; {} does not set steerAutoscaler: true",
+                    spec.target.kind().field()
+                ));
+            }
+        };
+        if steer.is_some() {
+            notes.push(
+                "the policy steers the target's built-in autoscaler: its size is the autoscaler's minimum, and the \
+                 autoscaler (modelled: holds its target within its limits, adds at once, removes a tenth every 10 \
+                 minutes) sets the live size that serves and is billed; the baselines size the target directly"
+                    .to_string(),
+            );
+        }
         let name = file.name.clone().unwrap_or_else(|| sp.metadata.name.clone().unwrap_or_else(|| "policy".into()));
         // The replay skips what cannot change inside a long silence of the trace; how long after a
         // sample the world can still act on it is this model's to say.
@@ -358,6 +396,7 @@ impl Scenario {
                 storage,
                 faults,
                 sizes,
+                steer,
             },
             limit,
             notes,

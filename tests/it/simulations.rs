@@ -933,3 +933,29 @@ fn a_spanner_replay_keeps_to_the_processing_unit_ladder() {
         .expect_err("1500 units");
     assert!(e.contains("spannerInstance") && e.contains("start at 2000"), "{e}");
 }
+
+/// A policy steering Bigtable's built-in autoscaling, replayed with the autoscaler modelled: the
+/// replay is compared with the same autoscaler alone (`builtin`, its minimum left at minSize),
+/// and the policy's minimum, lifted ahead of the load with headroom, spends fewer minutes over
+/// the limit than the autoscaler alone (at a cost). A scenario that sets the autoscaler's target
+/// for a policy that steers none is refused.
+#[test]
+fn a_steered_autoscaler_is_replayed_and_compared_with_itself_alone() {
+    let sc = Scenario::build(example("bigtable-steer.yaml")).expect("scenario");
+    let steer = sc.model.steer.expect("the policy steers the autoscaler");
+    assert_eq!((steer.target, steer.min, steer.max), (0.6, 2, 40));
+    assert!(sc.notes.iter().any(|n| n.contains("steers the target's built-in autoscaler")), "{:?}", sc.notes);
+    let runs = ebbflow::sim::compare(&sc);
+    let (policy, builtin) = (&runs[0].summary, &runs.last().expect("runs").summary);
+    assert_eq!(builtin.algorithm, "builtin");
+    assert!(builtin.scale_ins > 0 && builtin.scale_outs > 0, "the autoscaler alone moves: {builtin:?}");
+    assert!(
+        policy.minutes_over_limit < builtin.minutes_over_limit,
+        "steered {} vs alone {} minutes over the limit",
+        policy.minutes_over_limit,
+        builtin.minutes_over_limit
+    );
+    let e = Scenario::build(ScenarioFile { autoscaler_target: Some(0.5), ..example("hot-node-guard.yaml") })
+        .expect_err("no autoscaler to describe");
+    assert!(e.contains("steerAutoscaler"), "{e}");
+}

@@ -371,6 +371,8 @@ pub struct Decision {
     pub limited_by: Option<Limit>,
     /// Until when the reason holds, for cooldowns and holds.
     pub wait_until: Option<Ts>,
+    /// The capacity serving when it is not `current` (a steered autoscaler's live size).
+    pub serving: Option<u32>,
     /// Per metric, in spec order (at most [`MAX_METRICS`]). A vector, not an array of the
     /// maximum: a decision is moved several times per tick, and ten outcomes made it a kilobyte.
     pub metrics: Vec<MetricOutcome>,
@@ -396,6 +398,8 @@ pub struct Verdict {
     pub limited_by: Option<Limit>,
     /// Until when the reason holds, for cooldowns and holds.
     pub wait_until: Option<Ts>,
+    /// The capacity serving when it is not `current` (a steered autoscaler's live size).
+    pub serving: Option<u32>,
 }
 
 impl Verdict {
@@ -419,8 +423,8 @@ impl Decision {
     /// The decision made of a verdict, the per-metric outcomes and the next state, as
     /// [`decide_into`] leaves them.
     pub fn from_parts(verdict: Verdict, metrics: Vec<MetricOutcome>, state: PolicyState) -> Decision {
-        let Verdict { at, current, desired, recommended, reason, limited_by, wait_until } = verdict;
-        Decision { at, current, desired, recommended, reason, limited_by, wait_until, metrics, state }
+        let Verdict { at, current, desired, recommended, reason, limited_by, wait_until, serving } = verdict;
+        Decision { at, current, desired, recommended, reason, limited_by, wait_until, serving, metrics, state }
     }
 
     /// The decision without its outcomes and state.
@@ -433,14 +437,15 @@ impl Decision {
             reason: self.reason,
             limited_by: self.limited_by,
             wait_until: self.wait_until,
+            serving: self.serving,
         }
     }
 
     /// Take over what a verdict says (outcomes and state stay).
     fn set_verdict(&mut self, v: Verdict) {
-        let Verdict { at, current, desired, recommended, reason, limited_by, wait_until } = v;
+        let Verdict { at, current, desired, recommended, reason, limited_by, wait_until, serving } = v;
         (self.at, self.current, self.desired, self.recommended) = (at, current, desired, recommended);
-        (self.reason, self.limited_by, self.wait_until) = (reason, limited_by, wait_until);
+        (self.reason, self.limited_by, self.wait_until, self.serving) = (reason, limited_by, wait_until, serving);
     }
 
     /// Up, Down or None.
@@ -464,11 +469,12 @@ impl Decision {
     }
 
     /// Smoothed value of metric `i` on the scale of its raw values: per node at the current size
-    /// for a per-node metric, the total for a total metric.
+    /// (the serving size, when that is another) for a per-node metric, the total for a total
+    /// metric.
     pub fn smoothed(&self, policy: &Policy, i: usize) -> Option<f64> {
         let demand = self.state.signals.get(i)?.smoothed_demand()?;
         Some(match policy.metrics[i].kind {
-            crate::MetricKind::PerNode => demand / self.current.max(1) as f64,
+            crate::MetricKind::PerNode => demand / self.serving.unwrap_or(self.current).max(1) as f64,
             crate::MetricKind::Total => demand,
         })
     }
@@ -827,6 +833,7 @@ pub fn decide_prepared(
         reason: Reason::WithinTolerance,
         limited_by: None,
         wait_until: None,
+        serving: inputs.serving,
     };
 
     if policy.mode == Mode::Paused {

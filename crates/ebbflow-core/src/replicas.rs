@@ -78,6 +78,7 @@ mod tests {
             reason,
             limited_by: None,
             wait_until: None,
+            serving: None,
             metrics: Default::default(),
             state: PolicyState::default(),
         }

@@ -127,8 +127,10 @@ function metricStats(p, m) {
 
 function card(p, nowMs) {
   const level = p.health.level;
-  const size = p.current === undefined || p.current === null ? "–"
+  const sized = p.current === undefined || p.current === null ? "–"
     : (p.desired !== undefined && p.desired !== null && p.desired !== p.current ? p.current + " → " + p.desired : String(p.current));
+  // Steering a built-in autoscaler, the sizes are its minimum; its own live size is beside them.
+  const size = typeof p.live === "number" ? "min " + sized + ", live " + p.live : sized;
   const m = p.metric;
   const metrics = m ? metricStats(p, m) : [stat("metric", "–", "no reading yet")];
   const last = p.last
