@@ -64,6 +64,10 @@ pub trait TargetKind: Send + Sync {
     fn steered_sizes(&self) -> Option<SizeRule> {
         None
     }
+    /// What the kind's sizes count, in reports: "nodes" (the default), "processing units".
+    fn size_unit(&self) -> &'static str {
+        "nodes"
+    }
     /// Whether building the adapter needs a Kubernetes API.
     fn needs_kube(&self) -> bool {
         false

@@ -497,8 +497,7 @@ impl TargetKind for BigtableClusterRef {
             sizes: SizeRule::Any,
         }
     }
-    /// Bigtable: any node count (its 2x node scaling is the replay's `sizeStep`); Spanner: whole
-    /// thousands of processing units, as its autoscaling limits must be.
+    /// Any node count (2x node scaling is the replay's `sizeStep`).
     fn steered_sizes(&self) -> Option<SizeRule> {
         self.steer_autoscaler.then_some(SizeRule::Any)
     }

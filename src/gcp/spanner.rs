@@ -511,10 +511,12 @@ impl TargetKind for SpannerInstanceRef {
             sizes: SizeRule::SPANNER_PROCESSING_UNITS,
         }
     }
-    /// Bigtable: any node count (its 2x node scaling is the replay's `sizeStep`); Spanner: whole
-    /// thousands of processing units, as its autoscaling limits must be.
+    /// Whole thousands of processing units, as the autoscaling limits must be.
     fn steered_sizes(&self) -> Option<SizeRule> {
         self.steer_autoscaler.then_some(SizeRule::Multiple(UNITS_PER_NODE))
+    }
+    fn size_unit(&self) -> &'static str {
+        "processing units"
     }
     fn check(&self) -> Vec<KindIssue> {
         let mut issues = required(&[("project", &self.project), ("instance", &self.instance)]);

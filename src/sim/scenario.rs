@@ -427,13 +427,14 @@ impl Scenario {
     pub fn describe(&self) -> String {
         let (a, b) = self.trace.span();
         let m = &self.model;
+        let unit = self.spec.target.kind().size_unit();
         let storage = match m.storage {
             Storage::Off => "no storage floor".to_string(),
             Storage::Constant { data_nodes, target } => {
-                format!("storage {data_nodes:.2} nodes of data at storage target {target}")
+                format!("storage {data_nodes:.2} {unit} of data at storage target {target}")
             }
             Storage::Trace { recorded_on, target } => {
-                format!("storage from the trace (recorded on {recorded_on} nodes) at storage target {target}")
+                format!("storage from the trace (recorded on {recorded_on} {unit}) at storage target {target}")
             }
         };
         let f = &m.faults;
@@ -449,7 +450,7 @@ impl Scenario {
         } else {
             "no metric faults".to_string()
         };
-        let unit = match self.trace.read_as() {
+        let scale = match self.trace.read_as() {
             Some(TraceScale::Percent) => " in percent, read as fractions",
             _ => "",
         };
@@ -465,7 +466,7 @@ impl Scenario {
             step.push_str(&format!(" in each of {} clusters ({how}; sizes summed)", self.clusters.len()));
         }
         format!(
-            "{} ({} samples{unit}, {} to {}), recorded on {} nodes, start {} nodes{step}, resize operations {}, provisioning {} after, metric delay {}, {storage}, {faults}, target {}, limit {}",
+            "{} ({} samples{scale}, {} to {}), recorded on {} {unit}, start {} {unit}{step}, resize operations {}, provisioning {} after, metric delay {}, {storage}, {faults}, target {}, limit {}",
             self.trace.name,
             self.trace.points.len(),
             a,
