@@ -341,10 +341,9 @@ impl BigtableCluster {
                     .await
                     .map_err(|e| map_error(BACKEND, "bigtable.clusters.update", &e))
             },
-            || async {
-                let c = self.get_cluster().await?;
-                Ok(c.state != State::Ready || autoscaling(&c).is_some_and(|(lo, _)| lo == to))
-            },
+            // Limits read back at once; a cluster RESIZING says nothing here (the autoscaler
+            // resizes it on its own).
+            || async { Ok(autoscaling(&self.get_cluster().await?).is_some_and(|(lo, _)| lo == to)) },
         )
         .await?;
         let Some(op) = sent else {

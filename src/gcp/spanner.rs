@@ -132,6 +132,13 @@ fn limits_of(instance: &Instance) -> Option<Limits> {
     Some(Limits { min: min.unwrap_or(0), max: max.unwrap_or(0), in_nodes })
 }
 
+/// The autoscaler minimum (in processing units) an update operation asks for, if it sets one.
+fn minimum_asked(op: &Operation) -> Option<i64> {
+    let metadata = op.metadata.as_ref()?.to_msg::<UpdateInstanceMetadata>().ok()?;
+    let limits = limits_of(metadata.instance.as_ref()?)?;
+    (limits.min > 0).then_some(limits.min)
+}
+
 /// The processing units an operation asks of the instance `instance`, if it is an update of it.
 fn update_of(op: &Operation, instance: &str) -> Option<i64> {
     if !operation_of(&op.name, instance) {
@@ -304,13 +311,14 @@ impl SpannerInstance {
                     .await
                     .map_err(|e| map_error(BACKEND, "spanner.instances.update", &e))
             },
-            // Limits read back at once (they are not capacity), or the update is still running.
+            // Limits read back once the update is done; while it runs, its operation asks for
+            // this minimum.
             || async {
                 let i = self.get_instance().await?;
                 if limits_of(&i).is_some_and(|l| l.min == to) {
                     return Ok(true);
                 }
-                Ok(self.running_operation().await?.is_some())
+                Ok(self.running_operation().await?.is_some_and(|op| minimum_asked(&op) == Some(to)))
             },
         )
         .await?;
@@ -326,19 +334,29 @@ impl SpannerInstance {
         }
     }
 
-    /// Any operation of this instance that is not done (an update of any kind holds it).
+    /// The operation of this instance that is not done, if any (an update of any kind holds
+    /// it), from every page of its operations.
     async fn running_operation(&self) -> Result<Option<Operation>, AdapterError> {
-        let page = retry(BACKEND, &self.retry, || async {
-            self.client
-                .list_operations()
-                .set_name(format!("{}/operations", self.name))
-                .set_page_size(OPERATIONS_PAGE_SIZE)
-                .send()
-                .await
-                .map_err(|e| map_error(BACKEND, "spanner.instanceOperations.list", &e))
-        })
-        .await?;
-        Ok(page.operations.into_iter().find(|op| !op.done && operation_of(&op.name, &self.name)))
+        let mut token = String::new();
+        for _ in 0..MAX_OPERATION_PAGES {
+            let page = retry(BACKEND, &self.retry, || async {
+                self.client
+                    .list_operations()
+                    .set_name(format!("{}/operations", self.name))
+                    .set_page_size(OPERATIONS_PAGE_SIZE)
+                    .set_page_token(token.clone())
+                    .send()
+                    .await
+                    .map_err(|e| map_error(BACKEND, "spanner.instanceOperations.list", &e))
+            })
+            .await?;
+            let found = page.operations.into_iter().find(|op| !op.done && operation_of(&op.name, &self.name));
+            if found.is_some() || page.next_page_token.is_empty() {
+                return Ok(found);
+            }
+            token = page.next_page_token;
+        }
+        Ok(None)
     }
 }
 

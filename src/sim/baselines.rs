@@ -220,7 +220,8 @@ impl SpannerMethod {
         let step = |nodes: u32| match sizes {
             crate::core::SizeRule::Ladder { fine, threshold: rung, coarse } => {
                 let units = nodes.saturating_mul(fine);
-                if size >= rung { units.max(coarse) } else { units }
+                // Its stepwise.js: "currentSize > 1000".
+                if size > rung { units.max(coarse) } else { units }
             }
             _ => nodes,
         };

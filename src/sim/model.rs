@@ -810,6 +810,14 @@ impl<'a> Sim<'a> {
                     format!("the autoscaler's minimum cannot be {to} (its sizes: {:?})", steer.bound_sizes),
                 ));
             }
+            // Both services keep the maximum at most 10 x the minimum, as the adapters do.
+            if to.saturating_mul(10) < limits.max {
+                return Err(AdapterError::new(
+                    "simulated",
+                    ErrorKind::Refused,
+                    format!("the autoscaler's minimum cannot go below a tenth of its maximum {}", limits.max),
+                ));
+            }
             limits.min = to;
             limits.max = limits.max.max(to);
             return Ok(ResizeStarted::Done);

@@ -347,7 +347,15 @@ impl Scenario {
                     return Err(format!("autoscalerTarget must be a number greater than 0 (got {target})"));
                 }
                 let min = bound_sizes.up(policy.min_size).unwrap_or(policy.min_size);
-                Some(Steer { target, min, max: max.unwrap_or(policy.max_size).max(min), bound_sizes })
+                // Both services keep the maximum at most 10 x the minimum.
+                let max = max.unwrap_or(policy.max_size.min(min.saturating_mul(10))).max(min);
+                if max > min.saturating_mul(10) {
+                    return Err(format!(
+                        "autoscalerMax {max} is more than 10 x the autoscaler's minimum {min} (the policy's minSize), which Bigtable and Spanner refuse; lower it to {} or raise minSize",
+                        min.saturating_mul(10)
+                    ));
+                }
+                Some(Steer { target, min, max, bound_sizes })
             }
             (None, None, None) => None,
             (None, _, _) => {

@@ -237,16 +237,20 @@ fn gcloud_steers_the_fake_built_in_autoscalers() {
     assert_eq!((fake.bigtable_autoscaling(CLUSTER), fake.bigtable_nodes(CLUSTER)), (None, Some(7)));
 
     let out =
-        gcloud.run(&["spanner", "instances", "update", "i1", "--autoscaling-min-processing-units=2000", "--async"]);
+        gcloud.run(&["spanner", "instances", "update", "i1", "--autoscaling-min-processing-units=3000", "--async"]);
     assert!(out.status.success());
     let body: serde_json::Value =
         serde_json::from_str(&fake.requests_to(Endpoint::UpdateSpannerInstance)[0].body).unwrap();
     assert_eq!(body["fieldMask"], "autoscalingConfig.autoscalingLimits.minProcessingUnits");
-    assert_eq!((fake.spanner_autoscaling(SPANNER), fake.spanner_units(SPANNER)), (Some((2000, 5000)), Some(2000)));
+    assert_eq!(
+        (fake.spanner_autoscaling(SPANNER), fake.spanner_units(SPANNER)),
+        (Some((3000, 5000)), Some(2000)),
+        "a new minimum, not a new size, until the autoscaler acts"
+    );
     let out =
-        gcloud.run(&["spanner", "instances", "update", "i1", "--autoscaling-max-processing-units=30000", "--async"]);
-    assert!(!out.status.success(), "30000 > 10 x 2000");
-    assert_eq!(fake.spanner_autoscaling(SPANNER), Some((2000, 5000)));
+        gcloud.run(&["spanner", "instances", "update", "i1", "--autoscaling-max-processing-units=40000", "--async"]);
+    assert!(!out.status.success(), "40000 > 10 x 3000");
+    assert_eq!(fake.spanner_autoscaling(SPANNER), Some((3000, 5000)));
 }
 
 #[test]

@@ -943,7 +943,7 @@ fn a_spanner_replay_keeps_to_the_processing_unit_ladder() {
 fn a_steered_autoscaler_is_replayed_and_compared_with_itself_alone() {
     let sc = Scenario::build(example("bigtable-steer.yaml")).expect("scenario");
     let steer = sc.model.steer.expect("the policy steers the autoscaler");
-    assert_eq!((steer.target, steer.min, steer.max), (0.6, 2, 40));
+    assert_eq!((steer.target, steer.min, steer.max), (0.6, 2, 20));
     assert!(sc.notes.iter().any(|n| n.contains("steers the target's built-in autoscaler")), "{:?}", sc.notes);
     let runs = ebbflow::sim::compare(&sc);
     let (policy, builtin) = (&runs[0].summary, &runs.last().expect("runs").summary);
@@ -955,6 +955,10 @@ fn a_steered_autoscaler_is_replayed_and_compared_with_itself_alone() {
         policy.minutes_over_limit,
         builtin.minutes_over_limit
     );
+    // Both services keep the maximum at most 10 x the minimum: a world breaking that is refused.
+    let e = Scenario::build(ScenarioFile { autoscaler_max: Some(40), ..example("bigtable-steer.yaml") })
+        .expect_err("40 > 10 x 2");
+    assert!(e.contains("more than 10 x") && e.contains("lower it to 20"), "{e}");
     let e = Scenario::build(ScenarioFile { autoscaler_target: Some(0.5), ..example("hot-node-guard.yaml") })
         .expect_err("no autoscaler to describe");
     assert!(e.contains("steerAutoscaler"), "{e}");

@@ -739,10 +739,14 @@ pub fn decide_prepared(
     metrics.resize(n, MetricOutcome::default());
     let spike_policy = policy.spike.as_ref();
     {
-        // A steered autoscaler's own size is what serves; this policy's resizes move only its
-        // minimum, so they say nothing of the capacity behind a sample.
+        // A steered autoscaler's own size is what serves, as it changed over time; this
+        // policy's resizes move only its minimum, so they say nothing of the capacity behind a
+        // sample.
+        if let Some(live) = inputs.serving {
+            state.note_serving(live, now);
+        }
         let resizes: &mut [crate::state::ResizeRecord] =
-            if inputs.serving.is_some() { &mut [] } else { &mut state.resizes };
+            if inputs.serving.is_some() { &mut state.serving_changes } else { &mut state.resizes };
         let warmup = policy.warmup;
         // While a resize runs, the old capacity is what serves, whatever size the target
         // reports (a cluster can show the new size as soon as the resize starts).

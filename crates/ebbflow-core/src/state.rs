@@ -108,6 +108,17 @@ const SATURATED: f64 = 0.97;
 /// sight within minutes (2% a minute hides a 10% step in five), before two samples can show it.
 const SERVING_LEAST_STEP: f64 = 1.25;
 
+/// Drop the records no sample within `reach` of `now` needs, keeping the newest whose effect began
+/// before the cutoff (it says what served then), and at most [`MAX_RESIZE_RECORDS`].
+fn prune_records(records: &mut Vec<ResizeRecord>, now: Ts, reach: Dur, warmup: Dur) {
+    let cutoff = now - reach;
+    let first_needed = records.iter().rposition(|r| r.counted_from(warmup) < cutoff).unwrap_or(0);
+    let drop = first_needed.max(records.len().saturating_sub(MAX_RESIZE_RECORDS));
+    if drop > 0 {
+        records.drain(..drop);
+    }
+}
+
 impl ResizeRecord {
     /// A finished resize, its added capacity (if any) not yet seen serving.
     pub fn new(from: u32, to: u32, finished_at: Ts) -> ResizeRecord {
@@ -161,6 +172,14 @@ pub struct PolicyState {
     /// The last few finished resizes, oldest first.
     #[serde(default)]
     pub resizes: Vec<ResizeRecord>,
+    /// With a steered built-in autoscaler (the target's size is its minimum): each change of
+    /// its live size, as a record from the size before to the size seen, at the evaluation that
+    /// first saw it, oldest first. A sample is read on the live size of its own time, as the
+    /// policy's own resizes are otherwise (see [`PolicyState::serving_at`]): read on today's
+    /// size, samples from before the autoscaler grew read as load that was never there, and the
+    /// minimum climbed after it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub serving_changes: Vec<ResizeRecord>,
     /// When the last scale-out finished.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_scale_out_at: Option<Ts>,
@@ -389,12 +408,17 @@ impl PolicyState {
     /// `reach` after it was measured, so a resize whose effect started before `now - reach` only
     /// matters as the `from` of the one after it (which is kept).
     pub fn prune_resizes(&mut self, now: Ts, reach: Dur, warmup: Dur) {
-        let cutoff = now - reach;
-        // Keep the newest record whose effect began before the cutoff: it says what served then.
-        let first_needed = self.resizes.iter().rposition(|r| r.counted_from(warmup) < cutoff).unwrap_or(0);
-        let drop = first_needed.max(self.resizes.len().saturating_sub(MAX_RESIZE_RECORDS));
-        if drop > 0 {
-            self.resizes.drain(..drop);
+        prune_records(&mut self.resizes, now, reach, warmup);
+        prune_records(&mut self.serving_changes, now, reach, warmup);
+    }
+
+    /// Note the live size a steered autoscaler shows at `now` (see
+    /// [`PolicyState::serving_changes`]).
+    pub fn note_serving(&mut self, live: u32, now: Ts) {
+        let last = self.serving_changes.last().map(|r| r.to);
+        if last != Some(live) {
+            // First seen: it has served as far back as anything is known.
+            self.serving_changes.push(ResizeRecord::new(last.unwrap_or(live), live, now));
         }
     }
 

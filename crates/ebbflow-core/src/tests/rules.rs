@@ -554,3 +554,29 @@ fn a_steered_minimum_is_sized_for_the_load_on_the_serving_capacity() {
     assert!((9..=11).contains(&steered.size), "the minimum settles at the load's need: {}", steered.size);
     assert_eq!(plain.size, 3);
 }
+
+/// The steered autoscaler grows from 4 to 8 nodes on its own while the load stays 2.4 nodes'
+/// worth, and the samples arrive 2 minutes late: those measured on 4 nodes (0.6 each) come in
+/// after the autoscaler shows 8. Each is read on the live size of its own time, so the load
+/// stays 2.4 and the minimum stays where that load puts it; read on today's 8 they would be 4.8
+/// nodes of load, and the minimum would climb after the autoscaler (a ratchet).
+#[test]
+fn a_steered_autoscaler_growing_on_its_own_does_not_lift_the_minimum() {
+    let mut w = World::new(policy(), 4);
+    w.serving = Some(4);
+    let delayed = |w: &World, value: f64| [Sample { at: at(w.now + 1 - 2), value }];
+    for _ in 0..30 {
+        let s = delayed(&w, 0.6);
+        w.step_with(&s, None);
+    }
+    let settled = w.size;
+    w.serving = Some(8);
+    let mut highest = settled;
+    for i in 0..30 {
+        // Measured on 4 nodes until the first sample stamped after the growth arrives.
+        let s = delayed(&w, if i < 2 { 0.6 } else { 0.3 });
+        w.step_with(&s, None);
+        highest = highest.max(w.size);
+    }
+    assert!(highest <= settled, "the minimum climbed from {settled} to {highest} after the autoscaler grew");
+}
