@@ -42,6 +42,7 @@ pub const LABEL_PATTERN: &str = "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$";
 #[x_kube(validation = Rule::new("self.minSize <= self.maxSize").message("minSize must not be greater than maxSize").field_path(".minSize"))]
 #[x_kube(validation = Rule::new("!has(self.schedules) || self.schedules.all(s, (!has(s.minSize) || s.minSize <= self.maxSize) && (!has(s.maxSize) || s.maxSize >= self.minSize))").message("a schedule's minSize must not be above maxSize, and its maxSize not below minSize").field_path(".schedules"))]
 #[x_kube(validation = Rule::new("!has(self.overrides) || self.overrides.all(o, (!has(o.minSize) || o.minSize <= self.maxSize) && (!has(o.maxSize) || o.maxSize <= self.maxSize))").message("an override's minSize and maxSize must not be above maxSize").field_path(".overrides"))]
+#[x_kube(validation = Rule::new("has(self.target.spannerInstance) || self.metrics.all(m, has(m.target))").message("every metric needs a target (only a spannerInstance's high-priority CPU metric may leave it out)").field_path(".metrics"))]
 #[serde(rename_all = "camelCase")]
 pub struct ScalePolicySpec {
     /// What to scale: exactly one of bigtableCluster, bigtableInstance, gkeNodePool, spannerInstance or workload.
@@ -527,9 +528,13 @@ pub struct MetricSpec {
     pub role: MetricRole,
     /// The value to hold the metric at, in the metric's own units. For a perNode metric this is the
     /// per-node value (e.g. 0.6 for 60% CPU); for a total metric it is what one node can serve
-    /// (e.g. 5000 requests/s per node).
+    /// (e.g. 5000 requests/s per node). Required, except where the target recommends one: a
+    /// spannerInstance's high-priority CPU (`instance/cpu/utilization_by_priority` with
+    /// `metric.labels.priority="high"`) left without one is held at Google's recommended maximum
+    /// for the instance's configuration, 0.65 regional and 0.45 multi-region.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[x_kube(validation = Rule::new("self > 0.0").message("target must be greater than 0"))]
-    pub target: f64,
+    pub target: Option<f64>,
     /// perNode: the metric is a per-node average (CPU utilization) and falls as nodes are added;
     /// total: the metric is a total (requests/s) that is divided across the nodes.
     #[serde(default)]
@@ -546,6 +551,14 @@ pub struct MetricSpec {
     /// On by default (quantile 0.975, limit 1.25 x target).
     #[serde(default)]
     pub headroom: HeadroomSpec,
+}
+
+impl MetricSpec {
+    /// The target as written; NaN when it was left out (see [`crate::spec::target_of`] for the
+    /// one a left-out target resolves to).
+    pub fn target_value(&self) -> f64 {
+        self.target.unwrap_or(f64::NAN)
+    }
 }
 
 /// Noise-aware sizing. The target holds the *smoothed* metric; on noisy load single samples

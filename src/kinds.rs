@@ -64,6 +64,12 @@ pub trait TargetKind: Send + Sync {
     fn steered_sizes(&self) -> Option<SizeRule> {
         None
     }
+    /// The target a metric of this kind's policy is held at when its `target` is left out, as
+    /// far as the spec alone tells (the adapter may know better: see
+    /// [`ScaleTarget::recommended_target`]); `None` (the default): the target is required.
+    fn recommended_target(&self, _metric: &crate::api::MetricSpec) -> Option<f64> {
+        None
+    }
     /// What the kind's sizes count, in reports: "nodes" (the default), "processing units".
     fn size_unit(&self) -> &'static str {
         "nodes"
@@ -168,6 +174,8 @@ pub trait DynTarget: Send + Sync {
     fn observe_members(&self) -> BoxFuture<'_, Result<Vec<MemberObservation>, AdapterError>>;
     /// [`ScaleTarget::resize_member`].
     fn resize_member<'a>(&'a self, member: &'a str, to: u32) -> BoxFuture<'a, Result<ResizeStarted, AdapterError>>;
+    /// [`ScaleTarget::recommended_target`].
+    fn recommended_target(&self) -> BoxFuture<'_, Result<Option<f64>, AdapterError>>;
 }
 
 impl<T: ScaleTarget> DynTarget for T {
@@ -185,6 +193,9 @@ impl<T: ScaleTarget> DynTarget for T {
     }
     fn resize_member<'a>(&'a self, member: &'a str, to: u32) -> BoxFuture<'a, Result<ResizeStarted, AdapterError>> {
         Box::pin(ScaleTarget::resize_member(self, member, to))
+    }
+    fn recommended_target(&self) -> BoxFuture<'_, Result<Option<f64>, AdapterError>> {
+        Box::pin(ScaleTarget::recommended_target(self))
     }
 }
 
@@ -225,6 +236,9 @@ impl ScaleTarget for BoxTarget {
     async fn resize_member(&self, member: &str, to: u32) -> Result<ResizeStarted, AdapterError> {
         self.0.resize_member(member, to).await
     }
+    async fn recommended_target(&self) -> Result<Option<f64>, AdapterError> {
+        self.0.recommended_target().await
+    }
 }
 
 /// See [`BoxTarget::lazy`].
@@ -264,6 +278,9 @@ where
     }
     async fn resize_member(&self, member: &str, to: u32) -> Result<ResizeStarted, AdapterError> {
         self.get().await?.resize_member(member, to).await
+    }
+    async fn recommended_target(&self) -> Result<Option<f64>, AdapterError> {
+        self.get().await?.recommended_target().await
     }
 }
 

@@ -85,6 +85,32 @@ impl Checker {
     }
 }
 
+/// The target metric `m` of `spec` is held at: as written, or, left out, the one the target's
+/// kind recommends for it from the spec alone (a Spanner instance's high-priority CPU: 0.65,
+/// Google's recommendation for a regional instance; the controller reads the instance's
+/// configuration and fills in 0.45 for a multi-region one, see [`fill_targets`]).
+pub fn target_of(spec: &ScalePolicySpec, m: &api::MetricSpec) -> Option<f64> {
+    m.target.or_else(|| spec.target.kind().recommended_target(m))
+}
+
+/// Fill in every left-out target the kind recommends one for: with `recommended` (what the
+/// target itself says, e.g. from a Spanner instance's configuration) where given, else the
+/// kind's default from the spec alone. The metrics that were filled, by index.
+pub fn fill_targets(spec: &mut ScalePolicySpec, recommended: Option<f64>) -> Vec<usize> {
+    let kind = spec.target.kind();
+    let fill: Vec<(usize, f64)> = spec
+        .metrics
+        .iter()
+        .enumerate()
+        .filter(|(_, m)| m.target.is_none())
+        .filter_map(|(i, m)| kind.recommended_target(m).map(|d| (i, recommended.unwrap_or(d))))
+        .collect();
+    for &(i, t) in &fill {
+        spec.metrics[i].target = Some(t);
+    }
+    fill.into_iter().map(|(i, _)| i).collect()
+}
+
 /// Validate a spec and convert it. Every problem is reported, each naming its field and the fix.
 pub fn policy_from_spec(spec: &ScalePolicySpec) -> Result<Policy, PolicyError> {
     let mut c = Checker { issues: Vec::new() };
@@ -141,13 +167,23 @@ pub fn policy_from_spec(spec: &ScalePolicySpec) -> Result<Policy, PolicyError> {
                 format!("\"{}\" is used by an earlier metric; names must be unique", m.name),
             );
         }
-        if !(m.target.is_finite() && m.target > 0.0) {
-            c.fail(format!("{base}.target"), format!("must be a number greater than 0 (got {})", m.target));
+        let target = match target_of(spec, m) {
+            Some(t) => t,
+            None => {
+                c.fail(
+                    format!("{base}.target"),
+                    "is required: the level to hold the metric at, in its own units (e.g. 0.6 for 60% CPU)",
+                );
+                1.0
+            }
+        };
+        if !(target.is_finite() && target > 0.0) {
+            c.fail(format!("{base}.target"), format!("must be a number greater than 0 (got {target})"));
         }
         // A level in the wrong unit (60 on a 0-1 metric) validates and then shrinks the target
         // to minSize: each level is held to the range of the metric type the filter selects.
         let known = metric_unit(m);
-        if let Some(problem) = known.and_then(|k| k.level_problem(m.target, m.kind.into(), spec.max_size)) {
+        if let Some(problem) = known.and_then(|k| k.level_problem(target, m.kind.into(), spec.max_size)) {
             c.fail(format!("{base}.target"), problem);
         }
         for (field, message) in m.source.check(&SourceContext { project: kind.project(), namespace: "" }) {
@@ -156,13 +192,13 @@ pub fn policy_from_spec(spec: &ScalePolicySpec) -> Result<Policy, PolicyError> {
         let window = c.positive_duration(&format!("{base}.smoothing.window"), &m.smoothing.window);
         let max_age = c.positive_duration(&format!("{base}.maxDataAge"), &m.max_data_age);
         let h = &m.headroom;
-        let limit = h.limit.unwrap_or(m.target * crate::api::DEFAULT_LIMIT_RATIO);
-        if h.limit.is_some() && !(limit.is_finite() && limit >= m.target) {
+        let limit = h.limit.unwrap_or(target * crate::api::DEFAULT_LIMIT_RATIO);
+        if h.limit.is_some() && !(limit.is_finite() && limit >= target) {
             c.fail(
                 format!("{base}.headroom.limit"),
                 format!(
                     "must be a number at least the target {} (got {limit}); leave it out for 1.25 x target",
-                    m.target
+                    target
                 ),
             );
         }
@@ -182,14 +218,14 @@ pub fn policy_from_spec(spec: &ScalePolicySpec) -> Result<Policy, PolicyError> {
         }
         metrics.push(MetricPolicy {
             name: m.name.clone(),
-            target: m.target,
+            target,
             kind: m.kind.into(),
             smoothing: m.smoothing.kind.into(),
             window,
             max_age,
             limit,
             headroom_z: h.enabled.then(|| crate::core::policy::normal_quantile(h.quantile.clamp(0.5, 0.999))),
-            guard: (m.role == api::MetricRole::Guard).then_some(m.target),
+            guard: (m.role == api::MetricRole::Guard).then_some(target),
             ceiling: known.and_then(|k| k.unit.max()).filter(|_| m.kind == api::MetricKind::PerNode),
         });
     }
@@ -360,7 +396,7 @@ mod tests {
                     ..MetricSourceSpec::default()
                 },
                 role: api::MetricRole::Size,
-                target: 0.6,
+                target: Some(0.6),
                 kind: api::MetricKind::PerNode,
                 smoothing: Smoothing { kind: api::SmoothingKind::Sma, window: "5m".into() },
                 max_data_age: "3m".into(),
@@ -463,7 +499,7 @@ mod tests {
         s.min_size = 30;
         s.metrics[0].smoothing.window = "0s".into();
         s.metrics[0].source.query.as_mut().expect("query").alignment_period = "30s".into();
-        s.metrics[0].target = -1.0;
+        s.metrics[0].target = Some(-1.0);
         s.scale_in.cooldown = "5 minutes".into();
         s.tolerance = 2.0;
         let err = policy_from_spec(&s).unwrap_err();
@@ -515,7 +551,7 @@ mod tests {
             policy_from_spec(&s)
         };
         let cpu = "metric.type = \"kubernetes.io/node/cpu/allocatable_utilization\" AND resource.labels.x=\"y\"";
-        let err = with(cpu, &|s| s.metrics[0].target = 60.0).expect_err("percent on a fraction");
+        let err = with(cpu, &|s| s.metrics[0].target = Some(60.0)).expect_err("percent on a fraction");
         assert_eq!(
             err.issues,
             [FieldIssue {
@@ -530,7 +566,7 @@ mod tests {
         assert!(err.issues[0].message.ends_with("write 0.75 for 75 %"), "{err}");
         let err = with(cpu, &|s| {
             s.metrics[0].role = api::MetricRole::Guard;
-            s.metrics[0].target = 90.0;
+            s.metrics[0].target = Some(90.0);
             s.metrics.insert(0, spec().metrics[0].clone());
             s.metrics[0].name = "size".into();
         })
@@ -538,15 +574,19 @@ mod tests {
         assert_eq!(err.issues[0].field, "spec.metrics[1].target");
         assert!(err.issues[0].message.ends_with("write 0.9 for 90 %"), "{err}");
         // A total of at most maxSize (20) shares: 15 can be reached, 30 cannot.
-        assert!(with(cpu, &|s| (s.metrics[0].kind, s.metrics[0].target) = (api::MetricKind::Total, 15.0)).is_ok());
-        let err = with(cpu, &|s| (s.metrics[0].kind, s.metrics[0].target) = (api::MetricKind::Total, 30.0))
+        assert!(
+            with(cpu, &|s| (s.metrics[0].kind, s.metrics[0].target) = (api::MetricKind::Total, Some(15.0))).is_ok()
+        );
+        let err = with(cpu, &|s| (s.metrics[0].kind, s.metrics[0].target) = (api::MetricKind::Total, Some(30.0)))
             .expect_err("never reached");
         assert!(err.to_string().contains("spec.metrics[0].target: 30 is above 20"), "{err}");
         // In range, a count, or a type whose unit is not known: accepted.
-        assert!(with(cpu, &|s| s.metrics[0].target = 1.0).is_ok());
+        assert!(with(cpu, &|s| s.metrics[0].target = Some(1.0)).is_ok());
         let requests = "metric.type=\"loadbalancing.googleapis.com/https/request_count\"";
-        assert!(with(requests, &|s| s.metrics[0].target = 5000.0).is_ok());
-        assert!(with("metric.type=\"custom.googleapis.com/cpu_percent\"", &|s| s.metrics[0].target = 60.0).is_ok());
+        assert!(with(requests, &|s| s.metrics[0].target = Some(5000.0)).is_ok());
+        assert!(
+            with("metric.type=\"custom.googleapis.com/cpu_percent\"", &|s| s.metrics[0].target = Some(60.0)).is_ok()
+        );
     }
 
     /// Each source checks its own fields under its own field path, through the registry; the
@@ -595,5 +635,34 @@ mod tests {
             err.issues[0].message,
             "each metric needs a source: a Cloud Monitoring query, or kubernetes (replicas, pods or field)"
         );
+    }
+
+    /// A target may be left out only where the target kind recommends one: a Spanner
+    /// instance's high-priority CPU (held at 0.65 from the spec alone); anywhere else it is
+    /// required, naming the field.
+    #[test]
+    fn a_left_out_target_is_the_kinds_recommendation_or_required() {
+        let mut s = spec();
+        s.metrics[0].target = None;
+        let err = policy_from_spec(&s).expect_err("required").to_string();
+        assert!(err.contains("spec.metrics[0].target: is required"), "{err}");
+        let spanner: ScalePolicySpec = serde_json::from_value(serde_json::json!({
+            "target": {"spannerInstance": {"project": "p", "instance": "i"}},
+            "minSize": 100, "maxSize": 5000,
+            "metrics": [
+                {"name": "cpu", "query": {"filter": "metric.type=\"spanner.googleapis.com/instance/cpu/utilization_by_priority\" AND metric.labels.priority = \"high\""}},
+                {"name": "low", "query": {"filter": "metric.type=\"spanner.googleapis.com/instance/cpu/utilization_by_priority\" AND metric.labels.priority=\"low\""}}
+            ]
+        }))
+        .expect("spec");
+        let err = policy_from_spec(&spanner).expect_err("low priority has no recommendation").to_string();
+        assert!(err.contains("spec.metrics[1].target: is required") && !err.contains("metrics[0]"), "{err}");
+        let mut one = spanner.clone();
+        one.metrics.truncate(1);
+        assert_eq!(policy_from_spec(&one).expect("valid").metrics[0].target, 0.65);
+        let mut filled = one.clone();
+        assert_eq!(fill_targets(&mut filled, Some(0.45)), vec![0]);
+        assert_eq!(filled.metrics[0].target, Some(0.45));
+        assert_eq!(policy_from_spec(&filled).expect("valid").metrics[0].target, 0.45);
     }
 }

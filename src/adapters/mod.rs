@@ -219,6 +219,12 @@ pub trait ScaleTarget: Send + Sync {
         let _ = (member, to);
         async { Err(no_members()) }
     }
+    /// The level the service recommends for the target's main CPU metric, read from the target
+    /// itself (a Spanner instance's configuration: regional or multi-region), for a metric whose
+    /// policy leaves its target out. `None` (the default): the kind recommends none.
+    fn recommended_target(&self) -> impl Future<Output = Result<Option<f64>, AdapterError>> + Send {
+        async { Ok(None) }
+    }
 }
 
 /// A shared source answers as the source it shares (`ebbflow demo` hands one simulated world to
@@ -250,6 +256,9 @@ impl<T: ScaleTarget + ?Sized> ScaleTarget for std::sync::Arc<T> {
     }
     fn resize_member(&self, member: &str, to: u32) -> impl Future<Output = Result<ResizeStarted, AdapterError>> + Send {
         (**self).resize_member(member, to)
+    }
+    fn recommended_target(&self) -> impl Future<Output = Result<Option<f64>, AdapterError>> + Send {
+        (**self).recommended_target()
     }
 }
 

@@ -382,6 +382,19 @@ impl<B: Backends, S: StatusStore, E: EventSink> Engine<B, S, E> {
             Ok(t) => t,
             Err(e) => return self.tick_failed(sp, prev, TickError::Target(e), meta).await,
         };
+        // A target left out where the target recommends one is read from the target itself
+        // (a Spanner instance's configuration: regional or multi-region) at each evaluation.
+        let policy = if sp.spec.metrics.iter().any(|m| m.target.is_none()) {
+            let recommended = match target.recommended_target().await {
+                Ok(r) => r,
+                Err(e) => return self.tick_failed(sp, prev, TickError::Target(e), meta).await,
+            };
+            let mut spec = sp.spec.clone();
+            crate::spec::fill_targets(&mut spec, recommended);
+            policy_from_spec(&spec).unwrap_or(policy)
+        } else {
+            policy
+        };
         let project = target_project(&sp.spec.target);
         let namespace = sp.namespace().unwrap_or_default();
         let queries: Vec<MetricQuery> =

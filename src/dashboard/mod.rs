@@ -83,7 +83,7 @@ pub struct Overview {
 pub fn points(sp: &ScalePolicy, live: &[Point]) -> Vec<Point> {
     let Some(h) = sp.status.as_ref().and_then(|s| s.history.as_ref()) else { return live.to_vec() };
     let first_live = live.first().map_or(Ts(i64::MAX), |p| p.time);
-    let target = sp.spec.metrics.first().map(|m| m.target);
+    let target = sp.spec.metrics.first().and_then(|m| crate::spec::target_of(&sp.spec, m));
     let resizes: Vec<(Ts, &crate::api::ResizeEntry)> =
         h.resizes.iter().filter_map(|r| Some((Ts::parse_rfc3339(&r.time).ok()?, r))).collect();
     let mut out: Vec<Point> = Vec::new();
@@ -230,7 +230,8 @@ pub fn chart_data_in(sp: &ScalePolicy, points: &[Point], now: Ts, span: Dur) -> 
     // One panel per metric, each on its own scale with its target and limit lines.
     let mut metrics = Vec::new();
     for (i, m) in sp.spec.metrics.iter().enumerate() {
-        let limit = crate::readout::limit_of(m);
+        let held = crate::spec::target_of(&sp.spec, m).unwrap_or(f64::NAN);
+        let limit = crate::readout::limit_of(m, held);
         let mut v = if i == 0 {
             vec![
                 Series::new(
@@ -269,7 +270,7 @@ pub fn chart_data_in(sp: &ScalePolicy, points: &[Point], now: Ts, span: Dur) -> 
         {
             v.push(Series::new("effective target", Style::Dashed, series(&|p| p.effective_target.unwrap_or(nan))));
         }
-        let target = if i == 0 { last.target.unwrap_or(m.target) } else { m.target };
+        let target = if i == 0 { last.target.unwrap_or(held) } else { held };
         metrics.push(MetricPanel::new(format!("{} per node", m.name), v).with_lines(Some(target), Some(limit)));
     }
     Some(ChartData {

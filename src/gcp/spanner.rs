@@ -73,6 +73,33 @@ const BACKEND: &str = "spanner";
 /// threshold cloudspannerecosystem/autoscaler uses (75 %). Writes fail at 100 %.
 pub const DEFAULT_SPANNER_STORAGE_TARGET: f64 = 0.75;
 
+/// Google's recommended maximum high-priority CPU for a regional instance, and for a dual- or
+/// multi-region one (per region): what a high-priority CPU metric left without a target is held
+/// at, by the instance's configuration.
+pub const HIGH_PRIORITY_CPU_REGIONAL: f64 = 0.65;
+/// See [`HIGH_PRIORITY_CPU_REGIONAL`].
+pub const HIGH_PRIORITY_CPU_MULTI_REGION: f64 = 0.45;
+
+/// The recommended maximum high-priority CPU for an instance in `config`
+/// (`projects/P/instanceConfigs/C`): regional for `regional-*` configurations (as
+/// cloudspannerecosystem/autoscaler tells them apart), multi-region for every other, a custom
+/// one included (the lower level is the safe one when the base is not known).
+pub fn recommended_high_priority_cpu(config: &str) -> f64 {
+    let id = config.rsplit('/').next().unwrap_or(config);
+    if id.starts_with("regional-") { HIGH_PRIORITY_CPU_REGIONAL } else { HIGH_PRIORITY_CPU_MULTI_REGION }
+}
+
+/// Whether `metric` reads an instance's high-priority CPU (`instance/cpu/utilization_by_priority`
+/// with `metric.labels.priority="high"`), sizing per node.
+fn is_high_priority_cpu(metric: &crate::api::MetricSpec) -> bool {
+    let Some(q) = metric.source.query.as_ref() else { return false };
+    let compact: String = q.filter.chars().filter(|c| !c.is_whitespace()).collect();
+    crate::core::units::metric_types(&q.filter).contains(&"spanner.googleapis.com/instance/cpu/utilization_by_priority")
+        && (compact.contains("metric.labels.priority=\"high\"") || compact.contains("metric.label.priority=\"high\""))
+        && metric.kind == crate::api::MetricKind::PerNode
+        && metric.role != crate::api::MetricRole::Guard
+}
+
 /// Processing units in one Spanner node.
 pub const UNITS_PER_NODE: u32 = 1000;
 
@@ -469,6 +496,11 @@ impl ScaleTarget for SpannerInstance {
         }
     }
 
+    /// The instance's configuration decides: 0.65 regional, 0.45 multi-region.
+    async fn recommended_target(&self) -> Result<Option<f64>, AdapterError> {
+        Ok(Some(recommended_high_priority_cpu(&self.get_instance().await?.config)))
+    }
+
     async fn operation(&self, name: &str) -> Result<OperationStatus, AdapterError> {
         if !operation_of(name, &self.name) {
             let shown: String = name.chars().take(120).collect();
@@ -535,6 +567,11 @@ impl TargetKind for SpannerInstanceRef {
     }
     fn size_unit(&self) -> &'static str {
         "processing units"
+    }
+    /// High-priority CPU: the regional recommendation from the spec alone; the controller
+    /// reads the instance's configuration ([`recommended_high_priority_cpu`]).
+    fn recommended_target(&self, metric: &crate::api::MetricSpec) -> Option<f64> {
+        is_high_priority_cpu(metric).then_some(HIGH_PRIORITY_CPU_REGIONAL)
     }
     fn check(&self) -> Vec<KindIssue> {
         let mut issues = required(&[("project", &self.project), ("instance", &self.instance)]);

@@ -609,7 +609,8 @@ pub fn figures(v: &PolicyView, r: &Row) -> Vec<String> {
     for m in &cells {
         if let Some(e) = m.effective_target.filter(|e| *e < m.target * (1.0 - 1e-6)) {
             let head = spec_metric(&m.name).map(|s| &s.headroom);
-            let limit = spec_metric(&m.name).map_or(m.target * crate::api::DEFAULT_LIMIT_RATIO, limit_of);
+            let limit =
+                spec_metric(&m.name).map_or(m.target * crate::api::DEFAULT_LIMIT_RATIO, |s| limit_of(s, m.target));
             let q = head.map_or(String::new(), |h| format!("{}% of ", num(h.quantile * 100.0)));
             let noise = m.noise.map_or(String::new(), |n| {
                 format!("single samples scatter ±{}% around the smoothed value, so ", num(n * 100.0))
@@ -655,10 +656,11 @@ pub fn detail(v: &PolicyView, now: Ts) -> Detail {
     Detail { row: row(v, now), why: why(v, now), conditions: st.conditions, recent_decisions: recent }
 }
 
-/// The level single samples of `m` should rarely pass: `headroom.limit`, or the target × the
-/// default limit ratio. The readout's messages and the charts' limit lines both use this.
-pub fn limit_of(m: &crate::api::MetricSpec) -> f64 {
-    m.headroom.limit.unwrap_or(m.target * crate::api::DEFAULT_LIMIT_RATIO)
+/// The level single samples of `m` should rarely pass: `headroom.limit`, or `target` (the one
+/// the policy holds, see [`crate::spec::target_of`]) × the default limit ratio. The readout's
+/// messages and the charts' limit lines both use this.
+pub fn limit_of(m: &crate::api::MetricSpec, target: f64) -> f64 {
+    m.headroom.limit.unwrap_or(target * crate::api::DEFAULT_LIMIT_RATIO)
 }
 
 /// An operation as people read it: a node-pool drain names the nodes it is taking out (its

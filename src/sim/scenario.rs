@@ -219,10 +219,21 @@ impl Scenario {
         let (sp, _) = crate::crd::check_policy(&policy_name, &policy_text).map_err(|e| e.to_string())?;
         let (mut spec, primary) = super::replay_policy(&sp.spec, file.metric.as_deref())?;
         let feeds = feeds(&sp.spec, primary, file.columns.as_ref(), &trace, &mut spec)?;
+        // A left-out target the kind recommends is replayed at its recommendation from the spec
+        // alone; the controller reads the target (a Spanner instance's configuration).
+        let recommended = crate::spec::fill_targets(&mut spec, None);
         let clusters = clusters(&spec, file.clusters.as_deref(), &trace)?;
         let policy = crate::spec::policy_from_spec(&spec).map_err(|e| format!("{policy_name}: {e}"))?;
         let metric = &policy.metrics[0];
         let mut notes = Vec::new();
+        for i in recommended {
+            let m = &spec.metrics[i];
+            notes.push(format!(
+                "metric \"{}\" has no target: replayed at {}, the level its target kind recommends from the spec alone (a Spanner instance's high-priority CPU: 0.65 regional; the controller holds a multi-region instance at 0.45, which `target: 0.45` replays)",
+                m.name,
+                m.target_value()
+            ));
+        }
         if sp.spec.metrics.len() > spec.metrics.len() {
             notes.push(format!("the trace feeds metric \"{}\"; the policy's other metrics are left out", metric.name));
         }
@@ -576,7 +587,7 @@ fn trace_units(
             (Some(TraceScale::Percent), None) => {
                 // The conversion makes fractions: a policy whose levels read as percent would then
                 // see a hundredth of its load.
-                let levels = [Some(m.target), m.headroom.limit];
+                let levels = [m.target, m.headroom.limit];
                 if let Some(level) = levels.into_iter().flatten().find(|l| *l > 1.0) {
                     return Err(format!(
                         "{said} divides {} by 100 into fractions, but {what} is held at {} (a percent): {} for its \

@@ -164,3 +164,57 @@ async fn bigtable_resize_through_fake_google_survives_restarts() {
     assert_eq!(fake.resize_requests().len(), 1, "one resize in all");
     assert_eq!(fake.bigtable_nodes(CLUSTER), Some(6));
 }
+
+/// A Spanner policy that leaves its high-priority CPU target out, reconciled by the controller
+/// against the fake: held at Google's recommendation for the instance's configuration, read
+/// from the instance. At 0.6 CPU on 2,000 units a regional instance (0.65) holds; a multi-region
+/// one (nam3, 0.45) scales out to 3,000, the next rung that brings 0.6 under 0.45.
+#[tokio::test]
+async fn a_left_out_spanner_cpu_target_follows_the_instance_configuration() {
+    const HIGH_CPU: &str = r#"metric.type="spanner.googleapis.com/instance/cpu/utilization_by_priority" AND metric.labels.priority="high" AND resource.labels.instance_id="i1""#;
+    let spanner_policy = || -> ScalePolicy {
+        serde_json::from_value(json!({
+            "apiVersion": "ebbflow.dev/v1alpha1", "kind": "ScalePolicy",
+            "metadata": {"name": "sp1", "namespace": "data", "uid": "uid-sp1", "resourceVersion": "100",
+                         "generation": 1, "creationTimestamp": "2026-11-01T00:00:00Z"},
+            "spec": {
+                "target": {"spannerInstance": {"project": "p1", "instance": "i1"}},
+                "minSize": 100, "maxSize": 10000, "interval": "60s",
+                "metrics": [{"name": "cpu", "query": {
+                    "filter": HIGH_CPU, "alignmentPeriod": "60s", "perSeriesAligner": "ALIGN_MEAN",
+                    "crossSeriesReducer": "REDUCE_SUM"}}]
+            }
+        }))
+        .expect("policy")
+    };
+    let spanner: ebbflow::api::SpannerInstanceRef =
+        serde_json::from_value(json!({"project": "p1", "instance": "i1"})).expect("ref");
+    let storage = ebbflow::gcp::spanner::storage_utilization_query(&spanner).filter;
+    for (config, held, resized) in [("regional-us-central1", 0.65, None), ("nam3", 0.45, Some(3000))] {
+        let fake = FakeGcp::start().await.expect("fake");
+        fake.add_spanner_instance("p1", "i1", config, 2000);
+        fake.set_polls_to_finish(2);
+        fake.set_time_series(HIGH_CPU, Script::regular(start() - Dur::mins(30), Dur::mins(1), &[0.6; 31]));
+        fake.set_time_series(&storage, Script::regular(start() - Dur::mins(30), Dur::mins(1), &[0.05; 33]));
+        let at = Arc::new(AtomicI64::new(start().0));
+        let (client, handle) = mock_client();
+        let ctx = controller(&fake, client, at).await;
+        let sp = spanner_policy();
+        let target_of = |b: &Value| b["status"]["lastDecision"]["metrics"]["cpu"]["target"].as_f64();
+        let steps: Vec<Step> = match resized {
+            None => vec![expect_status_patch(&sp, "101", move |b| {
+                assert_eq!(b["status"]["lastDecision"]["reason"], "WithinTolerance", "{config}: {}", b["status"]);
+                assert_eq!(target_of(b), Some(held), "{config}: {}", b["status"]);
+            })],
+            Some(to) => vec![
+                expect_status_patch(&sp, "101", move |b| assert_eq!(b["status"]["state"]["inFlight"]["to"], to)),
+                expect_status_patch(&sp, "102", move |b| {
+                    assert_eq!(target_of(b), Some(held), "{config}: {}", b["status"]);
+                }),
+                expect_event("data", "ScaledOut"),
+            ],
+        };
+        reconcile_with(ctx, sp.clone(), handle, steps).await;
+        assert_eq!(fake.resize_requests().len(), usize::from(resized.is_some()), "{config}");
+    }
+}

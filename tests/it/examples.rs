@@ -153,6 +153,7 @@ fn cel_rules_are_enforced_for_files_too() {
         "duration(self) > duration('0s')",
         "duration(self) >= duration('60s')",
         "duration(self) >= duration('10s')",
+        "has(self.target.spannerInstance) || self.metrics.all(m, has(m.target))",
     ] {
         assert!(crd.contains(rule), "the CRD carries {rule}");
     }
@@ -168,6 +169,7 @@ fn cel_rules_are_enforced_for_files_too() {
         "at least 60s",
     );
     refused(refusal(insert("/spec", "interval", json!("5s"))), "spec.interval", "at least 10s");
+    refused(refusal(remove("/spec/metrics/0", "target")), "spec.metrics[0].target", "is required");
     refused(
         refusal(remove("/spec/metrics/0/query", "project")),
         "spec.metrics[0].query.project",
@@ -343,9 +345,10 @@ fn every_bundled_policy_holds_its_metrics_in_their_units() {
                 continue;
             }
             fractions += 1;
-            assert!(m.target > 0.0 && m.target <= 1.0, "{}: {} target {}", path.display(), m.name, m.target);
+            let target = ebbflow::spec::target_of(&sp.spec, m).expect("a target, written or recommended");
+            assert!(target > 0.0 && target <= 1.0, "{}: {} target {}", path.display(), m.name, target);
             let mut d = doc(&path);
-            d["spec"]["metrics"][i]["target"] = json!(m.target * 100.0);
+            d["spec"]["metrics"][i]["target"] = json!(target * 100.0);
             let text = serde_saphyr::to_string(&d).expect("yaml");
             let e = ebbflow::crd::check_policy("bad.yaml", &text).expect_err("a percent target").to_string();
             let want = format!("spec.metrics[{i}].target: ");
@@ -378,7 +381,7 @@ fn a_percent_target_on_cpu_load_is_refused_naming_the_field_and_the_fix() {
     // A count has no upper bound: 50000 undelivered messages per replica is a level like any.
     let (sp, _) = ebbflow::crd::load_policy(&root().join("deploy/examples/workload.yaml")).expect("loads");
     let mut d = doc(&root().join("deploy/examples/workload.yaml"));
-    d["spec"]["metrics"][0]["target"] = json!(sp.spec.metrics[0].target * 100.0);
+    d["spec"]["metrics"][0]["target"] = json!(sp.spec.metrics[0].target_value() * 100.0);
     ebbflow::crd::check_policy("w.yaml", &serde_saphyr::to_string(&d).expect("yaml")).expect("a count is unbounded");
 
     let dir = std::env::temp_dir().join(format!("ebbflow-validate-units-{}", std::process::id()));

@@ -280,3 +280,15 @@ async fn steering_the_managed_autoscaler_sets_its_minimum() {
     let limits = &fake.spanner_autoscaling_config(INSTANCE).unwrap()["autoscalingLimits"];
     assert_eq!((limits["minNodes"].as_u64(), limits["maxNodes"].as_u64()), (Some(4), Some(4)), "{limits}");
 }
+
+/// The high-priority CPU level Google recommends, read from the instance's configuration: 0.65
+/// for a regional one, 0.45 for a multi-region (nam3) or custom one.
+#[tokio::test]
+async fn the_recommended_cpu_target_follows_the_configuration() {
+    for (config, want) in [("regional-us-central1", 0.65), ("nam3", 0.45), ("custom-nam11-foo", 0.45)] {
+        let (fake, cfg) = fake().await;
+        fake.add_spanner_instance("p1", "i1", config, 1000);
+        let target = spanner(&cfg).await;
+        assert_eq!(target.recommended_target().await.unwrap(), Some(want), "{config}");
+    }
+}

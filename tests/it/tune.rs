@@ -290,14 +290,15 @@ fn tune_writes_the_target_in_the_metrics_unit() {
     let target = problem.dims.iter().find(|d| d.knob == ebbflow::sim::tune::space::Knob::Target).expect("searched");
     assert!(0.0 < target.lo && target.hi <= 1.0 && target.base == 0.6, "the search space is in fractions: {target:?}");
     for m in &t.front {
-        let v = m.spec.metrics[0].target;
+        let v = m.spec.metrics[0].target_value();
         assert!(v > 0.0 && v <= 1.0, "a front member holds cpu_load at {v}: {:?}", m.changes);
     }
     let best = t.recommendation.as_ref().expect("a variant meets the loose constraint");
     let yaml = output::policy_yaml(&problem, &t, best, &a).expect("yaml");
     let (sp, _) = ebbflow::crd::check_policy("tuned.yaml", &yaml).unwrap_or_else(|e| panic!("{e}\n{yaml}"));
     let m = &sp.spec.metrics[0];
-    assert!(m.target > 0.0 && m.target <= 1.0, "tuned target {}\n{yaml}", m.target);
+    let target = m.target_value();
+    assert!(target > 0.0 && target <= 1.0, "tuned target {target}\n{yaml}");
     assert!(m.headroom.limit.is_none_or(|l| l <= 1.0), "tuned limit {:?}", m.headroom.limit);
 }
 
@@ -318,7 +319,7 @@ fn a_fraction_target_is_searched_within_its_range() {
         let values = ebbflow::sim::tune::space::decode(dims, &vec![corner; dims.len()]);
         let spec = ebbflow::sim::tune::space::apply(&problem.spec, 0, dims, &values);
         let m = &spec.metrics[0];
-        assert!(m.target <= 1.0 && m.headroom.limit.is_none_or(|l| l <= 1.0), "{corner}: {m:?}");
+        assert!(m.target_value() <= 1.0 && m.headroom.limit.is_none_or(|l| l <= 1.0), "{corner}: {m:?}");
         ebbflow::spec::policy_from_spec(&spec).unwrap_or_else(|e| panic!("corner {corner}: {e}"));
     }
 }

@@ -122,7 +122,7 @@ impl Knob {
         let m = spec.metrics.get(metric)?;
         let mins = |s: &str| Dur::parse(s).ok().map(|d| d.0 as f64 / 60_000.0);
         match self {
-            Knob::Target => Some(m.target),
+            Knob::Target => m.target,
             Knob::HeadroomQuantile => m.headroom.enabled.then_some(m.headroom.quantile),
             Knob::SmoothingWindow => mins(&m.smoothing.window),
             Knob::OutCooldown => mins(&spec.scale_out.cooldown),
@@ -152,15 +152,15 @@ impl Knob {
         let bound = spec.metrics.get(metric).and_then(|m| crate::spec::level_bound(m, spec.max_size));
         let Some(m) = spec.metrics.get_mut(metric) else { return };
         match self {
-            Knob::Target if value != m.target => {
+            Knob::Target if Some(value) != m.target => {
                 // The limit is where overload starts for the person who set the target: it stays
                 // where the starting policy had it while the target moves (never below it). Written
                 // out, it must be a level of the metric's unit: 1.25 x a target of 0.9 is no CPU
                 // fraction, so it stops at the top of the range.
-                let limit = m.headroom.limit.unwrap_or(m.target * crate::api::DEFAULT_LIMIT_RATIO);
+                let limit = m.headroom.limit.unwrap_or(m.target_value() * crate::api::DEFAULT_LIMIT_RATIO);
                 let limit = bound.map_or(limit, |b| limit.min(b));
                 m.headroom.limit = Some(limit.max(value));
-                m.target = value;
+                m.target = Some(value);
             }
             Knob::Target => {}
             Knob::HeadroomQuantile => m.headroom.quantile = value,
