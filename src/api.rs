@@ -759,10 +759,12 @@ pub struct ScaleOutRules {
 #[derive(KubeSchema, Deserialize, Serialize, Clone, Debug, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct ScaleInRules {
-    /// Time after the last resize (in either direction) finished before a scale-in. Default 10m.
-    #[serde(default = "default_in_cooldown")]
+    /// Time after the last resize (in either direction) finished before a scale-in. Default 10m;
+    /// 60m for a spannerInstance (Spanner bills the largest capacity of each hour, and moves data
+    /// onto new capacity for a while after a change).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(regex(pattern = DURATION_PATTERN))]
-    pub cooldown: String,
+    pub cooldown: Option<String>,
     /// Scale in only to the highest recommendation seen within this window, as the HPA does.
     /// Default 15m.
     #[serde(default = "default_in_stabilization")]
@@ -788,9 +790,9 @@ fn default_out_step_nodes() -> Option<u32> {
 fn default_out_step_percent() -> Option<u32> {
     Some(100)
 }
-fn default_in_cooldown() -> String {
-    "10m".to_string()
-}
+/// The scale-in cooldown of a policy that sets none, unless its target kind says otherwise
+/// (`TargetKind::default_scale_in_cooldown`).
+pub const DEFAULT_SCALE_IN_COOLDOWN: &str = "10m";
 fn default_in_stabilization() -> String {
     "15m".to_string()
 }
@@ -818,7 +820,7 @@ impl Default for ScaleInRules {
     /// Slow in: 10m cooldown, 15m stabilization, steps of 10% or 1 node.
     fn default() -> Self {
         Self {
-            cooldown: default_in_cooldown(),
+            cooldown: None,
             stabilization_window: default_in_stabilization(),
             max_step_nodes: default_in_step_nodes(),
             max_step_percent: default_in_step_percent(),

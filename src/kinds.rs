@@ -70,6 +70,11 @@ pub trait TargetKind: Send + Sync {
     fn recommended_target(&self, _metric: &crate::api::MetricSpec) -> Option<f64> {
         None
     }
+    /// The scale-in cooldown of a policy that sets none (`spec.scaleIn.cooldown`), as a
+    /// duration: 10m unless the kind's capacity asks for more.
+    fn default_scale_in_cooldown(&self) -> &'static str {
+        crate::api::DEFAULT_SCALE_IN_COOLDOWN
+    }
     /// What the kind's sizes count, in reports: "nodes" (the default), "processing units".
     fn size_unit(&self) -> &'static str {
         "nodes"

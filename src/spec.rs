@@ -111,6 +111,11 @@ pub fn fill_targets(spec: &mut ScalePolicySpec, recommended: Option<f64>) -> Vec
     fill.into_iter().map(|(i, _)| i).collect()
 }
 
+/// The scale-in cooldown `spec` sets, or its target kind's default when it sets none.
+pub fn scale_in_cooldown(spec: &ScalePolicySpec) -> &str {
+    spec.scale_in.cooldown.as_deref().unwrap_or_else(|| spec.target.kind().default_scale_in_cooldown())
+}
+
 /// Validate a spec and convert it. Every problem is reported, each naming its field and the fix.
 pub fn policy_from_spec(spec: &ScalePolicySpec) -> Result<Policy, PolicyError> {
     let mut c = Checker { issues: Vec::new() };
@@ -255,7 +260,8 @@ pub fn policy_from_spec(spec: &ScalePolicySpec) -> Result<Policy, PolicyError> {
 
     let (o, i) = (&spec.scale_out, &spec.scale_in);
     let scale_out = c.pace("spec.scaleOut", &o.cooldown, &o.stabilization_window, o.max_step_nodes, o.max_step_percent);
-    let scale_in = c.pace("spec.scaleIn", &i.cooldown, &i.stabilization_window, i.max_step_nodes, i.max_step_percent);
+    let in_cooldown = i.cooldown.as_deref().unwrap_or_else(|| kind.default_scale_in_cooldown());
+    let scale_in = c.pace("spec.scaleIn", in_cooldown, &i.stabilization_window, i.max_step_nodes, i.max_step_percent);
     let warmup = match &o.warmup {
         Some(text) => c.duration("spec.scaleOut.warmup", text),
         None => kind.default_warmup(),
@@ -500,7 +506,7 @@ mod tests {
         s.metrics[0].smoothing.window = "0s".into();
         s.metrics[0].source.query.as_mut().expect("query").alignment_period = "30s".into();
         s.metrics[0].target = Some(-1.0);
-        s.scale_in.cooldown = "5 minutes".into();
+        s.scale_in.cooldown = Some("5 minutes".into());
         s.tolerance = 2.0;
         let err = policy_from_spec(&s).unwrap_err();
         let fields: Vec<&str> = err.issues.iter().map(|i| i.field.as_str()).collect();
@@ -664,5 +670,22 @@ mod tests {
         assert_eq!(fill_targets(&mut filled, Some(0.45)), vec![0]);
         assert_eq!(filled.metrics[0].target, Some(0.45));
         assert_eq!(policy_from_spec(&filled).expect("valid").metrics[0].target, 0.45);
+    }
+
+    /// A policy that sets no scale-in cooldown gets its kind's: an hour for a Spanner instance
+    /// (hourly billing, rebalancing), 10 minutes otherwise; one it sets is kept.
+    #[test]
+    fn the_scale_in_cooldown_defaults_by_kind() {
+        assert_eq!(policy_from_spec(&spec()).expect("valid").scale_in.cooldown, Dur::mins(10));
+        let mut spanner: ScalePolicySpec = serde_json::from_value(serde_json::json!({
+            "target": {"spannerInstance": {"project": "p", "instance": "i"}},
+            "minSize": 100, "maxSize": 5000,
+            "metrics": [{"name": "cpu", "target": 0.65, "query": {"filter": "metric.type=\"spanner.googleapis.com/instance/cpu/utilization_by_priority\""}}]
+        }))
+        .expect("spec");
+        assert_eq!(policy_from_spec(&spanner).expect("valid").scale_in.cooldown, Dur::mins(60));
+        assert_eq!(scale_in_cooldown(&spanner), "60m");
+        spanner.scale_in.cooldown = Some("15m".into());
+        assert_eq!(policy_from_spec(&spanner).expect("valid").scale_in.cooldown, Dur::mins(15));
     }
 }

@@ -568,6 +568,12 @@ impl TargetKind for SpannerInstanceRef {
     fn size_unit(&self) -> &'static str {
         "processing units"
     }
+    /// An hour: Spanner bills the largest compute capacity of each hour, so capacity removed
+    /// sooner after a change saves nothing it would not save an hour later, and after a change
+    /// Spanner moves data onto the new capacity (rebalancing) for a while.
+    fn default_scale_in_cooldown(&self) -> &'static str {
+        "60m"
+    }
     /// High-priority CPU: the regional recommendation from the spec alone; the controller
     /// reads the instance's configuration ([`recommended_high_priority_cpu`]).
     fn recommended_target(&self, metric: &crate::api::MetricSpec) -> Option<f64> {

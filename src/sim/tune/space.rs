@@ -129,7 +129,7 @@ impl Knob {
             Knob::OutStabilization => mins(&spec.scale_out.stabilization_window),
             Knob::OutStepNodes => spec.scale_out.max_step_nodes.map(f64::from),
             Knob::OutStepPercent => spec.scale_out.max_step_percent.map(f64::from),
-            Knob::InCooldown => mins(&spec.scale_in.cooldown),
+            Knob::InCooldown => mins(crate::spec::scale_in_cooldown(spec)),
             Knob::InStabilization => mins(&spec.scale_in.stabilization_window),
             Knob::InStepNodes => spec.scale_in.max_step_nodes.map(f64::from),
             Knob::InStepPercent => spec.scale_in.max_step_percent.map(f64::from),
@@ -169,7 +169,13 @@ impl Knob {
             Knob::OutStabilization => spec.scale_out.stabilization_window = dur(value),
             Knob::OutStepNodes => spec.scale_out.max_step_nodes = Some(count(value)),
             Knob::OutStepPercent => spec.scale_out.max_step_percent = Some(count(value)),
-            Knob::InCooldown => spec.scale_in.cooldown = dur(value),
+            // Left unset while it is the kind's default, so a policy that set none still does.
+            Knob::InCooldown
+                if Dur::parse(crate::spec::scale_in_cooldown(spec)).ok() != Some(Dur::mins(value.round() as i64)) =>
+            {
+                spec.scale_in.cooldown = Some(dur(value));
+            }
+            Knob::InCooldown => {}
             Knob::InStabilization => spec.scale_in.stabilization_window = dur(value),
             Knob::InStepNodes => spec.scale_in.max_step_nodes = Some(count(value)),
             Knob::InStepPercent => spec.scale_in.max_step_percent = Some(count(value)),
@@ -250,10 +256,10 @@ pub fn dims(spec: &ScalePolicySpec, metric: usize, bigtable_guidance: bool) -> V
 
 /// Whether `spec` follows Bigtable's scale-in guidance (see [`dims`]); the reason when not.
 pub fn bigtable_guidance_problem(spec: &ScalePolicySpec) -> Option<String> {
-    let cooldown = Dur::parse(&spec.scale_in.cooldown).map(|d| d.0 as f64 / 60_000.0).unwrap_or(0.0);
+    let cooldown = Dur::parse(crate::spec::scale_in_cooldown(spec)).map(|d| d.0 as f64 / 60_000.0).unwrap_or(0.0);
     let mut problems = Vec::new();
     if cooldown < BIGTABLE_SCALE_IN_MINUTES {
-        problems.push(format!("scaleIn.cooldown {} is under 10m", spec.scale_in.cooldown));
+        problems.push(format!("scaleIn.cooldown {} is under 10m", crate::spec::scale_in_cooldown(spec)));
     }
     match spec.scale_in.max_step_percent {
         Some(p) if p <= BIGTABLE_SCALE_IN_PERCENT => {}
@@ -347,7 +353,7 @@ mod tests {
             assert_eq!(bigtable_guidance_problem(&tuned), None, "x = {x}: {:?}", tuned.scale_in);
         }
         let mut loose = s.clone();
-        loose.scale_in.cooldown = "5m".into();
+        loose.scale_in.cooldown = Some("5m".into());
         loose.scale_in.max_step_percent = Some(20);
         let problem = bigtable_guidance_problem(&loose).expect("breaks the guidance");
         assert!(problem.contains("scaleIn.cooldown 5m") && problem.contains("maxStepPercent 20"), "{problem}");
