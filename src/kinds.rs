@@ -181,6 +181,8 @@ pub trait DynTarget: Send + Sync {
     fn resize_member<'a>(&'a self, member: &'a str, to: u32) -> BoxFuture<'a, Result<ResizeStarted, AdapterError>>;
     /// [`ScaleTarget::recommended_target`].
     fn recommended_target(&self) -> BoxFuture<'_, Result<Option<f64>, AdapterError>>;
+    /// [`ScaleTarget::resize_within`].
+    fn resize_within(&self, to: u32, max: u32) -> BoxFuture<'_, Result<ResizeStarted, AdapterError>>;
 }
 
 impl<T: ScaleTarget> DynTarget for T {
@@ -201,6 +203,9 @@ impl<T: ScaleTarget> DynTarget for T {
     }
     fn recommended_target(&self) -> BoxFuture<'_, Result<Option<f64>, AdapterError>> {
         Box::pin(ScaleTarget::recommended_target(self))
+    }
+    fn resize_within(&self, to: u32, max: u32) -> BoxFuture<'_, Result<ResizeStarted, AdapterError>> {
+        Box::pin(ScaleTarget::resize_within(self, to, max))
     }
 }
 
@@ -244,6 +249,9 @@ impl ScaleTarget for BoxTarget {
     async fn recommended_target(&self) -> Result<Option<f64>, AdapterError> {
         self.0.recommended_target().await
     }
+    async fn resize_within(&self, to: u32, max: u32) -> Result<ResizeStarted, AdapterError> {
+        self.0.resize_within(to, max).await
+    }
 }
 
 /// See [`BoxTarget::lazy`].
@@ -286,6 +294,9 @@ where
     }
     async fn recommended_target(&self) -> Result<Option<f64>, AdapterError> {
         self.get().await?.recommended_target().await
+    }
+    async fn resize_within(&self, to: u32, max: u32) -> Result<ResizeStarted, AdapterError> {
+        self.get().await?.resize_within(to, max).await
     }
 }
 

@@ -139,6 +139,21 @@ pub fn policy_from_spec(spec: &ScalePolicySpec) -> Result<Policy, PolicyError> {
     for (field, message) in kind.check() {
         c.fail(format!("spec.target.{}.{field}", kind.field()), message);
     }
+    // Steering Bigtable's or Spanner's autoscaler, minSize..maxSize become its limits at the
+    // widest, and both services keep the maximum within 10 x the minimum.
+    if let Some(sizes) = kind.steered_sizes() {
+        let min = sizes.up(spec.min_size).unwrap_or(spec.min_size);
+        let max = sizes.down(spec.max_size).unwrap_or(spec.max_size);
+        if min.saturating_mul(10) < max {
+            c.fail(
+                "spec.minSize",
+                format!(
+                    "with steerAutoscaler the autoscaler's limits are minSize ({min}) to maxSize ({max}), and Bigtable and Spanner keep the maximum within 10 x the minimum: raise minSize to at least {} or lower maxSize",
+                    max.div_ceil(10)
+                ),
+            );
+        }
+    }
 
     if kind.per_member_floor().is_some() {
         // Each member's series is selected by adding its clause to the policy's filter; a filter
@@ -687,5 +702,32 @@ mod tests {
         assert_eq!(scale_in_cooldown(&spanner), "60m");
         spanner.scale_in.cooldown = Some("15m".into());
         assert_eq!(policy_from_spec(&spanner).expect("valid").scale_in.cooldown, Dur::mins(15));
+    }
+
+    /// Steering Bigtable's or Spanner's autoscaler, minSize..maxSize are its limits at the
+    /// widest, which both services keep within 10 x: wider is refused naming minSize and the fix
+    /// (Spanner's limits are whole thousands of processing units).
+    #[test]
+    fn a_steered_autoscalers_limits_keep_within_ten_times() {
+        let steered = |min: u32, max: u32, target: serde_json::Value| -> Result<Policy, PolicyError> {
+            let spec: ScalePolicySpec = serde_json::from_value(serde_json::json!({
+                "target": target, "minSize": min, "maxSize": max,
+                "metrics": [{"name": "cpu", "target": 0.6, "query": {"filter": "metric.type=\"bigtable.googleapis.com/cluster/cpu_load\""}}]
+            }))
+            .expect("spec");
+            policy_from_spec(&spec)
+        };
+        let bigtable = serde_json::json!({"bigtableCluster": {"project": "p", "instance": "i", "cluster": "c", "steerAutoscaler": true}});
+        let err = steered(2, 40, bigtable.clone()).expect_err("40 > 10 x 2").to_string();
+        assert!(err.contains("spec.minSize: with steerAutoscaler") && err.contains("at least 4"), "{err}");
+        assert!(steered(4, 40, bigtable).is_ok());
+        let unsteered = serde_json::json!({"bigtableCluster": {"project": "p", "instance": "i", "cluster": "c"}});
+        assert!(steered(2, 40, unsteered).is_ok(), "only a steered autoscaler has the rule");
+        let spanner =
+            serde_json::json!({"spannerInstance": {"project": "p", "instance": "i", "steerAutoscaler": true}});
+        // minSize 100 is 1000 as a limit: up to 10,000 is fine, 20,000 is not.
+        assert!(steered(100, 10000, spanner.clone()).is_ok());
+        let err = steered(100, 20000, spanner).expect_err("20000 > 10 x 1000").to_string();
+        assert!(err.contains("at least 2000"), "{err}");
     }
 }

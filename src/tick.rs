@@ -298,7 +298,10 @@ pub async fn tick_with_guard<M: MetricSource, T: ScaleTarget, G: BeforeActuate>(
                 Actuation::None
             }
             Ok(()) => {
-                let answer = target.resize(to).await;
+                // The largest size now (maxSize, or a window's): a steered autoscaler's maximum.
+                let (_, max) =
+                    policy.known.limits(now, policy.min_size, policy.max_size).bounds(policy.min_size, policy.max_size);
+                let answer = target.resize_within(to, max.max(to)).await;
                 decided.written(&written_of(&answer));
                 actuation_of(to, answer)
             }

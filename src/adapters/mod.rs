@@ -219,6 +219,13 @@ pub trait ScaleTarget: Send + Sync {
         let _ = (member, to);
         async { Err(no_members()) }
     }
+    /// [`ScaleTarget::resize`], for a policy whose largest size now (`maxSize`, or a window's) is
+    /// `max`: a target whose built-in autoscaler the policy steers sets its limits to `to` and
+    /// `max` (see `steerAutoscaler`); any other resizes to `to`, as `resize` does.
+    fn resize_within(&self, to: u32, max: u32) -> impl Future<Output = Result<ResizeStarted, AdapterError>> + Send {
+        let _ = max;
+        self.resize(to)
+    }
     /// The level the service recommends for the target's main CPU metric, read from the target
     /// itself (a Spanner instance's configuration: regional or multi-region), for a metric whose
     /// policy leaves its target out. `None` (the default): the kind recommends none.
@@ -259,6 +266,9 @@ impl<T: ScaleTarget + ?Sized> ScaleTarget for std::sync::Arc<T> {
     }
     fn recommended_target(&self) -> impl Future<Output = Result<Option<f64>, AdapterError>> + Send {
         (**self).recommended_target()
+    }
+    fn resize_within(&self, to: u32, max: u32) -> impl Future<Output = Result<ResizeStarted, AdapterError>> + Send {
+        (**self).resize_within(to, max)
     }
 }
 

@@ -198,6 +198,12 @@ impl<T: ScaleTarget> ScaleTarget for TimeBoxed<'_, T> {
     async fn resize_member(&self, member: &str, to: u32) -> Result<ResizeStarted, AdapterError> {
         self.inner.resize_member(member, to).await
     }
+    async fn resize_within(&self, to: u32, max: u32) -> Result<ResizeStarted, AdapterError> {
+        self.inner.resize_within(to, max).await
+    }
+    async fn recommended_target(&self) -> Result<Option<f64>, AdapterError> {
+        self.deadline.bound("the target", self.inner.recommended_target()).await
+    }
 }
 
 /// Everything one evaluation needs; shared by all policies.

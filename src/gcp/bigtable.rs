@@ -307,21 +307,27 @@ fn limit_path(field: &str) -> String {
 }
 
 impl BigtableCluster {
-    /// Set the built-in autoscaler's minimum to `to` (see the module docs), its limits being
-    /// `(min, max)` now.
-    async fn steer_to(&self, to: i32, (min, max): (i32, i32)) -> Result<ResizeStarted, AdapterError> {
-        if to.saturating_mul(10) < max {
+    /// Set the built-in autoscaler's minimum to `to` and its maximum to the policy's
+    /// `policy_max` (see the module docs), its limits being `(min, max)` now. Without the
+    /// policy's maximum (a plain resize) the maximum is only raised, to `to`, when lower.
+    async fn steer_to(
+        &self,
+        to: i32,
+        (min, max): (i32, i32),
+        policy_max: Option<i32>,
+    ) -> Result<ResizeStarted, AdapterError> {
+        let new_max = policy_max.unwrap_or(max).max(to);
+        if to.saturating_mul(10) < new_max {
             return Err(AdapterError::new(
                 BACKEND,
                 ErrorKind::Refused,
                 format!(
-                    "{to} nodes as the autoscaler's minimum: Bigtable keeps max_serve_nodes at most 10 x min_serve_nodes, and {} has max {max}, so its minimum cannot go below {}; raise the policy's minSize to at least that, or lower the autoscaler's maximum",
+                    "{to} nodes as the autoscaler's minimum: Bigtable keeps max_serve_nodes at most 10 x min_serve_nodes, and {}'s maximum is {new_max}, so its minimum cannot go below {}; raise the policy's minSize to at least that, or lower its maxSize",
                     self.name,
-                    (max + 9) / 10
+                    (new_max + 9) / 10
                 ),
             ));
         }
-        let new_max = max.max(to);
         let mut paths = vec![limit_path("min_serve_nodes")];
         if new_max != max {
             paths.push(limit_path("max_serve_nodes"));
@@ -419,6 +425,25 @@ impl ScaleTarget for BigtableCluster {
     /// With 2x node scaling, serve nodes must be even: the observation says so, the core asks
     /// for even sizes only, and an odd size (the setting changed since) is refused, not rounded.
     async fn resize(&self, to: u32) -> Result<ResizeStarted, AdapterError> {
+        self.resize_to(to, None).await
+    }
+
+    /// Steering built-in autoscaling, its maximum becomes the policy's `max` too.
+    async fn resize_within(&self, to: u32, max: u32) -> Result<ResizeStarted, AdapterError> {
+        self.resize_to(to, Some(max)).await
+    }
+
+    async fn operation(&self, name: &str) -> Result<OperationStatus, AdapterError> {
+        if !operation_under(name, &self.name) {
+            return Err(foreign_operation(name, &self.name));
+        }
+        self.operation_status(name).await
+    }
+}
+
+impl BigtableCluster {
+    /// [`ScaleTarget::resize_within`], `max` unknown (`None`) for a plain resize.
+    async fn resize_to(&self, to: u32, max: Option<u32>) -> Result<ResizeStarted, AdapterError> {
         if !self.sizes().allows(to) {
             return Err(AdapterError::new(
                 BACKEND,
@@ -431,7 +456,8 @@ impl ScaleTarget for BigtableCluster {
         if self.steer
             && let Some(limits) = autoscaling(&self.get_cluster().await?)
         {
-            return self.steer_to(nodes, limits).await;
+            let max = max.map(|m| i32::try_from(m).unwrap_or(i32::MAX));
+            return self.steer_to(nodes, limits, max).await;
         }
         let sent = send_serve_nodes(&self.client, &self.retry, &self.name, nodes).await?;
         let Some(op) = sent else {
@@ -446,10 +472,7 @@ impl ScaleTarget for BigtableCluster {
         }
     }
 
-    async fn operation(&self, name: &str) -> Result<OperationStatus, AdapterError> {
-        if !operation_under(name, &self.name) {
-            return Err(foreign_operation(name, &self.name));
-        }
+    async fn operation_status(&self, name: &str) -> Result<OperationStatus, AdapterError> {
         let op = retry(BACKEND, &self.retry, || async {
             self.client
                 .get_operation()

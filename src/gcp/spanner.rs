@@ -293,24 +293,25 @@ impl SpannerInstance {
 }
 
 impl SpannerInstance {
-    /// Set the managed autoscaler's minimum to `to` processing units (see the module docs), its
-    /// limits being `now`.
-    async fn steer_to(&self, to: i64, now: Limits) -> Result<ResizeStarted, AdapterError> {
-        if to.saturating_mul(10) < now.max {
-            let node = i64::from(UNITS_PER_NODE);
-            let lowest = (now.max + 10 * node - 1) / (10 * node) * node;
+    /// Set the managed autoscaler's minimum to `to` processing units and its maximum to the
+    /// policy's `policy_max` (whole thousands under it; see the module docs), its limits being
+    /// `now`. Without the policy's maximum (a plain resize) the maximum is only raised, to `to`,
+    /// when lower.
+    async fn steer_to(&self, to: i64, now: Limits, policy_max: Option<i64>) -> Result<ResizeStarted, AdapterError> {
+        let node = i64::from(UNITS_PER_NODE);
+        let max = policy_max.map_or(now.max, |m| m / node * node).max(to);
+        if to.saturating_mul(10) < max {
+            let lowest = (max + 10 * node - 1) / (10 * node) * node;
             return Err(AdapterError::new(
                 BACKEND,
                 ErrorKind::Refused,
                 format!(
-                    "{to} processing units as the autoscaler's minimum: Spanner keeps the maximum at most 10 x the minimum, and {} has maximum {}, so its minimum cannot go below {lowest}; raise the policy's minSize to at least that, or lower the autoscaler's maximum",
-                    self.name, now.max
+                    "{to} processing units as the autoscaler's minimum: Spanner keeps the maximum at most 10 x the minimum, and {}'s maximum is {max}, so its minimum cannot go below {lowest}; raise the policy's minSize to at least that, or lower its maxSize",
+                    self.name
                 ),
             ));
         }
-        let max = now.max.max(to);
         let too_many = || AdapterError::new(BACKEND, ErrorKind::Refused, format!("{to} processing units is too many"));
-        let node = i64::from(UNITS_PER_NODE);
         let (unit, scale) = if now.in_nodes { ("nodes", node) } else { ("processing_units", 1) };
         let as_i32 = |v: i64| i32::try_from(v / scale).map_err(|_| too_many());
         let (lo, hi) = (as_i32(to)?, as_i32(max)?);
@@ -461,6 +462,27 @@ impl ScaleTarget for SpannerInstance {
     /// Only sizes on the ladder are sent; any other is refused, not rounded (the core asks for
     /// ladder sizes only, from the observation).
     async fn resize(&self, to: u32) -> Result<ResizeStarted, AdapterError> {
+        self.resize_to(to, None).await
+    }
+
+    /// Steering the managed autoscaler, its maximum becomes the policy's `max` too.
+    async fn resize_within(&self, to: u32, max: u32) -> Result<ResizeStarted, AdapterError> {
+        self.resize_to(to, Some(max)).await
+    }
+
+    /// The instance's configuration decides: 0.65 regional, 0.45 multi-region.
+    async fn recommended_target(&self) -> Result<Option<f64>, AdapterError> {
+        Ok(Some(recommended_high_priority_cpu(&self.get_instance().await?.config)))
+    }
+
+    async fn operation(&self, name: &str) -> Result<OperationStatus, AdapterError> {
+        self.operation_status(name).await
+    }
+}
+
+impl SpannerInstance {
+    /// [`ScaleTarget::resize_within`], `max` unknown (`None`) for a plain resize.
+    async fn resize_to(&self, to: u32, max: Option<u32>) -> Result<ResizeStarted, AdapterError> {
         if self.steer
             && let Some(limits) = limits_of(&self.get_instance().await?)
         {
@@ -471,7 +493,7 @@ impl ScaleTarget for SpannerInstance {
                     format!("{to} processing units: the autoscaler's limits on {} are whole thousands", self.name),
                 ));
             }
-            return self.steer_to(i64::from(to), limits).await;
+            return self.steer_to(i64::from(to), limits, max.map(i64::from)).await;
         }
         let rule = SizeRule::SPANNER_PROCESSING_UNITS;
         if !rule.allows(to) {
@@ -496,12 +518,7 @@ impl ScaleTarget for SpannerInstance {
         }
     }
 
-    /// The instance's configuration decides: 0.65 regional, 0.45 multi-region.
-    async fn recommended_target(&self) -> Result<Option<f64>, AdapterError> {
-        Ok(Some(recommended_high_priority_cpu(&self.get_instance().await?.config)))
-    }
-
-    async fn operation(&self, name: &str) -> Result<OperationStatus, AdapterError> {
+    async fn operation_status(&self, name: &str) -> Result<OperationStatus, AdapterError> {
         if !operation_of(name, &self.name) {
             let shown: String = name.chars().take(120).collect();
             tracing::warn!(instance = %self.name, operation = %shown, "stored operation name is not one of this instance's: not requested");

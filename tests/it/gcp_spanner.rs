@@ -258,10 +258,18 @@ async fn steering_the_managed_autoscaler_sets_its_minimum() {
         serde_json::from_str(&fake.requests_to(Endpoint::UpdateSpannerInstance)[0].body).unwrap();
     let mask = body["fieldMask"].as_str().unwrap();
     assert!(mask.contains("minProcessingUnits") || mask.contains("min_processing_units"), "{mask}");
-    assert!(!mask.contains("max"), "only the minimum: {mask}");
-    assert_eq!(body["instance"]["autoscalingConfig"]["autoscalingLimits"]["minProcessingUnits"], 2000, "{body}");
+    assert!(
+        mask.contains("maxProcessingUnits") || mask.contains("max_processing_units"),
+        "the policy's maxSize: {mask}"
+    );
+    assert!(!mask.split(',').any(|p| p == "processingUnits" || p == "processing_units"), "never the size: {mask}");
+    let limits = &body["instance"]["autoscalingConfig"]["autoscalingLimits"];
+    assert_eq!(
+        (limits["minProcessingUnits"].as_u64(), limits["maxProcessingUnits"].as_u64()),
+        (Some(2000), Some(10000))
+    );
     assert_eq!(target.operation(op).await.unwrap(), OperationStatus::Done);
-    assert_eq!(fake.spanner_autoscaling(INSTANCE), Some((2000, 5000)));
+    assert_eq!(fake.spanner_autoscaling(INSTANCE), Some((2000, 10000)));
     fake.run_builtin_autoscaler(INSTANCE, Some(1000));
     assert_eq!(fake.spanner_units(INSTANCE), Some(2000), "the autoscaler keeps at least the new minimum");
 

@@ -501,21 +501,28 @@ async fn steering_bigtable_autoscaling_sets_its_minimum() {
     let patch = &fake.requests_to(Endpoint::UpdateCluster)[0];
     let mask = patch.param("updateMask").unwrap();
     assert!(mask.contains("minServeNodes") || mask.contains("min_serve_nodes"), "{mask}");
-    assert!(!mask.contains("maxServeNodes") && !mask.contains("serveNodes,"), "only the minimum: {mask}");
+    assert!(mask.contains("maxServeNodes") || mask.contains("max_serve_nodes"), "the policy's maxSize too: {mask}");
+    assert!(!mask.split(',').any(|p| p == "serveNodes" || p == "serve_nodes"), "never the size: {mask}");
     let body: serde_json::Value = serde_json::from_str(&patch.body).unwrap();
-    assert_eq!(body["clusterConfig"]["clusterAutoscalingConfig"]["autoscalingLimits"]["minServeNodes"], 6, "{body}");
+    let limits = &body["clusterConfig"]["clusterAutoscalingConfig"]["autoscalingLimits"];
+    assert_eq!((limits["minServeNodes"].as_u64(), limits["maxServeNodes"].as_u64()), (Some(6), Some(20)), "{body}");
     assert_eq!(target.operation(op).await.unwrap(), OperationStatus::Done);
-    assert_eq!(fake.bigtable_autoscaling(CLUSTER), Some((6, 10)));
+    assert_eq!(fake.bigtable_autoscaling(CLUSTER), Some((6, 20)), "the policy's minimum and maxSize");
     assert_eq!(fake.bigtable_nodes(CLUSTER), Some(4), "a new minimum, not a new size, until the autoscaler acts");
     fake.run_builtin_autoscaler(CLUSTER, None);
     assert_eq!(fake.bigtable_nodes(CLUSTER), Some(6));
     let obs = target.observe().await.unwrap();
     assert_eq!((obs.size, obs.serving), (6, Some(6)));
 
-    // A minimum above the maximum raises the maximum with it.
+    // A plain resize (no policy maximum) raises the maximum only when the minimum passes it.
     fake.set_polls_to_finish(0);
     assert_eq!(target.resize(12).await.unwrap(), ResizeStarted::Done);
-    assert_eq!(fake.bigtable_autoscaling(CLUSTER), Some((12, 12)));
+    assert_eq!(fake.bigtable_autoscaling(CLUSTER), Some((12, 20)));
+    assert_eq!(target.resize(24).await.unwrap(), ResizeStarted::Done);
+    assert_eq!(fake.bigtable_autoscaling(CLUSTER), Some((24, 24)));
+    // Within the policy's limits, the maximum follows the policy's, down as well as up.
+    assert_eq!(target.resize_within(8, 30).await.unwrap(), ResizeStarted::Done);
+    assert_eq!(fake.bigtable_autoscaling(CLUSTER), Some((8, 30)));
     // Bigtable keeps max <= 10 x min: a minimum under a tenth of the maximum is refused, unsent.
     fake.set_bigtable_autoscaling_limits(CLUSTER, Some((4, 40)));
     let sent = fake.requests_to(Endpoint::UpdateCluster).len();
