@@ -42,7 +42,7 @@ pub const LABEL_PATTERN: &str = "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$";
 #[x_kube(validation = Rule::new("self.minSize <= self.maxSize").message("minSize must not be greater than maxSize").field_path(".minSize"))]
 #[x_kube(validation = Rule::new("!has(self.schedules) || self.schedules.all(s, (!has(s.minSize) || s.minSize <= self.maxSize) && (!has(s.maxSize) || s.maxSize >= self.minSize))").message("a schedule's minSize must not be above maxSize, and its maxSize not below minSize").field_path(".schedules"))]
 #[x_kube(validation = Rule::new("!has(self.overrides) || self.overrides.all(o, (!has(o.minSize) || o.minSize <= self.maxSize) && (!has(o.maxSize) || o.maxSize <= self.maxSize))").message("an override's minSize and maxSize must not be above maxSize").field_path(".overrides"))]
-#[x_kube(validation = Rule::new("has(self.target.spannerInstance) || self.metrics.all(m, has(m.target))").message("every metric needs a target (only a spannerInstance's high-priority CPU metric may leave it out)").field_path(".metrics"))]
+#[x_kube(validation = Rule::new("has(self.target.spannerInstance) || self.metrics.all(m, has(m.target))").message("every metric needs a target (on a spannerInstance policy only the high-priority CPU metric may leave it out, checked when the policy is evaluated)").field_path(".metrics"))]
 #[serde(rename_all = "camelCase")]
 pub struct ScalePolicySpec {
     /// What to scale: exactly one of bigtableCluster, bigtableInstance, gkeNodePool, spannerInstance or workload.

@@ -391,7 +391,9 @@ impl<B: Backends, S: StatusStore, E: EventSink> Engine<B, S, E> {
         // A target left out where the target recommends one is read from the target itself
         // (a Spanner instance's configuration: regional or multi-region) at each evaluation.
         let policy = if sp.spec.metrics.iter().any(|m| m.target.is_none()) {
-            let recommended = match target.recommended_target().await {
+            // Within the evaluation's read budget, as every other read.
+            let read = Deadline::after(read_budget(policy.interval));
+            let recommended = match TimeBoxed::new(&target, read).recommended_target().await {
                 Ok(r) => r,
                 Err(e) => return self.tick_failed(sp, prev, TickError::Target(e), meta).await,
             };

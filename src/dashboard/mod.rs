@@ -77,13 +77,21 @@ pub struct Overview {
     pub policies: Vec<Card>,
 }
 
+/// The target the policy holds metric `m` at: as its last decision recorded it (a target left
+/// out is filled from the target itself, e.g. a Spanner instance's configuration), else as the
+/// spec alone resolves it.
+fn held_target(sp: &ScalePolicy, m: &crate::api::MetricSpec) -> Option<f64> {
+    let recorded = sp.status.as_ref().and_then(|s| s.last_decision.as_ref()).and_then(|d| d.metrics.get(&m.name));
+    recorded.map(|r| r.target).or_else(|| crate::spec::target_of(&sp.spec, m))
+}
+
 /// The points to chart for `sp`: the day status keeps (5-minute buckets, the same on every
 /// replica and after a restart) up to where this instance's own per-decision points begin,
 /// then those.
 pub fn points(sp: &ScalePolicy, live: &[Point]) -> Vec<Point> {
     let Some(h) = sp.status.as_ref().and_then(|s| s.history.as_ref()) else { return live.to_vec() };
     let first_live = live.first().map_or(Ts(i64::MAX), |p| p.time);
-    let target = sp.spec.metrics.first().and_then(|m| crate::spec::target_of(&sp.spec, m));
+    let target = sp.spec.metrics.first().and_then(|m| held_target(sp, m));
     let resizes: Vec<(Ts, &crate::api::ResizeEntry)> =
         h.resizes.iter().filter_map(|r| Some((Ts::parse_rfc3339(&r.time).ok()?, r))).collect();
     let mut out: Vec<Point> = Vec::new();
@@ -230,7 +238,7 @@ pub fn chart_data_in(sp: &ScalePolicy, points: &[Point], now: Ts, span: Dur) -> 
     // One panel per metric, each on its own scale with its target and limit lines.
     let mut metrics = Vec::new();
     for (i, m) in sp.spec.metrics.iter().enumerate() {
-        let held = crate::spec::target_of(&sp.spec, m).unwrap_or(f64::NAN);
+        let held = held_target(sp, m).unwrap_or(f64::NAN);
         let limit = crate::readout::limit_of(m, held);
         let mut v = if i == 0 {
             vec![

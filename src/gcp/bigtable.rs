@@ -456,7 +456,8 @@ impl BigtableCluster {
         if self.steer
             && let Some(limits) = autoscaling(&self.get_cluster().await?)
         {
-            let max = max.map(|m| i32::try_from(m).unwrap_or(i32::MAX));
+            // A maximum the cluster can take (2x node scaling: even), under the policy's.
+            let max = max.map(|m| i32::try_from(self.sizes().down(m).unwrap_or(m)).unwrap_or(i32::MAX));
             return self.steer_to(nodes, limits, max).await;
         }
         let sent = send_serve_nodes(&self.client, &self.retry, &self.name, nodes).await?;

@@ -523,6 +523,8 @@ async fn steering_bigtable_autoscaling_sets_its_minimum() {
     // Within the policy's limits, the maximum follows the policy's, down as well as up.
     assert_eq!(target.resize_within(8, 30).await.unwrap(), ResizeStarted::Done);
     assert_eq!(fake.bigtable_autoscaling(CLUSTER), Some((8, 30)));
+    assert_eq!(target.resize_within(9, 16).await.unwrap(), ResizeStarted::Done);
+    assert_eq!(fake.bigtable_autoscaling(CLUSTER), Some((9, 16)), "lowered with the policy's");
     // Bigtable keeps max <= 10 x min: a minimum under a tenth of the maximum is refused, unsent.
     fake.set_bigtable_autoscaling_limits(CLUSTER, Some((4, 40)));
     let sent = fake.requests_to(Endpoint::UpdateCluster).len();

@@ -122,7 +122,7 @@ impl Knob {
         let m = spec.metrics.get(metric)?;
         let mins = |s: &str| Dur::parse(s).ok().map(|d| d.0 as f64 / 60_000.0);
         match self {
-            Knob::Target => m.target,
+            Knob::Target => crate::spec::target_of(spec, m),
             Knob::HeadroomQuantile => m.headroom.enabled.then_some(m.headroom.quantile),
             Knob::SmoothingWindow => mins(&m.smoothing.window),
             Knob::OutCooldown => mins(&spec.scale_out.cooldown),
@@ -150,14 +150,16 @@ impl Knob {
         let dur = |v: f64| Dur::mins(v.round() as i64).to_string();
         let count = |v: f64| v.round().max(1.0) as u32;
         let bound = spec.metrics.get(metric).and_then(|m| crate::spec::level_bound(m, spec.max_size));
+        // The target the policy holds: as written, or the kind's recommendation when left out.
+        let held = spec.metrics.get(metric).and_then(|m| crate::spec::target_of(spec, m));
         let Some(m) = spec.metrics.get_mut(metric) else { return };
         match self {
-            Knob::Target if Some(value) != m.target => {
+            Knob::Target if Some(value) != held => {
                 // The limit is where overload starts for the person who set the target: it stays
                 // where the starting policy had it while the target moves (never below it). Written
                 // out, it must be a level of the metric's unit: 1.25 x a target of 0.9 is no CPU
                 // fraction, so it stops at the top of the range.
-                let limit = m.headroom.limit.unwrap_or(m.target_value() * crate::api::DEFAULT_LIMIT_RATIO);
+                let limit = m.headroom.limit.unwrap_or(held.unwrap_or(value) * crate::api::DEFAULT_LIMIT_RATIO);
                 let limit = bound.map_or(limit, |b| limit.min(b));
                 m.headroom.limit = Some(limit.max(value));
                 m.target = Some(value);
@@ -327,6 +329,25 @@ mod tests {
         }
         assert!(changes(&dims, &values, 0).is_empty());
         assert_eq!(apply(&s, 0, &dims, &values), s);
+    }
+
+    /// A target left out (a Spanner instance's high-priority CPU) stays left out while the
+    /// search keeps it where the kind puts it: the start decodes to the very same spec, with no
+    /// target pinned and no limit written from a missing one.
+    #[test]
+    fn a_left_out_target_stays_left_out_at_the_start() {
+        let s: ScalePolicySpec = serde_json::from_value(serde_json::json!({
+            "target": {"spannerInstance": {"project": "p", "instance": "i"}},
+            "minSize": 100, "maxSize": 5000,
+            "metrics": [{"name": "cpu", "query": {"filter": "metric.type=\"spanner.googleapis.com/instance/cpu/utilization_by_priority\" AND metric.labels.priority=\"high\""}}]
+        }))
+        .expect("spec");
+        let dims = dims(&s, 0, false);
+        let target = dims.iter().find(|d| d.knob == Knob::Target).expect("the target is searched");
+        assert_eq!(target.base, 0.65, "from the kind's recommendation");
+        let applied = apply(&s, 0, &dims, &decode(&dims, &base_point(&dims)));
+        assert_eq!(applied.metrics[0].target, None);
+        assert_eq!(applied.metrics[0].headroom.limit, None);
     }
 
     #[test]
