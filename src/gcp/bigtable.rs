@@ -17,9 +17,10 @@
 //! autoscaler's `min_serve_nodes`: observe reports it as the size and the live `serve_nodes` as
 //! the capacity serving (the core reads the metrics as load on that), and resize writes the
 //! minimum with `PartialUpdateCluster` on the mask
-//! `cluster_config.cluster_autoscaling_config.autoscaling_limits.min_serve_nodes` (and
-//! `max_serve_nodes`, raised to the new minimum when it was lower), a long-running operation
-//! followed like a resize. Bigtable keeps `max <= 10 x min`, so a minimum that would break that
+//! `cluster_config.cluster_autoscaling_config.autoscaling_limits.min_serve_nodes` and
+//! `max_serve_nodes`, the policy's largest size now (`ScaleTarget::resize_within`; a plain
+//! resize only raises the maximum to the minimum), a long-running operation followed like a
+//! resize. Bigtable keeps `max <= 10 x min`, so a minimum that would break that
 //! is refused with the fix rather than sent. The autoscaler's own storage target protects the
 //! data, so no storage floor is read in this mode. With autoscaling off, the policy sets the
 //! serve nodes as usual.

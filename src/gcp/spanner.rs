@@ -19,7 +19,8 @@
 //! are in) as the size, the live processing units as the capacity serving, and sizes in whole
 //! thousands (the limits must be multiples of 1000); resize writes the minimum with
 //! `UpdateInstance` on the mask `autoscaling_config.autoscaling_limits.min_processing_units`
-//! (or `min_nodes`, in the unit the limits use; the maximum raised with it when it was lower).
+//! (or `min_nodes`, in the unit the limits use) and the maximum with it: the policy's largest
+//! size now (`ScaleTarget::resize_within`; a plain resize only raises it to the minimum).
 //! Spanner keeps the maximum at most 10 times the minimum: a minimum that would break that is
 //! refused with the fix. The autoscaler's storage target protects the data, so no storage floor
 //! is read in this mode.
