@@ -35,6 +35,7 @@ pub const LABEL_PATTERN: &str = "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$";
     printcolumn = r#"{"name":"Mode","type":"string","jsonPath":".spec.mode"}"#,
     printcolumn = r#"{"name":"Current","type":"integer","jsonPath":".status.currentSize"}"#,
     printcolumn = r#"{"name":"Desired","type":"integer","jsonPath":".status.desiredSize"}"#,
+    printcolumn = r#"{"name":"Live","type":"integer","jsonPath":".status.liveSize","priority":1,"description":"The steered built-in autoscaler's own size (Current and Desired are then its minimum)"}"#,
     printcolumn = r#"{"name":"Last Action","type":"string","jsonPath":".status.lastDecision.reason"}"#,
     printcolumn = r#"{"name":"Active","type":"string","jsonPath":".status.activeSummary"}"#,
     printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
