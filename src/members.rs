@@ -218,6 +218,7 @@ impl Plan {
                 })
                 .collect(),
             serving: None,
+            steered_max: None,
         };
         let decision = self.driver().map_or_else(|| decide_nothing(size), |m| m.decision.clone());
         let applied = self.members.iter().map(|m| m.decision.desired).max().unwrap_or(size);
@@ -375,6 +376,7 @@ mod tests {
             floor: FloorMetric::None,
             members: vec![],
             serving: None,
+            steered_max: None,
         };
         MemberTick {
             name: name.into(),

@@ -289,8 +289,13 @@ pub async fn tick_with_guard<M: MetricSource, T: ScaleTarget, G: BeforeActuate>(
     let mut decided = gathering.decide(&inputs);
 
     let mut refused = None;
+    // The policy's largest size now (maxSize, or a window's): a steered autoscaler's maximum.
+    let (_, max) = policy.known.limits(now, policy.min_size, policy.max_size).bounds(policy.min_size, policy.max_size);
     let actuation = match decided.next() {
-        Next::Keep => Actuation::None,
+        Next::Keep => {
+            steer_maximum(policy, &observation, &decided.decision, max, target).await;
+            Actuation::None
+        }
         Next::DryRun { to } => Actuation::DryRun { to },
         Next::Write { to, .. } => match guard.before_actuate(&decided.decision, &decided.intent()).await {
             Err(refusal) => {
@@ -298,9 +303,6 @@ pub async fn tick_with_guard<M: MetricSource, T: ScaleTarget, G: BeforeActuate>(
                 Actuation::None
             }
             Ok(()) => {
-                // The largest size now (maxSize, or a window's): a steered autoscaler's maximum.
-                let (_, max) =
-                    policy.known.limits(now, policy.min_size, policy.max_size).bounds(policy.min_size, policy.max_size);
                 let answer = target.resize_within(to, max.max(to)).await;
                 decided.written(&written_of(&answer));
                 actuation_of(to, answer)
@@ -318,4 +320,35 @@ pub async fn tick_with_guard<M: MetricSource, T: ScaleTarget, G: BeforeActuate>(
         clock_skew: decided.clock_skew,
     };
     Ok(GuardedTick { report, refused })
+}
+
+/// A steered autoscaler whose maximum is not the policy's largest size now (a window opened or
+/// closed, `maxSize` was edited) while the minimum stays: its limits are written again, the
+/// minimum as it is. Only in Enforce, with no resize in flight and the target not busy; the
+/// write is not a resize of the policy's (its state and budget are not touched), and is the
+/// same from any replica that evaluates the same spec, so it needs no fence. A failure is
+/// logged and tried again at the next evaluation.
+async fn steer_maximum<T: ScaleTarget>(
+    policy: &Policy,
+    observation: &TargetObservation,
+    decision: &crate::core::Decision,
+    max: u32,
+    target: &T,
+) {
+    let Some(current) = observation.steered_max else { return };
+    // The largest size the autoscaler's maximum can take under the policy's.
+    let want = observation.sizes.down(max).unwrap_or(max).max(observation.size);
+    if current == want
+        || policy.mode != crate::core::Mode::Enforce
+        || observation.busy
+        || decision.state.in_flight.is_some()
+    {
+        return;
+    }
+    match target.resize_within(observation.size, want).await {
+        Ok(_) => tracing::info!(from = current, to = want, "steered autoscaler's maximum set to the policy's"),
+        Err(e) => {
+            tracing::warn!(error = %e, "setting the steered autoscaler's maximum failed; trying again next evaluation")
+        }
+    }
 }

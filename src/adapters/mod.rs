@@ -138,6 +138,9 @@ pub struct TargetObservation {
     /// steers shows the autoscaler's minimum as its size, and this is the size the autoscaler
     /// keeps, which carries the load the metrics measure.
     pub serving: Option<u32>,
+    /// The maximum of the built-in autoscaler the policy steers, as it stands (the policy writes
+    /// its own largest size there; see `ScaleTarget::resize_within`).
+    pub steered_max: Option<u32>,
 }
 
 /// One part of a target sized with the others, as observed (shown in status and the readout).

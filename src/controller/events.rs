@@ -280,6 +280,7 @@ mod tests {
                 floor: crate::adapters::FloorMetric::None,
                 members: Vec::new(),
                 serving: None,
+                steered_max: None,
             },
             floor: FloorInput::Unreadable("storage utilization query failed: 403".into()),
             operation: Some(OperationOutcome::NoEffect { to: 5, size: 3 }),

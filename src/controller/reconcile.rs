@@ -588,6 +588,7 @@ mod tests {
                 floor: FloorMetric::None,
                 members: Vec::new(),
                 serving: None,
+                steered_max: None,
             })
         }
         async fn resize(&self, to: u32) -> Result<ResizeStarted, AdapterError> {

@@ -484,6 +484,7 @@ mod tests {
                 floor: crate::adapters::FloorMetric::None,
                 members: Vec::new(),
                 serving: None,
+                steered_max: None,
             },
             floor: FloorInput::None,
             operation: None,

@@ -64,6 +64,7 @@ impl ScaleTarget for WorkloadTarget {
             floor: FloorMetric::None,
             members: Vec::new(),
             serving: None,
+            steered_max: None,
         })
     }
 

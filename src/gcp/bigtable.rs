@@ -386,7 +386,7 @@ impl ScaleTarget for BigtableCluster {
     async fn observe(&self) -> Result<TargetObservation, AdapterError> {
         let cluster = self.get_cluster().await?;
         let autoscaled = autoscaling(&cluster);
-        if let (Some((min, _)), true) = (autoscaled, self.steer) {
+        if let (Some((min, max)), true) = (autoscaled, self.steer) {
             self.two_x.store(cluster.node_scaling_factor == NodeScalingFactor::NodeScalingFactor2X, Ordering::Relaxed);
             let count = |n: i32, what: &str| {
                 u32::try_from(n).ok().filter(|n| *n > 0).ok_or_else(|| {
@@ -400,6 +400,7 @@ impl ScaleTarget for BigtableCluster {
                 floor: FloorMetric::None,
                 members: Vec::new(),
                 serving: Some(count(cluster.serve_nodes, "serve_nodes")?),
+                steered_max: u32::try_from(max).ok(),
             });
         }
         if autoscaled.is_some() {
@@ -420,7 +421,15 @@ impl ScaleTarget for BigtableCluster {
         let busy = cluster.state != State::Ready;
         let floor =
             FloorMetric::Storage { query: self.storage_query.clone().into(), storage_target: self.storage_target };
-        Ok(TargetObservation { size, busy, sizes: self.sizes(), floor, members: Vec::new(), serving: None })
+        Ok(TargetObservation {
+            size,
+            busy,
+            sizes: self.sizes(),
+            floor,
+            members: Vec::new(),
+            serving: None,
+            steered_max: None,
+        })
     }
 
     /// With 2x node scaling, serve nodes must be even: the observation says so, the core asks

@@ -258,7 +258,7 @@ impl ScaleTarget for BigtableInstance {
             storage_utilization_query(&BigtableInstanceRef { clusters: largest, ..self.reference.clone() })
         };
         let floor = FloorMetric::Storage { query: query.into(), storage_target: self.storage_target };
-        Ok(TargetObservation { size, busy, sizes: self.sizes(), floor, members, serving: None })
+        Ok(TargetObservation { size, busy, sizes: self.sizes(), floor, members, serving: None, steered_max: None })
     }
 
     async fn resize(&self, to: u32) -> Result<ResizeStarted, AdapterError> {
@@ -398,6 +398,7 @@ impl BigtableInstance {
                     floor: FloorMetric::Storage { query: query.into(), storage_target: self.storage_target },
                     members: Vec::new(),
                     serving: None,
+                    steered_max: None,
                 },
                 filter: format!("resource.labels.cluster=\"{id}\""),
                 name: id,

@@ -332,6 +332,7 @@ impl ScaleTarget for GkeNodePool {
             floor: FloorMetric::None,
             members: Vec::new(),
             serving,
+            steered_max: None,
         })
     }
 

@@ -421,6 +421,7 @@ impl ScaleTarget for SpannerInstance {
                 floor: FloorMetric::None,
                 members: Vec::new(),
                 serving: Some(count(units_of(&instance), "processing units")?),
+                steered_max: u32::try_from(limits.max).ok(),
             });
         }
         if instance.autoscaling_config.is_some() {
@@ -457,6 +458,7 @@ impl ScaleTarget for SpannerInstance {
             floor,
             members: Vec::new(),
             serving: None,
+            steered_max: None,
         })
     }
 

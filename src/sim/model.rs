@@ -1030,6 +1030,7 @@ impl ScaleTarget for World<'_> {
             floor: sim.floor_metric(),
             members: Vec::new(),
             serving: seen.serving,
+            steered_max: None,
         };
         std::future::ready(Ok(observation))
     }

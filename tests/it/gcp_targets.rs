@@ -537,3 +537,30 @@ async fn steering_bigtable_autoscaling_sets_its_minimum() {
     let obs = target.observe().await.unwrap();
     assert_eq!((obs.size, obs.serving), (6, None));
 }
+
+/// The minimum stays where it is, but the autoscaler's maximum is not the policy's (it was
+/// edited by hand, or a window changed it): the tick writes the limits again, the minimum as it
+/// is, and once they agree writes nothing more. The policy's own state is not touched.
+#[tokio::test]
+async fn a_steered_maximum_that_drifted_is_set_again_without_a_resize() {
+    let (fake, cfg) = fake().await;
+    fake.add_bigtable_cluster("p1", "i1", "c1", "us-central1-b", 4);
+    fake.set_bigtable_autoscaling_limits(CLUSTER, Some((3, 10)));
+    // 4 live nodes at 0.36: 1.44 nodes of load, 3 at the 0.5 target: the minimum holds.
+    fake.set_time_series(CPU, cpu_script(0.36));
+    fake.set_polls_to_finish(0);
+    let source = Arc::new(CloudMonitoring::new(&cfg).await.unwrap());
+    let target = ebbflow::gcp::BigtableCluster::connect(&cfg, &steered_ref()).await.unwrap();
+    let (policy, queries) = policy();
+
+    let r = tick(&policy, &queries, PolicyState::default(), source.as_ref(), &target, now()).await.unwrap();
+    assert!(!r.decision.is_resize(), "{:?}", r.decision);
+    assert_eq!(r.actuation, Actuation::None);
+    assert!(r.decision.state.resizes.is_empty() && r.decision.state.in_flight.is_none(), "no resize of the policy's");
+    assert_eq!(fake.bigtable_autoscaling(CLUSTER), Some((3, 20)), "the policy's maxSize, the minimum as it was");
+    let writes = fake.requests_to(Endpoint::UpdateCluster).len();
+    assert_eq!(writes, 1);
+    let r = tick(&policy, &queries, r.decision.state, source.as_ref(), &target, now() + Dur::mins(1)).await.unwrap();
+    assert!(!r.decision.is_resize());
+    assert_eq!(fake.requests_to(Endpoint::UpdateCluster).len(), writes, "nothing more once they agree");
+}

@@ -190,6 +190,7 @@ impl ScaleTarget for Fake {
             floor: FloorMetric::None,
             members: Vec::new(),
             serving: None,
+            steered_max: None,
         })
     }
     async fn resize(&self, to: u32) -> Result<ResizeStarted, AdapterError> {
