@@ -105,6 +105,13 @@ pub struct Behaviour {
     pub sizes: SizeRule,
 }
 
+/// The check of a kind's `storageTarget`, when it has one: 0.05 to 0.95.
+pub fn storage_target_issue(target: Option<f64>) -> Option<KindIssue> {
+    target
+        .filter(|t| !(0.05..=0.95).contains(t))
+        .map(|t| ("storageTarget", format!("must be between 0.05 and 0.95 (got {t})")))
+}
+
 /// The checks every kind makes of its name fields: none may be blank.
 pub fn required(fields: &[(&'static str, &str)]) -> Vec<KindIssue> {
     fields.iter().filter(|(_, v)| v.trim().is_empty()).map(|(f, _)| (*f, "must not be empty".to_string())).collect()

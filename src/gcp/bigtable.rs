@@ -76,8 +76,8 @@ use crate::adapters::{
 };
 use crate::api::BigtableClusterRef;
 use crate::core::{Dur, SizeRule};
-use crate::gcp::{GcpConfig, RetryConfig, bigtable_client, map_error, retry, retry_write};
-use crate::kinds::{BoxTarget, Clients, KindIssue, TargetKind, required};
+use crate::gcp::{GcpConfig, RetryConfig, bigtable_client, map_error, retry, retry_write, started, status_of};
+use crate::kinds::{BoxTarget, Clients, KindIssue, TargetKind, required, storage_target_issue};
 
 const BACKEND: &str = "bigtable";
 
@@ -140,13 +140,18 @@ pub(crate) fn plain_segments(path: &str) -> bool {
 /// The answer to a stored operation name that is not one of `parent`'s: NotFound, which the tick
 /// settles as a vanished operation (by the size), with why; nothing was requested.
 pub(crate) fn foreign_operation(name: &str, parent: &str) -> AdapterError {
+    foreign_operation_named(BACKEND, name, parent, &format!("operations/{parent}/…"))
+}
+
+/// [`foreign_operation`] for a service whose operations of `parent` are named as `form` says.
+pub(crate) fn foreign_operation_named(backend: &'static str, name: &str, parent: &str, form: &str) -> AdapterError {
     let shown: String = name.chars().take(120).collect();
     tracing::warn!(resource = %parent, operation = %shown, "stored operation name is not one of this resource's: not requested");
     AdapterError::new(
-        BACKEND,
+        backend,
         ErrorKind::NotFound,
         format!(
-            "the stored operation name {shown:?} is not an operation of {parent} (those are named operations/{parent}/…); it was not requested and counts as vanished"
+            "the stored operation name {shown:?} is not an operation of {parent} (those are named {form}); it was not requested and counts as vanished"
         ),
     )
 }
@@ -358,11 +363,7 @@ impl BigtableCluster {
             return Ok(ResizeStarted::Unconfirmed);
         };
         tracing::info!(cluster = %self.name, min = to, max = new_max, from = min, operation = %op.name, "autoscaler minimum requested");
-        match (op.done, op.error()) {
-            (true, Some(err)) => Err(AdapterError::new(BACKEND, ErrorKind::Other, err.message.clone())),
-            (true, None) => Ok(ResizeStarted::Done),
-            (false, _) => Ok(ResizeStarted::Operation(op.name)),
-        }
+        started(BACKEND, op)
     }
 }
 
@@ -476,11 +477,7 @@ impl BigtableCluster {
             return Ok(ResizeStarted::Unconfirmed);
         };
         tracing::info!(cluster = %self.name, project = %self.project, to, operation = %op.name, "resize requested");
-        match (op.done, op.error()) {
-            (true, Some(err)) => Err(AdapterError::new(BACKEND, ErrorKind::Other, err.message.clone())),
-            (true, None) => Ok(ResizeStarted::Done),
-            (false, _) => Ok(ResizeStarted::Operation(op.name)),
-        }
+        started(BACKEND, op)
     }
 
     async fn operation_status(&self, name: &str) -> Result<OperationStatus, AdapterError> {
@@ -493,11 +490,7 @@ impl BigtableCluster {
                 .map_err(|e| map_error(BACKEND, "bigtable.clusters.get", &e))
         })
         .await?;
-        Ok(match (op.done, op.error()) {
-            (false, _) => OperationStatus::Running,
-            (true, Some(err)) => OperationStatus::Failed(format!("{} (code {})", err.message, err.code)),
-            (true, None) => OperationStatus::Done,
-        })
+        Ok(status_of(&op))
     }
 }
 
@@ -537,11 +530,7 @@ impl TargetKind for BigtableClusterRef {
     fn check(&self) -> Vec<KindIssue> {
         let mut issues =
             required(&[("project", &self.project), ("instance", &self.instance), ("cluster", &self.cluster)]);
-        if let Some(t) = self.storage_target
-            && !(0.05..=0.95).contains(&t)
-        {
-            issues.push(("storageTarget", format!("must be between 0.05 and 0.95 (got {t})")));
-        }
+        issues.extend(storage_target_issue(self.storage_target));
         issues
     }
     fn connect(&self, clients: &Arc<Clients>, _namespace: &str) -> Result<BoxTarget, AdapterError> {

@@ -66,7 +66,7 @@ use crate::api::{BigtableInstanceRef, InstanceSizing};
 use crate::core::{Dur, SizeRule};
 use crate::gcp::bigtable::{DEFAULT_STORAGE_TARGET, foreign_operation, operation_under, send_serve_nodes};
 use crate::gcp::{GcpConfig, RetryConfig, bigtable_client, map_error, retry};
-use crate::kinds::{BoxTarget, Clients, KindIssue, TargetKind, required};
+use crate::kinds::{BoxTarget, Clients, KindIssue, TargetKind, required, storage_target_issue};
 
 const BACKEND: &str = "bigtable";
 /// Joins the operations of one resize into the one name the core follows.
@@ -494,11 +494,7 @@ impl TargetKind for BigtableInstanceRef {
                 issues.push(("clusters", format!("{c:?} is listed twice: list each cluster once")));
             }
         }
-        if let Some(t) = self.storage_target
-            && !(0.05..=0.95).contains(&t)
-        {
-            issues.push(("storageTarget", format!("must be between 0.05 and 0.95 (got {t})")));
-        }
+        issues.extend(storage_target_issue(self.storage_target));
         if let Some(f) = self.per_cluster_floor {
             if !(f > 0.0 && f <= 1.0) {
                 issues.push((

@@ -1663,15 +1663,26 @@ fn cluster_clause(filter: &str) -> (&str, Option<Vec<String>>) {
 /// `operations.list` of the Bigtable Admin API: the operations whose names lie under `parent`,
 /// done or not, oldest first, `pageSize` at a time (default 100, at most 500) from `pageToken`.
 fn list_bigtable_operations(st: &FakeState, parent: &str, query: &[(String, String)]) -> Response {
-    let param = |k: &str| query.iter().find(|(key, _)| key == k).map(|(_, v)| v.as_str());
     let prefix = format!("{parent}/");
-    let mut ops: Vec<(&String, &Op)> =
-        st.ops.iter().filter(|(n, o)| o.kind == "bigtable" && n.starts_with(&prefix)).collect();
+    let ops = st.ops.iter().filter(|(n, o)| o.kind == "bigtable" && n.starts_with(&prefix));
+    operations_page(st, ops, query, bigtable_op_json)
+}
+
+/// One page of `ops`, oldest first, as `operations.list` answers (`pageSize`, `pageToken`),
+/// each as `json` shows it.
+fn operations_page<'a>(
+    st: &'a FakeState,
+    ops: impl Iterator<Item = (&'a String, &'a Op)>,
+    query: &[(String, String)],
+    json: fn(&FakeState, &str) -> Value,
+) -> Response {
+    let param = |k: &str| query.iter().find(|(key, _)| key == k).map(|(_, v)| v.as_str());
+    let mut ops: Vec<(&String, &Op)> = ops.collect();
     ops.sort_by_key(|(_, o)| o.seq);
     let size = param("pageSize").and_then(|n| n.parse::<usize>().ok()).filter(|n| *n > 0).unwrap_or(100).min(500);
     let offset: usize =
         param("pageToken").and_then(|t| t.strip_prefix("offset-")).and_then(|n| n.parse().ok()).unwrap_or(0);
-    let page: Vec<Value> = ops.iter().skip(offset).take(size).map(|(n, _)| bigtable_op_json(st, n)).collect();
+    let page: Vec<Value> = ops.iter().skip(offset).take(size).map(|(n, _)| json(st, n)).collect();
     // proto3 JSON leaves out empty fields: no operations, no `operations`.
     let mut out = json!({});
     if !page.is_empty() {
@@ -1904,22 +1915,8 @@ fn spanner_op_json(st: &FakeState, name: &str) -> Value {
 
 /// An instance's operations, oldest first, paged as `operations.list` pages them.
 fn list_spanner_operations(st: &FakeState, instance: &str, query: &[(String, String)]) -> Response {
-    let param = |k: &str| query.iter().find(|(q, _)| q == k).map(|(_, v)| v.as_str());
     let prefix = format!("{instance}/operations/");
-    let mut ops: Vec<(&String, &Op)> = st.ops.iter().filter(|(n, _)| n.starts_with(&prefix)).collect();
-    ops.sort_by_key(|(_, o)| o.seq);
-    let size = param("pageSize").and_then(|n| n.parse::<usize>().ok()).filter(|n| *n > 0).unwrap_or(100).min(500);
-    let offset: usize =
-        param("pageToken").and_then(|t| t.strip_prefix("offset-")).and_then(|n| n.parse().ok()).unwrap_or(0);
-    let page: Vec<Value> = ops.iter().skip(offset).take(size).map(|(n, _)| spanner_op_json(st, n)).collect();
-    let mut out = json!({});
-    if !page.is_empty() {
-        out["operations"] = json!(page);
-    }
-    if offset + size < ops.len() {
-        out["nextPageToken"] = json!(format!("offset-{}", offset + size));
-    }
-    ok(out)
+    operations_page(st, st.ops.iter().filter(|(n, _)| n.starts_with(&prefix)), query, spanner_op_json)
 }
 
 /// The (min, max) processing units of a Spanner `autoscalingConfig`, in either of its units.

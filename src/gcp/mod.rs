@@ -208,6 +208,30 @@ pub async fn compute_groups_client(
         .map_err(|e| build_error("Compute Engine", &e))
 }
 
+/// How a resize that answered with `op` was taken: done, failed with the service's message, or
+/// an operation to follow.
+pub(crate) fn started(
+    backend: &'static str,
+    op: google_cloud_longrunning::model::Operation,
+) -> Result<crate::adapters::ResizeStarted, AdapterError> {
+    use crate::adapters::ResizeStarted;
+    match (op.done, op.error()) {
+        (true, Some(err)) => Err(AdapterError::new(backend, ErrorKind::Other, err.message.clone())),
+        (true, None) => Ok(ResizeStarted::Done),
+        (false, _) => Ok(ResizeStarted::Operation(op.name)),
+    }
+}
+
+/// What a polled long-running operation says: running, failed (message and code), or done.
+pub(crate) fn status_of(op: &google_cloud_longrunning::model::Operation) -> crate::adapters::OperationStatus {
+    use crate::adapters::OperationStatus;
+    match (op.done, op.error()) {
+        (false, _) => OperationStatus::Running,
+        (true, Some(err)) => OperationStatus::Failed(format!("{} (code {})", err.message, err.code)),
+        (true, None) => OperationStatus::Done,
+    }
+}
+
 /// Translate a client error into an [`AdapterError`].
 ///
 /// `permission` is the IAM permission the call needs; a 403 names it, so the fix is in the

@@ -64,9 +64,9 @@ use crate::adapters::{
 };
 use crate::api::SpannerInstanceRef;
 use crate::core::{Dur, SizeRule};
-use crate::gcp::bigtable::plain_segments;
-use crate::gcp::{GcpConfig, RetryConfig, map_error, retry, retry_write, spanner_client};
-use crate::kinds::{BoxTarget, Clients, KindIssue, TargetKind, required};
+use crate::gcp::bigtable::{foreign_operation_named, plain_segments};
+use crate::gcp::{GcpConfig, RetryConfig, map_error, retry, retry_write, spanner_client, started, status_of};
+use crate::kinds::{BoxTarget, Clients, KindIssue, TargetKind, required, storage_target_issue};
 
 const BACKEND: &str = "spanner";
 
@@ -213,6 +213,16 @@ impl SpannerInstance {
 
     /// The update of this instance that is not done, if any, and the units it asks for.
     async fn running_update(&self) -> Result<Option<(Operation, i64)>, AdapterError> {
+        self.first_running(|op| update_of(op, &self.name)).await
+    }
+
+    /// The first operation of this instance that is not done and that `pick` picks, with what
+    /// it picked, from the instance's operations page by page (at most
+    /// [`MAX_OPERATION_PAGES`]).
+    async fn first_running<T>(
+        &self,
+        pick: impl Fn(&Operation) -> Option<T>,
+    ) -> Result<Option<(Operation, T)>, AdapterError> {
         let parent = format!("{}/operations", self.name);
         let mut token = String::new();
         for _ in 0..MAX_OPERATION_PAGES {
@@ -228,15 +238,15 @@ impl SpannerInstance {
             })
             .await?;
             let found = page.operations.into_iter().filter(|op| !op.done).find_map(|op| {
-                let units = update_of(&op, &self.name)?;
-                Some((op, units))
+                let picked = pick(&op)?;
+                Some((op, picked))
             });
             if found.is_some() || page.next_page_token.is_empty() {
                 return Ok(found);
             }
             token = page.next_page_token;
         }
-        tracing::warn!(instance = %self.name, pages = MAX_OPERATION_PAGES, "no running update among the first pages of the instance's operations: taken as none");
+        tracing::warn!(instance = %self.name, pages = MAX_OPERATION_PAGES, "no running operation among the first pages of the instance's operations: taken as none");
         Ok(None)
     }
 
@@ -356,36 +366,13 @@ impl SpannerInstance {
             return Ok(ResizeStarted::Unconfirmed);
         };
         tracing::info!(instance = %self.name, min = to, max, from = now.min, operation = %op.name, "autoscaler minimum requested");
-        match (op.done, op.error()) {
-            (true, Some(err)) => Err(AdapterError::new(BACKEND, ErrorKind::Other, err.message.clone())),
-            (true, None) => Ok(ResizeStarted::Done),
-            (false, _) => Ok(ResizeStarted::Operation(op.name)),
-        }
+        started(BACKEND, op)
     }
 
     /// The operation of this instance that is not done, if any (an update of any kind holds
-    /// it), from every page of its operations.
+    /// it).
     async fn running_operation(&self) -> Result<Option<Operation>, AdapterError> {
-        let mut token = String::new();
-        for _ in 0..MAX_OPERATION_PAGES {
-            let page = retry(BACKEND, &self.retry, || async {
-                self.client
-                    .list_operations()
-                    .set_name(format!("{}/operations", self.name))
-                    .set_page_size(OPERATIONS_PAGE_SIZE)
-                    .set_page_token(token.clone())
-                    .send()
-                    .await
-                    .map_err(|e| map_error(BACKEND, "spanner.instanceOperations.list", &e))
-            })
-            .await?;
-            let found = page.operations.into_iter().find(|op| !op.done && operation_of(&op.name, &self.name));
-            if found.is_some() || page.next_page_token.is_empty() {
-                return Ok(found);
-            }
-            token = page.next_page_token;
-        }
-        Ok(None)
+        Ok(self.first_running(|op| operation_of(&op.name, &self.name).then_some(())).await?.map(|(op, ())| op))
     }
 }
 
@@ -514,25 +501,13 @@ impl SpannerInstance {
             return Ok(ResizeStarted::Unconfirmed);
         };
         tracing::info!(instance = %self.name, to, operation = %op.name, "update requested");
-        match (op.done, op.error()) {
-            (true, Some(err)) => Err(AdapterError::new(BACKEND, ErrorKind::Other, err.message.clone())),
-            (true, None) => Ok(ResizeStarted::Done),
-            (false, _) => Ok(ResizeStarted::Operation(op.name)),
-        }
+        started(BACKEND, op)
     }
 
     async fn operation_status(&self, name: &str) -> Result<OperationStatus, AdapterError> {
         if !operation_of(name, &self.name) {
-            let shown: String = name.chars().take(120).collect();
-            tracing::warn!(instance = %self.name, operation = %shown, "stored operation name is not one of this instance's: not requested");
-            return Err(AdapterError::new(
-                BACKEND,
-                ErrorKind::NotFound,
-                format!(
-                    "the stored operation name {shown:?} is not an operation of {} (those are named {}/operations/ID); it was not requested and counts as vanished",
-                    self.name, self.name
-                ),
-            ));
+            let form = format!("{}/operations/ID", self.name);
+            return Err(foreign_operation_named(BACKEND, name, &self.name, &form));
         }
         let op = retry(BACKEND, &self.retry, || async {
             self.client
@@ -543,11 +518,7 @@ impl SpannerInstance {
                 .map_err(|e| map_error(BACKEND, "spanner.instanceOperations.get", &e))
         })
         .await?;
-        Ok(match (op.done, op.error()) {
-            (false, _) => OperationStatus::Running,
-            (true, Some(err)) => OperationStatus::Failed(format!("{} (code {})", err.message, err.code)),
-            (true, None) => OperationStatus::Done,
-        })
+        Ok(status_of(&op))
     }
 }
 
@@ -601,11 +572,7 @@ impl TargetKind for SpannerInstanceRef {
     }
     fn check(&self) -> Vec<KindIssue> {
         let mut issues = required(&[("project", &self.project), ("instance", &self.instance)]);
-        if let Some(t) = self.storage_target
-            && !(0.05..=0.95).contains(&t)
-        {
-            issues.push(("storageTarget", format!("must be between 0.05 and 0.95 (got {t})")));
-        }
+        issues.extend(storage_target_issue(self.storage_target));
         issues
     }
     fn connect(&self, clients: &Arc<Clients>, _namespace: &str) -> Result<BoxTarget, AdapterError> {
