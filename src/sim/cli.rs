@@ -537,9 +537,10 @@ fn bench(args: &SimulateArgs) -> Result<(), String> {
         t.goal_seconds()
     );
     println!(
-        "tune search: {} variants in {:.2}s with early stops of beaten variants; 10,000 variants at that pace: {:.0}s",
+        "tune search: {} variants in {:.2}s, {} replayed to the end, the others stopped once the front beat them; 10,000 variants at that pace: {:.0}s",
         t.search_variants,
         t.search_seconds,
+        t.search_to_end,
         t.goal_search_seconds()
     );
     let state = crate::sim::bench::state_bytes_after_long_run();

@@ -120,6 +120,17 @@ fn tune_finds_a_variant_that_meets_a_constraint_the_starting_policy_misses() {
         .collect();
     assert_eq!(bursts.len(), 2 * 24 * 3, "three tuning days of bursts");
     assert!(bursts.iter().all(|s| s.serving >= 9), "{:?}", bursts.iter().find(|s| s.serving < 9));
+    // The report says how many variants ran to the end and how many the front stopped, and they
+    // are every variant searched.
+    let report = output::report(&problem, &t, &a);
+    let line = report.lines().find(|l| l.starts_with("Searched ")).expect("a summary line");
+    let number_before = |words: &str| -> usize {
+        let head = &line[..line.find(words).unwrap_or_else(|| panic!("{words:?} in {line}"))];
+        head.rsplit(|c: char| !c.is_ascii_digit()).next().and_then(|n| n.parse().ok()).expect(line)
+    };
+    let (to_end, stopped) = (number_before(" replayed to the end"), number_before(" stopped early"));
+    let scored = t.found.evaluated.iter().filter(|e| e.scores().is_some()).count();
+    assert_eq!((to_end, to_end + stopped), (scored, t.found.evaluated.len()), "{line}");
     // No front member that meets it is cheaper beyond the simplification's allowance.
     for m in t.front.iter().filter(|m| m.meets) {
         assert!(

@@ -104,6 +104,9 @@ pub struct TuneSpeed {
     pub search_variants: usize,
     /// Seconds the search took.
     pub search_seconds: f64,
+    /// Of the search's variants, those replayed to the end of the trace (the others were stopped
+    /// once the front beat them).
+    pub search_to_end: usize,
 }
 
 impl TuneSpeed {
@@ -157,6 +160,7 @@ pub fn measure(samples: usize, variants: usize, search_budget: usize, threads: u
         |_| {},
     );
     let search_seconds = started.elapsed().as_secs_f64();
+    let search_to_end = found.evaluated.iter().filter(|e| matches!(e.outcome, Outcome::Scored(_))).count();
     TuneSpeed {
         threads,
         variants: replayed,
@@ -164,5 +168,6 @@ pub fn measure(samples: usize, variants: usize, search_budget: usize, threads: u
         seconds,
         search_variants: found.evaluated.len(),
         search_seconds,
+        search_to_end,
     }
 }

@@ -76,11 +76,12 @@ pub fn report(problem: &Problem, t: &Tuned, args: &TuneArgs) -> String {
     };
     let _ = writeln!(
         o,
-        "Searched {} variants in {:.1}s ({} space-filling, then {} generations bred from the front; {} stopped early once the front beat them{}); stopped because {stop}.",
+        "Searched {} variants in {:.1}s ({} space-filling, then {} generations bred from the front; {} replayed to the end, {} stopped early once the front beat them{}); stopped because {stop}.",
         f.evaluated.len(),
         t.seconds,
         first,
         f.generations,
+        f.evaluated.len() - pruned - invalid,
         pruned,
         if invalid > 0 { format!(", {invalid} invalid") } else { String::new() },
     );
