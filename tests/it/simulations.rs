@@ -147,11 +147,14 @@ fn policy_beats_hpa_on_the_bundled_set() {
         hpa.over_limit
     );
     assert!(policy.actions < hpa.actions, "scale actions: policy {} hpa {}", policy.actions, hpa.actions);
-    // Issue 12's bar is 1.10; the set measures 1.119, above it because of the two taxi traces
-    // (a 30-minute daily cycle scaled in one node per sample; see docs/simulate.md). This guards the
-    // figure from getting worse while that is open.
+    // Issue 12's bar is 1.10; the set measures about 1.135, above it because of the two taxi traces
+    // (a 30-minute daily cycle scaled in one node per sample; see docs/simulate.md) and the
+    // five-minute Bigtable traces. It was 1.120 before a scale-out on a climbing load landed at the
+    // bottom of the band (docs/decisions.md): that bought 3.7 % fewer minutes over the limit, 3 %
+    // fewer reversals and a few fewer actions for 1.4 % more node-minutes, the trade the headroom rules
+    // made before it. This guards the figure from getting worse while that is open.
     let cost = policy.node_minutes / oracle30.node_minutes;
-    assert!(cost <= 1.13, "node-minutes: policy {cost:.3} x oracle-30");
+    assert!(cost <= 1.14, "node-minutes: policy {cost:.3} x oracle-30");
 }
 
 /// A scenario from a hand-made trace: one sample a minute, a total metric with target 10 per

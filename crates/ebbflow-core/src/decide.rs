@@ -36,6 +36,8 @@ pub const MAX_METRICS: usize = 10;
 pub(crate) const REC_CAP: u32 = 1_000_000;
 /// A steady rise is fitted over this many smoothing windows of samples (see [`crate::ramp`]).
 const RAMP_WINDOWS: i64 = 3;
+/// A load climbs when its trend carries it further than its noise over this many windows.
+const CLIMB_WINDOWS: i64 = 3;
 
 /// Standard errors above the smoothed demand that scale-in sizes on: 2 is the conventional
 /// one-sided ~97.5% bound. Measured on the bundled set against z = 0 and z = 1: each step up
@@ -131,6 +133,9 @@ pub struct MetricOutcome {
     /// Size the load asks for when capacity ordered now serves, when it climbs steadily (a line
     /// through its newest samples, see [`crate::ramp`]); only ever adds.
     pub ramp: Option<u32>,
+    /// The load climbs beyond its noise (its trend, see [`crate::signal::SignalState::climbing`]):
+    /// a scale-out lands at the bottom of the tolerance band rather than its middle.
+    pub climbing: bool,
     /// A guard metric whose value (the newest raw sample or the smoothed value, whichever is
     /// higher) is above its level: scale-in is blocked.
     pub guard_high: bool,
@@ -489,6 +494,11 @@ impl Decision {
         let mut m = String::new();
         let until = |t: Option<Ts>| t.map(|t| format!(" until {t}")).unwrap_or_default();
         let _ = match self.reason {
+            Reason::ScaleOut if self.metrics.iter().any(|o| o.climbing) => write!(
+                m,
+                "scale out {} -> {}: smoothed load is above target and climbing (sized to the bottom of the band)",
+                self.current, self.desired
+            ),
             Reason::ScaleOut => {
                 write!(m, "scale out {} -> {}: smoothed load is above target", self.current, self.desired)
             }
@@ -655,14 +665,25 @@ pub fn effective_target(metric: &MetricPolicy, smoothed: f64, noise: Option<f64>
 
 /// The size the smoothed demand asks for, with the dead band around `current`.
 #[inline]
-fn recommend(metric: &MetricPolicy, demand: f64, upper: f64, noise: Option<f64>, current: u32, tolerance: f64) -> u32 {
+fn recommend(
+    metric: &MetricPolicy,
+    demand: f64,
+    upper: f64,
+    noise: Option<f64>,
+    current: u32,
+    tolerance: f64,
+    climbing: bool,
+) -> u32 {
     // The target is a ceiling: the dead band is [target × (1 − tolerance), target]. Leaving it in
     // either direction resizes to land in the middle of the band, so ordinary noise does not push
     // the new size straight back out of it (and time over target stays low). Going down, the
     // policy sizes on the upper confidence bound of demand, never below the current size.
+    // Going up while the load climbs, it lands at the bottom of the band: the load is moving
+    // up through it, and landing in the middle only brings the next scale-out sooner.
     let landing = 1.0 - tolerance / 2.0;
     let now = need(metric, demand, noise);
     if now > current.max(1) as f64 {
+        let landing = if climbing { 1.0 - tolerance } else { landing };
         return nodes(now / landing, REC_CAP);
     }
     let high = need(metric, upper, noise);
@@ -788,7 +809,10 @@ pub fn decide_prepared(
                     let noise = signal.noise();
                     out.effective_target = Some(effective_target(metric, demand, noise));
                     out.noise = noise.filter(|_| demand > 0.0).map(|n| n / demand);
-                    out.recommended = Some(recommend(metric, demand, upper, noise, current, policy.tolerance));
+                    let climbing = signal.climbing(metric.window, Dur(metric.window.0 * CLIMB_WINDOWS));
+                    out.climbing = climbing;
+                    out.recommended =
+                        Some(recommend(metric, demand, upper, noise, current, policy.tolerance, climbing));
                     // The average trails a climb by half its window: a line through the newest
                     // samples says where the load will be when capacity ordered now serves.
                     let span = Dur(metric.window.0 * RAMP_WINDOWS);
@@ -1299,6 +1323,22 @@ fn scale_in(
 mod tests {
     use super::*;
     use crate::tests::fixtures::{World, at, policy};
+
+    /// Leaving the band upwards lands in its middle, or at its bottom while the load climbs;
+    /// going down never depends on the climb.
+    #[test]
+    fn a_scale_out_lands_at_the_bottom_of_the_band_while_the_load_climbs() {
+        let p = policy();
+        let m = &p.metrics[0];
+        let t = m.target;
+        // 40 nodes' worth at the target on 40 nodes, plus a little: 41 needed.
+        let demand = 40.5 * t;
+        assert_eq!(recommend(m, demand, demand, None, 40, 0.1, false), nodes(40.5 / 0.95, REC_CAP));
+        assert_eq!(recommend(m, demand, demand, None, 40, 0.1, true), nodes(40.5 / 0.9, REC_CAP));
+        assert!(nodes(40.5 / 0.9, REC_CAP) > nodes(40.5 / 0.95, REC_CAP));
+        let low = 30.0 * t;
+        assert_eq!(recommend(m, low, low, None, 40, 0.1, true), recommend(m, low, low, None, 40, 0.1, false));
+    }
 
     /// What the stabilization step scanned before the queues: the lowest recommendation within
     /// the scale-out window of `now` and the highest within the scale-in window.
