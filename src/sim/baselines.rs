@@ -183,6 +183,7 @@ pub fn hpa(sc: &Scenario) -> Run {
             serving: fleet.serving(),
             reason: "hpa",
             forecast: f64::NAN,
+            ramp: f64::NAN,
         });
     }
     finish(sc, "hpa", steps)
@@ -284,6 +285,7 @@ pub fn spanner(sc: &Scenario, method: SpannerMethod) -> Run {
             serving: fleet.serving(),
             reason: method.name(),
             forecast: f64::NAN,
+            ramp: f64::NAN,
         });
     }
     finish(sc, method.name(), steps)
@@ -314,6 +316,7 @@ pub fn static_peak(sc: &Scenario) -> Run {
             serving: size,
             reason: "static-peak",
             forecast: f64::NAN,
+            ramp: f64::NAN,
         })
         .collect();
     // It is sized before the replay starts, so it makes no resize of its own.
@@ -343,6 +346,7 @@ pub fn oracle(sc: &Scenario) -> Run {
                 serving: size,
                 reason: "oracle",
                 forecast: f64::NAN,
+                ramp: f64::NAN,
             }
         })
         .collect();
@@ -379,6 +383,7 @@ pub fn oracle_30(sc: &Scenario) -> Run {
             serving: size,
             reason: "oracle-30",
             forecast: f64::NAN,
+            ramp: f64::NAN,
         }));
         i = end;
     }
@@ -407,6 +412,7 @@ pub fn builtin(sc: &Scenario) -> Option<Run> {
             serving,
             reason: "builtin",
             forecast: f64::NAN,
+            ramp: f64::NAN,
         });
     }
     Some(finish(sc, "builtin", steps))

@@ -253,6 +253,11 @@ fn output(args: &SimulateArgs, sc: &Scenario, runs: &[Run]) -> Result<(), String
             println!(
                 "naive MAE: error of \"demand stays what it is now\" on the same rows; ahead outs: ScaleOutAhead resizes, needed: the load passed the old size within the lead."
             );
+            if summaries.iter().any(|s| s.ramp.is_some()) {
+                println!(
+                    "(line): the line through a steady climb, its lead the warm-up, its rows those where a line was believed, its ahead outs ScaleOutOnRamp resizes."
+                );
+            }
         }
     }
     Ok(())

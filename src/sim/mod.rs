@@ -348,6 +348,7 @@ impl<F: FnMut(Ts, &[Step]) -> bool> Rows for StepRows<'_, F> {
             serving,
             reason: d.reason.as_str(),
             forecast: d.metrics.first().and_then(|m| m.forecast_demand).unwrap_or(f64::NAN),
+            ramp: d.metrics.first().and_then(|m| m.ramp_demand).unwrap_or(f64::NAN),
         });
         if let Some(fleets) = &mut self.fleets {
             fleets.push(world.fleet_sizes());
@@ -375,6 +376,7 @@ fn replay(
     if let Some(f) = &sc.policy.forecast {
         summary.forecast = Some(report::ForecastScore::from_steps(&steps, metric.target, f.lead, sc.start_total()));
     }
+    summary.ramp = report::ForecastScore::of_ramp(&steps, metric.target, sc.policy.warmup, sc.start_total());
     (Run { steps, summary }, rows.fleets.unwrap_or_default())
 }
 

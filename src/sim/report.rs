@@ -37,6 +37,9 @@ pub struct Step {
     /// The demand the policy's forecast expected at `at + lead`, when it forecast a rise (NaN
     /// otherwise, and for baselines).
     pub forecast: f64,
+    /// The demand the policy's line through a steady climb expected at `at + warmup`, when it
+    /// believed one (NaN otherwise, and for baselines).
+    pub ramp: f64,
 }
 
 /// Figures of one run, all derivable from its steps.
@@ -83,6 +86,10 @@ pub struct Summary {
     /// How good the policy's forecast was (policies with a forecast only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub forecast: Option<ForecastScore>,
+    /// How good the policy's line through steady climbs was, scored like the forecast with the
+    /// warm-up as its lead (runs where it believed a line or scaled out on one only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ramp: Option<ForecastScore>,
 }
 
 /// The forecast against what happened, from the steps: each row's `forecast` (demand expected
@@ -105,7 +112,8 @@ pub struct ForecastScore {
     /// The naive forecast's mean absolute error on the same rows, in nodes: "demand stays what
     /// it is now", |demand(at) − actual| / target. A forecast worth having beats it.
     pub naive_mae_nodes: f64,
-    /// Scale-outs made ahead of a forecast rise (reason ScaleOutAhead).
+    /// Scale-outs made ahead of a forecast rise (reason ScaleOutAhead; ScaleOutOnRamp for the
+    /// line through a climb).
     pub ahead_scale_outs: u32,
     /// Of those, the ones the load needed: within the lead, demand went past what the size
     /// before the scale-out carries at the target.
@@ -115,11 +123,31 @@ pub struct ForecastScore {
 impl ForecastScore {
     /// Score the rows' forecasts at `target` per node, `lead` ahead.
     pub fn from_steps(steps: &[Step], target: f64, lead: crate::core::Dur, start_size: u32) -> ForecastScore {
+        Self::scored(steps, target, lead, start_size, |s| s.forecast, "ScaleOutAhead")
+    }
+
+    /// Score the rows' lines through a steady climb at `target` per node, `warmup` ahead (the
+    /// lead the line sizes for); `None` when the line was never believed nor acted on.
+    pub fn of_ramp(steps: &[Step], target: f64, warmup: crate::core::Dur, start_size: u32) -> Option<ForecastScore> {
+        let f = Self::scored(steps, target, warmup, start_size, |s| s.ramp, "ScaleOutOnRamp");
+        (f.forecasts > 0 || f.ahead_scale_outs > 0).then_some(f)
+    }
+
+    /// Score `expected(row)` (demand expected `lead` later) against what came, and count the
+    /// scale-outs made for `reason`.
+    fn scored(
+        steps: &[Step],
+        target: f64,
+        lead: crate::core::Dur,
+        start_size: u32,
+        expected: impl Fn(&Step) -> f64,
+        reason: &str,
+    ) -> ForecastScore {
         let mut f = ForecastScore { lead_minutes: lead.as_minutes(), ..ForecastScore::default() };
         let (mut abs, mut err, mut pct, mut naive, mut with_actual) = (0.0, 0.0, 0.0, 0.0, 0u32);
         for (i, s) in steps.iter().enumerate() {
             let before = if i == 0 { start_size } else { steps[i - 1].desired };
-            if s.reason == "ScaleOutAhead" && s.desired > before {
+            if s.reason == reason && s.desired > before {
                 f.ahead_scale_outs += 1;
                 let end = s.at + lead;
                 let needed = steps[i + 1..]
@@ -128,7 +156,8 @@ impl ForecastScore {
                     .any(|r| demand_nodes(r.demand, target) > f64::from(before));
                 f.ahead_needed += u32::from(needed);
             }
-            if !s.forecast.is_finite() || !s.demand.is_finite() {
+            let forecast = expected(s);
+            if !forecast.is_finite() || !s.demand.is_finite() {
                 continue;
             }
             // The row at `at + lead` (or the newest before it), after this one.
@@ -141,11 +170,11 @@ impl ForecastScore {
                 continue;
             }
             f.forecasts += 1;
-            abs += (s.forecast - actual).abs();
-            err += s.forecast - actual;
+            abs += (forecast - actual).abs();
+            err += forecast - actual;
             naive += (s.demand - actual).abs();
             if actual > 0.0 {
-                pct += (s.forecast - actual).abs() / actual;
+                pct += (forecast - actual).abs() / actual;
                 with_actual += 1;
             }
         }
@@ -284,6 +313,7 @@ impl Summary {
             recovery_minutes: Vec::new(),
             elasticity: Elasticity::from_steps(steps, target),
             forecast: None,
+            ramp: None,
         };
         let mut prev = start_size;
         let mut last_in: Option<Ts> = None;
@@ -368,19 +398,19 @@ fn step_minutes(steps: &[Step], i: usize) -> f64 {
 }
 
 /// The steps CSV header.
-pub const STEPS_HEADER: &str = "timestamp,demand,observed,smoothed,spike,desired,serving,reason,forecast";
+pub const STEPS_HEADER: &str = "timestamp,demand,observed,smoothed,spike,desired,serving,reason,forecast,ramp";
 
 fn num(v: f64) -> String {
     if v.is_nan() { String::new() } else { format!("{v}") }
 }
 
-/// Write steps as CSV (`timestamp,demand,observed,smoothed,spike,desired,serving,reason,forecast`);
+/// Write steps as CSV (`timestamp,demand,observed,smoothed,spike,desired,serving,reason,forecast,ramp`);
 /// unknown values are empty fields.
 pub fn write_steps(out: &mut impl std::io::Write, steps: &[Step]) -> std::io::Result<()> {
     write_steps_with(out, steps, None)
 }
 
-/// [`write_steps`], and for a policy with schedules or overrides a tenth column, `known`: what
+/// [`write_steps`], and for a policy with schedules or overrides an eleventh column, `known`: what
 /// was in effect at each step, e.g. `schedule morning-rush (min 9)`, entries separated by `; `.
 pub fn write_steps_with(
     out: &mut impl std::io::Write,
@@ -395,7 +425,7 @@ pub fn write_steps_with(
     for s in steps {
         write!(
             out,
-            "{},{},{},{},{},{},{},{},{}",
+            "{},{},{},{},{},{},{},{},{},{}",
             s.at.to_rfc3339(),
             num(s.demand),
             num(s.observed),
@@ -404,7 +434,8 @@ pub fn write_steps_with(
             s.desired,
             s.serving,
             s.reason,
-            num(s.forecast)
+            num(s.forecast),
+            num(s.ramp)
         )?;
         if let Some(p) = policy {
             let a = p.known.active(s.at, p.min_size, p.max_size);
@@ -423,18 +454,28 @@ pub fn write_steps_with(
     Ok(())
 }
 
-/// Read a steps CSV back (used to check that the summary is recomputable). A file written before
-/// the `forecast` column existed (8 columns) reads with no forecasts; a `known` column is skipped.
+/// Read a steps CSV back (used to check that the summary is recomputable). Columns are found by
+/// the header's names, so a file written before the `forecast` or the `ramp` column existed reads
+/// with none of them, and a `known` column is skipped.
 pub fn read_steps(text: &str) -> Result<Vec<Step>, String> {
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().unwrap_or_default().split(',').collect();
+    let column = |name: &str| header.iter().position(|h| *h == name);
+    if header.len() < 8 || header[..8] != STEPS_HEADER.split(',').take(8).collect::<Vec<_>>()[..] {
+        return Err(format!("line 1: expected the header {STEPS_HEADER}"));
+    }
+    let (forecast, ramp) = (column("forecast"), column("ramp"));
     let mut out = Vec::new();
-    for (i, line) in text.lines().enumerate().skip(1) {
+    for (i, line) in lines.enumerate() {
+        let line_no = i + 2;
         let c: Vec<&str> = line.split(',').collect();
-        if !(8..=10).contains(&c.len()) {
-            return Err(format!("line {}: expected 9 columns (10 with `known`)", i + 1));
+        if c.len() != header.len() {
+            return Err(format!("line {line_no}: expected {} columns, as the header has", header.len()));
         }
         let f = |s: &str| {
-            if s.is_empty() { Ok(f64::NAN) } else { s.parse::<f64>().map_err(|e| format!("line {}: {e}", i + 1)) }
+            if s.is_empty() { Ok(f64::NAN) } else { s.parse::<f64>().map_err(|e| format!("line {line_no}: {e}")) }
         };
+        let optional = |k: Option<usize>| k.map_or(Ok(f64::NAN), |k| f(c[k]));
         let reason = crate::core::Reason::parse(c[7]).map(|r| r.as_str()).unwrap_or("other");
         out.push(Step {
             at: Ts::parse_rfc3339(c[0])?,
@@ -442,13 +483,11 @@ pub fn read_steps(text: &str) -> Result<Vec<Step>, String> {
             observed: f(c[2])?,
             smoothed: f(c[3])?,
             spike: c[4] == "true",
-            desired: c[5].parse().map_err(|e| format!("line {}: {e}", i + 1))?,
-            serving: c[6].parse().map_err(|e| format!("line {}: {e}", i + 1))?,
+            desired: c[5].parse().map_err(|e| format!("line {line_no}: {e}"))?,
+            serving: c[6].parse().map_err(|e| format!("line {line_no}: {e}"))?,
             reason,
-            forecast: match c.get(8) {
-                Some(v) => f(v)?,
-                None => f64::NAN,
-            },
+            forecast: optional(forecast)?,
+            ramp: optional(ramp)?,
         });
     }
     Ok(out)
@@ -517,16 +556,20 @@ pub fn scores_table(rows: &[Summary]) -> String {
     grid_text(&header, body)
 }
 
-/// The forecast's score for each summary that has one, as a terminal table (empty when none).
+/// The forecast's score for each summary that has one, and the line's through steady climbs (as
+/// "name (line)"), as a terminal table (empty when none).
 pub fn forecast_table(rows: &[Summary]) -> String {
     let header =
         ["algorithm", "lead", "forecasts", "MAE nodes", "MAPE %", "bias nodes", "naive MAE", "ahead outs", "needed"];
     let body: Vec<Vec<String>> = rows
         .iter()
-        .filter_map(|r| r.forecast.map(|f| (r, f)))
-        .map(|(r, f)| {
+        .flat_map(|r| {
+            let line = r.ramp.map(|f| (format!("{} (line)", r.algorithm), f));
+            r.forecast.map(|f| (r.algorithm.clone(), f)).into_iter().chain(line)
+        })
+        .map(|(name, f)| {
             vec![
-                r.algorithm.clone(),
+                name,
                 format!("{:.0}m", f.lead_minutes),
                 f.forecasts.to_string(),
                 format!("{:.2}", f.mae_nodes),
@@ -580,6 +623,7 @@ mod tests {
             serving,
             reason: "ScaleOut",
             forecast: f64::NAN,
+            ramp: f64::NAN,
         }
     }
 
@@ -698,6 +742,7 @@ mod tests {
     fn steps_round_trip_through_csv() {
         let mut steps = vec![step(0, 1.0, 2, 2), step(1, f64::NAN, 3, 2)];
         steps[0].forecast = 1.5;
+        steps[1].ramp = 2.5;
         let mut buf = Vec::new();
         write_steps(&mut buf, &steps).unwrap();
         let back = read_steps(std::str::from_utf8(&buf).unwrap()).unwrap();
@@ -708,12 +753,44 @@ mod tests {
                 (b.at, b.spike, b.desired, b.serving, b.reason),
                 (s.at, s.spike, s.desired, s.serving, s.reason)
             );
-            for (x, y) in
-                [(b.demand, s.demand), (b.observed, s.observed), (b.smoothed, s.smoothed), (b.forecast, s.forecast)]
-            {
+            for (x, y) in [
+                (b.demand, s.demand),
+                (b.observed, s.observed),
+                (b.smoothed, s.smoothed),
+                (b.forecast, s.forecast),
+                (b.ramp, s.ramp),
+            ] {
                 assert!(x == y || (x.is_nan() && y.is_nan()), "{x} != {y}");
             }
         }
+        // Files written before the `ramp` column (and before `forecast`) read, with neither; a
+        // row short of the header's columns is refused with its line.
+        let old = "timestamp,demand,observed,smoothed,spike,desired,serving,reason,forecast\n\
+                   2026-01-01T00:00:00Z,1,,,false,2,2,ScaleOut,1.5\n";
+        let back = read_steps(old).expect("a forecast-era file");
+        assert_eq!((back[0].forecast, back[0].ramp.is_nan()), (1.5, true));
+        let older = "timestamp,demand,observed,smoothed,spike,desired,serving,reason\n\
+                     2026-01-01T00:00:00Z,1,,,false,2,2,ScaleOut\n";
+        assert!(read_steps(older).expect("an older file")[0].forecast.is_nan());
+        let short = format!("{STEPS_HEADER}\n2026-01-01T00:00:00Z,1,,,false,2,2,ScaleOut,1.5\n");
+        assert!(read_steps(&short).unwrap_err().starts_with("line 2:"));
+    }
+
+    /// The line through a climb is scored like the forecast, its warm-up as the lead, with its
+    /// own scale-outs; a run where it never believed a line nor scaled out on one has no score.
+    #[test]
+    fn the_line_is_scored_like_the_forecast() {
+        let mut steps = vec![step(0, 20.0, 2, 2), step(1, 25.0, 3, 2), step(2, 30.0, 5, 3), step(3, 50.0, 6, 5)];
+        assert_eq!(ForecastScore::of_ramp(&steps, 10.0, crate::core::Dur::mins(2), 2), None);
+        steps[0].ramp = 40.0;
+        steps[1].reason = "ScaleOutOnRamp";
+        steps[2].forecast = 99.0;
+        let f = ForecastScore::of_ramp(&steps, 10.0, crate::core::Dur::mins(2), 2).expect("scored");
+        // Row 0 expected 40 for minute 2, which brought 30: one node too many.
+        assert_eq!((f.forecasts, f.ahead_scale_outs, f.ahead_needed), (1, 1, 1));
+        assert!(close(f.mae_nodes, 1.0) && close(f.bias_nodes, 1.0), "{f:?}");
+        let t = forecast_table(&[Summary { ramp: Some(f), ..Summary::from_steps("mine", &steps, 10.0, 12.5, 2) }]);
+        assert!(t.lines().nth(2).is_some_and(|l| l.starts_with("mine (line)") && l.contains("1.00")), "{t}");
     }
 
     /// Target 10 per node, one row a minute, lead 2 minutes. Row 0 forecasts 40 for minute 2,

@@ -432,6 +432,39 @@ fn forecast_table(set: &[Bundled]) -> String {
             "The forecast beats the naive one (a lower MAE) on {better} of the {scored} scenarios where it forecast a rise.{none}"
         ),
     );
+    // The line through a steady climb, scored the same way with the warm-up as its lead.
+    out.push('\n');
+    line(&mut out, "The line through a steady climb (`ScaleOutOnRamp`), scored the same way, its lead the warm-up:");
+    out.push('\n');
+    line(&mut out, "| scenario | lead | lines | MAE nodes | naive MAE nodes | bias nodes | ramp outs | needed |");
+    line(&mut out, "|---|---|---|---|---|---|---|---|");
+    let (mut scored, mut better) = (0, 0);
+    for b in set {
+        let Some(f) = b.policy().ramp else { continue };
+        scored += 1;
+        better += usize::from(f.mae_nodes < f.naive_mae_nodes);
+        line(
+            &mut out,
+            format!(
+                "| {} | {:.0}m | {} | {:.2} | {:.2} | {:+.2} | {} | {} |",
+                b.name,
+                f.lead_minutes,
+                f.forecasts,
+                f.mae_nodes,
+                f.naive_mae_nodes,
+                f.bias_nodes,
+                f.ahead_scale_outs,
+                f.ahead_needed
+            ),
+        );
+    }
+    out.push('\n');
+    line(
+        &mut out,
+        format!(
+            "The line beats the naive forecast (a lower MAE) on {better} of the {scored} scenarios where it was believed."
+        ),
+    );
     out
 }
 

@@ -133,6 +133,10 @@ pub struct MetricOutcome {
     /// Size the load asks for when capacity ordered now serves, when it climbs steadily (a line
     /// through its newest samples, see [`crate::ramp`]); only ever adds.
     pub ramp: Option<u32>,
+    /// Demand the line through a steady climb puts at `now + warmup`, whenever a line is believed
+    /// (whether or not it asks for more than the smoothed demand): what the replay scores the line
+    /// by.
+    pub ramp_demand: Option<f64>,
     /// The load climbs beyond its noise (its trend, see [`crate::signal::SignalState::climbing`]):
     /// a scale-out lands at the bottom of the tolerance band rather than its middle.
     pub climbing: bool,
@@ -816,11 +820,12 @@ pub fn decide_prepared(
                     // The average trails a climb by half its window: a line through the newest
                     // samples says where the load will be when capacity ordered now serves.
                     let span = Dur(metric.window.0 * RAMP_WINDOWS);
-                    if let Some(rise) = signal.ramp.rise(now, span, policy.warmup)
-                        && rise.ahead > demand
-                    {
-                        out.ramp =
-                            Some(nodes(need(metric, rise.ahead, noise) / (1.0 - policy.tolerance / 2.0), REC_CAP));
+                    if let Some(rise) = signal.ramp.rise(now, span, policy.warmup) {
+                        out.ramp_demand = Some(rise.ahead);
+                        if rise.ahead > demand {
+                            out.ramp =
+                                Some(nodes(need(metric, rise.ahead, noise) / (1.0 - policy.tolerance / 2.0), REC_CAP));
+                        }
                     }
                     if let Some(f) = &policy.forecast {
                         let profile = signal.profile.get_or_insert_default();
