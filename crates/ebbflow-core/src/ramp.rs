@@ -46,12 +46,25 @@ pub struct Ramp {
     /// Index of the oldest.
     head: u8,
     len: u8,
+    /// Sums over the samples held, times in minutes after `anchor`: Σt, Σy, Σt², Σty, Σy². They
+    /// let [`Ramp::rise`] turn away a window whose slope cannot pass before fitting it (most
+    /// windows: the fit ran on every decision, a fifth of a replay's time). Rebuilt from the
+    /// samples each time the ring comes round, so rounding never accumulates; never stored.
+    anchor: i64,
+    sums: [f64; 5],
 }
 
 impl Default for Ramp {
     fn default() -> Ramp {
-        Ramp { at: [0; RAMP_CAP], demand: [0.0; RAMP_CAP], head: 0, len: 0 }
+        Ramp { at: [0; RAMP_CAP], demand: [0.0; RAMP_CAP], head: 0, len: 0, anchor: 0, sums: [0.0; 5] }
     }
+}
+
+/// What one sample adds to [`Ramp`]'s sums.
+#[inline]
+fn terms(at: i64, anchor: i64, y: f64) -> [f64; 5] {
+    let t = (at - anchor) as f64 / 60_000.0;
+    [t, y, t * t, t * y, y * y]
 }
 
 /// A fitted rise.
@@ -91,7 +104,16 @@ impl Ramp {
     /// Add the demand measured at `at` (newer than every one held).
     pub fn push(&mut self, at: Ts, demand: f64) {
         let len = usize::from(self.len);
+        if len == 0 {
+            self.anchor = at.0;
+            self.sums = [0.0; 5];
+        }
         if len == RAMP_CAP {
+            let (old_at, old_y) = self.get(0);
+            let gone = terms(old_at, self.anchor, old_y);
+            for (s, g) in self.sums.iter_mut().zip(gone) {
+                *s -= g;
+            }
             self.head = ((usize::from(self.head) + 1) % RAMP_CAP) as u8;
         } else {
             self.len += 1;
@@ -99,6 +121,57 @@ impl Ramp {
         let k = (usize::from(self.head) + usize::from(self.len) - 1) % RAMP_CAP;
         self.at[k] = at.0;
         self.demand[k] = demand as f32;
+        if self.head == 0 && usize::from(self.len) == RAMP_CAP {
+            // Once round the ring: the sums afresh, from the oldest held.
+            self.anchor = self.at[0];
+            self.sums = [0.0; 5];
+            for i in 0..RAMP_CAP {
+                let (t, y) = self.get(i);
+                for (s, v) in self.sums.iter_mut().zip(terms(t, self.anchor, y)) {
+                    *s += v;
+                }
+            }
+        } else {
+            for (s, v) in self.sums.iter_mut().zip(terms(at.0, self.anchor, f64::from(self.demand[k]))) {
+                *s += v;
+            }
+        }
+    }
+
+    /// Whether the samples `first..end` (in time order) certainly fit no line [`Ramp::rise`]
+    /// believes: its slope's t statistic, from the running sums, is under nine tenths of
+    /// [`RAMP_T`]. `false` when the sums cannot say so safely (too much cancellation, a perfect
+    /// line, many samples outside the window), so the fit decides.
+    fn surely_flat(&self, first: usize, end: usize) -> bool {
+        let len = usize::from(self.len);
+        if first + (len - end) > RAMP_CAP / 2 {
+            return false;
+        }
+        let mut sum = self.sums;
+        for i in (0..first).chain(end..len) {
+            let (t, y) = self.get(i);
+            for (s, v) in sum.iter_mut().zip(terms(t, self.anchor, y)) {
+                *s -= v;
+            }
+        }
+        let n = (end - first) as f64;
+        let [st, sy, stt, sty, syy] = sum;
+        let sxx = stt - st * st / n;
+        let sxy = sty - st * sy / n;
+        let scatter = syy - sy * sy / n;
+        // Cancellation: the centred sums are what is left of much larger raw ones.
+        let conditioned = sxx > 1e-6 * stt.abs().max(1e-12) && scatter > 1e-8 * syy.abs();
+        if !conditioned {
+            return false;
+        }
+        let slope = sxy / sxx;
+        let rss = scatter - slope * sxy;
+        let scattered = rss > 1e-9 * scatter;
+        if !scattered {
+            return false;
+        }
+        let t = slope / (rss / (n - 2.0) / sxx).sqrt();
+        t.is_finite() && t < 0.9 * RAMP_T
     }
 
     /// The rise a straight line through the demands of the last `span` before `now` shows, and
@@ -110,13 +183,18 @@ impl Ramp {
     /// a further 19-51 % at 8-23 % more node-minutes and 15-84 % more scale actions (elb-noisy-1m
     /// 1.226 times `oracle-30`), so the span is one fit.
     pub fn rise(&self, now: Ts, span: Dur, lead: Dur) -> Option<Rise> {
+        self.fit(now, span, lead, true)
+    }
+
+    /// [`Ramp::rise`]; `prefilter` false fits every window (what the sums must agree with).
+    fn fit(&self, now: Ts, span: Dur, lead: Dur, prefilter: bool) -> Option<Rise> {
         let len = usize::from(self.len);
         // Samples up to a minute ahead of the clock are accepted (clock skew): the line runs
         // through those up to now, in the span, counted from the newest back (times only grow).
         let ahead = (0..len).rev().take_while(|&i| self.get(i).0 > now.0).count();
         let end = len - ahead;
         let n = (0..end).rev().take_while(|&i| self.get(i).0 >= now.0 - span.0).count();
-        if n < RAMP_MIN_SAMPLES {
+        if n < RAMP_MIN_SAMPLES || (prefilter && self.surely_flat(end - n, end)) {
             return None;
         }
         // The span's samples in time order, copied out of the ring once (they may wrap around
@@ -328,6 +406,52 @@ mod tests {
             r.push(Ts(i * 5 * MIN), 100.0 + 20.0 * i as f64);
         }
         assert_eq!(r.rise(Ts(30 * MIN), Dur::mins(30), Dur::mins(10)), None);
+    }
+
+    /// The running sums only ever turn away windows the fit would turn away: over noise,
+    /// climbs, steps, gaps, large levels and small noise, through the ring's wrap and rebuild,
+    /// and across a stored round trip, `rise` says exactly what the full fit says.
+    #[test]
+    fn the_sums_turn_away_only_what_the_fit_turns_away() {
+        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+        let mut next = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x % 1_000_000) as f64 / 1_000_000.0
+        };
+        let (mut believed, mut checked, mut turned_away) = (0, 0, 0);
+        for case in 0..400 {
+            let level = [1.0, 100.0, 1e6][case % 3];
+            let noise = [0.0, 0.001, 0.05, 0.3][(case / 3) % 4];
+            let climb = [0.0, 0.002, 0.02, -0.01][(case / 12) % 4];
+            let mut r = Ramp::default();
+            let mut at = 0i64;
+            for i in 0..90 {
+                at += if next() < 0.1 { 3 * MIN } else { MIN };
+                let step = if case % 7 == 0 && i > 60 { 2.0 } else { 1.0 };
+                let v = level * step * (1.0 + climb * i as f64) * (1.0 + noise * (next() * 2.0 - 1.0));
+                r.push(Ts(at), v.max(0.0));
+                if i >= 12 {
+                    let now = Ts(at + (next() * 60_000.0) as i64);
+                    for span in [Dur::mins(20), Dur::mins(30)] {
+                        let fast = r.rise(now, span, Dur::mins(10));
+                        assert_eq!(fast, r.fit(now, span, Dur::mins(10), false), "case {case}, sample {i}");
+                        believed += usize::from(fast.is_some());
+                        checked += 1;
+                    }
+                    let len = usize::from(r.len);
+                    turned_away += usize::from(r.surely_flat(len - 12, len));
+                }
+            }
+            let back: Ramp = serde_json::from_str(&serde_json::to_string(&r).expect("json")).expect("back");
+            assert_eq!(
+                back.rise(Ts(at), Dur::mins(30), Dur::mins(10)),
+                r.fit(Ts(at), Dur::mins(30), Dur::mins(10), false)
+            );
+        }
+        assert!(believed > checked / 20 && believed < checked / 2, "{believed} of {checked}: both kinds exercised");
+        assert!(turned_away > checked / 20, "the sums turned away {turned_away} of {checked} windows");
     }
 
     #[test]
