@@ -200,7 +200,14 @@ fn chart(o: &mut String, data: &crate::chart::ChartData) {
 }
 
 fn forecast(o: &mut String, runs: &[Run]) {
-    let scored: Vec<_> = runs.iter().filter_map(|r| r.summary.forecast.map(|f| (&r.summary.algorithm, f))).collect();
+    // The weekly forecast's score, and the line's through a steady climb as "name (line)".
+    let scored: Vec<(String, _)> = runs
+        .iter()
+        .flat_map(|r| {
+            let line = r.summary.ramp.map(|f| (format!("{} (line)", r.summary.algorithm), f));
+            r.summary.forecast.map(|f| (r.summary.algorithm.clone(), f)).into_iter().chain(line)
+        })
+        .collect();
     if scored.is_empty() {
         return;
     }
@@ -223,7 +230,7 @@ fn forecast(o: &mut String, runs: &[Run]) {
         let _ = writeln!(
             o,
             "<tr class=\"policy\"><td>{}</td><td>{:.0}m</td><td>{}</td><td>{:.2}</td><td>{:.1}</td><td>{:+.2}</td><td>{:.2}</td><td>{}</td><td>{}</td></tr>",
-            escape(name),
+            escape(&name),
             f.lead_minutes,
             f.forecasts,
             f.mae_nodes,
@@ -239,7 +246,8 @@ fn forecast(o: &mut String, runs: &[Run]) {
         "<p class=\"sub\">Each forecast rise (the demand expected lead later) against the demand that arrived then, in nodes at \
          the target. Naive: the error of assuming demand stays what it is now, on the same rows. Needed: within the lead, demand \
          went past what the size before the early scale-out carries at the target. The chart draws each forecast at the time it \
-         was for.</p>\n",
+         was for. (line): the line through a steady climb, its lead the warm-up, scored on the evaluations where it was believed; \
+         its scale-outs ahead are ScaleOutOnRamp resizes.</p>\n",
     );
 }
 
@@ -293,4 +301,38 @@ fn decisions(o: &mut String, sc: &Scenario, steps: &[Step]) {
 /// Write the report to `path`.
 pub fn write(path: &Path, sc: &Scenario, runs: &[Run]) -> std::io::Result<()> {
     std::fs::write(path, html(sc, runs))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::Ts;
+    use crate::sim::report::{ForecastScore, Summary};
+
+    /// The forecast table shows the line's score as its own row, and only when there is one.
+    #[test]
+    fn the_forecast_table_has_a_row_for_the_line() {
+        let step = |i: i64, demand: f64, desired: u32| Step {
+            at: Ts(i * 60_000),
+            demand,
+            observed: f64::NAN,
+            smoothed: f64::NAN,
+            spike: false,
+            desired,
+            serving: desired,
+            reason: "WithinTolerance",
+            forecast: f64::NAN,
+            ramp: f64::NAN,
+        };
+        let mut steps: Vec<Step> = (0..5).map(|i| step(i, 20.0, 2)).collect();
+        let plain = Summary::from_steps("mine", &steps, 10.0, 12.5, 2);
+        let mut o = String::new();
+        forecast(&mut o, &[Run { steps: steps.clone(), summary: plain.clone() }]);
+        assert!(o.is_empty(), "{o}");
+        steps[0].ramp = 30.0;
+        let line = ForecastScore::of_ramp(&steps, 10.0, crate::core::Dur::mins(2), 2);
+        assert!(line.is_some());
+        forecast(&mut o, &[Run { steps, summary: Summary { ramp: line, ..plain } }]);
+        assert!(o.contains("<td>mine (line)</td><td>2m</td><td>1</td><td>1.00</td>"), "{o}");
+    }
 }
