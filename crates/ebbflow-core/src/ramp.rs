@@ -331,6 +331,7 @@ impl<'de> Deserialize<'de> for Ramp {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::tests::fixtures::noise;
 
     const MIN: i64 = 60_000;
 
@@ -342,12 +343,6 @@ mod tests {
             r.push(at, v);
         }
         (r, at)
-    }
-
-    /// Deterministic noise: a fixed pseudo-random sequence in [-1, 1].
-    fn noise(i: usize) -> f64 {
-        let x = ((i as u64).wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407) >> 33) as f64;
-        (x / (1u64 << 31) as f64) * 2.0 - 1.0
     }
 
     #[test]

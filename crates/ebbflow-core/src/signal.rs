@@ -180,12 +180,29 @@ pub struct Trend {
 }
 
 impl Trend {
+    /// The half-life (milliseconds) of the trend kept over a smoothing `window`: half of it.
+    #[inline]
+    fn half_life(window: Dur) -> f64 {
+        (window.0 as f64 / 2.0).max(1.0)
+    }
+
+    /// Its slope per millisecond.
+    #[inline]
+    fn slope(&self, half_life: f64) -> f64 {
+        (self.e1 - self.e2) / (half_life / std::f64::consts::LN_2)
+    }
+
+    /// Whether it has run three time constants: before that, what is left of its start-up lag
+    /// (e^-t/τ (1 + t/τ), 20% after 3τ) is still in its level and slope.
+    #[inline]
+    fn settled(&self, at: Ts, half_life: f64) -> bool {
+        (at.0 - self.since.0) as f64 >= 3.0 * half_life / std::f64::consts::LN_2
+    }
+
     /// The demand it expects at `at`.
     #[inline]
     fn predict(&self, at: Ts, half_life: f64) -> f64 {
-        let tau = half_life / std::f64::consts::LN_2;
-        let slope = (self.e1 - self.e2) / tau;
-        2.0 * self.e1 - self.e2 + slope * (at.0 - self.at.0).max(0) as f64
+        2.0 * self.e1 - self.e2 + self.slope(half_life) * (at.0 - self.at.0).max(0) as f64
     }
 
     /// Fold in `demand` measured at `at`; `keep` is the weight the old values keep after the
@@ -513,13 +530,11 @@ impl SignalState {
             self.deviation = c + (self.deviation - c) * warm(keep, self.dev_seen);
             self.dev_seen = self.dev_seen.saturating_add(1);
         }
-        let half_life = (window.0 as f64 / 2.0).max(1.0);
+        let half_life = Trend::half_life(window);
         if let Some(t) = self.trend.as_mut() {
             let error = (demand - t.predict(at, half_life)).abs();
-            // For its first three time constants the trend is still finding its slope (what is
-            // left of the start-up lag decays as e^-t/τ (1 + t/τ), 20% after 3τ): its error then is
-            // its own start-up, not noise.
-            if yardstick.is_some() && (at.0 - t.since.0) as f64 >= 3.0 * half_life / std::f64::consts::LN_2 {
+            // Until the trend has settled its error is its own start-up, not noise.
+            if yardstick.is_some() && t.settled(at, half_life) {
                 let c = if self.rough_seen >= SPIKE_WARMUP_SAMPLES && self.roughness > 0.0 {
                     error.min(CLIP_SIGMAS * MAD_TO_SIGMA * self.roughness)
                 } else {
@@ -543,10 +558,8 @@ impl SignalState {
     /// [`CLIMB_SIGMAS`] standard deviations of its noise.
     pub fn climbing(&self, window: Dur, horizon: Dur) -> bool {
         let (Some(t), Some(noise)) = (self.trend.as_ref(), self.noise()) else { return false };
-        let tau = (window.0 as f64 / 2.0).max(1.0) / std::f64::consts::LN_2;
-        let settled = (t.at.0 - t.since.0) as f64 >= 3.0 * tau;
-        let slope = (t.e1 - t.e2) / tau;
-        settled && slope * horizon.0 as f64 > CLIMB_SIGMAS * noise
+        let half_life = Trend::half_life(window);
+        t.settled(t.at, half_life) && t.slope(half_life) * horizon.0 as f64 > CLIMB_SIGMAS * noise
     }
 
     /// Smoothed demand, if any.
@@ -634,7 +647,7 @@ mod tests {
     #[test]
     fn a_load_climbs_when_its_trend_outruns_its_noise() {
         let (w, horizon) = (Dur::mins(10), Dur::mins(30));
-        let wiggle = |i: usize| 1.0 + 0.03 * noise(i);
+        let wiggle = |i: usize| 1.0 + 0.03 * crate::tests::fixtures::noise(i);
         let run = |slope: f64| {
             let mut sig = SignalState::new(&metric());
             let values: Vec<f64> = (0..120).map(|i| (0.4 + slope * i as f64) * wiggle(i)).collect();
@@ -646,12 +659,6 @@ mod tests {
         assert!(!run(-0.002), "falling");
         assert!(!run(0.0001), "too slow to tell from the noise");
         assert!(!SignalState::new(&metric()).climbing(w, horizon), "no data");
-    }
-
-    /// Deterministic noise in [-1, 1].
-    fn noise(i: usize) -> f64 {
-        let x = ((i as u64).wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407) >> 33) as f64;
-        (x / (1u64 << 31) as f64) * 2.0 - 1.0
     }
 
     /// The reference a resize is judged by: the raw value of the last samples, and a scatter

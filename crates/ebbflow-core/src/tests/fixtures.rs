@@ -140,6 +140,12 @@ impl World {
     }
 }
 
+/// Deterministic noise: a fixed pseudo-random sequence in [-1, 1], the same in every test.
+pub fn noise(i: usize) -> f64 {
+    let x = ((i as u64).wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407) >> 33) as f64;
+    (x / (1u64 << 31) as f64) * 2.0 - 1.0
+}
+
 /// A duration from its text, e.g. "5m".
 pub fn dur(text: &str) -> Dur {
     Dur::parse(text).expect("valid duration")
