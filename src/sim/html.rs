@@ -200,14 +200,7 @@ fn chart(o: &mut String, data: &crate::chart::ChartData) {
 }
 
 fn forecast(o: &mut String, runs: &[Run]) {
-    // The weekly forecast's score, and the line's through a steady climb as "name (line)".
-    let scored: Vec<(String, _)> = runs
-        .iter()
-        .flat_map(|r| {
-            let line = r.summary.ramp.map(|f| (format!("{} (line)", r.summary.algorithm), f));
-            r.summary.forecast.map(|f| (r.summary.algorithm.clone(), f)).into_iter().chain(line)
-        })
-        .collect();
+    let scored: Vec<_> = runs.iter().flat_map(|r| r.summary.forecast_scores()).collect();
     if scored.is_empty() {
         return;
     }

@@ -121,6 +121,11 @@ pub struct ForecastScore {
 }
 
 impl ForecastScore {
+    /// Its lead as a duration.
+    pub fn lead(&self) -> crate::core::Dur {
+        crate::core::Dur((self.lead_minutes * 60_000.0).round() as i64)
+    }
+
     /// Score the rows' forecasts at `target` per node, `lead` ahead.
     pub fn from_steps(steps: &[Step], target: f64, lead: crate::core::Dur, start_size: u32) -> ForecastScore {
         Self::scored(steps, target, lead, start_size, |s| s.forecast, "ScaleOutAhead")
@@ -292,6 +297,13 @@ impl Elasticity {
 const REVERSAL_MINUTES: f64 = 60.0;
 
 impl Summary {
+    /// Its forecast scores, each with the name it is shown under: the weekly forecast's under
+    /// the algorithm's name, the line's through a steady climb as "name (line)".
+    pub fn forecast_scores(&self) -> impl Iterator<Item = (String, ForecastScore)> + '_ {
+        let line = self.ramp.map(|f| (format!("{} (line)", self.algorithm), f));
+        self.forecast.map(|f| (self.algorithm.clone(), f)).into_iter().chain(line)
+    }
+
     /// Compute every figure from the rows.
     pub fn from_steps(algorithm: &str, steps: &[Step], target: f64, limit: f64, start_size: u32) -> Summary {
         let mut s = Summary {
@@ -563,10 +575,7 @@ pub fn forecast_table(rows: &[Summary]) -> String {
         ["algorithm", "lead", "forecasts", "MAE nodes", "MAPE %", "bias nodes", "naive MAE", "ahead outs", "needed"];
     let body: Vec<Vec<String>> = rows
         .iter()
-        .flat_map(|r| {
-            let line = r.ramp.map(|f| (format!("{} (line)", r.algorithm), f));
-            r.forecast.map(|f| (r.algorithm.clone(), f)).into_iter().chain(line)
-        })
+        .flat_map(Summary::forecast_scores)
         .map(|(name, f)| {
             vec![
                 name,

@@ -21,7 +21,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
-use ebbflow::sim::report::Summary;
+use ebbflow::sim::report::{ForecastScore, Summary};
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -395,6 +395,14 @@ fn elasticity_summary(set: &[Bundled]) -> String {
     )
 }
 
+/// One scenario's row of a forecast score table.
+fn score_row(name: &str, f: &ForecastScore) -> String {
+    format!(
+        "| {name} | {:.0}m | {} | {:.2} | {:.2} | {:+.2} | {} | {} |",
+        f.lead_minutes, f.forecasts, f.mae_nodes, f.naive_mae_nodes, f.bias_nodes, f.ahead_scale_outs, f.ahead_needed
+    )
+}
+
 /// The policy's forecast score on every bundled scenario where it forecast a rise.
 fn forecast_table(set: &[Bundled]) -> String {
     let mut out = String::new();
@@ -406,20 +414,7 @@ fn forecast_table(set: &[Bundled]) -> String {
             Some(f) => {
                 scored += 1;
                 better += usize::from(f.mae_nodes < f.naive_mae_nodes);
-                line(
-                    &mut out,
-                    format!(
-                        "| {} | {:.0}m | {} | {:.2} | {:.2} | {:+.2} | {} | {} |",
-                        b.name,
-                        f.lead_minutes,
-                        f.forecasts,
-                        f.mae_nodes,
-                        f.naive_mae_nodes,
-                        f.bias_nodes,
-                        f.ahead_scale_outs,
-                        f.ahead_needed
-                    ),
-                );
+                line(&mut out, score_row(&b.name, &f));
             }
             None => none.push(format!("`{}`", b.name)),
         }
@@ -443,20 +438,7 @@ fn forecast_table(set: &[Bundled]) -> String {
         let Some(f) = b.policy().ramp else { continue };
         scored += 1;
         better += usize::from(f.mae_nodes < f.naive_mae_nodes);
-        line(
-            &mut out,
-            format!(
-                "| {} | {:.0}m | {} | {:.2} | {:.2} | {:+.2} | {} | {} |",
-                b.name,
-                f.lead_minutes,
-                f.forecasts,
-                f.mae_nodes,
-                f.naive_mae_nodes,
-                f.bias_nodes,
-                f.ahead_scale_outs,
-                f.ahead_needed
-            ),
-        );
+        line(&mut out, score_row(&b.name, &f));
     }
     out.push('\n');
     line(

@@ -107,15 +107,12 @@ fn every_summary_recomputes_from_its_steps_file() {
             let mut again =
                 Summary::from_steps(&summary.algorithm, &back, summary.target, summary.limit, summary.start_size);
             // The forecast's score needs its lead, which the score states.
-            again.forecast = summary.forecast.map(|f| {
-                let lead = ebbflow::core::Dur((f.lead_minutes * 60_000.0).round() as i64);
-                ForecastScore::from_steps(&back, summary.target, lead, summary.start_size)
-            });
+            again.forecast = summary
+                .forecast
+                .map(|f| ForecastScore::from_steps(&back, summary.target, f.lead(), summary.start_size));
             // So does the line's (its lead is the warm-up).
-            again.ramp = summary.ramp.and_then(|f| {
-                let lead = ebbflow::core::Dur((f.lead_minutes * 60_000.0).round() as i64);
-                ForecastScore::of_ramp(&back, summary.target, lead, summary.start_size)
-            });
+            again.ramp =
+                summary.ramp.and_then(|f| ForecastScore::of_ramp(&back, summary.target, f.lead(), summary.start_size));
             let mut expected = summary.clone();
             expected.vs_lower_bound = None;
             let (a, b) = (serde_json::to_value(&again).expect("json"), serde_json::to_value(&expected).expect("json"));
