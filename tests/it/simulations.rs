@@ -154,9 +154,12 @@ fn policy_beats_hpa_on_the_bundled_set() {
     // five-minute Bigtable traces. It was 1.120 before a scale-out on a climbing load landed at the
     // bottom of the band (docs/decisions.md): that bought 3.7 % fewer minutes over the limit, 3 %
     // fewer reversals and a few fewer actions for 1.4 % more node-minutes, the trade the headroom rules
-    // made before it. This guards the figure from getting worse while that is open.
+    // made before it. It went from 1.136 to 1.154 when a five-minute sample beyond the limit became
+    // a spike at once, and spikes were sized for the band's middle: 21 % fewer minutes over the
+    // limit and 19 % fewer reversals on the set (mostly asg-misconfiguration-62d's). This guards
+    // the figure from getting worse while that is open.
     let cost = policy.node_minutes / oracle30.node_minutes;
-    assert!(cost <= 1.14, "node-minutes: policy {cost:.3} x oracle-30");
+    assert!(cost <= 1.16, "node-minutes: policy {cost:.3} x oracle-30");
 }
 
 /// A scenario from a hand-made trace: one sample a minute, a total metric with target 10 per
@@ -475,11 +478,12 @@ fn a_busy_target_holds_the_policy_until_its_operation_is_settled() {
 }
 
 /// A target that takes only multiples of its size step (a three-zone node pool) says so when
-/// observed, as the live adapter does: the replayed policy only ever asks for such sizes, and the
-/// load that would need 5 nodes gets 6, where a target of any size gets 5.
+/// observed, as the live adapter does: the replayed policy only ever asks for such sizes, and a
+/// load that asks for a size between two multiples gets the next one up, where a target of any
+/// size gets what it asks for.
 #[test]
 fn a_replay_follows_the_targets_size_step() {
-    let values: Vec<f64> = [20.0; 10].into_iter().chain([140.0; 30]).chain([20.0; 200]).collect();
+    let values: Vec<f64> = [20.0; 10].into_iter().chain([130.0; 30]).chain([20.0; 200]).collect();
     let zones = ScenarioFile { size_step: Some(3), start_size: Some(3), ..ideal() };
     let run = ebbflow::sim::run_policy(&hand_made_with(&values, None, WORKLOAD, zones));
     assert!(
@@ -600,8 +604,8 @@ fn the_bundled_bigtable_replay_exercises_the_guards() {
 fn the_forecast_is_scored_against_the_demand_that_came() {
     let values: Vec<f64> =
         (0..4 * 1440).map(|i| if (9 * 60..17 * 60).contains(&(i % 1440)) { 80.0 } else { 20.0 }).collect();
-    let run = |mode: &str| {
-        let extra = format!("  forecast: {{mode: \"{mode}\"}}\n");
+    let run = |mode: &str, lead: &str| {
+        let extra = format!("  forecast: {{mode: \"{mode}\"{lead}}}\n");
         let sc = hand_made_spec(
             &values,
             None,
@@ -611,22 +615,27 @@ fn the_forecast_is_scored_against_the_demand_that_came() {
         );
         ebbflow::sim::run_policy(&sc)
     };
-    let act = run("act");
+    // Half an hour ahead: at the default lead of six minutes the profile (which holds smoothed
+    // demand) rises too little before 09:00 to ask for a node, and at the step itself a spike
+    // asks for as much as the forecast would.
+    let act = run("act", ", lead: 30m");
     let f = act.summary.forecast.expect("a policy with a forecast is scored");
-    assert_eq!(f.lead_minutes, 6.0, "the workload's 1-minute warm-up plus 5 minutes for the resize");
+    assert_eq!(f.lead_minutes, 30.0);
     let rows: Vec<usize> = (0..act.steps.len()).filter(|&i| act.steps[i].forecast.is_finite()).collect();
     assert!(!rows.is_empty() && rows[0] >= 2 * 1440, "nothing forecast before day three: {:?}", rows.first());
     assert!(rows.iter().all(|&i| (8 * 60..9 * 60 + 30).contains(&(i % 1440))), "{rows:?}");
     assert_eq!(f.forecasts as usize, rows.len(), "every forecast's outcome is inside the trace");
     assert!(f.ahead_scale_outs >= 1 && f.ahead_needed <= f.ahead_scale_outs, "{f:?}");
-    let ahead = act.steps.iter().filter(|s| s.reason == "ScaleOutAhead").count() as u32;
-    assert_eq!(ahead, f.ahead_scale_outs);
+    let ahead: Vec<usize> = (0..act.steps.len()).filter(|&i| act.steps[i].reason == "ScaleOutAhead").collect();
+    assert_eq!(ahead.len() as u32, f.ahead_scale_outs);
+    assert!(ahead.iter().any(|&i| i % 1440 < 9 * 60), "one scale-out comes before the step: {ahead:?}");
 
-    let report = run("report");
+    let report = run("report", "");
     let r = report.summary.forecast.expect("scored in report mode too");
+    assert_eq!(r.lead_minutes, 6.0, "the workload's 1-minute warm-up plus 5 minutes for the resize");
     assert_eq!(r.ahead_scale_outs, 0);
     assert!(r.forecasts > 0 && !report.steps.iter().any(|s| s.reason == "ScaleOutAhead"));
-    let off = run("off");
+    let off = run("off", "");
     assert!(off.summary.forecast.is_none() && off.steps.iter().all(|s| s.forecast.is_nan()));
 }
 

@@ -10,7 +10,8 @@
 //!    on an upper confidence bound of the smoothed demand (the average plus
 //!    `SCALE_IN_CONFIDENCE_Z` standard errors of the noise around it), so it scales in only when
 //!    load is lower beyond the noise; otherwise it keeps the current size. A detected spike
-//!    recommends `ceil(spike level / target)` at once. The policy's recommendation is the largest.
+//!    recommends at once what a scale-out on its level would (the middle of the band, with the
+//!    noise's headroom). The policy's recommendation is the largest.
 //! 4. Stabilization (as the HPA): scale out only to the lowest recommendation within the scale-out
 //!    window, scale in only to the highest within the scale-in window. A spike skips the former.
 //! 5. Guards: min/max bounds, the storage floor, cooldowns from when the last resize finished,
@@ -711,11 +712,6 @@ fn nodes(need: f64, max: u32) -> u32 {
     }
 }
 
-#[inline]
-fn size_for(demand: f64, target: f64, max: u32) -> u32 {
-    nodes(demand / target, max)
-}
-
 /// Evaluate `policy` once. Consumes the state and returns the next one inside the decision.
 /// [`decide_into`] is the same evaluation on a state and an outcome buffer the caller keeps,
 /// which allocates nothing once the buffers have grown.
@@ -843,8 +839,11 @@ pub fn decide_prepared(
                         }
                     }
                 }
-                if let Some(level) = signal.spike_level(spike_policy) {
-                    out.spike = Some(size_for(level, metric.target, REC_CAP));
+                if let Some(level) = signal.spike_level(spike_policy, metric.limit * serving.max(1) as f64) {
+                    // Sized as any scale-out: for the middle of the band, with the headroom the
+                    // noise asks for, so the load's next samples do not ask for a second move.
+                    let want = need(metric, level, signal.noise()) / (1.0 - policy.tolerance / 2.0);
+                    out.spike = Some(nodes(want, REC_CAP));
                 }
             }
         }

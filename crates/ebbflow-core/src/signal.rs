@@ -113,6 +113,9 @@ pub struct SignalState {
     /// Consecutive newest samples above the spike threshold.
     #[serde(default)]
     pub run: u32,
+    /// How long they stand for, in one-minute samples (see [`SignalState::sample_minutes`]).
+    #[serde(default)]
+    pub run_span: u32,
     /// Lowest demand within that run: the level the spike has held.
     #[serde(default)]
     pub run_min: f64,
@@ -137,6 +140,10 @@ pub struct SignalState {
     /// its jitter is learned afresh rather than taken as none.
     #[serde(default)]
     pub jitter_seen: u32,
+    /// The time between samples, in milliseconds: a slowly rising minimum of the gaps between
+    /// consecutive samples, so a missed sample does not stretch it (0 until two samples came).
+    #[serde(default)]
+    pub spacing: i64,
     /// The load's weekly shape, when the policy forecasts.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub profile: Option<Box<Profile>>,
@@ -281,12 +288,14 @@ impl SignalState {
             rough_seen: 0,
             seen: 0,
             run: 0,
+            run_span: 0,
             run_min: 0.0,
             held: None,
             peak: 0.0,
             recent: None,
             jitter: 0.0,
             jitter_seen: 0,
+            spacing: 0,
             profile: None,
             ramp: crate::ramp::Ramp::default(),
             decay: Decay::default(),
@@ -308,12 +317,14 @@ impl SignalState {
         s.rough_seen = 0;
         s.seen = 0;
         s.run = 0;
+        s.run_span = 0;
         s.run_min = 0.0;
         s.held = None;
         s.peak = 0.0;
         s.recent = None;
         s.jitter = 0.0;
         s.jitter_seen = 0;
+        s.spacing = 0;
         s.ramp = crate::ramp::Ramp::default();
         // The shape learned so far stays; only the hour being observed started on the old clock.
         if let Some(p) = s.profile.as_mut() {
@@ -417,8 +428,12 @@ impl SignalState {
     fn fold(&mut self, metric: &MetricPolicy, spike: Option<&SpikePolicy>, at: Ts, raw: f64, demand: f64) -> bool {
         let mut keep = match self.last_at {
             Some(prev) => {
+                let gap = at.0 - prev.0;
+                // Grows by a twentieth a sample at most: a cadence that slows is followed within
+                // a few dozen samples, a single missed sample is not.
+                self.spacing = if self.spacing > 0 { gap.min(self.spacing + self.spacing / 20) } else { gap };
                 let half_life = (metric.window.0 as f64 * DEVIATION_HALF_LIFE_WINDOWS).max(1.0);
-                self.decay.keep(at.0 - prev.0, half_life)
+                self.decay.keep(gap, half_life)
             }
             None => 0.0,
         };
@@ -487,6 +502,7 @@ impl SignalState {
                     // own); one below it ends the run now, as any ordinary sample would.
                     if !spiking {
                         self.run = 0;
+                        self.run_span = 0;
                     }
                     self.held = Some(Held { at, demand, side, keep, yardstick, spiking });
                 } else {
@@ -514,13 +530,24 @@ impl SignalState {
         dropped
     }
 
+    /// The one-minute samples one sample stands for: a point aligned over five minutes is the
+    /// mean of five minutes of load, so one such point above the spike threshold has held as
+    /// long as five one-minute points would have (and `sustainedSamples: 2` waits no five
+    /// minutes for a second one while new capacity takes ten to serve).
+    #[inline]
+    pub fn sample_minutes(&self) -> u32 {
+        ((self.spacing + 30_000) / 60_000).clamp(1, 60) as u32
+    }
+
     #[inline]
     fn count_spike(&mut self, above: bool, demand: f64) {
         if above {
             self.run_min = if self.run == 0 { demand } else { self.run_min.min(demand) };
             self.run = self.run.saturating_add(1);
+            self.run_span = self.run_span.saturating_add(self.sample_minutes());
         } else {
             self.run = 0;
+            self.run_span = 0;
         }
     }
 
@@ -593,11 +620,16 @@ impl SignalState {
     }
 
     /// The demand level of a detected spike (the lowest demand over the sustained run), if the
-    /// newest samples form one.
+    /// newest samples form one. A run of fewer samples that spans as long
+    /// ([`SignalState::sample_minutes`]) counts too when its level is above `overload` (the
+    /// demand that puts the capacity serving over its limit; infinite for none): a five-minute
+    /// mean beyond the limit is five minutes of overload already, and waiting five more for a
+    /// second sample only adds to them while new capacity is still ten away.
     #[inline]
-    pub fn spike_level(&self, spike: Option<&SpikePolicy>) -> Option<f64> {
+    pub fn spike_level(&self, spike: Option<&SpikePolicy>, overload: f64) -> Option<f64> {
         match spike {
             Some(p) if self.run >= p.sustained => Some(self.run_min),
+            Some(p) if self.run > 0 && self.run_span >= p.sustained && self.run_min > overload => Some(self.run_min),
             _ => None,
         }
     }
@@ -687,7 +719,7 @@ mod tests {
         let mut sig = SignalState::new(&metric());
         let noisy: Vec<f64> = (0..200).map(|i| 0.4 + 0.05 * ((i * 37 % 11) as f64 / 10.0 - 0.5)).collect();
         feed(&mut sig, &noisy, 0);
-        assert_eq!(sig.spike_level(Some(&spike())), None);
+        assert_eq!(sig.spike_level(Some(&spike()), f64::INFINITY), None);
     }
 
     #[test]
@@ -696,9 +728,50 @@ mod tests {
         let mut xs: Vec<f64> = (0..60).map(|i| 0.4 + 0.01 * ((i % 3) as f64)).collect();
         xs.extend([0.95, 0.9]);
         feed(&mut sig, &xs, 0);
-        let level = sig.spike_level(Some(&spike())).expect("spike");
+        let level = sig.spike_level(Some(&spike()), f64::INFINITY).expect("spike");
         // Demand = per-node value x 4 nodes; the run held at least 0.9 per node.
         assert!((level - 0.9 * 4.0).abs() < 1e-9, "{level}");
+    }
+
+    /// A five-minute mean beyond the limit is five minutes of overload: one such sample is a
+    /// spike, where a one-minute sample, or a five-minute one the capacity still carries under
+    /// its limit, waits for a second.
+    #[test]
+    fn a_sample_that_spans_the_sustained_time_beyond_the_limit_is_a_spike() {
+        let (m, p) = (metric(), spike());
+        // Four nodes at a limit of 0.75 per node: overloaded beyond a demand of 3.
+        let overload = 0.75 * 4.0;
+        let after = |every: i64, burst: f64| {
+            let mut sig = SignalState::new(&m);
+            for i in 0..60 {
+                let value = if i == 59 { burst } else { 0.4 + 0.01 * ((i % 3) as f64) };
+                sig.ingest(&m, Some(&p), &[Sample { at: Ts(i * every * 60_000), value }], |_, _, _| 4);
+            }
+            sig
+        };
+        let five = after(5, 0.95);
+        assert_eq!(five.sample_minutes(), 5);
+        assert_eq!(five.spike_level(Some(&p), overload), Some(0.95 * 4.0), "five minutes at 0.95 per node");
+        assert_eq!(five.spike_level(Some(&p), f64::INFINITY), None, "not beyond the limit: a second sample");
+        assert_eq!(after(5, 0.7).spike_level(Some(&p), overload), None, "0.7 per node is under the limit");
+        let one = after(1, 0.95);
+        assert_eq!(one.sample_minutes(), 1);
+        assert_eq!(one.spike_level(Some(&p), overload), None, "one minute is not two");
+    }
+
+    /// The time between samples follows the cadence, and a missed sample does not stretch it.
+    #[test]
+    fn the_spacing_of_samples_ignores_a_missed_one() {
+        let m = metric();
+        let mut sig = SignalState::new(&m);
+        for i in (0..30).filter(|&i| i != 20) {
+            sig.ingest(&m, None, &[Sample { at: Ts(i * 60_000), value: 0.4 }], |_, _, _| 4);
+        }
+        assert_eq!((sig.spacing, sig.sample_minutes()), (60_000, 1), "one minute, a sample missed");
+        for i in 1..40 {
+            sig.ingest(&m, None, &[Sample { at: Ts(29 * 60_000 + i * 300_000), value: 0.4 }], |_, _, _| 4);
+        }
+        assert_eq!(sig.sample_minutes(), 5, "a cadence that slowed to five minutes is followed");
     }
 
     #[test]
@@ -707,7 +780,7 @@ mod tests {
         let mut xs: Vec<f64> = (0..60).map(|_| 0.4).collect();
         xs.extend([0.95, 0.4]);
         feed(&mut sig, &xs, 0);
-        assert_eq!(sig.spike_level(Some(&spike())), None);
+        assert_eq!(sig.spike_level(Some(&spike()), f64::INFINITY), None);
     }
 
     #[test]
@@ -782,13 +855,13 @@ mod tests {
             sig.ingest(&m, Some(&eager), &s, |_, _, _| 4);
         }
         sig.ingest(&m, Some(&eager), &[Sample { at: Ts(60 * 60_000), value: 1e6 }], |_, _, _| 4);
-        assert_eq!(sig.spike_level(Some(&eager)), None);
+        assert_eq!(sig.spike_level(Some(&eager), f64::INFINITY), None);
         sig.ingest(&m, Some(&eager), &[Sample { at: Ts(61 * 60_000), value: 0.5 }], |_, _, _| 4);
-        assert_eq!(sig.spike_level(Some(&eager)), None);
+        assert_eq!(sig.spike_level(Some(&eager), f64::INFINITY), None);
         sig.ingest(&m, Some(&eager), &[Sample { at: Ts(62 * 60_000), value: 40.0 }], |_, _, _| 4);
-        assert_eq!(sig.spike_level(Some(&eager)), None, "held");
+        assert_eq!(sig.spike_level(Some(&eager), f64::INFINITY), None, "held");
         sig.ingest(&m, Some(&eager), &[Sample { at: Ts(63 * 60_000), value: 40.0 }], |_, _, _| 4);
-        assert_eq!(sig.spike_level(Some(&eager)), Some(160.0));
+        assert_eq!(sig.spike_level(Some(&eager), f64::INFINITY), Some(160.0));
     }
 
     /// A burst as large as recent ones is load, not an outlier: its first sample counts.
@@ -831,9 +904,9 @@ mod tests {
         let mut xs: Vec<f64> = (0..60).map(|i| 0.5 + 0.01 * ((i % 3) as f64)).collect();
         xs.extend([1.6, 1.6, 1.6]);
         feed(&mut sig, &xs, 0);
-        assert!(sig.spike_level(Some(&spike())).is_some());
+        assert!(sig.spike_level(Some(&spike()), f64::INFINITY).is_some());
         feed(&mut sig, &[0.05], 63);
         assert!(sig.held.is_some(), "far below the baseline: held");
-        assert_eq!(sig.spike_level(Some(&spike())), None);
+        assert_eq!(sig.spike_level(Some(&spike()), f64::INFINITY), None);
     }
 }

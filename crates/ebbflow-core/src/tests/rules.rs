@@ -109,6 +109,27 @@ fn a_sustained_spike_scales_out_at_once_on_the_raw_value() {
     assert!(b.state.spike_hold_until.is_some());
 }
 
+/// A spike is sized as any scale-out: for the middle of the band, with the noise's headroom,
+/// where the top of the band left ordinary scatter above the target from the start.
+#[test]
+fn a_spike_is_sized_for_the_middle_of_the_band() {
+    let mut p = policy();
+    p.metrics[0].window = dur("30m");
+    (p.scale_out.step_nodes, p.scale_out.step_percent) = (None, None);
+    let mut w = World::new(p, 5);
+    for i in 0..60 {
+        w.step(0.5 + 0.01 * (i % 3) as f64);
+    }
+    w.step(1.2);
+    let spike = w.step(1.2);
+    assert_eq!(spike.reason, Reason::ScaleOutOnSpike);
+    // 5 nodes x 1.2 = 6 nodes of work: 6 / 0.6 = 10 nodes put it at the target, the top of the
+    // band; 6 / (0.6 x 0.95) = 10.5 in its middle.
+    assert_eq!(spike.desired, 11);
+    let after = w.run_demand(6.0, 40);
+    assert!(after.iter().all(|d| d.direction() != Direction::Up), "{:?}", after.iter().find(|d| d.is_resize()));
+}
+
 #[test]
 fn spike_hold_blocks_scale_in() {
     let mut p = policy();
