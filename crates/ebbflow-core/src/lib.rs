@@ -28,6 +28,7 @@ pub mod state;
 pub mod step;
 pub mod time;
 pub mod units;
+pub mod workload;
 
 pub use decide::{
     DataProblem, Decision, Direction, Floor, Inputs, Limit, MetricInput, MetricOutcome, Missing, Reason, decide,

@@ -155,10 +155,11 @@ impl Ramp {
             }
         }
         let n = (end - first) as f64;
+        let inv = 1.0 / n;
         let [st, sy, stt, sty, syy] = sum;
-        let sxx = stt - st * st / n;
-        let sxy = sty - st * sy / n;
-        let scatter = syy - sy * sy / n;
+        let sxx = stt - st * st * inv;
+        let sxy = sty - st * sy * inv;
+        let scatter = syy - sy * sy * inv;
         // Cancellation: the centred sums are what is left of much larger raw ones.
         let conditioned = sxx > 1e-6 * stt.abs().max(1e-12) && scatter > 1e-8 * syy.abs();
         if !conditioned {
@@ -170,8 +171,27 @@ impl Ramp {
         if !scattered {
             return false;
         }
-        let t = slope / (rss / (n - 2.0) / sxx).sqrt();
-        t.is_finite() && t < 0.9 * RAMP_T
+        // t = slope / √(rss / (n − 2) / sxx) < 0.9 × RAMP_T, squared (every term is positive
+        // here, and a slope of zero or less has t ≤ 0): no root and one division less on the
+        // path nearly every decision takes. NaN anywhere compares false: the fit decides.
+        const BAR: f64 = 0.9 * RAMP_T;
+        slope <= 0.0 || slope * slope * (n - 2.0) * sxx < BAR * BAR * rss
+    }
+
+    /// How many of the first `end` samples were measured before `at` (times only grow, so a
+    /// binary search: this runs on every decision, and walking up to 32 samples cost more than
+    /// the test of the sums it leads to).
+    fn count_before(&self, at: i64, end: usize) -> usize {
+        let (mut lo, mut hi) = (0, end);
+        while lo < hi {
+            let mid = (lo + hi) / 2;
+            if self.get(mid).0 < at {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        lo
     }
 
     /// The rise a straight line through the demands of the last `span` before `now` shows, and
@@ -191,9 +211,8 @@ impl Ramp {
         let len = usize::from(self.len);
         // Samples up to a minute ahead of the clock are accepted (clock skew): the line runs
         // through those up to now, in the span, counted from the newest back (times only grow).
-        let ahead = (0..len).rev().take_while(|&i| self.get(i).0 > now.0).count();
-        let end = len - ahead;
-        let n = (0..end).rev().take_while(|&i| self.get(i).0 >= now.0 - span.0).count();
+        let end = self.count_before(now.0 + 1, len);
+        let n = end - self.count_before(now.0 - span.0, end);
         if n < RAMP_MIN_SAMPLES || (prefilter && self.surely_flat(end - n, end)) {
             return None;
         }

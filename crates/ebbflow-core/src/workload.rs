@@ -1,0 +1,104 @@
+//! The synthetic workload the decision core's speed is measured on (`simulate --bench` and
+//! `cargo bench -p ebbflow-core --bench decide`): one policy, one deterministic load, one loop
+//! through [`decide_into`]. Here so that both measure the same work; the timing is theirs (this
+//! crate reads no clock).
+
+use crate::decide::decide_into;
+use crate::policy::{MetricPolicy, Pace, SpikePolicy};
+use crate::signal::SignalState;
+use crate::{Dur, Floor, Inputs, MetricInput, MetricKind, Policy, PolicyState, Sample, SmoothingKind, Ts};
+
+/// A CPU policy on a cluster of 2-200 nodes with every rule on: headroom for noise, spikes,
+/// fast-out slow-in steps and cooldowns.
+pub fn policy(smoothing: SmoothingKind) -> Policy {
+    Policy {
+        min_size: 2,
+        max_size: 200,
+        metrics: vec![MetricPolicy {
+            name: "cpu".into(),
+            target: 0.6,
+            kind: MetricKind::PerNode,
+            smoothing,
+            window: Dur::mins(10),
+            max_age: Dur::mins(5),
+            limit: 0.75,
+            headroom_z: Some(1.645),
+            guard: None,
+            ceiling: None,
+        }],
+        spike: Some(SpikePolicy { threshold: 3.0, min_rise: 0.2, sustained: 2, hold: Dur::mins(30) }),
+        scale_out: Pace { cooldown: Dur::ZERO, stabilization: Dur::ZERO, step_nodes: Some(4), step_percent: Some(100) },
+        scale_in: Pace {
+            cooldown: Dur::mins(10),
+            stabilization: Dur::mins(15),
+            step_nodes: Some(1),
+            step_percent: Some(10),
+        },
+        warmup: Dur::mins(3),
+        tolerance: 0.1,
+        interval: Dur::secs(60),
+        mode: crate::Mode::Enforce,
+        on_missing_data: crate::MissingDataPolicy::Hold,
+        max_resizes_per_day: 1000,
+        forecast: None,
+        known: Default::default(),
+    }
+}
+
+/// A deterministic, noisy, cyclic load with bursts, `n` samples one minute apart, in nodes of
+/// work at 100 %.
+pub fn load(n: usize) -> Vec<f64> {
+    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+    (0..n)
+        .map(|i| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let noise = (x % 1000) as f64 / 1000.0 - 0.5;
+            let day = (i as f64 / 1440.0 * std::f64::consts::TAU).sin();
+            let burst = if i % 997 < 5 { 0.6 } else { 0.0 };
+            (0.5 + 0.2 * day + 0.05 * noise + burst).max(0.0)
+        })
+        .collect()
+}
+
+/// Every sample through `decide`, in place (`decide_into`: the state and the outcome buffer are
+/// kept, as the replay keeps them), resizing at once to what it decides. Returns the last state
+/// and size.
+pub fn drive(policy: &Policy, values: &[f64]) -> (PolicyState, u32) {
+    let mut state = PolicyState::default();
+    let mut outcomes = Vec::new();
+    let mut size = 10u32;
+    for (i, &v) in values.iter().enumerate() {
+        let now = Ts(i as i64 * 60_000);
+        let s = [Sample { at: now, value: v * 10.0 / size as f64 }];
+        let input = [MetricInput { samples: &s, problem: None }];
+        let inputs = Inputs {
+            current: size,
+            metrics: &input,
+            floor: Floor::None,
+            busy: false,
+            serving: None,
+            sizes: crate::SizeRule::Any,
+        };
+        let d = decide_into(policy, &mut state, &inputs, now, &mut outcomes);
+        if d.desired != size {
+            state.begin_resize(size, d.desired, None, now);
+            state.finish_resize(now);
+            size = d.desired;
+        }
+    }
+    (state, size)
+}
+
+/// Every sample through one signal's smoothing and spike detection alone (the per-sample work;
+/// `decide` runs once per tick on top of it). Returns the smoothed demand at the end.
+pub fn signal_pass(policy: &Policy, values: &[f64]) -> Option<f64> {
+    let (metric, spike) = (&policy.metrics[0], policy.spike.as_ref());
+    let mut signal = SignalState::new(metric);
+    for (i, &v) in values.iter().enumerate() {
+        let s = [Sample { at: Ts(i as i64 * 60_000), value: v }];
+        std::hint::black_box(signal.ingest(metric, spike, &s, |_, _, _| 10));
+    }
+    signal.smoothed_demand()
+}
