@@ -114,7 +114,8 @@ fn reading(sc: &Scenario, fleet: &Fleet, now: Ts, cursor: &Cell<usize>) -> Optio
     }
     let (at, raw) = sc.trace.points[visible - 1];
     let kind = metric.kind;
-    let seen = observed_of(kind, demand_of(kind, sc.model.recorded_size, raw), fleet.serving_at(at), raw);
+    let seen =
+        observed_of(kind, demand_of(kind, sc.model.recorded_size, raw), fleet.serving_at(at), raw, metric.ceiling);
     (now - at <= metric.max_age.max(sc.trace.interval() + delay) && seen.is_finite()).then_some((at, seen))
 }
 

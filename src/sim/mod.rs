@@ -247,7 +247,7 @@ pub fn run_policy_while(sc: &Scenario, go_on: impl FnMut(Ts, &[Step]) -> bool) -
 /// cluster for an instance), and further columns the metrics `columns:` maps them to.
 pub fn sim(sc: &Scenario) -> model::Sim<'_> {
     let metric = &sc.policy.metrics[0];
-    let world = model::Sim::new(&sc.trace, metric.kind, sc.model);
+    let world = model::Sim::new(&sc.trace, metric.kind, sc.model).with_ceiling(metric.ceiling);
     let feeds: Vec<_> = sc
         .feeds
         .iter()
@@ -255,7 +255,7 @@ pub fn sim(sc: &Scenario) -> model::Sim<'_> {
         .filter_map(|(i, column)| {
             let pts = sc.trace.column(column)?;
             let m = &sc.policy.metrics[i + 1];
-            Some((crate::spec::metric_query(&sc.spec.metrics[i + 1], "simulated", "simulated"), m.kind, pts))
+            Some((crate::spec::metric_query(&sc.spec.metrics[i + 1], "simulated", "simulated"), m.kind, m.ceiling, pts))
         })
         .collect();
     let world = if feeds.is_empty() { world } else { world.with_feeds(feeds) };

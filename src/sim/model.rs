@@ -437,8 +437,9 @@ pub fn storage_query() -> MetricQuery {
     })
 }
 
-/// A further metric of a replay: its query, its kind, and the trace column it is read from.
-pub type Feed<'a> = (MetricQuery, MetricKind, &'a [(Ts, f64)]);
+/// A further metric of a replay: its query, its kind, the largest value it reports (see
+/// [`observed_of`]), and the trace column it is read from.
+pub type Feed<'a> = (MetricQuery, MetricKind, Option<f64>, &'a [(Ts, f64)]);
 
 /// Samples of one trace column, oldest first.
 type Column<'a> = &'a [(Ts, f64)];
@@ -462,6 +463,8 @@ pub enum Source {
 pub struct Sim<'a> {
     trace: &'a Trace,
     kind: MetricKind,
+    /// The largest value the replayed metric reports (see [`observed_of`]).
+    ceiling: Option<f64>,
     model: Model,
     storage_query: MetricQuery,
     /// One fleet, or one per cluster of a replicated instance (sized together).
@@ -510,6 +513,7 @@ impl<'a> Sim<'a> {
         Sim {
             trace,
             kind,
+            ceiling: None,
             model,
             storage_query: storage_query(),
             fleets: vec![Fleet::for_model(&model)],
@@ -522,9 +526,16 @@ impl<'a> Sim<'a> {
         }
     }
 
-    /// The same world answering further metrics from named columns: `(query, kind, samples)`,
-    /// each sample per node as recorded on `recordedSize` nodes (per-node load falls as nodes
-    /// serve) or a total. A query not listed is the replayed metric's.
+    /// The same world with the replayed metric reporting at most `ceiling` per node (see
+    /// [`observed_of`]).
+    pub fn with_ceiling(mut self, ceiling: Option<f64>) -> Sim<'a> {
+        self.ceiling = ceiling;
+        self
+    }
+
+    /// The same world answering further metrics from named columns: `(query, kind, ceiling,
+    /// samples)`, each sample per node as recorded on `recordedSize` nodes (per-node load falls as
+    /// nodes serve) or a total. A query not listed is the replayed metric's.
     pub fn with_feeds(mut self, feeds: Vec<Feed<'a>>) -> Sim<'a> {
         self.cursors = (0..=feeds.len()).map(|_| Default::default()).collect();
         self.feeds = feeds;
@@ -586,6 +597,11 @@ impl<'a> Sim<'a> {
         );
         let rule = self.model.sizes;
         let Some(f) = self.fleets.first_mut() else { return limits };
+        // It reads the metric as the policy does: a full node shows its ceiling, no more.
+        let demand = match (self.kind, self.ceiling) {
+            (MetricKind::PerNode, Some(c)) => demand.min(c * f64::from(f.serving_at(now - delay).max(1))),
+            _ => demand,
+        };
         if f.busy(now) {
             return limits;
         }
@@ -628,7 +644,7 @@ impl<'a> Sim<'a> {
         if self.model.storage.target().is_some() && *query == self.storage_query {
             return Source::Storage;
         }
-        match self.feeds.iter().position(|(q, _, _)| q == query) {
+        match self.feeds.iter().position(|(q, _, _, _)| q == query) {
             Some(i) => Source::Feed(i),
             None => Source::Replayed,
         }
@@ -755,11 +771,11 @@ impl<'a> Sim<'a> {
         else {
             return Some(DataProblem::QueryFailed);
         };
-        let (kind, pts): (MetricKind, Column<'_>) = match (source, member) {
-            (Source::Feed(i), _) => (self.feeds[i].1, self.feeds[i].2),
-            (_, Some(m)) => (self.kind, self.clusters.get(m).copied().unwrap_or(&self.trace.points)),
-            _ if self.clusters.is_empty() => (self.kind, &self.trace.points),
-            _ => (self.kind, self.clusters[0]),
+        let (kind, ceiling, pts): (MetricKind, Option<f64>, Column<'_>) = match (source, member) {
+            (Source::Feed(i), _) => (self.feeds[i].1, self.feeds[i].2, self.feeds[i].3),
+            (_, Some(m)) => (self.kind, self.ceiling, self.clusters.get(m).copied().unwrap_or(&self.trace.points)),
+            _ if self.clusters.is_empty() => (self.kind, self.ceiling, &self.trace.points),
+            _ => (self.kind, self.ceiling, self.clusters[0]),
         };
         let slot = match source {
             Source::Feed(i) => i + 1,
@@ -774,7 +790,7 @@ impl<'a> Sim<'a> {
         let observed = |series: &[(Ts, f64)], fleet: &Fleet, at: Ts| -> Option<f64> {
             let i = series.partition_point(|p| p.0 < at);
             let &(t, raw) = series.get(i).filter(|p| p.0 == at)?;
-            Some(observed_of(kind, demand_of(kind, recorded, raw), fleet.serving_at(t), raw))
+            Some(observed_of(kind, demand_of(kind, recorded, raw), fleet.serving_at(t), raw, ceiling))
         };
         for &(at, raw) in pts.get(lo..hi).unwrap_or_default() {
             if faults.any() && !faults.readable(at, until, delay) {
@@ -784,7 +800,7 @@ impl<'a> Sim<'a> {
                 // The instance query's REDUCE_MAX: the hottest cluster at this minute.
                 self.clusters.iter().zip(&self.fleets).filter_map(|(s, f)| observed(s, f, at)).fold(f64::NAN, f64::max)
             } else {
-                observed_of(kind, demand_of(kind, recorded, raw), fleet.serving_at(at), raw)
+                observed_of(kind, demand_of(kind, recorded, raw), fleet.serving_at(at), raw, ceiling)
             };
             // A value near f64::MAX times the recorded size overflows: the policy sees no sample
             // there rather than an infinity in its averages.
@@ -997,10 +1013,17 @@ pub fn demand_of(kind: MetricKind, recorded_size: u32, value: f64) -> f64 {
     }
 }
 
-/// What the policy would observe for a sample carrying `demand` on `serving` nodes.
-pub fn observed_of(kind: MetricKind, demand: f64, serving: u32, raw: f64) -> f64 {
+/// What the policy would observe for a sample carrying `demand` on `serving` nodes. A per-node
+/// utilization reports at most its `ceiling`: a CPU at 100 % shows no more however much load
+/// waits, so on fewer nodes than the load needs the policy sees that the nodes are full, not by
+/// how much (a trace's own values above the ceiling, load recorded beyond its nodes, are capped
+/// alike).
+pub fn observed_of(kind: MetricKind, demand: f64, serving: u32, raw: f64, ceiling: Option<f64>) -> f64 {
     match kind {
-        MetricKind::PerNode => demand / serving.max(1) as f64,
+        MetricKind::PerNode => {
+            let value = demand / serving.max(1) as f64;
+            ceiling.map_or(value, |c| value.min(c))
+        }
         MetricKind::Total => raw,
     }
 }

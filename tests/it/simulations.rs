@@ -874,6 +874,30 @@ fn a_trace_unit_that_does_not_fit_the_policy_is_refused_with_the_fix() {
     assert!(e.contains("held at 60 (a percent): write 0.6 for 60 %") && e.contains("remove that line"), "{e}");
 }
 
+/// A utilization reports at most 100 %: replayed on fewer nodes than the load needs, Bigtable's
+/// `cpu_load` reads 1.0 (the nodes are full, not by how much), for the policy and every baseline
+/// alike, while a metric type with no known unit reads the load as it is. The step to saturation
+/// from two nodes needs up to five times them.
+#[test]
+fn a_full_node_reads_its_ceiling_however_much_load_waits() {
+    let file = ScenarioFile { start_size: Some(2), ..ebbflow::sim::cli::default_scenario_file() };
+    let sc = Scenario::build(file).expect("default scenario from two nodes");
+    assert_eq!(sc.policy.metrics[0].ceiling, Some(1.0), "cpu_load is a fraction");
+    let observed = |run: &Run| run.steps.iter().map(|s| s.observed).filter(|v| v.is_finite()).fold(0.0, f64::max);
+    let beyond = |run: &Run| run.steps.iter().any(|s| s.demand / f64::from(s.serving.max(1)) > 1.2);
+    for run in compare(&sc) {
+        if run.steps.iter().any(|s| s.observed.is_finite()) {
+            assert!(observed(&run) <= 1.0, "{}: read {}", run.summary.algorithm, observed(&run));
+        }
+    }
+    let policy = ebbflow::sim::run_policy(&sc);
+    assert!(beyond(&policy) && observed(&policy) == 1.0, "the load outran the nodes and they read full");
+    let mut unknown = sc.clone();
+    unknown.policy.metrics[0].ceiling = None;
+    let uncapped = ebbflow::sim::run_policy(&unknown);
+    assert!(observed(&uncapped) > 1.2, "no known ceiling: {}", observed(&uncapped));
+}
+
 /// The bundled policies now hold Bigtable's CPU as the fraction it is and read the NAB percent
 /// traces divided by 100: the replay makes the decisions it made when both were in percent. The
 /// embedded default (the README's run) against the same trace and policy in percent, on a
@@ -881,7 +905,12 @@ fn a_trace_unit_that_does_not_fit_the_policy_is_refused_with_the_fix() {
 /// minutes over target and limit are the same.
 #[test]
 fn reading_percent_as_fractions_changes_no_decision() {
-    let (_, fractions) = compared().iter().find(|(name, _)| name == "default").expect("default scenario");
+    // A metric type with no known unit has no known ceiling either: the fraction run's metric is
+    // made one too, so that both read the load alike (the replay caps a known fraction at 1.0,
+    // and the policy reads a capped value as a full node).
+    let mut default = Scenario::build(ebbflow::sim::cli::default_scenario_file()).expect("default scenario");
+    default.policy.metrics[0].ceiling = None;
+    let fractions = &compare(&default);
     let percent_policy = read("simulations/policies/bigtable-cpu.yaml")
         .replace("bigtable.googleapis.com/cluster/cpu_load", "custom.googleapis.com/cpu_percent")
         .replace("target: 0.6", "target: 60");
