@@ -26,7 +26,7 @@ use crate::known::{Active, Source};
 use crate::policy::{MetricPolicy, MissingDataPolicy, Mode, Policy};
 use crate::signal::{Ingest, Sample};
 use crate::sizes::SizeRule;
-use crate::state::PolicyState;
+use crate::state::{PolicyState, SATURATED};
 use crate::time::{Dur, Ts};
 
 /// Most metrics a policy may have (the CRD enforces it too).
@@ -811,6 +811,20 @@ pub fn decide_prepared(
                     out.noise = noise.filter(|_| demand > 0.0).map(|n| n / demand);
                     let climbing = signal.climbing(metric.window, Dur(metric.window.0 * CLIMB_WINDOWS));
                     out.climbing = climbing;
+                    // A full node shows its ceiling however much load waits: the newest demand
+                    // is a floor under the load, and averaging it with older, lower samples only
+                    // lags further behind (a held sample is no evidence yet; a value far above
+                    // the ceiling is no capped reading, see `PolicyState::serving_at`).
+                    let saturated = metric.kind == crate::MetricKind::PerNode
+                        && signal.held.is_none()
+                        && metric
+                            .ceiling
+                            .zip(signal.last_raw)
+                            .is_some_and(|(c, raw)| (SATURATED * c..=c / SATURATED).contains(&raw));
+                    let demand = match signal.last_demand {
+                        Some(last) if saturated => demand.max(last),
+                        _ => demand,
+                    };
                     out.recommended =
                         Some(recommend(metric, demand, upper, noise, current, policy.tolerance, climbing));
                     // The average trails a climb by half its window: a line through the newest

@@ -102,7 +102,7 @@ const SERVING_SIGMA_UNKNOWN: f64 = 0.3;
 const SERVING_RESOLVE: f64 = 3.0;
 /// Where a per-node value counts as saturated: from this share of the metric's ceiling to as
 /// far above it.
-const SATURATED: f64 = 0.97;
+pub(crate) const SATURATED: f64 = 0.97;
 /// The least step checked (a quarter more capacity): a smaller one over-reads demand by less
 /// than that for at most the provisioning's overrun, and a rising load takes its fall out of
 /// sight within minutes (2% a minute hides a 10% step in five), before two samples can show it.

@@ -130,6 +130,32 @@ fn a_spike_is_sized_for_the_middle_of_the_band() {
     assert!(after.iter().all(|d| d.direction() != Direction::Up), "{:?}", after.iter().find(|d| d.is_resize()));
 }
 
+/// A full node reads its ceiling however much load waits: the first saturated sample sizes the
+/// target from itself, where the average of it with the samples before lags behind; a metric
+/// with no ceiling, or a value far above it (no capped reading), is averaged as before.
+#[test]
+fn a_saturated_sample_sizes_from_itself() {
+    let first_saturated = |ceiling: Option<f64>, value: f64| {
+        let mut p = policy();
+        p.spike = None;
+        p.metrics[0].ceiling = ceiling;
+        let mut w = World::new(p, 4);
+        for i in 0..60 {
+            w.step(0.5 + 0.01 * (i % 3) as f64);
+        }
+        w.step(value)
+    };
+    let d = first_saturated(Some(1.0), 1.0);
+    assert_eq!(d.reason, Reason::ScaleOut);
+    // 4 nodes full is at least 4 nodes of work: 4 / (0.6 x 0.95) asks for 8 (and the step of
+    // 100 % allows it).
+    assert_eq!(d.desired, 8);
+    let averaged = first_saturated(None, 1.0);
+    assert!(averaged.desired < 8, "no ceiling: the average sizes, {:?} to {}", averaged.reason, averaged.desired);
+    let beyond = first_saturated(Some(1.0), 1.6);
+    assert!(beyond.desired < 8, "1.6 is no capped reading: {:?} to {}", beyond.reason, beyond.desired);
+}
+
 #[test]
 fn spike_hold_blocks_scale_in() {
     let mut p = policy();
