@@ -685,9 +685,9 @@ pub struct SpikeSpec {
     #[serde(default = "default_spike_min_rise")]
     #[schemars(range(min = 0.0, max = 10.0))]
     pub min_rise: f64,
-    /// Consecutive raw samples that must be above the threshold, counted in minutes of load: a
-    /// sample that is the mean of five minutes counts five, and such a sample beyond the metric's
-    /// limit on the capacity serving is a spike on its own. Default 2.
+    /// Consecutive raw samples that must be above the threshold. A run beyond the metric's limit
+    /// on the capacity serving counts minutes of load instead: a sample that is the mean of five
+    /// minutes counts five, so with the default one such sample is a spike. Default 2.
     #[serde(default = "default_spike_samples")]
     #[schemars(range(min = 1, max = 60))]
     pub sustained_samples: u32,

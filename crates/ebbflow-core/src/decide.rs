@@ -141,6 +141,9 @@ pub struct MetricOutcome {
     /// The load climbs beyond its noise (its trend, see [`crate::signal::SignalState::climbing`]):
     /// a scale-out lands at the bottom of the tolerance band rather than its middle.
     pub climbing: bool,
+    /// The newest sample was saturated (a utilization at its ceiling): the size was asked for
+    /// from it rather than from the smoothed value (see `decide`).
+    pub saturated: bool,
     /// A guard metric whose value (the newest raw sample or the smoothed value, whichever is
     /// higher) is above its level: scale-in is blocked.
     pub guard_high: bool,
@@ -499,6 +502,11 @@ impl Decision {
         let mut m = String::new();
         let until = |t: Option<Ts>| t.map(|t| format!(" until {t}")).unwrap_or_default();
         let _ = match self.reason {
+            Reason::ScaleOut if self.metrics.iter().any(|o| o.saturated) => write!(
+                m,
+                "scale out {} -> {}: the newest sample is saturated (a full node: the load is at least that)",
+                self.current, self.desired
+            ),
             Reason::ScaleOut if self.metrics.iter().any(|o| o.climbing) => write!(
                 m,
                 "scale out {} -> {}: smoothed load is above target and climbing (sized to the bottom of the band)",
@@ -821,12 +829,23 @@ pub fn decide_prepared(
                             .ceiling
                             .zip(signal.last_raw)
                             .is_some_and(|(c, raw)| (SATURATED * c..=c / SATURATED).contains(&raw));
-                    let demand = match signal.last_demand {
-                        Some(last) if saturated => demand.max(last),
+                    // Only what the size is asked for from: the weekly profile, the forecast and
+                    // the line through a climb go on reading the smoothed demand they expect.
+                    let floor = match (signal.last_raw, signal.last_at) {
+                        (Some(raw), Some(at)) if saturated => {
+                            Some(raw * PolicyState::proven_capacity_at(resizes, at, serving, warmup) as f64)
+                        }
+                        _ => None,
+                    };
+                    let sized = match floor {
+                        Some(last) if last > demand => {
+                            out.saturated = true;
+                            last
+                        }
                         _ => demand,
                     };
                     out.recommended =
-                        Some(recommend(metric, demand, upper, noise, current, policy.tolerance, climbing));
+                        Some(recommend(metric, sized, upper.max(sized), noise, current, policy.tolerance, climbing));
                     // The average trails a climb by half its window: a line through the newest
                     // samples says where the load will be when capacity ordered now serves.
                     let span = Dur(metric.window.0 * RAMP_WINDOWS);

@@ -211,7 +211,7 @@ impl Ramp {
         let len = usize::from(self.len);
         // Samples up to a minute ahead of the clock are accepted (clock skew): the line runs
         // through those up to now, in the span, counted from the newest back (times only grow).
-        let end = self.count_before(now.0 + 1, len);
+        let end = self.count_before(now.0.saturating_add(1), len);
         let n = end - self.count_before(now.0 - span.0, end);
         if n < RAMP_MIN_SAMPLES || (prefilter && self.surely_flat(end - n, end)) {
             return None;

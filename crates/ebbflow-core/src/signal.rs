@@ -359,6 +359,8 @@ impl SignalState {
             // The ramp's demands are samples this signal folded in: none newer than the newest.
             && self.ramp.newest().is_none_or(|(at, _)| self.last_at.is_some_and(|last| at <= last))
             && self.ramp.demands().all(valid)
+            // The gap between samples: no more than a day (a stored state may say anything).
+            && (0..=86_400_000).contains(&self.spacing)
     }
 
     /// Whether this state belongs to `metric` as currently specified.
@@ -429,9 +431,13 @@ impl SignalState {
         let mut keep = match self.last_at {
             Some(prev) => {
                 let gap = at.0 - prev.0;
-                // Grows by a twentieth a sample at most: a cadence that slows is followed within
-                // a few dozen samples, a single missed sample is not.
-                self.spacing = if self.spacing > 0 { gap.min(self.spacing + self.spacing / 20) } else { gap };
+                // Grows by a twentieth (a second at least) a sample at most: a cadence that slows
+                // is followed within a few dozen samples, a single missed sample is not.
+                self.spacing = if self.spacing > 0 {
+                    gap.min(self.spacing.saturating_add((self.spacing / 20).max(1_000)))
+                } else {
+                    gap
+                };
                 let half_life = (metric.window.0 as f64 * DEVIATION_HALF_LIFE_WINDOWS).max(1.0);
                 self.decay.keep(gap, half_life)
             }
@@ -759,19 +765,34 @@ mod tests {
         assert_eq!(one.spike_level(Some(&p), overload), None, "one minute is not two");
     }
 
-    /// The time between samples follows the cadence, and a missed sample does not stretch it.
+    /// The time between samples follows the cadence, and a missed sample does not stretch it:
+    /// right after a gap of two samples (and its first sample spans five minutes still).
     #[test]
     fn the_spacing_of_samples_ignores_a_missed_one() {
         let m = metric();
         let mut sig = SignalState::new(&m);
-        for i in (0..30).filter(|&i| i != 20) {
-            sig.ingest(&m, None, &[Sample { at: Ts(i * 60_000), value: 0.4 }], |_, _, _| 4);
+        let feed_at = |sig: &mut SignalState, minute: i64| {
+            sig.ingest(&m, None, &[Sample { at: Ts(minute * 60_000), value: 0.4 }], |_, _, _| 4);
+        };
+        for i in 0..30 {
+            feed_at(&mut sig, i * 5);
         }
-        assert_eq!((sig.spacing, sig.sample_minutes()), (60_000, 1), "one minute, a sample missed");
+        assert_eq!(sig.sample_minutes(), 5);
+        feed_at(&mut sig, 29 * 5 + 10);
+        // A gap of ten minutes moves it a twentieth, not to ten.
+        assert_eq!((sig.spacing, sig.sample_minutes()), (315_000, 5), "a five-minute sample missed");
         for i in 1..40 {
-            sig.ingest(&m, None, &[Sample { at: Ts(29 * 60_000 + i * 300_000), value: 0.4 }], |_, _, _| 4);
+            feed_at(&mut sig, 29 * 5 + 10 + i);
         }
-        assert_eq!(sig.sample_minutes(), 5, "a cadence that slowed to five minutes is followed");
+        assert_eq!(sig.sample_minutes(), 1, "a cadence that quickened to a minute is followed at once");
+        let mut slow = SignalState::new(&m);
+        for i in 0..30 {
+            feed_at(&mut slow, i);
+        }
+        for i in 1..60 {
+            feed_at(&mut slow, 29 + i * 5);
+        }
+        assert_eq!(slow.sample_minutes(), 5, "a cadence that slowed to five minutes is followed");
     }
 
     #[test]

@@ -280,6 +280,25 @@ impl PolicyState {
         Self::capacity_leaning(resizes, at, current, warmup, 0)
     }
 
+    /// The capacity that served a sample measured at `at` beyond doubt: removed capacity stops
+    /// at once, added capacity counts only once a per-node metric showed it serving (after its
+    /// warm-up) or the longest wait for that has run out; the warm-up's word alone does not do.
+    pub fn proven_capacity_at(resizes: &[ResizeRecord], at: Ts, current: u32, warmup: Dur) -> u32 {
+        let Some(first) = resizes.first() else { return current };
+        for r in resizes.iter().rev() {
+            let warm = r.finished_at + warmup;
+            let counts = if r.to <= r.from {
+                at >= r.finished_at
+            } else {
+                r.served_from.is_some_and(|s| at >= s.max(warm)) || at >= warm + SERVING_PROOF_WAIT
+            };
+            if counts {
+                return r.to;
+            }
+        }
+        first.from
+    }
+
     /// [`PolicyState::capacity_at`], with the newest 64 records whose bit is set in `leaning`
     /// (newest in the lowest bit) counted as serving too.
     #[inline]
@@ -727,6 +746,25 @@ mod tests {
         // Removed capacity stops at once.
         assert_eq!(PolicyState::capacity_at(&resizes, Ts(10_000), 6, warm), 6);
         assert_eq!(PolicyState::capacity_at(&[], Ts(10_000), 6, warm), 6);
+    }
+
+    /// What served beyond doubt: added capacity only once shown serving or once the wait for
+    /// that ran out, never on the warm-up's word alone (a saturated sample's floor is read on
+    /// it, so a warm-up shorter than the provisioning does not compound).
+    #[test]
+    fn proven_capacity_waits_for_the_metric_or_the_longest_wait() {
+        let resizes = [ResizeRecord::new(4, 8, Ts(1_000)), ResizeRecord::new(8, 6, Ts(10_000))];
+        let warm = Dur(2_000);
+        assert_eq!(PolicyState::proven_capacity_at(&resizes, Ts(3_000), 6, warm), 4, "warm, not shown");
+        assert_eq!(PolicyState::capacity_at(&resizes, Ts(3_000), 6, warm), 8, "the warm-up's word");
+        assert_eq!(PolicyState::proven_capacity_at(&resizes[..1], Ts(3_000) + SERVING_PROOF_WAIT, 6, warm), 8);
+        let mut shown = resizes;
+        shown[0].served_from = Some(Ts(1_500));
+        assert_eq!(PolicyState::proven_capacity_at(&shown, Ts(2_000), 6, warm), 4, "shown before its warm-up");
+        assert_eq!(PolicyState::proven_capacity_at(&shown, Ts(3_000), 6, warm), 8);
+        // Removed capacity stops at once.
+        assert_eq!(PolicyState::proven_capacity_at(&resizes, Ts(10_000), 6, warm), 6);
+        assert_eq!(PolicyState::proven_capacity_at(&[], Ts(10_000), 6, warm), 6);
     }
 
     /// Added capacity counts once the per-node metric fell as it would with it serving, and

@@ -109,6 +109,33 @@ fn a_sustained_spike_scales_out_at_once_on_the_raw_value() {
     assert!(b.state.spike_hold_until.is_some());
 }
 
+/// Through `decide`: a five-minute sample beyond the limit on the nodes serving is a spike at
+/// once; the same value a minute long, or a five-minute one the nodes carry under the limit,
+/// waits for a second sample.
+#[test]
+fn a_five_minute_sample_beyond_the_limit_scales_out_on_a_spike_at_once() {
+    let first_high = |every: i64, value: f64| {
+        let mut p = policy();
+        p.metrics[0].max_age = dur("10m");
+        let mut w = World::new(p, 4);
+        let sample = |w: &mut World, v: f64| {
+            let d = w.step_with(&[Sample { at: at(w.now + 1), value: v }], None);
+            for _ in 1..every {
+                w.step_with(&[], None);
+            }
+            d
+        };
+        for i in 0..60 {
+            sample(&mut w, 0.5 + 0.01 * (i % 3) as f64);
+        }
+        sample(&mut w, value)
+    };
+    // The limit is 0.75 per node.
+    assert_eq!(first_high(5, 0.9).reason, Reason::ScaleOutOnSpike);
+    assert_ne!(first_high(1, 0.9).reason, Reason::ScaleOutOnSpike, "one minute is not sustained");
+    assert_ne!(first_high(5, 0.7).reason, Reason::ScaleOutOnSpike, "under the limit: a second sample");
+}
+
 /// A spike is sized as any scale-out: for the middle of the band, with the noise's headroom,
 /// where the top of the band left ordinary scatter above the target from the start.
 #[test]
