@@ -819,10 +819,12 @@ pub fn decide_prepared(
                     out.noise = noise.filter(|_| demand > 0.0).map(|n| n / demand);
                     let climbing = signal.climbing(metric.window, Dur(metric.window.0 * CLIMB_WINDOWS));
                     out.climbing = climbing;
-                    // A full node shows its ceiling however much load waits: the newest demand
-                    // is a floor under the load, and averaging it with older, lower samples only
-                    // lags further behind (a held sample is no evidence yet; a value far above
-                    // the ceiling is no capped reading, see `PolicyState::serving_at`).
+                    // A full node shows its ceiling however much load waits: the newest sample
+                    // times the capacity that served it beyond doubt is a floor under the load,
+                    // and averaging it with older, lower samples only lags further behind (a held
+                    // sample is no evidence yet; a value far above the ceiling is no capped
+                    // reading, see `PolicyState::serving_at`; capacity on the warm-up's word
+                    // alone would compound when provisioning is slower).
                     let saturated = metric.kind == crate::MetricKind::PerNode
                         && signal.held.is_none()
                         && metric
