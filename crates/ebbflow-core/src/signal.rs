@@ -766,7 +766,7 @@ mod tests {
     }
 
     /// The time between samples follows the cadence, and a missed sample does not stretch it:
-    /// right after a gap of two samples (and its first sample spans five minutes still).
+    /// right after a missed five-minute sample, the next one still spans five minutes, not ten.
     #[test]
     fn the_spacing_of_samples_ignores_a_missed_one() {
         let m = metric();
