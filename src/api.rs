@@ -552,6 +552,44 @@ pub struct MetricSpec {
     /// On by default (quantile 0.975, limit 1.25 x target).
     #[serde(default)]
     pub headroom: HeadroomSpec,
+    /// Sizing ahead of a steady climb: a line through the newest samples says where the load
+    /// will be when capacity ordered now serves. On by default.
+    #[serde(default, skip_serializing_if = "RampSpec::is_default")]
+    pub ramp: RampSpec,
+}
+
+/// The line through a steady climb (`ScaleOutOnRamp`): fitted to the demands of the last three
+/// smoothing windows (at least 12 samples) and believed only when its slope stands `threshold`
+/// standard errors above zero, its residuals are the samples' own noise, and no single step
+/// explains them better. It only ever adds capacity.
+#[derive(KubeSchema, Deserialize, Serialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct RampSpec {
+    /// Turn sizing ahead of a steady climb on or off. Default true.
+    #[serde(default = "default_true")]
+    pub enabled: bool,
+    /// How many standard errors the line's slope must stand above zero, between 2 and 20: lower
+    /// believes a climb sooner and more often falsely. Default 4 (about one false climb in 5,000
+    /// windows of noise).
+    #[serde(default = "default_ramp_threshold")]
+    #[schemars(range(min = 2.0, max = 20.0))]
+    pub threshold: f64,
+}
+
+impl Default for RampSpec {
+    fn default() -> Self {
+        Self { enabled: true, threshold: default_ramp_threshold() }
+    }
+}
+
+impl RampSpec {
+    fn is_default(&self) -> bool {
+        *self == RampSpec::default()
+    }
+}
+
+fn default_ramp_threshold() -> f64 {
+    crate::core::ramp::RAMP_T
 }
 
 impl MetricSpec {

@@ -236,6 +236,16 @@ pub fn policy_from_spec(spec: &ScalePolicySpec) -> Result<Policy, PolicyError> {
                 ),
             );
         }
+        let r = &m.ramp;
+        if r.enabled && !(r.threshold.is_finite() && (2.0..=20.0).contains(&r.threshold)) {
+            c.fail(
+                format!("{base}.ramp.threshold"),
+                format!(
+                    "must be between 2 and 20 (got {}); 4 believes about one false climb in 5,000 windows of noise",
+                    r.threshold
+                ),
+            );
+        }
         metrics.push(MetricPolicy {
             name: m.name.clone(),
             target,
@@ -247,6 +257,7 @@ pub fn policy_from_spec(spec: &ScalePolicySpec) -> Result<Policy, PolicyError> {
             headroom_z: h.enabled.then(|| crate::core::policy::normal_quantile(h.quantile.clamp(0.5, 0.999))),
             guard: (m.role == api::MetricRole::Guard).then_some(target),
             ceiling: known.and_then(|k| k.unit.max()).filter(|_| m.kind == api::MetricKind::PerNode),
+            ramp_t: r.enabled.then_some(r.threshold.clamp(2.0, 20.0)),
         });
     }
     if !spec.metrics.is_empty() && spec.metrics.iter().all(|m| m.role == api::MetricRole::Guard) {
@@ -422,6 +433,7 @@ mod tests {
                 smoothing: Smoothing { kind: api::SmoothingKind::Sma, window: "5m".into() },
                 max_data_age: "3m".into(),
                 headroom: HeadroomSpec::default(),
+                ramp: api::RampSpec::default(),
             }],
             spike: SpikeSpec::default(),
             scale_out: ScaleOutRules { warmup: Some("0s".into()), ..ScaleOutRules::default() },
@@ -480,6 +492,7 @@ mod tests {
                 headroom_z: Some(crate::core::policy::normal_quantile(0.975)),
                 guard: None,
                 ceiling: None,
+                ramp_t: Some(crate::core::ramp::RAMP_T),
             }],
             spike: Some(SpikePolicy { threshold: 3.0, min_rise: 0.2, sustained: 2, hold: Dur::mins(30) }),
             scale_out: Pace {
@@ -537,6 +550,21 @@ mod tests {
             ]
         );
         assert!(err.to_string().contains("raise maxSize or lower minSize"));
+    }
+
+    /// The line through a climb: its threshold reaches the core, a bad one is refused naming the
+    /// field, and turned off it fits no line (nor is its threshold checked).
+    #[test]
+    fn the_ramp_threshold_reaches_the_core_and_a_bad_one_is_refused() {
+        let mut s = spec();
+        assert_eq!(policy_from_spec(&s).expect("valid").metrics[0].ramp_t, Some(crate::core::ramp::RAMP_T));
+        s.metrics[0].ramp = api::RampSpec { enabled: true, threshold: 6.0 };
+        assert_eq!(policy_from_spec(&s).expect("valid").metrics[0].ramp_t, Some(6.0));
+        s.metrics[0].ramp.threshold = 1.0;
+        let text = policy_from_spec(&s).expect_err("invalid").to_string();
+        assert!(text.contains("spec.metrics[0].ramp.threshold: must be between 2 and 20 (got 1)"), "{text}");
+        s.metrics[0].ramp.enabled = false;
+        assert_eq!(policy_from_spec(&s).expect("off").metrics[0].ramp_t, None);
     }
 
     #[test]

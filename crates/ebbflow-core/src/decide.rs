@@ -851,7 +851,7 @@ pub fn decide_prepared(
                     // The average trails a climb by half its window: a line through the newest
                     // samples says where the load will be when capacity ordered now serves.
                     let span = Dur(metric.window.0 * RAMP_WINDOWS);
-                    if let Some(rise) = signal.ramp.rise(now, span, policy.warmup) {
+                    if let Some(rise) = metric.ramp_t.and_then(|t| signal.ramp.rise(now, span, policy.warmup, t)) {
                         out.ramp_demand = Some(rise.ahead);
                         if rise.ahead > demand {
                             out.ramp =

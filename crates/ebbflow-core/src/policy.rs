@@ -72,6 +72,10 @@ pub struct MetricPolicy {
     /// utilization): a per-node value there is saturated and says nothing of how much capacity
     /// serves.
     pub ceiling: Option<f64>,
+    /// The t statistic the slope of a line through the newest demands must reach before the
+    /// policy sizes for where a steady climb will be ([`crate::ramp`], default
+    /// [`crate::ramp::RAMP_T`]); `None` fits no line.
+    pub ramp_t: Option<f64>,
 }
 
 /// Spike handling, validated. `None` in [`Policy::spike`] when disabled.

@@ -28,7 +28,8 @@ pub const RAMP_CAP: usize = 32;
 /// Fewest samples in the window for a fit: fewer (five-minute data under 20-minute windows)
 /// never fit a line.
 pub const RAMP_MIN_SAMPLES: usize = 12;
-/// The slope's t statistic a rise must reach: about one false rise in 5,000 windows of noise.
+/// The slope's t statistic a rise must reach by default (`metrics[].ramp.threshold`): about one
+/// false rise in 5,000 windows of noise.
 pub const RAMP_T: f64 = 4.0;
 /// The Durbin-Watson statistic the residuals must reach (2 for independent residuals; the 5%
 /// lower bound of the test for 12-30 samples is 0.97-1.35).
@@ -139,10 +140,10 @@ impl Ramp {
     }
 
     /// Whether the samples `first..end` (in time order) certainly fit no line [`Ramp::rise`]
-    /// believes: its slope's t statistic, from the running sums, is under nine tenths of
-    /// [`RAMP_T`]. `false` when the sums cannot say so safely (too much cancellation, a perfect
-    /// line, many samples outside the window), so the fit decides.
-    fn surely_flat(&self, first: usize, end: usize) -> bool {
+    /// believes at `t`: its slope's t statistic, from the running sums, is under nine tenths of
+    /// it. `false` when the sums cannot say so safely (too much cancellation, a perfect line,
+    /// many samples outside the window), so the fit decides.
+    fn surely_flat(&self, first: usize, end: usize, t: f64) -> bool {
         let len = usize::from(self.len);
         if first + (len - end) > RAMP_CAP / 2 {
             return false;
@@ -171,11 +172,11 @@ impl Ramp {
         if !scattered {
             return false;
         }
-        // t = slope / √(rss / (n − 2) / sxx) < 0.9 × RAMP_T, squared (every term is positive
-        // here, and a slope of zero or less has t ≤ 0): no root and one division less on the
-        // path nearly every decision takes. NaN anywhere compares false: the fit decides.
-        const BAR: f64 = 0.9 * RAMP_T;
-        slope <= 0.0 || slope * slope * (n - 2.0) * sxx < BAR * BAR * rss
+        // t = slope / √(rss / (n − 2) / sxx) < 0.9 × t, squared (every term is positive here,
+        // and a slope of zero or less has t ≤ 0): no root and one division less on the path
+        // nearly every decision takes. NaN anywhere compares false: the fit decides.
+        let bar = 0.9 * t;
+        slope <= 0.0 || slope * slope * (n - 2.0) * sxx < bar * bar * rss
     }
 
     /// How many of the first `end` samples were measured before `at` (times only grow, so a
@@ -202,18 +203,19 @@ impl Ramp {
     /// short rises that fell back: on the one-minute bundled traces minutes over the limit fell
     /// a further 19-51 % at 8-23 % more node-minutes and 15-84 % more scale actions (elb-noisy-1m
     /// 1.226 times `oracle-30`), so the span is one fit.
-    pub fn rise(&self, now: Ts, span: Dur, lead: Dur) -> Option<Rise> {
-        self.fit(now, span, lead, true)
+    /// Its slope must stand `t` standard errors above zero ([`RAMP_T`] by default).
+    pub fn rise(&self, now: Ts, span: Dur, lead: Dur, t: f64) -> Option<Rise> {
+        self.fit(now, span, lead, t, true)
     }
 
     /// [`Ramp::rise`]; `prefilter` false fits every window (what the sums must agree with).
-    fn fit(&self, now: Ts, span: Dur, lead: Dur, prefilter: bool) -> Option<Rise> {
+    fn fit(&self, now: Ts, span: Dur, lead: Dur, t: f64, prefilter: bool) -> Option<Rise> {
         let len = usize::from(self.len);
         // Samples up to a minute ahead of the clock are accepted (clock skew): the line runs
         // through those up to now, in the span, counted from the newest back (times only grow).
         let end = self.count_before(now.0.saturating_add(1), len);
         let n = end - self.count_before(now.0 - span.0, end);
-        if n < RAMP_MIN_SAMPLES || (prefilter && self.surely_flat(end - n, end)) {
+        if n < RAMP_MIN_SAMPLES || (prefilter && self.surely_flat(end - n, end, t)) {
             return None;
         }
         // The span's samples in time order, copied out of the ring once (they may wrap around
@@ -253,7 +255,7 @@ impl Ramp {
         // A perfect line (no residual at all) passes both tests.
         if rss > 0.0 {
             let se = (rss / (n - 2) as f64 / sxx).sqrt();
-            if slope < RAMP_T * se || dw < RAMP_DW * rss {
+            if slope < t * se || dw < RAMP_DW * rss {
                 return None;
             }
             // On few samples a step can pass both (Durbin-Watson is weak under 20: a clean step
@@ -368,15 +370,26 @@ mod tests {
     fn a_steady_climb_through_noise_is_carried_ahead() {
         // 100 -> 160 over 30 minutes, ±10% noise: the line says ~160 now and more ahead.
         let (r, now) = ramp((0..31).map(|i| 100.0 + 2.0 * i as f64 + 10.0 * noise(i)));
-        let rise = r.rise(now, Dur::mins(30), Dur::mins(10)).expect("a ramp");
+        let rise = r.rise(now, Dur::mins(30), Dur::mins(10), RAMP_T).expect("a ramp");
         assert!((rise.level - 160.0).abs() < 10.0, "{rise:?}");
         assert!((rise.ahead - 180.0).abs() < 12.0, "{rise:?}");
+    }
+
+    /// The threshold is the policy's (`metrics[].ramp.threshold`): the same climb through more
+    /// noise passes at the default and not at a stricter one, with or without the sums' prefilter.
+    #[test]
+    fn a_stricter_threshold_believes_fewer_climbs() {
+        let (r, now) = ramp((0..31).map(|i| 100.0 + 2.0 * i as f64 + 25.0 * noise(i)));
+        let (span, lead) = (Dur::mins(30), Dur::mins(10));
+        assert!(r.rise(now, span, lead, RAMP_T).is_some(), "believed at {RAMP_T}");
+        assert_eq!(r.rise(now, span, lead, 3.0 * RAMP_T), None);
+        assert_eq!(r.fit(now, span, lead, 3.0 * RAMP_T, false), None);
     }
 
     #[test]
     fn noise_alone_and_a_flat_load_fit_no_rise() {
         let (r, now) = ramp((0..31).map(|i| 100.0 + 20.0 * noise(i)));
-        assert_eq!(r.rise(now, Dur::mins(30), Dur::mins(10)), None);
+        assert_eq!(r.rise(now, Dur::mins(30), Dur::mins(10), RAMP_T), None);
     }
 
     #[test]
@@ -384,15 +397,15 @@ mod tests {
         // A 4x step in the middle of the window: the slope is large, but the residuals run in
         // two long blocks.
         let (r, now) = ramp((0..31).map(|i| if i < 15 { 100.0 } else { 400.0 } + 5.0 * noise(i)));
-        assert_eq!(r.rise(now, Dur::mins(30), Dur::mins(10)), None);
+        assert_eq!(r.rise(now, Dur::mins(30), Dur::mins(10), RAMP_T), None);
     }
 
     #[test]
     fn the_knee_of_a_ramp_starting_is_not_yet_a_ramp_and_its_top_not_one_any_more() {
         let (r, now) = ramp((0..31).map(|i| if i < 20 { 100.0 } else { 100.0 + 10.0 * (i - 20) as f64 } + noise(i)));
-        assert_eq!(r.rise(now, Dur::mins(30), Dur::mins(10)), None, "a knee");
+        assert_eq!(r.rise(now, Dur::mins(30), Dur::mins(10), RAMP_T), None, "a knee");
         let (r, now) = ramp((0..31).map(|i| if i < 10 { 100.0 + 10.0 * i as f64 } else { 200.0 } + noise(i)));
-        assert_eq!(r.rise(now, Dur::mins(30), Dur::mins(10)), None, "a top");
+        assert_eq!(r.rise(now, Dur::mins(30), Dur::mins(10), RAMP_T), None, "a top");
     }
 
     #[test]
@@ -401,16 +414,16 @@ mod tests {
         // pass both tests (t 5.6, Durbin-Watson 1.26 when clean).
         for scale in [0.0, 2.0, 5.0] {
             let (r, now) = ramp((0..12).map(|i| if i < 6 { 100.0 } else { 200.0 } + scale * noise(i)));
-            assert_eq!(r.rise(now, Dur::mins(30), Dur::mins(10)), None, "noise {scale}");
+            assert_eq!(r.rise(now, Dur::mins(30), Dur::mins(10), RAMP_T), None, "noise {scale}");
         }
     }
 
     #[test]
     fn a_sample_a_little_ahead_of_the_clock_leaves_the_line_in_place() {
         let (mut r, now) = ramp((0..31).map(|i| 100.0 + 2.0 * i as f64 + 10.0 * noise(i)));
-        let before = r.rise(now, Dur::mins(30), Dur::mins(10)).expect("a ramp");
+        let before = r.rise(now, Dur::mins(30), Dur::mins(10), RAMP_T).expect("a ramp");
         r.push(Ts(now.0 + 30_000), 500.0);
-        assert_eq!(r.rise(now, Dur::mins(30), Dur::mins(10)), Some(before));
+        assert_eq!(r.rise(now, Dur::mins(30), Dur::mins(10), RAMP_T), Some(before));
     }
 
     #[test]
@@ -419,7 +432,7 @@ mod tests {
         for i in 0..7 {
             r.push(Ts(i * 5 * MIN), 100.0 + 20.0 * i as f64);
         }
-        assert_eq!(r.rise(Ts(30 * MIN), Dur::mins(30), Dur::mins(10)), None);
+        assert_eq!(r.rise(Ts(30 * MIN), Dur::mins(30), Dur::mins(10), RAMP_T), None);
     }
 
     /// The running sums only ever turn away windows the fit would turn away: over noise,
@@ -449,19 +462,19 @@ mod tests {
                 if i >= 12 {
                     let now = Ts(at + (next() * 60_000.0) as i64);
                     for span in [Dur::mins(20), Dur::mins(30)] {
-                        let fast = r.rise(now, span, Dur::mins(10));
-                        assert_eq!(fast, r.fit(now, span, Dur::mins(10), false), "case {case}, sample {i}");
+                        let fast = r.rise(now, span, Dur::mins(10), RAMP_T);
+                        assert_eq!(fast, r.fit(now, span, Dur::mins(10), RAMP_T, false), "case {case}, sample {i}");
                         believed += usize::from(fast.is_some());
                         checked += 1;
                     }
                     let len = usize::from(r.len);
-                    turned_away += usize::from(r.surely_flat(len - 12, len));
+                    turned_away += usize::from(r.surely_flat(len - 12, len, RAMP_T));
                 }
             }
             let back: Ramp = serde_json::from_str(&serde_json::to_string(&r).expect("json")).expect("back");
             assert_eq!(
-                back.rise(Ts(at), Dur::mins(30), Dur::mins(10)),
-                r.fit(Ts(at), Dur::mins(30), Dur::mins(10), false)
+                back.rise(Ts(at), Dur::mins(30), Dur::mins(10), RAMP_T),
+                r.fit(Ts(at), Dur::mins(30), Dur::mins(10), RAMP_T, false)
             );
         }
         assert!(believed > checked / 20 && believed < checked / 2, "{believed} of {checked}: both kinds exercised");
@@ -471,7 +484,7 @@ mod tests {
     #[test]
     fn the_line_carries_the_load_at_most_twice_as_high() {
         let (r, now) = ramp((0..31).map(|i| 10.0 + 10.0 * i as f64));
-        let rise = r.rise(now, Dur::mins(30), Dur::mins(60)).expect("a ramp");
+        let rise = r.rise(now, Dur::mins(30), Dur::mins(60), RAMP_T).expect("a ramp");
         assert_eq!(rise.ahead, 2.0 * rise.level);
     }
 

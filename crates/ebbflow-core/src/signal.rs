@@ -663,6 +663,7 @@ mod tests {
             headroom_z: Some(1.645),
             guard: None,
             ceiling: None,
+            ramp_t: Some(crate::ramp::RAMP_T),
         }
     }
 

@@ -25,6 +25,7 @@ pub fn policy(smoothing: SmoothingKind) -> Policy {
             headroom_z: Some(1.645),
             guard: None,
             ceiling: None,
+            ramp_t: Some(crate::ramp::RAMP_T),
         }],
         spike: Some(SpikePolicy { threshold: 3.0, min_rise: 0.2, sustained: 2, hold: Dur::mins(30) }),
         scale_out: Pace { cooldown: Dur::ZERO, stabilization: Dur::ZERO, step_nodes: Some(4), step_percent: Some(100) },

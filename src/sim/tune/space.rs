@@ -17,6 +17,8 @@ pub enum Knob {
     HeadroomQuantile,
     /// `metrics[i].smoothing.window`, minutes.
     SmoothingWindow,
+    /// `metrics[i].ramp.threshold`.
+    RampThreshold,
     /// `scaleOut.cooldown`, minutes.
     OutCooldown,
     /// `scaleOut.stabilizationWindow`, minutes.
@@ -90,6 +92,7 @@ impl Knob {
             Knob::Target => format!("metrics[{metric}].target"),
             Knob::HeadroomQuantile => format!("metrics[{metric}].headroom.quantile"),
             Knob::SmoothingWindow => format!("metrics[{metric}].smoothing.window"),
+            Knob::RampThreshold => format!("metrics[{metric}].ramp.threshold"),
             Knob::OutCooldown => "scaleOut.cooldown".into(),
             Knob::OutStabilization => "scaleOut.stabilizationWindow".into(),
             Knob::OutStepNodes => "scaleOut.maxStepNodes".into(),
@@ -125,6 +128,7 @@ impl Knob {
             Knob::Target => crate::spec::target_of(spec, m),
             Knob::HeadroomQuantile => m.headroom.enabled.then_some(m.headroom.quantile),
             Knob::SmoothingWindow => mins(&m.smoothing.window),
+            Knob::RampThreshold => m.ramp.enabled.then_some(m.ramp.threshold),
             Knob::OutCooldown => mins(&spec.scale_out.cooldown),
             Knob::OutStabilization => mins(&spec.scale_out.stabilization_window),
             Knob::OutStepNodes => spec.scale_out.max_step_nodes.map(f64::from),
@@ -167,6 +171,7 @@ impl Knob {
             Knob::Target => {}
             Knob::HeadroomQuantile => m.headroom.quantile = value,
             Knob::SmoothingWindow => m.smoothing.window = dur(value),
+            Knob::RampThreshold => m.ramp.threshold = value,
             Knob::OutCooldown => spec.scale_out.cooldown = dur(value),
             Knob::OutStabilization => spec.scale_out.stabilization_window = dur(value),
             Knob::OutStepNodes => spec.scale_out.max_step_nodes = Some(count(value)),
@@ -213,6 +218,7 @@ pub fn dims(spec: &ScalePolicySpec, metric: usize, bigtable_guidance: bool) -> V
     }
     add(Knob::HeadroomQuantile, 0.8, 0.995, 0.005);
     add(Knob::SmoothingWindow, 1.0, 30.0, 1.0);
+    add(Knob::RampThreshold, 3.0, 8.0, 0.5);
     add(Knob::OutCooldown, 0.0, 30.0, 1.0);
     add(Knob::OutStabilization, 0.0, 30.0, 1.0);
     add(Knob::OutStepNodes, 1.0, 20.0, 1.0);
@@ -362,6 +368,18 @@ mod tests {
             assert_eq!(d.knob.get(&tuned, 0), Some(*v), "{:?}", d.knob);
         }
         crate::spec::policy_from_spec(&tuned).expect("every decoded variant is a valid policy");
+    }
+
+    /// The line through a climb is searched by its threshold (issue 24: the defaults' own
+    /// parameters are tunable), and not at all when the policy turned it off.
+    #[test]
+    fn the_ramp_threshold_is_searched_unless_turned_off() {
+        let mut s = spec();
+        let ramp = |s: &ScalePolicySpec| dims(s, 0, false).into_iter().find(|d| d.knob == Knob::RampThreshold);
+        let d = ramp(&s).expect("searched");
+        assert_eq!((d.lo, d.hi, d.base), (3.0, 8.0, crate::core::ramp::RAMP_T));
+        s.metrics[0].ramp.enabled = false;
+        assert!(ramp(&s).is_none(), "off: left alone");
     }
 
     #[test]

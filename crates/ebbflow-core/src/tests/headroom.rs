@@ -103,6 +103,7 @@ fn the_effective_target_by_hand() {
         headroom_z: Some(1.96),
         guard: None,
         ceiling: None,
+        ramp_t: Some(crate::ramp::RAMP_T),
     };
     let eff = effective_target(&m, 6.0, Some(2.1));
     assert!((eff - 6.0 / 13.488).abs() < 1e-9, "{eff}");
