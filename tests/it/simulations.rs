@@ -900,6 +900,23 @@ fn a_full_node_reads_its_ceiling_however_much_load_waits() {
     assert!(observed(&uncapped) > 1.2, "no known ceiling: {}", observed(&uncapped));
 }
 
+/// A further column is read as its own metric is: the guard's hottest node is a fraction too,
+/// and on two nodes carrying what six were recorded on it reads full, never more.
+#[test]
+fn a_guard_column_reads_at_most_its_ceiling_too() {
+    let sc = Scenario::build(ScenarioFile { start_size: Some(2), ..example("hot-node-guard.yaml") }).expect("scenario");
+    assert_eq!(sc.policy.metrics[1].ceiling, Some(1.0), "cpu_load_hottest_node is a fraction");
+    let mut world = ebbflow::sim::sim(&sc);
+    let (first, last) = (sc.trace.points[0].0, sc.trace.points[sc.trace.points.len() - 1].0);
+    let end = last + ebbflow::core::Dur::mins(10);
+    world.advance(end);
+    let mut out = Vec::new();
+    world.fetch_into(ebbflow::sim::model::Source::Feed(0), first - ebbflow::core::Dur::mins(1), end, &mut out);
+    assert!(!out.is_empty(), "the column answers");
+    assert!(out.iter().all(|s| s.value <= 1.0), "{:?}", out.iter().map(|s| s.value).fold(0.0, f64::max));
+    assert!(out.iter().any(|s| s.value == 1.0), "two nodes carry the six recorded ones' load: full");
+}
+
 /// The bundled policies now hold Bigtable's CPU as the fraction it is and read the NAB percent
 /// traces divided by 100: the replay makes the decisions it made when both were in percent. The
 /// embedded default's trace and policy (its metric without a ceiling, see below) against the same in percent, on a
