@@ -72,6 +72,14 @@ impl World {
         }
     }
 
+    /// An hour of steady load at about half of each node, a sample a minute, scattered a little
+    /// so that the signal knows its noise: the start of the spike and saturation rules' tests.
+    pub fn steady_hour(&mut self) {
+        for i in 0..60 {
+            self.step(0.5 + 0.01 * (i % 3) as f64);
+        }
+    }
+
     /// Advance one minute, offer one sample of `value` measured now, decide, and apply.
     pub fn step(&mut self, value: f64) -> Decision {
         let samples = [Sample { at: at(self.now + 1), value }];

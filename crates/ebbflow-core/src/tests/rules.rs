@@ -97,9 +97,7 @@ fn a_sustained_spike_scales_out_at_once_on_the_raw_value() {
     let mut p = policy();
     p.metrics[0].window = dur("30m");
     let mut w = World::new(p, 5);
-    for i in 0..60 {
-        w.step(0.5 + 0.01 * (i % 3) as f64);
-    }
+    w.steady_hour();
     let a = w.step(1.8);
     assert!(!a.is_resize(), "one sample is not sustained: {:?}", a.reason);
     let b = w.step(1.8);
@@ -144,9 +142,7 @@ fn a_spike_is_sized_for_the_middle_of_the_band() {
     p.metrics[0].window = dur("30m");
     (p.scale_out.step_nodes, p.scale_out.step_percent) = (None, None);
     let mut w = World::new(p, 5);
-    for i in 0..60 {
-        w.step(0.5 + 0.01 * (i % 3) as f64);
-    }
+    w.steady_hour();
     w.step(1.2);
     let spike = w.step(1.2);
     assert_eq!(spike.reason, Reason::ScaleOutOnSpike);
@@ -167,9 +163,7 @@ fn a_saturated_sample_sizes_from_itself() {
         p.spike = None;
         p.metrics[0].ceiling = ceiling;
         let mut w = World::new(p, 4);
-        for i in 0..60 {
-            w.step(0.5 + 0.01 * (i % 3) as f64);
-        }
+        w.steady_hour();
         w.step(value)
     };
     let d = first_saturated(Some(1.0), 1.0);
@@ -191,9 +185,7 @@ fn spike_hold_blocks_scale_in() {
     p.warmup = dur("0s");
     p.spike.as_mut().expect("spike on").hold = dur("30m");
     let mut w = World::new(p, 5);
-    for i in 0..60 {
-        w.step(0.5 + 0.01 * (i % 3) as f64);
-    }
+    w.steady_hour();
     w.step(1.8);
     let spike = w.step(1.8);
     assert_eq!(spike.reason, Reason::ScaleOutOnSpike);
