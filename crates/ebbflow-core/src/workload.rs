@@ -103,3 +103,52 @@ pub fn signal_pass(policy: &Policy, values: &[f64]) -> Option<f64> {
     }
     signal.smoothed_demand()
 }
+
+/// [`drive`] through the step machine (`crate::step`), as a replay drives it: every stage of an
+/// evaluation (clock, settling, floor, gathering, decision, write) on a target that resizes at
+/// once, with the state and the outcome buffer handed from one evaluation to the next. Returns
+/// the last state and size.
+pub fn drive_steps(policy: &Policy, values: &[f64]) -> (PolicyState, u32) {
+    use crate::settle::Answer;
+    use crate::step::{Evaluation, Next, Seen, Written};
+    let mut state = PolicyState::default();
+    let mut outcomes = Vec::new();
+    let mut size = 10u32;
+    for (i, &v) in values.iter().enumerate() {
+        let now = Ts(i as i64 * 60_000);
+        let evaluation = Evaluation::start(policy, state, now);
+        let seen = Seen { size, busy: false, sizes: crate::SizeRule::Any, serving: None };
+        let gathering = evaluation.settle(Answer::NoOperation, seen).floor(crate::FloorInput::None);
+        let s = [Sample { at: now, value: v * 10.0 / size as f64 }];
+        let input = [MetricInput { samples: &s[..usize::from(gathering.after(0) < now)], problem: None }];
+        let mut decided = gathering.decide_reusing(&input, outcomes);
+        if let Next::Write { to, .. } = decided.next() {
+            decided.written(&Written::Done);
+            size = to;
+        }
+        outcomes = decided.decision.metrics;
+        state = decided.decision.state;
+    }
+    (state, size)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The step machine adds stages around `decide`, not rules: on the same load it makes the same
+    /// resizes, to the same sizes at the same times, as `decide` run in place. Fails if a stage
+    /// changes what is decided (the bench would then compare two different workloads).
+    #[test]
+    fn the_step_machine_decides_as_decide_does() {
+        let values = load(20_000);
+        for kind in [SmoothingKind::Ema, SmoothingKind::Sma] {
+            let policy = policy(kind);
+            let (plain, plain_size) = drive(&policy, &values);
+            let (stepped, stepped_size) = drive_steps(&policy, &values);
+            assert!(plain.resizes.len() > 3, "the load resizes the target: {:?}", plain.resizes);
+            assert_eq!(plain_size, stepped_size);
+            assert_eq!(plain, stepped);
+        }
+    }
+}
