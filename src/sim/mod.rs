@@ -382,17 +382,19 @@ fn replay(
 
 /// The policy and every baseline (hpa, static-peak, oracle, oracle-30, linear, stepwise, in that order, and
 /// `builtin` last when the policy steers a built-in autoscaler), side by side; `vs_lower_bound`
-/// filled in against the oracle.
+/// filled in against the oracle. The algorithms are independent replays of the same scenario,
+/// so they run on every core, each into its own slot: the result is the same on any number.
 pub fn compare(sc: &Scenario) -> Vec<Run> {
-    let mut runs = vec![
-        run_policy(sc),
-        baselines::hpa(sc),
-        baselines::static_peak(sc),
-        baselines::oracle(sc),
-        baselines::oracle_30(sc),
-        baselines::spanner(sc, baselines::SpannerMethod::Linear),
-        baselines::spanner(sc, baselines::SpannerMethod::Stepwise),
+    let algorithms: [fn(&Scenario) -> Run; 7] = [
+        run_policy,
+        baselines::hpa,
+        baselines::static_peak,
+        baselines::oracle,
+        baselines::oracle_30,
+        |sc| baselines::spanner(sc, baselines::SpannerMethod::Linear),
+        |sc| baselines::spanner(sc, baselines::SpannerMethod::Stepwise),
     ];
+    let mut runs = on_every_core(&algorithms, |run| run(sc));
     // A policy that steers a built-in autoscaler is compared with that autoscaler alone too.
     runs.extend(baselines::builtin(sc));
     let lower = runs[3].summary.node_minutes;
@@ -402,6 +404,34 @@ pub fn compare(sc: &Scenario) -> Vec<Run> {
         }
     }
     runs
+}
+
+/// `f` of every job, in order, the jobs taken one at a time by a thread per core (the policy's
+/// replay, the longest, first).
+fn on_every_core<J: Sync, R: Send>(jobs: &[J], f: impl Fn(&J) -> R + Sync) -> Vec<R> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(jobs.len());
+    if threads <= 1 {
+        return jobs.iter().map(f).collect();
+    }
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let work = || {
+        let mut done = Vec::new();
+        loop {
+            let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let Some(job) = jobs.get(i) else { return done };
+            done.push((i, f(job)));
+        }
+    };
+    let mut done: Vec<(usize, R)> = std::thread::scope(|s| {
+        let helpers: Vec<_> = (1..threads).map(|_| s.spawn(&work)).collect();
+        let mut done = work();
+        for h in helpers {
+            done.extend(h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)));
+        }
+        done
+    });
+    done.sort_by_key(|&(i, _)| i);
+    done.into_iter().map(|(_, r)| r).collect()
 }
 
 #[cfg(test)]
