@@ -423,7 +423,7 @@ fn on_every_core<J: Sync, R: Send>(jobs: &[J], f: impl Fn(&J) -> R + Sync) -> Ve
         }
     };
     let mut done: Vec<(usize, R)> = std::thread::scope(|s| {
-        let helpers: Vec<_> = (1..threads).map(|_| s.spawn(&work)).collect();
+        let helpers: Vec<_> = (1..threads).map(|_| s.spawn(work)).collect();
         let mut done = work();
         for h in helpers {
             done.extend(h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)));
