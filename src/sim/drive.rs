@@ -5,8 +5,8 @@
 
 use crate::core::replicas::{fraction_floor, hold_at_floor};
 use crate::core::settle::Answer;
-use crate::core::step::{Decided, Evaluation, Gathering, Next, Written};
-use crate::core::{DataProblem, Decision, MetricInput, MetricOutcome, Policy, PolicyState, Sample, Ts};
+use crate::core::step::{Decided, Evaluation, Next, Written};
+use crate::core::{DataProblem, Decision, MetricInput, Policy, PolicyState, Sample, Ts};
 use crate::sim::model::{Sim, Source};
 use crate::tick::written_of;
 
@@ -14,21 +14,19 @@ use crate::tick::written_of;
 /// policy may have.
 const INPUTS: usize = 16;
 
-/// What a replay keeps between evaluations besides the state: where each metric is answered
+/// What a replay keeps between evaluations besides the decision: where each metric is answered
 /// from, and one sample buffer per metric, reused.
 #[derive(Debug)]
 pub struct Driver {
     sources: Vec<Source>,
     buffers: Vec<Vec<Sample>>,
-    /// The per-metric outcomes of the last decision, handed back by [`Driver::recycle`].
-    outcomes: Vec<MetricOutcome>,
 }
 
 impl Driver {
     /// A driver for a policy whose metrics are answered from `sources`, in spec order.
     pub fn new(sources: Vec<Source>) -> Driver {
         let buffers = sources.iter().map(|_| Vec::new()).collect();
-        Driver { sources, buffers, outcomes: Vec::new() }
+        Driver { sources, buffers }
     }
 
     /// A driver for the scenario's policy in `world` (see [`crate::sim::sim`]): the world
@@ -40,22 +38,24 @@ impl Driver {
     }
 
     /// Evaluate `policy` once at the world's time `now` (the world already advanced to it), from
-    /// `state`, writing any resize to the world: the steps of `tick::tick_with_guard`, without a
-    /// guard (a replay has no other replica).
-    pub fn evaluate<'p>(
+    /// the state in `decision` (the previous evaluation's, or [`Decision::none_yet`]), writing
+    /// any resize to the world: the steps of `tick::tick_with_guard`, without a guard (a replay
+    /// has no other replica). The decision is made in place: its state carried on, its verdict
+    /// and outcomes overwritten, nothing moved or allocated.
+    pub fn evaluate<'p, 's>(
         &mut self,
         policy: &'p Policy,
-        state: PolicyState,
+        decision: &'s mut Decision,
         world: &mut Sim<'_>,
         now: Ts,
-    ) -> Decided<'p> {
-        let evaluation = Evaluation::start(policy, state, now);
+    ) -> Decided<'p, &'s mut Decision> {
+        let evaluation = Evaluation::start_in(policy, decision, now);
         let answer = answer(evaluation.operation().map(|name| world.operation(name)));
         let settled = evaluation.settle(answer, world.seen());
         let gathering = settled.floor(world.floor_input());
-        let outcomes = std::mem::take(&mut self.outcomes);
-        let mut decided =
-            self.gather_and_decide(gathering, outcomes, |source, after, out| world.fetch_into(source, after, now, out));
+        let problems =
+            self.gather(|i| gathering.after(i), |source, after, out| world.fetch_into(source, after, now, out));
+        let mut decided = gathering.decide_in_place(&self.inputs(&problems));
         if let Next::Write { to, .. } = decided.next() {
             let answer: Written = written_of(&world.resize(to));
             decided.written(&answer);
@@ -84,9 +84,11 @@ impl Driver {
             let settled = evaluation.settle(answer, world.seen_of(m));
             let gathering = settled.floor(world.floor_input_of(m));
             let world = &*world;
-            decided.push(self.gather_and_decide(gathering, Vec::new(), |source, after, out| {
-                world.fetch_member_into(m, source, after, now, out)
-            }));
+            let problems = self.gather(
+                |i| gathering.after(i),
+                |source, after, out| world.fetch_member_into(m, source, after, now, out),
+            );
+            decided.push(gathering.decide(&self.inputs(&problems)));
         }
         let own: Vec<u32> = decided.iter().map(|d| d.decision.desired).collect();
         let floor = fraction_floor(&own, fraction);
@@ -112,32 +114,42 @@ impl Driver {
         decided
     }
 
-    /// Fetch each metric's samples since what its signal has seen (into the reused buffers) and
-    /// decide, writing the per-metric outcomes into `outcomes`.
-    fn gather_and_decide<'p>(
+    /// Fetch each metric's samples since `after(i)`, what its signal has seen, into the reused
+    /// buffers; the problems of the fetches, by metric.
+    fn gather(
         &mut self,
-        gathering: Gathering<'p>,
-        outcomes: Vec<MetricOutcome>,
+        after: impl Fn(usize) -> Ts,
         fetch: impl Fn(Source, Ts, &mut Vec<Sample>) -> Option<DataProblem>,
-    ) -> Decided<'p> {
+    ) -> [Option<DataProblem>; INPUTS] {
         let mut problems = [None; INPUTS];
         for (i, (source, buffer)) in self.sources.iter().zip(&mut self.buffers).enumerate().take(INPUTS) {
             buffer.clear();
-            problems[i] = fetch(*source, gathering.after(i), buffer);
+            problems[i] = fetch(*source, after(i), buffer);
         }
+        problems
+    }
+
+    /// The inputs of the last [`Driver::gather`], by metric.
+    fn inputs<'b>(&'b self, problems: &[Option<DataProblem>; INPUTS]) -> Fetched<'b> {
         let n = self.buffers.len().min(INPUTS);
         let inputs: [MetricInput<'_>; INPUTS] = std::array::from_fn(|i| match self.buffers.get(i) {
             Some(b) => MetricInput { samples: b, problem: problems[i] },
             None => MetricInput { samples: &[], problem: None },
         });
-        gathering.decide_reusing(&inputs[..n], outcomes)
+        Fetched { inputs, n }
     }
+}
 
-    /// Take back what a decision of [`Driver::evaluate`] holds that the next evaluation can
-    /// reuse, and return the state to carry into it.
-    pub fn recycle(&mut self, decision: Decision) -> PolicyState {
-        self.outcomes = decision.metrics;
-        decision.state
+/// Up to [`INPUTS`] metric inputs, without allocating.
+struct Fetched<'b> {
+    inputs: [MetricInput<'b>; INPUTS],
+    n: usize,
+}
+
+impl<'b> std::ops::Deref for Fetched<'b> {
+    type Target = [MetricInput<'b>];
+    fn deref(&self) -> &[MetricInput<'b>] {
+        &self.inputs[..self.n]
     }
 }
 

@@ -15,7 +15,7 @@ pub mod trace;
 pub mod tune;
 
 use crate::api::{Mode, ScalePolicySpec};
-use crate::core::{Dur, MetricKind, Policy, PolicyState, Ts};
+use crate::core::{Decision, Dur, MetricKind, Policy, PolicyState, Ts};
 
 pub use model::Model;
 pub use report::{Step, Summary};
@@ -307,17 +307,16 @@ pub(crate) fn drive_replay(sc: &Scenario, fast_forward: bool, rows: &mut impl Ro
         }
         return;
     }
-    let mut state = PolicyState::default();
+    // Each evaluation decides in place into the previous one's decision: its state is carried
+    // on, never copied (a copy is a dozen allocations) nor moved (a quarter of the replay's time).
+    let mut decision = Decision::none_yet(PolicyState::default());
     for now in grid_with(&sc.trace, &sc.policy, fast_forward) {
         if !rows.go_on(now) {
             break;
         }
         world.advance(now);
-        // The state moves into the evaluation rather than being copied per sample (a copy is a
-        // dozen allocations, a third of a replay's time).
-        let decided = driver.evaluate(&sc.policy, std::mem::take(&mut state), &mut world, now);
-        rows.row(now, &decided.decision, &world);
-        state = driver.recycle(decided.decision);
+        let decided = driver.evaluate(&sc.policy, &mut decision, &mut world, now);
+        rows.row(now, decided.decision, &world);
     }
 }
 

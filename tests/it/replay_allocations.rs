@@ -1,9 +1,9 @@
 //! A replay allocates nothing per evaluation once warmed up (issue 23): the driver reuses its
-//! sample buffers and outcome vector, the state moves instead of being copied, and the world is
-//! plain data. Counted by the test binary's global allocator, per thread (`alloc-count`).
+//! sample buffers, each evaluation decides in place into the previous decision (its state and
+//! outcome vector carried on, not copied), and the world is plain data. Counted by the test binary's global allocator, per thread (`alloc-count`).
 
 use ebbflow::core::step::Next;
-use ebbflow::core::{PolicyState, Ts};
+use ebbflow::core::{Decision, PolicyState, Ts};
 use ebbflow::sim::Scenario;
 use ebbflow::sim::drive::Driver;
 use ebbflow::sim::scenario::ScenarioFile;
@@ -22,7 +22,7 @@ fn a_replay_evaluation_allocates_nothing_after_warm_up() {
         let sc = scenario(name);
         let mut world = ebbflow::sim::sim(&sc);
         let mut driver = Driver::for_scenario(&sc, &world);
-        let mut state = PolicyState::default();
+        let mut decision = Decision::none_yet(PolicyState::default());
         let (start, _) = sc.trace.span();
         let step = sc.policy.interval;
         let (mut quiet, mut busy, mut allocating) = (0u32, 0u32, Vec::new());
@@ -30,12 +30,11 @@ fn a_replay_evaluation_allocates_nothing_after_warm_up() {
             let now = Ts(start.0 + k * step.0);
             world.advance(now);
             let before = alloc_count::allocations();
-            let decided = driver.evaluate(&sc.policy, std::mem::take(&mut state), &mut world, now);
+            let decided = driver.evaluate(&sc.policy, &mut decision, &mut world, now);
             let made = alloc_count::allocations() - before;
             let wrote = matches!(decided.next(), Next::Write { .. });
             let settled =
                 decided.operation.as_ref().is_some_and(|o| *o != ebbflow::core::settle::OperationOutcome::Running);
-            state = driver.recycle(decided.decision);
             if k < 1440 {
                 continue;
             }

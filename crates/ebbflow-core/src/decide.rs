@@ -440,6 +440,23 @@ impl Decision {
         Decision { at, current, desired, recommended, reason, limited_by, wait_until, serving, metrics, state }
     }
 
+    /// A decision standing for none made yet, holding `state`: where a driver that decides in
+    /// place ([`crate::step::Gathering::decide_in_place`]) starts from. Its verdict keeps the
+    /// size 0 at time 0, for no reason a person reads.
+    pub fn none_yet(state: PolicyState) -> Decision {
+        let verdict = Verdict {
+            at: Ts(0),
+            current: 0,
+            desired: 0,
+            recommended: None,
+            reason: Reason::WithinTolerance,
+            limited_by: None,
+            wait_until: None,
+            serving: None,
+        };
+        Decision::from_parts(verdict, Vec::new(), state)
+    }
+
     /// The decision without its outcomes and state.
     pub fn verdict(&self) -> Verdict {
         Verdict {
@@ -455,7 +472,7 @@ impl Decision {
     }
 
     /// Take over what a verdict says (outcomes and state stay).
-    fn set_verdict(&mut self, v: Verdict) {
+    pub(crate) fn set_verdict(&mut self, v: Verdict) {
         let Verdict { at, current, desired, recommended, reason, limited_by, wait_until, serving } = v;
         (self.at, self.current, self.desired, self.recommended) = (at, current, desired, recommended);
         (self.reason, self.limited_by, self.wait_until, self.serving) = (reason, limited_by, wait_until, serving);

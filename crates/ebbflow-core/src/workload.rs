@@ -106,30 +106,27 @@ pub fn signal_pass(policy: &Policy, values: &[f64]) -> Option<f64> {
 
 /// [`drive`] through the step machine (`crate::step`), as a replay drives it: every stage of an
 /// evaluation (clock, settling, floor, gathering, decision, write) on a target that resizes at
-/// once, with the state and the outcome buffer handed from one evaluation to the next. Returns
-/// the last state and size.
+/// once, each evaluation deciding in place into the previous one's decision. Returns the last
+/// state and size.
 pub fn drive_steps(policy: &Policy, values: &[f64]) -> (PolicyState, u32) {
     use crate::settle::Answer;
     use crate::step::{Evaluation, Next, Seen, Written};
-    let mut state = PolicyState::default();
-    let mut outcomes = Vec::new();
+    let mut decision = crate::Decision::none_yet(PolicyState::default());
     let mut size = 10u32;
     for (i, &v) in values.iter().enumerate() {
         let now = Ts(i as i64 * 60_000);
-        let evaluation = Evaluation::start(policy, state, now);
+        let evaluation = Evaluation::start_in(policy, &mut decision, now);
         let seen = Seen { size, busy: false, sizes: crate::SizeRule::Any, serving: None };
         let gathering = evaluation.settle(Answer::NoOperation, seen).floor(crate::FloorInput::None);
         let s = [Sample { at: now, value: v * 10.0 / size as f64 }];
         let input = [MetricInput { samples: &s[..usize::from(gathering.after(0) < now)], problem: None }];
-        let mut decided = gathering.decide_reusing(&input, outcomes);
+        let mut decided = gathering.decide_in_place(&input);
         if let Next::Write { to, .. } = decided.next() {
             decided.written(&Written::Done);
             size = to;
         }
-        outcomes = decided.decision.metrics;
-        state = decided.decision.state;
     }
-    (state, size)
+    (decision.state, size)
 }
 
 #[cfg(test)]
