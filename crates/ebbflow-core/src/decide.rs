@@ -26,7 +26,7 @@ use crate::known::{Active, Source};
 use crate::policy::{MetricPolicy, MissingDataPolicy, Mode, Policy};
 use crate::signal::{Ingest, Sample};
 use crate::sizes::SizeRule;
-use crate::state::{PolicyState, SATURATED};
+use crate::state::PolicyState;
 use crate::time::{Dur, Ts};
 
 /// Most metrics a policy may have (the CRD enforces it too).
@@ -844,10 +844,7 @@ pub fn decide_prepared(
                     // alone would compound when provisioning is slower).
                     let saturated = metric.kind == crate::MetricKind::PerNode
                         && signal.held.is_none()
-                        && metric
-                            .ceiling
-                            .zip(signal.last_raw)
-                            .is_some_and(|(c, raw)| (SATURATED * c..=c / SATURATED).contains(&raw));
+                        && signal.last_raw.is_some_and(|raw| crate::state::saturated(raw, metric.ceiling));
                     // Only what the size is asked for from: the weekly profile, the forecast and
                     // the line through a climb go on reading the smoothed demand they expect.
                     let floor = match (signal.last_raw, signal.last_at) {
