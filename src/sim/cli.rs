@@ -519,17 +519,28 @@ fn bench(args: &SimulateArgs) -> Result<(), String> {
         algorithms,
         samples as f64 / secs / 1e6
     );
-    // The policy alone through the step machine and the simulated world, one core: the replay
-    // speed `tune` is bound by (the goal is 10 million evaluations per second per core).
-    let started = Instant::now();
-    for sc in &scenarios {
-        std::hint::black_box(crate::sim::run_policy(sc).summary.node_minutes);
+    // Each algorithm alone over the set, one core: the policy's is the replay speed `tune` is
+    // bound by (the goal is 10 million evaluations per second per core), the others say what
+    // the set's time is made of.
+    let mut each = Vec::new();
+    let mut policy_secs = 0.0;
+    for (name, run) in crate::sim::ALGORITHMS {
+        let started = Instant::now();
+        for sc in &scenarios {
+            std::hint::black_box(run(sc).summary.node_minutes);
+        }
+        let secs = started.elapsed().as_secs_f64();
+        if name == "policy" {
+            policy_secs = secs;
+        } else {
+            each.push(format!("{name} {secs:.2}s"));
+        }
     }
-    let secs = started.elapsed().as_secs_f64();
     println!(
-        "closed-loop replay: {evaluations} evaluations of the policy alone in {secs:.2}s = {:.1} million evaluations/s (single core)",
-        evaluations as f64 / secs / 1e6
+        "closed-loop replay: {evaluations} evaluations of the policy alone in {policy_secs:.2}s = {:.1} million evaluations/s (single core)",
+        evaluations as f64 / policy_secs / 1e6
     );
+    println!("baselines alone over the set (single core): {}", each.join(", "));
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     let t = crate::sim::tune::bench::measure(crate::sim::tune::bench::GOAL_SAMPLES, 8 * threads, 200, threads);
     println!(

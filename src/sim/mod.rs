@@ -384,16 +384,7 @@ fn replay(
 /// filled in against the oracle. The algorithms are independent replays of the same scenario,
 /// so they run on every core, each into its own slot: the result is the same on any number.
 pub fn compare(sc: &Scenario) -> Vec<Run> {
-    let algorithms: [fn(&Scenario) -> Run; 7] = [
-        run_policy,
-        baselines::hpa,
-        baselines::static_peak,
-        baselines::oracle,
-        baselines::oracle_30,
-        |sc| baselines::spanner(sc, baselines::SpannerMethod::Linear),
-        |sc| baselines::spanner(sc, baselines::SpannerMethod::Stepwise),
-    ];
-    let mut runs = on_every_core(&algorithms, |run| run(sc));
+    let mut runs = on_every_core(&ALGORITHMS, |(_, run)| run(sc));
     // A policy that steers a built-in autoscaler is compared with that autoscaler alone too.
     runs.extend(baselines::builtin(sc));
     let lower = runs[3].summary.node_minutes;
@@ -404,6 +395,20 @@ pub fn compare(sc: &Scenario) -> Vec<Run> {
     }
     runs
 }
+
+/// One algorithm's replay of a scenario.
+pub type Algorithm = fn(&Scenario) -> Run;
+
+/// The algorithms [`compare`] replays, in its order, by the name its reports give them.
+pub const ALGORITHMS: [(&str, Algorithm); 7] = [
+    ("policy", run_policy),
+    ("hpa", baselines::hpa),
+    ("static-peak", baselines::static_peak),
+    ("oracle", baselines::oracle),
+    ("oracle-30", baselines::oracle_30),
+    ("linear", |sc| baselines::spanner(sc, baselines::SpannerMethod::Linear)),
+    ("stepwise", |sc| baselines::spanner(sc, baselines::SpannerMethod::Stepwise)),
+];
 
 /// `f` of every job, in order, the jobs taken one at a time by a thread per core (the policy's
 /// replay, the longest, first).
