@@ -81,7 +81,13 @@ fn clamp(sc: &Scenario, n: f64, t: Ts) -> u32 {
     }
 }
 
-fn finish(sc: &Scenario, name: &str, mut steps: Vec<Step>) -> Run {
+fn finish(sc: &Scenario, name: &str, steps: Vec<Step>) -> Run {
+    finish_from(sc, name, steps, sc.model.start_size)
+}
+
+/// [`finish`] for a baseline that starts at `start` nodes (per cluster) rather than the
+/// scenario's start size.
+fn finish_from(sc: &Scenario, name: &str, mut steps: Vec<Step>, start: u32) -> Run {
     // A baseline sizes an instance as one, every cluster alike on the hottest one's load: its
     // rows count every cluster's nodes, as the policy's rows of an instance do (`Sim::row`).
     let clusters = u32::try_from(sc.clusters.len()).unwrap_or(u32::MAX);
@@ -92,7 +98,8 @@ fn finish(sc: &Scenario, name: &str, mut steps: Vec<Step>) -> Run {
             s.demand *= f64::from(clusters);
         }
     }
-    let summary = Summary::from_steps(name, &steps, sc.policy.metrics[0].target, sc.limit, sc.start_total());
+    let start = start.saturating_mul(clusters.max(1));
+    let summary = Summary::from_steps(name, &steps, sc.policy.metrics[0].target, sc.limit, start);
     Run { steps, summary }
 }
 
@@ -321,9 +328,7 @@ pub fn static_peak(sc: &Scenario) -> Run {
         })
         .collect();
     // It is sized before the replay starts, so it makes no resize of its own.
-    let mut run = finish(sc, "static-peak", steps);
-    run.summary = Summary::from_steps("static-peak", &run.steps, metric.target, sc.limit, size);
-    run
+    finish_from(sc, "static-peak", steps, size)
 }
 
 /// The smallest size that keeps every evaluation at or under target, with no delay.

@@ -676,6 +676,19 @@ fn a_hot_node_blocks_a_scale_in_the_average_alone_would_allow() {
     assert!(early.is_some(), "the average alone would scale in before hour 5: {:?}", reasons(&run));
 }
 
+/// The static-peak baseline is sized before the replay starts: on a replicated instance too its
+/// summary counts no resize (its rows count every cluster's nodes, and so must its start; it
+/// counted one scale-out from one cluster's size to three's).
+#[test]
+fn static_peak_makes_no_resize_on_a_replicated_instance() {
+    let sc = Scenario::build(example("instance-hot-cluster.yaml")).expect("scenario");
+    assert_eq!(sc.clusters.len(), 3);
+    let run = baselines::static_peak(&sc);
+    assert!(run.steps.iter().all(|s| s.desired == run.steps[0].desired), "one size throughout");
+    assert_eq!(run.steps[0].desired % 3, 0, "every cluster's nodes: {}", run.steps[0].desired);
+    assert_eq!((run.summary.scale_outs, run.summary.scale_ins), (0, 0));
+}
+
 /// One cluster of three (c2) runs hot (hours 2 to 5); the instance is sized as one, on the hottest
 /// cluster's own load over its own nodes: every cluster grows to the hot cluster's need, at the
 /// same time, and none is left behind.
