@@ -1,6 +1,7 @@
 //! A replay allocates nothing per evaluation once warmed up (issue 23): the driver reuses its
 //! sample buffers, each evaluation decides in place into the previous decision (its state and
-//! outcome vector carried on, not copied), and the world is plain data. Counted by the test binary's global allocator, per thread (`alloc-count`).
+//! outcome vector carried on, not copied), and the world is plain data. Counted by the test
+//! binary's global allocator, per thread (`alloc-count`).
 
 use ebbflow::core::step::Next;
 use ebbflow::core::{Decision, PolicyState, Ts};

@@ -105,7 +105,9 @@ const SERVING_RESOLVE: f64 = 3.0;
 pub(crate) const SATURATED: f64 = 0.97;
 
 /// Whether the per-node value `x` reads as saturated against `ceiling` (see [`SATURATED`]):
-/// `0.97 c <= x <= c / 0.97`, written as `0.97 x <= c <= x / 0.97`.
+/// `0.97 c <= x <= c / 0.97`, written as `0.97 x <= c <= x / 0.97`. The two agree but for
+/// rounding within a few ulps of the band's ends (for a ceiling of 1.0, the only one
+/// `core::units` gives, they agree there too).
 ///
 /// Arithmetic on the sample only, the ceiling only compared: the compiler works out such a
 /// test before it looks at the option, and the bytes of a `None` can be a subnormal number,
@@ -739,19 +741,28 @@ impl PolicyState {
 mod tests {
     use super::*;
 
-    /// The saturated band is [0.97 c, c / 0.97] of the ceiling, both ends in; no ceiling, no
-    /// band, whatever the value.
+    /// The saturated band is [0.97 c, c / 0.97] of the ceiling; no ceiling, no band, whatever
+    /// the value. For the ceiling the units give (1.0), the test written on the sample answers
+    /// as the band written on the ceiling does, ulp by ulp across both ends.
     #[test]
     fn a_value_is_saturated_within_three_percent_of_its_ceiling() {
         for c in [1.0, 0.5, 100.0] {
             assert!(saturated(c, Some(c)));
-            assert!(saturated(0.97 * c, Some(c)), "{c}");
-            assert!(saturated(c / 0.97, Some(c)), "{c}");
             assert!(!saturated(0.969 * c, Some(c)), "{c}");
             assert!(!saturated(c / 0.969, Some(c)), "{c}");
+            assert!(saturated(0.971 * c, Some(c)), "{c}");
+            assert!(saturated(c / 0.971, Some(c)), "{c}");
             assert!(!saturated(c, None));
         }
         assert!(!saturated(f64::NAN, Some(1.0)));
+        let band = |x: f64, c: f64| (SATURATED * c..=c / SATURATED).contains(&x);
+        let c = 1.0f64;
+        for edge in [SATURATED * c, c / SATURATED] {
+            for k in -50i64..=50 {
+                let x = f64::from_bits((edge.to_bits() as i64 + k) as u64);
+                assert_eq!(saturated(x, Some(c)), band(x, c), "{x:e}, {k} ulps from {edge}");
+            }
+        }
     }
 
     #[test]

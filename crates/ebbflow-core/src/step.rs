@@ -4,15 +4,16 @@
 //! it with a plain loop over arrays (`sim` there): one sequence of rules, two drivers.
 //!
 //! ```text
-//! Evaluation::start ─ operation()? ─► settle(answer, seen) ─► Settled
-//!   Settled ─ floor input ─► Gathering ─ after(i) per metric ─► decide(samples) ─► Decided
+//! Evaluation::start(state) | start_in(&mut decision) ─ operation()? ─► settle(answer, seen) ─► Settled
+//!   Settled ─ floor input ─► Gathering ─ after(i) per metric
+//!   Gathering ─ decide(samples) | decide_in_place(samples) ─► Decided
 //!   Decided ─ next(): Keep | DryRun | Write ─► written(answer)   (only for a Write)
 //! ```
 //!
 //! Each stage holds the state in a [`Slot`]: the state itself (moved in at the start and out
 //! in the [`Decision`]), as the controller keeps it between ticks, or the decision of the
-//! previous evaluation borrowed and overwritten in place, as a replay keeps it: a state of a few
-//! hundred bytes moved through four stages cost a replay a quarter of its time.
+//! previous evaluation borrowed and overwritten in place, as a replay keeps it: moving a state
+//! of a few hundred bytes through the stages was a sixth of the step machine's time.
 //!
 //! The order is the rule: the operation in flight is asked about before the target is observed
 //! (so the observation is never older than the operation's answer), the resize is settled before

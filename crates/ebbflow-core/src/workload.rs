@@ -148,4 +148,42 @@ mod tests {
             assert_eq!(plain, stepped);
         }
     }
+
+    /// The two slots decide alike evaluation by evaluation: the state moved through the stages
+    /// (as the controller keeps it) and the previous decision overwritten in place (as a replay
+    /// does) give equal decisions, verdict, outcomes and state, on every sample. Fails if
+    /// deciding in place leaves a stale field of the decision before.
+    #[test]
+    fn owned_and_borrowed_slots_give_equal_decisions() {
+        use crate::settle::Answer;
+        use crate::step::{Evaluation, Next, Seen, Written};
+        let policy = policy(SmoothingKind::Ema);
+        let values = load(6_000);
+        let mut owned = PolicyState::default();
+        let mut borrowed = crate::Decision::none_yet(PolicyState::default());
+        let (mut size, mut resizes) = (10u32, 0);
+        for (i, &v) in values.iter().enumerate() {
+            let now = Ts(i as i64 * 60_000);
+            let seen = Seen { size, busy: false, sizes: crate::SizeRule::Any, serving: None };
+            let s = [Sample { at: now, value: v * 10.0 / size as f64 }];
+            let input = [MetricInput { samples: &s, problem: None }];
+            let gathering =
+                Evaluation::start(&policy, owned, now).settle(Answer::NoOperation, seen).floor(crate::FloorInput::None);
+            let mut a = gathering.decide(&input);
+            let gathering = Evaluation::start_in(&policy, &mut borrowed, now)
+                .settle(Answer::NoOperation, seen)
+                .floor(crate::FloorInput::None);
+            let mut b = gathering.decide_in_place(&input);
+            assert_eq!(a.next(), b.next(), "sample {i}");
+            if let Next::Write { to, .. } = a.next() {
+                a.written(&Written::Done);
+                b.written(&Written::Done);
+                size = to;
+                resizes += 1;
+            }
+            assert_eq!(a.decision, *b.decision, "sample {i}");
+            owned = a.decision.state;
+        }
+        assert!(resizes > 3, "the load resizes the target: {resizes}");
+    }
 }
