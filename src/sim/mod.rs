@@ -388,8 +388,7 @@ pub fn compare(sc: &Scenario) -> Vec<Run> {
     let mut runs = on_every_core(&ALGORITHMS, |(_, run)| run(sc));
     // A policy that steers a built-in autoscaler is compared with that autoscaler alone too.
     runs.extend(baselines::builtin(sc));
-    let oracle = ALGORITHMS.iter().position(|&(name, _)| name == "oracle").unwrap_or(3);
-    let lower = runs[oracle].summary.node_minutes;
+    let lower = runs.iter().find(|r| r.summary.algorithm == "oracle").map_or(0.0, |r| r.summary.node_minutes);
     for r in &mut runs {
         if lower > 0.0 {
             r.summary.vs_lower_bound = Some(r.summary.node_minutes / lower);
